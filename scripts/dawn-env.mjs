@@ -1,0 +1,29 @@
+// The environment Dawn for Node needs on a machine without a GPU: Debian's Chromium ships the
+// Vulkan loader and SwiftShader in /usr/lib/chromium, and the loader must be on the library path
+// before the process starts (ld.so reads it once). A real GPU's driver, when present, still wins
+// unless the caller already picked an ICD.
+import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+const CHROMIUM_LIB = '/usr/lib/chromium';
+const SWIFTSHADER_ICD = `${CHROMIUM_LIB}/vk_swiftshader_icd.json`;
+
+function systemHasVulkanLoader() {
+  try {
+    return execFileSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' }).includes('libvulkan.so.1');
+  } catch {
+    return false;
+  }
+}
+
+export function dawnEnv(base = process.env) {
+  const env = { ...base };
+  if (!systemHasVulkanLoader() && existsSync(`${CHROMIUM_LIB}/libvulkan.so.1`)) {
+    env.LD_LIBRARY_PATH = [CHROMIUM_LIB, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  }
+  const hasNvidia = existsSync('/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json') || existsSync('/usr/share/vulkan/icd.d/nvidia_icd.json');
+  if (!env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES && !hasNvidia && existsSync(SWIFTSHADER_ICD)) {
+    env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  }
+  return env;
+}

@@ -1,0 +1,75 @@
+// Finding a WebGPU device: navigator.gpu in a page or worker, Dawn (`webgpu` package) in Node.
+export interface AcquireOptions {
+  powerPreference?: GPUPowerPreference;
+  /** Extra Dawn toggles for Node, e.g. 'enable-dawn-features=allow_unsafe_apis'. */
+  dawnFlags?: string[];
+  /** Called once with a one-line notice, e.g. when falling back to SwiftShader. */
+  notice?: (line: string) => void;
+}
+
+export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+export class NoWebGpuError extends Error {
+  override name = 'NoWebGpuError';
+}
+
+// A page or worker has navigator.gpu (or no WebGPU at all); Node has process.versions.node.
+const isNode =
+  typeof process !== 'undefined' && typeof process.versions?.node === 'string' &&
+  !(typeof navigator !== 'undefined' && 'gpu' in navigator);
+
+export function runningInNode(): boolean {
+  return isNode;
+}
+
+/** The GPU entry point of this host and an adapter, or a NoWebGpuError saying why there is none. */
+export async function acquireAdapter(opts: AcquireOptions = {}): Promise<GPUAdapter> {
+  const powerPreference = opts.powerPreference ?? 'high-performance';
+  if (!isNode) {
+    if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
+      throw new NoWebGpuError(
+        'This browser has no WebGPU. Use a recent Chrome or Edge (version 113 or later) on a machine with a supported GPU.',
+      );
+    }
+    const adapter = await navigator.gpu.requestAdapter({ powerPreference });
+    if (!adapter) {
+      throw new NoWebGpuError(
+        'WebGPU is present but no GPU adapter was offered (the GPU may be blocklisted; check chrome://gpu).',
+      );
+    }
+    return adapter;
+  }
+  return acquireNodeAdapter(powerPreference, opts);
+}
+
+interface DawnModule {
+  create(flags: string[]): GPU;
+  globals: Record<string, unknown>;
+}
+
+async function acquireNodeAdapter(powerPreference: GPUPowerPreference, opts: AcquireOptions): Promise<GPUAdapter> {
+  const name = 'webgpu';
+  const dawn = (await import(/* @vite-ignore */ name)) as DawnModule;
+  Object.assign(globalThis, dawn.globals);
+  const g = globalThis as { __mohawkDawn?: GPU[] };
+  // Dawn frees its device once the instance is garbage-collected, which crashes the process:
+  // every instance made here stays referenced for the life of the process.
+  const keep = (inst: GPU) => ((g.__mohawkDawn ??= []).push(inst), inst);
+  const flags = opts.dawnFlags ?? [];
+  let adapter = await keep(dawn.create(flags)).requestAdapter({ powerPreference });
+  if (!adapter) {
+    const fs = await import('node:fs');
+    if (!process.env.VK_ICD_FILENAMES && fs.existsSync(SWIFTSHADER_ICD)) {
+      process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+      adapter = await keep(dawn.create(flags)).requestAdapter({ powerPreference });
+      if (adapter) opts.notice?.(`no GPU adapter found; using SwiftShader (CPU, slow) from ${SWIFTSHADER_ICD}`);
+    }
+  }
+  if (!adapter) {
+    throw new NoWebGpuError(
+      'Dawn found no WebGPU adapter. On a machine without a GPU install Chromium (it brings SwiftShader) and run ' +
+        'through `npx mohawk`/`npm test`, which put /usr/lib/chromium on the library path.',
+    );
+  }
+  return adapter;
+}
