@@ -1,0 +1,49 @@
+// Training text as one token stream: documents tokenized (BOS where the tokenizer wants it) and
+// concatenated, with the last documents held out so that evaluation never sees trained-on text.
+import { splitDocuments } from '../io/corpus';
+
+export interface DocumentTokenizer {
+  /** Token ids of one document, BOS included when the checkpoint asks for it. */
+  encodeDocument(text: string): number[];
+}
+
+export class TokenStream {
+  private seed = 0x2545f491;
+
+  private constructor(
+    readonly train: Uint32Array,
+    readonly heldOut: number[][],
+  ) {}
+
+  static fromText(text: string, tok: DocumentTokenizer, opts: { maxDocs?: number; heldOutFraction?: number } = {}): TokenStream {
+    let docs = splitDocuments(text);
+    if (docs.length === 0) throw new Error('the corpus has no text');
+    if (opts.maxDocs !== undefined) docs = docs.slice(0, opts.maxDocs);
+    const nHeld = docs.length > 1 ? Math.max(1, Math.floor(docs.length * (opts.heldOutFraction ?? 0.1))) : 0;
+    const trainDocs = docs.slice(0, docs.length - nHeld);
+    const ids: number[] = [];
+    for (const d of trainDocs) for (const id of tok.encodeDocument(d)) ids.push(id);
+    return new TokenStream(Uint32Array.from(ids), docs.slice(docs.length - nHeld).map((d) => tok.encodeDocument(d)));
+  }
+
+  get trainTokens(): number {
+    return this.train.length;
+  }
+
+  /** `batch` windows of `L` consecutive training tokens at pseudo-random offsets, back to back. */
+  sample(batch: number, L: number): Uint32Array {
+    const max = this.train.length - L;
+    if (max < 0) throw new Error(`need ${L} tokens per sequence, the corpus has ${this.train.length}`);
+    const out = new Uint32Array(batch * L);
+    for (let b = 0; b < batch; b++) {
+      this.seed ^= this.seed << 13;
+      this.seed >>>= 0;
+      this.seed ^= this.seed >>> 17;
+      this.seed ^= this.seed << 5;
+      this.seed >>>= 0;
+      const start = this.seed % (max + 1);
+      out.set(this.train.subarray(start, start + L), b * L);
+    }
+    return out;
+  }
+}
