@@ -1,0 +1,282 @@
+// Batched f32 GEMM: C[bt] = (accumulate ? C[bt] : 0) + alpha·op(A[bt])·op(B[bt]) + bias.
+//
+// Layouts (all row-major, last index fastest; one flat f32 buffer per operand):
+//   A[bt]: M×K (element (m,k) at bt·strideA + m·K + k), or with transA K×M (at bt·strideA + k·M + m)
+//   B[bt]: K×N (element (k,n) at bt·strideB + k·N + n), or with transB N×K (at bt·strideB + n·K + k)
+//   C[bt]: M×N (element (m,n) at bt·strideC + m·N + n)
+//   bias:  N, added to every row of every batch
+// A stride of 0 broadcasts one matrix over the batch (a shared weight).
+//
+// The WGSL is generated: Tint does not unroll loops, and the register-blocked inner product only
+// runs fast when every accumulator is a named register and every shared-memory offset a constant.
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+
+export interface MatmulArgs {
+  a: Bindable;
+  b: Bindable;
+  c: Bindable;
+  bias?: Bindable;
+  M: number;
+  N: number;
+  K: number;
+  /** Default 1; batch matrices stored back to back. */
+  batch?: number;
+  /** Elements between batch matrices; default M*K, K*N, M*N; 0 broadcasts (e.g. a shared weight). */
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  /** A stored K×M (row-major) instead of M×K. */
+  transA?: boolean;
+  /** B stored N×K instead of K×N (PyTorch Linear weights are N×K: y = x·Wᵀ → transB). */
+  transB?: boolean;
+  /** C += result (gradient accumulation) instead of C = result. */
+  accumulate?: boolean;
+  /** Scales op(A)·op(B) (default 1); the bias is not scaled. */
+  alpha?: number;
+}
+
+/**
+ * A workgroup computes a BM×BN block of C with WX×WY threads; each thread holds GM·4 × GN·4
+ * accumulators, as GM×GN blocks of 4×4 spread WY·4 rows / WX·4 columns apart so that a warp's
+ * vec4 reads of the shared tiles are contiguous. BK is the depth of one shared tile.
+ */
+export interface MatmulTile {
+  WX: number;
+  WY: number;
+  GM: number;
+  GN: number;
+  BK: number;
+}
+
+export const MATMUL_TILES = {
+  /** 128×128 blocks, 8×8 per thread: the fast path for large matrices. */
+  large: { WX: 16, WY: 16, GM: 2, GN: 2, BK: 8 },
+  /** 64×64 blocks, 4×4 per thread: more workgroups for small matrices. */
+  small: { WX: 16, WY: 16, GM: 1, GN: 1, BK: 16 },
+} as const satisfies Record<string, MatmulTile>;
+
+/** The tile matmul() uses when none is given: large blocks only when they still fill the GPU. */
+export function pickMatmulTile(M: number, N: number, batch = 1): MatmulTile {
+  const blocks = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
+  return blocks >= 128 ? MATMUL_TILES.large : MATMUL_TILES.small;
+}
+
+interface Variant {
+  tile: MatmulTile;
+  transA: boolean;
+  transB: boolean;
+  bias: boolean;
+  accumulate: boolean;
+}
+
+const sources = new Map<string, string>();
+
+/** The WGSL of one variant (exported for inspection and benchmarks). */
+export function matmulWgsl(v: Variant): string {
+  const key = JSON.stringify(v);
+  let code = sources.get(key);
+  if (!code) {
+    code = generate(v);
+    sources.set(key, code);
+  }
+  return code;
+}
+
+function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
+  const { WX, WY, GM, GN, BK } = tile;
+  const NT = WX * WY;
+  const BM = WY * GM * 4;
+  const BN = WX * GN * 4;
+  // One vec4 column of padding per k row breaks the 8-way bank conflict of the transposing
+  // stores (A row-major, B transposed) and costs nothing on the reads.
+  const SA = BM / 4 + 1;
+  const SB = BN / 4 + 1;
+  const LA = (BK * BM) / 4 / NT;
+  const LB = (BK * BN) / 4 / NT;
+  if (!Number.isInteger(LA) || !Number.isInteger(LB) || LA < 1 || LB < 1) {
+    throw new Error(`matmul tile ${JSON.stringify(tile)}: BK·BM/4 and BK·BN/4 must be multiples of ${NT} threads`);
+  }
+  const L: string[] = [];
+  const e = (s: string) => L.push(s);
+
+  e(`struct P { M: u32, N: u32, K: u32, sA: u32, sB: u32, sC: u32, alpha: f32 }`);
+  let binding = 0;
+  e(`@group(0) @binding(${binding++}) var<storage, read> A: array<f32>;`);
+  e(`@group(0) @binding(${binding++}) var<storage, read> B: array<f32>;`);
+  if (bias) e(`@group(0) @binding(${binding++}) var<storage, read> bias: array<f32>;`);
+  e(`@group(0) @binding(${binding++}) var<storage, read_write> C: array<f32>;`);
+  e(`@group(0) @binding(${binding++}) var<uniform> p: P;`);
+  e(`var<workgroup> As: array<vec4<f32>, ${BK * SA}>;`);
+  e(`var<workgroup> Bs: array<vec4<f32>, ${BK * SB}>;`);
+  e(`@compute @workgroup_size(${NT})`);
+  e(`fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3u) {`);
+  e(`  let tx = t % ${WX}u;`);
+  e(`  let ty = t / ${WX}u;`);
+  e(`  let M = p.M; let N = p.N; let K = p.K;`);
+  e(`  let m0 = wg.y * ${BM}u;`);
+  e(`  let n0 = wg.x * ${BN}u;`);
+  e(`  let aBase = wg.z * p.sA;`);
+  e(`  let bBase = wg.z * p.sB;`);
+  e(`  let cBase = wg.z * p.sC;`);
+  e(`  let Mm = M - 1u; let Nm = N - 1u; let Km = K - 1u;`);
+
+  // Each thread moves LA (LB) vec4 of the next A (B) tile through registers. A vec4 always runs
+  // along m (n), the order the shared tile wants; when the matrix is stored with k fastest, its
+  // four elements come from four rows, each load still coalesced along k across the warp.
+  // Reads outside the matrix use a clamped index (always in bounds). Past K they must be zero;
+  // past M (N) they only feed rows (columns) of C that are never written, so they stay as read.
+  const tileLoads = (
+    name: 'A' | 'B',
+    loads: number,
+    rowsPerTile: number,
+    kFastest: boolean,
+  ) => {
+    const base = name === 'A' ? 'aBase' : 'bBase';
+    const outer = name === 'A' ? 'm0' : 'n0';
+    const dim = name === 'A' ? 'M' : 'N';
+    const dimM = name === 'A' ? 'Mm' : 'Nm';
+    const decl: string[] = [];
+    const load: string[] = [];
+    const store: string[] = [];
+    for (let l = 0; l < loads; l++) {
+      const id = `t + ${l * NT}u`;
+      const kk = kFastest ? `(${id}) % ${BK}u` : `(${id}) / ${rowsPerTile / 4}u`;
+      const r4 = kFastest ? `(${id}) / ${BK}u` : `(${id}) % ${rowsPerTile / 4}u`;
+      decl.push(`  let ${name}k${l} = ${kk};`);
+      decl.push(`  let ${name}r${l} = ${outer} + (${r4}) * 4u;`);
+      decl.push(`  let ${name}s${l} = ${name}k${l} * ${name === 'A' ? SA : SB}u + ${r4};`);
+      decl.push(`  var ${name}v${l}: vec4<f32>;`);
+      load.push(`    {`);
+      load.push(`      let k = k0 + ${name}k${l};`);
+      load.push(`      let kc = min(k, Km);`);
+      load.push(`      let kin = k < K;`);
+      for (let i = 0; i < 4; i++) {
+        const r = `${name}r${l} + ${i}u`;
+        const idx = kFastest ? `${base} + min(${r}, ${dimM}) * K + kc` : `${base} + kc * ${dim} + min(${r}, ${dimM})`;
+        load.push(`      ${name}v${l}[${i}] = select(0.0, ${name}[${idx}], kin);`);
+      }
+      load.push(`    }`);
+      store.push(`    ${name}s[${name}s${l}] = ${name}v${l};`);
+    }
+    return { decl, load, store };
+  };
+  const la = tileLoads('A', LA, BM, !transA);
+  const lb = tileLoads('B', LB, BN, transB);
+  la.decl.forEach(e);
+  lb.decl.forEach(e);
+
+  for (let g = 0; g < GM * 4; g++) for (let h = 0; h < GN; h++) e(`  var c${g}_${h} = vec4<f32>(0.0);`);
+
+  e(`  let kTiles = (K + ${BK - 1}u) / ${BK}u;`);
+  e(`  var k0 = 0u;`);
+  la.load.forEach(e);
+  lb.load.forEach(e);
+  e(`  for (var kt = 0u; kt < kTiles; kt++) {`);
+  e(`    workgroupBarrier();`);
+  la.store.forEach(e);
+  lb.store.forEach(e);
+  e(`    workgroupBarrier();`);
+  // The next tile's global reads are issued before this tile's arithmetic, which hides them.
+  e(`    k0 += ${BK}u;`);
+  e(`    if (kt + 1u < kTiles) {`);
+  la.load.forEach(e);
+  lb.load.forEach(e);
+  e(`    }`);
+  for (let k = 0; k < BK; k++) {
+    for (let g = 0; g < GM; g++) e(`    let a${k}_${g} = As[${k * SA + g * WY}u + ty];`);
+    for (let h = 0; h < GN; h++) e(`    let b${k}_${h} = Bs[${k * SB + h * WX}u + tx];`);
+    for (let g = 0; g < GM; g++) {
+      for (let i = 0; i < 4; i++) {
+        const comp = 'xyzw'[i];
+        for (let h = 0; h < GN; h++) {
+          const c = `c${g * 4 + i}_${h}`;
+          e(`    ${c} = fma(vec4<f32>(a${k}_${g}.${comp}), b${k}_${h}, ${c});`);
+        }
+      }
+    }
+  }
+  e(`  }`);
+
+  // Epilogue: row m0 + g·WY·4 + ty·4 + i, columns n0 + h·WX·4 + tx·4 + j.
+  e(`  let alpha = p.alpha;`);
+  for (let h = 0; h < GN; h++) {
+    e(`  let col${h} = n0 + ${h * WX * 4}u + tx * 4u;`);
+    if (bias) {
+      e(`  var bias${h} = vec4<f32>(0.0);`);
+      for (let j = 0; j < 4; j++) e(`  if (col${h} + ${j}u < N) { bias${h}[${j}] = bias[col${h} + ${j}u]; }`);
+    }
+  }
+  for (let g = 0; g < GM; g++) {
+    for (let i = 0; i < 4; i++) {
+      const row = `row${g}_${i}`;
+      e(`  let ${row} = m0 + ${g * WY * 4 + i}u + ty * 4u;`);
+      e(`  if (${row} < M) {`);
+      for (let h = 0; h < GN; h++) {
+        const c = `c${g * 4 + i}_${h}`;
+        e(`    {`);
+        e(`      let v = alpha * ${c}${bias ? ` + bias${h}` : ''};`);
+        e(`      let o = cBase + ${row} * N + col${h};`);
+        for (let j = 0; j < 4; j++) {
+          const dst = `C[o + ${j}u]`;
+          e(`      if (col${h} + ${j}u < N) { ${dst} = ${accumulate ? `${dst} + ` : ''}v[${j}]; }`);
+        }
+        e(`    }`);
+      }
+      e(`  }`);
+    }
+  }
+  e(`}`);
+  return L.join('\n') + '\n';
+}
+
+function elements(b: Bindable): number {
+  return slice(b).size / 4;
+}
+
+/** The ops computing one batched GEMM (see MatmulArgs; layouts at the top of this file). */
+export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile): Op[] {
+  const { M, N, K } = args;
+  const batch = args.batch ?? 1;
+  const strideA = args.strideA ?? M * K;
+  const strideB = args.strideB ?? K * N;
+  const strideC = args.strideC ?? M * N;
+  const transA = args.transA ?? false;
+  const transB = args.transB ?? false;
+  const alpha = args.alpha ?? 1;
+  const shape = `M=${M} N=${N} K=${K} batch=${batch} strides=${strideA}/${strideB}/${strideC}`;
+  for (const [k, v] of Object.entries({ M, N, K, batch })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`matmul: ${k} must be a positive integer (${shape})`);
+  }
+  for (const [k, v] of Object.entries({ strideA, strideB, strideC })) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`matmul: ${k} must be a non-negative integer (${shape})`);
+  }
+  if (batch > 1 && strideC < M * N) {
+    throw new Error(`matmul: strideC ${strideC} < M·N ${M * N} would make batch outputs overlap (${shape})`);
+  }
+  const need = (name: string, b: Bindable, stride: number, size: number) => {
+    const want = (batch - 1) * stride + size;
+    if (elements(b) < want) throw new Error(`matmul: ${name} holds ${elements(b)} floats, needs ${want} (${shape})`);
+  };
+  need('a', args.a, strideA, M * K);
+  need('b', args.b, strideB, K * N);
+  need('c', args.c, strideC, M * N);
+  if (args.bias && elements(args.bias) < N) {
+    throw new Error(`matmul: bias holds ${elements(args.bias)} floats, needs N=${N} (${shape})`);
+  }
+  const t = tile ?? pickMatmulTile(M, N, batch);
+  const BM = t.WY * t.GM * 4;
+  const BN = t.WX * t.GN * 4;
+  const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate: !!args.accumulate });
+  const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(strideC).f32(alpha).build();
+  return [
+    gpu.op({
+      shader: 'matmul',
+      code,
+      reads: args.bias ? [args.a, args.b, args.bias] : [args.a, args.b],
+      writes: [args.c],
+      params,
+      workgroups: [Math.ceil(N / BN), Math.ceil(M / BM), batch],
+      label: `matmul ${M}x${N}x${K}${batch > 1 ? ` x${batch}` : ''}${transA ? ' tA' : ''}${transB ? ' tB' : ''}`,
+    }),
+  ];
+}

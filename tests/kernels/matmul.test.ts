@@ -1,0 +1,193 @@
+import { describe, expect, it } from 'vitest';
+import { MATMUL_TILES, matmul, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
+import { matmulBackwardRef, matmulRef, spanOf, type MatmulShape } from '../../src/ref/matmul';
+import { randn, relErr, testGpu } from '../helpers/gpu';
+
+const f64 = (x: Float32Array) => Float64Array.from(x);
+
+type Case = Omit<MatmulArgs, 'a' | 'b' | 'c' | 'bias'> & { bias?: boolean };
+
+/** Runs one GEMM on the GPU and in float64; returns both C buffers (C starts random). */
+async function runCase(cs: Case, tile: MatmulTile | undefined, seed: number) {
+  const gpu = await testGpu();
+  const batch = cs.batch ?? 1;
+  const shape: MatmulShape = cs;
+  const sizeA = spanOf(batch, cs.strideA ?? cs.M * cs.K, cs.M * cs.K);
+  const sizeB = spanOf(batch, cs.strideB ?? cs.K * cs.N, cs.K * cs.N);
+  const sizeC = spanOf(batch, cs.strideC ?? cs.M * cs.N, cs.M * cs.N);
+  const a = randn(sizeA, seed);
+  const b = randn(sizeB, seed + 1);
+  const c0 = randn(sizeC, seed + 2);
+  const bias = cs.bias ? randn(cs.N, seed + 3) : undefined;
+  const bufs = { a: gpu.upload(a), b: gpu.upload(b), c: gpu.upload(c0), bias: bias && gpu.upload(bias) };
+  const { bias: _hasBias, ...rest } = cs;
+  gpu.run(matmul(gpu, { ...rest, a: bufs.a, b: bufs.b, c: bufs.c, bias: bufs.bias }, tile));
+  const got = await gpu.read(bufs.c, sizeC);
+  await gpu.check();
+  for (const buf of [bufs.a, bufs.b, bufs.c, bufs.bias]) if (buf) gpu.release(buf);
+  // C starts random, so the comparison also checks that what lies between strided batch outputs
+  // survives and that C is overwritten (not added to) without accumulate.
+  const want = matmulRef(shape, f64(a), f64(b), { c: f64(c0), bias: bias && f64(bias), accumulate: cs.accumulate });
+  return { got, want };
+}
+
+const tiles: [string, MatmulTile][] = Object.entries(MATMUL_TILES);
+
+describe('matmul reference', () => {
+  it('computes a hand-worked product with transposes, bias, alpha and accumulate', () => {
+    // op(A) = [[1,2,3],[4,5,6]], op(B) = [[1,0],[0,1],[2,-1]] → op(A)·op(B) = [[7,-1],[16,-1]]
+    const A = Float64Array.from([1, 2, 3, 4, 5, 6]);
+    const At = Float64Array.from([1, 4, 2, 5, 3, 6]);
+    const B = Float64Array.from([1, 0, 0, 1, 2, -1]);
+    const Bt = Float64Array.from([1, 0, 2, 0, 1, -1]);
+    const s = { M: 2, N: 2, K: 3 };
+    expect([...matmulRef(s, A, B)]).toEqual([7, -1, 16, -1]);
+    expect([...matmulRef({ ...s, transA: true }, At, B)]).toEqual([7, -1, 16, -1]);
+    expect([...matmulRef({ ...s, transB: true }, A, Bt)]).toEqual([7, -1, 16, -1]);
+    const c = Float64Array.from([1, 1, 1, 1]);
+    const bias = Float64Array.from([10, 20]);
+    expect([...matmulRef({ ...s, transA: true, transB: true, alpha: 2 }, At, Bt, { c, bias, accumulate: true })]).toEqual([25, 19, 43, 19]);
+  });
+
+  it('has gradients that match central finite differences (float64)', () => {
+    const shapes: MatmulShape[] = [
+      { M: 3, N: 4, K: 5, alpha: 0.7 },
+      { M: 2, N: 3, K: 4, transA: true, transB: true, batch: 2, strideB: 0 },
+      { M: 3, N: 2, K: 3, transB: true, batch: 3, strideA: 0, alpha: -1.5 },
+    ];
+    for (const [si, s] of shapes.entries()) {
+      const batch = s.batch ?? 1;
+      const a = f64(randn(spanOf(batch, s.strideA ?? s.M * s.K, s.M * s.K), 10 + si));
+      const b = f64(randn(spanOf(batch, s.strideB ?? s.K * s.N, s.K * s.N), 20 + si));
+      const bias = f64(randn(s.N, 30 + si));
+      const w = f64(randn(spanOf(batch, s.M * s.N, s.M * s.N), 40 + si)); // L = Σ w ⊙ C
+      const loss = (a2: Float64Array, b2: Float64Array, bias2: Float64Array) =>
+        matmulRef(s, a2, b2, { bias: bias2 }).reduce((acc, v, i) => acc + v * w[i], 0);
+      const { dA, dB, dBias } = matmulBackwardRef(s, a, b, w);
+      const h = 1e-6;
+      const fd = (x: Float64Array, f: () => number) =>
+        Float64Array.from(x, (_, i) => {
+          const x0 = x[i];
+          x[i] = x0 + h;
+          const up = f();
+          x[i] = x0 - h;
+          const dn = f();
+          x[i] = x0;
+          return (up - dn) / (2 * h);
+        });
+      expect(relErr(dA, fd(a, () => loss(a, b, bias)))).toBeLessThan(1e-6);
+      expect(relErr(dB, fd(b, () => loss(a, b, bias)))).toBeLessThan(1e-6);
+      expect(relErr(dBias, fd(bias, () => loss(a, b, bias)))).toBeLessThan(1e-6);
+    }
+  });
+});
+
+describe('matmul on the GPU', () => {
+  it('is exact on small integers (every tile, every transpose)', async () => {
+    const gpu = await testGpu();
+    const M = 9, N = 70, K = 19;
+    const ints = (n: number, seed: number) => Float32Array.from(randn(n, seed), (v) => Math.round(v * 4));
+    const a = ints(M * K, 1), b = ints(K * N, 2);
+    const want = [...matmulRef({ M, N, K }, f64(a), f64(b))];
+    const transpose = (x: Float32Array, r: number, c: number) => Float32Array.from(x, (_, i) => x[(i % r) * c + Math.floor(i / r)]);
+    for (const [, tile] of tiles) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const A = gpu.upload(transA ? transpose(a, M, K) : a);
+          const B = gpu.upload(transB ? transpose(b, K, N) : b);
+          const C = gpu.zeros(M * N);
+          gpu.run(matmul(gpu, { a: A, b: B, c: C, M, N, K, transA, transB }, tile));
+          expect([...(await gpu.read(C, M * N))]).toEqual(want);
+        }
+      }
+    }
+    await gpu.check();
+  });
+
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [7, 5, 3],
+    [65, 130, 7],
+    [130, 33, 65],
+    [3, 129, 17],
+  ];
+  for (const [tname, tile] of tiles) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        it(`matches float64, ${tname} tile, transA=${transA} transB=${transB}`, async () => {
+          for (const [i, [M, N, K]] of shapes.entries()) {
+            const { got, want } = await runCase({ M, N, K, transA, transB }, tile, 100 + i);
+            expect(relErr(got, want), `M=${M} N=${N} K=${K}`).toBeLessThan(1e-4);
+          }
+        });
+      }
+    }
+  }
+
+  it('adds a bias, scales by alpha and accumulates into C', async () => {
+    for (const [, tile] of tiles) {
+      for (const cs of [
+        { M: 67, N: 45, K: 33, bias: true },
+        { M: 67, N: 45, K: 33, bias: true, accumulate: true, alpha: -0.5, transB: true },
+        { M: 5, N: 131, K: 9, accumulate: true, alpha: 3, transA: true },
+      ] satisfies Case[]) {
+        const { got, want } = await runCase(cs, tile, 7);
+        expect(relErr(got, want), JSON.stringify(cs)).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it('runs batches with broadcast (stride 0) operands and strided outputs', async () => {
+    for (const [, tile] of tiles) {
+      for (const cs of [
+        // A shared weight (y = x·Wᵀ over a batch): B broadcast.
+        { M: 33, N: 20, K: 17, batch: 3, strideB: 0, transB: true, bias: true },
+        // A broadcast, B per batch, C with gaps between batch matrices.
+        { M: 9, N: 66, K: 5, batch: 4, strideA: 0, strideC: 9 * 66 + 13, transA: true },
+        { M: 12, N: 7, K: 70, batch: 2, strideA: 12 * 70 + 3, strideB: 70 * 7 + 1, accumulate: true, alpha: 0.25 },
+      ] satisfies Case[]) {
+        const { got, want } = await runCase(cs, tile, 11);
+        expect(relErr(got, want), JSON.stringify(cs)).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it('picks a tile by itself for any shape', async () => {
+    const { got, want } = await runCase({ M: 257, N: 129, K: 40, batch: 2, strideB: 0 }, undefined, 5);
+    expect(relErr(got, want)).toBeLessThan(1e-4);
+  });
+
+  it('computes the backward pass as GEMMs (dA, dB of a shared weight, dBias) within 1e-3', async () => {
+    // Forward: Y[bt] = X[bt]·Wᵀ (+bias), X: batch×M×K, W: N×K shared. Backward:
+    //   dX[bt] = dY[bt]·W (M×N · N×K), dW = Σ_bt dY[bt]ᵀ·X[bt] = dYᵀ·X over batch·M rows.
+    const gpu = await testGpu();
+    const batch = 3, M = 21, N = 34, K = 19;
+    const shape: MatmulShape = { M, N, K, batch, strideB: 0, transB: true };
+    const x = randn(batch * M * K, 1), w = randn(N * K, 2), dy = randn(batch * M * N, 3);
+    const ref = matmulBackwardRef(shape, f64(x), f64(w), f64(dy));
+    const X = gpu.upload(x), W = gpu.upload(w), dY = gpu.upload(dy);
+    const dX = gpu.zeros(batch * M * K);
+    // dW starts at 1 and accumulates, as when gradients of micro-batches add up.
+    const dW = gpu.upload(new Float32Array(N * K).fill(1));
+    const ones = gpu.upload(new Float32Array(batch * M).fill(1));
+    const dBias = gpu.zeros(N);
+    gpu.run([
+      ...matmul(gpu, { a: dY, b: W, c: dX, M, N: K, K: N, batch, strideB: 0 }),
+      ...matmul(gpu, { a: dY, b: X, c: dW, M: N, N: K, K: batch * M, transA: true, accumulate: true }),
+      ...matmul(gpu, { a: ones, b: dY, c: dBias, M: 1, N, K: batch * M }),
+    ]);
+    expect(relErr(await gpu.read(dX, batch * M * K), ref.dA)).toBeLessThan(1e-3);
+    expect(relErr(await gpu.read(dW, N * K), ref.dB.map((v) => v + 1))).toBeLessThan(1e-3);
+    expect(relErr(await gpu.read(dBias, N), ref.dBias)).toBeLessThan(1e-3);
+    await gpu.check();
+  });
+
+  it('rejects bad shapes with the shape in the message', async () => {
+    const gpu = await testGpu();
+    const a = gpu.zeros(12), b = gpu.zeros(12), c = gpu.zeros(16);
+    expect(() => matmul(gpu, { a, b, c, M: 4, N: 4, K: 4 })).toThrow(/a holds 12 floats, needs 16.*M=4 N=4 K=4/);
+    expect(() => matmul(gpu, { a, b, c, M: 0, N: 4, K: 3 })).toThrow(/M must be a positive integer/);
+    expect(() => matmul(gpu, { a, b, c, M: 2, N: 2, K: 3, batch: 2, strideC: 0 })).toThrow(/overlap/);
+    expect(() => matmul(gpu, { a, b, c, M: 2, N: 6, K: 2, bias: gpu.zeros(4) })).toThrow(/bias holds 4 floats, needs N=6/);
+  });
+});
