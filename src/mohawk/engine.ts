@@ -3,7 +3,7 @@
 import { Gpu } from '../gpu/runtime';
 import type { EngineApi, EngineEvent, GpuSummary, RunPlan, TeacherSummary } from '../worker/api';
 import { loadTeacher, type LoadedTeacher } from '../models/teacher';
-import { fileSetFromFiles, fileSetFromUrls, type FileSet } from '../models/fileset';
+import { browserFileSet, fetchFileSet, type FileSet } from '../io/files';
 import { TokenStream } from './token-stream';
 import { Orientation } from './orientation';
 
@@ -58,22 +58,23 @@ export class Engine implements EngineApi {
   }
 
   async loadTeacherFiles(files: File[]): Promise<TeacherSummary> {
-    return this.load(fileSetFromFiles(files));
+    const folder = (files[0] as File & { webkitRelativePath?: string })?.webkitRelativePath?.split('/')[0];
+    return this.load(browserFileSet(files), folder || 'dropped teacher');
   }
 
   async loadBuiltinTeacher(baseUrl: string): Promise<TeacherSummary> {
     this.baseUrl = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
     const dir = `${this.baseUrl}teacher/stories260K/`;
-    return this.load(fileSetFromUrls(BUILTIN_TEACHER_FILES.map((f) => dir + f)));
+    return this.load(fetchFileSet(dir, BUILTIN_TEACHER_FILES), 'stories260K (built in)');
   }
 
-  private async load(files: FileSet): Promise<TeacherSummary> {
+  private async load(files: FileSet, name: string): Promise<TeacherSummary> {
     if (this.running) throw new Error('a run is in progress: pause it before loading another teacher');
     const gpu = await this.device();
     this.teacher?.release();
     this.teacher = null;
-    this.status(`reading ${files.names().join(', ')}`);
-    const t = await loadTeacher(gpu, files, (done, total) => this.emit({ type: 'progress', label: 'loading weights', done, total }));
+    this.status(`reading ${files.names.join(', ')}`);
+    const t = await loadTeacher(gpu, files, name, (done, total) => this.emit({ type: 'progress', label: 'loading weights', done, total }));
     this.teacher = t;
     this.status(`loaded ${t.summary.name}: ${t.summary.modelType}, ${t.summary.layers} layers, ${(t.summary.parameters / 1e6).toFixed(2)}M parameters`);
     for (const w of t.summary.warnings) this.status(`warning: ${w}`);
