@@ -1,0 +1,100 @@
+// Fused AdamW over one flat f32 parameter buffer (PyTorch's torch.optim.AdamW, with
+// clip_grad_norm_ first when maxGradNorm is set).
+//
+// Layouts: params, grads, m, v (and the optional mask) are flat f32 arrays of `count` elements,
+// element i of each belonging to the same scalar parameter. mask[i] = 0 freezes parameter i: its
+// p, m and v stay as they are and its gradient is left out of the global norm; 1 trains it.
+//
+// ops = [‖grads·mask‖₂ → gradNorm (reduce kernel, two levels), the elementwise update]. The
+// update reads the norm on the GPU, so a step never waits on the CPU.
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { reduce } from './reduce';
+
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip by global norm when set (torch.nn.utils.clip_grad_norm_). */
+  maxGradNorm?: number;
+}
+
+export interface AdamW {
+  ops: Op[];
+  /** Call before recording `ops` for each step (t starts at 1). Until the first call, lr is 0. */
+  setStep(t: number, lr: number): void;
+  /** Buffer of 1 f32: the global gradient norm before clipping, valid after ops ran. */
+  gradNorm: GPUBuffer;
+}
+
+export interface AdamWArgs {
+  params: Bindable;
+  grads: Bindable;
+  m: Bindable;
+  v: Bindable;
+  count: number;
+  config: AdamWConfig;
+  /** Optional per-parameter 0/1 f32: 0 = frozen. */
+  mask?: Bindable;
+}
+
+const WG = 256;
+
+export function adamw(gpu: Gpu, args: AdamWArgs): AdamW {
+  const { params, grads, m, v, count, config, mask } = args;
+  const { beta1, beta2, eps, weightDecay } = config;
+  const maxNorm = config.maxGradNorm ?? 0;
+  if (!Number.isInteger(count) || count < 1) throw new Error(`adamw: count must be a positive integer (count=${count})`);
+  const bufs: [string, Bindable | undefined][] = [['params', params], ['grads', grads], ['m', m], ['v', v], ['mask', mask]];
+  for (const [name, b] of bufs) {
+    if (b && slice(b).size / 4 < count) throw new Error(`adamw: ${name} holds ${slice(b).size / 4} floats, needs count=${count}`);
+  }
+  if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) throw new Error(`adamw: betas must lie in [0, 1) (${beta1}, ${beta2})`);
+  if (!(eps > 0) || !(weightDecay >= 0) || (config.maxGradNorm !== undefined && !(config.maxGradNorm > 0))) {
+    throw new Error(`adamw: need eps > 0, weightDecay ≥ 0, maxGradNorm > 0 (${eps}, ${weightDecay}, ${config.maxGradNorm})`);
+  }
+
+  const gradNorm = gpu.buffer(4, 'adamw grad norm');
+  const groups = Math.ceil(count / WG);
+  const limit = gpu.info.limits.maxComputeWorkgroupsPerDimension;
+  const nx = Math.min(groups, limit);
+  const ny = Math.ceil(groups / nx);
+
+  // The step's scalars in float64, rounded once to f32 by the uniform.
+  const uniform = (t: number, lr: number) =>
+    new Params()
+      .u32(count)
+      .u32(nx)
+      .f32(beta1)
+      .f32(beta2)
+      .f32(1 - beta1)
+      .f32(1 - beta2)
+      .f32(eps)
+      .f32(1 - lr * weightDecay)
+      .f32(lr / (1 - beta1 ** t))
+      .f32(Math.sqrt(1 - beta2 ** t))
+      .f32(maxNorm)
+      .build();
+
+  const update = gpu.op({
+    shader: 'adamw',
+    entry: mask ? 'step_masked' : 'step',
+    constants: { WG },
+    reads: mask ? [grads, gradNorm, mask] : [grads, gradNorm],
+    writes: [params, m, v],
+    params: uniform(1, 0),
+    workgroups: [nx, ny],
+    label: `adamw ${count}${mask ? ' masked' : ''}`,
+  });
+  const norm = reduce(gpu, { x: grads, n: count, out: gradNorm, kind: 'norm', mask });
+
+  return {
+    ops: [...norm, update],
+    gradNorm,
+    setStep(t: number, lr: number) {
+      if (!Number.isInteger(t) || t < 1) throw new Error(`adamw: step t must be an integer ≥ 1 (t=${t})`);
+      if (!Number.isFinite(lr) || lr < 0) throw new Error(`adamw: lr must be finite and ≥ 0 (lr=${lr})`);
+      update.setParams(uniform(t, lr));
+    },
+  };
+}
