@@ -181,14 +181,20 @@ fn m_tile(b: u32, gi: u32, I0: u32, J0: u32, li: u32, tx: u32, ty: u32) -> array
       ys[kk * 16u + r / 4u][r % 4u] = bv;
     }
     workgroupBarrier();
+    // Each 16-deep slice is summed on its own and then added: rounding grows with n/16, not n.
+    var p0 = vec4<f32>(0.0);
+    var p1 = vec4<f32>(0.0);
+    var p2 = vec4<f32>(0.0);
+    var p3 = vec4<f32>(0.0);
     for (var kk = 0u; kk < 16u; kk += 2u) {
       let x0 = xs[kk * 16u + ty];
       let y0 = ys[kk * 16u + tx];
-      acc0 += x0.x * y0; acc1 += x0.y * y0; acc2 += x0.z * y0; acc3 += x0.w * y0;
+      p0 += x0.x * y0; p1 += x0.y * y0; p2 += x0.z * y0; p3 += x0.w * y0;
       let x1 = xs[(kk + 1u) * 16u + ty];
       let y1 = ys[(kk + 1u) * 16u + tx];
-      acc0 += x1.x * y1; acc1 += x1.y * y1; acc2 += x1.z * y1; acc3 += x1.w * y1;
+      p0 += x1.x * y1; p1 += x1.y * y1; p2 += x1.z * y1; p3 += x1.w * y1;
     }
+    acc0 += p0; acc1 += p1; acc2 += p2; acc3 += p3;
     workgroupBarrier();
   }
   return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
@@ -384,14 +390,19 @@ fn grad_c(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
         ys[kk * 16u + (e % 64u) / 4u][e % 4u] = v;
       }
       workgroupBarrier();
+      var p0 = vec4<f32>(0.0);
+      var p1 = vec4<f32>(0.0);
+      var p2 = vec4<f32>(0.0);
+      var p3 = vec4<f32>(0.0);
       for (var kk = 0u; kk < 16u; kk += 2u) {
         let x0 = xs[kk * 16u + lid.y];
         let y0 = ys[kk * 16u + lid.x];
-        acc0 += x0.x * y0; acc1 += x0.y * y0; acc2 += x0.z * y0; acc3 += x0.w * y0;
+        p0 += x0.x * y0; p1 += x0.y * y0; p2 += x0.z * y0; p3 += x0.w * y0;
         let x1 = xs[(kk + 1u) * 16u + lid.y];
         let y1 = ys[(kk + 1u) * 16u + lid.x];
-        acc0 += x1.x * y1; acc1 += x1.y * y1; acc2 += x1.z * y1; acc3 += x1.w * y1;
+        p0 += x1.x * y1; p1 += x1.y * y1; p2 += x1.z * y1; p3 += x1.w * y1;
       }
+      acc0 += p0; acc1 += p1; acc2 += p2; acc3 += p3; // per-slice sums, as in m_tile
       workgroupBarrier();
     }
   }
@@ -471,14 +482,19 @@ fn grad_b(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
         ys[kk * 16u + (e % 64u) / 4u][e % 4u] = v;
       }
       workgroupBarrier();
+      var p0 = vec4<f32>(0.0);
+      var p1 = vec4<f32>(0.0);
+      var p2 = vec4<f32>(0.0);
+      var p3 = vec4<f32>(0.0);
       for (var kk = 0u; kk < 16u; kk += 2u) {
         let x0 = xs[kk * 16u + lid.y];
         let y0 = ys[kk * 16u + lid.x];
-        acc0 += x0.x * y0; acc1 += x0.y * y0; acc2 += x0.z * y0; acc3 += x0.w * y0;
+        p0 += x0.x * y0; p1 += x0.y * y0; p2 += x0.z * y0; p3 += x0.w * y0;
         let x1 = xs[(kk + 1u) * 16u + lid.y];
         let y1 = ys[(kk + 1u) * 16u + lid.x];
-        acc0 += x1.x * y1; acc1 += x1.y * y1; acc2 += x1.z * y1; acc3 += x1.w * y1;
+        p0 += x1.x * y1; p1 += x1.y * y1; p2 += x1.z * y1; p3 += x1.w * y1;
       }
+      acc0 += p0; acc1 += p1; acc2 += p2; acc3 += p3; // per-slice sums, as in m_tile
       workgroupBarrier();
     }
   }
