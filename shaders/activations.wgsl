@@ -1,0 +1,322 @@
+// Elementwise activations, forward and backward, on row views: element e of a (rows × cols) view
+// with row stride S and offset O lives at (e / cols)·S + O + e % cols. A contiguous tensor is the
+// view S = cols, O = 0.
+//
+// The math is written for accuracy over all of f32, not just near 0: sigmoid never forms 1 − s,
+// softplus uses an exact log1p, and the exact GELU uses a fitted erfc (see normal_cdf) rather than
+// the 1e-7-short Abramowitz–Stegun formula.
+
+override WG: u32 = 256u;
+// Which function unary_fwd / unary_bwd compute (pipelines specialise on it):
+// 0 softplus, 1 negSoftplus, 2 silu, 3 sigmoid, 4 geluTanh, 5 gelu.
+override KIND: u32 = 0u;
+// gated_*: 1 when a per-channel z bias is bound.
+override HAS_BIAS: u32 = 0u;
+// gated_bwd: rows one invocation walks down a column, so the bias gradient needs few partials.
+override ROWS: u32 = 32u;
+
+fn at(e: u32, cols: u32, stride: u32, offset: u32) -> u32 {
+  return (e / cols) * stride + offset + e % cols;
+}
+
+// 1 / (1 + e^{−x}) from e^{−|x|} ≤ 1, so neither tail overflows or cancels.
+fn sigmoid(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  let s = 1.0 / (1.0 + e);
+  return select(e * s, s, x >= 0.0);
+}
+
+// log(1 + u) for u in [0, 1] as 2·atanh(u / (2 + u)): the series in s = u/(2+u) ≤ 1/3 has no
+// cancellation, so tiny u keep full relative precision (WGSL has no log1p).
+fn log1p_unit(u: f32) -> f32 {
+  let s = u / (2.0 + u);
+  let s2 = s * s;
+  var p = 1.0 / 17.0;
+  p = p * s2 + 1.0 / 15.0;
+  p = p * s2 + 1.0 / 13.0;
+  p = p * s2 + 1.0 / 11.0;
+  p = p * s2 + 1.0 / 9.0;
+  p = p * s2 + 1.0 / 7.0;
+  p = p * s2 + 1.0 / 5.0;
+  p = p * s2 + 1.0 / 3.0;
+  p = p * s2 + 1.0;
+  return 2.0 * s * p;
+}
+
+// PyTorch's softplus (beta 1, threshold 20): x above the threshold, log(1 + e^x) below it.
+fn softplus(x: f32) -> f32 {
+  if (x > 20.0) { return x; }
+  return max(x, 0.0) + log1p_unit(exp(-abs(x)));
+}
+
+// exp(−x²/2) for x ≥ 0 with x² split as h² + (x−h)(x+h), h = x truncated to 1/16: h² is exact, so
+// the rounding of x² (relative error ~x²·2⁻²⁴) does not reach the exponent.
+fn gauss(x: f32) -> f32 {
+  let a = min(x, 20.0);
+  let h = trunc(a * 16.0) / 16.0;
+  return exp(-0.5 * h * h) * exp(-0.5 * (a - h) * (a + h));
+}
+
+// Φ(x), the standard normal CDF, = ½·erfc(−x/√2). Near 0, erf(z) = z·P(z²); beyond |z| = 0.75,
+// erfc(z) = e^{−z²}·t·Q(t) with t = 1/(1 + z/2). P and Q are least-squares fits (Lawson-weighted
+// towards minimax) to erf(z)/z on [0, 0.75] and erfcx(z)/t on z ≥ 0.75, errors 1.5e-9 and 3.5e-9
+// relative in float64; evaluated in f32, Φ is within 9e-8 absolute and 5e-7 relative in both tails.
+fn normal_cdf(x: f32) -> f32 {
+  let z = abs(x) * 0.70710678;
+  if (z < 0.75) {
+    let u = z * z;
+    var p = -6.758789146e-04;
+    p = p * u + 5.115658334e-03;
+    p = p * u - 2.683527604e-02;
+    p = p * u + 1.128338981e-01;
+    p = p * u - 3.761261970e-01;
+    p = p * u + 1.128379166e+00;
+    return 0.5 + 0.5 * (x * 0.70710678) * p;
+  }
+  let t = 1.0 / (1.0 + 0.5 * z);
+  var q = -7.527796121e-02;
+  q = q * t + 2.438371918e-01;
+  q = q * t - 2.385950665e-01;
+  q = q * t + 1.919654261e-02;
+  q = q * t - 2.280169186e-02;
+  q = q * t + 8.634077762e-02;
+  q = q * t + 1.761141362e-01;
+  q = q * t + 2.468391076e-01;
+  q = q * t + 2.820947735e-01;
+  q = q * t + 2.820947909e-01;
+  let half_erfc = 0.5 * gauss(abs(x)) * t * q;
+  return select(1.0 - half_erfc, half_erfc, x < 0.0);
+}
+
+const SQRT_2_OVER_PI = 0.7978845608028654;
+const INV_SQRT_2PI = 0.3989422804014327;
+const GELU_C = 0.044715;
+
+fn act(x: f32) -> f32 {
+  switch KIND {
+    case 0u: { return softplus(x); }
+    case 1u: { return -softplus(x); }
+    case 2u: { return x * sigmoid(x); }
+    case 3u: { return sigmoid(x); }
+    case 4u: {
+      // ½x(1 + tanh u) = x·σ(2u): the sigmoid form keeps the negative tail's relative precision.
+      let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
+      return x * sigmoid(2.0 * u);
+    }
+    default: { return x * normal_cdf(x); }
+  }
+}
+
+// d act / dx.
+fn act_grad(x: f32) -> f32 {
+  switch KIND {
+    case 0u: { return select(sigmoid(x), 1.0, x > 20.0); }
+    case 1u: { return -select(sigmoid(x), 1.0, x > 20.0); }
+    case 2u: {
+      // σ(x)(1 + x(1 − σ(x))) with 1 − σ(x) = σ(−x).
+      let s = sigmoid(x);
+      return s * (1.0 + x * sigmoid(-x));
+    }
+    case 3u: { return sigmoid(x) * sigmoid(-x); }
+    case 4u: {
+      let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
+      let s = sigmoid(2.0 * u);
+      // Beyond |x| = 10 the second term is below 1e-35 and x² would make 0·∞ for huge x.
+      if (abs(x) > 10.0) { return s; }
+      let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
+      return s + 2.0 * x * s * sigmoid(-2.0 * u) * du;
+    }
+    default: { return normal_cdf(x) + x * INV_SQRT_2PI * gauss(abs(x)); }
+  }
+}
+
+fn linear_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
+  // A 2-D grid, because n can exceed 65535 workgroups in one dimension.
+  return (wg.y * nwg.x + wg.x) * WG + li;
+}
+
+// ---- unary_fwd: y = act(x) ----------------------------------------------------------------------
+struct UF { n: u32, cols: u32, xs: u32, xo: u32, ys: u32, yo: u32 }
+@group(0) @binding(0) var<storage, read> uf_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> uf_y: array<f32>;
+@group(0) @binding(2) var<uniform> uf: UF;
+
+@compute @workgroup_size(WG)
+fn unary_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= uf.n) { return; }
+  uf_y[at(e, uf.cols, uf.ys, uf.yo)] = act(uf_x[at(e, uf.cols, uf.xs, uf.xo)]);
+}
+
+// ---- unary_bwd: dx (=|+=) act'(x)·dy ------------------------------------------------------------
+struct UB { n: u32, cols: u32, acc: u32, xs: u32, xo: u32, dys: u32, dyo: u32, dxs: u32, dxo: u32 }
+@group(0) @binding(0) var<storage, read> ub_x: array<f32>;
+@group(0) @binding(1) var<storage, read> ub_dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ub_dx: array<f32>;
+@group(0) @binding(3) var<uniform> ub: UB;
+
+@compute @workgroup_size(WG)
+fn unary_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= ub.n) { return; }
+  let g = act_grad(ub_x[at(e, ub.cols, ub.xs, ub.xo)]) * ub_dy[at(e, ub.cols, ub.dys, ub.dyo)];
+  let i = at(e, ub.cols, ub.dxs, ub.dxo);
+  ub_dx[i] = select(g, ub_dx[i] + g, ub.acc == 1u);
+}
+
+// ---- swiglu_fwd: out = silu(gate)·up --------------------------------------------------------------
+// gate and up share the row stride `gs` (separate buffers, or the two halves of one row).
+struct SF { n: u32, cols: u32, gs: u32, go: u32, uo: u32, os: u32, oo: u32 }
+@group(0) @binding(0) var<storage, read> sf_gate: array<f32>;
+@group(0) @binding(1) var<storage, read> sf_up: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sf_out: array<f32>;
+@group(0) @binding(3) var<uniform> sf: SF;
+
+@compute @workgroup_size(WG)
+fn swiglu_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= sf.n) { return; }
+  let g = sf_gate[at(e, sf.cols, sf.gs, sf.go)];
+  let u = sf_up[at(e, sf.cols, sf.gs, sf.uo)];
+  sf_out[at(e, sf.cols, sf.os, sf.oo)] = g * sigmoid(g) * u;
+}
+
+// ---- swiglu_bwd: dGate = dOut·up·silu'(gate), dUp = dOut·silu(gate) ------------------------------
+// swiglu_bwd binds dGate and dUp apart; swiglu_bwd_one binds one buffer holding both (WebGPU
+// forbids two writable bindings over the same bytes), with dgo/duo counted from its start.
+struct SB { n: u32, cols: u32, acc: u32, gs: u32, go: u32, uo: u32, dos: u32, doo: u32, ds: u32, dgo: u32, duo: u32 }
+@group(0) @binding(0) var<storage, read> sb_gate: array<f32>;
+@group(0) @binding(1) var<storage, read> sb_up: array<f32>;
+@group(0) @binding(2) var<storage, read> sb_dout: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sb_dgate: array<f32>;
+@group(0) @binding(4) var<storage, read_write> sb_dup: array<f32>;
+@group(0) @binding(5) var<uniform> sb: SB;
+@group(0) @binding(4) var<uniform> sb1: SB;
+
+// (dGate, dUp) for gate g, up u and upstream gradient d.
+fn swiglu_grads(g: f32, u: f32, d: f32) -> vec2f {
+  let s = sigmoid(g);
+  return vec2f(d * u * s * (1.0 + g * sigmoid(-g)), d * g * s);
+}
+
+@compute @workgroup_size(WG)
+fn swiglu_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= sb.n) { return; }
+  let d = swiglu_grads(sb_gate[at(e, sb.cols, sb.gs, sb.go)], sb_up[at(e, sb.cols, sb.gs, sb.uo)], sb_dout[at(e, sb.cols, sb.dos, sb.doo)]);
+  let ig = at(e, sb.cols, sb.ds, sb.dgo);
+  let iu = at(e, sb.cols, sb.ds, sb.duo);
+  let acc = sb.acc == 1u;
+  sb_dgate[ig] = select(d.x, sb_dgate[ig] + d.x, acc);
+  sb_dup[iu] = select(d.y, sb_dup[iu] + d.y, acc);
+}
+
+@compute @workgroup_size(WG)
+fn swiglu_bwd_one(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= sb1.n) { return; }
+  let d = swiglu_grads(sb_gate[at(e, sb1.cols, sb1.gs, sb1.go)], sb_up[at(e, sb1.cols, sb1.gs, sb1.uo)], sb_dout[at(e, sb1.cols, sb1.dos, sb1.doo)]);
+  let ig = at(e, sb1.cols, sb1.ds, sb1.dgo);
+  let iu = at(e, sb1.cols, sb1.ds, sb1.duo);
+  let acc = sb1.acc == 1u;
+  sb_dgate[ig] = select(d.x, sb_dgate[ig] + d.x, acc);
+  sb_dgate[iu] = select(d.y, sb_dgate[iu] + d.y, acc);
+}
+
+// ---- gated_fwd: out[r, c] = y[r, c]·silu(z[r, c] + zBias[c]) --------------------------------------
+struct GF { n: u32, cols: u32, ys: u32, yo: u32, zs: u32, zo: u32, os: u32, oo: u32 }
+@group(0) @binding(0) var<storage, read> gf_y: array<f32>;
+@group(0) @binding(1) var<storage, read> gf_z: array<f32>;
+@group(0) @binding(2) var<storage, read> gf_bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gf_out: array<f32>;
+@group(0) @binding(4) var<uniform> gf: GF;
+
+@compute @workgroup_size(WG)
+fn gated_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= gf.n) { return; }
+  var z = gf_z[at(e, gf.cols, gf.zs, gf.zo)];
+  if (HAS_BIAS == 1u) { z = z + gf_bias[e % gf.cols]; }
+  gf_out[at(e, gf.cols, gf.os, gf.oo)] = gf_y[at(e, gf.cols, gf.ys, gf.yo)] * z * sigmoid(z);
+}
+
+// ---- gated_bwd: dy = dOut·silu(z'), dz = dOut·y·silu'(z'), z' = z + zBias; ------------------------
+// one invocation per (channel, block of ROWS rows), so the bias gradient of its block is a plain
+// sum it keeps in a register: part[block·cols + c]. gated_bwd_one writes dy and dz into one bound
+// buffer (offsets from its start), for when they are slices of the same buffer.
+struct GB { rows: u32, cols: u32, acc: u32, ys: u32, yo: u32, zs: u32, zo: u32, dos: u32, doo: u32, dys: u32, dyo: u32, dzs: u32, dzo: u32 }
+@group(0) @binding(0) var<storage, read> gb_y: array<f32>;
+@group(0) @binding(1) var<storage, read> gb_z: array<f32>;
+@group(0) @binding(2) var<storage, read> gb_bias: array<f32>;
+@group(0) @binding(3) var<storage, read> gb_dout: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gb_dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> gb_dz: array<f32>;
+@group(0) @binding(6) var<storage, read_write> gb_part: array<f32>;
+@group(0) @binding(7) var<uniform> gb: GB;
+@group(0) @binding(5) var<storage, read_write> gb1_part: array<f32>;
+@group(0) @binding(6) var<uniform> gb1: GB;
+
+// (dy, dz) for y, pre-bias z' and upstream gradient d.
+fn gated_grads(y: f32, z: f32, d: f32) -> vec2f {
+  let s = sigmoid(z);
+  return vec2f(d * z * s, d * y * s * (1.0 + z * sigmoid(-z)));
+}
+
+@compute @workgroup_size(WG)
+fn gated_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let c = gid.x;
+  if (c >= gb.cols) { return; }
+  var bias = 0.0;
+  if (HAS_BIAS == 1u) { bias = gb_bias[c]; }
+  let r0 = wg.y * ROWS;
+  let r1 = min(r0 + ROWS, gb.rows);
+  let acc = gb.acc == 1u;
+  var sum = 0.0;
+  for (var r = r0; r < r1; r++) {
+    let z = gb_z[r * gb.zs + gb.zo + c] + bias;
+    let d = gated_grads(gb_y[r * gb.ys + gb.yo + c], z, gb_dout[r * gb.dos + gb.doo + c]);
+    let iy = r * gb.dys + gb.dyo + c;
+    let iz = r * gb.dzs + gb.dzo + c;
+    gb_dy[iy] = select(d.x, gb_dy[iy] + d.x, acc);
+    gb_dz[iz] = select(d.y, gb_dz[iz] + d.y, acc);
+    sum = sum + d.y;
+  }
+  gb_part[wg.y * gb.cols + c] = sum;
+}
+
+@compute @workgroup_size(WG)
+fn gated_bwd_one(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let c = gid.x;
+  if (c >= gb1.cols) { return; }
+  var bias = 0.0;
+  if (HAS_BIAS == 1u) { bias = gb_bias[c]; }
+  let r0 = wg.y * ROWS;
+  let r1 = min(r0 + ROWS, gb1.rows);
+  let acc = gb1.acc == 1u;
+  var sum = 0.0;
+  for (var r = r0; r < r1; r++) {
+    let z = gb_z[r * gb1.zs + gb1.zo + c] + bias;
+    let d = gated_grads(gb_y[r * gb1.ys + gb1.yo + c], z, gb_dout[r * gb1.dos + gb1.doo + c]);
+    let iy = r * gb1.dys + gb1.dyo + c;
+    let iz = r * gb1.dzs + gb1.dzo + c;
+    gb_dy[iy] = select(d.x, gb_dy[iy] + d.x, acc);
+    gb_dy[iz] = select(d.y, gb_dy[iz] + d.y, acc);
+    sum = sum + d.y;
+  }
+  gb1_part[wg.y * gb1.cols + c] = sum;
+}
+
+// ---- colsum: out[c] (=|+=) Σ_q part[q·cols + c], blocks in order (deterministic) ------------------
+struct CS { cols: u32, blocks: u32, acc: u32 }
+@group(0) @binding(0) var<storage, read> cs_part: array<f32>;
+@group(0) @binding(1) var<storage, read_write> cs_out: array<f32>;
+@group(0) @binding(2) var<uniform> cs: CS;
+
+@compute @workgroup_size(WG)
+fn colsum(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= cs.cols) { return; }
+  var s = 0.0;
+  for (var q = 0u; q < cs.blocks; q++) { s = s + cs_part[q * cs.cols + c]; }
+  cs_out[c] = select(s, cs_out[c] + s, cs.acc == 1u);
+}
