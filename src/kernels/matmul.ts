@@ -48,17 +48,43 @@ export interface MatmulTile {
   BK: number;
 }
 
+// Chosen on an H100 through Dawn/Vulkan (TFLOP/s, f32; cuBLAS with TF32 off in brackets):
+//   4096³: large 41.9 NN, 42.8 NT, 41.3 TT; largeTN 41.9 TN [51.6]
+//   1024³ and 2048×512×512: medium 31, 29 [37, 35];  256×1024×1024: small 10 [19-22]
 export const MATMUL_TILES = {
-  /** 128×128 blocks, 8×8 per thread: the fast path for large matrices. */
-  large: { WX: 16, WY: 16, GM: 2, GN: 2, BK: 8 },
-  /** 64×64 blocks, 4×4 per thread: more workgroups for small matrices. */
+  /** 128×128 blocks, 16×4 per thread, warps 32 wide: large matrices. */
+  large: { WX: 32, WY: 8, GM: 4, GN: 1, BK: 16 },
+  /** 128×128 blocks, 8×8 per thread: large matrices with A transposed and B not. */
+  largeTN: { WX: 16, WY: 16, GM: 2, GN: 2, BK: 8 },
+  /** 64×128 blocks, 8×8 per thread, 128 threads: matrices of about a million outputs. */
+  medium: { WX: 16, WY: 8, GM: 2, GN: 2, BK: 16 },
+  /** 64×64 blocks, 4×4 per thread: small matrices, where more workgroups matter most. */
   small: { WX: 16, WY: 16, GM: 1, GN: 1, BK: 16 },
 } as const satisfies Record<string, MatmulTile>;
 
-/** The tile matmul() uses when none is given: large blocks only when they still fill the GPU. */
-export function pickMatmulTile(M: number, N: number, batch = 1): MatmulTile {
-  const blocks = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
-  return blocks >= 128 ? MATMUL_TILES.large : MATMUL_TILES.small;
+/** Bytes of workgroup memory a tile uses (two shared tiles of vec4, one padding column each). */
+export function matmulTileBytes(t: MatmulTile): number {
+  return t.BK * (t.WY * t.GM + 1 + t.WX * t.GN + 1) * 16;
+}
+
+/**
+ * The tile matmul() uses when none is given: the largest blocks that still give the GPU about a
+ * wave of workgroups, with BK halved while the tile exceeds the device's workgroup memory.
+ */
+export function pickMatmulTile(
+  M: number,
+  N: number,
+  opts: { batch?: number; transA?: boolean; transB?: boolean; workgroupBytes?: number } = {},
+): MatmulTile {
+  const batch = opts.batch ?? 1;
+  const blocks = (bm: number, bn: number) => Math.ceil(M / bm) * Math.ceil(N / bn) * batch;
+  let t: MatmulTile;
+  if (blocks(128, 128) >= 128) t = opts.transA && !opts.transB ? MATMUL_TILES.largeTN : MATMUL_TILES.large;
+  else if (blocks(64, 128) >= 96) t = MATMUL_TILES.medium;
+  else t = MATMUL_TILES.small;
+  const limit = opts.workgroupBytes ?? 16384;
+  while (matmulTileBytes(t) > limit && t.BK > 4) t = { ...t, BK: t.BK / 2 };
+  return t;
 }
 
 interface Variant {
@@ -118,83 +144,96 @@ function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
   e(`  let aBase = wg.z * p.sA;`);
   e(`  let bBase = wg.z * p.sB;`);
   e(`  let cBase = wg.z * p.sC;`);
-  e(`  let Mm = M - 1u; let Nm = N - 1u; let Km = K - 1u;`);
 
   // Each thread moves LA (LB) vec4 of the next A (B) tile through registers. A vec4 always runs
   // along m (n), the order the shared tile wants; when the matrix is stored with k fastest, its
   // four elements come from four rows, each load still coalesced along k across the warp.
-  // Reads outside the matrix use a clamped index (always in bounds). Past K they must be zero;
-  // past M (N) they only feed rows (columns) of C that are never written, so they stay as read.
-  const tileLoads = (
-    name: 'A' | 'B',
-    loads: number,
-    rowsPerTile: number,
-    kFastest: boolean,
-  ) => {
+  // Indices are precomputed per thread; a step only adds the tile's offset (kOff for k-fastest
+  // storage, kOff·M or kOff·N otherwise). Past K a read must give zero, so the last, partial
+  // tile takes a guarded path. Past M (N) a read feeds only rows (columns) of C that are never
+  // written: it is left unguarded, since WGSL keeps any out-of-bounds read inside the buffer.
+  const tileLoads = (name: 'A' | 'B', loads: number, rowsPerTile: number, kFastest: boolean) => {
     const base = name === 'A' ? 'aBase' : 'bBase';
     const outer = name === 'A' ? 'm0' : 'n0';
     const dim = name === 'A' ? 'M' : 'N';
-    const dimM = name === 'A' ? 'Mm' : 'Nm';
     const decl: string[] = [];
-    const load: string[] = [];
+    const full: string[] = [];
+    const edge: string[] = [];
     const store: string[] = [];
+    // Offset of element i of a vec4 from its first element.
+    const di = (i: number) => (i === 0 ? '' : kFastest ? ` + ${name}K${i}` : ` + ${i}u`);
+    if (kFastest) for (let i = 1; i < 4; i++) decl.push(`  let ${name}K${i} = ${i}u * K;`);
+    const off = kFastest ? 'kOff' : `kOff * ${dim}`;
     for (let l = 0; l < loads; l++) {
       const id = `t + ${l * NT}u`;
       const kk = kFastest ? `(${id}) % ${BK}u` : `(${id}) / ${rowsPerTile / 4}u`;
       const r4 = kFastest ? `(${id}) / ${BK}u` : `(${id}) % ${rowsPerTile / 4}u`;
       decl.push(`  let ${name}k${l} = ${kk};`);
       decl.push(`  let ${name}r${l} = ${outer} + (${r4}) * 4u;`);
+      decl.push(
+        `  let ${name}b${l} = ${base} + ${kFastest ? `${name}r${l} * K + ${name}k${l}` : `${name}k${l} * ${dim} + ${name}r${l}`};`,
+      );
       decl.push(`  let ${name}s${l} = ${name}k${l} * ${name === 'A' ? SA : SB}u + ${r4};`);
       decl.push(`  var ${name}v${l}: vec4<f32>;`);
-      load.push(`    {`);
-      load.push(`      let k = k0 + ${name}k${l};`);
-      load.push(`      let kc = min(k, Km);`);
-      load.push(`      let kin = k < K;`);
+      full.push(`      let ${name}o${l} = ${name}b${l} + ${off};`);
+      full.push(`      ${name}v${l} = vec4<f32>(${[0, 1, 2, 3].map((i) => `${name}[${name}o${l}${di(i)}]`).join(', ')});`);
+      edge.push(`      let ${name}o${l} = ${name}b${l} + ${off};`);
+      edge.push(`      let ${name}in${l} = kOff + ${name}k${l} < K;`);
       for (let i = 0; i < 4; i++) {
-        const r = `${name}r${l} + ${i}u`;
-        const idx = kFastest ? `${base} + min(${r}, ${dimM}) * K + kc` : `${base} + kc * ${dim} + min(${r}, ${dimM})`;
-        load.push(`      ${name}v${l}[${i}] = select(0.0, ${name}[${idx}], kin);`);
+        edge.push(`      ${name}v${l}[${i}] = select(0.0, ${name}[${name}o${l}${di(i)}], ${name}in${l});`);
       }
-      load.push(`    }`);
       store.push(`    ${name}s[${name}s${l}] = ${name}v${l};`);
     }
-    return { decl, load, store };
+    return { decl, full, edge, store };
   };
   const la = tileLoads('A', LA, BM, !transA);
   const lb = tileLoads('B', LB, BN, transB);
   la.decl.forEach(e);
   lb.decl.forEach(e);
+  // Loads the tile starting at depth kOff into the registers.
+  const loadTile = () => {
+    e(`    if (kOff + ${BK}u <= K) {`);
+    la.full.forEach(e);
+    lb.full.forEach(e);
+    e(`    } else {`);
+    la.edge.forEach(e);
+    lb.edge.forEach(e);
+    e(`    }`);
+  };
 
   for (let g = 0; g < GM * 4; g++) for (let h = 0; h < GN; h++) e(`  var c${g}_${h} = vec4<f32>(0.0);`);
 
   e(`  let kTiles = (K + ${BK - 1}u) / ${BK}u;`);
-  e(`  var k0 = 0u;`);
-  la.load.forEach(e);
-  lb.load.forEach(e);
+  e(`  var kOff = 0u;`);
+  e(`  {`);
+  loadTile();
+  e(`  }`);
+  const compute = () => {
+    for (let k = 0; k < BK; k++) {
+      for (let g = 0; g < GM; g++) e(`    let a${k}_${g} = As[${k * SA + g * WY}u + ty];`);
+      for (let h = 0; h < GN; h++) e(`    let b${k}_${h} = Bs[${k * SB + h * WX}u + tx];`);
+      for (let g = 0; g < GM; g++) {
+        for (let i = 0; i < 4; i++) {
+          const comp = 'xyzw'[i];
+          for (let h = 0; h < GN; h++) {
+            const c = `c${g * 4 + i}_${h}`;
+            e(`    ${c} = fma(vec4<f32>(a${k}_${g}.${comp}), b${k}_${h}, ${c});`);
+          }
+        }
+      }
+    }
+  };
   e(`  for (var kt = 0u; kt < kTiles; kt++) {`);
   e(`    workgroupBarrier();`);
   la.store.forEach(e);
   lb.store.forEach(e);
   e(`    workgroupBarrier();`);
   // The next tile's global reads are issued before this tile's arithmetic, which hides them.
-  e(`    k0 += ${BK}u;`);
+  e(`    kOff += ${BK}u;`);
   e(`    if (kt + 1u < kTiles) {`);
-  la.load.forEach(e);
-  lb.load.forEach(e);
+  loadTile();
   e(`    }`);
-  for (let k = 0; k < BK; k++) {
-    for (let g = 0; g < GM; g++) e(`    let a${k}_${g} = As[${k * SA + g * WY}u + ty];`);
-    for (let h = 0; h < GN; h++) e(`    let b${k}_${h} = Bs[${k * SB + h * WX}u + tx];`);
-    for (let g = 0; g < GM; g++) {
-      for (let i = 0; i < 4; i++) {
-        const comp = 'xyzw'[i];
-        for (let h = 0; h < GN; h++) {
-          const c = `c${g * 4 + i}_${h}`;
-          e(`    ${c} = fma(vec4<f32>(a${k}_${g}.${comp}), b${k}_${h}, ${c});`);
-        }
-      }
-    }
-  }
+  compute();
   e(`  }`);
 
   // Epilogue: row m0 + g·WY·4 + ty·4 + i, columns n0 + h·WX·4 + tx·4 + j.
@@ -263,7 +302,11 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile): Op[] {
   if (args.bias && elements(args.bias) < N) {
     throw new Error(`matmul: bias holds ${elements(args.bias)} floats, needs N=${N} (${shape})`);
   }
-  const t = tile ?? pickMatmulTile(M, N, batch);
+  const workgroupBytes = gpu.info.limits.maxComputeWorkgroupStorageSize;
+  const t = tile ?? pickMatmulTile(M, N, { batch, transA, transB, workgroupBytes });
+  if (matmulTileBytes(t) > workgroupBytes) {
+    throw new Error(`matmul: tile ${JSON.stringify(t)} needs ${matmulTileBytes(t)} bytes of workgroup memory, the device has ${workgroupBytes}`);
+  }
   const BM = t.WY * t.GM * 4;
   const BN = t.WX * t.GN * 4;
   const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate: !!args.accumulate });
