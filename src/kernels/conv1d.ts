@@ -1,0 +1,279 @@
+// Causal depthwise conv1d with bias (Mamba-2's conv over [x, B, C]; shaders/conv1d.wgsl):
+//   y[b,t,c] = bias[c] + Σ_{k<K} w[c,k]·x[b, t−(K−1)+k, c],  x at negative times = 0,
+// i.e. PyTorch Conv1d(groups=channels, padding=K−1) cut to the first L outputs: w[c, K−1] multiplies
+// the current token.
+//
+// Layouts:
+//   x, y, dx, dy  (batch, L, channels) views: token (b, t) starts at float (b·L + t)·stride + offset,
+//                 its channels contiguous. Defaults stride = channels, offset = 0; a wider stride and
+//                 an offset address a column slice of a fused row (e.g. the B or C part of in_proj).
+//   w, dw         (channels, K) row-major, k fastest
+//   bias, dbias   (channels)
+// x and y may be the same buffer (convolution in place: identical views, or disjoint column
+// slices of the same rows); so may dy and dx in the backward pass. In place, x is gone afterwards,
+// and the backward pass needs it for dw.
+// Backward: dx overwritten, or added to with `accumulate`; dw and dbias summed over batch and time
+// in a fixed order (per-tile partials, then a sequential sum), overwritten or, with
+// `accumulateParams`, added to.
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+
+const SHADER = 'conv1d';
+const WG = 64;
+const T = 32; // tokens per invocation, forward and dx
+const TW = 128; // tokens per invocation in the dw/dbias partials: fewer partials to sum
+const KMAX = 8;
+
+export interface Conv1dArgs {
+  x: Bindable;
+  w: Bindable;
+  bias: Bindable;
+  y: Bindable;
+  batch: number;
+  L: number;
+  channels: number;
+  /** Kernel width, 1..8; default 4. */
+  K?: number;
+  inStride?: number;
+  inOffset?: number;
+  outStride?: number;
+  outOffset?: number;
+}
+
+export interface Conv1dBackwardArgs {
+  x: Bindable;
+  w: Bindable;
+  dy: Bindable;
+  dx: Bindable;
+  dw: Bindable;
+  dbias: Bindable;
+  batch: number;
+  L: number;
+  channels: number;
+  K?: number;
+  /** x's view; dx's too unless dxStride/dxOffset say otherwise. */
+  inStride?: number;
+  inOffset?: number;
+  /** dy's view (laid out like y). */
+  outStride?: number;
+  outOffset?: number;
+  dxStride?: number;
+  dxOffset?: number;
+  /** Add into dx instead of overwriting it. */
+  accumulate?: boolean;
+  /** Add into dw and dbias instead of overwriting them (gradient accumulation). */
+  accumulateParams?: boolean;
+}
+
+interface View {
+  name: string;
+  b: Bindable;
+  stride: number;
+  offset: number;
+}
+
+interface Shape {
+  batch: number;
+  L: number;
+  channels: number;
+  K: number;
+}
+
+function describe(s: Shape): string {
+  return `(batch=${s.batch}, L=${s.L}, channels=${s.channels}, K=${s.K})`;
+}
+
+function checkShape(gpu: Gpu, fn: string, s: Shape, tile: number): void {
+  const shape = describe(s);
+  for (const v of [s.batch, s.L, s.channels, s.K]) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${fn} ${shape}: sizes must be positive integers`);
+  }
+  if (s.K > KMAX) throw new Error(`${fn} ${shape}: K must be at most ${KMAX}`);
+  const maxWg = gpu.info.limits.maxComputeWorkgroupsPerDimension;
+  if (Math.ceil(s.L / tile) > maxWg || s.batch > maxWg || Math.ceil(s.channels / WG) > maxWg) {
+    throw new Error(`${fn} ${shape}: too many workgroups for this adapter (limit ${maxWg} per dimension)`);
+  }
+}
+
+function need(fn: string, s: Shape, name: string, b: Bindable, floats: number): void {
+  const bytes = slice(b).size;
+  if (bytes < floats * 4) throw new Error(`${fn} ${describe(s)}: ${name} holds ${bytes} bytes, needs ${floats * 4}`);
+}
+
+function checkView(fn: string, s: Shape, v: View): void {
+  if (!Number.isInteger(v.stride) || !Number.isInteger(v.offset) || v.stride < s.channels || v.offset < 0) {
+    throw new Error(`${fn} ${describe(s)}: ${v.name} view (stride ${v.stride}, offset ${v.offset}) needs integer stride ≥ channels and offset ≥ 0`);
+  }
+  const floats = (s.batch * s.L - 1) * v.stride + v.offset + s.channels;
+  if (floats > 0xffffffff) throw new Error(`${fn} ${describe(s)}: ${v.name} spans more than 2^32 floats`);
+  need(fn, s, v.name, v.b, floats);
+}
+
+const sameBuffer = (a: Bindable, b: Bindable) => slice(a).buffer === slice(b).buffer;
+
+function base(v: View): number {
+  return slice(v.b).offset / 4 + v.offset;
+}
+
+/** Whether two (rows × channels) views of one buffer share a float. */
+function overlap(a: View, b: View, rows: number, cols: number): boolean {
+  const d = base(b) - base(a);
+  if (a.stride !== b.stride) {
+    const endA = base(a) + (rows - 1) * a.stride + cols;
+    const endB = base(b) + (rows - 1) * b.stride + cols;
+    return base(a) < endB && base(b) < endA;
+  }
+  // (rA − rB)·stride + (jA − jB) = d needs |rA − rB| < rows, |jA − jB| < cols.
+  for (const k of [Math.floor(d / a.stride), Math.ceil(d / a.stride)]) {
+    if (Math.abs(k) < rows && Math.abs(d - k * a.stride) < cols) return true;
+  }
+  return false;
+}
+
+/**
+ * For an input and an output view in one buffer: a single binding over both and the offsets of
+ * the two views from its start. Throws unless the views are identical or disjoint, the two cases
+ * in which each invocation reads its own tokens before it overwrites anything.
+ */
+function inPlace(fn: string, s: Shape, inp: View, out: View): { bind: Bindable; inOff: number; outOff: number } {
+  const identical = base(inp) === base(out) && inp.stride === out.stride;
+  if (!identical && overlap(inp, out, s.batch * s.L, s.channels)) {
+    throw new Error(`${fn} ${describe(s)}: ${inp.name} and ${out.name} share a buffer and overlap without being the same view`);
+  }
+  const a = slice(inp.b);
+  const b = slice(out.b);
+  const start = Math.min(a.offset, b.offset);
+  const end = Math.max(a.offset + a.size, b.offset + b.size);
+  return {
+    bind: { buffer: a.buffer, offset: start, size: end - start },
+    inOff: (a.offset - start) / 4 + inp.offset,
+    outOff: (b.offset - start) / 4 + out.offset,
+  };
+}
+
+function params(s: Shape, tiles: number, inp: [number, number], out: [number, number], acc = false): ArrayBuffer {
+  return new Params().u32(s.batch).u32(s.L).u32(s.channels).u32(tiles).u32(inp[0]).u32(inp[1]).u32(out[0]).u32(out[1]).u32(acc ? 1 : 0).build();
+}
+
+export function conv1d(gpu: Gpu, a: Conv1dArgs): Op[] {
+  const fn = 'conv1d';
+  const s: Shape = { batch: a.batch, L: a.L, channels: a.channels, K: a.K ?? 4 };
+  checkShape(gpu, fn, s, T);
+  const xv: View = { name: 'x', b: a.x, stride: a.inStride ?? s.channels, offset: a.inOffset ?? 0 };
+  const yv: View = { name: 'y', b: a.y, stride: a.outStride ?? s.channels, offset: a.outOffset ?? 0 };
+  checkView(fn, s, xv);
+  checkView(fn, s, yv);
+  need(fn, s, 'w', a.w, s.channels * s.K);
+  need(fn, s, 'bias', a.bias, s.channels);
+  if (sameBuffer(a.w, a.y) || sameBuffer(a.bias, a.y)) throw new Error(`${fn} ${describe(s)}: y shares a buffer with w or bias`);
+
+  const tiles = Math.ceil(s.L / T);
+  const constants = { K: s.K, WG, T };
+  const workgroups: [number, number, number] = [Math.ceil(s.channels / WG), tiles, s.batch];
+  const label = `conv1d ${s.batch}x${s.L}x${s.channels} K=${s.K}`;
+  if (!sameBuffer(a.x, a.y)) {
+    const p = params(s, tiles, [xv.stride, xv.offset], [yv.stride, yv.offset]);
+    return [gpu.op({ shader: SHADER, entry: 'forward', constants, reads: [a.x, a.w, a.bias], writes: [a.y], params: p, workgroups, label })];
+  }
+  const one = inPlace(fn, s, xv, yv);
+  // Owned by these ops for as long as they are used.
+  const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d halo');
+  return [
+    gpu.op({ shader: SHADER, entry: 'halo_fwd', constants, reads: [a.x], writes: [halo], params: params(s, tiles, [xv.stride, xv.offset], [0, 0]), workgroups, label: `${label} halo` }),
+    gpu.op({
+      shader: SHADER,
+      entry: 'forward_one',
+      constants,
+      reads: [a.w, a.bias, halo],
+      writes: [one.bind],
+      params: params(s, tiles, [xv.stride, one.inOff], [yv.stride, one.outOff]),
+      workgroups,
+      label: `${label} in place`,
+    }),
+  ];
+}
+
+export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
+  const fn = 'conv1dBackward';
+  const s: Shape = { batch: a.batch, L: a.L, channels: a.channels, K: a.K ?? 4 };
+  checkShape(gpu, fn, s, T);
+  const xv: View = { name: 'x', b: a.x, stride: a.inStride ?? s.channels, offset: a.inOffset ?? 0 };
+  const dyv: View = { name: 'dy', b: a.dy, stride: a.outStride ?? s.channels, offset: a.outOffset ?? 0 };
+  const dxv: View = { name: 'dx', b: a.dx, stride: a.dxStride ?? xv.stride, offset: a.dxOffset ?? xv.offset };
+  for (const v of [xv, dyv, dxv]) checkView(fn, s, v);
+  need(fn, s, 'w', a.w, s.channels * s.K);
+  need(fn, s, 'dw', a.dw, s.channels * s.K);
+  need(fn, s, 'dbias', a.dbias, s.channels);
+  if (sameBuffer(a.w, a.dx)) throw new Error(`${fn} ${describe(s)}: dx shares a buffer with w`);
+  for (const [name, b] of [['dw', a.dw], ['dbias', a.dbias]] as const) {
+    if (sameBuffer(b, a.x) || sameBuffer(b, a.dy) || sameBuffer(b, a.w)) throw new Error(`${fn} ${describe(s)}: ${name} shares a buffer with an input`);
+  }
+  const dw = slice(a.dw);
+  const db = slice(a.dbias);
+  if (dw.buffer === db.buffer && dw.offset < db.offset + s.channels * 4 && db.offset < dw.offset + s.channels * s.K * 4) {
+    throw new Error(`${fn} ${describe(s)}: dw and dbias overlap`);
+  }
+  const label = `conv1d backward ${s.batch}x${s.L}x${s.channels} K=${s.K}`;
+
+  // dw and dbias first: an in-place dx overwrites dy, and dx may be where x was.
+  const tilesW = Math.ceil(s.L / TW);
+  const per = s.channels * (s.K + 1);
+  const part = gpu.buffer(s.batch * tilesW * per * 4, 'conv1d dw partials');
+  const ops: Op[] = [
+    gpu.op({
+      shader: SHADER,
+      entry: 'wgrad_part',
+      constants: { K: s.K, WG, T: TW },
+      reads: [a.x, a.dy],
+      writes: [part],
+      params: params(s, tilesW, [xv.stride, xv.offset], [dyv.stride, dyv.offset]),
+      workgroups: [Math.ceil(s.channels / WG), tilesW, s.batch],
+      label: `${label} dw partials`,
+    }),
+    gpu.op({
+      shader: SHADER,
+      entry: 'wgrad_final',
+      constants: { K: s.K, WG },
+      reads: [part],
+      writes: [a.dw, a.dbias],
+      params: params(s, tilesW, [0, 0], [0, 0], a.accumulateParams),
+      workgroups: [Math.ceil(per / WG)],
+      label: `${label} dw`,
+    }),
+  ];
+
+  const tiles = Math.ceil(s.L / T);
+  const constants = { K: s.K, WG, T };
+  const workgroups: [number, number, number] = [Math.ceil(s.channels / WG), tiles, s.batch];
+  if (!sameBuffer(a.dy, a.dx)) {
+    ops.push(
+      gpu.op({
+        shader: SHADER,
+        entry: 'dx',
+        constants,
+        reads: [a.w, a.dy],
+        writes: [a.dx],
+        params: params(s, tiles, [dyv.stride, dyv.offset], [dxv.stride, dxv.offset], a.accumulate),
+        workgroups,
+        label: `${label} dx`,
+      }),
+    );
+    return ops;
+  }
+  const one = inPlace(fn, s, dyv, dxv);
+  if (a.accumulate && one.inOff === one.outOff) throw new Error(`${fn} ${describe(s)}: cannot accumulate into dx when it is dy itself`);
+  const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d dy halo');
+  ops.push(
+    gpu.op({ shader: SHADER, entry: 'halo_bwd', constants, reads: [a.dy], writes: [halo], params: params(s, tiles, [dyv.stride, dyv.offset], [0, 0]), workgroups, label: `${label} halo` }),
+    gpu.op({
+      shader: SHADER,
+      entry: 'dx_one',
+      constants,
+      reads: [a.w, halo],
+      writes: [one.bind],
+      params: params(s, tiles, [dyv.stride, one.inOff], [dxv.stride, one.outOff], a.accumulate),
+      workgroups,
+      label: `${label} dx in place`,
+    }),
+  );
+  return ops;
+}
