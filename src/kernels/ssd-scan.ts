@@ -1,0 +1,270 @@
+// The chunked Mamba-2 scan (state space duality), forward and backward. Per (batch, head h), head h
+// reading group h / (h_count / g_count):
+//   S_t = exp(a_t)·S_{t-1} + x_t ⊗ B_t   (p×n, S_{-1} = s0 or 0),   y_t = S_t·C_t + D_h·x_t
+// computed by chunks of Q tokens (the last one may be partial), with cum_i the in-chunk cumulative
+// log-decay (kept as hi + lo, see shaders/ssd_scan_prep.wgsl) and P_c the state entering chunk c:
+//   y_i = Σ_{j≤i} exp(cum_i − cum_j)·(C_i·B_j)·x_j + exp(cum_i)·P_c·C_i + D·x_i
+//   P_{c+1} = exp(cum_last)·P_c + Σ_j exp(cum_last − cum_j)·x_j ⊗ B_j
+// Every exponent is a decay difference within a chunk (≤ 0) or one chunk's total; nothing overflows.
+//
+// Layouts (row-major, last index fastest):
+//   x, y, dx, dy              (batch, L, h, p)
+//   a, da                     (batch, L, h)      log-decay, a ≤ 0
+//   B, C, dB, dC              (batch, L, g, n)   dB, dC summed over the heads of each group
+//   D, dD                     (h)                dD summed over batch and tokens
+//   s0, sFinal, ds0, dsFinal  (batch, h, p, n)
+// Outputs are overwritten, never accumulated into, and must not alias inputs.
+//
+// Backward (the kernels' comments carry the details), with G_c the gradient of the state leaving
+// chunk c and W_ij = exp(cum_i − cum_j)·(C_i·B_j)·(dy_i·x_j):
+//   dx_j = Σ_{i≥j} exp(cum_i − cum_j)·(C_i·B_j)·dy_i + exp(cum_last − cum_j)·G_c·B_j + D·dy_j
+//   dC_i = Σ_{j≤i} dCB_ij·B_j + Σ_h exp(cum_i)·P_cᵀ·dy_i,  dB_j = Σ_{i≥j} dCB_ij·C_i + Σ_h exp(cum_last − cum_j)·G_cᵀ·x_j
+//   da_k = Σ_{i≥k, j<k} W_ij + Σ_{i≥k} dy_i·(exp(cum_i)·P_c·C_i) + Σ_{j<k} x_j·(exp(cum_last − cum_j)·G_c·B_j)
+//          + exp(A_c)·⟨G_c, P_c⟩
+//   G_{c−1} = exp(A_c)·G_c + Σ_i exp(cum_i)·dy_i ⊗ C_i,  G_last = dsFinal,  ds0 = G_{−1}
+// The in-chunk term of da is summed from strictly off-diagonal row and column sums of W, so the O(1)
+// diagonal never cancels against terms that may be as small as exp(a) (a ≈ −30).
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { shaderSource } from '../gpu/shaders';
+
+export interface SsdShape {
+  batch: number;
+  L: number;
+  h: number;
+  p: number;
+  g: number;
+  n: number;
+  /** Tokens per chunk, 1..256 (default 64). */
+  chunk?: number;
+}
+
+export const SSD_DEFAULT_CHUNK = 64;
+const MAX_CHUNK = 256; // the da kernel scans a chunk with one workgroup of 256
+const TILE = 64; // the tile product of shaders/ssd_scan_common.wgsl
+
+interface Plan {
+  s: SsdShape;
+  Q: number;
+  NC: number;
+  hpg: number;
+  nT: number;
+  pT: number;
+  nN: number;
+  /** Floats of one region of each scratch. */
+  cumLo: number;
+  cb: number;
+  states: number;
+  partials: number;
+  rows: number;
+}
+
+function describe(s: SsdShape): string {
+  return `(batch=${s.batch}, L=${s.L}, h=${s.h}, p=${s.p}, g=${s.g}, n=${s.n}, chunk=${s.chunk ?? SSD_DEFAULT_CHUNK})`;
+}
+
+function plan(gpu: Gpu, fn: string, s: SsdShape): Plan {
+  const shape = describe(s);
+  const Q = s.chunk ?? SSD_DEFAULT_CHUNK;
+  for (const v of [s.batch, s.L, s.h, s.p, s.g, s.n, Q]) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${fn} ${shape}: sizes must be positive integers`);
+  }
+  if (s.h % s.g !== 0) throw new Error(`${fn} ${shape}: h must be a multiple of g`);
+  if (Q > MAX_CHUNK) throw new Error(`${fn} ${shape}: chunk must be at most ${MAX_CHUNK}`);
+  const NC = Math.ceil(s.L / Q);
+  const nT = Math.ceil(Q / TILE);
+  const pT = Math.ceil(s.p / TILE);
+  const nN = Math.ceil(s.n / TILE);
+  const pl: Plan = {
+    s,
+    Q,
+    NC,
+    hpg: s.h / s.g,
+    nT,
+    pT,
+    nN,
+    cumLo: s.batch * s.h * NC * Q,
+    cb: s.batch * NC * s.g * Q * Q,
+    states: s.batch * NC * s.h * s.p * s.n,
+    partials: s.batch * NC * s.h * pT * Q,
+    rows: s.batch * NC * s.h * nT * Q,
+  };
+  const maxWg = gpu.info.limits.maxComputeWorkgroupsPerDimension;
+  for (const [what, v] of [['batch·h', s.batch * s.h], ['chunks', NC], ['tiles', Math.max(nT * nT, nT * pT, nT * nN, pT * nN)]] as const) {
+    if (v > maxWg) throw new Error(`${fn} ${shape}: ${what} = ${v} exceeds ${maxWg} workgroups`);
+  }
+  const maxBind = gpu.info.limits.maxStorageBufferBindingSize;
+  const biggest = Math.max(s.batch * s.L * s.h * s.p, s.batch * s.L * s.g * s.n, pl.cb, 2 * pl.states, 2 * pl.cumLo + s.h);
+  if (biggest * 4 > maxBind || biggest >= 2 ** 32) {
+    throw new Error(`${fn} ${shape}: a tensor or scratch of ${biggest} floats exceeds the ${maxBind}-byte binding limit`);
+  }
+  return pl;
+}
+
+function checkBufs(fn: string, s: SsdShape, bufs: Record<string, [Bindable | undefined, number]>): void {
+  for (const [name, [b, floats]] of Object.entries(bufs)) {
+    if (!b) continue;
+    const bytes = slice(b).size;
+    if (bytes < floats * 4) throw new Error(`${fn} ${describe(s)}: ${name} holds ${bytes} bytes, needs ${floats * 4}`);
+  }
+}
+
+function sizes(s: SsdShape) {
+  return { x: s.batch * s.L * s.h * s.p, a: s.batch * s.L * s.h, bc: s.batch * s.L * s.g * s.n, state: s.batch * s.h * s.p * s.n };
+}
+
+const FLAG_D = 1;
+const FLAG_INIT = 2;
+const FLAG_FINAL = 4;
+
+function uniforms(pl: Plan, flags: number): ArrayBuffer {
+  const { s } = pl;
+  return new Params()
+    .u32(s.batch).u32(s.L).u32(s.h).u32(s.p)
+    .u32(s.g).u32(s.n).u32(pl.Q).u32(pl.NC)
+    .u32(pl.hpg).u32(flags).u32(pl.nT).u32(pl.pT)
+    .u32(pl.nN).u32(pl.cumLo).u32(0).u32(pl.states)
+    .u32(0).u32(pl.partials).u32(0).u32(pl.rows)
+    .build();
+}
+
+interface Kernel {
+  name: string;
+  entry: string;
+  reads: Bindable[];
+  writes: Bindable[];
+  flags?: number;
+  workgroups: [number, number?, number?];
+}
+
+function kernel(gpu: Gpu, pl: Plan, k: Kernel): Op {
+  const shader = `ssd_scan_${k.name}`;
+  return gpu.op({
+    shader,
+    code: shaderSource('ssd_scan_common') + shaderSource(shader),
+    entry: k.entry,
+    reads: k.reads,
+    writes: k.writes,
+    params: uniforms(pl, k.flags ?? 0),
+    workgroups: k.workgroups,
+    label: `${shader}:${k.entry}`,
+  });
+}
+
+/** Workgroups of 64 invocations covering `count`, folded into two dimensions when needed. */
+function linear(gpu: Gpu, count: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(count / 64));
+  const x = Math.min(groups, gpu.info.limits.maxComputeWorkgroupsPerDimension);
+  return [x, Math.ceil(groups / x)];
+}
+
+interface Scratch {
+  cum: GPUBuffer;
+  cb: GPUBuffer;
+  states: GPUBuffer;
+  /** Bound where an optional input or output is absent (read-only and writable uses differ). */
+  noneIn: GPUBuffer;
+  noneOut: GPUBuffer;
+}
+
+/** Cumulative decay (+ D), CB, and the chunk-entry states P_c: what forward and backward share. */
+function prologue(gpu: Gpu, pl: Plan, t: { x: Bindable; a: Bindable; B: Bindable; C: Bindable; D?: Bindable; s0?: Bindable }, sFinal: Bindable | undefined, stateRegions: number): { ops: Op[]; sc: Scratch } {
+  const { s } = pl;
+  const sc: Scratch = {
+    cum: gpu.buffer((2 * pl.cumLo + s.h) * 4, 'ssd cumulative decay'),
+    cb: gpu.buffer(pl.cb * 4, 'ssd CB'),
+    states: gpu.buffer(stateRegions * pl.states * 4, 'ssd chunk states'),
+    noneIn: gpu.buffer(16, 'ssd absent input'),
+    noneOut: gpu.buffer(16, 'ssd absent output'),
+  };
+  const bh = s.batch * s.h;
+  const ops = [
+    kernel(gpu, pl, { name: 'prep', entry: 'main', reads: [t.a, t.D ?? sc.noneIn], writes: [sc.cum], flags: t.D ? FLAG_D : 0, workgroups: linear(gpu, Math.max(bh * pl.NC, s.h)) }),
+    kernel(gpu, pl, { name: 'cb', entry: 'main', reads: [t.C, t.B], writes: [sc.cb], workgroups: [pl.nT * pl.nT, pl.NC, s.batch * s.g] }),
+    kernel(gpu, pl, { name: 'states', entry: 'chunk_state', reads: [sc.cum, t.x, t.B], writes: [sc.states], workgroups: [pl.pT * pl.nN, pl.NC, bh] }),
+    kernel(gpu, pl, {
+      name: 'pass',
+      entry: 'forward',
+      reads: [sc.cum, t.s0 ?? sc.noneIn],
+      writes: [sc.states, sFinal ?? sc.noneOut],
+      flags: (t.s0 ? FLAG_INIT : 0) | (sFinal ? FLAG_FINAL : 0),
+      workgroups: [Math.ceil((s.p * s.n) / 256), bh],
+    }),
+  ];
+  return { ops, sc };
+}
+
+export function ssdScan(
+  gpu: Gpu,
+  s: SsdShape,
+  t: { x: Bindable; a: Bindable; B: Bindable; C: Bindable; D?: Bindable; s0?: Bindable; y: Bindable; sFinal?: Bindable },
+): Op[] {
+  const fn = 'ssdScan';
+  const pl = plan(gpu, fn, s);
+  const z = sizes(s);
+  checkBufs(fn, s, { x: [t.x, z.x], a: [t.a, z.a], B: [t.B, z.bc], C: [t.C, z.bc], D: [t.D, s.h], s0: [t.s0, z.state], y: [t.y, z.x], sFinal: [t.sFinal, z.state] });
+  const { ops, sc } = prologue(gpu, pl, t, t.sFinal, 1);
+  ops.push(kernel(gpu, pl, { name: 'out', entry: 'y', reads: [sc.cum, sc.cb, t.C, t.x, sc.states], writes: [t.y], workgroups: [pl.nT * pl.pT, pl.NC, s.batch * s.h] }));
+  return ops;
+}
+
+/**
+ * Gradients of Σ dy∘y (+ Σ dsFinal∘sFinal) with respect to x, a, B, C, and, when their buffers are
+ * given, D and s0. Recomputes the forward chunk states; needs no saved activations.
+ */
+export function ssdScanBackward(
+  gpu: Gpu,
+  s: SsdShape,
+  t: {
+    x: Bindable;
+    a: Bindable;
+    B: Bindable;
+    C: Bindable;
+    D?: Bindable;
+    s0?: Bindable;
+    dy: Bindable;
+    dsFinal?: Bindable;
+    dx: Bindable;
+    da: Bindable;
+    dB: Bindable;
+    dC: Bindable;
+    dD?: Bindable;
+    ds0?: Bindable;
+  },
+): Op[] {
+  const fn = 'ssdScanBackward';
+  const pl = plan(gpu, fn, s);
+  const z = sizes(s);
+  checkBufs(fn, s, {
+    x: [t.x, z.x], a: [t.a, z.a], B: [t.B, z.bc], C: [t.C, z.bc], D: [t.D, s.h], s0: [t.s0, z.state],
+    dy: [t.dy, z.x], dsFinal: [t.dsFinal, z.state],
+    dx: [t.dx, z.x], da: [t.da, z.a], dB: [t.dB, z.bc], dC: [t.dC, z.bc], dD: [t.dD, s.h], ds0: [t.ds0, z.state],
+  });
+  const { ops, sc } = prologue(gpu, pl, t, undefined, 2);
+  const bh = s.batch * s.h;
+  const bg = s.batch * s.g;
+  const dcb = gpu.buffer(pl.cb * 4, 'ssd dCB');
+  const rc = gpu.buffer(2 * pl.rows * 4, 'ssd da row/column sums');
+  const vo = gpu.buffer(2 * pl.partials * 4, 'ssd da state partials');
+  const dpart = gpu.buffer(bh * pl.NC * 4, 'ssd dD partials');
+  const perHead: [number, number, number] = [pl.nT * pl.pT, pl.NC, bh];
+  const perGroupN: [number, number, number] = [pl.nT * pl.nN, pl.NC, bg];
+  ops.push(
+    kernel(gpu, pl, { name: 'states', entry: 'state_grad', reads: [sc.cum, t.dy, t.C], writes: [sc.states], workgroups: [pl.pT * pl.nN, pl.NC, bh] }),
+    kernel(gpu, pl, {
+      name: 'pass',
+      entry: 'backward',
+      reads: [sc.cum, t.dsFinal ?? sc.noneIn],
+      writes: [sc.states, t.ds0 ?? sc.noneOut],
+      flags: (t.dsFinal ? FLAG_INIT : 0) | (t.ds0 ? FLAG_FINAL : 0),
+      workgroups: [Math.ceil((s.p * s.n) / 256), bh],
+    }),
+    kernel(gpu, pl, { name: 'dcb', entry: 'main', reads: [sc.cum, sc.cb, t.x, t.dy], writes: [dcb, rc], workgroups: [pl.nT * pl.nT, pl.NC, bg] }),
+    kernel(gpu, pl, { name: 'out', entry: 'o', reads: [sc.cum, sc.cb, t.C, t.dy, sc.states], writes: [vo], workgroups: perHead }),
+    kernel(gpu, pl, { name: 'dx', entry: 'main', reads: [sc.cum, sc.cb, t.B, t.x, t.dy, sc.states], writes: [t.dx, vo], workgroups: perHead }),
+    kernel(gpu, pl, { name: 'da', entry: 'grad_a', reads: [sc.cum, rc, vo, sc.states, t.x, t.dy], writes: [t.da, dpart], workgroups: [pl.NC, bh] }),
+    kernel(gpu, pl, { name: 'dbc', entry: 'dc', reads: [sc.cum, dcb, t.B, t.dy, sc.states], writes: [t.dC], workgroups: perGroupN }),
+    kernel(gpu, pl, { name: 'dbc', entry: 'db', reads: [sc.cum, dcb, t.C, t.x, sc.states], writes: [t.dB], workgroups: perGroupN }),
+  );
+  if (t.dD) ops.push(kernel(gpu, pl, { name: 'da', entry: 'dsum', reads: [dpart], writes: [t.dD], workgroups: [Math.ceil(s.h / 64)] }));
+  return ops;
+}
