@@ -46,25 +46,34 @@ export interface MatmulTile {
   GM: number;
   GN: number;
   BK: number;
+  /**
+   * Shared tiles indexed by thread row first ([ty][g·BK + k]) rather than by k ([k][m/4]): no
+   * per-read clamp or address arithmetic, faster for most tiles on an H100, slower for `large`
+   * with B not transposed.
+   */
+  byThread?: boolean;
 }
 
-// Chosen on an H100 through Dawn/Vulkan (TFLOP/s, f32; cuBLAS with TF32 off in brackets):
-//   4096³: large 41.9 NN, 42.8 NT, 41.3 TT; largeTN 41.9 TN [51.6]
-//   1024³ and 2048×512×512: medium 31, 29 [37, 35];  256×1024×1024: small 10 [19-22]
+// Chosen on an H100 through Dawn/Vulkan with pickMatmulTile's choice (TFLOP/s, f32; cuBLAS
+// with TF32 off in brackets):
+//   4096³: NN 41.5, NT 43.0, TN 42.8, TT 42.7 [51.6];  4096×1024×1024: 38-40 [49.0]
+//   1024³: 32-33 [37.6];  2048×512×512: 30-31 [34.8];  256×1024×1024: 11 [21.9]
 export const MATMUL_TILES = {
   /** 128×128 blocks, 16×4 per thread, warps 32 wide: large matrices. */
   large: { WX: 32, WY: 8, GM: 4, GN: 1, BK: 16 },
   /** 128×128 blocks, 8×8 per thread: large matrices with A transposed and B not. */
-  largeTN: { WX: 16, WY: 16, GM: 2, GN: 2, BK: 8 },
+  largeTN: { WX: 16, WY: 16, GM: 2, GN: 2, BK: 8, byThread: true },
   /** 64×128 blocks, 8×8 per thread, 128 threads: matrices of about a million outputs. */
-  medium: { WX: 16, WY: 8, GM: 2, GN: 2, BK: 16 },
+  medium: { WX: 16, WY: 8, GM: 2, GN: 2, BK: 16, byThread: true },
   /** 64×64 blocks, 4×4 per thread: small matrices, where more workgroups matter most. */
-  small: { WX: 16, WY: 16, GM: 1, GN: 1, BK: 16 },
+  small: { WX: 16, WY: 16, GM: 1, GN: 1, BK: 16, byThread: true },
 } as const satisfies Record<string, MatmulTile>;
 
-/** Bytes of workgroup memory a tile uses (two shared tiles of vec4, one padding column each). */
+/** Bytes of workgroup memory a tile uses (two shared tiles of vec4, one padding vec4 per row). */
 export function matmulTileBytes(t: MatmulTile): number {
-  return t.BK * (t.WY * t.GM + 1 + t.WX * t.GN + 1) * 16;
+  const [rowsA, lenA] = t.byThread ? [t.WY, t.BK * t.GM] : [t.BK, t.WY * t.GM];
+  const [rowsB, lenB] = t.byThread ? [t.WX, t.BK * t.GN] : [t.BK, t.WX * t.GN];
+  return (rowsA * (lenA + 1) + rowsB * (lenB + 1)) * 16;
 }
 
 /**
@@ -83,7 +92,9 @@ export function pickMatmulTile(
   else if (blocks(64, 128) >= 96) t = MATMUL_TILES.medium;
   else t = MATMUL_TILES.small;
   const limit = opts.workgroupBytes ?? 16384;
-  while (matmulTileBytes(t) > limit && t.BK > 4) t = { ...t, BK: t.BK / 2 };
+  // Each thread must still move at least one vec4 of each shared tile.
+  const canHalve = (u: MatmulTile) => (u.BK / 2) * Math.min(u.WY * u.GM, u.WX * u.GN) >= u.WX * u.WY;
+  while (matmulTileBytes(t) > limit && canHalve(t)) t = { ...t, BK: t.BK / 2 };
   return t;
 }
 
@@ -113,10 +124,16 @@ function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
   const NT = WX * WY;
   const BM = WY * GM * 4;
   const BN = WX * GN * 4;
-  // One vec4 column of padding per k row breaks the 8-way bank conflict of the transposing
-  // stores (A row-major, B transposed) and costs nothing on the reads.
-  const SA = BM / 4 + 1;
-  const SB = BN / 4 + 1;
+  // Shared tiles hold vec4 along m (A) or n (B). By k ([k][m/4], [k][n/4]) a warp's reads are
+  // contiguous. By thread ([ty][g·BK + k], [tx][h·BK + k]) the only dynamic index is the outer
+  // one, whose bounds clamp (robustness) does not change over the loop, so the inner loop's
+  // reads carry no clamp or address arithmetic. Either way each row has one vec4 of padding:
+  // the odd row length puts the stores of a quarter warp (consecutive rows or k) on distinct banks.
+  const byThread = !!tile.byThread;
+  const rowsA = byThread ? WY : BK;
+  const rowsB = byThread ? WX : BK;
+  const IA = (byThread ? BK * GM : BM / 4) + 1;
+  const IB = (byThread ? BK * GN : BN / 4) + 1;
   const LA = (BK * BM) / 4 / NT;
   const LB = (BK * BN) / 4 / NT;
   if (!Number.isInteger(LA) || !Number.isInteger(LB) || LA < 1 || LB < 1) {
@@ -132,8 +149,8 @@ function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
   if (bias) e(`@group(0) @binding(${binding++}) var<storage, read> bias: array<f32>;`);
   e(`@group(0) @binding(${binding++}) var<storage, read_write> C: array<f32>;`);
   e(`@group(0) @binding(${binding++}) var<uniform> p: P;`);
-  e(`var<workgroup> As: array<vec4<f32>, ${BK * SA}>;`);
-  e(`var<workgroup> Bs: array<vec4<f32>, ${BK * SB}>;`);
+  e(`var<workgroup> As: array<array<vec4<f32>, ${IA}>, ${rowsA}>;`);
+  e(`var<workgroup> Bs: array<array<vec4<f32>, ${IB}>, ${rowsB}>;`);
   e(`@compute @workgroup_size(${NT})`);
   e(`fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3u) {`);
   e(`  let tx = t % ${WX}u;`);
@@ -173,7 +190,15 @@ function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
       decl.push(
         `  let ${name}b${l} = ${base} + ${kFastest ? `${name}r${l} * K + ${name}k${l}` : `${name}k${l} * ${dim} + ${name}r${l}`};`,
       );
-      decl.push(`  let ${name}s${l} = ${name}k${l} * ${name === 'A' ? SA : SB}u + ${r4};`);
+      // vec4 r4 of the tile (rows 4·r4..4·r4+3) belongs to thread row r4 % W, block r4 / W.
+      const W = name === 'A' ? WY : WX;
+      if (byThread) {
+        decl.push(`  let ${name}so${l} = (${r4}) % ${W}u;`);
+        decl.push(`  let ${name}si${l} = (${r4}) / ${W}u * ${BK}u + ${name}k${l};`);
+      } else {
+        decl.push(`  let ${name}so${l} = ${name}k${l};`);
+        decl.push(`  let ${name}si${l} = ${r4};`);
+      }
       decl.push(`  var ${name}v${l}: vec4<f32>;`);
       full.push(`      let ${name}o${l} = ${name}b${l} + ${off};`);
       full.push(`      ${name}v${l} = vec4<f32>(${[0, 1, 2, 3].map((i) => `${name}[${name}o${l}${di(i)}]`).join(', ')});`);
@@ -182,7 +207,7 @@ function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
       for (let i = 0; i < 4; i++) {
         edge.push(`      ${name}v${l}[${i}] = select(0.0, ${name}[${name}o${l}${di(i)}], ${name}in${l});`);
       }
-      store.push(`    ${name}s[${name}s${l}] = ${name}v${l};`);
+      store.push(`    ${name}s[${name}so${l}][${name}si${l}] = ${name}v${l};`);
     }
     return { decl, full, edge, store };
   };
@@ -210,8 +235,8 @@ function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
   e(`  }`);
   const compute = () => {
     for (let k = 0; k < BK; k++) {
-      for (let g = 0; g < GM; g++) e(`    let a${k}_${g} = As[${k * SA + g * WY}u + ty];`);
-      for (let h = 0; h < GN; h++) e(`    let b${k}_${h} = Bs[${k * SB + h * WX}u + tx];`);
+      for (let g = 0; g < GM; g++) e(byThread ? `    let a${k}_${g} = As[ty][${g * BK + k}];` : `    let a${k}_${g} = As[${k}][${g * WY}u + ty];`);
+      for (let h = 0; h < GN; h++) e(byThread ? `    let b${k}_${h} = Bs[tx][${h * BK + k}];` : `    let b${k}_${h} = Bs[${k}][${h * WX}u + tx];`);
       for (let g = 0; g < GM; g++) {
         for (let i = 0; i < 4; i++) {
           const comp = 'xyzw'[i];
