@@ -98,7 +98,7 @@ export function pickMatmulTile(
   return t;
 }
 
-interface Variant {
+export interface MatmulVariant {
   tile: MatmulTile;
   transA: boolean;
   transB: boolean;
@@ -109,7 +109,7 @@ interface Variant {
 const sources = new Map<string, string>();
 
 /** The WGSL of one variant (exported for inspection and benchmarks). */
-export function matmulWgsl(v: Variant): string {
+export function matmulWgsl(v: MatmulVariant): string {
   const key = JSON.stringify(v);
   let code = sources.get(key);
   if (!code) {
@@ -119,7 +119,7 @@ export function matmulWgsl(v: Variant): string {
   return code;
 }
 
-function generate({ tile, transA, transB, bias, accumulate }: Variant): string {
+function generate({ tile, transA, transB, bias, accumulate }: MatmulVariant): string {
   const { WX, WY, GM, GN, BK } = tile;
   const NT = WX * WY;
   const BM = WY * GM * 4;
