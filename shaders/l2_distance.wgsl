@@ -1,0 +1,72 @@
+// Per-token L2 distance (MOHAWK stage 2): for rows of width d,
+//   rowLoss[r] = ‖s_r − t_r‖₂ (not squared),  loss = mean_r rowLoss[r],
+//   dS[r, j] = (s[r, j] − t[r, j]) / (rows·rowLoss[r]), 0 on a row where s_r = t_r.
+// row_norm gives each row one workgroup (per-invocation sums, then a tree), mean one workgroup.
+
+override WG: u32 = 256u; // at most 256 (the tree buffer); 64 for narrow rows
+
+struct U {
+  rows: u32,
+  d: u32,
+  nx: u32, // workgroups along x of a 2-D grid
+}
+
+var<workgroup> red: array<f32, 256>;
+
+fn tree_sum(li: u32) -> f32 {
+  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
+    workgroupBarrier();
+    if (li < w) { red[li] = red[li] + red[li + w]; }
+  }
+  workgroupBarrier();
+  return red[0];
+}
+
+// ---- row_norm -------------------------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> n_s: array<f32>;
+@group(0) @binding(1) var<storage, read> n_t: array<f32>;
+@group(0) @binding(2) var<storage, read_write> n_out: array<f32>;
+@group(0) @binding(3) var<uniform> nu: U;
+
+@compute @workgroup_size(WG)
+fn row_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let r = wg.y * nu.nx + wg.x;
+  if (r >= nu.rows) { return; }
+  var s = 0.0;
+  for (var j = li; j < nu.d; j += WG) {
+    let x = n_s[r * nu.d + j] - n_t[r * nu.d + j];
+    s = s + x * x;
+  }
+  red[li] = s;
+  let total = tree_sum(li);
+  if (li == 0u) { n_out[r] = sqrt(total); }
+}
+
+// ---- mean -----------------------------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> m_rows: array<f32>;
+@group(0) @binding(1) var<storage, read_write> m_out: array<f32>;
+@group(0) @binding(2) var<uniform> mu: U;
+
+@compute @workgroup_size(WG)
+fn mean(@builtin(local_invocation_index) li: u32) {
+  var s = 0.0;
+  for (var r = li; r < mu.rows; r += WG) { s = s + m_rows[r]; }
+  red[li] = s;
+  let total = tree_sum(li);
+  if (li == 0u) { m_out[0] = total / f32(mu.rows); }
+}
+
+// ---- grad -----------------------------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> g_s: array<f32>;
+@group(0) @binding(1) var<storage, read> g_t: array<f32>;
+@group(0) @binding(2) var<storage, read> g_norm: array<f32>;
+@group(0) @binding(3) var<storage, read_write> g_out: array<f32>;
+@group(0) @binding(4) var<uniform> gu: U;
+
+@compute @workgroup_size(WG)
+fn grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = (wg.y * gu.nx + wg.x) * WG + li;
+  if (e >= gu.rows * gu.d) { return; }
+  let n = g_norm[e / gu.d];
+  g_out[e] = select(0.0, (g_s[e] - g_t[e]) / (f32(gu.rows) * n), n > 0.0);
+}
