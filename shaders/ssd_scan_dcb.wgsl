@@ -22,7 +22,8 @@ var<private> d3: vec4<f32>;
 
 fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
 fn seg(base: u32, i: u32, j: u32) -> f32 {
-  return (cum[base + i] - cum[base + j]) + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
+  let whole = i32(cum[base + i]) - i32(cum[base + j]);
+  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
 }
 
 fn tok(src: u32, b: u32, t0: u32, Lc: u32, h: u32, q: u32, p: u32) -> f32 {

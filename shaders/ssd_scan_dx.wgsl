@@ -18,7 +18,8 @@ var<workgroup> red: array<f32, 1024>;
 
 fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
 fn seg(base: u32, i: u32, j: u32) -> f32 {
-  return (cum[base + i] - cum[base + j]) + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
+  let whole = i32(cum[base + i]) - i32(cum[base + j]);
+  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
 }
 
 struct Tile { b: u32, h: u32, g: u32, c: u32, t0: u32, Lc: u32, cbase: u32, j0: u32, p0: u32, pt: u32 }

@@ -14,26 +14,46 @@
 
 fn total(b: u32, h: u32, c: u32) -> f32 {
   let e = ((b * u.H + h) * u.NC + c) * u.Q + u.Q - 1u;
-  return cum[e] + cum[u.cumLo + e];
+  return cum[e] * 0.0625 + cum[u.cumLo + e];
 }
 
 fn at(off: u32, b: u32, c: u32, h: u32, e: u32) -> u32 { return off + ((b * u.NC + c) * u.H + h) * u.P * u.N + e; }
+
+// The loop carries only s; the chunk contributions are loaded four at a time ahead of the stores
+// (which the compiler may not move loads past), so the pass waits on memory once per four chunks.
+fn sweep(off: u32, b: u32, h: u32, e: u32, reverse: bool, s_in: f32) -> f32 {
+  var s = s_in;
+  for (var c0 = 0u; c0 < u.NC; c0 += 4u) {
+    var idx: array<u32, 4>;
+    var add: array<f32, 4>;
+    var dec: array<f32, 4>;
+    for (var k = 0u; k < 4u; k++) {
+      var c = c0 + k;
+      if (c < u.NC) {
+        if (reverse) { c = u.NC - 1u - c; }
+        idx[k] = at(off, b, c, h, e);
+        add[k] = st[idx[k]];
+        dec[k] = exp(total(b, h, c));
+      }
+    }
+    for (var k = 0u; k < 4u; k++) {
+      if (c0 + k < u.NC) {
+        st[idx[k]] = s;
+        s = dec[k] * s + add[k];
+      }
+    }
+  }
+  return s;
+}
 
 @compute @workgroup_size(256)
 fn forward(@builtin(global_invocation_id) gid: vec3u) {
   let PN = u.P * u.N;
   let e = gid.x;
   if (e >= PN) { return; }
-  let b = gid.y / u.H;
-  let h = gid.y % u.H;
   var s = 0.0;
   if ((u.flags & 2u) != 0u) { s = init[gid.y * PN + e]; }
-  for (var c = 0u; c < u.NC; c++) {
-    let i = at(u.offP, b, c, h, e);
-    let add = st[i];
-    st[i] = s;
-    s = exp(total(b, h, c)) * s + add;
-  }
+  s = sweep(u.offP, gid.y / u.H, gid.y % u.H, e, false, s);
   if ((u.flags & 4u) != 0u) { fin[gid.y * PN + e] = s; }
 }
 
@@ -42,15 +62,8 @@ fn backward(@builtin(global_invocation_id) gid: vec3u) {
   let PN = u.P * u.N;
   let e = gid.x;
   if (e >= PN) { return; }
-  let b = gid.y / u.H;
-  let h = gid.y % u.H;
   var s = 0.0;
   if ((u.flags & 2u) != 0u) { s = init[gid.y * PN + e]; }
-  for (var c = u.NC; c > 0u; c--) {
-    let i = at(u.offG, b, c - 1u, h, e);
-    let add = st[i];
-    st[i] = s;
-    s = exp(total(b, h, c - 1u)) * s + add;
-  }
+  s = sweep(u.offG, gid.y / u.H, gid.y % u.H, e, true, s);
   if ((u.flags & 4u) != 0u) { fin[gid.y * PN + e] = s; }
 }

@@ -216,6 +216,16 @@ describe('ssd scan forward', () => {
     expect(relErr((await forward(s, x)).y, want)).toBeLessThan(1e-4);
   });
 
+  it('treats a = −∞ as a full reset of the state', async () => {
+    const c: Case = { s: { batch: 1, L: 37, h: 2, p: 4, g: 1, n: 4, chunk: 32 }, decay: 'mixed', s0: true };
+    const x = inputs(c, 130);
+    for (const k of [3, 33, 34]) x.a[k * 2 + 1] = -Infinity;
+    const got = await forward(c.s, x);
+    const want = ssdScanRef(c.s, ref64(x));
+    expect(relErr(got.y, want.y), 'y').toBeLessThan(1e-4);
+    expect(relErr(got.sFinal, want.sFinal), 'sFinal').toBeLessThan(1e-4);
+  });
+
   it('rejects bad shapes and short buffers', async () => {
     const gpu = await testGpu();
     const buf = gpu.zeros(4096);
