@@ -136,10 +136,8 @@ fn grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   if (e >= gu.rows * gu.vocab) { return; }
   let r = e / gu.vocab;
   let j = e % gu.vocab;
-  var g = 0.0;
-  if (g_stats[r * 2u + 1u] > 0.0) {
-    let p = exp(g_logits[e] - g_stats[r * 2u]);
-    g = (p - select(0.0, 1.0, j == g_targets[r])) / g_meta[0];
-  }
-  g_out[e] = g;
+  // A select rather than a branch: computing the discarded value is cheaper than diverging.
+  let p = exp(g_logits[e] - g_stats[r * 2u]);
+  let g = (p - select(0.0, 1.0, j == g_targets[r])) / g_meta[0];
+  g_out[e] = select(0.0, g, g_stats[r * 2u + 1u] > 0.0);
 }

@@ -20,7 +20,7 @@ export type Unary = 'softplus' | 'negSoftplus' | 'silu' | 'sigmoid' | 'geluTanh'
 const KIND: Record<Unary, number> = { softplus: 0, negSoftplus: 1, silu: 2, sigmoid: 3, geluTanh: 4, gelu: 5 };
 const SHADER = 'activations';
 const WG = 256;
-const ROWS = 32; // rows per invocation in gated_bwd; keep in step with the shader's default
+const ROWS = 32; // rows one gated_bwd invocation walks (bias-gradient partials per 32 rows)
 
 export interface UnaryArgs {
   kind: Unary;
@@ -211,6 +211,11 @@ function joint(a: Bindable, b: Bindable): { bind: Bindable; shiftA: number; shif
   return { bind: { buffer: sa.buffer, offset: start, size: end - start }, shiftA: (sa.offset - start) / 4, shiftB: (sb.offset - start) / 4 };
 }
 
+/** The DENSE override: 1 when no view needs the row/column split (every stride equals cols). */
+function dense(cols: number, views: Placed[]): number {
+  return views.every((v) => v.stride === cols) ? 1 : 0;
+}
+
 /** Workgroups [x, y] covering `groups` linear workgroups within the per-dimension limit. */
 function grid(gpu: Gpu, fn: string, groups: number): [number, number] {
   const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
@@ -247,7 +252,7 @@ export function unary(gpu: Gpu, a: UnaryArgs): Op[] {
     gpu.op({
       shader: SHADER,
       entry: 'unary_fwd',
-      constants: { WG, KIND: k },
+      constants: { WG, KIND: k, DENSE: dense(cols, [xv, yv]) },
       reads: [a.x],
       writes: [a.y],
       params,
@@ -274,7 +279,7 @@ export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Op[] {
     gpu.op({
       shader: SHADER,
       entry: 'unary_bwd',
-      constants: { WG, KIND: k },
+      constants: { WG, KIND: k, DENSE: dense(cols, [xv, dyv, dxv]) },
       reads: [a.x, a.dy],
       writes: [a.dx],
       params,
@@ -299,7 +304,7 @@ export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
     gpu.op({
       shader: SHADER,
       entry: 'swiglu_fwd',
-      constants: { WG },
+      constants: { WG, DENSE: dense(cols, [gv, uv, ov]) },
       reads: [a.gate, a.up],
       writes: [a.out],
       params,
@@ -332,7 +337,7 @@ export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
     gpu.op({
       shader: SHADER,
       entry: one ? 'swiglu_bwd_one' : 'swiglu_bwd',
-      constants: { WG },
+      constants: { WG, DENSE: dense(cols, [gv, uv, dov, dgv, duv]) },
       reads: [a.gate, a.up, a.dOut],
       writes: one ? [one.bind] : [a.dGate, a.dUp],
       params,
@@ -358,7 +363,7 @@ export function gatedSilu(gpu: Gpu, a: GatedSiluArgs): Op[] {
     gpu.op({
       shader: SHADER,
       entry: 'gated_fwd',
-      constants: { WG, HAS_BIAS: a.zBias ? 1 : 0 },
+      constants: { WG, HAS_BIAS: a.zBias ? 1 : 0, DENSE: dense(cols, [yv, zv, ov]) },
       // Without a bias the shader never reads binding 2; z stands in for it.
       reads: [a.y, a.z, a.zBias ?? a.z],
       writes: [a.out],
