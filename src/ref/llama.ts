@@ -1,0 +1,354 @@
+// Float64 CPU forward of a Hugging Face Llama causal LM: the ground truth the GPU teacher is held to.
+// Written to be read, not to be fast. All matrices are row-major; a Linear weight is [out, in] as in
+// PyTorch, so y = W·x (+ b). Activations are [T, width] row-major (position-major).
+//
+// Per layer (HF LlamaDecoderLayer):
+//   h  = x + o_proj(Attn(RMSNorm(x)))                          (pre-norm residual)
+//   x' = h + down(silu(gate(RMSNorm(h))) * up(RMSNorm(h)))     (SwiGLU)
+// Attn: q, k, v projections; RoPE (rotate_half) on q and k; GQA (query head h reads key/value head
+// floor(h / (heads/kvHeads)), as HF's repeat_kv); causal softmax(q·k / sqrt(headDim)).
+import type { ArchConfig } from '../io/config';
+import type { TensorStore } from '../io/safetensors';
+
+export interface LlamaDims {
+  layers: number;
+  dModel: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  vocab: number;
+  normEps: number;
+  ropeTheta: number;
+}
+
+/** Biases are null when the checkpoint has none (attention_bias / mlp_bias false). */
+export interface LlamaLayerWeights {
+  inputNorm: Float64Array; // [d]
+  wq: Float64Array; // [heads·headDim, d]
+  wk: Float64Array; // [kvHeads·headDim, d]
+  wv: Float64Array; // [kvHeads·headDim, d]
+  wo: Float64Array; // [d, heads·headDim]
+  bq: Float64Array | null;
+  bk: Float64Array | null;
+  bv: Float64Array | null;
+  bo: Float64Array | null;
+  postNorm: Float64Array; // [d]
+  wGate: Float64Array; // [intermediate, d]
+  wUp: Float64Array; // [intermediate, d]
+  wDown: Float64Array; // [d, intermediate]
+  bGate: Float64Array | null;
+  bUp: Float64Array | null;
+  bDown: Float64Array | null;
+}
+
+export interface LlamaModel {
+  dims: LlamaDims;
+  embed: Float64Array; // [vocab, d]
+  layers: LlamaLayerWeights[];
+  finalNorm: Float64Array; // [d]
+  /** [vocab, d]; the same array as `embed` when embeddings are tied. */
+  lmHead: Float64Array;
+}
+
+/** What MOHAWK reads from one teacher layer, for one sequence of T tokens. */
+export interface LayerTrace {
+  /** Residual stream entering the layer, [T, d]. */
+  residualIn: Float64Array;
+  /** RMSNorm(residualIn) · input_layernorm weight: the attention's input, [T, d]. */
+  attnInput: Float64Array;
+  /** Causal softmax attention probabilities, [heads, T, T] (query row, key column; 0 above the diagonal). */
+  attnProbs: Float64Array;
+  /** Attention output after o_proj (before the residual add), [T, d]. */
+  attnOut: Float64Array;
+}
+
+export interface LlamaOutput {
+  /** [T, vocab] */
+  logits: Float64Array;
+  /** One per layer when traced, else empty. */
+  layers: LayerTrace[];
+}
+
+/** HF tensor names of layer i, without the "model.layers.{i}." prefix. */
+const LAYER_TENSORS = {
+  inputNorm: 'input_layernorm.weight',
+  wq: 'self_attn.q_proj.weight',
+  wk: 'self_attn.k_proj.weight',
+  wv: 'self_attn.v_proj.weight',
+  wo: 'self_attn.o_proj.weight',
+  postNorm: 'post_attention_layernorm.weight',
+  wGate: 'mlp.gate_proj.weight',
+  wUp: 'mlp.up_proj.weight',
+  wDown: 'mlp.down_proj.weight',
+} as const;
+
+const LAYER_BIASES = {
+  bq: 'self_attn.q_proj.bias',
+  bk: 'self_attn.k_proj.bias',
+  bv: 'self_attn.v_proj.bias',
+  bo: 'self_attn.o_proj.bias',
+  bGate: 'mlp.gate_proj.bias',
+  bUp: 'mlp.up_proj.bias',
+  bDown: 'mlp.down_proj.bias',
+} as const;
+
+export function llamaDims(config: ArchConfig): LlamaDims {
+  if (config.modelType !== 'llama') throw new Error(`llama reference: model_type ${config.modelType} is not llama`);
+  const { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta } = config;
+  return { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta: ropeTheta ?? 10000 };
+}
+
+/** Expected shape of every tensor of the checkpoint, by HF name. */
+export function llamaTensorShapes(config: ArchConfig): Map<string, number[]> {
+  const { layers, dModel: d, heads, kvHeads, headDim: hd, intermediate: f, vocab } = llamaDims(config);
+  const s = new Map<string, number[]>();
+  s.set('model.embed_tokens.weight', [vocab, d]);
+  s.set('model.norm.weight', [d]);
+  if (!config.tiedEmbeddings) s.set('lm_head.weight', [vocab, d]);
+  for (let i = 0; i < layers; i++) {
+    const p = `model.layers.${i}.`;
+    s.set(p + LAYER_TENSORS.inputNorm, [d]);
+    s.set(p + LAYER_TENSORS.wq, [heads * hd, d]);
+    s.set(p + LAYER_TENSORS.wk, [kvHeads * hd, d]);
+    s.set(p + LAYER_TENSORS.wv, [kvHeads * hd, d]);
+    s.set(p + LAYER_TENSORS.wo, [d, heads * hd]);
+    s.set(p + LAYER_TENSORS.postNorm, [d]);
+    s.set(p + LAYER_TENSORS.wGate, [f, d]);
+    s.set(p + LAYER_TENSORS.wUp, [f, d]);
+    s.set(p + LAYER_TENSORS.wDown, [d, f]);
+    if (config.biases.attention) {
+      s.set(p + LAYER_BIASES.bq, [heads * hd]);
+      s.set(p + LAYER_BIASES.bk, [kvHeads * hd]);
+      s.set(p + LAYER_BIASES.bv, [kvHeads * hd]);
+      s.set(p + LAYER_BIASES.bo, [d]);
+    }
+    if (config.biases.mlp) {
+      s.set(p + LAYER_BIASES.bGate, [f]);
+      s.set(p + LAYER_BIASES.bUp, [f]);
+      s.set(p + LAYER_BIASES.bDown, [d]);
+    }
+  }
+  return s;
+}
+
+/**
+ * Reads a Llama checkpoint into float64, checking every tensor's presence and shape. Returns the
+ * model and the names of tensors it did not use (e.g. rotary_emb.inv_freq buffers, a tied lm_head).
+ */
+export async function loadLlama(store: TensorStore, config: ArchConfig): Promise<{ model: LlamaModel; unused: string[] }> {
+  const dims = llamaDims(config);
+  const shapes = llamaTensorShapes(config);
+  for (const [name, shape] of shapes) {
+    const info = store.tensors.get(name);
+    if (!info) throw new Error(`llama checkpoint: missing tensor ${name}`);
+    if (info.shape.length !== shape.length || info.shape.some((v, i) => v !== shape[i])) {
+      throw new Error(`llama checkpoint: tensor ${name} has shape [${info.shape}], expected [${shape}]`);
+    }
+  }
+  const read = async (name: string): Promise<Float64Array> => Float64Array.from(await store.readF32(name));
+  const maybe = async (name: string): Promise<Float64Array | null> => (shapes.has(name) ? read(name) : null);
+  const layers: LlamaLayerWeights[] = [];
+  for (let i = 0; i < dims.layers; i++) {
+    const p = `model.layers.${i}.`;
+    const w = {} as Record<string, Float64Array | null>;
+    for (const [key, name] of Object.entries(LAYER_TENSORS)) w[key] = await read(p + name);
+    for (const [key, name] of Object.entries(LAYER_BIASES)) w[key] = await maybe(p + name);
+    layers.push(w as unknown as LlamaLayerWeights);
+  }
+  const embed = await read('model.embed_tokens.weight');
+  const model: LlamaModel = {
+    dims,
+    embed,
+    layers,
+    finalNorm: await read('model.norm.weight'),
+    lmHead: config.tiedEmbeddings ? embed : await read('lm_head.weight'),
+  };
+  const unused = [...store.tensors.keys()].filter((n) => !shapes.has(n)).sort();
+  return { model, unused };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks, each over [T, width] row-major activations.
+
+/** y[t] = W·x[t] + b, W [out, in]. */
+export function linear(x: Float64Array, T: number, inDim: number, w: Float64Array, outDim: number, b: Float64Array | null): Float64Array {
+  const y = new Float64Array(T * outDim);
+  for (let t = 0; t < T; t++) {
+    for (let o = 0; o < outDim; o++) {
+      let s = b ? b[o] : 0;
+      for (let i = 0; i < inDim; i++) s += w[o * inDim + i] * x[t * inDim + i];
+      y[t * outDim + o] = s;
+    }
+  }
+  return y;
+}
+
+/** y = x / sqrt(mean(x²) + eps) · w, per row. */
+export function rmsNorm(x: Float64Array, T: number, d: number, w: Float64Array, eps: number): Float64Array {
+  const y = new Float64Array(T * d);
+  for (let t = 0; t < T; t++) {
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss += x[t * d + i] ** 2;
+    const r = 1 / Math.sqrt(ss / d + eps);
+    for (let i = 0; i < d; i++) y[t * d + i] = x[t * d + i] * r * w[i];
+  }
+  return y;
+}
+
+/**
+ * RoPE in HF's rotate_half convention, in place, on x [T, nHeads·headDim], position t = row index.
+ * Over the first `rotaryDim` dims of each head (the rest pass through), with half = rotaryDim/2 and
+ * inv_freq[i] = theta^(−2i/rotaryDim), angle a = t·inv_freq[i]:
+ *   x'[i]        = x[i]·cos a − x[i+half]·sin a
+ *   x'[i+half]   = x[i+half]·cos a + x[i]·sin a
+ * which is x·cos + rotate_half(x)·sin with cos/sin duplicated over the two halves.
+ */
+export function applyRope(x: Float64Array, T: number, nHeads: number, headDim: number, rotaryDim: number, theta: number): void {
+  const half = rotaryDim / 2;
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < nHeads; h++) {
+      const base = t * nHeads * headDim + h * headDim;
+      for (let i = 0; i < half; i++) {
+        const a = t * theta ** ((-2 * i) / rotaryDim);
+        const c = Math.cos(a);
+        const s = Math.sin(a);
+        const x1 = x[base + i];
+        const x2 = x[base + i + half];
+        x[base + i] = x1 * c - x2 * s;
+        x[base + i + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+}
+
+/**
+ * Causal multi-head attention with GQA. q [T, heads·hd], k and v [T, kvHeads·hd] (RoPE applied).
+ * Returns the concatenated head outputs [T, heads·hd] and the probabilities [heads, T, T].
+ */
+export function causalAttention(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  T: number,
+  heads: number,
+  kvHeads: number,
+  hd: number,
+): { out: Float64Array; probs: Float64Array } {
+  const group = heads / kvHeads;
+  const scale = 1 / Math.sqrt(hd);
+  const out = new Float64Array(T * heads * hd);
+  const probs = new Float64Array(heads * T * T);
+  for (let h = 0; h < heads; h++) {
+    const kvh = Math.floor(h / group);
+    for (let i = 0; i < T; i++) {
+      const row = probs.subarray((h * T + i) * T, (h * T + i + 1) * T);
+      let max = -Infinity;
+      for (let j = 0; j <= i; j++) {
+        let s = 0;
+        for (let c = 0; c < hd; c++) s += q[(i * heads + h) * hd + c] * k[(j * kvHeads + kvh) * hd + c];
+        row[j] = s * scale;
+        max = Math.max(max, row[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j <= i; j++) {
+        row[j] = Math.exp(row[j] - max);
+        sum += row[j];
+      }
+      for (let j = 0; j <= i; j++) row[j] /= sum;
+      for (let c = 0; c < hd; c++) {
+        let s = 0;
+        for (let j = 0; j <= i; j++) s += row[j] * v[(j * kvHeads + kvh) * hd + c];
+        out[(i * heads + h) * hd + c] = s;
+      }
+    }
+  }
+  return { out, probs };
+}
+
+const silu = (x: number): number => x / (1 + Math.exp(-x));
+
+// ---------------------------------------------------------------------------------------------
+
+/** Runs the model on one sequence of token ids; `trace` keeps the per-layer tensors MOHAWK needs. */
+export function llamaForward(model: LlamaModel, ids: readonly number[], opts: { trace?: boolean } = {}): LlamaOutput {
+  const { dModel: d, heads, kvHeads, headDim: hd, intermediate: f, vocab, normEps: eps, ropeTheta } = model.dims;
+  const T = ids.length;
+  if (T === 0) throw new Error('llamaForward: empty sequence');
+  let x = new Float64Array(T * d);
+  for (let t = 0; t < T; t++) {
+    const id = ids[t];
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`llamaForward: token id ${id} at ${t} is outside the vocabulary (${vocab})`);
+    x.set(model.embed.subarray(id * d, (id + 1) * d), t * d);
+  }
+  const traces: LayerTrace[] = [];
+  for (const L of model.layers) {
+    const residualIn = x;
+    const attnInput = rmsNorm(x, T, d, L.inputNorm, eps);
+    const q = linear(attnInput, T, d, L.wq, heads * hd, L.bq);
+    const k = linear(attnInput, T, d, L.wk, kvHeads * hd, L.bk);
+    const v = linear(attnInput, T, d, L.wv, kvHeads * hd, L.bv);
+    applyRope(q, T, heads, hd, hd, ropeTheta);
+    applyRope(k, T, kvHeads, hd, hd, ropeTheta);
+    const { out, probs } = causalAttention(q, k, v, T, heads, kvHeads, hd);
+    const attnOut = linear(out, T, heads * hd, L.wo, d, L.bo);
+    const h = new Float64Array(T * d);
+    for (let i = 0; i < T * d; i++) h[i] = x[i] + attnOut[i];
+
+    const m = rmsNorm(h, T, d, L.postNorm, eps);
+    const gate = linear(m, T, d, L.wGate, f, L.bGate);
+    const up = linear(m, T, d, L.wUp, f, L.bUp);
+    for (let i = 0; i < T * f; i++) gate[i] = silu(gate[i]) * up[i];
+    const mlpOut = linear(gate, T, f, L.wDown, d, L.bDown);
+    x = new Float64Array(T * d);
+    for (let i = 0; i < T * d; i++) x[i] = h[i] + mlpOut[i];
+
+    if (opts.trace) traces.push({ residualIn, attnInput, attnProbs: probs, attnOut });
+  }
+  const final = rmsNorm(x, T, d, model.finalNorm, eps);
+  return { logits: linear(final, T, d, model.lmHead, vocab, null), layers: traces };
+}
+
+/** −log softmax(logits)[target] for one row. */
+export function nllOf(logits: Float64Array, row: number, vocab: number, target: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < vocab; j++) max = Math.max(max, logits[row * vocab + j]);
+  let sum = 0;
+  for (let j = 0; j < vocab; j++) sum += Math.exp(logits[row * vocab + j] - max);
+  return Math.log(sum) + max - logits[row * vocab + target];
+}
+
+/**
+ * Mean next-token NLL (nats/token) over all predicted positions of all documents: token t+1 is
+ * predicted from tokens 0..t, so a document of n tokens contributes n − 1 terms.
+ */
+export function meanNll(model: LlamaModel, docsTokenIds: readonly (readonly number[])[]): number {
+  let total = 0;
+  let count = 0;
+  for (const ids of docsTokenIds) {
+    if (ids.length < 2) continue;
+    const { logits } = llamaForward(model, ids);
+    for (let t = 0; t + 1 < ids.length; t++) total += nllOf(logits, t, model.dims.vocab, ids[t + 1]);
+    count += ids.length - 1;
+  }
+  if (count === 0) throw new Error('meanNll: no document has two or more tokens');
+  return total / count;
+}
+
+/** Greedy continuation of `prompt` by `steps` tokens (stops early at `stopId`); returns the new ids. */
+export function greedyGenerate(model: LlamaModel, prompt: readonly number[], steps: number, stopId?: number): number[] {
+  const ids = [...prompt];
+  const out: number[] = [];
+  const V = model.dims.vocab;
+  for (let s = 0; s < steps; s++) {
+    // Recomputes the whole prefix each step: no KV cache, to keep the reference one code path.
+    const { logits } = llamaForward(model, ids);
+    const row = (ids.length - 1) * V;
+    let best = 0;
+    for (let j = 1; j < V; j++) if (logits[row + j] > logits[row + best]) best = j;
+    if (best === stopId) break;
+    ids.push(best);
+    out.push(best);
+  }
+  return out;
+}
