@@ -292,7 +292,14 @@ export class ShardedCheckpoint implements TensorStore {
     const files = new Map<string, SafetensorsFile>();
     for (const [tensor, file] of entries) {
       if (typeof file !== 'string' || file === '') fail(`weight_map entry for tensor "${tensor}" is not a file name`);
-      if (!files.has(file as string)) files.set(file as string, await SafetensorsFile.open(await openShard(file as string)));
+      if (files.has(file as string)) continue;
+      let src: ByteSource;
+      try {
+        src = await openShard(file as string);
+      } catch (e) {
+        fail(`cannot open shard ${file} (for tensor "${tensor}"): ${(e as Error).message}`);
+      }
+      files.set(file as string, await SafetensorsFile.open(src!));
     }
     const tensors = new Map<string, TensorInfo>();
     const owner = new Map<string, SafetensorsFile>();
