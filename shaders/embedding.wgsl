@@ -1,0 +1,198 @@
+// Token embedding and its backward pass:
+//   out[t, j] = table[min(ids[t], vocab−1), j]  (+ pos[t mod L, j] with learned positions)
+//   dTable[v, j] = Σ_{t : min(ids[t], vocab−1) = v} dOut[t, j]   (summed in increasing t)
+//   dPos[p, j]   = Σ_b dOut[b·L + p, j]                            (summed in increasing b)
+//
+// The scatter-add is made deterministic without float atomics: the (key, token) pairs are sorted
+// by key with a stable LSD radix sort (8-bit digits, blocks of 256 tokens, no atomics at all), so
+// the tokens of one vocabulary row end up adjacent and in increasing order; then the first
+// invocation of each run sums it. Every order of addition is fixed by the data alone.
+//
+// Linear element indices are spread over a 2-D grid: index = (wg.y·num_workgroups.x + wg.x)·WG + lid.
+
+override WG: u32 = 256u;
+const RADIX = 256u; // digit values per pass, tokens per sort block, threads of the sort entries
+const NONE = 0xffffffffu;
+
+struct U {
+  tokens: u32,
+  d: u32,
+  vocab: u32,
+  L: u32,      // sequence length (learned positions)
+  shift: u32,  // radix pass: the digit is (key >> shift) & 255
+  blocks: u32, // sort blocks: ceil(tokens / 256)
+  acc: u32,    // 1: add into the output instead of overwriting it
+}
+
+fn linear(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * WG + lid;
+}
+
+// ---- gather: out = table rows ------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> g_ids: array<u32>;
+@group(0) @binding(1) var<storage, read> g_table: array<f32>;
+@group(0) @binding(2) var<storage, read_write> g_out: array<f32>;
+@group(0) @binding(3) var<uniform> gu: U;
+
+@compute @workgroup_size(WG)
+fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i >= gu.tokens * gu.d) { return; }
+  let t = i / gu.d;
+  let j = i - t * gu.d;
+  let v = min(g_ids[t], gu.vocab - 1u);
+  g_out[i] = g_table[v * gu.d + j];
+}
+
+// ---- gather_pos: out = table rows + position rows -----------------------------------------------
+@group(0) @binding(0) var<storage, read> p_ids: array<u32>;
+@group(0) @binding(1) var<storage, read> p_table: array<f32>;
+@group(0) @binding(2) var<storage, read> p_pos: array<f32>;
+@group(0) @binding(3) var<storage, read_write> p_out: array<f32>;
+@group(0) @binding(4) var<uniform> pu: U;
+
+@compute @workgroup_size(WG)
+fn gather_pos(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i >= pu.tokens * pu.d) { return; }
+  let t = i / pu.d;
+  let j = i - t * pu.d;
+  let v = min(p_ids[t], pu.vocab - 1u);
+  p_out[i] = p_table[v * pu.d + j] + p_pos[(t % pu.L) * pu.d + j];
+}
+
+// ---- sort_init: kv[t] = (clamped id, t) ---------------------------------------------------------
+@group(0) @binding(0) var<storage, read> i_ids: array<u32>;
+@group(0) @binding(1) var<storage, read_write> i_kv: array<vec2u>;
+@group(0) @binding(2) var<uniform> iu: U;
+
+@compute @workgroup_size(WG)
+fn sort_init(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = linear(wg, nwg, lid);
+  if (t >= iu.tokens) { return; }
+  i_kv[t] = vec2u(min(i_ids[t], iu.vocab - 1u), t);
+}
+
+var<workgroup> digits: array<u32, RADIX>;
+var<workgroup> sums: array<u32, RADIX>;
+
+// ---- sort_hist: hist[digit·blocks + block] = count of that digit in the block ---------------------
+// Digit-major, so that one exclusive scan over hist gives every (digit, block) its first slot.
+@group(0) @binding(0) var<storage, read> h_kv: array<vec2u>;
+@group(0) @binding(1) var<storage, read_write> h_hist: array<u32>;
+@group(0) @binding(2) var<uniform> hu: U;
+
+@compute @workgroup_size(RADIX)
+fn sort_hist(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = wg.x;
+  let t = b * RADIX + lid;
+  var dg = NONE;
+  if (t < hu.tokens) { dg = (h_kv[t].x >> hu.shift) & 255u; }
+  digits[lid] = dg;
+  workgroupBarrier();
+  var c = 0u;
+  for (var k = 0u; k < RADIX; k++) { c += select(0u, 1u, digits[k] == lid); }
+  h_hist[lid * hu.blocks + b] = c;
+}
+
+// ---- sort_scan: exclusive scan of hist in place, one workgroup ----------------------------------
+// Thread `digit` owns hist[digit·blocks ..][..blocks]: its total, a scan of the 256 totals, then
+// a running sum down its own row.
+@group(0) @binding(0) var<storage, read_write> s_hist: array<u32>;
+@group(0) @binding(1) var<uniform> su: U;
+
+@compute @workgroup_size(RADIX)
+fn sort_scan(@builtin(local_invocation_index) lid: u32) {
+  let row = lid * su.blocks;
+  var total = 0u;
+  for (var b = 0u; b < su.blocks; b++) { total += s_hist[row + b]; }
+  sums[lid] = total;
+  workgroupBarrier();
+  for (var off = 1u; off < RADIX; off <<= 1u) {
+    var v = 0u;
+    if (lid >= off) { v = sums[lid - off]; }
+    workgroupBarrier();
+    sums[lid] += v;
+    workgroupBarrier();
+  }
+  var run = sums[lid] - total;
+  for (var b = 0u; b < su.blocks; b++) {
+    let c = s_hist[row + b];
+    s_hist[row + b] = run;
+    run += c;
+  }
+}
+
+// ---- sort_scatter: stable placement; rank = earlier tokens of the block with the same digit -----
+@group(0) @binding(0) var<storage, read> c_kv: array<vec2u>;
+@group(0) @binding(1) var<storage, read> c_hist: array<u32>;
+@group(0) @binding(2) var<storage, read_write> c_out: array<vec2u>;
+@group(0) @binding(3) var<uniform> cu: U;
+
+@compute @workgroup_size(RADIX)
+fn sort_scatter(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = wg.x;
+  let t = b * RADIX + lid;
+  var dg = NONE;
+  var e = vec2u(0u, 0u);
+  if (t < cu.tokens) {
+    e = c_kv[t];
+    dg = (e.x >> cu.shift) & 255u;
+  }
+  digits[lid] = dg;
+  workgroupBarrier();
+  if (t >= cu.tokens) { return; }
+  var rank = 0u;
+  for (var k = 0u; k < lid; k++) { rank += select(0u, 1u, digits[k] == dg); }
+  c_out[c_hist[dg * cu.blocks + b] + rank] = e;
+}
+
+// ---- table_zero: dTable = 0 before the runs are written -----------------------------------------
+@group(0) @binding(0) var<storage, read_write> z_out: array<f32>;
+@group(0) @binding(1) var<uniform> zu: U;
+
+@compute @workgroup_size(WG)
+fn table_zero(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i < zu.vocab * zu.d) { z_out[i] = 0.0; }
+}
+
+// ---- run_sum: the first (k, j) of each run of equal keys in the sorted kv sums the run ----------
+@group(0) @binding(0) var<storage, read> r_kv: array<vec2u>;
+@group(0) @binding(1) var<storage, read> r_dout: array<f32>;
+@group(0) @binding(2) var<storage, read_write> r_dtable: array<f32>;
+@group(0) @binding(3) var<uniform> ru: U;
+
+@compute @workgroup_size(WG)
+fn run_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i >= ru.tokens * ru.d) { return; }
+  let k = i / ru.d;
+  let j = i - k * ru.d;
+  let key = r_kv[k].x;
+  if (k > 0u && r_kv[k - 1u].x == key) { return; }
+  var s = 0.0;
+  for (var q = k; q < ru.tokens; q++) {
+    let e = r_kv[q];
+    if (e.x != key) { break; }
+    s += r_dout[e.y * ru.d + j];
+  }
+  let o = key * ru.d + j;
+  r_dtable[o] = select(s, r_dtable[o] + s, ru.acc == 1u);
+}
+
+// ---- pos_grad: dPos[p, j] = Σ_b dOut[b·L + p, j] -------------------------------------------------
+@group(0) @binding(0) var<storage, read> q_dout: array<f32>;
+@group(0) @binding(1) var<storage, read_write> q_dpos: array<f32>;
+@group(0) @binding(2) var<uniform> qu: U;
+
+@compute @workgroup_size(WG)
+fn pos_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i >= qu.L * qu.d) { return; }
+  let seqs = qu.tokens / qu.L;
+  let stride = qu.L * qu.d;
+  var s = 0.0;
+  for (var b = 0u; b < seqs; b++) { s += q_dout[b * stride + i]; }
+  q_dpos[i] = select(s, q_dpos[i] + s, qu.acc == 1u);
+}

@@ -1,0 +1,185 @@
+// Token embedding with optional learned positions (GPT-2's wpe), forward and backward
+// (shaders/embedding.wgsl):
+//   out[t, j] = table[id(t), j] + pos[t mod L, j],   id(t) = min(ids[t], vocab − 1)
+//
+// Layouts (row-major, last index fastest):
+//   ids           (tokens) u32; tokens = batch·L flattened, sequence-major
+//   table, dTable (vocab, d)
+//   out, dOut     (tokens, d)
+//   pos.table, pos.dTable (≥ L, d): row p is position p; only rows 0..L−1 are read or written
+// Out-of-range ids are clamped to vocab − 1 (in the backward pass too, so the gradient goes to the
+// row the forward pass read); they never read or write out of bounds. Checking ids is the caller's job.
+//
+// Backward: dTable[v] = Σ of the dOut rows of the tokens whose id is v, in increasing token order,
+// through a stable GPU radix sort of (id, token) pairs, so the result is bitwise reproducible;
+// rows no token uses are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences.
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+
+const SHADER = 'embedding';
+const WG = 256;
+const RADIX = 256;
+
+export interface EmbeddingArgs {
+  ids: Bindable;
+  table: Bindable;
+  out: Bindable;
+  tokens: number;
+  d: number;
+  vocab: number;
+  /** Learned absolute positions: token t adds row t mod L of `table`; tokens must be a multiple of L. */
+  pos?: { table: Bindable; L: number };
+}
+
+export interface EmbeddingBackwardArgs {
+  ids: Bindable;
+  dOut: Bindable;
+  dTable: Bindable;
+  tokens: number;
+  d: number;
+  vocab: number;
+  /** Add into dTable (and pos.dTable) instead of overwriting them. */
+  accumulate?: boolean;
+  /** Gradient of the learned position table, rows 0..L−1 written. */
+  pos?: { dTable: Bindable; L: number };
+}
+
+interface Shape {
+  tokens: number;
+  d: number;
+  vocab: number;
+  L: number;
+}
+
+const describe = (s: Shape) => `(tokens=${s.tokens}, d=${s.d}, vocab=${s.vocab}${s.L ? `, L=${s.L}` : ''})`;
+
+function check(fn: string, s: Shape): void {
+  for (const [k, v] of [['tokens', s.tokens], ['d', s.d], ['vocab', s.vocab]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${fn} ${describe(s)}: ${k} must be a positive integer`);
+  }
+  if (s.tokens * s.d >= 2 ** 32 || s.vocab * s.d >= 2 ** 32) throw new Error(`${fn} ${describe(s)}: tensors must hold fewer than 2^32 floats`);
+  if (s.L !== 0 && (!Number.isInteger(s.L) || s.L < 1 || s.tokens % s.L !== 0)) {
+    throw new Error(`${fn} ${describe(s)}: L must be a positive integer dividing tokens`);
+  }
+}
+
+function need(fn: string, s: Shape, name: string, b: Bindable, words: number): void {
+  const bytes = slice(b).size;
+  if (bytes < words * 4) throw new Error(`${fn} ${describe(s)}: ${name} holds ${bytes} bytes, needs ${words * 4}`);
+}
+
+function distinct(fn: string, s: Shape, out: [string, Bindable], ins: [string, Bindable][]): void {
+  for (const [name, b] of ins) {
+    if (slice(b).buffer === slice(out[1]).buffer) throw new Error(`${fn} ${describe(s)}: ${out[0]} shares a buffer with ${name}`);
+  }
+}
+
+/** Workgroups [x, y] for `n` invocations of WG threads within the per-dimension limit. */
+function grid(gpu: Gpu, fn: string, n: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(n / WG));
+  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
+  const nx = Math.min(groups, max);
+  const ny = Math.ceil(groups / nx);
+  if (ny > max) throw new Error(`${fn}: ${groups} workgroups exceed ${max}²`);
+  return [nx, ny];
+}
+
+function params(s: Shape, shift = 0, blocks = 0, acc = false): ArrayBuffer {
+  return new Params().u32(s.tokens).u32(s.d).u32(s.vocab).u32(s.L).u32(shift).u32(blocks).u32(acc ? 1 : 0).build();
+}
+
+export function embedding(gpu: Gpu, a: EmbeddingArgs): Op[] {
+  const fn = 'embedding';
+  const s: Shape = { tokens: a.tokens, d: a.d, vocab: a.vocab, L: a.pos?.L ?? 0 };
+  check(fn, s);
+  need(fn, s, 'ids', a.ids, s.tokens);
+  need(fn, s, 'table', a.table, s.vocab * s.d);
+  need(fn, s, 'out', a.out, s.tokens * s.d);
+  const ins: [string, Bindable][] = [['ids', a.ids], ['table', a.table]];
+  if (a.pos) {
+    need(fn, s, 'pos.table', a.pos.table, s.L * s.d);
+    ins.push(['pos.table', a.pos.table]);
+  }
+  distinct(fn, s, ['out', a.out], ins);
+  const workgroups = grid(gpu, fn, s.tokens * s.d);
+  const label = `embedding ${describe(s)}`;
+  if (!a.pos) {
+    return [gpu.op({ shader: SHADER, entry: 'gather', constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
+  }
+  return [
+    gpu.op({ shader: SHADER, entry: 'gather_pos', constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
+  ];
+}
+
+/** Key bits of ids clamped to vocab − 1, hence the number of 8-bit radix passes. */
+function radixPasses(vocab: number): number {
+  const bits = vocab > 1 ? (vocab - 1).toString(2).length : 0;
+  return Math.ceil(bits / 8);
+}
+
+export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
+  const fn = 'embeddingBackward';
+  const s: Shape = { tokens: a.tokens, d: a.d, vocab: a.vocab, L: a.pos?.L ?? 0 };
+  check(fn, s);
+  need(fn, s, 'ids', a.ids, s.tokens);
+  need(fn, s, 'dOut', a.dOut, s.tokens * s.d);
+  need(fn, s, 'dTable', a.dTable, s.vocab * s.d);
+  distinct(fn, s, ['dTable', a.dTable], [['ids', a.ids], ['dOut', a.dOut]]);
+  if (a.pos) {
+    need(fn, s, 'pos.dTable', a.pos.dTable, s.L * s.d);
+    distinct(fn, s, ['pos.dTable', a.pos.dTable], [['ids', a.ids], ['dOut', a.dOut], ['dTable', a.dTable]]);
+  }
+  const blocks = Math.ceil(s.tokens / RADIX);
+  if (blocks > gpu.info.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${fn} ${describe(s)}: too many tokens for one sort`);
+  const label = `embedding backward ${describe(s)}`;
+  const acc = a.accumulate ?? false;
+
+  // Owned by these ops for as long as they are used.
+  const kv = [gpu.buffer(s.tokens * 8, 'embedding sort A'), gpu.buffer(s.tokens * 8, 'embedding sort B')];
+  const hist = gpu.buffer(RADIX * blocks * 4, 'embedding sort histogram');
+  const ops: Op[] = [
+    gpu.op({ shader: SHADER, entry: 'sort_init', constants: { WG }, reads: [a.ids], writes: [kv[0]], params: params(s), workgroups: grid(gpu, fn, s.tokens), label: `${label} sort init` }),
+  ];
+  const passes = radixPasses(s.vocab);
+  for (let p = 0; p < passes; p++) {
+    const src = kv[p % 2];
+    const dst = kv[(p + 1) % 2];
+    const pp = params(s, 8 * p, blocks);
+    const tag = `${label} sort pass ${p}`;
+    ops.push(
+      gpu.op({ shader: SHADER, entry: 'sort_hist', reads: [src], writes: [hist], params: pp, workgroups: [blocks], label: `${tag} histogram` }),
+      gpu.op({ shader: SHADER, entry: 'sort_scan', writes: [hist], params: pp, workgroups: [1], label: `${tag} scan` }),
+      gpu.op({ shader: SHADER, entry: 'sort_scatter', reads: [src, hist], writes: [dst], params: pp, workgroups: [blocks], label: `${tag} scatter` }),
+    );
+  }
+  const sorted = kv[passes % 2];
+  if (!acc) {
+    ops.push(gpu.op({ shader: SHADER, entry: 'table_zero', constants: { WG }, writes: [a.dTable], params: params(s), workgroups: grid(gpu, fn, s.vocab * s.d), label: `${label} zero` }));
+  }
+  ops.push(
+    gpu.op({
+      shader: SHADER,
+      entry: 'run_sum',
+      constants: { WG },
+      reads: [sorted, a.dOut],
+      writes: [a.dTable],
+      params: params(s, 0, blocks, acc),
+      workgroups: grid(gpu, fn, s.tokens * s.d),
+      label: `${label} rows`,
+    }),
+  );
+  if (a.pos) {
+    ops.push(
+      gpu.op({
+        shader: SHADER,
+        entry: 'pos_grad',
+        constants: { WG },
+        reads: [a.dOut],
+        writes: [a.pos.dTable],
+        params: params(s, 0, 0, acc),
+        workgroups: grid(gpu, fn, s.L * s.d),
+        label: `${label} positions`,
+      }),
+    );
+  }
+  return ops;
+}

@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { embedding, embeddingBackward } from '../../src/kernels/embedding';
+import { embeddingBackwardRef, embeddingRef, type EmbeddingShape } from '../../src/ref/embedding';
+import { randn, relErr, testGpu } from '../helpers/gpu';
+
+const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
+
+/** Ids in [0, range), deterministic, with repeats whenever range < tokens. */
+function randIds(tokens: number, range: number, seed: number): Uint32Array {
+  return Uint32Array.from(randn(tokens, seed), (u) => Math.min(range - 1, Math.floor(((u + 1) / 2) * range)));
+}
+
+/** dTable as the kernel promises it: each row summed in f32, in increasing token order. */
+function f32RowSums(ids: Uint32Array, dOut: Float32Array, s: EmbeddingShape, init?: Float32Array): Float32Array {
+  const out = init ? Float32Array.from(init) : new Float32Array(s.vocab * s.d);
+  const run = new Float32Array(s.vocab * s.d);
+  const seen = new Uint8Array(s.vocab);
+  for (let t = 0; t < s.tokens; t++) {
+    const v = Math.min(ids[t], s.vocab - 1);
+    seen[v] = 1;
+    for (let j = 0; j < s.d; j++) run[v * s.d + j] = Math.fround(run[v * s.d + j] + dOut[t * s.d + j]);
+  }
+  for (let v = 0; v < s.vocab; v++) {
+    if (!seen[v]) continue;
+    for (let j = 0; j < s.d; j++) out[v * s.d + j] = init ? Math.fround(out[v * s.d + j] + run[v * s.d + j]) : run[v * s.d + j];
+  }
+  return out;
+}
+
+describe('embedding reference', () => {
+  it('gathers rows, clamps ids and adds positions', () => {
+    const table = f64([1, 2, 3, 4, 5, 6]); // vocab 3, d 2
+    const pos = f64([10, 20, 30, 40, 99, 99]); // 3 rows, L = 2 uses two
+    const out = embeddingRef([2, 0, 7, 1], table, { tokens: 4, d: 2, vocab: 3 }, { table: pos, L: 2 });
+    expect([...out]).toEqual([15, 26, 31, 42, 15, 26, 33, 44]);
+  });
+
+  it('has gradients that match central finite differences (float64)', () => {
+    const s = { tokens: 6, d: 3, vocab: 4 };
+    const L = 3;
+    const ids = [1, 3, 1, 9, 0, 1]; // repeats and an out-of-range id
+    const table = f64(randn(s.vocab * s.d, 1));
+    const pos = f64(randn(L * s.d, 2));
+    const r = f64(randn(s.tokens * s.d, 3)); // loss = Σ r·out
+    const loss = () => embeddingRef(ids, table, s, { table: pos, L }).reduce((acc, v, i) => acc + v * r[i], 0);
+    const g = embeddingBackwardRef(ids, r, s, L);
+    const eps = 1e-6;
+    for (const [arr, grad] of [[table, g.dTable], [pos, g.dPos!]] as const) {
+      for (let i = 0; i < arr.length; i++) {
+        const v = arr[i];
+        arr[i] = v + eps;
+        const up = loss();
+        arr[i] = v - eps;
+        const down = loss();
+        arr[i] = v;
+        expect(Math.abs((up - down) / (2 * eps) - grad[i])).toBeLessThan(1e-8);
+      }
+    }
+    expect([...g.dTable.subarray(2 * s.d, 3 * s.d)]).toEqual([0, 0, 0]); // id 2 never occurs
+  });
+});
+
+describe('embedding kernel', () => {
+  async function roundTrip(s: EmbeddingShape, ids: Uint32Array, seed: number, opts: { L?: number; posRows?: number; accumulate?: boolean } = {}) {
+    const gpu = await testGpu();
+    const { tokens, d, vocab } = s;
+    const L = opts.L;
+    const table = randn(vocab * d, seed);
+    const posTable = L ? randn((opts.posRows ?? L) * d, seed + 1) : null;
+    const dOut = randn(tokens * d, seed + 2);
+    const dTable0 = randn(vocab * d, seed + 3);
+    const dPos0 = L ? randn(L * d, seed + 4) : null;
+    const bIds = gpu.upload(ids);
+    const bTable = gpu.upload(table);
+    const bPos = posTable ? gpu.upload(posTable) : null;
+    const bOut = gpu.upload(randn(tokens * d, seed + 5));
+    const bdOut = gpu.upload(dOut);
+    const bdTable = gpu.upload(dTable0);
+    const bdPos = dPos0 ? gpu.upload(dPos0) : null;
+    const acc = opts.accumulate ?? false;
+    gpu.run([
+      ...embedding(gpu, { ids: bIds, table: bTable, out: bOut, tokens, d, vocab, pos: bPos && L ? { table: bPos, L } : undefined }),
+      ...embeddingBackward(gpu, { ids: bIds, dOut: bdOut, dTable: bdTable, tokens, d, vocab, accumulate: acc, pos: bdPos && L ? { dTable: bdPos, L } : undefined }),
+    ]);
+    const out = await gpu.read(bOut, tokens * d);
+    const dTable = await gpu.read(bdTable, vocab * d);
+    const dPos = bdPos && L ? await gpu.read(bdPos, L * d) : null;
+    await gpu.check();
+    for (const b of [bIds, bTable, bPos, bOut, bdOut, bdTable, bdPos]) if (b) gpu.release(b);
+
+    const tag = JSON.stringify({ ...s, L, acc });
+    const want = embeddingRef(ids, f64(table), s, posTable && L ? { table: f64(posTable), L } : undefined);
+    expect(relErr(out, want), `out ${tag}`).toBeLessThan(1e-4);
+    const g = embeddingBackwardRef(ids, f64(dOut), s, L);
+    const wantT = acc ? g.dTable.map((v, i) => v + dTable0[i]) : g.dTable;
+    expect(relErr(dTable, wantT), `dTable ${tag}`).toBeLessThan(1e-3);
+    // The fixed summation order makes the result exact to the bit.
+    const exact = f32RowSums(ids, dOut, s, acc ? dTable0 : undefined);
+    expect(dTable.every((v, i) => Object.is(v, exact[i])), `dTable order ${tag}`).toBe(true);
+    if (dPos && g.dPos && dPos0) {
+      const wantP = acc ? g.dPos.map((v, i) => v + dPos0[i]) : g.dPos;
+      expect(relErr(dPos, wantP), `dPos ${tag}`).toBeLessThan(1e-3);
+    }
+    return { dTable };
+  }
+
+  it('gathers and scatters for d = 8, 64, 100, 1000 with repeated ids', async () => {
+    await roundTrip({ tokens: 37, d: 8, vocab: 50 }, randIds(37, 10, 11), 10);
+    await roundTrip({ tokens: 45, d: 64, vocab: 300 }, randIds(45, 300, 21), 20); // two radix passes
+    await roundTrip({ tokens: 19, d: 100, vocab: 13 }, randIds(19, 5, 31), 30);
+    await roundTrip({ tokens: 11, d: 1000, vocab: 7 }, randIds(11, 3, 41), 40);
+  });
+
+  it('sorts stably across blocks: long runs, many blocks, three radix passes', async () => {
+    // 700 tokens over 3 sort blocks; half of them one id, so its run crosses block boundaries.
+    const ids = randIds(700, 70_000, 51);
+    for (let t = 0; t < 700; t += 2) ids[t] = 65_537;
+    await roundTrip({ tokens: 700, d: 5, vocab: 70_000 }, ids, 50);
+    // A single id everywhere and a vocabulary of one row (no radix pass).
+    await roundTrip({ tokens: 300, d: 3, vocab: 1 }, new Uint32Array(300), 60);
+  });
+
+  it('clamps out-of-range ids to the last row', async () => {
+    const ids = Uint32Array.from([0, 40, 41, 1000, 0xffffffff, 5, 39, 40]);
+    await roundTrip({ tokens: 8, d: 9, vocab: 41 }, ids, 70);
+  });
+
+  it('adds learned positions and accumulates gradients', async () => {
+    // batch 3 of L = 13 tokens; the position table has more rows than L.
+    await roundTrip({ tokens: 39, d: 100, vocab: 20 }, randIds(39, 20, 81), 80, { L: 13, posRows: 17 });
+    await roundTrip({ tokens: 39, d: 64, vocab: 20 }, randIds(39, 20, 91), 90, { L: 13, accumulate: true });
+    await roundTrip({ tokens: 26, d: 8, vocab: 300 }, randIds(26, 300, 101), 100, { L: 26, accumulate: true });
+  });
+
+  it('is deterministic', async () => {
+    const ids = randIds(600, 4, 111);
+    const a = await roundTrip({ tokens: 600, d: 33, vocab: 4 }, ids, 110);
+    const b = await roundTrip({ tokens: 600, d: 33, vocab: 4 }, ids, 110);
+    expect(Array.from(a.dTable)).toEqual(Array.from(b.dTable));
+  });
+
+  it('rejects bad shapes with the shape in the message', async () => {
+    const gpu = await testGpu();
+    const ids = gpu.upload(new Uint32Array(10));
+    const table = gpu.zeros(40);
+    const out = gpu.zeros(40);
+    expect(() => embedding(gpu, { ids, table, out, tokens: 10, d: 4, vocab: 20 })).toThrow(/tokens=10, d=4, vocab=20.*table holds/);
+    expect(() => embedding(gpu, { ids, table, out: table, tokens: 10, d: 4, vocab: 10 })).toThrow(/out shares a buffer with table/);
+    expect(() => embedding(gpu, { ids, table, out, tokens: 10, d: 4, vocab: 10, pos: { table, L: 3 } })).toThrow(/L must be a positive integer dividing tokens/);
+    expect(() => embeddingBackward(gpu, { ids, dOut: out, dTable: table, tokens: 10, d: 4, vocab: 0 })).toThrow(/vocab must be a positive integer/);
+  });
+});
