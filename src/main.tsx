@@ -1,0 +1,15 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import 'uplot/dist/uPlot.min.css';
+import './ui/styles.css';
+import { App } from './ui/components/App';
+import { startEngine } from './ui/engine-actions';
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);
+
+// Outside React: the engine is one per page, not one per (StrictMode double) mount.
+void startEngine();

@@ -1,0 +1,109 @@
+import { useEffect, useRef } from 'react';
+import uPlot from 'uplot';
+import { useUi } from '../store';
+import { emaSmooth } from '../smoothing';
+import { loss as fmtLoss } from '../format';
+
+const HEIGHT = 320;
+const AXIS = '#9aa4b2';
+const GRID = 'rgba(154, 164, 178, 0.12)';
+
+function options(width: number, log: boolean): uPlot.Options {
+  return {
+    width,
+    height: HEIGHT,
+    scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : { distr: 1 } },
+    legend: { show: true, live: true },
+    cursor: { drag: { x: true, y: false } },
+    series: [
+      { label: 'step', value: (_u, v) => (v === null ? '–' : String(v)) },
+      // Raw first, so the smoothed line is drawn over it.
+      { label: 'loss', stroke: 'rgba(96, 165, 250, 0.28)', width: 1, points: { show: false }, value: (_u, v) => fmtLoss(v) },
+      { label: 'smoothed', stroke: '#60a5fa', width: 2, points: { show: false }, value: (_u, v) => fmtLoss(v) },
+    ],
+    axes: [
+      { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, label: 'step', labelSize: 18 },
+      { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, label: 'loss', labelSize: 18, size: 64 },
+    ],
+  };
+}
+
+/** The series as uPlot draws them; a log axis cannot show zero or negative losses, so those become gaps. */
+function chartData(steps: number[], losses: number[], smoothing: number, log: boolean): uPlot.AlignedData {
+  const raw: (number | null)[] = log ? losses.map((v) => (v > 0 ? v : null)) : losses.slice();
+  const smooth: (number | null)[] = emaSmooth(losses, smoothing).map((v) => (log && !(v > 0) ? null : v));
+  return [steps.slice(), raw, smooth];
+}
+
+export function LossChart() {
+  const box = useRef<HTMLDivElement>(null);
+  const logScale = useUi((s) => s.logScale);
+  const smoothing = useUi((s) => s.smoothing);
+  const setLogScale = useUi((s) => s.setLogScale);
+  const setSmoothing = useUi((s) => s.setSmoothing);
+  const empty = useUi((s) => s.firstLoss === null);
+
+  useEffect(() => {
+    const el = box.current!;
+    // A log axis is fixed when the plot is built, so toggling it rebuilds the plot.
+    const plot = new uPlot(options(Math.max(200, el.clientWidth), logScale), [[], [], []], el);
+    let frame = 0;
+    const draw = () => {
+      frame = 0;
+      const s = useUi.getState();
+      const { steps, losses } = s.metrics;
+      plot.setData(chartData(steps, losses, s.smoothing, s.logScale));
+      // For tests and tools: what the chart shows right now.
+      el.dataset.points = String(steps.length);
+      el.dataset.firstLoss = losses.length ? String(losses[0]) : '';
+      el.dataset.lastLoss = losses.length ? String(losses[losses.length - 1]) : '';
+    };
+    // Metrics can arrive faster than the screen refreshes: at most one redraw per frame.
+    const schedule = () => {
+      if (!frame) frame = requestAnimationFrame(draw);
+    };
+    draw();
+    const unsubscribe = useUi.subscribe((s, prev) => {
+      if (s.metricsVersion !== prev.metricsVersion || s.smoothing !== prev.smoothing) schedule();
+    });
+    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(200, el.clientWidth), height: HEIGHT }));
+    resize.observe(el);
+    return () => {
+      unsubscribe();
+      resize.disconnect();
+      if (frame) cancelAnimationFrame(frame);
+      plot.destroy();
+    };
+  }, [logScale]);
+
+  return (
+    <section className="panel chart-panel">
+      <div className="chart-head">
+        <h2>Loss</h2>
+        <div className="chart-controls">
+          <label className="toggle">
+            <input type="checkbox" data-testid="log-scale" checked={logScale} onChange={(e) => setLogScale(e.target.checked)} />
+            log scale
+          </label>
+          <label className="slider">
+            smoothing
+            <input
+              type="range"
+              data-testid="smoothing"
+              min={0}
+              max={0.99}
+              step={0.01}
+              value={smoothing}
+              onChange={(e) => setSmoothing(Number(e.target.value))}
+            />
+            <output>{smoothing.toFixed(2)}</output>
+          </label>
+        </div>
+      </div>
+      <div className="chart-wrap">
+        <div className="chart" ref={box} data-testid="loss-chart" />
+        {empty ? <div className="chart-empty">The stage 1 loss is drawn here as the run reports it.</div> : null}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,193 @@
+// The end-to-end cases. Each gets a fresh browser context (so a fresh engine worker and GPU device)
+// and throws on failure.
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const $ = (id) => `[data-testid="${id}"]`;
+
+async function waitForAdapter(page) {
+  await page.waitForSelector(`${$('adapter')}:not([data-state="pending"])`, { timeout: 90_000 });
+  return page.locator($('adapter')).getAttribute('data-state');
+}
+
+/** Waits for the status line to show `text` as an error. */
+async function expectStatusError(page, text) {
+  await page.waitForFunction(
+    ([sel, want]) => {
+      const el = document.querySelector(sel);
+      return el?.getAttribute('data-level') === 'error' && el.textContent.includes(want);
+    },
+    [$('status'), text],
+    { timeout: 20_000 },
+  ).catch(async () => {
+    const el = page.locator($('status'));
+    throw new Error(`status line never showed the error "${text}"; it shows [${await el.getAttribute('data-level')}] "${await el.innerText()}"`);
+  });
+}
+
+async function tempFolder(files) {
+  const dir = await mkdtemp(join(tmpdir(), 'mohawk-e2e-'));
+  const paths = [];
+  for (const [name, content] of Object.entries(files)) {
+    const p = join(dir, name);
+    await writeFile(p, content);
+    paths.push(p);
+  }
+  return { dir, paths };
+}
+
+export async function pageLoadsWithAdapter(page, url) {
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Mohawk Studio' }).waitFor({ timeout: 30_000 });
+  const state = await waitForAdapter(page);
+  const strip = (await page.locator($('adapter')).innerText()).replace(/\s+/g, ' ');
+  if (state !== 'ready') throw new Error(`no adapter: the strip says "${strip}"; status: "${await page.locator($('status')).innerText()}"`);
+  if (!/swiftshader/i.test(strip)) throw new Error(`the adapter is not SwiftShader: "${strip}"`);
+  for (const id of ['cap-subgroups', 'cap-f16', 'cap-timestamps']) {
+    const v = await page.locator($(id)).getAttribute('data-value');
+    if (v !== 'yes' && v !== 'no') throw new Error(`${id} shows "${v}", not yes/no`);
+  }
+  if (!/max storage binding \d[\d,]* MiB/.test(strip) || !/max buffer \d[\d,]* MiB/.test(strip)) {
+    throw new Error(`the strip lacks the limits in MiB: "${strip}"`);
+  }
+  return strip;
+}
+
+export async function badInputIsExplained(page, url) {
+  await page.goto(url);
+  await waitForAdapter(page);
+  const input = page.locator($('teacher-input'));
+  const sets = [
+    [{ 'README.txt': 'not a model\n' }, 'config.json is missing: drop the model\'s folder or select config.json together with the weights'],
+    [{ 'config.json': '{}', 'pytorch_model.bin': 'x', 'tokenizer.json': '{}' }, 'PyTorch .bin checkpoints are not supported; convert to safetensors'],
+    [{ 'config.json': '{}', 'model.safetensors': 'x' }, 'tokenizer.json is missing'],
+  ];
+  const dirs = [];
+  try {
+    for (const [files, message] of sets) {
+      const { dir, paths } = await tempFolder(files);
+      dirs.push(dir);
+      await input.setInputFiles(paths);
+      await expectStatusError(page, message);
+    }
+    // Still usable: the controls answer and nothing was sent to the engine.
+    if (!(await page.locator($('builtin')).isEnabled())) throw new Error('the built-in teacher button is disabled after bad input');
+    if (!(await page.locator($('run')).isDisabled())) throw new Error('the run button is enabled without a teacher');
+    if (await page.locator($('teacher-summary')).count()) throw new Error('a teacher summary appeared for bad input');
+    await page.locator($('plan-steps')).fill('50');
+    if ((await page.locator($('plan-steps')).inputValue()) !== '50') throw new Error('the plan inputs do not accept input');
+  } finally {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  }
+  return 'three bad sets, three specific messages';
+}
+
+export async function noWebGpuIsExplained(page, url) {
+  await page.goto(url);
+  const offered = await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter().catch(() => null)));
+  if (offered) throw new Error('this browser still offers a WebGPU adapter; the case cannot run');
+  const state = await waitForAdapter(page);
+  const strip = (await page.locator($('adapter')).innerText()).replace(/\s+/g, ' ');
+  if (state !== 'unavailable' || !/no usable webgpu/i.test(strip)) throw new Error(`the strip does not say WebGPU is missing: [${state}] "${strip}"`);
+  const status = page.locator($('status'));
+  if ((await status.getAttribute('data-level')) !== 'error' || !/\w/.test(await status.innerText())) {
+    throw new Error(`the status line shows no error: "${await status.innerText()}"`);
+  }
+  const why = (await status.innerText()).replace(/\s+/g, ' ');
+  // The page still works: its own checks answer without a GPU.
+  const { dir, paths } = await tempFolder({ 'README.txt': 'not a model\n' });
+  try {
+    await page.locator($('teacher-input')).setInputFiles(paths);
+    await expectStatusError(page, 'config.json is missing');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return `strip: "${strip.slice(0, 60)}…"; status: "${why}"`;
+}
+
+export async function builtinTeacherLearns(page, url, screenshotPath) {
+  await page.goto(url);
+  if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await page.locator($('status')).innerText()}`);
+  const run = page.locator($('run'));
+  if ((await run.innerText()) !== 'Start' || !(await run.isDisabled())) throw new Error('before a teacher, the run button must read Start and be disabled');
+
+  await page.locator($('builtin')).click();
+  const card = page.locator($('teacher-summary'));
+  await card.waitFor({ timeout: 120_000 }).catch(async () => {
+    throw new Error(`no teacher summary; status: "${await page.locator($('status')).innerText()}"`);
+  });
+  const summary = (await card.innerText()).replace(/\s+/g, ' ');
+  if (!/layers/.test(summary) || !/vocab/.test(summary)) throw new Error(`summary lacks fields: "${summary}"`);
+
+  // Every label the run button shows, recorded in the page so that none is missed between polls.
+  await page.evaluate((sel) => {
+    const el = document.querySelector(sel);
+    window.__runLabels = [el.textContent];
+    new MutationObserver(() => window.__runLabels.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+  }, $('run'));
+  await run.click();
+
+  const chart = page.locator($('loss-chart'));
+  const read = async () => ({
+    points: Number(await chart.getAttribute('data-points')),
+    first: Number(await chart.getAttribute('data-first-loss')),
+    last: Number(await chart.getAttribute('data-last-loss')),
+  });
+  // Stops at the first of: the loss fell, the run ended, the page reported an error.
+  await page.waitForFunction(
+    ([chartSel, runSel, statusSel]) => {
+      const el = document.querySelector(chartSel);
+      const n = Number(el?.dataset.points);
+      const fell = n >= 2 && Number(el.dataset.lastLoss) < Number(el.dataset.firstLoss);
+      const ended = n > 0 && document.querySelector(runSel)?.dataset.state === 'idle';
+      const failed = document.querySelector(statusSel)?.dataset.level === 'error';
+      return fell || ended || failed;
+    },
+    [$('loss-chart'), $('run'), $('status')],
+    { timeout: 420_000, polling: 500 },
+  ).catch(() => {});
+  const seen = await read();
+  if (!(seen.points >= 2 && seen.last < seen.first)) {
+    const status = page.locator($('status'));
+    throw new Error(
+      `the loss did not fall (${seen.points} points, first ${seen.first}, last ${seen.last}); ` +
+        `status [${await status.getAttribute('data-level')}]: "${await status.innerText()}"`,
+    );
+  }
+  const labels = await page.evaluate(() => window.__runLabels);
+  if (!labels.includes('Pause')) throw new Error(`the run button never read Pause during the run (labels: ${labels.join(' → ')})`);
+
+  // Pause and resume, when the run is still going.
+  if ((await run.innerText()) === 'Pause') {
+    await run.click();
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent !== 'Pause', $('run'), { timeout: 30_000 });
+    // Steps already queued on the GPU still report after the pause lands; then the curve must stop.
+    let held = (await read()).points;
+    for (let i = 0; i < 30; i++) {
+      await page.waitForTimeout(1000);
+      const now = (await read()).points;
+      if (now === held) break;
+      held = now;
+    }
+    await page.waitForTimeout(2000);
+    const after = (await read()).points;
+    if (after !== held) throw new Error(`the chart kept growing while paused (${held} → ${after} points)`);
+    if ((await run.innerText()) === 'Resume') {
+      await run.click();
+      await page.waitForFunction(
+        ([sel, n]) => Number(document.querySelector(sel)?.dataset.points) > n,
+        [$('loss-chart'), held],
+        { timeout: 120_000, polling: 500 },
+      ).catch(() => {
+        throw new Error(`no new points after Resume (held at ${held})`);
+      });
+    }
+  }
+
+  const s = await read();
+  const latest = await page.locator($('latest-loss')).innerText();
+  await mkdir(join(screenshotPath, '..'), { recursive: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+  return `${s.points} points, loss ${s.first.toPrecision(4)} → ${s.last.toPrecision(4)} (shown: ${latest}); screenshot ${screenshotPath}`;
+}
