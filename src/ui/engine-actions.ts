@@ -1,7 +1,7 @@
 // What the page asks of the engine. Every call goes to the worker; results and failures land in the
 // store, so components only read the store and call these.
 import { createEngineClient, type EngineClient } from '../worker/client';
-import type { RunPlan } from '../worker/api';
+import type { RunPlan, TeacherSummary } from '../worker/api';
 import { useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { planErrors } from './plan';
@@ -52,7 +52,7 @@ export async function startEngine(): Promise<void> {
   }
 }
 
-async function loadWith(load: (c: EngineClient) => Promise<import('../worker/api').TeacherSummary>): Promise<void> {
+async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>): Promise<void> {
   const s = useUi.getState();
   if (s.teacherLoading || s.run.running || s.starting) return;
   useUi.setState({ teacherLoading: true, progress: null });

@@ -71,6 +71,14 @@ export async function badInputIsExplained(page, url) {
       await input.setInputFiles(paths);
       await expectStatusError(page, message);
     }
+    // The drop zone takes loose files through the same check (folders need a real drag from the OS).
+    const dt = await page.evaluateHandle(() => {
+      const d = new DataTransfer();
+      d.items.add(new File(['not a model'], 'README.txt', { type: 'text/plain' }));
+      return d;
+    });
+    await page.dispatchEvent($('dropzone'), 'drop', { dataTransfer: dt });
+    await expectStatusError(page, 'config.json is missing');
     // Still usable: the controls answer and nothing was sent to the engine.
     if (!(await page.locator($('builtin')).isEnabled())) throw new Error('the built-in teacher button is disabled after bad input');
     if (!(await page.locator($('run')).isDisabled())) throw new Error('the run button is enabled without a teacher');
@@ -80,7 +88,7 @@ export async function badInputIsExplained(page, url) {
   } finally {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
-  return 'three bad sets, three specific messages';
+  return 'three picked sets and one drop, each with its specific message';
 }
 
 export async function noWebGpuIsExplained(page, url) {
@@ -184,6 +192,19 @@ export async function builtinTeacherLearns(page, url, screenshotPath) {
       });
     }
   }
+
+  // The chart's controls: a log axis rebuilds the plot, smoothing redraws it; neither loses points.
+  const before = (await read()).points;
+  await page.locator($('log-scale')).check();
+  await page.locator($('smoothing')).evaluate((el) => {
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, '0.9');
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  await page.waitForTimeout(300);
+  if ((await read()).points < before) throw new Error('the chart lost points when switching to a log axis');
+  if ((await page.locator(`${$('smoothing')} + output`).innerText()) !== '0.90') throw new Error('the smoothing slider did not take 0.9');
+  if ((await page.locator(`${$('loss-chart')} .u-over`).count()) !== 1) throw new Error('the chart was not rebuilt exactly once');
+  await page.locator($('log-scale')).uncheck();
 
   const s = await read();
   const latest = await page.locator($('latest-loss')).innerText();

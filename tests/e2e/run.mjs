@@ -46,6 +46,8 @@ async function runCase(browser, url, c) {
       c.timeoutMs,
       c.name,
     );
+    const uncaught = errors.filter((e) => e.startsWith('page error'));
+    if (uncaught.length) throw new Error(`uncaught errors in the page: ${uncaught.join('; ')}`);
     console.log(`PASS ${c.name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${detail}`);
     return true;
   } catch (e) {

@@ -12,7 +12,11 @@ function options(width: number, log: boolean): uPlot.Options {
   return {
     width,
     height: HEIGHT,
-    scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : { distr: 1 } },
+    scales: {
+      x: { time: false },
+      // uPlot widens a log axis to whole decades; a loss curve wants its own span, padded a little.
+      y: log ? { distr: 3, log: 10, range: (_u, min, max) => (min > 0 && max > 0 ? [min / 1.1, max * 1.1] : [0.1, 10]) } : { distr: 1 },
+    },
     legend: { show: true, live: true },
     cursor: { drag: { x: true, y: false } },
     series: [
