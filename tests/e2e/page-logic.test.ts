@@ -1,0 +1,99 @@
+// The page's pure logic (no browser needed): teacher file-set checks, loss smoothing, plan bounds.
+import { describe, expect, it } from 'vitest';
+import { checkTeacherFiles, modelFolderFiles, type PickedFile } from '../../src/ui/teacher-files';
+import { emaSmooth } from '../../src/ui/smoothing';
+import { DEFAULT_PLAN, planErrors } from '../../src/ui/plan';
+
+const pick = (path: string, content = 'x'): PickedFile => ({ path, file: new File([content], path.split('/').pop()!) });
+const names = async (picked: PickedFile[]) => {
+  const r = await checkTeacherFiles(picked);
+  if (!r.ok) throw new Error(r.message);
+  return r.files.map((f) => f.name).sort();
+};
+const message = async (picked: PickedFile[]) => {
+  const r = await checkTeacherFiles(picked);
+  if (r.ok) throw new Error(`accepted ${r.files.map((f) => f.name).join(', ')}`);
+  return r.message;
+};
+
+describe('teacher file checks', () => {
+  const full = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+
+  it('accepts loose files and keeps only the teacher files', async () => {
+    expect(await names([...full, 'README.md', 'generation_config.json'].map((n) => pick(n)))).toEqual(full);
+  });
+
+  it('takes the folder of the shallowest config.json from a dropped tree', async () => {
+    const picked = [
+      ...full.map((n) => pick(`models/tiny/${n}`)),
+      pick('models/tiny/onnx/config.json'),
+      pick('models/tiny/onnx/model.safetensors'),
+      pick('models/notes.txt'),
+    ];
+    expect(modelFolderFiles(picked).map((p) => p.path)).toEqual(full.map((n) => `models/tiny/${n}`));
+    expect(await names(picked)).toEqual(full);
+  });
+
+  it('names what is missing, in order: config, weights, tokenizer', async () => {
+    expect(await message([pick('README.txt')])).toBe(
+      "config.json is missing: drop the model's folder or select config.json together with the weights",
+    );
+    expect(await message([pick('config.json'), pick('tokenizer.json')])).toMatch(/^no \*\.safetensors weights/);
+    expect(await message([pick('config.json'), pick('pytorch_model.bin'), pick('tokenizer.json')])).toBe(
+      'PyTorch .bin checkpoints are not supported; convert to safetensors (found pytorch_model.bin)',
+    );
+    expect(await message([pick('config.json'), pick('model.safetensors')])).toMatch(/^tokenizer\.json is missing: /);
+    expect(await message([pick('config.json'), pick('model.safetensors'), pick('tokenizer.model')])).toMatch(/SentencePiece tokenizer\.model/);
+  });
+
+  it('checks the shards a safetensors index names', async () => {
+    const index = JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } });
+    const base = [pick('config.json'), pick('tokenizer.json'), pick('model.safetensors.index.json', index)];
+    expect(await message([...base, pick('model-00001-of-00002.safetensors')])).toBe(
+      '1 of the 2 weight shards named by model.safetensors.index.json are missing (model-00002-of-00002.safetensors): select every shard',
+    );
+    expect(await names([...base, pick('model-00001-of-00002.safetensors'), pick('model-00002-of-00002.safetensors')])).toHaveLength(5);
+    expect(await message([pick('config.json'), pick('tokenizer.json'), pick('model.safetensors.index.json', '{'), pick('x.safetensors')])).toBe(
+      'model.safetensors.index.json is not valid JSON',
+    );
+  });
+
+  it('refuses two teacher files of one name from one folder selection', async () => {
+    const picked = [...full.map((n) => pick(n)), pick('model.safetensors')];
+    expect(await message(picked)).toBe("two files named model.safetensors: select one model's files only");
+  });
+});
+
+describe('EMA smoothing (TensorBoard)', () => {
+  it('debiases the first points and follows the recurrence', () => {
+    const s = emaSmooth([1, 2, 3], 0.5);
+    // last = 0.5, 1.25, 2.125; divided by 1 - 0.5^n.
+    expect(s[0]).toBeCloseTo(1, 12);
+    expect(s[1]).toBeCloseTo(1.25 / 0.75, 12);
+    expect(s[2]).toBeCloseTo(2.125 / 0.875, 12);
+  });
+
+  it('is the identity at weight 0 and a constant stays constant at any weight', () => {
+    expect(emaSmooth([3, 1, 4, 1, 5], 0)).toEqual([3, 1, 4, 1, 5]);
+    for (const v of emaSmooth(new Array(50).fill(2.5), 0.99)) expect(v).toBeCloseTo(2.5, 10);
+  });
+
+  it('passes non-finite values through without poisoning the average', () => {
+    const s = emaSmooth([1, NaN, 1, Infinity, 1], 0.9);
+    expect(Number.isNaN(s[1])).toBe(true);
+    expect(s[3]).toBe(Infinity);
+    expect(s[4]).toBeCloseTo(1, 12);
+  });
+});
+
+describe('plan bounds', () => {
+  it('accepts the defaults and bounds each field', () => {
+    expect(planErrors(DEFAULT_PLAN, 5)).toEqual({});
+    expect(planErrors({ ...DEFAULT_PLAN, layer: 5 }, 5)).toEqual({ layer: 'must be between 0 and 4' });
+    expect(planErrors({ ...DEFAULT_PLAN, batch: 2.5, steps: 0, lr: NaN }, 5)).toEqual({
+      batch: 'must be a whole number',
+      steps: 'must be between 1 and 1000000',
+      lr: 'not a number',
+    });
+  });
+});
