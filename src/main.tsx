@@ -13,3 +13,6 @@ createRoot(document.getElementById('root')!).render(
 
 // Outside React: the engine is one per page, not one per (StrictMode double) mount.
 void startEngine();
+
+// A file dropped beside the drop zone would otherwise make the browser open it, losing the run.
+for (const type of ['dragover', 'drop'] as const) window.addEventListener(type, (e) => e.preventDefault());
