@@ -1,0 +1,219 @@
+// RMSNorm and LayerNorm over rows of length d, forward and backward.
+//   RMSNorm:   r = (Σ x²/d + eps)^(−1/2),            y = x·r·w
+//   LayerNorm: μ = Σ x/d, r = (Σ (x−μ)²/d + eps)^(−1/2), y = (x−μ)·r·w + b
+// With x̂ = (x−μ)·r (μ = 0 for RMSNorm) and g = dy·w:
+//   RMSNorm:   dx = r·(g − x̂·Σ(g·x̂)/d)
+//   LayerNorm: dx = r·(g − Σg/d − x̂·Σ(g·x̂)/d)
+//   dw = Σ_rows dy·x̂, db = Σ_rows dy   (partials over chunks of rows, then a sum over chunks in order)
+//
+// Row kernels: one workgroup per row (row = wg.y·num_workgroups.x + wg.x); each thread folds the
+// elements j ≡ lid (mod WG) in order, then a tree over the workgroup. The variance comes from
+// (x−μ)² over a second read of the row, not E[x²]−μ², which cancels when |μ| ≫ σ.
+
+override WG: u32 = 256u; // power of two, at most 256
+
+struct U {
+  rows: u32,
+  d: u32,
+  eps: f32,
+  chunk: u32,   // rows per partial in the weight gradients
+  stride: u32,  // floats per chunk in the partials: d (RMSNorm) or 2d (LayerNorm: dw then db)
+  col_off: u32, // wgrad_final: which d-wide part of a chunk to sum (0: dw, d: db)
+  acc: u32,     // 1: add into the output
+}
+
+var<workgroup> red: array<vec2f, 256>;
+
+// Sums v over the workgroup; every thread of the workgroup must call it (barriers).
+fn tree(lid: u32, v: vec2f) -> vec2f {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier(); // red is reused by the next tree
+  return r;
+}
+
+fn row_index(wg: vec3u, nwg: vec3u) -> u32 {
+  return wg.y * nwg.x + wg.x;
+}
+
+// ---- rms_fwd ------------------------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> rf_x: array<f32>;
+@group(0) @binding(1) var<storage, read> rf_w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> rf_y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rf_rstd: array<f32>;
+@group(0) @binding(4) var<uniform> rfu: U;
+
+@compute @workgroup_size(WG)
+fn rms_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg);
+  if (row >= rfu.rows) { return; }
+  let d = rfu.d;
+  let base = row * d;
+  var ss = 0.0;
+  for (var j = lid; j < d; j += WG) {
+    let v = rf_x[base + j];
+    ss += v * v;
+  }
+  let r = inverseSqrt(tree(lid, vec2f(ss, 0.0)).x / f32(d) + rfu.eps);
+  for (var j = lid; j < d; j += WG) { rf_y[base + j] = rf_x[base + j] * r * rf_w[j]; }
+  if (lid == 0u) { rf_rstd[row] = r; }
+}
+
+// ---- ln_fwd -------------------------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> lf_x: array<f32>;
+@group(0) @binding(1) var<storage, read> lf_w: array<f32>;
+@group(0) @binding(2) var<storage, read> lf_b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> lf_y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lf_mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> lf_rstd: array<f32>;
+@group(0) @binding(6) var<uniform> lfu: U;
+
+@compute @workgroup_size(WG)
+fn ln_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg);
+  if (row >= lfu.rows) { return; }
+  let d = lfu.d;
+  let base = row * d;
+  var s = 0.0;
+  for (var j = lid; j < d; j += WG) { s += lf_x[base + j]; }
+  let mu = tree(lid, vec2f(s, 0.0)).x / f32(d);
+  // The f32 mean carries the rounding of its sum; the sums of x − μ around it recover the rest
+  // (mu_lo) and the variance about the true mean: Σ(x−μ')² − (Σ(x−μ'))²/d (corrected two-pass).
+  var m2 = vec2f(0.0, 0.0);
+  for (var j = lid; j < d; j += WG) {
+    let c = lf_x[base + j] - mu;
+    m2 += vec2f(c, c * c);
+  }
+  let t = tree(lid, m2);
+  let mu_lo = t.x / f32(d);
+  let r = inverseSqrt(max(t.y - t.x * mu_lo, 0.0) / f32(d) + lfu.eps);
+  for (var j = lid; j < d; j += WG) { lf_y[base + j] = ((lf_x[base + j] - mu) - mu_lo) * r * lf_w[j] + lf_b[j]; }
+  if (lid == 0u) {
+    lf_mean[row] = mu + mu_lo;
+    lf_rstd[row] = r;
+  }
+}
+
+// ---- rms_dx -------------------------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> rd_x: array<f32>;
+@group(0) @binding(1) var<storage, read> rd_w: array<f32>;
+@group(0) @binding(2) var<storage, read> rd_rstd: array<f32>;
+@group(0) @binding(3) var<storage, read> rd_dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> rd_dx: array<f32>;
+@group(0) @binding(5) var<uniform> rdu: U;
+
+@compute @workgroup_size(WG)
+fn rms_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg);
+  if (row >= rdu.rows) { return; }
+  let d = rdu.d;
+  let base = row * d;
+  let r = rd_rstd[row];
+  var gx = 0.0;
+  for (var j = lid; j < d; j += WG) { gx += rd_dy[base + j] * rd_w[j] * rd_x[base + j] * r; }
+  let c = tree(lid, vec2f(gx, 0.0)).x / f32(d);
+  let acc = rdu.acc == 1u;
+  for (var j = lid; j < d; j += WG) {
+    let v = r * (rd_dy[base + j] * rd_w[j] - rd_x[base + j] * r * c);
+    rd_dx[base + j] = select(v, rd_dx[base + j] + v, acc);
+  }
+}
+
+// ---- ln_dx --------------------------------------------------------------------------------------
+@group(0) @binding(0) var<storage, read> ld_x: array<f32>;
+@group(0) @binding(1) var<storage, read> ld_w: array<f32>;
+@group(0) @binding(2) var<storage, read> ld_mean: array<f32>;
+@group(0) @binding(3) var<storage, read> ld_rstd: array<f32>;
+@group(0) @binding(4) var<storage, read> ld_dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> ld_dx: array<f32>;
+@group(0) @binding(6) var<uniform> ldu: U;
+
+@compute @workgroup_size(WG)
+fn ln_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg);
+  if (row >= ldu.rows) { return; }
+  let d = ldu.d;
+  let base = row * d;
+  let mu = ld_mean[row];
+  let r = ld_rstd[row];
+  var acc2 = vec2f(0.0, 0.0); // (Σ g, Σ g·x̂)
+  for (var j = lid; j < d; j += WG) {
+    let g = ld_dy[base + j] * ld_w[j];
+    acc2 += vec2f(g, g * (ld_x[base + j] - mu) * r);
+  }
+  let m = tree(lid, acc2) / f32(d);
+  let acc = ldu.acc == 1u;
+  for (var j = lid; j < d; j += WG) {
+    let xh = (ld_x[base + j] - mu) * r;
+    let v = r * (ld_dy[base + j] * ld_w[j] - m.x - xh * m.y);
+    ld_dx[base + j] = select(v, ld_dx[base + j] + v, acc);
+  }
+}
+
+// ---- rms_wpart: part[c·d + j] = Σ_{rows of chunk c} dy·x̂ -----------------------------------------
+// One thread per (column, chunk): neighbouring threads read neighbouring columns of a row.
+@group(0) @binding(0) var<storage, read> rp_x: array<f32>;
+@group(0) @binding(1) var<storage, read> rp_rstd: array<f32>;
+@group(0) @binding(2) var<storage, read> rp_dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rp_part: array<f32>;
+@group(0) @binding(4) var<uniform> rpu: U;
+
+@compute @workgroup_size(WG)
+fn rms_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let j = gid.x;
+  let d = rpu.d;
+  if (j >= d) { return; }
+  let c = wg.y;
+  let r1 = min((c + 1u) * rpu.chunk, rpu.rows);
+  var s = 0.0;
+  for (var row = c * rpu.chunk; row < r1; row++) {
+    s += rp_dy[row * d + j] * rp_x[row * d + j] * rp_rstd[row];
+  }
+  rp_part[c * d + j] = s;
+}
+
+// ---- ln_wpart: part[c·2d + j] = Σ dy·x̂, part[c·2d + d + j] = Σ dy over the rows of chunk c ----------
+@group(0) @binding(0) var<storage, read> lp_x: array<f32>;
+@group(0) @binding(1) var<storage, read> lp_mean: array<f32>;
+@group(0) @binding(2) var<storage, read> lp_rstd: array<f32>;
+@group(0) @binding(3) var<storage, read> lp_dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lp_part: array<f32>;
+@group(0) @binding(5) var<uniform> lpu: U;
+
+@compute @workgroup_size(WG)
+fn ln_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let j = gid.x;
+  let d = lpu.d;
+  if (j >= d) { return; }
+  let c = wg.y;
+  let r1 = min((c + 1u) * lpu.chunk, lpu.rows);
+  var sw = 0.0;
+  var sb = 0.0;
+  for (var row = c * lpu.chunk; row < r1; row++) {
+    let g = lp_dy[row * d + j];
+    sw += g * (lp_x[row * d + j] - lp_mean[row]) * lp_rstd[row];
+    sb += g;
+  }
+  lp_part[c * 2u * d + j] = sw;
+  lp_part[c * 2u * d + d + j] = sb;
+}
+
+// ---- wgrad_final: out[j] (+)= Σ_c part[c·stride + col_off + j], chunks in order --------------------
+@group(0) @binding(0) var<storage, read> wf_part: array<f32>;
+@group(0) @binding(1) var<storage, read_write> wf_out: array<f32>;
+@group(0) @binding(2) var<uniform> wfu: U;
+
+@compute @workgroup_size(WG)
+fn wgrad_final(@builtin(global_invocation_id) gid: vec3u) {
+  let j = gid.x;
+  if (j >= wfu.d) { return; }
+  let chunks = (wfu.rows + wfu.chunk - 1u) / wfu.chunk;
+  var s = 0.0;
+  for (var c = 0u; c < chunks; c++) { s += wf_part[c * wfu.stride + wfu.col_off + j]; }
+  wf_out[j] = select(s, wf_out[j] + s, wfu.acc == 1u);
+}

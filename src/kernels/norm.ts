@@ -1,0 +1,278 @@
+// RMSNorm and LayerNorm over the last dimension, forward and backward (shaders/norm.wgsl):
+//   RMSNorm:   rstd = (mean(x²) + eps)^(−1/2),               y = x·rstd·w
+//   LayerNorm: mean = mean(x), rstd = (var(x) + eps)^(−1/2),  y = (x − mean)·rstd·w + b
+// (biased variance, as torch.nn.LayerNorm and Hugging Face's RMSNorm classes.)
+//
+// Layouts (row-major, element j of row r at r·d + j):
+//   x, y, dy, dx  (rows, d)
+//   w, b, dw, db  (d)
+//   mean, rstd    (rows): saved by the forward pass for the backward pass
+// Outputs never share a buffer with inputs (no in-place normalisation); outputs may be disjoint
+// slices of one buffer.
+// Backward: dx overwritten, or added to with `accumulate`; dw and db (each optional) are summed
+// over rows in a fixed order (partials over chunks of rows, then a sum over chunks), overwritten
+// or, with `accumulateDw`, added to.
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+
+const SHADER = 'norm';
+const WCOLS = 64; // columns per workgroup in the weight-gradient passes
+
+export interface RmsNormArgs {
+  x: Bindable;
+  w: Bindable;
+  y: Bindable;
+  rstd: Bindable;
+  rows: number;
+  d: number;
+  eps: number;
+}
+
+export interface RmsNormBackwardArgs {
+  x: Bindable;
+  w: Bindable;
+  rstd: Bindable;
+  dy: Bindable;
+  dx: Bindable;
+  dw?: Bindable;
+  rows: number;
+  d: number;
+  /** Add into dx instead of overwriting it. */
+  accumulate?: boolean;
+  /** Add into dw instead of overwriting it. */
+  accumulateDw?: boolean;
+}
+
+export interface LayerNormArgs {
+  x: Bindable;
+  w: Bindable;
+  b: Bindable;
+  y: Bindable;
+  mean: Bindable;
+  rstd: Bindable;
+  rows: number;
+  d: number;
+  eps: number;
+}
+
+export interface LayerNormBackwardArgs {
+  x: Bindable;
+  w: Bindable;
+  mean: Bindable;
+  rstd: Bindable;
+  dy: Bindable;
+  dx: Bindable;
+  dw?: Bindable;
+  db?: Bindable;
+  rows: number;
+  d: number;
+  /** Add into dx instead of overwriting it. */
+  accumulate?: boolean;
+  /** Add into dw and db instead of overwriting them. */
+  accumulateDw?: boolean;
+}
+
+interface Shape {
+  rows: number;
+  d: number;
+}
+
+type Named = [string, Bindable];
+
+function check(gpu: Gpu, fn: string, s: Shape, eps?: number): string {
+  const shape = `(rows=${s.rows}, d=${s.d}${eps === undefined ? '' : `, eps=${eps}`})`;
+  if (!Number.isInteger(s.rows) || s.rows < 1 || !Number.isInteger(s.d) || s.d < 1) throw new Error(`${fn} ${shape}: rows and d must be positive integers`);
+  if (s.rows * s.d >= 2 ** 32) throw new Error(`${fn} ${shape}: rows·d must stay below 2^32`);
+  if (eps !== undefined && !(eps >= 0 && Number.isFinite(eps))) throw new Error(`${fn} ${shape}: eps must be finite and ≥ 0`);
+  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
+  if (Math.ceil(s.rows / max) > max) throw new Error(`${fn} ${shape}: too many rows for this adapter`);
+  return shape;
+}
+
+function need(fn: string, shape: string, [name, b]: Named, floats: number): void {
+  const bytes = slice(b).size;
+  if (bytes < floats * 4) throw new Error(`${fn} ${shape}: ${name} holds ${bytes} bytes, needs ${floats * 4}`);
+}
+
+/** An output and the floats it is written over. */
+type Out = [string, Bindable, number];
+
+/** Outputs share no buffer with inputs and do not overlap each other (slices of one buffer are fine). */
+function distinct(fn: string, shape: string, outs: Out[], ins: Named[]): void {
+  outs.forEach(([o, ob, n], k) => {
+    const x = slice(ob);
+    for (const [i, ib] of ins) {
+      if (slice(ib).buffer === x.buffer) throw new Error(`${fn} ${shape}: ${o} shares a buffer with ${i}`);
+    }
+    for (const [p, pb, m] of outs.slice(k + 1)) {
+      const y = slice(pb);
+      if (x.buffer === y.buffer && x.offset < y.offset + m * 4 && y.offset < x.offset + n * 4) throw new Error(`${fn} ${shape}: ${o} overlaps ${p}`);
+    }
+  });
+}
+
+/** A workgroup just wide enough for a row: 32 to 256 threads, about 8 elements each. */
+function rowWg(d: number): number {
+  return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(d / 8)))));
+}
+
+/** One workgroup per row, spread over x and y. */
+function rowGrid(gpu: Gpu, rows: number): [number, number] {
+  const nx = Math.min(rows, gpu.info.limits.maxComputeWorkgroupsPerDimension);
+  return [nx, Math.ceil(rows / nx)];
+}
+
+/** Rows per weight-gradient partial: about √rows, so both levels add about as many terms. */
+function chunkRows(rows: number): number {
+  return Math.max(8, Math.ceil(Math.sqrt(rows)));
+}
+
+function params(s: Shape, eps = 0, chunk = 1, stride = 0, colOff = 0, acc = false): ArrayBuffer {
+  return new Params().u32(s.rows).u32(s.d).f32(eps).u32(chunk).u32(stride).u32(colOff).u32(acc ? 1 : 0).build();
+}
+
+export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
+  const fn = 'rmsNorm';
+  const s: Shape = { rows: a.rows, d: a.d };
+  const shape = check(gpu, fn, s, a.eps);
+  const ins: Named[] = [['x', a.x], ['w', a.w]];
+  const outs: Out[] = [['y', a.y, s.rows * s.d], ['rstd', a.rstd, s.rows]];
+  need(fn, shape, ins[0], s.rows * s.d);
+  need(fn, shape, ins[1], s.d);
+  for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
+  distinct(fn, shape, outs, ins);
+  return [
+    gpu.op({
+      shader: SHADER,
+      entry: 'rms_fwd',
+      constants: { WG: rowWg(s.d) },
+      reads: [a.x, a.w],
+      writes: [a.y, a.rstd],
+      params: params(s, a.eps),
+      workgroups: rowGrid(gpu, s.rows),
+      label: `rmsNorm ${shape}`,
+    }),
+  ];
+}
+
+export function layerNorm(gpu: Gpu, a: LayerNormArgs): Op[] {
+  const fn = 'layerNorm';
+  const s: Shape = { rows: a.rows, d: a.d };
+  const shape = check(gpu, fn, s, a.eps);
+  const ins: Named[] = [['x', a.x], ['w', a.w], ['b', a.b]];
+  const outs: Out[] = [['y', a.y, s.rows * s.d], ['mean', a.mean, s.rows], ['rstd', a.rstd, s.rows]];
+  need(fn, shape, ins[0], s.rows * s.d);
+  need(fn, shape, ins[1], s.d);
+  need(fn, shape, ins[2], s.d);
+  for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
+  distinct(fn, shape, outs, ins);
+  return [
+    gpu.op({
+      shader: SHADER,
+      entry: 'ln_fwd',
+      constants: { WG: rowWg(s.d) },
+      reads: [a.x, a.w, a.b],
+      writes: [a.y, a.mean, a.rstd],
+      params: params(s, a.eps),
+      workgroups: rowGrid(gpu, s.rows),
+      label: `layerNorm ${shape}`,
+    }),
+  ];
+}
+
+/** The partials pass and one final pass per requested weight gradient. */
+function weightGrads(gpu: Gpu, label: string, s: Shape, part: { entry: string; reads: Bindable[]; perChunk: number }, outs: [Bindable | undefined, number][], acc: boolean): Op[] {
+  if (outs.every(([o]) => !o)) return [];
+  const chunk = chunkRows(s.rows);
+  const chunks = Math.ceil(s.rows / chunk);
+  // Owned by these ops for as long as they are used.
+  const buf = gpu.buffer(chunks * part.perChunk * 4, `${label} partials`);
+  const cols = Math.ceil(s.d / WCOLS);
+  const ops = [
+    gpu.op({
+      shader: SHADER,
+      entry: part.entry,
+      constants: { WG: WCOLS },
+      reads: part.reads,
+      writes: [buf],
+      params: params(s, 0, chunk, part.perChunk),
+      workgroups: [cols, chunks],
+      label: `${label} weight partials`,
+    }),
+  ];
+  for (const [out, colOff] of outs) {
+    if (!out) continue;
+    ops.push(
+      gpu.op({
+        shader: SHADER,
+        entry: 'wgrad_final',
+        constants: { WG: WCOLS },
+        reads: [buf],
+        writes: [out],
+        params: params(s, 0, chunk, part.perChunk, colOff, acc),
+        workgroups: [cols],
+        label: `${label} weight sum`,
+      }),
+    );
+  }
+  return ops;
+}
+
+export function rmsNormBackward(gpu: Gpu, a: RmsNormBackwardArgs): Op[] {
+  const fn = 'rmsNormBackward';
+  const s: Shape = { rows: a.rows, d: a.d };
+  const shape = check(gpu, fn, s);
+  const ins: Named[] = [['x', a.x], ['w', a.w], ['rstd', a.rstd], ['dy', a.dy]];
+  const outs: Out[] = [['dx', a.dx, s.rows * s.d]];
+  if (a.dw) outs.push(['dw', a.dw, s.d]);
+  need(fn, shape, ins[0], s.rows * s.d);
+  need(fn, shape, ins[1], s.d);
+  need(fn, shape, ins[2], s.rows);
+  need(fn, shape, ins[3], s.rows * s.d);
+  for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
+  distinct(fn, shape, outs, ins);
+  const label = `rmsNormBackward ${shape}`;
+  return [
+    ...weightGrads(gpu, label, s, { entry: 'rms_wpart', reads: [a.x, a.rstd, a.dy], perChunk: s.d }, [[a.dw, 0]], a.accumulateDw ?? false),
+    gpu.op({
+      shader: SHADER,
+      entry: 'rms_dx',
+      constants: { WG: rowWg(s.d) },
+      reads: [a.x, a.w, a.rstd, a.dy],
+      writes: [a.dx],
+      params: params(s, 0, 1, 0, 0, a.accumulate),
+      workgroups: rowGrid(gpu, s.rows),
+      label: `${label} dx`,
+    }),
+  ];
+}
+
+export function layerNormBackward(gpu: Gpu, a: LayerNormBackwardArgs): Op[] {
+  const fn = 'layerNormBackward';
+  const s: Shape = { rows: a.rows, d: a.d };
+  const shape = check(gpu, fn, s);
+  const ins: Named[] = [['x', a.x], ['w', a.w], ['mean', a.mean], ['rstd', a.rstd], ['dy', a.dy]];
+  const outs: Out[] = [['dx', a.dx, s.rows * s.d]];
+  if (a.dw) outs.push(['dw', a.dw, s.d]);
+  if (a.db) outs.push(['db', a.db, s.d]);
+  need(fn, shape, ins[0], s.rows * s.d);
+  need(fn, shape, ins[1], s.d);
+  need(fn, shape, ins[2], s.rows);
+  need(fn, shape, ins[3], s.rows);
+  need(fn, shape, ins[4], s.rows * s.d);
+  for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
+  distinct(fn, shape, outs, ins);
+  const label = `layerNormBackward ${shape}`;
+  return [
+    ...weightGrads(gpu, label, s, { entry: 'ln_wpart', reads: [a.x, a.mean, a.rstd, a.dy], perChunk: 2 * s.d }, [[a.dw, 0], [a.db, s.d]], a.accumulateDw ?? false),
+    gpu.op({
+      shader: SHADER,
+      entry: 'ln_dx',
+      constants: { WG: rowWg(s.d) },
+      reads: [a.x, a.w, a.mean, a.rstd, a.dy],
+      writes: [a.dx],
+      params: params(s, 0, 1, 0, 0, a.accumulate),
+      workgroups: rowGrid(gpu, s.rows),
+      label: `${label} dx`,
+    }),
+  ];
+}
