@@ -126,7 +126,12 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   distinct(fn, s, ['dTable', a.dTable], [['ids', a.ids], ['dOut', a.dOut]]);
   if (a.pos) {
     need(fn, s, 'pos.dTable', a.pos.dTable, s.L * s.d);
-    distinct(fn, s, ['pos.dTable', a.pos.dTable], [['ids', a.ids], ['dOut', a.dOut], ['dTable', a.dTable]]);
+    distinct(fn, s, ['pos.dTable', a.pos.dTable], [['ids', a.ids], ['dOut', a.dOut]]);
+    const t = slice(a.dTable);
+    const p = slice(a.pos.dTable);
+    if (t.buffer === p.buffer && t.offset < p.offset + s.L * s.d * 4 && p.offset < t.offset + s.vocab * s.d * 4) {
+      throw new Error(`${fn} ${describe(s)}: pos.dTable overlaps dTable`);
+    }
   }
   const blocks = Math.ceil(s.tokens / RADIX);
   if (blocks > gpu.info.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${fn} ${describe(s)}: too many tokens for one sort`);

@@ -148,5 +148,11 @@ describe('embedding kernel', () => {
     expect(() => embedding(gpu, { ids, table, out: table, tokens: 10, d: 4, vocab: 10 })).toThrow(/out shares a buffer with table/);
     expect(() => embedding(gpu, { ids, table, out, tokens: 10, d: 4, vocab: 10, pos: { table, L: 3 } })).toThrow(/L must be a positive integer dividing tokens/);
     expect(() => embeddingBackward(gpu, { ids, dOut: out, dTable: table, tokens: 10, d: 4, vocab: 0 })).toThrow(/vocab must be a positive integer/);
+    // Both gradients as slices of one buffer: disjoint is fine, overlapping is refused.
+    const grads = gpu.zeros(64 + 4 * 5);
+    const dTable = { buffer: grads, offset: 0, size: 40 * 4 };
+    expect(() => embeddingBackward(gpu, { ids, dOut: out, dTable, tokens: 10, d: 4, vocab: 10, pos: { dTable: { buffer: grads, offset: 256 }, L: 5 } })).not.toThrow();
+    expect(() => embeddingBackward(gpu, { ids, dOut: out, dTable: { buffer: grads }, tokens: 10, d: 4, vocab: 10, pos: { dTable: { buffer: grads, offset: 0 }, L: 5 } })).toThrow(/pos.dTable overlaps dTable/);
+    await gpu.check();
   });
 });
