@@ -205,6 +205,23 @@ export async function builtinTeacherLearns(page, url, screenshotPath) {
   if ((await page.locator(`${$('smoothing')} + output`).innerText()) !== '0.90') throw new Error('the smoothing slider did not take 0.9');
   if ((await page.locator(`${$('loss-chart')} .u-over`).count()) !== 1) throw new Error('the chart was not rebuilt exactly once');
   await page.locator($('log-scale')).uncheck();
+  await page.locator($('smoothing')).evaluate((el) => {
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, '0.6');
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+
+  // The run ends by itself: every step on the chart, the button back to Start.
+  await page
+    .waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 360_000, polling: 1000 })
+    .catch(async () => {
+      throw new Error(`the run did not finish; at ${(await read()).points} points, status: "${await page.locator($('status')).innerText()}"`);
+    });
+  await page.waitForTimeout(300);
+  const end = await read();
+  const steps = Number(await page.locator($('plan-steps')).inputValue());
+  if (end.points !== steps) throw new Error(`the run ended with ${end.points} points for ${steps} steps; status: "${await page.locator($('status')).innerText()}"`);
+  if ((await run.innerText()) !== 'Start') throw new Error(`after the run the button reads "${await run.innerText()}"`);
+  if (!(end.last < end.first)) throw new Error(`the final loss ${end.last} is not below the first ${end.first}`);
 
   const s = await read();
   const latest = await page.locator($('latest-loss')).innerText();

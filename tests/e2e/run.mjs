@@ -12,7 +12,7 @@ const SCREENSHOT = resolve('test-results/e2e-stage1.png');
 const CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
   { name: '(b) bad input is explained, page stays usable', timeoutMs: 120_000, run: (page, url) => badInputIsExplained(page, url) },
-  { name: '(c) built-in teacher: stage 1 loss falls', timeoutMs: 540_000, run: (page, url) => builtinTeacherLearns(page, url, SCREENSHOT) },
+  { name: '(c) built-in teacher: stage 1 loss falls', timeoutMs: 600_000, run: (page, url) => builtinTeacherLearns(page, url, SCREENSHOT) },
   { name: '(d) without WebGPU the page says so and stays usable', timeoutMs: 90_000, args: NO_WEBGPU_ARGS, run: (page, url) => noWebGpuIsExplained(page, url) },
 ];
 
