@@ -1,0 +1,499 @@
+// Causal softmax attention without the L×L matrix (FlashAttention-2), forward and backward:
+//   s_ij = scale·q_i·k_j (j ≤ i),  lse_i = log Σ_{j≤i} exp(s_ij),  o_i = Σ_{j≤i} exp(s_ij − lse_i) v_j
+// Query head h reads kv head h / (hq/hkv) (grouped-query attention). Rotary, if any, is already in q, k.
+//
+// Layouts (row-major, last index fastest; one flat f32 buffer each):
+//   q, o, dO, dQ   (batch, L, hq, d)
+//   k, v, dK, dV   (batch, L, hkv, d)     dK, dV summed over the hq/hkv query heads of each kv head
+//   lse            (batch, hq, L)         natural log of Σ exp of the scaled scores
+//
+// Forward: a workgroup owns R query rows of one head and walks the key blocks up to its diagonal
+// with an online softmax. Backward: one pass computes D_i = dO_i·o_i and dQ (over key blocks per
+// query block), a second dK and dV (over query blocks, and the heads of the group, per key block);
+// every sum has one owner, so results are deterministic.
+//
+// Scores are scale·q·k, kept unscaled by log2(e): exponents are fma(s, log2 e, −m) with m the
+// row's running max (forward) or lse (backward) times log2(e). The rounding of m·log2(e) is one
+// offset shared by the whole row, which cancels in the softmax, so the scores' own f32 rounding is
+// the only per-entry error (exact scores give exact probabilities up to exp2's rounding).
+//
+// The WGSL is generated per head dim and tile: Tint does not unroll loops, and the register tiles
+// only stay in registers when every accumulator is a named variable.
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+
+export interface AttentionShape {
+  batch: number;
+  L: number;
+  hq: number;
+  hkv: number;
+  d: number;
+  /** Default 1/√d. */
+  scale?: number;
+}
+
+/**
+ * A workgroup has RG·CG threads. Each holds 4 consecutive "rows" (queries in the forward and dQ
+ * kernels, keys in the dK/dV kernel) and TC "columns" of the score block (column cg + CG·c), so a
+ * workgroup covers 4·RG rows and blocks of CG·TC columns; along the head dim a thread holds the
+ * vec4 groups cg + CG·g.
+ */
+export interface FlashTile {
+  RG: number;
+  CG: number;
+  TC: number;
+}
+
+export interface FlashTiles {
+  fwd?: FlashTile;
+  dq?: FlashTile;
+  dkv?: FlashTile;
+}
+
+type Kind = 'fwd' | 'dq' | 'dkv';
+
+// Largest first; the first that fits the device's workgroup memory is used.
+const CANDIDATES: FlashTile[] = [
+  { RG: 16, CG: 8, TC: 4 },
+  { RG: 8, CG: 8, TC: 4 },
+  { RG: 8, CG: 8, TC: 2 },
+  { RG: 4, CG: 8, TC: 2 },
+  { RG: 4, CG: 8, TC: 1 },
+  { RG: 2, CG: 8, TC: 1 },
+  { RG: 2, CG: 4, TC: 1 },
+];
+
+interface Geometry {
+  D4: number; // vec4s per head row
+  ST: number; // vec4 stride of a row in workgroup memory: odd, so 8 consecutive rows hit 8 banks
+  PST: number; // the same for the vec4-over-rows score tiles
+  NG: number; // vec4 groups of the head dim per thread
+  NT: number;
+  R: number; // rows per workgroup
+  C: number; // columns per block
+}
+
+function geometry(d: number, t: FlashTile): Geometry {
+  const D4 = d / 4;
+  return {
+    D4,
+    ST: D4 % 2 ? D4 : D4 + 1,
+    PST: t.RG % 2 ? t.RG : t.RG + 1,
+    NG: Math.ceil(D4 / t.CG),
+    NT: t.RG * t.CG,
+    R: 4 * t.RG,
+    C: t.CG * t.TC,
+  };
+}
+
+/** Bytes of workgroup memory a kernel uses with this tile. */
+export function flashTileBytes(kind: Kind, d: number, t: FlashTile): number {
+  const g = geometry(d, t);
+  const vec4s =
+    kind === 'fwd'
+      ? g.R * g.ST + 2 * g.C * g.ST + g.C * g.PST + t.CG * g.PST
+      : kind === 'dq'
+        ? 2 * g.R * g.ST + 2 * g.C * g.ST + g.C * g.PST + t.RG
+        : 2 * g.R * g.ST + 2 * g.C * g.ST + 2 * g.C * g.PST;
+  return vec4s * 16;
+}
+
+/** The tile a kernel uses when none is given: the largest of CANDIDATES that fits. */
+export function pickFlashTile(kind: Kind, d: number, workgroupBytes: number): FlashTile {
+  for (const t of CANDIDATES) if (flashTileBytes(kind, d, t) <= workgroupBytes) return t;
+  throw new Error(`flash attention ${kind}: no tile for d=${d} fits ${workgroupBytes} bytes of workgroup memory`);
+}
+
+const sources = new Map<string, string>();
+
+/** The WGSL of one kernel (exported for inspection and benchmarks). */
+export function flashWgsl(kind: Kind, d: number, tile: FlashTile): string {
+  const key = `${kind}/${d}/${tile.RG}/${tile.CG}/${tile.TC}`;
+  let code = sources.get(key);
+  if (!code) {
+    code = generate(kind, d, tile);
+    sources.set(key, code);
+  }
+  return code;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const XYZW = ['x', 'y', 'z', 'w'];
+
+function generate(kind: Kind, d: number, tile: FlashTile): string {
+  const { RG, CG, TC } = tile;
+  const { D4, ST, PST, NG, NT, R, C } = geometry(d, tile);
+  const L: string[] = [];
+  const e = (s: string) => L.push(s);
+  const R4 = range(4);
+  const TCs = range(TC);
+  const NGs = range(NG);
+  // Head-dim groups past D4 exist only when CG does not divide D4; their values are never stored.
+  const gValid = (g: number) => (CG * (g + 1) > D4 ? `cg + ${CG * g}u < ${D4}u` : '');
+
+  /**
+   * Copies rows first..first+count of a (·, L, heads, d) tensor into a workgroup tile, zero past L,
+   * times `mul` when given. Each thread moves vec4s t, t + NT, ...
+   */
+  const loadRows = (dst: string, src: string, base: string, stride: string, first: string, count: number, mul?: string) => {
+    const total = count * D4;
+    for (let n = 0; n * NT < total; n++) {
+      const partial = (n + 1) * NT > total;
+      e(`  {`);
+      e(`    let e = t + ${n * NT}u;`);
+      if (partial) e(`    if (e < ${total}u) {`);
+      e(`    let row = e / ${D4}u;`);
+      e(`    let i = ${first} + row;`);
+      e(`    var x = vec4<f32>(0.0);`);
+      e(`    if (i < L) { x = ${src}[${base} + i * ${stride} + e % ${D4}u]${mul ? ` * ${mul}` : ''}; }`);
+      e(`    ${dst}[row * ${ST}u + e % ${D4}u] = x;`);
+      if (partial) e(`    }`);
+      e(`  }`);
+    }
+  };
+
+  /** acc_r_c += A[row 4·rg + r]·B[row cg + CG·c] for every (name, A, B), over the head dim. */
+  const dots = (pairs: [string, string, string][]) => {
+    for (const [acc] of pairs) for (const r of R4) for (const c of TCs) e(`    var ${acc}${r}_${c} = 0.0;`);
+    e(`    for (var k4 = 0u; k4 < ${D4}u; k4++) {`);
+    for (const [acc, A, B] of pairs) {
+      for (const r of R4) e(`      let ${acc}a${r} = ${A}[ar + ${r * ST}u + k4];`);
+      for (const c of TCs) e(`      let ${acc}b${c} = ${B}[bc + ${c * CG * ST}u + k4];`);
+      for (const r of R4) {
+        for (const c of TCs) {
+          const [a, b, s] = [`${acc}a${r}`, `${acc}b${c}`, `${acc}${r}_${c}`];
+          e(`      ${s} = fma(${a}.w, ${b}.w, fma(${a}.z, ${b}.z, fma(${a}.y, ${b}.y, fma(${a}.x, ${b}.x, ${s}))));`);
+        }
+      }
+    }
+    e(`    }`);
+  };
+
+  /** Stores v_r_c (4 rows of column c) as one vec4 at T[(cg + CG·c)·PST + rg]. */
+  const storeColumns = (T: string, v: string) => {
+    for (const c of TCs) e(`    ${T}[(cg + ${CG * c}u) * ${PST}u + rg] = vec4<f32>(${R4.map((r) => `${v}${r}_${c}`).join(', ')});`);
+  };
+
+  /** acc_r_g += T[col][r] · B[col][cg + CG·g] over the block's columns (T vec4-over-rows). */
+  const outer = (pairs: [string, string, string][], cols: number) => {
+    e(`    for (var c = 0u; c < ${cols}u; c++) {`);
+    for (const [acc, T, B] of pairs) {
+      e(`      let ${acc}p = ${T}[c * ${PST}u + rg];`);
+      for (const g of NGs) e(`      let ${acc}v${g} = ${B}[c * ${ST}u + cg + ${g * CG}u];`);
+      for (const r of R4) for (const g of NGs) e(`      ${acc}${r}_${g} = fma(vec4<f32>(${acc}p.${XYZW[r]}), ${acc}v${g}, ${acc}${r}_${g});`);
+    }
+    e(`    }`);
+  };
+
+  const accDecl = (name: string) => {
+    for (const r of R4) for (const g of NGs) e(`  var ${name}${r}_${g} = vec4<f32>(0.0);`);
+  };
+
+  /** Writes acc_r_g·mul to rows first + 4·rg + r (those < L) of a (·, L, heads, d) tensor. */
+  const storeRows = (dst: string, acc: string, base: string, stride: string, first: string, mul: (r: number) => string) => {
+    for (const r of R4) {
+      e(`  if (${first} + ${r}u < L) {`);
+      e(`    let ix = ${base} + (${first} + ${r}u) * ${stride} + cg;`);
+      for (const g of NGs) {
+        const st = `${dst}[ix + ${g * CG}u] = ${acc}${r}_${g} * ${mul(r)};`;
+        const v = gValid(g);
+        e(v ? `    if (${v}) { ${st} }` : `    ${st}`);
+      }
+      e(`  }`);
+    }
+  };
+
+  e(`// flash attention ${kind}, d = ${d}, tile ${JSON.stringify(tile)} (generated by src/kernels/flash-attention.ts)`);
+  e(`struct U { L: u32, hq: u32, hkv: u32, group: u32, nb: u32, scale: f32 }`);
+  const bindings =
+    kind === 'fwd'
+      ? ['q', 'k', 'v', '|o', '|lse']
+      : kind === 'dq'
+        ? ['q', 'k', 'v', 'o', 'lse', 'dO', '|dQ', '|Dg']
+        : ['q', 'k', 'v', 'lse', 'Dg', 'dO', '|dK', '|dV'];
+  bindings.forEach((name, i) => {
+    const rw = name.startsWith('|');
+    const n = rw ? name.slice(1) : name;
+    const ty = n === 'lse' || n === 'Dg' ? 'f32' : 'vec4<f32>';
+    e(`@group(0) @binding(${i}) var<storage, ${rw ? 'read_write' : 'read'}> ${n}: array<${ty}>;`);
+  });
+  e(`@group(0) @binding(${bindings.length}) var<uniform> u: U;`);
+  // Masked scores: far below any real one, yet finite after the ·log2(e) below.
+  e(`const NEG = -1.0e30;`);
+  e(`const LN2 = 0.6931471805599453;`);
+  e(`const LOG2E = 1.4426950408889634;`);
+
+  if (kind === 'fwd') {
+    e(`var<workgroup> Qs: array<vec4<f32>, ${R * ST}>;`);
+    e(`var<workgroup> Ks: array<vec4<f32>, ${C * ST}>;`);
+    e(`var<workgroup> Vs: array<vec4<f32>, ${C * ST}>;`);
+    e(`var<workgroup> Ps: array<vec4<f32>, ${C * PST}>;`);
+    e(`var<workgroup> Mx: array<vec4<f32>, ${CG * PST}>;`);
+  } else if (kind === 'dq') {
+    e(`var<workgroup> Qs: array<vec4<f32>, ${R * ST}>;`);
+    e(`var<workgroup> dOs: array<vec4<f32>, ${R * ST}>;`);
+    e(`var<workgroup> Ks: array<vec4<f32>, ${C * ST}>;`);
+    e(`var<workgroup> Vs: array<vec4<f32>, ${C * ST}>;`);
+    e(`var<workgroup> Ss: array<vec4<f32>, ${C * PST}>;`);
+    e(`var<workgroup> Ds: array<vec4<f32>, ${RG}>;`);
+  } else {
+    e(`var<workgroup> Ks: array<vec4<f32>, ${R * ST}>;`);
+    e(`var<workgroup> Vs: array<vec4<f32>, ${R * ST}>;`);
+    e(`var<workgroup> Qs: array<vec4<f32>, ${C * ST}>;`);
+    e(`var<workgroup> dOs: array<vec4<f32>, ${C * ST}>;`);
+    e(`var<workgroup> Ps: array<vec4<f32>, ${C * PST}>;`);
+    e(`var<workgroup> Ss: array<vec4<f32>, ${C * PST}>;`);
+  }
+
+  e(`@compute @workgroup_size(${NT})`);
+  e(`fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3u) {`);
+  e(`  let cg = t % ${CG}u;`);
+  e(`  let rg = t / ${CG}u;`);
+  e(`  let L = u.L;`);
+  e(`  let b = wg.z;`);
+  e(`  let ar = rg * ${4 * ST}u; // this thread's first row in the row tile`);
+  e(`  let bc = cg * ${ST}u;     // its first column in the column tile`);
+  e(`  let qs = u.hq * ${D4}u;`);
+  e(`  let ks = u.hkv * ${D4}u;`);
+
+  if (kind === 'fwd' || kind === 'dq') {
+    e(`  let h = wg.y;`);
+    e(`  let qBase = b * L * qs + h * ${D4}u;`);
+    e(`  let kBase = b * L * ks + (h / u.group) * ${D4}u;`);
+    e(`  let lBase = (b * u.hq + h) * L;`);
+    // The last query blocks see the most keys: start them first.
+    e(`  let r0 = (u.nb - 1u - wg.x) * ${R}u;`);
+    e(`  let i0 = r0 + rg * 4u; // this thread's first query`);
+    e(`  let nkb = (min(r0 + ${R}u, L) - 1u) / ${C}u + 1u;`);
+    loadRows('Qs', 'q', 'qBase', 'qs', 'r0', R, 'u.scale');
+    if (kind === 'dq') {
+      loadRows('dOs', 'dO', 'qBase', 'qs', 'r0', R);
+      e(`  workgroupBarrier();`);
+      // D_i = dO_i·o_i, for this kernel (Ds) and for the dK/dV kernel (Dg).
+      e(`  if (t < ${R}u) {`);
+      e(`    let i = r0 + t;`);
+      e(`    var D = 0.0;`);
+      e(`    if (i < L) {`);
+      e(`      for (var k4 = 0u; k4 < ${D4}u; k4++) { D += dot(dOs[t * ${ST}u + k4], o[qBase + i * qs + k4]); }`);
+      e(`      Dg[lBase + i] = D;`);
+      e(`    }`);
+      e(`    Ds[t / 4u][t % 4u] = D;`);
+      e(`  }`);
+      e(`  var lse2 = vec4<f32>(0.0);`);
+      for (const r of R4) e(`  if (i0 + ${r}u < L) { lse2.${XYZW[r]} = lse[lBase + i0 + ${r}u] * LOG2E; }`);
+      e(`  workgroupBarrier();`);
+      e(`  let Dr = Ds[rg];`);
+      accDecl('dq');
+    } else {
+      e(`  var m = vec4<f32>(NEG);`);
+      e(`  var l = vec4<f32>(0.0);`);
+      accDecl('o');
+    }
+    e(`  for (var kb = 0u; kb < nkb; kb++) {`);
+    e(`    let c0 = kb * ${C}u;`);
+    loadRows('Ks', 'k', 'kBase', 'ks', 'c0', C);
+    loadRows('Vs', 'v', 'kBase', 'ks', 'c0', C);
+    e(`    workgroupBarrier();`);
+    dots(kind === 'fwd' ? [['s', 'Qs', 'Ks']] : [['s', 'Qs', 'Ks'], ['dp', 'dOs', 'Vs']]);
+    // Only blocks that reach past the first row's diagonal hold masked entries.
+    const maskBlock = `c0 + ${C - 1}u > r0`;
+    const masked = (r: number, c: number) => `c0 + cg + ${CG * c}u > i0 + ${r}u`;
+    if (kind === 'fwd') {
+      e(`    if (${maskBlock}) {`);
+      for (const r of R4) for (const c of TCs) e(`      s${r}_${c} = select(s${r}_${c}, NEG, ${masked(r, c)});`);
+      e(`    }`);
+      const rowMax = (r: number) => TCs.map((c) => `s${r}_${c}`).reduce((a, b) => `max(${a}, ${b})`);
+      e(`    Mx[cg * ${PST}u + rg] = vec4<f32>(${R4.map(rowMax).join(', ')});`);
+      e(`    workgroupBarrier();`);
+      e(`    var bm = Mx[rg];`);
+      for (let x = 1; x < CG; x++) e(`    bm = max(bm, Mx[${x * PST}u + rg]);`);
+      e(`    let mn = max(m, bm * LOG2E);`);
+      e(`    let al = exp2(m - mn);`);
+      e(`    m = mn;`);
+      for (const r of R4) for (const g of NGs) e(`    o${r}_${g} *= al.${XYZW[r]};`);
+      for (const r of R4) for (const c of TCs) e(`    let p${r}_${c} = exp2(fma(s${r}_${c}, LOG2E, -mn.${XYZW[r]}));`);
+      const rowSum = (r: number) => TCs.map((c) => `p${r}_${c}`).join(' + ');
+      e(`    l = l * al + vec4<f32>(${R4.map(rowSum).join(', ')});`);
+      storeColumns('Ps', 'p');
+      e(`    workgroupBarrier();`);
+      outer([['o', 'Ps', 'Vs']], C);
+    } else {
+      for (const r of R4) {
+        for (const c of TCs) {
+          e(`    var p${r}_${c} = exp2(fma(s${r}_${c}, LOG2E, -lse2.${XYZW[r]}));`);
+        }
+      }
+      e(`    if (${maskBlock}) {`);
+      for (const r of R4) for (const c of TCs) e(`      p${r}_${c} = select(p${r}_${c}, 0.0, ${masked(r, c)});`);
+      e(`    }`);
+      for (const r of R4) for (const c of TCs) e(`    let ds${r}_${c} = p${r}_${c} * (dp${r}_${c} - Dr.${XYZW[r]});`);
+      storeColumns('Ss', 'ds');
+      e(`    workgroupBarrier();`);
+      outer([['dq', 'Ss', 'Ks']], C);
+    }
+    e(`    workgroupBarrier();`);
+    e(`  }`);
+    if (kind === 'fwd') {
+      e(`  Mx[cg * ${PST}u + rg] = l;`);
+      e(`  workgroupBarrier();`);
+      e(`  var lt = Mx[rg];`);
+      for (let x = 1; x < CG; x++) e(`  lt += Mx[${x * PST}u + rg];`);
+      e(`  let inv = 1.0 / lt;`);
+      storeRows('o', 'o', 'qBase', 'qs', 'i0', (r) => `inv.${XYZW[r]}`);
+      e(`  if (cg == 0u) {`);
+      for (const r of R4) e(`    if (i0 + ${r}u < L) { lse[lBase + i0 + ${r}u] = (m.${XYZW[r]} + log2(lt.${XYZW[r]})) * LN2; }`);
+      e(`  }`);
+    } else {
+      storeRows('dQ', 'dq', 'qBase', 'qs', 'i0', () => 'u.scale');
+    }
+  } else {
+    // dK, dV: rows are the keys c0 + 4·rg + r of kv head hk, columns the queries of a block.
+    e(`  let hk = wg.y;`);
+    e(`  let kBase = b * L * ks + hk * ${D4}u;`);
+    e(`  let c0 = wg.x * ${R}u;`);
+    e(`  let j0 = c0 + rg * 4u; // this thread's first key`);
+    loadRows('Ks', 'k', 'kBase', 'ks', 'c0', R, 'u.scale');
+    loadRows('Vs', 'v', 'kBase', 'ks', 'c0', R);
+    accDecl('dk');
+    accDecl('dv');
+    e(`  for (var hh = 0u; hh < u.group; hh++) {`);
+    e(`  let h = hk * u.group + hh;`);
+    e(`  let qBase = b * L * qs + h * ${D4}u;`);
+    e(`  let lBase = (b * u.hq + h) * L;`);
+    // Query blocks before the one holding c0 see none of these keys.
+    e(`  for (var qb = c0 / ${C}u; qb < u.nb; qb++) {`);
+    e(`    let r0 = qb * ${C}u;`);
+    loadRows('Qs', 'q', 'qBase', 'qs', 'r0', C);
+    loadRows('dOs', 'dO', 'qBase', 'qs', 'r0', C);
+    for (const c of TCs) {
+      e(`    let i${c} = r0 + cg + ${CG * c}u;`);
+      e(`    var lse2${c} = 0.0;`);
+      e(`    var D${c} = 0.0;`);
+      e(`    if (i${c} < L) { lse2${c} = lse[lBase + i${c}] * LOG2E; D${c} = Dg[lBase + i${c}]; }`);
+    }
+    e(`    workgroupBarrier();`);
+    dots([['s', 'Ks', 'Qs'], ['dp', 'Vs', 'dOs']]);
+    for (const r of R4) for (const c of TCs) e(`    var p${r}_${c} = exp2(fma(s${r}_${c}, LOG2E, -lse2${c}));`);
+    // Masked: key after query, or query past L (its lse is not defined).
+    e(`    if (r0 < c0 + ${R - 1}u || r0 + ${C}u > L) {`);
+    for (const r of R4) for (const c of TCs) e(`      p${r}_${c} = select(p${r}_${c}, 0.0, j0 + ${r}u > i${c} || i${c} >= L);`);
+    e(`    }`);
+    for (const r of R4) for (const c of TCs) e(`    let ds${r}_${c} = p${r}_${c} * (dp${r}_${c} - D${c});`);
+    storeColumns('Ps', 'p');
+    storeColumns('Ss', 'ds');
+    e(`    workgroupBarrier();`);
+    outer([['dv', 'Ps', 'dOs'], ['dk', 'Ss', 'Qs']], C);
+    e(`    workgroupBarrier();`);
+    e(`  }`);
+    e(`  }`);
+    storeRows('dK', 'dk', 'kBase', 'ks', 'j0', () => 'u.scale');
+    storeRows('dV', 'dv', 'kBase', 'ks', 'j0', () => '1.0');
+  }
+  e(`}`);
+  return L.join('\n');
+}
+
+function checkShape(name: string, s: AttentionShape): { scale: number; shape: string } {
+  const { batch, L, hq, hkv, d } = s;
+  const scale = s.scale ?? 1 / Math.sqrt(d);
+  const shape = `(batch=${batch}, L=${L}, hq=${hq}, hkv=${hkv}, d=${d})`;
+  for (const v of [batch, L, hq, hkv, d]) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${name} ${shape}: sizes must be positive integers`);
+  }
+  if (hq % hkv !== 0) throw new Error(`${name} ${shape}: hq must be a multiple of hkv`);
+  if (d % 4 !== 0 || d > 256) throw new Error(`${name} ${shape}: d must be a multiple of 4, at most 256`);
+  if (!Number.isFinite(scale)) throw new Error(`${name} ${shape}: scale ${scale}`);
+  if (batch * L * hq * d > 0xffffffff) throw new Error(`${name} ${shape}: more than 2^32 elements`);
+  return { scale, shape };
+}
+
+function needer(name: string, shape: string) {
+  return (what: string, b: Bindable, floats: number) => {
+    const bytes = slice(b).size;
+    if (bytes < floats * 4) throw new Error(`${name} ${shape}: ${what} holds ${bytes} bytes, needs ${floats * 4}`);
+  };
+}
+
+function tileFor(gpu: Gpu, kind: Kind, d: number, given: FlashTile | undefined): FlashTile {
+  const limit = gpu.info.limits.maxComputeWorkgroupStorageSize;
+  if (!given) return pickFlashTile(kind, d, limit);
+  const { RG, CG, TC } = given;
+  if (![RG, CG, TC].every((v) => Number.isInteger(v) && v >= 1) || RG * CG > gpu.info.limits.maxComputeInvocationsPerWorkgroup) {
+    throw new Error(`flash attention ${kind}: bad tile ${JSON.stringify(given)}`);
+  }
+  if (flashTileBytes(kind, d, given) > limit) throw new Error(`flash attention ${kind}: tile ${JSON.stringify(given)} needs more than ${limit} bytes`);
+  return given;
+}
+
+function params(s: AttentionShape, scale: number, nb: number): ArrayBuffer {
+  return new Params().u32(s.L).u32(s.hq).u32(s.hkv).u32(s.hq / s.hkv).u32(nb).f32(scale).build();
+}
+
+/** o and lse of causal attention; `tile` overrides the workgroup tile (tests, benchmarks). */
+export function flashAttention(
+  gpu: Gpu,
+  s: AttentionShape,
+  t: { q: Bindable; k: Bindable; v: Bindable; o: Bindable; lse: Bindable },
+  opts: { tile?: FlashTile } = {},
+): Op[] {
+  const { scale, shape } = checkShape('flashAttention', s);
+  const { batch, L, hq, hkv, d } = s;
+  const need = needer('flashAttention', shape);
+  need('q', t.q, batch * L * hq * d);
+  need('k', t.k, batch * L * hkv * d);
+  need('v', t.v, batch * L * hkv * d);
+  need('o', t.o, batch * L * hq * d);
+  need('lse', t.lse, batch * hq * L);
+  const tile = tileFor(gpu, 'fwd', d, opts.tile);
+  const nb = Math.ceil(L / (4 * tile.RG));
+  return [
+    gpu.op({
+      shader: 'flash_attention_fwd',
+      code: flashWgsl('fwd', d, tile),
+      reads: [t.q, t.k, t.v],
+      writes: [t.o, t.lse],
+      params: params(s, scale, nb),
+      workgroups: [nb, hq, batch],
+    }),
+  ];
+}
+
+/**
+ * dQ, dK, dV of causal attention given o and lse from flashAttention and the output gradient dO.
+ * dK and dV are overwritten (not accumulated). Allocates one scratch buffer (D, batch·hq·L floats).
+ */
+export function flashAttentionBackward(
+  gpu: Gpu,
+  s: AttentionShape,
+  t: { q: Bindable; k: Bindable; v: Bindable; o: Bindable; lse: Bindable; dO: Bindable; dQ: Bindable; dK: Bindable; dV: Bindable },
+  opts: { tiles?: FlashTiles } = {},
+): Op[] {
+  const { scale, shape } = checkShape('flashAttentionBackward', s);
+  const { batch, L, hq, hkv, d } = s;
+  const need = needer('flashAttentionBackward', shape);
+  for (const [what, b] of [['q', t.q], ['o', t.o], ['dO', t.dO], ['dQ', t.dQ]] as const) need(what, b, batch * L * hq * d);
+  for (const [what, b] of [['k', t.k], ['v', t.v], ['dK', t.dK], ['dV', t.dV]] as const) need(what, b, batch * L * hkv * d);
+  need('lse', t.lse, batch * hq * L);
+  const dqTile = tileFor(gpu, 'dq', d, opts.tiles?.dq);
+  const dkvTile = tileFor(gpu, 'dkv', d, opts.tiles?.dkv);
+  const D = gpu.buffer(batch * hq * L * 4, 'flash attention D');
+  const nq = Math.ceil(L / (4 * dqTile.RG));
+  const nk = Math.ceil(L / (4 * dkvTile.RG));
+  return [
+    gpu.op({
+      shader: 'flash_attention_dq',
+      code: flashWgsl('dq', d, dqTile),
+      reads: [t.q, t.k, t.v, t.o, t.lse, t.dO],
+      writes: [t.dQ, D],
+      params: params(s, scale, nq),
+      workgroups: [nq, hq, batch],
+    }),
+    gpu.op({
+      shader: 'flash_attention_dkv',
+      code: flashWgsl('dkv', d, dkvTile),
+      reads: [t.q, t.k, t.v, t.lse, D, t.dO],
+      writes: [t.dK, t.dV],
+      params: params(s, scale, Math.ceil(L / (dkvTile.CG * dkvTile.TC))),
+      workgroups: [nk, hkv, batch],
+    }),
+  ];
+}
