@@ -1,12 +1,12 @@
 // Token embedding and its backward pass:
 //   out[t, j] = table[min(ids[t], vocab−1), j]  (+ pos[t mod L, j] with learned positions)
-//   dTable[v, j] = Σ_{t : min(ids[t], vocab−1) = v} dOut[t, j]   (summed in increasing t)
+//   dTable[v, j] = Σ_{t : min(ids[t], vocab−1) = v} dOut[t, j]
 //   dPos[p, j]   = Σ_b dOut[b·L + p, j]                            (summed in increasing b)
 //
 // The scatter-add is made deterministic without float atomics: the (key, token) pairs are sorted
 // by key with a stable LSD radix sort (8-bit digits, blocks of 256 tokens, no atomics at all), so
-// the tokens of one vocabulary row end up adjacent and in increasing order; then the first
-// invocation of each run sums it. Every order of addition is fixed by the data alone.
+// the tokens of one vocabulary row end up adjacent and in increasing order; then each run is summed
+// in pieces (run_heads, run_sum). Every order of addition is fixed by the ids alone.
 //
 // Linear element indices are spread over a 2-D grid: index = (wg.y·num_workgroups.x + wg.x)·WG + lid.
 
@@ -157,11 +157,55 @@ fn table_zero(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   if (i < zu.vocab * zu.d) { z_out[i] = 0.0; }
 }
 
-// ---- run_sum: the first (k, j) of each run of equal keys in the sorted kv sums the run ----------
+// The same four floats at a time, when vocab·d is a multiple of 4 (16-byte stores fill at full
+// bandwidth).
+@group(0) @binding(0) var<storage, read_write> z4_out: array<vec4f>;
+@group(0) @binding(1) var<uniform> z4u: U;
+
+@compute @workgroup_size(WG)
+fn table_zero4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i < z4u.vocab * z4u.d / 4u) { z4_out[i] = vec4f(0.0); }
+}
+
+// ---- run_heads / run_sum: sums of the runs of equal keys in the sorted kv ------------------------
+// The sorted positions are cut into pieces of PIECE. run_heads sums, for each piece that continues
+// a run begun in an earlier piece, that run's part of it: heads[c·d + j]. run_sum: the first (k, j)
+// of each run sums its run up to the end of its own piece, then adds the heads of the pieces the
+// run goes on into, in order. A run of n tokens costs its owner at most PIECE + n/PIECE loads, and
+// no f32 sum runs over more than max(PIECE, n/PIECE) terms.
+const PIECE = 64u;
+
+@group(0) @binding(0) var<storage, read> a_kv: array<vec2u>;
+@group(0) @binding(1) var<storage, read> a_dout: array<f32>;
+@group(0) @binding(2) var<storage, read_write> a_heads: array<f32>;
+@group(0) @binding(3) var<uniform> au: U;
+
+@compute @workgroup_size(WG)
+fn run_heads(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  let pieces = (au.tokens + PIECE - 1u) / PIECE;
+  if (i >= pieces * au.d) { return; }
+  let c = i / au.d;
+  let j = i - c * au.d;
+  let k0 = c * PIECE;
+  let key = a_kv[k0].x;
+  if (c == 0u || a_kv[k0 - 1u].x != key) { return; }
+  let k1 = min(k0 + PIECE, au.tokens);
+  var s = 0.0;
+  for (var q = k0; q < k1; q++) {
+    let e = a_kv[q];
+    if (e.x != key) { break; }
+    s += a_dout[e.y * au.d + j];
+  }
+  a_heads[i] = s;
+}
+
 @group(0) @binding(0) var<storage, read> r_kv: array<vec2u>;
 @group(0) @binding(1) var<storage, read> r_dout: array<f32>;
-@group(0) @binding(2) var<storage, read_write> r_dtable: array<f32>;
-@group(0) @binding(3) var<uniform> ru: U;
+@group(0) @binding(2) var<storage, read> r_heads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> r_dtable: array<f32>;
+@group(0) @binding(4) var<uniform> ru: U;
 
 @compute @workgroup_size(WG)
 fn run_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -171,11 +215,18 @@ fn run_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
   let j = i - k * ru.d;
   let key = r_kv[k].x;
   if (k > 0u && r_kv[k - 1u].x == key) { return; }
+  let c0 = k / PIECE;
+  let k1 = min((c0 + 1u) * PIECE, ru.tokens);
   var s = 0.0;
-  for (var q = k; q < ru.tokens; q++) {
+  for (var q = k; q < k1; q++) {
     let e = r_kv[q];
     if (e.x != key) { break; }
     s += r_dout[e.y * ru.d + j];
+  }
+  // Runs are contiguous in sorted order: the run goes on into piece c iff piece c starts with its key.
+  for (var c = c0 + 1u; c * PIECE < ru.tokens; c++) {
+    if (r_kv[c * PIECE].x != key) { break; }
+    s += r_heads[c * ru.d + j];
   }
   let o = key * ru.d + j;
   r_dtable[o] = select(s, r_dtable[o] + s, ru.acc == 1u);

@@ -10,14 +10,18 @@
 // Out-of-range ids are clamped to vocab − 1 (in the backward pass too, so the gradient goes to the
 // row the forward pass read); they never read or write out of bounds. Checking ids is the caller's job.
 //
-// Backward: dTable[v] = Σ of the dOut rows of the tokens whose id is v, in increasing token order,
-// through a stable GPU radix sort of (id, token) pairs, so the result is bitwise reproducible;
-// rows no token uses are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences.
+// Backward: dTable[v] = Σ of the dOut rows of the tokens whose id is v. A stable GPU radix sort of
+// (id, token) pairs lines each id's tokens up in increasing order; the sorted list is cut into
+// pieces of 64 and a run's sum is (its part of its first piece, in token order) + (its part of
+// each following piece, each summed in token order), so the result depends on the ids alone and is
+// bitwise reproducible, and a very common id (padding) costs no long serial sum. Rows no token uses
+// are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences, in order.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
 
 const SHADER = 'embedding';
 const WG = 256;
 const RADIX = 256;
+const PIECE = 64; // shaders/embedding.wgsl: sorted positions per piece of a run
 
 export interface EmbeddingArgs {
   ids: Bindable;
@@ -141,6 +145,8 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   // Owned by these ops for as long as they are used.
   const kv = [gpu.buffer(s.tokens * 8, 'embedding sort A'), gpu.buffer(s.tokens * 8, 'embedding sort B')];
   const hist = gpu.buffer(RADIX * blocks * 4, 'embedding sort histogram');
+  const pieces = Math.ceil(s.tokens / PIECE);
+  const heads = gpu.buffer(pieces * s.d * 4, 'embedding run heads');
   const ops: Op[] = [
     gpu.op({ shader: SHADER, entry: 'sort_init', constants: { WG }, reads: [a.ids], writes: [kv[0]], params: params(s), workgroups: grid(gpu, fn, s.tokens), label: `${label} sort init` }),
   ];
@@ -158,14 +164,35 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   }
   const sorted = kv[passes % 2];
   if (!acc) {
-    ops.push(gpu.op({ shader: SHADER, entry: 'table_zero', constants: { WG }, writes: [a.dTable], params: params(s), workgroups: grid(gpu, fn, s.vocab * s.d), label: `${label} zero` }));
+    const v4 = (s.vocab * s.d) % 4 === 0;
+    ops.push(
+      gpu.op({
+        shader: SHADER,
+        entry: v4 ? 'table_zero4' : 'table_zero',
+        constants: { WG },
+        writes: [a.dTable],
+        params: params(s),
+        workgroups: grid(gpu, fn, v4 ? s.vocab * s.d / 4 : s.vocab * s.d),
+        label: `${label} zero`,
+      }),
+    );
   }
   ops.push(
     gpu.op({
       shader: SHADER,
-      entry: 'run_sum',
+      entry: 'run_heads',
       constants: { WG },
       reads: [sorted, a.dOut],
+      writes: [heads],
+      params: params(s),
+      workgroups: grid(gpu, fn, pieces * s.d),
+      label: `${label} run heads`,
+    }),
+    gpu.op({
+      shader: SHADER,
+      entry: 'run_sum',
+      constants: { WG },
+      reads: [sorted, a.dOut, heads],
       writes: [a.dTable],
       params: params(s, 0, blocks, acc),
       workgroups: grid(gpu, fn, s.tokens * s.d),

@@ -10,19 +10,31 @@ function randIds(tokens: number, range: number, seed: number): Uint32Array {
   return Uint32Array.from(randn(tokens, seed), (u) => Math.min(range - 1, Math.floor(((u + 1) / 2) * range)));
 }
 
-/** dTable as the kernel promises it: each row summed in f32, in increasing token order. */
+/**
+ * dTable as the kernel promises it, in f32: tokens stably sorted by id, the sorted list cut into
+ * pieces of 64; a run's sum is its part of its first piece plus, in order, its part of each later
+ * piece, every part summed in token order.
+ */
 function f32RowSums(ids: Uint32Array, dOut: Float32Array, s: EmbeddingShape, init?: Float32Array): Float32Array {
+  const PIECE = 64;
+  const key = (t: number) => Math.min(ids[t], s.vocab - 1);
+  const order = Array.from({ length: s.tokens }, (_, t) => t).sort((a, b) => key(a) - key(b) || a - b);
   const out = init ? Float32Array.from(init) : new Float32Array(s.vocab * s.d);
-  const run = new Float32Array(s.vocab * s.d);
-  const seen = new Uint8Array(s.vocab);
-  for (let t = 0; t < s.tokens; t++) {
-    const v = Math.min(ids[t], s.vocab - 1);
-    seen[v] = 1;
-    for (let j = 0; j < s.d; j++) run[v * s.d + j] = Math.fround(run[v * s.d + j] + dOut[t * s.d + j]);
-  }
-  for (let v = 0; v < s.vocab; v++) {
-    if (!seen[v]) continue;
-    for (let j = 0; j < s.d; j++) out[v * s.d + j] = init ? Math.fround(out[v * s.d + j] + run[v * s.d + j]) : run[v * s.d + j];
+  for (let k = 0; k < s.tokens; ) {
+    const v = key(order[k]);
+    let end = k;
+    while (end < s.tokens && key(order[end]) === v) end++;
+    for (let j = 0; j < s.d; j++) {
+      let sum = 0;
+      for (let q = k; q < end; ) {
+        const stop = Math.min(end, (Math.floor(q / PIECE) + 1) * PIECE);
+        let part = 0;
+        for (; q < stop; q++) part = Math.fround(part + dOut[order[q] * s.d + j]);
+        sum = Math.fround(sum + part);
+      }
+      out[v * s.d + j] = init ? Math.fround(out[v * s.d + j] + sum) : sum;
+    }
+    k = end;
   }
   return out;
 }
@@ -94,7 +106,7 @@ describe('embedding kernel', () => {
     const g = embeddingBackwardRef(ids, f64(dOut), s, L);
     const wantT = acc ? g.dTable.map((v, i) => v + dTable0[i]) : g.dTable;
     expect(relErr(dTable, wantT), `dTable ${tag}`).toBeLessThan(1e-3);
-    // The fixed summation order makes the result exact to the bit.
+    // The documented summation order makes the result exact to the bit.
     const exact = f32RowSums(ids, dOut, s, acc ? dTable0 : undefined);
     expect(dTable.every((v, i) => Object.is(v, exact[i])), `dTable order ${tag}`).toBe(true);
     if (dPos && g.dPos && dPos0) {
@@ -112,10 +124,12 @@ describe('embedding kernel', () => {
   });
 
   it('sorts stably across blocks: long runs, many blocks, three radix passes', async () => {
-    // 700 tokens over 3 sort blocks; half of them one id, so its run crosses block boundaries.
+    // 700 tokens over 3 sort blocks; half of them one id, so its run crosses sort blocks and pieces.
     const ids = randIds(700, 70_000, 51);
     for (let t = 0; t < 700; t += 2) ids[t] = 65_537;
     await roundTrip({ tokens: 700, d: 5, vocab: 70_000 }, ids, 50);
+    // Runs that start and end exactly on piece boundaries (sorted: 128 of id 1, then 64 of id 3).
+    await roundTrip({ tokens: 192, d: 4, vocab: 5 }, Uint32Array.from({ length: 192 }, (_, t) => (t < 64 ? 3 : 1)), 55);
     // A single id everywhere and a vocabulary of one row (no radix pass).
     await roundTrip({ tokens: 300, d: 3, vocab: 1 }, new Uint32Array(300), 60);
   });
