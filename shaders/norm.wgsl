@@ -155,6 +155,9 @@ fn ln_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }
 
+// The weight-gradient loops below take four rows (or chunks) at a time: all loads first, then the
+// adds in the same order as one at a time, so memory latency overlaps without changing the sums.
+
 // ---- rms_wpart: part[c·d + j] = Σ_{rows of chunk c} dy·x̂ -----------------------------------------
 // One thread per (column, chunk): neighbouring threads read neighbouring columns of a row.
 @group(0) @binding(0) var<storage, read> rp_x: array<f32>;
@@ -162,6 +165,10 @@ fn ln_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 @group(0) @binding(2) var<storage, read> rp_dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> rp_part: array<f32>;
 @group(0) @binding(4) var<uniform> rpu: U;
+
+fn rms_term(row: u32, d: u32, j: u32) -> f32 {
+  return rp_dy[row * d + j] * rp_x[row * d + j] * rp_rstd[row];
+}
 
 @compute @workgroup_size(WG)
 fn rms_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
@@ -171,9 +178,18 @@ fn rms_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   let c = wg.y;
   let r1 = min((c + 1u) * rpu.chunk, rpu.rows);
   var s = 0.0;
-  for (var row = c * rpu.chunk; row < r1; row++) {
-    s += rp_dy[row * d + j] * rp_x[row * d + j] * rp_rstd[row];
+  var row = c * rpu.chunk;
+  for (; row + 4u <= r1; row += 4u) {
+    let g0 = rms_term(row, d, j);
+    let g1 = rms_term(row + 1u, d, j);
+    let g2 = rms_term(row + 2u, d, j);
+    let g3 = rms_term(row + 3u, d, j);
+    s += g0;
+    s += g1;
+    s += g2;
+    s += g3;
   }
+  for (; row < r1; row++) { s += rms_term(row, d, j); }
   rp_part[c * d + j] = s;
 }
 
@@ -185,6 +201,12 @@ fn rms_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
 @group(0) @binding(4) var<storage, read_write> lp_part: array<f32>;
 @group(0) @binding(5) var<uniform> lpu: U;
 
+// (dy·x̂, dy) of one element.
+fn ln_terms(row: u32, d: u32, j: u32) -> vec2f {
+  let g = lp_dy[row * d + j];
+  return vec2f(g * (lp_x[row * d + j] - lp_mean[row]) * lp_rstd[row], g);
+}
+
 @compute @workgroup_size(WG)
 fn ln_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
   let j = gid.x;
@@ -192,15 +214,21 @@ fn ln_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
   if (j >= d) { return; }
   let c = wg.y;
   let r1 = min((c + 1u) * lpu.chunk, lpu.rows);
-  var sw = 0.0;
-  var sb = 0.0;
-  for (var row = c * lpu.chunk; row < r1; row++) {
-    let g = lp_dy[row * d + j];
-    sw += g * (lp_x[row * d + j] - lp_mean[row]) * lp_rstd[row];
-    sb += g;
+  var s = vec2f(0.0, 0.0);
+  var row = c * lpu.chunk;
+  for (; row + 4u <= r1; row += 4u) {
+    let g0 = ln_terms(row, d, j);
+    let g1 = ln_terms(row + 1u, d, j);
+    let g2 = ln_terms(row + 2u, d, j);
+    let g3 = ln_terms(row + 3u, d, j);
+    s += g0;
+    s += g1;
+    s += g2;
+    s += g3;
   }
-  lp_part[c * 2u * d + j] = sw;
-  lp_part[c * 2u * d + d + j] = sb;
+  for (; row < r1; row++) { s += ln_terms(row, d, j); }
+  lp_part[c * 2u * d + j] = s.x;
+  lp_part[c * 2u * d + d + j] = s.y;
 }
 
 // ---- wgrad_final: out[j] (+)= Σ_c part[c·stride + col_off + j], chunks in order --------------------
@@ -213,7 +241,20 @@ fn wgrad_final(@builtin(global_invocation_id) gid: vec3u) {
   let j = gid.x;
   if (j >= wfu.d) { return; }
   let chunks = (wfu.rows + wfu.chunk - 1u) / wfu.chunk;
+  let o = wfu.col_off + j;
+  let st = wfu.stride;
   var s = 0.0;
-  for (var c = 0u; c < chunks; c++) { s += wf_part[c * wfu.stride + wfu.col_off + j]; }
+  var c = 0u;
+  for (; c + 4u <= chunks; c += 4u) {
+    let p0 = wf_part[c * st + o];
+    let p1 = wf_part[(c + 1u) * st + o];
+    let p2 = wf_part[(c + 2u) * st + o];
+    let p3 = wf_part[(c + 3u) * st + o];
+    s += p0;
+    s += p1;
+    s += p2;
+    s += p3;
+  }
+  for (; c < chunks; c++) { s += wf_part[c * st + o]; }
   wf_out[j] = select(s, wf_out[j] + s, wfu.acc == 1u);
 }
