@@ -118,7 +118,10 @@ export function rotary(gpu: Gpu, a: RotaryArgs): Op[] {
   const o = slice(a.out);
   const inPlace = x.buffer === o.buffer;
   if (inPlace && x.offset !== o.offset) throw new Error(`${fn} ${shape}: x and out share a buffer at different offsets`);
-  const perHead = inPlace ? half : half + headDim - rotaryDim;
+  // Four pairs per invocation when the halves and the pass-through dims split into 16-byte vec4s.
+  const v4 = half % 4 === 0 && headDim % 4 === 0;
+  const lanes = v4 ? 4 : 1;
+  const perHead = (inPlace ? half : half + headDim - rotaryDim) / lanes;
   const groups = Math.max(1, Math.ceil((batch * L * heads * perHead) / WG));
   const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
   const nx = Math.min(groups, max);
@@ -130,13 +133,13 @@ export function rotary(gpu: Gpu, a: RotaryArgs): Op[] {
     .u32(heads)
     .u32(headDim)
     .u32(half)
-    .u32(half + headDim - rotaryDim)
+    .u32(perHead)
     .u32(posOffset)
     .f32(a.inverse ? -1 : 1)
     .build();
   const label = `${fn} ${shape}`;
   if (inPlace) {
-    return [gpu.op({ shader: SHADER, entry: 'rotate_inplace', constants: { WG }, reads: [table.buffer], writes: [a.x], params, workgroups: [nx, ny], label })];
+    return [gpu.op({ shader: SHADER, entry: v4 ? 'rotate4_inplace' : 'rotate_inplace', constants: { WG }, reads: [table.buffer], writes: [a.x], params, workgroups: [nx, ny], label })];
   }
-  return [gpu.op({ shader: SHADER, entry: 'rotate', constants: { WG }, reads: [a.x, table.buffer], writes: [a.out], params, workgroups: [nx, ny], label })];
+  return [gpu.op({ shader: SHADER, entry: v4 ? 'rotate4' : 'rotate', constants: { WG }, reads: [a.x, table.buffer], writes: [a.out], params, workgroups: [nx, ny], label })];
 }

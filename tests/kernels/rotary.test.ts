@@ -86,8 +86,14 @@ describe('rotary kernel', () => {
     expect(t[(8191 * 32 + 5) * 2]).toBe(Math.fround(Math.cos(8191 * 10000 ** (-10 / 64))));
   });
 
-  it('rotates in place', async () => {
+  it('rotates in place, with and without the four-pair path', async () => {
     await check({ batch: 2, L: 9, heads: 3, headDim: 10, rotaryDim: 6, theta: 10000, posOffset: 2 }, 80, true);
+    await check({ batch: 2, L: 9, heads: 3, headDim: 20, rotaryDim: 8, theta: 10000, posOffset: 2 }, 85, true);
+  });
+
+  it('takes the scalar path when a half is not a multiple of 4', async () => {
+    await check({ batch: 2, L: 5, heads: 3, headDim: 12, rotaryDim: 6, theta: 10000 }, 87);
+    await check({ batch: 1, L: 5, heads: 2, headDim: 18, rotaryDim: 16, theta: 10000 }, 88); // headDim not a multiple of 4
   });
 
   it('uses a table passed in, and refuses one that does not fit', async () => {
