@@ -32,15 +32,17 @@ export interface AttentionShape {
 }
 
 /**
- * A workgroup has RG·CG threads. Each holds 4 consecutive "rows" (queries in the forward and dQ
- * kernels, keys in the dK/dV kernel) and TC "columns" of the score block (column cg + CG·c), so a
- * workgroup covers 4·RG rows and blocks of CG·TC columns; along the head dim a thread holds the
- * vec4 groups cg + CG·g.
+ * A workgroup has RG·CG threads. Each holds 4·RR "rows" (queries in the forward and dQ kernels,
+ * keys in the dK/dV kernel), in groups of 4 consecutive rows RG·4 apart, and TC "columns" of the
+ * score block (column cg + CG·c); a workgroup covers 4·RG·RR rows and blocks of CG·TC columns.
+ * Along the head dim a thread holds the vec4 groups cg + CG·g.
  */
 export interface FlashTile {
   RG: number;
   CG: number;
   TC: number;
+  /** Default 1. */
+  RR?: number;
 }
 
 export interface FlashTiles {
@@ -51,21 +53,63 @@ export interface FlashTiles {
 
 type Kind = 'fwd' | 'dq' | 'dkv';
 
-// Largest first; the first that fits the device's workgroup memory is used.
-const CANDIDATES: FlashTile[] = [
-  { RG: 16, CG: 8, TC: 4 },
-  { RG: 8, CG: 8, TC: 4 },
-  { RG: 8, CG: 8, TC: 2 },
-  { RG: 4, CG: 8, TC: 2 },
-  { RG: 4, CG: 8, TC: 1 },
-  { RG: 2, CG: 8, TC: 1 },
-  { RG: 2, CG: 4, TC: 1 },
-];
+// Per kernel, fastest first. Measured on an H100 (batch 8, L 2048, 32 heads of 64, 48 KiB of
+// workgroup memory): forward 16×16×2 and 16×8×4 6.4 ms, 8×16×2 7.5, 8×8×4 11.6; dQ 8×16×2
+// 10.2 ms, 16×8×2 and 16×16×1 11.3, 8×8×4 14.6; dK/dV 8×16×2 11.9 ms, 8×16×1 14.9, 8×8×4 20.1.
+// Threads per workgroup matter most; two row groups per thread (RR 2) were slower throughout.
+const CANDIDATES: Record<Kind, FlashTile[]> = {
+  fwd: [
+    { RG: 16, CG: 16, TC: 2 },
+    { RG: 16, CG: 8, TC: 4 },
+    { RG: 8, CG: 16, TC: 2 },
+    { RG: 8, CG: 16, TC: 1 },
+    { RG: 16, CG: 4, TC: 4 },
+    { RG: 8, CG: 8, TC: 4 },
+    { RG: 8, CG: 8, TC: 2 },
+    { RG: 8, CG: 4, TC: 4 },
+    { RG: 4, CG: 8, TC: 2 },
+    { RG: 4, CG: 8, TC: 1 },
+    { RG: 4, CG: 4, TC: 2 },
+    { RG: 2, CG: 4, TC: 1 },
+  ],
+  dq: [
+    { RG: 8, CG: 16, TC: 2 },
+    { RG: 16, CG: 8, TC: 2 },
+    { RG: 8, CG: 16, TC: 1 },
+    { RG: 4, CG: 16, TC: 1 },
+    { RG: 16, CG: 4, TC: 4 },
+    { RG: 8, CG: 8, TC: 4 },
+    { RG: 8, CG: 8, TC: 2 },
+    { RG: 8, CG: 4, TC: 4 },
+    { RG: 4, CG: 8, TC: 2 },
+    { RG: 4, CG: 8, TC: 1 },
+    { RG: 4, CG: 4, TC: 2 },
+    { RG: 2, CG: 4, TC: 1 },
+  ],
+  dkv: [
+    { RG: 8, CG: 16, TC: 2 },
+    { RG: 8, CG: 16, TC: 1 },
+    { RG: 4, CG: 16, TC: 1 },
+    { RG: 16, CG: 4, TC: 4 },
+    { RG: 8, CG: 8, TC: 4 },
+    { RG: 8, CG: 8, TC: 2 },
+    { RG: 8, CG: 4, TC: 4 },
+    { RG: 4, CG: 8, TC: 2 },
+    { RG: 4, CG: 8, TC: 1 },
+    { RG: 4, CG: 4, TC: 2 },
+    { RG: 2, CG: 4, TC: 1 },
+  ],
+};
 
 interface Geometry {
   D4: number; // vec4s per head row
-  ST: number; // vec4 stride of a row in workgroup memory: odd, so 8 consecutive rows hit 8 banks
-  PST: number; // the same for the vec4-over-rows score tiles
+  // vec4 stride of a row in a workgroup tile whose rows are read by 8 threads at once (the
+  // columns of the scores): odd, so that 8 consecutive rows hit 8 banks. Tiles read only one or
+  // four rows at a time are stored at D4.
+  ST: number;
+  RR: number;
+  RV: number; // vec4s of rows per workgroup (R / 4)
+  PST: number; // row stride of the vec4-over-rows score tiles, odd for the same reason
   NG: number; // vec4 groups of the head dim per thread
   NT: number;
   R: number; // rows per workgroup
@@ -74,13 +118,17 @@ interface Geometry {
 
 function geometry(d: number, t: FlashTile): Geometry {
   const D4 = d / 4;
+  const RR = t.RR ?? 1;
+  const RV = t.RG * RR;
   return {
     D4,
     ST: D4 % 2 ? D4 : D4 + 1,
-    PST: t.RG % 2 ? t.RG : t.RG + 1,
+    RR,
+    RV,
+    PST: RV % 2 ? RV : RV + 1,
     NG: Math.ceil(D4 / t.CG),
     NT: t.RG * t.CG,
-    R: 4 * t.RG,
+    R: 4 * RV,
     C: t.CG * t.TC,
   };
 }
@@ -90,16 +138,22 @@ export function flashTileBytes(kind: Kind, d: number, t: FlashTile): number {
   const g = geometry(d, t);
   const vec4s =
     kind === 'fwd'
-      ? g.R * g.ST + 2 * g.C * g.ST + g.C * g.PST + t.CG * g.PST
+      ? g.R * g.D4 + g.C * g.ST + g.C * g.D4 + g.C * g.PST + t.CG * g.PST
       : kind === 'dq'
-        ? 2 * g.R * g.ST + 2 * g.C * g.ST + g.C * g.PST + t.RG
-        : 2 * g.R * g.ST + 2 * g.C * g.ST + 2 * g.C * g.PST;
+        ? 2 * g.R * g.D4 + 2 * g.C * g.ST + g.C * g.PST + g.RV
+        : 2 * g.R * g.D4 + 2 * g.C * g.ST + 2 * g.C * g.PST;
   return vec4s * 16;
 }
 
-/** The tile a kernel uses when none is given: the largest of CANDIDATES that fits. */
+/**
+ * The tile a kernel uses when none is given: the first of its candidates that fits, skipping those
+ * with more column threads than the head dim has vec4s (they would idle through o += P·V).
+ */
 export function pickFlashTile(kind: Kind, d: number, workgroupBytes: number): FlashTile {
-  for (const t of CANDIDATES) if (flashTileBytes(kind, d, t) <= workgroupBytes) return t;
+  const fits = (t: FlashTile) => flashTileBytes(kind, d, t) <= workgroupBytes;
+  const narrow = CANDIDATES[kind].find((t) => t.CG <= Math.max(4, d / 4) && fits(t));
+  if (narrow) return narrow;
+  for (const t of CANDIDATES[kind]) if (fits(t)) return t;
   throw new Error(`flash attention ${kind}: no tile for d=${d} fits ${workgroupBytes} bytes of workgroup memory`);
 }
 
@@ -107,7 +161,7 @@ const sources = new Map<string, string>();
 
 /** The WGSL of one kernel (exported for inspection and benchmarks). */
 export function flashWgsl(kind: Kind, d: number, tile: FlashTile): string {
-  const key = `${kind}/${d}/${tile.RG}/${tile.CG}/${tile.TC}`;
+  const key = `${kind}/${d}/${tile.RG}/${tile.CG}/${tile.TC}/${tile.RR ?? 1}`;
   let code = sources.get(key);
   if (!code) {
     code = generate(kind, d, tile);
@@ -121,20 +175,26 @@ const XYZW = ['x', 'y', 'z', 'w'];
 
 function generate(kind: Kind, d: number, tile: FlashTile): string {
   const { RG, CG, TC } = tile;
-  const { D4, ST, PST, NG, NT, R, C } = geometry(d, tile);
+  const { D4, ST, RR, PST, NG, NT, R, C } = geometry(d, tile);
   const L: string[] = [];
   const e = (s: string) => L.push(s);
   const R4 = range(4);
+  const RRs = range(RR);
+  const Qs4 = range(4 * RR); // a thread's rows
   const TCs = range(TC);
   const NGs = range(NG);
+  /** Tile row of a thread's row q, less the thread's first row 4·rg. */
+  const rowOff = (q: number) => 4 * RG * (q >> 2) + (q & 3);
+  /** The thread's vec4 of rows 4·rr..4·rr+3 in a vec4-over-rows tile. */
+  const rowVec = (rr: number) => (rr ? `rg + ${RG * rr}u` : 'rg');
   // Head-dim groups past D4 exist only when CG does not divide D4; their values are never stored.
   const gValid = (g: number) => (CG * (g + 1) > D4 ? `cg + ${CG * g}u < ${D4}u` : '');
 
   /**
-   * Copies rows first..first+count of a (·, L, heads, d) tensor into a workgroup tile, zero past L,
-   * times `mul` when given. Each thread moves vec4s t, t + NT, ...
+   * Copies rows first..first+count of a (·, L, heads, d) tensor into a workgroup tile of row
+   * stride `stride`, zero past L, times `mul` when given. Each thread moves vec4s t, t + NT, ...
    */
-  const loadRows = (dst: string, src: string, base: string, stride: string, first: string, count: number, mul?: string) => {
+  const loadRows = (dst: string, stride: number, src: string, base: string, rowStride: string, first: string, count: number, mul?: string) => {
     const total = count * D4;
     for (let n = 0; n * NT < total; n++) {
       const partial = (n + 1) * NT > total;
@@ -144,23 +204,26 @@ function generate(kind: Kind, d: number, tile: FlashTile): string {
       e(`    let row = e / ${D4}u;`);
       e(`    let i = ${first} + row;`);
       e(`    var x = vec4<f32>(0.0);`);
-      e(`    if (i < L) { x = ${src}[${base} + i * ${stride} + e % ${D4}u]${mul ? ` * ${mul}` : ''}; }`);
-      e(`    ${dst}[row * ${ST}u + e % ${D4}u] = x;`);
+      e(`    if (i < L) { x = ${src}[${base} + i * ${rowStride} + e % ${D4}u]${mul ? ` * ${mul}` : ''}; }`);
+      e(`    ${dst}[row * ${stride}u + e % ${D4}u] = x;`);
       if (partial) e(`    }`);
       e(`  }`);
     }
   };
 
-  /** acc_r_c += A[row 4·rg + r]·B[row cg + CG·c] for every (name, A, B), over the head dim. */
+  /**
+   * acc_q_c += A[thread row q]·B[row cg + CG·c] over the head dim, for every (acc, A, B); A is
+   * stored at stride D4, B at ST.
+   */
   const dots = (pairs: [string, string, string][]) => {
-    for (const [acc] of pairs) for (const r of R4) for (const c of TCs) e(`    var ${acc}${r}_${c} = 0.0;`);
+    for (const [acc] of pairs) for (const q of Qs4) for (const c of TCs) e(`    var ${acc}${q}_${c} = 0.0;`);
     e(`    for (var k4 = 0u; k4 < ${D4}u; k4++) {`);
     for (const [acc, A, B] of pairs) {
-      for (const r of R4) e(`      let ${acc}a${r} = ${A}[ar + ${r * ST}u + k4];`);
+      for (const q of Qs4) e(`      let ${acc}a${q} = ${A}[ar + ${rowOff(q) * D4}u + k4];`);
       for (const c of TCs) e(`      let ${acc}b${c} = ${B}[bc + ${c * CG * ST}u + k4];`);
-      for (const r of R4) {
+      for (const q of Qs4) {
         for (const c of TCs) {
-          const [a, b, s] = [`${acc}a${r}`, `${acc}b${c}`, `${acc}${r}_${c}`];
+          const [a, b, s] = [`${acc}a${q}`, `${acc}b${c}`, `${acc}${q}_${c}`];
           e(`      ${s} = fma(${a}.w, ${b}.w, fma(${a}.z, ${b}.z, fma(${a}.y, ${b}.y, fma(${a}.x, ${b}.x, ${s}))));`);
         }
       }
@@ -168,39 +231,48 @@ function generate(kind: Kind, d: number, tile: FlashTile): string {
     e(`    }`);
   };
 
-  /** Stores v_r_c (4 rows of column c) as one vec4 at T[(cg + CG·c)·PST + rg]. */
+  /** Stores v_q_c (rows 4·rr..4·rr+3 of column c) as vec4s at T[(cg + CG·c)·PST + rg + RG·rr]. */
   const storeColumns = (T: string, v: string) => {
-    for (const c of TCs) e(`    ${T}[(cg + ${CG * c}u) * ${PST}u + rg] = vec4<f32>(${R4.map((r) => `${v}${r}_${c}`).join(', ')});`);
+    for (const c of TCs) {
+      for (const rr of RRs) {
+        e(`    ${T}[(cg + ${CG * c}u) * ${PST}u + ${rowVec(rr)}] = vec4<f32>(${R4.map((r) => `${v}${4 * rr + r}_${c}`).join(', ')});`);
+      }
+    }
   };
 
-  /** acc_r_g += T[col][r] · B[col][cg + CG·g] over the block's columns (T vec4-over-rows). */
-  const outer = (pairs: [string, string, string][], cols: number) => {
+  /** acc_q_g += T[col][row q] · B[col][cg + CG·g] over the block's columns; B at stride `stride`. */
+  const outer = (pairs: [string, string, string][], cols: number, stride: number) => {
     e(`    for (var c = 0u; c < ${cols}u; c++) {`);
     for (const [acc, T, B] of pairs) {
-      e(`      let ${acc}p = ${T}[c * ${PST}u + rg];`);
-      for (const g of NGs) e(`      let ${acc}v${g} = ${B}[c * ${ST}u + cg + ${g * CG}u];`);
-      for (const r of R4) for (const g of NGs) e(`      ${acc}${r}_${g} = fma(vec4<f32>(${acc}p.${XYZW[r]}), ${acc}v${g}, ${acc}${r}_${g});`);
+      for (const rr of RRs) e(`      let ${acc}p${rr} = ${T}[c * ${PST}u + ${rowVec(rr)}];`);
+      for (const g of NGs) e(`      let ${acc}v${g} = ${B}[c * ${stride}u + cg + ${g * CG}u];`);
+      for (const q of Qs4) {
+        for (const g of NGs) e(`      ${acc}${q}_${g} = fma(vec4<f32>(${acc}p${q >> 2}.${XYZW[q & 3]}), ${acc}v${g}, ${acc}${q}_${g});`);
+      }
     }
     e(`    }`);
   };
 
   const accDecl = (name: string) => {
-    for (const r of R4) for (const g of NGs) e(`  var ${name}${r}_${g} = vec4<f32>(0.0);`);
+    for (const q of Qs4) for (const g of NGs) e(`  var ${name}${q}_${g} = vec4<f32>(0.0);`);
   };
 
-  /** Writes acc_r_g·mul to rows first + 4·rg + r (those < L) of a (·, L, heads, d) tensor. */
-  const storeRows = (dst: string, acc: string, base: string, stride: string, first: string, mul: (r: number) => string) => {
-    for (const r of R4) {
-      e(`  if (${first} + ${r}u < L) {`);
-      e(`    let ix = ${base} + (${first} + ${r}u) * ${stride} + cg;`);
+  /** Writes acc_q_g·mul(q) to the thread's rows (those < L) of a (·, L, heads, d) tensor. */
+  const storeRows = (dst: string, acc: string, base: string, rowStride: string, first: string, mul: (q: number) => string) => {
+    for (const q of Qs4) {
+      e(`  if (${first} + ${rowOff(q)}u < L) {`);
+      e(`    let ix = ${base} + (${first} + ${rowOff(q)}u) * ${rowStride} + cg;`);
       for (const g of NGs) {
-        const st = `${dst}[ix + ${g * CG}u] = ${acc}${r}_${g} * ${mul(r)};`;
+        const st = `${dst}[ix + ${g * CG}u] = ${acc}${q}_${g} * ${mul(q)};`;
         const v = gValid(g);
         e(v ? `    if (${v}) { ${st} }` : `    ${st}`);
       }
       e(`  }`);
     }
   };
+
+  /** vec4(f(4·rr), …, f(4·rr + 3)). */
+  const v4 = (rr: number, f: (q: number) => string) => `vec4<f32>(${R4.map((r) => f(4 * rr + r)).join(', ')})`;
 
   e(`// flash attention ${kind}, d = ${d}, tile ${JSON.stringify(tile)} (generated by src/kernels/flash-attention.ts)`);
   e(`struct U { L: u32, hq: u32, hkv: u32, group: u32, nb: u32, scale: f32 }`);
@@ -222,26 +294,27 @@ function generate(kind: Kind, d: number, tile: FlashTile): string {
   e(`const LN2 = 0.6931471805599453;`);
   e(`const LOG2E = 1.4426950408889634;`);
 
+  const shared = (name: string, n: number) => e(`var<workgroup> ${name}: array<vec4<f32>, ${n}>;`);
   if (kind === 'fwd') {
-    e(`var<workgroup> Qs: array<vec4<f32>, ${R * ST}>;`);
-    e(`var<workgroup> Ks: array<vec4<f32>, ${C * ST}>;`);
-    e(`var<workgroup> Vs: array<vec4<f32>, ${C * ST}>;`);
-    e(`var<workgroup> Ps: array<vec4<f32>, ${C * PST}>;`);
-    e(`var<workgroup> Mx: array<vec4<f32>, ${CG * PST}>;`);
+    shared('Qs', R * D4);
+    shared('Ks', C * ST);
+    shared('Vs', C * D4);
+    shared('Ps', C * PST);
+    shared('Mx', CG * PST);
   } else if (kind === 'dq') {
-    e(`var<workgroup> Qs: array<vec4<f32>, ${R * ST}>;`);
-    e(`var<workgroup> dOs: array<vec4<f32>, ${R * ST}>;`);
-    e(`var<workgroup> Ks: array<vec4<f32>, ${C * ST}>;`);
-    e(`var<workgroup> Vs: array<vec4<f32>, ${C * ST}>;`);
-    e(`var<workgroup> Ss: array<vec4<f32>, ${C * PST}>;`);
-    e(`var<workgroup> Ds: array<vec4<f32>, ${RG}>;`);
+    shared('Qs', R * D4);
+    shared('dOs', R * D4);
+    shared('Ks', C * ST);
+    shared('Vs', C * ST);
+    shared('Ss', C * PST);
+    shared('Ds', R / 4);
   } else {
-    e(`var<workgroup> Ks: array<vec4<f32>, ${R * ST}>;`);
-    e(`var<workgroup> Vs: array<vec4<f32>, ${R * ST}>;`);
-    e(`var<workgroup> Qs: array<vec4<f32>, ${C * ST}>;`);
-    e(`var<workgroup> dOs: array<vec4<f32>, ${C * ST}>;`);
-    e(`var<workgroup> Ps: array<vec4<f32>, ${C * PST}>;`);
-    e(`var<workgroup> Ss: array<vec4<f32>, ${C * PST}>;`);
+    shared('Ks', R * D4);
+    shared('Vs', R * D4);
+    shared('Qs', C * ST);
+    shared('dOs', C * ST);
+    shared('Ps', C * PST);
+    shared('Ss', C * PST);
   }
 
   e(`@compute @workgroup_size(${NT})`);
@@ -250,7 +323,7 @@ function generate(kind: Kind, d: number, tile: FlashTile): string {
   e(`  let rg = t / ${CG}u;`);
   e(`  let L = u.L;`);
   e(`  let b = wg.z;`);
-  e(`  let ar = rg * ${4 * ST}u; // this thread's first row in the row tile`);
+  e(`  let ar = rg * ${4 * D4}u; // this thread's first row in the row tile`);
   e(`  let bc = cg * ${ST}u;     // its first column in the column tile`);
   e(`  let qs = u.hq * ${D4}u;`);
   e(`  let ks = u.hkv * ${D4}u;`);
@@ -264,95 +337,109 @@ function generate(kind: Kind, d: number, tile: FlashTile): string {
     e(`  let r0 = (u.nb - 1u - wg.x) * ${R}u;`);
     e(`  let i0 = r0 + rg * 4u; // this thread's first query`);
     e(`  let nkb = (min(r0 + ${R}u, L) - 1u) / ${C}u + 1u;`);
-    loadRows('Qs', 'q', 'qBase', 'qs', 'r0', R, 'u.scale');
+    loadRows('Qs', D4, 'q', 'qBase', 'qs', 'r0', R, 'u.scale');
     if (kind === 'dq') {
-      loadRows('dOs', 'dO', 'qBase', 'qs', 'r0', R);
+      loadRows('dOs', D4, 'dO', 'qBase', 'qs', 'r0', R);
       e(`  workgroupBarrier();`);
       // D_i = dO_i·o_i, for this kernel (Ds) and for the dK/dV kernel (Dg).
-      e(`  if (t < ${R}u) {`);
-      e(`    let i = r0 + t;`);
-      e(`    var D = 0.0;`);
-      e(`    if (i < L) {`);
-      e(`      for (var k4 = 0u; k4 < ${D4}u; k4++) { D += dot(dOs[t * ${ST}u + k4], o[qBase + i * qs + k4]); }`);
-      e(`      Dg[lBase + i] = D;`);
-      e(`    }`);
-      e(`    Ds[t / 4u][t % 4u] = D;`);
-      e(`  }`);
-      e(`  var lse2 = vec4<f32>(0.0);`);
-      for (const r of R4) e(`  if (i0 + ${r}u < L) { lse2.${XYZW[r]} = lse[lBase + i0 + ${r}u] * LOG2E; }`);
+      for (let n = 0; n * NT < R; n++) {
+        e(`  if (t + ${n * NT}u < ${R}u) {`);
+        e(`    let row = t + ${n * NT}u;`);
+        e(`    let i = r0 + row;`);
+        e(`    var D = 0.0;`);
+        e(`    if (i < L) {`);
+        e(`      for (var k4 = 0u; k4 < ${D4}u; k4++) { D += dot(dOs[row * ${D4}u + k4], o[qBase + i * qs + k4]); }`);
+        e(`      Dg[lBase + i] = D;`);
+        e(`    }`);
+        e(`    Ds[row / 4u][row % 4u] = D;`);
+        e(`  }`);
+      }
+      for (const rr of RRs) {
+        e(`  var lse2${rr} = vec4<f32>(0.0);`);
+        for (const r of R4) {
+          const i = `i0 + ${rowOff(4 * rr + r)}u`;
+          e(`  if (${i} < L) { lse2${rr}.${XYZW[r]} = lse[lBase + ${i}] * LOG2E; }`);
+        }
+      }
       e(`  workgroupBarrier();`);
-      e(`  let Dr = Ds[rg];`);
+      for (const rr of RRs) e(`  let Dr${rr} = Ds[${rowVec(rr)}];`);
       accDecl('dq');
     } else {
-      e(`  var m = vec4<f32>(NEG);`);
-      e(`  var l = vec4<f32>(0.0);`);
+      for (const rr of RRs) {
+        e(`  var m${rr} = vec4<f32>(NEG);`);
+        e(`  var l${rr} = vec4<f32>(0.0);`);
+      }
       accDecl('o');
     }
     e(`  for (var kb = 0u; kb < nkb; kb++) {`);
     e(`    let c0 = kb * ${C}u;`);
-    loadRows('Ks', 'k', 'kBase', 'ks', 'c0', C);
-    loadRows('Vs', 'v', 'kBase', 'ks', 'c0', C);
+    loadRows('Ks', ST, 'k', 'kBase', 'ks', 'c0', C);
+    loadRows('Vs', kind === 'fwd' ? D4 : ST, 'v', 'kBase', 'ks', 'c0', C);
     e(`    workgroupBarrier();`);
     dots(kind === 'fwd' ? [['s', 'Qs', 'Ks']] : [['s', 'Qs', 'Ks'], ['dp', 'dOs', 'Vs']]);
     // Only blocks that reach past the first row's diagonal hold masked entries.
     const maskBlock = `c0 + ${C - 1}u > r0`;
-    const masked = (r: number, c: number) => `c0 + cg + ${CG * c}u > i0 + ${r}u`;
+    const masked = (q: number, c: number) => `c0 + cg + ${CG * c}u > i0 + ${rowOff(q)}u`;
     if (kind === 'fwd') {
       e(`    if (${maskBlock}) {`);
-      for (const r of R4) for (const c of TCs) e(`      s${r}_${c} = select(s${r}_${c}, NEG, ${masked(r, c)});`);
+      for (const q of Qs4) for (const c of TCs) e(`      s${q}_${c} = select(s${q}_${c}, NEG, ${masked(q, c)});`);
       e(`    }`);
-      const rowMax = (r: number) => TCs.map((c) => `s${r}_${c}`).reduce((a, b) => `max(${a}, ${b})`);
-      e(`    Mx[cg * ${PST}u + rg] = vec4<f32>(${R4.map(rowMax).join(', ')});`);
+      const rowMax = (q: number) => TCs.map((c) => `s${q}_${c}`).reduce((a, b) => `max(${a}, ${b})`);
+      for (const rr of RRs) e(`    Mx[cg * ${PST}u + ${rowVec(rr)}] = ${v4(rr, rowMax)};`);
       e(`    workgroupBarrier();`);
-      e(`    var bm = Mx[rg];`);
-      for (let x = 1; x < CG; x++) e(`    bm = max(bm, Mx[${x * PST}u + rg]);`);
-      e(`    let mn = max(m, bm * LOG2E);`);
-      e(`    let al = exp2(m - mn);`);
-      e(`    m = mn;`);
-      for (const r of R4) for (const g of NGs) e(`    o${r}_${g} *= al.${XYZW[r]};`);
-      for (const r of R4) for (const c of TCs) e(`    let p${r}_${c} = exp2(fma(s${r}_${c}, LOG2E, -mn.${XYZW[r]}));`);
-      const rowSum = (r: number) => TCs.map((c) => `p${r}_${c}`).join(' + ');
-      e(`    l = l * al + vec4<f32>(${R4.map(rowSum).join(', ')});`);
+      for (const rr of RRs) {
+        e(`    var bm${rr} = Mx[${rowVec(rr)}];`);
+        for (let x = 1; x < CG; x++) e(`    bm${rr} = max(bm${rr}, Mx[${x * PST}u + ${rowVec(rr)}]);`);
+        e(`    let mn${rr} = max(m${rr}, bm${rr} * LOG2E);`);
+        e(`    let al${rr} = exp2(m${rr} - mn${rr});`);
+        e(`    m${rr} = mn${rr};`);
+      }
+      for (const q of Qs4) for (const g of NGs) e(`    o${q}_${g} *= al${q >> 2}.${XYZW[q & 3]};`);
+      for (const q of Qs4) for (const c of TCs) e(`    let p${q}_${c} = exp2(fma(s${q}_${c}, LOG2E, -mn${q >> 2}.${XYZW[q & 3]}));`);
+      const rowSum = (q: number) => TCs.map((c) => `p${q}_${c}`).join(' + ');
+      for (const rr of RRs) e(`    l${rr} = l${rr} * al${rr} + ${v4(rr, rowSum)};`);
       storeColumns('Ps', 'p');
       e(`    workgroupBarrier();`);
-      outer([['o', 'Ps', 'Vs']], C);
+      outer([['o', 'Ps', 'Vs']], C, D4);
     } else {
-      for (const r of R4) {
-        for (const c of TCs) {
-          e(`    var p${r}_${c} = exp2(fma(s${r}_${c}, LOG2E, -lse2.${XYZW[r]}));`);
-        }
-      }
+      for (const q of Qs4) for (const c of TCs) e(`    var p${q}_${c} = exp2(fma(s${q}_${c}, LOG2E, -lse2${q >> 2}.${XYZW[q & 3]}));`);
       e(`    if (${maskBlock}) {`);
-      for (const r of R4) for (const c of TCs) e(`      p${r}_${c} = select(p${r}_${c}, 0.0, ${masked(r, c)});`);
+      for (const q of Qs4) for (const c of TCs) e(`      p${q}_${c} = select(p${q}_${c}, 0.0, ${masked(q, c)});`);
       e(`    }`);
-      for (const r of R4) for (const c of TCs) e(`    let ds${r}_${c} = p${r}_${c} * (dp${r}_${c} - Dr.${XYZW[r]});`);
+      for (const q of Qs4) for (const c of TCs) e(`    let ds${q}_${c} = p${q}_${c} * (dp${q}_${c} - Dr${q >> 2}.${XYZW[q & 3]});`);
       storeColumns('Ss', 'ds');
       e(`    workgroupBarrier();`);
-      outer([['dq', 'Ss', 'Ks']], C);
+      outer([['dq', 'Ss', 'Ks']], C, ST);
     }
     e(`    workgroupBarrier();`);
     e(`  }`);
     if (kind === 'fwd') {
-      e(`  Mx[cg * ${PST}u + rg] = l;`);
+      for (const rr of RRs) e(`  Mx[cg * ${PST}u + ${rowVec(rr)}] = l${rr};`);
       e(`  workgroupBarrier();`);
-      e(`  var lt = Mx[rg];`);
-      for (let x = 1; x < CG; x++) e(`  lt += Mx[${x * PST}u + rg];`);
-      e(`  let inv = 1.0 / lt;`);
-      storeRows('o', 'o', 'qBase', 'qs', 'i0', (r) => `inv.${XYZW[r]}`);
+      for (const rr of RRs) {
+        e(`  var lt${rr} = Mx[${rowVec(rr)}];`);
+        for (let x = 1; x < CG; x++) e(`  lt${rr} += Mx[${x * PST}u + ${rowVec(rr)}];`);
+        e(`  let inv${rr} = 1.0 / lt${rr};`);
+      }
+      storeRows('o', 'o', 'qBase', 'qs', 'i0', (q) => `inv${q >> 2}.${XYZW[q & 3]}`);
       e(`  if (cg == 0u) {`);
-      for (const r of R4) e(`    if (i0 + ${r}u < L) { lse[lBase + i0 + ${r}u] = (m.${XYZW[r]} + log2(lt.${XYZW[r]})) * LN2; }`);
+      for (const q of Qs4) {
+        const [rr, x] = [q >> 2, XYZW[q & 3]];
+        const i = `i0 + ${rowOff(q)}u`;
+        e(`    if (${i} < L) { lse[lBase + ${i}] = (m${rr}.${x} + log2(lt${rr}.${x})) * LN2; }`);
+      }
       e(`  }`);
     } else {
       storeRows('dQ', 'dq', 'qBase', 'qs', 'i0', () => 'u.scale');
     }
   } else {
-    // dK, dV: rows are the keys c0 + 4·rg + r of kv head hk, columns the queries of a block.
+    // dK, dV: rows are the keys c0 + 4·rg + … of kv head hk, columns the queries of a block.
     e(`  let hk = wg.y;`);
     e(`  let kBase = b * L * ks + hk * ${D4}u;`);
     e(`  let c0 = wg.x * ${R}u;`);
     e(`  let j0 = c0 + rg * 4u; // this thread's first key`);
-    loadRows('Ks', 'k', 'kBase', 'ks', 'c0', R, 'u.scale');
-    loadRows('Vs', 'v', 'kBase', 'ks', 'c0', R);
+    loadRows('Ks', D4, 'k', 'kBase', 'ks', 'c0', R, 'u.scale');
+    loadRows('Vs', D4, 'v', 'kBase', 'ks', 'c0', R);
     accDecl('dk');
     accDecl('dv');
     e(`  for (var hh = 0u; hh < u.group; hh++) {`);
@@ -362,8 +449,8 @@ function generate(kind: Kind, d: number, tile: FlashTile): string {
     // Query blocks before the one holding c0 see none of these keys.
     e(`  for (var qb = c0 / ${C}u; qb < u.nb; qb++) {`);
     e(`    let r0 = qb * ${C}u;`);
-    loadRows('Qs', 'q', 'qBase', 'qs', 'r0', C);
-    loadRows('dOs', 'dO', 'qBase', 'qs', 'r0', C);
+    loadRows('Qs', ST, 'q', 'qBase', 'qs', 'r0', C);
+    loadRows('dOs', ST, 'dO', 'qBase', 'qs', 'r0', C);
     for (const c of TCs) {
       e(`    let i${c} = r0 + cg + ${CG * c}u;`);
       e(`    var lse2${c} = 0.0;`);
@@ -372,16 +459,16 @@ function generate(kind: Kind, d: number, tile: FlashTile): string {
     }
     e(`    workgroupBarrier();`);
     dots([['s', 'Ks', 'Qs'], ['dp', 'Vs', 'dOs']]);
-    for (const r of R4) for (const c of TCs) e(`    var p${r}_${c} = exp2(fma(s${r}_${c}, LOG2E, -lse2${c}));`);
+    for (const q of Qs4) for (const c of TCs) e(`    var p${q}_${c} = exp2(fma(s${q}_${c}, LOG2E, -lse2${c}));`);
     // Masked: key after query, or query past L (its lse is not defined).
     e(`    if (r0 < c0 + ${R - 1}u || r0 + ${C}u > L) {`);
-    for (const r of R4) for (const c of TCs) e(`      p${r}_${c} = select(p${r}_${c}, 0.0, j0 + ${r}u > i${c} || i${c} >= L);`);
+    for (const q of Qs4) for (const c of TCs) e(`      p${q}_${c} = select(p${q}_${c}, 0.0, j0 + ${rowOff(q)}u > i${c} || i${c} >= L);`);
     e(`    }`);
-    for (const r of R4) for (const c of TCs) e(`    let ds${r}_${c} = p${r}_${c} * (dp${r}_${c} - D${c});`);
+    for (const q of Qs4) for (const c of TCs) e(`    let ds${q}_${c} = p${q}_${c} * (dp${q}_${c} - D${c});`);
     storeColumns('Ps', 'p');
     storeColumns('Ss', 'ds');
     e(`    workgroupBarrier();`);
-    outer([['dv', 'Ps', 'dOs'], ['dk', 'Ss', 'Qs']], C);
+    outer([['dv', 'Ps', 'dOs'], ['dk', 'Ss', 'Qs']], C, ST);
     e(`    workgroupBarrier();`);
     e(`  }`);
     e(`  }`);
@@ -416,8 +503,8 @@ function needer(name: string, shape: string) {
 function tileFor(gpu: Gpu, kind: Kind, d: number, given: FlashTile | undefined): FlashTile {
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize;
   if (!given) return pickFlashTile(kind, d, limit);
-  const { RG, CG, TC } = given;
-  if (![RG, CG, TC].every((v) => Number.isInteger(v) && v >= 1) || RG * CG > gpu.info.limits.maxComputeInvocationsPerWorkgroup) {
+  const { RG, CG, TC, RR = 1 } = given;
+  if (![RG, CG, TC, RR].every((v) => Number.isInteger(v) && v >= 1) || RG * CG > gpu.info.limits.maxComputeInvocationsPerWorkgroup) {
     throw new Error(`flash attention ${kind}: bad tile ${JSON.stringify(given)}`);
   }
   if (flashTileBytes(kind, d, given) > limit) throw new Error(`flash attention ${kind}: tile ${JSON.stringify(given)} needs more than ${limit} bytes`);
@@ -444,7 +531,7 @@ export function flashAttention(
   need('o', t.o, batch * L * hq * d);
   need('lse', t.lse, batch * hq * L);
   const tile = tileFor(gpu, 'fwd', d, opts.tile);
-  const nb = Math.ceil(L / (4 * tile.RG));
+  const nb = Math.ceil(L / geometry(d, tile).R);
   return [
     gpu.op({
       shader: 'flash_attention_fwd',
@@ -476,8 +563,8 @@ export function flashAttentionBackward(
   const dqTile = tileFor(gpu, 'dq', d, opts.tiles?.dq);
   const dkvTile = tileFor(gpu, 'dkv', d, opts.tiles?.dkv);
   const D = gpu.buffer(batch * hq * L * 4, 'flash attention D');
-  const nq = Math.ceil(L / (4 * dqTile.RG));
-  const nk = Math.ceil(L / (4 * dkvTile.RG));
+  const nq = Math.ceil(L / geometry(d, dqTile).R);
+  const nk = Math.ceil(L / geometry(d, dkvTile).R);
   return [
     gpu.op({
       shader: 'flash_attention_dq',
@@ -492,7 +579,7 @@ export function flashAttentionBackward(
       code: flashWgsl('dkv', d, dkvTile),
       reads: [t.q, t.k, t.v, t.lse, D, t.dO],
       writes: [t.dK, t.dV],
-      params: params(s, scale, Math.ceil(L / (dkvTile.CG * dkvTile.TC))),
+      params: params(s, scale, Math.ceil(L / geometry(d, dkvTile).C)),
       workgroups: [nk, hkv, batch],
     }),
   ];

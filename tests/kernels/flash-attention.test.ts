@@ -100,15 +100,20 @@ describe('attention reference', () => {
 describe('flash attention kernels', () => {
   // A tile of 8 queries × 8 keys: many blocks, partial last blocks, masked and unmasked ones.
   const small: Tiles = { fwd: { RG: 2, CG: 4, TC: 2 }, dq: { RG: 2, CG: 4, TC: 2 }, dkv: { RG: 2, CG: 4, TC: 2 } };
+  // Two groups of 4 rows per thread: 16 rows × 8 columns.
+  const twoGroups: FlashTile = { RG: 2, CG: 4, TC: 2, RR: 2 };
+  const small2: Tiles = { fwd: twoGroups, dq: twoGroups, dkv: twoGroups };
+  const wide16: FlashTile = { RG: 4, CG: 16, TC: 2 };
+  const wide: Tiles = { fwd: wide16, dq: wide16, dkv: wide16 };
   const cases: [string, AttentionShape, number, Tiles][] = [
     ['L = 1', { batch: 2, L: 1, hq: 2, hkv: 1, d: 8 }, 1, {}],
     ['L = 17, GQA 2, d 8', { batch: 2, L: 17, hq: 4, hkv: 2, d: 8 }, 2, {}],
     ['L = 70, GQA 4, d 32', { batch: 1, L: 70, hq: 4, hkv: 1, d: 32 }, 3, {}],
-    ['L = 70, MHA, d 64', { batch: 1, L: 70, hq: 2, hkv: 2, d: 64 }, 4, {}],
-    ['L = 17, GQA 2, d 24 (head dim not a multiple of the thread columns)', { batch: 1, L: 17, hq: 2, hkv: 1, d: 24 }, 5, {}],
+    ['L = 70, MHA, d 64, 16 column threads (the H100 tiles with fewer rows)', { batch: 1, L: 70, hq: 2, hkv: 2, d: 64 }, 4, wide],
     ['L = 20, d 128', { batch: 1, L: 20, hq: 2, hkv: 1, d: 128 }, 6, {}],
     ['L = 70, GQA 2, d 32, small tiles', { batch: 1, L: 70, hq: 2, hkv: 1, d: 32 }, 7, small],
     ['L = 17, GQA 4, d 8, small tiles', { batch: 2, L: 17, hq: 4, hkv: 1, d: 8 }, 8, small],
+    ['L = 70, GQA 2, d 24 (head dim not a multiple of the column threads), two row groups per thread', { batch: 1, L: 70, hq: 4, hkv: 2, d: 24 }, 12, small2],
   ];
   for (const [name, s, seed, tiles] of cases) {
     it(`matches the reference: ${name}`, async () => {
