@@ -6,6 +6,8 @@
 //   q, o, dO, dQ   (batch, L, hq, d)
 //   k, v, dK, dV   (batch, L, hkv, d)     dK, dV summed over the hq/hkv query heads of each kv head
 //   lse            (batch, hq, L)         natural log of Σ exp of the scaled scores
+// d is any multiple of 4 up to 256 (vec4 loads); larger d means smaller tiles (d 128 runs, but is
+// not tuned: 48 KiB of workgroup memory holds only 16-32 rows of it per tile).
 //
 // Forward: a workgroup owns R query rows of one head and walks the key blocks up to its diagonal
 // with an online softmax. Backward: one pass computes D_i = dO_i·o_i and dQ (over key blocks per
@@ -51,7 +53,9 @@ export interface FlashTiles {
   dkv?: FlashTile;
 }
 
-type Kind = 'fwd' | 'dq' | 'dkv';
+/** The three kernels: forward, dQ (with D), dK/dV. */
+export type FlashKernel = 'fwd' | 'dq' | 'dkv';
+type Kind = FlashKernel;
 
 // Per kernel, fastest first. Measured on an H100 (batch 8, L 2048, 32 heads of 64, 48 KiB of
 // workgroup memory): forward 16×16×2 and 16×8×4 6.4 ms, 8×16×2 7.5, 8×8×4 11.6; dQ 8×16×2
