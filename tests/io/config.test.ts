@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/io/config';
 
-const TEACHER = fileURLToPath(new URL('../../../shared/data/stories260K', import.meta.url));
+import { TEACHER_DIR as TEACHER } from '../helpers/data';
 
 // config.json files as transformers 5.17 saves them (save_pretrained of the default config classes
 // and of small ones), and real 4.x-era files from the Hub.

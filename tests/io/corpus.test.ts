@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { encodeDocuments, splitDocuments, splitHeldOut } from '../../src/io/corpus';
 
-const CORPUS = fileURLToPath(new URL('../../../shared/data/corpus/tinystories-2MiB.txt', import.meta.url));
+import { CORPUS_FILE as CORPUS } from '../helpers/data';
 
 describe('splitDocuments', () => {
   it('splits on <|endoftext|>, trims, drops empty documents', () => {

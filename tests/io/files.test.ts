@@ -14,10 +14,10 @@ import {
 } from '../../src/io/files';
 import { SafetensorsFile } from '../../src/io/safetensors';
 
-const TEACHER = fileURLToPath(new URL('../../../shared/data/stories260K', import.meta.url));
+import { TEACHER_DIR as TEACHER } from '../helpers/data';
 
 describe('byte sources', () => {
-  it('the shared data directory resolves', () => {
+  it('the committed data directory resolves', () => {
     expect(existsSync(`${TEACHER}/model.safetensors`)).toBe(true);
   });
 

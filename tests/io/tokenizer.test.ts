@@ -5,13 +5,13 @@ import { nodeDirFileSet } from '../../src/io/files';
 import { TeacherTokenizer, TokenizerError, checkVocab } from '../../src/io/tokenizer';
 import { splitDocuments } from '../../src/io/corpus';
 
-const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
-const tokJson = JSON.parse(readFileSync(`${DATA}/stories260K/tokenizer.json`, 'utf8'));
-const tokCfg = JSON.parse(readFileSync(`${DATA}/stories260K/tokenizer_config.json`, 'utf8'));
+import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
+const tokJson = JSON.parse(readFileSync(`${TEACHER_DIR}/tokenizer.json`, 'utf8'));
+const tokCfg = JSON.parse(readFileSync(`${TEACHER_DIR}/tokenizer_config.json`, 'utf8'));
 const vocab: Record<string, number> = tokJson.model.vocab;
 const PIECES: string[] = [];
 for (const [p, id] of Object.entries(vocab)) PIECES[id] = p;
-const stories = splitDocuments(readFileSync(`${DATA}/corpus/tinystories-2MiB.txt`, 'utf8')).slice(0, 30);
+const stories = splitDocuments(readFileSync(CORPUS_FILE, 'utf8')).slice(0, 30);
 
 /**
  * llama2.c's encode() (run.c), re-implemented: a dummy-prefix space, one token per UTF-8 code point
@@ -66,7 +66,7 @@ describe('stories260K tokenizer', () => {
     expect(tok.eosId).toBe(2);
     expect(tok.addsBos).toBe(true);
     expect(tok.vocabSize).toBe(512);
-    const fromFiles = await TeacherTokenizer.fromFiles(await nodeDirFileSet(`${DATA}/stories260K`));
+    const fromFiles = await TeacherTokenizer.fromFiles(await nodeDirFileSet(TEACHER_DIR));
     expect(fromFiles.encode(stories[0])).toEqual(tok.encode(stories[0]));
   });
 

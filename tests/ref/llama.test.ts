@@ -8,7 +8,7 @@ import { openCheckpoint, type TensorInfo, type TensorStore } from '../../src/io/
 import { TeacherTokenizer } from '../../src/io/tokenizer';
 import { applyRope, greedyGenerate, llamaForward, loadLlama, meanNll, type LlamaModel } from '../../src/ref/llama';
 
-const DATA = fileURLToPath(new URL('../../../shared/data', import.meta.url));
+import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 
 let config: ArchConfig;
 let store: TensorStore;
@@ -16,7 +16,7 @@ let model: LlamaModel;
 let tok: TeacherTokenizer;
 
 beforeAll(async () => {
-  const files = await nodeDirFileSet(`${DATA}/stories260K`);
+  const files = await nodeDirFileSet(TEACHER_DIR);
   config = parseConfig(await readJson(files, 'config.json'));
   store = await openCheckpoint(files);
   const loaded = await loadLlama(store, config);
@@ -55,13 +55,13 @@ function expectClose(got: ArrayLike<number>, want: readonly number[], tol: numbe
 }
 
 describe('stories260K float64 reference', () => {
-  it('reads the shared data directory', () => {
-    expect(existsSync(`${DATA}/stories260K/model.safetensors`)).toBe(true);
-    expect(existsSync(`${DATA}/corpus/tinystories-2MiB.txt`)).toBe(true);
+  it('reads the committed data directory', () => {
+    expect(existsSync(`${TEACHER_DIR}/model.safetensors`)).toBe(true);
+    expect(existsSync(CORPUS_FILE)).toBe(true);
   });
 
   it('mean NLL of the first 30 stories (BOS + first 255 tokens) is 1.2465 nats/token', () => {
-    const docs = splitDocuments(readFileSync(`${DATA}/corpus/tinystories-2MiB.txt`, 'utf8')).slice(0, 30);
+    const docs = splitDocuments(readFileSync(CORPUS_FILE, 'utf8')).slice(0, 30);
     const ids = encodeDocuments(tok, docs, { addBos: true, maxTokens: 256 });
     expect(ids.every((d) => d[0] === 1 && d.length <= 256)).toBe(true);
     expect(ids.reduce((s, d) => s + d.length - 1, 0)).toBe(HF.nllTokens);
