@@ -6,6 +6,7 @@ import { parseConfig, type ArchConfig } from '../io/config';
 import { readJson, type FileSet } from '../io/files';
 import { openCheckpoint, type TensorStore } from '../io/safetensors';
 import { TeacherTokenizer, checkVocab } from '../io/tokenizer';
+import { llamaTensorShapes } from '../ref/llama';
 import type { TeacherSummary } from '../worker/api';
 import type { TeacherLayerWeights, TeacherShape } from '../mohawk/teacher-attention';
 import type { DocumentTokenizer } from '../mohawk/token-stream';
@@ -20,61 +21,19 @@ export interface LoadedTeacher {
   release(): void;
 }
 
-/** The tensors a Llama-family teacher must have, by Hugging Face name. */
-export function llamaTensorNames(c: ArchConfig): string[] {
-  const names = ['model.embed_tokens.weight', 'model.norm.weight'];
-  if (!c.tiedEmbeddings) names.push('lm_head.weight');
-  for (let i = 0; i < c.layers; i++) {
-    const p = `model.layers.${i}.`;
-    names.push(`${p}input_layernorm.weight`, `${p}post_attention_layernorm.weight`);
-    for (const m of ['q', 'k', 'v', 'o']) names.push(`${p}self_attn.${m}_proj.weight`);
-    if (c.biases.attention) for (const m of ['q', 'k', 'v', 'o']) names.push(`${p}self_attn.${m}_proj.bias`);
-    for (const m of ['gate', 'up', 'down']) names.push(`${p}mlp.${m}_proj.weight`);
-    if (c.biases.mlp) for (const m of ['gate', 'up', 'down']) names.push(`${p}mlp.${m}_proj.bias`);
-  }
-  return names;
-}
-
-function expectedShape(c: ArchConfig, name: string): number[] | null {
-  const d = c.dModel;
-  const leaf = name.replace(/^model\.layers\.\d+\./, '');
-  switch (leaf) {
-    case 'model.embed_tokens.weight':
-    case 'lm_head.weight':
-      return [c.vocab, d];
-    case 'model.norm.weight':
-    case 'input_layernorm.weight':
-    case 'post_attention_layernorm.weight':
-      return [d];
-    case 'self_attn.q_proj.weight':
-      return [c.heads * c.headDim, d];
-    case 'self_attn.k_proj.weight':
-    case 'self_attn.v_proj.weight':
-      return [c.kvHeads * c.headDim, d];
-    case 'self_attn.o_proj.weight':
-      return [d, c.heads * c.headDim];
-    case 'mlp.gate_proj.weight':
-    case 'mlp.up_proj.weight':
-      return [c.intermediate, d];
-    case 'mlp.down_proj.weight':
-      return [d, c.intermediate];
-    default:
-      return null;
-  }
-}
-
 /** Checks names and shapes of the checkpoint against the config; returns warnings for unused tensors. */
 export function checkTensors(c: ArchConfig, store: TensorStore, where: string): string[] {
-  const need = llamaTensorNames(c);
+  const shapes = llamaTensorShapes(c);
+  const need = [...shapes.keys()];
   const missing = need.filter((n) => !store.tensors.has(n));
   if (missing.length) {
     const shown = missing.slice(0, 5).join(', ') + (missing.length > 5 ? ` and ${missing.length - 5} more` : '');
     throw new Error(`${where} lacks tensor${missing.length > 1 ? 's' : ''} the ${c.modelType} config needs: ${shown}`);
   }
   for (const n of need) {
-    const want = expectedShape(c, n);
+    const want = shapes.get(n)!;
     const got = store.tensors.get(n)!.shape;
-    if (want && (want.length !== got.length || want.some((v, i) => v !== got[i]))) {
+    if ((want.length !== got.length || want.some((v, i) => v !== got[i]))) {
       throw new Error(`${where}: tensor ${n} has shape [${got}] but config.json implies [${want}]`);
     }
   }
@@ -101,7 +60,7 @@ export async function loadTeacher(
   const tok = await TeacherTokenizer.fromFiles(files, { bosId: config.bosId, eosId: config.eosId });
   warnings.push(...checkVocab(tok, config.vocab));
 
-  const names = llamaTensorNames(config);
+  const names = [...llamaTensorShapes(config).keys()];
   const lim = gpu.info.limits;
   let total = 0;
   for (const n of names) {
