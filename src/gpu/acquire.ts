@@ -18,10 +18,6 @@ const isNode =
   typeof process !== 'undefined' && typeof process.versions?.node === 'string' &&
   !(typeof navigator !== 'undefined' && 'gpu' in navigator);
 
-export function runningInNode(): boolean {
-  return isNode;
-}
-
 /** The GPU entry point of this host and an adapter, or a NoWebGpuError saying why there is none. */
 export async function acquireAdapter(opts: AcquireOptions = {}): Promise<GPUAdapter> {
   const powerPreference = opts.powerPreference ?? 'high-performance';

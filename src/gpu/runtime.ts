@@ -328,11 +328,6 @@ export class Gpu {
     return p;
   }
 
-  async readU32(src: GPUBuffer, count?: number): Promise<Uint32Array> {
-    const f = await this.read(src, count);
-    return new Uint32Array(f.buffer, f.byteOffset, f.length);
-  }
-
   /** Validation errors the device reported since the last call; empty when all is well. */
   takeErrors(): string[] {
     return this.errors.splice(0);

@@ -19,7 +19,3 @@ export function shaderSource(name: string): string {
   }
   return text;
 }
-
-export function shaderNames(): string[] {
-  return [...byName.keys()].sort();
-}
