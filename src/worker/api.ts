@@ -75,7 +75,7 @@ export interface DistillPlan {
   freezeMlp: boolean;
   /** Layers that keep the teacher's attention (a hybrid student); empty for a pure Mamba student. */
   attentionLayers: number[];
-  /** Stage 1 and 2 train this many layers side by side per step (all by default when they fit). */
+  /** Seed of the student's initialisation and of the corpus sampling. */
   seed: number;
 }
 
