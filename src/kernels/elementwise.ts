@@ -1,0 +1,65 @@
+// Flat elementwise sums (shaders/elementwise.wgsl):
+//   add:  out = a + b (+ c)       n floats each, n a multiple of 4 (activations always are here)
+//   axpy: y = y + alpha·x         n floats
+// Used for residual streams and for summing gradients; the float64 reference is src/ref/elementwise.ts.
+import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+
+const SHADER = 'elementwise';
+const WG = 256;
+
+function grid(gpu: Gpu, fn: string, groups: number): [number, number] {
+  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
+  const nx = Math.min(Math.max(groups, 1), max);
+  const ny = Math.ceil(groups / nx);
+  if (ny > max) throw new Error(`${fn}: ${groups} workgroups exceed ${max}²`);
+  return [nx, ny];
+}
+
+function need(fn: string, what: string, b: Bindable, n: number): void {
+  const bytes = slice(b).size;
+  if (bytes < n * 4) throw new Error(`${fn} (n=${n}): ${what} holds ${bytes} bytes, needs ${n * 4}`);
+}
+
+export function add(gpu: Gpu, a: { a: Bindable; b: Bindable; c?: Bindable; out: Bindable; n: number }): Op[] {
+  const fn = 'add';
+  if (!Number.isInteger(a.n) || a.n < 4 || a.n % 4 !== 0) throw new Error(`${fn} (n=${a.n}): n must be a positive multiple of 4`);
+  for (const [w, b] of [['a', a.a], ['b', a.b], ['c', a.c], ['out', a.out]] as const) if (b) need(fn, w, b, a.n);
+  const out = slice(a.out).buffer;
+  for (const [w, b] of [['a', a.a], ['b', a.b], ['c', a.c]] as const) {
+    if (b && slice(b).buffer === out) throw new Error(`${fn} (n=${a.n}): out shares a buffer with ${w}`);
+  }
+  const n4 = a.n / 4;
+  return [
+    gpu.op({
+      shader: SHADER,
+      entry: 'add',
+      constants: { WG, THREE: a.c ? 1 : 0 },
+      // Without c the third read is bound to a (never read): layouts are fixed per entry point.
+      reads: [a.a, a.b, a.c ?? a.a],
+      writes: [a.out],
+      params: new Params().u32(n4).build(),
+      workgroups: grid(gpu, fn, Math.ceil(n4 / WG)),
+      label: `add ${a.n}`,
+    }),
+  ];
+}
+
+export function axpy(gpu: Gpu, a: { x: Bindable; y: Bindable; n: number; alpha?: number }): Op[] {
+  const fn = 'axpy';
+  if (!Number.isInteger(a.n) || a.n < 1) throw new Error(`${fn} (n=${a.n}): n must be a positive integer`);
+  need(fn, 'x', a.x, a.n);
+  need(fn, 'y', a.y, a.n);
+  if (slice(a.x).buffer === slice(a.y).buffer) throw new Error(`${fn} (n=${a.n}): x and y share a buffer`);
+  return [
+    gpu.op({
+      shader: SHADER,
+      entry: 'axpy',
+      constants: { WG },
+      reads: [a.x],
+      writes: [a.y],
+      params: new Params().u32(a.n).f32(a.alpha ?? 1).build(),
+      workgroups: grid(gpu, fn, Math.ceil(a.n / WG)),
+      label: `axpy ${a.n}`,
+    }),
+  ];
+}
