@@ -18,6 +18,12 @@ export interface MixerShape {
   outBias: boolean;
 }
 
+/** Sequences a mixer runs on: batch rows of L tokens, activations (batch·L, features). */
+export interface MixerIo {
+  batch: number;
+  L: number;
+}
+
 export const MIXER_CONV_K = 4;
 export const MIXER_DEFAULT_CHUNK = 128;
 

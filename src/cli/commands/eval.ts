@@ -1,0 +1,58 @@
+// `mohawk eval`: held-out perplexity of a teacher (any supported Hugging Face checkpoint) or of a
+// student the studio exported, on documents of a text file.
+import { readFile, stat } from 'node:fs/promises';
+import { intFlag, parseFlags, UsageError } from '../args';
+import type { Command } from '../command';
+import { Gpu } from '../../gpu/runtime';
+import { nodeDirFileSet } from '../../io/files';
+import { splitDocuments, encodeDocuments } from '../../io/corpus';
+import { loadModel } from '../../models/load';
+import { meanNll } from '../../models/evaluate';
+
+const flags = {
+  model: { type: 'string', help: 'folder with config.json, *.safetensors and tokenizer.json', required: true },
+  data: { type: 'string', help: 'text file; documents split on <|endoftext|> (else blank lines)', required: true },
+  'max-tokens': { type: 'string', help: 'truncate each document, BOS included, to N tokens (default 128)' },
+  docs: { type: 'string', help: 'use only the first K documents (default all)' },
+  json: { type: 'boolean', help: 'print exactly one JSON object {"mean_nll","tokens","perplexity"}' },
+} as const;
+
+export const command: Command = {
+  name: 'eval',
+  summary: 'mean NLL and perplexity of a model on a text file',
+  synopsis: '--model DIR --data FILE [--max-tokens N] [--docs K] [--json]',
+  flags,
+  async run(argv) {
+    const f = parseFlags(argv, flags, 'eval');
+    const maxTokens = intFlag(f, 'max-tokens', 128, 'eval', 2);
+    const docLimit = f.docs === undefined ? Infinity : intFlag(f, 'docs', 1, 'eval');
+    const dir = f.model as string;
+    const data = f.data as string;
+    const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+    if (!isDir) throw new UsageError(`mohawk eval: --model ${dir} is not a folder`);
+    const text = await readFile(data, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`cannot read --data ${data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    });
+    const docs = splitDocuments(text).slice(0, docLimit);
+    if (docs.length === 0) throw new Error(`${data} holds no documents (it is empty or only white space)`);
+
+    const tty = process.stderr.isTTY;
+    const gpu = await Gpu.create({ notice: (l) => console.error(l) });
+    const model = await loadModel(gpu, await nodeDirFileSet(dir), dir, (done, total) => {
+      if (tty) process.stderr.write(`\rloading weights ${((100 * done) / total).toFixed(0)}%   `);
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    for (const w of model.warnings) console.error(`warning: ${w}`);
+    const ids = encodeDocuments(model.tokenizer, docs, { maxTokens });
+    const r = await meanNll(gpu, model, ids, (done, total) => {
+      if (tty) process.stderr.write(`\revaluating ${done}/${total} documents   `);
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    const perplexity = Math.exp(r.meanNll);
+    if (f.json) console.log(JSON.stringify({ mean_nll: r.meanNll, tokens: r.tokens, perplexity }));
+    else {
+      console.log(`${model.name}: mean NLL ${r.meanNll.toFixed(4)} nats/token, perplexity ${perplexity.toFixed(3)}, over ${r.tokens} predicted tokens of ${ids.length} documents (≤ ${maxTokens} tokens each)`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,113 @@
+// The forward pass of a decoder-only LM in any of the four teacher architectures, on the GPU:
+//   x_0 = embed(ids) (+ pos)
+//   sequential (llama, gpt2, neox without parallel residual):
+//       h = x_l + mixer(norm1(x_l));            x_{l+1} = h + mlp(norm2(h))
+//   parallel (gpt_neox):  x_{l+1} = x_l + mixer(norm1(x_l)) + mlp(norm2(x_l))
+//   parallel, one norm (phi): u = norm1(x_l);   x_{l+1} = x_l + mixer(u) + mlp(u)
+//   logits = head(final_norm(x_L)) (+ head bias)
+// The mixer is the teacher's attention unless the caller supplies another (the student).
+import type { Bindable, Gpu, Op } from '../gpu/runtime';
+import type { ArchConfig } from '../io/config';
+import { embedding } from '../kernels/embedding';
+import { matmul } from '../kernels/matmul';
+import { add } from '../kernels/elementwise';
+import { Activations, AttentionMixer, Mlp, normForward, type Io, type Weights } from './layers';
+
+export interface Mixer {
+  forward(u: Bindable, out: Bindable): Op[];
+}
+
+export interface DecoderOptions {
+  /** Keep each layer's activations (stage inputs, training); otherwise layers share scratch buffers. */
+  keepLayers?: boolean;
+  /** Compute logits (default true). */
+  logits?: boolean;
+  /** The mixer of layer l; default the attention the weights describe. */
+  mixer?: (layer: number, acts: Activations) => Mixer;
+}
+
+export class Decoder {
+  readonly ops: Op[] = [];
+  readonly acts: Activations;
+  /** Residual stream entering each layer; residuals[layers] enters the final norm. */
+  readonly residuals: GPUBuffer[] = [];
+  /** Each layer's normed input (what its mixer reads). */
+  readonly normed: GPUBuffer[] = [];
+  /** Each layer's mixer output (after its output projection). */
+  readonly mixed: GPUBuffer[] = [];
+  readonly mixers: Mixer[] = [];
+  readonly logits: GPUBuffer | null;
+  readonly rows: number;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly config: ArchConfig,
+    readonly weights: Weights,
+    readonly io: Io & { ids: Bindable },
+    opts: DecoderOptions = {},
+  ) {
+    const c = config;
+    const rows = (this.rows = io.batch * io.L);
+    const d = c.dModel;
+    const keep = opts.keepLayers ?? false;
+    const acts = (this.acts = new Activations(gpu, keep));
+    if (c.positions === 'learned' && io.L > c.maxPositions) {
+      throw new Error(`sequence length ${io.L} is over the ${c.maxPositions} positions this model has`);
+    }
+    // Residuals are always per layer: they are the cheapest trace and the stages read them.
+    for (let l = 0; l <= c.layers; l++) this.residuals.push(acts.get('residual', -1 - l, rows * d));
+    const pos = c.positions === 'learned' ? { table: weights.get('pos'), L: io.L } : undefined;
+    this.ops.push(...embedding(gpu, { ids: io.ids, table: weights.get('embed'), out: this.residuals[0]!, tokens: rows, d, vocab: c.vocab, pos }));
+
+    for (let l = 0; l < c.layers; l++) {
+      const x = this.residuals[l]!;
+      const next = this.residuals[l + 1]!;
+      const u = acts.get('norm1.out', l, rows * d);
+      const a = acts.get('mixer.out', l, rows * d);
+      const m = acts.get('mlp.out', l, rows * d);
+      const mixer = opts.mixer ? opts.mixer(l, acts) : new AttentionMixer(gpu, c, weights, l, io, acts);
+      const mlp = new Mlp(gpu, c, weights, l, io, acts);
+      this.normed.push(u);
+      this.mixed.push(a);
+      this.mixers.push(mixer);
+      this.ops.push(...normForward(gpu, c, weights, `layers.${l}.norm1`, x, u, rows, acts, l));
+      this.ops.push(...mixer.forward(u, a));
+      if (c.parallelResidual) {
+        let u2 = u;
+        if (c.modelType !== 'phi') {
+          u2 = acts.get('norm2.out', l, rows * d);
+          this.ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, x, u2, rows, acts, l));
+        }
+        this.ops.push(...mlp.forward(u2, m));
+        this.ops.push(...add(gpu, { a: x, b: a, c: m, out: next, n: rows * d }));
+      } else {
+        const h = acts.get('attn.residual', l, rows * d);
+        const u2 = acts.get('norm2.out', l, rows * d);
+        this.ops.push(...add(gpu, { a: x, b: a, out: h, n: rows * d }));
+        this.ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, h, u2, rows, acts, l));
+        this.ops.push(...mlp.forward(u2, m));
+        this.ops.push(...add(gpu, { a: h, b: m, out: next, n: rows * d }));
+      }
+    }
+
+    if (opts.logits ?? true) {
+      const xf = acts.get('final_norm.out', -100, rows * d);
+      this.ops.push(...normForward(gpu, c, weights, 'final_norm', this.residuals[c.layers]!, xf, rows, acts, -100));
+      const logits = (this.logits = acts.get('logits', -101, rows * c.vocab));
+      const head = weights.has('head.weight') ? weights.get('head.weight') : weights.get('embed');
+      const bias = weights.has('head.bias') ? weights.get('head.bias') : undefined;
+      this.ops.push(...matmul(gpu, { a: xf, b: head, c: logits, bias, M: rows, N: c.vocab, K: d, transB: true }));
+    } else this.logits = null;
+  }
+
+  /** Layer l's attention, when it has one (stage 1 reads its probabilities). */
+  attention(l: number): AttentionMixer {
+    const m = this.mixers[l];
+    if (!(m instanceof AttentionMixer)) throw new Error(`layer ${l} has no attention`);
+    return m;
+  }
+
+  release(): void {
+    this.acts.release();
+  }
+}

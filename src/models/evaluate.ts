@@ -1,0 +1,78 @@
+// Mean next-token negative log-likelihood of a model over tokenized documents, on the GPU.
+// Documents are batched and padded at the end; padded positions are never predicted (their targets are
+// ignored) and, attention being causal, never seen by the real ones, so padding changes nothing.
+import type { Gpu } from '../gpu/runtime';
+import type { ArchConfig } from '../io/config';
+import { crossEntropy, IGNORE_INDEX } from '../kernels/losses';
+import { Decoder, type DecoderOptions } from './decoder';
+import type { Weights } from './layers';
+
+export interface NllResult {
+  /** Mean NLL in nats per predicted token. */
+  meanNll: number;
+  /** Predicted tokens (each document contributes its length − 1). */
+  tokens: number;
+}
+
+export interface EvalModel {
+  config: ArchConfig;
+  weights: Weights;
+  mixer?: DecoderOptions['mixer'];
+}
+
+/** Logits budget per batch: batches stay well inside binding limits and memory. */
+const MAX_LOGIT_FLOATS = 32 * 2 ** 20;
+const MAX_ROWS = 4096;
+
+export async function meanNll(
+  gpu: Gpu,
+  model: EvalModel,
+  docs: readonly number[][],
+  onProgress?: (doneDocs: number, totalDocs: number) => void,
+): Promise<NllResult> {
+  const c = model.config;
+  const usable = docs.filter((d) => d.length >= 2);
+  const maxLen = Math.max(0, ...usable.map((d) => d.length));
+  if (usable.length === 0) throw new Error('no document has two or more tokens to predict from');
+  if (c.positions === 'learned' && maxLen > c.maxPositions) {
+    throw new Error(`documents of ${maxLen} tokens are longer than the model's ${c.maxPositions} positions: lower --max-tokens`);
+  }
+  const perDoc = Math.max(1, Math.min(Math.floor(MAX_ROWS / maxLen), Math.floor(MAX_LOGIT_FLOATS / (maxLen * c.vocab))));
+  let sum = 0;
+  let tokens = 0;
+  for (let start = 0; start < usable.length; start += perDoc) {
+    const batchDocs = usable.slice(start, start + perDoc);
+    const L = Math.max(...batchDocs.map((d) => d.length));
+    const batch = batchDocs.length;
+    const rows = batch * L;
+    const ids = new Uint32Array(rows);
+    const targets = new Uint32Array(rows).fill(IGNORE_INDEX);
+    batchDocs.forEach((d, b) => {
+      for (let t = 0; t < L; t++) ids[b * L + t] = t < d.length ? d[t]! : 0;
+      for (let t = 0; t + 1 < d.length; t++) targets[b * L + t] = d[t + 1]!;
+    });
+    for (const id of ids) if (id >= c.vocab) throw new Error(`token id ${id} is outside the model's vocabulary of ${c.vocab}`);
+    const idBuf = gpu.upload(ids, 'eval ids');
+    const tgtBuf = gpu.upload(targets, 'eval targets');
+    const rowLoss = gpu.buffer(rows * 4, 'eval row loss');
+    const loss = gpu.buffer(4, 'eval loss');
+    const dec = new Decoder(gpu, c, model.weights, { batch, L, ids: idBuf }, { mixer: model.mixer });
+    try {
+      gpu.run([...dec.ops, ...crossEntropy(gpu, { logits: dec.logits!, targets: tgtBuf, rows, vocab: c.vocab, rowLoss, loss })]);
+      const r = await gpu.read(rowLoss, rows);
+      await gpu.check();
+      for (let i = 0; i < rows; i++) {
+        if (targets[i] === IGNORE_INDEX) continue;
+        const v = r[i]!;
+        if (!Number.isFinite(v)) throw new Error(`the model's loss is not finite (${v}) on document ${start + Math.floor(i / L) + 1}`);
+        sum += v;
+        tokens++;
+      }
+    } finally {
+      dec.release();
+      for (const b of [idBuf, tgtBuf, rowLoss, loss]) gpu.release(b);
+    }
+    onProgress?.(Math.min(start + perDoc, usable.length), usable.length);
+  }
+  return { meanNll: sum / tokens, tokens };
+}
