@@ -9,17 +9,14 @@
 // cancel, leaving the plain recurrence above.
 // Built from the references of the parts (matmul, conv1d, activations, ssd-scan); the backward runs
 // them backwards and returns the gradient of u and of every parameter for Σ dOut∘out.
-import { MIXER_CONV_K, mixerDims, mixerParamShapes, type MixerShape } from '../models/mamba-mixer-shape';
+import { MIXER_CONV_K, mixerDims, mixerParamShapes, type MixerIo, type MixerShape } from '../models/mamba-mixer-shape';
 import { gatedSiluBackwardRef, gatedSiluRef, unaryBackwardRef, unaryRef } from './activations';
 import { conv1dBackwardRef, conv1dRef } from './conv1d';
 import { matmulBackwardRef, matmulRef } from './matmul';
 import { ssdScanBackwardRef, ssdScanRef } from './ssd-scan';
 import type { SsdShape } from '../kernels/ssd-scan';
 
-export interface MixerIo {
-  batch: number;
-  L: number;
-}
+export type { MixerIo };
 
 /** Parameters by local name ('in_proj.weight', 'conv1d.weight', …), canonical layouts. */
 export type MixerParams = Map<string, Float64Array>;
