@@ -4,7 +4,9 @@
 //   state   (batch, nV, p, N)     the SSD state S after the last token
 // prefill runs the chunked forward over a prompt and leaves both behind (the scan's final state and
 // the prompt's last conv inputs, zeros before its first token); step then takes one token per
-// sequence: in_proj, conv1dStep, ssdStep, the gate and out_proj, all on (batch, ·) rows.
+// sequence: in_proj, conv1dStep, ssdStep, the gate and out_proj, all on (batch, ·) rows. A fresh
+// stepper holds zeros, the state before a sequence's first token, so step alone also generates from
+// nothing. The step ops are built once and rerun per token: they read uToken and advance in place.
 import { slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
 import { gatedSilu, unary } from '../kernels/activations';
 import { copyColumns } from '../kernels/columns';
