@@ -44,11 +44,11 @@ class Builder {
     this.used.add(name);
     const t = this.store.tensors.get(name);
     if (!t) {
-      this.missing.push(name);
+      if (!this.missing.includes(name)) this.missing.push(name);
       return false;
     }
     if (t.shape.length !== shape.length || t.shape.some((v, i) => v !== shape[i])) {
-      this.wrong.push(`${name} has shape [${t.shape}] but config.json implies [${shape}]`);
+      if (!this.wrong.some((w) => w.startsWith(name + ' '))) this.wrong.push(`${name} has shape [${t.shape}] but config.json implies [${shape}]`);
       return false;
     }
     return true;

@@ -1,0 +1,57 @@
+// What a user who drops a broken or mismatched checkpoint is told, before any GPU upload.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { memoryFileSet, nodeDirFileSet } from '../../src/io/files';
+import { openCheckpoint, writeSafetensors } from '../../src/io/safetensors';
+import { loadTeacher } from '../../src/models/teacher';
+import { loadFixture } from '../helpers/fixtures';
+import { testGpu } from '../helpers/gpu';
+
+type Edit = (t: { name: string; shape: number[]; data: Float32Array }[]) => { name: string; shape: number[]; data: Float32Array }[];
+
+async function variant(name: 'gpt2' | 'gpt_neox' | 'phi', edit: Edit, config?: (c: Record<string, unknown>) => void) {
+  const fx = await loadFixture(name);
+  const store = await openCheckpoint(await nodeDirFileSet(fx.dir));
+  const tensors = [];
+  for (const [n, info] of store.tensors) tensors.push({ name: n, shape: info.shape, data: await store.readF32(n) });
+  const cfg = JSON.parse(readFileSync(`${fx.dir}/config.json`, 'utf8'));
+  config?.(cfg);
+  return memoryFileSet({
+    'config.json': JSON.stringify(cfg),
+    'model.safetensors': writeSafetensors(edit(tensors)),
+    'tokenizer.json': readFileSync(`${fx.dir}/tokenizer.json`, 'utf8'),
+    'tokenizer_config.json': readFileSync(`${fx.dir}/tokenizer_config.json`, 'utf8'),
+  });
+}
+
+describe('loading teachers of every architecture: bad input', () => {
+  it('names a tensor the architecture needs and the file lacks', async () => {
+    const gpu = await testGpu();
+    const files = await variant('gpt2', (ts) => ts.filter((t) => t.name !== 'transformer.h.1.attn.c_attn.weight'));
+    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/model.safetensors lacks tensor the gpt2 config needs: transformer.h.1.attn.c_attn.weight/);
+  });
+
+  it('names a tensor whose shape disagrees with config.json', async () => {
+    const gpu = await testGpu();
+    const files = await variant('gpt_neox', (ts) => ts, (c) => (c.intermediate_size = 128));
+    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/gpt_neox.layers.0.mlp.dense_h_to_4h.weight has shape \[256,64\] but config.json implies \[128,64\]/);
+  });
+
+  it('warns of tensors nothing uses, and still loads', async () => {
+    const gpu = await testGpu();
+    const files = await variant('phi', (ts) => [...ts, { name: 'model.extra.weight', shape: [2], data: new Float32Array(2) }]);
+    const t = await loadTeacher(gpu, files, 'x');
+    expect(t.summary.warnings.join(' ')).toMatch(/1 tensor\(s\) in the checkpoint are not used: model.extra.weight/);
+    t.release();
+  });
+
+  it('refuses a tokenizer larger than the embedding', async () => {
+    const gpu = await testGpu();
+    const files = await variant(
+      'gpt2',
+      (ts) => ts.map((t) => (t.name === 'transformer.wte.weight' ? { ...t, shape: [256, 64], data: t.data.slice(0, 256 * 64) } : t)),
+      (c) => (c.vocab_size = 256),
+    );
+    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/tokenizer produces ids up to 511 but the model's embedding has only 256 rows/);
+  });
+});
