@@ -1,0 +1,64 @@
+// `mohawk bench`: every small case runs once on this machine's adapter and the --json output has
+// the shape scripts/bench/compare.py reads. Shapes and names only: timings here are SwiftShader's.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { UsageError } from '../../src/cli/args';
+import { command } from '../../src/cli/commands/bench';
+import { benchCases, selectCases } from '../../src/bench/run';
+
+const key = (c: { name: string; shape: string }) => `${c.name} | ${c.shape}`;
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('bench cases', () => {
+  it('name the same cases at both sizes, each (name, shape) once, the issue-3 targets among the full ones', () => {
+    const small = benchCases('small');
+    const full = benchCases('full');
+    expect(small.map((c) => c.name)).toEqual(full.map((c) => c.name));
+    for (const list of [small, full]) expect(new Set(list.map(key)).size).toBe(list.length);
+    const keys = full.map(key);
+    // scripts/bench/compare.py joins on these keys for the targets.
+    expect(keys).toContain('matmul NN | 4096x4096x4096');
+    expect(keys).toContain('ssd scan fwd+bwd | b8 L2048 h32 p64 g1 n64 chunk128');
+    expect(keys).toContain('attention fwd+bwd | b8 L2048 hq32 hkv32 d64');
+    expect(keys.some((k) => k.startsWith('attention fwd+bwd | ') && k.endsWith(' d128'))).toBe(true);
+  });
+
+  it('select by group and by the start of a name, and reject names that match nothing', () => {
+    const all = benchCases('small');
+    expect(selectCases(all, []).length).toBe(all.length);
+    const picked = selectCases(all, ['adamw', 'ssd scan']);
+    expect(picked.map((c) => c.name)).toEqual(['ssd scan fwd', 'ssd scan fwd+bwd', 'ssd scan fwd+bwd', 'adamw step']);
+    expect(() => selectCases(all, ['matmull'])).toThrow(/matmull/);
+  });
+});
+
+describe('mohawk bench', () => {
+  it('rejects an unknown --only or --size before opening a device', async () => {
+    await expect(command.run(['--only', 'nope'])).rejects.toThrow(UsageError);
+    await expect(command.run(['--size', 'huge'])).rejects.toThrow(UsageError);
+  });
+
+  it('runs every small case and prints exactly one JSON object {device, cases}', async () => {
+    const out: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    const err: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+    const code = await command.run(['--json', '--size', 'small', '--reps', '1']);
+    expect(err.filter((l) => l.includes('FAILED'))).toEqual([]);
+    expect(code).toBe(0);
+    expect(out.length).toBe(1);
+    const report = JSON.parse(out[0]!) as { device: unknown; cases: Record<string, unknown>[] };
+    expect(Object.keys(report).sort()).toEqual(['cases', 'device']);
+    expect(typeof report.device).toBe('string');
+    const cases = benchCases('small');
+    expect(report.cases.map((c) => key(c as { name: string; shape: string }))).toEqual(cases.map(key));
+    for (const c of report.cases) {
+      for (const k of Object.keys(c)) expect(['name', 'shape', 'ms', 'gflops', 'gbps']).toContain(k);
+      expect(Number.isFinite(c.ms) && (c.ms as number) >= 0).toBe(true);
+      for (const k of ['gflops', 'gbps']) if (k in c) expect(Number.isFinite(c[k]) && (c[k] as number) > 0).toBe(true);
+    }
+    // Rates are given where the case counts FLOPs or bytes: matmul and attention in GFLOP/s.
+    const matmul = report.cases.find((c) => c.name === 'matmul NN')!;
+    expect('gflops' in matmul || matmul.ms === 0).toBe(true);
+  });
+});
