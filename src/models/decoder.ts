@@ -8,13 +8,16 @@
 // The mixer is the teacher's attention unless the caller supplies another (the student).
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
 import type { ArchConfig } from '../io/config';
-import { embedding } from '../kernels/embedding';
+import { embedding, embeddingBackward } from '../kernels/embedding';
 import { matmul } from '../kernels/matmul';
 import { add } from '../kernels/elementwise';
-import { Activations, AttentionMixer, Mlp, normForward, type Io, type Weights } from './layers';
+import { biasGrad as biasGradOps } from './layers';
+import { Activations, AttentionMixer, Mlp, normBackward, normForward, type Io, type Weights } from './layers';
 
 export interface Mixer {
   forward(u: Bindable, out: Bindable): Op[];
+  /** dU overwritten (or added to with accumulate), trained parameters' gradients added to. */
+  backward?(dOut: Bindable, dU: Bindable | undefined, opts?: { accumulate?: boolean }): Op[];
 }
 
 export interface DecoderOptions {
@@ -36,6 +39,9 @@ export class Decoder {
   /** Each layer's mixer output (after its output projection). */
   readonly mixed: GPUBuffer[] = [];
   readonly mixers: Mixer[] = [];
+  readonly mlps: Mlp[] = [];
+  private readonly keep: boolean;
+  private finalIn: GPUBuffer | null = null;
   readonly logits: GPUBuffer | null;
   readonly rows: number;
 
@@ -49,7 +55,7 @@ export class Decoder {
     const c = config;
     const rows = (this.rows = io.batch * io.L);
     const d = c.dModel;
-    const keep = opts.keepLayers ?? false;
+    const keep = (this.keep = opts.keepLayers ?? false);
     const acts = (this.acts = new Activations(gpu, keep));
     if (c.positions === 'learned' && io.L > c.maxPositions) {
       throw new Error(`sequence length ${io.L} is over the ${c.maxPositions} positions this model has`);
@@ -70,6 +76,7 @@ export class Decoder {
       this.normed.push(u);
       this.mixed.push(a);
       this.mixers.push(mixer);
+      this.mlps.push(mlp);
       this.ops.push(...normForward(gpu, c, weights, `layers.${l}.norm1`, x, u, rows, acts, l));
       this.ops.push(...mixer.forward(u, a));
       if (c.parallelResidual) {
@@ -91,13 +98,66 @@ export class Decoder {
     }
 
     if (opts.logits ?? true) {
-      const xf = acts.get('final_norm.out', -100, rows * d);
+      const xf = (this.finalIn = acts.get('final_norm.out', -100, rows * d));
       this.ops.push(...normForward(gpu, c, weights, 'final_norm', this.residuals[c.layers]!, xf, rows, acts, -100));
       const logits = (this.logits = acts.get('logits', -101, rows * c.vocab));
       const head = weights.has('head.weight') ? weights.get('head.weight') : weights.get('embed');
       const bias = weights.has('head.bias') ? weights.get('head.bias') : undefined;
       this.ops.push(...matmul(gpu, { a: xf, b: head, c: logits, bias, M: rows, N: c.vocab, K: d, transB: true }));
     } else this.logits = null;
+  }
+
+  /**
+   * The backward pass from dLogits (rows, vocab): gradients of every weight the Weights give a
+   * gradient binding for, added to. Needs keepLayers and logits.
+   */
+  backward(dLogits: Bindable): Op[] {
+    const { gpu, config: c, weights: w, acts, rows } = this;
+    if (!this.keep || !this.logits || !this.finalIn) throw new Error('Decoder.backward needs keepLayers and logits');
+    const d = c.dModel;
+    const dx = acts.get('dResidual', -300, rows * d);
+    const dxf = acts.get('dFinalNorm', -301, rows * d);
+    const du1 = acts.get('dNorm1', -302, rows * d);
+    const du2 = acts.get('dNorm2', -303, rows * d);
+    const headName = w.has('head.weight') ? 'head.weight' : 'embed';
+    const ops: Op[] = [...matmul(gpu, { a: dLogits, b: w.get(headName), c: dxf, M: rows, N: d, K: c.vocab })];
+    const dHead = w.grad?.(headName);
+    if (dHead) ops.push(...matmul(gpu, { a: dLogits, b: this.finalIn, c: dHead, M: c.vocab, N: d, K: rows, transA: true, accumulate: true }));
+    const dHeadBias = w.has('head.bias') ? w.grad?.('head.bias') : undefined;
+    if (dHeadBias) ops.push(...biasGradOps(gpu, dLogits, dHeadBias, rows, c.vocab));
+    ops.push(...normBackward(gpu, c, w, 'final_norm', this.residuals[c.layers]!, dxf, dx, rows, acts, -100, false));
+
+    for (let l = c.layers - 1; l >= 0; l--) {
+      const mixer = this.mixers[l]!;
+      const mlp = this.mlps[l]!;
+      if (!mixer.backward) throw new Error(`layer ${l}'s mixer has no backward`);
+      const x = this.residuals[l]!;
+      const n1 = `layers.${l}.norm1`, n2 = `layers.${l}.norm2`;
+      if (!c.parallelResidual) {
+        const h = acts.get('attn.residual', l, rows * d);
+        const u2 = acts.get('norm2.out', l, rows * d);
+        ops.push(...mlp.backward(u2, dx, du2));
+        ops.push(...normBackward(gpu, c, w, n2, h, du2, dx, rows, acts, l));
+        ops.push(...mixer.backward(dx, du1));
+        ops.push(...normBackward(gpu, c, w, n1, x, du1, dx, rows, acts, l));
+      } else if (c.modelType === 'phi') {
+        ops.push(...mixer.backward(dx, du1));
+        ops.push(...mlp.backward(this.normed[l]!, dx, du1, { accumulate: true }));
+        ops.push(...normBackward(gpu, c, w, n1, x, du1, dx, rows, acts, l));
+      } else {
+        const u2 = acts.get('norm2.out', l, rows * d);
+        ops.push(...mixer.backward(dx, du1));
+        ops.push(...mlp.backward(u2, dx, du2));
+        ops.push(...normBackward(gpu, c, w, n1, x, du1, dx, rows, acts, l));
+        ops.push(...normBackward(gpu, c, w, n2, x, du2, dx, rows, acts, l));
+      }
+    }
+    const dEmbed = w.grad?.('embed');
+    const dPos = c.positions === 'learned' ? w.grad?.('pos') : undefined;
+    if (dEmbed) {
+      ops.push(...embeddingBackward(gpu, { ids: this.io.ids, dOut: dx, dTable: dEmbed, tokens: rows, d, vocab: c.vocab, accumulate: true, pos: dPos ? { dTable: dPos, L: this.io.L } : undefined }));
+    }
+    return ops;
   }
 
   /** Layer l's attention, when it has one (stage 1 reads its probabilities). */

@@ -4,16 +4,66 @@
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
 import type { ArchConfig } from '../io/config';
 import { matmul } from '../kernels/matmul';
-import { rmsNorm, layerNorm } from '../kernels/norm';
+import { rmsNorm, layerNorm, rmsNormBackward, layerNormBackward } from '../kernels/norm';
 import { rotary } from '../kernels/rotary';
-import { flashAttention } from '../kernels/flash-attention';
+import { flashAttention, flashAttentionBackward } from '../kernels/flash-attention';
 import { attnMatrix } from '../kernels/attn-matrix';
-import { unary, swiglu, type Unary } from '../kernels/activations';
+import { unary, unaryBackward, swiglu, swigluBackward, type Unary } from '../kernels/activations';
 
 /** Canonical weights of one model on the GPU. */
 export interface Weights {
   get(name: string): Bindable;
   has(name: string): boolean;
+  /** The gradient of a trained weight (always added to), or undefined when it is frozen or not trained. */
+  grad?(name: string): Bindable | undefined;
+}
+
+const gradOf = (w: Weights, name: string): Bindable | undefined => (w.grad && w.has(name) ? w.grad(name) : undefined);
+
+// Column sums (bias gradients) as a 1×rows by rows×cols product with a ones row: one kernel family
+// for every sum, in a fixed order.
+const ones = new WeakMap<Gpu, GPUBuffer>();
+function onesRow(gpu: Gpu, rows: number): GPUBuffer {
+  let b = ones.get(gpu);
+  if (!b || b.size < rows * 4) {
+    b = gpu.upload(new Float32Array(Math.max(rows, 1024)).fill(1), 'ones');
+    ones.set(gpu, b);
+  }
+  return b;
+}
+
+/** db += Σ_rows dY (dY (rows, cols)). */
+export function biasGrad(gpu: Gpu, dY: Bindable, db: Bindable, rows: number, cols: number): Op[] {
+  return matmul(gpu, { a: onesRow(gpu, rows), b: dY, c: db, M: 1, N: cols, K: rows, accumulate: true });
+}
+
+/**
+ * Backward of y = x·Wᵀ + b: dX (overwritten, or added to with accumulate) when given, and the
+ * weight and bias gradients (added to) when the weights have them.
+ */
+export function linearBackward(
+  gpu: Gpu, w: Weights, name: string, x: Bindable, dY: Bindable, dX: Bindable | undefined, rows: number, out: number, inp: number, accumulate = false,
+): Op[] {
+  const ops: Op[] = [];
+  if (dX) ops.push(...matmul(gpu, { a: dY, b: w.get(`${name}.weight`), c: dX, M: rows, N: inp, K: out, accumulate }));
+  const dW = gradOf(w, `${name}.weight`);
+  if (dW) ops.push(...matmul(gpu, { a: dY, b: x, c: dW, M: out, N: inp, K: rows, transA: true, accumulate: true }));
+  const db = gradOf(w, `${name}.bias`);
+  if (db) ops.push(...biasGrad(gpu, dY, db, rows, out));
+  return ops;
+}
+
+/** Backward of normForward: dx added to (the residual stream's gradient), dw/db added to when trained. */
+export function normBackward(
+  gpu: Gpu, c: ArchConfig, w: Weights, name: string, x: Bindable, dy: Bindable, dx: Bindable, rows: number, acts: Activations, layer: number, accumulate = true,
+): Op[] {
+  const d = c.dModel;
+  const rstd = acts.get(`${name}.rstd`, layer, rows);
+  const dw = gradOf(w, `${name}.weight`);
+  if (c.norm === 'rmsnorm') return rmsNormBackward(gpu, { x, w: w.get(`${name}.weight`), rstd, dy, dx, dw, rows, d, accumulate, accumulateDw: true });
+  const mean = acts.get(`${name}.mean`, layer, rows);
+  const db = gradOf(w, `${name}.bias`);
+  return layerNormBackward(gpu, { x, w: w.get(`${name}.weight`), mean, rstd, dy, dx, dw, db, rows, d, accumulate, accumulateDw: true });
 }
 
 /** Buffers of a model: one per (name, layer) when activations must be kept, else one per name. */
@@ -91,7 +141,7 @@ export class AttentionMixer {
     private readonly w: Weights,
     private readonly layer: number,
     private readonly io: Io,
-    acts: Activations,
+    private readonly acts: Activations,
   ) {
     const rows = io.batch * io.L;
     const qDim = c.heads * c.headDim;
@@ -110,8 +160,11 @@ export class AttentionMixer {
     return { q: this.qr, k: this.kr };
   }
 
+  private u: Bindable | null = null;
+
   forward(u: Bindable, out: Bindable): Op[] {
     const { gpu, c, w, io } = this;
+    this.u = u;
     const rows = io.batch * io.L;
     const p = `layers.${this.layer}.attn.`;
     const qDim = c.heads * c.headDim;
@@ -129,6 +182,48 @@ export class AttentionMixer {
     ops.push(...flashAttention(gpu, shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse }));
     ops.push(...linear(gpu, w, p + 'o', this.o, out, rows, c.dModel, qDim));
     return ops;
+  }
+
+  /** dU (overwritten, or added to with accumulate) and the gradients of trained weights, from dOut. */
+  backward(dOut: Bindable, dU: Bindable | undefined, opts: { accumulate?: boolean } = {}): Op[] {
+    const { gpu, c, w, io } = this;
+    const u = this.u;
+    if (!u) throw new Error('attention backward before its forward');
+    const rows = io.batch * io.L;
+    const p = `layers.${this.layer}.attn.`;
+    const qDim = c.heads * c.headDim;
+    const kvDim = c.kvHeads * c.headDim;
+    const g = this.grads;
+    const ops = linearBackward(gpu, w, p + 'o', this.o, dOut, g.dO, rows, c.dModel, qDim);
+    const shape = { batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim };
+    const rot = c.rotaryDim > 0;
+    ops.push(...flashAttentionBackward(gpu, shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse, dO: g.dO, dQ: rot ? g.dQr : g.dQ, dK: rot ? g.dKr : g.dK, dV: g.dV }));
+    if (rot) {
+      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000, inverse: true };
+      ops.push(...rotary(gpu, { x: g.dQr, out: g.dQ, heads: c.heads, ...rope }), ...rotary(gpu, { x: g.dKr, out: g.dK, heads: c.kvHeads, ...rope }));
+    }
+    ops.push(
+      ...linearBackward(gpu, w, p + 'q', u, g.dQ, dU, rows, qDim, c.dModel, opts.accumulate),
+      ...linearBackward(gpu, w, p + 'k', u, g.dK, dU, rows, kvDim, c.dModel, true),
+      ...linearBackward(gpu, w, p + 'v', u, g.dV, dU, rows, kvDim, c.dModel, true),
+    );
+    return ops;
+  }
+
+  private get grads() {
+    const rows = this.io.batch * this.io.L;
+    const qDim = this.c.heads * this.c.headDim;
+    const kvDim = this.c.kvHeads * this.c.headDim;
+    const a = this.acts;
+    // Gradient scratch is shared by all layers: a layer's backward is done before the next begins.
+    return {
+      dO: a.get('attn.dO', -200, rows * qDim),
+      dQ: a.get('attn.dQ', -201, rows * qDim),
+      dK: a.get('attn.dK', -202, rows * kvDim),
+      dV: a.get('attn.dV', -203, rows * kvDim),
+      dQr: a.get('attn.dQr', -204, rows * qDim),
+      dKr: a.get('attn.dKr', -205, rows * kvDim),
+    };
   }
 
   /** The causal softmax matrices (batch, heads, L, L) of the last forward, for stage 1. */
@@ -150,7 +245,7 @@ export class Mlp {
     private readonly w: Weights,
     private readonly layer: number,
     private readonly io: Io,
-    acts: Activations,
+    private readonly acts: Activations,
   ) {
     const rows = io.batch * io.L;
     this.up = acts.get('mlp.up', layer, rows * c.intermediate);
@@ -173,6 +268,27 @@ export class Mlp {
       ops.push(...unary(gpu, { kind: activationKind(c), x: this.up, y: this.act, n: rows * f, cols: f }));
     }
     ops.push(...linear(gpu, w, p + 'down', this.act, out, rows, c.dModel, f));
+    return ops;
+  }
+
+  /** dU (overwritten, or added to with accumulate) and trained weights' gradients, from dOut; u as in forward. */
+  backward(u: Bindable, dOut: Bindable, dU: Bindable, opts: { accumulate?: boolean } = {}): Op[] {
+    const { gpu, c, w } = this;
+    const rows = this.io.batch * this.io.L;
+    const f = c.intermediate;
+    const p = `layers.${this.layer}.mlp.`;
+    const dAct = this.acts.get('mlp.dAct', -210, rows * f);
+    const dUp = this.acts.get('mlp.dUp', -211, rows * f);
+    const ops = linearBackward(gpu, w, p + 'down', this.act, dOut, dAct, rows, c.dModel, f);
+    if (this.gate) {
+      const dGate = this.acts.get('mlp.dGate', -212, rows * f);
+      ops.push(...swigluBackward(gpu, { gate: this.gate, up: this.up, dOut: dAct, dGate, dUp, rows, cols: f }));
+      ops.push(...linearBackward(gpu, w, p + 'gate', u, dGate, dU, rows, f, c.dModel, opts.accumulate));
+      ops.push(...linearBackward(gpu, w, p + 'up', u, dUp, dU, rows, f, c.dModel, true));
+    } else {
+      ops.push(...unaryBackward(gpu, { kind: activationKind(c), x: this.up, dy: dAct, dx: dUp, n: rows * f, cols: f }));
+      ops.push(...linearBackward(gpu, w, p + 'up', u, dUp, dU, rows, f, c.dModel, opts.accumulate));
+    }
     return ops;
   }
 }

@@ -20,6 +20,8 @@ export interface LoadedTeacher {
   /** Canonical weights (src/models/DESIGN.md), f32 on the GPU. */
   weights: Weights & { buffers: Map<string, GPUBuffer> };
   layerWeights(layer: number): TeacherLayerWeights;
+  /** Host copies of the canonical weights (the student's initial values come from them). */
+  hostWeights(): Promise<Map<string, Float32Array>>;
   release(): void;
 }
 
@@ -114,6 +116,11 @@ export async function loadTeacher(
         wq: get(`layers.${i}.attn.q.weight`),
         wk: get(`layers.${i}.attn.k.weight`),
       };
+    },
+    hostWeights: async () => {
+      const out = new Map<string, Float32Array>();
+      for (const [n, b] of weights) out.set(n, await gpu.read(b));
+      return out;
     },
     release: () => {
       for (const b of weights.values()) b.destroy();

@@ -1,0 +1,190 @@
+// The MOHAWK student: the teacher's skeleton with the discrete Mamba-2 mixer in every layer but the
+// attention layers a hybrid keeps. Its parameters live in one flat buffer (one AdamW over all), with a
+// gradient buffer of the same layout; `frozen` names get no gradient binding.
+import type { Bindable, Gpu } from '../gpu/runtime';
+import type { ArchConfig } from '../io/config';
+import { FlatParams, normal } from '../mohawk/params';
+import { Activations, AttentionMixer, type Weights } from './layers';
+import { MambaMixer } from './mamba-mixer';
+import { mixerDims, mixerParamShapes, MIXER_CONV_K, type MixerShape } from './mamba-mixer-shape';
+import type { DecoderOptions, Mixer } from './decoder';
+
+export interface StudentSpec {
+  config: ArchConfig;
+  mixer: MixerShape;
+  /** Layers that keep the teacher's attention. */
+  attentionLayers: number[];
+}
+
+/** The paper's defaults: d_inner = d, n_v = n_qk = heads, N = head dim, out_proj bias where o_proj has one. */
+export function defaultMixer(c: ArchConfig, chunk = 128): MixerShape {
+  return { d: c.dModel, dInner: c.heads * c.headDim, nV: c.heads, nQK: c.heads, N: c.headDim, chunk, outBias: c.biases.attention };
+}
+
+/** Canonical names and shapes of the teacher's tensors that the student copies as they are. */
+function sharedShapes(c: ArchConfig): Map<string, number[]> {
+  const s = new Map<string, number[]>();
+  const d = c.dModel, f = c.intermediate;
+  const ln = c.norm === 'layernorm';
+  s.set('embed', [c.vocab, d]);
+  if (c.positions === 'learned') s.set('pos', [c.maxPositions, d]);
+  for (let i = 0; i < c.layers; i++) {
+    const p = `layers.${i}.`;
+    s.set(p + 'norm1.weight', [d]);
+    if (ln) s.set(p + 'norm1.bias', [d]);
+    if (c.modelType !== 'phi') {
+      s.set(p + 'norm2.weight', [d]);
+      if (ln) s.set(p + 'norm2.bias', [d]);
+    }
+    s.set(p + 'mlp.up.weight', [f, d]);
+    if (c.biases.mlp) s.set(p + 'mlp.up.bias', [f]);
+    if (c.gatedMlp) {
+      s.set(p + 'mlp.gate.weight', [f, d]);
+      if (c.biases.mlp) s.set(p + 'mlp.gate.bias', [f]);
+    }
+    s.set(p + 'mlp.down.weight', [d, f]);
+    if (c.biases.mlp) s.set(p + 'mlp.down.bias', [d]);
+  }
+  s.set('final_norm.weight', [d]);
+  if (ln) s.set('final_norm.bias', [d]);
+  if (!c.tiedEmbeddings) s.set('head.weight', [c.vocab, d]);
+  if (c.biases.lmHead) s.set('head.bias', [c.vocab]);
+  return s;
+}
+
+function attentionShapes(c: ArchConfig, i: number): Map<string, number[]> {
+  const s = new Map<string, number[]>();
+  const q = c.heads * c.headDim, kv = c.kvHeads * c.headDim, d = c.dModel;
+  const p = `layers.${i}.attn.`;
+  for (const [n, out, inp] of [['q', q, d], ['k', kv, d], ['v', kv, d], ['o', d, q]] as const) {
+    s.set(`${p}${n}.weight`, [out, inp]);
+    if (c.biases.attention) s.set(`${p}${n}.bias`, [out]);
+  }
+  return s;
+}
+
+/** Every student tensor, canonical name → shape, in a fixed order. */
+export function studentShapes(spec: StudentSpec): Map<string, number[]> {
+  const c = spec.config;
+  const s = sharedShapes(c);
+  for (let i = 0; i < c.layers; i++) {
+    const shapes = spec.attentionLayers.includes(i) ? attentionShapes(c, i) : new Map([...mixerParamShapes(spec.mixer)].map(([n, v]) => [`layers.${i}.mixer.${n}`, v] as const));
+    for (const [n, v] of shapes) s.set(n, v);
+  }
+  return s;
+}
+
+/** A flat parameter buffer with its gradients, seen as canonical Weights. */
+export class ParamSet implements Weights {
+  readonly layout = new FlatParams();
+  readonly values: GPUBuffer;
+  readonly grads: GPUBuffer;
+  /** Parameters given no gradient binding (and masked out of AdamW). */
+  frozen: (name: string) => boolean = () => false;
+
+  constructor(
+    private readonly gpu: Gpu,
+    shapes: Map<string, number[]>,
+    initial: Map<string, Float32Array>,
+    label: string,
+  ) {
+    for (const [n, shape] of shapes) this.layout.add(n, shape);
+    this.values = gpu.upload(this.layout.pack(initial), `${label} parameters`);
+    this.grads = gpu.zeros(this.layout.size, `${label} gradients`);
+  }
+
+  has(name: string): boolean {
+    return this.layout.slices.has(name);
+  }
+  get(name: string): Bindable {
+    return this.layout.view(this.values, name);
+  }
+  grad(name: string): Bindable | undefined {
+    return this.frozen(name) ? undefined : this.layout.view(this.grads, name);
+  }
+  /** 1 for trained, 0 for frozen floats (alignment gaps 0), for AdamW's mask. */
+  mask(): Float32Array {
+    const m = new Float32Array(this.layout.size);
+    for (const [n, s] of this.layout.slices) if (!this.frozen(n)) m.fill(1, s.offset, s.offset + s.count);
+    return m;
+  }
+  /** Only the parameters matching `pred` are trained. */
+  trainOnly(pred: (name: string) => boolean): void {
+    this.frozen = (n) => !pred(n);
+  }
+  async read(): Promise<Map<string, Float32Array>> {
+    return this.layout.unpack(await this.gpu.read(this.values));
+  }
+  release(): void {
+    this.values.destroy();
+    this.grads.destroy();
+  }
+}
+
+/**
+ * Initial student values from the teacher's canonical tensors (host copies). The mixer starts from the
+ * attention it replaces, as SSD's duality suggests: C ← W_q, B ← W_k, x ← W_v (key/value heads repeated
+ * for GQA), out_proj ← W_o; the gate is open (z weights 0, z_bias 1.2785 so silu ≈ 1), the conv is the
+ * identity, D = 1, and A_log rows are small random values (decay ≈ 1/2 per token to begin with).
+ */
+export function initialStudent(spec: StudentSpec, teacher: Map<string, Float32Array>, seed: number): Map<string, Float32Array> {
+  const c = spec.config;
+  const v = new Map<string, Float32Array>();
+  const take = (n: string) => {
+    const t = teacher.get(n);
+    if (!t) throw new Error(`the teacher has no tensor ${n} to copy into the student`);
+    return t.slice();
+  };
+  for (const n of sharedShapes(c).keys()) v.set(n, take(n));
+  const m = spec.mixer;
+  const dims = mixerDims(m);
+  const d = c.dModel;
+  const fromAttention = m.dInner === c.heads * c.headDim && m.nV === c.heads && m.nQK === c.heads && m.N === c.headDim;
+  for (let i = 0; i < c.layers; i++) {
+    if (spec.attentionLayers.includes(i)) {
+      for (const n of attentionShapes(c, i).keys()) v.set(n, take(n));
+      continue;
+    }
+    const p = `layers.${i}.mixer.`;
+    const inProj = new Float32Array(dims.proj * d);
+    const rand = normal(dims.proj * d, 1 / Math.sqrt(d), seed + 101 * i);
+    if (fromAttention) {
+      const rep = c.heads / c.kvHeads;
+      const hd = c.headDim;
+      const wq = teacher.get(`layers.${i}.attn.q.weight`)!;
+      const wk = teacher.get(`layers.${i}.attn.k.weight`)!;
+      const wv = teacher.get(`layers.${i}.attn.v.weight`)!;
+      // Row blocks of head h: x and B/C read the teacher's kv head h / rep.
+      for (let h = 0; h < c.heads; h++) {
+        const kvh = Math.floor(h / rep);
+        inProj.set(wv.subarray(kvh * hd * d, (kvh + 1) * hd * d), (0 + h * hd) * d);
+        inProj.set(wk.subarray(kvh * hd * d, (kvh + 1) * hd * d), (dims.bOff + h * hd) * d);
+        inProj.set(wq.subarray(h * hd * d, (h + 1) * hd * d), (dims.cOff + h * hd) * d);
+      }
+    } else {
+      inProj.set(rand.subarray(0, dims.convCh * d));
+    }
+    // z rows stay 0; A_log rows small random.
+    inProj.set(rand.subarray(dims.aOff * d, dims.proj * d).map((x) => x * 0.1), dims.aOff * d);
+    v.set(p + 'in_proj.weight', inProj);
+    const conv = new Float32Array(dims.convCh * MIXER_CONV_K);
+    for (let ch = 0; ch < dims.convCh; ch++) conv[ch * MIXER_CONV_K + MIXER_CONV_K - 1] = 1;
+    v.set(p + 'conv1d.weight', conv);
+    v.set(p + 'conv1d.bias', new Float32Array(dims.convCh));
+    v.set(p + 'z_bias', new Float32Array(m.dInner).fill(1.2785));
+    v.set(p + 'D', new Float32Array(m.nV).fill(1));
+    v.set(p + 'out_proj.weight', fromAttention ? take(`layers.${i}.attn.o.weight`) : normal(d * m.dInner, 1 / Math.sqrt(m.dInner), seed + 7 + i));
+    if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attention ? take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
+  }
+  return v;
+}
+
+/** The Decoder `mixer` option of a student: Mamba-2 mixers, attention in the kept layers. */
+export function studentMixers(gpu: Gpu, spec: StudentSpec, weights: Weights, io: { batch: number; L: number }): NonNullable<DecoderOptions['mixer']> {
+  return (l: number, acts: Activations): Mixer => {
+    if (spec.attentionLayers.includes(l)) return new AttentionMixer(gpu, spec.config, weights, l, io, acts);
+    const p = `layers.${l}.mixer.`;
+    const mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => weights.get(p + n), g: (n) => (weights.has(p + n) ? weights.grad?.(p + n) : undefined) });
+    return { forward: (u, out) => mixer.forward(u, out), backward: (dOut, dU, o) => mixer.backward(dOut, dU, o ?? {}), mamba: mixer } as Mixer & { mamba: MambaMixer };
+  };
+}
