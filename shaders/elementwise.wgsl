@@ -38,3 +38,14 @@ fn axpy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (e >= xp.n) { return; }
   ax_y[e] = fma(xp.alpha, ax_x[e], ax_y[e]);
 }
+
+// ---- scale: y = alpha·y (averaging gradients summed over micro-batches) ---------------------------
+@group(0) @binding(0) var<storage, read_write> sc_y: array<f32>;
+@group(0) @binding(1) var<uniform> scp: XP;
+
+@compute @workgroup_size(WG)
+fn scale(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= scp.n) { return; }
+  sc_y[e] = scp.alpha * sc_y[e];
+}

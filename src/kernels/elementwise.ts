@@ -1,6 +1,7 @@
-// Flat elementwise sums (shaders/elementwise.wgsl):
+// Flat elementwise sums and scaling (shaders/elementwise.wgsl):
 //   add:  out = a + b (+ c)       n floats each, n a multiple of 4 (activations always are here)
 //   axpy: y = y + alpha·x         n floats
+//   scale: y = alpha·y            n floats
 // Used for residual streams and for summing gradients; the float64 reference is src/ref/elementwise.ts.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
 
@@ -60,6 +61,25 @@ export function axpy(gpu: Gpu, a: { x: Bindable; y: Bindable; n: number; alpha?:
       params: new Params().u32(a.n).f32(a.alpha ?? 1).build(),
       workgroups: grid(gpu, fn, Math.ceil(a.n / WG)),
       label: `axpy ${a.n}`,
+    }),
+  ];
+}
+
+/** y = alpha·y in place. */
+export function scale(gpu: Gpu, a: { y: Bindable; n: number; alpha: number }): Op[] {
+  const fn = 'scale';
+  if (!Number.isInteger(a.n) || a.n < 1) throw new Error(`${fn} (n=${a.n}): n must be a positive integer`);
+  need(fn, 'y', a.y, a.n);
+  return [
+    gpu.op({
+      shader: SHADER,
+      entry: 'scale',
+      constants: { WG },
+      reads: [],
+      writes: [a.y],
+      params: new Params().u32(a.n).f32(a.alpha).build(),
+      workgroups: grid(gpu, fn, Math.ceil(a.n / WG)),
+      label: `scale ${a.n}`,
     }),
   ];
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, axpy } from '../../src/kernels/elementwise';
+import { add, axpy, scale } from '../../src/kernels/elementwise';
 import { addRef, axpyRef } from '../../src/ref/elementwise';
 import { randn, relErr, testGpu } from '../helpers/gpu';
 
@@ -19,13 +19,16 @@ describe('elementwise', () => {
     await gpu.check();
   });
 
-  it('accumulates y += alpha·x, and refuses aliasing and odd sizes', async () => {
+  it('accumulates y += alpha·x, scales y in place, and refuses aliasing and odd sizes', async () => {
     const gpu = await testGpu();
     const n = 1003;
     const x = randn(n, 4), y = randn(n, 5);
     const Y = gpu.upload(y);
     gpu.run(axpy(gpu, { x: gpu.upload(x), y: Y, n, alpha: -0.5 }));
     expect(relErr(await gpu.read(Y, n), axpyRef(f64(x), f64(y), -0.5))).toBeLessThan(1e-4);
+    const Z = gpu.upload(x);
+    gpu.run(scale(gpu, { y: Z, n, alpha: 0.25 }));
+    expect(relErr(await gpu.read(Z, n), f64(x).map((v) => v * 0.25))).toBeLessThan(1e-6);
     expect(() => axpy(gpu, { x: Y, y: Y, n })).toThrow(/share/);
     expect(() => add(gpu, { a: Y, b: Y, out: gpu.zeros(8), n: 6 })).toThrow(/multiple of 4/);
     expect(() => add(gpu, { a: Y, b: Y, out: Y, n: 8 })).toThrow(/shares/);
