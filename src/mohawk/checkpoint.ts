@@ -1,0 +1,413 @@
+// Checkpoints of a distillation run, so that a closed tab or a killed process resumes where it was.
+// A checkpoint is three files in a CheckpointStore:
+//   student.safetensors    the parameters by canonical name (a usable set of student weights alone)
+//   optimizer.safetensors  AdamW's first and second moments, "m" and "v", flat as the parameter buffer
+//   state.json             the run's state (stage, step, tokens, plan, elapsed, rng...), the flat
+//                          layout of the parameters, each file's size and the checkpoint's id
+// state.json is removed first and written last, and both safetensors files carry the id state.json
+// names: a save cut short leaves either no state.json (no checkpoint) or files that do not match it
+// (refused, saying which), never a mixture that passes for a complete checkpoint.
+import { bytesSource } from '../io/files';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
+
+export interface CheckpointStore {
+  write(name: string, bytes: Uint8Array): Promise<void>;
+  /** The file's bytes, or null when there is no such file. */
+  read(name: string): Promise<Uint8Array | null>;
+  /** Removes the file; nothing happens when there is none. */
+  remove(name: string): Promise<void>;
+  list(): Promise<string[]>;
+}
+
+export const STATE_FILE = 'state.json';
+export const STUDENT_FILE = 'student.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+const FORMAT = 'mohawk-checkpoint';
+const VERSION = 1;
+
+export interface ParamSlot {
+  offset: number;
+  count: number;
+  shape: number[];
+}
+
+export interface Checkpoint {
+  /** The run's own state; any JSON object. */
+  state: Record<string, unknown>;
+  /** The flat parameter buffer (alignment gaps 0). */
+  params: Float32Array;
+  /** AdamW moments, laid out like params. */
+  m: Float32Array;
+  v: Float32Array;
+  /** Where each canonical parameter sits in the flat buffers (floats). */
+  paramShapes: Map<string, ParamSlot>;
+}
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+function checkName(name: string): void {
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') throw new CheckpointError(`checkpoint file name ${JSON.stringify(name)} is not a plain file name`);
+}
+
+function checkLayout(size: number, slots: Map<string, ParamSlot>, fail: (m: string) => never): void {
+  const spans: [number, number, string][] = [];
+  for (const [name, s] of slots) {
+    if (!Number.isSafeInteger(s.offset) || s.offset < 0 || !Number.isSafeInteger(s.count) || s.count < 0) fail(`parameter ${name}: offset ${s.offset}, count ${s.count} are not non-negative integers`);
+    if (!Array.isArray(s.shape) || !s.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`parameter ${name}: shape ${JSON.stringify(s.shape)} is not a list of sizes`);
+    if (s.shape.reduce((a, b) => a * b, 1) !== s.count) fail(`parameter ${name}: shape [${s.shape}] does not hold ${s.count} values`);
+    if (s.offset + s.count > size) fail(`parameter ${name} (floats ${s.offset}..${s.offset + s.count}) runs past the ${size}-float buffer`);
+    spans.push([s.offset, s.offset + s.count, name]);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) if (spans[i]![0] < spans[i - 1]![1]) fail(`parameters ${spans[i - 1]![2]} and ${spans[i]![2]} overlap`);
+}
+
+function newId(): string {
+  const c = globalThis.crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/** Writes a checkpoint: state.json removed, student and optimizer written, state.json written last. */
+export async function saveCheckpoint(store: CheckpointStore, ck: Checkpoint): Promise<void> {
+  const size = ck.params.length;
+  const fail = (m: string): never => {
+    throw new CheckpointError(`saveCheckpoint: ${m}`);
+  };
+  if (ck.m.length !== size || ck.v.length !== size) fail(`params hold ${size} floats but m ${ck.m.length} and v ${ck.v.length}`);
+  checkLayout(size, ck.paramShapes, fail);
+  if (typeof ck.state !== 'object' || ck.state === null || Array.isArray(ck.state)) fail('state is not a JSON object');
+  const id = newId();
+  const meta = { format: 'pt', producer: 'mohawk-studio', checkpoint: id };
+  const student = writeSafetensors(
+    [...ck.paramShapes].map(([name, s]) => ({ name, shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.count) })),
+    meta,
+  );
+  const optimizer = writeSafetensors(
+    [
+      { name: 'm', shape: [size], data: ck.m },
+      { name: 'v', shape: [size], data: ck.v },
+    ],
+    meta,
+  );
+  const state = {
+    format: FORMAT,
+    version: VERSION,
+    id,
+    savedAt: Date.now(),
+    files: { [STUDENT_FILE]: student.length, [OPTIMIZER_FILE]: optimizer.length },
+    size,
+    layout: [...ck.paramShapes].map(([name, s]) => ({ name, offset: s.offset, shape: s.shape })),
+    state: ck.state,
+  };
+  const stateBytes = new TextEncoder().encode(JSON.stringify(state));
+  await store.remove(STATE_FILE);
+  await store.write(STUDENT_FILE, student);
+  await store.write(OPTIMIZER_FILE, optimizer);
+  await store.write(STATE_FILE, stateBytes);
+}
+
+/** The checkpoint in `store`, or null when it holds none (no state.json); throws saying what is wrong with a bad one. */
+export async function loadCheckpoint(store: CheckpointStore): Promise<Checkpoint | null> {
+  const stateBytes = await store.read(STATE_FILE);
+  if (!stateBytes) return null;
+  const fail = (m: string): never => {
+    throw new CheckpointError(`checkpoint: ${m}`);
+  };
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(stateBytes));
+  } catch (e) {
+    fail(`${STATE_FILE} is not valid JSON (${(e as Error).message})`);
+  }
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObj(json)) fail(`${STATE_FILE} is not a JSON object`);
+  const s = json as Record<string, unknown>;
+  if (s.format !== FORMAT) fail(`${STATE_FILE}: format ${JSON.stringify(s.format)} is not "${FORMAT}"`);
+  if (s.version !== VERSION) fail(`${STATE_FILE}: version ${JSON.stringify(s.version)} is not ${VERSION} (written by another version of the studio)`);
+  if (typeof s.id !== 'string' || !s.id) fail(`${STATE_FILE}: id is missing`);
+  if (!Number.isSafeInteger(s.size) || (s.size as number) < 0) fail(`${STATE_FILE}: size ${JSON.stringify(s.size)} is not a float count`);
+  if (!isObj(s.state)) fail(`${STATE_FILE}: state is missing or not an object`);
+  if (!isObj(s.files)) fail(`${STATE_FILE}: files is missing`);
+  if (!Array.isArray(s.layout)) fail(`${STATE_FILE}: layout is missing`);
+  const size = s.size as number;
+  const slots = new Map<string, ParamSlot>();
+  for (const e of s.layout as unknown[]) {
+    if (!isObj(e) || typeof e.name !== 'string' || !Array.isArray(e.shape)) fail(`${STATE_FILE}: layout entry ${JSON.stringify(e)} is not {name, offset, shape}`);
+    const ent = e as { name: string; offset: number; shape: number[] };
+    if (slots.has(ent.name)) fail(`${STATE_FILE}: parameter ${ent.name} is listed twice`);
+    const count = ent.shape.reduce((a, b) => a * b, 1);
+    slots.set(ent.name, { offset: ent.offset, count, shape: ent.shape });
+  }
+  checkLayout(size, slots, (m) => fail(`${STATE_FILE}: ${m}`));
+
+  const open = async (file: string): Promise<SafetensorsFile> => {
+    const bytes = await store.read(file);
+    if (!bytes) fail(`${file} is missing although ${STATE_FILE} names it (removed or renamed after the save)`);
+    const want = (s.files as Record<string, unknown>)[file];
+    if (bytes!.length !== want) fail(`${file} holds ${bytes!.length} bytes, ${STATE_FILE} says ${JSON.stringify(want)} (truncated or from another save)`);
+    let st: SafetensorsFile;
+    try {
+      st = await SafetensorsFile.open(bytesSource(file, bytes!));
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (st!.metadata.checkpoint !== s.id) fail(`${file} belongs to another save (id ${st!.metadata.checkpoint ?? 'none'}, ${STATE_FILE} says ${s.id})`);
+    return st!;
+  };
+  const student = await open(STUDENT_FILE);
+  const optimizer = await open(OPTIMIZER_FILE);
+
+  const params = new Float32Array(size);
+  for (const name of student.tensors.keys()) if (!slots.has(name)) fail(`${STUDENT_FILE} holds ${name}, which ${STATE_FILE}'s layout does not list`);
+  for (const [name, slot] of slots) {
+    const info = student.tensors.get(name);
+    if (!info) fail(`${STUDENT_FILE} lacks parameter ${name}`);
+    if (info!.dtype !== 'F32' || info!.shape.join() !== slot.shape.join()) fail(`${STUDENT_FILE}: ${name} is ${info!.dtype} [${info!.shape}], expected F32 [${slot.shape}]`);
+    params.set(await student.readF32(name), slot.offset);
+  }
+  const moment = async (name: 'm' | 'v'): Promise<Float32Array> => {
+    const info = optimizer.tensors.get(name);
+    if (!info) fail(`${OPTIMIZER_FILE} lacks ${name}`);
+    if (info!.dtype !== 'F32' || info!.shape.join() !== String(size)) fail(`${OPTIMIZER_FILE}: ${name} is ${info!.dtype} [${info!.shape}], expected F32 [${size}]`);
+    return optimizer.readF32(name);
+  };
+  return { state: s.state as Record<string, unknown>, params, m: await moment('m'), v: await moment('v'), paramShapes: slots };
+}
+
+/** When the checkpoint in `store` was saved and its run state, without reading the tensors; null without one. */
+export async function peekCheckpoint(store: CheckpointStore): Promise<{ savedAt: number; state: Record<string, unknown> } | null> {
+  const bytes = await store.read(STATE_FILE);
+  if (!bytes) return null;
+  try {
+    const j = JSON.parse(new TextDecoder().decode(bytes));
+    if (j?.format !== FORMAT || typeof j.state !== 'object' || j.state === null) return null;
+    return { savedAt: Number(j.savedAt), state: j.state };
+  } catch {
+    return null;
+  }
+}
+
+/** Removes every file of the checkpoint (state.json first, so nothing is taken for one meanwhile). */
+export async function clearCheckpoint(store: CheckpointStore): Promise<void> {
+  await store.remove(STATE_FILE);
+  for (const f of await store.list()) await store.remove(f);
+}
+
+/** A short stable name for a teacher (its config.json and the header of its weights), for a checkpoint folder per teacher. */
+export async function teacherFingerprint(parts: (string | Uint8Array)[]): Promise<string> {
+  const enc = new TextEncoder();
+  const chunks = parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p));
+  const all = new Uint8Array(chunks.reduce((a, c) => a + c.length + 4, 0));
+  let at = 0;
+  for (const c of chunks) {
+    // Length-prefixed, so ['ab', 'c'] and ['a', 'bc'] differ.
+    new DataView(all.buffer).setUint32(at, c.length, true);
+    all.set(c, at + 4);
+    at += c.length + 4;
+  }
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', all));
+  return [...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// ---- stores ----
+
+export function memoryStore(): CheckpointStore & { files: Map<string, Uint8Array> } {
+  const files = new Map<string, Uint8Array>();
+  return {
+    files,
+    async write(name, bytes) {
+      checkName(name);
+      files.set(name, bytes.slice());
+    },
+    async read(name) {
+      const b = files.get(name);
+      return b ? b.slice() : null;
+    },
+    async remove(name) {
+      files.delete(name);
+    },
+    async list() {
+      return [...files.keys()].sort();
+    },
+  };
+}
+
+// Kept in a variable and imported with @vite-ignore so that the browser bundle never resolves node:fs.
+const NODE_FS = 'node:fs/promises';
+type NodeFs = typeof import('node:fs/promises');
+const nodeFs = async (): Promise<NodeFs> => (await import(/* @vite-ignore */ NODE_FS)) as NodeFs;
+const TMP = '.partial-';
+
+/**
+ * Files in a folder on disk (Node). Each write goes to a temporary name, is flushed, then renamed
+ * over the file, so a crash never leaves a half-written file under the real name.
+ */
+export function folderStore(path: string): CheckpointStore {
+  const at = (name: string) => `${path.replace(/[\\/]+$/, '')}/${name}`;
+  return {
+    async write(name, bytes) {
+      checkName(name);
+      const fs = await nodeFs();
+      await fs.mkdir(path, { recursive: true });
+      const tmp = at(`${TMP}${name}-${newId()}`);
+      const h = await fs.open(tmp, 'w');
+      try {
+        await h.writeFile(bytes);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await fs.rename(tmp, at(name));
+    },
+    async read(name) {
+      checkName(name);
+      const fs = await nodeFs();
+      try {
+        return new Uint8Array(await fs.readFile(at(name)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+    },
+    async remove(name) {
+      checkName(name);
+      const fs = await nodeFs();
+      await fs.rm(at(name), { force: true });
+    },
+    async list() {
+      const fs = await nodeFs();
+      try {
+        const entries = await fs.readdir(path, { withFileTypes: true });
+        return entries.filter((e) => e.isFile() && !e.name.startsWith(TMP)).map((e) => e.name).sort();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw e;
+      }
+    },
+  };
+}
+
+// The parts of the File System Access API the store uses (not all in TypeScript's DOM library yet).
+interface OpfsWritable {
+  write(data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort?(): Promise<void>;
+}
+interface OpfsSyncHandle {
+  truncate(size: number): void;
+  write(data: Uint8Array, opts?: { at?: number }): number;
+  flush(): void;
+  close(): void;
+}
+interface OpfsFile {
+  kind: 'file';
+  name: string;
+  getFile(): Promise<Blob>;
+  createWritable?(): Promise<OpfsWritable>;
+  createSyncAccessHandle?(): Promise<OpfsSyncHandle>;
+  move?(name: string): Promise<void>;
+}
+interface OpfsDir {
+  getDirectoryHandle(name: string, opts?: { create?: boolean }): Promise<OpfsDir>;
+  getFileHandle(name: string, opts?: { create?: boolean }): Promise<OpfsFile>;
+  removeEntry(name: string): Promise<void>;
+  entries(): AsyncIterableIterator<[string, { kind: string }]>;
+}
+
+export const OPFS_ROOT = 'mohawk-checkpoints';
+
+/**
+ * Files in the Origin Private File System, under mohawk-checkpoints/<dirName> (one folder per
+ * teacher fingerprint). Writes go through createWritable where the browser has it (the file changes
+ * only when the stream closes) and otherwise, in a worker, through a sync access handle on a
+ * temporary file moved over the real one.
+ */
+export function opfsStore(dirName: string, root?: () => Promise<unknown>): CheckpointStore {
+  checkName(dirName);
+  let dir: Promise<OpfsDir> | null = null;
+  const folder = (): Promise<OpfsDir> => {
+    dir ??= (async () => {
+      const getRoot = root ?? (() => (globalThis.navigator as Navigator | undefined)?.storage?.getDirectory?.() ?? Promise.reject(new CheckpointError('this browser has no Origin Private File System (navigator.storage.getDirectory)')));
+      const r = (await getRoot()) as OpfsDir;
+      return (await r.getDirectoryHandle(OPFS_ROOT, { create: true })).getDirectoryHandle(dirName, { create: true });
+    })();
+    dir.catch(() => (dir = null));
+    return dir;
+  };
+  const notFound = (e: unknown) => (e as DOMException)?.name === 'NotFoundError';
+  return {
+    async write(name, bytes) {
+      checkName(name);
+      const d = await folder();
+      const probe = await d.getFileHandle(name, { create: true });
+      if (probe.createWritable) {
+        const w = await probe.createWritable();
+        try {
+          await w.write(bytes);
+        } catch (e) {
+          await w.abort?.();
+          throw e;
+        }
+        await w.close();
+        return;
+      }
+      const tmpName = `${TMP}${name}`;
+      const tmp = await d.getFileHandle(tmpName, { create: true });
+      if (!tmp.createSyncAccessHandle) throw new CheckpointError('this browser can write OPFS files neither with createWritable nor, outside a worker, with createSyncAccessHandle');
+      const h = await tmp.createSyncAccessHandle();
+      try {
+        h.truncate(0);
+        let at = 0;
+        while (at < bytes.length) at += h.write(bytes.subarray(at), { at });
+        h.flush();
+      } finally {
+        h.close();
+      }
+      if (tmp.move) {
+        await d.removeEntry(name).catch((e) => {
+          if (!notFound(e)) throw e;
+        });
+        await tmp.move(name);
+      } else {
+        // Without move(), copy over in place; state.json last still guards the checkpoint as a whole.
+        const h2 = await probe.createSyncAccessHandle!();
+        try {
+          h2.truncate(0);
+          let at = 0;
+          while (at < bytes.length) at += h2.write(bytes.subarray(at), { at });
+          h2.flush();
+        } finally {
+          h2.close();
+        }
+        await d.removeEntry(tmpName);
+      }
+    },
+    async read(name) {
+      checkName(name);
+      const d = await folder();
+      try {
+        const f = await (await d.getFileHandle(name)).getFile();
+        return new Uint8Array(await f.arrayBuffer());
+      } catch (e) {
+        if (notFound(e)) return null;
+        throw e;
+      }
+    },
+    async remove(name) {
+      checkName(name);
+      const d = await folder();
+      await d.removeEntry(name).catch((e) => {
+        if (!notFound(e)) throw e;
+      });
+    },
+    async list() {
+      const d = await folder();
+      const names: string[] = [];
+      for await (const [name, h] of d.entries()) if (h.kind === 'file' && !name.startsWith(TMP)) names.push(name);
+      return names.sort();
+    },
+  };
+}

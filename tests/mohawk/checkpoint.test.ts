@@ -1,0 +1,167 @@
+// Checkpoints: a round trip through memory and a folder gives back exactly what was saved; state.json
+// goes last; a save cut short, a truncated file or files of two saves are never taken for a checkpoint.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  clearCheckpoint,
+  folderStore,
+  loadCheckpoint,
+  memoryStore,
+  peekCheckpoint,
+  saveCheckpoint,
+  teacherFingerprint,
+  type Checkpoint,
+  type CheckpointStore,
+} from '../../src/mohawk/checkpoint';
+import { FlatParams } from '../../src/mohawk/params';
+import { randn } from '../helpers/gpu';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function sample(seed: number): Checkpoint {
+  const layout = new FlatParams();
+  layout.add('embed', [10, 8]);
+  layout.add('layers.0.mixer.D', [3]);
+  layout.add('layers.0.mixer.in_proj.weight', [5, 8]);
+  layout.add('final_norm.weight', [8]);
+  const values = new Map([...layout.slices].map(([n, s]) => [n, randn(s.count, seed + s.offset)]));
+  const params = layout.pack(values);
+  const m = randn(layout.size, seed + 1000, 1e-3);
+  const v = randn(layout.size, seed + 2000, 1e-6).map(Math.abs);
+  const state = { stage: 2, step: 37, tokens: 37 * 1024, elapsed: 12.5, rng: [1, 2, 3, 4], plan: { seqLen: 64, lr: { 1: 1e-3 } } };
+  return { state, params, m, v, paramShapes: new Map([...layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }])) };
+}
+
+function expectSame(got: Checkpoint | null, want: Checkpoint): void {
+  expect(got).not.toBeNull();
+  expect(got!.state).toEqual(want.state);
+  expect(got!.params).toEqual(want.params);
+  expect(got!.m).toEqual(want.m);
+  expect(got!.v).toEqual(want.v);
+  expect([...got!.paramShapes]).toEqual([...want.paramShapes]);
+}
+
+/** A store that logs every call and can fail at the k-th write. */
+function recording(inner: CheckpointStore, failAtWrite = Infinity) {
+  const log: string[] = [];
+  let writes = 0;
+  const store: CheckpointStore = {
+    write: async (n, b) => {
+      if (++writes === failAtWrite) throw new Error(`disk full writing ${n}`);
+      log.push(`write ${n}`);
+      return inner.write(n, b);
+    },
+    read: (n) => inner.read(n),
+    remove: async (n) => {
+      log.push(`remove ${n}`);
+      return inner.remove(n);
+    },
+    list: () => inner.list(),
+  };
+  return { store, log };
+}
+
+describe('checkpoints', () => {
+  it('round trip through memory: state, parameters (alignment gaps included), moments, layout', async () => {
+    const store = memoryStore();
+    expect(await loadCheckpoint(store)).toBeNull();
+    const ck = sample(1);
+    await saveCheckpoint(store, ck);
+    expect(await store.list()).toEqual(['optimizer.safetensors', 'state.json', 'student.safetensors']);
+    expectSame(await loadCheckpoint(store), ck);
+    const peek = await peekCheckpoint(store);
+    expect(peek?.state).toEqual(ck.state);
+    // A later save replaces the earlier one whole.
+    const ck2 = sample(2);
+    await saveCheckpoint(store, ck2);
+    expectSame(await loadCheckpoint(store), ck2);
+    await clearCheckpoint(store);
+    expect(await store.list()).toEqual([]);
+    expect(await loadCheckpoint(store)).toBeNull();
+  });
+
+  it('round trip through a folder, leaving no temporary files; leftovers of a crashed write are ignored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mohawk-ck-'));
+    dirs.push(dir);
+    const store = folderStore(join(dir, 'teacher-abc'));
+    expect(await store.list()).toEqual([]);
+    expect(await loadCheckpoint(store)).toBeNull();
+    const ck = sample(3);
+    await saveCheckpoint(store, ck);
+    expect(readdirSync(join(dir, 'teacher-abc')).sort()).toEqual(['optimizer.safetensors', 'state.json', 'student.safetensors']);
+    writeFileSync(join(dir, 'teacher-abc', '.partial-student.safetensors-123'), new Uint8Array(10));
+    expect(await store.list()).toEqual(['optimizer.safetensors', 'state.json', 'student.safetensors']);
+    expectSame(await loadCheckpoint(folderStore(join(dir, 'teacher-abc'))), ck);
+    await expect(store.write('../escape', new Uint8Array(1))).rejects.toThrow(/not a plain file name/);
+  });
+
+  it('removes state.json first and writes it last', async () => {
+    const { store, log } = recording(memoryStore());
+    await saveCheckpoint(store, sample(4));
+    expect(log).toEqual(['remove state.json', 'write student.safetensors', 'write optimizer.safetensors', 'write state.json']);
+  });
+
+  it('a save cut short leaves no checkpoint, never the old state with new weights', async () => {
+    const inner = memoryStore();
+    await saveCheckpoint(inner, sample(5));
+    for (const k of [1, 2, 3]) {
+      const mem = memoryStore();
+      for (const [n, b] of inner.files) await mem.write(n, b);
+      const { store } = recording(mem, k);
+      await expect(saveCheckpoint(store, sample(6))).rejects.toThrow(/disk full/);
+      expect(await loadCheckpoint(mem)).toBeNull();
+    }
+  });
+
+  it('refuses a truncated file, a missing file, files of two saves and a bad state.json, saying which', async () => {
+    const base = memoryStore();
+    await saveCheckpoint(base, sample(7));
+    const variant = async (edit: (f: Map<string, Uint8Array>) => void | Promise<void>) => {
+      const s = memoryStore();
+      for (const [n, b] of base.files) s.files.set(n, b.slice());
+      await edit(s.files);
+      return loadCheckpoint(s);
+    };
+    const st = base.files.get('student.safetensors')!;
+    await expect(variant((f) => void f.set('student.safetensors', st.subarray(0, st.length - 100)))).rejects.toThrow(
+      new RegExp(`student.safetensors holds ${st.length - 100} bytes, state.json says ${st.length}`),
+    );
+    await expect(variant((f) => void f.delete('optimizer.safetensors'))).rejects.toThrow(/optimizer.safetensors is missing although state.json names it/);
+    const other = memoryStore();
+    await saveCheckpoint(other, sample(7));
+    await expect(variant((f) => void f.set('optimizer.safetensors', other.files.get('optimizer.safetensors')!))).rejects.toThrow(
+      /optimizer.safetensors belongs to another save/,
+    );
+    await expect(variant((f) => void f.set('state.json', new TextEncoder().encode('{"format":'))) ).rejects.toThrow(/state.json is not valid JSON/);
+    const editState = (fn: (j: any) => void) => (f: Map<string, Uint8Array>) => {
+      const j = JSON.parse(new TextDecoder().decode(f.get('state.json')!));
+      fn(j);
+      f.set('state.json', new TextEncoder().encode(JSON.stringify(j)));
+    };
+    await expect(variant(editState((j) => (j.version = 99)))).rejects.toThrow(/version 99 is not 1/);
+    await expect(variant(editState((j) => (j.layout[1].offset = 10)))).rejects.toThrow(/parameters embed and layers.0.mixer.D overlap/);
+    await expect(variant(editState((j) => (j.layout[2].shape = [8, 5])))).rejects.toThrow(/layers.0.mixer.in_proj.weight is F32 \[5,8\], expected F32 \[8,5\]/);
+    await expect(variant(editState((j) => j.layout.pop()))).rejects.toThrow(/student.safetensors holds final_norm.weight, which state.json's layout does not list/);
+  });
+
+  it('saveCheckpoint refuses inconsistent buffers and layouts', async () => {
+    const ck = sample(8);
+    await expect(saveCheckpoint(memoryStore(), { ...ck, m: ck.m.subarray(1) })).rejects.toThrow(/params hold \d+ floats but m/);
+    const bad = new Map(ck.paramShapes);
+    bad.set('extra', { offset: ck.params.length - 2, count: 4, shape: [4] });
+    await expect(saveCheckpoint(memoryStore(), { ...ck, paramShapes: bad })).rejects.toThrow(/parameter extra .* runs past/);
+  });
+
+  it('teacher fingerprints are stable and tell teachers apart', async () => {
+    const a = await teacherFingerprint(['{"model_type":"llama"}', new Uint8Array([1, 2, 3])]);
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+    expect(await teacherFingerprint(['{"model_type":"llama"}', new Uint8Array([1, 2, 3])])).toBe(a);
+    expect(await teacherFingerprint(['{"model_type":"llama"}', new Uint8Array([1, 2, 4])])).not.toBe(a);
+    expect(await teacherFingerprint(['ab', 'c'])).not.toBe(await teacherFingerprint(['a', 'bc']));
+  });
+});
