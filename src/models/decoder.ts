@@ -26,7 +26,7 @@ export interface DecoderOptions {
   /** Compute logits (default true). */
   logits?: boolean;
   /** The mixer of layer l; default the attention the weights describe. */
-  mixer?: (layer: number, acts: Activations) => Mixer;
+  mixer?: (layer: number, acts: Activations, io: Io) => Mixer;
 }
 
 export class Decoder {
@@ -71,7 +71,7 @@ export class Decoder {
       const u = acts.get('norm1.out', l, rows * d);
       const a = acts.get('mixer.out', l, rows * d);
       const m = acts.get('mlp.out', l, rows * d);
-      const mixer = opts.mixer ? opts.mixer(l, acts) : new AttentionMixer(gpu, c, weights, l, io, acts);
+      const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, c, weights, l, io, acts);
       const mlp = new Mlp(gpu, c, weights, l, io, acts);
       this.normed.push(u);
       this.mixed.push(a);

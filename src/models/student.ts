@@ -180,8 +180,8 @@ export function initialStudent(spec: StudentSpec, teacher: Map<string, Float32Ar
 }
 
 /** The Decoder `mixer` option of a student: Mamba-2 mixers, attention in the kept layers. */
-export function studentMixers(gpu: Gpu, spec: StudentSpec, weights: Weights, io: { batch: number; L: number }): NonNullable<DecoderOptions['mixer']> {
-  return (l: number, acts: Activations): Mixer => {
+export function studentMixers(gpu: Gpu, spec: StudentSpec, weights: Weights): NonNullable<DecoderOptions['mixer']> {
+  return (l: number, acts: Activations, io: { batch: number; L: number }): Mixer => {
     if (spec.attentionLayers.includes(l)) return new AttentionMixer(gpu, spec.config, weights, l, io, acts);
     const p = `layers.${l}.mixer.`;
     const mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => weights.get(p + n), g: (n) => (weights.has(p + n) ? weights.grad?.(p + n) : undefined) });

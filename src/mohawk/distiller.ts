@@ -1,0 +1,163 @@
+// A whole MOHAWK run over a loaded teacher: the student, the plan's stages in order, the schedule,
+// held-out evaluation. The same object serves `mohawk distill`, the worker and the tests; it reports
+// through callbacks and never blocks on the GPU between steps (one step is kept in flight).
+import type { Gpu } from '../gpu/runtime';
+import { meanNll } from '../models/evaluate';
+import { defaultMixer, initialStudent, ParamSet, studentMixers, studentShapes, type StudentSpec } from '../models/student';
+import type { LoadedTeacher } from '../models/teacher';
+import type { DistillPlan, PerStage, Stage } from '../worker/api';
+import { StageStep, wsd } from './stages';
+import type { TokenStream } from './token-stream';
+
+export const DEFAULT_PLAN: DistillPlan = {
+  stages: [1, 2, 3],
+  // The paper's proportions, 80M : 160M : 2.76B, scaled down.
+  tokens: { 1: 80_000, 2: 160_000, 3: 2_760_000 },
+  lr: { 1: 1e-3, 2: 1e-3, 3: 3e-4 },
+  seqLen: 256,
+  batch: 4,
+  accumulate: 1,
+  warmup: 0.05,
+  decay: 0.2,
+  maxGradNorm: 1,
+  weightDecay: 0,
+  temperature: 1,
+  freezeMlp: false,
+  attentionLayers: [],
+  seed: 1,
+};
+
+export interface DistillHooks {
+  stage?(stage: Stage, state: 'started' | 'finished' | 'skipped', steps: number, tokens: number): void;
+  step?(r: { stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number }): void;
+  distances?(layers: number, heads: number, values: Float32Array): void;
+}
+
+export interface Control {
+  /** Resolves when the run may go on (pause holds it). */
+  gate?(): Promise<void>;
+  /** Asked before each step: end this stage now. */
+  skip?(): boolean;
+  /** Asked before each step: stop everything. */
+  stop?(): boolean;
+}
+
+export function stepsOf(plan: DistillPlan): PerStage<number> {
+  const per = plan.seqLen * plan.batch * plan.accumulate;
+  const f = (s: Stage) => (plan.stages.includes(s) ? Math.max(1, Math.ceil(plan.tokens[s] / per)) : 0);
+  return { 1: f(1), 2: f(2), 3: f(3) };
+}
+
+export function checkPlan(plan: DistillPlan, teacherLayers: number, maxPositions: number, trainTokens: number): void {
+  const bad = (m: string) => {
+    throw new Error(`plan: ${m}`);
+  };
+  if (plan.stages.length === 0) bad('no stage selected');
+  for (const s of plan.stages) if (![1, 2, 3].includes(s)) bad(`unknown stage ${s}`);
+  for (const k of ['seqLen', 'batch', 'accumulate'] as const) if (!Number.isInteger(plan[k]) || plan[k] < 1) bad(`${k} must be a positive integer (got ${plan[k]})`);
+  if (plan.seqLen < 2) bad('sequence length must be at least 2');
+  if (plan.seqLen > maxPositions) bad(`sequence length ${plan.seqLen} is over the teacher's ${maxPositions} positions`);
+  for (const s of plan.stages) {
+    if (!(plan.tokens[s] > 0)) bad(`stage ${s} has no tokens`);
+    if (!(plan.lr[s] > 0 && plan.lr[s] < 1)) bad(`stage ${s} learning rate ${plan.lr[s]} is not in (0, 1)`);
+  }
+  for (const l of plan.attentionLayers) if (!Number.isInteger(l) || l < 0 || l >= teacherLayers) bad(`attention layer ${l} is not a layer of this ${teacherLayers}-layer teacher`);
+  if (plan.seqLen + 1 > trainTokens) bad(`the corpus has ${trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
+}
+
+export class Distiller {
+  readonly spec: StudentSpec;
+  readonly student: ParamSet;
+  private readonly m: GPUBuffer;
+  private readonly v: GPUBuffer;
+
+  private constructor(
+    private readonly gpu: Gpu,
+    readonly teacher: LoadedTeacher,
+    readonly plan: DistillPlan,
+    readonly corpus: TokenStream,
+    initial: Map<string, Float32Array>,
+  ) {
+    const c = teacher.config;
+    this.spec = { config: c, mixer: defaultMixer(c, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
+    this.student = new ParamSet(gpu, studentShapes(this.spec), initial, 'student');
+    this.m = gpu.zeros(this.student.layout.size, 'adam m');
+    this.v = gpu.zeros(this.student.layout.size, 'adam v');
+  }
+
+  static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream): Promise<Distiller> {
+    checkPlan(plan, teacher.config.layers, teacher.config.maxPositions, corpus.trainTokens);
+    const c = teacher.config;
+    const spec: StudentSpec = { config: c, mixer: defaultMixer(c), attentionLayers: plan.attentionLayers };
+    return new Distiller(gpu, teacher, plan, corpus, initialStudent(spec, await teacher.hostWeights(), plan.seed));
+  }
+
+  /** Runs the plan's stages in order (from `from`, for a resumed run). */
+  async run(hooks: DistillHooks = {}, control: Control = {}): Promise<void> {
+    const steps = stepsOf(this.plan);
+    for (const stage of this.plan.stages) {
+      if (control.stop?.()) return;
+      await this.runStage(stage, steps[stage], hooks, control);
+    }
+  }
+
+  async runStage(stage: Stage, total: number, hooks: DistillHooks, control: Control): Promise<void> {
+    const p = this.plan;
+    const perStep = p.seqLen * p.batch * p.accumulate;
+    hooks.stage?.(stage, 'started', total, total * perStep);
+    const opts = { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
+    // Adam's moments start afresh each stage: each trains a different objective.
+    const s = this.gpu.begin('reset optimizer');
+    s.clear(this.m).clear(this.v).clear(this.student.grads);
+    s.submit();
+    const step = new StageStep(this.gpu, stage, this.teacher, this.spec, this.student, this.m, this.v, opts);
+    const t0 = performance.now();
+    let pending: Promise<unknown> | null = null;
+    let skipped = false;
+    try {
+      for (let k = 1; k <= total; k++) {
+        await control.gate?.();
+        if (control.stop?.()) break;
+        if (control.skip?.()) {
+          skipped = true;
+          break;
+        }
+        const ids = this.corpus.sample(p.batch * p.accumulate, p.seqLen);
+        const lr = p.lr[stage] * wsd(k, total, p.warmup, p.decay);
+        const done = step.step(ids, lr).then((r) => {
+          if (!Number.isFinite(r.loss)) throw new Error(`stage ${stage}: the loss is ${r.loss} at step ${k}; lower the learning rate`);
+          const elapsedS = (performance.now() - t0) / 1000;
+          hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, tokensPerS: (k * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
+          if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);
+        });
+        // Keep one step in flight: record the next while this one runs.
+        if (pending) await pending;
+        pending = done;
+      }
+      if (pending) await pending;
+    } finally {
+      step.release();
+    }
+    hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep);
+  }
+
+  /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
+  async evaluate(maxTokens = 256, maxDocs = 50): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
+    const docs = this.corpus.heldOut.slice(0, maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
+    const t = await meanNll(this.gpu, this.teacher, docs);
+    const s = await meanNll(this.gpu, this.studentModel(), docs);
+    return { teacherNll: t.meanNll, studentNll: s.meanNll, tokens: s.tokens };
+  }
+
+  /** The student as a runnable model: weights in the parameter buffer, no gradients. */
+  studentModel() {
+    const weights = { get: (n: string) => this.student.get(n), has: (n: string) => this.student.has(n) };
+    return { config: this.spec.config, weights, mixer: studentMixers(this.gpu, this.spec, weights) };
+  }
+
+  release(): void {
+    this.student.release();
+    this.m.destroy();
+    this.v.destroy();
+  }
+}
