@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""A MOHAWK student exported by Mohawk Studio, in plain PyTorch: mean next-token NLL on a text file.
+
+    python3 scripts/student_torch.py --model STUDENT_DIR --data FILE [--max-tokens 128] [--docs K]
+                                     [--ids IDS.json] [--device cuda|cpu] [--dtype float64|float32]
+
+STUDENT_DIR holds model.safetensors (F32, canonical tensor names), config.json (model_type
+"mohawk_student": the teacher's config.json under "teacher_config", the mixer's shape under "mixer",
+"attention_layers") and the teacher's tokenizer.json / tokenizer_config.json. The model is the
+teacher's decoder (llama, gpt2, gpt_neox or phi) with the discrete Mamba-2 mixer of Phi-Mamba in every
+layer but the attention layers: per token, u the normed layer input,
+    [x | B | C | z | A_log] = u @ in_proj.T
+    [x | B | C] <- causal depthwise conv1d (kernel 4, bias, no activation)
+    S_t = exp(-softplus(A_log_t)) * S_{t-1} + x_t (outer) B_t;   y_t = S_t @ C_t + D * x_t   (per head)
+    out = (y * silu(z + z_bias)) @ out_proj.T (+ out_proj.bias)
+The scan is the plain sequential recurrence. Documents are split and tokenized as `mohawk eval` does
+(<|endoftext|> else blank lines; BOS as the tokenizer files say; truncated to --max-tokens), and the
+output is the same one JSON line: {"mean_nll", "tokens", "perplexity"}. Tokenizing needs the
+`tokenizers` package; --ids reads the documents' token ids from a JSON list of lists instead.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import struct
+import sys
+
+import torch
+import torch.nn.functional as F
+
+
+# ---- files ----
+
+def load_safetensors(path):
+    """safetensors.torch.load_file when the package is there, else the format read by hand (F32 only)."""
+    try:
+        from safetensors.torch import load_file
+        return load_file(path)
+    except ImportError:
+        pass
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] != "F32":
+            raise SystemExit(f"{path}: tensor {name} is {info['dtype']}; this reader takes F32 (install safetensors for others)")
+        b, e = info["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32).reshape(info["shape"])
+    return out
+
+
+ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_tanh",
+               "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh", "relu": "relu"}
+
+
+def arch(tc):
+    """The teacher's config.json reduced to what the forward needs (transformers' defaults)."""
+    t = tc["model_type"]
+
+    def g(*keys, default=None):
+        for k in keys:
+            if tc.get(k) is not None:
+                return tc[k]
+        if default is None:
+            raise SystemExit(f"config.json teacher_config ({t}): missing {keys[0]}")
+        return default
+
+    rp = tc.get("rope_parameters") or {}
+    if t == "llama":
+        d, h = g("hidden_size"), g("num_attention_heads")
+        hd = g("head_dim", default=d // h)
+        return dict(type=t, d=d, heads=h, kv=g("num_key_value_heads", default=h), hd=hd, norm="rms",
+                    eps=g("rms_norm_eps", default=1e-6), pos="rope", rot=hd,
+                    theta=rp.get("rope_theta") or g("rope_theta", default=10000.0),
+                    act=ACTIVATIONS[g("hidden_act", default="silu")], parallel=False, bos=tc.get("bos_token_id", 1))
+    if t == "gpt2":
+        d, h = g("n_embd"), g("n_head")
+        return dict(type=t, d=d, heads=h, kv=h, hd=d // h, norm="ln", eps=g("layer_norm_epsilon", default=1e-5),
+                    pos="learned", rot=0, theta=None, act=ACTIVATIONS[g("activation_function", default="gelu_new")],
+                    parallel=False, bos=tc.get("bos_token_id", 50256))
+    if t == "gpt_neox":
+        d, h = g("hidden_size"), g("num_attention_heads")
+        partial = rp.get("partial_rotary_factor") or g("partial_rotary_factor", "rotary_pct", default=0.25)
+        return dict(type=t, d=d, heads=h, kv=h, hd=d // h, norm="ln", eps=g("layer_norm_eps", default=1e-5),
+                    pos="rope", rot=int((d // h) * partial),
+                    theta=rp.get("rope_theta") or g("rope_theta", "rotary_emb_base", default=10000.0),
+                    act=ACTIVATIONS[g("hidden_act", default="gelu")],
+                    parallel=bool(g("use_parallel_residual", default=True)), bos=tc.get("bos_token_id", 0))
+    if t == "phi":
+        d, h = g("hidden_size"), g("num_attention_heads")
+        partial = rp.get("partial_rotary_factor") or g("partial_rotary_factor", default=0.5)
+        return dict(type=t, d=d, heads=h, kv=g("num_key_value_heads", default=h), hd=d // h, norm="ln",
+                    eps=g("layer_norm_eps", default=1e-5), pos="rope", rot=int((d // h) * partial),
+                    theta=rp.get("rope_theta") or g("rope_theta", default=10000.0),
+                    act=ACTIVATIONS[g("hidden_act", default="gelu_new")], parallel=True, bos=tc.get("bos_token_id", 1))
+    raise SystemExit(f"teacher model_type {t!r} is not one of llama, gpt2, gpt_neox, phi")
+
+
+# ---- the model ----
+
+class Student:
+    def __init__(self, folder, device, dtype):
+        cfg = json.load(open(os.path.join(folder, "config.json")))
+        if cfg.get("model_type") != "mohawk_student":
+            raise SystemExit(f"{folder}/config.json: model_type {cfg.get('model_type')!r} is not mohawk_student")
+        self.a = arch(cfg["teacher_config"])
+        self.layers = cfg["teacher_config"].get("num_hidden_layers") or cfg["teacher_config"].get("n_layer")
+        m = cfg["mixer"]
+        if m.get("type") != "discrete_mamba2" or m.get("conv_kernel", 4) != 4:
+            raise SystemExit(f"mixer {m} is not a discrete_mamba2 mixer with conv_kernel 4")
+        self.dInner, self.nV, self.nQK, self.N = m["d_inner"], m["n_v"], m["n_qk"], m["state_size"]
+        self.attn = set(cfg.get("attention_layers", []))
+        self.w = {k: v.to(device=device, dtype=dtype) for k, v in load_safetensors(os.path.join(folder, "model.safetensors")).items()}
+        self.device, self.dtype = device, dtype
+
+    def norm(self, x, name):
+        w, b = self.w[name + ".weight"], self.w.get(name + ".bias")
+        if self.a["norm"] == "rms":
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.a["eps"]) * w
+        return F.layer_norm(x, (x.shape[-1],), w, b, self.a["eps"])
+
+    def linear(self, x, name):
+        return F.linear(x, self.w[name + ".weight"], self.w.get(name + ".bias"))
+
+    def rope(self, x):  # x (T, heads, hd): rotate_half on the first `rot` dims of each head
+        rot, T = self.a["rot"], x.shape[0]
+        inv = self.a["theta"] ** (-torch.arange(0, rot, 2, dtype=self.dtype, device=self.device) / rot)
+        ang = torch.arange(T, dtype=self.dtype, device=self.device)[:, None] * inv[None, :]
+        cos, sin = torch.cat([ang.cos()] * 2, -1)[:, None, :], torch.cat([ang.sin()] * 2, -1)[:, None, :]
+        xr, rest = x[..., :rot], x[..., rot:]
+        half = torch.cat([-xr[..., rot // 2:], xr[..., :rot // 2]], -1)
+        return torch.cat([xr * cos + half * sin, rest], -1)
+
+    def attention(self, u, p):
+        a, T = self.a, u.shape[0]
+        q = self.linear(u, p + "attn.q").view(T, a["heads"], a["hd"])
+        k = self.linear(u, p + "attn.k").view(T, a["kv"], a["hd"])
+        v = self.linear(u, p + "attn.v").view(T, a["kv"], a["hd"])
+        if a["pos"] == "rope":
+            q, k = self.rope(q), self.rope(k)
+        rep = a["heads"] // a["kv"]
+        k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+        s = torch.einsum("thd,shd->hts", q, k) / math.sqrt(a["hd"])
+        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool, device=self.device).triu(1), float("-inf"))
+        o = torch.einsum("hts,shd->thd", s.softmax(-1), v).reshape(T, -1)
+        return self.linear(o, p + "attn.o")
+
+    def mamba(self, u, p):
+        T, di, nV, nQK, N = u.shape[0], self.dInner, self.nV, self.nQK, self.N
+        gN = nQK * N
+        zin = u @ self.w[p + "in_proj.weight"].T
+        xBC, z, A_log = zin[:, : di + 2 * gN], zin[:, di + 2 * gN: 2 * di + 2 * gN], zin[:, 2 * di + 2 * gN:]
+        ch = xBC.shape[1]
+        xBC = F.conv1d(xBC.T[None], self.w[p + "conv1d.weight"][:, None, :], self.w[p + "conv1d.bias"], padding=3, groups=ch)[0, :, :T].T
+        x = xBC[:, :di].reshape(T, nV, di // nV)
+        B = xBC[:, di: di + gN].reshape(T, nQK, N).repeat_interleave(nV // nQK, 1)
+        C = xBC[:, di + gN:].reshape(T, nQK, N).repeat_interleave(nV // nQK, 1)
+        decay = torch.exp(-F.softplus(A_log))  # (T, nV)
+        S = torch.zeros(nV, di // nV, N, dtype=self.dtype, device=self.device)
+        ys = []
+        for t in range(T):
+            S = decay[t, :, None, None] * S + x[t, :, :, None] * B[t, :, None, :]
+            ys.append(torch.einsum("hpn,hn->hp", S, C[t]))
+        y = torch.stack(ys) + self.w[p + "D"][None, :, None] * x
+        g = y.reshape(T, di) * F.silu(z + self.w[p + "z_bias"])
+        return F.linear(g, self.w[p + "out_proj.weight"], self.w.get(p + "out_proj.bias"))
+
+    def mlp(self, u, p):
+        act = {"silu": F.silu, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "relu": F.relu}[self.a["act"]]
+        if p + "mlp.gate.weight" in self.w:
+            return self.linear(act(self.linear(u, p + "mlp.gate")) * self.linear(u, p + "mlp.up"), p + "mlp.down")
+        return self.linear(act(self.linear(u, p + "mlp.up")), p + "mlp.down")
+
+    @torch.no_grad()
+    def logits(self, ids):
+        ids = torch.tensor(ids, device=self.device)
+        x = self.w["embed"][ids]
+        if self.a["pos"] == "learned":
+            x = x + self.w["pos"][: len(ids)]
+        for l in range(self.layers):
+            p = f"layers.{l}."
+            u = self.norm(x, p + "norm1")
+            mix = self.attention(u, p) if l in self.attn else self.mamba(u, p + "mixer.")
+            if self.a["parallel"]:
+                u2 = u if self.a["type"] == "phi" else self.norm(x, p + "norm2")
+                x = x + mix + self.mlp(u2, p)
+            else:
+                h = x + mix
+                x = h + self.mlp(self.norm(h, p + "norm2"), p)
+        head = self.w.get("head.weight", self.w["embed"])
+        return F.linear(self.norm(x, "final_norm"), head, self.w.get("head.bias"))
+
+
+# ---- documents, as src/io/corpus.ts and src/io/tokenizer.ts ----
+
+def split_documents(text):
+    t = text.replace("\r\n", "\n").replace("\r", "\n")
+    parts = t.split("<|endoftext|>") if "<|endoftext|>" in t else re.split(r"\n[ \t\f\v]*\n", t)
+    return [s for s in (p.strip() for p in parts) if s]
+
+
+def encoder(folder, config_bos):
+    from tokenizers import Tokenizer
+    tk = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    tj = json.load(open(os.path.join(folder, "tokenizer.json")))
+    cfg_path = os.path.join(folder, "tokenizer_config.json")
+    tcfg = json.load(open(cfg_path)) if os.path.exists(cfg_path) else {}
+    tok = tcfg.get("bos_token")
+    tok = tok.get("content") if isinstance(tok, dict) else tok
+    leading = None
+    pp = tj.get("post_processor") or {}
+    for proc in pp.get("processors", [pp]) if pp.get("type") == "Sequence" else [pp]:
+        if proc.get("type") == "TemplateProcessing" and proc.get("single"):
+            first = proc["single"][0].get("SpecialToken")
+            if first and len(proc["special_tokens"].get(first["id"], {}).get("ids", [])) == 1:
+                leading = proc["special_tokens"][first["id"]]["ids"][0]
+                break
+    bos = tk.token_to_id(tok) if tok is not None else (config_bos if config_bos is not None else leading)
+    add = tcfg["add_bos_token"] if isinstance(tcfg.get("add_bos_token"), bool) else (leading is not None and leading == bos)
+    return lambda text: ([bos] if add else []) + tk.encode(text, add_special_tokens=False).ids
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", help="text file; documents split on <|endoftext|> (else blank lines)")
+    ap.add_argument("--ids", help="JSON list of token-id lists, instead of --data (no tokenizers package needed)")
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--docs", type=int)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    model = Student(a.model, torch.device(a.device), getattr(torch, a.dtype))
+    if a.ids:
+        docs = json.load(open(a.ids))
+    elif a.data:
+        texts = split_documents(open(a.data, encoding="utf-8").read())
+        encode = encoder(a.model, model.a["bos"])
+        docs = [encode(t) for t in texts]
+    else:
+        raise SystemExit("give --data FILE (or --ids FILE)")
+    docs = [d[: a.max_tokens] for d in docs[: a.docs]]
+    total, count = 0.0, 0
+    for d in docs:
+        if len(d) < 2:
+            continue
+        logp = model.logits(d).log_softmax(-1)
+        total += -logp[torch.arange(len(d) - 1), torch.tensor(d[1:], device=logp.device)].sum().item()
+        count += len(d) - 1
+    if count == 0:
+        raise SystemExit("no document has two or more tokens")
+    print(json.dumps({"mean_nll": total / count, "tokens": count, "perplexity": math.exp(total / count)}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
