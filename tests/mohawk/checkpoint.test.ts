@@ -1,8 +1,14 @@
 // Checkpoints: a round trip through memory and a folder gives back exactly what was saved; state.json
 // goes last; a save cut short, a truncated file or files of two saves are never taken for a checkpoint.
+// The OPFS store runs in headless Chromium (the page, and workers with and without createWritable).
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   clearCheckpoint,
@@ -164,4 +170,74 @@ describe('checkpoints', () => {
     expect(await teacherFingerprint(['{"model_type":"llama"}', new Uint8Array([1, 2, 4])])).not.toBe(a);
     expect(await teacherFingerprint(['ab', 'c'])).not.toBe(await teacherFingerprint(['a', 'bc']));
   });
+});
+
+// Runs in the browser (page or worker) with the bundle's CK global: two saves, a load through a new
+// store, then clearing. `hide` wraps the OPFS root so file handles lack createWritable (as in Safari),
+// which sends writes through a sync access handle on a temporary file.
+const ROUND_TRIP = `
+async function roundTrip(hide, dirName) {
+  const root = async () => {
+    const r = await navigator.storage.getDirectory();
+    if (!hide) return r;
+    const wrap = (d) => ({
+      getDirectoryHandle: async (n, o) => wrap(await d.getDirectoryHandle(n, o)),
+      getFileHandle: async (n, o) => {
+        const f = await d.getFileHandle(n, o);
+        return { kind: 'file', name: f.name, getFile: () => f.getFile(), createSyncAccessHandle: () => f.createSyncAccessHandle(), move: f.move ? (x) => f.move(x) : undefined };
+      },
+      removeEntry: (n) => d.removeEntry(n),
+      entries: () => d.entries(),
+    });
+    return wrap(r);
+  };
+  const store = CK.opfsStore(dirName, root);
+  const params = new Float32Array(200).map((_, i) => (i < 80 || (i >= 128 && i < 150) ? Math.sin(i) : 0));
+  const m = new Float32Array(200).map((_, i) => i * 1e-3), v = new Float32Array(200).map((_, i) => i * 1e-6);
+  const paramShapes = new Map([['embed', { offset: 0, count: 80, shape: [10, 8] }], ['head.weight', { offset: 128, count: 22, shape: [2, 11] }]]);
+  const before = await CK.loadCheckpoint(store);
+  await CK.saveCheckpoint(store, { state: { step: 9 }, params, m, v, paramShapes });
+  await CK.saveCheckpoint(store, { state: { step: 10 }, params, m, v, paramShapes });
+  const again = CK.opfsStore(dirName, root);
+  const got = await CK.loadCheckpoint(again);
+  const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const files = await again.list();
+  await CK.clearCheckpoint(again);
+  return { before, step: got.state.step, same: same(got.params, params) && same(got.m, m) && same(got.v, v), files, after: await again.list() };
+}`;
+
+describe('opfsStore in headless Chromium', () => {
+  it('round trips in the page, in a worker (createWritable) and in a worker through a sync access handle', async () => {
+    const bundle = await build({ entryPoints: [fileURLToPath(new URL('../../src/mohawk/checkpoint.ts', import.meta.url))], bundle: true, format: 'iife', globalName: 'CK', write: false, logLevel: 'silent' });
+    const files: Record<string, string> = {
+      '/': '<!doctype html><script src="ck.js"></script><script src="check.js"></script>',
+      '/ck.js': bundle.outputFiles[0]!.text,
+      '/check.js': ROUND_TRIP,
+      '/worker.js': "importScripts('ck.js', 'check.js'); onmessage = async (e) => { try { postMessage(await roundTrip(e.data.hide, e.data.dir)); } catch (err) { postMessage({ error: String(err && err.stack || err) }); } };",
+    };
+    const server = createServer((req, res) => {
+      const body = files[req.url ?? ''];
+      if (body === undefined) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': req.url === '/' ? 'text/html' : 'text/javascript' }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const want = { before: null, step: 10, same: true, files: ['optimizer.safetensors', 'state.json', 'student.safetensors'], after: [] };
+      expect(await page.evaluate(() => (globalThis as any).roundTrip(false, 'teacher-page'))).toEqual(want);
+      const inWorker = (hide: boolean, dir: string) =>
+        page.evaluate(([hide, dir]) => new Promise((res) => {
+          const w = new Worker('worker.js');
+          w.onmessage = (e) => res(e.data);
+          w.postMessage({ hide, dir });
+        }), [hide, dir] as const);
+      expect(await inWorker(false, 'teacher-worker')).toEqual(want);
+      expect(await inWorker(true, 'teacher-sync')).toEqual(want);
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  }, 120_000);
 });
