@@ -12,6 +12,9 @@ export const STAGE_NAMES: PerStage<string> = {
   3: 'weight transfer & distillation',
 };
 
+/** For narrow places (the plan's stage table). */
+export const STAGE_SHORT: PerStage<string> = { 1: 'orientation', 2: 'alignment', 3: 'distillation' };
+
 /** The MOHAWK paper's budgets for Phi-Mamba (80M : 160M : 2.76B tokens); only their ratio is used. */
 export const PAPER_TOKENS: PerStage<number> = { 1: 80e6, 2: 160e6, 3: 2.76e9 };
 

@@ -1,10 +1,13 @@
 // What the page asks of the engine. Every call goes to the worker; results and failures land in the
 // store, so components only read the store and call these.
 import { createEngineClient, type EngineClient } from '../worker/client';
-import type { RunPlan, TeacherSummary } from '../worker/api';
+import type { DistillEvent, DistillPlan, EngineEvent, TeacherSummary } from '../worker/api';
 import { useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
-import { planErrors } from './plan';
+import { STAGES, distillPlanErrors, planErrorText, tokensPerStep } from './distill-plan';
+import { checkCorpusFiles } from './corpus-files';
+import { canPickFolder, downloadFiles, pickFolder, saveToFolder } from './download';
+import { bytes, count, mib } from './format';
 
 let client: EngineClient | null = null;
 
@@ -23,6 +26,19 @@ function engine(): EngineClient {
   return client;
 }
 
+/** Busy with something that changes what the engine holds (teacher, corpus, a run). */
+function locked(): boolean {
+  const s = useUi.getState();
+  return s.teacherLoading || s.corpusLoading || s.run.running || s.starting;
+}
+
+function onEvent(e: EngineEvent | DistillEvent): void {
+  const before = useUi.getState().run;
+  useUi.getState().applyEvent(e);
+  // A run that stopped without finishing (an error, a lost device) may have left a checkpoint.
+  if (e.type === 'state' && before.running && !e.running && !e.finished) void offerResume();
+}
+
 /** Starts the worker and asks it for a GPU. Never throws: a page without WebGPU still works. */
 export async function startEngine(): Promise<void> {
   if (client) return;
@@ -33,12 +49,16 @@ export async function startEngine(): Promise<void> {
         gpuPending: false,
         gpuError: s.gpu ? s.gpuError : message,
         teacherLoading: false,
+        corpusLoading: false,
         starting: false,
+        evaluating: false,
+        mixingPending: false,
+        exporting: false,
         run: { running: false, paused: false, finished: false },
       }));
       fail(message);
     });
-    await client.subscribe((e) => useUi.getState().applyEvent(e));
+    await client.subscribe(onEvent);
     const gpu = await client.api.init();
     useUi.setState({ gpu, gpuError: null, gpuPending: false });
     // Keep anything the engine said while acquiring the device (fallback adapter, missing features).
@@ -52,14 +72,24 @@ export async function startEngine(): Promise<void> {
   }
 }
 
+/** Asks the engine for a checkpoint of the loaded teacher to continue from; quiet when there is none. */
+async function offerResume(): Promise<void> {
+  if (!client || !useUi.getState().teacher) return;
+  try {
+    const info = await client.api.resumable();
+    useUi.setState({ resume: info });
+  } catch {
+    // An engine that cannot look (no storage in this context) simply has nothing to offer.
+    useUi.setState({ resume: null });
+  }
+}
+
 async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>): Promise<void> {
-  const s = useUi.getState();
-  if (s.teacherLoading || s.run.running || s.starting) return;
-  useUi.setState({ teacherLoading: true, progress: null });
+  if (locked()) return;
+  useUi.setState({ teacherLoading: true, progress: null, resume: null });
   try {
     const teacher = await load(engine());
-    const layer = Math.min(useUi.getState().plan.layer, teacher.layers - 1);
-    useUi.setState((st) => ({ teacher, plan: { ...st.plan, layer: Math.max(0, layer) } }));
+    useUi.setState({ teacher, distances: null, selected: null, mixing: null });
   } catch (e) {
     // The engine drops its previous teacher before reading a new one, so none is loaded now.
     useUi.setState({ teacher: null });
@@ -67,12 +97,12 @@ async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>): Pro
   } finally {
     useUi.setState({ teacherLoading: false });
   }
+  await offerResume();
 }
 
 /** Checks a dropped or picked set of files on the page, then hands the teacher's files to the engine. */
 export async function loadTeacherFiles(picked: PickedFile[]): Promise<void> {
-  const s = useUi.getState();
-  if (s.teacherLoading || s.run.running || s.starting) return;
+  if (locked()) return;
   if (picked.length === 0) return fail('no files were selected');
   const check = await checkTeacherFiles(picked);
   if (!check.ok) return fail(check.message);
@@ -83,26 +113,62 @@ export async function loadBuiltinTeacher(): Promise<void> {
   await loadWith((c) => c.api.loadBuiltinTeacher(import.meta.env.BASE_URL));
 }
 
-function start(plan: RunPlan): void {
+/** A dropped or picked corpus (text or JSONL). The engine tokenizes it with the loaded teacher's tokenizer. */
+export async function loadCorpusFiles(files: File[]): Promise<void> {
+  if (locked()) return;
+  const check = checkCorpusFiles(files);
+  if (!check.ok) return fail(check.message);
+  useUi.setState({ corpusLoading: true });
+  try {
+    const corpus = await engine().api.loadCorpusFiles(check.files);
+    useUi.setState({ corpus });
+    useUi.getState().setStatus(
+      `corpus ${corpus.name}: ${count(corpus.documents)} documents, ${count(corpus.trainTokens)} training and ${count(corpus.heldOutTokens)} held-out tokens`,
+    );
+  } catch (e) {
+    fail(messageOf(e));
+  } finally {
+    useUi.setState({ corpusLoading: false });
+  }
+}
+
+function stepsText(steps: Record<number, number>, plan: DistillPlan): string {
+  const parts = plan.stages.map((s) => `stage ${s}: ${count(steps[s])}`);
+  return `${parts.join(', ')} steps of ${count(tokensPerStep(plan))} tokens`;
+}
+
+/** Checks the plan here and with the engine (corpus, positions, memory), then starts it. */
+async function startDistill(): Promise<void> {
   const s = useUi.getState();
-  const errors = Object.entries(planErrors(plan, s.teacher?.layers ?? null));
-  if (errors.length > 0) return fail(`the plan is not valid: ${errors.map(([k, v]) => `${k} ${v}`).join('; ')}`);
-  s.resetMetrics();
-  useUi.setState({ starting: true });
-  s.setStatus(`starting stage 1 on layer ${plan.layer}: ${plan.steps} steps of ${plan.batch}×${plan.seqLen} tokens`);
-  // start() settles only when the run ends; its progress arrives as events meanwhile.
+  const errors = distillPlanErrors(s.plan, s.teacher?.layers ?? null);
+  if (Object.keys(errors).length > 0) return fail(`the plan is not valid: ${planErrorText(errors)}`);
+  useUi.setState({ starting: true, resume: null });
+  s.setStatus('checking the plan');
+  let plan: DistillPlan;
+  try {
+    const checked = await engine().api.checkPlan(s.plan);
+    plan = checked.plan;
+    s.resetRun(plan);
+    useUi.setState({ starting: true });
+    s.setStatus(`starting: ${stepsText(checked.steps, plan)}; about ${mib(checked.memoryBytes)} of GPU memory`);
+  } catch (e) {
+    useUi.setState({ starting: false });
+    return fail(messageOf(e));
+  }
+  // startDistill() settles only when the run ends; its progress arrives as events meanwhile.
   engine()
-    .api.start(plan)
+    .api.startDistill(plan)
     .catch((e) => {
       useUi.setState({ starting: false, run: { running: false, paused: false, finished: false } });
       fail(messageOf(e));
+      void offerResume();
     });
 }
 
 /** The one run button: Start, Pause or Resume depending on the run's state. */
 export async function toggleRun(): Promise<void> {
   const s = useUi.getState();
-  if (!s.teacher || s.teacherLoading || s.starting) return;
+  if (!s.teacher || s.teacherLoading || s.corpusLoading || s.starting) return;
   try {
     if (s.run.running && !s.run.paused) {
       // Shown at once; the engine confirms with a 'state' event when the step in flight is done.
@@ -110,12 +176,105 @@ export async function toggleRun(): Promise<void> {
       await engine().api.pause();
     } else if (s.run.running) {
       useUi.setState({ run: { ...s.run, paused: false } });
-      s.setStatus(`resuming after step ${s.lastStep}`);
+      s.setStatus(s.currentStage ? `resuming stage ${s.currentStage} after step ${s.lastStep}` : 'resuming');
       await engine().api.resume();
     } else {
-      start(s.plan);
+      await startDistill();
     }
   } catch (e) {
     fail(messageOf(e));
+  }
+}
+
+/** Ends the current stage now (the engine writes its checkpoint) and goes on with the next. */
+export async function skipStage(): Promise<void> {
+  const s = useUi.getState();
+  if (!s.run.running) return;
+  try {
+    s.setStatus(s.currentStage ? `skipping the rest of stage ${s.currentStage}` : 'skipping to the next stage');
+    await engine().api.skipStage();
+  } catch (e) {
+    fail(messageOf(e));
+  }
+}
+
+/** Continues the run the engine has a checkpoint of. */
+export async function resumeDistill(): Promise<void> {
+  const s = useUi.getState();
+  const info = s.resume;
+  if (!info || locked()) return;
+  s.resetRun(s.plan);
+  // Stages before the checkpoint's were done by the earlier run; the engine's events fill in the rest.
+  for (const st of STAGES) {
+    if (st < info.stage && s.plan.stages.includes(st)) {
+      useUi.setState((x) => ({ stages: { ...x.stages, [st]: { ...x.stages[st], state: 'finished', step: x.stages[st].steps, etaS: 0 } } }));
+    }
+  }
+  useUi.setState({ starting: true, resume: null });
+  s.setStatus(`resuming stage ${info.stage} from step ${info.step}`);
+  engine()
+    .api.resumeDistill()
+    .catch((e) => {
+      useUi.setState({ starting: false, run: { running: false, paused: false, finished: false } });
+      fail(messageOf(e));
+      void offerResume();
+    });
+}
+
+export function dismissResume(): void {
+  useUi.setState({ resume: null });
+}
+
+/** The teacher's attention and the student's SSD matrix of one (layer, head), for the heatmaps. */
+export async function showMixing(layer: number, head: number): Promise<void> {
+  useUi.setState({ selected: { layer, head }, mixingPending: true });
+  try {
+    const sample = await engine().api.mixingSample(layer, head);
+    // A later click wins: drop an answer to an earlier one.
+    const sel = useUi.getState().selected;
+    if (sel && sel.layer === layer && sel.head === head) useUi.setState({ mixing: sample });
+  } catch (e) {
+    fail(messageOf(e));
+  } finally {
+    const sel = useUi.getState().selected;
+    if (sel && sel.layer === layer && sel.head === head) useUi.setState({ mixingPending: false });
+  }
+}
+
+/** Held-out NLL of both models and a continuation of the prompt from each (arrive as events). */
+export async function evaluateNow(): Promise<void> {
+  const s = useUi.getState();
+  if (s.evaluating || !s.teacher) return;
+  useUi.setState({ evaluating: true });
+  try {
+    await engine().api.evaluate(s.prompt);
+  } catch (e) {
+    fail(messageOf(e));
+  } finally {
+    useUi.setState({ evaluating: false });
+  }
+}
+
+/**
+ * The student's files: into a folder the user picks (File System Access API) or as downloads. The
+ * folder is asked for first, while the click still counts as the user's gesture.
+ */
+export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
+  const s = useUi.getState();
+  if (s.exporting) return;
+  useUi.setState({ exporting: true });
+  try {
+    const dir = to === 'folder' && canPickFolder() ? await pickFolder() : null;
+    if (to === 'folder' && !dir) return;
+    s.setStatus('writing the student');
+    const files = await engine().api.exportStudent();
+    const size = files.reduce((a, f) => a + f.bytes.byteLength, 0);
+    if (dir) await saveToFolder(dir, files);
+    else await downloadFiles(files);
+    s.setStatus(`exported ${files.map((f) => f.name).join(', ')} (${bytes(size)})${dir ? ` to ${dir.name}/` : ''}`);
+  } catch (e) {
+    fail(messageOf(e));
+  } finally {
+    useUi.setState({ exporting: false });
   }
 }

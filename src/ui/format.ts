@@ -22,3 +22,29 @@ export function loss(x: number | null): string {
   if (!Number.isFinite(x)) return String(x);
   return Math.abs(x) >= 1e-3 && Math.abs(x) < 1e5 ? x.toPrecision(4) : x.toExponential(3);
 }
+
+/** Seconds as a clock: 75 → "1:15", 3725 → "1:02:05"; null (not known yet) → "–". */
+export function duration(s: number | null): string {
+  if (s === null || !Number.isFinite(s) || s < 0) return '–';
+  const t = Math.round(s);
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const sec = String(t % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+/** File sizes: students range from hundreds of KiB to GiB. */
+export function bytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(0)} KiB`;
+  return `${n} B`;
+}
+
+/** Token counts in plan fields and labels: 2_760_000 → "2.76M". */
+export function tokens(n: number): string {
+  if (n >= 1e9) return `${+(n / 1e9).toPrecision(3)}B`;
+  if (n >= 1e6) return `${+(n / 1e6).toPrecision(3)}M`;
+  if (n >= 1e3) return `${+(n / 1e3).toPrecision(3)}K`;
+  return String(n);
+}

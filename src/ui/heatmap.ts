@@ -110,7 +110,7 @@ export function causalFrobenius(L: number, a: ArrayLike<number>): number {
  * RGBA pixels of a row-major L×L matrix, row i = query position (top to bottom), column j = key
  * position. The masked upper triangle is left transparent so it reads as "no value", not as 0.
  */
-export function causalPixels(values: ArrayLike<number>, L: number, color: (v: number) => Rgb): Uint8ClampedArray {
+export function causalPixels(values: ArrayLike<number>, L: number, color: (v: number) => Rgb): Uint8ClampedArray<ArrayBuffer> {
   if (values.length !== L * L) throw new Error(`causalPixels: ${values.length} values for a ${L}×${L} matrix`);
   const px = new Uint8ClampedArray(L * L * 4);
   for (let i = 0; i < L; i++) {

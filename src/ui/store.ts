@@ -1,8 +1,19 @@
 // All of the page's state. Components subscribe to the slices they draw; the engine's events and the
 // user's actions (src/ui/engine-actions.ts) are the only writers.
 import { create } from 'zustand';
-import type { EngineEvent, GpuSummary, RunPlan, TeacherSummary } from '../worker/api';
-import { DEFAULT_PLAN } from './plan';
+import type {
+  CorpusSummary,
+  DistillEvent,
+  DistillPlan,
+  EngineEvent,
+  GpuSummary,
+  MixingSample,
+  PerStage,
+  ResumeInfo,
+  Stage,
+  TeacherSummary,
+} from '../worker/api';
+import { DEFAULT_DISTILL_PLAN, STAGES, clonePlan, stepsPerStage, toggleStage, withTotal } from './distill-plan';
 
 export type StatusLevel = 'info' | 'error';
 
@@ -19,12 +30,64 @@ export interface Progress {
 }
 
 /**
- * The loss curve. Appended in place (a run can have many thousands of points) and announced by
- * `metricsVersion`, so that a new point costs O(1) and the chart redraws at most once a frame.
+ * One stage's loss curve. Appended in place (a run can have many thousands of points) and announced
+ * by `metricsVersion`, so that a new point costs O(1) and the chart redraws at most once a frame.
  */
 export interface MetricSeries {
   steps: number[];
   losses: number[];
+}
+
+export type StageState = 'off' | 'pending' | 'running' | 'finished' | 'skipped';
+
+export interface StageView {
+  state: StageState;
+  /** Planned totals (from the plan, then from the engine's 'stage' event). */
+  steps: number;
+  tokens: number;
+  /** Progress as last reported. */
+  step: number;
+  tokensDone: number;
+  elapsedS: number;
+  etaS: number | null;
+  tokensPerS: number | null;
+  firstLoss: number | null;
+  lastLoss: number | null;
+}
+
+export interface DistanceGrid {
+  layers: number;
+  heads: number;
+  /** Row-major layers × heads; NaN where not measured yet. */
+  values: number[];
+}
+
+export interface EvalRecord {
+  stage: Stage | 0;
+  teacherNll: number;
+  studentNll: number;
+  tokens: number;
+  at: number;
+}
+
+export interface SampleRecord {
+  prompt: string;
+  teacher: string;
+  student: string;
+  studentTokensPerS: number;
+  at: number;
+}
+
+export interface CheckpointInfo {
+  stage: Stage;
+  step: number;
+  tokens: number;
+  at: number;
+}
+
+export interface Cell {
+  layer: number;
+  head: number;
 }
 
 export interface UiState {
@@ -35,101 +98,245 @@ export interface UiState {
 
   teacher: TeacherSummary | null;
   teacherLoading: boolean;
+  corpus: CorpusSummary | null;
+  corpusLoading: boolean;
 
-  plan: RunPlan;
+  plan: DistillPlan;
   run: RunState;
   /** A start was requested and the engine has not yet answered. */
   starting: boolean;
+  /** A checkpoint the engine offers to continue from; null when none (or dismissed). */
+  resume: ResumeInfo | null;
 
-  metrics: MetricSeries;
+  stages: PerStage<StageView>;
+  /** The stage the engine last reported on. */
+  currentStage: Stage | null;
+  series: PerStage<MetricSeries>;
   metricsVersion: number;
+  /** The stage whose curve the chart shows; null follows the current stage. */
+  chartStage: Stage | null;
+
+  /** Latest values over all stages, for the summary line. */
   firstLoss: number | null;
   lastLoss: number | null;
   lastStep: number;
   tokens: number;
   tokensPerS: number | null;
   progress: Progress | null;
+  checkpoint: CheckpointInfo | null;
+
+  distances: DistanceGrid | null;
+  selected: Cell | null;
+  mixing: MixingSample | null;
+  mixingPending: boolean;
+
+  evals: EvalRecord[];
+  samples: SampleRecord[];
+  evaluating: boolean;
+  prompt: string;
+  exporting: boolean;
 
   status: { text: string; level: StatusLevel };
 
   logScale: boolean;
   smoothing: number;
 
-  setPlan(patch: Partial<RunPlan>): void;
+  setPlan(patch: Partial<DistillPlan>): void;
+  setTotalTokens(total: number): void;
+  setStageOn(stage: Stage, on: boolean): void;
+  setStageTokens(stage: Stage, tokens: number): void;
+  setStageLr(stage: Stage, lr: number): void;
+  setChartStage(stage: Stage | null): void;
+  setPrompt(prompt: string): void;
   setLogScale(on: boolean): void;
   setSmoothing(w: number): void;
   setStatus(text: string, level?: StatusLevel): void;
-  resetMetrics(): void;
-  applyEvent(e: EngineEvent): void;
+  /** Clears everything a previous run left and lays out the stages of `plan`. */
+  resetRun(plan: DistillPlan): void;
+  applyEvent(e: EngineEvent | DistillEvent): void;
 }
 
-export const useUi = create<UiState>()((set, get) => ({
-  gpu: null,
-  gpuError: null,
-  gpuPending: true,
+function stageViews(plan: DistillPlan): PerStage<StageView> {
+  const steps = stepsPerStage(plan);
+  const view = (s: Stage): StageView => ({
+    state: plan.stages.includes(s) ? 'pending' : 'off',
+    steps: steps[s],
+    tokens: plan.stages.includes(s) ? plan.tokens[s] : 0,
+    step: 0,
+    tokensDone: 0,
+    elapsedS: 0,
+    etaS: null,
+    tokensPerS: null,
+    firstLoss: null,
+    lastLoss: null,
+  });
+  return { 1: view(1), 2: view(2), 3: view(3) };
+}
 
-  teacher: null,
-  teacherLoading: false,
+const emptySeries = (): PerStage<MetricSeries> => ({ 1: { steps: [], losses: [] }, 2: { steps: [], losses: [] }, 3: { steps: [], losses: [] } });
 
-  plan: { ...DEFAULT_PLAN },
-  run: { running: false, paused: false, finished: false },
-  starting: false,
+function isStage(n: number): n is Stage {
+  return (STAGES as number[]).includes(n);
+}
 
-  metrics: { steps: [], losses: [] },
-  metricsVersion: 0,
-  firstLoss: null,
-  lastLoss: null,
-  lastStep: 0,
-  tokens: 0,
-  tokensPerS: null,
-  progress: null,
+export const useUi = create<UiState>()((set, get) => {
+  /** Replaces one stage's view (new objects, so selectors on it see the change). */
+  const patchStage = (stage: Stage, patch: Partial<StageView>) =>
+    set((s) => ({ stages: { ...s.stages, [stage]: { ...s.stages[stage], ...patch } } }));
+  // Stage views follow the plan until a run starts; then they belong to the run.
+  const planned = (plan: DistillPlan) => (get().run.running || get().starting || get().run.finished ? {} : { stages: stageViews(plan) });
+  const setPlanned = (plan: DistillPlan) => set({ plan, ...planned(plan) });
 
-  status: { text: 'starting the engine…', level: 'info' },
+  return {
+    gpu: null,
+    gpuError: null,
+    gpuPending: true,
 
-  logScale: false,
-  smoothing: 0.6,
+    teacher: null,
+    teacherLoading: false,
+    corpus: null,
+    corpusLoading: false,
 
-  setPlan: (patch) => set((s) => ({ plan: { ...s.plan, ...patch } })),
-  setLogScale: (on) => set({ logScale: on }),
-  setSmoothing: (w) => set({ smoothing: Math.min(Math.max(w, 0), 0.99) }),
-  setStatus: (text, level = 'info') => set({ status: { text, level } }),
-  resetMetrics: () =>
-    set((s) => ({
-      metrics: { steps: [], losses: [] },
-      metricsVersion: s.metricsVersion + 1,
-      firstLoss: null,
-      lastLoss: null,
-      lastStep: 0,
-      tokens: 0,
-      tokensPerS: null,
-      progress: null,
-    })),
+    plan: clonePlan(DEFAULT_DISTILL_PLAN),
+    run: { running: false, paused: false, finished: false },
+    starting: false,
+    resume: null,
 
-  applyEvent: (e) => {
-    switch (e.type) {
-      case 'status':
-        set({ status: { text: e.text, level: e.level } });
-        return;
-      case 'progress':
-        set({ progress: { label: e.label, done: e.done, total: e.total } });
-        return;
-      case 'metric': {
-        const m = get().metrics;
-        m.steps.push(e.step);
-        m.losses.push(e.loss);
-        set((s) => ({
-          metricsVersion: s.metricsVersion + 1,
-          firstLoss: s.firstLoss ?? e.loss,
-          lastLoss: e.loss,
-          lastStep: e.step,
-          tokens: e.tokens,
-          tokensPerS: e.tokensPerS,
-        }));
-        return;
+    stages: stageViews(DEFAULT_DISTILL_PLAN),
+    currentStage: null,
+    series: emptySeries(),
+    metricsVersion: 0,
+    chartStage: null,
+
+    firstLoss: null,
+    lastLoss: null,
+    lastStep: 0,
+    tokens: 0,
+    tokensPerS: null,
+    progress: null,
+    checkpoint: null,
+
+    distances: null,
+    selected: null,
+    mixing: null,
+    mixingPending: false,
+
+    evals: [],
+    samples: [],
+    evaluating: false,
+    prompt: 'Once upon a time',
+    exporting: false,
+
+    status: { text: 'starting the engine…', level: 'info' },
+
+    logScale: false,
+    smoothing: 0.6,
+
+    setPlan: (patch) => setPlanned({ ...clonePlan(get().plan), ...patch }),
+    setTotalTokens: (total) => setPlanned(withTotal(get().plan, total)),
+    setStageOn: (stage, on) => setPlanned(toggleStage(get().plan, stage, on)),
+    setStageTokens: (stage, tokens) => {
+      const p = clonePlan(get().plan);
+      p.tokens[stage] = tokens;
+      setPlanned(p);
+    },
+    setStageLr: (stage, lr) => {
+      const p = clonePlan(get().plan);
+      p.lr[stage] = lr;
+      setPlanned(p);
+    },
+    setChartStage: (stage) => set({ chartStage: stage }),
+    setPrompt: (prompt) => set({ prompt }),
+    setLogScale: (on) => set({ logScale: on }),
+    setSmoothing: (w) => set({ smoothing: Math.min(Math.max(w, 0), 0.99) }),
+    setStatus: (text, level = 'info') => set({ status: { text, level } }),
+    resetRun: (plan) =>
+      set((s) => ({
+        stages: stageViews(plan),
+        currentStage: null,
+        series: emptySeries(),
+        metricsVersion: s.metricsVersion + 1,
+        chartStage: null,
+        firstLoss: null,
+        lastLoss: null,
+        lastStep: 0,
+        tokens: 0,
+        tokensPerS: null,
+        progress: null,
+        checkpoint: null,
+        distances: null,
+        selected: null,
+        mixing: null,
+        evals: [],
+        samples: [],
+        run: { running: false, paused: false, finished: false },
+      })),
+
+    applyEvent: (e) => {
+      switch (e.type) {
+        case 'status':
+          set({ status: { text: e.text, level: e.level } });
+          return;
+        case 'progress':
+          set({ progress: { label: e.label, done: e.done, total: e.total } });
+          return;
+        case 'metric': {
+          if (!isStage(e.stage)) return;
+          const series = get().series[e.stage];
+          series.steps.push(e.step);
+          series.losses.push(e.loss);
+          const v = get().stages[e.stage];
+          patchStage(e.stage, {
+            state: v.state === 'pending' || v.state === 'off' ? 'running' : v.state,
+            step: Math.max(v.step, e.step),
+            tokensDone: e.tokens,
+            tokensPerS: e.tokensPerS,
+            firstLoss: v.firstLoss ?? e.loss,
+            lastLoss: e.loss,
+          });
+          set((s) => ({
+            metricsVersion: s.metricsVersion + 1,
+            currentStage: e.stage as Stage,
+            firstLoss: s.firstLoss ?? e.loss,
+            lastLoss: e.loss,
+            lastStep: e.step,
+            tokens: e.tokens,
+            tokensPerS: e.tokensPerS,
+          }));
+          return;
+        }
+        case 'state':
+          set({ run: { running: e.running, paused: e.paused, finished: e.finished }, starting: false });
+          return;
+        case 'stage': {
+          const state: StageState = e.state === 'started' ? 'running' : e.state;
+          patchStage(e.stage, { state, steps: e.steps, tokens: e.tokens, ...(e.state === 'started' ? {} : { etaS: 0 }) });
+          if (e.state === 'started') set({ currentStage: e.stage });
+          return;
+        }
+        case 'timing':
+          patchStage(e.stage, { step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS });
+          return;
+        case 'distances':
+          set({ distances: { layers: e.layers, heads: e.heads, values: e.values.slice() } });
+          return;
+        case 'eval':
+          set((s) => ({ evals: [...s.evals, { stage: e.stage, teacherNll: e.teacherNll, studentNll: e.studentNll, tokens: e.tokens, at: Date.now() }] }));
+          return;
+        case 'sample':
+          set((s) => ({
+            samples: [...s.samples, { prompt: e.prompt, teacher: e.teacher, student: e.student, studentTokensPerS: e.studentTokensPerS, at: Date.now() }],
+          }));
+          return;
+        case 'checkpoint':
+          set({ checkpoint: { stage: e.stage, step: e.step, tokens: e.tokens, at: e.at } });
+          return;
       }
-      case 'state':
-        set({ run: { running: e.running, paused: e.paused, finished: e.finished }, starting: false });
-        return;
-    }
-  },
-}));
+    },
+  };
+});
+
+/** The stage the chart shows: the user's pick, else the one running, else the first of the plan. */
+export function shownStage(s: Pick<UiState, 'chartStage' | 'currentStage' | 'plan'>): Stage {
+  return s.chartStage ?? s.currentStage ?? s.plan.stages[0] ?? 1;
+}

@@ -1,8 +1,8 @@
-// The page's pure logic (no browser needed): teacher file-set checks, loss smoothing, plan bounds.
+// The page's pure logic (no browser needed): teacher file-set checks, loss smoothing, field bounds.
 import { describe, expect, it } from 'vitest';
 import { checkTeacherFiles, modelFolderFiles, type PickedFile } from '../../src/ui/teacher-files';
 import { emaSmooth } from '../../src/ui/smoothing';
-import { DEFAULT_PLAN, planErrors } from '../../src/ui/plan';
+import { fieldError } from '../../src/ui/plan';
 
 const pick = (path: string, content = 'x'): PickedFile => ({ path, file: new File([content], path.split('/').pop()!) });
 const names = async (picked: PickedFile[]) => {
@@ -86,14 +86,14 @@ describe('EMA smoothing (TensorBoard)', () => {
   });
 });
 
-describe('plan bounds', () => {
-  it('accepts the defaults and bounds each field', () => {
-    expect(planErrors(DEFAULT_PLAN, 5)).toEqual({});
-    expect(planErrors({ ...DEFAULT_PLAN, layer: 5 }, 5)).toEqual({ layer: 'must be between 0 and 4' });
-    expect(planErrors({ ...DEFAULT_PLAN, batch: 2.5, steps: 0, lr: NaN }, 5)).toEqual({
-      batch: 'must be a whole number',
-      steps: 'must be between 1 and 1000000',
-      lr: 'not a number',
-    });
+describe('field bounds', () => {
+  it('says why a value does not fit, or null', () => {
+    const b = { min: 1, max: 10, integer: true, step: 1 };
+    expect(fieldError(5, b)).toBeNull();
+    expect(fieldError(2.5, b)).toBe('must be a whole number');
+    expect(fieldError(0, b)).toBe('must be between 1 and 10');
+    expect(fieldError(11, b)).toBe('must be between 1 and 10');
+    expect(fieldError(NaN, b)).toBe('not a number');
+    expect(fieldError(0.5, { ...b, min: 0, integer: false })).toBeNull();
   });
 });

@@ -3,9 +3,14 @@ import { CapabilityStrip } from './CapabilityStrip';
 import { StatusLine } from './StatusLine';
 import { TeacherDrop } from './TeacherDrop';
 import { TeacherCard } from './TeacherCard';
-import { PlanControls } from './PlanControls';
+import { ResumeOffer } from './ResumeOffer';
+import { CorpusDrop } from './CorpusDrop';
+import { DistillPlanForm } from './DistillPlanForm';
+import { RunPanel } from './RunPanel';
 import { LossChart } from './LossChart';
-import { RunStats } from './RunStats';
+import { MixingPanel } from './MixingPanel';
+import { EvalPanel } from './EvalPanel';
+import { ExportPanel } from './ExportPanel';
 
 export function App() {
   return (
@@ -17,13 +22,16 @@ export function App() {
         <div className="column side">
           <TeacherDrop />
           <TeacherCard />
-          <PlanControls />
+          <ResumeOffer />
+          <CorpusDrop />
+          <DistillPlanForm />
         </div>
         <div className="column wide">
+          <RunPanel />
           <LossChart />
-          <section className="panel">
-            <RunStats />
-          </section>
+          <MixingPanel />
+          <EvalPanel />
+          <ExportPanel />
         </div>
       </main>
     </div>

@@ -1,8 +1,17 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
-import { useUi } from '../store';
+import type { Stage } from '../../worker/api';
+import { shownStage, useUi } from '../store';
 import { emaSmooth } from '../smoothing';
 import { loss as fmtLoss } from '../format';
+import { STAGES, STAGE_NAMES } from '../distill-plan';
+
+/** What each stage's loss measures, under the tabs. */
+const LOSS_TEXT: Record<Stage, string> = {
+  1: 'mean over heads of ‖student SSD matrix − teacher attention‖_F',
+  2: 'mean over tokens of ‖student mixer output − teacher attention output‖₂',
+  3: 'soft cross-entropy against the teacher’s logits (nats/token)',
+};
 
 const HEIGHT = 320;
 const AXIS = '#9aa4b2';
@@ -45,7 +54,13 @@ export function LossChart() {
   const smoothing = useUi((s) => s.smoothing);
   const setLogScale = useUi((s) => s.setLogScale);
   const setSmoothing = useUi((s) => s.setSmoothing);
-  const empty = useUi((s) => s.firstLoss === null);
+  const stage = useUi(shownStage);
+  const following = useUi((s) => s.chartStage === null);
+  const setChartStage = useUi((s) => s.setChartStage);
+  // The series grow in place, so their lengths (joined into one comparable value) are what changes.
+  const points = useUi((s) => STAGES.map((st) => s.series[st].steps.length).join(',')).split(',').map(Number);
+  const lastLosses = useUi((s) => s.stages);
+  const empty = points[stage - 1] === 0;
 
   useEffect(() => {
     const el = box.current!;
@@ -55,9 +70,11 @@ export function LossChart() {
     const draw = () => {
       frame = 0;
       const s = useUi.getState();
-      const { steps, losses } = s.metrics;
+      const st = shownStage(s);
+      const { steps, losses } = s.series[st];
       plot.setData(chartData(steps, losses, s.smoothing, s.logScale));
       // For tests and tools: what the chart shows right now.
+      el.dataset.stage = String(st);
       el.dataset.points = String(steps.length);
       el.dataset.firstLoss = losses.length ? String(losses[0]) : '';
       el.dataset.lastLoss = losses.length ? String(losses[losses.length - 1]) : '';
@@ -68,7 +85,7 @@ export function LossChart() {
     };
     draw();
     const unsubscribe = useUi.subscribe((s, prev) => {
-      if (s.metricsVersion !== prev.metricsVersion || s.smoothing !== prev.smoothing) schedule();
+      if (s.metricsVersion !== prev.metricsVersion || s.smoothing !== prev.smoothing || shownStage(s) !== shownStage(prev)) schedule();
     });
     const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(200, el.clientWidth), height: HEIGHT }));
     resize.observe(el);
@@ -84,6 +101,30 @@ export function LossChart() {
     <section className="panel chart-panel">
       <div className="chart-head">
         <h2>Loss</h2>
+        <div className="tabs" role="tablist" aria-label="stage">
+          {STAGES.map((st) => (
+            <button
+              key={st}
+              type="button"
+              role="tab"
+              className={`tab ${st === stage ? 'active' : ''}`}
+              aria-selected={st === stage}
+              data-testid={`chart-stage-${st}`}
+              data-points={points[st - 1]}
+              title={STAGE_NAMES[st]}
+              // Clicking the tab of the stage being followed keeps following; any other pins it.
+              onClick={() => setChartStage(following && st === stage ? null : st)}
+            >
+              Stage {st}
+              {lastLosses[st].lastLoss !== null ? <span className="tab-value">{fmtLoss(lastLosses[st].lastLoss)}</span> : null}
+            </button>
+          ))}
+          {!following ? (
+            <button type="button" className="tab follow" onClick={() => setChartStage(null)} title="Show whichever stage is running">
+              follow the run
+            </button>
+          ) : null}
+        </div>
         <div className="chart-controls">
           <label className="toggle">
             <input type="checkbox" data-testid="log-scale" checked={logScale} onChange={(e) => setLogScale(e.target.checked)} />
@@ -104,9 +145,10 @@ export function LossChart() {
           </label>
         </div>
       </div>
+      <p className="muted small chart-caption">{LOSS_TEXT[stage]}</p>
       <div className="chart-wrap">
         <div className="chart" ref={box} data-testid="loss-chart" />
-        {empty ? <div className="chart-empty">The stage 1 loss is drawn here as the run reports it.</div> : null}
+        {empty ? <div className="chart-empty">The stage {stage} loss is drawn here as the run reports it.</div> : null}
       </div>
     </section>
   );

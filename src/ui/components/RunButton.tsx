@@ -1,17 +1,20 @@
 import { useUi } from '../store';
-import { planErrors } from '../plan';
-import { toggleRun } from '../engine-actions';
+import { distillPlanErrors } from '../distill-plan';
+import { skipStage, toggleRun } from '../engine-actions';
 
+/** Start (the plan), Pause, Resume, and Skip to the next stage. */
 export function RunButton() {
   const hasTeacher = useUi((s) => s.teacher !== null);
-  const loading = useUi((s) => s.teacherLoading);
+  const busy = useUi((s) => s.teacherLoading || s.corpusLoading);
   const starting = useUi((s) => s.starting);
   const running = useUi((s) => s.run.running);
   const paused = useUi((s) => s.run.paused);
-  const planOk = useUi((s) => Object.keys(planErrors(s.plan, s.teacher?.layers ?? null)).length === 0);
+  const current = useUi((s) => s.currentStage);
+  const hasNext = useUi((s) => (current ? s.plan.stages.some((st) => st > current) : false));
+  const planOk = useUi((s) => Object.keys(distillPlanErrors(s.plan, s.teacher?.layers ?? null)).length === 0);
 
   const label = starting ? 'Starting…' : running ? (paused ? 'Resume' : 'Pause') : 'Start';
-  const disabled = !hasTeacher || loading || starting || (!running && !planOk);
+  const disabled = !hasTeacher || busy || starting || (!running && !planOk);
   return (
     <div className="run-row">
       <button
@@ -24,7 +27,21 @@ export function RunButton() {
       >
         {label}
       </button>
-      {!hasTeacher ? <span className="muted small">load a teacher first</span> : null}
+      <button
+        type="button"
+        className="button secondary"
+        data-testid="skip-stage"
+        disabled={!running || starting || current === null}
+        title="End the current stage now (its checkpoint is written) and go on with the next"
+        onClick={() => void skipStage()}
+      >
+        {hasNext || current === null ? 'Skip to the next stage' : 'End the last stage'}
+      </button>
+      {!hasTeacher ? (
+        <span className="muted small">load a teacher first</span>
+      ) : !running && !planOk ? (
+        <span className="muted small invalid-text">the plan has errors</span>
+      ) : null}
     </div>
   );
 }

@@ -1,0 +1,207 @@
+import { useEffect, useState } from 'react';
+import type { Stage } from '../../worker/api';
+import { useUi } from '../store';
+import {
+  LR_BOUNDS,
+  SCALAR_BOUNDS,
+  STAGES,
+  STAGE_NAMES,
+  STAGE_SHORT,
+  TOKENS_BOUNDS,
+  distillPlanErrors,
+  formatLayerList,
+  parseLayerList,
+  stepsPerStage,
+  tokensPerStep,
+  totalTokens,
+  type ScalarField,
+} from '../distill-plan';
+import { count, tokens as fmtTokens } from '../format';
+import { NumberField } from './NumberField';
+
+const TOTAL_BOUNDS = { ...TOKENS_BOUNDS, step: 100_000 };
+
+function useLocked(): boolean {
+  return useUi((s) => s.run.running || s.starting);
+}
+
+function useErrors() {
+  const plan = useUi((s) => s.plan);
+  const layers = useUi((s) => s.teacher?.layers ?? null);
+  return distillPlanErrors(plan, layers);
+}
+
+function Scalar({ field, label, hint }: { field: ScalarField; label: string; hint: string }) {
+  const value = useUi((s) => s.plan[field]);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const errors = useErrors();
+  return (
+    <NumberField
+      testId={`plan-${field}`}
+      label={label}
+      hint={hint}
+      value={value}
+      bounds={SCALAR_BOUNDS[field]}
+      disabled={locked}
+      problem={errors[field]}
+      onValue={(n) => setPlan({ [field]: n })}
+    />
+  );
+}
+
+function StageRow({ stage }: { stage: Stage }) {
+  const on = useUi((s) => s.plan.stages.includes(stage));
+  const budget = useUi((s) => s.plan.tokens[stage]);
+  const lr = useUi((s) => s.plan.lr[stage]);
+  const steps = useUi((s) => stepsPerStage(s.plan)[stage]);
+  const { setStageOn, setStageTokens, setStageLr } = useUi.getState();
+  const locked = useLocked();
+  const errors = useErrors();
+  return (
+    <div className={`stage-row ${on ? '' : 'off'}`} data-testid={`plan-stage-row-${stage}`}>
+      <label className="stage-name" title={STAGE_NAMES[stage]}>
+        <input type="checkbox" data-testid={`plan-stage-${stage}`} checked={on} disabled={locked} onChange={(e) => setStageOn(stage, e.target.checked)} />
+        <span>
+          <b>{stage}</b> {STAGE_SHORT[stage]}
+        </span>
+      </label>
+      <NumberField
+        testId={`plan-tokens-${stage}`}
+        label=""
+        hint={on ? fmtTokens(budget) : ''}
+        value={budget}
+        bounds={TOKENS_BOUNDS}
+        disabled={locked || !on}
+        problem={errors[`tokens.${stage}`]}
+        onValue={(n) => setStageTokens(stage, n)}
+      />
+      <NumberField
+        testId={`plan-lr-${stage}`}
+        label=""
+        hint=""
+        value={lr}
+        bounds={LR_BOUNDS}
+        disabled={locked || !on}
+        problem={errors[`lr.${stage}`]}
+        onValue={(n) => setStageLr(stage, n)}
+      />
+      <span className="stage-steps" data-testid={`plan-steps-${stage}`}>
+        {on ? count(steps) : '–'}
+      </span>
+    </div>
+  );
+}
+
+function AttentionLayers() {
+  const value = useUi((s) => s.plan.attentionLayers);
+  const layers = useUi((s) => s.teacher?.layers ?? null);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const errors = useErrors();
+  const [draft, setDraft] = useState(formatLayerList(value));
+  const [parseError, setParseError] = useState<string | null>(null);
+  useEffect(() => {
+    setDraft((d) => {
+      try {
+        return formatLayerList(parseLayerList(d)) === formatLayerList(value) ? d : formatLayerList(value);
+      } catch {
+        return d;
+      }
+    });
+  }, [value]);
+  const error = parseError ?? errors.attentionLayers ?? null;
+  return (
+    <label className="field wide">
+      <span className="field-label">attention layers (hybrid student)</span>
+      <input
+        type="text"
+        data-testid="plan-attentionLayers"
+        value={draft}
+        placeholder="none: every layer becomes Mamba"
+        disabled={locked}
+        aria-invalid={error ? true : undefined}
+        onChange={(e) => {
+          setDraft(e.target.value);
+          try {
+            setPlan({ attentionLayers: parseLayerList(e.target.value) });
+            setParseError(null);
+          } catch (err) {
+            setParseError((err as Error).message);
+          }
+        }}
+      />
+      <span className={`field-hint ${error ? 'invalid' : ''}`}>
+        {error ?? `layers that keep the teacher's attention, e.g. "1, 3"${layers ? ` (0 to ${layers - 1})` : ''}`}
+      </span>
+    </label>
+  );
+}
+
+export function DistillPlanForm() {
+  const plan = useUi((s) => s.plan);
+  const setTotalTokens = useUi((s) => s.setTotalTokens);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const errors = useErrors();
+  const total = totalTokens(plan);
+  const per = tokensPerStep(plan);
+  return (
+    <section className="panel" data-testid="plan-form">
+      <h2>Distillation plan</h2>
+      <NumberField
+        testId="plan-total"
+        label="total tokens"
+        hint={`${fmtTokens(total)} in all, split 80 : 160 : 2760 over the stages that run, as the paper's 80M : 160M : 2.76B`}
+        value={total}
+        bounds={TOTAL_BOUNDS}
+        disabled={locked || plan.stages.length === 0}
+        onValue={setTotalTokens}
+      />
+      <div className="stage-table">
+        <div className="stage-row head">
+          <span>stage</span>
+          <span>tokens</span>
+          <span>peak lr</span>
+          <span>steps</span>
+        </div>
+        {STAGES.map((s) => (
+          <StageRow key={s} stage={s} />
+        ))}
+        {errors.stages ? <p className="field-hint invalid">{errors.stages}</p> : null}
+      </div>
+      <div className="fields">
+        <Scalar field="seqLen" label="sequence length" hint="tokens per sequence" />
+        <Scalar field="batch" label="batch" hint="sequences per micro-batch" />
+        <Scalar field="accumulate" label="gradient accumulation" hint={`${count(per)} tokens per step`} />
+        <Scalar field="temperature" label="temperature" hint="stage 3 soft cross-entropy" />
+        <label className="field toggle-field wide">
+          <input
+            type="checkbox"
+            data-testid="plan-freezeMlp"
+            checked={plan.freezeMlp}
+            disabled={locked}
+            onChange={(e) => setPlan({ freezeMlp: e.target.checked })}
+          />
+          <span>freeze the copied MLPs in stage 3</span>
+        </label>
+        <AttentionLayers />
+      </div>
+      <details className="more">
+        <summary>Schedule and optimizer</summary>
+        <div className="fields">
+          <Scalar field="warmup" label="warmup" hint="fraction of each stage" />
+          <Scalar field="decay" label="decay" hint="fraction at the end" />
+          <Scalar field="maxGradNorm" label="gradient clip" hint="max global norm" />
+          <Scalar field="weightDecay" label="weight decay" hint="AdamW" />
+          <Scalar field="seed" label="seed" hint="initialisation and sampling" />
+        </div>
+        {errors.schedule ? <p className="field-hint invalid">{errors.schedule}</p> : null}
+        <p className="muted small">
+          AdamW (β 0.9, 0.95) per stage with warmup-stable-decay: a linear warmup, a flat middle, and a linear decay to
+          10% of the peak.
+        </p>
+      </details>
+    </section>
+  );
+}

@@ -1,0 +1,79 @@
+// The page's store: how engine events (a distillation's included) land in what the views draw.
+import { beforeEach, describe, expect, it } from 'vitest';
+import { shownStage, useUi } from '../../src/ui/store';
+import { DEFAULT_DISTILL_PLAN, clonePlan } from '../../src/ui/distill-plan';
+
+const ev = useUi.getState().applyEvent;
+const initial = useUi.getState();
+
+beforeEach(() => useUi.setState(initial, true));
+
+describe('plan edits', () => {
+  it('lay out the stages from the plan until a run starts', () => {
+    useUi.getState().setStageOn(2, false);
+    expect(useUi.getState().stages[2].state).toBe('off');
+    useUi.getState().setTotalTokens(2_840_000);
+    expect(useUi.getState().plan.tokens).toEqual({ 1: 80_000, 2: 160_000, 3: 2_760_000 });
+    expect(useUi.getState().stages[3]).toMatchObject({ state: 'pending', steps: 2696, tokens: 2_760_000 });
+    useUi.setState({ run: { running: true, paused: false, finished: false } });
+    useUi.getState().setStageTokens(3, 5000);
+    expect(useUi.getState().plan.tokens[3]).toBe(5000);
+    expect(useUi.getState().stages[3].steps).toBe(2696);
+  });
+});
+
+describe('a distillation run as events', () => {
+  it('fills per-stage series, stage states, timing, distances, evals, samples and checkpoints', () => {
+    const plan = { ...clonePlan(DEFAULT_DISTILL_PLAN), stages: [1, 3] as (1 | 3)[] };
+    useUi.getState().resetRun(plan);
+    expect(useUi.getState().stages[2].state).toBe('off');
+    ev({ type: 'state', running: true, paused: false, finished: false });
+    ev({ type: 'stage', stage: 1, state: 'started', steps: 3, tokens: 3072 });
+    expect(useUi.getState().stages[1].state).toBe('running');
+    expect(shownStage(useUi.getState())).toBe(1);
+    for (const [k, loss] of [[1, 2], [2, 1.5], [3, 1]]) {
+      ev({ type: 'metric', stage: 1, step: k, tokens: k * 1024, loss, tokensPerS: 500 });
+      ev({ type: 'timing', stage: 1, step: k, steps: 3, elapsedS: k, etaS: 3 - k });
+    }
+    ev({ type: 'distances', layers: 2, heads: 2, values: [0.5, NaN, 0.25, 1] });
+    ev({ type: 'stage', stage: 1, state: 'finished', steps: 3, tokens: 3072 });
+    ev({ type: 'checkpoint', stage: 1, step: 3, tokens: 3072, at: 123 });
+    ev({ type: 'eval', stage: 1, teacherNll: 1.25, studentNll: 3, tokens: 100 });
+    ev({ type: 'stage', stage: 3, state: 'started', steps: 10, tokens: 10240 });
+    ev({ type: 'metric', stage: 3, step: 1, tokens: 1024, loss: 4, tokensPerS: 300 });
+    ev({ type: 'sample', prompt: 'Once', teacher: ' upon', student: ' a', studentTokensPerS: 900 });
+    ev({ type: 'stage', stage: 3, state: 'skipped', steps: 10, tokens: 10240 });
+    ev({ type: 'state', running: false, paused: false, finished: true });
+
+    const s = useUi.getState();
+    expect(s.series[1]).toEqual({ steps: [1, 2, 3], losses: [2, 1.5, 1] });
+    expect(s.series[3]).toEqual({ steps: [1], losses: [4] });
+    expect(s.series[2].steps).toEqual([]);
+    expect(s.stages[1]).toMatchObject({ state: 'finished', step: 3, steps: 3, elapsedS: 3, firstLoss: 2, lastLoss: 1, tokensPerS: 500, etaS: 0 });
+    expect(s.stages[3]).toMatchObject({ state: 'skipped', step: 1, steps: 10, lastLoss: 4 });
+    expect(s.currentStage).toBe(3);
+    expect(shownStage(s)).toBe(3);
+    expect(s.lastLoss).toBe(4);
+    expect(s.firstLoss).toBe(2);
+    expect(s.distances?.values.slice(0, 1)).toEqual([0.5]);
+    expect(Number.isNaN(s.distances!.values[1])).toBe(true);
+    expect(s.checkpoint).toEqual({ stage: 1, step: 3, tokens: 3072, at: 123 });
+    expect(s.evals.map((e) => [e.stage, e.teacherNll, e.studentNll])).toEqual([[1, 1.25, 3]]);
+    expect(s.samples.map((x) => x.student)).toEqual([' a']);
+    expect(s.run).toEqual({ running: false, paused: false, finished: true });
+
+    // A pinned tab wins over the running stage; a new run clears everything it left.
+    useUi.getState().setChartStage(1);
+    expect(shownStage(useUi.getState())).toBe(1);
+    useUi.getState().resetRun(plan);
+    const r = useUi.getState();
+    expect(r.series[1].steps).toEqual([]);
+    expect([r.distances, r.checkpoint, r.currentStage, r.chartStage, r.evals.length]).toEqual([null, null, null, null, 0]);
+    expect(r.stages[1]).toMatchObject({ state: 'pending', step: 0, steps: 79 });
+  });
+
+  it('ignores a metric of a stage that does not exist', () => {
+    ev({ type: 'metric', stage: 7, step: 1, tokens: 1, loss: 1, tokensPerS: 1 });
+    expect(useUi.getState().lastLoss).toBeNull();
+  });
+});
