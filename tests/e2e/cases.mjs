@@ -1,6 +1,6 @@
 // The end-to-end cases. Each gets a fresh browser context (so a fresh engine worker and GPU device)
 // and throws on failure.
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -83,8 +83,9 @@ export async function badInputIsExplained(page, url) {
     if (!(await page.locator($('builtin')).isEnabled())) throw new Error('the built-in teacher button is disabled after bad input');
     if (!(await page.locator($('run')).isDisabled())) throw new Error('the run button is enabled without a teacher');
     if (await page.locator($('teacher-summary')).count()) throw new Error('a teacher summary appeared for bad input');
-    await page.locator($('plan-steps')).fill('50');
-    if ((await page.locator($('plan-steps')).inputValue()) !== '50') throw new Error('the plan inputs do not accept input');
+    await page.locator($('plan-total')).fill('50000');
+    if ((await page.locator($('plan-total')).inputValue()) !== '50000') throw new Error('the plan inputs do not accept input');
+    if ((await page.locator($('plan-tokens-3')).inputValue()) !== '46000') throw new Error('the total was not split 80 : 160 : 2760 over the stages');
   } finally {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
@@ -228,4 +229,155 @@ export async function builtinTeacherLearns(page, url, screenshotPath) {
   await mkdir(join(screenshotPath, '..'), { recursive: true });
   await page.screenshot({ path: screenshotPath, fullPage: true });
   return `${s.points} points, loss ${s.first.toPrecision(4)} → ${s.last.toPrecision(4)} (shown: ${latest}); screenshot ${screenshotPath}`;
+}
+
+/** The fields of a (visible) plan form, by test id suffix. */
+async function fillPlan(page, fields) {
+  for (const [id, value] of Object.entries(fields)) {
+    const input = page.locator($(`plan-${id}`));
+    await input.fill(String(value));
+    if ((await input.inputValue()) !== String(value)) throw new Error(`plan-${id} did not take ${value}`);
+  }
+}
+
+async function statusText(page) {
+  const el = page.locator($('status'));
+  return `[${await el.getAttribute('data-level')}] "${(await el.innerText()).replace(/\s+/g, ' ')}"`;
+}
+
+/**
+ * A whole MOHAWK distillation of the built-in teacher on a tiny plan: every stage runs to its end, the
+ * layer × head grid fills with finite distances, a cell opens three drawn heatmaps, an evaluation
+ * shows both NLLs and continuations, and the export arrives as downloads.
+ */
+export async function distillRunsAllStages(page, url, screenshotPath) {
+  await page.goto(url);
+  if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
+  await page.locator($('builtin')).click();
+  const card = page.locator($('teacher-summary'));
+  await card.waitFor({ timeout: 120_000 }).catch(async () => {
+    throw new Error(`no teacher summary; status: ${await statusText(page)}`);
+  });
+  const facts = Object.fromEntries(
+    await card.locator('dl > div').evaluateAll((rows) => rows.map((r) => [r.querySelector('dt').textContent, r.querySelector('dd').textContent])),
+  );
+  const layers = Number(facts['layers']);
+  const heads = Number(String(facts['heads / kv heads']).split('/')[0]);
+  if (!(layers > 0 && heads > 0)) throw new Error(`the summary lacks layers and heads: ${JSON.stringify(facts)}`);
+
+  // 64 × 2 = 128 tokens per step: 16, 16 and 32 steps.
+  await fillPlan(page, { seqLen: 64, batch: 2, accumulate: 1, 'tokens-1': 2048, 'tokens-2': 2048, 'tokens-3': 4096 });
+  for (const s of [1, 2, 3]) {
+    const box = page.locator($(`plan-stage-${s}`));
+    if (!(await box.isChecked())) await box.check();
+  }
+  const run = page.locator($('run'));
+  if (!(await run.isEnabled())) throw new Error(`the run button is disabled with a valid plan; status: ${await statusText(page)}`);
+  await run.click();
+
+  const seen = [];
+  for (const s of [1, 2, 3]) {
+    const bar = $(`stage-progress-${s}`);
+    await page
+      .waitForFunction(
+        ([barSel, statusSel]) => {
+          const state = document.querySelector(barSel)?.dataset.state;
+          const failed = document.querySelector(statusSel)?.dataset.level === 'error';
+          return state === 'finished' || state === 'skipped' || failed;
+        },
+        [bar, $('status')],
+        { timeout: 480_000, polling: 500 },
+      )
+      .catch(() => {});
+    const el = page.locator(bar);
+    const [state, step, steps, first, last] = await Promise.all(
+      ['data-state', 'data-step', 'data-steps', 'data-first-loss', 'data-last-loss'].map((a) => el.getAttribute(a)),
+    );
+    if (state !== 'finished') throw new Error(`stage ${s} did not finish (state ${state}, step ${step} of ${steps}); status: ${await statusText(page)}`);
+    const points = Number(await page.locator($(`chart-stage-${s}`)).getAttribute('data-points'));
+    if (points !== Number(steps)) throw new Error(`stage ${s} drew ${points} loss points for ${steps} steps`);
+    if (!Number.isFinite(Number(first)) || !Number.isFinite(Number(last)) || first === '' || last === '') {
+      throw new Error(`stage ${s} losses are not finite: ${first} → ${last}`);
+    }
+    if (s === 1 && !(Number(last) < Number(first))) throw new Error(`the stage 1 loss did not fall: ${first} → ${last}`);
+    seen.push(`stage ${s}: ${steps} steps, loss ${Number(first).toPrecision(4)} → ${Number(last).toPrecision(4)}`);
+  }
+  await page
+    .waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 60_000, polling: 500 })
+    .catch(async () => {
+      throw new Error(`the run button did not return to Start after the last stage; status: ${await statusText(page)}`);
+    });
+
+  // The grid: one cell per (layer, head), each with a finite stage-1 distance.
+  const grid = page.locator($('mixing-grid'));
+  const cells = await grid.locator($('grid-cell')).evaluateAll((els) =>
+    els.map((e) => ({ layer: Number(e.dataset.layer), head: Number(e.dataset.head), value: e.dataset.value })),
+  );
+  if (cells.length !== layers * heads) throw new Error(`the grid has ${cells.length} cells for ${layers} layers × ${heads} heads`);
+  const bad = cells.filter((c) => c.value === '' || !Number.isFinite(Number(c.value)));
+  if (bad.length) throw new Error(`${bad.length} grid cells lack a finite distance, e.g. layer ${bad[0].layer} head ${bad[0].head}: "${bad[0].value}"`);
+
+  // A cell opens the three heatmaps.
+  const pick = { layer: layers - 1, head: heads - 1 };
+  await grid.locator(`${$('grid-cell')}[data-layer="${pick.layer}"][data-head="${pick.head}"]`).click();
+  for (const id of ['heatmap-teacher', 'heatmap-student', 'heatmap-diff']) {
+    await page.waitForSelector(`${$(id)}[data-drawn="1"]`, { timeout: 60_000 }).catch(async () => {
+      throw new Error(`${id} was not drawn for layer ${pick.layer} head ${pick.head}; status: ${await statusText(page)}`);
+    });
+  }
+  const shown = page.locator($('heatmaps'));
+  if ((await shown.getAttribute('data-layer')) !== String(pick.layer) || (await shown.getAttribute('data-head')) !== String(pick.head)) {
+    throw new Error('the heatmaps show another cell than the one clicked');
+  }
+
+  // Held-out NLL of both models and a continuation from each.
+  const panel = page.locator($('eval-panel'));
+  const evalsBefore = Number(await panel.getAttribute('data-evals'));
+  await page.locator($('evaluate')).click();
+  await page
+    .waitForFunction(([sel, n]) => Number(document.querySelector(sel)?.dataset.evals) > n, [$('eval-panel'), evalsBefore], { timeout: 120_000, polling: 500 })
+    .catch(async () => {
+      throw new Error(`no evaluation arrived; status: ${await statusText(page)}`);
+    });
+  const teacherNll = Number(await page.locator($('eval-teacher-nll')).getAttribute('data-value'));
+  const studentNll = Number(await page.locator($('eval-student-nll')).getAttribute('data-value'));
+  if (!(teacherNll > 0 && Number.isFinite(teacherNll) && studentNll > 0 && Number.isFinite(studentNll))) {
+    throw new Error(`the NLLs are not positive finite numbers: teacher ${teacherNll}, student ${studentNll}`);
+  }
+  await page.waitForSelector($('sample-student'), { timeout: 60_000 }).catch(() => {
+    throw new Error('no continuation was shown');
+  });
+  const speed = Number(await page.locator($('sample-speed')).getAttribute('data-value'));
+  if (!(speed > 0)) throw new Error(`the student's generation speed is ${speed}`);
+
+  // Export: every file arrives as a download.
+  const downloads = [];
+  const onDownload = (d) => downloads.push(d);
+  page.on('download', onDownload);
+  const first = page.waitForEvent('download', { timeout: 60_000 });
+  await page.locator($('export')).click();
+  await first.catch(async () => {
+    throw new Error(`no download started; status: ${await statusText(page)}`);
+  });
+  // The files are spaced apart: wait until the status line names them all, then a little for the last.
+  await page.waitForFunction((sel) => /exported /.test(document.querySelector(sel)?.textContent ?? ''), $('status-text'), { timeout: 60_000 }).catch(async () => {
+    throw new Error(`the export did not finish; status: ${await statusText(page)}`);
+  });
+  await page.waitForTimeout(1000);
+  page.off('download', onDownload);
+  const names = downloads.map((d) => d.suggestedFilename());
+  for (const want of ['model.safetensors', 'config.json']) {
+    if (!names.includes(want)) throw new Error(`${want} was not downloaded (got ${names.join(', ') || 'nothing'})`);
+  }
+  const sizes = [];
+  for (const d of downloads) {
+    const path = await d.path();
+    const { size } = await stat(path);
+    if (!(size > 0)) throw new Error(`${d.suggestedFilename()} downloaded empty`);
+    sizes.push(`${d.suggestedFilename()} ${size} B`);
+  }
+
+  await mkdir(join(screenshotPath, '..'), { recursive: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+  return `${seen.join('; ')}; ${cells.length} grid cells; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; downloads: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
 }
