@@ -4,7 +4,8 @@ export function StatusLine() {
   const status = useUi((s) => s.status);
   const progress = useUi((s) => s.progress);
   const busy = useUi((s) => s.teacherLoading || s.starting || (s.run.running && !s.run.paused));
-  const progressText = progress ? `${progress.label}: ${progress.done} / ${progress.total}` : null;
+  // Only while something is under way: a finished load's "3 / 3" would otherwise stay beside every later message.
+  const progressText = progress && progress.done < progress.total ? `${progress.label}: ${progress.done} / ${progress.total}` : null;
   return (
     <div className="status" data-testid="status" data-level={status.level} role="status" aria-live="polite">
       <span className={`status-dot ${busy ? 'busy' : ''}`} aria-hidden="true" />
