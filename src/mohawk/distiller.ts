@@ -5,6 +5,7 @@ import type { Gpu } from '../gpu/runtime';
 import { meanNll } from '../models/evaluate';
 import { defaultMixer, initialStudent, ParamSet, studentMixers, studentShapes, type StudentSpec } from '../models/student';
 import type { LoadedTeacher } from '../models/teacher';
+import { exportStudentFiles, studentConfigJson, type NamedBytes } from '../models/student-files';
 import type { DistillPlan, PerStage, Stage } from '../worker/api';
 import { StageStep, wsd } from './stages';
 import type { TokenStream } from './token-stream';
@@ -28,6 +29,8 @@ export const DEFAULT_PLAN: DistillPlan = {
 };
 
 export interface DistillHooks {
+  /** Called at each stage's end and every `saveEveryS` seconds with the step the GPU state is at. */
+  save?(stage: Stage, step: number, stageDone: boolean): Promise<void>;
   stage?(stage: Stage, state: 'started' | 'finished' | 'skipped', steps: number, tokens: number): void;
   step?(r: { stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number }): void;
   distances?(layers: number, heads: number, values: Float32Array): void;
@@ -40,6 +43,14 @@ export interface Control {
   skip?(): boolean;
   /** Asked before each step: stop everything. */
   stop?(): boolean;
+  /** Seconds between periodic checkpoints (default 300). */
+  saveEveryS?: number;
+}
+
+/** Where a resumed run goes on: the last step a checkpoint holds. */
+export interface ResumePoint {
+  stage: Stage;
+  step: number;
 }
 
 export function stepsOf(plan: DistillPlan): PerStage<number> {
@@ -92,30 +103,39 @@ export class Distiller {
     return new Distiller(gpu, teacher, plan, corpus, initialStudent(spec, await teacher.hostWeights(), plan.seed));
   }
 
-  /** Runs the plan's stages in order (from `from`, for a resumed run). */
-  async run(hooks: DistillHooks = {}, control: Control = {}): Promise<void> {
+  /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */
+  async run(hooks: DistillHooks = {}, control: Control = {}, from?: ResumePoint): Promise<void> {
     const steps = stepsOf(this.plan);
-    for (const stage of this.plan.stages) {
+    const order = this.plan.stages;
+    for (const stage of order) {
       if (control.stop?.()) return;
-      await this.runStage(stage, steps[stage], hooks, control);
+      if (from && order.indexOf(stage) < order.indexOf(from.stage)) continue;
+      const start = from && stage === from.stage ? from.step : 0;
+      if (start >= steps[stage]) continue;
+      await this.runStage(stage, steps[stage], hooks, control, start);
     }
   }
 
-  async runStage(stage: Stage, total: number, hooks: DistillHooks, control: Control): Promise<void> {
+  async runStage(stage: Stage, total: number, hooks: DistillHooks, control: Control, start = 0): Promise<void> {
     const p = this.plan;
     const perStep = p.seqLen * p.batch * p.accumulate;
     hooks.stage?.(stage, 'started', total, total * perStep);
     const opts = { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
-    // Adam's moments start afresh each stage: each trains a different objective.
-    const s = this.gpu.begin('reset optimizer');
-    s.clear(this.m).clear(this.v).clear(this.student.grads);
-    s.submit();
-    const step = new StageStep(this.gpu, stage, this.teacher, this.spec, this.student, this.m, this.v, opts);
+    if (start === 0) {
+      // Adam's moments start afresh each stage: each trains a different objective.
+      const s = this.gpu.begin('reset optimizer');
+      s.clear(this.m).clear(this.v).clear(this.student.grads);
+      s.submit();
+    }
+    const step = new StageStep(this.gpu, stage, this.teacher, this.spec, this.student, this.m, this.v, opts, start);
     const t0 = performance.now();
+    let lastSave = t0;
+    const saveEvery = (control.saveEveryS ?? 300) * 1000;
     let pending: Promise<unknown> | null = null;
     let skipped = false;
+    let last = start;
     try {
-      for (let k = 1; k <= total; k++) {
+      for (let k = start + 1; k <= total; k++) {
         await control.gate?.();
         if (control.stop?.()) break;
         if (control.skip?.()) {
@@ -127,18 +147,55 @@ export class Distiller {
         const done = step.step(ids, lr).then((r) => {
           if (!Number.isFinite(r.loss)) throw new Error(`stage ${stage}: the loss is ${r.loss} at step ${k}; lower the learning rate`);
           const elapsedS = (performance.now() - t0) / 1000;
-          hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, tokensPerS: (k * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
+          hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
           if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);
         });
         // Keep one step in flight: record the next while this one runs.
         if (pending) await pending;
         pending = done;
+        last = k;
+        if (hooks.save && performance.now() - lastSave > saveEvery) {
+          // Reads are queued after step k, so what is saved is the state after step k.
+          await hooks.save(stage, k, false);
+          lastSave = performance.now();
+        }
       }
       if (pending) await pending;
     } finally {
       step.release();
     }
-    hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep);
+    // A stopped run is saved too (not marked done), so that it can be resumed.
+    const stopped = !skipped && (control.stop?.() ?? false) && last < total;
+    await hooks.save?.(stage, skipped || stopped ? last : total, !stopped);
+    if (!stopped) hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep);
+  }
+
+  /** The student's files: model.safetensors, config.json and the teacher's tokenizer files. */
+  async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedBytes[]> {
+    const values = await this.student.read();
+    const shapes = new Map([...this.student.layout.slices].map(([n, s]) => [n, s.shape]));
+    const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance });
+    return exportStudentFiles({ configJson, tensors: values, shapes, tokenizerFiles });
+  }
+
+  /** Student parameters and optimizer moments, as a checkpoint holds them. */
+  async snapshot(): Promise<{ params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }> {
+    const [params, m, v] = [await this.gpu.read(this.student.values), await this.gpu.read(this.m), await this.gpu.read(this.v)];
+    const paramShapes = new Map([...this.student.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
+    return { params, m, v, paramShapes };
+  }
+
+  /** Puts a checkpoint's parameters and moments back; its layout must be this student's. */
+  restore(ck: { params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }): void {
+    const mine = this.student.layout;
+    if (ck.params.length !== mine.size) throw new Error(`the checkpoint holds ${ck.params.length} parameter floats, this student has ${mine.size}: it was made by another plan or teacher`);
+    for (const [n, s] of mine.slices) {
+      const o = ck.paramShapes.get(n);
+      if (!o || o.offset !== s.offset || o.shape.join() !== s.shape.join()) throw new Error(`the checkpoint's parameter ${n} does not match this student`);
+    }
+    this.gpu.write(this.student.values, ck.params);
+    this.gpu.write(this.m, ck.m);
+    this.gpu.write(this.v, ck.v);
   }
 
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */

@@ -71,7 +71,10 @@ export class StageStep {
     private readonly m: GPUBuffer,
     private readonly v: GPUBuffer,
     private readonly o: StageOptions,
+    /** Optimizer steps already taken in this stage (a resumed run), for AdamW's bias correction. */
+    startAt = 0,
   ) {
+    this.t = startAt;
     const c = teacher.config;
     const { batch, L } = o;
     const rows = batch * L;
