@@ -9,17 +9,14 @@ import { TeacherTokenizer, checkVocab } from '../io/tokenizer';
 import { canonicalLayout } from './arch';
 import type { Weights } from './layers';
 import type { TeacherSummary } from '../worker/api';
-import type { TeacherLayerWeights, TeacherShape } from '../mohawk/teacher-attention';
 import type { DocumentTokenizer } from '../mohawk/token-stream';
 
 export interface LoadedTeacher {
   config: ArchConfig;
   summary: TeacherSummary;
-  shape: TeacherShape;
   tokenizer: TeacherTokenizer & DocumentTokenizer;
   /** Canonical weights (src/models/DESIGN.md), f32 on the GPU. */
   weights: Weights & { buffers: Map<string, GPUBuffer> };
-  layerWeights(layer: number): TeacherLayerWeights;
   /** Host copies of the canonical weights (the student's initial values come from them). */
   hostWeights(): Promise<Map<string, Float32Array>>;
   release(): void;
@@ -86,16 +83,6 @@ export async function loadTeacher(
     parameters,
     warnings,
   };
-  const shape: TeacherShape = {
-    dModel: config.dModel,
-    heads: config.heads,
-    kvHeads: config.kvHeads,
-    headDim: config.headDim,
-    vocab: config.vocab,
-    normEps: config.normEps,
-    ropeTheta: config.ropeTheta ?? 10000,
-    rotaryDim: config.rotaryDim,
-  };
   const tokenizer = Object.assign(tok, { encodeDocument: (text: string) => tok.encode(text) });
   const get = (n: string) => {
     const b = weights.get(n);
@@ -105,18 +92,8 @@ export async function loadTeacher(
   return {
     config,
     summary,
-    shape,
     tokenizer,
     weights: { get, has: (n) => weights.has(n), buffers: weights },
-    layerWeights: (i) => {
-      if (config.modelType !== 'llama') throw new Error(`the stage-1 seed runs Llama-family teachers only (this is ${config.modelType})`);
-      return {
-        embed: get('embed'),
-        inputNorm: get(`layers.${i}.norm1.weight`),
-        wq: get(`layers.${i}.attn.q.weight`),
-        wk: get(`layers.${i}.attn.k.weight`),
-      };
-    },
     hostWeights: async () => {
       const out = new Map<string, Float32Array>();
       for (const [n, b] of weights) out.set(n, await gpu.read(b));

@@ -17,16 +17,6 @@ export interface TeacherSummary {
   warnings: string[];
 }
 
-/** The plan for the stage-1 seed run. */
-export interface RunPlan {
-  /** Teacher layer whose attention matrices the student's SSD matrix is fitted to. */
-  layer: number;
-  seqLen: number;
-  batch: number;
-  steps: number;
-  lr: number;
-}
-
 export type EngineEvent =
   | { type: 'status'; text: string; level: 'info' | 'error' }
   | { type: 'progress'; label: string; done: number; total: number }
@@ -40,10 +30,10 @@ export interface EngineApi {
   loadTeacherFiles(files: File[]): Promise<TeacherSummary>;
   /** The embedded stories260K teacher, fetched from `baseUrl` (the page's public/ root). */
   loadBuiltinTeacher(baseUrl: string): Promise<TeacherSummary>;
-  start(plan: RunPlan): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
-  subscribe(listener: (e: EngineEvent) => void): Promise<void>;
+  /** Every event, the distillation's (DistillEvent) included. */
+  subscribe(listener: (e: EngineEvent | DistillEvent) => void): Promise<void>;
 }
 
 // ---- MOHAWK distillation (issue 5). The engine implements DistillApi beside EngineApi. ----

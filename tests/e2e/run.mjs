@@ -4,15 +4,15 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStaticServer } from './static-server.mjs';
 import { launchChromium, profilePath, isFreshProfile, NO_WEBGPU_ARGS } from './browser.mjs';
-import { badInputIsExplained, builtinTeacherLearns, noWebGpuIsExplained, pageLoadsWithAdapter } from './cases.mjs';
+import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter } from './cases.mjs';
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
-const SCREENSHOT = resolve('test-results/e2e-stage1.png');
+const SCREENSHOT = resolve('test-results/e2e-distill.png');
 
 const CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
   { name: '(b) bad input is explained, page stays usable', timeoutMs: 120_000, run: (page, url) => badInputIsExplained(page, url) },
-  { name: '(c) built-in teacher: stage 1 loss falls', timeoutMs: 600_000, run: (page, url) => builtinTeacherLearns(page, url, SCREENSHOT) },
+  { name: '(c) built-in teacher: three stages, grid, heatmaps, evaluation, export', timeoutMs: 1_200_000, run: (page, url) => distillRunsAllStages(page, url, SCREENSHOT) },
   { name: '(d) without WebGPU the page says so and stays usable', timeoutMs: 90_000, args: NO_WEBGPU_ARGS, run: (page, url) => noWebGpuIsExplained(page, url) },
 ];
 
