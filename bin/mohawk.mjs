@@ -31,4 +31,7 @@ if (!existsSync(bundle) || statSync(bundle).mtimeMs < sourcesTime) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 const child = spawn(process.execPath, [bundle, ...process.argv.slice(2)], { stdio: 'inherit', env: dawnEnv() });
+// A signal sent to this process (kill, a test, a job runner) reaches the command, which may stop
+// cleanly (distill saves a checkpoint); this process exits with the command's status.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,471 @@
+// `mohawk distill`: a whole MOHAWK run in Node (issue 5), the same Distiller the page drives. Scripts
+// depend on its flags and its --json lines: one {"stage","step","tokens","loss","tokens_per_s"} per
+// optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}}. The run keeps a
+// checkpoint in OUT/checkpoint (stage ends, every --save-every seconds, and on SIGINT/SIGTERM) that
+// --resume continues from; the student is written into OUT in the layout `mohawk eval` loads.
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { parseFlags, UsageError, type Flags } from '../args';
+import type { Command } from '../command';
+import { Gpu } from '../../gpu/runtime';
+import { splitDocuments } from '../../io/corpus';
+import { nodeDirFileSet, readJson, type FileSet } from '../../io/files';
+import { TOKENIZER_FILES, type NamedBytes } from '../../models/student-files';
+import { loadTeacher } from '../../models/teacher';
+import { folderStore, loadCheckpoint, peekCheckpoint, saveCheckpoint, STATE_FILE, teacherFingerprint, type CheckpointStore } from '../../mohawk/checkpoint';
+import { checkPlan, DEFAULT_PLAN, Distiller, stepsOf, type Control, type ResumePoint } from '../../mohawk/distiller';
+import { TokenStream } from '../../mohawk/token-stream';
+import { splitTokens, STAGE_NAMES } from '../../ui/distill-plan';
+import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../ui/format';
+import type { DistillPlan, PerStage, Stage } from '../../worker/api';
+
+const flags = {
+  teacher: { type: 'string', help: 'teacher folder: config.json, *.safetensors, tokenizer.json', required: true },
+  data: { type: 'string', help: 'training text; documents split on <|endoftext|> (else blank lines)', required: true },
+  out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/', required: true },
+  stages: { type: 'string', help: 'stages to run, in order (default 1,2,3; e.g. 1,3 or 3)' },
+  tokens: {
+    type: 'string',
+    help:
+      'token budget per stage, "1:80k,2:160k,3:2.76M" (k, M, G suffixes), or one total split 80:160:2760 ' +
+      'over the stages run; a stage left out of the list scales with the listed ones in those proportions ' +
+      '(default 80k, 160k, 2.76M)',
+  },
+  seq: { type: 'string', help: `sequence length (default ${DEFAULT_PLAN.seqLen}; at most the teacher's positions)` },
+  batch: { type: 'string', help: `sequences per micro-batch (default ${DEFAULT_PLAN.batch})` },
+  accumulate: { type: 'string', help: `micro-batches per optimizer step (default ${DEFAULT_PLAN.accumulate})` },
+  lr: { type: 'string', help: `peak learning rate per stage, "1:1e-3,3:3e-4", or one rate for all (default 1:${DEFAULT_PLAN.lr[1]},2:${DEFAULT_PLAN.lr[2]},3:${DEFAULT_PLAN.lr[3]}; unlisted stages keep theirs)` },
+  'attention-layers': { type: 'string', help: 'layers that keep the teacher attention, e.g. 0,3 (a hybrid student; default none)' },
+  warmup: { type: 'string', help: `fraction of each stage's steps warming up (default ${DEFAULT_PLAN.warmup})` },
+  decay: { type: 'string', help: `fraction of each stage's steps decaying to 10% (default ${DEFAULT_PLAN.decay})` },
+  'max-grad-norm': { type: 'string', help: `gradient clipping norm (default ${DEFAULT_PLAN.maxGradNorm})` },
+  'weight-decay': { type: 'string', help: `AdamW weight decay (default ${DEFAULT_PLAN.weightDecay})` },
+  temperature: { type: 'string', help: `stage 3 soft cross-entropy temperature (default ${DEFAULT_PLAN.temperature})` },
+  'freeze-mlp': { type: 'boolean', help: 'stage 3: keep the MLPs copied from the teacher frozen' },
+  seed: { type: 'string', help: `seed of the student's initialisation (default ${DEFAULT_PLAN.seed})` },
+  docs: { type: 'string', help: 'use only the first K documents of --data (default all)' },
+  'held-out': { type: 'string', help: 'fraction of the documents (the last ones) never trained on (default 0.1)' },
+  'eval-docs': { type: 'string', help: 'held-out documents the final NLL is measured on (default 50)' },
+  'eval-tokens': { type: 'string', help: 'truncate each of them to N tokens, BOS included (default 256)' },
+  'save-every': { type: 'string', help: 'seconds between checkpoints besides stage ends (default 300; 0: every step)' },
+  'log-every': { type: 'string', help: 'without --json: a progress line every N steps (default: about 20 per stage)' },
+  resume: { type: 'boolean', help: 'continue from OUT/checkpoint; the plan flags must be those of the first run' },
+  json: { type: 'boolean', help: 'stdout: one JSON object per step and a final {"done":true,...}; the rest goes to stderr' },
+} as const;
+
+const STAGES: readonly Stage[] = [1, 2, 3];
+const usage = (m: string): never => {
+  throw new UsageError(`mohawk distill: ${m}`);
+};
+
+const MULT: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, B: 1e9 };
+
+/** "80000", "80k", "2.76M", "1e6": a whole, positive token count. */
+export function parseCount(s: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)([kKMGB]?)$/.exec(s.trim().replace(/_/g, ''));
+  const v = m ? Number(m[1]) * MULT[m[2]!]! : NaN;
+  const n = Math.round(v);
+  if (!(n >= 1) || !Number.isSafeInteger(n) || Math.abs(v - n) > 1e-9 * n) usage(`${flag}: "${s}" is not a whole number of tokens ≥ 1 (e.g. 2000, 80k, 2.76M)`);
+  return n;
+}
+
+function parseNumber(s: string, flag: string, ok: (x: number) => boolean, what: string): number {
+  const x = s.trim() === '' ? NaN : Number(s);
+  if (!Number.isFinite(x) || !ok(x)) usage(`${flag} must be ${what}, got "${s}"`);
+  return x;
+}
+
+const int = (f: Flags, name: string, dflt: number, min: number): number =>
+  f[name] === undefined ? dflt : parseNumber(f[name] as string, `--${name}`, (x) => Number.isInteger(x) && x >= min, `an integer ≥ ${min}`);
+const num = (f: Flags, name: string, dflt: number, ok: (x: number) => boolean, what: string): number =>
+  f[name] === undefined ? dflt : parseNumber(f[name] as string, `--${name}`, ok, what);
+
+/** "1:v,3:w" as a map stage → raw value; `null` for a single value without a stage. */
+function stageList(s: string, flag: string, stages: readonly Stage[]): Map<Stage, string> | null {
+  if (!s.includes(':')) return null;
+  const out = new Map<Stage, string>();
+  for (const part of s.split(',')) {
+    const m = /^\s*([123])\s*:\s*(\S+)\s*$/.exec(part);
+    if (!m) usage(`${flag}: "${part}" is not STAGE:VALUE with STAGE 1, 2 or 3 (e.g. ${flag} 1:80k,2:160k,3:2.76M)`);
+    const st = Number(m![1]) as Stage;
+    if (out.has(st)) usage(`${flag} gives stage ${st} twice`);
+    if (!stages.includes(st)) usage(`${flag} gives stage ${st}, which --stages (${stages.join(',')}) does not run`);
+    out.set(st, m![2]!);
+  }
+  return out;
+}
+
+function parseStages(s: string | undefined): Stage[] {
+  if (s === undefined) return [...DEFAULT_PLAN.stages];
+  const parts = s.split(',').map((x) => x.trim());
+  const out: Stage[] = [];
+  for (const p of parts) {
+    if (!/^[123]$/.test(p)) usage(`--stages: "${p}" is not a stage (1, 2 or 3)`);
+    const st = Number(p) as Stage;
+    if (out.includes(st)) usage(`--stages lists stage ${st} twice`);
+    if (out.length && st < out[out.length - 1]!) usage(`--stages must be in increasing order (the stages build on each other), got ${s}`);
+    out.push(st);
+  }
+  return out;
+}
+
+function parseTokens(s: string | undefined, stages: readonly Stage[]): PerStage<number> {
+  const dflt = DEFAULT_PLAN.tokens;
+  const out: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
+  if (s === undefined) {
+    for (const st of stages) out[st] = dflt[st];
+    return out;
+  }
+  const list = stageList(s, '--tokens', stages);
+  if (!list) return splitTokens(parseCount(s, '--tokens'), stages, dflt);
+  let given = 0;
+  let base = 0;
+  for (const [st, v] of list) {
+    out[st] = parseCount(v, `--tokens (stage ${st})`);
+    given += out[st];
+    base += dflt[st];
+  }
+  for (const st of stages) if (!list.has(st)) out[st] = Math.max(1, Math.round((dflt[st] * given) / base));
+  return out;
+}
+
+function parseLr(s: string | undefined, stages: readonly Stage[]): PerStage<number> {
+  const out = { ...DEFAULT_PLAN.lr };
+  if (s === undefined) return out;
+  const inRange = (x: number) => x > 0 && x < 1;
+  const list = stageList(s, '--lr', stages);
+  if (!list) {
+    const x = parseNumber(s, '--lr', inRange, 'a learning rate in (0, 1)');
+    for (const st of STAGES) out[st] = x;
+    return out;
+  }
+  for (const [st, v] of list) out[st] = parseNumber(v, `--lr (stage ${st})`, inRange, 'a learning rate in (0, 1)');
+  return out;
+}
+
+function parseLayers(s: string | undefined): number[] {
+  if (s === undefined) return [];
+  const out: number[] = [];
+  for (const p of s.split(',').map((x) => x.trim())) {
+    if (!/^\d+$/.test(p)) usage(`--attention-layers: "${p}" is not a layer index (0, 1, ...)`);
+    const l = Number(p);
+    if (out.includes(l)) usage(`--attention-layers lists layer ${l} twice`);
+    out.push(l);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+export interface DistillOptions {
+  plan: DistillPlan;
+  /** Documents of --data used (undefined: all). */
+  docs?: number;
+  heldOut: number;
+  evalDocs: number;
+  evalTokens: number;
+  saveEveryS: number;
+  logEvery?: number;
+}
+
+/** The plan and run options the flags ask for; every bad value is a UsageError naming its flag. */
+export function optionsFromFlags(f: Flags): DistillOptions {
+  const stages = parseStages(f.stages as string | undefined);
+  const frac = (x: number) => x >= 0 && x <= 1;
+  const plan: DistillPlan = {
+    stages,
+    tokens: parseTokens(f.tokens as string | undefined, stages),
+    lr: parseLr(f.lr as string | undefined, stages),
+    seqLen: int(f, 'seq', DEFAULT_PLAN.seqLen, 2),
+    batch: int(f, 'batch', DEFAULT_PLAN.batch, 1),
+    accumulate: int(f, 'accumulate', DEFAULT_PLAN.accumulate, 1),
+    warmup: num(f, 'warmup', DEFAULT_PLAN.warmup, frac, 'a fraction in [0, 1]'),
+    decay: num(f, 'decay', DEFAULT_PLAN.decay, frac, 'a fraction in [0, 1]'),
+    maxGradNorm: num(f, 'max-grad-norm', DEFAULT_PLAN.maxGradNorm, (x) => x > 0, 'a norm > 0'),
+    weightDecay: num(f, 'weight-decay', DEFAULT_PLAN.weightDecay, (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    temperature: num(f, 'temperature', DEFAULT_PLAN.temperature, (x) => x > 0, 'a temperature > 0'),
+    freezeMlp: f['freeze-mlp'] === true,
+    attentionLayers: parseLayers(f['attention-layers'] as string | undefined),
+    seed: int(f, 'seed', DEFAULT_PLAN.seed, 0),
+  };
+  if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
+  return {
+    plan,
+    docs: f.docs === undefined ? undefined : int(f, 'docs', 0, 2),
+    heldOut: num(f, 'held-out', 0.1, (x) => x > 0 && x < 1, 'a fraction in (0, 1)'),
+    evalDocs: int(f, 'eval-docs', 50, 1),
+    evalTokens: int(f, 'eval-tokens', 256, 2),
+    saveEveryS: num(f, 'save-every', 300, (x) => x >= 0, 'a number of seconds ≥ 0'),
+    logEvery: f['log-every'] === undefined ? undefined : int(f, 'log-every', 1, 1),
+  };
+}
+
+/** The flag that sets a plan field, for messages about a plan that differs from a checkpoint's. */
+const FIELD_FLAG: Record<keyof DistillPlan, string> = {
+  stages: '--stages',
+  tokens: '--tokens',
+  lr: '--lr',
+  seqLen: '--seq',
+  batch: '--batch',
+  accumulate: '--accumulate',
+  warmup: '--warmup',
+  decay: '--decay',
+  maxGradNorm: '--max-grad-norm',
+  weightDecay: '--weight-decay',
+  temperature: '--temperature',
+  freezeMlp: '--freeze-mlp',
+  attentionLayers: '--attention-layers',
+  seed: '--seed',
+};
+
+/** The first field where the flags' plan differs from the checkpoint's, said in flags; null when equal. */
+export function planDifference(saved: unknown, now: DistillPlan): string | null {
+  const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
+  for (const k of Object.keys(FIELD_FLAG) as (keyof DistillPlan)[]) {
+    const a = JSON.stringify(s[k]);
+    const b = JSON.stringify(now[k]);
+    if (a !== b) return `${FIELD_FLAG[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, the flags give ${b}`;
+  }
+  return null;
+}
+
+/** The checkpoint's run state (state.json's "state"). */
+interface RunState {
+  stage: Stage;
+  step: number;
+  stageDone: boolean;
+  tokens: number;
+  plan: DistillPlan;
+  teacher: string;
+  teacherFingerprint: string;
+  corpus: string;
+  docs: number | null;
+  heldOut: number;
+  savedAt: string;
+}
+
+/** config.json and each safetensors header: a different teacher of the same shapes is told apart by its names and metadata at least. */
+async function fingerprint(files: FileSet): Promise<string> {
+  const parts: (string | Uint8Array)[] = [];
+  for (const name of files.names) {
+    if (name !== 'config.json' && !name.endsWith('.safetensors')) continue;
+    const src = await files.source(name);
+    if (name === 'config.json') parts.push(name, await src.read(0, src.size));
+    else {
+      const len = src.size >= 8 ? Number(new DataView((await src.read(0, 8)).slice().buffer).getBigUint64(0, true)) : 0;
+      parts.push(name, await src.read(0, Math.min(src.size, 8 + len)));
+    }
+  }
+  return teacherFingerprint(parts);
+}
+
+const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
+
+export const command: Command = {
+  name: 'distill',
+  summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
+  synopsis: '--teacher DIR --data FILE --out DIR [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
+  flags,
+  async run(argv) {
+    const f = parseFlags(argv, flags, 'distill');
+    const opts = optionsFromFlags(f);
+    const plan = opts.plan;
+    const teacherDir = resolve(f.teacher as string);
+    const dataFile = resolve(f.data as string);
+    const out = resolve(f.out as string);
+    const json = f.json === true;
+    // With --json, stdout carries the JSON lines alone.
+    const say = json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+    const tty = process.stderr.isTTY;
+
+    if (!(await isDir(teacherDir))) usage(`--teacher ${f.teacher} is not a folder`);
+    if ((await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
+    const store: CheckpointStore = folderStore(join(out, 'checkpoint'));
+    const hasCheckpoint = (await store.read(STATE_FILE)) !== null;
+    if (f.resume && !hasCheckpoint) throw new Error(`--resume: ${join(out, 'checkpoint')} holds no checkpoint to continue from (run without --resume to start)`);
+    if (!f.resume && hasCheckpoint) {
+      const p = await peekCheckpoint(store);
+      const at = p ? ` (stage ${String(p.state.stage)}, step ${String(p.state.step)}, saved ${new Date(p.savedAt).toISOString()})` : '';
+      throw new Error(`${out} already holds a checkpoint${at}: use --resume or another --out`);
+    }
+
+    const teacherFiles = await nodeDirFileSet(teacherDir);
+    const teacherName = basename(teacherDir);
+    const teacherPrint = await fingerprint(teacherFiles);
+    if (f.resume) {
+      // Checked before anything is loaded: a resumed run must be the run that was stopped.
+      const p = await peekCheckpoint(store);
+      // loadCheckpoint says what is wrong with a state.json that peekCheckpoint cannot read.
+      if (!p) await loadCheckpoint(store);
+      const st = (p?.state ?? {}) as Partial<RunState>;
+      const diff = planDifference(st.plan, plan);
+      if (diff) throw new Error(`--resume: the flags ask for another plan than the checkpoint's: ${diff}. Give the first run's flags, or use another --out`);
+      if (st.teacherFingerprint !== teacherPrint) throw new Error(`--resume: the checkpoint was made with another teacher (${String(st.teacher)}; its config.json or weights differ from ${teacherName}'s)`);
+      if ((st.docs ?? null) !== (opts.docs ?? null) || st.heldOut !== opts.heldOut) {
+        throw new Error(`--resume: the checkpoint held out another part of the corpus (--docs ${st.docs ?? 'all'} --held-out ${String(st.heldOut)}; the flags give --docs ${opts.docs ?? 'all'} --held-out ${opts.heldOut})`);
+      }
+      if (st.corpus !== basename(dataFile)) console.error(`warning: the checkpoint was trained on ${String(st.corpus)}, --data is ${basename(dataFile)}`);
+    }
+
+    const text = await readFile(dataFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`cannot read --data ${f.data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    });
+    const nDocs = Math.min(splitDocuments(text).length, opts.docs ?? Infinity);
+    if (nDocs === 0) throw new Error(`--data ${f.data} holds no documents (it is empty or only white space)`);
+    if (nDocs < 2) throw new Error(`--data ${f.data} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
+
+    const gpu = await Gpu.create({ notice: (l) => console.error(l) });
+    const teacher = await loadTeacher(gpu, teacherFiles, teacherName, (done, total) => {
+      if (tty) process.stderr.write(`\rloading the teacher ${((100 * done) / total).toFixed(0)}%   `);
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
+    const c = teacher.config;
+    // Flags that are wrong for this teacher are usage errors too, before checkPlan sees them.
+    if (plan.seqLen > c.maxPositions) usage(`--seq ${plan.seqLen} is over the teacher's ${c.maxPositions} positions`);
+    for (const l of plan.attentionLayers) if (l >= c.layers) usage(`--attention-layers: ${l} is not a layer of this ${c.layers}-layer teacher (0..${c.layers - 1})`);
+    if (plan.attentionLayers.length === c.layers && plan.stages.some((s) => s !== 3)) usage(`--attention-layers keeps every layer's attention, so stages 1 and 2 have nothing to train`);
+
+    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });
+    checkPlan(plan, c.layers, c.maxPositions, corpus.trainTokens);
+    const steps = stepsOf(plan);
+    const perStep = plan.seqLen * plan.batch * plan.accumulate;
+    say(`teacher ${teacherName}: ${c.modelType}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${teacher.summary.parameters.toLocaleString('en-US')} parameters`);
+    say(`corpus ${basename(dataFile)}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOut.length} held-out documents`);
+    say(`plan: ${plan.stages.map((s) => `stage ${s} ${fmtTokens(plan.tokens[s])} tokens (${steps[s]} steps, lr ${plan.lr[s]})`).join(', ')}; ${perStep} tokens per step (seq ${plan.seqLen} × batch ${plan.batch} × ${plan.accumulate})`);
+
+    const distiller = await Distiller.create(gpu, teacher, plan, corpus);
+    let from: ResumePoint | undefined;
+    const completed = new Set<Stage>();
+    if (f.resume) {
+      const ck = await loadCheckpoint(store);
+      if (!ck) throw new Error(`--resume: the checkpoint in ${join(out, 'checkpoint')} vanished while loading`);
+      const st = ck.state as Partial<RunState>;
+      if (planDifference(st.plan, plan) || st.teacherFingerprint !== teacherPrint) throw new Error(`--resume: the checkpoint in ${join(out, 'checkpoint')} changed while loading`);
+      if (!STAGES.includes(st.stage as Stage) || !plan.stages.includes(st.stage as Stage) || !Number.isInteger(st.step) || st.step! < 0 || st.step! > steps[st.stage as Stage]) {
+        throw new Error(`--resume: the checkpoint's stage ${String(st.stage)} step ${String(st.step)} is not a point of this plan`);
+      }
+      distiller.restore(ck);
+      from = { stage: st.stage!, step: st.step! };
+      for (const s of plan.stages) if (s < from.stage || (s === from.stage && (st.stageDone || from.step >= steps[s]))) completed.add(s);
+      // The corpus sampler goes on where the interrupted run left it, so that a resumed run sees the
+      // same windows as one never stopped.
+      let calls = from.step;
+      for (const s of plan.stages) if (s < from.stage) calls += steps[s];
+      for (let i = 0; i < calls; i++) corpus.sample(plan.batch * plan.accumulate, plan.seqLen);
+      say(`resuming at stage ${from.stage}, step ${from.step} of ${steps[from.stage]} (checkpoint saved ${String(st.savedAt)})`);
+    }
+
+    // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. Ctrl-C reaches this
+    // process twice (from the terminal and forwarded by bin/mohawk.mjs), so only a signal well after
+    // the first one gives up at once (the last checkpoint stays).
+    let stopAt = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopAt === 0) {
+        stopAt = Date.now();
+        console.error(`\nmohawk distill: ${sig}: stopping after the current step and saving a checkpoint (signal again to quit without saving)`);
+      } else if (Date.now() - stopAt > 2000) {
+        console.error(`mohawk distill: ${sig} again: quitting without saving; the last checkpoint in ${join(out, 'checkpoint')} stays`);
+        process.exit(130);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    let lastSaved: { stage: Stage; step: number } | null = from ?? null;
+    const save = async (stage: Stage, step: number, stageDone: boolean) => {
+      const snap = await distiller.snapshot();
+      const state: RunState = {
+        stage,
+        step,
+        stageDone,
+        tokens: step * perStep,
+        plan,
+        teacher: teacherName,
+        teacherFingerprint: teacherPrint,
+        corpus: basename(dataFile),
+        docs: opts.docs ?? null,
+        heldOut: opts.heldOut,
+        savedAt: new Date().toISOString(),
+      };
+      await saveCheckpoint(store, { state: state as unknown as Record<string, unknown>, ...snap });
+      lastSaved = { stage, step };
+      if (!stageDone) say(`checkpoint: stage ${stage}, step ${step}`);
+    };
+
+    const control: Control = { stop: () => stopAt !== 0, saveEveryS: opts.saveEveryS };
+    const logEvery = (total: number) => opts.logEvery ?? Math.max(1, Math.round(total / 20));
+    const t0 = performance.now();
+    try {
+      await distiller.run(
+        {
+          save,
+          stage(stage, state, n, tokens) {
+            if (state === 'started') say(`stage ${stage} (${STAGE_NAMES[stage]}): ${n} steps, ${fmtTokens(tokens)} tokens`);
+            else {
+              completed.add(stage);
+              say(`stage ${stage} ${state}`);
+            }
+          },
+          step(r) {
+            if (json) {
+              console.log(JSON.stringify({ stage: r.stage, step: r.step, tokens: r.tokens, loss: r.loss, tokens_per_s: r.tokensPerS }));
+              return;
+            }
+            if (r.step % logEvery(r.steps) !== 0 && r.step !== r.steps && r.step !== 1) return;
+            const start = from && from.stage === r.stage ? from.step : 0;
+            const eta = ((r.steps - r.step) * r.elapsedS) / Math.max(1, r.step - start);
+            console.log(
+              `stage ${r.stage}  step ${r.step}/${r.steps}  tokens ${fmtTokens(r.tokens)}  loss ${fmtLoss(r.loss)}  ` +
+                `${Math.round(r.tokensPerS).toLocaleString('en-US')} tok/s  elapsed ${duration(r.elapsedS)}  ETA ${duration(eta)}`,
+            );
+          },
+        },
+        control,
+        from,
+      );
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    const finished = plan.stages.every((s) => completed.has(s));
+    if (!finished) {
+      const where = lastSaved ? `stage ${lastSaved.stage}, step ${lastSaved.step}` : 'nothing trained yet';
+      console.error(`mohawk distill: stopped; checkpoint in ${join(out, 'checkpoint')} (${where}). Run the same command with --resume to continue.`);
+      return 130;
+    }
+    say(`training done in ${duration((performance.now() - t0) / 1000)}`);
+
+    const tokenizerFiles: NamedBytes[] = [];
+    for (const name of TOKENIZER_FILES) {
+      if (teacherFiles.has(name)) tokenizerFiles.push({ name, bytes: await readFile(join(teacherDir, name)) });
+    }
+    const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
+    for (const s of plan.stages) tokensDone[s] = steps[s] * perStep;
+    const provenance = {
+      tool: 'mohawk distill',
+      teacher: teacherName,
+      corpus: basename(dataFile),
+      stages: plan.stages,
+      tokens: tokensDone,
+      plan,
+      date: new Date().toISOString(),
+    };
+    const files = await distiller.studentFiles((await readJson(teacherFiles, 'config.json')) as object, tokenizerFiles, provenance);
+    await mkdir(out, { recursive: true });
+    for (const file of files) await writeFile(join(out, file.name), file.bytes);
+    say(`student written to ${out}: ${files.map((x) => x.name).join(', ')}`);
+    if (stopAt !== 0) {
+      console.error('mohawk distill: stopped before the held-out evaluation; the student is complete.');
+      return 130;
+    }
+
+    const ev = await distiller.evaluate(opts.evalTokens, opts.evalDocs);
+    if (json) console.log(JSON.stringify({ done: true, held_out: { teacher_nll: ev.teacherNll, student_nll: ev.studentNll } }));
+    else {
+      console.log(
+        `held-out NLL over ${ev.tokens.toLocaleString('en-US')} tokens: teacher ${ev.teacherNll.toFixed(4)}, student ${ev.studentNll.toFixed(4)} nats/token ` +
+          `(perplexity ${Math.exp(ev.teacherNll).toFixed(2)} / ${Math.exp(ev.studentNll).toFixed(2)})`,
+      );
+    }
+    return 0;
+  },
+};

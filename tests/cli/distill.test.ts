@@ -1,0 +1,224 @@
+// `npx mohawk distill` as scripts call it (the built command, spawned): its JSON lines, the exported
+// student that `mohawk eval` reads back, a run stopped by SIGTERM and continued with --resume, and
+// what bad flags and bad files say. Budgets are a few steps per stage on the built-in teacher: on
+// SwiftShader most of the time goes to compiling each stage's pipelines.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { optionsFromFlags, parseCount, planDifference } from '../../src/cli/commands/distill';
+import { DOC_SEPARATOR, splitDocuments } from '../../src/io/corpus';
+import { DEFAULT_PLAN } from '../../src/mohawk/distiller';
+import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
+
+const BIN = fileURLToPath(new URL('../../bin/mohawk.mjs', import.meta.url));
+
+function mohawk(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+let dir: string;
+let corpus: string;
+let heldOutFile: string;
+const DOCS = 120;
+
+// 3, 2 and 2 steps of 64 tokens; the final NLL on 4 held-out documents of at most 64 tokens.
+const PLAN = ['--seq', '32', '--batch', '2', '--tokens', '1:192,2:128,3:128', '--lr', '1:1e-2,2:3e-3,3:1e-3', '--eval-docs', '4', '--eval-tokens', '64'];
+const STEPS: [number, number][] = [[1, 1], [1, 2], [1, 3], [2, 1], [2, 2], [3, 1], [3, 2]];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mohawk-distill-'));
+  const docs = splitDocuments(readFileSync(CORPUS_FILE, 'utf8')).slice(0, DOCS);
+  corpus = join(dir, 'stories.txt');
+  writeFileSync(corpus, docs.join(`\n${DOC_SEPARATOR}\n`));
+  // The documents distill holds out by default: the last 10% (TokenStream.fromText), of which the
+  // final evaluation reads the first --eval-docs.
+  heldOutFile = join(dir, 'held-out.txt');
+  writeFileSync(heldOutFile, docs.slice(docs.length - Math.floor(DOCS * 0.1)).join(`\n${DOC_SEPARATOR}\n`));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+type StepLine = { stage: number; step: number; tokens: number; loss: number; tokens_per_s: number };
+type DoneLine = { done: true; held_out: { teacher_nll: number; student_nll: number } };
+
+/** stdout's JSON lines: step lines, then one done line (when the run finished). */
+function parseLines(out: string): { steps: StepLine[]; done: DoneLine | null } {
+  const lines = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const steps: StepLine[] = [];
+  let done: DoneLine | null = null;
+  for (const [i, j] of lines.entries()) {
+    if ('done' in j) {
+      expect(i, 'the done line is the last').toBe(lines.length - 1);
+      expect(Object.keys(j).sort()).toEqual(['done', 'held_out']);
+      expect(j.done).toBe(true);
+      expect(Object.keys(j.held_out as object).sort()).toEqual(['student_nll', 'teacher_nll']);
+      done = j as DoneLine;
+    } else {
+      expect(Object.keys(j).sort()).toEqual(['loss', 'stage', 'step', 'tokens', 'tokens_per_s']);
+      for (const k of ['stage', 'step', 'tokens']) expect(Number.isInteger(j[k]), k).toBe(true);
+      for (const k of ['loss', 'tokens_per_s']) expect(Number.isFinite(j[k]), k).toBe(true);
+      expect(j.tokens).toBe((j.step as number) * 64);
+      expect(j.tokens_per_s as number).toBeGreaterThan(0);
+      steps.push(j as StepLine);
+    }
+  }
+  return { steps, done };
+}
+
+let fullNll: DoneLine['held_out'];
+
+describe('mohawk distill', () => {
+  it('prints a JSON line per step, stages in order, then the held-out NLLs; mohawk eval reads the student and agrees', () => {
+    const out = join(dir, 'full');
+    const r = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--json');
+    expect(r.code, r.err).toBe(0);
+    const { steps, done } = parseLines(r.out);
+    expect(steps.map((s) => [s.stage, s.step])).toEqual(STEPS);
+    expect(done).not.toBeNull();
+    const { teacher_nll, student_nll } = done!.held_out;
+    expect(Number.isFinite(teacher_nll) && Number.isFinite(student_nll)).toBe(true);
+    // A few steps leave the student far from the teacher (about 1.5 nats/token here) but trained.
+    expect(student_nll).toBeGreaterThan(teacher_nll);
+    fullNll = done!.held_out;
+    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'checkpoint/state.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(cfg.mohawk.stages).toEqual([1, 2, 3]);
+    expect(cfg.mohawk.tokens).toEqual({ 1: 192, 2: 128, 3: 128 });
+    expect(cfg.mohawk.teacher).toBe('stories260K');
+
+    // The same documents, truncated alike: eval of the exported student gives the done line's NLL,
+    // and eval of the teacher its teacher NLL.
+    const evalArgs = ['--data', heldOutFile, '--docs', '4', '--max-tokens', '64', '--json'];
+    const s = mohawk('eval', '--model', out, ...evalArgs);
+    expect(s.code, s.err).toBe(0);
+    expect(Math.abs(JSON.parse(s.out).mean_nll - student_nll)).toBeLessThan(1e-5);
+    const t = mohawk('eval', '--model', TEACHER_DIR, ...evalArgs);
+    expect(t.code, t.err).toBe(0);
+    expect(Math.abs(JSON.parse(t.out).mean_nll - teacher_nll)).toBeLessThan(1e-5);
+
+    // The folder holds a checkpoint now: a second run there must say --resume.
+    const again = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--json');
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already holds a checkpoint .*use --resume or another --out/);
+    expect(again.out).toBe('');
+  }, 240_000);
+
+  it('stops on SIGTERM with a checkpoint (exit 130) and --resume goes on from there to the same student', async () => {
+    const out = join(dir, 'resumed');
+    const args = [BIN, 'distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--save-every', '0', '--json'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    // The first periodic checkpoint (--save-every 0: after the first step) is the moment to stop.
+    const state = join(out, 'checkpoint', 'state.json');
+    const t0 = Date.now();
+    while (!existsSync(state) && child.exitCode === null && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    const code = await exited;
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/SIGTERM: stopping after the current step/);
+    expect(stderr).toMatch(/with --resume to continue/);
+    const first = parseLines(stdout);
+    expect(first.done).toBeNull();
+    expect(first.steps.length).toBeGreaterThan(0);
+
+    // A different plan is refused, naming the flag, before anything is loaded.
+    const other = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--seq', '16', '--resume', '--json');
+    expect(other.code).toBe(1);
+    expect(other.err).toMatch(/--resume: .*--seq \(seqLen\): the checkpoint has 32, the flags give 16/);
+
+    const r = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--resume', '--json');
+    expect(r.code, r.err).toBe(0);
+    const second = parseLines(r.out);
+    // Not started over: the two runs together took each planned step exactly once.
+    expect(second.steps[0]!.stage > 1 || second.steps[0]!.step > 1).toBe(true);
+    expect([...first.steps, ...second.steps].map((s) => [s.stage, s.step])).toEqual(STEPS);
+    // Parameters, moments, AdamW's step count and the corpus sampler all went on where they were:
+    // the student is the uninterrupted run's.
+    expect(second.done).not.toBeNull();
+    expect(Math.abs(second.done!.held_out.student_nll - fullNll.student_nll)).toBeLessThan(1e-4);
+    expect(second.done!.held_out.teacher_nll).toBe(fullNll.teacher_nll);
+  }, 240_000);
+
+  it('exits 2 naming the flag for bad flags, and 1 saying why for bad files', () => {
+    const base = ['distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', join(dir, 'bad')];
+    const bad: [string[], RegExp][] = [
+      [['distill', '--data', corpus, '--out', join(dir, 'bad')], /--teacher is required/],
+      [[...base, '--tokens', '1:abc'], /--tokens \(stage 1\): "abc" is not a whole number of tokens/],
+      [[...base, '--tokens', '2:1k', '--stages', '1,3'], /--tokens gives stage 2, which --stages \(1,3\) does not run/],
+      [[...base, '--stages', '3,1'], /--stages must be in increasing order/],
+      [[...base, '--lr', '2:5'], /--lr \(stage 2\) must be a learning rate in \(0, 1\), got "5"/],
+      [[...base, '--seq', '0'], /--seq must be an integer ≥ 2, got "0"/],
+      [[...base, '--save-every', '-1'], /--save-every must be a number of seconds ≥ 0/],
+      [[...base, '--seq', '4096'], /--seq 4096 is over the teacher's 512 positions/],
+      [[...base, '--attention-layers', '0,7'], /--attention-layers: 7 is not a layer of this 5-layer teacher/],
+    ];
+    for (const [args, msg] of bad) {
+      const r = mohawk(...args);
+      expect(r.code, `${args.join(' ')}\n${r.err}`).toBe(2);
+      expect(r.err).toMatch(msg);
+      expect(r.err).toMatch(/usage: mohawk distill/);
+    }
+    // --resume without a checkpoint is not a flag error: the folder is wrong.
+    const noCk = mohawk(...base, '--resume');
+    expect(noCk.code).toBe(1);
+    expect(noCk.err).toMatch(/--resume: .* holds no checkpoint to continue from/);
+    const empty = join(dir, 'empty.txt');
+    writeFileSync(empty, '  \n\n');
+    const e = mohawk('distill', '--teacher', TEACHER_DIR, '--data', empty, '--out', join(dir, 'bad'));
+    expect(e.code).toBe(1);
+    expect(e.err).toMatch(/holds no documents \(it is empty or only white space\)/);
+    const tiny = join(dir, 'tiny.txt');
+    writeFileSync(tiny, `Once upon a time.\n${DOC_SEPARATOR}\nThe end.`);
+    const t = mohawk('distill', '--teacher', TEACHER_DIR, '--data', tiny, '--out', join(dir, 'bad'), '--seq', '32');
+    expect(t.code).toBe(1);
+    expect(t.err).toMatch(/the corpus has \d+ training tokens, fewer than one sequence of 32/);
+    expect(existsSync(join(dir, 'bad'))).toBe(false);
+  }, 240_000);
+});
+
+describe('distill flags', () => {
+  const plan = (...argv: string[]) => optionsFromFlags(Object.fromEntries(argv.map((a) => a.split('=') as [string, string]))).plan;
+
+  it('reads token counts with suffixes', () => {
+    expect(parseCount('80k', '--tokens')).toBe(80_000);
+    expect(parseCount('2.76M', '--tokens')).toBe(2_760_000);
+    expect(parseCount('1.5k', '--tokens')).toBe(1500);
+    expect(parseCount('1e6', '--tokens')).toBe(1_000_000);
+    expect(parseCount('3G', '--tokens')).toBe(3e9);
+    for (const bad of ['0', '-5', '1.5', 'k', '12x', '0.0001k']) expect(() => parseCount(bad, '--tokens'), bad).toThrow(/--tokens/);
+  });
+
+  it('fills the stages a --tokens list leaves out in the paper proportions, and splits a total', () => {
+    expect(plan().tokens).toEqual(DEFAULT_PLAN.tokens);
+    // 3:2760 is DEFAULT_PLAN's 2.76M divided by 1000; stages 1 and 2 follow.
+    expect(plan('tokens=3:2760').tokens).toEqual({ 1: 80, 2: 160, 3: 2760 });
+    // Listed 150 where the defaults have 2.84M: stage 2 gets 160K × 150 / 2.84M ≈ 8.
+    expect(plan('tokens=1:100,3:50').tokens).toEqual({ 1: 100, 2: 8, 3: 50 });
+    // A single count is the total, split 80:160:2760 over the stages run.
+    expect(plan('tokens=3000').tokens).toEqual({ 1: 80, 2: 160, 3: 2760 });
+    expect(plan('tokens=300', 'stages=1,2').tokens).toEqual({ 1: 100, 2: 200, 3: 0 });
+    expect(plan('stages=3').tokens).toEqual({ 1: 0, 2: 0, 3: DEFAULT_PLAN.tokens[3] });
+  });
+
+  it('takes one learning rate for all stages or a list over the defaults', () => {
+    expect(plan('lr=2e-3').lr).toEqual({ 1: 2e-3, 2: 2e-3, 3: 2e-3 });
+    expect(plan('lr=3:1e-4').lr).toEqual({ ...DEFAULT_PLAN.lr, 3: 1e-4 });
+    expect(() => plan('lr=1:1e-3,1:2e-3')).toThrow(/--lr gives stage 1 twice/);
+    expect(() => plan('lr=4:1e-3')).toThrow(/--lr: "4:1e-3" is not STAGE:VALUE/);
+  });
+
+  it('says which field of a resumed plan differs', () => {
+    const p = plan('seq=32');
+    expect(planDifference(p, p)).toBeNull();
+    expect(planDifference({ ...p, tokens: { ...p.tokens, 2: 5 } }, p)).toMatch(/^--tokens \(tokens\): the checkpoint has \{"1":80000,"2":5,/);
+    expect(planDifference({ ...p, attentionLayers: [1] }, p)).toMatch(/^--attention-layers/);
+  });
+});
