@@ -49,8 +49,14 @@ const flags = {
   'eval-tokens': { type: 'string', help: 'truncate each of them to N tokens, BOS included (default 256)' },
   'save-every': { type: 'string', help: 'seconds between checkpoints besides stage ends (default 300; 0: every step)' },
   'log-every': { type: 'string', help: 'without --json: a progress line every N steps (default: about 20 per stage)' },
-  resume: { type: 'boolean', help: 'continue from OUT/checkpoint; the plan flags must be those of the first run' },
-  json: { type: 'boolean', help: 'stdout: one JSON object per step and a final {"done":true,...}; the rest goes to stderr' },
+  resume: {
+    type: 'boolean',
+    help: 'continue from OUT/checkpoint (saved at stage ends, every --save-every seconds, and on Ctrl-C or SIGTERM, which stop after the current step with exit 130); give the first run\'s plan flags',
+  },
+  json: {
+    type: 'boolean',
+    help: 'stdout: {"stage","step","tokens" (the stage\'s so far),"loss","tokens_per_s"} per optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}} (nats/token); all else on stderr',
+  },
 } as const;
 
 const STAGES: readonly Stage[] = [1, 2, 3];
@@ -370,8 +376,10 @@ export const command: Command = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    let lastSaved: { stage: Stage; step: number } | null = from ?? null;
+    let lastSaved: { stage: Stage; step: number; stageDone: boolean } | null = null;
     const save = async (stage: Stage, step: number, stageDone: boolean) => {
+      // A stop right after a periodic save asks for the same checkpoint again.
+      if (lastSaved && lastSaved.stage === stage && lastSaved.step === step && lastSaved.stageDone === stageDone) return;
       const snap = await distiller.snapshot();
       const state: RunState = {
         stage,
@@ -387,7 +395,7 @@ export const command: Command = {
         savedAt: new Date().toISOString(),
       };
       await saveCheckpoint(store, { state: state as unknown as Record<string, unknown>, ...snap });
-      lastSaved = { stage, step };
+      lastSaved = { stage, step, stageDone };
       if (!stageDone) say(`checkpoint: stage ${stage}, step ${step}`);
     };
 
@@ -428,7 +436,8 @@ export const command: Command = {
     }
     const finished = plan.stages.every((s) => completed.has(s));
     if (!finished) {
-      const where = lastSaved ? `stage ${lastSaved.stage}, step ${lastSaved.step}` : 'nothing trained yet';
+      const at = lastSaved ?? from;
+      const where = at ? `stage ${at.stage}, step ${at.step}` : 'nothing trained yet';
       console.error(`mohawk distill: stopped; checkpoint in ${join(out, 'checkpoint')} (${where}). Run the same command with --resume to continue.`);
       return 130;
     }
