@@ -155,7 +155,9 @@ export class Distiller {
         pending = done;
         last = k;
         if (hooks.save && performance.now() - lastSave > saveEvery) {
-          // Reads are queued after step k, so what is saved is the state after step k.
+          // Step k's loss is checked before its state is saved: a checkpoint never holds a bad step.
+          await pending;
+          pending = null;
           await hooks.save(stage, k, false);
           lastSave = performance.now();
         }

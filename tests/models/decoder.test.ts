@@ -34,7 +34,7 @@ beforeAll(async () => {
 });
 
 describe('GPU decoder on stories260K', () => {
-  it('gives the float64 reference logits, residuals, normed inputs and attention outputs', async () => {
+  it('gives the float64 reference logits, residuals, normed inputs, attention matrices and outputs', async () => {
     const gpu = await testGpu();
     const batch = 2, L = 40;
     const ids = new Uint32Array(batch * L);
@@ -52,6 +52,11 @@ describe('GPU decoder on stories260K', () => {
         expect(err(await part(dec.residuals[l]!), tr.residualIn)).toBeLessThan(1e-4);
         expect(err(await part(dec.normed[l]!), tr.attnInput)).toBeLessThan(1e-4);
         expect(err(await part(dec.mixed[l]!), tr.attnOut)).toBeLessThan(1e-4);
+        // Stage 1's target: the causal softmax matrices (batch, heads, L, L).
+        const H = teacher.config.heads;
+        const A = gpu.buffer(batch * H * L * L * 4);
+        gpu.run(dec.attention(l).probabilities(A));
+        expect(relErr((await gpu.read(A)).subarray(b * H * L * L, (b + 1) * H * L * L), tr.attnProbs)).toBeLessThan(1e-4);
       }
     }
     await gpu.check();
