@@ -10,23 +10,8 @@ import type { DistillPlan, PerStage, Stage } from '../worker/api';
 import { StageStep, wsd } from './stages';
 import type { TokenStream } from './token-stream';
 
-export const DEFAULT_PLAN: DistillPlan = {
-  stages: [1, 2, 3],
-  // The paper's proportions, 80M : 160M : 2.76B, scaled down.
-  tokens: { 1: 80_000, 2: 160_000, 3: 2_760_000 },
-  lr: { 1: 1e-3, 2: 1e-3, 3: 3e-4 },
-  seqLen: 256,
-  batch: 4,
-  accumulate: 1,
-  warmup: 0.05,
-  decay: 0.2,
-  maxGradNorm: 1,
-  weightDecay: 0,
-  temperature: 1,
-  freezeMlp: false,
-  attentionLayers: [],
-  seed: 1,
-};
+// One default plan for the page and the command line; the reasons for each value are beside it.
+export { DEFAULT_DISTILL_PLAN as DEFAULT_PLAN } from '../ui/distill-plan';
 
 export interface DistillHooks {
   /** Called at each stage's end and every `saveEveryS` seconds with the step the GPU state is at. */
