@@ -4,6 +4,8 @@
 import { defineConfig } from 'vite';
 
 export default defineConfig({
+  // The page's public/ (teacher, corpus) is not part of the command line's bundle.
+  publicDir: false,
   build: {
     ssr: 'src/cli/entry.ts',
     outDir: 'dist-node',
