@@ -119,9 +119,13 @@ export class Distiller {
     let pending: Promise<unknown> | null = null;
     let skipped = false;
     let last = start;
+    // Time spent paused counts for neither tokens/s nor the ETA.
+    let pausedMs = 0;
     try {
       for (let k = start + 1; k <= total; k++) {
+        const g0 = performance.now();
         await control.gate?.();
+        pausedMs += performance.now() - g0;
         if (control.stop?.()) break;
         if (control.skip?.()) {
           skipped = true;
@@ -130,8 +134,12 @@ export class Distiller {
         const ids = this.corpus.sample(p.batch * p.accumulate, p.seqLen);
         const lr = p.lr[stage] * wsd(k, total, p.warmup, p.decay);
         const done = step.step(ids, lr).then((r) => {
-          if (!Number.isFinite(r.loss)) throw new Error(`stage ${stage}: the loss is ${r.loss} at step ${k}; lower the learning rate`);
-          const elapsedS = (performance.now() - t0) / 1000;
+          if (!Number.isFinite(r.loss)) {
+            const bad = (r.layerLosses ?? []).map((v, l) => [v, l] as const).filter(([v, l]) => !Number.isFinite(v) && !this.spec.attentionLayers.includes(l)).map(([, l]) => l);
+            const where = bad.length ? ` in layer${bad.length > 1 ? 's' : ''} ${bad.join(', ')}` : '';
+            throw new Error(`stage ${stage}: the loss is ${r.loss}${where} at step ${k}; the stage stopped (lower its learning rate)`);
+          }
+          const elapsedS = (performance.now() - t0 - pausedMs) / 1000;
           hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
           if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);
         });

@@ -37,6 +37,8 @@ export interface StepResult {
   gradNorm: number;
   /** Stage 1: distance per (layer, head), mean over the batch; NaN for attention layers. */
   distances?: Float32Array;
+  /** Stages 1 and 2: each layer's loss (NaN for attention layers). */
+  layerLosses?: number[];
 }
 
 const isMixer = (n: string) => /^layers\.\d+\.mixer\./.test(n);
@@ -57,6 +59,8 @@ export class StageStep {
   private readonly opt: AdamW;
   private readonly lossSum: GPUBuffer;
   private readonly lossOne: GPUBuffer;
+  /** Stages 1 and 2: each layer's loss, one 256-byte slot per layer, so a bad loss can be traced to its layer. */
+  private readonly layerLoss: GPUBuffer;
   private readonly dist: GPUBuffer | null = null;
   private distStride = 0;
   private readonly released: (() => void)[] = [];
@@ -82,6 +86,8 @@ export class StageStep {
     this.ids = gpu.buffer(rows * 4, 'stage ids');
     this.lossSum = gpu.zeros(1, 'stage loss sum');
     this.lossOne = gpu.buffer(4, 'stage loss');
+    this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
+    const slot = (l: number) => ({ buffer: this.layerLoss, offset: l * 256, size: 4 });
     student.trainOnly(trainedBy(stage, o.freezeMlp));
     const mask = gpu.upload(student.mask(), 'stage mask');
     this.released.push(() => mask.destroy());
@@ -118,6 +124,7 @@ export class StageStep {
             ...ssdMatrixForward(gpu, s, { ...mi, D: student.get(`layers.${l}.mixer.D`), out: T }),
             ...frobenius(gpu, { p: T, t: A, mats: batch * h, size: L * L, dist, loss: this.lossOne, grad: dT }),
             ...axpy(gpu, { x: this.lossOne, y: this.lossSum, n: 1, alpha: per / o.accumulate }),
+            ...axpy(gpu, { x: this.lossOne, y: slot(l), n: 1, alpha: 1 / o.accumulate }),
             // The layer's share of the mean over layers.
             ...scale(gpu, { y: dT, n: batch * h * L * L, alpha: per }),
             ...ssdMatrixBackward(gpu, s, { ...mi, dT, dB, dC, da, dD }),
@@ -134,6 +141,7 @@ export class StageStep {
             ...mixer.forward(teach.normed[l]!, out),
             ...l2Distance(gpu, { s: out, t: teach.mixed[l]!, rows, d: c.dModel, rowLoss, loss: this.lossOne, dS: dOut }),
             ...axpy(gpu, { x: this.lossOne, y: this.lossSum, n: 1, alpha: per / o.accumulate }),
+            ...axpy(gpu, { x: this.lossOne, y: slot(l), n: 1, alpha: 1 / o.accumulate }),
             ...scale(gpu, { y: dOut, n: rows * c.dModel, alpha: per }),
             ...mixer.backward(dOut, undefined),
           );
@@ -183,6 +191,7 @@ export class StageStep {
     this.opt.setStep(++this.t, lr);
     let s = this.gpu.begin(`stage ${this.stage} step`);
     s.clear(this.lossSum);
+    s.clear(this.layerLoss);
     for (let k = 0; k < accumulate; k++) {
       // A queue write lands before the next submission: each micro-batch is its own submission so
       // that it reads its own ids.
@@ -200,12 +209,14 @@ export class StageStep {
     s.run(this.finish);
     s.clear(this.student.grads);
     const loss = s.readback(this.lossSum, 1);
+    const perLayer = this.stage === 3 ? null : s.readback(this.layerLoss);
     const gn = s.readback(this.opt.gradNorm, 1);
     const dist = this.dist ? s.readback(this.dist) : null;
     s.submit();
     const c = this.teacher.config;
-    return Promise.all([loss, gn, dist]).then(([l, g, d]) => {
+    return Promise.all([loss, gn, dist, perLayer]).then(([l, g, d, pl]) => {
       const r: StepResult = { loss: l[0]!, gradNorm: g[0]! };
+      if (pl) r.layerLosses = Array.from({ length: c.layers }, (_, k) => (this.spec.attentionLayers.includes(k) ? NaN : pl[k * 64]!));
       if (d) {
         const { batch } = this.o;
         const h = c.heads;

@@ -52,6 +52,18 @@ describe('MOHAWK stages on stories260K', () => {
     d.release();
   }, 300_000);
 
+  it('a non-finite loss stops the stage and names the layer it came from', async () => {
+    const gpu = await testGpu();
+    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 100 });
+    const d = await Distiller.create(gpu, teacher, plan([2], { 2: 16 * 2 * 3 }, { seqLen: 16 }), corpus);
+    const s = d.student.layout.get('layers.2.mixer.out_proj.weight');
+    gpu.write(d.student.values, new Float32Array(s.count).fill(NaN), s.offset * 4);
+    const steps: number[] = [];
+    await expect(d.run({ step: (r) => steps.push(r.step) })).rejects.toThrow(/stage 2: the loss is NaN in layer 2 at step 1/);
+    expect(steps).toEqual([]);
+    d.release();
+  }, 120_000);
+
   it('1→2→3 ends far below 3 alone on the same stage-3 tokens, which ends below an untrained student', async () => {
     const lr = { 1: 1e-2, 2: 3e-3, 3: 2e-3 };
     const t3 = 32 * 2 * 15;
