@@ -113,6 +113,11 @@ export class Distiller {
       s.submit();
     }
     const step = new StageStep(this.gpu, stage, this.teacher, this.spec, this.student, this.m, this.v, opts, start);
+    // Out-of-memory and validation errors of the stage's buffers surface here, before any step runs.
+    await this.gpu.check().catch((e: unknown) => {
+      step.release();
+      throw new Error(`stage ${stage} could not set up its GPU buffers (${e instanceof Error ? e.message : String(e)}): lower the batch or the sequence length`);
+    });
     const t0 = performance.now();
     let lastSave = t0;
     const saveEvery = (control.saveEveryS ?? 300) * 1000;
