@@ -148,8 +148,16 @@ export class Distiller {
           hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
           if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);
         });
-        // Keep one step in flight: record the next while this one runs.
-        if (pending) await pending;
+        // Keep one step in flight: record the next while this one runs. When the previous step
+        // failed, the one just submitted is dropped (its own failure must not go unhandled).
+        if (pending) {
+          try {
+            await pending;
+          } catch (e) {
+            done.catch(() => {});
+            throw e;
+          }
+        }
         pending = done;
         last = k;
         if (hooks.save && performance.now() - lastSave > saveEvery) {
