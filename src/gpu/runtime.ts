@@ -96,6 +96,18 @@ export class GpuError extends Error {
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** The buffer, byte offset and byte size a Bindable names. */
+/**
+ * Workgroups [x, y] covering `groups` workgroups in a row within the per-dimension limit; the shaders
+ * rebuild the linear workgroup index as y·x_count + x.
+ */
+export function linearGrid(gpu: Gpu, fn: string, groups: number): [number, number] {
+  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
+  const nx = Math.min(Math.max(groups, 1), max);
+  const ny = Math.ceil(groups / nx);
+  if (ny > max) throw new Error(`${fn}: ${groups} workgroups exceed ${max}²`);
+  return [nx, ny];
+}
+
 export function slice(b: Bindable): { buffer: GPUBuffer; offset: number; size: number } {
   if (!('buffer' in b)) return { buffer: b, offset: 0, size: b.size };
   const offset = b.offset ?? 0;

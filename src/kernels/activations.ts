@@ -13,7 +13,7 @@
 //   geluTanh     y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))  (HF gelu_new / gelu_pytorch_tanh)
 //   gelu         y = x·Φ(x) = ½x(1 + erf(x/√2)), erf from a fitted erfc (Φ within 9e-8 absolute)
 // Backward passes write dx = f'(x)·dy, or add it to dx with `accumulate`.
-import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
 
 export type Unary = 'softplus' | 'negSoftplus' | 'silu' | 'sigmoid' | 'geluTanh' | 'gelu';
 
@@ -216,14 +216,6 @@ function dense(cols: number, views: Placed[]): number {
   return views.every((v) => v.stride === cols) ? 1 : 0;
 }
 
-/** Workgroups [x, y] covering `groups` linear workgroups within the per-dimension limit. */
-function grid(gpu: Gpu, fn: string, groups: number): [number, number] {
-  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
-  const nx = Math.min(groups, max);
-  const ny = Math.ceil(groups / nx);
-  if (ny > max) throw new Error(`${fn}: ${groups} workgroups exceed ${max}²`);
-  return [nx, ny];
-}
 
 function rowsOf(fn: string, n: number, cols: number | undefined): [number, number] {
   const c = cols ?? n;
@@ -256,7 +248,7 @@ export function unary(gpu: Gpu, a: UnaryArgs): Op[] {
       reads: [a.x],
       writes: [a.y],
       params,
-      workgroups: grid(gpu, fn, Math.ceil(a.n / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
       label: `${a.kind} ${a.n}`,
     }),
   ];
@@ -283,7 +275,7 @@ export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Op[] {
       reads: [a.x, a.dy],
       writes: [a.dx],
       params,
-      workgroups: grid(gpu, fn, Math.ceil(a.n / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
       label: `${a.kind} backward ${a.n}`,
     }),
   ];
@@ -308,7 +300,7 @@ export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
       reads: [a.gate, a.up],
       writes: [a.out],
       params,
-      workgroups: grid(gpu, fn, Math.ceil(n / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
       label: `swiglu ${rows}x${cols}`,
     }),
   ];
@@ -341,7 +333,7 @@ export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
       reads: [a.gate, a.up, a.dOut],
       writes: one ? [one.bind] : [a.dGate, a.dUp],
       params,
-      workgroups: grid(gpu, fn, Math.ceil(n / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
       label: `swiglu backward ${rows}x${cols}`,
     }),
   ];
@@ -368,7 +360,7 @@ export function gatedSilu(gpu: Gpu, a: GatedSiluArgs): Op[] {
       reads: [a.y, a.z, a.zBias ?? a.z],
       writes: [a.out],
       params,
-      workgroups: grid(gpu, fn, Math.ceil(n / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
       label: `gated silu ${rows}x${cols}`,
     }),
   ];

@@ -3,18 +3,11 @@
 //   axpy: y = y + alpha·x         n floats
 //   scale: y = alpha·y            n floats
 // Used for residual streams and for summing gradients; the float64 reference is src/ref/elementwise.ts.
-import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
 
 const SHADER = 'elementwise';
 const WG = 256;
 
-function grid(gpu: Gpu, fn: string, groups: number): [number, number] {
-  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
-  const nx = Math.min(Math.max(groups, 1), max);
-  const ny = Math.ceil(groups / nx);
-  if (ny > max) throw new Error(`${fn}: ${groups} workgroups exceed ${max}²`);
-  return [nx, ny];
-}
 
 function need(fn: string, what: string, b: Bindable, n: number): void {
   const bytes = slice(b).size;
@@ -39,7 +32,7 @@ export function add(gpu: Gpu, a: { a: Bindable; b: Bindable; c?: Bindable; out: 
       reads: [a.a, a.b, a.c ?? a.a],
       writes: [a.out],
       params: new Params().u32(n4).build(),
-      workgroups: grid(gpu, fn, Math.ceil(n4 / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(n4 / WG)),
       label: `add ${a.n}`,
     }),
   ];
@@ -59,7 +52,7 @@ export function axpy(gpu: Gpu, a: { x: Bindable; y: Bindable; n: number; alpha?:
       reads: [a.x],
       writes: [a.y],
       params: new Params().u32(a.n).f32(a.alpha ?? 1).build(),
-      workgroups: grid(gpu, fn, Math.ceil(a.n / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
       label: `axpy ${a.n}`,
     }),
   ];
@@ -78,7 +71,7 @@ export function scale(gpu: Gpu, a: { y: Bindable; n: number; alpha: number }): O
       reads: [],
       writes: [a.y],
       params: new Params().u32(a.n).f32(a.alpha).build(),
-      workgroups: grid(gpu, fn, Math.ceil(a.n / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
       label: `scale ${a.n}`,
     }),
   ];

@@ -16,7 +16,7 @@
 // each following piece, each summed in token order), so the result depends on the ids alone and is
 // bitwise reproducible, and a very common id (padding) costs no long serial sum. Rows no token uses
 // are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences, in order.
-import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
 
 const SHADER = 'embedding';
 const WG = 256;
@@ -79,12 +79,7 @@ function distinct(fn: string, s: Shape, out: [string, Bindable], ins: [string, B
 
 /** Workgroups [x, y] for `n` invocations of WG threads within the per-dimension limit. */
 function grid(gpu: Gpu, fn: string, n: number): [number, number] {
-  const groups = Math.max(1, Math.ceil(n / WG));
-  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
-  const nx = Math.min(groups, max);
-  const ny = Math.ceil(groups / nx);
-  if (ny > max) throw new Error(`${fn}: ${groups} workgroups exceed ${max}²`);
-  return [nx, ny];
+  return linearGrid(gpu, fn, Math.max(1, Math.ceil(n / WG)));
 }
 
 function params(s: Shape, shift = 0, blocks = 0, acc = false): ArrayBuffer {

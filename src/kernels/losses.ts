@@ -23,7 +23,7 @@
 // difference as (max_s − max_t) + log(Σ_s/Σ_t) and its gradient as p·expm1(log q − log p) near
 // q = p, so a student close to its teacher keeps a small absolute error (~1e-7 of the logits'
 // scale in the loss, ~1e-7 of p in the gradient) rather than an ulp of the log-sum-exp.
-import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
 
 export const IGNORE_INDEX = 0xffffffff;
 
@@ -82,14 +82,6 @@ function check(fn: string, shape: string, dims: number[], reads: Record<string, 
   }
 }
 
-/** Workgroups [x, y] covering `groups` linear workgroups within the per-dimension limit. */
-function grid(gpu: Gpu, fn: string, groups: number): [number, number] {
-  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
-  const nx = Math.min(groups, max);
-  const ny = Math.ceil(groups / nx);
-  if (ny > max) throw new Error(`${fn}: ${groups} workgroups exceed ${max}²`);
-  return [nx, ny];
-}
 
 export function crossEntropy(gpu: Gpu, a: CrossEntropyArgs): Op[] {
   const fn = 'crossEntropy';
@@ -106,8 +98,8 @@ export function crossEntropy(gpu: Gpu, a: CrossEntropyArgs): Op[] {
   const meta = gpu.buffer(4, 'cross-entropy count');
   const params = (nx: number) => new Params().u32(rows).u32(vocab).u32(chunks).u32(nx).build();
   const label = `cross-entropy ${rows}x${vocab}`;
-  const gc = grid(gpu, fn, rows * chunks);
-  const gr = grid(gpu, fn, Math.ceil(rows / WG));
+  const gc = linearGrid(gpu, fn, rows * chunks);
+  const gr = linearGrid(gpu, fn, Math.ceil(rows / WG));
   const ops: Op[] = [
     gpu.op({ shader: 'cross_entropy', entry: 'chunk_stats', reads: [a.logits], writes: [part], params: params(gc[0]), workgroups: gc, label: `${label} chunks` }),
     gpu.op({
@@ -122,7 +114,7 @@ export function crossEntropy(gpu: Gpu, a: CrossEntropyArgs): Op[] {
     gpu.op({ shader: 'cross_entropy', entry: 'mean', reads: [a.rowLoss, stats], writes: [a.loss, meta], params: params(1), workgroups: [1], label: `${label} mean` }),
   ];
   if (a.dLogits) {
-    const gg = grid(gpu, fn, Math.ceil((rows * vocab) / WG));
+    const gg = linearGrid(gpu, fn, Math.ceil((rows * vocab) / WG));
     ops.push(
       gpu.op({
         shader: 'cross_entropy',
@@ -158,15 +150,15 @@ export function softCrossEntropy(gpu: Gpu, a: SoftCrossEntropyArgs): Op[] {
   const params = (nx: number) =>
     new Params().u32(rows).u32(vocab).u32(chunks).u32(nx).f32(1 / tau).f32(scale).f32(scale / (tau * rows)).u32(kind === 'ce' ? 1 : 0).build();
   const label = `soft cross-entropy ${rows}x${vocab}`;
-  const gc = grid(gpu, fn, rows * chunks);
-  const gr = grid(gpu, fn, Math.ceil(rows / WG));
+  const gc = linearGrid(gpu, fn, rows * chunks);
+  const gr = linearGrid(gpu, fn, Math.ceil(rows / WG));
   const ops: Op[] = [
     gpu.op({ shader: 'soft_cross_entropy', entry: 'chunk_stats', reads: [a.student, a.teacher], writes: [part], params: params(gc[0]), workgroups: gc, label: `${label} chunks` }),
     gpu.op({ shader: 'soft_cross_entropy', entry: 'row_loss', reads: [part], writes: [a.rowLoss, stats], params: params(gr[0]), workgroups: gr, label: `${label} rows` }),
     gpu.op({ shader: 'soft_cross_entropy', entry: 'mean', reads: [a.rowLoss], writes: [a.loss], params: params(1), workgroups: [1], label: `${label} mean` }),
   ];
   if (a.dStudent) {
-    const gg = grid(gpu, fn, Math.ceil((rows * vocab) / WG));
+    const gg = linearGrid(gpu, fn, Math.ceil((rows * vocab) / WG));
     ops.push(
       gpu.op({
         shader: 'soft_cross_entropy',
@@ -195,13 +187,13 @@ export function l2Distance(gpu: Gpu, a: L2DistanceArgs): Op[] {
   const label = `l2 distance ${rows}x${d}`;
   // Narrow rows get a narrow workgroup rather than 256 invocations with most idle.
   const rowWg = d <= 1024 ? 64 : WG;
-  const gn = grid(gpu, fn, rows);
+  const gn = linearGrid(gpu, fn, rows);
   const ops: Op[] = [
     gpu.op({ shader: 'l2_distance', entry: 'row_norm', constants: { WG: rowWg }, reads: [a.s, a.t], writes: [a.rowLoss], params: params(gn[0]), workgroups: gn, label: `${label} rows` }),
     gpu.op({ shader: 'l2_distance', entry: 'mean', constants: { WG }, reads: [a.rowLoss], writes: [a.loss], params: params(1), workgroups: [1], label: `${label} mean` }),
   ];
   if (a.dS) {
-    const gg = grid(gpu, fn, Math.ceil((rows * d) / WG));
+    const gg = linearGrid(gpu, fn, Math.ceil((rows * d) / WG));
     ops.push(
       gpu.op({
         shader: 'l2_distance',

@@ -7,7 +7,7 @@
 //
 // Two levels: chunks of WG·ITEMS elements per workgroup into a partials buffer (rows × parts),
 // then one workgroup per row over its partials. A row that fits one chunk takes one pass.
-import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
 
 export type ReduceKind = 'sum' | 'mean' | 'max' | 'sumsq' | 'norm';
 
@@ -28,15 +28,6 @@ const CHUNK = WG * ITEMS;
 
 const KIND = { sum: 0, mean: 0, max: 1, sumsq: 2, norm: 2 } as const;
 const FINAL = { sum: 0, mean: 1, max: 0, sumsq: 0, norm: 2 } as const;
-
-/** Workgroups [x, y] covering `groups` linear workgroups within the per-dimension limit. */
-function grid(gpu: Gpu, groups: number): [number, number] {
-  const max = gpu.info.limits.maxComputeWorkgroupsPerDimension;
-  const nx = Math.min(groups, max);
-  const ny = Math.ceil(groups / nx);
-  if (ny > max) throw new Error(`reduce: ${groups} workgroups exceed ${max}² `);
-  return [nx, ny];
-}
 
 export function reduce(gpu: Gpu, args: ReduceArgs): Op[] {
   const { x, n, out, kind, mask } = args;
@@ -59,7 +50,7 @@ export function reduce(gpu: Gpu, args: ReduceArgs): Op[] {
   const constants = { WG: wg, ITEMS, KIND: KIND[kind] };
   const params = (groups: number, nx: number) => new Params().u32(n).u32(parts).u32(groups).u32(nx).f32(identity).build();
   const first = (dst: Bindable, FIN: number): Op => {
-    const [nx, ny] = grid(gpu, rows * parts);
+    const [nx, ny] = linearGrid(gpu, 'reduce', rows * parts);
     return gpu.op({
       shader: 'reduce',
       entry: mask ? 'chunks_masked' : 'chunks',
@@ -75,7 +66,7 @@ export function reduce(gpu: Gpu, args: ReduceArgs): Op[] {
 
   // The partials buffer belongs to these ops for as long as they are used.
   const partials = gpu.buffer(rows * parts * 4, 'reduce partials');
-  const [nx, ny] = grid(gpu, rows);
+  const [nx, ny] = linearGrid(gpu, 'reduce', rows);
   return [
     first(partials, 0),
     gpu.op({
