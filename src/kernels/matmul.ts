@@ -348,3 +348,17 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile): Op[] {
     }),
   ];
 }
+
+// Column sums (bias gradients) as ones(1 × rows)·x: a GEMM, so every sum has one fixed order. The
+// ones row is kept per device and grown when a longer one is asked for.
+const onesRows = new WeakMap<Gpu, GPUBuffer>();
+
+/** out[c] += Σ_r x[r, c] for x (rows, cols). */
+export function addColumnSums(gpu: Gpu, a: { x: Bindable; out: Bindable; rows: number; cols: number }): Op[] {
+  let ones = onesRows.get(gpu);
+  if (!ones || ones.size < a.rows * 4) {
+    ones = gpu.upload(new Float32Array(Math.max(a.rows, 1024)).fill(1), 'ones');
+    onesRows.set(gpu, ones);
+  }
+  return matmul(gpu, { a: ones, b: a.x, c: a.out, M: 1, N: a.cols, K: a.rows, accumulate: true });
+}

@@ -9,9 +9,8 @@
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
 import type { ArchConfig } from '../io/config';
 import { embedding, embeddingBackward } from '../kernels/embedding';
-import { matmul } from '../kernels/matmul';
+import { addColumnSums, matmul } from '../kernels/matmul';
 import { add } from '../kernels/elementwise';
-import { biasGrad as biasGradOps } from './layers';
 import { Activations, AttentionMixer, Mlp, normBackward, normForward, type Io, type Weights } from './layers';
 
 export interface Mixer {
@@ -124,7 +123,7 @@ export class Decoder {
     const dHead = w.grad?.(headName);
     if (dHead) ops.push(...matmul(gpu, { a: dLogits, b: this.finalIn, c: dHead, M: c.vocab, N: d, K: rows, transA: true, accumulate: true }));
     const dHeadBias = w.has('head.bias') ? w.grad?.('head.bias') : undefined;
-    if (dHeadBias) ops.push(...biasGradOps(gpu, dLogits, dHeadBias, rows, c.vocab));
+    if (dHeadBias) ops.push(...addColumnSums(gpu, { x: dLogits, out: dHeadBias, rows, cols: c.vocab }));
     ops.push(...normBackward(gpu, c, w, 'final_norm', this.residuals[c.layers]!, dxf, dx, rows, acts, -100, false));
 
     for (let l = c.layers - 1; l >= 0; l--) {

@@ -3,7 +3,7 @@
 // name (src/models/DESIGN.md); activations are (batch·L, features) row-major.
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
 import type { ArchConfig } from '../io/config';
-import { matmul } from '../kernels/matmul';
+import { addColumnSums, matmul } from '../kernels/matmul';
 import { rmsNorm, layerNorm, rmsNormBackward, layerNormBackward } from '../kernels/norm';
 import { rotary } from '../kernels/rotary';
 import { flashAttention, flashAttentionBackward } from '../kernels/flash-attention';
@@ -20,23 +20,6 @@ export interface Weights {
 
 const gradOf = (w: Weights, name: string): Bindable | undefined => (w.grad && w.has(name) ? w.grad(name) : undefined);
 
-// Column sums (bias gradients) as a 1×rows by rows×cols product with a ones row: one kernel family
-// for every sum, in a fixed order.
-const ones = new WeakMap<Gpu, GPUBuffer>();
-function onesRow(gpu: Gpu, rows: number): GPUBuffer {
-  let b = ones.get(gpu);
-  if (!b || b.size < rows * 4) {
-    b = gpu.upload(new Float32Array(Math.max(rows, 1024)).fill(1), 'ones');
-    ones.set(gpu, b);
-  }
-  return b;
-}
-
-/** db += Σ_rows dY (dY (rows, cols)). */
-export function biasGrad(gpu: Gpu, dY: Bindable, db: Bindable, rows: number, cols: number): Op[] {
-  return matmul(gpu, { a: onesRow(gpu, rows), b: dY, c: db, M: 1, N: cols, K: rows, accumulate: true });
-}
-
 /**
  * Backward of y = x·Wᵀ + b: dX (overwritten, or added to with accumulate) when given, and the
  * weight and bias gradients (added to) when the weights have them.
@@ -49,7 +32,7 @@ export function linearBackward(
   const dW = gradOf(w, `${name}.weight`);
   if (dW) ops.push(...matmul(gpu, { a: dY, b: x, c: dW, M: out, N: inp, K: rows, transA: true, accumulate: true }));
   const db = gradOf(w, `${name}.bias`);
-  if (db) ops.push(...biasGrad(gpu, dY, db, rows, out));
+  if (db) ops.push(...addColumnSums(gpu, { x: dY, out: db, rows, cols: out }));
   return ops;
 }
 

@@ -21,7 +21,7 @@ import { gatedSilu, gatedSiluBackward, unary, unaryBackward } from '../kernels/a
 import { copyColumns } from '../kernels/columns';
 import { conv1d, conv1dBackward } from '../kernels/conv1d';
 import { axpy } from '../kernels/elementwise';
-import { matmul } from '../kernels/matmul';
+import { addColumnSums, matmul } from '../kernels/matmul';
 import { ssdScan, ssdScanBackward, type SsdShape } from '../kernels/ssd-scan';
 import { MIXER_CONV_K, mixerChunk, mixerDims, mixerParamShapes, type MixerDims, type MixerIo, type MixerShape } from './mamba-mixer-shape';
 import { MambaStepper } from './mamba-stepper';
@@ -80,7 +80,6 @@ export class MambaMixer {
   private scratch?: BackwardScratch;
   private matrixScratch?: { dxBC: GPUBuffer; dZin: GPUBuffer };
   private convScratch?: { dw: GPUBuffer; dbias: GPUBuffer };
-  private ones?: GPUBuffer;
 
   constructor(
     private readonly gpu: Gpu,
@@ -208,9 +207,7 @@ export class MambaMixer {
 
     const gOutB = s.outBias ? P.g('out_proj.bias') : undefined;
     if (gOutB) {
-      // Column sums of dOut as ones(1 × rows)·dOut: a GEMM sums in a fixed order.
-      this.ones ??= gpu.upload(new Float32Array(rows).fill(1), 'mixer ones');
-      ops.push(...matmul(gpu, { a: this.ones, b: dOut, c: gOutB, M: 1, N: s.d, K: rows, accumulate: true }));
+      ops.push(...addColumnSums(gpu, { x: dOut, out: gOutB, rows, cols: s.d }));
     }
     const gOutW = P.g('out_proj.weight');
     if (gOutW) ops.push(...matmul(gpu, { a: dOut, b: this.gated, c: gOutW, M: s.d, N: s.dInner, K: rows, transA: true, accumulate: true }));
