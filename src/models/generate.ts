@@ -49,7 +49,12 @@ export async function greedyFull(gpu: Gpu, model: EvalModel, prompt: number[], s
   return { ids: out, tokensPerS: out.length / Math.max((performance.now() - t0) / 1000, 1e-9), recurrent: false };
 }
 
-/** The student, token by token from its recurrent state (pure Mamba students without learned positions). */
+/** Whether a student can generate recurrently: no kept attention (no KV cache) and no learned positions. */
+export function recurrentStudent(spec: StudentSpec): boolean {
+  return spec.attentionLayers.length === 0 && spec.config.positions !== 'learned';
+}
+
+/** The student, token by token from its recurrent state (students that `recurrentStudent` accepts). */
 export async function greedyRecurrent(
   gpu: Gpu,
   spec: StudentSpec,
@@ -59,7 +64,7 @@ export async function greedyRecurrent(
   stopId: number | null,
 ): Promise<Continuation> {
   const c = spec.config;
-  if (spec.attentionLayers.length > 0 || c.positions === 'learned' || prompt.length === 0) {
+  if (!recurrentStudent(spec) || prompt.length === 0) {
     throw new Error('recurrent generation needs a pure Mamba student without learned positions');
   }
   const steppers: MambaStepper[] = [];

@@ -62,7 +62,6 @@ export function checkPlan(plan: DistillPlan, teacherLayers: number, maxPositions
 }
 
 export class Distiller {
-  readonly spec: StudentSpec;
   readonly student: ParamSet;
   private readonly m: GPUBuffer;
   private readonly v: GPUBuffer;
@@ -72,10 +71,9 @@ export class Distiller {
     readonly teacher: LoadedTeacher,
     readonly plan: DistillPlan,
     readonly corpus: TokenStream,
+    readonly spec: StudentSpec,
     initial: Map<string, Float32Array>,
   ) {
-    const c = teacher.config;
-    this.spec = { config: c, mixer: defaultMixer(c, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
     this.student = new ParamSet(gpu, studentShapes(this.spec), initial, 'student');
     this.m = gpu.zeros(this.student.layout.size, 'adam m');
     this.v = gpu.zeros(this.student.layout.size, 'adam v');
@@ -84,8 +82,8 @@ export class Distiller {
   static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream): Promise<Distiller> {
     checkPlan(plan, teacher.config.layers, teacher.config.maxPositions, corpus.trainTokens);
     const c = teacher.config;
-    const spec: StudentSpec = { config: c, mixer: defaultMixer(c), attentionLayers: plan.attentionLayers };
-    return new Distiller(gpu, teacher, plan, corpus, initialStudent(spec, await teacher.hostWeights(), plan.seed));
+    const spec: StudentSpec = { config: c, mixer: defaultMixer(c, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
+    return new Distiller(gpu, teacher, plan, corpus, spec, initialStudent(spec, await teacher.hostWeights(), plan.seed));
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */

@@ -9,7 +9,7 @@ import { browserFileSet, fetchFileSet, readJson, type FileSet } from '../io/file
 import { DOC_SEPARATOR } from '../io/corpus';
 import { Decoder } from '../models/decoder';
 import { MambaMixer } from '../models/mamba-mixer';
-import { greedyFull, greedyRecurrent } from '../models/generate';
+import { greedyFull, greedyRecurrent, recurrentStudent } from '../models/generate';
 import { ssdMatrixForward } from '../kernels/ssd-matrix';
 import { checkPlan, Distiller, stepsOf } from './distiller';
 import { TokenStream } from './token-stream';
@@ -365,9 +365,8 @@ export class Engine implements EngineApi, DistillApi {
     const steps = 40;
     const eos = d.teacher.config.eosId;
     const t = await greedyFull(gpu, d.teacher, ids, steps, eos);
-    const weights = { get: (n: string) => d.student.get(n), has: (n: string) => d.student.has(n) };
-    const recurrentOk = d.spec.attentionLayers.length === 0 && d.spec.config.positions !== 'learned';
-    const s = recurrentOk ? await greedyRecurrent(gpu, d.spec, weights, ids, steps, eos) : await greedyFull(gpu, d.studentModel(), ids, steps, eos);
+    const student = d.studentModel();
+    const s = recurrentStudent(d.spec) ? await greedyRecurrent(gpu, d.spec, student.weights, ids, steps, eos) : await greedyFull(gpu, student, ids, steps, eos);
     this.emit({ type: 'sample', prompt, teacher: tok.decode(t.ids, { skipSpecial: true }), student: tok.decode(s.ids, { skipSpecial: true }), studentTokensPerS: s.tokensPerS });
   }
 

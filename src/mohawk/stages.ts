@@ -109,15 +109,16 @@ export class StageStep {
         const T = gpu.buffer(batch * h * L * L * 4, 'student matrix');
         const dT = gpu.buffer(batch * h * L * L * 4, 'dT');
         const dD = gpu.buffer(Math.max(spec.mixer.nV, 4) * 4, 'dD');
+        // Gradient scratch shared by the layers: each layer's backward is recorded after its forward.
+        const dB = gpu.buffer(rows * spec.mixer.nQK * spec.mixer.N * 4, 'dB');
+        const dC = gpu.buffer(rows * spec.mixer.nQK * spec.mixer.N * 4, 'dC');
+        const da = gpu.buffer(rows * spec.mixer.nV * 4, 'da');
         for (const l of mixerLayers) {
           const mixer = this.mixer(l, io);
           const mi = mixer.matrixInputs();
           const s = { batch, L, h: spec.mixer.nV, g: spec.mixer.nQK, n: spec.mixer.N };
           if (spec.mixer.nV !== h) throw new Error(`stage 1 needs as many mixer heads as attention heads (${spec.mixer.nV} vs ${h})`);
           const dist = { buffer: this.dist, offset: l * distStride * 4, size: batch * h * 4 };
-          const dB = gpu.buffer(rows * spec.mixer.nQK * spec.mixer.N * 4, 'dB');
-          const dC = gpu.buffer(rows * spec.mixer.nQK * spec.mixer.N * 4, 'dC');
-          const da = gpu.buffer(rows * spec.mixer.nV * 4, 'da');
           micro.push(
             ...teach.attention(l).probabilities(A),
             ...mixer.matrixForward(teach.normed[l]!),
