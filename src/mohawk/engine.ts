@@ -133,8 +133,16 @@ export class Engine implements EngineApi, DistillApi {
     return this.corpus;
   }
 
+  // Tokenizing thousands of documents is the slow part of checking a plan and of starting: done once
+  // per (corpus, teacher), each caller getting its own sampler.
+  private tokenized: { text: string; teacher: LoadedTeacher; stream: TokenStream } | null = null;
+
   private stream(text: string): TokenStream {
-    return TokenStream.fromText(text, this.needTeacher().tokenizer, { maxDocs: MAX_DOCS, heldOutFraction: 0.1 });
+    const teacher = this.needTeacher();
+    if (this.tokenized?.text !== text || this.tokenized.teacher !== teacher) {
+      this.tokenized = { text, teacher, stream: TokenStream.fromText(text, teacher.tokenizer, { maxDocs: MAX_DOCS, heldOutFraction: 0.1 }) };
+    }
+    return this.tokenized.stream.fresh();
   }
 
   async loadCorpusFiles(files: File[]): Promise<CorpusSummary> {
@@ -151,7 +159,7 @@ export class Engine implements EngineApi, DistillApi {
     const summary: CorpusSummary = { name, documents: 0, trainTokens: 0, heldOutTokens: 0 };
     if (this.teacher) {
       const s = this.stream(text);
-      summary.documents = Math.min(MAX_DOCS, text.split(DOC_SEPARATOR).length);
+      summary.documents = s.documents;
       summary.trainTokens = s.trainTokens;
       summary.heldOutTokens = s.heldOut.reduce((a, d) => a + d.length, 0);
     }

@@ -13,6 +13,8 @@ export class TokenStream {
   private constructor(
     readonly train: Uint32Array,
     readonly heldOut: number[][],
+    /** Documents used, training and held out. */
+    readonly documents: number,
   ) {}
 
   static fromText(text: string, tok: DocumentTokenizer, opts: { maxDocs?: number; heldOutFraction?: number } = {}): TokenStream {
@@ -23,7 +25,12 @@ export class TokenStream {
     const trainDocs = docs.slice(0, docs.length - nHeld);
     const ids: number[] = [];
     for (const d of trainDocs) for (const id of tok.encodeDocument(d)) ids.push(id);
-    return new TokenStream(Uint32Array.from(ids), docs.slice(docs.length - nHeld).map((d) => tok.encodeDocument(d)));
+    return new TokenStream(Uint32Array.from(ids), docs.slice(docs.length - nHeld).map((d) => tok.encodeDocument(d)), docs.length);
+  }
+
+  /** The same tokens with the sampler back at its start (tokenizing again would give exactly these). */
+  fresh(): TokenStream {
+    return new TokenStream(this.train, this.heldOut, this.documents);
   }
 
   get trainTokens(): number {
