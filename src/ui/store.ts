@@ -179,6 +179,28 @@ function isStage(n: number): n is Stage {
   return (STAGES as number[]).includes(n);
 }
 
+/** What one run shows, as a new run starts it: everything the previous run drew is cleared. */
+function runFields(plan: DistillPlan) {
+  return {
+    stages: stageViews(plan),
+    currentStage: null,
+    series: emptySeries(),
+    chartStage: null,
+    firstLoss: null,
+    lastLoss: null,
+    lastStep: 0,
+    tokens: 0,
+    tokensPerS: null,
+    progress: null,
+    checkpoint: null,
+    distances: null,
+    selected: null,
+    mixing: null,
+    evals: [],
+    samples: [],
+  } satisfies Partial<UiState>;
+}
+
 export const useUi = create<UiState>()((set, get) => {
   /** Replaces one stage's view (new objects, so selectors on it see the change). */
   const patchStage = (stage: Stage, patch: Partial<StageView>) =>
@@ -202,27 +224,9 @@ export const useUi = create<UiState>()((set, get) => {
     starting: false,
     resume: null,
 
-    stages: stageViews(DEFAULT_DISTILL_PLAN),
-    currentStage: null,
-    series: emptySeries(),
+    ...runFields(DEFAULT_DISTILL_PLAN),
     metricsVersion: 0,
-    chartStage: null,
-
-    firstLoss: null,
-    lastLoss: null,
-    lastStep: 0,
-    tokens: 0,
-    tokensPerS: null,
-    progress: null,
-    checkpoint: null,
-
-    distances: null,
-    selected: null,
-    mixing: null,
     mixingPending: false,
-
-    evals: [],
-    samples: [],
     evaluating: false,
     prompt: 'Once upon a time',
     exporting: false,
@@ -252,23 +256,8 @@ export const useUi = create<UiState>()((set, get) => {
     setStatus: (text, level = 'info') => set({ status: { text, level } }),
     resetRun: (plan) =>
       set((s) => ({
-        stages: stageViews(plan),
-        currentStage: null,
-        series: emptySeries(),
+        ...runFields(plan),
         metricsVersion: s.metricsVersion + 1,
-        chartStage: null,
-        firstLoss: null,
-        lastLoss: null,
-        lastStep: 0,
-        tokens: 0,
-        tokensPerS: null,
-        progress: null,
-        checkpoint: null,
-        distances: null,
-        selected: null,
-        mixing: null,
-        evals: [],
-        samples: [],
         run: { running: false, paused: false, finished: false },
       })),
 
