@@ -1,23 +1,16 @@
-import { useRef, useState, type ChangeEvent, type DragEvent } from 'react';
+import { type ChangeEvent } from 'react';
 import { useUi } from '../store';
 import { count } from '../format';
 import { loadCorpusFiles } from '../engine-actions';
+import { useDropTarget } from './use-drop-target';
 
 /** Training text: a dropped .txt or .jsonl, else the built-in TinyStories slice. */
 export function CorpusDrop() {
   const corpus = useUi((s) => s.corpus);
   const loading = useUi((s) => s.corpusLoading);
   const locked = useUi((s) => s.run.running || s.starting || s.teacherLoading);
-  const [over, setOver] = useState(false);
-  const depth = useRef(0);
   const disabled = loading || locked;
-
-  const onDrop = (e: DragEvent<HTMLDivElement>) => {
-    e.preventDefault();
-    depth.current = 0;
-    setOver(false);
-    if (!disabled) void loadCorpusFiles([...e.dataTransfer.files]);
-  };
+  const { over, props } = useDropTarget(disabled, (data) => void loadCorpusFiles([...data.files]));
   const onPick = (e: ChangeEvent<HTMLInputElement>) => {
     const files = [...(e.target.files ?? [])];
     e.target.value = '';
@@ -29,20 +22,7 @@ export function CorpusDrop() {
       <div
         className={`dropzone compact ${over ? 'over' : ''} ${disabled ? 'disabled' : ''}`}
         data-testid="corpus-dropzone"
-        onDragEnter={(e) => {
-          e.preventDefault();
-          depth.current++;
-          setOver(true);
-        }}
-        onDragOver={(e) => {
-          e.preventDefault();
-          e.dataTransfer.dropEffect = disabled ? 'none' : 'copy';
-        }}
-        onDragLeave={() => {
-          depth.current = Math.max(0, depth.current - 1);
-          if (depth.current === 0) setOver(false);
-        }}
-        onDrop={onDrop}
+        {...props}
       >
         <p className="small" data-testid="corpus-summary">
           {corpus ? (

@@ -1,7 +1,8 @@
-import { useRef, useState, type ChangeEvent, type DragEvent } from 'react';
+import { type ChangeEvent } from 'react';
 import { useUi } from '../store';
 import { filesFromDrop, filesFromInput } from '../drop-walk';
 import { loadBuiltinTeacher, loadTeacherFiles } from '../engine-actions';
+import { useDropTarget } from './use-drop-target';
 
 // React's types lack the non-standard folder-picker attributes.
 const folderPicker = { webkitdirectory: '', directory: '' } as Record<string, string>;
@@ -9,19 +10,12 @@ const folderPicker = { webkitdirectory: '', directory: '' } as Record<string, st
 export function TeacherDrop() {
   const loading = useUi((s) => s.teacherLoading);
   const locked = useUi((s) => s.run.running || s.starting);
-  const [over, setOver] = useState(false);
-  const depth = useRef(0);
   const disabled = loading || locked;
-
-  const onDrop = (e: DragEvent<HTMLDivElement>) => {
-    e.preventDefault();
-    depth.current = 0;
-    setOver(false);
-    if (disabled) return;
-    void filesFromDrop(e.dataTransfer).then(loadTeacherFiles, (err: unknown) =>
+  const { over, props } = useDropTarget(disabled, (data) => {
+    void filesFromDrop(data).then(loadTeacherFiles, (err: unknown) =>
       useUi.getState().setStatus(`could not read the dropped files: ${(err as Error)?.message ?? err}`, 'error'),
     );
-  };
+  });
   const onPick = (e: ChangeEvent<HTMLInputElement>) => {
     const picked = filesFromInput(e.target.files);
     // Cleared so that choosing the same files again (after fixing them) fires another change.
@@ -35,21 +29,7 @@ export function TeacherDrop() {
       <div
         className={`dropzone ${over ? 'over' : ''} ${disabled ? 'disabled' : ''}`}
         data-testid="dropzone"
-        onDragEnter={(e) => {
-          e.preventDefault();
-          depth.current++;
-          setOver(true);
-        }}
-        onDragOver={(e) => {
-          e.preventDefault();
-          e.dataTransfer.dropEffect = disabled ? 'none' : 'copy';
-        }}
-        onDragLeave={() => {
-          // dragleave fires when moving onto a child too; only the last one out clears the highlight.
-          depth.current = Math.max(0, depth.current - 1);
-          if (depth.current === 0) setOver(false);
-        }}
-        onDrop={onDrop}
+        {...props}
       >
         <p className="drop-title">Drop a Hugging Face model folder here</p>
         <p className="muted small">
