@@ -22,6 +22,17 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor?: numbe
   return worst;
 }
 
+/**
+ * relErr with entries under 1% of the largest |b| counted against that 1%: for model outputs such as
+ * logits, where a value of 0.01 is the cancellation of terms of size 1 and carries their f32
+ * rounding, not its own.
+ */
+export function relErrOfScale(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  return relErr(a, b, 1e-2 * scale);
+}
+
 /** Deterministic uniform(-s, s) numbers. */
 export function randn(n: number, seed: number, s = 1): Float32Array {
   let x = seed >>> 0 || 1;

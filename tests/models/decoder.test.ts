@@ -10,15 +10,8 @@ import { meanNll } from '../../src/models/evaluate';
 import { loadTeacher, type LoadedTeacher } from '../../src/models/teacher';
 import { llamaForward, loadLlama, meanNll as refMeanNll, type LlamaModel } from '../../src/ref/llama';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
-import { relErr, testGpu } from '../helpers/gpu';
+import { relErr, relErrOfScale, testGpu } from '../helpers/gpu';
 
-// Elementwise relative error, with entries under 1% of the largest counted against that 1%: a logit
-// of 0.01 is the cancellation of terms of size 1 and carries their f32 rounding, not its own.
-function err(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
-  return relErr(a, b, 1e-2 * scale);
-}
 
 let teacher: LoadedTeacher;
 let ref: LlamaModel;
@@ -45,13 +38,13 @@ describe('GPU decoder on stories260K', () => {
     const logits = await gpu.read(dec.logits!);
     for (let b = 0; b < batch; b++) {
       const r = llamaForward(ref, [...ids.subarray(b * L, (b + 1) * L)], { trace: true });
-      expect(err(logits.subarray(b * L * V, (b + 1) * L * V), r.logits)).toBeLessThan(1e-4);
+      expect(relErrOfScale(logits.subarray(b * L * V, (b + 1) * L * V), r.logits)).toBeLessThan(1e-4);
       for (const l of [0, teacher.config.layers - 1]) {
         const tr = r.layers[l]!;
         const part = async (buf: GPUBuffer) => (await gpu.read(buf)).subarray(b * L * d, (b + 1) * L * d);
-        expect(err(await part(dec.residuals[l]!), tr.residualIn)).toBeLessThan(1e-4);
-        expect(err(await part(dec.normed[l]!), tr.attnInput)).toBeLessThan(1e-4);
-        expect(err(await part(dec.mixed[l]!), tr.attnOut)).toBeLessThan(1e-4);
+        expect(relErrOfScale(await part(dec.residuals[l]!), tr.residualIn)).toBeLessThan(1e-4);
+        expect(relErrOfScale(await part(dec.normed[l]!), tr.attnInput)).toBeLessThan(1e-4);
+        expect(relErrOfScale(await part(dec.mixed[l]!), tr.attnOut)).toBeLessThan(1e-4);
         // Stage 1's target: the causal softmax matrices (batch, heads, L, L).
         const H = teacher.config.heads;
         const A = gpu.buffer(batch * H * L * L * 4);

@@ -6,15 +6,8 @@ import { Decoder } from '../../src/models/decoder';
 import { meanNll } from '../../src/models/evaluate';
 import { loadTeacher } from '../../src/models/teacher';
 import { FIXTURE_NAMES, loadFixture } from '../helpers/fixtures';
-import { relErr, testGpu } from '../helpers/gpu';
+import { relErrOfScale, testGpu } from '../helpers/gpu';
 
-// Entries under 1% of the largest logit are counted against that 1% (they are cancellations of
-// terms of the logits' size and carry those terms' f32 rounding).
-function err(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
-  return relErr(a, b, 1e-2 * scale);
-}
 
 describe.each(FIXTURE_NAMES)('teacher forward: %s', (name) => {
   it('gives transformers\' logits and mean NLL', async () => {
@@ -28,7 +21,7 @@ describe.each(FIXTURE_NAMES)('teacher forward: %s', (name) => {
     gpu.run(dec.ops);
     const logits = await gpu.read(dec.logits!);
     await gpu.check();
-    expect(err(logits, fx.logits)).toBeLessThan(1e-4);
+    expect(relErrOfScale(logits, fx.logits)).toBeLessThan(1e-4);
     const nll = await meanNll(gpu, teacher, fx.inputIds);
     expect(Math.abs(nll.meanNll - fx.meanNll) / fx.meanNll).toBeLessThan(1e-5);
     dec.release();

@@ -18,17 +18,11 @@ import type { MixerShape } from '../../src/models/mamba-mixer-shape';
 import { exportStudentFiles, parseStudentConfig, studentConfigJson, type NamedBytes } from '../../src/models/student-files';
 import { studentForwardRef, studentMeanNllRef } from '../../src/ref/student';
 import { loadFixture, type Fixture } from '../helpers/fixtures';
-import { relErr, testGpu } from '../helpers/gpu';
+import { relErrOfScale, testGpu } from '../helpers/gpu';
 import { randomStudent, type RandomStudent } from '../helpers/student';
 
 const BIN = fileURLToPath(new URL('../../bin/mohawk.mjs', import.meta.url));
 
-// Entries under 1% of the largest counted against that 1% (as in tests/models/decoder.test.ts).
-function err(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
-  return relErr(a, b, 1e-2 * scale);
-}
 
 let fx: Fixture;
 let teacherJson: Record<string, unknown>;
@@ -76,7 +70,7 @@ async function checkAgainstReference(s: RandomStudent) {
   gpu.release(ids);
   for (let b = 0; b < batch; b++) {
     const ref = studentForwardRef(s.spec, s.tensors, fx.inputIds[b]!);
-    expect(err(logits.subarray(b * L * V, (b + 1) * L * V), ref)).toBeLessThan(1e-4);
+    expect(relErrOfScale(logits.subarray(b * L * V, (b + 1) * L * V), ref)).toBeLessThan(1e-4);
   }
   // Uneven documents: end padding must change nothing, as for the teacher.
   const docs = [fx.inputIds[0]!.slice(0, 17), fx.inputIds[1]!, fx.inputIds[0]!.slice(3, 12)];
