@@ -32,7 +32,8 @@ class Builder {
   constructor(
     private readonly store: TensorStore,
     private readonly where: string,
-    private readonly arch: string,
+    /** Whose needs, in messages: "the gpt2 config", "the student's config.json". */
+    private readonly whose: string,
   ) {}
 
   has(name: string): boolean {
@@ -83,7 +84,7 @@ class Builder {
   finish(): string[] {
     if (this.missing.length) {
       const shown = this.missing.slice(0, 5).join(', ') + (this.missing.length > 5 ? ` and ${this.missing.length - 5} more` : '');
-      throw new Error(`${this.where} lacks tensor${this.missing.length > 1 ? 's' : ''} the ${this.arch} config needs: ${shown}`);
+      throw new Error(`${this.where} lacks tensor${this.missing.length > 1 ? 's' : ''} ${this.whose} needs: ${shown}`);
     }
     if (this.wrong.length) throw new Error(`${this.where}: tensor ${this.wrong[0]}${this.wrong.length > 1 ? ` (and ${this.wrong.length - 1} more mismatches)` : ''}`);
     return [...this.store.tensors.keys()].filter((n) => !this.used.has(n) && !IGNORED.test(n));
@@ -126,7 +127,7 @@ function linear(b: Builder, canon: string, hf: string, out: number, inp: number,
 
 /** The canonical tensors of a teacher checkpoint; throws naming the file and tensor when it does not fit the config. */
 export function canonicalLayout(c: ArchConfig, store: TensorStore, where: string): CanonicalLayout {
-  const b = new Builder(store, where, c.modelType);
+  const b = new Builder(store, where, `the ${c.modelType} config`);
   const d = c.dModel;
   const qDim = c.heads * c.headDim;
   const kvDim = c.kvHeads * c.headDim;
@@ -234,4 +235,17 @@ export function canonicalLayout(c: ArchConfig, store: TensorStore, where: string
 /** Parameter count of a canonical layout (the tied head counted once). */
 export function parameterCount(layout: CanonicalLayout): number {
   return layout.tensors.reduce((s, t) => s + count(t.shape), 0);
+}
+
+/** Tensors stored under the canonical names already (an exported student), checked the same way. */
+export function canonicalTensors(store: TensorStore, shapes: Map<string, number[]>, where: string, whose: string): { tensors: CanonicalTensor[]; unused: string[] } {
+  const b = new Builder(store, where, whose);
+  for (const [n, shape] of shapes) b.direct(n, n, shape);
+  return { tensors: b.tensors, unused: b.finish() };
+}
+
+/** The warning a load gives for checkpoint tensors nothing uses; none when all are used. */
+export function unusedWarning(unused: string[]): string[] {
+  if (!unused.length) return [];
+  return [`${unused.length} tensor(s) in the checkpoint are not used: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', …' : ''}`];
 }

@@ -6,7 +6,7 @@ import { parseConfig, type ArchConfig } from '../io/config';
 import { readJson, type FileSet } from '../io/files';
 import { openCheckpoint } from '../io/safetensors';
 import { TeacherTokenizer, checkVocab } from '../io/tokenizer';
-import { canonicalLayout } from './arch';
+import { canonicalLayout, unusedWarning, type CanonicalTensor } from './arch';
 import type { Weights } from './layers';
 import type { TeacherSummary } from '../worker/api';
 import type { DocumentTokenizer } from '../mohawk/token-stream';
@@ -34,41 +34,11 @@ export async function loadTeacher(
   const store = await openCheckpoint(files);
   const weightsFile = files.names.find((n) => n.endsWith('.safetensors')) ?? 'the checkpoint';
   const layout = canonicalLayout(config, store, weightsFile);
-  const warnings: string[] = [];
-  if (layout.unused.length) {
-    const u = layout.unused;
-    warnings.push(`${u.length} tensor(s) in the checkpoint are not used: ${u.slice(0, 5).join(', ')}${u.length > 5 ? ', …' : ''}`);
-  }
+  const warnings = unusedWarning(layout.unused);
   const tok = await TeacherTokenizer.fromFiles(files, { bosId: config.bosId, eosId: config.eosId });
   warnings.push(...checkVocab(tok, config.vocab));
 
-  const lim = gpu.info.limits;
-  let total = 0;
-  for (const t of layout.tensors) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
-    if (bytes > lim.maxStorageBufferBindingSize || bytes > lim.maxBufferSize) {
-      throw new GpuError(
-        `tensor ${t.name} needs ${(bytes / 2 ** 20).toFixed(0)} MiB as f32, over this adapter's limit of ` +
-          `${(Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize) / 2 ** 20).toFixed(0)} MiB per buffer: the model is too large for this GPU`,
-      );
-    }
-    total += bytes;
-  }
-  const weights = new Map<string, GPUBuffer>();
-  let done = 0;
-  try {
-    for (const t of layout.tensors) {
-      const data = await t.read();
-      weights.set(t.name, gpu.upload(data, t.name));
-      done += data.byteLength;
-      onProgress?.(done, total);
-    }
-    await gpu.check();
-  } catch (e) {
-    // Nothing partially loaded stays behind.
-    for (const b of weights.values()) b.destroy();
-    throw e;
-  }
+  const weights = await uploadTensors(gpu, layout.tensors, onProgress);
 
   const parameters = layout.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const summary: TeacherSummary = {
@@ -104,4 +74,42 @@ export async function loadTeacher(
       weights.clear();
     },
   };
+}
+
+/**
+ * Uploads tensors one by one as f32, after checking each against the adapter's per-buffer limit;
+ * on any failure nothing partially loaded stays behind.
+ */
+export async function uploadTensors(
+  gpu: Gpu,
+  tensors: CanonicalTensor[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<Map<string, GPUBuffer>> {
+  const lim = gpu.info.limits;
+  const cap = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+  let total = 0;
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+    if (bytes > cap) {
+      throw new GpuError(
+        `tensor ${t.name} needs ${(bytes / 2 ** 20).toFixed(0)} MiB as f32, over this adapter's limit of ${(cap / 2 ** 20).toFixed(0)} MiB per buffer: the model is too large for this GPU`,
+      );
+    }
+    total += bytes;
+  }
+  const buffers = new Map<string, GPUBuffer>();
+  let done = 0;
+  try {
+    for (const t of tensors) {
+      const data = await t.read();
+      buffers.set(t.name, gpu.upload(data, t.name));
+      done += data.byteLength;
+      onProgress?.(done, total);
+    }
+    await gpu.check();
+  } catch (e) {
+    for (const b of buffers.values()) b.destroy();
+    throw e;
+  }
+  return buffers;
 }
