@@ -6,9 +6,10 @@ import { meanNll } from '../models/evaluate';
 import { defaultMixer, initialStudent, ParamSet, studentMixers, studentShapes, type StudentSpec } from '../models/student';
 import type { LoadedTeacher } from '../models/teacher';
 import { exportStudentFiles, studentConfigJson, type NamedBytes } from '../models/student-files';
-import type { DistillPlan, PerStage, Stage } from '../worker/api';
+import type { DistillPlan, Stage } from '../worker/api';
 import { StageStep, wsd } from './stages';
 import type { TokenStream } from './token-stream';
+import { stepsPerStage } from '../ui/distill-plan';
 
 // One default plan for the page and the command line; the reasons for each value are beside it.
 export { DEFAULT_DISTILL_PLAN as DEFAULT_PLAN } from '../ui/distill-plan';
@@ -36,12 +37,6 @@ export interface Control {
 export interface ResumePoint {
   stage: Stage;
   step: number;
-}
-
-export function stepsOf(plan: DistillPlan): PerStage<number> {
-  const per = plan.seqLen * plan.batch * plan.accumulate;
-  const f = (s: Stage) => (plan.stages.includes(s) ? Math.max(1, Math.ceil(plan.tokens[s] / per)) : 0);
-  return { 1: f(1), 2: f(2), 3: f(3) };
 }
 
 export function checkPlan(plan: DistillPlan, teacherLayers: number, maxPositions: number, trainTokens: number): void {
@@ -88,7 +83,7 @@ export class Distiller {
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */
   async run(hooks: DistillHooks = {}, control: Control = {}, from?: ResumePoint): Promise<void> {
-    const steps = stepsOf(this.plan);
+    const steps = stepsPerStage(this.plan);
     const order = this.plan.stages;
     for (const stage of order) {
       if (control.stop?.()) return;

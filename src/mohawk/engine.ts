@@ -11,7 +11,8 @@ import { Decoder } from '../models/decoder';
 import { MambaMixer } from '../models/mamba-mixer';
 import { greedyFull, greedyRecurrent, recurrentStudent } from '../models/generate';
 import { ssdMatrixForward } from '../kernels/ssd-matrix';
-import { checkPlan, Distiller, stepsOf } from './distiller';
+import { checkPlan, Distiller } from './distiller';
+import { stepsPerStage } from '../ui/distill-plan';
 import { TokenStream } from './token-stream';
 import { loadCheckpoint, opfsStore, peekCheckpoint, saveCheckpoint, teacherFingerprint, type CheckpointStore } from './checkpoint';
 
@@ -194,7 +195,7 @@ export class Engine implements EngineApi, DistillApi {
     if (plan.stages.includes(3) && logits > lim) {
       throw new Error(`stage 3's logits (${plan.batch * plan.seqLen} tokens × ${t.config.vocab}) need ${(logits / 2 ** 20).toFixed(0)} MiB in one buffer, over this adapter's ${(lim / 2 ** 20).toFixed(0)} MiB: lower the batch or sequence length`);
     }
-    return { plan, memoryBytes: this.memoryEstimate(plan), steps: stepsOf(plan) };
+    return { plan, memoryBytes: this.memoryEstimate(plan), steps: stepsPerStage(plan) };
   }
 
   private async store(): Promise<CheckpointStore> {

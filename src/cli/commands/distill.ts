@@ -13,9 +13,9 @@ import { nodeDirFileSet, readJson, type FileSet } from '../../io/files';
 import { TOKENIZER_FILES, type NamedBytes } from '../../models/student-files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, saveCheckpoint, STATE_FILE, teacherFingerprint, type CheckpointStore } from '../../mohawk/checkpoint';
-import { checkPlan, DEFAULT_PLAN, Distiller, stepsOf, type Control, type ResumePoint } from '../../mohawk/distiller';
+import { checkPlan, DEFAULT_PLAN, Distiller, type Control, type ResumePoint } from '../../mohawk/distiller';
 import { TokenStream } from '../../mohawk/token-stream';
-import { splitTokens, STAGE_NAMES } from '../../ui/distill-plan';
+import { splitTokens, STAGE_NAMES, stepsPerStage } from '../../ui/distill-plan';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../ui/format';
 import type { DistillPlan, PerStage, Stage } from '../../worker/api';
 
@@ -332,7 +332,7 @@ export const command: Command = {
 
     const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });
     checkPlan(plan, c.layers, c.maxPositions, corpus.trainTokens);
-    const steps = stepsOf(plan);
+    const steps = stepsPerStage(plan);
     const perStep = plan.seqLen * plan.batch * plan.accumulate;
     say(`teacher ${teacherName}: ${c.modelType}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${teacher.summary.parameters.toLocaleString('en-US')} parameters`);
     say(`corpus ${basename(dataFile)}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOut.length} held-out documents`);
