@@ -13,6 +13,7 @@ import {
   unaryRef,
 } from '../../src/ref/activations';
 import { randn, relErr, testGpu } from '../helpers/gpu';
+import { fdGrad } from '../helpers/fd';
 
 const KINDS: Unary[] = ['softplus', 'negSoftplus', 'silu', 'sigmoid', 'geluTanh', 'gelu'];
 const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
@@ -76,25 +77,16 @@ describe('activation references', () => {
     const dot = (o: Float64Array) => o.reduce((s, v, i) => s + v * w[i], 0);
     const sw = swigluBackwardRef(a, b, w);
     const gs = gatedSiluBackwardRef(a, b, bias, w, ch);
-    const eps = 1e-6;
-    const fd = (x: Float64Array, i: number, f: () => number) => {
-      const v = x[i];
-      x[i] = v + eps;
-      const up = f();
-      x[i] = v - eps;
-      const down = f();
-      x[i] = v;
-      return (up - down) / (2 * eps);
-    };
     const swL = () => dot(swigluRef(a, b));
     const gsL = () => dot(gatedSiluRef(a, b, bias, ch));
+    const [swA, swB, gsA, gsB, gsBias] = [fdGrad(a, swL), fdGrad(b, swL), fdGrad(a, gsL), fdGrad(b, gsL), fdGrad(bias, gsL)];
     for (let i = 0; i < n; i++) {
-      expect(Math.abs(fd(a, i, swL) - sw.dGate[i])).toBeLessThan(1e-7);
-      expect(Math.abs(fd(b, i, swL) - sw.dUp[i])).toBeLessThan(1e-7);
-      expect(Math.abs(fd(a, i, gsL) - gs.dy[i])).toBeLessThan(1e-7);
-      expect(Math.abs(fd(b, i, gsL) - gs.dz[i])).toBeLessThan(1e-7);
+      expect(Math.abs(swA[i] - sw.dGate[i])).toBeLessThan(1e-7);
+      expect(Math.abs(swB[i] - sw.dUp[i])).toBeLessThan(1e-7);
+      expect(Math.abs(gsA[i] - gs.dy[i])).toBeLessThan(1e-7);
+      expect(Math.abs(gsB[i] - gs.dz[i])).toBeLessThan(1e-7);
     }
-    for (let c = 0; c < ch; c++) expect(Math.abs(fd(bias, c, gsL) - gs.dzBias[c])).toBeLessThan(1e-7);
+    for (let c = 0; c < ch; c++) expect(Math.abs(gsBias[c] - gs.dzBias[c])).toBeLessThan(1e-7);
   });
 });
 

@@ -3,6 +3,7 @@ import type { Bindable } from '../../src/gpu/runtime';
 import { conv1d, conv1dBackward } from '../../src/kernels/conv1d';
 import { conv1dBackwardRef, conv1dRef, type Conv1dShape } from '../../src/ref/conv1d';
 import { randn, relErr, testGpu } from '../helpers/gpu';
+import { fdGrad } from '../helpers/fd';
 
 const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
 
@@ -47,17 +48,9 @@ describe('conv1d reference', () => {
     const r = f64(d.dy); // loss = Σ r·y
     const loss = () => conv1dRef(x, w, bias, s).reduce((acc, v, i) => acc + v * r[i], 0);
     const g = conv1dBackwardRef(x, w, r, s);
-    const eps = 1e-6;
     for (const [arr, grad] of [[x, g.dx], [w, g.dw], [bias, g.dbias]] as const) {
-      for (let i = 0; i < arr.length; i++) {
-        const v = arr[i];
-        arr[i] = v + eps;
-        const up = loss();
-        arr[i] = v - eps;
-        const down = loss();
-        arr[i] = v;
-        expect(Math.abs((up - down) / (2 * eps) - grad[i])).toBeLessThan(1e-8);
-      }
+      const fd = fdGrad(arr, loss);
+      for (let i = 0; i < arr.length; i++) expect(Math.abs(fd[i] - grad[i])).toBeLessThan(1e-8);
     }
   });
 });

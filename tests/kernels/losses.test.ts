@@ -2,23 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { crossEntropy, IGNORE_INDEX, l2Distance, softCrossEntropy } from '../../src/kernels/losses';
 import { crossEntropyRef, l2DistanceRef, softCrossEntropyRef } from '../../src/ref/losses';
 import { randn, relErr, testGpu } from '../helpers/gpu';
+import { fdGrad } from '../helpers/fd';
 
 const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
 
 const maxDiff = (a: Float64Array, b: Float64Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
-/** Central finite differences of f at every entry of x. */
-function fdGrad(x: Float64Array, f: () => number, eps = 1e-6): Float64Array {
-  return x.map((v, i) => {
-    x[i] = v + eps;
-    const up = f();
-    x[i] = v - eps;
-    const down = f();
-    x[i] = v;
-    return (up - down) / (2 * eps);
-  });
-}
 
 function targetsFor(rows: number, vocab: number, seed: number, ignoreEvery = 3): Uint32Array {
   const u = randn(rows, seed);

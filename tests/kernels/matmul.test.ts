@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MATMUL_TILES, matmul, matmulTileBytes, pickMatmulTile, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
 import { matmulBackwardRef, matmulRef, spanOf, type MatmulShape } from '../../src/ref/matmul';
 import { randn, relErr, testGpu } from '../helpers/gpu';
+import { fdGrad } from '../helpers/fd';
 
 const f64 = (x: Float32Array) => Float64Array.from(x);
 
@@ -64,20 +65,9 @@ describe('matmul reference', () => {
       const loss = (a2: Float64Array, b2: Float64Array, bias2: Float64Array) =>
         matmulRef(s, a2, b2, { bias: bias2 }).reduce((acc, v, i) => acc + v * w[i], 0);
       const { dA, dB, dBias } = matmulBackwardRef(s, a, b, w);
-      const h = 1e-6;
-      const fd = (x: Float64Array, f: () => number) =>
-        Float64Array.from(x, (_, i) => {
-          const x0 = x[i];
-          x[i] = x0 + h;
-          const up = f();
-          x[i] = x0 - h;
-          const dn = f();
-          x[i] = x0;
-          return (up - dn) / (2 * h);
-        });
-      expect(relErr(dA, fd(a, () => loss(a, b, bias)))).toBeLessThan(1e-6);
-      expect(relErr(dB, fd(b, () => loss(a, b, bias)))).toBeLessThan(1e-6);
-      expect(relErr(dBias, fd(bias, () => loss(a, b, bias)))).toBeLessThan(1e-6);
+      expect(relErr(dA, fdGrad(a, () => loss(a, b, bias)))).toBeLessThan(1e-6);
+      expect(relErr(dB, fdGrad(b, () => loss(a, b, bias)))).toBeLessThan(1e-6);
+      expect(relErr(dBias, fdGrad(bias, () => loss(a, b, bias)))).toBeLessThan(1e-6);
     }
   });
 });

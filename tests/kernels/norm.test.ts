@@ -2,21 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } from '../../src/kernels/norm';
 import { layerNormBackwardRef, layerNormRef, rmsNormBackwardRef, rmsNormRef, type NormShape } from '../../src/ref/norm';
 import { randn, relErr, testGpu } from '../helpers/gpu';
+import { fdGrad } from '../helpers/fd';
 
 const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
 
 /** Central finite differences of loss() against grad over every element of arr. */
 function fdCheck(arr: Float64Array, grad: Float64Array, loss: () => number): void {
-  const eps = 1e-6;
-  for (let i = 0; i < arr.length; i++) {
-    const v = arr[i];
-    arr[i] = v + eps;
-    const up = loss();
-    arr[i] = v - eps;
-    const down = loss();
-    arr[i] = v;
-    expect(Math.abs((up - down) / (2 * eps) - grad[i])).toBeLessThan(1e-7);
-  }
+  const fd = fdGrad(arr, loss);
+  for (let i = 0; i < arr.length; i++) expect(Math.abs(fd[i] - grad[i])).toBeLessThan(1e-7);
 }
 
 const dot = (a: Float64Array, b: Float64Array) => a.reduce((acc, v, i) => acc + v * b[i], 0);

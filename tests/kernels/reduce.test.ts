@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { reduce, type ReduceKind } from '../../src/kernels/reduce';
 import { reduceBackwardRef, reduceRef } from '../../src/ref/reduce';
 import { randn, relErr, testGpu } from '../helpers/gpu';
+import { fdGrad } from '../helpers/fd';
 
 const KINDS: ReduceKind[] = ['sum', 'mean', 'max', 'sumsq', 'norm'];
 const f64 = (x: Float32Array) => Float64Array.from(x);
@@ -29,21 +30,12 @@ describe('reduce reference', () => {
   });
 
   it('has gradients that match central finite differences (float64)', () => {
-    const rows = 3, n = 7, h = 1e-6;
+    const rows = 3, n = 7;
     const x = f64(randn(rows * n, 3));
     const w = f64(randn(rows, 4)); // L = Σ_r w[r]·out[r]
     for (const kind of KINDS) {
       const loss = () => reduceRef(x, n, kind, rows).reduce((a, v, r) => a + v * w[r], 0);
-      const fd = Float64Array.from(x, (_, i) => {
-        const x0 = x[i];
-        x[i] = x0 + h;
-        const up = loss();
-        x[i] = x0 - h;
-        const dn = loss();
-        x[i] = x0;
-        return (up - dn) / (2 * h);
-      });
-      expect(relErr(reduceBackwardRef(x, n, kind, rows, w), fd), kind).toBeLessThan(1e-6);
+      expect(relErr(reduceBackwardRef(x, n, kind, rows, w), fdGrad(x, loss)), kind).toBeLessThan(1e-6);
     }
   });
 });
