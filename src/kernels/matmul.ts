@@ -10,6 +10,7 @@
 // The WGSL is generated: Tint does not unroll loops, and the register-blocked inner product only
 // runs fast when every accumulator is a named register and every shared-memory offset a constant.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { splitKReduce, splitKScratch, splitKSlices } from './matmul-splitk';
 
 export interface MatmulArgs {
   a: Bindable;
@@ -98,12 +99,52 @@ export function pickMatmulTile(
   return t;
 }
 
+/** How matmul() runs a shape: the tile, and how many K slices (split-K, matmul-splitk.ts; 1 = none). */
+export interface MatmulPlan {
+  tile: MatmulTile;
+  splitK: number;
+}
+
+// Split-K is considered below SPLIT_BELOW workgroups and aims at SPLIT_TARGET, with slices at least
+// MIN_SLICE deep (shallower ones spend more on the reduce than they gain) and the partials within
+// SPLIT_SCRATCH bytes.
+const SPLIT_BELOW = 264;
+const SPLIT_TARGET = 264;
+const MIN_SLICE = 256;
+const SPLIT_SCRATCH = 64 * 2 ** 20;
+
+/**
+ * The tile (pickMatmulTile) and K split matmul() uses when none is given: C with few tiles and a
+ * long K (weight gradients, the column sums of bias gradients) is split so that the GPU gets
+ * about SPLIT_TARGET workgroups.
+ */
+export function pickMatmulPlan(
+  M: number,
+  N: number,
+  K: number,
+  opts: { batch?: number; transA?: boolean; transB?: boolean; workgroupBytes?: number; scratchBytes?: number } = {},
+): MatmulPlan {
+  const tile = pickMatmulTile(M, N, opts);
+  const batch = opts.batch ?? 1;
+  const blocks = Math.ceil(M / (tile.WY * tile.GM * 4)) * Math.ceil(N / (tile.WX * tile.GN * 4)) * batch;
+  if (blocks >= SPLIT_BELOW) return { tile, splitK: 1 };
+  const byScratch = Math.floor(Math.min(SPLIT_SCRATCH, opts.scratchBytes ?? Infinity) / 4 / (batch * M * N));
+  const splitK = Math.max(1, Math.min(Math.ceil(SPLIT_TARGET / blocks), Math.floor(K / MIN_SLICE), byScratch));
+  return { tile, splitK };
+}
+
 export interface MatmulVariant {
   tile: MatmulTile;
   transA: boolean;
   transB: boolean;
   bias: boolean;
   accumulate: boolean;
+  /**
+   * One slice of K per workgroup layer (split-K): workgroup z = bt·S + s sums k in
+   * [s·Kc, min(K, (s+1)·Kc)) and writes the raw sum to its own M×N block of C (a scratch
+   * buffer), for matmul-splitk.ts's reduce; bias and accumulate must be off and alpha 1.
+   */
+  splitK?: boolean;
 }
 
 const sources = new Map<string, string>();
@@ -119,7 +160,8 @@ export function matmulWgsl(v: MatmulVariant): string {
   return code;
 }
 
-function generate({ tile, transA, transB, bias, accumulate }: MatmulVariant): string {
+function generate({ tile, transA, transB, bias, accumulate, splitK = false }: MatmulVariant): string {
+  if (splitK && (bias || accumulate)) throw new Error('matmul: a split-K slice writes raw partial sums (no bias, no accumulate)');
   const { WX, WY, GM, GN, BK } = tile;
   const NT = WX * WY;
   const BM = WY * GM * 4;
@@ -142,7 +184,7 @@ function generate({ tile, transA, transB, bias, accumulate }: MatmulVariant): st
   const L: string[] = [];
   const e = (s: string) => L.push(s);
 
-  e(`struct P { M: u32, N: u32, K: u32, sA: u32, sB: u32, sC: u32, alpha: f32 }`);
+  e(`struct P { M: u32, N: u32, K: u32, sA: u32, sB: u32, sC: u32, alpha: f32${splitK ? ', S: u32, Kc: u32' : ''} }`);
   let binding = 0;
   e(`@group(0) @binding(${binding++}) var<storage, read> A: array<f32>;`);
   e(`@group(0) @binding(${binding++}) var<storage, read> B: array<f32>;`);
@@ -158,8 +200,19 @@ function generate({ tile, transA, transB, bias, accumulate }: MatmulVariant): st
   e(`  let M = p.M; let N = p.N; let K = p.K;`);
   e(`  let m0 = wg.y * ${BM}u;`);
   e(`  let n0 = wg.x * ${BN}u;`);
-  e(`  let aBase = wg.z * p.sA;`);
-  e(`  let bBase = wg.z * p.sB;`);
+  if (splitK) {
+    // K stays the row stride of k-fastest operands; kEnd bounds this slice's reads.
+    e(`  let bt = wg.z / p.S;`);
+    e(`  let kBeg = (wg.z % p.S) * p.Kc;`);
+    e(`  let kEnd = min(K, kBeg + p.Kc);`);
+    e(`  let aBase = bt * p.sA;`);
+    e(`  let bBase = bt * p.sB;`);
+  } else {
+    e(`  let kBeg = 0u;`);
+    e(`  let kEnd = K;`);
+    e(`  let aBase = wg.z * p.sA;`);
+    e(`  let bBase = wg.z * p.sB;`);
+  }
   e(`  let cBase = wg.z * p.sC;`);
 
   // Each thread moves LA (LB) vec4 of the next A (B) tile through registers. A vec4 always runs
@@ -203,7 +256,7 @@ function generate({ tile, transA, transB, bias, accumulate }: MatmulVariant): st
       full.push(`      let ${name}o${l} = ${name}b${l} + ${off};`);
       full.push(`      ${name}v${l} = vec4<f32>(${[0, 1, 2, 3].map((i) => `${name}[${name}o${l}${di(i)}]`).join(', ')});`);
       edge.push(`      let ${name}o${l} = ${name}b${l} + ${off};`);
-      edge.push(`      let ${name}in${l} = kOff + ${name}k${l} < K;`);
+      edge.push(`      let ${name}in${l} = kOff + ${name}k${l} < kEnd;`);
       for (let i = 0; i < 4; i++) {
         edge.push(`      ${name}v${l}[${i}] = select(0.0, ${name}[${name}o${l}${di(i)}], ${name}in${l});`);
       }
@@ -217,7 +270,7 @@ function generate({ tile, transA, transB, bias, accumulate }: MatmulVariant): st
   lb.decl.forEach(e);
   // Loads the tile starting at depth kOff into the registers.
   const loadTile = () => {
-    e(`    if (kOff + ${BK}u <= K) {`);
+    e(`    if (kOff + ${BK}u <= kEnd) {`);
     la.full.forEach(e);
     lb.full.forEach(e);
     e(`    } else {`);
@@ -228,8 +281,8 @@ function generate({ tile, transA, transB, bias, accumulate }: MatmulVariant): st
 
   for (let g = 0; g < GM * 4; g++) for (let h = 0; h < GN; h++) e(`  var c${g}_${h} = vec4<f32>(0.0);`);
 
-  e(`  let kTiles = (K + ${BK - 1}u) / ${BK}u;`);
-  e(`  var kOff = 0u;`);
+  e(`  let kTiles = (kEnd - kBeg + ${BK - 1}u) / ${BK}u;`);
+  e(`  var kOff = kBeg;`);
   e(`  {`);
   loadTile();
   e(`  }`);
@@ -297,8 +350,11 @@ function elements(b: Bindable): number {
   return slice(b).size / 4;
 }
 
-/** The ops computing one batched GEMM (see MatmulArgs; layouts at the top of this file). */
-export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile): Op[] {
+/**
+ * The ops computing one batched GEMM (see MatmulArgs; layouts at the top of this file). `tile` and
+ * `splitK` (K slices asked for; 1 turns split-K off) override pickMatmulPlan's choice.
+ */
+export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: number): Op[] {
   const { M, N, K } = args;
   const batch = args.batch ?? 1;
   const strideA = args.strideA ?? M * K;
@@ -307,6 +363,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile): Op[] {
   const transA = args.transA ?? false;
   const transB = args.transB ?? false;
   const alpha = args.alpha ?? 1;
+  const accumulate = !!args.accumulate;
   const shape = `M=${M} N=${N} K=${K} batch=${batch} strides=${strideA}/${strideB}/${strideC}`;
   for (const [k, v] of Object.entries({ M, N, K, batch })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`matmul: ${k} must be a positive integer (${shape})`);
@@ -316,6 +373,9 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile): Op[] {
   }
   if (batch > 1 && strideC < M * N) {
     throw new Error(`matmul: strideC ${strideC} < M·N ${M * N} would make batch outputs overlap (${shape})`);
+  }
+  if (splitK !== undefined && (!Number.isInteger(splitK) || splitK < 1)) {
+    throw new Error(`matmul: splitK must be a positive integer, got ${splitK} (${shape})`);
   }
   const need = (name: string, b: Bindable, stride: number, size: number) => {
     const want = (batch - 1) * stride + size;
@@ -327,25 +387,43 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile): Op[] {
   if (args.bias && elements(args.bias) < N) {
     throw new Error(`matmul: bias holds ${elements(args.bias)} floats, needs N=${N} (${shape})`);
   }
-  const workgroupBytes = gpu.info.limits.maxComputeWorkgroupStorageSize;
-  const t = tile ?? pickMatmulTile(M, N, { batch, transA, transB, workgroupBytes });
+  const limits = gpu.info.limits;
+  const workgroupBytes = limits.maxComputeWorkgroupStorageSize;
+  const plan = pickMatmulPlan(M, N, K, { batch, transA, transB, workgroupBytes, scratchBytes: limits.maxStorageBufferBindingSize });
+  const t = tile ?? plan.tile;
   if (matmulTileBytes(t) > workgroupBytes) {
     throw new Error(`matmul: tile ${JSON.stringify(t)} needs ${matmulTileBytes(t)} bytes of workgroup memory, the device has ${workgroupBytes}`);
   }
   const BM = t.WY * t.GM * 4;
   const BN = t.WX * t.GN * 4;
-  const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate: !!args.accumulate });
-  const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(strideC).f32(alpha).build();
+  const grid = (z: number): [number, number, number] => [Math.ceil(N / BN), Math.ceil(M / BM), z];
+  const label = `matmul ${M}x${N}x${K}${batch > 1 ? ` x${batch}` : ''}${transA ? ' tA' : ''}${transB ? ' tB' : ''}`;
+  const { Kc, S } = splitKSlices(K, splitK ?? plan.splitK, t.BK);
+  if (S === 1) {
+    const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate });
+    const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(strideC).f32(alpha).build();
+    return [
+      gpu.op({
+        shader: 'matmul',
+        code,
+        reads: args.bias ? [args.a, args.b, args.bias] : [args.a, args.b],
+        writes: [args.c],
+        params,
+        workgroups: grid(batch),
+        label,
+      }),
+    ];
+  }
+  // Split-K (matmul-splitk.ts): raw partial sums per K slice, then one ordered reduce.
+  if (batch * S > limits.maxComputeWorkgroupsPerDimension) {
+    throw new Error(`matmul: ${batch} batches × ${S} K slices exceed ${limits.maxComputeWorkgroupsPerDimension} workgroups (${shape})`);
+  }
+  const part = splitKScratch(gpu, batch * S * M * N);
+  const code = matmulWgsl({ tile: t, transA, transB, bias: false, accumulate: false, splitK: true });
+  const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(M * N).f32(1).u32(S).u32(Kc).build();
   return [
-    gpu.op({
-      shader: 'matmul',
-      code,
-      reads: args.bias ? [args.a, args.b, args.bias] : [args.a, args.b],
-      writes: [args.c],
-      params,
-      workgroups: [Math.ceil(N / BN), Math.ceil(M / BM), batch],
-      label: `matmul ${M}x${N}x${K}${batch > 1 ? ` x${batch}` : ''}${transA ? ' tA' : ''}${transB ? ' tB' : ''}`,
-    }),
+    gpu.op({ shader: 'matmul', code, reads: [args.a, args.b], writes: [part], params, workgroups: grid(batch * S), label: `${label} split-K ${S}×${Kc}` }),
+    splitKReduce(gpu, { part, c: args.c, bias: args.bias, M, N, S, batch, strideC, alpha, accumulate }),
   ];
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MATMUL_TILES, matmul, matmulTileBytes, pickMatmulTile, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
+import { MATMUL_TILES, addColumnSums, matmul, matmulTileBytes, pickMatmulPlan, pickMatmulTile, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
+import { splitKSlices } from '../../src/kernels/matmul-splitk';
 import { matmulBackwardRef, matmulRef, spanOf, type MatmulShape } from '../../src/ref/matmul';
 import { randn, relErr, testGpu } from '../helpers/gpu';
 import { fdGrad } from '../helpers/fd';
@@ -9,7 +10,7 @@ const f64 = (x: Float32Array) => Float64Array.from(x);
 type Case = Omit<MatmulArgs, 'a' | 'b' | 'c' | 'bias'> & { bias?: boolean };
 
 /** Runs one GEMM on the GPU and in float64; returns both C buffers (C starts random). */
-async function runCase(cs: Case, tile: MatmulTile | undefined, seed: number) {
+async function runCase(cs: Case, tile: MatmulTile | undefined, seed: number, splitK?: number) {
   const gpu = await testGpu();
   const batch = cs.batch ?? 1;
   const shape: MatmulShape = cs;
@@ -22,7 +23,10 @@ async function runCase(cs: Case, tile: MatmulTile | undefined, seed: number) {
   const bias = cs.bias ? randn(cs.N, seed + 3) : undefined;
   const bufs = { a: gpu.upload(a), b: gpu.upload(b), c: gpu.upload(c0), bias: bias && gpu.upload(bias) };
   const { bias: _hasBias, ...rest } = cs;
-  gpu.run(matmul(gpu, { ...rest, a: bufs.a, b: bufs.b, c: bufs.c, bias: bufs.bias }, tile));
+  const ops = matmul(gpu, { ...rest, a: bufs.a, b: bufs.b, c: bufs.c, bias: bufs.bias }, tile, splitK);
+  // A split asked for must really run as split-K (a GEMM then its reduce), or the test means nothing.
+  if (splitK !== undefined) expect(ops.length, 'split-K ops').toBe(splitK > 1 ? 2 : 1);
+  gpu.run(ops);
   const got = await gpu.read(bufs.c, sizeC);
   await gpu.check();
   for (const buf of [bufs.a, bufs.b, bufs.c, bufs.bias]) if (buf) gpu.release(buf);
@@ -182,6 +186,71 @@ describe('matmul on the GPU', () => {
     await gpu.check();
   });
 
+  // Split-K: K cut into slices of whole BK tiles, the last one partial (K = 70 over 3 slices of 32
+  // at BK 16, 5 of 16 at BK 8), each summed by its own layer of workgroups, then reduced in order.
+  it('splits K exactly on small integers (both shared-tile layouts, every transpose)', async () => {
+    const gpu = await testGpu();
+    const M = 9, N = 70, K = 70;
+    expect(splitKSlices(K, 3, 16)).toEqual({ Kc: 32, S: 3 });
+    expect(splitKSlices(K, 5, 8)).toEqual({ Kc: 16, S: 5 });
+    expect(splitKSlices(5, 4, 16)).toEqual({ Kc: 16, S: 1 });
+    const ints = (n: number, seed: number) => Float32Array.from(randn(n, seed), (v) => Math.round(v * 4));
+    const a = ints(M * K, 3), b = ints(K * N, 4);
+    const want = [...matmulRef({ M, N, K }, f64(a), f64(b))];
+    const transpose = (x: Float32Array, r: number, c: number) => Float32Array.from(x, (_, i) => x[(i % r) * c + Math.floor(i / r)]);
+    for (const [tile, splitK] of [[MATMUL_TILES.large, 3], [MATMUL_TILES.small, 5]] as const) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const A = gpu.upload(transA ? transpose(a, M, K) : a);
+          const B = gpu.upload(transB ? transpose(b, K, N) : b);
+          const C = gpu.upload(randn(M * N, 9)); // overwritten, not added to
+          const ops = matmul(gpu, { a: A, b: B, c: C, M, N, K, transA, transB }, tile, splitK);
+          expect(ops.length).toBe(2);
+          gpu.run(ops);
+          expect([...(await gpu.read(C, M * N))], `BK=${tile.BK} transA=${transA} transB=${transB}`).toEqual(want);
+        }
+      }
+    }
+    await gpu.check();
+  });
+
+  it('splits K with bias, alpha, accumulate, batches, broadcasts and strided outputs', async () => {
+    const cases: [Case, number][] = [
+      [{ M: 67, N: 45, K: 60, bias: true, alpha: 0.75 }, 4],
+      [{ M: 30, N: 131, K: 70, accumulate: true, alpha: -0.5, transA: true }, 2],
+      [{ M: 33, N: 20, K: 64, batch: 3, strideB: 0, transB: true, bias: true, accumulate: true }, 3],
+      [{ M: 9, N: 66, K: 50, batch: 2, strideA: 0, strideC: 9 * 66 + 13, transA: true, transB: true }, 2],
+      [{ M: 12, N: 7, K: 70, batch: 2, strideA: 12 * 70 + 3, strideB: 70 * 7 + 1, accumulate: true, alpha: 0.25 }, 5],
+    ];
+    for (const [i, [cs, splitK]] of cases.entries()) {
+      const { got, want } = await runCase(cs, tiles[i % tiles.length][1], 51 + i, splitK);
+      expect(relErr(got, want), `${JSON.stringify(cs)} splitK=${splitK}`).toBeLessThan(1e-4);
+    }
+  });
+
+  it('plans split-K by itself for few tiles over a long K, and runs it', async () => {
+    const big = { workgroupBytes: 49152, scratchBytes: 2 ** 31 };
+    // Weight gradients of a GPT-2-small layer over 4096 tokens split; the square 4096³ does not.
+    expect(pickMatmulPlan(768, 768, 4096, { transA: true, ...big }).splitK).toBeGreaterThan(1);
+    expect(pickMatmulPlan(1, 3072, 4096, big).splitK).toBeGreaterThan(1);
+    expect(pickMatmulPlan(4096, 4096, 4096, big).splitK).toBe(1);
+    // Slices stay at least 256 deep, and the partials within the scratch limit.
+    expect(pickMatmulPlan(1, 8, 700, big).splitK).toBe(2);
+    expect(pickMatmulPlan(64, 64, 4096, { ...big, scratchBytes: 3 * 64 * 64 * 4 }).splitK).toBe(3);
+    // Column sums (bias gradients) over 600 rows: 2 slices, accumulated into what dBias held.
+    const gpu = await testGpu();
+    const rows = 600, cols = 37;
+    const x = randn(rows * cols, 61), d0 = randn(cols, 62);
+    const X = gpu.upload(x), D = gpu.upload(d0);
+    const ops = addColumnSums(gpu, { x: X, out: D, rows, cols });
+    expect(ops.length).toBe(2);
+    gpu.run(ops);
+    const want = Float64Array.from(d0);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c] += x[r * cols + c];
+    expect(relErr(await gpu.read(D, cols), want)).toBeLessThan(1e-4);
+    await gpu.check();
+  });
+
   it('rejects bad shapes with the shape in the message', async () => {
     const gpu = await testGpu();
     const a = gpu.zeros(12), b = gpu.zeros(12), c = gpu.zeros(16);
@@ -189,5 +258,6 @@ describe('matmul on the GPU', () => {
     expect(() => matmul(gpu, { a, b, c, M: 0, N: 4, K: 3 })).toThrow(/M must be a positive integer/);
     expect(() => matmul(gpu, { a, b, c, M: 2, N: 2, K: 3, batch: 2, strideC: 0 })).toThrow(/overlap/);
     expect(() => matmul(gpu, { a, b, c, M: 2, N: 6, K: 2, bias: gpu.zeros(4) })).toThrow(/bias holds 4 floats, needs N=6/);
+    expect(() => matmul(gpu, { a, b, c, M: 2, N: 2, K: 3 }, undefined, 0)).toThrow(/splitK must be a positive integer/);
   });
 });
