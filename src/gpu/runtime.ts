@@ -125,6 +125,8 @@ export class Gpu {
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly errors: string[] = [];
   private isLost = false;
+  private liveBytes = 0;
+  private peakBytes = 0;
 
   private constructor(device: GPUDevice, info: GpuInfo) {
     this.device = device;
@@ -184,6 +186,37 @@ export class Gpu {
     return this.isLost;
   }
 
+  /**
+   * Bytes of the buffers this Gpu created and has not destroyed (pooled ones included), and the most
+   * there were at once since the last resetPeak(). WebGPU reports no device memory use, so this is the
+   * project's own measure of what a plan holds on the GPU.
+   */
+  get memory(): { liveBytes: number; peakBytes: number } {
+    return { liveBytes: this.liveBytes, peakBytes: this.peakBytes };
+  }
+
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes;
+  }
+
+  /** device.createBuffer, counted in `memory` until the buffer is destroyed. */
+  createBuffer(desc: GPUBufferDescriptor): GPUBuffer {
+    const b = this.device.createBuffer(desc);
+    const size = desc.size;
+    this.liveBytes += size;
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
+    const destroy = b.destroy.bind(b);
+    let gone = false;
+    b.destroy = () => {
+      if (!gone) {
+        gone = true;
+        this.liveBytes -= size;
+      }
+      destroy();
+    };
+    return b;
+  }
+
   // ---- buffers -------------------------------------------------------------------------------
 
   /** A storage buffer of `bytes` (rounded up to 16), from the pool when one of that size is free. */
@@ -198,7 +231,7 @@ export class Gpu {
     const free = this.pool.get(size);
     const reused = free?.pop();
     if (reused) return reused;
-    return this.device.createBuffer({ size, usage: STORAGE(), label });
+    return this.createBuffer({ size, usage: STORAGE(), label });
   }
 
   /** A storage buffer holding `data` (f32, u32 or i32). */
@@ -292,7 +325,7 @@ export class Gpu {
     }));
     let uniform: GPUBuffer | undefined;
     if (hasParams) {
-      uniform = this.device.createBuffer({
+      uniform = this.createBuffer({
         size: spec.params!.byteLength,
         usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
         label: `${spec.shader} params`,
@@ -448,7 +481,7 @@ export class Step {
     const { buffer, offset, size } = slice(src);
     const n = count ?? size >> 2;
     const bytes = n * 4;
-    const staging = this.gpu.device.createBuffer({
+    const staging = this.gpu.createBuffer({
       size: Math.max(16, Math.ceil(bytes / 16) * 16),
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       label: 'readback',

@@ -28,6 +28,37 @@ export interface DecoderOptions {
   mixer?: (layer: number, acts: Activations, io: Io) => Mixer;
 }
 
+/**
+ * Block `l`'s forward, x → next, in the architecture's residual form (see the top of this file).
+ * u is what the mixer read (the normed input), a the mixer's output; both are kept in `acts`.
+ */
+export function blockForward(
+  gpu: Gpu, c: ArchConfig, weights: Weights, l: number, rows: number, x: Bindable, next: Bindable, acts: Activations, mixer: Mixer, mlp: Mlp,
+): { ops: Op[]; u: GPUBuffer; a: GPUBuffer } {
+  const d = c.dModel;
+  const u = acts.get('norm1.out', l, rows * d);
+  const a = acts.get('mixer.out', l, rows * d);
+  const m = acts.get('mlp.out', l, rows * d);
+  const ops: Op[] = [...normForward(gpu, c, weights, `layers.${l}.norm1`, x, u, rows, acts, l), ...mixer.forward(u, a)];
+  if (c.parallelResidual) {
+    let u2 = u;
+    if (c.modelType !== 'phi') {
+      u2 = acts.get('norm2.out', l, rows * d);
+      ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, x, u2, rows, acts, l));
+    }
+    ops.push(...mlp.forward(u2, m));
+    ops.push(...add(gpu, { a: x, b: a, c: m, out: next, n: rows * d }));
+  } else {
+    const h = acts.get('attn.residual', l, rows * d);
+    const u2 = acts.get('norm2.out', l, rows * d);
+    ops.push(...add(gpu, { a: x, b: a, out: h, n: rows * d }));
+    ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, h, u2, rows, acts, l));
+    ops.push(...mlp.forward(u2, m));
+    ops.push(...add(gpu, { a: h, b: m, out: next, n: rows * d }));
+  }
+  return { ops, u, a };
+}
+
 export class Decoder {
   readonly ops: Op[] = [];
   readonly acts: Activations;
@@ -65,35 +96,14 @@ export class Decoder {
     this.ops.push(...embedding(gpu, { ids: io.ids, table: weights.get('embed'), out: this.residuals[0]!, tokens: rows, d, vocab: c.vocab, pos }));
 
     for (let l = 0; l < c.layers; l++) {
-      const x = this.residuals[l]!;
-      const next = this.residuals[l + 1]!;
-      const u = acts.get('norm1.out', l, rows * d);
-      const a = acts.get('mixer.out', l, rows * d);
-      const m = acts.get('mlp.out', l, rows * d);
       const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, c, weights, l, io, acts);
       const mlp = new Mlp(gpu, c, weights, l, io, acts);
-      this.normed.push(u);
-      this.mixed.push(a);
+      const b = blockForward(gpu, c, weights, l, rows, this.residuals[l]!, this.residuals[l + 1]!, acts, mixer, mlp);
+      this.normed.push(b.u);
+      this.mixed.push(b.a);
       this.mixers.push(mixer);
       this.mlps.push(mlp);
-      this.ops.push(...normForward(gpu, c, weights, `layers.${l}.norm1`, x, u, rows, acts, l));
-      this.ops.push(...mixer.forward(u, a));
-      if (c.parallelResidual) {
-        let u2 = u;
-        if (c.modelType !== 'phi') {
-          u2 = acts.get('norm2.out', l, rows * d);
-          this.ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, x, u2, rows, acts, l));
-        }
-        this.ops.push(...mlp.forward(u2, m));
-        this.ops.push(...add(gpu, { a: x, b: a, c: m, out: next, n: rows * d }));
-      } else {
-        const h = acts.get('attn.residual', l, rows * d);
-        const u2 = acts.get('norm2.out', l, rows * d);
-        this.ops.push(...add(gpu, { a: x, b: a, out: h, n: rows * d }));
-        this.ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, h, u2, rows, acts, l));
-        this.ops.push(...mlp.forward(u2, m));
-        this.ops.push(...add(gpu, { a: h, b: m, out: next, n: rows * d }));
-      }
+      this.ops.push(...b.ops);
     }
 
     if (opts.logits ?? true) {

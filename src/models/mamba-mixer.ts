@@ -99,7 +99,7 @@ export class MambaMixer {
         if (b && slice(b).size < floats * 4) throw new Error(`MambaMixer: ${name}${what} holds ${slice(b).size} bytes, shape [${dims}] needs ${floats * 4}`);
       }
     }
-    const f32 = (n: number, label: string) => gpu.buffer(n * 4, `mixer ${label}`);
+    const f32 = (n: number, label: string) => this.own(gpu.buffer(n * 4, `mixer ${label}`));
     const r = this.rows;
     this.u = f32(r * shape.d, 'saved input');
     this.zin = f32(r * m.proj, 'in_proj output');
@@ -110,6 +110,17 @@ export class MambaMixer {
     this.a = f32(r * shape.nV, 'log-decay');
     this.y = f32(r * shape.dInner, 'ssd output');
     this.gated = f32(r * shape.dInner, 'gated output');
+  }
+
+  private readonly mine: GPUBuffer[] = [];
+  private own(b: GPUBuffer): GPUBuffer {
+    this.mine.push(b);
+    return b;
+  }
+
+  /** Frees the buffers this mixer made; its ops must not run afterwards. */
+  release(): void {
+    for (const b of this.mine.splice(0)) b.destroy();
   }
 
   private get ssd(): SsdShape {
@@ -182,7 +193,7 @@ export class MambaMixer {
     const dbias = this.params.g('conv1d.bias');
     if (dw && dbias) return { dw, dbias, frozen: false };
     // conv1dBackward always sums dw and dbias; a frozen one lands in scratch.
-    this.convScratch ??= { dw: this.gpu.buffer(this.dims.convCh * MIXER_CONV_K * 4, 'mixer frozen conv dw'), dbias: this.gpu.buffer(this.dims.convCh * 4, 'mixer frozen conv dbias') };
+    this.convScratch ??= { dw: this.own(this.gpu.buffer(this.dims.convCh * MIXER_CONV_K * 4, 'mixer frozen conv dw')), dbias: this.own(this.gpu.buffer(this.dims.convCh * 4, 'mixer frozen conv dbias')) };
     return { dw: dw ?? this.convScratch.dw, dbias: dbias ?? this.convScratch.dbias, frozen: !dw && !dbias };
   }
 
@@ -191,7 +202,7 @@ export class MambaMixer {
     this.checkRows('backward', 'dOut', dOut, this.shape.d);
     if (dU) this.checkRows('backward', 'dU', dU, this.shape.d);
     const { gpu, shape: s, dims: m, io, params: P, rows } = this;
-    const f32 = (n: number, label: string) => gpu.buffer(n * 4, `mixer ${label}`);
+    const f32 = (n: number, label: string) => this.own(gpu.buffer(n * 4, `mixer ${label}`));
     const sc = (this.scratch ??= {
       dg: f32(rows * s.dInner, 'd gated'),
       dy: f32(rows * s.dInner, 'dy'),
@@ -278,7 +289,7 @@ export class MambaMixer {
     this.checkRows('matrixBackward', 'da', g.da, s.nV);
     if (slice(g.dD).size < s.nV * 4) throw new Error(`MambaMixer.matrixBackward (nV=${s.nV}): dD holds ${slice(g.dD).size} bytes, needs ${s.nV * 4}`);
     // Zero-filled once; nothing ever writes their x (and z) columns, so those stay zero.
-    const sc = (this.matrixScratch ??= { dxBC: gpu.zeros(rows * m.convCh, 'mixer stage-1 d conv output'), dZin: gpu.zeros(rows * m.proj, 'mixer stage-1 d in_proj output') });
+    const sc = (this.matrixScratch ??= { dxBC: this.own(gpu.zeros(rows * m.convCh, 'mixer stage-1 d conv output')), dZin: this.own(gpu.zeros(rows * m.proj, 'mixer stage-1 d in_proj output')) });
     const ops: Op[] = [];
     const gD = P.g('D');
     if (gD) ops.push(...axpy(gpu, { x: g.dD, y: gD, n: s.nV }));

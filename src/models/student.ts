@@ -85,11 +85,15 @@ export class ParamSet implements Weights {
   constructor(
     private readonly gpu: Gpu,
     shapes: Map<string, number[]>,
-    initial: Map<string, Float32Array>,
+    /** Initial values by name, or already packed in this layout (a checkpoint's, a host copy's). */
+    initial: Map<string, Float32Array> | Float32Array,
     label: string,
   ) {
     for (const [n, shape] of shapes) this.layout.add(n, shape);
-    this.values = gpu.upload(this.layout.pack(initial), `${label} parameters`);
+    if (initial instanceof Float32Array && initial.length !== this.layout.size) {
+      throw new Error(`${label}: ${initial.length} packed values for a layout of ${this.layout.size}`);
+    }
+    this.values = gpu.upload(initial instanceof Float32Array ? initial : this.layout.pack(initial), `${label} parameters`);
     this.grads = gpu.zeros(this.layout.size, `${label} gradients`);
   }
 

@@ -15,10 +15,20 @@ export interface LoadedTeacher {
   config: ArchConfig;
   summary: TeacherSummary;
   tokenizer: TeacherTokenizer & DocumentTokenizer;
-  /** Canonical weights (src/models/DESIGN.md), f32 on the GPU. */
+  /** Canonical weights (src/models/DESIGN.md), f32 on the GPU while `resident`. */
   weights: Weights & { buffers: Map<string, GPUBuffer> };
-  /** Host copies of the canonical weights (the student's initial values come from them). */
+  /**
+   * Host copies of the canonical weights, always kept: the student's initial values come from them,
+   * and layer streaming uploads one layer at a time from them.
+   */
+  host: Map<string, Float32Array>;
   hostWeights(): Promise<Map<string, Float32Array>>;
+  /** Whether `weights` are on the GPU. */
+  readonly resident: boolean;
+  /** Puts the weights (back) on the GPU; a no-op when they are there. */
+  upload(onProgress?: (done: number, total: number) => void): Promise<void>;
+  /** Frees the GPU copies (layer streaming); `upload` brings them back. */
+  evict(): void;
   release(): void;
 }
 
@@ -27,6 +37,8 @@ export async function loadTeacher(
   files: FileSet,
   name: string,
   onProgress?: (done: number, total: number) => void,
+  /** upload: false leaves the weights on the host (a teacher whose layers will be streamed). */
+  opts: { upload?: boolean } = {},
 ): Promise<LoadedTeacher> {
   if (!files.has('config.json')) throw new Error(`config.json is missing (have: ${files.names.join(', ') || 'no files'})`);
   if (!files.has('tokenizer.json')) throw new Error(`tokenizer.json is missing (have: ${files.names.join(', ')})`);
@@ -38,7 +50,14 @@ export async function loadTeacher(
   const tok = await TeacherTokenizer.fromFiles(files, { bosId: config.bosId, eosId: config.eosId });
   warnings.push(...checkVocab(tok, config.vocab));
 
-  const weights = await uploadTensors(gpu, layout.tensors, onProgress);
+  // Read once; the GPU copies are made from the host ones (now and after any eviction).
+  const host = new Map<string, Float32Array>();
+  const shapes = new Map(layout.tensors.map((t) => [t.name, t.shape] as const));
+  for (const t of layout.tensors) host.set(t.name, await t.read());
+  const fromHost = () => [...host].map(([name, data]) => ({ name, shape: shapes.get(name)!, read: async () => data }));
+
+  const weights = new Map<string, GPUBuffer>();
+  if (opts.upload ?? true) for (const [n, b] of await uploadTensors(gpu, fromHost(), onProgress)) weights.set(n, b);
 
   const parameters = layout.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
   const summary: TeacherSummary = {
@@ -56,22 +75,34 @@ export async function loadTeacher(
   const tokenizer = Object.assign(tok, { encodeDocument: (text: string) => tok.encode(text) });
   const get = (n: string) => {
     const b = weights.get(n);
-    if (!b) throw new Error(`teacher tensor ${n} is not loaded`);
+    if (!b) {
+      if (weights.size === 0 && host.has(n)) throw new Error(`the teacher's weights are not on the GPU (its layers are being streamed); ${n} is needed`);
+      throw new Error(`teacher tensor ${n} is not loaded`);
+    }
     return b;
+  };
+  const evict = () => {
+    for (const b of weights.values()) b.destroy();
+    weights.clear();
   };
   return {
     config,
     summary,
     tokenizer,
-    weights: { get, has: (n) => weights.has(n), buffers: weights },
-    hostWeights: async () => {
-      const out = new Map<string, Float32Array>();
-      for (const [n, b] of weights) out.set(n, await gpu.read(b));
-      return out;
+    weights: { get, has: (n) => host.has(n), buffers: weights },
+    host,
+    hostWeights: async () => host,
+    get resident() {
+      return weights.size > 0;
     },
+    upload: async (progress) => {
+      if (weights.size > 0) return;
+      for (const [n, b] of await uploadTensors(gpu, fromHost(), progress)) weights.set(n, b);
+    },
+    evict,
     release: () => {
-      for (const b of weights.values()) b.destroy();
-      weights.clear();
+      evict();
+      host.clear();
     },
   };
 }

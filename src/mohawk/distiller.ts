@@ -7,7 +7,9 @@ import { defaultMixer, initialStudent, ParamSet, studentMixers, studentShapes, t
 import type { LoadedTeacher } from '../models/teacher';
 import { exportStudentFiles, studentConfigJson, type NamedBytes } from '../models/student-files';
 import type { DistillPlan, Stage } from '../worker/api';
-import { StageStep, wsd } from './stages';
+import { StageStep, wsd, type StepResult } from './stages';
+import { StreamedStageStep, type HostStudent } from './streamed-stage';
+import { FlatParams } from './params';
 import type { TokenStream } from './token-stream';
 import { stepsPerStage } from '../ui/distill-plan';
 
@@ -17,7 +19,8 @@ export { DEFAULT_DISTILL_PLAN as DEFAULT_PLAN } from '../ui/distill-plan';
 export interface DistillHooks {
   /** Called at each stage's end and every `saveEveryS` seconds with the step the GPU state is at. */
   save?(stage: Stage, step: number, stageDone: boolean): Promise<void>;
-  stage?(stage: Stage, state: 'started' | 'finished' | 'skipped', steps: number, tokens: number): void;
+  /** At 'finished' and 'skipped', `gpuPeakBytes` is the most GPU memory the run's buffers held during the stage (Gpu.memory). */
+  stage?(stage: Stage, state: 'started' | 'finished' | 'skipped', steps: number, tokens: number, gpuPeakBytes?: number): void;
   step?(r: { stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number }): void;
   distances?(layers: number, heads: number, values: Float32Array): void;
 }
@@ -56,10 +59,14 @@ export function checkPlan(plan: DistillPlan, teacherLayers: number, maxPositions
   if (plan.seqLen + 1 > trainTokens) bad(`the corpus has ${trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
 }
 
+/** Where the student's parameters and AdamW moments are: on the GPU, or on the host while layers are streamed. */
+type StudentState = { where: 'gpu'; student: ParamSet; m: GPUBuffer; v: GPUBuffer } | ({ where: 'host' } & HostStudent);
+
 export class Distiller {
-  readonly student: ParamSet;
-  private readonly m: GPUBuffer;
-  private readonly v: GPUBuffer;
+  readonly layout = new FlatParams();
+  private state: StudentState;
+  /** Set while a streamed stage runs: nothing may move the models then. */
+  private streaming: Stage | null = null;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -69,16 +76,54 @@ export class Distiller {
     readonly spec: StudentSpec,
     initial: Map<string, Float32Array>,
   ) {
-    this.student = new ParamSet(gpu, studentShapes(this.spec), initial, 'student');
-    this.m = gpu.zeros(this.student.layout.size, 'adam m');
-    this.v = gpu.zeros(this.student.layout.size, 'adam v');
+    const shapes = studentShapes(this.spec);
+    for (const [n, sh] of shapes) this.layout.add(n, sh);
+    const params = this.layout.pack(initial);
+    const size = this.layout.size;
+    // A streamed run never needs the whole student on the GPU before stage 3 or an evaluation.
+    this.state = plan.streamLayers
+      ? { where: 'host', layout: this.layout, params, m: new Float32Array(size), v: new Float32Array(size) }
+      : { where: 'gpu', student: new ParamSet(gpu, shapes, params, 'student'), m: gpu.zeros(size, 'adam m'), v: gpu.zeros(size, 'adam v') };
+  }
+
+  /** The student on the GPU; `resident()` must have put it there (always so unless layers are streamed). */
+  get student(): ParamSet {
+    if (this.state.where !== 'gpu') throw new Error('the student is on the host while its layers are streamed: call resident() first');
+    return this.state.student;
+  }
+
+  /** Puts the teacher and the student (with its moments) on the GPU, for stage 3, evaluation and plots. */
+  async resident(): Promise<void> {
+    if (this.streaming) throw new Error(`not while stage ${this.streaming} streams the layers (one layer at a time is on the GPU): available at the stage's end`);
+    await this.teacher.upload();
+    const st = this.state;
+    if (st.where === 'gpu') return;
+    const student = new ParamSet(this.gpu, studentShapes(this.spec), st.params, 'student');
+    this.state = { where: 'gpu', student, m: this.gpu.upload(st.m, 'adam m'), v: this.gpu.upload(st.v, 'adam v') };
+  }
+
+  /** Moves the student and its moments to the host and frees the teacher's GPU copy (a streamed stage). */
+  private async toHost(): Promise<HostStudent> {
+    const st = this.state;
+    if (st.where === 'host') {
+      this.teacher.evict();
+      return st;
+    }
+    const [params, m, v] = [await this.gpu.read(st.student.values), await this.gpu.read(st.m), await this.gpu.read(st.v)];
+    st.student.release();
+    st.m.destroy();
+    st.v.destroy();
+    this.teacher.evict();
+    const host = { where: 'host' as const, layout: this.layout, params, m, v };
+    this.state = host;
+    return host;
   }
 
   static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream): Promise<Distiller> {
     checkPlan(plan, teacher.config.layers, teacher.config.maxPositions, corpus.trainTokens);
     const c = teacher.config;
     const spec: StudentSpec = { config: c, mixer: defaultMixer(c, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
-    return new Distiller(gpu, teacher, plan, corpus, spec, initialStudent(spec, await teacher.hostWeights(), plan.seed));
+    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, initialStudent(spec, await teacher.hostWeights(), plan.seed));
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */
@@ -99,18 +144,34 @@ export class Distiller {
     const perStep = p.seqLen * p.batch * p.accumulate;
     hooks.stage?.(stage, 'started', total, total * perStep);
     const opts = { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
-    if (start === 0) {
-      // Adam's moments start afresh each stage: each trains a different objective.
-      const s = this.gpu.begin('reset optimizer');
-      s.clear(this.m).clear(this.v).clear(this.student.grads);
-      s.submit();
+    const streamed = stage !== 3 && p.streamLayers;
+    let step: { step(ids: Uint32Array, lr: number): Promise<StepResult>; release(): void };
+    if (streamed) {
+      const host = await this.toHost();
+      if (start === 0) {
+        // Adam's moments start afresh each stage: each trains a different objective.
+        host.m.fill(0);
+        host.v.fill(0);
+      }
+      this.gpu.resetPeak();
+      step = new StreamedStageStep(this.gpu, stage, this.teacher, this.spec, host, opts, start);
+    } else {
+      await this.resident();
+      const st = this.state as Extract<StudentState, { where: 'gpu' }>;
+      if (start === 0) {
+        const s = this.gpu.begin('reset optimizer');
+        s.clear(st.m).clear(st.v).clear(st.student.grads);
+        s.submit();
+      }
+      this.gpu.resetPeak();
+      step = new StageStep(this.gpu, stage, this.teacher, this.spec, st.student, st.m, st.v, opts, start);
     }
-    const step = new StageStep(this.gpu, stage, this.teacher, this.spec, this.student, this.m, this.v, opts, start);
     // Out-of-memory and validation errors of the stage's buffers surface here, before any step runs.
     await this.gpu.check().catch((e: unknown) => {
       step.release();
-      throw new Error(`stage ${stage} could not set up its GPU buffers (${e instanceof Error ? e.message : String(e)}): lower the batch or the sequence length`);
+      throw new Error(`stage ${stage} could not set up its GPU buffers (${e instanceof Error ? e.message : String(e)}): lower the batch or the sequence length${streamed || stage === 3 ? '' : ', or stream the layers'}`);
     });
+    this.streaming = streamed ? stage : null;
     const t0 = performance.now();
     let lastSave = t0;
     const saveEvery = (control.saveEveryS ?? 300) * 1000;
@@ -164,58 +225,76 @@ export class Distiller {
       if (pending) await pending;
     } finally {
       step.release();
+      this.streaming = null;
     }
     // A stopped run is saved too (not marked done), so that it can be resumed.
     const stopped = !skipped && (control.stop?.() ?? false) && last < total;
     await hooks.save?.(stage, skipped || stopped ? last : total, !stopped);
-    if (!stopped) hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep);
+    if (!stopped) hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep, this.gpu.memory.peakBytes);
   }
 
   /** The student's files: model.safetensors, config.json and the teacher's tokenizer files. */
   async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedBytes[]> {
-    const values = await this.student.read();
-    const shapes = new Map([...this.student.layout.slices].map(([n, s]) => [n, s.shape]));
+    const st = this.state;
+    const values = this.layout.unpack(st.where === 'gpu' ? await this.gpu.read(st.student.values) : st.params);
+    const shapes = new Map([...this.layout.slices].map(([n, s]) => [n, s.shape]));
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance });
     return exportStudentFiles({ configJson, tensors: values, shapes, tokenizerFiles });
   }
 
-  /** Student parameters and optimizer moments, as a checkpoint holds them. */
+  /**
+   * Student parameters and optimizer moments, as a checkpoint holds them. While the student is on the
+   * host these are its own arrays: write them out before the next step.
+   */
   async snapshot(): Promise<{ params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }> {
-    const [params, m, v] = [await this.gpu.read(this.student.values), await this.gpu.read(this.m), await this.gpu.read(this.v)];
-    const paramShapes = new Map([...this.student.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
+    const st = this.state;
+    const [params, m, v] = st.where === 'gpu' ? [await this.gpu.read(st.student.values), await this.gpu.read(st.m), await this.gpu.read(st.v)] : [st.params, st.m, st.v];
+    const paramShapes = new Map([...this.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
     return { params, m, v, paramShapes };
   }
 
   /** Puts a checkpoint's parameters and moments back; its layout must be this student's. */
   restore(ck: { params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }): void {
-    const mine = this.student.layout;
+    const mine = this.layout;
     if (ck.params.length !== mine.size) throw new Error(`the checkpoint holds ${ck.params.length} parameter floats, this student has ${mine.size}: it was made by another plan or teacher`);
     for (const [n, s] of mine.slices) {
       const o = ck.paramShapes.get(n);
       if (!o || o.offset !== s.offset || o.shape.join() !== s.shape.join()) throw new Error(`the checkpoint's parameter ${n} does not match this student`);
     }
-    this.gpu.write(this.student.values, ck.params);
-    this.gpu.write(this.m, ck.m);
-    this.gpu.write(this.v, ck.v);
+    const st = this.state;
+    if (st.where === 'host') {
+      st.params.set(ck.params);
+      st.m.set(ck.m);
+      st.v.set(ck.v);
+      return;
+    }
+    this.gpu.write(st.student.values, ck.params);
+    this.gpu.write(st.m, ck.m);
+    this.gpu.write(st.v, ck.v);
   }
 
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
   async evaluate(maxTokens = 256, maxDocs = 50): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
+    await this.resident();
     const docs = this.corpus.heldOut.slice(0, maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
     const t = await meanNll(this.gpu, this.teacher, docs);
     const s = await meanNll(this.gpu, this.studentModel(), docs);
     return { teacherNll: t.meanNll, studentNll: s.meanNll, tokens: s.tokens };
   }
 
-  /** The student as a runnable model: weights in the parameter buffer, no gradients. */
+  /** The student as a runnable model: weights in the parameter buffer, no gradients (after `resident()`). */
   studentModel() {
-    const weights = { get: (n: string) => this.student.get(n), has: (n: string) => this.student.has(n) };
+    const student = this.student;
+    const weights = { get: (n: string) => student.get(n), has: (n: string) => student.has(n) };
     return { config: this.spec.config, weights, mixer: studentMixers(this.gpu, this.spec, weights) };
   }
 
   release(): void {
-    this.student.release();
-    this.m.destroy();
-    this.v.destroy();
+    const st = this.state;
+    if (st.where === 'gpu') {
+      st.student.release();
+      st.m.destroy();
+      st.v.destroy();
+    }
   }
 }

@@ -8,7 +8,7 @@
 //   3. knowledge distillation: the whole student against the teacher's logits (soft cross-entropy at
 //      temperature τ). Trains everything (MLPs optionally frozen).
 // A step is `accumulate` micro-batches (gradients summed, then averaged) and one AdamW update.
-import type { Gpu, Op } from '../gpu/runtime';
+import type { Bindable, Gpu, Op } from '../gpu/runtime';
 import { adamw, type AdamW } from '../kernels/adamw';
 import { scale } from '../kernels/elementwise';
 import { frobenius } from '../kernels/frobenius';
@@ -17,7 +17,7 @@ import { ssdMatrixBackward, ssdMatrixForward } from '../kernels/ssd-matrix';
 import { axpy } from '../kernels/elementwise';
 import type { ArchConfig } from '../io/config';
 import { Decoder } from '../models/decoder';
-import type { Weights } from '../models/layers';
+import type { AttentionMixer, Weights } from '../models/layers';
 import { MambaMixer } from '../models/mamba-mixer';
 import { studentMixers, type ParamSet, type StudentSpec } from '../models/student';
 import type { Stage } from '../worker/api';
@@ -87,66 +87,24 @@ export class StageStep {
     this.lossSum = gpu.zeros(1, 'stage loss sum');
     this.lossOne = gpu.buffer(4, 'stage loss');
     this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
-    const slot = (l: number) => ({ buffer: this.layerLoss, offset: l * 256, size: 4 });
     student.trainOnly(trainedBy(stage, o.freezeMlp));
     const mask = gpu.upload(student.mask(), 'stage mask');
     this.released.push(() => mask.destroy());
     const micro: Op[] = [];
     const mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
     if (mixerLayers.length === 0 && stage !== 3) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
-    const per = 1 / Math.max(1, mixerLayers.length);
 
     if (stage === 1 || stage === 2) {
       const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { keepLayers: true, logits: false });
       this.released.push(() => teach.release());
       micro.push(...teach.ops);
-      const h = c.heads;
-      if (stage === 1) {
-        // One 256-byte-aligned region per layer: bindings at an offset must be aligned so.
-        const distStride = (this.distStride = Math.ceil((batch * h) / 64) * 64);
-        this.dist = gpu.buffer(c.layers * distStride * 4, 'stage-1 distances');
-        const A = gpu.buffer(batch * h * L * L * 4, 'teacher attention');
-        const T = gpu.buffer(batch * h * L * L * 4, 'student matrix');
-        const dT = gpu.buffer(batch * h * L * L * 4, 'dT');
-        const dD = gpu.buffer(Math.max(spec.mixer.nV, 4) * 4, 'dD');
-        // Gradient scratch shared by the layers: each layer's backward is recorded after its forward.
-        const dB = gpu.buffer(rows * spec.mixer.nQK * spec.mixer.N * 4, 'dB');
-        const dC = gpu.buffer(rows * spec.mixer.nQK * spec.mixer.N * 4, 'dC');
-        const da = gpu.buffer(rows * spec.mixer.nV * 4, 'da');
-        for (const l of mixerLayers) {
-          const mixer = this.mixer(l, io);
-          const mi = mixer.matrixInputs();
-          const s = { batch, L, h: spec.mixer.nV, g: spec.mixer.nQK, n: spec.mixer.N };
-          if (spec.mixer.nV !== h) throw new Error(`stage 1 needs as many mixer heads as attention heads (${spec.mixer.nV} vs ${h})`);
-          const dist = { buffer: this.dist, offset: l * distStride * 4, size: batch * h * 4 };
-          micro.push(
-            ...teach.attention(l).probabilities(A),
-            ...mixer.matrixForward(teach.normed[l]!),
-            ...ssdMatrixForward(gpu, s, { ...mi, D: student.get(`layers.${l}.mixer.D`), out: T }),
-            ...frobenius(gpu, { p: T, t: A, mats: batch * h, size: L * L, dist, loss: this.lossOne, grad: dT }),
-            ...axpy(gpu, { x: this.lossOne, y: this.lossSum, n: 1, alpha: per / o.accumulate }),
-            ...axpy(gpu, { x: this.lossOne, y: slot(l), n: 1, alpha: 1 / o.accumulate }),
-            // The layer's share of the mean over layers.
-            ...scale(gpu, { y: dT, n: batch * h * L * L, alpha: per }),
-            ...ssdMatrixBackward(gpu, s, { ...mi, dT, dB, dC, da, dD }),
-            ...mixer.matrixBackward({ dB, dC, da, dD }),
-          );
-        }
-      } else {
-        const out = gpu.buffer(rows * c.dModel * 4, 'student mixer output');
-        const dOut = gpu.buffer(rows * c.dModel * 4, 'd student mixer output');
-        const rowLoss = gpu.buffer(rows * 4, 'stage-2 row loss');
-        for (const l of mixerLayers) {
-          const mixer = this.mixer(l, io);
-          micro.push(
-            ...mixer.forward(teach.normed[l]!, out),
-            ...l2Distance(gpu, { s: out, t: teach.mixed[l]!, rows, d: c.dModel, rowLoss, loss: this.lossOne, dS: dOut }),
-            ...axpy(gpu, { x: this.lossOne, y: this.lossSum, n: 1, alpha: per / o.accumulate }),
-            ...axpy(gpu, { x: this.lossOne, y: slot(l), n: 1, alpha: 1 / o.accumulate }),
-            ...scale(gpu, { y: dOut, n: rows * c.dModel, alpha: per }),
-            ...mixer.backward(dOut, undefined),
-          );
-        }
+      const objective = new LayerObjective(gpu, stage, c, spec, o, { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss }, mixerLayers.length);
+      this.released.push(() => objective.release());
+      this.dist = objective.dist;
+      this.distStride = objective.distStride;
+      for (const l of mixerLayers) {
+        const mixer = this.mixer(l, io);
+        micro.push(...objective.ops(l, { attention: teach.attention(l), normed: teach.normed[l]!, mixed: teach.mixed[l]! }, mixer, student.get(`layers.${l}.mixer.D`)));
       }
     } else {
       const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { logits: true });
@@ -178,7 +136,9 @@ export class StageStep {
   private mixer(l: number, io: { batch: number; L: number }): MambaMixer {
     const p = `layers.${l}.mixer.`;
     const st = this.student;
-    return new MambaMixer(this.gpu, this.spec.mixer, io, { w: (n) => st.get(p + n), g: (n) => st.grad(p + n) });
+    const mixer = new MambaMixer(this.gpu, this.spec.mixer, io, { w: (n) => st.get(p + n), g: (n) => st.grad(p + n) });
+    this.released.push(() => mixer.release());
+    return mixer;
   }
 
   /**
@@ -214,30 +174,141 @@ export class StageStep {
     const gn = s.readback(this.opt.gradNorm, 1);
     const dist = this.dist ? s.readback(this.dist) : null;
     s.submit();
-    const c = this.teacher.config;
-    return Promise.all([loss, gn, dist, perLayer]).then(([l, g, d, pl]) => {
-      const r: StepResult = { loss: l[0]!, gradNorm: g[0]! };
-      if (pl) r.layerLosses = Array.from({ length: c.layers }, (_, k) => (this.spec.attentionLayers.includes(k) ? NaN : pl[k * 64]!));
-      if (d) {
-        const { batch } = this.o;
-        const h = c.heads;
-        const out = new Float32Array(c.layers * h).fill(NaN);
-        for (let l = 0; l < c.layers; l++) {
-          if (this.spec.attentionLayers.includes(l)) continue;
-          for (let j = 0; j < h; j++) {
-            let sum = 0;
-            for (let b = 0; b < batch; b++) sum += d[l * this.distStride + b * h + j]!;
-            out[l * h + j] = sum / batch;
-          }
-        }
-        r.distances = out;
-      }
-      return r;
-    });
+    return Promise.all([loss, gn, dist, perLayer]).then(([l, g, d, pl]) => stepResult(this.teacher.config, this.spec, this.o.batch, this.distStride, l[0]!, g[0]!, d, pl));
   }
 
   release(): void {
     for (const f of this.released) f();
+  }
+}
+
+/**
+ * A step's scalars as the scheduler sees them, from what came back: `perLayer` one value per 256-byte
+ * slot, `dist` (stage 1) per (layer, batch, head) with `distStride` floats per layer.
+ */
+export function stepResult(
+  c: ArchConfig, spec: StudentSpec, batch: number, distStride: number, loss: number, gradNorm: number, dist: Float32Array | null, perLayer: Float32Array | null,
+): StepResult {
+  const r: StepResult = { loss, gradNorm };
+  const kept = (l: number) => spec.attentionLayers.includes(l);
+  if (perLayer) r.layerLosses = Array.from({ length: c.layers }, (_, k) => (kept(k) ? NaN : perLayer[k * 64]!));
+  if (dist) {
+    const h = c.heads;
+    const out = new Float32Array(c.layers * h).fill(NaN);
+    for (let l = 0; l < c.layers; l++) {
+      if (kept(l)) continue;
+      for (let j = 0; j < h; j++) {
+        let sum = 0;
+        for (let b = 0; b < batch; b++) sum += dist[l * distStride + b * h + j]!;
+        out[l * h + j] = sum / batch;
+      }
+    }
+    r.distances = out;
+  }
+  return r;
+}
+
+/** Where a stage-1/2 step's losses go: their sum over layers, one layer's loss, each layer's slot. */
+export interface LossSinks {
+  lossSum: GPUBuffer;
+  lossOne: GPUBuffer;
+  /** One 256-byte slot per layer. */
+  layerLoss: GPUBuffer;
+}
+
+/** What the teacher gives a stage-1/2 layer objective: its attention, normed input and attention output. */
+export interface TeacherLayer {
+  attention: AttentionMixer;
+  normed: Bindable;
+  mixed: Bindable;
+}
+
+/**
+ * The per-layer loss of stages 1 and 2 with its backward into the mixer's parameter gradients, and
+ * the scratch they share across layers (each layer's backward is recorded after its forward). The
+ * resident step and the streamed one (streamed-stage.ts) both build their layers from it.
+ */
+export class LayerObjective {
+  /** Stage 1: distances per (layer, batch, head), one 256-byte-aligned region of `distStride` floats per layer. */
+  readonly dist: GPUBuffer | null = null;
+  readonly distStride: number = 0;
+  private readonly scratch: GPUBuffer[] = [];
+  private readonly per: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly stage: 1 | 2,
+    private readonly c: ArchConfig,
+    private readonly spec: StudentSpec,
+    private readonly o: StageOptions,
+    private readonly sinks: LossSinks,
+    mixerLayers: number,
+  ) {
+    const { batch, L } = o;
+    const rows = batch * L;
+    const h = c.heads;
+    const f32 = (n: number, label: string) => {
+      const b = gpu.buffer(n * 4, label);
+      this.scratch.push(b);
+      return b;
+    };
+    // The layer's share of the mean over layers.
+    this.per = 1 / Math.max(1, mixerLayers);
+    if (stage === 1) {
+      if (spec.mixer.nV !== h) throw new Error(`stage 1 needs as many mixer heads as attention heads (${spec.mixer.nV} vs ${h})`);
+      // Bindings at an offset must be 256-byte aligned.
+      this.distStride = Math.ceil((batch * h) / 64) * 64;
+      this.dist = f32(c.layers * this.distStride, 'stage-1 distances');
+      const mats = batch * h * L * L;
+      const gN = rows * spec.mixer.nQK * spec.mixer.N;
+      this.s1 = { A: f32(mats, 'teacher attention'), T: f32(mats, 'student matrix'), dT: f32(mats, 'dT'), dD: f32(Math.max(spec.mixer.nV, 4), 'dD'), dB: f32(gN, 'dB'), dC: f32(gN, 'dC'), da: f32(rows * spec.mixer.nV, 'da') };
+    } else {
+      this.s2 = { out: f32(rows * c.dModel, 'student mixer output'), dOut: f32(rows * c.dModel, 'd student mixer output'), rowLoss: f32(rows, 'stage-2 row loss') };
+    }
+  }
+
+  private readonly s1?: { A: GPUBuffer; T: GPUBuffer; dT: GPUBuffer; dD: GPUBuffer; dB: GPUBuffer; dC: GPUBuffer; da: GPUBuffer };
+  private readonly s2?: { out: GPUBuffer; dOut: GPUBuffer; rowLoss: GPUBuffer };
+
+  /** Layer l's loss, into the sinks, and its gradients, added to the mixer's parameter gradients (D's included). */
+  ops(l: number, t: TeacherLayer, mixer: MambaMixer, D: Bindable): Op[] {
+    const { gpu, c, spec, o, sinks, per } = this;
+    const { batch, L } = o;
+    const rows = batch * L;
+    const slot = { buffer: sinks.layerLoss, offset: l * 256, size: 4 };
+    const record = [
+      ...axpy(gpu, { x: sinks.lossOne, y: sinks.lossSum, n: 1, alpha: per / o.accumulate }),
+      ...axpy(gpu, { x: sinks.lossOne, y: slot, n: 1, alpha: 1 / o.accumulate }),
+    ];
+    if (this.s1) {
+      const { A, T, dT, dD, dB, dC, da } = this.s1;
+      const h = c.heads;
+      const mi = mixer.matrixInputs();
+      const s = { batch, L, h: spec.mixer.nV, g: spec.mixer.nQK, n: spec.mixer.N };
+      const dist = { buffer: this.dist!, offset: l * this.distStride * 4, size: batch * h * 4 };
+      return [
+        ...t.attention.probabilities(A),
+        ...mixer.matrixForward(t.normed),
+        ...ssdMatrixForward(gpu, s, { ...mi, D, out: T }),
+        ...frobenius(gpu, { p: T, t: A, mats: batch * h, size: L * L, dist, loss: sinks.lossOne, grad: dT }),
+        ...record,
+        ...scale(gpu, { y: dT, n: batch * h * L * L, alpha: per }),
+        ...ssdMatrixBackward(gpu, s, { ...mi, dT, dB, dC, da, dD }),
+        ...mixer.matrixBackward({ dB, dC, da, dD }),
+      ];
+    }
+    const { out, dOut, rowLoss } = this.s2!;
+    return [
+      ...mixer.forward(t.normed, out),
+      ...l2Distance(gpu, { s: out, t: t.mixed, rows, d: c.dModel, rowLoss, loss: sinks.lossOne, dS: dOut }),
+      ...record,
+      ...scale(gpu, { y: dOut, n: rows * c.dModel, alpha: per }),
+      ...mixer.backward(dOut, undefined),
+    ];
+  }
+
+  release(): void {
+    for (const b of this.scratch) b.destroy();
   }
 }
 

@@ -46,6 +46,7 @@ export const DEFAULT_DISTILL_PLAN: DistillPlan = {
   freezeMlp: false,
   attentionLayers: [],
   seed: 1,
+  streamLayers: false,
 };
 
 export function clonePlan(p: DistillPlan): DistillPlan {

@@ -67,6 +67,11 @@ export interface DistillPlan {
   attentionLayers: number[];
   /** Seed of the student's initialisation (corpus sampling has its own fixed seed). */
   seed: number;
+  /**
+   * Stages 1 and 2 hold one layer of teacher and student on the GPU at a time (src/mohawk/streamed-stage.ts):
+   * slower, for teachers that do not fit. Stage 3 and evaluation still need the whole models there.
+   */
+  streamLayers: boolean;
 }
 
 /** One plot-ready sample of layer `layer`, head `head`: row-major L×L, causal (upper triangle 0). */

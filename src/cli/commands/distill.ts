@@ -43,6 +43,10 @@ const flags = {
   temperature: { type: 'string', help: `stage 3 soft cross-entropy temperature (default ${DEFAULT_PLAN.temperature})` },
   'freeze-mlp': { type: 'boolean', help: 'stage 3: keep the MLPs copied from the teacher frozen' },
   seed: { type: 'string', help: `seed of the student's initialisation (default ${DEFAULT_PLAN.seed})` },
+  'stream-layers': {
+    type: 'boolean',
+    help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit). Stage 3 and the held-out evaluation still need both whole models on the GPU',
+  },
   docs: { type: 'string', help: 'use only the first K documents of --data (default all)' },
   'held-out': { type: 'string', help: 'fraction of the documents (the last ones) never trained on (default 0.1)' },
   'eval-docs': { type: 'string', help: 'held-out documents the final NLL is measured on (default 50)' },
@@ -191,6 +195,7 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     freezeMlp: f['freeze-mlp'] === true,
     attentionLayers: parseLayers(f['attention-layers'] as string | undefined),
     seed: int(f, 'seed', DEFAULT_PLAN.seed, 0),
+    streamLayers: f['stream-layers'] === true,
   };
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
   return {
@@ -204,8 +209,11 @@ export function optionsFromFlags(f: Flags): DistillOptions {
   };
 }
 
-/** The flag that sets a plan field, for messages about a plan that differs from a checkpoint's. */
-const FIELD_FLAG: Record<keyof DistillPlan, string> = {
+/**
+ * The flag that sets a plan field, for messages about a plan that differs from a checkpoint's.
+ * --stream-layers is not among them: it changes where the work runs, so a run may resume with or without it.
+ */
+const FIELD_FLAG: Record<Exclude<keyof DistillPlan, 'streamLayers'>, string> = {
   stages: '--stages',
   tokens: '--tokens',
   lr: '--lr',
@@ -225,7 +233,7 @@ const FIELD_FLAG: Record<keyof DistillPlan, string> = {
 /** The first field where the flags' plan differs from the checkpoint's, said in flags; null when equal. */
 export function planDifference(saved: unknown, now: DistillPlan): string | null {
   const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
-  for (const k of Object.keys(FIELD_FLAG) as (keyof DistillPlan)[]) {
+  for (const k of Object.keys(FIELD_FLAG) as (keyof typeof FIELD_FLAG)[]) {
     const a = JSON.stringify(s[k]);
     const b = JSON.stringify(now[k]);
     if (a !== b) return `${FIELD_FLAG[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, the flags give ${b}`;
