@@ -224,6 +224,29 @@ export function writeSafetensors(
   tensors: { name: string; shape: number[]; data: Float32Array }[],
   metadata?: Record<string, string>,
 ): Uint8Array {
+  return joinBytes(safetensorsParts(tensors, metadata));
+}
+
+/** One array from several (they must add up to less than a typed array can hold, 4 GiB). */
+export function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * The safetensors file as parts to write one after another: the header, then a view of each tensor's
+ * data (no copy), so files larger than one typed array can hold (4 GiB) can be written.
+ */
+export function safetensorsParts(
+  tensors: { name: string; shape: number[]; data: Float32Array }[],
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   const header: Record<string, unknown> = Object.create(null);
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
@@ -244,15 +267,10 @@ export function writeSafetensors(
     p.set(json);
     json = p;
   }
-  const out = new Uint8Array(8 + json.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  let at = 8 + json.length;
-  for (const t of tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
-  }
-  return out;
+  const head = new Uint8Array(8 + json.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+  head.set(json, 8);
+  return [head, ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
 }
 
 /** A checkpoint split over several files, described by `model.safetensors.index.json`. */

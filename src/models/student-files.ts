@@ -4,7 +4,7 @@
 // tokenizer files. `mohawk eval` and src/models/load.ts read this layout back; scripts/student_torch.py
 // runs it in plain PyTorch.
 import { ConfigError, parseConfig, type ArchConfig } from '../io/config';
-import { writeSafetensors } from '../io/safetensors';
+import { joinBytes, safetensorsParts } from '../io/safetensors';
 import { MIXER_CONV_K, MIXER_DEFAULT_CHUNK, mixerDims, type MixerShape } from './mamba-mixer-shape';
 import { studentShapes } from './student';
 
@@ -31,6 +31,12 @@ export interface ParsedStudentConfig {
 export interface NamedBytes {
   name: string;
   bytes: Uint8Array;
+}
+
+/** A file as parts to write one after another (model.safetensors can be larger than one typed array). */
+export interface NamedParts {
+  name: string;
+  parts: Uint8Array[];
 }
 
 /** The student's config.json object. */
@@ -131,12 +137,19 @@ export function parseStudentConfig(json: unknown, where = 'config.json'): Parsed
  * tensors config.json implies (checked here, so an export never writes what the loader refuses);
  * `tokenizerFiles` are the teacher's, of which tokenizer.json and tokenizer_config.json are kept.
  */
-export function exportStudentFiles(args: {
+interface ExportArgs {
   configJson: Record<string, unknown>;
   tensors: Map<string, Float32Array>;
   shapes: Map<string, number[]>;
   tokenizerFiles: NamedBytes[];
-}): NamedBytes[] {
+}
+
+export function exportStudentFiles(args: ExportArgs): NamedBytes[] {
+  return exportStudentParts(args).map((f) => ({ name: f.name, bytes: joinBytes(f.parts) }));
+}
+
+/** As exportStudentFiles, with model.safetensors as parts (views of the tensors, no copy). */
+export function exportStudentParts(args: ExportArgs): NamedParts[] {
   const spec = parseStudentConfig(args.configJson);
   const want = studentShapes({ config: spec.teacher, mixer: spec.mixer, attentionLayers: spec.attentionLayers });
   const problems: string[] = [];
@@ -153,11 +166,11 @@ export function exportStudentFiles(args: {
   if (problems.length) throw new Error(`export: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` and ${problems.length - 5} more` : ''}`);
   if (!args.tokenizerFiles.some((f) => f.name === 'tokenizer.json')) throw new Error('export: the teacher\'s tokenizer.json is missing');
 
-  const model = writeSafetensors(
+  const model = safetensorsParts(
     [...want].map(([name, shape]) => ({ name, shape, data: args.tensors.get(name)! })),
     { ...STUDENT_METADATA },
   );
   const config = new TextEncoder().encode(JSON.stringify(args.configJson, null, 2) + '\n');
   const tok = args.tokenizerFiles.filter((f) => (TOKENIZER_FILES as readonly string[]).includes(f.name));
-  return [{ name: 'model.safetensors', bytes: model }, { name: 'config.json', bytes: config }, ...tok];
+  return [{ name: 'model.safetensors', parts: model }, { name: 'config.json', parts: [config] }, ...tok.map((f) => ({ name: f.name, parts: [f.bytes] }))];
 }

@@ -8,10 +8,13 @@
 // names: a save cut short leaves either no state.json (no checkpoint) or files that do not match it
 // (refused, saying which), never a mixture that passes for a complete checkpoint.
 import { bytesSource } from '../io/files';
-import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
+import { joinBytes, SafetensorsFile, safetensorsParts } from '../io/safetensors';
+
+const byteLength = (parts: readonly Uint8Array[]) => parts.reduce((a, p) => a + p.length, 0);
 
 export interface CheckpointStore {
-  write(name: string, bytes: Uint8Array): Promise<void>;
+  /** Several parts are written one after another (a file larger than one typed array can hold). */
+  write(name: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** The file's bytes, or null when there is no such file. */
   read(name: string): Promise<Uint8Array | null>;
   /** Removes the file; nothing happens when there is none. */
@@ -81,11 +84,11 @@ export async function saveCheckpoint(store: CheckpointStore, ck: Checkpoint): Pr
   if (typeof ck.state !== 'object' || ck.state === null || Array.isArray(ck.state)) fail('state is not a JSON object');
   const id = newId();
   const meta = { format: 'pt', producer: 'mohawk-studio', checkpoint: id };
-  const student = writeSafetensors(
+  const student = safetensorsParts(
     [...ck.paramShapes].map(([name, s]) => ({ name, shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.count) })),
     meta,
   );
-  const optimizer = writeSafetensors(
+  const optimizer = safetensorsParts(
     [
       { name: 'm', shape: [size], data: ck.m },
       { name: 'v', shape: [size], data: ck.v },
@@ -97,7 +100,7 @@ export async function saveCheckpoint(store: CheckpointStore, ck: Checkpoint): Pr
     version: VERSION,
     id,
     savedAt: Date.now(),
-    files: { [STUDENT_FILE]: student.length, [OPTIMIZER_FILE]: optimizer.length },
+    files: { [STUDENT_FILE]: byteLength(student), [OPTIMIZER_FILE]: byteLength(optimizer) },
     size,
     layout: [...ck.paramShapes].map(([name, s]) => ({ name, offset: s.offset, shape: s.shape })),
     state: ck.state,
@@ -220,7 +223,7 @@ export function memoryStore(): CheckpointStore & { files: Map<string, Uint8Array
     files,
     async write(name, bytes) {
       checkName(name);
-      files.set(name, bytes.slice());
+      files.set(name, bytes instanceof Uint8Array ? bytes.slice() : joinBytes(bytes).slice());
     },
     async read(name) {
       const b = files.get(name);
@@ -255,7 +258,7 @@ export function folderStore(path: string): CheckpointStore {
       const tmp = at(`${TMP}${name}-${newId()}`);
       const h = await fs.open(tmp, 'w');
       try {
-        await h.writeFile(bytes);
+        for (const part of bytes instanceof Uint8Array ? [bytes] : bytes) await h.write(part);
         await h.sync();
       } finally {
         await h.close();
@@ -341,12 +344,22 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
   return {
     async write(name, bytes) {
       checkName(name);
+      const parts = bytes instanceof Uint8Array ? [bytes] : bytes;
+      // Each part in full from `at`, which a sync handle may take in several writes.
+      const putAll = (h: OpfsSyncHandle) => {
+        let at = 0;
+        for (const part of parts) {
+          let done = 0;
+          while (done < part.length) done += h.write(part.subarray(done), { at: at + done });
+          at += part.length;
+        }
+      };
       const d = await folder();
       const probe = await d.getFileHandle(name, { create: true });
       if (probe.createWritable) {
         const w = await probe.createWritable();
         try {
-          await w.write(bytes);
+          for (const part of parts) await w.write(part);
         } catch (e) {
           await w.abort?.();
           throw e;
@@ -360,8 +373,7 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
       const h = await tmp.createSyncAccessHandle();
       try {
         h.truncate(0);
-        let at = 0;
-        while (at < bytes.length) at += h.write(bytes.subarray(at), { at });
+        putAll(h);
         h.flush();
       } finally {
         h.close();
@@ -376,8 +388,7 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
         const h2 = await probe.createSyncAccessHandle!();
         try {
           h2.truncate(0);
-          let at = 0;
-          while (at < bytes.length) at += h2.write(bytes.subarray(at), { at });
+          putAll(h2);
           h2.flush();
         } finally {
           h2.close();

@@ -5,7 +5,7 @@ import type { Gpu } from '../gpu/runtime';
 import { meanNll } from '../models/evaluate';
 import { defaultMixer, initialStudent, ParamSet, studentMixers, studentShapes, type StudentSpec } from '../models/student';
 import type { LoadedTeacher } from '../models/teacher';
-import { exportStudentFiles, studentConfigJson, type NamedBytes } from '../models/student-files';
+import { exportStudentParts, studentConfigJson, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { DistillPlan, Stage } from '../worker/api';
 import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type HostStudent } from './streamed-stage';
@@ -233,13 +233,13 @@ export class Distiller {
     if (!stopped) hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep, this.gpu.memory.peakBytes);
   }
 
-  /** The student's files: model.safetensors, config.json and the teacher's tokenizer files. */
-  async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedBytes[]> {
+  /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
+  async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedParts[]> {
     const st = this.state;
     const values = this.layout.unpack(st.where === 'gpu' ? await this.gpu.read(st.student.values) : st.params);
     const shapes = new Map([...this.layout.slices].map(([n, s]) => [n, s.shape]));
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance });
-    return exportStudentFiles({ configJson, tensors: values, shapes, tokenizerFiles });
+    return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
   }
 
   /**

@@ -1,5 +1,8 @@
 // The engine behind the page: owns the GPU, the loaded teacher, the corpus and the running
 // distillation, and reports everything as plain events. It runs in a worker in the browser.
+import { joinBytes } from '../io/safetensors';
+import { defaultMixer } from '../models/student';
+import { mixerDims } from '../models/mamba-mixer-shape';
 import { Gpu } from '../gpu/runtime';
 import type {
   CorpusSummary, DistillApi, DistillEvent, DistillPlan, EngineApi, EngineEvent, GpuSummary, MixingSample, PerStage, ResumeInfo, Stage, TeacherSummary,
@@ -169,16 +172,31 @@ export class Engine implements EngineApi, DistillApi {
     return summary;
   }
 
-  /** A rough upper estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices). */
+  /**
+   * A rough upper estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices):
+   * the most any of its stages holds. Streamed stages hold one layer's teacher weights, the mixer's slot
+   * (parameters, gradients, two moments, three floats of copy-back staging per parameter) and one
+   * layer's activations.
+   */
   private memoryEstimate(plan: DistillPlan): number {
-    const c = this.needTeacher().config;
+    const t = this.needTeacher();
+    const c = t.config;
     const rows = plan.batch * plan.seqLen;
-    const teacherBytes = this.needTeacher().summary.parameters * 4;
+    const teacherBytes = t.summary.parameters * 4;
     const studentBytes = teacherBytes * 4 * 1.2; // values, gradients, two moments; mixers a little larger
     const perLayer = rows * (c.dModel * 14 + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
-    const matrices = plan.stages.includes(1) ? 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4 : 0;
-    const logits = plan.stages.includes(3) ? 3 * rows * c.vocab * 4 : 0;
-    return teacherBytes + studentBytes + 2 * c.layers * perLayer + matrices + logits;
+    const matrices = 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4;
+    const logits = 3 * rows * c.vocab * 4;
+    const stage = (s: Stage): number => {
+      const extra = s === 1 ? matrices : s === 3 ? logits : 0;
+      if (s === 3 || !plan.streamLayers) return teacherBytes + studentBytes + 2 * c.layers * perLayer + extra;
+      const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
+      const layerBytes = ((t.summary.parameters - tables) / c.layers) * 4;
+      const m = mixerDims(defaultMixer(c));
+      const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
+      return layerBytes + 7 * mixerBytes + 2 * perLayer + plan.accumulate * rows * c.dModel * 4 + extra;
+    };
+    return Math.max(...plan.stages.map(stage));
   }
 
   async checkPlan(plan: DistillPlan): Promise<{ plan: DistillPlan; memoryBytes: number; steps: PerStage<number> }> {
@@ -343,6 +361,7 @@ export class Engine implements EngineApi, DistillApi {
     if (d.spec.attentionLayers.includes(layer)) throw new Error(`layer ${layer} keeps the teacher's attention: there is no SSD matrix to compare`);
     const doc = d.corpus.heldOut.find((x) => x.length >= 8) ?? d.corpus.heldOut[0];
     if (!doc) throw new Error('the corpus has no held-out document');
+    await d.resident();
     const L = Math.min(64, doc.length, d.plan.seqLen);
     const ids = gpu.upload(Uint32Array.from(doc.slice(0, L)), 'sample ids');
     const teach = new Decoder(gpu, c, d.teacher.weights, { batch: 1, L, ids }, { keepLayers: true, logits: false });
@@ -360,6 +379,7 @@ export class Engine implements EngineApi, DistillApi {
     const teacher = (await gpu.read(A)).slice(head * L * L, (head + 1) * L * L);
     const student = (await gpu.read(T)).slice(head * L * L, (head + 1) * L * L);
     teach.release();
+    mixer.release();
     for (const b of [ids, A, T]) gpu.release(b);
     return { layer, head, L, teacher, student };
   }
@@ -390,6 +410,7 @@ export class Engine implements EngineApi, DistillApi {
       const src = await files.source(n);
       tokenizerFiles.push({ name: n, bytes: await src.read(0, src.size) });
     }
-    return d.studentFiles(config, tokenizerFiles, { teacher: d.teacher.summary.name, plan: d.plan, exported: new Date().toISOString(), producer: 'mohawk-studio' });
+    const parts = await d.studentFiles(config, tokenizerFiles, { teacher: d.teacher.summary.name, plan: d.plan, exported: new Date().toISOString(), producer: 'mohawk-studio' });
+    return parts.map((f) => ({ name: f.name, bytes: joinBytes(f.parts) }));
   }
 }

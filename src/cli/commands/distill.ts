@@ -3,7 +3,7 @@
 // optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}}. The run keeps a
 // checkpoint in OUT/checkpoint (stage ends, every --save-every seconds, and on SIGINT/SIGTERM) that
 // --resume continues from; the student is written into OUT in the layout `mohawk eval` loads.
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
@@ -327,9 +327,10 @@ export const command: Command = {
     if (nDocs < 2) throw new Error(`--data ${f.data} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
+    // A streamed run puts the teacher on the GPU only when stage 3 or the evaluation needs it whole.
     const teacher = await loadTeacher(gpu, teacherFiles, teacherName, (done, total) => {
       if (tty) process.stderr.write(`\rloading the teacher ${((100 * done) / total).toFixed(0)}%   `);
-    });
+    }, { upload: !plan.streamLayers });
     if (tty) process.stderr.write('\r\x1b[K');
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
@@ -414,11 +415,11 @@ export const command: Command = {
       await distiller.run(
         {
           save,
-          stage(stage, state, n, tokens) {
-            if (state === 'started') say(`stage ${stage} (${STAGE_NAMES[stage]}): ${n} steps, ${fmtTokens(tokens)} tokens`);
+          stage(stage, state, n, tokens, peak) {
+            if (state === 'started') say(`stage ${stage} (${STAGE_NAMES[stage]}): ${n} steps, ${fmtTokens(tokens)} tokens${plan.streamLayers && stage !== 3 ? ', layers streamed' : ''}`);
             else {
               completed.add(stage);
-              say(`stage ${stage} ${state}`);
+              say(`stage ${stage} ${state}; GPU memory held at most ${peak === undefined ? '?' : `${(peak / 2 ** 20).toFixed(1)} MiB`} (buffers this run made)`);
             }
           },
           step(r) {
@@ -468,7 +469,14 @@ export const command: Command = {
     };
     const files = await distiller.studentFiles((await readJson(teacherFiles, 'config.json')) as object, tokenizerFiles, provenance);
     await mkdir(out, { recursive: true });
-    for (const file of files) await writeFile(join(out, file.name), file.bytes);
+    for (const file of files) {
+      const h = await open(join(out, file.name), 'w');
+      try {
+        for (const part of file.parts) await h.write(part);
+      } finally {
+        await h.close();
+      }
+    }
     say(`student written to ${out}: ${files.map((x) => x.name).join(', ')}`);
     if (stopAt !== 0) {
       console.error('mohawk distill: stopped before the held-out evaluation; the student is complete.');

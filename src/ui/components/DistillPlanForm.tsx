@@ -185,6 +185,16 @@ export function DistillPlanForm() {
           />
           <span>freeze the copied MLPs in stage 3</span>
         </label>
+        <label className="field toggle-field wide" title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. Stage 3 and evaluation still need both whole models on the GPU.">
+          <input
+            type="checkbox"
+            data-testid="plan-streamLayers"
+            checked={plan.streamLayers}
+            disabled={locked}
+            onChange={(e) => setPlan({ streamLayers: e.target.checked })}
+          />
+          <span>stream layers in stages 1–2 (one layer on the GPU at a time)</span>
+        </label>
         <AttentionLayers />
       </div>
       <details className="more">
