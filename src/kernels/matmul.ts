@@ -55,16 +55,18 @@ export interface MatmulTile {
   byThread?: boolean;
 }
 
-// Chosen on an H100 through Dawn/Vulkan with pickMatmulTile's choice (TFLOP/s, f32; cuBLAS
-// with TF32 off in brackets):
+// Measured on an H100 through Dawn/Vulkan (TFLOP/s, f32; cuBLAS with TF32 off in brackets), with
+// the plans pickMatmulPlan makes:
 //   4096³: NN 41.5, NT 43.0, TN 42.8, TT 42.7 [51.6];  4096×1024×1024: 38-40 [49.0]
-//   1024³: 32-33 [37.6];  2048×512×512: 30-31 [34.8];  256×1024×1024: 11 [21.9]
+//   1024³: 33 [37];  GPT-2-small training GEMMs over 4096 tokens: 36-43 [44-47], dW ones by split-K
 export const MATMUL_TILES = {
   /** 128×128 blocks, 16×4 per thread, warps 32 wide: large matrices. */
   large: { WX: 32, WY: 8, GM: 4, GN: 1, BK: 16 },
   /** 128×128 blocks, 8×8 per thread: large matrices with A transposed and B not. */
   largeTN: { WX: 16, WY: 16, GM: 2, GN: 2, BK: 8, byThread: true },
-  /** 64×128 blocks, 8×8 per thread, 128 threads: matrices of about a million outputs. */
+  /** 128×64 blocks, 8×8 per thread, 128 threads: half the large tile's work, for finer waves. */
+  tall: { WX: 8, WY: 16, GM: 2, GN: 2, BK: 16, byThread: true },
+  /** 64×128 blocks, 8×8 per thread, 128 threads: the same, for C with few rows (column sums). */
   medium: { WX: 16, WY: 8, GM: 2, GN: 2, BK: 16, byThread: true },
   /** 64×64 blocks, 4×4 per thread: small matrices, where more workgroups matter most. */
   small: { WX: 16, WY: 16, GM: 1, GN: 1, BK: 16, byThread: true },
@@ -77,25 +79,11 @@ export function matmulTileBytes(t: MatmulTile): number {
   return (rowsA * (lenA + 1) + rowsB * (lenB + 1)) * 16;
 }
 
-/**
- * The tile matmul() uses when none is given: the largest blocks that still give the GPU about a
- * wave of workgroups, with BK halved while the tile exceeds the device's workgroup memory.
- */
-export function pickMatmulTile(
-  M: number,
-  N: number,
-  opts: { batch?: number; transA?: boolean; transB?: boolean; workgroupBytes?: number } = {},
-): MatmulTile {
-  const batch = opts.batch ?? 1;
-  const blocks = (bm: number, bn: number) => Math.ceil(M / bm) * Math.ceil(N / bn) * batch;
-  let t: MatmulTile;
-  if (blocks(128, 128) >= 128) t = opts.transA && !opts.transB ? MATMUL_TILES.largeTN : MATMUL_TILES.large;
-  else if (blocks(64, 128) >= 96) t = MATMUL_TILES.medium;
-  else t = MATMUL_TILES.small;
-  const limit = opts.workgroupBytes ?? 16384;
-  // Each thread must still move at least one vec4 of each shared tile.
+/** The tile with BK halved while it exceeds `workgroupBytes` (each thread still moving a vec4 of each shared tile). */
+export function fitMatmulTile(tile: MatmulTile, workgroupBytes: number): MatmulTile {
+  let t = tile;
   const canHalve = (u: MatmulTile) => (u.BK / 2) * Math.min(u.WY * u.GM, u.WX * u.GN) >= u.WX * u.WY;
-  while (matmulTileBytes(t) > limit && canHalve(t)) t = { ...t, BK: t.BK / 2 };
+  while (matmulTileBytes(t) > workgroupBytes && canHalve(t)) t = { ...t, BK: t.BK / 2 };
   return t;
 }
 
@@ -105,32 +93,63 @@ export interface MatmulPlan {
   splitK: number;
 }
 
-// Split-K is considered below SPLIT_BELOW workgroups and aims at SPLIT_TARGET, with slices at least
-// MIN_SLICE deep (shallower ones spend more on the reduce than they gain) and the partials within
-// SPLIT_SCRATCH bytes.
-const SPLIT_BELOW = 264;
-const SPLIT_TARGET = 264;
+// pickMatmulPlan's cost model, fitted to a sweep of every tile × split over the GEMMs of a
+// GPT-2-small training step on an H100 (BENCHMARKS.md): workgroups run in waves of one per SM; a
+// wave costs its slice depth times its tile's share of a 128×128 tile, over the tile's
+// efficiency; the split-K reduce costs its traffic plus a fixed overhead. The 1-per-SM wave fits
+// the 128-thread tiles too: one alone on an SM runs at about the rate of two. Waves are what the
+// old block-count thresholds missed: 4096×768 outputs are 192 large tiles, 1.45 waves of 132,
+// where 384 tall ones (2.9 waves) ran 1.3× faster, and a 768×3072 weight gradient over K = 4096
+// ran 1.6× faster as 864 workgroups over 6 K slices than as 144 over all of K.
+const SMS = 132;
+/** µs per unit of slice depth of one full wave of 128×128 tiles (≈ 43 TFLOP/s). */
+const WAVE_US_PER_K = 0.1;
+const EFFICIENCY = { large: 1, largeTN: 1, tall: 0.96, medium: 0.92, small: 0.75 } as const;
+/** The reduce's fixed cost (µs) and bandwidth (bytes/µs). */
+const REDUCE_US = 12;
+const REDUCE_BYTES_PER_US = 2e6;
 const MIN_SLICE = 256;
+const MAX_SPLIT = 16;
 const SPLIT_SCRATCH = 64 * 2 ** 20;
+/** Rows of C up to which column-sum-like shapes take the medium tile and as many slices as K allows. */
+const SKINNY_ROWS = 32;
 
 /**
- * The tile (pickMatmulTile) and K split matmul() uses when none is given: C with few tiles and a
- * long K (weight gradients, the column sums of bias gradients) is split so that the GPU gets
- * about SPLIT_TARGET workgroups.
+ * The tile and K split matmul() uses when none is given: the candidate of least modelled time
+ * (above). The 128-thread tiles split K only within one wave (more of them measured erratic);
+ * C of at most SKINNY_ROWS rows (bias gradients as ones·dY) has work too small for the model and
+ * gets the medium tile with up to MAX_SPLIT slices. Slices are at least MIN_SLICE deep, the
+ * partials stay within SPLIT_SCRATCH bytes, and BK is halved for small workgroup memories.
  */
 export function pickMatmulPlan(
   M: number,
   N: number,
   K: number,
-  opts: { batch?: number; transA?: boolean; transB?: boolean; workgroupBytes?: number; scratchBytes?: number } = {},
+  opts: { batch?: number; transA?: boolean; transB?: boolean; workgroupBytes?: number; scratchBytes?: number; accumulate?: boolean } = {},
 ): MatmulPlan {
-  const tile = pickMatmulTile(M, N, opts);
   const batch = opts.batch ?? 1;
-  const blocks = Math.ceil(M / (tile.WY * tile.GM * 4)) * Math.ceil(N / (tile.WX * tile.GN * 4)) * batch;
-  if (blocks >= SPLIT_BELOW) return { tile, splitK: 1 };
-  const byScratch = Math.floor(Math.min(SPLIT_SCRATCH, opts.scratchBytes ?? Infinity) / 4 / (batch * M * N));
-  const splitK = Math.max(1, Math.min(Math.ceil(SPLIT_TARGET / blocks), Math.floor(K / MIN_SLICE), byScratch));
-  return { tile, splitK };
+  const wgBytes = opts.workgroupBytes ?? 16384;
+  const maxScratch = Math.floor(Math.min(SPLIT_SCRATCH, opts.scratchBytes ?? Infinity) / 4 / (batch * M * N));
+  const maxSplit = Math.max(1, Math.min(MAX_SPLIT, Math.floor(K / MIN_SLICE), maxScratch));
+  if (M <= SKINNY_ROWS) return { tile: fitMatmulTile(MATMUL_TILES.medium, wgBytes), splitK: maxSplit };
+  const big = opts.transA && !opts.transB ? 'largeTN' : 'large';
+  let best: { plan: MatmulPlan; us: number } | undefined;
+  for (const name of [big, 'large', 'tall', 'medium', 'small'] as const) {
+    const tile = fitMatmulTile(MATMUL_TILES[name], wgBytes);
+    const BM = tile.WY * tile.GM * 4, BN = tile.WX * tile.GN * 4;
+    const blocks = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
+    for (let asked = 1; asked <= (name === 'largeTN' ? 1 : maxSplit); asked++) {
+      const { Kc, S } = splitKSlices(K, asked, tile.BK);
+      if (S !== asked) continue;
+      if (name === 'large' && big === 'largeTN' && S === 1) continue;
+      if (S > 1 && name !== 'large' && blocks * S > SMS) break;
+      const waves = Math.ceil((blocks * S) / SMS);
+      let us = (waves * Kc * WAVE_US_PER_K * (BM * BN)) / (128 * 128) / EFFICIENCY[name];
+      if (S > 1) us += REDUCE_US + ((S + 1 + (opts.accumulate ? 1 : 0)) * batch * M * N * 4) / REDUCE_BYTES_PER_US;
+      if (!best || us < best.us) best = { plan: { tile, splitK: S }, us };
+    }
+  }
+  return best!.plan;
 }
 
 export interface MatmulVariant {
@@ -352,7 +371,7 @@ function elements(b: Bindable): number {
 
 /**
  * The ops computing one batched GEMM (see MatmulArgs; layouts at the top of this file). `tile` and
- * `splitK` (K slices asked for; 1 turns split-K off) override pickMatmulPlan's choice.
+ * `splitK` (K slices asked for) override pickMatmulPlan's choice; a tile given alone runs unsplit.
  */
 export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: number): Op[] {
   const { M, N, K } = args;
@@ -389,7 +408,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
   }
   const limits = gpu.info.limits;
   const workgroupBytes = limits.maxComputeWorkgroupStorageSize;
-  const plan = pickMatmulPlan(M, N, K, { batch, transA, transB, workgroupBytes, scratchBytes: limits.maxStorageBufferBindingSize });
+  const plan = pickMatmulPlan(M, N, K, { batch, transA, transB, accumulate, workgroupBytes, scratchBytes: limits.maxStorageBufferBindingSize });
   const t = tile ?? plan.tile;
   if (matmulTileBytes(t) > workgroupBytes) {
     throw new Error(`matmul: tile ${JSON.stringify(t)} needs ${matmulTileBytes(t)} bytes of workgroup memory, the device has ${workgroupBytes}`);
@@ -398,7 +417,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
   const BN = t.WX * t.GN * 4;
   const grid = (z: number): [number, number, number] => [Math.ceil(N / BN), Math.ceil(M / BM), z];
   const label = `matmul ${M}x${N}x${K}${batch > 1 ? ` x${batch}` : ''}${transA ? ' tA' : ''}${transB ? ' tB' : ''}`;
-  const { Kc, S } = splitKSlices(K, splitK ?? plan.splitK, t.BK);
+  const { Kc, S } = splitKSlices(K, splitK ?? (tile ? 1 : plan.splitK), t.BK);
   if (S === 1) {
     const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate });
     const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(strideC).f32(alpha).build();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MATMUL_TILES, addColumnSums, matmul, matmulTileBytes, pickMatmulPlan, pickMatmulTile, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
+import { MATMUL_TILES, addColumnSums, matmul, matmulTileBytes, pickMatmulPlan, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
 import { splitKSlices } from '../../src/kernels/matmul-splitk';
 import { matmulBackwardRef, matmulRef, spanOf, type MatmulShape } from '../../src/ref/matmul';
 import { randn, relErr, testGpu } from '../helpers/gpu';
@@ -148,13 +148,16 @@ describe('matmul on the GPU', () => {
     }
   });
 
-  it('picks a tile by itself for any shape', async () => {
-    expect(pickMatmulTile(4096, 4096, { workgroupBytes: 49152 })).toEqual(MATMUL_TILES.large);
-    expect(pickMatmulTile(4096, 4096, { transA: true, workgroupBytes: 49152 })).toEqual(MATMUL_TILES.largeTN);
-    expect(pickMatmulTile(1024, 1024, { workgroupBytes: 49152 })).toEqual(MATMUL_TILES.medium);
-    expect(pickMatmulTile(256, 256, { batch: 2 })).toEqual(MATMUL_TILES.small);
+  it('plans a tile by itself for any shape', async () => {
+    const h100 = { workgroupBytes: 49152, scratchBytes: 2 ** 31 };
+    expect(pickMatmulPlan(4096, 4096, 4096, h100)).toEqual({ tile: MATMUL_TILES.large, splitK: 1 });
+    expect(pickMatmulPlan(4096, 4096, 4096, { transA: true, ...h100 })).toEqual({ tile: MATMUL_TILES.largeTN, splitK: 1 });
+    expect(pickMatmulPlan(1024, 1024, 1024, h100)).toEqual({ tile: MATMUL_TILES.tall, splitK: 1 });
+    // 4096×768 is 192 large tiles, 1.45 waves of 132: 384 tall ones fill the waves better.
+    expect(pickMatmulPlan(4096, 768, 3072, h100)).toEqual({ tile: MATMUL_TILES.tall, splitK: 1 });
+    expect(pickMatmulPlan(4096, 3072, 768, h100)).toEqual({ tile: MATMUL_TILES.large, splitK: 1 });
     // Under WebGPU's default 16 KiB of workgroup memory the large tile gets a shallower k step.
-    const fit = pickMatmulTile(4096, 4096);
+    const fit = pickMatmulPlan(4096, 4096, 4096).tile;
     expect(fit).toEqual({ ...MATMUL_TILES.large, BK: 8 });
     expect(matmulTileBytes(fit)).toBeLessThanOrEqual(16384);
     const { got, want } = await runCase({ M: 257, N: 129, K: 40, batch: 2, strideB: 0 }, undefined, 5);
@@ -229,16 +232,22 @@ describe('matmul on the GPU', () => {
   });
 
   it('plans split-K by itself for few tiles over a long K, and runs it', async () => {
-    const big = { workgroupBytes: 49152, scratchBytes: 2 ** 31 };
-    // Weight gradients of a GPT-2-small layer over 4096 tokens split; the square 4096³ does not.
-    expect(pickMatmulPlan(768, 768, 4096, { transA: true, ...big }).splitK).toBeGreaterThan(1);
-    expect(pickMatmulPlan(1, 3072, 4096, big).splitK).toBeGreaterThan(1);
-    expect(pickMatmulPlan(4096, 4096, 4096, big).splitK).toBe(1);
-    // Slices stay at least 256 deep, and the partials within the scratch limit.
-    expect(pickMatmulPlan(1, 8, 700, big).splitK).toBe(2);
-    expect(pickMatmulPlan(64, 64, 4096, { ...big, scratchBytes: 3 * 64 * 64 * 4 }).splitK).toBe(3);
-    // Column sums (bias gradients) over 600 rows: 2 slices, accumulated into what dBias held.
+    const h100 = { workgroupBytes: 49152, scratchBytes: 2 ** 31 };
+    // Weight gradients of a GPT-2-small layer over 4096 tokens: few 128×128 tiles, split; the
+    // square 4096³ is not.
+    for (const [M, N] of [[768, 768], [768, 3072], [3072, 768]]) {
+      const plan = pickMatmulPlan(M, N, 4096, { transA: true, accumulate: true, ...h100 });
+      expect(plan.tile, `${M}x${N}`).toEqual(MATMUL_TILES.large);
+      expect(plan.splitK, `${M}x${N}`).toBeGreaterThanOrEqual(3);
+    }
+    expect(pickMatmulPlan(4096, 4096, 4096, h100).splitK).toBe(1);
+    // Column sums (one row of C): the medium tile, slices at least 256 deep, at most 16 of them,
+    // the partials within the scratch limit.
+    expect(pickMatmulPlan(1, 3072, 4096, h100)).toEqual({ tile: MATMUL_TILES.medium, splitK: 16 });
+    expect(pickMatmulPlan(1, 8, 700, h100).splitK).toBe(2);
+    expect(pickMatmulPlan(16, 64, 4096, { ...h100, scratchBytes: 3 * 16 * 64 * 4 }).splitK).toBe(3);
     const gpu = await testGpu();
+    // Column sums (bias gradients) over 600 rows: 2 slices, accumulated into what dBias held.
     const rows = 600, cols = 37;
     const x = randn(rows * cols, 61), d0 = randn(cols, 62);
     const X = gpu.upload(x), D = gpu.upload(d0);
@@ -248,6 +257,15 @@ describe('matmul on the GPU', () => {
     const want = Float64Array.from(d0);
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c] += x[r * cols + c];
     expect(relErr(await gpu.read(D, cols), want)).toBeLessThan(1e-4);
+    // A C of one small tile over K = 1100 splits in the model too (4 slices, the last partial).
+    const M = 40, N = 40, K = 1100;
+    const a = randn(K * M, 63), b = randn(K * N, 64);
+    const C = gpu.zeros(M * N);
+    const ops2 = matmul(gpu, { a: gpu.upload(a), b: gpu.upload(b), c: C, M, N, K, transA: true });
+    expect(ops2.length).toBe(2);
+    gpu.run(ops2);
+    const want2 = matmulRef({ M, N, K, transA: true }, f64(a), f64(b));
+    expect(relErr(await gpu.read(C, M * N), want2, 1e-2 * Math.max(...want2.map(Math.abs)))).toBeLessThan(1e-4);
     await gpu.check();
   });
 
