@@ -270,7 +270,16 @@ export function safetensorsParts(
   const head = new Uint8Array(8 + json.length);
   new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
   head.set(json, 8);
-  return [head, ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+  // Views of at most 1 GiB: a Uint8Array holds fewer than 2³² bytes, and a 1.5B-parameter optimizer
+  // moment is 6 GB.
+  const parts: Uint8Array[] = [head];
+  const PIECE = 2 ** 30;
+  for (const t of tensors) {
+    for (let at = 0; at < t.data.byteLength; at += PIECE) {
+      parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset + at, Math.min(PIECE, t.data.byteLength - at)));
+    }
+  }
+  return parts;
 }
 
 /** A checkpoint split over several files, described by `model.safetensors.index.json`. */

@@ -67,6 +67,8 @@ export class Distiller {
   private state: StudentState;
   /** Set while a streamed stage runs: nothing may move the models then. */
   private streaming: Stage | null = null;
+  /** GPU memory a streamed stage gives its window of residual streams (StreamedStageStep). */
+  streamWindowBytes = 256 * 2 ** 20;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -145,7 +147,7 @@ export class Distiller {
     hooks.stage?.(stage, 'started', total, total * perStep);
     const opts = { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
     const streamed = stage !== 3 && p.streamLayers;
-    let step: { step(ids: Uint32Array, lr: number): Promise<StepResult>; release(): void };
+    let step: { step(ids: Uint32Array, lr: number): Promise<StepResult>; release(): void; window?: number; flush?(): void };
     if (streamed) {
       const host = await this.toHost();
       if (start === 0) {
@@ -154,7 +156,7 @@ export class Distiller {
         host.v.fill(0);
       }
       this.gpu.resetPeak();
-      step = new StreamedStageStep(this.gpu, stage, this.teacher, this.spec, host, opts, start);
+      step = new StreamedStageStep(this.gpu, stage, this.teacher, this.spec, host, opts, start, this.streamWindowBytes);
     } else {
       await this.resident();
       const st = this.state as Extract<StudentState, { where: 'gpu' }>;
@@ -175,7 +177,22 @@ export class Distiller {
     const t0 = performance.now();
     let lastSave = t0;
     const saveEvery = (control.saveEveryS ?? 300) * 1000;
-    let pending: Promise<unknown> | null = null;
+    // Steps in flight: one (the next is recorded while this one runs), or a streamed stage's window
+    // (its steps run together once the window is full or flushed).
+    const ahead = step.window ?? 1;
+    const inflight: Promise<unknown>[] = [];
+    const settle = async (keep: number) => {
+      if (keep === 0) step.flush?.();
+      while (inflight.length > keep) {
+        try {
+          await inflight.shift();
+        } catch (e) {
+          // The steps behind a failed one are dropped; their own failures must not go unhandled.
+          for (const q of inflight) q.catch(() => {});
+          throw e;
+        }
+      }
+    };
     let skipped = false;
     let last = start;
     // Time spent paused counts for neither tokens/s nor the ETA.
@@ -202,27 +219,17 @@ export class Distiller {
           hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
           if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);
         });
-        // Keep one step in flight: record the next while this one runs. When the previous step
-        // failed, the one just submitted is dropped (its own failure must not go unhandled).
-        if (pending) {
-          try {
-            await pending;
-          } catch (e) {
-            done.catch(() => {});
-            throw e;
-          }
-        }
-        pending = done;
+        inflight.push(done);
+        await settle(ahead);
         last = k;
         if (hooks.save && performance.now() - lastSave > saveEvery) {
           // Step k's loss is checked before its state is saved: a checkpoint never holds a bad step.
-          await pending;
-          pending = null;
+          await settle(0);
           await hooks.save(stage, k, false);
           lastSave = performance.now();
         }
       }
-      if (pending) await pending;
+      await settle(0);
     } finally {
       step.release();
       this.streaming = null;

@@ -1,13 +1,15 @@
 // Stages 1 and 2 with one layer of teacher and student on the GPU at a time (layer streaming), for
 // teachers whose weights, activations and student optimizer state do not all fit.
 //
-// The stages are teacher-forced and their loss is a sum of per-layer terms, so a step can walk the
-// layers in order: layer l's teacher weights and the student mixer's parameters and AdamW moments
-// are written into one slot of buffers; every micro-batch's residual stream (kept on the GPU, a few
-// MiB) goes through the teacher's block l while the mixer's loss and gradients are computed on the
-// block's normed input; the mixer takes its AdamW step; its parameters and moments are copied back
-// to the host. What lives on the GPU is one layer's weights, the slot, the residuals of the step's
-// micro-batches and one layer's activations, whatever the depth.
+// The stages are teacher-forced and their loss is a sum of per-layer terms: layer l's updates depend
+// only on the teacher's inputs to layer l, never on other layers of the student. So the work is done
+// layer-major over a window of W steps: layer l's teacher weights and the student mixer's parameters
+// and AdamW moments are written into one slot of buffers once; for each of the W steps, every
+// micro-batch's residual stream (kept on the GPU) goes through the teacher's block l while the
+// mixer's loss and gradients are computed on the block's normed input, and the mixer takes that
+// step's AdamW update; then the mixer's state is copied back to the host. The result is the one a
+// step-by-step walk would give, with W times fewer transfers. What lives on the GPU is one layer's
+// weights, the slot, the window's residuals and one layer's activations, whatever the depth.
 //
 // Differences from the resident step (stages.ts), both deliberate:
 //   - gradient clipping is per layer, at maxGradNorm/√(mixer layers): the layers' objectives are
@@ -52,7 +54,14 @@ export class StreamedStageStep {
   private readonly slotV: GPUBuffer;
   /** Where each mixer layer's slot lies in the host arrays (in floats). */
   private readonly base = new Map<number, number>();
+  /** Steps per pass over the layers. */
+  readonly window: number;
+  /** The window's residual streams: step k, micro-batch i at (k·accumulate + i)·rows·d floats. */
   private readonly residuals: GPUBuffer;
+  /** Per step of the window: each layer's loss, gradient norm and (stage 1) distances. */
+  private readonly stepLoss: GPUBuffer;
+  private readonly stepNorms: GPUBuffer;
+  private readonly stepDist: GPUBuffer | null;
   private readonly x: GPUBuffer;
   private readonly next: GPUBuffer;
   private readonly layerOps: Op[][] = [];
@@ -61,13 +70,13 @@ export class StreamedStageStep {
   private readonly lossSum: GPUBuffer;
   private readonly lossOne: GPUBuffer;
   private readonly layerLoss: GPUBuffer;
-  /** Each layer's gradient norm, one 256-byte slot per layer. */
-  private readonly gradNorms: GPUBuffer;
   /** Two staging buffers, alternating over layers, that bring a layer's parameters and moments back. */
   private readonly staging: GPUBuffer[] = [];
   private readonly landing: (Promise<void> | null)[] = [null, null];
-  /** The last step's copy-back of each layer: the next step writes that layer only after it landed. */
+  /** The last window's copy-back of each layer: the next window writes that layer only after it landed. */
   private readonly landed = new Map<number, Promise<void>>();
+  private queue: { ids: Uint32Array; lr: number; resolve: (r: StepResult) => void; reject: (e: unknown) => void }[] = [];
+  private running: Promise<void> = Promise.resolve();
   private readonly owned: GPUBuffer[] = [];
   private readonly acts: Activations;
   private readonly mixer: MambaMixer;
@@ -81,6 +90,8 @@ export class StreamedStageStep {
     private readonly student: HostStudent,
     private readonly o: StageOptions,
     startAt = 0,
+    /** GPU memory for the window's residual streams; the window is as many steps as fit (1 to 32). */
+    windowBytes = 256 * 2 ** 20,
   ) {
     this.t = startAt;
     const c = (this.c = teacher.config);
@@ -122,13 +133,16 @@ export class StreamedStageStep {
       this.staging.push(own(gpu.createBuffer({ size: 3 * size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
     }
 
-    this.residuals = own(gpu.buffer(accumulate * rows * d * 4, 'streamed residuals'));
+    const perStep = accumulate * rows * d * 4;
+    this.window = Math.max(1, Math.min(32, Math.floor(windowBytes / perStep)));
+    this.residuals = own(gpu.buffer(this.window * perStep, 'streamed residuals'));
     this.x = own(gpu.buffer(rows * d * 4, 'streamed block input'));
     this.next = own(gpu.buffer(rows * d * 4, 'streamed block output'));
     this.lossSum = own(gpu.zeros(1, 'stage loss sum'));
     this.lossOne = own(gpu.buffer(4, 'stage loss'));
     this.layerLoss = own(gpu.zeros(c.layers * 64, 'stage loss per layer'));
-    this.gradNorms = own(gpu.zeros(c.layers * 64, 'stage grad norm per layer'));
+    this.stepLoss = own(gpu.zeros(this.window * c.layers * 64, 'streamed loss per step and layer'));
+    this.stepNorms = own(gpu.zeros(this.window * c.layers * 64, 'streamed grad norm per step and layer'));
 
     const acts = (this.acts = new Activations(gpu, false));
     const slot = this.slot;
@@ -142,6 +156,7 @@ export class StreamedStageStep {
       if (this.base.has(l)) ops.push(...this.objective.ops(l, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D')));
       this.layerOps.push(ops);
     }
+    this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
     this.opt = adamw(gpu, {
       params: slot.values,
       grads: slot.grads,
@@ -186,40 +201,49 @@ export class StreamedStageStep {
   }
 
   /**
-   * One optimizer step over `ids` (accumulate × batch × L tokens). Resolves once its scalars are back
-   * and every layer's parameters and moments are in the host arrays again.
+   * One optimizer step over `ids` (accumulate × batch × L tokens). Steps are gathered into windows:
+   * the promise resolves when the window it falls in has run (`flush` runs a partial one), with every
+   * layer's parameters and moments back in the host arrays.
    */
-  async step(ids: Uint32Array, lr: number): Promise<StepResult> {
-    // The scheduler asks for the next step before this one's results are back; its recording must
-    // wait until this one's last layer is submitted, since both write the same slot.
-    const before = this.recording;
-    let recorded!: () => void;
-    this.recording = new Promise((r) => (recorded = r));
-    await before;
-    try {
-      return await this.record(ids, lr, recorded);
-    } finally {
-      recorded();
-    }
+  step(ids: Uint32Array, lr: number): Promise<StepResult> {
+    const per = this.rows * this.o.accumulate;
+    if (ids.length !== per) return Promise.reject(new Error(`a step takes ${per} token ids, got ${ids.length}`));
+    const p = new Promise<StepResult>((resolve, reject) => this.queue.push({ ids, lr, resolve, reject }));
+    if (this.queue.length >= this.window) this.flush();
+    return p;
   }
 
-  private recording: Promise<void> = Promise.resolve();
+  /** Runs the steps gathered so far (windows run one after another: they share the slot). */
+  flush(): void {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    this.running = this.running.then(() =>
+      this.runWindow(batch).then(
+        (rs) => batch.forEach((b, k) => b.resolve(rs[k]!)),
+        (e: unknown) => batch.forEach((b) => b.reject(e)),
+      ),
+    );
+  }
 
-  private async record(ids: Uint32Array, lr: number, recorded: () => void): Promise<StepResult> {
+  private async runWindow(steps: { ids: Uint32Array; lr: number }[]): Promise<StepResult[]> {
     const { accumulate } = this.o;
     const gpu = this.gpu;
-    const per = this.rows;
-    if (ids.length !== per * accumulate) throw new Error(`a step takes ${per * accumulate} token ids, got ${ids.length}`);
-    this.opt.setStep(++this.t, lr);
-    gpu.write(this.residuals, this.embed(ids));
-    const bytes = this.rows * this.c.dModel * 4;
+    const c = this.c;
+    const K = steps.length;
+    const bytes = this.rows * c.dModel * 4;
     const size = this.slot.layout.size;
     const host = this.student;
+    const t0 = this.t;
+    this.t += K;
+    const ids = new Uint32Array(K * this.rows * accumulate);
+    steps.forEach((st, k) => ids.set(st.ids, k * st.ids.length));
+    gpu.write(this.residuals, this.embed(ids));
+    const distBytes = this.objective.distStride * 4;
     const backs: Promise<void>[] = [];
-    let s: Step = gpu.begin(`stage ${this.stage} streamed`);
-    s.clear(this.lossSum).clear(this.layerLoss).clear(this.gradNorms);
     let j = 0;
-    for (let l = 0; l < this.c.layers; l++) {
+    let s: Step = gpu.begin(`stage ${this.stage} streamed`);
+    for (let l = 0; l < c.layers; l++) {
       // Writes are queued in order with the submissions around them: this layer's weights land
       // after the previous layer's work, which read the slot, was submitted.
       for (const [n, b] of this.teacherSlot) gpu.write(b, this.teacher.host.get(`layers.${l}.${n}`)!);
@@ -229,51 +253,67 @@ export class StreamedStageStep {
         gpu.write(this.slot.values, host.params.subarray(b0, b0 + size));
         gpu.write(this.slotM, host.m.subarray(b0, b0 + size));
         gpu.write(this.slotV, host.v.subarray(b0, b0 + size));
-        s.clear(this.slot.grads);
       }
-      for (let k = 0; k < accumulate; k++) {
-        s.copy(this.residuals, k * bytes, this.x, 0, bytes);
-        s.run(this.layerOps[l]!);
-        s.copy(this.next, 0, this.residuals, k * bytes, bytes);
-      }
-      if (b0 !== undefined) {
+      for (let k = 0; k < K; k++) {
+        if (b0 !== undefined) {
+          // AdamW's step and rate go in through a queue write: each step's update is its own submission.
+          this.opt.setStep(t0 + k + 1, steps[k]!.lr);
+          s.clear(this.slot.grads).clear(this.layerLoss, l * 256, 256);
+        }
+        for (let i = 0; i < accumulate; i++) {
+          const at = (k * accumulate + i) * bytes;
+          s.copy(this.residuals, at, this.x, 0, bytes);
+          s.run(this.layerOps[l]!);
+          s.copy(this.next, 0, this.residuals, at, bytes);
+        }
+        if (b0 === undefined) continue;
         if (accumulate > 1) s.run(scale(gpu, { y: this.slot.grads, n: size, alpha: 1 / accumulate }));
         s.run(this.opt.ops);
-        s.copy(this.opt.gradNorm, 0, this.gradNorms, l * 256, 4);
-        // A staging buffer is reused two mixer layers later, once its copy has landed on the host.
-        const which = j++ % 2;
-        await this.landing[which];
-        const st = this.staging[which]!;
-        s.copy(this.slot.values, 0, st, 0, size * 4).copy(this.slotM, 0, st, size * 4, size * 4).copy(this.slotV, 0, st, 2 * size * 4, size * 4);
+        const slotAt = (k * c.layers + l) * 256;
+        s.copy(this.opt.gradNorm, 0, this.stepNorms, slotAt, 4).copy(this.layerLoss, l * 256, this.stepLoss, slotAt, 4);
+        if (this.stepDist) s.copy(this.objective.dist!, l * distBytes, this.stepDist, (k * c.layers + l) * distBytes, distBytes);
+        s.submit();
+        s = gpu.begin(`stage ${this.stage} streamed`);
       }
-      const last = l === this.c.layers - 1;
-      const reads = last ? [s.readback(this.lossSum, 1), s.readback(this.layerLoss), s.readback(this.gradNorms), this.objective.dist ? s.readback(this.objective.dist) : Promise.resolve(null)] : null;
+      if (b0 === undefined) {
+        // The next layer's weights are queued next: this layer's work must be submitted first.
+        s.submit();
+        s = gpu.begin(`stage ${this.stage} streamed`);
+        continue;
+      }
+      // A staging buffer is reused two mixer layers later, once its copy has landed on the host.
+      const which = j++ % 2;
+      await this.landing[which];
+      const st = this.staging[which]!;
+      s.copy(this.slot.values, 0, st, 0, size * 4).copy(this.slotM, 0, st, size * 4, size * 4).copy(this.slotV, 0, st, 2 * size * 4, size * 4);
       s.submit();
-      if (b0 !== undefined) {
-        const which = (j - 1) % 2;
-        const st = this.staging[which]!;
-        const back = st.mapAsync(GPUMapMode.READ).then(() => {
-          const all = new Float32Array(st.getMappedRange());
-          host.params.set(all.subarray(0, size), b0);
-          host.m.set(all.subarray(size, 2 * size), b0);
-          host.v.set(all.subarray(2 * size, 3 * size), b0);
-          st.unmap();
-        });
-        this.landing[which] = back;
-        this.landed.set(l, back);
-        backs.push(back);
-      }
-      if (last) {
-        recorded();
-        const [loss, perLayer, norms, dist] = await Promise.all(reads!);
-        await Promise.all(backs);
-        let g2 = 0;
-        for (const l2 of this.mixerLayers) g2 += norms![l2 * 64]! ** 2;
-        return stepResult(this.c, this.spec, this.o.batch, this.objective.distStride, loss![0]!, Math.sqrt(g2), dist as Float32Array | null, perLayer as Float32Array);
-      }
       s = gpu.begin(`stage ${this.stage} streamed`);
+      const back = st.mapAsync(GPUMapMode.READ).then(() => {
+        const all = new Float32Array(st.getMappedRange());
+        host.params.set(all.subarray(0, size), b0);
+        host.m.set(all.subarray(size, 2 * size), b0);
+        host.v.set(all.subarray(2 * size, 3 * size), b0);
+        st.unmap();
+      });
+      this.landing[which] = back;
+      this.landed.set(l, back);
+      backs.push(back);
     }
-    throw new Error('unreachable: a teacher has at least one layer');
+    const reads = [s.readback(this.stepLoss), s.readback(this.stepNorms), this.stepDist ? s.readback(this.stepDist) : Promise.resolve(null)] as const;
+    s.submit();
+    const [loss, norms, dist] = await Promise.all(reads);
+    await Promise.all(backs);
+    const per = 1 / this.mixerLayers.length;
+    return steps.map((_, k) => {
+      let sum = 0;
+      let g2 = 0;
+      for (const l of this.mixerLayers) {
+        sum += loss[(k * c.layers + l) * 64]!;
+        g2 += norms[(k * c.layers + l) * 64]! ** 2;
+      }
+      const d = dist ? dist.subarray(k * c.layers * this.objective.distStride, (k + 1) * c.layers * this.objective.distStride) : null;
+      return stepResult(c, this.spec, this.o.batch, this.objective.distStride, sum * per, Math.sqrt(g2), d, loss.subarray(k * c.layers * 64, (k + 1) * c.layers * 64));
+    });
   }
 
   release(): void {

@@ -1,7 +1,8 @@
 // Layer streaming (src/mohawk/streamed-stage.ts) against the resident stages: the same losses and the
 // same student after stages 1 and 2, for the residual forms it must walk (llama's sequential RMSNorm
 // blocks with rotary attention and a kept attention layer, GPT-2's learned positions, Phi's shared
-// norm), with gradient accumulation; and less GPU memory held while it runs.
+// norm), with gradient accumulation and windows of 1, 2 (3 steps: one ragged) and all steps; and
+// less GPU memory held while it runs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,11 +23,12 @@ interface Run {
   peak: Partial<Record<Stage, number>>;
 }
 
-async function run(dir: string, plan: DistillPlan): Promise<Run> {
+async function run(dir: string, plan: DistillPlan, windowBytes?: number): Promise<Run> {
   const gpu = await testGpu();
   const teacher = await loadTeacher(gpu, await nodeDirFileSet(dir), dir, undefined, { upload: !plan.streamLayers });
   const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 200 });
   const d = await Distiller.create(gpu, teacher, plan, corpus);
+  if (windowBytes !== undefined) d.streamWindowBytes = windowBytes;
   const out: Run = { losses: [], gradNorms: [], params: new Float32Array(), peak: {} };
   await d.run({
     step: (r) => {
@@ -54,14 +56,16 @@ const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
-const cases: [string, string, Partial<DistillPlan>][] = [
-  ['stories260K (llama, rotary), layer 1 kept as attention', TEACHER_DIR, { attentionLayers: [1] }],
-  ['gpt2 fixture (learned positions, LayerNorm)', join(FIXTURES, 'gpt2'), {}],
-  ['phi fixture (one norm, parallel residual)', join(FIXTURES, 'phi'), {}],
+// The window (steps per pass over the layers) is sized from the bytes given to the residuals: one
+// step of these plans takes 2 × 32 rows × d floats (8 KiB per 32 of d).
+const cases: [string, string, Partial<DistillPlan>, number | undefined][] = [
+  ['stories260K (llama, rotary), layer 1 kept as attention, window 1', TEACHER_DIR, { attentionLayers: [1] }, 1],
+  ['gpt2 fixture (learned positions, LayerNorm), one window', join(FIXTURES, 'gpt2'), {}, undefined],
+  ['phi fixture (one norm, parallel residual), windows of 2', join(FIXTURES, 'phi'), {}, 2 * 2 * 32 * 64 * 4],
 ];
 
 describe('layer streaming in stages 1 and 2', () => {
-  for (const [name, dir, extra] of cases) {
+  for (const [name, dir, extra, windowBytes] of cases) {
     it(`matches the resident stages: ${name}`, async () => {
       // Unclipped (maxGradNorm huge): the one place where streaming differs on purpose is clipping.
       const plan: DistillPlan = {
@@ -76,7 +80,7 @@ describe('layer streaming in stages 1 and 2', () => {
         ...extra,
       };
       const resident = await run(dir, { ...plan, streamLayers: false });
-      const streamed = await run(dir, { ...plan, streamLayers: true });
+      const streamed = await run(dir, { ...plan, streamLayers: true }, windowBytes);
       expect(streamed.losses).toHaveLength(6);
       expect(relErr(streamed.losses, resident.losses)).toBeLessThan(1e-4);
       expect(relErr(streamed.gradNorms, resident.gradNorms)).toBeLessThan(1e-3);
