@@ -9,8 +9,8 @@
 //
 // The scratch is one buffer per device, shared by every split-K matmul: ops run in queue order
 // and each reduce has consumed its partials before the next split-K GEMM overwrites them. It is
-// allocated outside the runtime's pool (which recycles what a caller releases) and grows by
-// replacement; ops built earlier keep the smaller buffer they were bound to.
+// allocated outside the runtime's pool (which recycles what a caller releases), counted in
+// gpu.memory, and grows by replacement; ops built earlier keep the smaller buffer they were bound to.
 import { linearGrid, Params, type Bindable, type Gpu, type Op } from '../gpu/runtime';
 
 const scratch = new WeakMap<Gpu, GPUBuffer>();
@@ -20,7 +20,7 @@ export function splitKScratch(gpu: Gpu, floats: number): Bindable {
   const bytes = Math.max(16, Math.ceil(floats / 4) * 16);
   let buf = scratch.get(gpu);
   if (!buf || buf.size < bytes) {
-    buf = gpu.device.createBuffer({
+    buf = gpu.createBuffer({
       size: bytes,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       label: 'matmul split-K partials',
