@@ -58,7 +58,8 @@ export interface MatmulTile {
 // Measured on an H100 through Dawn/Vulkan (TFLOP/s, f32; cuBLAS with TF32 off in brackets), with
 // the plans pickMatmulPlan makes:
 //   4096³: NN 41.5, NT 43.0, TN 42.8, TT 42.7 [51.6];  4096×1024×1024: 38-40 [49.0]
-//   1024³: 33 [37];  GPT-2-small training GEMMs over 4096 tokens: 36-43 [44-47], dW ones by split-K
+//   1024³: 33 [37];  256×1024×1024 (split-K): 22 [19];  the GEMMs of a GPT-2-small training step
+//   over 4096 tokens (BENCHMARKS.md): 35-44 [35-52], weight gradients 35-37 by split-K [44-47]
 export const MATMUL_TILES = {
   /** 128×128 blocks, 16×4 per thread, warps 32 wide: large matrices. */
   large: { WX: 32, WY: 8, GM: 4, GN: 1, BK: 16 },
@@ -99,8 +100,8 @@ export interface MatmulPlan {
 // efficiency; the split-K reduce costs its traffic plus a fixed overhead. The 1-per-SM wave fits
 // the 128-thread tiles too: one alone on an SM runs at about the rate of two. Waves are what the
 // old block-count thresholds missed: 4096×768 outputs are 192 large tiles, 1.45 waves of 132,
-// where 384 tall ones (2.9 waves) ran 1.3× faster, and a 768×3072 weight gradient over K = 4096
-// ran 1.6× faster as 864 workgroups over 6 K slices than as 144 over all of K.
+// where 384 tall ones (2.9 waves) ran 1.2-1.3× faster, and a 768×3072 weight gradient over
+// K = 4096 ran 1.5× faster as 1008 workgroups over 7 K slices than as 144 over all of K.
 const SMS = 132;
 /** µs per unit of slice depth of one full wave of 128×128 tiles (≈ 43 TFLOP/s). */
 const WAVE_US_PER_K = 0.1;
@@ -111,6 +112,8 @@ const REDUCE_BYTES_PER_US = 2e6;
 const MIN_SLICE = 256;
 const MAX_SPLIT = 16;
 const SPLIT_SCRATCH = 64 * 2 ** 20;
+/** WebGPU's default limit on workgroups along z, where batches × K slices go. */
+const MAX_LAYERS = 65535;
 /** Rows of C up to which column-sum-like shapes take the medium tile and as many slices as K allows. */
 const SKINNY_ROWS = 32;
 
@@ -143,6 +146,7 @@ export function pickMatmulPlan(
       if (S !== asked) continue;
       if (name === 'large' && big === 'largeTN' && S === 1) continue;
       if (S > 1 && name !== 'large' && blocks * S > SMS) break;
+      if (batch * S > MAX_LAYERS) break;
       const waves = Math.ceil((blocks * S) / SMS);
       let us = (waves * Kc * WAVE_US_PER_K * (BM * BN)) / (128 * 128) / EFFICIENCY[name];
       if (S > 1) us += REDUCE_US + ((S + 1 + (opts.accumulate ? 1 : 0)) * batch * M * N * 4) / REDUCE_BYTES_PER_US;
