@@ -155,6 +155,8 @@ export class Distiller {
         host.m.fill(0);
         host.v.fill(0);
       }
+      // Buffers pooled by earlier stages would otherwise stay held through this one.
+      this.gpu.trim();
       this.gpu.resetPeak();
       step = new StreamedStageStep(this.gpu, stage, this.teacher, this.spec, host, opts, start, this.streamWindowBytes);
     } else {
@@ -165,6 +167,7 @@ export class Distiller {
         s.clear(st.m).clear(st.v).clear(st.student.grads);
         s.submit();
       }
+      this.gpu.trim();
       this.gpu.resetPeak();
       step = new StageStep(this.gpu, stage, this.teacher, this.spec, st.student, st.m, st.v, opts, start);
     }

@@ -70,7 +70,7 @@ export class StreamedStageStep {
   private readonly lossSum: GPUBuffer;
   private readonly lossOne: GPUBuffer;
   private readonly layerLoss: GPUBuffer;
-  /** Two staging buffers, alternating over layers, that bring a layer's parameters and moments back. */
+  /** Two staging buffers of one slot each, alternating, that bring a layer's parameters and moments back. */
   private readonly staging: GPUBuffer[] = [];
   private readonly landing: (Promise<void> | null)[] = [null, null];
   /** The last window's copy-back of each layer: the next window writes that layer only after it landed. */
@@ -130,7 +130,7 @@ export class StreamedStageStep {
     this.slot.trainOnly((n) => trained(`layers.${this.mixerLayers[0]}.mixer.${n}`));
     const mask = own(gpu.upload(this.slot.mask(), 'streamed mask'));
     for (let j = 0; j < 2; j++) {
-      this.staging.push(own(gpu.createBuffer({ size: 3 * size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
+      this.staging.push(own(gpu.createBuffer({ size: size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
     }
 
     const perStep = accumulate * rows * d * 4;
@@ -281,23 +281,27 @@ export class StreamedStageStep {
         s = gpu.begin(`stage ${this.stage} streamed`);
         continue;
       }
-      // A staging buffer is reused two mixer layers later, once its copy has landed on the host.
-      const which = j++ % 2;
-      await this.landing[which];
-      const st = this.staging[which]!;
-      s.copy(this.slot.values, 0, st, 0, size * 4).copy(this.slotM, 0, st, size * 4, size * 4).copy(this.slotV, 0, st, 2 * size * 4, size * 4);
-      s.submit();
-      s = gpu.begin(`stage ${this.stage} streamed`);
-      const back = st.mapAsync(GPUMapMode.READ).then(() => {
-        const all = new Float32Array(st.getMappedRange());
-        host.params.set(all.subarray(0, size), b0);
-        host.m.set(all.subarray(size, 2 * size), b0);
-        host.v.set(all.subarray(2 * size, 3 * size), b0);
-        st.unmap();
-      });
-      this.landing[which] = back;
-      this.landed.set(l, back);
-      backs.push(back);
+      // Parameters, then each moment, through two staging buffers of one slot each, alternating: a
+      // buffer is reused once its last copy has landed on the host (the GPU meanwhile goes on).
+      const parts: [GPUBuffer, Float32Array][] = [[this.slot.values, host.params], [this.slotM, host.m], [this.slotV, host.v]];
+      const layerBacks: Promise<void>[] = [];
+      for (const [src, dst] of parts) {
+        const which = j++ % 2;
+        await this.landing[which];
+        const st = this.staging[which]!;
+        s.copy(src, 0, st, 0, size * 4);
+        s.submit();
+        s = gpu.begin(`stage ${this.stage} streamed`);
+        const back = st.mapAsync(GPUMapMode.READ).then(() => {
+          dst.set(new Float32Array(st.getMappedRange(), 0, size), b0);
+          st.unmap();
+        });
+        this.landing[which] = back;
+        layerBacks.push(back);
+      }
+      const all = Promise.all(layerBacks).then(() => {});
+      this.landed.set(l, all);
+      backs.push(all);
     }
     const reads = [s.readback(this.stepLoss), s.readback(this.stepNorms), this.stepDist ? s.readback(this.stepDist) : Promise.resolve(null)] as const;
     s.submit();
