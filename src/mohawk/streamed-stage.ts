@@ -64,7 +64,8 @@ export class StreamedStageStep {
   private readonly stepDist: GPUBuffer | null;
   private readonly x: GPUBuffer;
   private readonly next: GPUBuffer;
-  private readonly layerOps: Op[][] = [];
+  private readonly blockOps: Op[];
+  private readonly objectiveOps: Op[];
   private readonly objective: LayerObjective;
   private readonly opt: AdamW;
   private readonly lossSum: GPUBuffer;
@@ -148,14 +149,14 @@ export class StreamedStageStep {
     const slot = this.slot;
     this.mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => slot.get(n), g: (n) => slot.grad(n) });
     this.objective = new LayerObjective(gpu, stage, c, spec, o, { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss }, this.mixerLayers.length);
-    for (let l = 0; l < c.layers; l++) {
-      const w = this.teacherWeights(l);
-      const attention = new AttentionMixer(gpu, c, w, l, io, acts);
-      const block = blockForward(gpu, c, w, l, rows, this.x, this.next, acts, attention, new Mlp(gpu, c, w, l, io, acts));
-      const ops = [...block.ops];
-      if (this.base.has(l)) ops.push(...this.objective.ops(l, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D')));
-      this.layerOps.push(ops);
-    }
+    // Built once and run for every layer: the slot's buffers are the same whichever layer is in it,
+    // and kernels that make scratch buffers make them per op list. The objective reports into layer
+    // 0's loss slot and distance region, which are copied out per layer and step.
+    const w = this.teacherWeights(0);
+    const attention = new AttentionMixer(gpu, c, w, 0, io, acts);
+    const block = blockForward(gpu, c, w, 0, rows, this.x, this.next, acts, attention, new Mlp(gpu, c, w, 0, io, acts));
+    this.blockOps = block.ops;
+    this.objectiveOps = this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D'));
     this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
     this.opt = adamw(gpu, {
       params: slot.values,
@@ -258,20 +259,21 @@ export class StreamedStageStep {
         if (b0 !== undefined) {
           // AdamW's step and rate go in through a queue write: each step's update is its own submission.
           this.opt.setStep(t0 + k + 1, steps[k]!.lr);
-          s.clear(this.slot.grads).clear(this.layerLoss, l * 256, 256);
+          s.clear(this.slot.grads).clear(this.layerLoss, 0, 256);
         }
         for (let i = 0; i < accumulate; i++) {
           const at = (k * accumulate + i) * bytes;
           s.copy(this.residuals, at, this.x, 0, bytes);
-          s.run(this.layerOps[l]!);
+          s.run(this.blockOps);
+          if (b0 !== undefined) s.run(this.objectiveOps);
           s.copy(this.next, 0, this.residuals, at, bytes);
         }
         if (b0 === undefined) continue;
         if (accumulate > 1) s.run(scale(gpu, { y: this.slot.grads, n: size, alpha: 1 / accumulate }));
         s.run(this.opt.ops);
         const slotAt = (k * c.layers + l) * 256;
-        s.copy(this.opt.gradNorm, 0, this.stepNorms, slotAt, 4).copy(this.layerLoss, l * 256, this.stepLoss, slotAt, 4);
-        if (this.stepDist) s.copy(this.objective.dist!, l * distBytes, this.stepDist, (k * c.layers + l) * distBytes, distBytes);
+        s.copy(this.opt.gradNorm, 0, this.stepNorms, slotAt, 4).copy(this.layerLoss, 0, this.stepLoss, slotAt, 4);
+        if (this.stepDist) s.copy(this.objective.dist!, 0, this.stepDist, (k * c.layers + l) * distBytes, distBytes);
         s.submit();
         s = gpu.begin(`stage ${this.stage} streamed`);
       }
