@@ -125,6 +125,7 @@ export class Distiller {
     checkPlan(plan, teacher.config.layers, teacher.config.maxPositions, corpus.trainTokens);
     const c = teacher.config;
     const spec: StudentSpec = { config: c, mixer: defaultMixer(c, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
+    corpus.seedSampler(plan.seed);
     return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, initialStudent(spec, await teacher.hostWeights(), plan.seed));
   }
 

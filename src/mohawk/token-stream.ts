@@ -33,6 +33,15 @@ export class TokenStream {
     return new TokenStream(this.train, this.heldOut, this.documents);
   }
 
+  /**
+   * Starts the sampler from `seed`: the initial xorshift state advanced by (seed − 1) golden-ratio
+   * steps, so that seed 1, the plan's default, keeps the sequence every earlier run sampled.
+   */
+  seedSampler(seed: number): this {
+    this.seed = (0x2545f491 + Math.imul(seed - 1, 0x9e3779b9)) >>> 0 || 0x2545f491;
+    return this;
+  }
+
   get trainTokens(): number {
     return this.train.length;
   }

@@ -65,7 +65,7 @@ export interface DistillPlan {
   freezeMlp: boolean;
   /** Layers that keep the teacher's attention (a hybrid student); empty for a pure Mamba student. */
   attentionLayers: number[];
-  /** Seed of the student's initialisation (corpus sampling has its own fixed seed). */
+  /** Seed of the student's initialisation and of the corpus sampler (TokenStream.seedSampler). */
   seed: number;
   /**
    * Stages 1 and 2 hold one layer of teacher and student on the GPU at a time (src/mohawk/streamed-stage.ts):

@@ -42,7 +42,7 @@ const flags = {
   'weight-decay': { type: 'string', help: `AdamW weight decay (default ${DEFAULT_PLAN.weightDecay})` },
   temperature: { type: 'string', help: `stage 3 soft cross-entropy temperature (default ${DEFAULT_PLAN.temperature})` },
   'freeze-mlp': { type: 'boolean', help: 'stage 3: keep the MLPs copied from the teacher frozen' },
-  seed: { type: 'string', help: `seed of the student's initialisation (default ${DEFAULT_PLAN.seed})` },
+  seed: { type: 'string', help: `seed of the student's initialisation and of the corpus sampler (default ${DEFAULT_PLAN.seed})` },
   'stream-layers': {
     type: 'boolean',
     help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit). Stage 3 and the held-out evaluation still need both whole models on the GPU',
