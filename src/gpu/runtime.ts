@@ -187,6 +187,16 @@ export class Gpu {
   }
 
   /**
+   * The error to report for a failed GPU operation (`what`): a lost device fails every mapping,
+   * often with an empty message, so when the device turns out lost the loss is what is said.
+   */
+  async failure(e: unknown, what: string): Promise<GpuError> {
+    const lost = await Promise.race([this.lost, new Promise<null>((r) => setTimeout(() => r(null), 200))]);
+    const why = e instanceof Error ? e.message : String(e);
+    return new GpuError(lost ?? `${what} failed: ${why || 'the GPU returned no data'}`);
+  }
+
+  /**
    * Bytes of the buffers this Gpu created and has not destroyed (pooled ones included), and the most
    * there were at once since the last resetPeak(). WebGPU reports no device memory use, so this is the
    * project's own measure of what a plan holds on the GPU.
@@ -504,9 +514,9 @@ export class Step {
           p.staging.destroy();
           p.resolve(out);
         })
-        .catch((e) => {
+        .catch(async (e) => {
           p.staging.destroy();
-          p.reject(new GpuError(`readback failed: ${e instanceof Error ? e.message : String(e)}`));
+          p.reject(await this.gpu.failure(e, 'readback'));
         });
     }
   }

@@ -220,7 +220,9 @@ export class StreamedStageStep {
     if (batch.length === 0) return;
     this.queue = [];
     this.running = this.running.then(() =>
-      this.runWindow(batch).then(
+      this.runWindow(batch).catch(async (e: unknown) => {
+        throw await this.gpu.failure(e, 'a streamed window');
+      }).then(
         (rs) => batch.forEach((b, k) => b.resolve(rs[k]!)),
         (e: unknown) => batch.forEach((b) => b.reject(e)),
       ),
@@ -298,10 +300,13 @@ export class StreamedStageStep {
           dst.set(new Float32Array(st.getMappedRange(), 0, size), b0);
           st.unmap();
         });
+        // Awaited later, or never when the window fails first: it must not count as unhandled.
+        back.catch(() => {});
         this.landing[which] = back;
         layerBacks.push(back);
       }
       const all = Promise.all(layerBacks).then(() => {});
+      all.catch(() => {});
       this.landed.set(l, all);
       backs.push(all);
     }
