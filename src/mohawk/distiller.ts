@@ -126,6 +126,19 @@ export class Distiller {
     const c = teacher.config;
     const spec: StudentSpec = { config: c, mixer: defaultMixer(c, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
     corpus.seedSampler(plan.seed);
+    // AdamW binds the student's flat parameter, gradient and moment buffers whole: over the adapter's
+    // limit for one binding, only streamed stages (one layer's slot at a time) can train it.
+    const floats = [...studentShapes(spec).values()].reduce((a, sh) => a + Math.ceil(sh.reduce((x, y) => x * y, 1) / 64) * 64, 0);
+    const lim = gpu.info.limits.maxStorageBufferBindingSize;
+    const resident = plan.stages.filter((s) => s === 3 || !plan.streamLayers);
+    if (floats * 4 > lim && resident.length > 0) {
+      const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+      throw new Error(
+        `plan: the student's parameters take ${gib(floats * 4)} GiB as f32, over this GPU's ${gib(lim)} GiB limit for one storage binding, ` +
+          `so stage${resident.length > 1 ? 's' : ''} ${resident.join(', ')} cannot train it whole` +
+          (plan.stages.includes(3) ? ': run stages 1 and 2 with layer streaming only' : ': stream the layers'),
+      );
+    }
     return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, initialStudent(spec, await teacher.hostWeights(), plan.seed));
   }
 

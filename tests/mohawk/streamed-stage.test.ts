@@ -92,3 +92,25 @@ describe('layer streaming in stages 1 and 2', () => {
     }, 300_000);
   }
 });
+
+describe('a student over the one-binding limit', () => {
+  it('is refused up front unless every stage it trains is streamed', async () => {
+    const gpu = await testGpu();
+    const teacher = await loadTeacher(gpu, await nodeDirFileSet(TEACHER_DIR), 'stories260K');
+    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 50 });
+    const limits = gpu.info.limits;
+    const saved = limits.maxStorageBufferBindingSize;
+    // stories260K's student is about 1 MiB as f32.
+    limits.maxStorageBufferBindingSize = 256 * 1024;
+    try {
+      const base = { ...DEFAULT_PLAN, seqLen: 16, batch: 2 };
+      await expect(Distiller.create(gpu, teacher, { ...base, streamLayers: true }, corpus)).rejects.toThrow(/over this GPU's 0.00 GiB limit for one storage binding, so stage 3 cannot train it whole: run stages 1 and 2 with layer streaming only/);
+      await expect(Distiller.create(gpu, teacher, { ...base, stages: [1, 2], streamLayers: false }, corpus)).rejects.toThrow(/so stages 1, 2 cannot train it whole: stream the layers/);
+      const d = await Distiller.create(gpu, teacher, { ...base, stages: [1, 2], streamLayers: true }, corpus);
+      d.release();
+    } finally {
+      limits.maxStorageBufferBindingSize = saved;
+      teacher.release();
+    }
+  });
+});
