@@ -50,6 +50,19 @@ function Scalar({ field, label, hint }: { field: ScalarField; label: string; hin
   );
 }
 
+/** A yes/no plan field as a checkbox. */
+function Toggle({ field, label, title }: { field: 'freezeMlp' | 'streamLayers'; label: string; title?: string }) {
+  const value = useUi((s) => s.plan[field]);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  return (
+    <label className="field toggle-field wide" title={title}>
+      <input type="checkbox" data-testid={`plan-${field}`} checked={value} disabled={locked} onChange={(e) => setPlan({ [field]: e.target.checked })} />
+      <span>{label}</span>
+    </label>
+  );
+}
+
 function StageRow({ stage }: { stage: Stage }) {
   const on = useUi((s) => s.plan.stages.includes(stage));
   const budget = useUi((s) => s.plan.tokens[stage]);
@@ -141,7 +154,6 @@ function AttentionLayers() {
 export function DistillPlanForm() {
   const plan = useUi((s) => s.plan);
   const setTotalTokens = useUi((s) => s.setTotalTokens);
-  const setPlan = useUi((s) => s.setPlan);
   const locked = useLocked();
   const errors = useErrors();
   const total = totalTokens(plan);
@@ -175,26 +187,12 @@ export function DistillPlanForm() {
         <Scalar field="batch" label="batch" hint="sequences per micro-batch" />
         <Scalar field="accumulate" label="gradient accumulation" hint={`${count(per)} tokens per step`} />
         <Scalar field="temperature" label="temperature" hint="stage 3 soft cross-entropy" />
-        <label className="field toggle-field wide">
-          <input
-            type="checkbox"
-            data-testid="plan-freezeMlp"
-            checked={plan.freezeMlp}
-            disabled={locked}
-            onChange={(e) => setPlan({ freezeMlp: e.target.checked })}
-          />
-          <span>freeze the copied MLPs in stage 3</span>
-        </label>
-        <label className="field toggle-field wide" title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. Stage 3 and evaluation still need both whole models on the GPU.">
-          <input
-            type="checkbox"
-            data-testid="plan-streamLayers"
-            checked={plan.streamLayers}
-            disabled={locked}
-            onChange={(e) => setPlan({ streamLayers: e.target.checked })}
-          />
-          <span>stream layers in stages 1–2 (one layer on the GPU at a time)</span>
-        </label>
+        <Toggle field="freezeMlp" label="freeze the copied MLPs in stage 3" />
+        <Toggle
+          field="streamLayers"
+          label="stream layers in stages 1–2 (one layer on the GPU at a time)"
+          title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. Stage 3 and evaluation still need both whole models on the GPU."
+        />
         <AttentionLayers />
       </div>
       <details className="more">
