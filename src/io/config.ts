@@ -160,8 +160,8 @@ class Reader {
   }
 }
 
-/** Parses config.json (text or parsed JSON). `where` names the file in messages. */
-export function parseConfig(json: unknown, where = 'config.json'): ArchConfig {
+/** A config.json's top-level object, from its text or already parsed; errors name `where`. */
+export function configObject(json: unknown, where: string): Record<string, unknown> {
   let cfg = json;
   if (typeof json === 'string') {
     try {
@@ -171,7 +171,12 @@ export function parseConfig(json: unknown, where = 'config.json'): ArchConfig {
     }
   }
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new ConfigError(`${where}: not a JSON object`);
-  const c = cfg as Json;
+  return cfg as Record<string, unknown>;
+}
+
+/** Parses config.json (text or parsed JSON). `where` names the file in messages. */
+export function parseConfig(json: unknown, where = 'config.json'): ArchConfig {
+  const c = configObject(json, where) as Json;
   const type = c.model_type;
   if (typeof type !== 'string') throw new ConfigError(`${where}: missing required field model_type`);
   if (!MODEL_TYPES.includes(type as ModelType)) {

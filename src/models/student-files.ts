@@ -3,7 +3,7 @@
 // "teacher_config", the mixer's shape, the kept attention layers, how it was made) and the teacher's
 // tokenizer files. `mohawk eval` and src/models/load.ts read this layout back; scripts/student_torch.py
 // runs it in plain PyTorch.
-import { ConfigError, parseConfig, type ArchConfig } from '../io/config';
+import { configObject, ConfigError, parseConfig, type ArchConfig } from '../io/config';
 import { joinBytes, safetensorsParts } from '../io/safetensors';
 import { MIXER_CONV_K, MIXER_DEFAULT_CHUNK, mixerDims, type MixerShape } from './mamba-mixer-shape';
 import { studentShapes } from './student';
@@ -68,16 +68,8 @@ export function isStudentConfig(json: unknown): boolean {
 
 /** Reads a student's config.json (text or parsed); errors name the field. */
 export function parseStudentConfig(json: unknown, where = 'config.json'): ParsedStudentConfig {
-  let cfg = json;
-  if (typeof json === 'string') {
-    try {
-      cfg = JSON.parse(json);
-    } catch (e) {
-      throw new ConfigError(`${where}: not valid JSON (${(e as Error).message})`);
-    }
-  }
+  const cfg = configObject(json, where);
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!isObj(cfg)) throw new ConfigError(`${where}: not a JSON object`);
   const fail = (msg: string): never => {
     throw new ConfigError(`${where} (${STUDENT_MODEL_TYPE}): ${msg}`);
   };
