@@ -76,7 +76,7 @@ export function studentShapes(spec: StudentSpec): Map<string, number[]> {
 
 /** A flat parameter buffer with its gradients, seen as canonical Weights. */
 export class ParamSet implements Weights {
-  readonly layout = new FlatParams();
+  readonly layout: FlatParams;
   readonly values: GPUBuffer;
   readonly grads: GPUBuffer;
   /** Parameters given no gradient binding (and masked out of AdamW). */
@@ -85,15 +85,18 @@ export class ParamSet implements Weights {
   constructor(
     private readonly gpu: Gpu,
     shapes: Map<string, number[]>,
-    /** Initial values by name, or already packed in this layout (a checkpoint's, a host copy's). */
-    initial: Map<string, Float32Array> | Float32Array,
+    /** Initial values by name, or already packed in this layout (a checkpoint's, a host copy's); zeros when undefined. */
+    initial: Map<string, Float32Array> | Float32Array | undefined,
     label: string,
   ) {
-    for (const [n, shape] of shapes) this.layout.add(n, shape);
+    this.layout = FlatParams.of(shapes);
     if (initial instanceof Float32Array && initial.length !== this.layout.size) {
       throw new Error(`${label}: ${initial.length} packed values for a layout of ${this.layout.size}`);
     }
-    this.values = gpu.upload(initial instanceof Float32Array ? initial : this.layout.pack(initial), `${label} parameters`);
+    this.values =
+      initial === undefined
+        ? gpu.zeros(this.layout.size, `${label} parameters`)
+        : gpu.upload(initial instanceof Float32Array ? initial : this.layout.pack(initial), `${label} parameters`);
     this.grads = gpu.zeros(this.layout.size, `${label} gradients`);
   }
 

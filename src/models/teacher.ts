@@ -22,7 +22,6 @@ export interface LoadedTeacher {
    * and layer streaming uploads one layer at a time from them.
    */
   host: Map<string, Float32Array>;
-  hostWeights(): Promise<Map<string, Float32Array>>;
   /** Whether `weights` are on the GPU. */
   readonly resident: boolean;
   /** Puts the weights (back) on the GPU; a no-op when they are there. */
@@ -91,7 +90,6 @@ export async function loadTeacher(
     tokenizer,
     weights: { get, has: (n) => host.has(n), buffers: weights },
     host,
-    hostWeights: async () => host,
     get resident() {
       return weights.size > 0;
     },

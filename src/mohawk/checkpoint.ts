@@ -11,6 +11,8 @@ import { bytesSource } from '../io/files';
 import { joinBytes, SafetensorsFile, safetensorsParts } from '../io/safetensors';
 
 const byteLength = (parts: readonly Uint8Array[]) => parts.reduce((a, p) => a + p.length, 0);
+/** What a store's write was given, as parts to write in order. */
+const partsOf = (bytes: Uint8Array | readonly Uint8Array[]): readonly Uint8Array[] => (bytes instanceof Uint8Array ? [bytes] : bytes);
 
 export interface CheckpointStore {
   /** Several parts are written one after another (a file larger than one typed array can hold). */
@@ -223,7 +225,7 @@ export function memoryStore(): CheckpointStore & { files: Map<string, Uint8Array
     files,
     async write(name, bytes) {
       checkName(name);
-      files.set(name, bytes instanceof Uint8Array ? bytes.slice() : joinBytes(bytes).slice());
+      files.set(name, joinBytes(partsOf(bytes)).slice());
     },
     async read(name) {
       const b = files.get(name);
@@ -258,7 +260,7 @@ export function folderStore(path: string): CheckpointStore {
       const tmp = at(`${TMP}${name}-${newId()}`);
       const h = await fs.open(tmp, 'w');
       try {
-        for (const part of bytes instanceof Uint8Array ? [bytes] : bytes) await h.write(part);
+        for (const part of partsOf(bytes)) await h.write(part);
         await h.sync();
       } finally {
         await h.close();
@@ -344,7 +346,7 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
   return {
     async write(name, bytes) {
       checkName(name);
-      const parts = bytes instanceof Uint8Array ? [bytes] : bytes;
+      const parts = partsOf(bytes);
       // Each part in full from `at`, which a sync handle may take in several writes.
       const putAll = (h: OpfsSyncHandle) => {
         let at = 0;

@@ -8,7 +8,7 @@ import type { LoadedTeacher } from '../models/teacher';
 import { exportStudentParts, studentConfigJson, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { DistillPlan, Stage } from '../worker/api';
 import { StageStep, wsd, type StepResult } from './stages';
-import { StreamedStageStep, type HostStudent } from './streamed-stage';
+import { STREAM_WINDOW_BYTES, StreamedStageStep, type HostStudent } from './streamed-stage';
 import { FlatParams } from './params';
 import type { TokenStream } from './token-stream';
 import { stepsPerStage } from '../ui/distill-plan';
@@ -63,12 +63,11 @@ export function checkPlan(plan: DistillPlan, teacherLayers: number, maxPositions
 type StudentState = { where: 'gpu'; student: ParamSet; m: GPUBuffer; v: GPUBuffer } | ({ where: 'host' } & HostStudent);
 
 export class Distiller {
-  readonly layout = new FlatParams();
   private state: StudentState;
   /** Set while a streamed stage runs: nothing may move the models then. */
   private streaming: Stage | null = null;
   /** GPU memory a streamed stage gives its window of residual streams (StreamedStageStep). */
-  streamWindowBytes = 256 * 2 ** 20;
+  streamWindowBytes = STREAM_WINDOW_BYTES;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -76,10 +75,11 @@ export class Distiller {
     readonly plan: DistillPlan,
     readonly corpus: TokenStream,
     readonly spec: StudentSpec,
+    /** The student's flat layout (of studentShapes(spec)). */
+    readonly layout: FlatParams,
     initial: Map<string, Float32Array>,
   ) {
     const shapes = studentShapes(this.spec);
-    for (const [n, sh] of shapes) this.layout.add(n, sh);
     const params = this.layout.pack(initial);
     const size = this.layout.size;
     // A streamed run never needs the whole student on the GPU before stage 3 or an evaluation.
@@ -128,7 +128,8 @@ export class Distiller {
     corpus.seedSampler(plan.seed);
     // AdamW binds the student's flat parameter, gradient and moment buffers whole: over the adapter's
     // limit for one binding, only streamed stages (one layer's slot at a time) can train it.
-    const floats = [...studentShapes(spec).values()].reduce((a, sh) => a + Math.ceil(sh.reduce((x, y) => x * y, 1) / 64) * 64, 0);
+    const layout = FlatParams.of(studentShapes(spec));
+    const floats = layout.size;
     const lim = gpu.info.limits.maxStorageBufferBindingSize;
     const resident = plan.stages.filter((s) => s === 3 || !plan.streamLayers);
     if (floats * 4 > lim && resident.length > 0) {
@@ -139,7 +140,7 @@ export class Distiller {
           (plan.stages.includes(3) ? ': run stages 1 and 2 with layer streaming only' : ': stream the layers'),
       );
     }
-    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, initialStudent(spec, await teacher.hostWeights(), plan.seed));
+    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initialStudent(spec, teacher.host, plan.seed));
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */

@@ -15,6 +15,13 @@ export class FlatParams {
   readonly slices = new Map<string, Slice>();
   private total = 0;
 
+  /** The layout of `shapes`, in their order. */
+  static of(shapes: Map<string, number[]>): FlatParams {
+    const p = new FlatParams();
+    for (const [n, shape] of shapes) p.add(n, shape);
+    return p;
+  }
+
   add(name: string, shape: number[]): Slice {
     if (this.slices.has(name)) throw new Error(`parameter ${name} declared twice`);
     const count = shape.reduce((a, b) => a * b, 1);

@@ -26,7 +26,7 @@ import { Activations, AttentionMixer, Mlp, type Weights } from '../models/layers
 import { MambaMixer } from '../models/mamba-mixer';
 import { mixerParamShapes } from '../models/mamba-mixer-shape';
 import { ParamSet, type StudentSpec } from '../models/student';
-import { FlatParams } from './params';
+import type { FlatParams } from './params';
 import { LayerObjective, stepResult, trainedBy, type StageOptions, type StepResult } from './stages';
 
 /** The student's state on the host, packed in the full student layout. */
@@ -42,6 +42,9 @@ export interface HostTeacher {
   config: ArchConfig;
   host: Map<string, Float32Array>;
 }
+
+/** The default GPU memory for a window's residual streams: 16 steps of 2,048 tokens at d 2048. */
+export const STREAM_WINDOW_BYTES = 256 * 2 ** 20;
 
 export class StreamedStageStep {
   private readonly c: ArchConfig;
@@ -68,6 +71,8 @@ export class StreamedStageStep {
   private readonly objectiveOps: Op[];
   private readonly objective: LayerObjective;
   private readonly opt: AdamW;
+  /** Averaging the accumulated gradients, then AdamW. */
+  private readonly update: Op[];
   private readonly lossSum: GPUBuffer;
   private readonly lossOne: GPUBuffer;
   private readonly layerLoss: GPUBuffer;
@@ -92,7 +97,7 @@ export class StreamedStageStep {
     private readonly o: StageOptions,
     startAt = 0,
     /** GPU memory for the window's residual streams; the window is as many steps as fit (1 to 32). */
-    windowBytes = 256 * 2 ** 20,
+    windowBytes = STREAM_WINDOW_BYTES,
   ) {
     this.t = startAt;
     const c = (this.c = teacher.config);
@@ -114,9 +119,7 @@ export class StreamedStageStep {
     // every tensor the same way, so a layer's mixer is one contiguous range of the host arrays).
     const shapes = mixerParamShapes(spec.mixer);
     const names = [...shapes.keys()];
-    const fp = new FlatParams();
-    for (const [n, sh] of shapes) fp.add(n, sh);
-    this.slot = new ParamSet(gpu, shapes, new Float32Array(fp.size), 'streamed mixer');
+    this.slot = new ParamSet(gpu, shapes, undefined, 'streamed mixer');
     for (const l of this.mixerLayers) {
       const b = student.layout.get(`layers.${l}.mixer.${names[0]}`).offset;
       for (const n of names) {
@@ -141,7 +144,8 @@ export class StreamedStageStep {
     this.next = own(gpu.buffer(rows * d * 4, 'streamed block output'));
     this.lossSum = own(gpu.zeros(1, 'stage loss sum'));
     this.lossOne = own(gpu.buffer(4, 'stage loss'));
-    this.layerLoss = own(gpu.zeros(c.layers * 64, 'stage loss per layer'));
+    // The objective reports into layer 0's slot whichever layer runs (see below).
+    this.layerLoss = own(gpu.zeros(64, 'stage loss of the layer in the slot'));
     this.stepLoss = own(gpu.zeros(this.window * c.layers * 64, 'streamed loss per step and layer'));
     this.stepNorms = own(gpu.zeros(this.window * c.layers * 64, 'streamed grad norm per step and layer'));
 
@@ -167,6 +171,7 @@ export class StreamedStageStep {
       count: size,
       config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm / Math.sqrt(this.mixerLayers.length) },
     });
+    this.update = [...(accumulate > 1 ? scale(gpu, { y: slot.grads, n: size, alpha: 1 / accumulate }) : []), ...this.opt.ops];
   }
 
   /** Layer l's canonical names, bound to the teacher's slot. */
@@ -271,8 +276,7 @@ export class StreamedStageStep {
           s.copy(this.next, 0, this.residuals, at, bytes);
         }
         if (b0 === undefined) continue;
-        if (accumulate > 1) s.run(scale(gpu, { y: this.slot.grads, n: size, alpha: 1 / accumulate }));
-        s.run(this.opt.ops);
+        s.run(this.update);
         const slotAt = (k * c.layers + l) * 256;
         s.copy(this.opt.gradNorm, 0, this.stepNorms, slotAt, 4).copy(this.layerLoss, 0, this.stepLoss, slotAt, 4);
         if (this.stepDist) s.copy(this.objective.dist!, 0, this.stepDist, (k * c.layers + l) * distBytes, distBytes);

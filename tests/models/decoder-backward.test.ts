@@ -15,7 +15,7 @@ describe.each(['llama-gqa', 'gpt2', 'gpt_neox', 'phi'] as const)('decoder backwa
     const gpu = await testGpu();
     const fx = await loadFixture(name);
     const teacher = await loadTeacher(gpu, await nodeDirFileSet(fx.dir), name);
-    const host = await teacher.hostWeights();
+    const host = teacher.host;
     const shapes = new Map([...host].map(([n, v]) => [n, n === 'embed' ? [teacher.config.vocab, teacher.config.dModel] : [v.length]]));
     const ps = new ParamSet(gpu, shapes, host, 'test');
     const batch = 2, L = 12, rows = batch * L;
