@@ -3,6 +3,7 @@
 import { joinBytes } from '../io/safetensors';
 import { defaultMixer } from '../models/student';
 import { mixerDims } from '../models/mamba-mixer-shape';
+import { streamWindowSteps } from './streamed-stage';
 import { Gpu } from '../gpu/runtime';
 import type {
   CorpusSummary, DistillApi, DistillEvent, DistillPlan, EngineApi, EngineEvent, GpuSummary, MixingSample, PerStage, ResumeInfo, Stage, TeacherSummary,
@@ -175,8 +176,8 @@ export class Engine implements EngineApi, DistillApi {
   /**
    * A rough upper estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices):
    * the most any of its stages holds. Streamed stages hold one layer's teacher weights, the mixer's slot
-   * (parameters, gradients, two moments, three floats of copy-back staging per parameter) and one
-   * layer's activations.
+   * (parameters, gradients, two moments, a mask and two copy-back staging buffers: seven floats per
+   * parameter), one layer's activations and a window's residual streams.
    */
   private memoryEstimate(plan: DistillPlan): number {
     const t = this.needTeacher();
@@ -194,7 +195,8 @@ export class Engine implements EngineApi, DistillApi {
       const layerBytes = ((t.summary.parameters - tables) / c.layers) * 4;
       const m = mixerDims(defaultMixer(c));
       const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
-      return layerBytes + 7 * mixerBytes + 2 * perLayer + plan.accumulate * rows * c.dModel * 4 + extra;
+      const stepBytes = plan.accumulate * rows * c.dModel * 4;
+      return layerBytes + 7 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + extra;
     };
     return Math.max(...plan.stages.map(stage));
   }

@@ -46,6 +46,11 @@ export interface HostTeacher {
 /** The default GPU memory for a window's residual streams: 16 steps of 2,048 tokens at d 2048. */
 export const STREAM_WINDOW_BYTES = 256 * 2 ** 20;
 
+/** Steps per window: as many steps' residual streams (`stepBytes` each) as `windowBytes` holds, 1 to 32. */
+export function streamWindowSteps(stepBytes: number, windowBytes = STREAM_WINDOW_BYTES): number {
+  return Math.max(1, Math.min(32, Math.floor(windowBytes / stepBytes)));
+}
+
 export class StreamedStageStep {
   private readonly c: ArchConfig;
   private readonly rows: number;
@@ -138,7 +143,7 @@ export class StreamedStageStep {
     }
 
     const perStep = accumulate * rows * d * 4;
-    this.window = Math.max(1, Math.min(32, Math.floor(windowBytes / perStep)));
+    this.window = streamWindowSteps(perStep, windowBytes);
     this.residuals = own(gpu.buffer(this.window * perStep, 'streamed residuals'));
     this.x = own(gpu.buffer(rows * d * 4, 'streamed block input'));
     this.next = own(gpu.buffer(rows * d * 4, 'streamed block output'));
