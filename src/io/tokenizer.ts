@@ -141,3 +141,8 @@ export function checkVocab(tokenizer: TeacherTokenizer, vocabSize: number): stri
     ? [`the embedding has ${vocabSize - tokenizer.vocabSize} rows no token uses (tokenizer ${tokenizer.vocabSize}, model ${vocabSize})`]
     : [];
 }
+
+/** What a corpus needs of a tokenizer: one document to ids, BOS included when the checkpoint asks for it. */
+export interface DocumentTokenizer {
+  encodeDocument(text: string): number[];
+}

@@ -3,7 +3,7 @@
 // gradient buffer of the same layout; `frozen` names get no gradient binding.
 import type { Bindable, Gpu } from '../gpu/runtime';
 import type { ArchConfig } from '../io/config';
-import { FlatParams, normal } from '../mohawk/params';
+import { FlatParams, normal } from './params';
 import { Activations, AttentionMixer, type Weights } from './layers';
 import { MambaMixer } from './mamba-mixer';
 import { mixerDims, mixerParamShapes, MIXER_CONV_K, type MixerShape } from './mamba-mixer-shape';

@@ -5,11 +5,24 @@ import { GpuError } from '../gpu/runtime';
 import { parseConfig, type ArchConfig } from '../io/config';
 import { readJson, type FileSet } from '../io/files';
 import { openCheckpoint } from '../io/safetensors';
-import { TeacherTokenizer, checkVocab } from '../io/tokenizer';
+import { TeacherTokenizer, checkVocab, type DocumentTokenizer } from '../io/tokenizer';
 import { canonicalLayout, unusedWarning, type CanonicalTensor } from './arch';
 import type { Weights } from './layers';
-import type { TeacherSummary } from '../worker/api';
-import type { DocumentTokenizer } from '../mohawk/token-stream';
+
+/** What the page shows of a loaded teacher. */
+export interface TeacherSummary {
+  name: string;
+  modelType: string;
+  layers: number;
+  dModel: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  parameters: number;
+  /** Warnings that did not stop the load (e.g. unused tensors). */
+  warnings: string[];
+}
 
 export interface LoadedTeacher {
   config: ArchConfig;

@@ -3,18 +3,14 @@
 // through callbacks and never blocks on the GPU between steps (one step is kept in flight).
 import type { Gpu } from '../gpu/runtime';
 import { meanNll } from '../models/evaluate';
-import { defaultMixer, initialStudent, ParamSet, studentMixers, studentShapes, type StudentSpec } from '../models/student';
+import { initialStudent, ParamSet, studentMixers, studentShapes, type StudentSpec } from '../models/student';
 import type { LoadedTeacher } from '../models/teacher';
 import { exportStudentParts, studentConfigJson, type NamedBytes, type NamedParts } from '../models/student-files';
-import type { DistillPlan, Stage } from '../worker/api';
 import { StageStep, wsd, type StepResult } from './stages';
-import { STREAM_WINDOW_BYTES, StreamedStageStep, type HostStudent } from './streamed-stage';
-import { FlatParams } from './params';
+import { StreamedStageStep, type HostStudent } from './streamed-stage';
+import { FlatParams } from '../models/params';
 import type { TokenStream } from './token-stream';
-import { stepsPerStage } from '../ui/distill-plan';
-
-// One default plan for the page and the command line; the reasons for each value are beside it.
-export { DEFAULT_DISTILL_PLAN as DEFAULT_PLAN } from '../ui/distill-plan';
+import { sequencesPerStep, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage } from './plan';
 
 export interface DistillHooks {
   /** Called at each stage's end and every `saveEveryS` seconds with the step the GPU state is at. */
@@ -40,23 +36,6 @@ export interface Control {
 export interface ResumePoint {
   stage: Stage;
   step: number;
-}
-
-export function checkPlan(plan: DistillPlan, teacherLayers: number, maxPositions: number, trainTokens: number): void {
-  const bad = (m: string) => {
-    throw new Error(`plan: ${m}`);
-  };
-  if (plan.stages.length === 0) bad('no stage selected');
-  for (const s of plan.stages) if (![1, 2, 3].includes(s)) bad(`unknown stage ${s}`);
-  for (const k of ['seqLen', 'batch', 'accumulate'] as const) if (!Number.isInteger(plan[k]) || plan[k] < 1) bad(`${k} must be a positive integer (got ${plan[k]})`);
-  if (plan.seqLen < 2) bad('sequence length must be at least 2');
-  if (plan.seqLen > maxPositions) bad(`sequence length ${plan.seqLen} is over the teacher's ${maxPositions} positions`);
-  for (const s of plan.stages) {
-    if (!(plan.tokens[s] > 0)) bad(`stage ${s} has no tokens`);
-    if (!(plan.lr[s] > 0 && plan.lr[s] < 1)) bad(`stage ${s} learning rate ${plan.lr[s]} is not in (0, 1)`);
-  }
-  for (const l of plan.attentionLayers) if (!Number.isInteger(l) || l < 0 || l >= teacherLayers) bad(`attention layer ${l} is not a layer of this ${teacherLayers}-layer teacher`);
-  if (plan.seqLen + 1 > trainTokens) bad(`the corpus has ${trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
 }
 
 /** Where the student's parameters and AdamW moments are: on the GPU, or on the host while layers are streamed. */
@@ -121,25 +100,11 @@ export class Distiller {
     return host;
   }
 
+  /** A run of `plan`, which validatePlan (./plan.ts) has passed: the run driver checks it once, before this. */
   static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream): Promise<Distiller> {
-    checkPlan(plan, teacher.config.layers, teacher.config.maxPositions, corpus.trainTokens);
-    const c = teacher.config;
-    const spec: StudentSpec = { config: c, mixer: defaultMixer(c, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
+    const spec = studentSpec(teacher.config, plan);
     corpus.seedSampler(plan.seed);
-    // AdamW binds the student's flat parameter, gradient and moment buffers whole: over the adapter's
-    // limit for one binding, only streamed stages (one layer's slot at a time) can train it.
     const layout = FlatParams.of(studentShapes(spec));
-    const floats = layout.size;
-    const lim = gpu.info.limits.maxStorageBufferBindingSize;
-    const resident = plan.stages.filter((s) => s === 3 || !plan.streamLayers);
-    if (floats * 4 > lim && resident.length > 0) {
-      const gib = (b: number) => (b / 2 ** 30).toFixed(2);
-      throw new Error(
-        `plan: the student's parameters take ${gib(floats * 4)} GiB as f32, over this GPU's ${gib(lim)} GiB limit for one storage binding, ` +
-          `so stage${resident.length > 1 ? 's' : ''} ${resident.join(', ')} cannot train it whole` +
-          (plan.stages.includes(3) ? ': run stages 1 and 2 with layer streaming only' : ': stream the layers'),
-      );
-    }
     return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initialStudent(spec, teacher.host, plan.seed));
   }
 
@@ -158,7 +123,7 @@ export class Distiller {
 
   async runStage(stage: Stage, total: number, hooks: DistillHooks, control: Control, start = 0): Promise<void> {
     const p = this.plan;
-    const perStep = p.seqLen * p.batch * p.accumulate;
+    const perStep = tokensPerStep(p);
     hooks.stage?.(stage, 'started', total, total * perStep);
     const opts = { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
     const streamed = stage !== 3 && p.streamLayers;
@@ -225,7 +190,7 @@ export class Distiller {
           skipped = true;
           break;
         }
-        const ids = this.corpus.sample(p.batch * p.accumulate, p.seqLen);
+        const ids = this.corpus.sample(sequencesPerStep(p), p.seqLen);
         const lr = p.lr[stage] * wsd(k, total, p.warmup, p.decay);
         const done = step.step(ids, lr).then((r) => {
           if (!Number.isFinite(r.loss)) {

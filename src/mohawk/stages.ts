@@ -20,7 +20,7 @@ import { Decoder } from '../models/decoder';
 import type { AttentionMixer, Weights } from '../models/layers';
 import { MambaMixer } from '../models/mamba-mixer';
 import { studentMixers, type ParamSet, type StudentSpec } from '../models/student';
-import type { Stage } from '../worker/api';
+import type { Stage } from './plan';
 
 export interface StageOptions {
   batch: number;

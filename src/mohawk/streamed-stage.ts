@@ -26,7 +26,8 @@ import { Activations, AttentionMixer, Mlp, type Weights } from '../models/layers
 import { MambaMixer } from '../models/mamba-mixer';
 import { mixerParamShapes } from '../models/mamba-mixer-shape';
 import { ParamSet, type StudentSpec } from '../models/student';
-import type { FlatParams } from './params';
+import type { FlatParams } from '../models/params';
+import { STREAM_WINDOW_BYTES, streamWindowSteps } from './plan';
 import { LayerObjective, stepResult, trainedBy, type StageOptions, type StepResult } from './stages';
 
 /** The student's state on the host, packed in the full student layout. */
@@ -41,14 +42,6 @@ export interface HostStudent {
 export interface HostTeacher {
   config: ArchConfig;
   host: Map<string, Float32Array>;
-}
-
-/** The default GPU memory for a window's residual streams: 16 steps of 2,048 tokens at d 2048. */
-export const STREAM_WINDOW_BYTES = 256 * 2 ** 20;
-
-/** Steps per window: as many steps' residual streams (`stepBytes` each) as `windowBytes` holds, 1 to 32. */
-export function streamWindowSteps(stepBytes: number, windowBytes = STREAM_WINDOW_BYTES): number {
-  return Math.max(1, Math.min(32, Math.floor(windowBytes / stepBytes)));
 }
 
 export class StreamedStageStep {

@@ -1,11 +1,7 @@
 // Training text as one token stream: documents tokenized (BOS where the tokenizer wants it) and
 // concatenated, with the last documents held out so that evaluation never sees trained-on text.
 import { splitDocuments } from '../io/corpus';
-
-export interface DocumentTokenizer {
-  /** Token ids of one document, BOS included when the checkpoint asks for it. */
-  encodeDocument(text: string): number[];
-}
+import type { DocumentTokenizer } from '../io/tokenizer';
 
 export class TokenStream {
   private seed = 0x2545f491;

@@ -4,10 +4,11 @@ import { createEngineClient, type EngineClient } from '../worker/client';
 import type { DistillEvent, DistillPlan, EngineEvent, TeacherSummary } from '../worker/api';
 import { useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
-import { STAGES, distillPlanErrors, planErrorText, tokensPerStep } from './distill-plan';
+import { STAGES, tokensPerStep } from '../mohawk/plan';
+import { distillPlanErrors, planErrorText } from './plan-form';
 import { checkCorpusFiles } from './corpus-files';
 import { canPickFolder, downloadFiles, pickFolder, saveToFolder } from './download';
-import { bytes, count, mib } from './format';
+import { bytes, count, mib } from '../util/format';
 
 let client: EngineClient | null = null;
 
@@ -137,32 +138,25 @@ function stepsText(steps: Record<number, number>, plan: DistillPlan): string {
   return `${parts.join(', ')} steps of ${count(tokensPerStep(plan))} tokens`;
 }
 
-/** Checks the plan here and with the engine (corpus, positions, memory), then starts it. */
+/** Checks the form, then starts the plan: the engine checks it against the corpus, the teacher and the adapter once, and starts. */
 async function startDistill(): Promise<void> {
   const s = useUi.getState();
   const errors = distillPlanErrors(s.plan, s.teacher?.layers ?? null);
   if (Object.keys(errors).length > 0) return fail(`the plan is not valid: ${planErrorText(errors)}`);
+  // Cleared before the call: the run's first events arrive before the call settles.
+  s.resetRun(s.plan);
   useUi.setState({ starting: true, resume: null });
   s.setStatus('checking the plan');
-  let plan: DistillPlan;
   try {
-    const checked = await engine().api.checkPlan(s.plan);
-    plan = checked.plan;
-    s.resetRun(plan);
-    useUi.setState({ starting: true });
-    s.setStatus(`starting: ${stepsText(checked.steps, plan)}; about ${mib(checked.memoryBytes)} of GPU memory`);
+    const started = await engine().api.startDistill(s.plan);
+    s.setStatus(`started: ${stepsText(started.steps, started.plan)}; about ${mib(started.memoryBytes)} of GPU memory`);
   } catch (e) {
+    useUi.setState({ run: { running: false, paused: false, finished: false } });
+    fail(messageOf(e));
+    void offerResume();
+  } finally {
     useUi.setState({ starting: false });
-    return fail(messageOf(e));
   }
-  // startDistill() settles only when the run ends; its progress arrives as events meanwhile.
-  engine()
-    .api.startDistill(plan)
-    .catch((e) => {
-      useUi.setState({ starting: false, run: { running: false, paused: false, finished: false } });
-      fail(messageOf(e));
-      void offerResume();
-    });
 }
 
 /** The one run button: Start, Pause or Resume depending on the run's state. */
@@ -198,27 +192,25 @@ export async function skipStage(): Promise<void> {
   }
 }
 
-/** Continues the run the engine has a checkpoint of. */
+/** Continues the run the engine has a checkpoint of, with the checkpoint's own plan. */
 export async function resumeDistill(): Promise<void> {
   const s = useUi.getState();
   const info = s.resume;
   if (!info || locked()) return;
+  // Cleared before the call: the engine reports the stages the checkpoint finished before it settles.
   s.resetRun(s.plan);
-  // Stages before the checkpoint's were done by the earlier run; the engine's events fill in the rest.
-  for (const st of STAGES) {
-    if (st < info.stage && s.plan.stages.includes(st)) {
-      useUi.setState((x) => ({ stages: { ...x.stages, [st]: { ...x.stages[st], state: 'finished', step: x.stages[st].steps, etaS: 0 } } }));
-    }
-  }
   useUi.setState({ starting: true, resume: null });
   s.setStatus(`resuming stage ${info.stage} from step ${info.step}`);
-  engine()
-    .api.resumeDistill()
-    .catch((e) => {
-      useUi.setState({ starting: false, run: { running: false, paused: false, finished: false } });
-      fail(messageOf(e));
-      void offerResume();
-    });
+  try {
+    const started = await engine().api.resumeDistill();
+    s.adoptRunPlan(started.plan);
+  } catch (e) {
+    useUi.setState({ run: { running: false, paused: false, finished: false } });
+    fail(messageOf(e));
+    void offerResume();
+  } finally {
+    useUi.setState({ starting: false });
+  }
 }
 
 export function dismissResume(): void {

@@ -13,7 +13,7 @@ import type {
   Stage,
   TeacherSummary,
 } from '../worker/api';
-import { DEFAULT_DISTILL_PLAN, STAGES, clonePlan, stepsPerStage, toggleStage, withTotal } from './distill-plan';
+import { DEFAULT_PLAN, STAGES, clonePlan, stepsPerStage, toggleStage, withTotal } from '../mohawk/plan';
 
 export type StatusLevel = 'info' | 'error';
 
@@ -153,6 +153,8 @@ export interface UiState {
   setStatus(text: string, level?: StatusLevel): void;
   /** Clears everything a previous run left and lays out the stages of `plan`. */
   resetRun(plan: DistillPlan): void;
+  /** A resumed run's own plan: the form shows it, and stages the run has not reported on take its totals. */
+  adoptRunPlan(plan: DistillPlan): void;
   applyEvent(e: EngineEvent | DistillEvent): void;
 }
 
@@ -219,12 +221,12 @@ export const useUi = create<UiState>()((set, get) => {
     corpus: null,
     corpusLoading: false,
 
-    plan: clonePlan(DEFAULT_DISTILL_PLAN),
+    plan: clonePlan(DEFAULT_PLAN),
     run: { running: false, paused: false, finished: false },
     starting: false,
     resume: null,
 
-    ...runFields(DEFAULT_DISTILL_PLAN),
+    ...runFields(DEFAULT_PLAN),
     metricsVersion: 0,
     mixingPending: false,
     evaluating: false,
@@ -260,6 +262,14 @@ export const useUi = create<UiState>()((set, get) => {
         metricsVersion: s.metricsVersion + 1,
         run: { running: false, paused: false, finished: false },
       })),
+
+    adoptRunPlan: (plan) =>
+      set((s) => {
+        const fresh = stageViews(plan);
+        const stages = { ...s.stages };
+        for (const st of STAGES) if (stages[st].state === 'pending' || stages[st].state === 'off') stages[st] = fresh[st];
+        return { plan: clonePlan(plan), stages };
+      }),
 
     applyEvent: (e) => {
       switch (e.type) {

@@ -1,21 +1,12 @@
 // The contract between the page and the engine worker (through comlink). Only plain data crosses it.
 import type { GpuInfo } from '../gpu/runtime';
+import type { DistillPlan, PerStage, Stage } from '../mohawk/plan';
+import type { TeacherSummary } from '../models/teacher';
+import type { MixingSample } from '../mohawk/inspect';
+
+export type { DistillPlan, MixingSample, PerStage, Stage, TeacherSummary };
 
 export type GpuSummary = GpuInfo;
-
-export interface TeacherSummary {
-  name: string;
-  modelType: string;
-  layers: number;
-  dModel: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocab: number;
-  parameters: number;
-  /** Warnings that did not stop the load (e.g. unused tensors). */
-  warnings: string[];
-}
 
 export type EngineEvent =
   | { type: 'status'; text: string; level: 'info' | 'error' }
@@ -36,52 +27,7 @@ export interface EngineApi {
   subscribe(listener: (e: EngineEvent | DistillEvent) => void): Promise<void>;
 }
 
-// ---- MOHAWK distillation (issue 5). The engine implements DistillApi beside EngineApi. ----
-
-export type Stage = 1 | 2 | 3;
-export type PerStage<T> = Record<Stage, T>;
-
-/** A whole distillation: what `mohawk distill` takes as flags and the page as its plan form. */
-export interface DistillPlan {
-  /** Stages to run, in order (a subset of 1, 2, 3). */
-  stages: Stage[];
-  /** Token budget per stage (tokens of training text the stage consumes). */
-  tokens: PerStage<number>;
-  /** Peak learning rate per stage (AdamW, warmup-stable-decay). */
-  lr: PerStage<number>;
-  seqLen: number;
-  /** Sequences per micro-batch. */
-  batch: number;
-  /** Micro-batches per optimizer step (gradient accumulation). */
-  accumulate: number;
-  /** Fractions of each stage's steps spent warming up and decaying (the rest is flat). */
-  warmup: number;
-  decay: number;
-  maxGradNorm: number;
-  weightDecay: number;
-  /** Stage 3 soft cross-entropy temperature. */
-  temperature: number;
-  /** Stage 3: keep the copied MLPs frozen. */
-  freezeMlp: boolean;
-  /** Layers that keep the teacher's attention (a hybrid student); empty for a pure Mamba student. */
-  attentionLayers: number[];
-  /** Seed of the student's initialisation and of the corpus sampler (TokenStream.seedSampler). */
-  seed: number;
-  /**
-   * Stages 1 and 2 hold one layer of teacher and student on the GPU at a time (src/mohawk/streamed-stage.ts):
-   * slower, for teachers that do not fit. Stage 3 and evaluation still need the whole models there.
-   */
-  streamLayers: boolean;
-}
-
-/** One plot-ready sample of layer `layer`, head `head`: row-major L×L, causal (upper triangle 0). */
-export interface MixingSample {
-  layer: number;
-  head: number;
-  L: number;
-  teacher: Float32Array;
-  student: Float32Array;
-}
+// ---- MOHAWK distillation. The engine implements DistillApi beside EngineApi. ----
 
 export type DistillEvent =
   /** A stage began, ended, or was skipped by the user. steps/tokens are the stage's planned totals. */
@@ -103,6 +49,14 @@ export interface CorpusSummary {
   heldOutTokens: number;
 }
 
+export interface StartedRun {
+  plan: DistillPlan;
+  steps: PerStage<number>;
+  memoryBytes: number;
+  /** Where a resumed run goes on; null for a new one. */
+  from: { stage: Stage; step: number } | null;
+}
+
 export interface ResumeInfo {
   teacher: string;
   stage: Stage;
@@ -113,9 +67,11 @@ export interface ResumeInfo {
 export interface DistillApi {
   /** A dropped text or JSONL corpus; without one the built-in TinyStories slice is used. */
   loadCorpusFiles(files: File[]): Promise<CorpusSummary>;
-  /** The plan with defaults filled in and checked against the teacher, corpus and adapter memory; throws why not. */
-  checkPlan(plan: DistillPlan): Promise<{ plan: DistillPlan; memoryBytes: number; steps: PerStage<number> }>;
-  startDistill(plan: DistillPlan): Promise<void>;
+  /**
+   * Checks the plan against the teacher, corpus and adapter (throwing why not), then starts it; resolves
+   * once the run is under way, with the plan's steps and memory estimate. Progress arrives as events.
+   */
+  startDistill(plan: DistillPlan): Promise<StartedRun>;
   /** Ends the current stage now (its checkpoint is written) and goes on with the next. */
   skipStage(): Promise<void>;
   /** Teacher attention and student SSD matrix of one (layer, head) on a held-out sample. */
@@ -126,5 +82,6 @@ export interface DistillApi {
   exportStudent(): Promise<{ name: string; bytes: Uint8Array }[]>;
   /** A checkpoint left by an earlier run of this teacher, if any. */
   resumable(): Promise<ResumeInfo | null>;
-  resumeDistill(): Promise<void>;
+  /** Continues the loaded teacher's checkpoint with the checkpoint's own plan, which the result carries. */
+  resumeDistill(): Promise<StartedRun>;
 }

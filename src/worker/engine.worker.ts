@@ -1,5 +1,5 @@
 // The dedicated worker that owns the GPU: the page reaches the engine only through comlink.
 import * as Comlink from 'comlink';
-import { Engine } from '../mohawk/engine';
+import { Engine } from './engine';
 
 Comlink.expose(new Engine());

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { optionsFromFlags, parseCount, planDifference } from '../../src/cli/commands/distill';
+import { FIELD_FLAG, optionsFromFlags, parseCount } from '../../src/cli/commands/distill';
+import { planDifference } from '../../src/mohawk/run';
 import { DOC_SEPARATOR, splitDocuments } from '../../src/io/corpus';
-import { DEFAULT_PLAN } from '../../src/mohawk/distiller';
+import { DEFAULT_PLAN } from '../../src/mohawk/plan';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 
 const BIN = fileURLToPath(new URL('../../bin/mohawk.mjs', import.meta.url));
@@ -132,7 +133,7 @@ describe('mohawk distill', () => {
     // A different plan is refused, naming the flag, before anything is loaded.
     const other = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--seq', '16', '--resume', '--json');
     expect(other.code).toBe(1);
-    expect(other.err).toMatch(/--resume: .*--seq \(seqLen\): the checkpoint has 32, the flags give 16/);
+    expect(other.err).toMatch(/--resume: .*--seq \(seqLen\): the checkpoint has 32, this run asks for 16/);
 
     const r = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--resume', '--json');
     expect(r.code, r.err).toBe(0);
@@ -217,8 +218,8 @@ describe('distill flags', () => {
 
   it('says which field of a resumed plan differs', () => {
     const p = plan('seq=32');
-    expect(planDifference(p, p)).toBeNull();
-    expect(planDifference({ ...p, tokens: { ...p.tokens, 2: 5 } }, p)).toMatch(/^--tokens \(tokens\): the checkpoint has \{"1":80000,"2":5,/);
-    expect(planDifference({ ...p, attentionLayers: [1] }, p)).toMatch(/^--attention-layers/);
+    expect(planDifference(p, p, FIELD_FLAG)).toBeNull();
+    expect(planDifference({ ...p, tokens: { ...p.tokens, 2: 5 } }, p, FIELD_FLAG)).toMatch(/^--tokens \(tokens\): the checkpoint has \{"1":80000,"2":5,/);
+    expect(planDifference({ ...p, attentionLayers: [1] }, p, FIELD_FLAG)).toMatch(/^--attention-layers/);
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkTeacherFiles, modelFolderFiles, type PickedFile } from '../../src/ui/teacher-files';
 import { emaSmooth } from '../../src/ui/smoothing';
-import { fieldError } from '../../src/ui/plan';
+import { fieldError } from '../../src/ui/field-bounds';
 
 const pick = (path: string, content = 'x'): PickedFile => ({ path, file: new File([content], path.split('/').pop()!) });
 const names = async (picked: PickedFile[]) => {

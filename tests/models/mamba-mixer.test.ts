@@ -3,7 +3,7 @@ import type { Gpu } from '../../src/gpu/runtime';
 import { ssdMatrixBackward } from '../../src/kernels/ssd-matrix';
 import { MambaMixer, type MixerParamBinding } from '../../src/models/mamba-mixer';
 import { mixerDims, mixerParamShapes, type MixerIo, type MixerShape } from '../../src/models/mamba-mixer-shape';
-import { FlatParams } from '../../src/mohawk/params';
+import { FlatParams } from '../../src/models/params';
 import { mambaMixerBackwardRef, mambaMixerRef, mixerMatrixBackwardRef, type MixerParams } from '../../src/ref/mamba-mixer';
 import { ssdMatrixBackwardRef } from '../../src/ref/ssd-matrix';
 import { randn, relErr, testGpu } from '../helpers/gpu';

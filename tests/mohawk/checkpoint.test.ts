@@ -21,7 +21,7 @@ import {
   type Checkpoint,
   type CheckpointStore,
 } from '../../src/mohawk/checkpoint';
-import { FlatParams } from '../../src/mohawk/params';
+import { FlatParams } from '../../src/models/params';
 import { randn } from '../helpers/gpu';
 
 const dirs: string[] = [];

@@ -7,9 +7,10 @@ import { Gpu } from '../../src/gpu/runtime';
 import { nodeDirFileSet } from '../../src/io/files';
 import { loadTeacher } from '../../src/models/teacher';
 import { loadCheckpoint, memoryStore, saveCheckpoint } from '../../src/mohawk/checkpoint';
-import { DEFAULT_PLAN, Distiller, type ResumePoint } from '../../src/mohawk/distiller';
+import { Distiller, type ResumePoint } from '../../src/mohawk/distiller';
+import { DEFAULT_PLAN } from '../../src/mohawk/plan';
 import { TokenStream } from '../../src/mohawk/token-stream';
-import type { DistillPlan } from '../../src/worker/api';
+import type { DistillPlan } from '../../src/mohawk/plan';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { relErr, testGpu } from '../helpers/gpu';
 

@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
 import { loadTeacher, type LoadedTeacher } from '../../src/models/teacher';
-import { DEFAULT_PLAN, Distiller } from '../../src/mohawk/distiller';
+import { Distiller } from '../../src/mohawk/distiller';
+import { DEFAULT_PLAN } from '../../src/mohawk/plan';
 import { TokenStream } from '../../src/mohawk/token-stream';
-import type { DistillPlan, Stage } from '../../src/worker/api';
+import type { DistillPlan, Stage } from '../../src/mohawk/plan';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { testGpu } from '../helpers/gpu';
 

@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
 import { loadTeacher } from '../../src/models/teacher';
-import { DEFAULT_PLAN, Distiller } from '../../src/mohawk/distiller';
+import { Distiller } from '../../src/mohawk/distiller';
+import { DEFAULT_PLAN, validatePlan, type DistillPlan, type Stage } from '../../src/mohawk/plan';
+import { parseConfig } from '../../src/io/config';
 import { TokenStream } from '../../src/mohawk/token-stream';
-import type { DistillPlan, Stage } from '../../src/worker/api';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { testGpu } from '../helpers/gpu';
 
@@ -95,22 +96,12 @@ describe('layer streaming in stages 1 and 2', () => {
 
 describe('a student over the one-binding limit', () => {
   it('is refused up front unless every stage it trains is streamed', async () => {
-    const gpu = await testGpu();
-    const teacher = await loadTeacher(gpu, await nodeDirFileSet(TEACHER_DIR), 'stories260K');
-    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 50 });
-    const limits = gpu.info.limits;
-    const saved = limits.maxStorageBufferBindingSize;
+    const config = parseConfig(JSON.parse(readFileSync(join(TEACHER_DIR, 'config.json'), 'utf8')));
     // stories260K's student is about 1 MiB as f32.
-    limits.maxStorageBufferBindingSize = 256 * 1024;
-    try {
-      const base = { ...DEFAULT_PLAN, seqLen: 16, batch: 2 };
-      await expect(Distiller.create(gpu, teacher, { ...base, streamLayers: true }, corpus)).rejects.toThrow(/over this GPU's 0.00 GiB limit for one storage binding, so stage 3 cannot train it whole: run stages 1 and 2 with layer streaming only/);
-      await expect(Distiller.create(gpu, teacher, { ...base, stages: [1, 2], streamLayers: false }, corpus)).rejects.toThrow(/so stages 1, 2 cannot train it whole: stream the layers/);
-      const d = await Distiller.create(gpu, teacher, { ...base, stages: [1, 2], streamLayers: true }, corpus);
-      d.release();
-    } finally {
-      limits.maxStorageBufferBindingSize = saved;
-      teacher.release();
-    }
+    const ctx = { teacher: { config, parameters: 260_000 }, trainTokens: 1e6, limits: { maxStorageBufferBindingSize: 256 * 1024, maxBufferSize: 2 ** 30 } };
+    const base = { ...DEFAULT_PLAN, seqLen: 16, batch: 2 };
+    expect(() => validatePlan({ ...base, streamLayers: true }, ctx)).toThrow(/over this GPU's 0.00 GiB limit for one storage binding, so stage 3 cannot train it whole: run stages 1 and 2 with layer streaming only/);
+    expect(() => validatePlan({ ...base, stages: [1, 2], streamLayers: false }, ctx)).toThrow(/so stages 1, 2 cannot train it whole: stream the layers/);
+    expect(validatePlan({ ...base, stages: [1, 2], streamLayers: true }, ctx).steps).toEqual({ 1: 2500, 2: 5000, 3: 0 });
   });
 });

@@ -1,7 +1,7 @@
 // The page's store: how engine events (a distillation's included) land in what the views draw.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { shownStage, useUi } from '../../src/ui/store';
-import { DEFAULT_DISTILL_PLAN, clonePlan } from '../../src/ui/distill-plan';
+import { DEFAULT_PLAN, clonePlan } from '../../src/mohawk/plan';
 
 const ev = useUi.getState().applyEvent;
 const initial = useUi.getState();
@@ -24,7 +24,7 @@ describe('plan edits', () => {
 
 describe('a distillation run as events', () => {
   it('fills per-stage series, stage states, timing, distances, evals, samples and checkpoints', () => {
-    const plan = { ...clonePlan(DEFAULT_DISTILL_PLAN), stages: [1, 3] as (1 | 3)[] };
+    const plan = { ...clonePlan(DEFAULT_PLAN), stages: [1, 3] as (1 | 3)[] };
     useUi.getState().resetRun(plan);
     expect(useUi.getState().stages[2].state).toBe('off');
     ev({ type: 'state', running: true, paused: false, finished: false });

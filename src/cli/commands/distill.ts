@@ -9,15 +9,13 @@ import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
 import { splitDocuments } from '../../io/corpus';
-import { nodeDirFileSet, readJson, type FileSet } from '../../io/files';
-import { TOKENIZER_FILES, type NamedBytes } from '../../models/student-files';
+import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
-import { folderStore, loadCheckpoint, peekCheckpoint, saveCheckpoint, STATE_FILE, teacherFingerprint, type CheckpointStore } from '../../mohawk/checkpoint';
-import { checkPlan, DEFAULT_PLAN, Distiller, type Control, type ResumePoint } from '../../mohawk/distiller';
+import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
+import { DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
-import { splitTokens, STAGE_NAMES, stepsPerStage } from '../../ui/distill-plan';
-import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../ui/format';
-import type { DistillPlan, PerStage, Stage } from '../../worker/api';
+import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 
 const flags = {
   teacher: { type: 'string', help: 'teacher folder: config.json, *.safetensors, tokenizer.json', required: true },
@@ -209,11 +207,9 @@ export function optionsFromFlags(f: Flags): DistillOptions {
   };
 }
 
-/**
- * The flag that sets a plan field, for messages about a plan that differs from a checkpoint's.
- * --stream-layers is not among them: it changes where the work runs, so a run may resume with or without it.
- */
-const FIELD_FLAG: Record<Exclude<keyof DistillPlan, 'streamLayers'>, string> = {
+/** The plan's fields as the flags that set them, for messages about a plan (validatePlan, a resumed checkpoint's). */
+export const FIELD_FLAG: Record<PlanField, string> = {
+  ...PLAN_FIELD_NAMES,
   stages: '--stages',
   tokens: '--tokens',
   lr: '--lr',
@@ -229,47 +225,6 @@ const FIELD_FLAG: Record<Exclude<keyof DistillPlan, 'streamLayers'>, string> = {
   attentionLayers: '--attention-layers',
   seed: '--seed',
 };
-
-/** The first field where the flags' plan differs from the checkpoint's, said in flags; null when equal. */
-export function planDifference(saved: unknown, now: DistillPlan): string | null {
-  const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
-  for (const k of Object.keys(FIELD_FLAG) as (keyof typeof FIELD_FLAG)[]) {
-    const a = JSON.stringify(s[k]);
-    const b = JSON.stringify(now[k]);
-    if (a !== b) return `${FIELD_FLAG[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, the flags give ${b}`;
-  }
-  return null;
-}
-
-/** The checkpoint's run state (state.json's "state"). */
-interface RunState {
-  stage: Stage;
-  step: number;
-  stageDone: boolean;
-  tokens: number;
-  plan: DistillPlan;
-  teacher: string;
-  teacherFingerprint: string;
-  corpus: string;
-  docs: number | null;
-  heldOut: number;
-  savedAt: string;
-}
-
-/** config.json and each safetensors header: a different teacher of the same shapes is told apart by its names and metadata at least. */
-async function fingerprint(files: FileSet): Promise<string> {
-  const parts: (string | Uint8Array)[] = [];
-  for (const name of files.names) {
-    if (name !== 'config.json' && !name.endsWith('.safetensors')) continue;
-    const src = await files.source(name);
-    if (name === 'config.json') parts.push(name, await src.read(0, src.size));
-    else {
-      const len = src.size >= 8 ? Number(new DataView((await src.read(0, 8)).slice().buffer).getBigUint64(0, true)) : 0;
-      parts.push(name, await src.read(0, Math.min(src.size, 8 + len)));
-    }
-  }
-  return teacherFingerprint(parts);
-}
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 
@@ -303,20 +258,19 @@ export const command: Command = {
 
     const teacherFiles = await nodeDirFileSet(teacherDir);
     const teacherName = basename(teacherDir);
-    const teacherPrint = await fingerprint(teacherFiles);
+    const corpusName = basename(dataFile);
+    const docs = opts.docs ?? null;
     if (f.resume) {
       // Checked before anything is loaded: a resumed run must be the run that was stopped.
       const p = await peekCheckpoint(store);
       // loadCheckpoint says what is wrong with a state.json that peekCheckpoint cannot read.
       if (!p) await loadCheckpoint(store);
-      const st = (p?.state ?? {}) as Partial<RunState>;
-      const diff = planDifference(st.plan, plan);
-      if (diff) throw new Error(`--resume: the flags ask for another plan than the checkpoint's: ${diff}. Give the first run's flags, or use another --out`);
-      if (st.teacherFingerprint !== teacherPrint) throw new Error(`--resume: the checkpoint was made with another teacher (${String(st.teacher)}; its config.json or weights differ from ${teacherName}'s)`);
-      if ((st.docs ?? null) !== (opts.docs ?? null) || st.heldOut !== opts.heldOut) {
-        throw new Error(`--resume: the checkpoint held out another part of the corpus (--docs ${st.docs ?? 'all'} --held-out ${String(st.heldOut)}; the flags give --docs ${opts.docs ?? 'all'} --held-out ${opts.heldOut})`);
+      const expect = { plan, teacherFingerprint: await teacherFilesFingerprint(teacherFiles), teacherName, docs, heldOut: opts.heldOut, fieldNames: FIELD_FLAG };
+      try {
+        checkResume(p?.state, expect);
+      } catch (e) {
+        throw new Error(`--resume: ${(e as Error).message}. Give the first run's flags, or use another --out`);
       }
-      if (st.corpus !== basename(dataFile)) console.error(`warning: the checkpoint was trained on ${String(st.corpus)}, --data is ${basename(dataFile)}`);
     }
 
     const text = await readFile(dataFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
@@ -327,55 +281,24 @@ export const command: Command = {
     if (nDocs < 2) throw new Error(`--data ${f.data} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
-    // A streamed run puts the teacher on the GPU only when stage 3 or the evaluation needs it whole.
-    const teacher = await loadTeacher(gpu, teacherFiles, teacherName, (done, total) => {
-      if (tty) process.stderr.write(`\rloading the teacher ${((100 * done) / total).toFixed(0)}%   `);
-    }, { upload: !plan.streamLayers });
-    if (tty) process.stderr.write('\r\x1b[K');
+    const progress = (label: string, done: number, total: number) => {
+      if (tty) process.stderr.write(done < total ? `\r${label} ${((100 * done) / total).toFixed(0)}%   ` : '\r\x1b[K');
+    };
+    // Nothing goes to the GPU yet: the run uploads the teacher when its plan needs it whole.
+    const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false });
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
-    // Flags that are wrong for this teacher are usage errors too, before checkPlan sees them.
-    if (plan.seqLen > c.maxPositions) usage(`--seq ${plan.seqLen} is over the teacher's ${c.maxPositions} positions`);
-    for (const l of plan.attentionLayers) if (l >= c.layers) usage(`--attention-layers: ${l} is not a layer of this ${c.layers}-layer teacher (0..${c.layers - 1})`);
-    if (plan.attentionLayers.length === c.layers && plan.stages.some((s) => s !== 3)) usage(`--attention-layers keeps every layer's attention, so stages 1 and 2 have nothing to train`);
-
     const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });
-    checkPlan(plan, c.layers, c.maxPositions, corpus.trainTokens);
-    const steps = stepsPerStage(plan);
-    const perStep = plan.seqLen * plan.batch * plan.accumulate;
-    say(`teacher ${teacherName}: ${c.modelType}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${teacher.summary.parameters.toLocaleString('en-US')} parameters`);
-    say(`corpus ${basename(dataFile)}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOut.length} held-out documents`);
-    say(`plan: ${plan.stages.map((s) => `stage ${s} ${fmtTokens(plan.tokens[s])} tokens (${steps[s]} steps, lr ${plan.lr[s]})`).join(', ')}; ${perStep} tokens per step (seq ${plan.seqLen} × batch ${plan.batch} × ${plan.accumulate})`);
-
-    const distiller = await Distiller.create(gpu, teacher, plan, corpus);
-    let from: ResumePoint | undefined;
-    const completed = new Set<Stage>();
-    if (f.resume) {
-      const ck = await loadCheckpoint(store);
-      if (!ck) throw new Error(`--resume: the checkpoint in ${join(out, 'checkpoint')} vanished while loading`);
-      const st = ck.state as Partial<RunState>;
-      if (planDifference(st.plan, plan) || st.teacherFingerprint !== teacherPrint) throw new Error(`--resume: the checkpoint in ${join(out, 'checkpoint')} changed while loading`);
-      if (!STAGES.includes(st.stage as Stage) || !plan.stages.includes(st.stage as Stage) || !Number.isInteger(st.step) || st.step! < 0 || st.step! > steps[st.stage as Stage]) {
-        throw new Error(`--resume: the checkpoint's stage ${String(st.stage)} step ${String(st.step)} is not a point of this plan`);
-      }
-      distiller.restore(ck);
-      from = { stage: st.stage!, step: st.step! };
-      for (const s of plan.stages) if (s < from.stage || (s === from.stage && (st.stageDone || from.step >= steps[s]))) completed.add(s);
-      // The corpus sampler goes on where the interrupted run left it, so that a resumed run sees the
-      // same windows as one never stopped.
-      let calls = from.step;
-      for (const s of plan.stages) if (s < from.stage) calls += steps[s];
-      for (let i = 0; i < calls; i++) corpus.sample(plan.batch * plan.accumulate, plan.seqLen);
-      say(`resuming at stage ${from.stage}, step ${from.step} of ${steps[from.stage]} (checkpoint saved ${String(st.savedAt)})`);
-    }
 
     // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. Ctrl-C reaches this
     // process twice (from the terminal and forwarded by bin/mohawk.mjs), so only a signal well after
     // the first one gives up at once (the last checkpoint stays).
     let stopAt = 0;
+    let run: Run | null = null;
     const onSignal = (sig: NodeJS.Signals) => {
       if (stopAt === 0) {
         stopAt = Date.now();
+        run?.stop();
         console.error(`\nmohawk distill: ${sig}: stopping after the current step and saving a checkpoint (signal again to quit without saving)`);
       } else if (Date.now() - stopAt > 2000) {
         console.error(`mohawk distill: ${sig} again: quitting without saving; the last checkpoint in ${join(out, 'checkpoint')} stays`);
@@ -385,89 +308,76 @@ export const command: Command = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
 
-    let lastSaved: { stage: Stage; step: number; stageDone: boolean } | null = null;
-    const save = async (stage: Stage, step: number, stageDone: boolean) => {
-      // A stop right after a periodic save asks for the same checkpoint again.
-      if (lastSaved && lastSaved.stage === stage && lastSaved.step === step && lastSaved.stageDone === stageDone) return;
-      const snap = await distiller.snapshot();
-      const state: RunState = {
-        stage,
-        step,
-        stageDone,
-        tokens: step * perStep,
-        plan,
-        teacher: teacherName,
-        teacherFingerprint: teacherPrint,
-        corpus: basename(dataFile),
-        docs: opts.docs ?? null,
-        heldOut: opts.heldOut,
-        savedAt: new Date().toISOString(),
-      };
-      await saveCheckpoint(store, { state: state as unknown as Record<string, unknown>, ...snap });
-      lastSaved = { stage, step, stageDone };
-      if (!stageDone) say(`checkpoint: stage ${stage}, step ${step}`);
-    };
-
-    const control: Control = { stop: () => stopAt !== 0, saveEveryS: opts.saveEveryS };
     const logEvery = (total: number) => opts.logEvery ?? Math.max(1, Math.round(total / 20));
     const t0 = performance.now();
+    let outcome: 'finished' | 'stopped';
     try {
-      await distiller.run(
-        {
-          save,
-          stage(stage, state, n, tokens, peak) {
-            if (state === 'started') say(`stage ${stage} (${STAGE_NAMES[stage]}): ${n} steps, ${fmtTokens(tokens)} tokens${plan.streamLayers && stage !== 3 ? ', layers streamed' : ''}`);
-            else {
-              completed.add(stage);
-              say(`stage ${stage} ${state}; GPU memory held at most ${peak === undefined ? '?' : `${(peak / 2 ** 20).toFixed(1)} MiB`} (buffers this run made)`);
+      try {
+        run = await Run.prepare({
+          gpu,
+          teacher,
+          teacherFiles,
+          teacherName,
+          corpus,
+          corpusName,
+          docs,
+          heldOut: opts.heldOut,
+          plan,
+          store,
+          resume: f.resume === true,
+          saveEveryS: opts.saveEveryS,
+          evaluation: { docs: opts.evalDocs, tokens: opts.evalTokens, atStageEnds: false },
+          tool: 'mohawk distill',
+          fieldNames: FIELD_FLAG,
+          onEvent: (e) => {
+            switch (e.type) {
+              case 'notice':
+                return console.error(e.text);
+              case 'progress':
+                return progress(e.label, e.done, e.total);
+              case 'checkpoint':
+                if (!e.stageDone) say(`checkpoint: stage ${e.stage}, step ${e.step}`);
+                return;
+              case 'stage':
+                if (e.state === 'started') say(`stage ${e.stage} (${STAGE_NAMES[e.stage]}): ${e.steps} steps, ${fmtTokens(e.tokens)} tokens${plan.streamLayers && e.stage !== 3 ? ', layers streamed' : ''}`);
+                else say(`stage ${e.stage} ${e.state}; GPU memory held at most ${e.gpuPeakBytes === undefined ? '?' : `${(e.gpuPeakBytes / 2 ** 20).toFixed(1)} MiB`} (buffers this run made)`);
+                return;
+              case 'step':
+                if (json) return console.log(JSON.stringify({ stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokens_per_s: e.tokensPerS }));
+                if (e.step % logEvery(e.steps) !== 0 && e.step !== e.steps && e.step !== 1) return;
+                console.log(
+                  `stage ${e.stage}  step ${e.step}/${e.steps}  tokens ${fmtTokens(e.tokens)}  loss ${fmtLoss(e.loss)}  ` +
+                    `${Math.round(e.tokensPerS).toLocaleString('en-US')} tok/s  elapsed ${duration(e.elapsedS)}  ETA ${duration(e.etaS ?? 0)}`,
+                );
             }
           },
-          step(r) {
-            if (json) {
-              console.log(JSON.stringify({ stage: r.stage, step: r.step, tokens: r.tokens, loss: r.loss, tokens_per_s: r.tokensPerS }));
-              return;
-            }
-            if (r.step % logEvery(r.steps) !== 0 && r.step !== r.steps && r.step !== 1) return;
-            const start = from && from.stage === r.stage ? from.step : 0;
-            const eta = ((r.steps - r.step) * r.elapsedS) / Math.max(1, r.step - start);
-            console.log(
-              `stage ${r.stage}  step ${r.step}/${r.steps}  tokens ${fmtTokens(r.tokens)}  loss ${fmtLoss(r.loss)}  ` +
-                `${Math.round(r.tokensPerS).toLocaleString('en-US')} tok/s  elapsed ${duration(r.elapsedS)}  ETA ${duration(eta)}`,
-            );
-          },
-        },
-        control,
-        from,
-      );
+        });
+      } catch (e) {
+        // A plan that does not fit this teacher is a flag error, named by its flag; the corpus and memory are not.
+        if (e instanceof PlanError && e.field !== 'corpus' && e.field !== 'memory') usage(e.message);
+        if (f.resume) throw new Error(`--resume: ${(e as Error).message}`);
+        throw e;
+      }
+      if (stopAt !== 0) run.stop();
+      const steps = run.steps;
+      say(`teacher ${teacherName}: ${c.modelType}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${teacher.summary.parameters.toLocaleString('en-US')} parameters`);
+      say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOut.length} held-out documents`);
+      say(`plan: ${plan.stages.map((s) => `stage ${s} ${fmtTokens(plan.tokens[s])} tokens (${steps[s]} steps, lr ${plan.lr[s]})`).join(', ')}; ${tokensPerStep(plan)} tokens per step (seq ${plan.seqLen} × batch ${plan.batch} × ${plan.accumulate})`);
+      if (run.from) say(`resuming at stage ${run.from.stage}, step ${run.from.step} of ${steps[run.from.stage]}`);
+      outcome = await run.train();
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    const finished = plan.stages.every((s) => completed.has(s));
-    if (!finished) {
-      const at = lastSaved ?? from;
+    if (outcome !== 'finished') {
+      const at = run.lastGood;
       const where = at ? `stage ${at.stage}, step ${at.step}` : 'nothing trained yet';
       console.error(`mohawk distill: stopped; checkpoint in ${join(out, 'checkpoint')} (${where}). Run the same command with --resume to continue.`);
       return 130;
     }
     say(`training done in ${duration((performance.now() - t0) / 1000)}`);
 
-    const tokenizerFiles: NamedBytes[] = [];
-    for (const name of TOKENIZER_FILES) {
-      if (teacherFiles.has(name)) tokenizerFiles.push({ name, bytes: await readFile(join(teacherDir, name)) });
-    }
-    const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
-    for (const s of plan.stages) tokensDone[s] = steps[s] * perStep;
-    const provenance = {
-      tool: 'mohawk distill',
-      teacher: teacherName,
-      corpus: basename(dataFile),
-      stages: plan.stages,
-      tokens: tokensDone,
-      plan,
-      date: new Date().toISOString(),
-    };
-    const files = await distiller.studentFiles((await readJson(teacherFiles, 'config.json')) as object, tokenizerFiles, provenance);
+    const files = await run.studentFiles();
     await mkdir(out, { recursive: true });
     for (const file of files) {
       const h = await open(join(out, file.name), 'w');
@@ -483,7 +393,7 @@ export const command: Command = {
       return 130;
     }
 
-    const ev = await distiller.evaluate(opts.evalTokens, opts.evalDocs);
+    const ev = await run.evaluate();
     if (json) console.log(JSON.stringify({ done: true, held_out: { teacher_nll: ev.teacherNll, student_nll: ev.studentNll } }));
     else {
       console.log(

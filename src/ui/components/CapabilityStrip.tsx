@@ -1,5 +1,5 @@
 import { useUi } from '../store';
-import { mib } from '../format';
+import { mib } from '../../util/format';
 
 function Flag({ name, on, testId }: { name: string; on: boolean; testId: string }) {
   return (

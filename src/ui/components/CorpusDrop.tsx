@@ -1,6 +1,6 @@
 import { type ChangeEvent } from 'react';
 import { useUi } from '../store';
-import { count } from '../format';
+import { count } from '../../util/format';
 import { loadCorpusFiles } from '../engine-actions';
 import { useDropTarget } from './use-drop-target';
 

@@ -1,22 +1,9 @@
 import { useEffect, useState } from 'react';
-import type { Stage } from '../../worker/api';
+import type { Stage } from '../../mohawk/plan';
 import { useUi } from '../store';
-import {
-  LR_BOUNDS,
-  SCALAR_BOUNDS,
-  STAGES,
-  STAGE_NAMES,
-  STAGE_SHORT,
-  TOKENS_BOUNDS,
-  distillPlanErrors,
-  formatLayerList,
-  parseLayerList,
-  stepsPerStage,
-  tokensPerStep,
-  totalTokens,
-  type ScalarField,
-} from '../distill-plan';
-import { count, tokens as fmtTokens } from '../format';
+import { STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage, tokensPerStep, totalTokens } from '../../mohawk/plan';
+import { LR_BOUNDS, SCALAR_BOUNDS, TOKENS_BOUNDS, distillPlanErrors, formatLayerList, parseLayerList, type ScalarField } from '../plan-form';
+import { count, tokens as fmtTokens } from '../../util/format';
 import { NumberField } from './NumberField';
 
 const TOTAL_BOUNDS = { ...TOKENS_BOUNDS, step: 100_000 };

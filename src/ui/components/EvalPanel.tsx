@@ -1,5 +1,5 @@
 import { useUi, type EvalRecord } from '../store';
-import { count, loss as fmt } from '../format';
+import { count, loss as fmt } from '../../util/format';
 import { evaluateNow } from '../engine-actions';
 
 function stageText(r: EvalRecord): string {

@@ -13,7 +13,7 @@ import {
   sequentialColor,
   type Rgb,
 } from '../heatmap';
-import { loss as fmt } from '../format';
+import { loss as fmt } from '../../util/format';
 import { showMixing } from '../engine-actions';
 
 /** Attention spans decades within a row; see `compress`. */

@@ -1,10 +1,10 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
-import type { Stage } from '../../worker/api';
+import type { Stage } from '../../mohawk/plan';
 import { shownStage, useUi } from '../store';
 import { emaSmooth } from '../smoothing';
-import { loss as fmtLoss } from '../format';
-import { STAGES, STAGE_NAMES } from '../distill-plan';
+import { loss as fmtLoss } from '../../util/format';
+import { STAGES, STAGE_NAMES } from '../../mohawk/plan';
 
 /** What each stage's loss measures, under the tabs. */
 const LOSS_TEXT: Record<Stage, string> = {

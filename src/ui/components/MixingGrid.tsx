@@ -1,6 +1,6 @@
 import { useUi } from '../store';
 import { VIRIDIS, cssColor, cssGradient, sequentialColor } from '../heatmap';
-import { loss as fmt } from '../format';
+import { loss as fmt } from '../../util/format';
 import { showMixing } from '../engine-actions';
 
 /** The grid is coloured linearly: distances differ by small factors across layers, not by decades. */

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { fieldError, type FieldBounds } from '../plan';
+import { fieldError, type FieldBounds } from '../field-bounds';
 
 interface Props {
   testId: string;

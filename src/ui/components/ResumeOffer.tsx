@@ -1,5 +1,5 @@
 import { useUi } from '../store';
-import { count } from '../format';
+import { count } from '../../util/format';
 import { dismissResume, resumeDistill } from '../engine-actions';
 
 /** Shown when the engine holds a checkpoint of an earlier run of the loaded teacher. */

@@ -1,5 +1,5 @@
 import { useUi } from '../store';
-import { distillPlanErrors } from '../distill-plan';
+import { distillPlanErrors } from '../plan-form';
 import { skipStage, toggleRun } from '../engine-actions';
 
 /** Start (the plan), Pause, Resume, and Skip to the next stage. */

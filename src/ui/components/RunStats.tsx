@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { useUi } from '../store';
-import { STAGES } from '../distill-plan';
-import { count, duration, loss } from '../format';
+import { STAGES } from '../../mohawk/plan';
+import { count, duration, loss } from '../../util/format';
 
 /** "12 s ago", refreshed every few seconds so the age of the last checkpoint stays true. */
 function useAge(at: number | null): string {

@@ -1,7 +1,7 @@
-import type { Stage } from '../../worker/api';
+import type { Stage } from '../../mohawk/plan';
 import { useUi } from '../store';
-import { STAGES, STAGE_NAMES } from '../distill-plan';
-import { count, duration, loss, tokens as fmtTokens } from '../format';
+import { STAGES, STAGE_NAMES } from '../../mohawk/plan';
+import { count, duration, loss, tokens as fmtTokens } from '../../util/format';
 
 const STATE_TEXT = { off: 'not in the plan', pending: 'waiting', running: 'running', finished: 'finished', skipped: 'skipped' } as const;
 

@@ -1,5 +1,5 @@
 import { useUi } from '../store';
-import { compact, count } from '../format';
+import { compact, count } from '../../util/format';
 
 export function TeacherCard() {
   const t = useUi((s) => s.teacher);

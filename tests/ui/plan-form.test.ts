@@ -1,33 +1,21 @@
 // The page's distillation plan: defaults, the paper's proportions, validation messages.
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_DISTILL_PLAN,
-  distillPlanErrors,
-  formatLayerList,
-  parseLayerList,
-  planErrorText,
-  splitTokens,
-  stepsPerStage,
-  toggleStage,
-  tokensPerStep,
-  totalTokens,
-  withTotal,
-} from '../../src/ui/distill-plan';
-import type { DistillPlan } from '../../src/worker/api';
+import { DEFAULT_PLAN, splitTokens, stepsPerStage, toggleStage, tokensPerStep, totalTokens, withTotal, type DistillPlan } from '../../src/mohawk/plan';
+import { distillPlanErrors, formatLayerList, parseLayerList, planErrorText } from '../../src/ui/plan-form';
 
-const plan = (patch: Partial<DistillPlan> = {}): DistillPlan => ({ ...structuredClone(DEFAULT_DISTILL_PLAN), ...patch });
+const plan = (patch: Partial<DistillPlan> = {}): DistillPlan => ({ ...structuredClone(DEFAULT_PLAN), ...patch });
 
 describe('defaults', () => {
   it('are valid for the built-in teacher and follow the paper 80 : 160 : 2760', () => {
     expect(distillPlanErrors(plan(), 5)).toEqual({});
-    const t = DEFAULT_DISTILL_PLAN.tokens;
+    const t = DEFAULT_PLAN.tokens;
     expect(t[2] / t[1]).toBe(2);
     expect(t[3] / t[1]).toBe(34.5);
-    expect(totalTokens(DEFAULT_DISTILL_PLAN)).toBe(3_000_000);
+    expect(totalTokens(DEFAULT_PLAN)).toBe(3_000_000);
   });
 
   it('count steps as the engine does: a partial last step is a step', () => {
-    expect(tokensPerStep(DEFAULT_DISTILL_PLAN)).toBe(1024);
+    expect(tokensPerStep(DEFAULT_PLAN)).toBe(1024);
     expect(stepsPerStage(plan())).toEqual({ 1: 79, 2: 157, 3: 2696 });
     expect(stepsPerStage(plan({ stages: [3], accumulate: 2 }))).toEqual({ 1: 0, 2: 0, 3: 1348 });
   });
@@ -57,7 +45,7 @@ describe('token budgets', () => {
     expect(back.stages).toEqual([1, 2, 3]);
     expect(totalTokens(back)).toBe(82_920);
     // The default is not mutated through the copies.
-    expect(DEFAULT_DISTILL_PLAN.tokens[2]).toBe(160_000);
+    expect(DEFAULT_PLAN.tokens[2]).toBe(160_000);
   });
 });
 

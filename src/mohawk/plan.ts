@@ -1,0 +1,289 @@
+// The plan of a MOHAWK run: what it is, its defaults, the arithmetic of its steps, and the one check
+// (validatePlan) every start goes through, the binding limits and the memory estimate included. The
+// page's form, the command line's flags and the run driver all read the plan from here.
+import type { ArchConfig } from '../io/config';
+import { mixerDims } from '../models/mamba-mixer-shape';
+import { FlatParams } from '../models/params';
+import { defaultMixer, studentShapes, type StudentSpec } from '../models/student';
+
+export type Stage = 1 | 2 | 3;
+export type PerStage<T> = Record<Stage, T>;
+
+/** A whole distillation: what `mohawk distill` takes as flags and the page as its plan form. */
+export interface DistillPlan {
+  /** Stages to run, in order (a subset of 1, 2, 3). */
+  stages: Stage[];
+  /** Token budget per stage (tokens of training text the stage consumes). */
+  tokens: PerStage<number>;
+  /** Peak learning rate per stage (AdamW, warmup-stable-decay). */
+  lr: PerStage<number>;
+  seqLen: number;
+  /** Sequences per micro-batch. */
+  batch: number;
+  /** Micro-batches per optimizer step (gradient accumulation). */
+  accumulate: number;
+  /** Fractions of each stage's steps spent warming up and decaying (the rest is flat). */
+  warmup: number;
+  decay: number;
+  maxGradNorm: number;
+  weightDecay: number;
+  /** Stage 3 soft cross-entropy temperature. */
+  temperature: number;
+  /** Stage 3: keep the copied MLPs frozen. */
+  freezeMlp: boolean;
+  /** Layers that keep the teacher's attention (a hybrid student); empty for a pure Mamba student. */
+  attentionLayers: number[];
+  /** Seed of the student's initialisation and of the corpus sampler (TokenStream.seedSampler). */
+  seed: number;
+  /**
+   * Stages 1 and 2 hold one layer of teacher and student on the GPU at a time (src/mohawk/streamed-stage.ts):
+   * slower, for teachers that do not fit. Stage 3 and evaluation still need the whole models there.
+   */
+  streamLayers: boolean;
+}
+
+export const STAGES: readonly Stage[] = [1, 2, 3];
+
+export const STAGE_NAMES: PerStage<string> = {
+  1: 'matrix orientation',
+  2: 'hidden-state alignment',
+  3: 'weight transfer & distillation',
+};
+
+/** For narrow places (the plan's stage table). */
+export const STAGE_SHORT: PerStage<string> = { 1: 'orientation', 2: 'alignment', 3: 'distillation' };
+
+/** The MOHAWK paper's budgets for Phi-Mamba (80M : 160M : 2.76B tokens); only their ratio is used. */
+export const PAPER_TOKENS: PerStage<number> = { 1: 80e6, 2: 160e6, 3: 2.76e9 };
+
+/**
+ * Sized for the built-in stories260K teacher (5 layers, d 64, 512 positions) on a laptop GPU:
+ * - 3M tokens in all, the paper's 3B divided by 1000, so the split is a round 80K : 160K : 2.76M.
+ * - seq 256 (half the teacher's context, the length its held-out NLL is quoted at) × batch 4 = 1,024
+ *   tokens per optimizer step: 79, 157 and 2,696 steps, enough for AdamW to settle each stage while
+ *   the whole run stays in minutes.
+ * - Stages 1 and 2 regress a few mixer parameters per layer onto fixed teacher targets and take a
+ *   larger rate (1e-3); stage 3 moves the whole network away from weights that already work, so it
+ *   takes a smaller one (3e-4) to keep what stages 1–2 and the copied MLPs bring.
+ * - A short warmup (5%) and a decay over the last 20% (warmup-stable-decay), clipping at norm 1,
+ *   no weight decay (budgets this short do not overfit), temperature 1 (plain soft cross-entropy).
+ * The page and `mohawk distill` without flags both start from it.
+ */
+export const DEFAULT_PLAN: DistillPlan = {
+  stages: [1, 2, 3],
+  tokens: { 1: 80_000, 2: 160_000, 3: 2_760_000 },
+  lr: { 1: 1e-3, 2: 1e-3, 3: 3e-4 },
+  seqLen: 256,
+  batch: 4,
+  accumulate: 1,
+  warmup: 0.05,
+  decay: 0.2,
+  maxGradNorm: 1,
+  weightDecay: 0,
+  temperature: 1,
+  freezeMlp: false,
+  attentionLayers: [],
+  seed: 1,
+  streamLayers: false,
+};
+
+export function clonePlan(p: DistillPlan): DistillPlan {
+  return { ...p, stages: [...p.stages], tokens: { ...p.tokens }, lr: { ...p.lr }, attentionLayers: [...p.attentionLayers] };
+}
+
+/** Sequences one optimizer step samples: the micro-batches of an accumulated step, back to back. */
+export function sequencesPerStep(p: Pick<DistillPlan, 'batch' | 'accumulate'>): number {
+  return p.batch * p.accumulate;
+}
+
+export function tokensPerStep(p: Pick<DistillPlan, 'seqLen' | 'batch' | 'accumulate'>): number {
+  return p.seqLen * sequencesPerStep(p);
+}
+
+/** Optimizer steps per stage as the run counts them (a partial last step is still a step); 0 when off. */
+export function stepsPerStage(p: DistillPlan): PerStage<number> {
+  const per = tokensPerStep(p);
+  const f = (s: Stage) => (p.stages.includes(s) && per > 0 ? Math.max(1, Math.ceil(p.tokens[s] / per)) : 0);
+  return { 1: f(1), 2: f(2), 3: f(3) };
+}
+
+/** Tokens the enabled stages consume together. */
+export function totalTokens(p: DistillPlan): number {
+  return p.stages.reduce((sum, s) => sum + p.tokens[s], 0);
+}
+
+/**
+ * `total` whole tokens split over `stages` in proportion to `weights` (largest remainders, so the
+ * parts are integers that add up to `total` exactly). Stages not listed get 0.
+ */
+export function splitTokens(total: number, stages: readonly Stage[], weights: PerStage<number> = PAPER_TOKENS): PerStage<number> {
+  const out: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
+  const on = STAGES.filter((s) => stages.includes(s));
+  const sum = on.reduce((a, s) => a + weights[s], 0);
+  if (on.length === 0 || !(sum > 0) || !(total > 0)) return out;
+  const exact = on.map((s) => (total * weights[s]) / sum);
+  let left = Math.round(total);
+  on.forEach((s, i) => {
+    out[s] = Math.floor(exact[i]!);
+    left -= out[s];
+  });
+  // Hand the remaining units to the largest fractional parts (ties to the earlier stage).
+  const order = on.map((s, i) => ({ s, frac: exact[i]! - Math.floor(exact[i]!) })).sort((a, b) => b.frac - a.frac);
+  for (let i = 0; left > 0; i = (i + 1) % order.length, left--) out[order[i]!.s]++;
+  return out;
+}
+
+/** The plan with its enabled stages' budgets replaced by `total` split in the paper's proportions. */
+export function withTotal(p: DistillPlan, total: number): DistillPlan {
+  const parts = splitTokens(total, p.stages);
+  const tokens = { ...p.tokens };
+  for (const s of p.stages) tokens[s] = parts[s];
+  return { ...clonePlan(p), tokens };
+}
+
+/** Turns a stage on or off; budgets stay as they are, so turning one back on restores its budget. */
+export function toggleStage(p: DistillPlan, stage: Stage, on: boolean): DistillPlan {
+  const set = new Set(p.stages);
+  if (on) set.add(stage);
+  else set.delete(stage);
+  return { ...clonePlan(p), stages: STAGES.filter((s) => set.has(s)) };
+}
+
+/** The student a plan trains on a teacher: the Mamba-2 mixer's SSD chunk is capped at the sequence. */
+export function studentSpec(config: ArchConfig, plan: Pick<DistillPlan, 'seqLen' | 'attentionLayers'>): StudentSpec {
+  return { config, mixer: defaultMixer(config, Math.min(128, plan.seqLen)), attentionLayers: [...plan.attentionLayers] };
+}
+
+/** GPU memory a streamed stage gives its window of residual streams (StreamedStageStep): 16 steps of 2,048 tokens at d 2048. */
+export const STREAM_WINDOW_BYTES = 256 * 2 ** 20;
+
+/** Steps per window: as many steps' residual streams (`stepBytes` each) as `windowBytes` holds, 1 to 32. */
+export function streamWindowSteps(stepBytes: number, windowBytes = STREAM_WINDOW_BYTES): number {
+  return Math.max(1, Math.min(32, Math.floor(windowBytes / stepBytes)));
+}
+
+/** The plan's fields, and what a plan is checked against besides them. */
+export type PlanField = Exclude<keyof DistillPlan, 'streamLayers'> | 'corpus' | 'memory';
+
+/** Why a plan cannot run; `field` says which part of it (the CLI names its flag, the page its field). */
+export class PlanError extends Error {
+  override name = 'PlanError';
+  constructor(
+    readonly field: PlanField,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How the page names a plan field in messages; the CLI passes its flags instead. */
+export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
+  stages: 'stages',
+  tokens: 'tokens',
+  lr: 'learning rate',
+  seqLen: 'sequence length',
+  batch: 'batch',
+  accumulate: 'accumulation',
+  warmup: 'warmup',
+  decay: 'decay',
+  maxGradNorm: 'max grad norm',
+  weightDecay: 'weight decay',
+  temperature: 'temperature',
+  freezeMlp: 'frozen MLPs',
+  attentionLayers: 'attention layers',
+  seed: 'seed',
+  corpus: 'the corpus',
+  memory: 'GPU memory',
+};
+
+/** What a plan is checked against: the teacher, the tokenized corpus and the adapter's limits. */
+export interface PlanContext {
+  teacher: { config: ArchConfig; parameters: number };
+  trainTokens: number;
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+}
+
+export interface CheckedPlan {
+  plan: DistillPlan;
+  steps: PerStage<number>;
+  /** The plan's estimate of the most GPU memory any of its stages holds (estimateMemory). */
+  memoryBytes: number;
+}
+
+/**
+ * The one check a start goes through: the plan's own values, the teacher's layers and positions,
+ * the corpus, and the adapter's one-binding limit for the buffers a stage binds whole. Throws a
+ * PlanError naming the field; `names` words the field as the caller's user knows it.
+ */
+export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<PlanField, string> = PLAN_FIELD_NAMES): CheckedPlan {
+  const bad = (field: PlanField, rest: string): never => {
+    throw new PlanError(field, `plan: ${names[field]}${rest}`);
+  };
+  const c = ctx.teacher.config;
+  if (plan.stages.length === 0) bad('stages', ': no stage selected');
+  for (const s of plan.stages) if (!STAGES.includes(s)) bad('stages', `: unknown stage ${s}`);
+  for (const k of ['seqLen', 'batch', 'accumulate'] as const) if (!Number.isInteger(plan[k]) || plan[k] < 1) bad(k, ` must be a positive integer (got ${plan[k]})`);
+  if (plan.seqLen < 2) bad('seqLen', ' must be at least 2');
+  if (plan.seqLen > c.maxPositions) bad('seqLen', ` ${plan.seqLen} is over the teacher's ${c.maxPositions} positions`);
+  for (const s of plan.stages) {
+    if (!(plan.tokens[s] > 0)) bad('tokens', `: stage ${s} has no tokens`);
+    if (!(plan.lr[s] > 0 && plan.lr[s] < 1)) bad('lr', `: stage ${s}'s ${plan.lr[s]} is not in (0, 1)`);
+  }
+  if (!(plan.warmup >= 0 && plan.decay >= 0 && plan.warmup + plan.decay <= 1)) bad('warmup', ` ${plan.warmup} and decay ${plan.decay} must be fractions that add up to at most the whole stage`);
+  for (const l of plan.attentionLayers) if (!Number.isInteger(l) || l < 0 || l >= c.layers) bad('attentionLayers', `: ${l} is not a layer of this ${c.layers}-layer teacher (0..${c.layers - 1})`);
+  if (new Set(plan.attentionLayers).size !== plan.attentionLayers.length) bad('attentionLayers', ': a layer is named twice');
+  if (plan.attentionLayers.length >= c.layers && plan.stages.some((s) => s !== 3)) bad('attentionLayers', ' keeps every layer\'s attention, so stages 1 and 2 have nothing to train');
+  if (plan.seqLen + 1 > ctx.trainTokens) bad('corpus', ` has ${ctx.trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
+
+  const lim = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const matrix = plan.batch * c.heads * plan.seqLen * plan.seqLen * 4;
+  if (plan.stages.includes(1) && matrix > lim) {
+    bad('memory', `: stage 1's attention matrices (${plan.batch} × ${c.heads} heads × ${plan.seqLen}²) need ${mib(matrix)} in one buffer, over this adapter's ${mib(lim)}: lower the batch or sequence length`);
+  }
+  const logits = plan.batch * plan.seqLen * c.vocab * 4;
+  if (plan.stages.includes(3) && logits > lim) {
+    bad('memory', `: stage 3's logits (${plan.batch * plan.seqLen} tokens × ${c.vocab}) need ${mib(logits)} in one buffer, over this adapter's ${mib(lim)}: lower the batch or sequence length`);
+  }
+  // AdamW binds the student's flat parameter, gradient and moment buffers whole: over the adapter's
+  // limit for one binding, only streamed stages (one layer's slot at a time) can train it.
+  const floats = FlatParams.of(studentShapes(studentSpec(c, plan))).size;
+  const resident = plan.stages.filter((s) => s === 3 || !plan.streamLayers);
+  if (floats * 4 > ctx.limits.maxStorageBufferBindingSize && resident.length > 0) {
+    const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+    bad(
+      'memory',
+      `: the student's parameters take ${gib(floats * 4)} GiB as f32, over this GPU's ${gib(ctx.limits.maxStorageBufferBindingSize)} GiB limit for one storage binding, ` +
+        `so stage${resident.length > 1 ? 's' : ''} ${resident.join(', ')} cannot train it whole` +
+        (plan.stages.includes(3) ? ': run stages 1 and 2 with layer streaming only' : ': stream the layers'),
+    );
+  }
+  return { plan, steps: stepsPerStage(plan), memoryBytes: estimateMemory(plan, ctx.teacher) };
+}
+
+/**
+ * A rough upper estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices):
+ * the most any of its stages holds. Streamed stages hold one layer's teacher weights, the mixer's slot
+ * (parameters, gradients, two moments, a mask and two copy-back staging buffers: seven floats per
+ * parameter), one layer's activations and a window's residual streams.
+ */
+export function estimateMemory(plan: DistillPlan, teacher: { config: ArchConfig; parameters: number }): number {
+  const c = teacher.config;
+  const rows = plan.batch * plan.seqLen;
+  const teacherBytes = teacher.parameters * 4;
+  const studentBytes = teacherBytes * 4 * 1.2; // values, gradients, two moments; mixers a little larger
+  const perLayer = rows * (c.dModel * 14 + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
+  const matrices = 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4;
+  const logits = 3 * rows * c.vocab * 4;
+  const stage = (s: Stage): number => {
+    const extra = s === 1 ? matrices : s === 3 ? logits : 0;
+    if (s === 3 || !plan.streamLayers) return teacherBytes + studentBytes + 2 * c.layers * perLayer + extra;
+    const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
+    const layerBytes = ((teacher.parameters - tables) / c.layers) * 4;
+    const m = mixerDims(defaultMixer(c));
+    const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
+    const stepBytes = plan.accumulate * rows * c.dModel * 4;
+    return layerBytes + 7 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + extra;
+  };
+  return Math.max(...plan.stages.map(stage));
+}

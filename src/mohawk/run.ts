@@ -1,0 +1,354 @@
+// One run driver for the page's worker and `mohawk distill`: it checks the plan once, puts the
+// teacher on the GPU when the plan needs it whole, creates the distiller or resumes it from a
+// checkpoint store, keeps the one checkpoint schema (RunState), the save cadence, the held-out
+// evaluations, pause/skip/stop, and reports everything as RunEvents. The shells own only their I/O:
+// files, OPFS or folders, the console or the page, signals.
+import type { Gpu } from '../gpu/runtime';
+import type { FileSet } from '../io/files';
+import { readJson } from '../io/files';
+import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/student-files';
+import type { LoadedTeacher } from '../models/teacher';
+import { loadCheckpoint, peekCheckpoint, saveCheckpoint, teacherFingerprint, type CheckpointStore } from './checkpoint';
+import { Distiller, type ResumePoint } from './distiller';
+import { PLAN_FIELD_NAMES, STAGES, sequencesPerStep, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
+import type { TokenStream } from './token-stream';
+
+/** A checkpoint's run state (state.json's "state"): where the run is and what it was made from. */
+export interface RunState {
+  stage: Stage;
+  step: number;
+  /** The stage ended (finished or skipped) at this save. */
+  stageDone: boolean;
+  /** The whole plan is done: nothing is left to resume. */
+  done: boolean;
+  /** Tokens trained so far in `stage`. */
+  tokens: number;
+  /** Tokens each stage actually trained (a skipped stage less than its budget). */
+  tokensDone: PerStage<number>;
+  plan: DistillPlan;
+  teacher: string;
+  teacherFingerprint: string;
+  corpus: string;
+  /** Documents of the corpus used (null: all) and the fraction held out: a resumed run must hold out the same. */
+  docs: number | null;
+  heldOut: number;
+  savedAt: string;
+}
+
+export type RunEvent =
+  | { type: 'notice'; text: string }
+  | { type: 'progress'; label: string; done: number; total: number }
+  /** A stage began, ended, or was skipped. steps/tokens are the stage's planned totals. */
+  | { type: 'stage'; stage: Stage; state: 'started' | 'finished' | 'skipped'; steps: number; tokens: number; gpuPeakBytes?: number }
+  | { type: 'step'; stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number | null }
+  /** Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not yet measured. */
+  | { type: 'distances'; layers: number; heads: number; values: Float32Array }
+  | { type: 'checkpoint'; stage: Stage; step: number; stageDone: boolean; tokens: number; at: number }
+  /** Held-out mean NLL (nats/token) of teacher and student; stage 0 is before any training. */
+  | { type: 'eval'; stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number }
+  | { type: 'paused'; paused: boolean };
+
+export interface RunSetup {
+  gpu: Gpu;
+  /** Loaded with nothing on the GPU: the run uploads it when the plan needs it whole. */
+  teacher: LoadedTeacher;
+  teacherFiles: FileSet;
+  /** The teacher's name in records and messages (its folder's). */
+  teacherName: string;
+  corpus: TokenStream;
+  corpusName: string;
+  docs: number | null;
+  heldOut: number;
+  /** The plan to run; on resume, null takes the checkpoint's (any other must equal it). */
+  plan: DistillPlan | null;
+  /** Where checkpoints go; null runs without (nothing to resume from). */
+  store: CheckpointStore | null;
+  resume: boolean;
+  /** Seconds between checkpoints besides stage ends and stops. */
+  saveEveryS: number;
+  /** Held-out NLL over `docs` documents of at most `tokens` tokens: before training and at each stage end, or only when asked. */
+  evaluation: { docs: number; tokens: number; atStageEnds: boolean };
+  /** What made the student, for its record (`mohawk distill`, the studio). */
+  tool: string;
+  /** How the caller's user names the plan's fields in messages (the CLI: its flags). */
+  fieldNames?: Record<PlanField, string>;
+  onEvent(e: RunEvent): void;
+}
+
+/** config.json and each safetensors header: a different teacher of the same shapes is told apart by its names and metadata at least. */
+export async function teacherFilesFingerprint(files: FileSet): Promise<string> {
+  const parts: (string | Uint8Array)[] = [];
+  for (const name of files.names) {
+    if (name !== 'config.json' && !name.endsWith('.safetensors')) continue;
+    const src = await files.source(name);
+    if (name === 'config.json') parts.push(name, await src.read(0, src.size));
+    else {
+      const len = src.size >= 8 ? Number(new DataView((await src.read(0, 8)).slice().buffer).getBigUint64(0, true)) : 0;
+      parts.push(name, await src.read(0, Math.min(src.size, 8 + len)));
+    }
+  }
+  return teacherFingerprint(parts);
+}
+
+/**
+ * The first field where `now` differs from the checkpoint's plan, named as the user knows it; null
+ * when equal. streamLayers is not compared: it changes where the work runs, not what it computes.
+ */
+export function planDifference(saved: unknown, now: DistillPlan, names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
+  const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
+  for (const k of Object.keys(now) as (keyof DistillPlan)[]) {
+    if (k === 'streamLayers') continue;
+    const a = JSON.stringify(s[k]);
+    const b = JSON.stringify(now[k]);
+    if (a !== b) return `${names[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, this run asks for ${b}`;
+  }
+  return null;
+}
+
+/** What a resumed run must match: checked before anything is loaded, and again on the checkpoint it loads. */
+export interface ResumeExpectation {
+  plan: DistillPlan | null;
+  teacherFingerprint: string;
+  teacherName: string;
+  docs: number | null;
+  heldOut: number;
+  fieldNames?: Record<PlanField, string>;
+}
+
+/** The checkpoint's run state if a run with `expect` may continue it; throws saying what differs. */
+export function checkResume(state: unknown, expect: ResumeExpectation): RunState {
+  const st = (typeof state === 'object' && state !== null ? state : {}) as Partial<RunState>;
+  const diff = expect.plan ? planDifference(st.plan, expect.plan, expect.fieldNames) : null;
+  if (diff) throw new Error(`this run's plan is not the checkpoint's: ${diff}`);
+  if (typeof st.plan !== 'object' || st.plan === null) throw new Error('the checkpoint names no plan');
+  if (st.teacherFingerprint !== expect.teacherFingerprint) throw new Error(`the checkpoint was made with another teacher (${String(st.teacher)}; its config.json or weights differ from ${expect.teacherName}'s)`);
+  if ((st.docs ?? null) !== expect.docs || st.heldOut !== expect.heldOut) {
+    throw new Error(`the checkpoint held out another part of the corpus (${st.docs ?? 'all'} documents, ${String(st.heldOut)} held out; this run: ${expect.docs ?? 'all'}, ${expect.heldOut})`);
+  }
+  return st as RunState;
+}
+
+/** The state of the checkpoint in `store`, if there is one (unread: a glance for resume offers). */
+export async function peekRunState(store: CheckpointStore): Promise<(Partial<RunState> & { savedAtMs: number }) | null> {
+  const p = await peekCheckpoint(store);
+  return p ? { ...(p.state as Partial<RunState>), savedAtMs: p.savedAt } : null;
+}
+
+export class Run {
+  private paused = false;
+  private stopRequested = false;
+  private skipRequested = false;
+  private wake: (() => void) | null = null;
+  private lastSaved: { stage: Stage; step: number; stageDone: boolean } | null = null;
+  /** The last stage that ended (0 before any): what an evaluation is labelled with. */
+  lastStage: Stage | 0;
+  /** The last point the student was saved at (or resumed from). */
+  lastGood: ResumePoint | null;
+  readonly completed = new Set<Stage>();
+
+  private constructor(
+    private readonly s: RunSetup,
+    readonly distiller: Distiller,
+    readonly plan: DistillPlan,
+    readonly steps: PerStage<number>,
+    /** The plan's estimate of the most GPU memory a stage holds. */
+    readonly memoryBytes: number,
+    private readonly fingerprint: string,
+    readonly tokensDone: PerStage<number>,
+    /** Where a resumed run goes on (undefined: from the start). */
+    readonly from: ResumePoint | undefined,
+  ) {
+    this.lastGood = from ?? null;
+    this.lastStage = from ? (plan.stages[plan.stages.indexOf(from.stage) - 1] ?? 0) : 0;
+  }
+
+  static async prepare(s: RunSetup): Promise<Run> {
+    const fingerprint = await teacherFilesFingerprint(s.teacherFiles);
+    const expect: ResumeExpectation = { plan: s.plan, teacherFingerprint: fingerprint, teacherName: s.teacherName, docs: s.docs, heldOut: s.heldOut, fieldNames: s.fieldNames };
+    let state: RunState | null = null;
+    if (s.resume) {
+      if (!s.store) throw new Error('there is no checkpoint store to resume from');
+      const p = await peekCheckpoint(s.store);
+      // loadCheckpoint says what is wrong with a state.json that peekCheckpoint cannot read.
+      if (!p && !(await loadCheckpoint(s.store))) throw new Error('there is no checkpoint to resume');
+      state = checkResume(p?.state, expect);
+      if (state.corpus !== s.corpusName) s.onEvent({ type: 'notice', text: `warning: the checkpoint was trained on ${String(state.corpus)}, this run reads ${s.corpusName}` });
+    }
+    const plan = s.plan ?? state!.plan;
+    const { steps, memoryBytes } = validatePlan(plan, { teacher: { config: s.teacher.config, parameters: s.teacher.summary.parameters }, trainTokens: s.corpus.trainTokens, limits: s.gpu.info.limits }, s.fieldNames);
+    // One upload policy: the teacher goes to the GPU here when a stage holds it whole, else when
+    // stage 3 or an evaluation asks for it (Distiller.resident); streamed stages read the host copy.
+    if (!plan.streamLayers) await s.teacher.upload((done, total) => s.onEvent({ type: 'progress', label: 'uploading the teacher', done, total }));
+    const d = await Distiller.create(s.gpu, s.teacher, plan, s.corpus);
+    const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
+    let from: ResumePoint | undefined;
+    try {
+      if (state) {
+        const ck = await loadCheckpoint(s.store!);
+        if (!ck) throw new Error('the checkpoint vanished while loading');
+        const again = checkResume(ck.state, { ...expect, plan });
+        if (again.stage !== state.stage || again.step !== state.step) throw new Error('the checkpoint changed while loading');
+        if (!STAGES.includes(again.stage) || !plan.stages.includes(again.stage) || !Number.isInteger(again.step) || again.step < 0 || again.step > steps[again.stage]) {
+          throw new Error(`the checkpoint's stage ${String(again.stage)} step ${String(again.step)} is not a point of this plan`);
+        }
+        d.restore(ck);
+        from = { stage: again.stage, step: again.step };
+        for (const st of plan.stages) tokensDone[st] = again.tokensDone?.[st] ?? (st < from.stage ? steps[st] * tokensPerStep(plan) : 0);
+        tokensDone[from.stage] = from.step * tokensPerStep(plan);
+        // The corpus sampler goes on where the interrupted run left it, so that a resumed run sees
+        // the same windows as one never stopped.
+        let calls = from.step;
+        for (const st of plan.stages) if (st < from.stage) calls += steps[st];
+        for (let i = 0; i < calls; i++) s.corpus.sample(sequencesPerStep(plan), plan.seqLen);
+      }
+      await s.gpu.check();
+    } catch (e) {
+      d.release();
+      throw e;
+    }
+    const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
+    if (from && state) {
+      for (const st of plan.stages) if (st < from.stage || (st === from.stage && (state.stageDone || from.step >= steps[st]))) run.completed.add(st);
+    }
+    return run;
+  }
+
+  /** Trains the plan's stages (from the resume point); 'stopped' when stop() ended it first. */
+  async train(): Promise<'finished' | 'stopped'> {
+    const { plan, s } = this;
+    const perStep = tokensPerStep(plan);
+    if (!this.from && s.evaluation.atStageEnds) await this.evaluate(0);
+    await this.distiller.run(
+      {
+        stage: (stage, state, steps, tokens, gpuPeakBytes) => {
+          if (state !== 'started') {
+            this.completed.add(stage);
+            this.lastStage = stage;
+          }
+          s.onEvent({ type: 'stage', stage, state, steps, tokens, gpuPeakBytes });
+        },
+        step: (r) => {
+          this.tokensDone[r.stage] = r.tokens;
+          const start = this.from && this.from.stage === r.stage ? this.from.step : 0;
+          const etaS = r.step > start ? ((r.steps - r.step) * r.elapsedS) / (r.step - start) : null;
+          s.onEvent({ type: 'step', ...r, etaS });
+        },
+        distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
+        save: async (stage, step, stageDone) => {
+          this.lastGood = { stage, step };
+          this.tokensDone[stage] = step * perStep;
+          await this.save(stage, step, stageDone);
+          if (stageDone && s.evaluation.atStageEnds) await this.evaluate(stage);
+        },
+      },
+      {
+        gate: async () => {
+          if (!this.paused || this.stopRequested) return;
+          s.onEvent({ type: 'paused', paused: true });
+          await new Promise<void>((r) => (this.wake = r));
+          s.onEvent({ type: 'paused', paused: false });
+        },
+        skip: () => {
+          const k = this.skipRequested;
+          this.skipRequested = false;
+          return k;
+        },
+        stop: () => this.stopRequested,
+        saveEveryS: s.saveEveryS,
+      },
+      this.from,
+    );
+    return plan.stages.every((st) => this.completed.has(st)) ? 'finished' : 'stopped';
+  }
+
+  private async save(stage: Stage, step: number, stageDone: boolean): Promise<void> {
+    const store = this.s.store;
+    if (!store) return;
+    // A stop right after a periodic save asks for the same checkpoint again.
+    const last = this.lastSaved;
+    if (last && last.stage === stage && last.step === step && last.stageDone === stageDone) return;
+    const plan = this.plan;
+    const snap = await this.distiller.snapshot();
+    const state: RunState = {
+      stage,
+      step,
+      stageDone,
+      done: stageDone && stage === plan.stages[plan.stages.length - 1],
+      tokens: step * tokensPerStep(plan),
+      tokensDone: { ...this.tokensDone },
+      plan,
+      teacher: this.s.teacherName,
+      teacherFingerprint: this.fingerprint,
+      corpus: this.s.corpusName,
+      docs: this.s.docs,
+      heldOut: this.s.heldOut,
+      savedAt: new Date().toISOString(),
+    };
+    await saveCheckpoint(store, { state: state as unknown as Record<string, unknown>, ...snap });
+    this.lastSaved = { stage, step, stageDone };
+    this.s.onEvent({ type: 'checkpoint', stage, step, stageDone, tokens: state.tokens, at: Date.now() });
+  }
+
+  /** Holds the run at the next step boundary. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+    this.wake = null;
+  }
+
+  /** Ends the current stage at the next step boundary (its checkpoint is written) and goes on with the next. */
+  skip(): void {
+    this.skipRequested = true;
+    this.resume();
+  }
+
+  /** Ends the run after the step in flight, with a checkpoint to resume from. */
+  stop(): void {
+    this.stopRequested = true;
+    this.resume();
+  }
+
+  get stopping(): boolean {
+    return this.stopRequested;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Held-out NLL of teacher and student (also reported as an 'eval' event). */
+  async evaluate(stage: Stage | 0 = this.lastStage): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
+    const r = await this.distiller.evaluate(this.s.evaluation.tokens, this.s.evaluation.docs);
+    this.s.onEvent({ type: 'eval', stage, ...r });
+    return r;
+  }
+
+  /** The student's files (model.safetensors in parts, config.json, the teacher's tokenizer files) with a record of what ran. */
+  async studentFiles(): Promise<NamedParts[]> {
+    const files = this.s.teacherFiles;
+    const tokenizerFiles: NamedBytes[] = [];
+    for (const name of TOKENIZER_FILES) {
+      if (!files.has(name)) continue;
+      const src = await files.source(name);
+      tokenizerFiles.push({ name, bytes: await src.read(0, src.size) });
+    }
+    const provenance = {
+      tool: this.s.tool,
+      teacher: this.s.teacherName,
+      corpus: this.s.corpusName,
+      stages: this.plan.stages.filter((st) => this.completed.has(st)),
+      tokens: { ...this.tokensDone },
+      plan: this.plan,
+      date: new Date().toISOString(),
+    };
+    return this.distiller.studentFiles((await readJson(files, 'config.json')) as object, tokenizerFiles, provenance);
+  }
+
+  release(): void {
+    this.distiller.release();
+  }
+}
