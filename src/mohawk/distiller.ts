@@ -10,7 +10,7 @@ import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
 import type { TokenStream } from './token-stream';
-import { sequencesPerStep, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage } from './plan';
+import { sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage } from './plan';
 
 export interface DistillHooks {
   /** Called at each stage's end and every `saveEveryS` seconds with the step the GPU state is at. */
@@ -125,7 +125,7 @@ export class Distiller {
     const p = this.plan;
     const perStep = tokensPerStep(p);
     hooks.stage?.(stage, 'started', total, total * perStep);
-    const opts = { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
+    const opts = stageOptions(p);
     const streamed = stage !== 3 && p.streamLayers;
     let step: { step(ids: Uint32Array, lr: number): Promise<StepResult>; release(): void; window?: number; flush?(): void };
     if (streamed) {
@@ -190,7 +190,7 @@ export class Distiller {
           skipped = true;
           break;
         }
-        const ids = this.corpus.sample(sequencesPerStep(p), p.seqLen);
+        const ids = sampleStep(this.corpus, p);
         const lr = p.lr[stage] * wsd(k, total, p.warmup, p.decay);
         const done = step.step(ids, lr).then((r) => {
           if (!Number.isFinite(r.loss)) {

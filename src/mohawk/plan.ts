@@ -100,6 +100,16 @@ export function tokensPerStep(p: Pick<DistillPlan, 'seqLen' | 'batch' | 'accumul
   return p.seqLen * sequencesPerStep(p);
 }
 
+/** The token windows of one optimizer step, drawn from `corpus`'s sampler. */
+export function sampleStep(corpus: { sample(sequences: number, L: number): Uint32Array }, p: DistillPlan): Uint32Array {
+  return corpus.sample(sequencesPerStep(p), p.seqLen);
+}
+
+/** What a stage's step is built with (StageOptions in stages.ts). */
+export function stageOptions(p: DistillPlan) {
+  return { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
+}
+
 /** Optimizer steps per stage as the run counts them (a partial last step is still a step); 0 when off. */
 export function stepsPerStage(p: DistillPlan): PerStage<number> {
   const per = tokensPerStep(p);

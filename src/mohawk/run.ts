@@ -10,7 +10,7 @@ import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/stu
 import type { LoadedTeacher } from '../models/teacher';
 import { loadCheckpoint, peekCheckpoint, saveCheckpoint, teacherFingerprint, type CheckpointStore } from './checkpoint';
 import { Distiller, type ResumePoint } from './distiller';
-import { PLAN_FIELD_NAMES, STAGES, sequencesPerStep, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
+import { PLAN_FIELD_NAMES, sampleStep, STAGES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
 import type { TokenStream } from './token-stream';
 
 /** A checkpoint's run state (state.json's "state"): where the run is and what it was made from. */
@@ -199,7 +199,7 @@ export class Run {
         // the same windows as one never stopped.
         let calls = from.step;
         for (const st of plan.stages) if (st < from.stage) calls += steps[st];
-        for (let i = 0; i < calls; i++) s.corpus.sample(sequencesPerStep(plan), plan.seqLen);
+        for (let i = 0; i < calls; i++) sampleStep(s.corpus, plan);
       }
       await s.gpu.check();
     } catch (e) {

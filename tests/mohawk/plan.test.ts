@@ -1,0 +1,53 @@
+// validatePlan (src/mohawk/plan.ts), the one check a start goes through: each refusal names its
+// field the way the caller's user knows it (the page's words, the command line's flags).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIELD_FLAG } from '../../src/cli/commands/distill';
+import { parseConfig } from '../../src/io/config';
+import { DEFAULT_PLAN, PlanError, estimateMemory, validatePlan, type DistillPlan } from '../../src/mohawk/plan';
+import { TEACHER_DIR } from '../helpers/data';
+
+const config = parseConfig(JSON.parse(readFileSync(join(TEACHER_DIR, 'config.json'), 'utf8')));
+const ctx = { teacher: { config, parameters: 260_000 }, trainTokens: 100_000, limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 } };
+const plan = (patch: Partial<DistillPlan>): DistillPlan => ({ ...structuredClone(DEFAULT_PLAN), ...patch });
+const refusal = (p: DistillPlan, names?: typeof FIELD_FLAG, c = ctx): PlanError => {
+  try {
+    validatePlan(p, c, names);
+  } catch (e) {
+    return e as PlanError;
+  }
+  throw new Error('the plan passed');
+};
+
+describe('validatePlan', () => {
+  it('passes the default plan with its steps and a memory estimate', () => {
+    const r = validatePlan(plan({}), ctx);
+    expect(r.steps).toEqual({ 1: 79, 2: 157, 3: 2696 });
+    expect(r.memoryBytes).toBe(estimateMemory(r.plan, ctx.teacher));
+    expect(r.memoryBytes).toBeGreaterThan(0);
+  });
+
+  it('names the field that is wrong, in the page\'s words or the flags', () => {
+    const long = plan({ seqLen: 4096 });
+    expect(refusal(long).field).toBe('seqLen');
+    expect(refusal(long).message).toBe("plan: sequence length 4096 is over the teacher's 512 positions");
+    expect(refusal(long, FIELD_FLAG).message).toBe("plan: --seq 4096 is over the teacher's 512 positions");
+    expect(refusal(plan({ attentionLayers: [0, 7] }), FIELD_FLAG).message).toMatch(/--attention-layers: 7 is not a layer of this 5-layer teacher \(0..4\)/);
+    expect(refusal(plan({ attentionLayers: [0, 1, 2, 3, 4] })).message).toMatch(/keeps every layer's attention/);
+    expect(refusal(plan({ warmup: 0.7, decay: 0.5 })).field).toBe('warmup');
+    expect(refusal(plan({}), undefined, { ...ctx, trainTokens: 100 }).message).toBe('plan: the corpus has 100 training tokens, fewer than one sequence of 256');
+  });
+
+  it('refuses buffers over the adapter\'s one-binding limit before any is made', () => {
+    const small = { ...ctx, limits: { maxStorageBufferBindingSize: 2 ** 20, maxBufferSize: 2 ** 20 } };
+    expect(refusal(plan({ stages: [1], batch: 8 }), undefined, small).message).toMatch(/stage 1's attention matrices \(8 × 8 heads × 256²\) need 16 MiB in one buffer, over this adapter's 1 MiB/);
+    expect(refusal(plan({ stages: [3] }), undefined, small).field).toBe('memory');
+  });
+
+  it('estimates less memory for streamed stages 1 and 2', () => {
+    const big = { config: { ...config, layers: 24 }, parameters: 24 * 260_000 };
+    const p = plan({ stages: [1, 2] });
+    expect(estimateMemory({ ...p, streamLayers: true }, big)).toBeLessThan(estimateMemory(p, big));
+  });
+});

@@ -1,0 +1,81 @@
+// The run driver (src/mohawk/run.ts) that the page's worker and `mohawk distill` both wrap: a run
+// stopped mid-stage keeps a checkpoint, and resuming it the page's way (the checkpoint's own plan) and
+// the command line's way (the same plan given again) both reach the student of an uninterrupted run.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { memoryFileSet, nodeDirFileSet, type FileSet } from '../../src/io/files';
+import { loadTeacher } from '../../src/models/teacher';
+import { memoryStore, type CheckpointStore } from '../../src/mohawk/checkpoint';
+import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
+import { Run, peekRunState, type RunEvent } from '../../src/mohawk/run';
+import { TokenStream } from '../../src/mohawk/token-stream';
+import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
+import { relErr, testGpu } from '../helpers/gpu';
+
+const text = readFileSync(CORPUS_FILE, 'utf8').slice(0, 40_000);
+const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2], tokens: { 1: 16 * 2, 2: 16 * 2 * 3, 3: 0 }, seqLen: 16, batch: 2, lr: { 1: 1e-3, 2: 3e-3, 3: 1e-3 } };
+
+async function setup(store: CheckpointStore, p: DistillPlan | null, resume: boolean, onEvent: (e: RunEvent) => void = () => {}, files?: FileSet) {
+  const gpu = await testGpu();
+  const teacherFiles = files ?? (await nodeDirFileSet(TEACHER_DIR));
+  const teacher = await loadTeacher(gpu, teacherFiles, 'stories260K', undefined, { upload: false });
+  const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 40 });
+  return Run.prepare({
+    gpu, teacher, teacherFiles, teacherName: 'stories260K', corpus, corpusName: 'tinystories', docs: 40, heldOut: 0.1,
+    plan: p, store, resume, saveEveryS: 0, evaluation: { docs: 2, tokens: 32, atStageEnds: false }, tool: 'test', onEvent,
+  });
+}
+
+/** A store holding the checkpoint of a run stopped at step 1 of `stage` (the step in flight then may finish too). */
+async function stoppedIn(stage: 1 | 2): Promise<CheckpointStore> {
+  const store = memoryStore();
+  let run: Run | null = null;
+  run = await setup(store, plan, false, (e) => {
+    if (e.type === 'step' && e.stage === stage && e.step === 1) run!.stop();
+  });
+  expect(await run.train()).toBe('stopped');
+  run.release();
+  return store;
+}
+
+const paramsOf = async (run: Run) => (await run.distiller.snapshot()).params.slice();
+
+describe('one run driver', () => {
+  it('stops with a checkpoint, and resumes with the checkpoint\'s plan (page) or the same plan (CLI) to the uninterrupted student', async () => {
+    const whole = await setup(memoryStore(), plan, false);
+    expect(await whole.train()).toBe('finished');
+    const expected = await paramsOf(whole);
+    whole.release();
+
+    for (const p of [null, plan]) {
+      const store = await stoppedIn(2);
+      const saved = (await peekRunState(store))!;
+      expect(saved).toMatchObject({ stage: 2, stageDone: false, done: false, tokensDone: { 1: 32, 2: saved.step! * 32 } });
+      expect(saved.step).toBeGreaterThanOrEqual(1);
+      expect(saved.step).toBeLessThan(3);
+      const events: RunEvent[] = [];
+      const again = await setup(store, p, true, (e) => events.push(e));
+      expect(again.plan).toEqual(plan);
+      expect(again.from).toEqual({ stage: 2, step: saved.step });
+      expect([...again.completed]).toEqual([1]);
+      expect(await again.train()).toBe('finished');
+      expect(events.filter((e) => e.type === 'step').map((e) => (e as { step: number }).step)).toEqual([2, 3].slice(saved.step! - 1));
+      expect(relErr(await paramsOf(again), expected)).toBeLessThan(1e-5);
+      again.release();
+    }
+  }, 600_000);
+
+  it('refuses to resume another plan or another teacher, naming what differs', async () => {
+    const store = await stoppedIn(1);
+    await expect(setup(store, { ...plan, seqLen: 32 }, true)).rejects.toThrow(/sequence length \(seqLen\): the checkpoint has 16, this run asks for 32/);
+    const other = await nodeDirFileSet(TEACHER_DIR);
+    const files: Record<string, Uint8Array> = {};
+    for (const n of other.names) {
+      const src = await other.source(n);
+      files[n] = await src.read(0, src.size);
+    }
+    const cfg = JSON.parse(new TextDecoder().decode(files['config.json']));
+    files['config.json'] = new TextEncoder().encode(JSON.stringify({ ...cfg, rms_norm_eps: 1e-6 }));
+    await expect(setup(store, null, true, undefined, memoryFileSet(files))).rejects.toThrow(/the checkpoint was made with another teacher/);
+  }, 300_000);
+});
