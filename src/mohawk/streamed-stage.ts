@@ -162,8 +162,9 @@ export class StreamedStageStep {
     // and kernels that make scratch buffers make them per op list. The objective reports into layer
     // 0's loss slot and distance region, which are copied out per layer and step.
     const w = this.teacherWeights(0);
-    const attention = new AttentionMixer(gpu, c, w, 0, io, acts);
-    const block = blockForward(gpu, c, w, 0, rows, this.x, this.next, acts, attention, new Mlp(gpu, c, w, 0, io, acts));
+    const attention = new AttentionMixer(gpu, { c, w, layer: 0, io, acts });
+    const mlp = new Mlp(gpu, { c, w, layer: 0, io, acts });
+    const block = blockForward(gpu, { c, weights: w, layer: 0, rows, acts, mixer: attention, mlp, x: this.x, next: this.next });
     this.blockOps = block.ops;
     this.objectiveOps = this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D'));
     this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
