@@ -104,9 +104,8 @@ export function normBackward(gpu: Gpu, a: NormArgs & { x: Bindable; dy: Bindable
  * A name asked for again returns the same buffer; asking for more floats than it holds is an error.
  */
 export class Activations {
-  private readonly layers = new Map<string, GPUBuffer>();
-  private readonly keptLayers = new Map<string, GPUBuffer>();
-  private readonly scratches = new Map<string, GPUBuffer>();
+  /** By kind and key; one map, so release hands buffers back in the order they were made. */
+  private readonly bufs = new Map<string, GPUBuffer>();
   constructor(
     private readonly gpu: Gpu,
     /** Keep every layer's activations apart (training, stage inputs); otherwise layers share them. */
@@ -114,34 +113,36 @@ export class Activations {
   ) {}
 
   layer(name: string, layer: number, floats: number): GPUBuffer {
-    if (!Number.isInteger(layer) || layer < 0) throw new Error(`activation ${name}: layer ${layer} is not a layer index`);
-    return this.take(this.layers, this.perLayer ? `${name}@${layer}` : name, floats);
+    const l = Activations.index(name, layer);
+    return this.take('layer', this.perLayer ? `${name}@${l}` : name, floats);
   }
 
   kept(name: string, layer: number, floats: number): GPUBuffer {
-    if (!Number.isInteger(layer) || layer < 0) throw new Error(`activation ${name}: layer ${layer} is not a layer index`);
-    return this.take(this.keptLayers, `${name}@${layer}`, floats);
+    return this.take('kept', `${name}@${Activations.index(name, layer)}`, floats);
   }
 
   scratch(name: string, floats: number): GPUBuffer {
-    return this.take(this.scratches, name, floats);
+    return this.take('scratch', name, floats);
   }
 
-  private take(bufs: Map<string, GPUBuffer>, key: string, floats: number): GPUBuffer {
-    let b = bufs.get(key);
+  private static index(name: string, layer: number): number {
+    if (!Number.isInteger(layer) || layer < 0) throw new Error(`activation ${name}: ${layer} is not a layer index`);
+    return layer;
+  }
+
+  private take(kind: 'layer' | 'kept' | 'scratch', key: string, floats: number): GPUBuffer {
+    let b = this.bufs.get(`${kind} ${key}`);
     if (!b || b.size < floats * 4) {
       if (b) throw new Error(`activation ${key} requested with two sizes`);
       b = this.gpu.buffer(Math.max(floats, 4) * 4, key);
-      bufs.set(key, b);
+      this.bufs.set(`${kind} ${key}`, b);
     }
     return b;
   }
 
   release(): void {
-    for (const bufs of [this.layers, this.keptLayers, this.scratches]) {
-      for (const b of bufs.values()) this.gpu.release(b);
-      bufs.clear();
-    }
+    for (const b of this.bufs.values()) this.gpu.release(b);
+    this.bufs.clear();
   }
 }
 
