@@ -1,7 +1,13 @@
 // "A set of named files" over the three places teacher files come from: files dropped on the page
 // (browser File objects), a directory on disk (Node), and files served next to the page (fetch).
 // Loaders only ever ask for a file by its base name, so they run unchanged in all three.
-import type { ByteSource } from './safetensors';
+
+/** Anything that can hand out byte ranges: a browser File, a Node file, an in-memory buffer. */
+export interface ByteSource {
+  name: string;
+  size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
 
 export class FileSetError extends Error {
   override name = 'FileSetError';

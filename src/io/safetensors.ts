@@ -7,14 +7,7 @@
 //   { "<name>": { "dtype": "F32", "shape": [..], "data_offsets": [begin, end] }, "__metadata__": {..} }
 // then the data section; data_offsets are relative to the data section's start (8 + N).
 
-/** Anything that can hand out byte ranges: a browser File, a Node file, an in-memory buffer. */
-import { readText, type FileSet } from './files';
-
-export interface ByteSource {
-  name: string;
-  size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
-}
+import { readText, type ByteSource, type FileSet } from './files';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 

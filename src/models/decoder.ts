@@ -28,31 +28,42 @@ export interface DecoderOptions {
   mixer?: (layer: number, acts: Activations, io: Io) => Mixer;
 }
 
+/** Block `layer` of the model `c` with `weights`, on `rows` rows, its activations in `acts`. */
+export interface BlockArgs {
+  c: ArchConfig;
+  weights: Weights;
+  layer: number;
+  rows: number;
+  acts: Activations;
+  mixer: Mixer;
+  mlp: Mlp;
+}
+
 /**
- * Block `l`'s forward, x → next, in the architecture's residual form (see the top of this file).
+ * Block `layer`'s forward, x → next, in the architecture's residual form (see the top of this file).
  * u is what the mixer read (the normed input), a the mixer's output; both are kept in `acts`.
  */
-export function blockForward(
-  gpu: Gpu, c: ArchConfig, weights: Weights, l: number, rows: number, x: Bindable, next: Bindable, acts: Activations, mixer: Mixer, mlp: Mlp,
-): { ops: Op[]; u: GPUBuffer; a: GPUBuffer } {
+export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next: Bindable }): { ops: Op[]; u: GPUBuffer; a: GPUBuffer } {
+  const { c, weights: w, layer: l, rows, acts, mixer, mlp, x, next } = b;
   const d = c.dModel;
-  const u = acts.get('norm1.out', l, rows * d);
-  const a = acts.get('mixer.out', l, rows * d);
-  const m = acts.get('mlp.out', l, rows * d);
-  const ops: Op[] = [...normForward(gpu, c, weights, `layers.${l}.norm1`, x, u, rows, acts, l), ...mixer.forward(u, a)];
+  const norm = (name: 'norm1' | 'norm2', input: Bindable, y: Bindable) => normForward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, y, rows, acts, layer: l });
+  const u = acts.layer('norm1.out', l, rows * d);
+  const a = acts.layer('mixer.out', l, rows * d);
+  const m = acts.layer('mlp.out', l, rows * d);
+  const ops: Op[] = [...norm('norm1', x, u), ...mixer.forward(u, a)];
   if (c.parallelResidual) {
     let u2 = u;
     if (c.modelType !== 'phi') {
-      u2 = acts.get('norm2.out', l, rows * d);
-      ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, x, u2, rows, acts, l));
+      u2 = acts.layer('norm2.out', l, rows * d);
+      ops.push(...norm('norm2', x, u2));
     }
     ops.push(...mlp.forward(u2, m));
     ops.push(...add(gpu, { a: x, b: a, c: m, out: next, n: rows * d }));
   } else {
-    const h = acts.get('attn.residual', l, rows * d);
-    const u2 = acts.get('norm2.out', l, rows * d);
+    const h = acts.layer('attn.residual', l, rows * d);
+    const u2 = acts.layer('norm2.out', l, rows * d);
     ops.push(...add(gpu, { a: x, b: a, out: h, n: rows * d }));
-    ops.push(...normForward(gpu, c, weights, `layers.${l}.norm2`, h, u2, rows, acts, l));
+    ops.push(...norm('norm2', h, u2));
     ops.push(...mlp.forward(u2, m));
     ops.push(...add(gpu, { a: h, b: m, out: next, n: rows * d }));
   }
@@ -91,14 +102,14 @@ export class Decoder {
       throw new Error(`sequence length ${io.L} is over the ${c.maxPositions} positions this model has`);
     }
     // Residuals are always per layer: they are the cheapest trace and the stages read them.
-    for (let l = 0; l <= c.layers; l++) this.residuals.push(acts.get('residual', -1 - l, rows * d));
+    for (let l = 0; l <= c.layers; l++) this.residuals.push(acts.kept('residual', l, rows * d));
     const pos = c.positions === 'learned' ? { table: weights.get('pos'), L: io.L } : undefined;
     this.ops.push(...embedding(gpu, { ids: io.ids, table: weights.get('embed'), out: this.residuals[0]!, tokens: rows, d, vocab: c.vocab, pos }));
 
     for (let l = 0; l < c.layers; l++) {
-      const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, c, weights, l, io, acts);
-      const mlp = new Mlp(gpu, c, weights, l, io, acts);
-      const b = blockForward(gpu, c, weights, l, rows, this.residuals[l]!, this.residuals[l + 1]!, acts, mixer, mlp);
+      const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, { c, w: weights, layer: l, io, acts });
+      const mlp = new Mlp(gpu, { c, w: weights, layer: l, io, acts });
+      const b = blockForward(gpu, { c, weights, layer: l, rows, acts, mixer, mlp, x: this.residuals[l]!, next: this.residuals[l + 1]! });
       this.normed.push(b.u);
       this.mixed.push(b.a);
       this.mixers.push(mixer);
@@ -107,9 +118,9 @@ export class Decoder {
     }
 
     if (opts.logits ?? true) {
-      const xf = (this.finalIn = acts.get('final_norm.out', -100, rows * d));
-      this.ops.push(...normForward(gpu, c, weights, 'final_norm', this.residuals[c.layers]!, xf, rows, acts, -100));
-      const logits = (this.logits = acts.get('logits', -101, rows * c.vocab));
+      const xf = (this.finalIn = acts.scratch('final_norm.out', rows * d));
+      this.ops.push(...normForward(gpu, { c, w: weights, name: 'final_norm', x: this.residuals[c.layers]!, y: xf, rows, acts, layer: null }));
+      const logits = (this.logits = acts.scratch('logits', rows * c.vocab));
       const head = weights.has('head.weight') ? weights.get('head.weight') : weights.get('embed');
       const bias = weights.has('head.bias') ? weights.get('head.bias') : undefined;
       this.ops.push(...matmul(gpu, { a: xf, b: head, c: logits, bias, M: rows, N: c.vocab, K: d, transB: true }));
@@ -124,41 +135,41 @@ export class Decoder {
     const { gpu, config: c, weights: w, acts, rows } = this;
     if (!this.keep || !this.logits || !this.finalIn) throw new Error('Decoder.backward needs keepLayers and logits');
     const d = c.dModel;
-    const dx = acts.get('dResidual', -300, rows * d);
-    const dxf = acts.get('dFinalNorm', -301, rows * d);
-    const du1 = acts.get('dNorm1', -302, rows * d);
-    const du2 = acts.get('dNorm2', -303, rows * d);
+    const dx = acts.scratch('dResidual', rows * d);
+    const dxf = acts.scratch('dFinalNorm', rows * d);
+    const du1 = acts.scratch('dNorm1', rows * d);
+    const du2 = acts.scratch('dNorm2', rows * d);
     const headName = w.has('head.weight') ? 'head.weight' : 'embed';
     const ops: Op[] = [...matmul(gpu, { a: dLogits, b: w.get(headName), c: dxf, M: rows, N: d, K: c.vocab })];
     const dHead = w.grad?.(headName);
     if (dHead) ops.push(...matmul(gpu, { a: dLogits, b: this.finalIn, c: dHead, M: c.vocab, N: d, K: rows, transA: true, accumulate: true }));
     const dHeadBias = w.has('head.bias') ? w.grad?.('head.bias') : undefined;
     if (dHeadBias) ops.push(...addColumnSums(gpu, { x: dLogits, out: dHeadBias, rows, cols: c.vocab }));
-    ops.push(...normBackward(gpu, c, w, 'final_norm', this.residuals[c.layers]!, dxf, dx, rows, acts, -100, false));
+    ops.push(...normBackward(gpu, { c, w, name: 'final_norm', x: this.residuals[c.layers]!, dy: dxf, dx, rows, acts, layer: null, accumulate: false }));
 
     for (let l = c.layers - 1; l >= 0; l--) {
       const mixer = this.mixers[l]!;
       const mlp = this.mlps[l]!;
       if (!mixer.backward) throw new Error(`layer ${l}'s mixer has no backward`);
       const x = this.residuals[l]!;
-      const n1 = `layers.${l}.norm1`, n2 = `layers.${l}.norm2`;
+      const norm = (name: 'norm1' | 'norm2', input: Bindable, dy: Bindable) => normBackward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, dy, dx, rows, acts, layer: l });
       if (!c.parallelResidual) {
-        const h = acts.get('attn.residual', l, rows * d);
-        const u2 = acts.get('norm2.out', l, rows * d);
+        const h = acts.layer('attn.residual', l, rows * d);
+        const u2 = acts.layer('norm2.out', l, rows * d);
         ops.push(...mlp.backward(u2, dx, du2));
-        ops.push(...normBackward(gpu, c, w, n2, h, du2, dx, rows, acts, l));
+        ops.push(...norm('norm2', h, du2));
         ops.push(...mixer.backward(dx, du1));
-        ops.push(...normBackward(gpu, c, w, n1, x, du1, dx, rows, acts, l));
+        ops.push(...norm('norm1', x, du1));
       } else if (c.modelType === 'phi') {
         ops.push(...mixer.backward(dx, du1));
         ops.push(...mlp.backward(this.normed[l]!, dx, du1, { accumulate: true }));
-        ops.push(...normBackward(gpu, c, w, n1, x, du1, dx, rows, acts, l));
+        ops.push(...norm('norm1', x, du1));
       } else {
-        const u2 = acts.get('norm2.out', l, rows * d);
+        const u2 = acts.layer('norm2.out', l, rows * d);
         ops.push(...mixer.backward(dx, du1));
         ops.push(...mlp.backward(u2, dx, du2));
-        ops.push(...normBackward(gpu, c, w, n1, x, du1, dx, rows, acts, l));
-        ops.push(...normBackward(gpu, c, w, n2, x, du2, dx, rows, acts, l));
+        ops.push(...norm('norm1', x, du1));
+        ops.push(...norm('norm2', x, du2));
       }
     }
     const dEmbed = w.grad?.('embed');

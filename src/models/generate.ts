@@ -5,8 +5,7 @@ import type { Gpu } from '../gpu/runtime';
 import { Decoder, type Mixer } from './decoder';
 import type { EvalModel } from './evaluate';
 import type { Weights } from './layers';
-import { MambaMixer } from './mamba-mixer';
-import type { MambaStepper } from './mamba-stepper';
+import { MambaStepper } from './mamba-stepper';
 import type { StudentSpec } from './student';
 
 export interface Continuation {
@@ -70,8 +69,7 @@ export async function greedyRecurrent(
   const steppers: MambaStepper[] = [];
   for (let l = 0; l < c.layers; l++) {
     const p = `layers.${l}.mixer.`;
-    const base = new MambaMixer(gpu, spec.mixer, { batch: 1, L: 1 }, { w: (n) => weights.get(p + n), g: () => undefined });
-    steppers.push(base.stepper(1));
+    steppers.push(new MambaStepper(gpu, spec.mixer, { w: (n) => weights.get(p + n) }, 1));
   }
   const P = prompt.length;
   const promptIds = gpu.upload(Uint32Array.from(prompt), 'prompt ids');

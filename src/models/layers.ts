@@ -20,37 +20,91 @@ export interface Weights {
 
 const gradOf = (w: Weights, name: string): Bindable | undefined => (w.grad && w.has(name) ? w.grad(name) : undefined);
 
+/** The canonical linear `name` (weight (outDim, inDim), optional bias) applied to `rows` rows. */
+export interface LinearArgs {
+  w: Weights;
+  name: string;
+  rows: number;
+  outDim: number;
+  inDim: number;
+}
+
+/** y = x·Wᵀ (+ b). */
+export function linear(gpu: Gpu, a: LinearArgs & { x: Bindable; y: Bindable }): Op[] {
+  const { w, name, x, y, rows, outDim, inDim } = a;
+  const bias = w.has(`${name}.bias`) ? w.get(`${name}.bias`) : undefined;
+  return matmul(gpu, { a: x, b: w.get(`${name}.weight`), c: y, bias, M: rows, N: outDim, K: inDim, transB: true });
+}
+
 /**
  * Backward of y = x·Wᵀ + b: dX (overwritten, or added to with accumulate) when given, and the
  * weight and bias gradients (added to) when the weights have them.
  */
-export function linearBackward(
-  gpu: Gpu, w: Weights, name: string, x: Bindable, dY: Bindable, dX: Bindable | undefined, rows: number, out: number, inp: number, accumulate = false,
-): Op[] {
+export function linearBackward(gpu: Gpu, a: LinearArgs & { x: Bindable; dY: Bindable; dX?: Bindable; accumulate?: boolean }): Op[] {
+  const { w, name, x, dY, dX, rows, outDim, inDim, accumulate = false } = a;
   const ops: Op[] = [];
-  if (dX) ops.push(...matmul(gpu, { a: dY, b: w.get(`${name}.weight`), c: dX, M: rows, N: inp, K: out, accumulate }));
+  if (dX) ops.push(...matmul(gpu, { a: dY, b: w.get(`${name}.weight`), c: dX, M: rows, N: inDim, K: outDim, accumulate }));
   const dW = gradOf(w, `${name}.weight`);
-  if (dW) ops.push(...matmul(gpu, { a: dY, b: x, c: dW, M: out, N: inp, K: rows, transA: true, accumulate: true }));
+  if (dW) ops.push(...matmul(gpu, { a: dY, b: x, c: dW, M: outDim, N: inDim, K: rows, transA: true, accumulate: true }));
   const db = gradOf(w, `${name}.bias`);
-  if (db) ops.push(...addColumnSums(gpu, { x: dY, out: db, rows, cols: out }));
+  if (db) ops.push(...addColumnSums(gpu, { x: dY, out: db, rows, cols: outDim }));
   return ops;
 }
 
-/** Backward of normForward: dx added to (the residual stream's gradient), dw/db added to when trained. */
-export function normBackward(
-  gpu: Gpu, c: ArchConfig, w: Weights, name: string, x: Bindable, dy: Bindable, dx: Bindable, rows: number, acts: Activations, layer: number, accumulate = true,
-): Op[] {
+/** The norm `name` over `rows` rows of width c.dModel, and where it keeps its statistics. */
+export interface NormArgs {
+  c: ArchConfig;
+  w: Weights;
+  name: string;
+  rows: number;
+  acts: Activations;
+  /** The block the norm belongs to, whose buffers hold its statistics; null for the final norm (scratch). */
+  layer: number | null;
+}
+
+/** The statistics normForward saves for normBackward: rstd, and for LayerNorm the mean. */
+function normStat(a: NormArgs, stat: 'rstd' | 'mean'): GPUBuffer {
+  const name = `${a.name}.${stat}`;
+  return a.layer === null ? a.acts.scratch(name, a.rows) : a.acts.layer(name, a.layer, a.rows);
+}
+
+/** A norm's forward, x → y; it saves the statistics its backward reads. */
+export function normForward(gpu: Gpu, a: NormArgs & { x: Bindable; y: Bindable }): Op[] {
+  const { c, w, name, x, y, rows } = a;
   const d = c.dModel;
-  const rstd = acts.get(`${name}.rstd`, layer, rows);
+  const rstd = normStat(a, 'rstd');
+  if (c.norm === 'rmsnorm') return rmsNorm(gpu, { x, w: w.get(`${name}.weight`), y, rstd, rows, d, eps: c.normEps });
+  const mean = normStat(a, 'mean');
+  return layerNorm(gpu, { x, w: w.get(`${name}.weight`), b: w.get(`${name}.bias`), y, mean, rstd, rows, d, eps: c.normEps });
+}
+
+/**
+ * Backward of normForward: dx added to (the residual stream's gradient; overwritten with
+ * accumulate false), dw/db added to when trained.
+ */
+export function normBackward(gpu: Gpu, a: NormArgs & { x: Bindable; dy: Bindable; dx: Bindable; accumulate?: boolean }): Op[] {
+  const { c, w, name, x, dy, dx, rows, accumulate = true } = a;
+  const d = c.dModel;
+  const rstd = normStat(a, 'rstd');
   const dw = gradOf(w, `${name}.weight`);
   if (c.norm === 'rmsnorm') return rmsNormBackward(gpu, { x, w: w.get(`${name}.weight`), rstd, dy, dx, dw, rows, d, accumulate, accumulateDw: true });
-  const mean = acts.get(`${name}.mean`, layer, rows);
+  const mean = normStat(a, 'mean');
   const db = gradOf(w, `${name}.bias`);
   return layerNormBackward(gpu, { x, w: w.get(`${name}.weight`), mean, rstd, dy, dx, dw, db, rows, d, accumulate, accumulateDw: true });
 }
 
-/** Buffers of a model: one per (name, layer) when activations must be kept, else one per name. */
+/**
+ * A model's buffers, by name, in three kinds that never alias one another:
+ *   layer(name, l)   layer l's activations: apart per layer when layers are kept (training, stage
+ *                    inputs), otherwise one buffer per name that every layer reuses;
+ *   kept(name, l)    layer l's, apart per layer even when layers are not kept (the residual stream,
+ *                    which the stages read);
+ *   scratch(name)    one buffer per name for the whole model: gradient scratch (a layer's backward is
+ *                    done before the next one's starts) and what lies outside the layers.
+ * A name asked for again returns the same buffer; asking for more floats than it holds is an error.
+ */
 export class Activations {
+  /** By kind and key; one map, so release hands buffers back in the order they were made. */
   private readonly bufs = new Map<string, GPUBuffer>();
   constructor(
     private readonly gpu: Gpu,
@@ -58,13 +112,30 @@ export class Activations {
     readonly perLayer: boolean,
   ) {}
 
-  get(name: string, layer: number, floats: number): GPUBuffer {
-    const key = this.perLayer || layer < 0 ? `${name}@${layer}` : name;
-    let b = this.bufs.get(key);
+  layer(name: string, layer: number, floats: number): GPUBuffer {
+    const l = Activations.index(name, layer);
+    return this.take('layer', this.perLayer ? `${name}@${l}` : name, floats);
+  }
+
+  kept(name: string, layer: number, floats: number): GPUBuffer {
+    return this.take('kept', `${name}@${Activations.index(name, layer)}`, floats);
+  }
+
+  scratch(name: string, floats: number): GPUBuffer {
+    return this.take('scratch', name, floats);
+  }
+
+  private static index(name: string, layer: number): number {
+    if (!Number.isInteger(layer) || layer < 0) throw new Error(`activation ${name}: ${layer} is not a layer index`);
+    return layer;
+  }
+
+  private take(kind: 'layer' | 'kept' | 'scratch', key: string, floats: number): GPUBuffer {
+    let b = this.bufs.get(`${kind} ${key}`);
     if (!b || b.size < floats * 4) {
       if (b) throw new Error(`activation ${key} requested with two sizes`);
       b = this.gpu.buffer(Math.max(floats, 4) * 4, key);
-      this.bufs.set(key, b);
+      this.bufs.set(`${kind} ${key}`, b);
     }
     return b;
   }
@@ -80,6 +151,15 @@ export interface Io {
   L: number;
 }
 
+/** What a block's attention or MLP is built on: the model, its layer, the sequences, and where its activations go. */
+export interface LayerArgs {
+  c: ArchConfig;
+  w: Weights;
+  layer: number;
+  io: Io;
+  acts: Activations;
+}
+
 export function activationKind(c: ArchConfig): Unary {
   switch (c.activation) {
     case 'gelu':
@@ -93,21 +173,6 @@ export function activationKind(c: ArchConfig): Unary {
   }
 }
 
-/** A norm's forward; `saved` receives the statistics its backward needs. */
-export function normForward(gpu: Gpu, c: ArchConfig, w: Weights, name: string, x: Bindable, y: Bindable, rows: number, acts: Activations, layer: number): Op[] {
-  const d = c.dModel;
-  const rstd = acts.get(`${name}.rstd`, layer, rows);
-  if (c.norm === 'rmsnorm') return rmsNorm(gpu, { x, w: w.get(`${name}.weight`), y, rstd, rows, d, eps: c.normEps });
-  const mean = acts.get(`${name}.mean`, layer, rows);
-  return layerNorm(gpu, { x, w: w.get(`${name}.weight`), b: w.get(`${name}.bias`), y, mean, rstd, rows, d, eps: c.normEps });
-}
-
-/** y = x·Wᵀ (+ b) for the canonical linear `name` (weight (out, in)). */
-export function linear(gpu: Gpu, w: Weights, name: string, x: Bindable, y: Bindable, rows: number, out: number, inp: number): Op[] {
-  const bias = w.has(`${name}.bias`) ? w.get(`${name}.bias`) : undefined;
-  return matmul(gpu, { a: x, b: w.get(`${name}.weight`), c: y, bias, M: rows, N: out, K: inp, transB: true });
-}
-
 /** Causal multi-head attention of layer `layer`: u (rows, d) → out (rows, d), after the output projection. */
 export class AttentionMixer {
   readonly q: GPUBuffer;
@@ -118,24 +183,32 @@ export class AttentionMixer {
   private readonly qr: GPUBuffer;
   private readonly kr: GPUBuffer;
 
+  private readonly c: ArchConfig;
+  private readonly w: Weights;
+  private readonly layer: number;
+  private readonly io: Io;
+  private readonly acts: Activations;
+
   constructor(
     private readonly gpu: Gpu,
-    private readonly c: ArchConfig,
-    private readonly w: Weights,
-    private readonly layer: number,
-    private readonly io: Io,
-    private readonly acts: Activations,
+    a: LayerArgs,
   ) {
+    const { c, w, layer, io, acts } = a;
+    this.c = c;
+    this.w = w;
+    this.layer = layer;
+    this.io = io;
+    this.acts = acts;
     const rows = io.batch * io.L;
     const qDim = c.heads * c.headDim;
     const kvDim = c.kvHeads * c.headDim;
-    this.q = acts.get('attn.q', layer, rows * qDim);
-    this.k = acts.get('attn.k', layer, rows * kvDim);
-    this.v = acts.get('attn.v', layer, rows * kvDim);
-    this.qr = c.rotaryDim > 0 ? acts.get('attn.q_rot', layer, rows * qDim) : this.q;
-    this.kr = c.rotaryDim > 0 ? acts.get('attn.k_rot', layer, rows * kvDim) : this.k;
-    this.o = acts.get('attn.o', layer, rows * qDim);
-    this.lse = acts.get('attn.lse', layer, io.batch * c.heads * io.L);
+    this.q = acts.layer('attn.q', layer, rows * qDim);
+    this.k = acts.layer('attn.k', layer, rows * kvDim);
+    this.v = acts.layer('attn.v', layer, rows * kvDim);
+    this.qr = c.rotaryDim > 0 ? acts.layer('attn.q_rot', layer, rows * qDim) : this.q;
+    this.kr = c.rotaryDim > 0 ? acts.layer('attn.k_rot', layer, rows * kvDim) : this.k;
+    this.o = acts.layer('attn.o', layer, rows * qDim);
+    this.lse = acts.layer('attn.lse', layer, io.batch * c.heads * io.L);
   }
 
   /** The rotated queries and keys the softmax reads. */
@@ -153,9 +226,9 @@ export class AttentionMixer {
     const qDim = c.heads * c.headDim;
     const kvDim = c.kvHeads * c.headDim;
     const ops = [
-      ...linear(gpu, w, p + 'q', u, this.q, rows, qDim, c.dModel),
-      ...linear(gpu, w, p + 'k', u, this.k, rows, kvDim, c.dModel),
-      ...linear(gpu, w, p + 'v', u, this.v, rows, kvDim, c.dModel),
+      ...linear(gpu, { w, name: p + 'q', x: u, y: this.q, rows, outDim: qDim, inDim: c.dModel }),
+      ...linear(gpu, { w, name: p + 'k', x: u, y: this.k, rows, outDim: kvDim, inDim: c.dModel }),
+      ...linear(gpu, { w, name: p + 'v', x: u, y: this.v, rows, outDim: kvDim, inDim: c.dModel }),
     ];
     if (c.rotaryDim > 0) {
       const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000 };
@@ -163,7 +236,7 @@ export class AttentionMixer {
     }
     const shape = { batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim };
     ops.push(...flashAttention(gpu, shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse }));
-    ops.push(...linear(gpu, w, p + 'o', this.o, out, rows, c.dModel, qDim));
+    ops.push(...linear(gpu, { w, name: p + 'o', x: this.o, y: out, rows, outDim: c.dModel, inDim: qDim }));
     return ops;
   }
 
@@ -177,7 +250,7 @@ export class AttentionMixer {
     const qDim = c.heads * c.headDim;
     const kvDim = c.kvHeads * c.headDim;
     const g = this.grads;
-    const ops = linearBackward(gpu, w, p + 'o', this.o, dOut, g.dO, rows, c.dModel, qDim);
+    const ops = linearBackward(gpu, { w, name: p + 'o', x: this.o, dY: dOut, dX: g.dO, rows, outDim: c.dModel, inDim: qDim });
     const shape = { batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim };
     const rot = c.rotaryDim > 0;
     ops.push(...flashAttentionBackward(gpu, shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse, dO: g.dO, dQ: rot ? g.dQr : g.dQ, dK: rot ? g.dKr : g.dK, dV: g.dV }));
@@ -186,9 +259,9 @@ export class AttentionMixer {
       ops.push(...rotary(gpu, { x: g.dQr, out: g.dQ, heads: c.heads, ...rope }), ...rotary(gpu, { x: g.dKr, out: g.dK, heads: c.kvHeads, ...rope }));
     }
     ops.push(
-      ...linearBackward(gpu, w, p + 'q', u, g.dQ, dU, rows, qDim, c.dModel, opts.accumulate),
-      ...linearBackward(gpu, w, p + 'k', u, g.dK, dU, rows, kvDim, c.dModel, true),
-      ...linearBackward(gpu, w, p + 'v', u, g.dV, dU, rows, kvDim, c.dModel, true),
+      ...linearBackward(gpu, { w, name: p + 'q', x: u, dY: g.dQ, dX: dU, rows, outDim: qDim, inDim: c.dModel, accumulate: opts.accumulate }),
+      ...linearBackward(gpu, { w, name: p + 'k', x: u, dY: g.dK, dX: dU, rows, outDim: kvDim, inDim: c.dModel, accumulate: true }),
+      ...linearBackward(gpu, { w, name: p + 'v', x: u, dY: g.dV, dX: dU, rows, outDim: kvDim, inDim: c.dModel, accumulate: true }),
     );
     return ops;
   }
@@ -200,12 +273,12 @@ export class AttentionMixer {
     const a = this.acts;
     // Gradient scratch is shared by all layers: a layer's backward is done before the next begins.
     return {
-      dO: a.get('attn.dO', -200, rows * qDim),
-      dQ: a.get('attn.dQ', -201, rows * qDim),
-      dK: a.get('attn.dK', -202, rows * kvDim),
-      dV: a.get('attn.dV', -203, rows * kvDim),
-      dQr: a.get('attn.dQr', -204, rows * qDim),
-      dKr: a.get('attn.dKr', -205, rows * kvDim),
+      dO: a.scratch('attn.dO', rows * qDim),
+      dQ: a.scratch('attn.dQ', rows * qDim),
+      dK: a.scratch('attn.dK', rows * kvDim),
+      dV: a.scratch('attn.dV', rows * kvDim),
+      dQr: a.scratch('attn.dQr', rows * qDim),
+      dKr: a.scratch('attn.dKr', rows * kvDim),
     };
   }
 
@@ -222,18 +295,26 @@ export class Mlp {
   readonly gate: GPUBuffer | null;
   readonly act: GPUBuffer;
 
+  private readonly c: ArchConfig;
+  private readonly w: Weights;
+  private readonly layer: number;
+  private readonly io: Io;
+  private readonly acts: Activations;
+
   constructor(
     private readonly gpu: Gpu,
-    private readonly c: ArchConfig,
-    private readonly w: Weights,
-    private readonly layer: number,
-    private readonly io: Io,
-    private readonly acts: Activations,
+    a: LayerArgs,
   ) {
+    const { c, w, layer, io, acts } = a;
+    this.c = c;
+    this.w = w;
+    this.layer = layer;
+    this.io = io;
+    this.acts = acts;
     const rows = io.batch * io.L;
-    this.up = acts.get('mlp.up', layer, rows * c.intermediate);
-    this.gate = c.gatedMlp ? acts.get('mlp.gate', layer, rows * c.intermediate) : null;
-    this.act = acts.get('mlp.act', layer, rows * c.intermediate);
+    this.up = acts.layer('mlp.up', layer, rows * c.intermediate);
+    this.gate = c.gatedMlp ? acts.layer('mlp.gate', layer, rows * c.intermediate) : null;
+    this.act = acts.layer('mlp.act', layer, rows * c.intermediate);
     if (c.gatedMlp && c.activation !== 'silu') throw new Error(`config.json: a gated MLP with ${c.activation} is not supported (SwiGLU only)`);
     if (!c.gatedMlp) activationKind(c);
   }
@@ -243,14 +324,14 @@ export class Mlp {
     const rows = this.io.batch * this.io.L;
     const f = c.intermediate;
     const p = `layers.${this.layer}.mlp.`;
-    const ops = linear(gpu, w, p + 'up', u, this.up, rows, f, c.dModel);
+    const ops = linear(gpu, { w, name: p + 'up', x: u, y: this.up, rows, outDim: f, inDim: c.dModel });
     if (this.gate) {
-      ops.push(...linear(gpu, w, p + 'gate', u, this.gate, rows, f, c.dModel));
+      ops.push(...linear(gpu, { w, name: p + 'gate', x: u, y: this.gate, rows, outDim: f, inDim: c.dModel }));
       ops.push(...swiglu(gpu, { gate: this.gate, up: this.up, out: this.act, rows, cols: f }));
     } else {
       ops.push(...unary(gpu, { kind: activationKind(c), x: this.up, y: this.act, n: rows * f, cols: f }));
     }
-    ops.push(...linear(gpu, w, p + 'down', this.act, out, rows, c.dModel, f));
+    ops.push(...linear(gpu, { w, name: p + 'down', x: this.act, y: out, rows, outDim: c.dModel, inDim: f }));
     return ops;
   }
 
@@ -260,17 +341,17 @@ export class Mlp {
     const rows = this.io.batch * this.io.L;
     const f = c.intermediate;
     const p = `layers.${this.layer}.mlp.`;
-    const dAct = this.acts.get('mlp.dAct', -210, rows * f);
-    const dUp = this.acts.get('mlp.dUp', -211, rows * f);
-    const ops = linearBackward(gpu, w, p + 'down', this.act, dOut, dAct, rows, c.dModel, f);
+    const dAct = this.acts.scratch('mlp.dAct', rows * f);
+    const dUp = this.acts.scratch('mlp.dUp', rows * f);
+    const ops = linearBackward(gpu, { w, name: p + 'down', x: this.act, dY: dOut, dX: dAct, rows, outDim: c.dModel, inDim: f });
     if (this.gate) {
-      const dGate = this.acts.get('mlp.dGate', -212, rows * f);
+      const dGate = this.acts.scratch('mlp.dGate', rows * f);
       ops.push(...swigluBackward(gpu, { gate: this.gate, up: this.up, dOut: dAct, dGate, dUp, rows, cols: f }));
-      ops.push(...linearBackward(gpu, w, p + 'gate', u, dGate, dU, rows, f, c.dModel, opts.accumulate));
-      ops.push(...linearBackward(gpu, w, p + 'up', u, dUp, dU, rows, f, c.dModel, true));
+      ops.push(...linearBackward(gpu, { w, name: p + 'gate', x: u, dY: dGate, dX: dU, rows, outDim: f, inDim: c.dModel, accumulate: opts.accumulate }));
+      ops.push(...linearBackward(gpu, { w, name: p + 'up', x: u, dY: dUp, dX: dU, rows, outDim: f, inDim: c.dModel, accumulate: true }));
     } else {
       ops.push(...unaryBackward(gpu, { kind: activationKind(c), x: this.up, dy: dAct, dx: dUp, n: rows * f, cols: f }));
-      ops.push(...linearBackward(gpu, w, p + 'up', u, dUp, dU, rows, f, c.dModel, opts.accumulate));
+      ops.push(...linearBackward(gpu, { w, name: p + 'up', x: u, dY: dUp, dX: dU, rows, outDim: f, inDim: c.dModel, accumulate: opts.accumulate }));
     }
     return ops;
   }

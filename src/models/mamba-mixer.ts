@@ -1,6 +1,6 @@
 // The discrete Mamba-2 mixer of Phi-Mamba (goombalab/phi-mamba DiscreteMamba2), the student's
-// replacement for attention, on the GPU: forward, backward, the pieces MOHAWK stage 1 trains, and a
-// recurrent stepper for generation (src/models/mamba-stepper.ts). Per token, u the (normed) input:
+// replacement for attention, on the GPU: forward, backward and the pieces MOHAWK stage 1 trains (the
+// recurrent stepper for generation is src/models/mamba-stepper.ts). Per token, u the (normed) input:
 //   zin = u·in_projᵀ = [x | B | C | z | A_log]        (src/models/mamba-mixer-shape.ts has the widths)
 //   [x | B | C] ← causal depthwise conv1d (kernel 4, bias, no activation)
 //   a = −softplus(A_log);   y = SSD(x, a, B, C) + D·x;   out = (y ⊙ silu(z + z_bias))·out_projᵀ (+ bias)
@@ -24,7 +24,6 @@ import { axpy } from '../kernels/elementwise';
 import { addColumnSums, matmul } from '../kernels/matmul';
 import { ssdScan, ssdScanBackward, type SsdShape } from '../kernels/ssd-scan';
 import { MIXER_CONV_K, mixerChunk, mixerDims, mixerParamShapes, type MixerDims, type MixerIo, type MixerShape } from './mamba-mixer-shape';
-import { MambaStepper } from './mamba-stepper';
 
 export type { MixerIo, MixerShape };
 
@@ -311,10 +310,5 @@ export class MambaMixer {
       ...matmul(gpu, { a: sc.dZin, b: this.u, c: gInW, M: m.proj, N: s.d, K: rows, transA: true, accumulate: true }),
     );
     return ops;
-  }
-
-  /** Recurrent generation for `batch` sequences (default this mixer's batch), O(1) per token. */
-  stepper(batch = this.io.batch): MambaStepper {
-    return new MambaStepper(this.gpu, this.shape, this.params, batch, (io) => new MambaMixer(this.gpu, this.shape, io, this.params));
   }
 }

@@ -13,8 +13,8 @@ import { copyColumns } from '../kernels/columns';
 import { conv1dStep } from '../kernels/conv1d-step';
 import { matmul } from '../kernels/matmul';
 import { ssdStep } from '../kernels/ssd-step';
-import { MIXER_CONV_K, mixerDims, type MixerDims, type MixerIo, type MixerShape } from './mamba-mixer-shape';
-import type { MambaMixer, MixerParamBinding } from './mamba-mixer';
+import { MIXER_CONV_K, mixerDims, type MixerDims, type MixerShape } from './mamba-mixer-shape';
+import { MambaMixer, type MixerParamBinding } from './mamba-mixer';
 
 const HIST = MIXER_CONV_K - 1;
 
@@ -39,7 +39,6 @@ export class MambaStepper {
     readonly shape: MixerShape,
     private readonly params: Pick<MixerParamBinding, 'w'>,
     readonly batch: number,
-    private readonly chunked: (io: MixerIo) => MambaMixer,
   ) {
     const m = (this.dims = mixerDims(shape));
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`MambaStepper (batch=${batch}): batch must be a positive integer`);
@@ -67,7 +66,8 @@ export class MambaStepper {
    */
   prefill(u: Bindable, out: Bindable, L: number): Op[] {
     const { gpu, batch, dims: m } = this;
-    const mixer = this.chunked({ batch, L });
+    // Generation trains nothing: the prompt's forward gets no gradients.
+    const mixer = new MambaMixer(gpu, this.shape, { batch, L }, { w: (n) => this.params.w(n), g: () => undefined });
     this.prompts.push(mixer);
     const ops = mixer.forward(u, out, { sFinal: this.state });
     // The prompt's last min(L, 3) conv inputs end the window; older slots are zero.

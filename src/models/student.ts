@@ -189,7 +189,7 @@ export function initialStudent(spec: StudentSpec, teacher: Map<string, Float32Ar
 /** The Decoder `mixer` option of a student: Mamba-2 mixers, attention in the kept layers. */
 export function studentMixers(gpu: Gpu, spec: StudentSpec, weights: Weights): NonNullable<DecoderOptions['mixer']> {
   return (l: number, acts: Activations, io: { batch: number; L: number }): Mixer => {
-    if (spec.attentionLayers.includes(l)) return new AttentionMixer(gpu, spec.config, weights, l, io, acts);
+    if (spec.attentionLayers.includes(l)) return new AttentionMixer(gpu, { c: spec.config, w: weights, layer: l, io, acts });
     const p = `layers.${l}.mixer.`;
     const mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => weights.get(p + n), g: (n) => (weights.has(p + n) ? weights.grad?.(p + n) : undefined) });
     return { forward: (u, out) => mixer.forward(u, out), backward: (dOut, dU, o) => mixer.backward(dOut, dU, o ?? {}), mamba: mixer } as Mixer & { mamba: MambaMixer };

@@ -138,7 +138,7 @@ export class Distiller {
       // Buffers pooled by earlier stages would otherwise stay held through this one.
       this.gpu.trim();
       this.gpu.resetPeak();
-      step = new StreamedStageStep(this.gpu, stage, this.teacher, this.spec, host, opts, start, this.streamWindowBytes);
+      step = new StreamedStageStep(this.gpu, { stage, teacher: this.teacher, spec: this.spec, student: host, options: opts, startAt: start, windowBytes: this.streamWindowBytes });
     } else {
       await this.resident();
       const st = this.state as Extract<StudentState, { where: 'gpu' }>;
@@ -149,7 +149,7 @@ export class Distiller {
       }
       this.gpu.trim();
       this.gpu.resetPeak();
-      step = new StageStep(this.gpu, stage, this.teacher, this.spec, st.student, st.m, st.v, opts, start);
+      step = new StageStep(this.gpu, { stage, teacher: this.teacher, spec: this.spec, student: st.student, m: st.m, v: st.v, options: opts, startAt: start });
     }
     // Out-of-memory and validation errors of the stage's buffers surface here, before any step runs.
     await this.gpu.check().catch((e: unknown) => {

@@ -51,8 +51,27 @@ export function trainedBy(stage: Stage, freezeMlp: boolean): (name: string) => b
   return freezeMlp ? (n) => !/\.mlp\./.test(n) : () => true;
 }
 
+/** What a resident stage step trains and how: the student and its AdamW moments, all on the GPU. */
+export interface StageStepArgs {
+  stage: Stage;
+  teacher: { config: ArchConfig; weights: Weights };
+  spec: StudentSpec;
+  student: ParamSet;
+  /** AdamW's first and second moments, laid out like the student's parameters. */
+  m: GPUBuffer;
+  v: GPUBuffer;
+  options: StageOptions;
+  /** Optimizer steps already taken in this stage (a resumed run), for AdamW's bias correction; default 0. */
+  startAt?: number;
+}
+
 /** One stage's step, built once for fixed shapes. */
 export class StageStep {
+  readonly stage: Stage;
+  private readonly teacher: { config: ArchConfig; weights: Weights };
+  private readonly spec: StudentSpec;
+  private readonly student: ParamSet;
+  private readonly o: StageOptions;
   readonly ids: GPUBuffer;
   private readonly micro: Op[];
   private readonly finish: Op[];
@@ -68,17 +87,15 @@ export class StageStep {
 
   constructor(
     private readonly gpu: Gpu,
-    readonly stage: Stage,
-    private readonly teacher: { config: ArchConfig; weights: Weights },
-    private readonly spec: StudentSpec,
-    private readonly student: ParamSet,
-    private readonly m: GPUBuffer,
-    private readonly v: GPUBuffer,
-    private readonly o: StageOptions,
-    /** Optimizer steps already taken in this stage (a resumed run), for AdamW's bias correction. */
-    startAt = 0,
+    a: StageStepArgs,
   ) {
-    this.t = startAt;
+    const { stage, teacher, spec, student, m, v, options: o } = a;
+    this.stage = stage;
+    this.teacher = teacher;
+    this.spec = spec;
+    this.student = student;
+    this.o = o;
+    this.t = a.startAt ?? 0;
     const c = teacher.config;
     const { batch, L } = o;
     const rows = batch * L;
@@ -98,7 +115,8 @@ export class StageStep {
       const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { keepLayers: true, logits: false });
       this.released.push(() => teach.release());
       micro.push(...teach.ops);
-      const objective = new LayerObjective(gpu, stage, c, spec, o, { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss }, mixerLayers.length);
+      const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss };
+      const objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: mixerLayers.length });
       this.released.push(() => objective.release());
       this.dist = objective.dist;
       this.distStride = objective.distStride;
@@ -174,7 +192,9 @@ export class StageStep {
     const gn = s.readback(this.opt.gradNorm, 1);
     const dist = this.dist ? s.readback(this.dist) : null;
     s.submit();
-    return Promise.all([loss, gn, dist, perLayer]).then(([l, g, d, pl]) => stepResult(this.teacher.config, this.spec, this.o.batch, this.distStride, l[0]!, g[0]!, d, pl));
+    return Promise.all([loss, gn, dist, perLayer]).then(([l, g, d, pl]) =>
+      stepResult({ c: this.teacher.config, spec: this.spec, batch: this.o.batch, distStride: this.distStride, loss: l[0]!, gradNorm: g[0]!, dist: d, perLayer: pl }),
+    );
   }
 
   release(): void {
@@ -182,13 +202,23 @@ export class StageStep {
   }
 }
 
-/**
- * A step's scalars as the scheduler sees them, from what came back: `perLayer` one value per 256-byte
- * slot, `dist` (stage 1) per (layer, batch, head) with `distStride` floats per layer.
- */
-export function stepResult(
-  c: ArchConfig, spec: StudentSpec, batch: number, distStride: number, loss: number, gradNorm: number, dist: Float32Array | null, perLayer: Float32Array | null,
-): StepResult {
+/** What came back from a step's buffers. */
+export interface StepReadback {
+  c: ArchConfig;
+  spec: StudentSpec;
+  batch: number;
+  loss: number;
+  gradNorm: number;
+  /** Stage 1: distances per (layer, batch, head), `distStride` floats per layer; null otherwise. */
+  dist: Float32Array | null;
+  distStride: number;
+  /** Stages 1 and 2: one value per 256-byte slot, a slot per layer; null for stage 3. */
+  perLayer: Float32Array | null;
+}
+
+/** A step's scalars as the scheduler sees them, from what came back. */
+export function stepResult(b: StepReadback): StepResult {
+  const { c, spec, batch, distStride, loss, gradNorm, dist, perLayer } = b;
   const r: StepResult = { loss, gradNorm };
   const kept = (l: number) => spec.attentionLayers.includes(l);
   if (perLayer) r.layerLosses = Array.from({ length: c.layers }, (_, k) => (kept(k) ? NaN : perLayer[k * 64]!));
@@ -223,6 +253,16 @@ export interface TeacherLayer {
   mixed: Bindable;
 }
 
+export interface LayerObjectiveArgs {
+  stage: 1 | 2;
+  c: ArchConfig;
+  spec: StudentSpec;
+  options: StageOptions;
+  sinks: LossSinks;
+  /** How many layers are mixers: each layer's loss is its share of the mean over them. */
+  mixerLayers: number;
+}
+
 /**
  * The per-layer loss of stages 1 and 2 with its backward into the mixer's parameter gradients, and
  * the scratch they share across layers (each layer's backward is recorded after its forward). The
@@ -234,16 +274,20 @@ export class LayerObjective {
   readonly distStride: number = 0;
   private readonly scratch: GPUBuffer[] = [];
   private readonly per: number;
+  private readonly c: ArchConfig;
+  private readonly spec: StudentSpec;
+  private readonly o: StageOptions;
+  private readonly sinks: LossSinks;
 
   constructor(
     private readonly gpu: Gpu,
-    private readonly stage: 1 | 2,
-    private readonly c: ArchConfig,
-    private readonly spec: StudentSpec,
-    private readonly o: StageOptions,
-    private readonly sinks: LossSinks,
-    mixerLayers: number,
+    a: LayerObjectiveArgs,
   ) {
+    const { stage, c, spec, options: o, sinks, mixerLayers } = a;
+    this.c = c;
+    this.spec = spec;
+    this.o = o;
+    this.sinks = sinks;
     const { batch, L } = o;
     const rows = batch * L;
     const h = c.heads;

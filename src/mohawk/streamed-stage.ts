@@ -44,7 +44,26 @@ export interface HostTeacher {
   host: Map<string, Float32Array>;
 }
 
+/** What a streamed stage step trains and how: the student's state lives on the host. */
+export interface StreamedStageStepArgs {
+  stage: 1 | 2;
+  teacher: HostTeacher;
+  spec: StudentSpec;
+  /** Read at each layer's turn and written back, parameters and moments, when its window is done. */
+  student: HostStudent;
+  options: StageOptions;
+  /** Optimizer steps already taken in this stage (a resumed run), for AdamW's bias correction; default 0. */
+  startAt?: number;
+  /** GPU memory for the window's residual streams; the window is as many steps as fit (1 to 32). */
+  windowBytes?: number;
+}
+
 export class StreamedStageStep {
+  readonly stage: 1 | 2;
+  private readonly teacher: HostTeacher;
+  private readonly spec: StudentSpec;
+  private readonly student: HostStudent;
+  private readonly o: StageOptions;
   private readonly c: ArchConfig;
   private readonly rows: number;
   private readonly mixerLayers: number[];
@@ -88,16 +107,15 @@ export class StreamedStageStep {
 
   constructor(
     private readonly gpu: Gpu,
-    readonly stage: 1 | 2,
-    private readonly teacher: HostTeacher,
-    private readonly spec: StudentSpec,
-    private readonly student: HostStudent,
-    private readonly o: StageOptions,
-    startAt = 0,
-    /** GPU memory for the window's residual streams; the window is as many steps as fit (1 to 32). */
-    windowBytes = STREAM_WINDOW_BYTES,
+    a: StreamedStageStepArgs,
   ) {
-    this.t = startAt;
+    const { stage, teacher, spec, student, options: o } = a;
+    this.stage = stage;
+    this.teacher = teacher;
+    this.spec = spec;
+    this.student = student;
+    this.o = o;
+    this.t = a.startAt ?? 0;
     const c = (this.c = teacher.config);
     const { batch, L, accumulate } = o;
     const rows = (this.rows = batch * L);
@@ -136,7 +154,7 @@ export class StreamedStageStep {
     }
 
     const perStep = accumulate * rows * d * 4;
-    this.window = streamWindowSteps(perStep, windowBytes);
+    this.window = streamWindowSteps(perStep, a.windowBytes ?? STREAM_WINDOW_BYTES);
     this.residuals = own(gpu.buffer(this.window * perStep, 'streamed residuals'));
     this.x = own(gpu.buffer(rows * d * 4, 'streamed block input'));
     this.next = own(gpu.buffer(rows * d * 4, 'streamed block output'));
@@ -150,13 +168,15 @@ export class StreamedStageStep {
     const acts = (this.acts = new Activations(gpu, false));
     const slot = this.slot;
     this.mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => slot.get(n), g: (n) => slot.grad(n) });
-    this.objective = new LayerObjective(gpu, stage, c, spec, o, { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss }, this.mixerLayers.length);
+    const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss };
+    this.objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: this.mixerLayers.length });
     // Built once and run for every layer: the slot's buffers are the same whichever layer is in it,
     // and kernels that make scratch buffers make them per op list. The objective reports into layer
     // 0's loss slot and distance region, which are copied out per layer and step.
     const w = this.teacherWeights(0);
-    const attention = new AttentionMixer(gpu, c, w, 0, io, acts);
-    const block = blockForward(gpu, c, w, 0, rows, this.x, this.next, acts, attention, new Mlp(gpu, c, w, 0, io, acts));
+    const attention = new AttentionMixer(gpu, { c, w, layer: 0, io, acts });
+    const mlp = new Mlp(gpu, { c, w, layer: 0, io, acts });
+    const block = blockForward(gpu, { c, weights: w, layer: 0, rows, acts, mixer: attention, mlp, x: this.x, next: this.next });
     this.blockOps = block.ops;
     this.objectiveOps = this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D'));
     this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
@@ -325,7 +345,8 @@ export class StreamedStageStep {
         g2 += norms[(k * c.layers + l) * 64]! ** 2;
       }
       const d = dist ? dist.subarray(k * c.layers * this.objective.distStride, (k + 1) * c.layers * this.objective.distStride) : null;
-      return stepResult(c, this.spec, this.o.batch, this.objective.distStride, sum * per, Math.sqrt(g2), d, loss.subarray(k * c.layers * 64, (k + 1) * c.layers * 64));
+      const perLayer = loss.subarray(k * c.layers * 64, (k + 1) * c.layers * 64);
+      return stepResult({ c, spec: this.spec, batch: this.o.batch, distStride: this.objective.distStride, loss: sum * per, gradNorm: Math.sqrt(g2), dist: d, perLayer });
     });
   }
 

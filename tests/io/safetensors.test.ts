@@ -6,9 +6,8 @@ import {
   ShardedCheckpoint,
   openCheckpoint,
   writeSafetensors,
-  type ByteSource,
 } from '../../src/io/safetensors';
-import { bytesSource, memoryFileSet } from '../../src/io/files';
+import { bytesSource, memoryFileSet, type ByteSource } from '../../src/io/files';
 
 /** A file with a given header (object or raw text) and data section; `len` overrides the length field. */
 function raw(header: unknown, data: Uint8Array | number = 0, len?: bigint): Uint8Array {

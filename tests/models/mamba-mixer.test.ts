@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/runtime';
 import { ssdMatrixBackward } from '../../src/kernels/ssd-matrix';
 import { MambaMixer, type MixerParamBinding } from '../../src/models/mamba-mixer';
+import { MambaStepper } from '../../src/models/mamba-stepper';
 import { mixerDims, mixerParamShapes, type MixerIo, type MixerShape } from '../../src/models/mamba-mixer-shape';
 import { FlatParams } from '../../src/models/params';
 import { mambaMixerBackwardRef, mambaMixerRef, mixerMatrixBackwardRef, type MixerParams } from '../../src/ref/mamba-mixer';
@@ -208,7 +209,6 @@ for (const c of CASES) {
     it('stepper: prefill then one token at a time equals the chunked forward', async () => {
       const gpu = await testGpu();
       const st = new Setup(gpu, c, 60);
-      const mixer = new MambaMixer(gpu, c.s, c.io, st.binding());
       const { batch, L } = c.io;
       const want = mambaMixerRef(c.s, c.io, st.ref(), f64(u)).out;
       const rowsOfTokens = (x: ArrayLike<number>, t0: number, t1: number) => {
@@ -218,7 +218,7 @@ for (const c of CASES) {
       };
       // A prompt shorter than the conv window (zeros before it), and one longer than a chunk.
       for (const Lp of [2, 19]) {
-        const stepper = mixer.stepper();
+        const stepper = new MambaStepper(gpu, c.s, st.binding(), batch);
         const prompt = gpu.upload(Float32Array.from(rowsOfTokens(u, 0, Lp)));
         const promptOut = gpu.buffer(batch * Lp * d * 4);
         gpu.run(stepper.prefill(prompt, promptOut, Lp));
