@@ -14,11 +14,12 @@
 //   gelu         y = x·Φ(x) = ½x(1 + erf(x/√2)), erf from a fitted erfc (Φ within 9e-8 absolute)
 // Backward passes write dx = f'(x)·dy, or add it to dx with `accumulate`.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import code from '../../shaders/activations.wgsl?raw';
 
 export type Unary = 'softplus' | 'negSoftplus' | 'silu' | 'sigmoid' | 'geluTanh' | 'gelu';
 
 const KIND: Record<Unary, number> = { softplus: 0, negSoftplus: 1, silu: 2, sigmoid: 3, geluTanh: 4, gelu: 5 };
-const SHADER = 'activations';
+const SHADER = { shader: 'activations', code };
 const WG = 256;
 const ROWS = 32; // rows one gated_bwd invocation walks (bias-gradient partials per 32 rows)
 
@@ -242,7 +243,7 @@ export function unary(gpu: Gpu, a: UnaryArgs): Op[] {
   const params = new Params().u32(a.n).u32(cols).u32(xv.stride).u32(xv.offset).u32(yv.stride).u32(yv.offset).build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'unary_fwd',
       constants: { WG, KIND: k, DENSE: dense(cols, [xv, yv]) },
       reads: [a.x],
@@ -269,7 +270,7 @@ export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Op[] {
     .build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'unary_bwd',
       constants: { WG, KIND: k, DENSE: dense(cols, [xv, dyv, dxv]) },
       reads: [a.x, a.dy],
@@ -294,7 +295,7 @@ export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
   const params = new Params().u32(n).u32(cols).u32(stride).u32(gv.offset).u32(uv.offset).u32(ov.stride).u32(ov.offset).build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'swiglu_fwd',
       constants: { WG, DENSE: dense(cols, [gv, uv, ov]) },
       reads: [a.gate, a.up],
@@ -327,7 +328,7 @@ export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
     .build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: one ? 'swiglu_bwd_one' : 'swiglu_bwd',
       constants: { WG, DENSE: dense(cols, [gv, uv, dov, dgv, duv]) },
       reads: [a.gate, a.up, a.dOut],
@@ -353,7 +354,7 @@ export function gatedSilu(gpu: Gpu, a: GatedSiluArgs): Op[] {
   const params = new Params().u32(n).u32(cols).u32(yv.stride).u32(yv.offset).u32(zv.stride).u32(zv.offset).u32(ov.stride).u32(ov.offset).build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'gated_fwd',
       constants: { WG, HAS_BIAS: a.zBias ? 1 : 0, DENSE: dense(cols, [yv, zv, ov]) },
       // Without a bias the shader never reads binding 2; z stands in for it.
@@ -402,7 +403,7 @@ export function gatedSiluBackward(gpu: Gpu, a: GatedSiluBackwardArgs): Op[] {
   const CW = 64;
   const ops = [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: one ? 'gated_bwd_one' : 'gated_bwd',
       constants: { WG: CW, ROWS, HAS_BIAS: a.zBias ? 1 : 0 },
       reads: [a.y, a.z, a.zBias ?? a.z, a.dOut],
@@ -415,7 +416,7 @@ export function gatedSiluBackward(gpu: Gpu, a: GatedSiluBackwardArgs): Op[] {
   if (a.dzBias) {
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'colsum',
         constants: { WG: CW },
         reads: [part],

@@ -8,7 +8,10 @@
 // ops = [‖grads·mask‖₂ → gradNorm (reduce kernel, two levels), the elementwise update]. The
 // update reads the norm on the GPU, so a step never waits on the CPU.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import code from '../../shaders/adamw.wgsl?raw';
 import { reduce } from './reduce';
+
+const SHADER = { shader: 'adamw', code };
 
 export interface AdamWConfig {
   beta1: number;
@@ -77,7 +80,7 @@ export function adamw(gpu: Gpu, args: AdamWArgs): AdamW {
       .build();
 
   const update = gpu.op({
-    shader: 'adamw',
+    ...SHADER,
     entry: mask ? 'step_masked' : 'step',
     constants: { WG },
     reads: mask ? [grads, gradNorm, mask] : [grads, gradNorm],

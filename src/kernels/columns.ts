@@ -6,8 +6,9 @@
 // strides may be 0 (one row or block repeated); destination rows and batches must not overlap.
 // With `accumulate` the block is added to dst. src and dst must be different buffers.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import code from '../../shaders/columns.wgsl?raw';
 
-const SHADER = 'columns';
+const SHADER = { shader: 'columns', code };
 const WG = 256;
 
 export interface CopyColumnsArgs {
@@ -94,7 +95,7 @@ export function copyColumns(gpu: Gpu, a: CopyColumnsArgs): Op[] {
     .build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       constants: { WG },
       reads: [a.src],
       writes: [a.dst],

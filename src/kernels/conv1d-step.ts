@@ -9,6 +9,9 @@
 //   window   (batch, K−1, channels) row-major, channel fastest, oldest input first
 //   w        (channels, K) row-major, w[c, K−1] on the newest input;  bias (channels)
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import code from '../../shaders/conv1d_step.wgsl?raw';
+
+const SHADER = { shader: 'conv1d_step', code };
 
 const WG = 64;
 
@@ -67,7 +70,7 @@ export function conv1dStep(gpu: Gpu, a: Conv1dStepArgs): Op[] {
   if (batch > max || Math.ceil(channels / WG) > max) throw new Error(`conv1dStep ${shape}: too many workgroups (limit ${max} per dimension)`);
   return [
     gpu.op({
-      shader: 'conv1d_step',
+      ...SHADER,
       constants: { K, WG },
       reads: [a.x, a.w, a.bias],
       writes: [a.window, a.y],

@@ -16,8 +16,9 @@
 // in a fixed order (per-tile partials, then a sequential sum), overwritten or, with
 // `accumulateParams`, added to.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import code from '../../shaders/conv1d.wgsl?raw';
 
-const SHADER = 'conv1d';
+const SHADER = { shader: 'conv1d', code };
 const WG = 64;
 const T = 32; // tokens per invocation, forward and dx
 const TW = 128; // tokens per invocation in the dw/dbias partials: fewer partials to sum
@@ -172,15 +173,15 @@ export function conv1d(gpu: Gpu, a: Conv1dArgs): Op[] {
   const label = `conv1d ${s.batch}x${s.L}x${s.channels} K=${s.K}`;
   if (!sameBuffer(a.x, a.y)) {
     const p = params(s, tiles, [xv.stride, xv.offset], [yv.stride, yv.offset]);
-    return [gpu.op({ shader: SHADER, entry: 'forward', constants, reads: [a.x, a.w, a.bias], writes: [a.y], params: p, workgroups, label })];
+    return [gpu.op({ ...SHADER, entry: 'forward', constants, reads: [a.x, a.w, a.bias], writes: [a.y], params: p, workgroups, label })];
   }
   const one = inPlace(fn, s, xv, yv);
   // Owned by these ops for as long as they are used.
   const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d halo');
   return [
-    gpu.op({ shader: SHADER, entry: 'halo_fwd', constants, reads: [a.x], writes: [halo], params: params(s, tiles, [xv.stride, xv.offset], [0, 0]), workgroups, label: `${label} halo` }),
+    gpu.op({ ...SHADER, entry: 'halo_fwd', constants, reads: [a.x], writes: [halo], params: params(s, tiles, [xv.stride, xv.offset], [0, 0]), workgroups, label: `${label} halo` }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'forward_one',
       constants,
       reads: [a.w, a.bias, halo],
@@ -220,7 +221,7 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   const part = gpu.buffer(s.batch * tilesW * per * 4, 'conv1d dw partials');
   const ops: Op[] = [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'wgrad_part',
       constants: { K: s.K, WG, T: TW },
       reads: [a.x, a.dy],
@@ -230,7 +231,7 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
       label: `${label} dw partials`,
     }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'wgrad_final',
       constants: { K: s.K, WG },
       reads: [part],
@@ -247,7 +248,7 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   if (!sameBuffer(a.dy, a.dx)) {
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'dx',
         constants,
         reads: [a.w, a.dy],
@@ -263,9 +264,9 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   if (a.accumulate && one.inOff === one.outOff) throw new Error(`${fn} ${describe(s)}: cannot accumulate into dx when it is dy itself`);
   const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d dy halo');
   ops.push(
-    gpu.op({ shader: SHADER, entry: 'halo_bwd', constants, reads: [a.dy], writes: [halo], params: params(s, tiles, [dyv.stride, dyv.offset], [0, 0]), workgroups, label: `${label} halo` }),
+    gpu.op({ ...SHADER, entry: 'halo_bwd', constants, reads: [a.dy], writes: [halo], params: params(s, tiles, [dyv.stride, dyv.offset], [0, 0]), workgroups, label: `${label} halo` }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'dx_one',
       constants,
       reads: [a.w, halo],

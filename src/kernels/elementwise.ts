@@ -4,8 +4,9 @@
 //   scale: y = alpha·y            n floats
 // Used for residual streams and for summing gradients; the float64 reference is src/ref/elementwise.ts.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import code from '../../shaders/elementwise.wgsl?raw';
 
-const SHADER = 'elementwise';
+const SHADER = { shader: 'elementwise', code };
 const WG = 256;
 
 
@@ -25,7 +26,7 @@ export function add(gpu: Gpu, a: { a: Bindable; b: Bindable; c?: Bindable; out: 
   const n4 = a.n / 4;
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'add',
       constants: { WG, THREE: a.c ? 1 : 0 },
       // Without c the third read is bound to a (never read): layouts are fixed per entry point.
@@ -46,7 +47,7 @@ export function axpy(gpu: Gpu, a: { x: Bindable; y: Bindable; n: number; alpha?:
   if (slice(a.x).buffer === slice(a.y).buffer) throw new Error(`${fn} (n=${a.n}): x and y share a buffer`);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'axpy',
       constants: { WG },
       reads: [a.x],
@@ -65,7 +66,7 @@ export function scale(gpu: Gpu, a: { y: Bindable; n: number; alpha: number }): O
   need(fn, 'y', a.y, a.n);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'scale',
       constants: { WG },
       reads: [],

@@ -17,8 +17,9 @@
 // bitwise reproducible, and a very common id (padding) costs no long serial sum. Rows no token uses
 // are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences, in order.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import code from '../../shaders/embedding.wgsl?raw';
 
-const SHADER = 'embedding';
+const SHADER = { shader: 'embedding', code };
 const WG = 256;
 const RADIX = 256;
 const PIECE = 64; // shaders/embedding.wgsl: sorted positions per piece of a run
@@ -102,10 +103,10 @@ export function embedding(gpu: Gpu, a: EmbeddingArgs): Op[] {
   const workgroups = grid(gpu, fn, s.tokens * s.d);
   const label = `embedding ${describe(s)}`;
   if (!a.pos) {
-    return [gpu.op({ shader: SHADER, entry: 'gather', constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
+    return [gpu.op({ ...SHADER, entry: 'gather', constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
   }
   return [
-    gpu.op({ shader: SHADER, entry: 'gather_pos', constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
+    gpu.op({ ...SHADER, entry: 'gather_pos', constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
   ];
 }
 
@@ -143,7 +144,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   const pieces = Math.ceil(s.tokens / PIECE);
   const heads = gpu.buffer(pieces * s.d * 4, 'embedding run heads');
   const ops: Op[] = [
-    gpu.op({ shader: SHADER, entry: 'sort_init', constants: { WG }, reads: [a.ids], writes: [kv[0]], params: params(s), workgroups: grid(gpu, fn, s.tokens), label: `${label} sort init` }),
+    gpu.op({ ...SHADER, entry: 'sort_init', constants: { WG }, reads: [a.ids], writes: [kv[0]], params: params(s), workgroups: grid(gpu, fn, s.tokens), label: `${label} sort init` }),
   ];
   const passes = radixPasses(s.vocab);
   for (let p = 0; p < passes; p++) {
@@ -152,9 +153,9 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
     const pp = params(s, 8 * p, blocks);
     const tag = `${label} sort pass ${p}`;
     ops.push(
-      gpu.op({ shader: SHADER, entry: 'sort_hist', reads: [src], writes: [hist], params: pp, workgroups: [blocks], label: `${tag} histogram` }),
-      gpu.op({ shader: SHADER, entry: 'sort_scan', writes: [hist], params: pp, workgroups: [1], label: `${tag} scan` }),
-      gpu.op({ shader: SHADER, entry: 'sort_scatter', reads: [src, hist], writes: [dst], params: pp, workgroups: [blocks], label: `${tag} scatter` }),
+      gpu.op({ ...SHADER, entry: 'sort_hist', reads: [src], writes: [hist], params: pp, workgroups: [blocks], label: `${tag} histogram` }),
+      gpu.op({ ...SHADER, entry: 'sort_scan', writes: [hist], params: pp, workgroups: [1], label: `${tag} scan` }),
+      gpu.op({ ...SHADER, entry: 'sort_scatter', reads: [src, hist], writes: [dst], params: pp, workgroups: [blocks], label: `${tag} scatter` }),
     );
   }
   const sorted = kv[passes % 2];
@@ -162,7 +163,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
     const v4 = (s.vocab * s.d) % 4 === 0;
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: v4 ? 'table_zero4' : 'table_zero',
         constants: { WG },
         writes: [a.dTable],
@@ -174,7 +175,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   }
   ops.push(
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'run_heads',
       constants: { WG },
       reads: [sorted, a.dOut],
@@ -184,7 +185,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
       label: `${label} run heads`,
     }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'run_sum',
       constants: { WG },
       reads: [sorted, a.dOut, heads],
@@ -197,7 +198,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   if (a.pos) {
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'pos_grad',
         constants: { WG },
         reads: [a.dOut],

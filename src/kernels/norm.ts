@@ -13,8 +13,9 @@
 // over rows in a fixed order (partials over chunks of rows, then a sum over chunks), overwritten
 // or, with `accumulateDw`, added to.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import code from '../../shaders/norm.wgsl?raw';
 
-const SHADER = 'norm';
+const SHADER = { shader: 'norm', code };
 const WCOLS = 64; // columns per workgroup in the weight-gradient passes
 
 export interface RmsNormArgs {
@@ -142,7 +143,7 @@ export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
   distinct(fn, shape, outs, ins);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'rms_fwd',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w],
@@ -167,7 +168,7 @@ export function layerNorm(gpu: Gpu, a: LayerNormArgs): Op[] {
   distinct(fn, shape, outs, ins);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'ln_fwd',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w, a.b],
@@ -189,7 +190,7 @@ function weightGrads(gpu: Gpu, label: string, s: Shape, part: { entry: string; r
   const cols = Math.ceil(s.d / WCOLS);
   const ops = [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: part.entry,
       constants: { WG: WCOLS },
       reads: part.reads,
@@ -203,7 +204,7 @@ function weightGrads(gpu: Gpu, label: string, s: Shape, part: { entry: string; r
     if (!out) continue;
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'wgrad_final',
         constants: { WG: WCOLS },
         reads: [buf],
@@ -234,7 +235,7 @@ export function rmsNormBackward(gpu: Gpu, a: RmsNormBackwardArgs): Op[] {
   return [
     ...weightGrads(gpu, label, s, { entry: 'rms_wpart', reads: [a.x, a.rstd, a.dy], perChunk: s.d }, [[a.dw, 0]], a.accumulateDw ?? false),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'rms_dx',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w, a.rstd, a.dy],
@@ -265,7 +266,7 @@ export function layerNormBackward(gpu: Gpu, a: LayerNormBackwardArgs): Op[] {
   return [
     ...weightGrads(gpu, label, s, { entry: 'ln_wpart', reads: [a.x, a.mean, a.rstd, a.dy], perChunk: 2 * s.d }, [[a.dw, 0], [a.db, s.d]], a.accumulateDw ?? false),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'ln_dx',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w, a.mean, a.rstd, a.dy],

@@ -8,6 +8,9 @@
 // Two levels: chunks of WG·ITEMS elements per workgroup into a partials buffer (rows × parts),
 // then one workgroup per row over its partials. A row that fits one chunk takes one pass.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import code from '../../shaders/reduce.wgsl?raw';
+
+const SHADER = { shader: 'reduce', code };
 
 export type ReduceKind = 'sum' | 'mean' | 'max' | 'sumsq' | 'norm';
 
@@ -52,7 +55,7 @@ export function reduce(gpu: Gpu, args: ReduceArgs): Op[] {
   const first = (dst: Bindable, FIN: number): Op => {
     const [nx, ny] = linearGrid(gpu, 'reduce', rows * parts);
     return gpu.op({
-      shader: 'reduce',
+      ...SHADER,
       entry: mask ? 'chunks_masked' : 'chunks',
       constants: { ...constants, FINAL: FIN },
       reads: mask ? [x, mask] : [x],
@@ -70,7 +73,7 @@ export function reduce(gpu: Gpu, args: ReduceArgs): Op[] {
   return [
     first(partials, 0),
     gpu.op({
-      shader: 'reduce',
+      ...SHADER,
       entry: 'rows',
       constants: { WG, ITEMS, KIND: KIND[kind], FINAL: FINAL[kind] },
       reads: [partials],

@@ -12,8 +12,9 @@
 // rotaryDim (grown in powers of two), or passed in from rotaryTables().
 // x and out may be the same buffer at the same offset (rotation in place); other overlaps throw.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import code from '../../shaders/rotary.wgsl?raw';
 
-const SHADER = 'rotary';
+const SHADER = { shader: 'rotary', code };
 const WG = 256;
 
 export interface RotaryArgs {
@@ -139,7 +140,7 @@ export function rotary(gpu: Gpu, a: RotaryArgs): Op[] {
     .build();
   const label = `${fn} ${shape}`;
   if (inPlace) {
-    return [gpu.op({ shader: SHADER, entry: v4 ? 'rotate4_inplace' : 'rotate_inplace', constants: { WG }, reads: [table.buffer], writes: [a.x], params, workgroups: [nx, ny], label })];
+    return [gpu.op({ ...SHADER, entry: v4 ? 'rotate4_inplace' : 'rotate_inplace', constants: { WG }, reads: [table.buffer], writes: [a.x], params, workgroups: [nx, ny], label })];
   }
-  return [gpu.op({ shader: SHADER, entry: v4 ? 'rotate4' : 'rotate', constants: { WG }, reads: [a.x, table.buffer], writes: [a.out], params, workgroups: [nx, ny], label })];
+  return [gpu.op({ ...SHADER, entry: v4 ? 'rotate4' : 'rotate', constants: { WG }, reads: [a.x, table.buffer], writes: [a.out], params, workgroups: [nx, ny], label })];
 }

@@ -12,6 +12,7 @@
 //   dC_i = Σ_{j≤i} W_ij B_j,  dB_j = Σ_{i≥j} W_ij C_i  (summed over the heads of each group),
 //   da_k = Σ_{i≥k} Σ_{j<k} W_ij M_ij,  dD_h = Σ_{b,i} dT_ii.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import code from '../../shaders/ssd_matrix.wgsl?raw';
 
 export interface SsdMatrixShape {
   batch: number;
@@ -22,7 +23,7 @@ export interface SsdMatrixShape {
 }
 
 const TILE = 64; // keep in step with the shader
-const SHADER = 'ssd_matrix';
+const SHADER = { shader: 'ssd_matrix', code };
 
 interface Dims {
   BH: number;
@@ -68,7 +69,7 @@ function params(s: SsdMatrixShape, d: Dims, accumulate = false, count = 0): Arra
 /** The segment-sum scratch of `a` and the op that fills it. */
 function prep(gpu: Gpu, s: SsdMatrixShape, d: Dims, a: Bindable): { segs: GPUBuffer; op: Op } {
   const segs = gpu.buffer(d.BH * d.segStride * 4, 'ssd segment sums');
-  const op = gpu.op({ shader: SHADER, entry: 'prep', reads: [a], writes: [segs], params: params(s, d), workgroups: [Math.ceil((d.BH * d.nb) / 64)] });
+  const op = gpu.op({ ...SHADER, entry: 'prep', reads: [a], writes: [segs], params: params(s, d), workgroups: [Math.ceil((d.BH * d.nb) / 64)] });
   return { segs, op };
 }
 
@@ -90,7 +91,7 @@ export function ssdMatrixForward(
   return [
     op,
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'forward',
       reads: [segs, t.B, t.C, t.D],
       writes: [t.out],
@@ -134,12 +135,12 @@ export function ssdMatrixBackward(
   const sumParams = params(s, d, acc, bc);
   return [
     op,
-    gpu.op({ shader: SHADER, entry: 'grad_tiles', reads: tileReads, writes: [parts], params: params(s, d), workgroups: [d.nb, d.nb, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'grad_a', reads: [parts], writes: [t.da], params: params(s, d, acc), workgroups: [d.nb, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'grad_d', reads: [t.dT], writes: [t.dD], params: params(s, d, acc), workgroups: [s.h] }),
-    gpu.op({ shader: SHADER, entry: 'grad_c', reads: tileReads, writes: [dCh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'grad_b', reads: tileReads, writes: [dBh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'group_sum', reads: [dCh], writes: [t.dC], params: sumParams, workgroups: [gx, gy] }),
-    gpu.op({ shader: SHADER, entry: 'group_sum', reads: [dBh], writes: [t.dB], params: sumParams, workgroups: [gx, gy] }),
+    gpu.op({ ...SHADER, entry: 'grad_tiles', reads: tileReads, writes: [parts], params: params(s, d), workgroups: [d.nb, d.nb, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'grad_a', reads: [parts], writes: [t.da], params: params(s, d, acc), workgroups: [d.nb, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'grad_d', reads: [t.dT], writes: [t.dD], params: params(s, d, acc), workgroups: [s.h] }),
+    gpu.op({ ...SHADER, entry: 'grad_c', reads: tileReads, writes: [dCh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'grad_b', reads: tileReads, writes: [dBh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'group_sum', reads: [dCh], writes: [t.dC], params: sumParams, workgroups: [gx, gy] }),
+    gpu.op({ ...SHADER, entry: 'group_sum', reads: [dBh], writes: [t.dB], params: sumParams, workgroups: [gx, gy] }),
   ];
 }

@@ -29,7 +29,16 @@
 // The in-chunk term of da is summed from strictly off-diagonal row and column sums of W, so the O(1)
 // diagonal never cancels against terms that may be as small as exp(a) (a ≈ −30).
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { shaderSource } from '../gpu/shaders';
+import common from '../../shaders/ssd_scan_common.wgsl?raw';
+import prepWgsl from '../../shaders/ssd_scan_prep.wgsl?raw';
+import cbWgsl from '../../shaders/ssd_scan_cb.wgsl?raw';
+import statesWgsl from '../../shaders/ssd_scan_states.wgsl?raw';
+import passWgsl from '../../shaders/ssd_scan_pass.wgsl?raw';
+import outWgsl from '../../shaders/ssd_scan_out.wgsl?raw';
+import dcbWgsl from '../../shaders/ssd_scan_dcb.wgsl?raw';
+import dxWgsl from '../../shaders/ssd_scan_dx.wgsl?raw';
+import daWgsl from '../../shaders/ssd_scan_da.wgsl?raw';
+import dbcWgsl from '../../shaders/ssd_scan_dbc.wgsl?raw';
 
 export interface SsdShape {
   batch: number;
@@ -131,8 +140,20 @@ function uniforms(pl: Plan, flags: number): ArrayBuffer {
     .build();
 }
 
+const SOURCES = {
+  prep: prepWgsl,
+  cb: cbWgsl,
+  states: statesWgsl,
+  pass: passWgsl,
+  out: outWgsl,
+  dcb: dcbWgsl,
+  dx: dxWgsl,
+  da: daWgsl,
+  dbc: dbcWgsl,
+};
+
 interface Kernel {
-  name: string;
+  name: keyof typeof SOURCES;
   entry: string;
   reads: Bindable[];
   writes: Bindable[];
@@ -144,7 +165,7 @@ function kernel(gpu: Gpu, pl: Plan, k: Kernel): Op {
   const shader = `ssd_scan_${k.name}`;
   return gpu.op({
     shader,
-    code: shaderSource('ssd_scan_common') + shaderSource(shader),
+    code: common + SOURCES[k.name],
     entry: k.entry,
     reads: k.reads,
     writes: k.writes,
