@@ -13,18 +13,6 @@ const WG = 256u;
 const PER_THREAD = 16u;
 const CHUNK = 4096u; // WG * PER_THREAD
 
-var<workgroup> red: array<f32, 256>;
-
-// Tree sum of red[0..256); every invocation of the workgroup must call it.
-fn tree_sum(li: u32) -> f32 {
-  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red[li] = red[li] + red[li + w]; }
-  }
-  workgroupBarrier();
-  return red[0];
-}
-
 // ---- partial: part[m·chunks + c] = Σ over chunk c of matrix m of (P − T)² ----------------------
 @group(0) @binding(0) var<storage, read> pp: array<f32>;
 @group(0) @binding(1) var<storage, read> pt: array<f32>;

@@ -3,23 +3,12 @@
 //   dS[r, j] = (s[r, j] − t[r, j]) / (rows·rowLoss[r]), 0 on a row where s_r = t_r.
 // row_norm gives each row one workgroup (per-invocation sums, then a tree), mean one workgroup.
 
-override WG: u32 = 256u; // at most 256 (the tree buffer); 64 for narrow rows
+override WG: u32 = 256u; // at most 256 (lib/tree_sum's buffer); 64 for narrow rows
 
 struct U {
   rows: u32,
   d: u32,
   nx: u32, // workgroups along x of a 2-D grid
-}
-
-var<workgroup> red: array<f32, 256>;
-
-fn tree_sum(li: u32) -> f32 {
-  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red[li] = red[li] + red[li + w]; }
-  }
-  workgroupBarrier();
-  return red[0];
 }
 
 // ---- row_norm -------------------------------------------------------------------------------------

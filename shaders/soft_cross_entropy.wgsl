@@ -31,7 +31,7 @@ struct U {
 // Running statistics of a chunk: student (m, Σ) and teacher (m, Σ, a).
 struct Acc { ms: f32, ss: f32, mt: f32, st: f32, a: f32 }
 
-var<workgroup> red: array<Acc, 256>;
+var<workgroup> red_acc: array<Acc, 256>;
 
 fn merge(x: Acc, y: Acc) -> Acc {
   let ms = max(x.ms, y.ms);
@@ -66,14 +66,14 @@ fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
       acc = merge(acc, Acc(u, 1.0, v, 1.0, val));
     }
   }
-  red[li] = acc;
+  red_acc[li] = acc;
   for (var w = WG / 2u; w > 0u; w = w >> 1u) {
     workgroupBarrier();
-    if (li < w) { red[li] = merge(red[li], red[li + w]); }
+    if (li < w) { red_acc[li] = merge(red_acc[li], red_acc[li + w]); }
   }
   if (li == 0u) {
     let o = id * 5u;
-    let s = red[0];
+    let s = red_acc[0];
     c_part[o] = s.ms;
     c_part[o + 1u] = s.ss;
     c_part[o + 2u] = s.mt;
@@ -113,18 +113,13 @@ fn row_loss(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
 @group(0) @binding(1) var<storage, read_write> m_out: array<f32>;
 @group(0) @binding(2) var<uniform> mu: U;
 
-var<workgroup> red_sum: array<f32, 256>;
-
 @compute @workgroup_size(WG)
 fn mean(@builtin(local_invocation_index) li: u32) {
   var s = 0.0;
   for (var r = li; r < mu.rows; r += WG) { s = s + m_loss[r]; }
-  red_sum[li] = s;
-  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red_sum[li] = red_sum[li] + red_sum[li + w]; }
-  }
-  if (li == 0u) { m_out[0] = red_sum[0] / f32(mu.rows); }
+  red[li] = s;
+  let total = tree_sum(li);
+  if (li == 0u) { m_out[0] = total / f32(mu.rows); }
 }
 
 // eˣ − 1 for |x| < 0.5 by its Taylor series (terms to x⁹/9!, relative error below 1e-8).

@@ -564,7 +564,7 @@ fn grad_a(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li:
 @group(0) @binding(1) var<storage, read_write> ddD: array<f32>;
 @group(0) @binding(2) var<uniform> ud: U;
 
-var<workgroup> red: array<f32, 256>;
+const WG = 256u; // grad_d's workgroup, folded by lib/tree_sum
 
 @compute @workgroup_size(256)
 fn grad_d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -577,11 +577,8 @@ fn grad_d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li:
     s = s + ddT[((b * ud.H + h) * L + i) * L + i];
   }
   red[li] = s;
-  for (var w = 128u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red[li] = red[li] + red[li + w]; }
-  }
-  if (li == 0u) { ddD[h] = select(red[0], ddD[h] + red[0], ud.accum == 1u); }
+  let total = tree_sum(li);
+  if (li == 0u) { ddD[h] = select(total, ddD[h] + total, ud.accum == 1u); }
 }
 
 // ---- group_sum: x[b, l, g, :] (+)= Σ over the heads of group g of xh[b, head, l, :] -------------

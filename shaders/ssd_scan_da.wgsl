@@ -18,8 +18,6 @@
 var<workgroup> sa: array<f32, 256>;
 var<workgroup> sb: array<f32, 256>;
 
-fn cumv(base: u32, i: u32) -> f32 { return cum[base + i] * 0.0625 + cum[u.cumLo + base + i]; }
-
 @compute @workgroup_size(256)
 fn grad_a(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let c = wg.x;

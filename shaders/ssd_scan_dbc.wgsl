@@ -11,13 +11,6 @@
 @group(0) @binding(5) var<storage, read_write> outp: array<f32>;
 @group(0) @binding(6) var<uniform> u: U;
 
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
-fn cumv(base: u32, i: u32) -> f32 { return cum[base + i] * 0.0625 + cum[u.cumLo + base + i]; }
-
 struct Tile { b: u32, g: u32, c: u32, t0: u32, Lc: u32, r0: u32, n0: u32, cbb: u32 }
 
 fn tile(wg: vec3u) -> Tile {

@@ -20,12 +20,6 @@ var<private> d1: vec4<f32>;
 var<private> d2: vec4<f32>;
 var<private> d3: vec4<f32>;
 
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
-
 fn tok(src: u32, b: u32, t0: u32, Lc: u32, h: u32, q: u32, p: u32) -> f32 {
   if (q >= Lc || p >= u.P) { return 0.0; }
   let e = ((b * u.L + t0 + q) * u.H + h) * u.P + p;

@@ -9,14 +9,6 @@
 @group(0) @binding(3) var<storage, read_write> st: array<f32>;
 @group(0) @binding(4) var<uniform> u: U;
 
-
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
-fn cumv(base: u32, i: u32) -> f32 { return cum[base + i] * 0.0625 + cum[u.cumLo + base + i]; }
-
 fn u4(b: u32, t: u32, h: u32, p: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);
   let e = ((b * u.L + t) * u.H + h) * u.P;

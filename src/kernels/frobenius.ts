@@ -6,9 +6,11 @@
 // Layouts: p, t, grad are mats matrices back to back, matrix m at elements [m·size, (m+1)·size) (any
 // inner order, as long as P and T agree); dist holds mats f32; loss one f32.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import code from '../../shaders/frobenius.wgsl?raw';
+import { wgsl } from '../gpu/wgsl';
+import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
+import frobeniusWgsl from '../../shaders/frobenius.wgsl?raw';
 
-const SHADER = { shader: 'frobenius', code };
+const SHADER = { shader: 'frobenius', code: wgsl(treeSum, frobeniusWgsl) };
 
 const WG = 256;
 const CHUNK = 4096; // elements one workgroup of `partial` reduces; keep in step with the shader

@@ -24,13 +24,15 @@
 // q = p, so a student close to its teacher keeps a small absolute error (~1e-7 of the logits'
 // scale in the loss, ~1e-7 of p in the gradient) rather than an ulp of the log-sum-exp.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import { wgsl } from '../gpu/wgsl';
+import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
 import crossEntropyWgsl from '../../shaders/cross_entropy.wgsl?raw';
 import softCrossEntropyWgsl from '../../shaders/soft_cross_entropy.wgsl?raw';
 import l2DistanceWgsl from '../../shaders/l2_distance.wgsl?raw';
 
 const CROSS_ENTROPY = { shader: 'cross_entropy', code: crossEntropyWgsl };
-const SOFT_CROSS_ENTROPY = { shader: 'soft_cross_entropy', code: softCrossEntropyWgsl };
-const L2_DISTANCE = { shader: 'l2_distance', code: l2DistanceWgsl };
+const SOFT_CROSS_ENTROPY = { shader: 'soft_cross_entropy', code: wgsl(treeSum, softCrossEntropyWgsl) };
+const L2_DISTANCE = { shader: 'l2_distance', code: wgsl(treeSum, l2DistanceWgsl) };
 
 export const IGNORE_INDEX = 0xffffffff;
 

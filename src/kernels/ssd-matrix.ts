@@ -12,7 +12,9 @@
 //   dC_i = Σ_{j≤i} W_ij B_j,  dB_j = Σ_{i≥j} W_ij C_i  (summed over the heads of each group),
 //   da_k = Σ_{i≥k} Σ_{j<k} W_ij M_ij,  dD_h = Σ_{b,i} dT_ii.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import code from '../../shaders/ssd_matrix.wgsl?raw';
+import { wgsl } from '../gpu/wgsl';
+import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
+import ssdMatrix from '../../shaders/ssd_matrix.wgsl?raw';
 
 export interface SsdMatrixShape {
   batch: number;
@@ -23,7 +25,7 @@ export interface SsdMatrixShape {
 }
 
 const TILE = 64; // keep in step with the shader
-const SHADER = { shader: 'ssd_matrix', code };
+const SHADER = { shader: 'ssd_matrix', code: wgsl(treeSum, ssdMatrix) };
 
 interface Dims {
   BH: number;

@@ -29,7 +29,10 @@
 // The in-chunk term of da is summed from strictly off-diagonal row and column sums of W, so the O(1)
 // diagonal never cancels against terms that may be as small as exp(a) (a ≈ −30).
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import common from '../../shaders/ssd_scan_common.wgsl?raw';
+import { wgsl } from '../gpu/wgsl';
+import tile from '../../shaders/lib/ssd_tile.wgsl?raw';
+import decay from '../../shaders/lib/ssd_decay.wgsl?raw';
+import tokenTile from '../../shaders/lib/ssd_token_tile.wgsl?raw';
 import prepWgsl from '../../shaders/ssd_scan_prep.wgsl?raw';
 import cbWgsl from '../../shaders/ssd_scan_cb.wgsl?raw';
 import statesWgsl from '../../shaders/ssd_scan_states.wgsl?raw';
@@ -53,7 +56,7 @@ export interface SsdShape {
 
 export const SSD_DEFAULT_CHUNK = 64;
 const MAX_CHUNK = 256; // the da kernel scans a chunk with one workgroup of 256
-const TILE = 64; // the tile product of shaders/ssd_scan_common.wgsl
+const TILE = 64; // the tile product of shaders/lib/ssd_tile.wgsl
 
 interface Plan {
   s: SsdShape;
@@ -140,16 +143,18 @@ function uniforms(pl: Plan, flags: number): ArrayBuffer {
     .build();
 }
 
+// Every kernel shares the uniform block and tile product; those that bind the cumulative decay add
+// its helpers, and the two per-head token tiles (out, dx) their tile layout.
 const SOURCES = {
-  prep: prepWgsl,
-  cb: cbWgsl,
-  states: statesWgsl,
-  pass: passWgsl,
-  out: outWgsl,
-  dcb: dcbWgsl,
-  dx: dxWgsl,
-  da: daWgsl,
-  dbc: dbcWgsl,
+  prep: wgsl(tile, prepWgsl),
+  cb: wgsl(tile, cbWgsl),
+  states: wgsl(tile, decay, statesWgsl),
+  pass: wgsl(tile, passWgsl),
+  out: wgsl(tile, decay, tokenTile, outWgsl),
+  dcb: wgsl(tile, decay, dcbWgsl),
+  dx: wgsl(tile, decay, tokenTile, dxWgsl),
+  da: wgsl(tile, decay, daWgsl),
+  dbc: wgsl(tile, decay, dbcWgsl),
 };
 
 interface Kernel {
@@ -165,7 +170,7 @@ function kernel(gpu: Gpu, pl: Plan, k: Kernel): Op {
   const shader = `ssd_scan_${k.name}`;
   return gpu.op({
     shader,
-    code: common + SOURCES[k.name],
+    code: SOURCES[k.name],
     entry: k.entry,
     reads: k.reads,
     writes: k.writes,

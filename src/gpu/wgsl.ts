@@ -1,0 +1,12 @@
+// WGSL has no imports: a kernel that shares helpers (shaders/lib/*.wgsl) with others is handed to
+// the device as one text, the snippets it needs followed by its own file. Module-scope declarations
+// may come in any order in WGSL, so a snippet can use names (a binding, a constant) that the kernel
+// file declares, and say so in its header.
+
+/** The snippets and the kernel's own source joined into one module, in the order given. */
+export function wgsl(...parts: string[]): string {
+  parts.forEach((p, i) => {
+    if (!p.trim()) throw new Error(`wgsl(): part ${i} is empty (a missing ?raw import?)`);
+  });
+  return parts.map((p) => p.trim()).join('\n\n') + '\n';
+}
