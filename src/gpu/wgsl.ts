@@ -10,3 +10,16 @@ export function wgsl(...parts: string[]): string {
   });
   return parts.map((p) => p.trim()).join('\n\n') + '\n';
 }
+
+/**
+ * The binding declarations of one entry point, numbered in the order the runtime binds an op's
+ * buffers: reads, then writes, then the uniform block. Items are `name: type`.
+ */
+export function bindings(reads: string[], writes: string[], uniform?: string): string {
+  const decls = [
+    ...reads.map((r) => `var<storage, read> ${r};`),
+    ...writes.map((w) => `var<storage, read_write> ${w};`),
+    ...(uniform ? [`var<uniform> ${uniform};`] : []),
+  ];
+  return decls.map((d, i) => `@group(0) @binding(${i}) ${d}`).join('\n');
+}
