@@ -5,6 +5,8 @@
 // The math is written for accuracy over all of f32, not just near 0: sigmoid never forms 1 − s,
 // softplus uses an exact log1p, and the exact GELU uses a fitted erfc (see normal_cdf) rather than
 // the 1e-7-short Abramowitz–Stegun formula.
+//
+// Bindings are declared per entry point by src/kernels/activations.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u;
 // Which function unary_fwd / unary_bwd compute (pipelines specialise on it):
@@ -142,9 +144,6 @@ fn linear_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
 
 // ---- unary_fwd: y = act(x) ----------------------------------------------------------------------
 struct UF { n: u32, cols: u32, xs: u32, xo: u32, ys: u32, yo: u32 }
-@group(0) @binding(0) var<storage, read> uf_x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> uf_y: array<f32>;
-@group(0) @binding(2) var<uniform> uf: UF;
 
 @compute @workgroup_size(WG)
 fn unary_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -155,10 +154,6 @@ fn unary_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
 
 // ---- unary_bwd: dx (=|+=) act'(x)·dy ------------------------------------------------------------
 struct UB { n: u32, cols: u32, acc: u32, xs: u32, xo: u32, dys: u32, dyo: u32, dxs: u32, dxo: u32 }
-@group(0) @binding(0) var<storage, read> ub_x: array<f32>;
-@group(0) @binding(1) var<storage, read> ub_dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ub_dx: array<f32>;
-@group(0) @binding(3) var<uniform> ub: UB;
 
 @compute @workgroup_size(WG)
 fn unary_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -172,10 +167,6 @@ fn unary_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
 // ---- swiglu_fwd: out = silu(gate)·up --------------------------------------------------------------
 // gate and up share the row stride `gs` (separate buffers, or the two halves of one row).
 struct SF { n: u32, cols: u32, gs: u32, go: u32, uo: u32, os: u32, oo: u32 }
-@group(0) @binding(0) var<storage, read> sf_gate: array<f32>;
-@group(0) @binding(1) var<storage, read> sf_up: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sf_out: array<f32>;
-@group(0) @binding(3) var<uniform> sf: SF;
 
 @compute @workgroup_size(WG)
 fn swiglu_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -199,11 +190,6 @@ fn swiglu_grads(g: f32, u: f32, d: f32) -> vec2f {
 
 // ---- gated_fwd: out[r, c] = y[r, c]·silu(z[r, c] + zBias[c]) --------------------------------------
 struct GF { n: u32, cols: u32, ys: u32, yo: u32, zs: u32, zo: u32, os: u32, oo: u32 }
-@group(0) @binding(0) var<storage, read> gf_y: array<f32>;
-@group(0) @binding(1) var<storage, read> gf_z: array<f32>;
-@group(0) @binding(2) var<storage, read> gf_bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> gf_out: array<f32>;
-@group(0) @binding(4) var<uniform> gf: GF;
 
 @compute @workgroup_size(WG)
 fn gated_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -228,9 +214,6 @@ fn gated_grads(y: f32, z: f32, d: f32) -> vec2f {
 
 // ---- colsum: out[c] (=|+=) Σ_q part[q·cols + c], blocks in order (deterministic) ------------------
 struct CS { cols: u32, blocks: u32, acc: u32 }
-@group(0) @binding(0) var<storage, read> cs_part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> cs_out: array<f32>;
-@group(0) @binding(2) var<uniform> cs: CS;
 
 @compute @workgroup_size(WG)
 fn colsum(@builtin(global_invocation_id) gid: vec3u) {

@@ -5,6 +5,8 @@
 //   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //   p ← p − (lr/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + eps)
 // The step-dependent scalars are folded on the CPU in float64 (see src/kernels/adamw.ts).
+//
+// Bindings are declared per entry point by src/kernels/adamw.ts (bindings(), in the op's order).
 
 struct P {
   count: u32,

@@ -10,6 +10,8 @@
 // The *_one entries serve a tensor convolved in place (input and output in one bound buffer): the
 // history a tile needs is copied to a halo buffer by a previous dispatch, because the tile before
 // it overwrites those tokens.
+//
+// Bindings are declared per entry point by src/kernels/conv1d.ts (bindings(), in the op's order).
 
 override K: u32 = 4u;
 override WG: u32 = 64u;
@@ -57,10 +59,6 @@ fn bwd_step(win: ptr<function, array<f32, KMAX>>, w: ptr<function, array<f32, KM
 // ---- wgrad_part: per (batch, tile) partial sums of dw and dbias -----------------------------------
 // part[((b·tiles + j)·channels + c)·(K+1) + k] = Σ_{t in tile j} dy[b,t,c]·x[b, t−(K−1)+k, c] for
 // k < K, and Σ dy[b,t,c] at k = K. Here the input view is x's and the output view dy's.
-@group(0) @binding(0) var<storage, read> p_x: array<f32>;
-@group(0) @binding(1) var<storage, read> p_dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> p_part: array<f32>;
-@group(0) @binding(3) var<uniform> pu: U;
 
 @compute @workgroup_size(WG)
 fn wgrad_part(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
@@ -89,10 +87,6 @@ fn wgrad_part(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) 
 }
 
 // ---- wgrad_final: dw[c,k], dbias[c] = Σ over the batch·tiles partials, in order ------------------
-@group(0) @binding(0) var<storage, read> q_part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> q_dw: array<f32>;
-@group(0) @binding(2) var<storage, read_write> q_dbias: array<f32>;
-@group(0) @binding(3) var<uniform> qu: U;
 
 @compute @workgroup_size(WG)
 fn wgrad_final(@builtin(global_invocation_id) gid: vec3u) {

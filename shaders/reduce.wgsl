@@ -5,6 +5,8 @@
 // A thread first folds ITEMS elements strided by WG (coalesced), then the workgroup tree folds
 // WG values: no f32 accumulator ever sums more than max(ITEMS, partials/WG) terms in a row, which
 // keeps the error near eps·log(n) rather than eps·n.
+//
+// Bindings are declared per entry point by src/kernels/reduce.ts (bindings(), in the op's order).
 
 struct P {
   n: u32,        // elements per row

@@ -7,6 +7,8 @@
 //
 // One invocation per (token, head, k < per_head): k < half rotates the pair (k, k+half), k ≥ half
 // copies the pass-through element k + half. Neighbouring invocations touch neighbouring floats.
+//
+// Bindings are declared per entry point by src/kernels/rotary.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u;
 

@@ -11,6 +11,8 @@
 // row_loss     rowLoss[r]; stats[r·2] = lse(t_r/τ), stats[r·2 + 1] = lse(s_r/τ) − lse(t_r/τ)
 // mean         loss[0] = Σ rowLoss / rows
 // grad         dStudent[r, j]
+//
+// Bindings are declared per entry point by src/kernels/losses.ts (bindings(), in the op's order).
 
 const WG = 256u;
 const ITEMS = 16u;
@@ -42,10 +44,6 @@ fn merge(x: Acc, y: Acc) -> Acc {
 }
 
 // ---- chunk_stats ---------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> c_s: array<f32>;
-@group(0) @binding(1) var<storage, read> c_t: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c_part: array<f32>;
-@group(0) @binding(3) var<uniform> cu: U;
 
 @compute @workgroup_size(WG)
 fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -83,10 +81,6 @@ fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
 }
 
 // ---- row_loss: one invocation per row --------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> r_part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> r_loss: array<f32>;
-@group(0) @binding(2) var<storage, read_write> r_stats: array<f32>;
-@group(0) @binding(3) var<uniform> ru: U;
 
 @compute @workgroup_size(WG)
 fn row_loss(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -108,19 +102,7 @@ fn row_loss(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
   r_stats[r * 2u + 1u] = delta;
 }
 
-// ---- mean: one workgroup -----------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> m_loss: array<f32>;
-@group(0) @binding(1) var<storage, read_write> m_out: array<f32>;
-@group(0) @binding(2) var<uniform> mu: U;
-
-@compute @workgroup_size(WG)
-fn mean(@builtin(local_invocation_index) li: u32) {
-  var s = 0.0;
-  for (var r = li; r < mu.rows; r += WG) { s = s + m_loss[r]; }
-  red[li] = s;
-  let total = tree_sum(li);
-  if (li == 0u) { m_out[0] = total / f32(mu.rows); }
-}
+// mean (one workgroup) is stamped by src/kernels/stamps.ts (meanEntry).
 
 // eˣ − 1 for |x| < 0.5 by its Taylor series (terms to x⁹/9!, relative error below 1e-8).
 fn expm1_small(x: f32) -> f32 {
@@ -137,11 +119,6 @@ fn expm1_small(x: f32) -> f32 {
 }
 
 // ---- grad: one invocation per logit --------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> g_s: array<f32>;
-@group(0) @binding(1) var<storage, read> g_t: array<f32>;
-@group(0) @binding(2) var<storage, read> g_stats: array<f32>;
-@group(0) @binding(3) var<storage, read_write> g_out: array<f32>;
-@group(0) @binding(4) var<uniform> gu: U;
 
 @compute @workgroup_size(WG)
 fn grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

@@ -19,6 +19,9 @@
 //   [2Lp, 3Lp)     suf(k) = Σ a from k+1 to the end of k's block
 //   [3Lp, +Lp/4)   4-token group totals
 //   [.., +nb)      64-block totals
+//
+// Bindings of prep, grad_a, grad_d and group_sum are declared by src/kernels/ssd-matrix.ts
+// (bindings(), in the op's order); the forward and grad_* entries share the set below.
 
 struct U {
   L: u32,
@@ -39,9 +42,6 @@ const NEG = -3.0e38;
 fn seg_stride(Lp: u32, nb: u32) -> u32 { return 3u * Lp + Lp / 4u + nb; }
 
 // ---- prep: the segs scratch, one invocation per (bh, 64-block) --------------------------------
-@group(0) @binding(0) var<storage, read> pa: array<f32>;
-@group(0) @binding(1) var<storage, read_write> segw: array<f32>;
-@group(0) @binding(2) var<uniform> uprep: U;
 
 @compute @workgroup_size(64)
 fn prep(@builtin(global_invocation_id) gid: vec3u) {
@@ -496,9 +496,6 @@ fn grad_b(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
 //   da_k = Σ_{i ≥ k} Σ_{j < k} G_ij, split by where i and j fall relative to block kb = [s, e):
 //   A1 i ≥ e, j < s (whole tiles) + A2 s ≤ k ≤ i < e, j < s (row sums) + A3 i ≥ e, s ≤ j < k
 //   (column sums) + A4 both in the block (the diagonal tile). All are plain sums: no cancellation.
-@group(0) @binding(0) var<storage, read> ag: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ada: array<f32>;
-@group(0) @binding(2) var<uniform> ua: U;
 
 var<workgroup> lft: array<f32, 64>;
 var<workgroup> blw: array<f32, 64>;
@@ -543,9 +540,6 @@ fn grad_a(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li:
 }
 
 // ---- grad_d: workgroup h: dD_h = Σ_b Σ_i dT[b, h, i, i] ---------------------------------------
-@group(0) @binding(0) var<storage, read> ddT: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ddD: array<f32>;
-@group(0) @binding(2) var<uniform> ud: U;
 
 const WG = 256u; // grad_d's workgroup, folded by lib/tree_sum
 
@@ -565,9 +559,6 @@ fn grad_d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li:
 }
 
 // ---- group_sum: x[b, l, g, :] (+)= Σ over the heads of group g of xh[b, head, l, :] -------------
-@group(0) @binding(0) var<storage, read> xh: array<f32>;
-@group(0) @binding(1) var<storage, read_write> xg: array<f32>;
-@group(0) @binding(2) var<uniform> us: U;
 
 @compute @workgroup_size(256)
 fn group_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

@@ -3,16 +3,8 @@
 // and, as a by-product, the row partials v_j = x_j · (exp(cum_last − cum_j)·G_c·B_j) over this
 // tile's columns at offV + (((b·NC + c)·H + h)·pT + pt)·Q + j (the chunk state's share of da).
 // G_c is the gradient of the chunk-exit state from the backward pass over chunks.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> cb: array<f32>;
-@group(0) @binding(2) var<storage, read> mB: array<f32>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;
-@group(0) @binding(4) var<storage, read> dys: array<f32>;
-@group(0) @binding(5) var<storage, read> st: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(7) var<storage, read_write> vo: array<f32>;
-@group(0) @binding(8) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 var<workgroup> red: array<f32, 1024>;
 

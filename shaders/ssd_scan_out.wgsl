@@ -3,14 +3,8 @@
 //   o:  (backward) the row partials o_i = dy_i · (exp(cum_i)·P_c·C_i) over this tile's columns, at
 //       offO + (((b·NC + c)·H + h)·pT + pt)·Q + i  (the y_off term's share of da)
 // P_c is the chunk-entry state from the forward pass over chunks.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> cb: array<f32>;
-@group(0) @binding(2) var<storage, read> mC: array<f32>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;   // x for `y`, dy for `o`
-@group(0) @binding(4) var<storage, read> st: array<f32>;
-@group(0) @binding(5) var<storage, read_write> outp: array<f32>;
-@group(0) @binding(6) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 var<workgroup> red: array<f32, 1024>;
 

@@ -5,12 +5,8 @@
 //   backward: the state-gradient contributions u_c become G_c, the gradient of S_c, with
 //             G_{c−1} = exp(A_c)·G_c + u_c, G_{NC−1} = dsFinal (or 0); fin = G_{−1} (ds0)
 // A_c is the chunk's total log-decay.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> init: array<f32>;
-@group(0) @binding(2) var<storage, read_write> st: array<f32>;
-@group(0) @binding(3) var<storage, read_write> fin: array<f32>;
-@group(0) @binding(4) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 fn total(b: u32, h: u32, c: u32) -> f32 {
   let e = ((b * u.H + h) * u.NC + c) * u.Q + u.Q - 1u;

@@ -74,6 +74,11 @@ const SHADER = {
   shader: 'activations',
   code: wgsl(
     activationsWgsl,
+    bindings(['uf_x: array<f32>'], ['uf_y: array<f32>'], 'uf: UF'), // unary_fwd
+    bindings(['ub_x: array<f32>', 'ub_dy: array<f32>'], ['ub_dx: array<f32>'], 'ub: UB'), // unary_bwd
+    bindings(['sf_gate: array<f32>', 'sf_up: array<f32>'], ['sf_out: array<f32>'], 'sf: SF'), // swiglu_fwd
+    bindings(['gf_y: array<f32>', 'gf_z: array<f32>', 'gf_bias: array<f32>'], ['gf_out: array<f32>'], 'gf: GF'), // gated_fwd
+    bindings(['cs_part: array<f32>'], ['cs_out: array<f32>'], 'cs: CS'), // colsum
     swigluBwdEntry('swiglu_bwd', 'sb', false),
     swigluBwdEntry('swiglu_bwd_one', 'sb1', true),
     gatedBwdEntry('gated_bwd', 'gb', false),

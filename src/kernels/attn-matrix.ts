@@ -7,9 +7,16 @@
 //   k   (batch, L, hkv, d)   hq a multiple of hkv (grouped-query attention)
 //   out (batch, hq, rows, L) row r holds query position row0 + r
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import code from '../../shaders/attn_matrix.wgsl?raw';
+import { bindings, wgsl } from '../gpu/wgsl';
+import attnMatrixWgsl from '../../shaders/attn_matrix.wgsl?raw';
 
-const SHADER = { shader: 'attn_matrix', code };
+const SHADER = {
+  shader: 'attn_matrix',
+  code: wgsl(
+    attnMatrixWgsl,
+    bindings(['q: array<f32>', 'k: array<f32>'], ['A: array<f32>'], 'u: U'), // main
+  ),
+};
 
 const TILE = 64; // rows per workgroup; keep in step with the shader
 

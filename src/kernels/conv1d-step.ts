@@ -9,9 +9,23 @@
 //   window   (batch, K−1, channels) row-major, channel fastest, oldest input first
 //   w        (channels, K) row-major, w[c, K−1] on the newest input;  bias (channels)
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import code from '../../shaders/conv1d_step.wgsl?raw';
+import { bindings, wgsl } from '../gpu/wgsl';
+import conv1dStepWgsl from '../../shaders/conv1d_step.wgsl?raw';
 
-const SHADER = { shader: 'conv1d_step', code };
+const SHADER = {
+  shader: 'conv1d_step',
+  code: wgsl(
+    conv1dStepWgsl,
+    bindings([
+      'x: array<f32>', // row b at b·x_stride + x_off
+      'w: array<f32>', // (channels, K)
+      'bias: array<f32>', // (channels)
+    ], [
+      'win: array<f32>', // (batch, K−1, channels)
+      'y: array<f32>', // row b at b·y_stride + y_off
+    ], 'u: U'), // main
+  ),
+};
 
 const WG = 64;
 

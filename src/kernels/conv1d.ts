@@ -97,6 +97,8 @@ const haloAt = (p: string, k: string) => `${p}_halo[((b * ${p}u.tiles + wg.y) * 
 
 const code = wgsl(
   conv1dWgsl,
+  bindings(['p_x: array<f32>', 'p_dy: array<f32>'], ['p_part: array<f32>'], 'pu: U'), // wgrad_part
+  bindings(['q_part: array<f32>'], ['q_dw: array<f32>', 'q_dbias: array<f32>'], 'qu: U'), // wgrad_final
   forwardEntry({
     entry: 'forward',
     reads: ['f_x: array<f32>', 'f_w: array<f32>', 'f_bias: array<f32>'],
