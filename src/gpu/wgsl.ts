@@ -23,3 +23,8 @@ export function bindings(reads: string[], writes: string[], uniform?: string): s
   ];
   return decls.map((d, i) => `@group(0) @binding(${i}) ${d}`).join('\n');
 }
+
+/** What a wrapper spreads into gpu.op: the shader's id and its module, composed by wgsl(). */
+export function shader(id: string, ...parts: string[]): { shader: string; code: string } {
+  return { shader: id, code: wgsl(...parts) };
+}

@@ -14,7 +14,7 @@
 //   gelu         y = x·Φ(x) = ½x(1 + erf(x/√2)), erf from a fitted erfc (Φ within 9e-8 absolute)
 // Backward passes write dx = f'(x)·dy, or add it to dx with `accumulate`.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
 export type Unary = 'softplus' | 'negSoftplus' | 'silu' | 'sigmoid' | 'geluTanh' | 'gelu';
@@ -70,21 +70,18 @@ fn ${entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
 }`;
 }
 
-const SHADER = {
-  shader: 'activations',
-  code: wgsl(
-    activationsWgsl,
-    bindings(['uf_x: array<f32>'], ['uf_y: array<f32>'], 'uf: UF'), // unary_fwd
-    bindings(['ub_x: array<f32>', 'ub_dy: array<f32>'], ['ub_dx: array<f32>'], 'ub: UB'), // unary_bwd
-    bindings(['sf_gate: array<f32>', 'sf_up: array<f32>'], ['sf_out: array<f32>'], 'sf: SF'), // swiglu_fwd
-    bindings(['gf_y: array<f32>', 'gf_z: array<f32>', 'gf_bias: array<f32>'], ['gf_out: array<f32>'], 'gf: GF'), // gated_fwd
-    bindings(['cs_part: array<f32>'], ['cs_out: array<f32>'], 'cs: CS'), // colsum
-    swigluBwdEntry('swiglu_bwd', 'sb', false),
-    swigluBwdEntry('swiglu_bwd_one', 'sb1', true),
-    gatedBwdEntry('gated_bwd', 'gb', false),
-    gatedBwdEntry('gated_bwd_one', 'gb1', true),
-  ),
-};
+const SHADER = shader('activations',
+  activationsWgsl,
+  bindings(['uf_x: array<f32>'], ['uf_y: array<f32>'], 'uf: UF'), // unary_fwd
+  bindings(['ub_x: array<f32>', 'ub_dy: array<f32>'], ['ub_dx: array<f32>'], 'ub: UB'), // unary_bwd
+  bindings(['sf_gate: array<f32>', 'sf_up: array<f32>'], ['sf_out: array<f32>'], 'sf: SF'), // swiglu_fwd
+  bindings(['gf_y: array<f32>', 'gf_z: array<f32>', 'gf_bias: array<f32>'], ['gf_out: array<f32>'], 'gf: GF'), // gated_fwd
+  bindings(['cs_part: array<f32>'], ['cs_out: array<f32>'], 'cs: CS'), // colsum
+  swigluBwdEntry('swiglu_bwd', 'sb', false),
+  swigluBwdEntry('swiglu_bwd_one', 'sb1', true),
+  gatedBwdEntry('gated_bwd', 'gb', false),
+  gatedBwdEntry('gated_bwd_one', 'gb1', true),
+);
 const WG = 256;
 const ROWS = 32; // rows one gated_bwd invocation walks (bias-gradient partials per 32 rows)
 

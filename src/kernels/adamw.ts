@@ -8,7 +8,7 @@
 // ops = [‖grads·mask‖₂ → gradNorm (reduce kernel, two levels), the elementwise update]. The
 // update reads the norm on the GPU, so a step never waits on the CPU.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import adamwWgsl from '../../shaders/adamw.wgsl?raw';
 import { reduce } from './reduce';
 
@@ -28,7 +28,7 @@ fn ${entry}(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wg: 
 }`;
 }
 
-const SHADER = { shader: 'adamw', code: wgsl(adamwWgsl, stepEntry('step', 'p', false), stepEntry('step_masked', 'pm', true)) };
+const SHADER = shader('adamw', adamwWgsl, stepEntry('step', 'p', false), stepEntry('step_masked', 'pm', true));
 
 export interface AdamWConfig {
   beta1: number;

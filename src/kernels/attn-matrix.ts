@@ -7,16 +7,13 @@
 //   k   (batch, L, hkv, d)   hq a multiple of hkv (grouped-query attention)
 //   out (batch, hq, rows, L) row r holds query position row0 + r
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import attnMatrixWgsl from '../../shaders/attn_matrix.wgsl?raw';
 
-const SHADER = {
-  shader: 'attn_matrix',
-  code: wgsl(
-    attnMatrixWgsl,
-    bindings(['q: array<f32>', 'k: array<f32>'], ['A: array<f32>'], 'u: U'), // main
-  ),
-};
+const SHADER = shader('attn_matrix',
+  attnMatrixWgsl,
+  bindings(['q: array<f32>', 'k: array<f32>'], ['A: array<f32>'], 'u: U'), // main
+);
 
 const TILE = 64; // rows per workgroup; keep in step with the shader
 

@@ -16,7 +16,7 @@
 // in a fixed order (per-tile partials, then a sequential sum), overwritten or, with
 // `accumulateParams`, added to.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import conv1dWgsl from '../../shaders/conv1d.wgsl?raw';
 
 // The window entries, stamped per binding set: apart (x and y, or dy and dx, in their own buffers)
@@ -95,7 +95,7 @@ fn ${entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
 // The tile's halo slot for tap k, as halo_fwd / halo_bwd wrote it.
 const haloAt = (p: string, k: string) => `${p}_halo[((b * ${p}u.tiles + wg.y) * (K - 1u) + ${k}) * ${p}u.channels + c]`;
 
-const code = wgsl(
+const SHADER = shader('conv1d',
   conv1dWgsl,
   bindings(['p_x: array<f32>', 'p_dy: array<f32>'], ['p_part: array<f32>'], 'pu: U'), // wgrad_part
   bindings(['q_part: array<f32>'], ['q_dw: array<f32>', 'q_dbias: array<f32>'], 'qu: U'), // wgrad_final
@@ -146,8 +146,6 @@ const code = wgsl(
   haloEntry('halo_bwd', `let t = (j + 1u) * T + k;
     if (t < hu.L) { v = h_src[at(b, t, c, hu.L, hu.in_stride, hu.in_off)]; }`),
 );
-
-const SHADER = { shader: 'conv1d', code };
 const WG = 64;
 const T = 32; // tokens per invocation, forward and dx
 const TW = 128; // tokens per invocation in the dw/dbias partials: fewer partials to sum

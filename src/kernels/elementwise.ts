@@ -4,18 +4,15 @@
 //   scale: y = alpha·y            n floats
 // Used for residual streams and for summing gradients; the float64 reference is src/ref/elementwise.ts.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import elementwiseWgsl from '../../shaders/elementwise.wgsl?raw';
 
-const SHADER = {
-  shader: 'elementwise',
-  code: wgsl(
-    elementwiseWgsl,
-    bindings(['add_a: array<vec4f>', 'add_b: array<vec4f>', 'add_c: array<vec4f>'], ['add_out: array<vec4f>'], 'ap: AP'), // add
-    bindings(['ax_x: array<f32>'], ['ax_y: array<f32>'], 'xp: XP'), // axpy
-    bindings([], ['sc_y: array<f32>'], 'scp: XP'), // scale
-  ),
-};
+const SHADER = shader('elementwise',
+  elementwiseWgsl,
+  bindings(['add_a: array<vec4f>', 'add_b: array<vec4f>', 'add_c: array<vec4f>'], ['add_out: array<vec4f>'], 'ap: AP'), // add
+  bindings(['ax_x: array<f32>'], ['ax_y: array<f32>'], 'xp: XP'), // axpy
+  bindings([], ['sc_y: array<f32>'], 'scp: XP'), // scale
+);
 const WG = 256;
 
 

@@ -17,26 +17,23 @@
 // bitwise reproducible, and a very common id (padding) costs no long serial sum. Rows no token uses
 // are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences, in order.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
 
-const SHADER = {
-  shader: 'embedding',
-  code: wgsl(
-    embeddingWgsl,
-    bindings(['g_ids: array<u32>', 'g_table: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // gather
-    bindings(['p_ids: array<u32>', 'p_table: array<f32>', 'p_pos: array<f32>'], ['p_out: array<f32>'], 'pu: U'), // gather_pos
-    bindings(['i_ids: array<u32>'], ['i_kv: array<vec2u>'], 'iu: U'), // sort_init
-    bindings(['h_kv: array<vec2u>'], ['h_hist: array<u32>'], 'hu: U'), // sort_hist
-    bindings([], ['s_hist: array<u32>'], 'su: U'), // sort_scan
-    bindings(['c_kv: array<vec2u>', 'c_hist: array<u32>'], ['c_out: array<vec2u>'], 'cu: U'), // sort_scatter
-    bindings([], ['z_out: array<f32>'], 'zu: U'), // table_zero
-    bindings([], ['z4_out: array<vec4f>'], 'z4u: U'), // table_zero4
-    bindings(['a_kv: array<vec2u>', 'a_dout: array<f32>'], ['a_heads: array<f32>'], 'au: U'), // run_heads
-    bindings(['r_kv: array<vec2u>', 'r_dout: array<f32>', 'r_heads: array<f32>'], ['r_dtable: array<f32>'], 'ru: U'), // run_sum
-    bindings(['q_dout: array<f32>'], ['q_dpos: array<f32>'], 'qu: U'), // pos_grad
-  ),
-};
+const SHADER = shader('embedding',
+  embeddingWgsl,
+  bindings(['g_ids: array<u32>', 'g_table: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // gather
+  bindings(['p_ids: array<u32>', 'p_table: array<f32>', 'p_pos: array<f32>'], ['p_out: array<f32>'], 'pu: U'), // gather_pos
+  bindings(['i_ids: array<u32>'], ['i_kv: array<vec2u>'], 'iu: U'), // sort_init
+  bindings(['h_kv: array<vec2u>'], ['h_hist: array<u32>'], 'hu: U'), // sort_hist
+  bindings([], ['s_hist: array<u32>'], 'su: U'), // sort_scan
+  bindings(['c_kv: array<vec2u>', 'c_hist: array<u32>'], ['c_out: array<vec2u>'], 'cu: U'), // sort_scatter
+  bindings([], ['z_out: array<f32>'], 'zu: U'), // table_zero
+  bindings([], ['z4_out: array<vec4f>'], 'z4u: U'), // table_zero4
+  bindings(['a_kv: array<vec2u>', 'a_dout: array<f32>'], ['a_heads: array<f32>'], 'au: U'), // run_heads
+  bindings(['r_kv: array<vec2u>', 'r_dout: array<f32>', 'r_heads: array<f32>'], ['r_dtable: array<f32>'], 'ru: U'), // run_sum
+  bindings(['q_dout: array<f32>'], ['q_dpos: array<f32>'], 'qu: U'), // pos_grad
+);
 const WG = 256;
 const RADIX = 256;
 const PIECE = 64; // shaders/embedding.wgsl: sorted positions per piece of a run

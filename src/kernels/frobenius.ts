@@ -6,22 +6,19 @@
 // Layouts: p, t, grad are mats matrices back to back, matrix m at elements [m·size, (m+1)·size) (any
 // inner order, as long as P and T agree); dist holds mats f32; loss one f32.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import { meanEntry } from './stamps';
 import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
 import frobeniusWgsl from '../../shaders/frobenius.wgsl?raw';
 
-const SHADER = {
-  shader: 'frobenius',
-  code: wgsl(
-    treeSum,
-    frobeniusWgsl,
-    bindings(['pp: array<f32>', 'pt: array<f32>'], ['part_out: array<f32>'], 'up: U'), // partial
-    bindings(['dpart: array<f32>'], ['dist_out: array<f32>'], 'ud: U'), // dist
-    meanEntry('loss', 'ul', 'U', 'mats'), // loss[0] = mean_m dist[m]
-    bindings(['gp: array<f32>', 'gt: array<f32>', 'gdist: array<f32>'], ['grad_out: array<f32>'], 'ug: U'), // grad
-  ),
-};
+const SHADER = shader('frobenius',
+  treeSum,
+  frobeniusWgsl,
+  bindings(['pp: array<f32>', 'pt: array<f32>'], ['part_out: array<f32>'], 'up: U'), // partial
+  bindings(['dpart: array<f32>'], ['dist_out: array<f32>'], 'ud: U'), // dist
+  meanEntry('loss', 'ul', 'U', 'mats'), // loss[0] = mean_m dist[m]
+  bindings(['gp: array<f32>', 'gt: array<f32>', 'gdist: array<f32>'], ['grad_out: array<f32>'], 'ug: U'), // grad
+);
 
 const WG = 256;
 const CHUNK = 4096; // elements one workgroup of `partial` reduces; keep in step with the shader

@@ -24,44 +24,35 @@
 // q = p, so a student close to its teacher keeps a small absolute error (~1e-7 of the logits'
 // scale in the loss, ~1e-7 of p in the gradient) rather than an ulp of the log-sum-exp.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import { meanEntry } from './stamps';
 import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
 import crossEntropyWgsl from '../../shaders/cross_entropy.wgsl?raw';
 import softCrossEntropyWgsl from '../../shaders/soft_cross_entropy.wgsl?raw';
 import l2DistanceWgsl from '../../shaders/l2_distance.wgsl?raw';
 
-const CROSS_ENTROPY = {
-  shader: 'cross_entropy',
-  code: wgsl(
-    crossEntropyWgsl,
-    bindings(['c_logits: array<f32>'], ['c_part: array<f32>'], 'cu: U'), // chunk_stats
-    bindings(['r_part: array<f32>', 'r_logits: array<f32>', 'r_targets: array<u32>'], ['r_loss: array<f32>', 'r_stats: array<f32>'], 'ru: U'), // row_loss
-    bindings(['m_loss: array<f32>', 'm_stats: array<f32>'], ['m_out: array<f32>', 'm_meta: array<f32>'], 'mu: U'), // mean
-    bindings(['g_logits: array<f32>', 'g_targets: array<u32>', 'g_stats: array<f32>', 'g_meta: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
-  ),
-};
-const SOFT_CROSS_ENTROPY = {
-  shader: 'soft_cross_entropy',
-  code: wgsl(
-    treeSum,
-    softCrossEntropyWgsl,
-    bindings(['c_s: array<f32>', 'c_t: array<f32>'], ['c_part: array<f32>'], 'cu: U'), // chunk_stats
-    bindings(['r_part: array<f32>'], ['r_loss: array<f32>', 'r_stats: array<f32>'], 'ru: U'), // row_loss
-    meanEntry('mean', 'mu', 'U', 'rows'),
-    bindings(['g_s: array<f32>', 'g_t: array<f32>', 'g_stats: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
-  ),
-};
-const L2_DISTANCE = {
-  shader: 'l2_distance',
-  code: wgsl(
-    treeSum,
-    l2DistanceWgsl,
-    bindings(['n_s: array<f32>', 'n_t: array<f32>'], ['n_out: array<f32>'], 'nu: U'), // row_norm
-    meanEntry('mean', 'mu', 'U', 'rows'),
-    bindings(['g_s: array<f32>', 'g_t: array<f32>', 'g_norm: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
-  ),
-};
+const CROSS_ENTROPY = shader('cross_entropy',
+  crossEntropyWgsl,
+  bindings(['c_logits: array<f32>'], ['c_part: array<f32>'], 'cu: U'), // chunk_stats
+  bindings(['r_part: array<f32>', 'r_logits: array<f32>', 'r_targets: array<u32>'], ['r_loss: array<f32>', 'r_stats: array<f32>'], 'ru: U'), // row_loss
+  bindings(['m_loss: array<f32>', 'm_stats: array<f32>'], ['m_out: array<f32>', 'm_meta: array<f32>'], 'mu: U'), // mean
+  bindings(['g_logits: array<f32>', 'g_targets: array<u32>', 'g_stats: array<f32>', 'g_meta: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
+);
+const SOFT_CROSS_ENTROPY = shader('soft_cross_entropy',
+  treeSum,
+  softCrossEntropyWgsl,
+  bindings(['c_s: array<f32>', 'c_t: array<f32>'], ['c_part: array<f32>'], 'cu: U'), // chunk_stats
+  bindings(['r_part: array<f32>'], ['r_loss: array<f32>', 'r_stats: array<f32>'], 'ru: U'), // row_loss
+  meanEntry('mean', 'mu', 'U', 'rows'),
+  bindings(['g_s: array<f32>', 'g_t: array<f32>', 'g_stats: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
+);
+const L2_DISTANCE = shader('l2_distance',
+  treeSum,
+  l2DistanceWgsl,
+  bindings(['n_s: array<f32>', 'n_t: array<f32>'], ['n_out: array<f32>'], 'nu: U'), // row_norm
+  meanEntry('mean', 'mu', 'U', 'rows'),
+  bindings(['g_s: array<f32>', 'g_t: array<f32>', 'g_norm: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
+);
 
 export const IGNORE_INDEX = 0xffffffff;
 

@@ -13,22 +13,19 @@
 // over rows in a fixed order (partials over chunks of rows, then a sum over chunks), overwritten
 // or, with `accumulateDw`, added to.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import normWgsl from '../../shaders/norm.wgsl?raw';
 
-const SHADER = {
-  shader: 'norm',
-  code: wgsl(
-    normWgsl,
-    bindings(['rf_x: array<f32>', 'rf_w: array<f32>'], ['rf_y: array<f32>', 'rf_rstd: array<f32>'], 'rfu: U'), // rms_fwd
-    bindings(['lf_x: array<f32>', 'lf_w: array<f32>', 'lf_b: array<f32>'], ['lf_y: array<f32>', 'lf_mean: array<f32>', 'lf_rstd: array<f32>'], 'lfu: U'), // ln_fwd
-    bindings(['rd_x: array<f32>', 'rd_w: array<f32>', 'rd_rstd: array<f32>', 'rd_dy: array<f32>'], ['rd_dx: array<f32>'], 'rdu: U'), // rms_dx
-    bindings(['ld_x: array<f32>', 'ld_w: array<f32>', 'ld_mean: array<f32>', 'ld_rstd: array<f32>', 'ld_dy: array<f32>'], ['ld_dx: array<f32>'], 'ldu: U'), // ln_dx
-    bindings(['rp_x: array<f32>', 'rp_rstd: array<f32>', 'rp_dy: array<f32>'], ['rp_part: array<f32>'], 'rpu: U'), // rms_wpart
-    bindings(['lp_x: array<f32>', 'lp_mean: array<f32>', 'lp_rstd: array<f32>', 'lp_dy: array<f32>'], ['lp_part: array<f32>'], 'lpu: U'), // ln_wpart
-    bindings(['wf_part: array<f32>'], ['wf_out: array<f32>'], 'wfu: U'), // wgrad_final
-  ),
-};
+const SHADER = shader('norm',
+  normWgsl,
+  bindings(['rf_x: array<f32>', 'rf_w: array<f32>'], ['rf_y: array<f32>', 'rf_rstd: array<f32>'], 'rfu: U'), // rms_fwd
+  bindings(['lf_x: array<f32>', 'lf_w: array<f32>', 'lf_b: array<f32>'], ['lf_y: array<f32>', 'lf_mean: array<f32>', 'lf_rstd: array<f32>'], 'lfu: U'), // ln_fwd
+  bindings(['rd_x: array<f32>', 'rd_w: array<f32>', 'rd_rstd: array<f32>', 'rd_dy: array<f32>'], ['rd_dx: array<f32>'], 'rdu: U'), // rms_dx
+  bindings(['ld_x: array<f32>', 'ld_w: array<f32>', 'ld_mean: array<f32>', 'ld_rstd: array<f32>', 'ld_dy: array<f32>'], ['ld_dx: array<f32>'], 'ldu: U'), // ln_dx
+  bindings(['rp_x: array<f32>', 'rp_rstd: array<f32>', 'rp_dy: array<f32>'], ['rp_part: array<f32>'], 'rpu: U'), // rms_wpart
+  bindings(['lp_x: array<f32>', 'lp_mean: array<f32>', 'lp_rstd: array<f32>', 'lp_dy: array<f32>'], ['lp_part: array<f32>'], 'lpu: U'), // ln_wpart
+  bindings(['wf_part: array<f32>'], ['wf_out: array<f32>'], 'wfu: U'), // wgrad_final
+);
 const WCOLS = 64; // columns per workgroup in the weight-gradient passes
 
 export interface RmsNormArgs {

@@ -8,7 +8,7 @@
 // Two levels: chunks of WG·ITEMS elements per workgroup into a partials buffer (rows × parts),
 // then one workgroup per row over its partials. A row that fits one chunk takes one pass.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import reduceWgsl from '../../shaders/reduce.wgsl?raw';
 
 // chunks and chunks_masked differ only in the mask binding and the factor it puts on each element.
@@ -30,15 +30,12 @@ fn ${entry}(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) wg: 
 }`;
 }
 
-const SHADER = {
-  shader: 'reduce',
-  code: wgsl(
-    reduceWgsl,
-    chunksEntry('chunks', 'c', false),
-    chunksEntry('chunks_masked', 'cm', true),
-    bindings(['x: array<f32>'], ['dst: array<f32>'], 'p: P'), // rows: the partials as x, the result as dst
-  ),
-};
+const SHADER = shader('reduce',
+  reduceWgsl,
+  chunksEntry('chunks', 'c', false),
+  chunksEntry('chunks_masked', 'cm', true),
+  bindings(['x: array<f32>'], ['dst: array<f32>'], 'p: P'), // rows: the partials as x, the result as dst
+);
 
 export type ReduceKind = 'sum' | 'mean' | 'max' | 'sumsq' | 'norm';
 

@@ -12,7 +12,7 @@
 // rotaryDim (grown in powers of two), or passed in from rotaryTables().
 // x and out may be the same buffer at the same offset (rotation in place); other overlaps throw.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import rotaryWgsl from '../../shaders/rotary.wgsl?raw';
 
 // One template for the four entry points: apart (x and out bound separately, pass-through dims
@@ -58,16 +58,13 @@ fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
 }`;
 }
 
-const SHADER = {
-  shader: 'rotary',
-  code: wgsl(
-    rotaryWgsl,
-    rotateEntry('rotate', 'ru', false, false),
-    rotateEntry('rotate_inplace', 'pu', false, true),
-    rotateEntry('rotate4', 'vu', true, false),
-    rotateEntry('rotate4_inplace', 'wu', true, true),
-  ),
-};
+const SHADER = shader('rotary',
+  rotaryWgsl,
+  rotateEntry('rotate', 'ru', false, false),
+  rotateEntry('rotate_inplace', 'pu', false, true),
+  rotateEntry('rotate4', 'vu', true, false),
+  rotateEntry('rotate4_inplace', 'wu', true, true),
+);
 const WG = 256;
 
 export interface RotaryArgs {

@@ -12,7 +12,7 @@
 //   dC_i = Σ_{j≤i} W_ij B_j,  dB_j = Σ_{i≥j} W_ij C_i  (summed over the heads of each group),
 //   da_k = Σ_{i≥k} Σ_{j<k} W_ij M_ij,  dD_h = Σ_{b,i} dT_ii.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
 import ssdMatrix from '../../shaders/ssd_matrix.wgsl?raw';
 
@@ -25,17 +25,14 @@ export interface SsdMatrixShape {
 }
 
 const TILE = 64; // keep in step with the shader
-const SHADER = {
-  shader: 'ssd_matrix',
-  code: wgsl(
-    treeSum,
-    ssdMatrix,
-    bindings(['pa: array<f32>'], ['segw: array<f32>'], 'uprep: U'), // prep
-    bindings(['ag: array<f32>'], ['ada: array<f32>'], 'ua: U'), // grad_a
-    bindings(['ddT: array<f32>'], ['ddD: array<f32>'], 'ud: U'), // grad_d
-    bindings(['xh: array<f32>'], ['xg: array<f32>'], 'us: U'), // group_sum
-  ),
-};
+const SHADER = shader('ssd_matrix',
+  treeSum,
+  ssdMatrix,
+  bindings(['pa: array<f32>'], ['segw: array<f32>'], 'uprep: U'), // prep
+  bindings(['ag: array<f32>'], ['ada: array<f32>'], 'ua: U'), // grad_a
+  bindings(['ddT: array<f32>'], ['ddD: array<f32>'], 'ud: U'), // grad_d
+  bindings(['xh: array<f32>'], ['xg: array<f32>'], 'us: U'), // group_sum
+);
 
 interface Dims {
   BH: number;

@@ -3,25 +3,22 @@
 // Layouts (row-major, last index fastest), the scan's with L = 1:
 //   state (batch, h, p, n)   x, y (batch, h, p)   a (batch, h)   B, C (batch, g, n)   D (h)
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, wgsl } from '../gpu/wgsl';
+import { bindings, shader } from '../gpu/wgsl';
 import ssdStepWgsl from '../../shaders/ssd_step.wgsl?raw';
 
-const SHADER = {
-  shader: 'ssd_step',
-  code: wgsl(
-    ssdStepWgsl,
-    bindings([
-      'sx: array<f32>', // (batch, H, P)
-      'sa: array<f32>', // (batch, H)
-      'sB: array<f32>', // (batch, G, N)
-      'sC: array<f32>', // (batch, G, N)
-      'sD: array<f32>', // (H), read when hasD
-    ], [
-      'state: array<f32>', // (batch, H, P, N)
-      'sy: array<f32>', // (batch, H, P)
-    ], 'u: SU'), // main
-  ),
-};
+const SHADER = shader('ssd_step',
+  ssdStepWgsl,
+  bindings([
+    'sx: array<f32>', // (batch, H, P)
+    'sa: array<f32>', // (batch, H)
+    'sB: array<f32>', // (batch, G, N)
+    'sC: array<f32>', // (batch, G, N)
+    'sD: array<f32>', // (H), read when hasD
+  ], [
+    'state: array<f32>', // (batch, H, P, N)
+    'sy: array<f32>', // (batch, H, P)
+  ], 'u: SU'), // main
+);
 
 export interface SsdStepShape {
   batch: number;
