@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { wgsl } from '../../src/gpu/wgsl';
+import { bindings, shader, wgsl } from '../../src/gpu/wgsl';
 import { Params } from '../../src/gpu/runtime';
 import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
 import { testGpu } from '../helpers/gpu';
@@ -13,13 +13,27 @@ describe('wgsl()', () => {
     expect(() => wgsl('const A = 1u;', '  \n')).toThrow(/part 1 is empty/);
   });
 
+  it('numbers bindings in the runtime order: reads, writes, then the uniform', () => {
+    expect(bindings(['a: array<f32>', 'b: array<u32>'], ['out: array<f32>'], 'u: U')).toBe(
+      [
+        '@group(0) @binding(0) var<storage, read> a: array<f32>;',
+        '@group(0) @binding(1) var<storage, read> b: array<u32>;',
+        '@group(0) @binding(2) var<storage, read_write> out: array<f32>;',
+        '@group(0) @binding(3) var<uniform> u: U;',
+      ].join('\n'),
+    );
+    expect(bindings([], ['y: array<f32>'])).toBe('@group(0) @binding(0) var<storage, read_write> y: array<f32>;');
+  });
+
+  it('shader() pairs the id with the composed module', () => {
+    expect(shader('k', 'const A = 1u;', 'const B = 2u;')).toEqual({ shader: 'k', code: 'const A = 1u;\n\nconst B = 2u;\n' });
+  });
+
   it('composes a lib snippet that uses a name the kernel declares (WG) into a module that runs', async () => {
     const gpu = await testGpu();
     const kernel = `
 const WG = 64u;
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> n: u32;
+${bindings(['x: array<f32>'], ['out: array<f32>'], 'n: u32')}
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32) {
   var s = 0.0;
