@@ -30,29 +30,8 @@ fn linear(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wg.y * nwg.x + wg.x) * WG + lid;
 }
 
-// ---- gather: out = table rows ------------------------------------------------------------------
-
-@compute @workgroup_size(WG)
-fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = linear(wg, nwg, lid);
-  if (i >= gu.tokens * gu.d) { return; }
-  let t = i / gu.d;
-  let j = i - t * gu.d;
-  let v = min(g_ids[t], gu.vocab - 1u);
-  g_out[i] = g_table[v * gu.d + j];
-}
-
-// ---- gather_pos: out = table rows + position rows -----------------------------------------------
-
-@compute @workgroup_size(WG)
-fn gather_pos(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = linear(wg, nwg, lid);
-  if (i >= pu.tokens * pu.d) { return; }
-  let t = i / pu.d;
-  let j = i - t * pu.d;
-  let v = min(p_ids[t], pu.vocab - 1u);
-  p_out[i] = p_table[v * pu.d + j] + p_pos[(t % pu.L) * pu.d + j];
-}
+// gather (out = table rows) and gather_pos (out = table rows + position rows) are stamped by
+// src/kernels/embedding.ts: they differ in the position table's binding and its term.
 
 // ---- sort_init: kv[t] = (clamped id, t) ---------------------------------------------------------
 

@@ -42,24 +42,19 @@ fn sweep(off: u32, b: u32, h: u32, e: u32, reverse: bool, s_in: f32) -> f32 {
   return s;
 }
 
-@compute @workgroup_size(256)
-fn forward(@builtin(global_invocation_id) gid: vec3u) {
+// One (batch·head, state element) from the chunk states at `off`, forwards or in reverse.
+fn run(gid: vec3u, off: u32, reverse: bool) {
   let PN = u.P * u.N;
   let e = gid.x;
   if (e >= PN) { return; }
   var s = 0.0;
   if ((u.flags & 2u) != 0u) { s = init[gid.y * PN + e]; }
-  s = sweep(u.offP, gid.y / u.H, gid.y % u.H, e, false, s);
+  s = sweep(off, gid.y / u.H, gid.y % u.H, e, reverse, s);
   if ((u.flags & 4u) != 0u) { fin[gid.y * PN + e] = s; }
 }
 
 @compute @workgroup_size(256)
-fn backward(@builtin(global_invocation_id) gid: vec3u) {
-  let PN = u.P * u.N;
-  let e = gid.x;
-  if (e >= PN) { return; }
-  var s = 0.0;
-  if ((u.flags & 2u) != 0u) { s = init[gid.y * PN + e]; }
-  s = sweep(u.offG, gid.y / u.H, gid.y % u.H, e, true, s);
-  if ((u.flags & 4u) != 0u) { fin[gid.y * PN + e] = s; }
-}
+fn forward(@builtin(global_invocation_id) gid: vec3u) { run(gid, u.offP, false); }
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3u) { run(gid, u.offG, true); }

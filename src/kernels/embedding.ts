@@ -20,10 +20,27 @@ import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../
 import { bindings, shader } from '../gpu/wgsl';
 import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
 
+// gather and gather_pos differ only in the position table: its binding and the term it adds.
+function gatherEntry(entry: string, p: string, pos: boolean): string {
+  const reads = [`${p}_ids: array<u32>`, `${p}_table: array<f32>`, ...(pos ? [`${p}_pos: array<f32>`] : [])];
+  const row = `${p}_table[v * ${p}.d + j]` + (pos ? ` + ${p}_pos[(t % ${p}.L) * ${p}.d + j]` : '');
+  return `${bindings(reads, [`${p}_out: array<f32>`], `${p}: U`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i >= ${p}.tokens * ${p}.d) { return; }
+  let t = i / ${p}.d;
+  let j = i - t * ${p}.d;
+  let v = min(${p}_ids[t], ${p}.vocab - 1u);
+  ${p}_out[i] = ${row};
+}`;
+}
+
 const SHADER = shader('embedding',
   embeddingWgsl,
-  bindings(['g_ids: array<u32>', 'g_table: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // gather
-  bindings(['p_ids: array<u32>', 'p_table: array<f32>', 'p_pos: array<f32>'], ['p_out: array<f32>'], 'pu: U'), // gather_pos
+  gatherEntry('gather', 'gu', false),
+  gatherEntry('gather_pos', 'pu', true),
   bindings(['i_ids: array<u32>'], ['i_kv: array<vec2u>'], 'iu: U'), // sort_init
   bindings(['h_kv: array<vec2u>'], ['h_hist: array<u32>'], 'hu: U'), // sort_hist
   bindings([], ['s_hist: array<u32>'], 'su: U'), // sort_scan
