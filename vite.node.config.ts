@@ -1,5 +1,5 @@
 // The command line (`npx mohawk`) as one ESM file for Node: the same engine the page runs, with the
-// WGSL embedded by the same import.meta.glob, and nothing imported at run time but `webgpu`. The
+// WGSL embedded by the kernels' own `?raw` imports, and nothing imported at run time but `webgpu`. The
 // file is also what travels to the GPU machine for benchmarks (it needs no node_modules but `webgpu`).
 import { defineConfig } from 'vite';
 

@@ -5,6 +5,8 @@
 // The math is written for accuracy over all of f32, not just near 0: sigmoid never forms 1 − s,
 // softplus uses an exact log1p, and the exact GELU uses a fitted erfc (see normal_cdf) rather than
 // the 1e-7-short Abramowitz–Stegun formula.
+//
+// Bindings are declared per entry point by src/kernels/activations.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u;
 // Which function unary_fwd / unary_bwd compute (pipelines specialise on it):
@@ -142,9 +144,6 @@ fn linear_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
 
 // ---- unary_fwd: y = act(x) ----------------------------------------------------------------------
 struct UF { n: u32, cols: u32, xs: u32, xo: u32, ys: u32, yo: u32 }
-@group(0) @binding(0) var<storage, read> uf_x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> uf_y: array<f32>;
-@group(0) @binding(2) var<uniform> uf: UF;
 
 @compute @workgroup_size(WG)
 fn unary_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -155,10 +154,6 @@ fn unary_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
 
 // ---- unary_bwd: dx (=|+=) act'(x)·dy ------------------------------------------------------------
 struct UB { n: u32, cols: u32, acc: u32, xs: u32, xo: u32, dys: u32, dyo: u32, dxs: u32, dxo: u32 }
-@group(0) @binding(0) var<storage, read> ub_x: array<f32>;
-@group(0) @binding(1) var<storage, read> ub_dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ub_dx: array<f32>;
-@group(0) @binding(3) var<uniform> ub: UB;
 
 @compute @workgroup_size(WG)
 fn unary_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -172,10 +167,6 @@ fn unary_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
 // ---- swiglu_fwd: out = silu(gate)·up --------------------------------------------------------------
 // gate and up share the row stride `gs` (separate buffers, or the two halves of one row).
 struct SF { n: u32, cols: u32, gs: u32, go: u32, uo: u32, os: u32, oo: u32 }
-@group(0) @binding(0) var<storage, read> sf_gate: array<f32>;
-@group(0) @binding(1) var<storage, read> sf_up: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sf_out: array<f32>;
-@group(0) @binding(3) var<uniform> sf: SF;
 
 @compute @workgroup_size(WG)
 fn swiglu_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -188,53 +179,17 @@ fn swiglu_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
 
 // ---- swiglu_bwd: dGate = dOut·up·silu'(gate), dUp = dOut·silu(gate) ------------------------------
 // swiglu_bwd binds dGate and dUp apart; swiglu_bwd_one binds one buffer holding both (WebGPU
-// forbids two writable bindings over the same bytes), with dgo/duo counted from its start.
+// forbids two writable bindings over the same bytes), with dgo/duo counted from its start. Both are
+// stamped by src/kernels/activations.ts.
 struct SB { n: u32, cols: u32, acc: u32, gs: u32, go: u32, uo: u32, dos: u32, doo: u32, ds: u32, dgo: u32, duo: u32 }
-@group(0) @binding(0) var<storage, read> sb_gate: array<f32>;
-@group(0) @binding(1) var<storage, read> sb_up: array<f32>;
-@group(0) @binding(2) var<storage, read> sb_dout: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sb_dgate: array<f32>;
-@group(0) @binding(4) var<storage, read_write> sb_dup: array<f32>;
-@group(0) @binding(5) var<uniform> sb: SB;
-@group(0) @binding(4) var<uniform> sb1: SB;
-
 // (dGate, dUp) for gate g, up u and upstream gradient d.
 fn swiglu_grads(g: f32, u: f32, d: f32) -> vec2f {
   let s = sigmoid(g);
   return vec2f(d * u * s * (1.0 + g * sigmoid(-g)), d * g * s);
 }
 
-@compute @workgroup_size(WG)
-fn swiglu_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let e = linear_id(wg, nwg, li);
-  if (e >= sb.n) { return; }
-  let d = swiglu_grads(sb_gate[at(e, sb.cols, sb.gs, sb.go)], sb_up[at(e, sb.cols, sb.gs, sb.uo)], sb_dout[at(e, sb.cols, sb.dos, sb.doo)]);
-  let ig = at(e, sb.cols, sb.ds, sb.dgo);
-  let iu = at(e, sb.cols, sb.ds, sb.duo);
-  let acc = sb.acc == 1u;
-  sb_dgate[ig] = select(d.x, sb_dgate[ig] + d.x, acc);
-  sb_dup[iu] = select(d.y, sb_dup[iu] + d.y, acc);
-}
-
-@compute @workgroup_size(WG)
-fn swiglu_bwd_one(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let e = linear_id(wg, nwg, li);
-  if (e >= sb1.n) { return; }
-  let d = swiglu_grads(sb_gate[at(e, sb1.cols, sb1.gs, sb1.go)], sb_up[at(e, sb1.cols, sb1.gs, sb1.uo)], sb_dout[at(e, sb1.cols, sb1.dos, sb1.doo)]);
-  let ig = at(e, sb1.cols, sb1.ds, sb1.dgo);
-  let iu = at(e, sb1.cols, sb1.ds, sb1.duo);
-  let acc = sb1.acc == 1u;
-  sb_dgate[ig] = select(d.x, sb_dgate[ig] + d.x, acc);
-  sb_dgate[iu] = select(d.y, sb_dgate[iu] + d.y, acc);
-}
-
 // ---- gated_fwd: out[r, c] = y[r, c]·silu(z[r, c] + zBias[c]) --------------------------------------
 struct GF { n: u32, cols: u32, ys: u32, yo: u32, zs: u32, zo: u32, os: u32, oo: u32 }
-@group(0) @binding(0) var<storage, read> gf_y: array<f32>;
-@group(0) @binding(1) var<storage, read> gf_z: array<f32>;
-@group(0) @binding(2) var<storage, read> gf_bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> gf_out: array<f32>;
-@group(0) @binding(4) var<uniform> gf: GF;
 
 @compute @workgroup_size(WG)
 fn gated_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -248,74 +203,17 @@ fn gated_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
 // ---- gated_bwd: dy = dOut·silu(z'), dz = dOut·y·silu'(z'), z' = z + zBias; ------------------------
 // one invocation per (channel, block of ROWS rows), so the bias gradient of its block is a plain
 // sum it keeps in a register: part[block·cols + c]. gated_bwd_one writes dy and dz into one bound
-// buffer (offsets from its start), for when they are slices of the same buffer.
+// buffer (offsets from its start), for when they are slices of the same buffer. Both are stamped by
+// src/kernels/activations.ts.
 struct GB { rows: u32, cols: u32, acc: u32, ys: u32, yo: u32, zs: u32, zo: u32, dos: u32, doo: u32, dys: u32, dyo: u32, dzs: u32, dzo: u32 }
-@group(0) @binding(0) var<storage, read> gb_y: array<f32>;
-@group(0) @binding(1) var<storage, read> gb_z: array<f32>;
-@group(0) @binding(2) var<storage, read> gb_bias: array<f32>;
-@group(0) @binding(3) var<storage, read> gb_dout: array<f32>;
-@group(0) @binding(4) var<storage, read_write> gb_dy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> gb_dz: array<f32>;
-@group(0) @binding(6) var<storage, read_write> gb_part: array<f32>;
-@group(0) @binding(7) var<uniform> gb: GB;
-@group(0) @binding(5) var<storage, read_write> gb1_part: array<f32>;
-@group(0) @binding(6) var<uniform> gb1: GB;
-
 // (dy, dz) for y, pre-bias z' and upstream gradient d.
 fn gated_grads(y: f32, z: f32, d: f32) -> vec2f {
   let s = sigmoid(z);
   return vec2f(d * z * s, d * y * s * (1.0 + z * sigmoid(-z)));
 }
 
-@compute @workgroup_size(WG)
-fn gated_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= gb.cols) { return; }
-  var bias = 0.0;
-  if (HAS_BIAS == 1u) { bias = gb_bias[c]; }
-  let r0 = wg.y * ROWS;
-  let r1 = min(r0 + ROWS, gb.rows);
-  let acc = gb.acc == 1u;
-  var sum = 0.0;
-  for (var r = r0; r < r1; r++) {
-    let z = gb_z[r * gb.zs + gb.zo + c] + bias;
-    let d = gated_grads(gb_y[r * gb.ys + gb.yo + c], z, gb_dout[r * gb.dos + gb.doo + c]);
-    let iy = r * gb.dys + gb.dyo + c;
-    let iz = r * gb.dzs + gb.dzo + c;
-    gb_dy[iy] = select(d.x, gb_dy[iy] + d.x, acc);
-    gb_dz[iz] = select(d.y, gb_dz[iz] + d.y, acc);
-    sum = sum + d.y;
-  }
-  gb_part[wg.y * gb.cols + c] = sum;
-}
-
-@compute @workgroup_size(WG)
-fn gated_bwd_one(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= gb1.cols) { return; }
-  var bias = 0.0;
-  if (HAS_BIAS == 1u) { bias = gb_bias[c]; }
-  let r0 = wg.y * ROWS;
-  let r1 = min(r0 + ROWS, gb1.rows);
-  let acc = gb1.acc == 1u;
-  var sum = 0.0;
-  for (var r = r0; r < r1; r++) {
-    let z = gb_z[r * gb1.zs + gb1.zo + c] + bias;
-    let d = gated_grads(gb_y[r * gb1.ys + gb1.yo + c], z, gb_dout[r * gb1.dos + gb1.doo + c]);
-    let iy = r * gb1.dys + gb1.dyo + c;
-    let iz = r * gb1.dzs + gb1.dzo + c;
-    gb_dy[iy] = select(d.x, gb_dy[iy] + d.x, acc);
-    gb_dy[iz] = select(d.y, gb_dy[iz] + d.y, acc);
-    sum = sum + d.y;
-  }
-  gb1_part[wg.y * gb1.cols + c] = sum;
-}
-
 // ---- colsum: out[c] (=|+=) Σ_q part[q·cols + c], blocks in order (deterministic) ------------------
 struct CS { cols: u32, blocks: u32, acc: u32 }
-@group(0) @binding(0) var<storage, read> cs_part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> cs_out: array<f32>;
-@group(0) @binding(2) var<uniform> cs: CS;
 
 @compute @workgroup_size(WG)
 fn colsum(@builtin(global_invocation_id) gid: vec3u) {

@@ -5,6 +5,8 @@
 //   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //   p ← p − (lr/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + eps)
 // The step-dependent scalars are folded on the CPU in float64 (see src/kernels/adamw.ts).
+//
+// Bindings are declared per entry point by src/kernels/adamw.ts (bindings(), in the op's order).
 
 struct P {
   count: u32,
@@ -33,39 +35,6 @@ fn update(g0: f32, norm: f32, s: State, q: P) -> State {
   return State(s.p * q.decay - q.stepSize * m / denom, m, v);
 }
 
-// `step` binds grads, norm | params, m, v | P; `step_masked` adds the mask after norm. Binding
-// numbers are shared across the two entry points, never within one.
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-@group(0) @binding(1) var<storage, read> gnorm: array<f32>;
-@group(0) @binding(2) var<storage, read_write> params: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m1: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v1: array<f32>;
-@group(0) @binding(5) var<uniform> p: P;
-
-@compute @workgroup_size(WG)
-fn step(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wg: vec3u) {
-  let i = (wg.y * p.nx + wg.x) * WG + l;
-  if (i >= p.count) { return; }
-  let s = update(grads[i], gnorm[0], State(params[i], m1[i], v1[i]), p);
-  params[i] = s.p;
-  m1[i] = s.m;
-  v1[i] = s.v;
-}
-
-@group(0) @binding(2) var<storage, read> mask: array<f32>;
-@group(0) @binding(3) var<storage, read_write> paramsM: array<f32>;
-@group(0) @binding(4) var<storage, read_write> m1M: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v1M: array<f32>;
-@group(0) @binding(6) var<uniform> pM: P;
-
-// A frozen parameter (mask 0) is left exactly as it was, m and v too, as PyTorch skips a
-// parameter without a gradient.
-@compute @workgroup_size(WG)
-fn step_masked(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wg: vec3u) {
-  let i = (wg.y * pM.nx + wg.x) * WG + l;
-  if (i >= pM.count || mask[i] == 0.0) { return; }
-  let s = update(grads[i], gnorm[0], State(paramsM[i], m1M[i], v1M[i]), pM);
-  paramsM[i] = s.p;
-  m1M[i] = s.m;
-  v1M[i] = s.v;
-}
+// `step` and `step_masked` are stamped by src/kernels/adamw.ts: they differ in their bindings (the
+// mask after the norm) and in that a frozen parameter (mask 0) is left exactly as it was, m and v
+// too, as PyTorch skips a parameter without a gradient.

@@ -3,6 +3,8 @@
 // A workgroup owns 64 rows of one head. Pass 1 walks the column tiles left of the diagonal, writes
 // the scaled scores and keeps a running (max, sum of exp) per row; pass 2 rescales what the same
 // invocation wrote, so no other invocation's writes need to become visible.
+//
+// Bindings are declared per entry point by src/kernels/attn-matrix.ts (bindings(), in the op's order).
 
 struct U {
   L: u32,
@@ -14,11 +16,6 @@ struct U {
   group: u32, // hq / hkv
   scale: f32,
 }
-
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read_write> A: array<f32>;
-@group(0) @binding(3) var<uniform> u: U;
 
 const T = 64u;  // rows and columns of a tile
 const KC = 16u; // head-dim depth staged in workgroup memory at a time

@@ -4,6 +4,8 @@
 // it back, or moves a block of rows, with every offset in floats so that no binding has to start at
 // a 256-byte boundary. One invocation per element of one batch's (rows × cols) block, consecutive
 // invocations on consecutive columns.
+//
+// Bindings are declared per entry point by src/kernels/columns.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u;
 
@@ -19,10 +21,6 @@ struct U {
   d_off: u32,
   acc: u32,     // 1: add into dst
 }
-
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(2) var<uniform> u: U;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

@@ -10,6 +10,8 @@
 // The *_one entries serve a tensor convolved in place (input and output in one bound buffer): the
 // history a tile needs is copied to a halo buffer by a previous dispatch, because the tile before
 // it overwrites those tokens.
+//
+// Bindings are declared per entry point by src/kernels/conv1d.ts (bindings(), in the op's order).
 
 override K: u32 = 4u;
 override WG: u32 = 64u;
@@ -51,152 +53,12 @@ fn bwd_step(win: ptr<function, array<f32, KMAX>>, w: ptr<function, array<f32, KM
   return s;
 }
 
-// ---- forward: x and y in different buffers ------------------------------------------------------
-@group(0) @binding(0) var<storage, read> f_x: array<f32>;
-@group(0) @binding(1) var<storage, read> f_w: array<f32>;
-@group(0) @binding(2) var<storage, read> f_bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> f_y: array<f32>;
-@group(0) @binding(4) var<uniform> fu: U;
-
-@compute @workgroup_size(WG)
-fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= fu.channels) { return; }
-  let b = wg.z;
-  let t0 = wg.y * T;
-  let t1 = min(t0 + T, fu.L);
-  var w: array<f32, KMAX>;
-  for (var k = 0u; k < K; k++) { w[k] = f_w[c * K + k]; }
-  var win: array<f32, KMAX>;
-  for (var k = 0u; k + 1u < K; k++) {
-    win[k] = 0.0;
-    if (t0 + k + 1u >= K) { win[k] = f_x[at(b, t0 + k + 1u - K, c, fu.L, fu.in_stride, fu.in_off)]; }
-  }
-  let bias = f_bias[c];
-  for (var t = t0; t < t1; t++) {
-    f_y[at(b, t, c, fu.L, fu.out_stride, fu.out_off)] = fwd_step(&win, &w, f_x[at(b, t, c, fu.L, fu.in_stride, fu.in_off)], bias);
-  }
-}
-
-// ---- halo_fwd: halo[((b·tiles + j)·(K−1) + k)·channels + c] = x[b, j·T − (K−1) + k, c] ------------
-// ---- halo_bwd: halo[((b·tiles + j)·(K−1) + k)·channels + c] = dy[b, (j+1)·T + k, c] ----------------
-@group(0) @binding(0) var<storage, read> h_src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> h_out: array<f32>;
-@group(0) @binding(2) var<uniform> hu: U;
-
-@compute @workgroup_size(WG)
-fn halo_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= hu.channels) { return; }
-  let b = wg.z;
-  let j = wg.y;
-  for (var k = 0u; k + 1u < K; k++) {
-    var v = 0.0;
-    if (j * T + k + 1u >= K) { v = h_src[at(b, j * T + k + 1u - K, c, hu.L, hu.in_stride, hu.in_off)]; }
-    h_out[((b * hu.tiles + j) * (K - 1u) + k) * hu.channels + c] = v;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn halo_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= hu.channels) { return; }
-  let b = wg.z;
-  let j = wg.y;
-  for (var k = 0u; k + 1u < K; k++) {
-    var v = 0.0;
-    let t = (j + 1u) * T + k;
-    if (t < hu.L) { v = h_src[at(b, t, c, hu.L, hu.in_stride, hu.in_off)]; }
-    h_out[((b * hu.tiles + j) * (K - 1u) + k) * hu.channels + c] = v;
-  }
-}
-
-// ---- forward_one: x and y views inside one bound buffer, history from halo_fwd -------------------
-@group(0) @binding(0) var<storage, read> o_w: array<f32>;
-@group(0) @binding(1) var<storage, read> o_bias: array<f32>;
-@group(0) @binding(2) var<storage, read> o_halo: array<f32>;
-@group(0) @binding(3) var<storage, read_write> o_xy: array<f32>;
-@group(0) @binding(4) var<uniform> ou: U;
-
-@compute @workgroup_size(WG)
-fn forward_one(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= ou.channels) { return; }
-  let b = wg.z;
-  let t0 = wg.y * T;
-  let t1 = min(t0 + T, ou.L);
-  var w: array<f32, KMAX>;
-  for (var k = 0u; k < K; k++) { w[k] = o_w[c * K + k]; }
-  var win: array<f32, KMAX>;
-  for (var k = 0u; k + 1u < K; k++) { win[k] = o_halo[((b * ou.tiles + wg.y) * (K - 1u) + k) * ou.channels + c]; }
-  let bias = o_bias[c];
-  for (var t = t0; t < t1; t++) {
-    let xt = o_xy[at(b, t, c, ou.L, ou.in_stride, ou.in_off)];
-    o_xy[at(b, t, c, ou.L, ou.out_stride, ou.out_off)] = fwd_step(&win, &w, xt, bias);
-  }
-}
-
-// ---- dx: dy (input view) and dx (output view) in different buffers --------------------------------
-@group(0) @binding(0) var<storage, read> d_w: array<f32>;
-@group(0) @binding(1) var<storage, read> d_dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> d_dx: array<f32>;
-@group(0) @binding(3) var<uniform> du: U;
-
-@compute @workgroup_size(WG)
-fn dx(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= du.channels) { return; }
-  let b = wg.z;
-  let t0 = wg.y * T;
-  let t1 = min(t0 + T, du.L);
-  var w: array<f32, KMAX>;
-  for (var k = 0u; k < K; k++) { w[k] = d_w[c * K + k]; }
-  var win: array<f32, KMAX>;
-  for (var k = 1u; k < K; k++) {
-    win[k] = 0.0;
-    if (t1 + k - 1u < du.L) { win[k] = d_dy[at(b, t1 + k - 1u, c, du.L, du.in_stride, du.in_off)]; }
-  }
-  let acc = du.acc == 1u;
-  for (var t = t1; t > t0; t--) {
-    let i = at(b, t - 1u, c, du.L, du.out_stride, du.out_off);
-    let g = bwd_step(&win, &w, d_dy[at(b, t - 1u, c, du.L, du.in_stride, du.in_off)]);
-    d_dx[i] = select(g, d_dx[i] + g, acc);
-  }
-}
-
-// ---- dx_one: dy and dx views inside one bound buffer, future from halo_bwd ------------------------
-@group(0) @binding(0) var<storage, read> e_w: array<f32>;
-@group(0) @binding(1) var<storage, read> e_halo: array<f32>;
-@group(0) @binding(2) var<storage, read_write> e_d: array<f32>;
-@group(0) @binding(3) var<uniform> eu: U;
-
-@compute @workgroup_size(WG)
-fn dx_one(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
-  let c = gid.x;
-  if (c >= eu.channels) { return; }
-  let b = wg.z;
-  let t0 = wg.y * T;
-  let t1 = min(t0 + T, eu.L);
-  var w: array<f32, KMAX>;
-  for (var k = 0u; k < K; k++) { w[k] = e_w[c * K + k]; }
-  var win: array<f32, KMAX>;
-  for (var k = 1u; k < K; k++) { win[k] = e_halo[((b * eu.tiles + wg.y) * (K - 1u) + k - 1u) * eu.channels + c]; }
-  let acc = eu.acc == 1u;
-  for (var t = t1; t > t0; t--) {
-    let dyt = e_d[at(b, t - 1u, c, eu.L, eu.in_stride, eu.in_off)];
-    let i = at(b, t - 1u, c, eu.L, eu.out_stride, eu.out_off);
-    let g = bwd_step(&win, &w, dyt);
-    e_d[i] = select(g, e_d[i] + g, acc);
-  }
-}
+// forward, forward_one, halo_fwd, halo_bwd, dx and dx_one are stamped by src/kernels/conv1d.ts: they
+// differ in their bindings and in where a tile's window history comes from.
 
 // ---- wgrad_part: per (batch, tile) partial sums of dw and dbias -----------------------------------
 // part[((b·tiles + j)·channels + c)·(K+1) + k] = Σ_{t in tile j} dy[b,t,c]·x[b, t−(K−1)+k, c] for
 // k < K, and Σ dy[b,t,c] at k = K. Here the input view is x's and the output view dy's.
-@group(0) @binding(0) var<storage, read> p_x: array<f32>;
-@group(0) @binding(1) var<storage, read> p_dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> p_part: array<f32>;
-@group(0) @binding(3) var<uniform> pu: U;
 
 @compute @workgroup_size(WG)
 fn wgrad_part(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
@@ -225,10 +87,6 @@ fn wgrad_part(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) 
 }
 
 // ---- wgrad_final: dw[c,k], dbias[c] = Σ over the batch·tiles partials, in order ------------------
-@group(0) @binding(0) var<storage, read> q_part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> q_dw: array<f32>;
-@group(0) @binding(2) var<storage, read_write> q_dbias: array<f32>;
-@group(0) @binding(3) var<uniform> qu: U;
 
 @compute @workgroup_size(WG)
 fn wgrad_final(@builtin(global_invocation_id) gid: vec3u) {

@@ -2,6 +2,8 @@
 // inputs of each (batch, channel):
 //   y[b,c] = bias[c] + Σ_{k<K−1} w[c,k]·win[b,k,c] + w[c,K−1]·x[b,c],   then win[b] ← [win[b,1..K−2], x[b]]
 // One invocation per (channel, batch row) owns its window column, so the shift needs no barrier.
+//
+// Bindings are declared per entry point by src/kernels/conv1d-step.ts (bindings(), in the op's order).
 
 override K: u32 = 4u;
 override WG: u32 = 64u;
@@ -13,13 +15,6 @@ struct U {
   y_stride: u32,
   y_off: u32,
 }
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;     // row b at b·x_stride + x_off
-@group(0) @binding(1) var<storage, read> w: array<f32>;     // (channels, K)
-@group(0) @binding(2) var<storage, read> bias: array<f32>;  // (channels)
-@group(0) @binding(3) var<storage, read_write> win: array<f32>;  // (batch, K−1, channels)
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;    // row b at b·y_stride + y_off
-@group(0) @binding(5) var<uniform> u: U;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {

@@ -6,6 +6,8 @@
 // row_loss     stats[r·2] = lse_r, stats[r·2 + 1] = 1 if counted; rowLoss[r] = lse_r − x[r, target]
 // mean         loss[0] = Σ rowLoss / count (0 when count = 0); meta[0] = count
 // grad         dLogits[r, j] = (exp(x[r, j] − lse_r) − [j = target_r]) / count, 0 on ignored rows
+//
+// Bindings are declared per entry point by src/kernels/losses.ts (bindings(), in the op's order).
 
 const WG = 256u;
 const ITEMS = 16u;
@@ -30,9 +32,6 @@ fn merge(a: vec2f, b: vec2f) -> vec2f {
 }
 
 // ---- chunk_stats ---------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> c_logits: array<f32>;
-@group(0) @binding(1) var<storage, read_write> c_part: array<f32>;
-@group(0) @binding(2) var<uniform> cu: U;
 
 @compute @workgroup_size(WG)
 fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -62,12 +61,6 @@ fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
 }
 
 // ---- row_loss: one invocation per row --------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> r_part: array<f32>;
-@group(0) @binding(1) var<storage, read> r_logits: array<f32>;
-@group(0) @binding(2) var<storage, read> r_targets: array<u32>;
-@group(0) @binding(3) var<storage, read_write> r_loss: array<f32>;
-@group(0) @binding(4) var<storage, read_write> r_stats: array<f32>;
-@group(0) @binding(5) var<uniform> ru: U;
 
 @compute @workgroup_size(WG)
 fn row_loss(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -92,11 +85,6 @@ fn row_loss(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
 }
 
 // ---- mean: one workgroup -----------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> m_loss: array<f32>;
-@group(0) @binding(1) var<storage, read> m_stats: array<f32>;
-@group(0) @binding(2) var<storage, read_write> m_out: array<f32>;
-@group(0) @binding(3) var<storage, read_write> m_meta: array<f32>;
-@group(0) @binding(4) var<uniform> mu: U;
 
 @compute @workgroup_size(WG)
 fn mean(@builtin(local_invocation_index) li: u32) {
@@ -123,12 +111,6 @@ fn mean(@builtin(local_invocation_index) li: u32) {
 }
 
 // ---- grad: one invocation per logit --------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> g_logits: array<f32>;
-@group(0) @binding(1) var<storage, read> g_targets: array<u32>;
-@group(0) @binding(2) var<storage, read> g_stats: array<f32>;
-@group(0) @binding(3) var<storage, read> g_meta: array<f32>;
-@group(0) @binding(4) var<storage, read_write> g_out: array<f32>;
-@group(0) @binding(5) var<uniform> gu: U;
 
 @compute @workgroup_size(WG)
 fn grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

@@ -1,6 +1,8 @@
 // Elementwise sums over flat f32 buffers: residual streams (out = a + b, or a + b + c for parallel
 // residual blocks) and gradient accumulation (y += alpha·x). Four elements per invocation with vec4
 // loads where n allows (these are memory-bound).
+//
+// Bindings are declared per entry point by src/kernels/elementwise.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u;
 
@@ -11,11 +13,6 @@ fn linear_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
 // ---- add: out = a + b (+ c when THREE) ----------------------------------------------------------
 override THREE: u32 = 0u;
 struct AP { n4: u32 }
-@group(0) @binding(0) var<storage, read> add_a: array<vec4f>;
-@group(0) @binding(1) var<storage, read> add_b: array<vec4f>;
-@group(0) @binding(2) var<storage, read> add_c: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> add_out: array<vec4f>;
-@group(0) @binding(4) var<uniform> ap: AP;
 
 @compute @workgroup_size(WG)
 fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -28,9 +25,6 @@ fn add(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
 
 // ---- axpy: y = y + alpha·x ----------------------------------------------------------------------
 struct XP { n: u32, alpha: f32 }
-@group(0) @binding(0) var<storage, read> ax_x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ax_y: array<f32>;
-@group(0) @binding(2) var<uniform> xp: XP;
 
 @compute @workgroup_size(WG)
 fn axpy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -40,8 +34,6 @@ fn axpy(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 }
 
 // ---- scale: y = alpha·y (averaging gradients summed over micro-batches) ---------------------------
-@group(0) @binding(0) var<storage, read_write> sc_y: array<f32>;
-@group(0) @binding(1) var<uniform> scp: XP;
 
 @compute @workgroup_size(WG)
 fn scale(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

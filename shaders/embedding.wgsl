@@ -9,6 +9,8 @@
 // in pieces (run_heads, run_sum). Every order of addition is fixed by the ids alone.
 //
 // Linear element indices are spread over a 2-D grid: index = (wg.y·num_workgroups.x + wg.x)·WG + lid.
+//
+// Bindings are declared per entry point by src/kernels/embedding.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u;
 const RADIX = 256u; // digit values per pass, tokens per sort block, threads of the sort entries
@@ -28,43 +30,10 @@ fn linear(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wg.y * nwg.x + wg.x) * WG + lid;
 }
 
-// ---- gather: out = table rows ------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> g_ids: array<u32>;
-@group(0) @binding(1) var<storage, read> g_table: array<f32>;
-@group(0) @binding(2) var<storage, read_write> g_out: array<f32>;
-@group(0) @binding(3) var<uniform> gu: U;
-
-@compute @workgroup_size(WG)
-fn gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = linear(wg, nwg, lid);
-  if (i >= gu.tokens * gu.d) { return; }
-  let t = i / gu.d;
-  let j = i - t * gu.d;
-  let v = min(g_ids[t], gu.vocab - 1u);
-  g_out[i] = g_table[v * gu.d + j];
-}
-
-// ---- gather_pos: out = table rows + position rows -----------------------------------------------
-@group(0) @binding(0) var<storage, read> p_ids: array<u32>;
-@group(0) @binding(1) var<storage, read> p_table: array<f32>;
-@group(0) @binding(2) var<storage, read> p_pos: array<f32>;
-@group(0) @binding(3) var<storage, read_write> p_out: array<f32>;
-@group(0) @binding(4) var<uniform> pu: U;
-
-@compute @workgroup_size(WG)
-fn gather_pos(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = linear(wg, nwg, lid);
-  if (i >= pu.tokens * pu.d) { return; }
-  let t = i / pu.d;
-  let j = i - t * pu.d;
-  let v = min(p_ids[t], pu.vocab - 1u);
-  p_out[i] = p_table[v * pu.d + j] + p_pos[(t % pu.L) * pu.d + j];
-}
+// gather (out = table rows) and gather_pos (out = table rows + position rows) are stamped by
+// src/kernels/embedding.ts: they differ in the position table's binding and its term.
 
 // ---- sort_init: kv[t] = (clamped id, t) ---------------------------------------------------------
-@group(0) @binding(0) var<storage, read> i_ids: array<u32>;
-@group(0) @binding(1) var<storage, read_write> i_kv: array<vec2u>;
-@group(0) @binding(2) var<uniform> iu: U;
 
 @compute @workgroup_size(WG)
 fn sort_init(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -78,9 +47,6 @@ var<workgroup> sums: array<u32, RADIX>;
 
 // ---- sort_hist: hist[digit·blocks + block] = count of that digit in the block ---------------------
 // Digit-major, so that one exclusive scan over hist gives every (digit, block) its first slot.
-@group(0) @binding(0) var<storage, read> h_kv: array<vec2u>;
-@group(0) @binding(1) var<storage, read_write> h_hist: array<u32>;
-@group(0) @binding(2) var<uniform> hu: U;
 
 @compute @workgroup_size(RADIX)
 fn sort_hist(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -98,8 +64,6 @@ fn sort_hist(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 // ---- sort_scan: exclusive scan of hist in place, one workgroup ----------------------------------
 // Thread `digit` owns hist[digit·blocks ..][..blocks]: its total, a scan of the 256 totals, then
 // a running sum down its own row.
-@group(0) @binding(0) var<storage, read_write> s_hist: array<u32>;
-@group(0) @binding(1) var<uniform> su: U;
 
 @compute @workgroup_size(RADIX)
 fn sort_scan(@builtin(local_invocation_index) lid: u32) {
@@ -124,10 +88,6 @@ fn sort_scan(@builtin(local_invocation_index) lid: u32) {
 }
 
 // ---- sort_scatter: stable placement; rank = earlier tokens of the block with the same digit -----
-@group(0) @binding(0) var<storage, read> c_kv: array<vec2u>;
-@group(0) @binding(1) var<storage, read> c_hist: array<u32>;
-@group(0) @binding(2) var<storage, read_write> c_out: array<vec2u>;
-@group(0) @binding(3) var<uniform> cu: U;
 
 @compute @workgroup_size(RADIX)
 fn sort_scatter(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -148,8 +108,6 @@ fn sort_scatter(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
 }
 
 // ---- table_zero: dTable = 0 before the runs are written -----------------------------------------
-@group(0) @binding(0) var<storage, read_write> z_out: array<f32>;
-@group(0) @binding(1) var<uniform> zu: U;
 
 @compute @workgroup_size(WG)
 fn table_zero(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -159,8 +117,6 @@ fn table_zero(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
 
 // The same four floats at a time, when vocab·d is a multiple of 4 (16-byte stores fill at full
 // bandwidth).
-@group(0) @binding(0) var<storage, read_write> z4_out: array<vec4f>;
-@group(0) @binding(1) var<uniform> z4u: U;
 
 @compute @workgroup_size(WG)
 fn table_zero4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -175,11 +131,6 @@ fn table_zero4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
 // run goes on into, in order. A run of n tokens costs its owner at most PIECE + n/PIECE loads, and
 // no f32 sum runs over more than max(PIECE, n/PIECE) terms.
 const PIECE = 64u;
-
-@group(0) @binding(0) var<storage, read> a_kv: array<vec2u>;
-@group(0) @binding(1) var<storage, read> a_dout: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a_heads: array<f32>;
-@group(0) @binding(3) var<uniform> au: U;
 
 @compute @workgroup_size(WG)
 fn run_heads(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -200,12 +151,6 @@ fn run_heads(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   }
   a_heads[i] = s;
 }
-
-@group(0) @binding(0) var<storage, read> r_kv: array<vec2u>;
-@group(0) @binding(1) var<storage, read> r_dout: array<f32>;
-@group(0) @binding(2) var<storage, read> r_heads: array<f32>;
-@group(0) @binding(3) var<storage, read_write> r_dtable: array<f32>;
-@group(0) @binding(4) var<uniform> ru: U;
 
 @compute @workgroup_size(WG)
 fn run_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -233,9 +178,6 @@ fn run_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
 }
 
 // ---- pos_grad: dPos[p, j] = Σ_b dOut[b·L + p, j] -------------------------------------------------
-@group(0) @binding(0) var<storage, read> q_dout: array<f32>;
-@group(0) @binding(1) var<storage, read_write> q_dpos: array<f32>;
-@group(0) @binding(2) var<uniform> qu: U;
 
 @compute @workgroup_size(WG)
 fn pos_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

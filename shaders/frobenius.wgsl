@@ -1,6 +1,8 @@
 // Frobenius distance between matching matrices of P and T, its mean, and the gradient wrt P.
 // The sum of squares is reduced in two levels (workgroup chunks, then chunks per matrix) so that a
 // 2048×2048 matrix never asks one workgroup to walk four million elements.
+//
+// Bindings are declared per entry point by src/kernels/frobenius.ts (bindings(), in the op's order).
 
 struct U {
   size: u32,      // elements per matrix
@@ -13,23 +15,7 @@ const WG = 256u;
 const PER_THREAD = 16u;
 const CHUNK = 4096u; // WG * PER_THREAD
 
-var<workgroup> red: array<f32, 256>;
-
-// Tree sum of red[0..256); every invocation of the workgroup must call it.
-fn tree_sum(li: u32) -> f32 {
-  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red[li] = red[li] + red[li + w]; }
-  }
-  workgroupBarrier();
-  return red[0];
-}
-
 // ---- partial: part[m·chunks + c] = Σ over chunk c of matrix m of (P − T)² ----------------------
-@group(0) @binding(0) var<storage, read> pp: array<f32>;
-@group(0) @binding(1) var<storage, read> pt: array<f32>;
-@group(0) @binding(2) var<storage, read_write> part_out: array<f32>;
-@group(0) @binding(3) var<uniform> up: U;
 
 @compute @workgroup_size(256)
 fn partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -50,9 +36,6 @@ fn partial(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
 }
 
 // ---- dist: dist[m] = Σ_c part[m·chunks + c] (square-rooted unless squared) ---------------------
-@group(0) @binding(0) var<storage, read> dpart: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dist_out: array<f32>;
-@group(0) @binding(2) var<uniform> ud: U;
 
 @compute @workgroup_size(256)
 fn dist(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -64,26 +47,9 @@ fn dist(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   if (li == 0u) { dist_out[m] = select(sqrt(total), total, ud.squared == 1u); }
 }
 
-// ---- loss: loss[0] = mean_m dist[m] ------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> ldist: array<f32>;
-@group(0) @binding(1) var<storage, read_write> loss_out: array<f32>;
-@group(0) @binding(2) var<uniform> ul: U;
-
-@compute @workgroup_size(256)
-fn loss(@builtin(local_invocation_index) li: u32) {
-  var s = 0.0;
-  for (var m = li; m < ul.mats; m += WG) { s = s + ldist[m]; }
-  red[li] = s;
-  let total = tree_sum(li);
-  if (li == 0u) { loss_out[0] = total / f32(ul.mats); }
-}
+// loss: loss[0] = mean_m dist[m], is stamped by src/kernels/stamps.ts (meanEntry).
 
 // ---- grad: dLoss/dP = 2(P−T)/mats (squared) or (P−T)/(mats·dist_m), 0 where dist_m = 0 ----------
-@group(0) @binding(0) var<storage, read> gp: array<f32>;
-@group(0) @binding(1) var<storage, read> gt: array<f32>;
-@group(0) @binding(2) var<storage, read> gdist: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad_out: array<f32>;
-@group(0) @binding(4) var<uniform> ug: U;
 
 @compute @workgroup_size(256)
 fn grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

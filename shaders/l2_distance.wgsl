@@ -2,8 +2,10 @@
 //   rowLoss[r] = ‖s_r − t_r‖₂ (not squared),  loss = mean_r rowLoss[r],
 //   dS[r, j] = (s[r, j] − t[r, j]) / (rows·rowLoss[r]), 0 on a row where s_r = t_r.
 // row_norm gives each row one workgroup (per-invocation sums, then a tree), mean one workgroup.
+//
+// Bindings are declared per entry point by src/kernels/losses.ts (bindings(), in the op's order).
 
-override WG: u32 = 256u; // at most 256 (the tree buffer); 64 for narrow rows
+override WG: u32 = 256u; // at most 256 (lib/tree_sum's buffer); 64 for narrow rows
 
 struct U {
   rows: u32,
@@ -11,22 +13,7 @@ struct U {
   nx: u32, // workgroups along x of a 2-D grid
 }
 
-var<workgroup> red: array<f32, 256>;
-
-fn tree_sum(li: u32) -> f32 {
-  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red[li] = red[li] + red[li + w]; }
-  }
-  workgroupBarrier();
-  return red[0];
-}
-
 // ---- row_norm -------------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> n_s: array<f32>;
-@group(0) @binding(1) var<storage, read> n_t: array<f32>;
-@group(0) @binding(2) var<storage, read_write> n_out: array<f32>;
-@group(0) @binding(3) var<uniform> nu: U;
 
 @compute @workgroup_size(WG)
 fn row_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -42,26 +29,9 @@ fn row_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
   if (li == 0u) { n_out[r] = sqrt(total); }
 }
 
-// ---- mean -----------------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> m_rows: array<f32>;
-@group(0) @binding(1) var<storage, read_write> m_out: array<f32>;
-@group(0) @binding(2) var<uniform> mu: U;
-
-@compute @workgroup_size(WG)
-fn mean(@builtin(local_invocation_index) li: u32) {
-  var s = 0.0;
-  for (var r = li; r < mu.rows; r += WG) { s = s + m_rows[r]; }
-  red[li] = s;
-  let total = tree_sum(li);
-  if (li == 0u) { m_out[0] = total / f32(mu.rows); }
-}
+// mean is stamped by src/kernels/stamps.ts (meanEntry).
 
 // ---- grad -----------------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> g_s: array<f32>;
-@group(0) @binding(1) var<storage, read> g_t: array<f32>;
-@group(0) @binding(2) var<storage, read> g_norm: array<f32>;
-@group(0) @binding(3) var<storage, read_write> g_out: array<f32>;
-@group(0) @binding(4) var<uniform> gu: U;
 
 @compute @workgroup_size(WG)
 fn grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

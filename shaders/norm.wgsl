@@ -9,6 +9,8 @@
 // Row kernels: one workgroup per row (row = wg.y·num_workgroups.x + wg.x); each thread folds the
 // elements j ≡ lid (mod WG) in order, then a tree over the workgroup. The variance comes from
 // (x−μ)² over a second read of the row, not E[x²]−μ², which cancels when |μ| ≫ σ.
+//
+// Bindings are declared per entry point by src/kernels/norm.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u; // power of two, at most 256
 
@@ -42,11 +44,6 @@ fn row_index(wg: vec3u, nwg: vec3u) -> u32 {
 }
 
 // ---- rms_fwd ------------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> rf_x: array<f32>;
-@group(0) @binding(1) var<storage, read> rf_w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rf_y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> rf_rstd: array<f32>;
-@group(0) @binding(4) var<uniform> rfu: U;
 
 @compute @workgroup_size(WG)
 fn rms_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -65,13 +62,6 @@ fn rms_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
 }
 
 // ---- ln_fwd -------------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> lf_x: array<f32>;
-@group(0) @binding(1) var<storage, read> lf_w: array<f32>;
-@group(0) @binding(2) var<storage, read> lf_b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> lf_y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> lf_mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> lf_rstd: array<f32>;
-@group(0) @binding(6) var<uniform> lfu: U;
 
 @compute @workgroup_size(WG)
 fn ln_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -100,12 +90,6 @@ fn ln_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 // ---- rms_dx -------------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> rd_x: array<f32>;
-@group(0) @binding(1) var<storage, read> rd_w: array<f32>;
-@group(0) @binding(2) var<storage, read> rd_rstd: array<f32>;
-@group(0) @binding(3) var<storage, read> rd_dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> rd_dx: array<f32>;
-@group(0) @binding(5) var<uniform> rdu: U;
 
 @compute @workgroup_size(WG)
 fn rms_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -125,13 +109,6 @@ fn rms_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 // ---- ln_dx --------------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> ld_x: array<f32>;
-@group(0) @binding(1) var<storage, read> ld_w: array<f32>;
-@group(0) @binding(2) var<storage, read> ld_mean: array<f32>;
-@group(0) @binding(3) var<storage, read> ld_rstd: array<f32>;
-@group(0) @binding(4) var<storage, read> ld_dy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> ld_dx: array<f32>;
-@group(0) @binding(6) var<uniform> ldu: U;
 
 @compute @workgroup_size(WG)
 fn ln_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -160,11 +137,6 @@ fn ln_dx(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 // ---- rms_wpart: part[c·d + j] = Σ_{rows of chunk c} dy·x̂ -----------------------------------------
 // One thread per (column, chunk): neighbouring threads read neighbouring columns of a row.
-@group(0) @binding(0) var<storage, read> rp_x: array<f32>;
-@group(0) @binding(1) var<storage, read> rp_rstd: array<f32>;
-@group(0) @binding(2) var<storage, read> rp_dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> rp_part: array<f32>;
-@group(0) @binding(4) var<uniform> rpu: U;
 
 fn rms_term(row: u32, d: u32, j: u32) -> f32 {
   return rp_dy[row * d + j] * rp_x[row * d + j] * rp_rstd[row];
@@ -194,12 +166,6 @@ fn rms_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
 }
 
 // ---- ln_wpart: part[c·2d + j] = Σ dy·x̂, part[c·2d + d + j] = Σ dy over the rows of chunk c ----------
-@group(0) @binding(0) var<storage, read> lp_x: array<f32>;
-@group(0) @binding(1) var<storage, read> lp_mean: array<f32>;
-@group(0) @binding(2) var<storage, read> lp_rstd: array<f32>;
-@group(0) @binding(3) var<storage, read> lp_dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> lp_part: array<f32>;
-@group(0) @binding(5) var<uniform> lpu: U;
 
 // (dy·x̂, dy) of one element.
 fn ln_terms(row: u32, d: u32, j: u32) -> vec2f {
@@ -232,9 +198,6 @@ fn ln_wpart(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
 }
 
 // ---- wgrad_final: out[j] (+)= Σ_c part[c·stride + col_off + j], chunks in order --------------------
-@group(0) @binding(0) var<storage, read> wf_part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> wf_out: array<f32>;
-@group(0) @binding(2) var<uniform> wfu: U;
 
 @compute @workgroup_size(WG)
 fn wgrad_final(@builtin(global_invocation_id) gid: vec3u) {

@@ -5,6 +5,8 @@
 // A thread first folds ITEMS elements strided by WG (coalesced), then the workgroup tree folds
 // WG values: no f32 accumulator ever sums more than max(ITEMS, partials/WG) terms in a row, which
 // keeps the error near eps·log(n) rather than eps·n.
+//
+// Bindings are declared per entry point by src/kernels/reduce.ts (bindings(), in the op's order).
 
 struct P {
   n: u32,        // elements per row
@@ -50,41 +52,8 @@ fn tree(i: u32, v: f32) -> f32 {
   return sh[0];
 }
 
-// `chunks` binds x, dst; `chunks_masked` binds x, mask, dst (x·mask is reduced); `rows` binds the
-// partials as x and the result as dst. Bindings share numbers across entry points, never within one.
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> mask: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dstm: array<f32>;
-@group(0) @binding(3) var<uniform> pm: P;
-
-// The chunk of workgroup w: row w / parts, elements [chunk·WG·ITEMS, +WG·ITEMS) of that row.
-@compute @workgroup_size(WG)
-fn chunks(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) wg: vec3u) {
-  let w = wg.y * p.nx + wg.x;
-  if (w >= p.groups) { return; }
-  let start = (w % p.parts) * WG * ITEMS;
-  let end = min(start + WG * ITEMS, p.n);
-  let base = (w / p.parts) * p.n;
-  var acc = p.identity;
-  for (var e = start + i; e < end; e += WG) { acc = comb(acc, lift(x[base + e])); }
-  let r = tree(i, acc);
-  if (i == 0u) { dst[w] = finish(r, p.n); }
-}
-
-@compute @workgroup_size(WG)
-fn chunks_masked(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) wg: vec3u) {
-  let w = wg.y * pm.nx + wg.x;
-  if (w >= pm.groups) { return; }
-  let start = (w % pm.parts) * WG * ITEMS;
-  let end = min(start + WG * ITEMS, pm.n);
-  let base = (w / pm.parts) * pm.n;
-  var acc = pm.identity;
-  for (var e = start + i; e < end; e += WG) { acc = comb(acc, lift(x[base + e] * mask[base + e])); }
-  let r = tree(i, acc);
-  if (i == 0u) { dstm[w] = finish(r, pm.n); }
-}
+// `chunks` (x → dst) and `chunks_masked` (x·mask → dst) are stamped by src/kernels/reduce.ts: the
+// chunk of workgroup w is row w / parts, elements [chunk·WG·ITEMS, +WG·ITEMS) of that row.
 
 // One workgroup per row folds that row's `parts` partials.
 @compute @workgroup_size(WG)

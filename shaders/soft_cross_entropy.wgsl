@@ -11,6 +11,8 @@
 // row_loss     rowLoss[r]; stats[r·2] = lse(t_r/τ), stats[r·2 + 1] = lse(s_r/τ) − lse(t_r/τ)
 // mean         loss[0] = Σ rowLoss / rows
 // grad         dStudent[r, j]
+//
+// Bindings are declared per entry point by src/kernels/losses.ts (bindings(), in the op's order).
 
 const WG = 256u;
 const ITEMS = 16u;
@@ -31,7 +33,7 @@ struct U {
 // Running statistics of a chunk: student (m, Σ) and teacher (m, Σ, a).
 struct Acc { ms: f32, ss: f32, mt: f32, st: f32, a: f32 }
 
-var<workgroup> red: array<Acc, 256>;
+var<workgroup> red_acc: array<Acc, 256>;
 
 fn merge(x: Acc, y: Acc) -> Acc {
   let ms = max(x.ms, y.ms);
@@ -42,10 +44,6 @@ fn merge(x: Acc, y: Acc) -> Acc {
 }
 
 // ---- chunk_stats ---------------------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> c_s: array<f32>;
-@group(0) @binding(1) var<storage, read> c_t: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c_part: array<f32>;
-@group(0) @binding(3) var<uniform> cu: U;
 
 @compute @workgroup_size(WG)
 fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -66,14 +64,14 @@ fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
       acc = merge(acc, Acc(u, 1.0, v, 1.0, val));
     }
   }
-  red[li] = acc;
+  red_acc[li] = acc;
   for (var w = WG / 2u; w > 0u; w = w >> 1u) {
     workgroupBarrier();
-    if (li < w) { red[li] = merge(red[li], red[li + w]); }
+    if (li < w) { red_acc[li] = merge(red_acc[li], red_acc[li + w]); }
   }
   if (li == 0u) {
     let o = id * 5u;
-    let s = red[0];
+    let s = red_acc[0];
     c_part[o] = s.ms;
     c_part[o + 1u] = s.ss;
     c_part[o + 2u] = s.mt;
@@ -83,10 +81,6 @@ fn chunk_stats(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
 }
 
 // ---- row_loss: one invocation per row --------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> r_part: array<f32>;
-@group(0) @binding(1) var<storage, read_write> r_loss: array<f32>;
-@group(0) @binding(2) var<storage, read_write> r_stats: array<f32>;
-@group(0) @binding(3) var<uniform> ru: U;
 
 @compute @workgroup_size(WG)
 fn row_loss(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -108,24 +102,7 @@ fn row_loss(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
   r_stats[r * 2u + 1u] = delta;
 }
 
-// ---- mean: one workgroup -----------------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> m_loss: array<f32>;
-@group(0) @binding(1) var<storage, read_write> m_out: array<f32>;
-@group(0) @binding(2) var<uniform> mu: U;
-
-var<workgroup> red_sum: array<f32, 256>;
-
-@compute @workgroup_size(WG)
-fn mean(@builtin(local_invocation_index) li: u32) {
-  var s = 0.0;
-  for (var r = li; r < mu.rows; r += WG) { s = s + m_loss[r]; }
-  red_sum[li] = s;
-  for (var w = WG / 2u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red_sum[li] = red_sum[li] + red_sum[li + w]; }
-  }
-  if (li == 0u) { m_out[0] = red_sum[0] / f32(mu.rows); }
-}
+// mean (one workgroup) is stamped by src/kernels/stamps.ts (meanEntry).
 
 // eˣ − 1 for |x| < 0.5 by its Taylor series (terms to x⁹/9!, relative error below 1e-8).
 fn expm1_small(x: f32) -> f32 {
@@ -142,11 +119,6 @@ fn expm1_small(x: f32) -> f32 {
 }
 
 // ---- grad: one invocation per logit --------------------------------------------------------------
-@group(0) @binding(0) var<storage, read> g_s: array<f32>;
-@group(0) @binding(1) var<storage, read> g_t: array<f32>;
-@group(0) @binding(2) var<storage, read> g_stats: array<f32>;
-@group(0) @binding(3) var<storage, read_write> g_out: array<f32>;
-@group(0) @binding(4) var<uniform> gu: U;
 
 @compute @workgroup_size(WG)
 fn grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {

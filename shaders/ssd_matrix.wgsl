@@ -19,6 +19,9 @@
 //   [2Lp, 3Lp)     suf(k) = Σ a from k+1 to the end of k's block
 //   [3Lp, +Lp/4)   4-token group totals
 //   [.., +nb)      64-block totals
+//
+// Bindings of prep, grad_a, grad_d and group_sum are declared by src/kernels/ssd-matrix.ts
+// (bindings(), in the op's order); the forward and grad_* entries share the set below.
 
 struct U {
   L: u32,
@@ -39,9 +42,6 @@ const NEG = -3.0e38;
 fn seg_stride(Lp: u32, nb: u32) -> u32 { return 3u * Lp + Lp / 4u + nb; }
 
 // ---- prep: the segs scratch, one invocation per (bh, 64-block) --------------------------------
-@group(0) @binding(0) var<storage, read> pa: array<f32>;
-@group(0) @binding(1) var<storage, read_write> segw: array<f32>;
-@group(0) @binding(2) var<uniform> uprep: U;
 
 @compute @workgroup_size(64)
 fn prep(@builtin(global_invocation_id) gid: vec3u) {
@@ -156,6 +156,38 @@ fn tile_top(base: u32, ib: u32, jb: u32, li: u32) -> f32 {
   return workgroupUniformLoad(&wtop);
 }
 
+// The product of the staged 16-deep slices xs ([k][row]) and ys ([k][column]) for rows 4ty.. and
+// columns 4tx..; callers add it to their running sums, one slice at a time.
+fn slab(ty: u32, tx: u32) -> array<vec4<f32>, 4> {
+  var p0 = vec4<f32>(0.0);
+  var p1 = vec4<f32>(0.0);
+  var p2 = vec4<f32>(0.0);
+  var p3 = vec4<f32>(0.0);
+  for (var kk = 0u; kk < 16u; kk += 2u) {
+    let x0 = xs[kk * 16u + ty];
+    let y0 = ys[kk * 16u + tx];
+    p0 += x0.x * y0; p1 += x0.y * y0; p2 += x0.z * y0; p3 += x0.w * y0;
+    let x1 = xs[(kk + 1u) * 16u + ty];
+    let y1 = ys[(kk + 1u) * 16u + tx];
+    p0 += x1.x * y1; p1 += x1.y * y1; p2 += x1.z * y1; p3 += x1.w * y1;
+  }
+  return array<vec4<f32>, 4>(p0, p1, p2, p3);
+}
+
+// grad_c and grad_b: rows R0 + 4·lid.y.. and columns n0 + 4·lid.x.. of a per-head dC or dB.
+fn store_dxh(bh: u32, R0: u32, n0: u32, lid: vec3u, acc: array<vec4<f32>, 4>) {
+  let L = u.L;
+  let n = u.n;
+  for (var r = 0u; r < 4u; r++) {
+    let i = R0 + 4u * lid.y + r;
+    if (i >= L) { break; }
+    for (var c = 0u; c < 4u; c++) {
+      let col = n0 + 4u * lid.x + c;
+      if (col < n) { dxh[(bh * L + i) * n + col] = acc[r][c]; }
+    }
+  }
+}
+
 // M[r][c] = C_{I0+4ty+r}·B_{J0+4tx+c}, staged through xs (C rows) and ys (B rows), 16 deep at a time.
 fn m_tile(b: u32, gi: u32, I0: u32, J0: u32, li: u32, tx: u32, ty: u32) -> array<vec4<f32>, 4> {
   let L = u.L;
@@ -182,19 +214,8 @@ fn m_tile(b: u32, gi: u32, I0: u32, J0: u32, li: u32, tx: u32, ty: u32) -> array
     }
     workgroupBarrier();
     // Each 16-deep slice is summed on its own and then added: rounding grows with n/16, not n.
-    var p0 = vec4<f32>(0.0);
-    var p1 = vec4<f32>(0.0);
-    var p2 = vec4<f32>(0.0);
-    var p3 = vec4<f32>(0.0);
-    for (var kk = 0u; kk < 16u; kk += 2u) {
-      let x0 = xs[kk * 16u + ty];
-      let y0 = ys[kk * 16u + tx];
-      p0 += x0.x * y0; p1 += x0.y * y0; p2 += x0.z * y0; p3 += x0.w * y0;
-      let x1 = xs[(kk + 1u) * 16u + ty];
-      let y1 = ys[(kk + 1u) * 16u + tx];
-      p0 += x1.x * y1; p1 += x1.y * y1; p2 += x1.z * y1; p3 += x1.w * y1;
-    }
-    acc0 += p0; acc1 += p1; acc2 += p2; acc3 += p3;
+    let p = slab(ty, tx);
+    acc0 += p[0]; acc1 += p[1]; acc2 += p[2]; acc3 += p[3];
     workgroupBarrier();
   }
   return array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
@@ -390,31 +411,12 @@ fn grad_c(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
         ys[kk * 16u + (e % 64u) / 4u][e % 4u] = v;
       }
       workgroupBarrier();
-      var p0 = vec4<f32>(0.0);
-      var p1 = vec4<f32>(0.0);
-      var p2 = vec4<f32>(0.0);
-      var p3 = vec4<f32>(0.0);
-      for (var kk = 0u; kk < 16u; kk += 2u) {
-        let x0 = xs[kk * 16u + lid.y];
-        let y0 = ys[kk * 16u + lid.x];
-        p0 += x0.x * y0; p1 += x0.y * y0; p2 += x0.z * y0; p3 += x0.w * y0;
-        let x1 = xs[(kk + 1u) * 16u + lid.y];
-        let y1 = ys[(kk + 1u) * 16u + lid.x];
-        p0 += x1.x * y1; p1 += x1.y * y1; p2 += x1.z * y1; p3 += x1.w * y1;
-      }
-      acc0 += p0; acc1 += p1; acc2 += p2; acc3 += p3; // per-slice sums, as in m_tile
+      let p = slab(lid.y, lid.x);
+      acc0 += p[0]; acc1 += p[1]; acc2 += p[2]; acc3 += p[3]; // per-slice sums, as in m_tile
       workgroupBarrier();
     }
   }
-  let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-  for (var r = 0u; r < 4u; r++) {
-    let i = I0 + 4u * lid.y + r;
-    if (i >= L) { break; }
-    for (var c = 0u; c < 4u; c++) {
-      let col = n0 + 4u * lid.x + c;
-      if (col < n) { dxh[(bh * L + i) * n + col] = acc[r][c]; }
-    }
-  }
+  store_dxh(bh, I0, n0, lid, array<vec4<f32>, 4>(acc0, acc1, acc2, acc3));
 }
 
 // ---- grad_b: workgroup (jb, column chunk, bh): dB_h[J rows, 64 columns] = Σ_i W[i, j]·C_i with
@@ -482,40 +484,18 @@ fn grad_b(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
         ys[kk * 16u + (e % 64u) / 4u][e % 4u] = v;
       }
       workgroupBarrier();
-      var p0 = vec4<f32>(0.0);
-      var p1 = vec4<f32>(0.0);
-      var p2 = vec4<f32>(0.0);
-      var p3 = vec4<f32>(0.0);
-      for (var kk = 0u; kk < 16u; kk += 2u) {
-        let x0 = xs[kk * 16u + lid.y];
-        let y0 = ys[kk * 16u + lid.x];
-        p0 += x0.x * y0; p1 += x0.y * y0; p2 += x0.z * y0; p3 += x0.w * y0;
-        let x1 = xs[(kk + 1u) * 16u + lid.y];
-        let y1 = ys[(kk + 1u) * 16u + lid.x];
-        p0 += x1.x * y1; p1 += x1.y * y1; p2 += x1.z * y1; p3 += x1.w * y1;
-      }
-      acc0 += p0; acc1 += p1; acc2 += p2; acc3 += p3; // per-slice sums, as in m_tile
+      let p = slab(lid.y, lid.x);
+      acc0 += p[0]; acc1 += p[1]; acc2 += p[2]; acc3 += p[3]; // per-slice sums, as in m_tile
       workgroupBarrier();
     }
   }
-  let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-  for (var r = 0u; r < 4u; r++) {
-    let j = J0 + 4u * lid.y + r;
-    if (j >= L) { break; }
-    for (var c = 0u; c < 4u; c++) {
-      let col = n0 + 4u * lid.x + c;
-      if (col < n) { dxh[(bh * L + j) * n + col] = acc[r][c]; }
-    }
-  }
+  store_dxh(bh, J0, n0, lid, array<vec4<f32>, 4>(acc0, acc1, acc2, acc3));
 }
 
 // ---- grad_a: workgroup (kb, bh), one invocation per token k of block kb:
 //   da_k = Σ_{i ≥ k} Σ_{j < k} G_ij, split by where i and j fall relative to block kb = [s, e):
 //   A1 i ≥ e, j < s (whole tiles) + A2 s ≤ k ≤ i < e, j < s (row sums) + A3 i ≥ e, s ≤ j < k
 //   (column sums) + A4 both in the block (the diagonal tile). All are plain sums: no cancellation.
-@group(0) @binding(0) var<storage, read> ag: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ada: array<f32>;
-@group(0) @binding(2) var<uniform> ua: U;
 
 var<workgroup> lft: array<f32, 64>;
 var<workgroup> blw: array<f32, 64>;
@@ -560,11 +540,8 @@ fn grad_a(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li:
 }
 
 // ---- grad_d: workgroup h: dD_h = Σ_b Σ_i dT[b, h, i, i] ---------------------------------------
-@group(0) @binding(0) var<storage, read> ddT: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ddD: array<f32>;
-@group(0) @binding(2) var<uniform> ud: U;
 
-var<workgroup> red: array<f32, 256>;
+const WG = 256u; // grad_d's workgroup, folded by lib/tree_sum
 
 @compute @workgroup_size(256)
 fn grad_d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -577,17 +554,11 @@ fn grad_d(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li:
     s = s + ddT[((b * ud.H + h) * L + i) * L + i];
   }
   red[li] = s;
-  for (var w = 128u; w > 0u; w = w >> 1u) {
-    workgroupBarrier();
-    if (li < w) { red[li] = red[li] + red[li + w]; }
-  }
-  if (li == 0u) { ddD[h] = select(red[0], ddD[h] + red[0], ud.accum == 1u); }
+  let total = tree_sum(li);
+  if (li == 0u) { ddD[h] = select(total, ddD[h] + total, ud.accum == 1u); }
 }
 
 // ---- group_sum: x[b, l, g, :] (+)= Σ over the heads of group g of xh[b, head, l, :] -------------
-@group(0) @binding(0) var<storage, read> xh: array<f32>;
-@group(0) @binding(1) var<storage, read_write> xg: array<f32>;
-@group(0) @binding(2) var<uniform> us: U;
 
 @compute @workgroup_size(256)
 fn group_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {

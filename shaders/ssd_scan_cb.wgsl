@@ -1,11 +1,8 @@
 // CB[i, j] = C_i·B_j within each chunk, per (batch, chunk, group): shared by every head of the group.
 // Layout: ((b·NC + c)·G + g)·Q² + i·Q + j. Only tiles with j-tile ≤ i-tile are written; readers mask
 // j ≤ i, so the rest stays whatever the buffer held.
-
-@group(0) @binding(0) var<storage, read> mC: array<f32>;
-@group(0) @binding(1) var<storage, read> mB: array<f32>;
-@group(0) @binding(2) var<storage, read_write> cb: array<f32>;
-@group(0) @binding(3) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 fn bc_at(src: u32, b: u32, t0: u32, Lc: u32, g: u32, i: u32, k: u32) -> f32 {
   if (i >= Lc || k >= u.N) { return 0.0; }

@@ -4,21 +4,11 @@
 // exp(cum_last − cum_j), and the pass over chunks through A_c), from the partial sums left by
 // the dcb, o and dx kernels. Also Σ_{k,p} x·dy per (batch, chunk, head) for dD.
 // `dsum` then sums those over batch and chunks: dD_h.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> rc: array<f32>;
-@group(0) @binding(2) var<storage, read> vo: array<f32>;
-@group(0) @binding(3) var<storage, read> st: array<f32>;
-@group(0) @binding(4) var<storage, read> xs: array<f32>;
-@group(0) @binding(5) var<storage, read> dys: array<f32>;
-@group(0) @binding(6) var<storage, read_write> da: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dpart: array<f32>;
-@group(0) @binding(8) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 var<workgroup> sa: array<f32, 256>;
 var<workgroup> sb: array<f32, 256>;
-
-fn cumv(base: u32, i: u32) -> f32 { return cum[base + i] * 0.0625 + cum[u.cumLo + base + i]; }
 
 @compute @workgroup_size(256)
 fn grad_a(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -83,10 +73,6 @@ fn grad_a(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li:
   }
   if (li < Lc) { da[(b * u.L + t0 + li) * u.H + h] = sa[li] + sb[li] + across; }
 }
-
-@group(0) @binding(0) var<storage, read> dpin: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dDo: array<f32>;
-@group(0) @binding(2) var<uniform> ud: U;
 
 @compute @workgroup_size(64)
 fn dsum(@builtin(global_invocation_id) gid: vec3u) {

@@ -2,21 +2,8 @@
 //   dc:  dC_i = Σ_{j≤i} dCB_ij·B_j  +  Σ_h exp(cum_i)·P_cᵀ·dy_i
 //   db:  dB_j = Σ_{i≥j} dCB_ij·C_i  +  Σ_h exp(cum_last − cum_j)·G_cᵀ·x_j
 // The second sums run over (head, p) as one reduction.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> dcb: array<f32>;
-@group(0) @binding(2) var<storage, read> mv: array<f32>;   // B for dc, C for db (batch, L, G, N)
-@group(0) @binding(3) var<storage, read> us: array<f32>;   // dy for dc, x for db (batch, L, H, P)
-@group(0) @binding(4) var<storage, read> st: array<f32>;
-@group(0) @binding(5) var<storage, read_write> outp: array<f32>;
-@group(0) @binding(6) var<uniform> u: U;
-
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
-fn cumv(base: u32, i: u32) -> f32 { return cum[base + i] * 0.0625 + cum[u.cumLo + base + i]; }
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 struct Tile { b: u32, g: u32, c: u32, t0: u32, Lc: u32, r0: u32, n0: u32, cbb: u32 }
 

@@ -6,25 +6,13 @@
 // Summing strictly off the diagonal keeps the diagonal terms (O(1) whatever the decay) out of a
 // difference that can be as small as exp(a) when every decay is large.
 //   r: offR + (((b·NC + c)·H + h)·nT + j-tile)·Q + i      c: offC + (((b·NC + c)·H + h)·nT + i-tile)·Q + j
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> cb: array<f32>;
-@group(0) @binding(2) var<storage, read> xs: array<f32>;
-@group(0) @binding(3) var<storage, read> dys: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dcb: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rc: array<f32>;
-@group(0) @binding(6) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 var<private> d0: vec4<f32>;
 var<private> d1: vec4<f32>;
 var<private> d2: vec4<f32>;
 var<private> d3: vec4<f32>;
-
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
 
 fn tok(src: u32, b: u32, t0: u32, Lc: u32, h: u32, q: u32, p: u32) -> f32 {
   if (q >= Lc || p >= u.P) { return 0.0; }

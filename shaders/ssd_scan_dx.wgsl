@@ -3,41 +3,10 @@
 // and, as a by-product, the row partials v_j = x_j · (exp(cum_last − cum_j)·G_c·B_j) over this
 // tile's columns at offV + (((b·NC + c)·H + h)·pT + pt)·Q + j (the chunk state's share of da).
 // G_c is the gradient of the chunk-exit state from the backward pass over chunks.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> cb: array<f32>;
-@group(0) @binding(2) var<storage, read> mB: array<f32>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;
-@group(0) @binding(4) var<storage, read> dys: array<f32>;
-@group(0) @binding(5) var<storage, read> st: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(7) var<storage, read_write> vo: array<f32>;
-@group(0) @binding(8) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 var<workgroup> red: array<f32, 1024>;
-
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
-
-struct Tile { b: u32, h: u32, g: u32, c: u32, t0: u32, Lc: u32, cbase: u32, j0: u32, p0: u32, pt: u32 }
-
-fn tile(wg: vec3u) -> Tile {
-  var t: Tile;
-  t.pt = wg.x % u.pT;
-  t.j0 = (wg.x / u.pT) * 64u;
-  t.p0 = t.pt * 64u;
-  t.c = wg.y;
-  t.b = wg.z / u.H;
-  t.h = wg.z % u.H;
-  t.g = t.h / u.hpg;
-  t.t0 = t.c * u.Q;
-  t.Lc = min(u.Q, u.L - t.t0);
-  t.cbase = cbase(t.b, t.h, t.c);
-  return t;
-}
 
 fn tok4(src: u32, t: Tile, q: u32, p: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);
@@ -49,13 +18,6 @@ fn tok4(src: u32, t: Tile, q: u32, p: u32) -> vec4<f32> {
     }
   }
   return v;
-}
-
-// exp(cum_i − cum_j)·CB_ij for j ≤ i inside the chunk, else 0.
-fn wdiag(t: Tile, i: u32, j: u32) -> f32 {
-  if (j > i || i >= t.Lc) { return 0.0; }
-  let e = ((t.b * u.NC + t.c) * u.G + t.g) * u.Q * u.Q + i * u.Q + j;
-  return cb[e] * exp(seg(t.cbase, i, j));
 }
 
 fn b_at(t: Tile, j: u32, n: u32) -> f32 {
@@ -94,7 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   {
     let lk = li % 16u;   // B and G_c are both contiguous in n
     let lr = li / 16u;
-    let rj = t.j0 + lr * 4u;
+    let rj = t.q0 + lr * 4u;
     let rp = t.p0 + lr * 4u;
     let w = vec4<f32>(wlast(t, rj), wlast(t, rj + 1u), wlast(t, rj + 2u), wlast(t, rj + 3u));
     for (var n0 = 0u; n0 < u.N; n0 += 16u) {
@@ -106,26 +68,26 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
       workgroupBarrier();
     }
   }
-  let r0 = t.j0 + ty * 4u;
+  let r0 = t.q0 + ty * 4u;
   let pc = t.p0 + tx * 4u;
   red[(ty * 4u) * 16u + tx] = dot(c0, tok4(0u, t, r0, pc));
   red[(ty * 4u + 1u) * 16u + tx] = dot(c1, tok4(0u, t, r0 + 1u, pc));
   red[(ty * 4u + 2u) * 16u + tx] = dot(c2, tok4(0u, t, r0 + 2u, pc));
   red[(ty * 4u + 3u) * 16u + tx] = dot(c3, tok4(0u, t, r0 + 3u, pc));
   workgroupBarrier();
-  if (li < 64u && t.j0 + li < u.Q) {
+  if (li < 64u && t.q0 + li < u.Q) {
     var s = 0.0;
     for (var k = 0u; k < 16u; k++) { s += red[li * 16u + k]; }
     let bch = (t.b * u.NC + t.c) * u.H + t.h;
-    vo[u.offV + (bch * u.pT + t.pt) * u.Q + t.j0 + li] = s;
+    vo[u.offV + (bch * u.pT + t.pt) * u.Q + t.q0 + li] = s;
   }
 
   // Diagonal part: rows j, reduced over i ≥ j. CB is contiguous in j: stage 4 rows at one i.
   {
     let bk = li / 16u;
     let br = li % 16u;
-    let rj = t.j0 + br * 4u;
-    for (var i0 = t.j0; i0 < t.Lc; i0 += 16u) {
+    let rj = t.q0 + br * 4u;
+    for (var i0 = t.q0; i0 < t.Lc; i0 += 16u) {
       let i = i0 + bk;
       As[bk * 16u + br] = vec4<f32>(wdiag(t, i, rj), wdiag(t, i, rj + 1u), wdiag(t, i, rj + 2u), wdiag(t, i, rj + 3u));
       Bs[bk * 16u + br] = tok4(1u, t, i, t.p0 + br * 4u);

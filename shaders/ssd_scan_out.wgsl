@@ -3,40 +3,10 @@
 //   o:  (backward) the row partials o_i = dy_i · (exp(cum_i)·P_c·C_i) over this tile's columns, at
 //       offO + (((b·NC + c)·H + h)·pT + pt)·Q + i  (the y_off term's share of da)
 // P_c is the chunk-entry state from the forward pass over chunks.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> cb: array<f32>;
-@group(0) @binding(2) var<storage, read> mC: array<f32>;
-@group(0) @binding(3) var<storage, read> xs: array<f32>;   // x for `y`, dy for `o`
-@group(0) @binding(4) var<storage, read> st: array<f32>;
-@group(0) @binding(5) var<storage, read_write> outp: array<f32>;
-@group(0) @binding(6) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 var<workgroup> red: array<f32, 1024>;
-
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
-fn cumv(base: u32, i: u32) -> f32 { return cum[base + i] * 0.0625 + cum[u.cumLo + base + i]; }
-
-struct Tile { b: u32, h: u32, g: u32, c: u32, t0: u32, Lc: u32, cbase: u32, i0: u32, p0: u32, pt: u32 }
-
-fn tile(wg: vec3u) -> Tile {
-  var t: Tile;
-  t.pt = wg.x % u.pT;
-  t.i0 = (wg.x / u.pT) * 64u;
-  t.p0 = t.pt * 64u;
-  t.c = wg.y;
-  t.b = wg.z / u.H;
-  t.h = wg.z % u.H;
-  t.g = t.h / u.hpg;
-  t.t0 = t.c * u.Q;
-  t.Lc = min(u.Q, u.L - t.t0);
-  t.cbase = cbase(t.b, t.h, t.c);
-  return t;
-}
 
 fn x4(t: Tile, q: u32, p: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);
@@ -46,13 +16,6 @@ fn x4(t: Tile, q: u32, p: u32) -> vec4<f32> {
     if (p + k < u.P) { v[k] = xs[e + p + k]; }
   }
   return v;
-}
-
-// exp(cum_i − cum_j)·CB_ij for j ≤ i inside the chunk, else 0.
-fn wdiag(t: Tile, i: u32, j: u32) -> f32 {
-  if (j > i || i >= t.Lc) { return 0.0; }
-  let e = ((t.b * u.NC + t.c) * u.G + t.g) * u.Q * u.Q + i * u.Q + j;
-  return cb[e] * exp(seg(t.cbase, i, j));
 }
 
 fn c_at(t: Tile, i: u32, n: u32) -> f32 {
@@ -76,8 +39,8 @@ fn diag_part(t: Tile, li: u32) {
   let lr = li / 16u;
   let bk = li / 16u;   // x is contiguous in p: stage 4 columns at one token
   let br = li % 16u;
-  let ri = t.i0 + lr * 4u;
-  let jend = min(t.i0 + 64u, t.Lc);
+  let ri = t.q0 + lr * 4u;
+  let jend = min(t.q0 + 64u, t.Lc);
   for (var j0 = 0u; j0 < jend; j0 += 16u) {
     let j = j0 + lk;
     As[lk * 16u + lr] = vec4<f32>(wdiag(t, ri, j), wdiag(t, ri + 1u, j), wdiag(t, ri + 2u, j), wdiag(t, ri + 3u, j));
@@ -92,7 +55,7 @@ fn diag_part(t: Tile, li: u32) {
 fn off_part(t: Tile, li: u32) {
   let lk = li % 16u;   // C and P_c are both contiguous in n
   let lr = li / 16u;
-  let ri = t.i0 + lr * 4u;
+  let ri = t.q0 + lr * 4u;
   let rp = t.p0 + lr * 4u;
   let w = vec4<f32>(ecum(t, ri), ecum(t, ri + 1u), ecum(t, ri + 2u), ecum(t, ri + 3u));
   for (var n0 = 0u; n0 < u.N; n0 += 16u) {
@@ -121,7 +84,7 @@ fn y(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32)
   zero_acc();
   diag_part(t, li);
   off_part(t, li);
-  let r0 = t.i0 + (li / 16u) * 4u;
+  let r0 = t.q0 + (li / 16u) * 4u;
   let p = t.p0 + (li % 16u) * 4u;
   store_y(t, r0, p, c0);
   store_y(t, r0 + 1u, p, c1);
@@ -136,17 +99,17 @@ fn o(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32)
   off_part(t, li);
   let tx = li % 16u;
   let ty = li / 16u;
-  let r0 = t.i0 + ty * 4u;
+  let r0 = t.q0 + ty * 4u;
   let p = t.p0 + tx * 4u;
   red[(ty * 4u) * 16u + tx] = dot(c0, x4(t, r0, p));
   red[(ty * 4u + 1u) * 16u + tx] = dot(c1, x4(t, r0 + 1u, p));
   red[(ty * 4u + 2u) * 16u + tx] = dot(c2, x4(t, r0 + 2u, p));
   red[(ty * 4u + 3u) * 16u + tx] = dot(c3, x4(t, r0 + 3u, p));
   workgroupBarrier();
-  if (li < 64u && t.i0 + li < u.Q) {
+  if (li < 64u && t.q0 + li < u.Q) {
     var s = 0.0;
     for (var k = 0u; k < 16u; k++) { s += red[li * 16u + k]; }
     let bch = (t.b * u.NC + t.c) * u.H + t.h;
-    outp[u.offO + (bch * u.pT + t.pt) * u.Q + t.i0 + li] = s;
+    outp[u.offO + (bch * u.pT + t.pt) * u.Q + t.q0 + li] = s;
   }
 }

@@ -5,12 +5,8 @@
 //   backward: the state-gradient contributions u_c become G_c, the gradient of S_c, with
 //             G_{c−1} = exp(A_c)·G_c + u_c, G_{NC−1} = dsFinal (or 0); fin = G_{−1} (ds0)
 // A_c is the chunk's total log-decay.
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> init: array<f32>;
-@group(0) @binding(2) var<storage, read_write> st: array<f32>;
-@group(0) @binding(3) var<storage, read_write> fin: array<f32>;
-@group(0) @binding(4) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 fn total(b: u32, h: u32, c: u32) -> f32 {
   let e = ((b * u.H + h) * u.NC + c) * u.Q + u.Q - 1u;
@@ -46,24 +42,19 @@ fn sweep(off: u32, b: u32, h: u32, e: u32, reverse: bool, s_in: f32) -> f32 {
   return s;
 }
 
-@compute @workgroup_size(256)
-fn forward(@builtin(global_invocation_id) gid: vec3u) {
+// One (batch·head, state element) from the chunk states at `off`, forwards or in reverse.
+fn run(gid: vec3u, off: u32, reverse: bool) {
   let PN = u.P * u.N;
   let e = gid.x;
   if (e >= PN) { return; }
   var s = 0.0;
   if ((u.flags & 2u) != 0u) { s = init[gid.y * PN + e]; }
-  s = sweep(u.offP, gid.y / u.H, gid.y % u.H, e, false, s);
+  s = sweep(off, gid.y / u.H, gid.y % u.H, e, reverse, s);
   if ((u.flags & 4u) != 0u) { fin[gid.y * PN + e] = s; }
 }
 
 @compute @workgroup_size(256)
-fn backward(@builtin(global_invocation_id) gid: vec3u) {
-  let PN = u.P * u.N;
-  let e = gid.x;
-  if (e >= PN) { return; }
-  var s = 0.0;
-  if ((u.flags & 2u) != 0u) { s = init[gid.y * PN + e]; }
-  s = sweep(u.offG, gid.y / u.H, gid.y % u.H, e, true, s);
-  if ((u.flags & 4u) != 0u) { fin[gid.y * PN + e] = s; }
-}
+fn forward(@builtin(global_invocation_id) gid: vec3u) { run(gid, u.offP, false); }
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3u) { run(gid, u.offG, true); }

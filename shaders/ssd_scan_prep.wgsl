@@ -10,11 +10,8 @@
 // Positions past L hold the chunk total (a = 0 there), so index Q − 1 is always the chunk's last.
 // a is clamped at −1e4 (exp underflows long before), which keeps hi far inside the exact range and
 // lets a = −inf mean a full reset.
-
-@group(0) @binding(0) var<storage, read> la: array<f32>;
-@group(0) @binding(1) var<storage, read> lD: array<f32>;
-@group(0) @binding(2) var<storage, read_write> cum: array<f32>;
-@group(0) @binding(3) var<uniform> u: U;
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {

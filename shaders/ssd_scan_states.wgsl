@@ -2,20 +2,8 @@
 //   mode 0 (chunk state):      st[p, n]  = Σ_q exp(cum_last − cum_q)·x_q[p]·B_q[n]
 //   mode 1 (state gradient):   u[p, n]   = Σ_q exp(cum_q)·dy_q[p]·C_q[n]
 // Written at off + ((b·NC + c)·H + h)·P·N + p·N + n (off = offP for mode 0, offG for mode 1).
-
-@group(0) @binding(0) var<storage, read> cum: array<f32>;
-@group(0) @binding(1) var<storage, read> us: array<f32>;   // x or dy (batch, L, H, P)
-@group(0) @binding(2) var<storage, read> vs: array<f32>;   // B or C (batch, L, G, N)
-@group(0) @binding(3) var<storage, read_write> st: array<f32>;
-@group(0) @binding(4) var<uniform> u: U;
-
-
-fn cbase(b: u32, h: u32, c: u32) -> u32 { return ((b * u.H + h) * u.NC + c) * u.Q; }
-fn seg(base: u32, i: u32, j: u32) -> f32 {
-  let whole = i32(cum[base + i]) - i32(cum[base + j]);
-  return f32(whole) * 0.0625 + (cum[u.cumLo + base + i] - cum[u.cumLo + base + j]);
-}
-fn cumv(base: u32, i: u32) -> f32 { return cum[base + i] * 0.0625 + cum[u.cumLo + base + i]; }
+//
+// Bindings are declared by src/kernels/ssd-scan.ts (bindings(), in the op's order), one set for all.
 
 fn u4(b: u32, t: u32, h: u32, p: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);

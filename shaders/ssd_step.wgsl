@@ -2,6 +2,8 @@
 //   S ← exp(a)·S + x ⊗ B,   y = S·C + D·x
 // A workgroup takes 8 rows p of one (batch, head); 8 invocations share a row, striding over n, and
 // their partial dot products with C are summed in workgroup memory.
+//
+// Bindings are declared per entry point by src/kernels/ssd-step.ts (bindings(), in the op's order).
 
 struct SU {
   batch: u32,
@@ -12,15 +14,6 @@ struct SU {
   hpg: u32,
   hasD: u32,
 }
-
-@group(0) @binding(0) var<storage, read> sx: array<f32>;   // (batch, H, P)
-@group(0) @binding(1) var<storage, read> sa: array<f32>;   // (batch, H)
-@group(0) @binding(2) var<storage, read> sB: array<f32>;   // (batch, G, N)
-@group(0) @binding(3) var<storage, read> sC: array<f32>;   // (batch, G, N)
-@group(0) @binding(4) var<storage, read> sD: array<f32>;   // (H), read when hasD
-@group(0) @binding(5) var<storage, read_write> state: array<f32>;   // (batch, H, P, N)
-@group(0) @binding(6) var<storage, read_write> sy: array<f32>;      // (batch, H, P)
-@group(0) @binding(7) var<uniform> u: SU;
 
 var<workgroup> part: array<f32, 64>;
 

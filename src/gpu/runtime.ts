@@ -1,7 +1,6 @@
 // The WebGPU runtime every kernel goes through: one device, a pipeline cache, a buffer pool,
 // ops recorded into few command buffers, and readback that never stalls the step that asked.
 import { acquireAdapter, type AcquireOptions } from './acquire';
-import { shaderSource } from './shaders';
 
 export interface GpuInfo {
   vendor: string;
@@ -27,9 +26,10 @@ export interface GpuInfo {
 export type Bindable = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
 export interface OpSpec {
-  /** Name of shaders/<name>.wgsl, or WGSL text when `code` is set. */
+  /** The shader's id (snake_case), naming its module and pipelines in labels and errors. */
   shader: string;
-  code?: string;
+  /** The WGSL text: a kernel's `?raw` import of its shaders/ file, composed or stamped as it needs. */
+  code: string;
   entry?: string;
   /** Values for the shader's `override` declarations (part of the pipeline cache key). */
   constants?: Record<string, number>;
@@ -302,7 +302,7 @@ export class Gpu {
 
   /** A compute pipeline, cached by WGSL text, entry point, constants and binding shape. */
   pipeline(spec: Pick<OpSpec, 'shader' | 'code' | 'entry' | 'constants'>, reads: number, writes: number, uniform: boolean): GPUComputePipeline {
-    const code = spec.code ?? shaderSource(spec.shader);
+    const code = spec.code;
     const entry = spec.entry ?? 'main';
     const constants = spec.constants ?? {};
     const ckey = Object.keys(constants).sort().map((k) => `${k}=${constants[k]}`).join(',');

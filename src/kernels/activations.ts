@@ -14,11 +14,74 @@
 //   gelu         y = x·Φ(x) = ½x(1 + erf(x/√2)), erf from a fitted erfc (Φ within 9e-8 absolute)
 // Backward passes write dx = f'(x)·dy, or add it to dx with `accumulate`.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import activationsWgsl from '../../shaders/activations.wgsl?raw';
 
 export type Unary = 'softplus' | 'negSoftplus' | 'silu' | 'sigmoid' | 'geluTanh' | 'gelu';
 
 const KIND: Record<Unary, number> = { softplus: 0, negSoftplus: 1, silu: 2, sigmoid: 3, geluTanh: 4, gelu: 5 };
-const SHADER = 'activations';
+
+// The backward entries of the two-output ops come apart (dGate and dUp, or dy and dz, in their own
+// buffers) and `_one` (both in one bound buffer: WebGPU forbids two writable bindings over the same
+// bytes). The pairs differ only in their bindings, so each is stamped from one template; `p`
+// prefixes an entry's binding names (every entry of a module needs its own) and names its uniform.
+function swigluBwdEntry(entry: string, p: string, one: boolean): string {
+  const [dg, du] = one ? [`${p}_d`, `${p}_d`] : [`${p}_dgate`, `${p}_dup`];
+  return `${bindings([`${p}_gate: array<f32>`, `${p}_up: array<f32>`, `${p}_dout: array<f32>`], one ? [`${dg}: array<f32>`] : [`${dg}: array<f32>`, `${du}: array<f32>`], `${p}: SB`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let e = linear_id(wg, nwg, li);
+  if (e >= ${p}.n) { return; }
+  let d = swiglu_grads(${p}_gate[at(e, ${p}.cols, ${p}.gs, ${p}.go)], ${p}_up[at(e, ${p}.cols, ${p}.gs, ${p}.uo)], ${p}_dout[at(e, ${p}.cols, ${p}.dos, ${p}.doo)]);
+  let ig = at(e, ${p}.cols, ${p}.ds, ${p}.dgo);
+  let iu = at(e, ${p}.cols, ${p}.ds, ${p}.duo);
+  let acc = ${p}.acc == 1u;
+  ${dg}[ig] = select(d.x, ${dg}[ig] + d.x, acc);
+  ${du}[iu] = select(d.y, ${du}[iu] + d.y, acc);
+}`;
+}
+
+function gatedBwdEntry(entry: string, p: string, one: boolean): string {
+  const [dy, dz] = one ? [`${p}_d`, `${p}_d`] : [`${p}_dy`, `${p}_dz`];
+  const writes = one ? [`${dy}: array<f32>`] : [`${dy}: array<f32>`, `${dz}: array<f32>`];
+  return `${bindings([`${p}_y: array<f32>`, `${p}_z: array<f32>`, `${p}_bias: array<f32>`, `${p}_dout: array<f32>`], [...writes, `${p}_part: array<f32>`], `${p}: GB`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let c = gid.x;
+  if (c >= ${p}.cols) { return; }
+  var bias = 0.0;
+  if (HAS_BIAS == 1u) { bias = ${p}_bias[c]; }
+  let r0 = wg.y * ROWS;
+  let r1 = min(r0 + ROWS, ${p}.rows);
+  let acc = ${p}.acc == 1u;
+  var sum = 0.0;
+  for (var r = r0; r < r1; r++) {
+    let z = ${p}_z[r * ${p}.zs + ${p}.zo + c] + bias;
+    let d = gated_grads(${p}_y[r * ${p}.ys + ${p}.yo + c], z, ${p}_dout[r * ${p}.dos + ${p}.doo + c]);
+    let iy = r * ${p}.dys + ${p}.dyo + c;
+    let iz = r * ${p}.dzs + ${p}.dzo + c;
+    ${dy}[iy] = select(d.x, ${dy}[iy] + d.x, acc);
+    ${dz}[iz] = select(d.y, ${dz}[iz] + d.y, acc);
+    sum = sum + d.y;
+  }
+  ${p}_part[wg.y * ${p}.cols + c] = sum;
+}`;
+}
+
+const SHADER = shader('activations',
+  activationsWgsl,
+  bindings(['uf_x: array<f32>'], ['uf_y: array<f32>'], 'uf: UF'), // unary_fwd
+  bindings(['ub_x: array<f32>', 'ub_dy: array<f32>'], ['ub_dx: array<f32>'], 'ub: UB'), // unary_bwd
+  bindings(['sf_gate: array<f32>', 'sf_up: array<f32>'], ['sf_out: array<f32>'], 'sf: SF'), // swiglu_fwd
+  bindings(['gf_y: array<f32>', 'gf_z: array<f32>', 'gf_bias: array<f32>'], ['gf_out: array<f32>'], 'gf: GF'), // gated_fwd
+  bindings(['cs_part: array<f32>'], ['cs_out: array<f32>'], 'cs: CS'), // colsum
+  swigluBwdEntry('swiglu_bwd', 'sb', false),
+  swigluBwdEntry('swiglu_bwd_one', 'sb1', true),
+  gatedBwdEntry('gated_bwd', 'gb', false),
+  gatedBwdEntry('gated_bwd_one', 'gb1', true),
+);
 const WG = 256;
 const ROWS = 32; // rows one gated_bwd invocation walks (bias-gradient partials per 32 rows)
 
@@ -242,7 +305,7 @@ export function unary(gpu: Gpu, a: UnaryArgs): Op[] {
   const params = new Params().u32(a.n).u32(cols).u32(xv.stride).u32(xv.offset).u32(yv.stride).u32(yv.offset).build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'unary_fwd',
       constants: { WG, KIND: k, DENSE: dense(cols, [xv, yv]) },
       reads: [a.x],
@@ -269,7 +332,7 @@ export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Op[] {
     .build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'unary_bwd',
       constants: { WG, KIND: k, DENSE: dense(cols, [xv, dyv, dxv]) },
       reads: [a.x, a.dy],
@@ -294,7 +357,7 @@ export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
   const params = new Params().u32(n).u32(cols).u32(stride).u32(gv.offset).u32(uv.offset).u32(ov.stride).u32(ov.offset).build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'swiglu_fwd',
       constants: { WG, DENSE: dense(cols, [gv, uv, ov]) },
       reads: [a.gate, a.up],
@@ -327,7 +390,7 @@ export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
     .build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: one ? 'swiglu_bwd_one' : 'swiglu_bwd',
       constants: { WG, DENSE: dense(cols, [gv, uv, dov, dgv, duv]) },
       reads: [a.gate, a.up, a.dOut],
@@ -353,7 +416,7 @@ export function gatedSilu(gpu: Gpu, a: GatedSiluArgs): Op[] {
   const params = new Params().u32(n).u32(cols).u32(yv.stride).u32(yv.offset).u32(zv.stride).u32(zv.offset).u32(ov.stride).u32(ov.offset).build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'gated_fwd',
       constants: { WG, HAS_BIAS: a.zBias ? 1 : 0, DENSE: dense(cols, [yv, zv, ov]) },
       // Without a bias the shader never reads binding 2; z stands in for it.
@@ -402,7 +465,7 @@ export function gatedSiluBackward(gpu: Gpu, a: GatedSiluBackwardArgs): Op[] {
   const CW = 64;
   const ops = [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: one ? 'gated_bwd_one' : 'gated_bwd',
       constants: { WG: CW, ROWS, HAS_BIAS: a.zBias ? 1 : 0 },
       reads: [a.y, a.z, a.zBias ?? a.z, a.dOut],
@@ -415,7 +478,7 @@ export function gatedSiluBackward(gpu: Gpu, a: GatedSiluBackwardArgs): Op[] {
   if (a.dzBias) {
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'colsum',
         constants: { WG: CW },
         reads: [part],

@@ -8,7 +8,27 @@
 // ops = [‖grads·mask‖₂ → gradNorm (reduce kernel, two levels), the elementwise update]. The
 // update reads the norm on the GPU, so a step never waits on the CPU.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import adamwWgsl from '../../shaders/adamw.wgsl?raw';
 import { reduce } from './reduce';
+
+// step and step_masked share their update; step_masked binds the mask too and skips where it is 0.
+function stepEntry(entry: string, p: string, masked: boolean): string {
+  const skip = masked ? ` || ${p}_mask[i] == 0.0` : '';
+  return `${bindings([`${p}_grads: array<f32>`, `${p}_gnorm: array<f32>`, ...(masked ? [`${p}_mask: array<f32>`] : [])], [`${p}_params: array<f32>`, `${p}_m: array<f32>`, `${p}_v: array<f32>`], `${p}: P`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wg: vec3u) {
+  let i = (wg.y * ${p}.nx + wg.x) * WG + l;
+  if (i >= ${p}.count${skip}) { return; }
+  let s = update(${p}_grads[i], ${p}_gnorm[0], State(${p}_params[i], ${p}_m[i], ${p}_v[i]), ${p});
+  ${p}_params[i] = s.p;
+  ${p}_m[i] = s.m;
+  ${p}_v[i] = s.v;
+}`;
+}
+
+const SHADER = shader('adamw', adamwWgsl, stepEntry('step', 'p', false), stepEntry('step_masked', 'pm', true));
 
 export interface AdamWConfig {
   beta1: number;
@@ -77,7 +97,7 @@ export function adamw(gpu: Gpu, args: AdamWArgs): AdamW {
       .build();
 
   const update = gpu.op({
-    shader: 'adamw',
+    ...SHADER,
     entry: mask ? 'step_masked' : 'step',
     constants: { WG },
     reads: mask ? [grads, gradNorm, mask] : [grads, gradNorm],

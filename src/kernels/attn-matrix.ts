@@ -7,6 +7,13 @@
 //   k   (batch, L, hkv, d)   hq a multiple of hkv (grouped-query attention)
 //   out (batch, hq, rows, L) row r holds query position row0 + r
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import attnMatrixWgsl from '../../shaders/attn_matrix.wgsl?raw';
+
+const SHADER = shader('attn_matrix',
+  attnMatrixWgsl,
+  bindings(['q: array<f32>', 'k: array<f32>'], ['A: array<f32>'], 'u: U'), // main
+);
 
 const TILE = 64; // rows per workgroup; keep in step with the shader
 
@@ -51,7 +58,7 @@ export function attnMatrix(gpu: Gpu, args: AttnMatrixArgs): Op[] {
   const params = new Params().u32(L).u32(hq).u32(hkv).u32(d).u32(row0).u32(rows).u32(hq / hkv).f32(scale).build();
   return [
     gpu.op({
-      shader: 'attn_matrix',
+      ...SHADER,
       reads: [args.q, args.k],
       writes: [args.out],
       params,

@@ -6,8 +6,13 @@
 // strides may be 0 (one row or block repeated); destination rows and batches must not overlap.
 // With `accumulate` the block is added to dst. src and dst must be different buffers.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import columnsWgsl from '../../shaders/columns.wgsl?raw';
 
-const SHADER = 'columns';
+const SHADER = shader('columns',
+  columnsWgsl,
+  bindings(['src: array<f32>'], ['dst: array<f32>'], 'u: U'), // main
+);
 const WG = 256;
 
 export interface CopyColumnsArgs {
@@ -94,7 +99,7 @@ export function copyColumns(gpu: Gpu, a: CopyColumnsArgs): Op[] {
     .build();
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       constants: { WG },
       reads: [a.src],
       writes: [a.dst],

@@ -9,6 +9,20 @@
 //   window   (batch, K−1, channels) row-major, channel fastest, oldest input first
 //   w        (channels, K) row-major, w[c, K−1] on the newest input;  bias (channels)
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import conv1dStepWgsl from '../../shaders/conv1d_step.wgsl?raw';
+
+const SHADER = shader('conv1d_step',
+  conv1dStepWgsl,
+  bindings([
+    'x: array<f32>', // row b at b·x_stride + x_off
+    'w: array<f32>', // (channels, K)
+    'bias: array<f32>', // (channels)
+  ], [
+    'win: array<f32>', // (batch, K−1, channels)
+    'y: array<f32>', // row b at b·y_stride + y_off
+  ], 'u: U'), // main
+);
 
 const WG = 64;
 
@@ -67,7 +81,7 @@ export function conv1dStep(gpu: Gpu, a: Conv1dStepArgs): Op[] {
   if (batch > max || Math.ceil(channels / WG) > max) throw new Error(`conv1dStep ${shape}: too many workgroups (limit ${max} per dimension)`);
   return [
     gpu.op({
-      shader: 'conv1d_step',
+      ...SHADER,
       constants: { K, WG },
       reads: [a.x, a.w, a.bias],
       writes: [a.window, a.y],

@@ -16,8 +16,136 @@
 // in a fixed order (per-tile partials, then a sequential sum), overwritten or, with
 // `accumulateParams`, added to.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import conv1dWgsl from '../../shaders/conv1d.wgsl?raw';
 
-const SHADER = 'conv1d';
+// The window entries, stamped per binding set: apart (x and y, or dy and dx, in their own buffers)
+// or `_one` (both views in one bound buffer, the history a tile needs taken from a halo buffer that
+// a previous dispatch filled, because the tile before it overwrites those tokens). Each set gets its
+// own prefix, as every entry point of a module needs its own binding names.
+interface Window {
+  entry: string;
+  reads: string[];
+  writes: string[];
+  p: string; // binding-name prefix; the uniform is `${p}u`
+  src: string; // the buffer the window slides over (x, or dy)
+  dst: string; // the buffer written (y, or dx)
+  history: string; // fills win[] before the tile's first token
+}
+
+// One invocation per channel c of tile wg.y of sequence wg.z, with its K taps in w[].
+function windowHead(w: Window): string {
+  const u = `${w.p}u`;
+  return `${bindings(w.reads, w.writes, `${u}: U`)}
+
+@compute @workgroup_size(WG)
+fn ${w.entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let c = gid.x;
+  if (c >= ${u}.channels) { return; }
+  let b = wg.z;
+  let t0 = wg.y * T;
+  let t1 = min(t0 + T, ${u}.L);
+  var w: array<f32, KMAX>;
+  for (var k = 0u; k < K; k++) { w[k] = ${w.p}_w[c * K + k]; }
+  var win: array<f32, KMAX>;
+  ${w.history}`;
+}
+
+function forwardEntry(w: Window): string {
+  const u = `${w.p}u`;
+  return `${windowHead(w)}
+  let bias = ${w.p}_bias[c];
+  for (var t = t0; t < t1; t++) {
+    let xt = ${w.src}[at(b, t, c, ${u}.L, ${u}.in_stride, ${u}.in_off)];
+    ${w.dst}[at(b, t, c, ${u}.L, ${u}.out_stride, ${u}.out_off)] = fwd_step(&win, &w, xt, bias);
+  }
+}`;
+}
+
+function dxEntry(w: Window): string {
+  const u = `${w.p}u`;
+  return `${windowHead(w)}
+  let acc = ${u}.acc == 1u;
+  for (var t = t1; t > t0; t--) {
+    let dyt = ${w.src}[at(b, t - 1u, c, ${u}.L, ${u}.in_stride, ${u}.in_off)];
+    let i = at(b, t - 1u, c, ${u}.L, ${u}.out_stride, ${u}.out_off);
+    let g = bwd_step(&win, &w, dyt);
+    ${w.dst}[i] = select(g, ${w.dst}[i] + g, acc);
+  }
+}`;
+}
+
+// halo_fwd: halo[((b·tiles + j)·(K−1) + k)·channels + c] = x[b, j·T − (K−1) + k, c] (0 before t = 0);
+// halo_bwd: the same of dy[b, (j+1)·T + k, c] (0 from t = L). `load` sets v for tap k.
+function haloEntry(entry: string, load: string): string {
+  return `@compute @workgroup_size(WG)
+fn ${entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let c = gid.x;
+  if (c >= hu.channels) { return; }
+  let b = wg.z;
+  let j = wg.y;
+  for (var k = 0u; k + 1u < K; k++) {
+    var v = 0.0;
+    ${load}
+    h_out[((b * hu.tiles + j) * (K - 1u) + k) * hu.channels + c] = v;
+  }
+}`;
+}
+
+// The tile's halo slot for tap k, as halo_fwd / halo_bwd wrote it.
+const haloAt = (p: string, k: string) => `${p}_halo[((b * ${p}u.tiles + wg.y) * (K - 1u) + ${k}) * ${p}u.channels + c]`;
+
+const SHADER = shader('conv1d',
+  conv1dWgsl,
+  bindings(['p_x: array<f32>', 'p_dy: array<f32>'], ['p_part: array<f32>'], 'pu: U'), // wgrad_part
+  bindings(['q_part: array<f32>'], ['q_dw: array<f32>', 'q_dbias: array<f32>'], 'qu: U'), // wgrad_final
+  forwardEntry({
+    entry: 'forward',
+    reads: ['f_x: array<f32>', 'f_w: array<f32>', 'f_bias: array<f32>'],
+    writes: ['f_y: array<f32>'],
+    p: 'f',
+    src: 'f_x',
+    dst: 'f_y',
+    history: `for (var k = 0u; k + 1u < K; k++) {
+    win[k] = 0.0;
+    if (t0 + k + 1u >= K) { win[k] = f_x[at(b, t0 + k + 1u - K, c, fu.L, fu.in_stride, fu.in_off)]; }
+  }`,
+  }),
+  forwardEntry({
+    entry: 'forward_one',
+    reads: ['o_w: array<f32>', 'o_bias: array<f32>', 'o_halo: array<f32>'],
+    writes: ['o_xy: array<f32>'],
+    p: 'o',
+    src: 'o_xy',
+    dst: 'o_xy',
+    history: `for (var k = 0u; k + 1u < K; k++) { win[k] = ${haloAt('o', 'k')}; }`,
+  }),
+  dxEntry({
+    entry: 'dx',
+    reads: ['d_w: array<f32>', 'd_dy: array<f32>'],
+    writes: ['d_dx: array<f32>'],
+    p: 'd',
+    src: 'd_dy',
+    dst: 'd_dx',
+    history: `for (var k = 1u; k < K; k++) {
+    win[k] = 0.0;
+    if (t1 + k - 1u < du.L) { win[k] = d_dy[at(b, t1 + k - 1u, c, du.L, du.in_stride, du.in_off)]; }
+  }`,
+  }),
+  dxEntry({
+    entry: 'dx_one',
+    reads: ['e_w: array<f32>', 'e_halo: array<f32>'],
+    writes: ['e_d: array<f32>'],
+    p: 'e',
+    src: 'e_d',
+    dst: 'e_d',
+    history: `for (var k = 1u; k < K; k++) { win[k] = ${haloAt('e', 'k - 1u')}; }`,
+  }),
+  bindings(['h_src: array<f32>'], ['h_out: array<f32>'], 'hu: U'),
+  haloEntry('halo_fwd', 'if (j * T + k + 1u >= K) { v = h_src[at(b, j * T + k + 1u - K, c, hu.L, hu.in_stride, hu.in_off)]; }'),
+  haloEntry('halo_bwd', `let t = (j + 1u) * T + k;
+    if (t < hu.L) { v = h_src[at(b, t, c, hu.L, hu.in_stride, hu.in_off)]; }`),
+);
 const WG = 64;
 const T = 32; // tokens per invocation, forward and dx
 const TW = 128; // tokens per invocation in the dw/dbias partials: fewer partials to sum
@@ -172,15 +300,15 @@ export function conv1d(gpu: Gpu, a: Conv1dArgs): Op[] {
   const label = `conv1d ${s.batch}x${s.L}x${s.channels} K=${s.K}`;
   if (!sameBuffer(a.x, a.y)) {
     const p = params(s, tiles, [xv.stride, xv.offset], [yv.stride, yv.offset]);
-    return [gpu.op({ shader: SHADER, entry: 'forward', constants, reads: [a.x, a.w, a.bias], writes: [a.y], params: p, workgroups, label })];
+    return [gpu.op({ ...SHADER, entry: 'forward', constants, reads: [a.x, a.w, a.bias], writes: [a.y], params: p, workgroups, label })];
   }
   const one = inPlace(fn, s, xv, yv);
   // Owned by these ops for as long as they are used.
   const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d halo');
   return [
-    gpu.op({ shader: SHADER, entry: 'halo_fwd', constants, reads: [a.x], writes: [halo], params: params(s, tiles, [xv.stride, xv.offset], [0, 0]), workgroups, label: `${label} halo` }),
+    gpu.op({ ...SHADER, entry: 'halo_fwd', constants, reads: [a.x], writes: [halo], params: params(s, tiles, [xv.stride, xv.offset], [0, 0]), workgroups, label: `${label} halo` }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'forward_one',
       constants,
       reads: [a.w, a.bias, halo],
@@ -220,7 +348,7 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   const part = gpu.buffer(s.batch * tilesW * per * 4, 'conv1d dw partials');
   const ops: Op[] = [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'wgrad_part',
       constants: { K: s.K, WG, T: TW },
       reads: [a.x, a.dy],
@@ -230,7 +358,7 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
       label: `${label} dw partials`,
     }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'wgrad_final',
       constants: { K: s.K, WG },
       reads: [part],
@@ -247,7 +375,7 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   if (!sameBuffer(a.dy, a.dx)) {
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'dx',
         constants,
         reads: [a.w, a.dy],
@@ -263,9 +391,9 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   if (a.accumulate && one.inOff === one.outOff) throw new Error(`${fn} ${describe(s)}: cannot accumulate into dx when it is dy itself`);
   const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d dy halo');
   ops.push(
-    gpu.op({ shader: SHADER, entry: 'halo_bwd', constants, reads: [a.dy], writes: [halo], params: params(s, tiles, [dyv.stride, dyv.offset], [0, 0]), workgroups, label: `${label} halo` }),
+    gpu.op({ ...SHADER, entry: 'halo_bwd', constants, reads: [a.dy], writes: [halo], params: params(s, tiles, [dyv.stride, dyv.offset], [0, 0]), workgroups, label: `${label} halo` }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'dx_one',
       constants,
       reads: [a.w, halo],

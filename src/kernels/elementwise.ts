@@ -4,8 +4,15 @@
 //   scale: y = alpha·y            n floats
 // Used for residual streams and for summing gradients; the float64 reference is src/ref/elementwise.ts.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import elementwiseWgsl from '../../shaders/elementwise.wgsl?raw';
 
-const SHADER = 'elementwise';
+const SHADER = shader('elementwise',
+  elementwiseWgsl,
+  bindings(['add_a: array<vec4f>', 'add_b: array<vec4f>', 'add_c: array<vec4f>'], ['add_out: array<vec4f>'], 'ap: AP'), // add
+  bindings(['ax_x: array<f32>'], ['ax_y: array<f32>'], 'xp: XP'), // axpy
+  bindings([], ['sc_y: array<f32>'], 'scp: XP'), // scale
+);
 const WG = 256;
 
 
@@ -25,7 +32,7 @@ export function add(gpu: Gpu, a: { a: Bindable; b: Bindable; c?: Bindable; out: 
   const n4 = a.n / 4;
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'add',
       constants: { WG, THREE: a.c ? 1 : 0 },
       // Without c the third read is bound to a (never read): layouts are fixed per entry point.
@@ -46,7 +53,7 @@ export function axpy(gpu: Gpu, a: { x: Bindable; y: Bindable; n: number; alpha?:
   if (slice(a.x).buffer === slice(a.y).buffer) throw new Error(`${fn} (n=${a.n}): x and y share a buffer`);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'axpy',
       constants: { WG },
       reads: [a.x],
@@ -65,7 +72,7 @@ export function scale(gpu: Gpu, a: { y: Bindable; n: number; alpha: number }): O
   need(fn, 'y', a.y, a.n);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'scale',
       constants: { WG },
       reads: [],

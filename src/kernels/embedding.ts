@@ -17,8 +17,40 @@
 // bitwise reproducible, and a very common id (padding) costs no long serial sum. Rows no token uses
 // are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences, in order.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
 
-const SHADER = 'embedding';
+// gather and gather_pos differ only in the position table: its binding and the term it adds.
+function gatherEntry(entry: string, p: string, pos: boolean): string {
+  const reads = [`${p}_ids: array<u32>`, `${p}_table: array<f32>`, ...(pos ? [`${p}_pos: array<f32>`] : [])];
+  const row = `${p}_table[v * ${p}.d + j]` + (pos ? ` + ${p}_pos[(t % ${p}.L) * ${p}.d + j]` : '');
+  return `${bindings(reads, [`${p}_out: array<f32>`], `${p}: U`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = linear(wg, nwg, lid);
+  if (i >= ${p}.tokens * ${p}.d) { return; }
+  let t = i / ${p}.d;
+  let j = i - t * ${p}.d;
+  let v = min(${p}_ids[t], ${p}.vocab - 1u);
+  ${p}_out[i] = ${row};
+}`;
+}
+
+const SHADER = shader('embedding',
+  embeddingWgsl,
+  gatherEntry('gather', 'gu', false),
+  gatherEntry('gather_pos', 'pu', true),
+  bindings(['i_ids: array<u32>'], ['i_kv: array<vec2u>'], 'iu: U'), // sort_init
+  bindings(['h_kv: array<vec2u>'], ['h_hist: array<u32>'], 'hu: U'), // sort_hist
+  bindings([], ['s_hist: array<u32>'], 'su: U'), // sort_scan
+  bindings(['c_kv: array<vec2u>', 'c_hist: array<u32>'], ['c_out: array<vec2u>'], 'cu: U'), // sort_scatter
+  bindings([], ['z_out: array<f32>'], 'zu: U'), // table_zero
+  bindings([], ['z4_out: array<vec4f>'], 'z4u: U'), // table_zero4
+  bindings(['a_kv: array<vec2u>', 'a_dout: array<f32>'], ['a_heads: array<f32>'], 'au: U'), // run_heads
+  bindings(['r_kv: array<vec2u>', 'r_dout: array<f32>', 'r_heads: array<f32>'], ['r_dtable: array<f32>'], 'ru: U'), // run_sum
+  bindings(['q_dout: array<f32>'], ['q_dpos: array<f32>'], 'qu: U'), // pos_grad
+);
 const WG = 256;
 const RADIX = 256;
 const PIECE = 64; // shaders/embedding.wgsl: sorted positions per piece of a run
@@ -102,10 +134,10 @@ export function embedding(gpu: Gpu, a: EmbeddingArgs): Op[] {
   const workgroups = grid(gpu, fn, s.tokens * s.d);
   const label = `embedding ${describe(s)}`;
   if (!a.pos) {
-    return [gpu.op({ shader: SHADER, entry: 'gather', constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
+    return [gpu.op({ ...SHADER, entry: 'gather', constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
   }
   return [
-    gpu.op({ shader: SHADER, entry: 'gather_pos', constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
+    gpu.op({ ...SHADER, entry: 'gather_pos', constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
   ];
 }
 
@@ -143,7 +175,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   const pieces = Math.ceil(s.tokens / PIECE);
   const heads = gpu.buffer(pieces * s.d * 4, 'embedding run heads');
   const ops: Op[] = [
-    gpu.op({ shader: SHADER, entry: 'sort_init', constants: { WG }, reads: [a.ids], writes: [kv[0]], params: params(s), workgroups: grid(gpu, fn, s.tokens), label: `${label} sort init` }),
+    gpu.op({ ...SHADER, entry: 'sort_init', constants: { WG }, reads: [a.ids], writes: [kv[0]], params: params(s), workgroups: grid(gpu, fn, s.tokens), label: `${label} sort init` }),
   ];
   const passes = radixPasses(s.vocab);
   for (let p = 0; p < passes; p++) {
@@ -152,9 +184,9 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
     const pp = params(s, 8 * p, blocks);
     const tag = `${label} sort pass ${p}`;
     ops.push(
-      gpu.op({ shader: SHADER, entry: 'sort_hist', reads: [src], writes: [hist], params: pp, workgroups: [blocks], label: `${tag} histogram` }),
-      gpu.op({ shader: SHADER, entry: 'sort_scan', writes: [hist], params: pp, workgroups: [1], label: `${tag} scan` }),
-      gpu.op({ shader: SHADER, entry: 'sort_scatter', reads: [src, hist], writes: [dst], params: pp, workgroups: [blocks], label: `${tag} scatter` }),
+      gpu.op({ ...SHADER, entry: 'sort_hist', reads: [src], writes: [hist], params: pp, workgroups: [blocks], label: `${tag} histogram` }),
+      gpu.op({ ...SHADER, entry: 'sort_scan', writes: [hist], params: pp, workgroups: [1], label: `${tag} scan` }),
+      gpu.op({ ...SHADER, entry: 'sort_scatter', reads: [src, hist], writes: [dst], params: pp, workgroups: [blocks], label: `${tag} scatter` }),
     );
   }
   const sorted = kv[passes % 2];
@@ -162,7 +194,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
     const v4 = (s.vocab * s.d) % 4 === 0;
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: v4 ? 'table_zero4' : 'table_zero',
         constants: { WG },
         writes: [a.dTable],
@@ -174,7 +206,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   }
   ops.push(
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'run_heads',
       constants: { WG },
       reads: [sorted, a.dOut],
@@ -184,7 +216,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
       label: `${label} run heads`,
     }),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'run_sum',
       constants: { WG },
       reads: [sorted, a.dOut, heads],
@@ -197,7 +229,7 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
   if (a.pos) {
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'pos_grad',
         constants: { WG },
         reads: [a.dOut],

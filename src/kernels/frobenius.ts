@@ -6,6 +6,19 @@
 // Layouts: p, t, grad are mats matrices back to back, matrix m at elements [m·size, (m+1)·size) (any
 // inner order, as long as P and T agree); dist holds mats f32; loss one f32.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import { meanEntry } from './stamps';
+import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
+import frobeniusWgsl from '../../shaders/frobenius.wgsl?raw';
+
+const SHADER = shader('frobenius',
+  treeSum,
+  frobeniusWgsl,
+  bindings(['pp: array<f32>', 'pt: array<f32>'], ['part_out: array<f32>'], 'up: U'), // partial
+  bindings(['dpart: array<f32>'], ['dist_out: array<f32>'], 'ud: U'), // dist
+  meanEntry('loss', 'ul', 'U', 'mats'), // loss[0] = mean_m dist[m]
+  bindings(['gp: array<f32>', 'gt: array<f32>', 'gdist: array<f32>'], ['grad_out: array<f32>'], 'ug: U'), // grad
+);
 
 const WG = 256;
 const CHUNK = 4096; // elements one workgroup of `partial` reduces; keep in step with the shader
@@ -50,16 +63,16 @@ export function frobenius(gpu: Gpu, args: FrobeniusArgs): Op[] {
   const part = gpu.buffer(mats * chunks * 4, 'frobenius partial sums');
 
   const ops: Op[] = [
-    gpu.op({ shader: 'frobenius', entry: 'partial', reads: [args.p, args.t], writes: [part], params, workgroups: [chunks, mats] }),
-    gpu.op({ shader: 'frobenius', entry: 'dist', reads: [part], writes: [args.dist], params, workgroups: [mats] }),
-    gpu.op({ shader: 'frobenius', entry: 'loss', reads: [args.dist], writes: [args.loss], params, workgroups: [1] }),
+    gpu.op({ ...SHADER, entry: 'partial', reads: [args.p, args.t], writes: [part], params, workgroups: [chunks, mats] }),
+    gpu.op({ ...SHADER, entry: 'dist', reads: [part], writes: [args.dist], params, workgroups: [mats] }),
+    gpu.op({ ...SHADER, entry: 'loss', reads: [args.dist], writes: [args.loss], params, workgroups: [1] }),
   ];
   if (args.grad) {
     const groups = Math.ceil((mats * size) / WG);
     const x = Math.min(groups, maxWg);
     const y = Math.ceil(groups / x);
     ops.push(
-      gpu.op({ shader: 'frobenius', entry: 'grad', reads: [args.p, args.t, args.dist], writes: [args.grad], params, workgroups: [x, y] }),
+      gpu.op({ ...SHADER, entry: 'grad', reads: [args.p, args.t, args.dist], writes: [args.grad], params, workgroups: [x, y] }),
     );
   }
   return ops;

@@ -24,6 +24,35 @@
 // q = p, so a student close to its teacher keeps a small absolute error (~1e-7 of the logits'
 // scale in the loss, ~1e-7 of p in the gradient) rather than an ulp of the log-sum-exp.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import { meanEntry } from './stamps';
+import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
+import crossEntropyWgsl from '../../shaders/cross_entropy.wgsl?raw';
+import softCrossEntropyWgsl from '../../shaders/soft_cross_entropy.wgsl?raw';
+import l2DistanceWgsl from '../../shaders/l2_distance.wgsl?raw';
+
+const CROSS_ENTROPY = shader('cross_entropy',
+  crossEntropyWgsl,
+  bindings(['c_logits: array<f32>'], ['c_part: array<f32>'], 'cu: U'), // chunk_stats
+  bindings(['r_part: array<f32>', 'r_logits: array<f32>', 'r_targets: array<u32>'], ['r_loss: array<f32>', 'r_stats: array<f32>'], 'ru: U'), // row_loss
+  bindings(['m_loss: array<f32>', 'm_stats: array<f32>'], ['m_out: array<f32>', 'm_meta: array<f32>'], 'mu: U'), // mean
+  bindings(['g_logits: array<f32>', 'g_targets: array<u32>', 'g_stats: array<f32>', 'g_meta: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
+);
+const SOFT_CROSS_ENTROPY = shader('soft_cross_entropy',
+  treeSum,
+  softCrossEntropyWgsl,
+  bindings(['c_s: array<f32>', 'c_t: array<f32>'], ['c_part: array<f32>'], 'cu: U'), // chunk_stats
+  bindings(['r_part: array<f32>'], ['r_loss: array<f32>', 'r_stats: array<f32>'], 'ru: U'), // row_loss
+  meanEntry('mean', 'mu', 'U', 'rows'),
+  bindings(['g_s: array<f32>', 'g_t: array<f32>', 'g_stats: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
+);
+const L2_DISTANCE = shader('l2_distance',
+  treeSum,
+  l2DistanceWgsl,
+  bindings(['n_s: array<f32>', 'n_t: array<f32>'], ['n_out: array<f32>'], 'nu: U'), // row_norm
+  meanEntry('mean', 'mu', 'U', 'rows'),
+  bindings(['g_s: array<f32>', 'g_t: array<f32>', 'g_norm: array<f32>'], ['g_out: array<f32>'], 'gu: U'), // grad
+);
 
 export const IGNORE_INDEX = 0xffffffff;
 
@@ -101,9 +130,9 @@ export function crossEntropy(gpu: Gpu, a: CrossEntropyArgs): Op[] {
   const gc = linearGrid(gpu, fn, rows * chunks);
   const gr = linearGrid(gpu, fn, Math.ceil(rows / WG));
   const ops: Op[] = [
-    gpu.op({ shader: 'cross_entropy', entry: 'chunk_stats', reads: [a.logits], writes: [part], params: params(gc[0]), workgroups: gc, label: `${label} chunks` }),
+    gpu.op({ ...CROSS_ENTROPY, entry: 'chunk_stats', reads: [a.logits], writes: [part], params: params(gc[0]), workgroups: gc, label: `${label} chunks` }),
     gpu.op({
-      shader: 'cross_entropy',
+      ...CROSS_ENTROPY,
       entry: 'row_loss',
       reads: [part, a.logits, a.targets],
       writes: [a.rowLoss, stats],
@@ -111,13 +140,13 @@ export function crossEntropy(gpu: Gpu, a: CrossEntropyArgs): Op[] {
       workgroups: gr,
       label: `${label} rows`,
     }),
-    gpu.op({ shader: 'cross_entropy', entry: 'mean', reads: [a.rowLoss, stats], writes: [a.loss, meta], params: params(1), workgroups: [1], label: `${label} mean` }),
+    gpu.op({ ...CROSS_ENTROPY, entry: 'mean', reads: [a.rowLoss, stats], writes: [a.loss, meta], params: params(1), workgroups: [1], label: `${label} mean` }),
   ];
   if (a.dLogits) {
     const gg = linearGrid(gpu, fn, Math.ceil((rows * vocab) / WG));
     ops.push(
       gpu.op({
-        shader: 'cross_entropy',
+        ...CROSS_ENTROPY,
         entry: 'grad',
         reads: [a.logits, a.targets, stats, meta],
         writes: [a.dLogits],
@@ -153,15 +182,15 @@ export function softCrossEntropy(gpu: Gpu, a: SoftCrossEntropyArgs): Op[] {
   const gc = linearGrid(gpu, fn, rows * chunks);
   const gr = linearGrid(gpu, fn, Math.ceil(rows / WG));
   const ops: Op[] = [
-    gpu.op({ shader: 'soft_cross_entropy', entry: 'chunk_stats', reads: [a.student, a.teacher], writes: [part], params: params(gc[0]), workgroups: gc, label: `${label} chunks` }),
-    gpu.op({ shader: 'soft_cross_entropy', entry: 'row_loss', reads: [part], writes: [a.rowLoss, stats], params: params(gr[0]), workgroups: gr, label: `${label} rows` }),
-    gpu.op({ shader: 'soft_cross_entropy', entry: 'mean', reads: [a.rowLoss], writes: [a.loss], params: params(1), workgroups: [1], label: `${label} mean` }),
+    gpu.op({ ...SOFT_CROSS_ENTROPY, entry: 'chunk_stats', reads: [a.student, a.teacher], writes: [part], params: params(gc[0]), workgroups: gc, label: `${label} chunks` }),
+    gpu.op({ ...SOFT_CROSS_ENTROPY, entry: 'row_loss', reads: [part], writes: [a.rowLoss, stats], params: params(gr[0]), workgroups: gr, label: `${label} rows` }),
+    gpu.op({ ...SOFT_CROSS_ENTROPY, entry: 'mean', reads: [a.rowLoss], writes: [a.loss], params: params(1), workgroups: [1], label: `${label} mean` }),
   ];
   if (a.dStudent) {
     const gg = linearGrid(gpu, fn, Math.ceil((rows * vocab) / WG));
     ops.push(
       gpu.op({
-        shader: 'soft_cross_entropy',
+        ...SOFT_CROSS_ENTROPY,
         entry: 'grad',
         reads: [a.student, a.teacher, stats],
         writes: [a.dStudent],
@@ -189,14 +218,14 @@ export function l2Distance(gpu: Gpu, a: L2DistanceArgs): Op[] {
   const rowWg = d <= 1024 ? 64 : WG;
   const gn = linearGrid(gpu, fn, rows);
   const ops: Op[] = [
-    gpu.op({ shader: 'l2_distance', entry: 'row_norm', constants: { WG: rowWg }, reads: [a.s, a.t], writes: [a.rowLoss], params: params(gn[0]), workgroups: gn, label: `${label} rows` }),
-    gpu.op({ shader: 'l2_distance', entry: 'mean', constants: { WG }, reads: [a.rowLoss], writes: [a.loss], params: params(1), workgroups: [1], label: `${label} mean` }),
+    gpu.op({ ...L2_DISTANCE, entry: 'row_norm', constants: { WG: rowWg }, reads: [a.s, a.t], writes: [a.rowLoss], params: params(gn[0]), workgroups: gn, label: `${label} rows` }),
+    gpu.op({ ...L2_DISTANCE, entry: 'mean', constants: { WG }, reads: [a.rowLoss], writes: [a.loss], params: params(1), workgroups: [1], label: `${label} mean` }),
   ];
   if (a.dS) {
     const gg = linearGrid(gpu, fn, Math.ceil((rows * d) / WG));
     ops.push(
       gpu.op({
-        shader: 'l2_distance',
+        ...L2_DISTANCE,
         entry: 'grad',
         constants: { WG },
         reads: [a.s, a.t, a.rowLoss],

@@ -82,7 +82,7 @@ export function splitKReduce(
   const [nx, ny] = linearGrid(gpu, 'matmul split-K reduce', Math.ceil(total / 256));
   const params = new Params().u32(a.M).u32(a.N).u32(a.S).u32(a.strideC).f32(a.alpha).u32(total).u32(nx).build();
   return gpu.op({
-    shader: 'matmul-splitk-reduce',
+    shader: 'matmul_splitk_reduce',
     code: reduceWgsl(!!a.bias, a.accumulate),
     reads: a.bias ? [a.part, a.bias] : [a.part],
     writes: [a.c],

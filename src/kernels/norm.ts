@@ -13,8 +13,19 @@
 // over rows in a fixed order (partials over chunks of rows, then a sum over chunks), overwritten
 // or, with `accumulateDw`, added to.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import normWgsl from '../../shaders/norm.wgsl?raw';
 
-const SHADER = 'norm';
+const SHADER = shader('norm',
+  normWgsl,
+  bindings(['rf_x: array<f32>', 'rf_w: array<f32>'], ['rf_y: array<f32>', 'rf_rstd: array<f32>'], 'rfu: U'), // rms_fwd
+  bindings(['lf_x: array<f32>', 'lf_w: array<f32>', 'lf_b: array<f32>'], ['lf_y: array<f32>', 'lf_mean: array<f32>', 'lf_rstd: array<f32>'], 'lfu: U'), // ln_fwd
+  bindings(['rd_x: array<f32>', 'rd_w: array<f32>', 'rd_rstd: array<f32>', 'rd_dy: array<f32>'], ['rd_dx: array<f32>'], 'rdu: U'), // rms_dx
+  bindings(['ld_x: array<f32>', 'ld_w: array<f32>', 'ld_mean: array<f32>', 'ld_rstd: array<f32>', 'ld_dy: array<f32>'], ['ld_dx: array<f32>'], 'ldu: U'), // ln_dx
+  bindings(['rp_x: array<f32>', 'rp_rstd: array<f32>', 'rp_dy: array<f32>'], ['rp_part: array<f32>'], 'rpu: U'), // rms_wpart
+  bindings(['lp_x: array<f32>', 'lp_mean: array<f32>', 'lp_rstd: array<f32>', 'lp_dy: array<f32>'], ['lp_part: array<f32>'], 'lpu: U'), // ln_wpart
+  bindings(['wf_part: array<f32>'], ['wf_out: array<f32>'], 'wfu: U'), // wgrad_final
+);
 const WCOLS = 64; // columns per workgroup in the weight-gradient passes
 
 export interface RmsNormArgs {
@@ -142,7 +153,7 @@ export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
   distinct(fn, shape, outs, ins);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'rms_fwd',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w],
@@ -167,7 +178,7 @@ export function layerNorm(gpu: Gpu, a: LayerNormArgs): Op[] {
   distinct(fn, shape, outs, ins);
   return [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'ln_fwd',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w, a.b],
@@ -189,7 +200,7 @@ function weightGrads(gpu: Gpu, label: string, s: Shape, part: { entry: string; r
   const cols = Math.ceil(s.d / WCOLS);
   const ops = [
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: part.entry,
       constants: { WG: WCOLS },
       reads: part.reads,
@@ -203,7 +214,7 @@ function weightGrads(gpu: Gpu, label: string, s: Shape, part: { entry: string; r
     if (!out) continue;
     ops.push(
       gpu.op({
-        shader: SHADER,
+        ...SHADER,
         entry: 'wgrad_final',
         constants: { WG: WCOLS },
         reads: [buf],
@@ -234,7 +245,7 @@ export function rmsNormBackward(gpu: Gpu, a: RmsNormBackwardArgs): Op[] {
   return [
     ...weightGrads(gpu, label, s, { entry: 'rms_wpart', reads: [a.x, a.rstd, a.dy], perChunk: s.d }, [[a.dw, 0]], a.accumulateDw ?? false),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'rms_dx',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w, a.rstd, a.dy],
@@ -265,7 +276,7 @@ export function layerNormBackward(gpu: Gpu, a: LayerNormBackwardArgs): Op[] {
   return [
     ...weightGrads(gpu, label, s, { entry: 'ln_wpart', reads: [a.x, a.mean, a.rstd, a.dy], perChunk: 2 * s.d }, [[a.dw, 0], [a.db, s.d]], a.accumulateDw ?? false),
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'ln_dx',
       constants: { WG: rowWg(s.d) },
       reads: [a.x, a.w, a.mean, a.rstd, a.dy],

@@ -8,6 +8,34 @@
 // Two levels: chunks of WG·ITEMS elements per workgroup into a partials buffer (rows × parts),
 // then one workgroup per row over its partials. A row that fits one chunk takes one pass.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import reduceWgsl from '../../shaders/reduce.wgsl?raw';
+
+// chunks and chunks_masked differ only in the mask binding and the factor it puts on each element.
+function chunksEntry(entry: string, p: string, masked: boolean): string {
+  const item = masked ? `${p}_x[base + e] * ${p}_mask[base + e]` : `${p}_x[base + e]`;
+  return `${bindings([`${p}_x: array<f32>`, ...(masked ? [`${p}_mask: array<f32>`] : [])], [`${p}_dst: array<f32>`], `${p}: P`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(local_invocation_index) i: u32, @builtin(workgroup_id) wg: vec3u) {
+  let w = wg.y * ${p}.nx + wg.x;
+  if (w >= ${p}.groups) { return; }
+  let start = (w % ${p}.parts) * WG * ITEMS;
+  let end = min(start + WG * ITEMS, ${p}.n);
+  let base = (w / ${p}.parts) * ${p}.n;
+  var acc = ${p}.identity;
+  for (var e = start + i; e < end; e += WG) { acc = comb(acc, lift(${item})); }
+  let r = tree(i, acc);
+  if (i == 0u) { ${p}_dst[w] = finish(r, ${p}.n); }
+}`;
+}
+
+const SHADER = shader('reduce',
+  reduceWgsl,
+  chunksEntry('chunks', 'c', false),
+  chunksEntry('chunks_masked', 'cm', true),
+  bindings(['x: array<f32>'], ['dst: array<f32>'], 'p: P'), // rows: the partials as x, the result as dst
+);
 
 export type ReduceKind = 'sum' | 'mean' | 'max' | 'sumsq' | 'norm';
 
@@ -52,7 +80,7 @@ export function reduce(gpu: Gpu, args: ReduceArgs): Op[] {
   const first = (dst: Bindable, FIN: number): Op => {
     const [nx, ny] = linearGrid(gpu, 'reduce', rows * parts);
     return gpu.op({
-      shader: 'reduce',
+      ...SHADER,
       entry: mask ? 'chunks_masked' : 'chunks',
       constants: { ...constants, FINAL: FIN },
       reads: mask ? [x, mask] : [x],
@@ -70,7 +98,7 @@ export function reduce(gpu: Gpu, args: ReduceArgs): Op[] {
   return [
     first(partials, 0),
     gpu.op({
-      shader: 'reduce',
+      ...SHADER,
       entry: 'rows',
       constants: { WG, ITEMS, KIND: KIND[kind], FINAL: FINAL[kind] },
       reads: [partials],

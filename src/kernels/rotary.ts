@@ -12,8 +12,59 @@
 // rotaryDim (grown in powers of two), or passed in from rotaryTables().
 // x and out may be the same buffer at the same offset (rotation in place); other overlaps throw.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import rotaryWgsl from '../../shaders/rotary.wgsl?raw';
 
-const SHADER = 'rotary';
+// One template for the four entry points: apart (x and out bound separately, pass-through dims
+// copied) or in place, one pair or four (vec4) per invocation. `p` prefixes the entry's binding
+// names and names its uniform.
+function rotateEntry(entry: string, p: string, vec4: boolean, inplace: boolean): string {
+  const t = vec4 ? 'vec4f' : 'f32';
+  const [x, out] = inplace ? [`${p}_x`, `${p}_x`] : [`${p}_x`, `${p}_out`];
+  const reads = inplace ? [`${p}_cs: array<${vec4 ? 'vec4f' : 'vec2f'}>`] : [`${x}: array<${t}>`, `${p}_cs: array<${vec4 ? 'vec4f' : 'vec2f'}>`];
+  // h: the rotated half in the entry's units; cos/sin: the rotation of pair(s) k.
+  const h = vec4 ? 'h4' : `${p}.half`;
+  const head = vec4 ? `let base = th * (${p}.head_dim / 4u);
+  let h4 = ${p}.half / 4u;` : `let base = th * ${p}.head_dim;`;
+  const [cos, sin] = vec4 ? ['cs[0]', 'cs[1]'] : ['cs.x', 's'];
+  const table = vec4
+    ? `let r = table4(th, k, ${p});
+    let cs = unpack4(${p}_cs[r], ${p}_cs[r + 1u], ${p}.sign);`
+    : `let t = th / ${p}.heads;
+    let cs = ${p}_cs[((t % ${p}.L) + ${p}.pos_off) * ${p}.half + k];
+    let s = ${p}.sign * cs.y;`;
+  const rotate = `${table}
+    let x1 = ${x}[base + k];
+    let x2 = ${x}[base + k + ${h}];
+    ${out}[base + k] = x1 * ${cos} - x2 * ${sin};
+    ${out}[base + k + ${h}] = x2 * ${cos} + x1 * ${sin};`;
+  const body = inplace
+    ? rotate
+    : `if (k < ${h}) {
+    ${rotate}
+  } else {
+    ${out}[base + k + ${h}] = ${x}[base + k + ${h}];
+  }`;
+  return `${bindings(reads, inplace ? [`${x}: array<${t}>`] : [`${out}: array<${t}>`], `${p}: U`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wg, nwg, lid);
+  if (i >= ${p}.tokens * ${p}.heads * ${p}.per_head) { return; }
+  let th = i / ${p}.per_head; // token·heads + head
+  let k = i - th * ${p}.per_head;
+  ${head}
+  ${body}
+}`;
+}
+
+const SHADER = shader('rotary',
+  rotaryWgsl,
+  rotateEntry('rotate', 'ru', false, false),
+  rotateEntry('rotate_inplace', 'pu', false, true),
+  rotateEntry('rotate4', 'vu', true, false),
+  rotateEntry('rotate4_inplace', 'wu', true, true),
+);
 const WG = 256;
 
 export interface RotaryArgs {
@@ -139,7 +190,7 @@ export function rotary(gpu: Gpu, a: RotaryArgs): Op[] {
     .build();
   const label = `${fn} ${shape}`;
   if (inPlace) {
-    return [gpu.op({ shader: SHADER, entry: v4 ? 'rotate4_inplace' : 'rotate_inplace', constants: { WG }, reads: [table.buffer], writes: [a.x], params, workgroups: [nx, ny], label })];
+    return [gpu.op({ ...SHADER, entry: v4 ? 'rotate4_inplace' : 'rotate_inplace', constants: { WG }, reads: [table.buffer], writes: [a.x], params, workgroups: [nx, ny], label })];
   }
-  return [gpu.op({ shader: SHADER, entry: v4 ? 'rotate4' : 'rotate', constants: { WG }, reads: [a.x, table.buffer], writes: [a.out], params, workgroups: [nx, ny], label })];
+  return [gpu.op({ ...SHADER, entry: v4 ? 'rotate4' : 'rotate', constants: { WG }, reads: [a.x, table.buffer], writes: [a.out], params, workgroups: [nx, ny], label })];
 }

@@ -12,6 +12,9 @@
 //   dC_i = Σ_{j≤i} W_ij B_j,  dB_j = Σ_{i≥j} W_ij C_i  (summed over the heads of each group),
 //   da_k = Σ_{i≥k} Σ_{j<k} W_ij M_ij,  dD_h = Σ_{b,i} dT_ii.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import treeSum from '../../shaders/lib/tree_sum.wgsl?raw';
+import ssdMatrix from '../../shaders/ssd_matrix.wgsl?raw';
 
 export interface SsdMatrixShape {
   batch: number;
@@ -22,7 +25,14 @@ export interface SsdMatrixShape {
 }
 
 const TILE = 64; // keep in step with the shader
-const SHADER = 'ssd_matrix';
+const SHADER = shader('ssd_matrix',
+  treeSum,
+  ssdMatrix,
+  bindings(['pa: array<f32>'], ['segw: array<f32>'], 'uprep: U'), // prep
+  bindings(['ag: array<f32>'], ['ada: array<f32>'], 'ua: U'), // grad_a
+  bindings(['ddT: array<f32>'], ['ddD: array<f32>'], 'ud: U'), // grad_d
+  bindings(['xh: array<f32>'], ['xg: array<f32>'], 'us: U'), // group_sum
+);
 
 interface Dims {
   BH: number;
@@ -68,7 +78,7 @@ function params(s: SsdMatrixShape, d: Dims, accumulate = false, count = 0): Arra
 /** The segment-sum scratch of `a` and the op that fills it. */
 function prep(gpu: Gpu, s: SsdMatrixShape, d: Dims, a: Bindable): { segs: GPUBuffer; op: Op } {
   const segs = gpu.buffer(d.BH * d.segStride * 4, 'ssd segment sums');
-  const op = gpu.op({ shader: SHADER, entry: 'prep', reads: [a], writes: [segs], params: params(s, d), workgroups: [Math.ceil((d.BH * d.nb) / 64)] });
+  const op = gpu.op({ ...SHADER, entry: 'prep', reads: [a], writes: [segs], params: params(s, d), workgroups: [Math.ceil((d.BH * d.nb) / 64)] });
   return { segs, op };
 }
 
@@ -90,7 +100,7 @@ export function ssdMatrixForward(
   return [
     op,
     gpu.op({
-      shader: SHADER,
+      ...SHADER,
       entry: 'forward',
       reads: [segs, t.B, t.C, t.D],
       writes: [t.out],
@@ -134,12 +144,12 @@ export function ssdMatrixBackward(
   const sumParams = params(s, d, acc, bc);
   return [
     op,
-    gpu.op({ shader: SHADER, entry: 'grad_tiles', reads: tileReads, writes: [parts], params: params(s, d), workgroups: [d.nb, d.nb, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'grad_a', reads: [parts], writes: [t.da], params: params(s, d, acc), workgroups: [d.nb, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'grad_d', reads: [t.dT], writes: [t.dD], params: params(s, d, acc), workgroups: [s.h] }),
-    gpu.op({ shader: SHADER, entry: 'grad_c', reads: tileReads, writes: [dCh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'grad_b', reads: tileReads, writes: [dBh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
-    gpu.op({ shader: SHADER, entry: 'group_sum', reads: [dCh], writes: [t.dC], params: sumParams, workgroups: [gx, gy] }),
-    gpu.op({ shader: SHADER, entry: 'group_sum', reads: [dBh], writes: [t.dB], params: sumParams, workgroups: [gx, gy] }),
+    gpu.op({ ...SHADER, entry: 'grad_tiles', reads: tileReads, writes: [parts], params: params(s, d), workgroups: [d.nb, d.nb, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'grad_a', reads: [parts], writes: [t.da], params: params(s, d, acc), workgroups: [d.nb, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'grad_d', reads: [t.dT], writes: [t.dD], params: params(s, d, acc), workgroups: [s.h] }),
+    gpu.op({ ...SHADER, entry: 'grad_c', reads: tileReads, writes: [dCh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'grad_b', reads: tileReads, writes: [dBh], params: params(s, d), workgroups: [d.nb, nChunks, d.BH] }),
+    gpu.op({ ...SHADER, entry: 'group_sum', reads: [dCh], writes: [t.dC], params: sumParams, workgroups: [gx, gy] }),
+    gpu.op({ ...SHADER, entry: 'group_sum', reads: [dBh], writes: [t.dB], params: sumParams, workgroups: [gx, gy] }),
   ];
 }

@@ -29,7 +29,19 @@
 // The in-chunk term of da is summed from strictly off-diagonal row and column sums of W, so the O(1)
 // diagonal never cancels against terms that may be as small as exp(a) (a ≈ −30).
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { shaderSource } from '../gpu/shaders';
+import { bindings, wgsl } from '../gpu/wgsl';
+import tile from '../../shaders/lib/ssd_tile.wgsl?raw';
+import decay from '../../shaders/lib/ssd_decay.wgsl?raw';
+import tokenTile from '../../shaders/lib/ssd_token_tile.wgsl?raw';
+import prepWgsl from '../../shaders/ssd_scan_prep.wgsl?raw';
+import cbWgsl from '../../shaders/ssd_scan_cb.wgsl?raw';
+import statesWgsl from '../../shaders/ssd_scan_states.wgsl?raw';
+import passWgsl from '../../shaders/ssd_scan_pass.wgsl?raw';
+import outWgsl from '../../shaders/ssd_scan_out.wgsl?raw';
+import dcbWgsl from '../../shaders/ssd_scan_dcb.wgsl?raw';
+import dxWgsl from '../../shaders/ssd_scan_dx.wgsl?raw';
+import daWgsl from '../../shaders/ssd_scan_da.wgsl?raw';
+import dbcWgsl from '../../shaders/ssd_scan_dbc.wgsl?raw';
 
 export interface SsdShape {
   batch: number;
@@ -44,7 +56,7 @@ export interface SsdShape {
 
 export const SSD_DEFAULT_CHUNK = 64;
 const MAX_CHUNK = 256; // the da kernel scans a chunk with one workgroup of 256
-const TILE = 64; // the tile product of shaders/ssd_scan_common.wgsl
+const TILE = 64; // the tile product of shaders/lib/ssd_tile.wgsl
 
 interface Plan {
   s: SsdShape;
@@ -131,8 +143,67 @@ function uniforms(pl: Plan, flags: number): ArrayBuffer {
     .build();
 }
 
+// Every kernel shares the uniform block and tile product; those that bind the cumulative decay add
+// its helpers, and the two per-head token tiles (out, dx) their tile layout. One set of bindings
+// serves all the entry points of a file.
+const SOURCES = {
+  prep: wgsl(
+    tile, prepWgsl,
+    bindings(['la: array<f32>', 'lD: array<f32>'], ['cum: array<f32>'], 'u: U'), // main
+  ),
+  cb: wgsl(
+    tile, cbWgsl,
+    bindings(['mC: array<f32>', 'mB: array<f32>'], ['cb: array<f32>'], 'u: U'), // main
+  ),
+  states: wgsl(
+    tile, decay, statesWgsl,
+    bindings([
+      'cum: array<f32>',
+      'us: array<f32>', // x or dy (batch, L, H, P)
+      'vs: array<f32>', // B or C (batch, L, G, N)
+    ], ['st: array<f32>'], 'u: U'),
+  ),
+  pass: wgsl(
+    tile, passWgsl,
+    bindings(['cum: array<f32>', 'init: array<f32>'], ['st: array<f32>', 'fin: array<f32>'], 'u: U'), // forward, backward
+  ),
+  out: wgsl(
+    tile, decay, tokenTile, outWgsl,
+    bindings([
+      'cum: array<f32>',
+      'cb: array<f32>',
+      'mC: array<f32>',
+      'xs: array<f32>', // x for `y`, dy for `o`
+      'st: array<f32>',
+    ], ['outp: array<f32>'], 'u: U'), // o
+  ),
+  dcb: wgsl(
+    tile, decay, dcbWgsl,
+    bindings(['cum: array<f32>', 'cb: array<f32>', 'xs: array<f32>', 'dys: array<f32>'], ['dcb: array<f32>', 'rc: array<f32>'], 'u: U'), // main
+  ),
+  dx: wgsl(
+    tile, decay, tokenTile, dxWgsl,
+    bindings(['cum: array<f32>', 'cb: array<f32>', 'mB: array<f32>', 'xs: array<f32>', 'dys: array<f32>', 'st: array<f32>'], ['dx: array<f32>', 'vo: array<f32>'], 'u: U'), // main
+  ),
+  da: wgsl(
+    tile, decay, daWgsl,
+    bindings(['cum: array<f32>', 'rc: array<f32>', 'vo: array<f32>', 'st: array<f32>', 'xs: array<f32>', 'dys: array<f32>'], ['da: array<f32>', 'dpart: array<f32>'], 'u: U'), // grad_a
+    bindings(['dpin: array<f32>'], ['dDo: array<f32>'], 'ud: U'), // dsum
+  ),
+  dbc: wgsl(
+    tile, decay, dbcWgsl,
+    bindings([
+      'cum: array<f32>',
+      'dcb: array<f32>',
+      'mv: array<f32>', // B for dc, C for db (batch, L, G, N)
+      'us: array<f32>', // dy for dc, x for db (batch, L, H, P)
+      'st: array<f32>',
+    ], ['outp: array<f32>'], 'u: U'), // dc, db
+  ),
+};
+
 interface Kernel {
-  name: string;
+  name: keyof typeof SOURCES;
   entry: string;
   reads: Bindable[];
   writes: Bindable[];
@@ -144,7 +215,7 @@ function kernel(gpu: Gpu, pl: Plan, k: Kernel): Op {
   const shader = `ssd_scan_${k.name}`;
   return gpu.op({
     shader,
-    code: shaderSource('ssd_scan_common') + shaderSource(shader),
+    code: SOURCES[k.name],
     entry: k.entry,
     reads: k.reads,
     writes: k.writes,

@@ -3,6 +3,22 @@
 // Layouts (row-major, last index fastest), the scan's with L = 1:
 //   state (batch, h, p, n)   x, y (batch, h, p)   a (batch, h)   B, C (batch, g, n)   D (h)
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindings, shader } from '../gpu/wgsl';
+import ssdStepWgsl from '../../shaders/ssd_step.wgsl?raw';
+
+const SHADER = shader('ssd_step',
+  ssdStepWgsl,
+  bindings([
+    'sx: array<f32>', // (batch, H, P)
+    'sa: array<f32>', // (batch, H)
+    'sB: array<f32>', // (batch, G, N)
+    'sC: array<f32>', // (batch, G, N)
+    'sD: array<f32>', // (H), read when hasD
+  ], [
+    'state: array<f32>', // (batch, H, P, N)
+    'sy: array<f32>', // (batch, H, P)
+  ], 'u: SU'), // main
+);
 
 export interface SsdStepShape {
   batch: number;
@@ -42,7 +58,7 @@ export function ssdStep(
   const params = new Params().u32(s.batch).u32(s.h).u32(s.p).u32(s.g).u32(s.n).u32(s.h / s.g).u32(t.D ? 1 : 0).build();
   return [
     gpu.op({
-      shader: 'ssd_step',
+      ...SHADER,
       reads: [t.x, t.a, t.B, t.C, t.D ?? gpu.buffer(16, 'ssd step absent D')],
       writes: [t.state, t.y],
       params,

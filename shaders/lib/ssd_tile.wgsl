@@ -1,5 +1,5 @@
-// Shared by every ssd_scan_* kernel (src/kernels/ssd-scan.ts prepends it): the uniform block and the
-// 64×64 tile product the chunk-level matrix products are built from.
+// Composed into every ssd_scan_* kernel (src/kernels/ssd-scan.ts): the uniform block and the 64×64
+// tile product the chunk-level matrix products are built from.
 //
 // A tile product: 256 invocations, invocation (tx, ty) = (li % 16, li / 16) owns rows 4ty..4ty+3 and
 // columns 4tx..4tx+3 of the 64×64 output, held in c0..c3 (one vec4 of columns per row). Operands are
