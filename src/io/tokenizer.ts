@@ -114,6 +114,8 @@ export class TeacherTokenizer {
   }
 
   decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
+    // @huggingface/tokenizers refuses an empty list; Python tokenizers decodes it to ''.
+    if (ids.length === 0) return '';
     return this.tk.decode(ids as number[], { skip_special_tokens: opts.skipSpecial ?? false });
   }
 

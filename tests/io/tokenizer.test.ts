@@ -96,6 +96,7 @@ describe('stories260K tokenizer', () => {
       expect(tok.decode(tok.encode(s, { addBos: false }))).toBe(s);
     }
     expect(tok.decode(tok.encode('Once upon a time'), { skipSpecial: true })).toBe('Once upon a time');
+    expect(tok.decode([])).toBe('');
   });
 
   it('checkVocab: ids beyond the embedding are an error, spare rows a warning', () => {
