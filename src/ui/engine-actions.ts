@@ -1,7 +1,7 @@
 // What the page asks of the engine. Every call goes to the worker; results and failures land in the
 // store, so components only read the store and call these.
 import { createEngineClient, type EngineClient } from '../worker/client';
-import type { DistillEvent, DistillPlan, EngineEvent, TeacherSummary } from '../worker/api';
+import type { DistillEvent, DistillPlan, EngineEvent, StartedRun, TeacherSummary } from '../worker/api';
 import { useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { STAGES, tokensPerStep } from '../mohawk/plan';
@@ -138,18 +138,17 @@ function stepsText(steps: Record<number, number>, plan: DistillPlan): string {
   return `${parts.join(', ')} steps of ${count(tokensPerStep(plan))} tokens`;
 }
 
-/** Checks the form, then starts the plan: the engine checks it against the corpus, the teacher and the adapter once, and starts. */
-async function startDistill(): Promise<void> {
+/**
+ * Starts a run through `call` (a new plan, or a checkpoint's) and hands what started to `started`.
+ * The run's view is cleared before the call: its first events arrive before the call settles.
+ */
+async function launch(status: string, call: (c: EngineClient) => Promise<StartedRun>, started: (r: StartedRun) => void): Promise<void> {
   const s = useUi.getState();
-  const errors = distillPlanErrors(s.plan, s.teacher?.layers ?? null);
-  if (Object.keys(errors).length > 0) return fail(`the plan is not valid: ${planErrorText(errors)}`);
-  // Cleared before the call: the run's first events arrive before the call settles.
   s.resetRun(s.plan);
   useUi.setState({ starting: true, resume: null });
-  s.setStatus('checking the plan');
+  s.setStatus(status);
   try {
-    const started = await engine().api.startDistill(s.plan);
-    s.setStatus(`started: ${stepsText(started.steps, started.plan)}; about ${mib(started.memoryBytes)} of GPU memory`);
+    started(await call(engine()));
   } catch (e) {
     useUi.setState({ run: { running: false, paused: false, finished: false } });
     fail(messageOf(e));
@@ -157,6 +156,16 @@ async function startDistill(): Promise<void> {
   } finally {
     useUi.setState({ starting: false });
   }
+}
+
+/** Checks the form, then starts the plan: the engine checks it against the corpus, the teacher and the adapter once, and starts. */
+async function startDistill(): Promise<void> {
+  const s = useUi.getState();
+  const errors = distillPlanErrors(s.plan, s.teacher?.layers ?? null);
+  if (Object.keys(errors).length > 0) return fail(`the plan is not valid: ${planErrorText(errors)}`);
+  await launch('checking the plan', (c) => c.api.startDistill(s.plan), (r) =>
+    s.setStatus(`started: ${stepsText(r.steps, r.plan)}; about ${mib(r.memoryBytes)} of GPU memory`),
+  );
 }
 
 /** The one run button: Start, Pause or Resume depending on the run's state. */
@@ -192,25 +201,11 @@ export async function skipStage(): Promise<void> {
   }
 }
 
-/** Continues the run the engine has a checkpoint of, with the checkpoint's own plan. */
+/** Continues the run the engine has a checkpoint of, with the checkpoint's own plan, which the form then shows. */
 export async function resumeDistill(): Promise<void> {
-  const s = useUi.getState();
-  const info = s.resume;
+  const info = useUi.getState().resume;
   if (!info || locked()) return;
-  // Cleared before the call: the engine reports the stages the checkpoint finished before it settles.
-  s.resetRun(s.plan);
-  useUi.setState({ starting: true, resume: null });
-  s.setStatus(`resuming stage ${info.stage} from step ${info.step}`);
-  try {
-    const started = await engine().api.resumeDistill();
-    s.adoptRunPlan(started.plan);
-  } catch (e) {
-    useUi.setState({ run: { running: false, paused: false, finished: false } });
-    fail(messageOf(e));
-    void offerResume();
-  } finally {
-    useUi.setState({ starting: false });
-  }
+  await launch(`resuming stage ${info.stage} from step ${info.step}`, (c) => c.api.resumeDistill(), (r) => useUi.getState().adoptRunPlan(r.plan));
 }
 
 export function dismissResume(): void {
