@@ -3,6 +3,20 @@
 export const DOC_SEPARATOR = '<|endoftext|>';
 
 /**
+ * The text of a corpus file, refusing what is not text: a NUL byte (which no text encoding of
+ * prose holds, and every weights or archive file does early on) or bytes that are not UTF-8.
+ */
+export function corpusFileText(name: string, bytes: Uint8Array): string {
+  const nul = bytes.subarray(0, 1 << 20).indexOf(0);
+  if (nul >= 0) throw new Error(`${name} is not a text file (a NUL byte at offset ${nul}: it looks like binary data, e.g. weights or an archive); give plain text or JSONL`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${name} is not UTF-8 text; give plain text or JSONL in UTF-8`);
+  }
+}
+
+/**
  * Documents of a corpus: split on `<|endoftext|>` when the text has one, else on blank lines
  * (lines holding only whitespace count as blank). Each is trimmed; empty ones are dropped.
  */

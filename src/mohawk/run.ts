@@ -140,6 +140,8 @@ export class Run {
   private skipRequested = false;
   private wake: (() => void) | null = null;
   private lastSaved: { stage: Stage; step: number; stageDone: boolean } | null = null;
+  /** What the run is doing: a shell that must quit may do so while it trains, never while it saves. */
+  private phase: 'idle' | 'training' | 'saving' = 'idle';
   /** The last stage that ended (0 before any): what an evaluation is labelled with. */
   lastStage: Stage | 0;
   /** The last point the student was saved at (or resumed from). */
@@ -218,6 +220,17 @@ export class Run {
     const { plan, s } = this;
     const perStep = tokensPerStep(plan);
     if (!this.from && s.evaluation.atStageEnds) await this.evaluate(0);
+    this.phase = 'training';
+    try {
+      await this.trainStages(perStep);
+    } finally {
+      this.phase = 'idle';
+    }
+    return plan.stages.every((st) => this.completed.has(st)) ? 'finished' : 'stopped';
+  }
+
+  private async trainStages(perStep: number): Promise<void> {
+    const { s } = this;
     await this.distiller.run(
       {
         stage: (stage, state, steps, tokens, gpuPeakBytes) => {
@@ -258,7 +271,6 @@ export class Run {
       },
       this.from,
     );
-    return plan.stages.every((st) => this.completed.has(st)) ? 'finished' : 'stopped';
   }
 
   private async save(stage: Stage, step: number, stageDone: boolean): Promise<void> {
@@ -284,7 +296,12 @@ export class Run {
       heldOut: this.s.heldOut,
       savedAt: new Date().toISOString(),
     };
-    await saveCheckpoint(store, { state: state as unknown as Record<string, unknown>, ...snap });
+    this.phase = 'saving';
+    try {
+      await saveCheckpoint(store, { state: state as unknown as Record<string, unknown>, ...snap });
+    } finally {
+      this.phase = 'training';
+    }
     this.lastSaved = { stage, step, stageDone };
     this.s.onEvent({ type: 'checkpoint', stage, step, stageDone, tokens: state.tokens, at: Date.now() });
   }
@@ -314,6 +331,16 @@ export class Run {
 
   get stopping(): boolean {
     return this.stopRequested;
+  }
+
+  /** Training, and not writing a checkpoint: quitting now loses only the steps since the last checkpoint. */
+  get interruptible(): boolean {
+    return this.phase === 'training';
+  }
+
+  /** The last checkpoint written: what a run that quits leaves to resume from. */
+  get lastCheckpoint(): ResumePoint | null {
+    return this.lastSaved ? { stage: this.lastSaved.stage, step: this.lastSaved.step } : this.from ?? null;
   }
 
   get isPaused(): boolean {

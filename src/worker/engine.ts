@@ -2,7 +2,7 @@
 // which the run driver (src/mohawk/run.ts) carries out; this shell turns the page's calls into it and
 // its RunEvents into the page's events, and keeps checkpoints in the browser's private file system.
 import { Gpu } from '../gpu/runtime';
-import { DOC_SEPARATOR } from '../io/corpus';
+import { corpusFileText, DOC_SEPARATOR } from '../io/corpus';
 import { browserFileSet, fetchFileSet, type FileSet } from '../io/files';
 import { joinBytes } from '../io/safetensors';
 import { loadTeacher, type LoadedTeacher } from '../models/teacher';
@@ -149,7 +149,7 @@ export class Engine implements EngineApi, DistillApi {
     if (files.length === 0) throw new Error('no corpus file was given');
     const parts: string[] = [];
     for (const f of files) {
-      const text = corpusText(f.name, await f.text());
+      const text = corpusText(f.name, corpusFileText(f.name, new Uint8Array(await f.arrayBuffer())));
       if (!text.trim()) throw new Error(`${f.name} is empty`);
       parts.push(text);
     }

@@ -182,7 +182,35 @@ describe('mohawk distill', () => {
     expect(t.code).toBe(1);
     expect(t.err).toMatch(/the corpus has \d+ training tokens, fewer than one sequence of 32/);
     expect(existsSync(join(dir, 'bad'))).toBe(false);
+    // Weights given as the corpus, and an --out nothing can be written in, are refused before any work.
+    const binary = mohawk('distill', '--teacher', TEACHER_DIR, '--data', join(TEACHER_DIR, 'model.safetensors'), '--out', join(dir, 'bad'));
+    expect(binary.code).toBe(1);
+    expect(binary.err).toMatch(/model\.safetensors is not a text file \(a NUL byte at offset \d+/);
+    const proc = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', '/proc/mohawk-nope');
+    expect(proc.code).toBe(1);
+    expect(proc.err).toMatch(/--out \/proc\/mohawk-nope: cannot write in \/proc/);
   }, 240_000);
+
+  it('quits --stop-grace seconds after a signal when the step in flight runs on, keeping the last checkpoint', async () => {
+    const out = join(dir, 'grace');
+    const args = [BIN, 'distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--save-every', '100000', '--stop-grace', '0', '--json'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const t0 = Date.now();
+    while (!stdout.includes('"step":2') && child.exitCode === null && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 20));
+    const sent = Date.now();
+    child.kill('SIGTERM');
+    const code = await exited;
+    expect(code, stderr).toBe(130);
+    // Releasing the device waits for the GPU work already queued (here a step of a few seconds at most).
+    expect(Date.now() - sent).toBeLessThan(15_000);
+    expect(stderr).toMatch(/outlasted --stop-grace 0 s: quitting; no checkpoint was written yet/);
+    expect(stderr).not.toMatch(/device was released|error/i);
+  }, 180_000);
 });
 
 describe('distill flags', () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { encodeDocuments, splitDocuments, splitHeldOut } from '../../src/io/corpus';
+import { corpusFileText, encodeDocuments, splitDocuments, splitHeldOut } from '../../src/io/corpus';
 
 import { CORPUS_FILE as CORPUS } from '../helpers/data';
 
@@ -68,5 +68,13 @@ describe('encodeDocuments', () => {
     expect(encodeDocuments(tok, ['abc', 'de'], { addBos: true, maxTokens: 3 })).toEqual([[1, 97, 98], [1, 100, 101]]);
     expect(encodeDocuments(tok, ['abc'])).toEqual([[97, 98, 99]]);
     expect(calls).toEqual([true, true, undefined]);
+  });
+});
+
+describe('corpusFileText', () => {
+  it('reads UTF-8 text and refuses binary data and other encodings, saying which', () => {
+    expect(corpusFileText('a.txt', new TextEncoder().encode('Once upon a time — ünïcode 🙂'))).toBe('Once upon a time — ünïcode 🙂');
+    expect(() => corpusFileText('model.safetensors', Uint8Array.from([8, 0, 0, 0, 0, 0, 0, 0, 123]))).toThrow(/model\.safetensors is not a text file \(a NUL byte at offset 1/);
+    expect(() => corpusFileText('latin1.txt', Uint8Array.from([0x63, 0x61, 0x66, 0xe9]))).toThrow(/latin1\.txt is not UTF-8 text/);
   });
 });

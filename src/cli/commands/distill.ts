@@ -3,12 +3,12 @@
 // optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}}. The run keeps a
 // checkpoint in OUT/checkpoint (stage ends, every --save-every seconds, and on SIGINT/SIGTERM) that
 // --resume continues from; the student is written into OUT in the layout `mohawk eval` loads.
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { mkdir, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
-import { splitDocuments } from '../../io/corpus';
+import { corpusFileText, splitDocuments } from '../../io/corpus';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
@@ -51,6 +51,10 @@ const flags = {
   'eval-tokens': { type: 'string', help: 'truncate each of them to N tokens, BOS included (default 256)' },
   'save-every': { type: 'string', help: 'seconds between checkpoints besides stage ends (default 300; 0: every step)' },
   'log-every': { type: 'string', help: 'without --json: a progress line every N steps (default: about 20 per stage)' },
+  'stop-grace': {
+    type: 'string',
+    help: 'seconds Ctrl-C or SIGTERM waits for the step in flight before quitting without a new checkpoint (default 10; a checkpoint being written is always finished, and releasing the GPU waits for the work already queued on it)',
+  },
   resume: {
     type: 'boolean',
     help: 'continue from OUT/checkpoint (saved at stage ends, every --save-every seconds, and on Ctrl-C or SIGTERM, which stop after the current step with exit 130); give the first run\'s plan flags',
@@ -172,6 +176,7 @@ export interface DistillOptions {
   evalTokens: number;
   saveEveryS: number;
   logEvery?: number;
+  stopGraceS: number;
 }
 
 /** The plan and run options the flags ask for; every bad value is a UsageError naming its flag. */
@@ -204,6 +209,7 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     evalTokens: int(f, 'eval-tokens', 256, 2),
     saveEveryS: num(f, 'save-every', 300, (x) => x >= 0, 'a number of seconds ≥ 0'),
     logEvery: f['log-every'] === undefined ? undefined : int(f, 'log-every', 1, 1),
+    stopGraceS: num(f, 'stop-grace', 10, (x) => x >= 0, 'a number of seconds ≥ 0'),
   };
 }
 
@@ -228,6 +234,21 @@ export const FIELD_FLAG: Record<PlanField, string> = {
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 
+/**
+ * Whether files can be made in `out` (or, before it exists, in its nearest existing parent, where it
+ * will be made): a folder is made there and removed again, since permission bits alone do not tell
+ * (root passes every access check, and /proc refuses anyway). Nothing is left behind.
+ */
+async function checkWritable(out: string, given: string): Promise<void> {
+  let dir = out;
+  while (!(await stat(dir).then(() => true, () => false)) && dirname(dir) !== dir) dir = dirname(dir);
+  try {
+    await rm(await mkdtemp(join(dir, '.mohawk-write-check-')), { recursive: true });
+  } catch (e) {
+    throw new Error(`--out ${given}: cannot write in ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose a folder you can write to`);
+  }
+}
+
 export const command: Command = {
   name: 'distill',
   summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
@@ -247,6 +268,7 @@ export const command: Command = {
 
     if (!(await isDir(teacherDir))) usage(`--teacher ${f.teacher} is not a folder`);
     if ((await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
+    await checkWritable(out, f.out as string);
     const store: CheckpointStore = folderStore(join(out, 'checkpoint'));
     const hasCheckpoint = (await store.read(STATE_FILE)) !== null;
     if (f.resume && !hasCheckpoint) throw new Error(`--resume: ${join(out, 'checkpoint')} holds no checkpoint to continue from (run without --resume to start)`);
@@ -273,9 +295,9 @@ export const command: Command = {
       }
     }
 
-    const text = await readFile(dataFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    const text = corpusFileText(`--data ${f.data}`, await readFile(dataFile).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`cannot read --data ${f.data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    });
+    }));
     const nDocs = Math.min(splitDocuments(text).length, opts.docs ?? Infinity);
     if (nDocs === 0) throw new Error(`--data ${f.data} holds no documents (it is empty or only white space)`);
     if (nDocs < 2) throw new Error(`--data ${f.data} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
@@ -290,19 +312,34 @@ export const command: Command = {
     const c = teacher.config;
     const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });
 
-    // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. Ctrl-C reaches this
-    // process twice (from the terminal and forwarded by bin/mohawk.mjs), so only a signal well after
-    // the first one gives up at once (the last checkpoint stays).
+    // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. A step can take longer
+    // than anyone waits (a large plan on a slow adapter): after --stop-grace seconds the process quits
+    // with the last checkpoint written, unless one is being written, which is finished first. Ctrl-C
+    // reaches this process twice (from the terminal and forwarded by bin/mohawk.mjs), so only a
+    // signal well after the first one gives up at once.
     let stopAt = 0;
     let run: Run | null = null;
+    let quitting = false;
+    const quit = (why: string) => {
+      quitting = true;
+      const at = run?.lastCheckpoint;
+      console.error(`mohawk distill: ${why}: quitting; ${at ? `the checkpoint in ${join(out, 'checkpoint')} (stage ${at.stage}, step ${at.step}) stays` : 'no checkpoint was written yet'}`);
+      // Dawn crashes a process that exits with work still queued: the device goes first, and the
+      // run, failing on it, ends the command (below).
+      gpu.destroy();
+    };
+    const quitWhenInterruptible = (why: string) => {
+      if (!run || run.interruptible) quit(why);
+      else setTimeout(() => quitWhenInterruptible(why), 100).unref();
+    };
     const onSignal = (sig: NodeJS.Signals) => {
       if (stopAt === 0) {
         stopAt = Date.now();
         run?.stop();
         console.error(`\nmohawk distill: ${sig}: stopping after the current step and saving a checkpoint (signal again to quit without saving)`);
+        setTimeout(() => quitWhenInterruptible(`the step in flight outlasted --stop-grace ${opts.stopGraceS} s`), opts.stopGraceS * 1000).unref();
       } else if (Date.now() - stopAt > 2000) {
-        console.error(`mohawk distill: ${sig} again: quitting without saving; the last checkpoint in ${join(out, 'checkpoint')} stays`);
-        process.exit(130);
+        quitWhenInterruptible(`${sig} again`);
       }
     };
     process.on('SIGINT', onSignal);
@@ -364,7 +401,11 @@ export const command: Command = {
       say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOut.length} held-out documents`);
       say(`plan: ${plan.stages.map((s) => `stage ${s} ${fmtTokens(plan.tokens[s])} tokens (${steps[s]} steps, lr ${plan.lr[s]})`).join(', ')}; ${tokensPerStep(plan)} tokens per step (seq ${plan.seqLen} × batch ${plan.batch} × ${plan.accumulate})`);
       if (run.from) say(`resuming at stage ${run.from.stage}, step ${run.from.step} of ${steps[run.from.stage]}`);
-      outcome = await run.train();
+      outcome = await run.train().catch((e: unknown) => {
+        if (quitting) return 'stopped' as const;
+        throw e;
+      });
+      if (quitting) return 130;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

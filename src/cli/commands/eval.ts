@@ -5,7 +5,7 @@ import { intFlag, parseFlags, UsageError } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
 import { nodeDirFileSet } from '../../io/files';
-import { splitDocuments, encodeDocuments } from '../../io/corpus';
+import { corpusFileText, encodeDocuments, splitDocuments } from '../../io/corpus';
 import { loadModel } from '../../models/load';
 import { meanNll } from '../../models/evaluate';
 
@@ -30,9 +30,9 @@ export const command: Command = {
     const data = f.data as string;
     const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
     if (!isDir) throw new UsageError(`mohawk eval: --model ${dir} is not a folder`);
-    const text = await readFile(data, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    const text = corpusFileText(data, await readFile(data).catch((e: NodeJS.ErrnoException) => {
       throw new Error(`cannot read --data ${data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    });
+    }));
     const docs = splitDocuments(text).slice(0, docLimit);
     if (docs.length === 0) throw new Error(`${data} holds no documents (it is empty or only white space)`);
 
