@@ -44,6 +44,10 @@ function isIndex(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
+/** What a user needs to hear first about a file that cannot be read: what it is, then the parser's detail. */
+const NOT_SAFETENSORS = 'is not a safetensors file';
+const TRUNCATED = 'is truncated (the download or copy was cut short): re-download it';
+
 /** Parses and validates a header. `dataStart` = 8 + N, `fileSize` the whole file's length. */
 export function parseHeader(
   file: string,
@@ -58,15 +62,15 @@ export function parseHeader(
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
-    fail('header is not valid UTF-8');
+    throw new SafetensorsError(`${file} ${NOT_SAFETENSORS}: its header is not valid UTF-8`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    fail(`header is not valid JSON (${(e as Error).message})`);
+    throw new SafetensorsError(`${file} ${NOT_SAFETENSORS}: its header is not valid JSON (${(e as Error).message})`);
   }
-  if (!isPlainObject(json)) fail('header is not a JSON object');
+  if (!isPlainObject(json)) throw new SafetensorsError(`${file} ${NOT_SAFETENSORS}: its header is not a JSON object`);
   const header = json as Record<string, unknown>;
 
   // Null prototype: a key such as "__proto__" stays an ordinary entry.
@@ -106,7 +110,7 @@ export function parseHeader(
       fail(`${at}: data_offsets [${b}, ${e}] hold ${e - b} bytes but ${dtype} ${JSON.stringify(shape)} needs ${bytes}`);
     }
     if (e > dataSize) {
-      fail(`${at}: data_offsets [${b}, ${e}] run past the data section (${dataSize} bytes; file truncated?)`);
+      throw new SafetensorsError(`${file} ${TRUNCATED}: ${at}'s data_offsets [${b}, ${e}] run past the data section (${dataSize} bytes)`);
     }
     tensors.set(name, { name, dtype: dtype as Dtype, shape: (shape as number[]).slice(), begin: dataStart + b, end: dataStart + e });
   }
@@ -130,15 +134,15 @@ export class SafetensorsFile implements TensorStore {
 
   static async open(src: ByteSource): Promise<SafetensorsFile> {
     const file = src.name;
-    if (src.size < 8) throw new SafetensorsError(`${file}: ${src.size} bytes, too short for a safetensors header`);
+    if (src.size < 8) throw new SafetensorsError(`${file} ${NOT_SAFETENSORS}: ${src.size} bytes, too short for a safetensors header`);
     const lenBytes = await readExact(src, 0, 8);
     const n = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
     if (n > BigInt(MAX_HEADER_BYTES)) {
-      throw new SafetensorsError(`${file}: header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+      throw new SafetensorsError(`${file} ${NOT_SAFETENSORS}: its first 8 bytes give a header length of ${n}, over the ${MAX_HEADER_BYTES}-byte limit`);
     }
     const headerLen = Number(n);
     if (8 + headerLen > src.size) {
-      throw new SafetensorsError(`${file}: header length ${headerLen} runs past the end of the file (${src.size} bytes)`);
+      throw new SafetensorsError(`${file} ${src.size < 1024 ? NOT_SAFETENSORS : TRUNCATED}: header length ${headerLen} runs past the end of the file (${src.size} bytes)`);
     }
     const headerBytes = await readExact(src, 8, headerLen);
     const { tensors, metadata } = parseHeader(file, headerBytes, 8 + headerLen, src.size);
@@ -162,7 +166,7 @@ export class SafetensorsFile implements TensorStore {
 async function readExact(src: ByteSource, offset: number, length: number, what = 'header'): Promise<Uint8Array> {
   const bytes = await src.read(offset, length);
   if (bytes.length !== length) {
-    throw new SafetensorsError(`${src.name}: ${what}: read ${bytes.length} of ${length} bytes at offset ${offset}`);
+    throw new SafetensorsError(`${src.name} ${TRUNCATED}: ${what}: read ${bytes.length} of ${length} bytes at offset ${offset}`);
   }
   return bytes;
 }
