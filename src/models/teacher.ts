@@ -24,6 +24,19 @@ export interface TeacherSummary {
   warnings: string[];
 }
 
+/**
+ * A teacher's name when its files came without a folder: the last part of config.json's
+ * `_name_or_path` (what save_pretrained recorded), else its architecture; never the file's own name.
+ */
+export function teacherName(config: unknown): string {
+  const c = (typeof config === 'object' && config !== null ? config : {}) as Record<string, unknown>;
+  const path = typeof c._name_or_path === 'string' ? c._name_or_path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() : '';
+  if (path) return path;
+  const arch = Array.isArray(c.architectures) && typeof c.architectures[0] === 'string' ? c.architectures[0] : '';
+  if (arch) return arch;
+  return typeof c.model_type === 'string' && c.model_type ? `a ${c.model_type} model` : 'dropped teacher';
+}
+
 export interface LoadedTeacher {
   config: ArchConfig;
   summary: TeacherSummary;

@@ -107,7 +107,7 @@ export async function loadTeacherFiles(picked: PickedFile[]): Promise<void> {
   if (picked.length === 0) return fail('no files were selected');
   const check = await checkTeacherFiles(picked);
   if (!check.ok) return fail(check.message);
-  await loadWith((c) => c.api.loadTeacherFiles(check.files));
+  await loadWith((c) => c.api.loadTeacherFiles(check.files, check.folder));
 }
 
 export async function loadBuiltinTeacher(): Promise<void> {

@@ -7,7 +7,8 @@ export interface PickedFile {
   path: string;
 }
 
-export type TeacherFileCheck = { ok: true; files: File[] } | { ok: false; message: string };
+/** `folder`: the name of the folder holding config.json, when the files came with paths (a dropped or picked folder). */
+export type TeacherFileCheck = { ok: true; files: File[]; folder: string | null } | { ok: false; message: string };
 
 const INDEX_SUFFIX = '.safetensors.index.json';
 const TORCH_CHECKPOINT = /\.(bin|pt|pth|ckpt)$/i;
@@ -102,5 +103,7 @@ export async function checkTeacherFiles(picked: readonly PickedFile[]): Promise<
     if (seen.has(n)) return { ok: false, message: `two files named ${n}: select one model's files only` };
     seen.add(n);
   }
-  return { ok: true, files: teacher.map((p) => p.file) };
+  const config = folder.find((p) => baseName(p.path) === 'config.json')!;
+  const dir = dirName(config.path);
+  return { ok: true, files: teacher.map((p) => p.file), folder: dir ? baseName(dir) : null };
 }

@@ -17,8 +17,8 @@ export type EngineEvent =
 /** What the worker exposes. Errors are thrown as Error with a message fit for the status line. */
 export interface EngineApi {
   init(): Promise<GpuSummary>;
-  /** Files dropped by the user (config.json, *.safetensors, tokenizer.json, ...). */
-  loadTeacherFiles(files: File[]): Promise<TeacherSummary>;
+  /** Files dropped by the user (config.json, *.safetensors, tokenizer.json, ...); `folder` names the teacher when they came in one. */
+  loadTeacherFiles(files: File[], folder: string | null): Promise<TeacherSummary>;
   /** The embedded stories260K teacher, fetched from `baseUrl` (the page's public/ root). */
   loadBuiltinTeacher(baseUrl: string): Promise<TeacherSummary>;
   pause(): Promise<void>;

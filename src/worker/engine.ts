@@ -3,9 +3,9 @@
 // its RunEvents into the page's events, and keeps checkpoints in the browser's private file system.
 import { Gpu } from '../gpu/runtime';
 import { corpusFileText, DOC_SEPARATOR } from '../io/corpus';
-import { browserFileSet, fetchFileSet, type FileSet } from '../io/files';
+import { browserFileSet, fetchFileSet, readJson, type FileSet } from '../io/files';
 import { joinBytes } from '../io/safetensors';
-import { loadTeacher, type LoadedTeacher } from '../models/teacher';
+import { loadTeacher, teacherName, type LoadedTeacher } from '../models/teacher';
 import { opfsStore, type CheckpointStore } from '../mohawk/checkpoint';
 import { continuations, mixingSample, type MixingSample } from '../mohawk/inspect';
 import { Run, peekRunState, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
@@ -90,9 +90,8 @@ export class Engine implements EngineApi, DistillApi {
     return this.gpu!;
   }
 
-  async loadTeacherFiles(files: File[]): Promise<TeacherSummary> {
-    const folder = (files[0] as File & { webkitRelativePath?: string })?.webkitRelativePath?.split('/')[0];
-    return this.load(browserFileSet(files), folder || files.find((f) => f.name === 'config.json')?.name.replace(/\.json$/, '') || 'dropped teacher');
+  async loadTeacherFiles(files: File[], folder: string | null): Promise<TeacherSummary> {
+    return this.load(browserFileSet(files), folder);
   }
 
   async loadBuiltinTeacher(baseUrl: string): Promise<TeacherSummary> {
@@ -101,7 +100,8 @@ export class Engine implements EngineApi, DistillApi {
     return this.load(fetchFileSet(dir, BUILTIN_TEACHER_FILES), 'stories260K (built in)');
   }
 
-  private async load(files: FileSet, name: string): Promise<TeacherSummary> {
+  /** `name` null: the teacher is named by its config.json (teacherName). */
+  private async load(files: FileSet, given: string | null): Promise<TeacherSummary> {
     if (this.running) throw new Error('a run is in progress: pause it before loading another teacher');
     const gpu = await this.device();
     this.run?.release();
@@ -110,6 +110,7 @@ export class Engine implements EngineApi, DistillApi {
     this.teacher = null;
     this.status(`reading ${files.names.join(', ')}`);
     // Nothing goes to the GPU yet: the run uploads the teacher when its plan needs it whole.
+    const name = given ?? teacherName(files.has('config.json') ? await readJson(files, 'config.json') : null);
     const t = await loadTeacher(gpu, files, name, undefined, { upload: false });
     this.teacher = t;
     this.teacherFiles = files;

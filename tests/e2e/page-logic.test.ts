@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { checkTeacherFiles, modelFolderFiles, type PickedFile } from '../../src/ui/teacher-files';
 import { emaSmooth } from '../../src/ui/smoothing';
 import { fieldError } from '../../src/ui/field-bounds';
+import { teacherName } from '../../src/models/teacher';
 
 const pick = (path: string, content = 'x'): PickedFile => ({ path, file: new File([content], path.split('/').pop()!) });
 const names = async (picked: PickedFile[]) => {
@@ -32,6 +33,21 @@ describe('teacher file checks', () => {
     ];
     expect(modelFolderFiles(picked).map((p) => p.path)).toEqual(full.map((n) => `models/tiny/${n}`));
     expect(await names(picked)).toEqual(full);
+  });
+
+  it('names the teacher after its folder, else after its config.json, never "config"', async () => {
+    const folderOf = async (picked: PickedFile[]) => {
+      const r = await checkTeacherFiles(picked);
+      if (!r.ok) throw new Error(r.message);
+      return r.folder;
+    };
+    expect(await folderOf(full.map((n) => pick(`models/SmolLM2-135M/${n}`)))).toBe('SmolLM2-135M');
+    expect(await folderOf(full.map((n) => pick(n)))).toBeNull();
+    expect(teacherName({ _name_or_path: 'Qwen/Qwen2.5-0.5B', architectures: ['Qwen2ForCausalLM'] })).toBe('Qwen2.5-0.5B');
+    expect(teacherName({ _name_or_path: '/home/me/ckpt/run-7/', model_type: 'llama' })).toBe('run-7');
+    expect(teacherName({ architectures: ['LlamaForCausalLM'], model_type: 'llama' })).toBe('LlamaForCausalLM');
+    expect(teacherName({ model_type: 'gpt2' })).toBe('a gpt2 model');
+    expect(teacherName(null)).toBe('dropped teacher');
   });
 
   it('names what is missing, in order: config, weights, tokenizer', async () => {
