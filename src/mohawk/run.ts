@@ -242,6 +242,7 @@ export class Run {
         },
         step: (r) => {
           this.tokensDone[r.stage] = r.tokens;
+          this.lastPoint = { stage: r.stage, step: r.step };
           const start = this.from && this.from.stage === r.stage ? this.from.step : 0;
           const etaS = r.step > start ? ((r.steps - r.step) * r.elapsedS) / (r.step - start) : null;
           s.onEvent({ type: 'step', ...r, etaS });
@@ -337,6 +338,9 @@ export class Run {
   get interruptible(): boolean {
     return this.phase === 'training';
   }
+
+  /** The last step whose results have been reported (or the resume point). */
+  lastPoint: ResumePoint | null = null;
 
   /** The last checkpoint written: what a run that quits leaves to resume from. */
   get lastCheckpoint(): ResumePoint | null {

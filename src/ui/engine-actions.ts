@@ -174,8 +174,8 @@ export async function toggleRun(): Promise<void> {
   if (!s.teacher || s.teacherLoading || s.corpusLoading || s.starting) return;
   try {
     if (s.run.running && !s.run.paused) {
-      // Shown at once; the engine confirms with a 'state' event when the step in flight is done.
-      useUi.setState({ run: { ...s.run, paused: true } });
+      // The engine holds the run at the next step boundary and then says "paused" itself.
+      s.setStatus('pausing after the step in flight');
       await engine().api.pause();
     } else if (s.run.running) {
       useUi.setState({ run: { ...s.run, paused: false } });
@@ -184,6 +184,16 @@ export async function toggleRun(): Promise<void> {
     } else {
       await startDistill();
     }
+  } catch (e) {
+    fail(messageOf(e));
+  }
+}
+
+/** Ends the run after the step in flight; the checkpoint and the student so far stay. */
+export async function stopRun(): Promise<void> {
+  if (!useUi.getState().run.running) return;
+  try {
+    await engine().api.stopDistill();
   } catch (e) {
     fail(messageOf(e));
   }

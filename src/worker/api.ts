@@ -74,6 +74,8 @@ export interface DistillApi {
   startDistill(plan: DistillPlan): Promise<StartedRun>;
   /** Ends the current stage now (its checkpoint is written) and goes on with the next. */
   skipStage(): Promise<void>;
+  /** Ends the run after the step in flight: its checkpoint is written and the student so far stays to evaluate, export or resume. */
+  stopDistill(): Promise<void>;
   /** Teacher attention and student SSD matrix of one (layer, head) on a held-out sample. */
   mixingSample(layer: number, head: number): Promise<MixingSample>;
   /** Held-out NLL of both models and a short continuation of `prompt` from each (emits 'eval' and 'sample'). */

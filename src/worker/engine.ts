@@ -250,6 +250,10 @@ export class Engine implements EngineApi, DistillApi {
       case 'eval':
         return this.emit(e);
       case 'paused':
+        if (e.paused) {
+          const at = this.run?.lastPoint;
+          this.status(at ? `paused after stage ${at.stage}, step ${at.step}` : 'paused');
+        }
         return this.state(e.paused);
     }
   }
@@ -259,7 +263,12 @@ export class Engine implements EngineApi, DistillApi {
       const outcome = await run.train();
       this.running = false;
       this.state(false, outcome === 'finished');
-      this.status(outcome === 'finished' ? 'distillation finished: export the student or evaluate it' : 'stopped');
+      const at = run.lastCheckpoint;
+      this.status(
+        outcome === 'finished'
+          ? 'distillation finished: export the student or evaluate it'
+          : `stopped${at ? ` at stage ${at.stage}, step ${at.step}` : ''}: the checkpoint and the student so far are kept (evaluate or export it, or resume the run)`,
+      );
     } catch (e) {
       this.running = false;
       const at = run.lastGood;
@@ -275,6 +284,12 @@ export class Engine implements EngineApi, DistillApi {
 
   async resume(): Promise<void> {
     this.run?.resume();
+  }
+
+  async stopDistill(): Promise<void> {
+    if (!this.running || !this.run) throw new Error('no run is in progress');
+    this.status('stopping after the step in flight');
+    this.run.stop();
   }
 
   async skipStage(): Promise<void> {

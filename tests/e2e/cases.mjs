@@ -265,3 +265,53 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
   await page.screenshot({ path: screenshotPath, fullPage: true });
   return `${seen.join('; ')}; ${cells.length} grid cells; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; downloads: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
 }
+
+/**
+ * Stop keeps the run's work and a resumed run shows its own plan: while stage 1 trains, Evaluate is
+ * disabled with its reason; Stop ends the run after the step in flight with the student kept (it
+ * exports) and a resume offer; a changed form is replaced by the checkpoint's plan on resume, and
+ * the run finishes from where it stopped.
+ */
+export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
+  await page.goto(url);
+  if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
+  await page.locator($('builtin')).click();
+  await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
+  for (const s of [2, 3]) {
+    const box = page.locator($(`plan-stage-${s}`));
+    if (await box.isChecked()) await box.uncheck();
+  }
+  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 384 });
+  await page.locator($('run')).click();
+  const bar = $('stage-progress-1');
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.step) >= 2, bar, { timeout: 240_000, polling: 200 }).catch(async () => {
+    throw new Error(`stage 1 did not reach step 2; status: ${await statusText(page)}`);
+  });
+  if (await page.locator($('evaluate')).isEnabled()) throw new Error('Evaluate is enabled while the run trains');
+  if (!(await page.locator($('evaluate-reason')).isVisible())) throw new Error('no reason is shown for the disabled Evaluate');
+
+  await page.locator($('stop')).click();
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 120_000, polling: 200 }).catch(async () => {
+    throw new Error(`the run did not stop; status: ${await statusText(page)}`);
+  });
+  const stopped = await statusText(page);
+  if (!/stopped at stage 1, step \d+: the checkpoint and the student so far are kept/.test(stopped)) throw new Error(`the status after Stop says ${stopped}`);
+  const stoppedAt = Number(await page.locator(bar).getAttribute('data-step'));
+  if (!(await page.locator($('export')).isEnabled())) throw new Error('the student cannot be exported after Stop');
+  const offer = page.locator($('resume-offer'));
+  await offer.waitFor({ timeout: 30_000 }).catch(() => {
+    throw new Error('no resume offer after Stop');
+  });
+
+  // The form changes; resuming shows the checkpoint's own plan again and goes on from its step.
+  await fillPlan(page, { seqLen: 64 });
+  await page.locator($('resume-run')).click();
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'finished', bar, { timeout: 240_000, polling: 200 }).catch(async () => {
+    throw new Error(`the resumed stage 1 did not finish; status: ${await statusText(page)}`);
+  });
+  const seq = await page.locator($('plan-seqLen')).inputValue();
+  if (seq !== '32') throw new Error(`after resuming, the form shows sequence length ${seq}, not the checkpoint's 32`);
+  const [steps, points] = await Promise.all([page.locator(bar).getAttribute('data-steps'), page.locator($('chart-stage-1')).getAttribute('data-points')]);
+  if (steps !== '6') throw new Error(`the resumed stage shows ${steps} steps, not the plan's 6`);
+  return `stopped at step ${stoppedAt} of 6 (${stopped}); resumed with the checkpoint's plan (seq ${seq}) to the end; ${points} loss points drawn after resuming`;
+}

@@ -4,17 +4,21 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStaticServer } from './static-server.mjs';
 import { launchChromium, profilePath, isFreshProfile, NO_WEBGPU_ARGS } from './browser.mjs';
-import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter } from './cases.mjs';
+import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan } from './cases.mjs';
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
 const SCREENSHOT = resolve('test-results/e2e-distill.png');
 
-const CASES = [
+const ALL_CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
   { name: '(b) bad input is explained, page stays usable', timeoutMs: 120_000, run: (page, url) => badInputIsExplained(page, url) },
   { name: '(c) built-in teacher: three stages, grid, heatmaps, evaluation, export', timeoutMs: 1_200_000, run: (page, url) => distillRunsAllStages(page, url, SCREENSHOT) },
   { name: '(d) without WebGPU the page says so and stays usable', timeoutMs: 90_000, args: NO_WEBGPU_ARGS, run: (page, url) => noWebGpuIsExplained(page, url) },
+  { name: '(e) Stop keeps the student and a resumed run shows its own plan', timeoutMs: 600_000, run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url) },
 ];
+// E2E_ONLY=c,e runs the named cases alone (while working on them); CI runs all.
+const ONLY = process.env.E2E_ONLY?.split(',').map((x) => `(${x.trim()})`);
+const SELECTED = ONLY ? ALL_CASES.filter((c) => ONLY.some((o) => c.name.startsWith(o))) : ALL_CASES;
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -63,7 +67,7 @@ async function runCase(browser, url, c) {
 async function main() {
   if (!existsSync(resolve(DIST, 'index.html'))) {
     console.log(`FAIL setup: ${DIST}/index.html does not exist (run vite build first)`);
-    console.log(`0 passed, ${CASES.length} failed`);
+    console.log(`0 passed, ${SELECTED.length} failed`);
     return 1;
   }
   const server = await startStaticServer(DIST);
@@ -75,17 +79,17 @@ async function main() {
     const profile = await profilePath(browser).catch((e) => `unreadable (${e.message})`);
     if (!isFreshProfile(profile)) {
       console.log(`FAIL setup: the browser does not use a fresh temporary profile: ${profile}`);
-      console.log(`0 passed, ${CASES.length} failed`);
+      console.log(`0 passed, ${SELECTED.length} failed`);
       return 1;
     }
     console.log(`serving ${DIST} at ${server.url}; Chromium ${browser.version()}, profile ${profile}`);
-    for (const c of CASES) {
+    for (const c of SELECTED) {
       if (await runCase(browser, server.url, c)) passed++;
       else failed++;
     }
   } catch (e) {
     console.log(`FAIL setup: ${e?.message ?? e}`);
-    failed = CASES.length - passed;
+    failed = SELECTED.length - passed;
   } finally {
     if (browser) await withTimeout(browser.close(), 20_000, 'closing the browser').catch(() => {});
     await server.close();
@@ -99,7 +103,7 @@ main().then(
   (code) => process.exit(code),
   (e) => {
     console.log(`FAIL runner: ${e?.stack ?? e}`);
-    console.log(`0 passed, ${CASES.length} failed`);
+    console.log(`0 passed, ${SELECTED.length} failed`);
     process.exit(1);
   },
 );

@@ -31,6 +31,7 @@ export function EvalPanel() {
   const prompt = useUi((s) => s.prompt);
   const setPrompt = useUi((s) => s.setPrompt);
   const hasTeacher = useUi((s) => s.teacher !== null);
+  const training = useUi((s) => s.run.running && !s.run.paused);
   const latest = evals.at(-1) ?? null;
   const sample = samples.at(-1) ?? null;
   return (
@@ -50,10 +51,17 @@ export function EvalPanel() {
           <span className="field-label">prompt for the continuations</span>
           <input type="text" data-testid="eval-prompt" value={prompt} onChange={(e) => setPrompt(e.target.value)} />
         </label>
-        <button type="submit" className="button" data-testid="evaluate" disabled={!hasTeacher || evaluating}>
+        <button
+          type="submit"
+          className="button"
+          data-testid="evaluate"
+          disabled={!hasTeacher || evaluating || training}
+          title={training ? 'The GPU is training: pause or stop the run to evaluate' : undefined}
+        >
           {evaluating ? 'Evaluating…' : 'Evaluate now'}
         </button>
       </form>
+      {training ? <p className="muted small" data-testid="evaluate-reason">pause or stop the run to evaluate</p> : null}
       {latest ? (
         <>
           <div className="eval-latest">

@@ -1,8 +1,8 @@
 import { useUi } from '../store';
 import { distillPlanErrors } from '../plan-form';
-import { skipStage, toggleRun } from '../engine-actions';
+import { skipStage, stopRun, toggleRun } from '../engine-actions';
 
-/** Start (the plan), Pause, Resume, and Skip to the next stage. */
+/** Start (the plan), Pause, Resume, Stop, and Skip to the next stage. */
 export function RunButton() {
   const hasTeacher = useUi((s) => s.teacher !== null);
   const busy = useUi((s) => s.teacherLoading || s.corpusLoading);
@@ -26,6 +26,16 @@ export function RunButton() {
         onClick={() => void toggleRun()}
       >
         {label}
+      </button>
+      <button
+        type="button"
+        className="button secondary"
+        data-testid="stop"
+        disabled={!running || starting}
+        title="End the run after the step in flight: its checkpoint and the student so far are kept, to evaluate, export or resume"
+        onClick={() => void stopRun()}
+      >
+        Stop
       </button>
       <button
         type="button"
