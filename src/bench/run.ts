@@ -39,7 +39,7 @@ export function selectCases(cases: BenchCase[], only: string[]): BenchCase[] {
 
 /** True on SwiftShader, Dawn's CPU fallback: its timings say nothing about a GPU. */
 export function isSoftwareAdapter(gpu: Gpu): boolean {
-  return /swiftshader/i.test(`${gpu.info.architecture} ${gpu.info.description}`);
+  return gpu.info.software;
 }
 
 export function deviceName(gpu: Gpu): string {

@@ -10,6 +10,8 @@ export interface GpuInfo {
   subgroups: boolean;
   shaderF16: boolean;
   timestamps: boolean;
+  /** A CPU implementation (SwiftShader, llvmpipe, WARP, or one the browser calls a fallback): correct, and hundreds of times slower. */
+  software: boolean;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -168,6 +170,9 @@ export class Gpu {
       subgroups: device.features.has('subgroups'),
       shaderF16: device.features.has('shader-f16'),
       timestamps: device.features.has('timestamp-query'),
+      software:
+        (ai as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true ||
+        /swiftshader|llvmpipe|lavapipe|softpipe|warp|basic render/i.test(`${ai?.vendor} ${ai?.architecture} ${ai?.description}`),
       limits: {
         maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
         maxBufferSize: device.limits.maxBufferSize,

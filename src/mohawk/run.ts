@@ -147,6 +147,9 @@ export class Run {
   /** The last point the student was saved at (or resumed from). */
   lastGood: ResumePoint | null;
   readonly completed = new Set<Stage>();
+  /** Held-out evaluations this run made, for the student's record. */
+  readonly evaluations: { stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number; at: string }[] = [];
+  private readonly startedAt = new Date().toISOString();
 
   private constructor(
     private readonly s: RunSetup,
@@ -351,11 +354,18 @@ export class Run {
     return this.paused;
   }
 
-  /** Held-out NLL of teacher and student (also reported as an 'eval' event). */
+  /** Held-out NLL of teacher and student (also reported as an 'eval' event, and kept for the student's record). */
   async evaluate(stage: Stage | 0 = this.lastStage): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
     const r = await this.distiller.evaluate(this.s.evaluation.tokens, this.s.evaluation.docs);
+    this.evaluations.push({ stage, ...r, at: new Date().toISOString() });
     this.s.onEvent({ type: 'eval', stage, ...r });
     return r;
+  }
+
+  /** The run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
+  get name(): string {
+    const safe = this.s.teacherName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'teacher';
+    return `${safe}-mohawk-student-${this.startedAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 13)}`;
   }
 
   /** The student's files (model.safetensors in parts, config.json, the teacher's tokenizer files) with a record of what ran. */
@@ -374,6 +384,7 @@ export class Run {
       stages: this.plan.stages.filter((st) => this.completed.has(st)),
       tokens: { ...this.tokensDone },
       plan: this.plan,
+      evaluations: this.evaluations,
       date: new Date().toISOString(),
     };
     return this.distiller.studentFiles((await readJson(files, 'config.json')) as object, tokenizerFiles, provenance);

@@ -253,8 +253,9 @@ export async function evaluateNow(): Promise<void> {
 }
 
 /**
- * The student's files: into a folder the user picks (File System Access API) or as downloads. The
- * folder is asked for first, while the click still counts as the user's gesture.
+ * The student: its files into a folder the user picks (File System Access API), or one .zip named
+ * after the run as a download. The folder is asked for first, while the click still counts as the
+ * user's gesture.
  */
 export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
   const s = useUi.getState();
@@ -264,7 +265,7 @@ export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
     const dir = to === 'folder' && canPickFolder() ? await pickFolder() : null;
     if (to === 'folder' && !dir) return;
     s.setStatus('writing the student');
-    const files = await engine().api.exportStudent();
+    const files = await engine().api.exportStudent(dir ? 'files' : 'zip');
     const size = files.reduce((a, f) => a + f.bytes.byteLength, 0);
     if (dir) await saveToFolder(dir, files);
     else await downloadFiles(files);

@@ -80,8 +80,11 @@ export interface DistillApi {
   mixingSample(layer: number, head: number): Promise<MixingSample>;
   /** Held-out NLL of both models and a short continuation of `prompt` from each (emits 'eval' and 'sample'). */
   evaluate(prompt: string): Promise<void>;
-  /** The student as files to download: model.safetensors, config.json and the teacher's tokenizer files. */
-  exportStudent(): Promise<{ name: string; bytes: Uint8Array }[]>;
+  /**
+   * The student: model.safetensors, config.json (whose "mohawk" record says what actually ran) and the
+   * teacher's tokenizer files, as they are ('files', for a folder) or in one .zip named after the run.
+   */
+  exportStudent(as: 'zip' | 'files'): Promise<{ name: string; bytes: Uint8Array }[]>;
   /** A checkpoint left by an earlier run of this teacher, if any. */
   resumable(): Promise<ResumeInfo | null>;
   /** Continues the loaded teacher's checkpoint with the checkpoint's own plan, which the result carries. */

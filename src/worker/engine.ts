@@ -1,6 +1,7 @@
 // The engine behind the page, in a worker: owns the GPU, the loaded teacher and corpus, and the run,
 // which the run driver (src/mohawk/run.ts) carries out; this shell turns the page's calls into it and
 // its RunEvents into the page's events, and keeps checkpoints in the browser's private file system.
+import { zipSync } from 'fflate';
 import { Gpu } from '../gpu/runtime';
 import { corpusFileText, DOC_SEPARATOR } from '../io/corpus';
 import { browserFileSet, fetchFileSet, readJson, type FileSet } from '../io/files';
@@ -314,8 +315,13 @@ export class Engine implements EngineApi, DistillApi {
     this.emit({ type: 'sample', prompt, ...c });
   }
 
-  async exportStudent(): Promise<{ name: string; bytes: Uint8Array }[]> {
-    const parts = await this.needRun().studentFiles();
-    return parts.map((f) => ({ name: f.name, bytes: joinBytes(f.parts) }));
+  async exportStudent(as: 'zip' | 'files'): Promise<{ name: string; bytes: Uint8Array }[]> {
+    const run = this.needRun();
+    const files = (await run.studentFiles()).map((f) => ({ name: f.name, bytes: joinBytes(f.parts) }));
+    if (as === 'files') return files;
+    // Stored, not deflated: f32 weights barely compress, and a large student would take long.
+    const zip = zipSync(Object.fromEntries(files.map((f) => [f.name, [f.bytes, { level: 0 }]])));
+    return [{ name: `${run.name}.zip`, bytes: zip }];
   }
+
 }

@@ -1,6 +1,7 @@
 // The end-to-end cases. Each gets a fresh browser context (so a fresh engine worker and GPU device)
 // and throws on failure.
-import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { unzipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -44,6 +45,10 @@ export async function pageLoadsWithAdapter(page, url) {
   const strip = (await page.locator($('adapter')).innerText()).replace(/\s+/g, ' ');
   if (state !== 'ready') throw new Error(`no adapter: the strip says "${strip}"; status: "${await page.locator($('status')).innerText()}"`);
   if (!/swiftshader/i.test(strip)) throw new Error(`the adapter is not SwiftShader: "${strip}"`);
+  if (!/CPU adapter: training runs on the processor/.test(strip)) throw new Error(`SwiftShader is not called a CPU adapter: "${strip}"`);
+  for (const id of ['cap-f16', 'cap-timestamps', 'cap-binding']) {
+    if (!(await page.locator($(id)).getAttribute('title'))) throw new Error(`${id} has no tooltip saying what it means`);
+  }
   for (const id of ['cap-subgroups', 'cap-f16', 'cap-timestamps']) {
     const v = await page.locator($(id)).getAttribute('data-value');
     if (v !== 'yes' && v !== 'no') throw new Error(`${id} shows "${v}", not yes/no`);
@@ -234,36 +239,27 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
   const speed = Number(await page.locator($('sample-speed')).getAttribute('data-value'));
   if (!(speed > 0)) throw new Error(`the student's generation speed is ${speed}`);
 
-  // Export: every file arrives as a download.
-  const downloads = [];
-  const onDownload = (d) => downloads.push(d);
-  page.on('download', onDownload);
-  const first = page.waitForEvent('download', { timeout: 60_000 });
+  // Export: one .zip named after the run, holding the student and a record of what ran.
+  const download = page.waitForEvent('download', { timeout: 120_000 });
   await page.locator($('export')).click();
-  await first.catch(async () => {
+  const zip = await download.catch(async () => {
     throw new Error(`no download started; status: ${await statusText(page)}`);
   });
-  // The files are spaced apart: wait until the status line names them all, then a little for the last.
-  await page.waitForFunction((sel) => /exported /.test(document.querySelector(sel)?.textContent ?? ''), $('status-text'), { timeout: 60_000 }).catch(async () => {
-    throw new Error(`the export did not finish; status: ${await statusText(page)}`);
-  });
-  await page.waitForTimeout(1000);
-  page.off('download', onDownload);
-  const names = downloads.map((d) => d.suggestedFilename());
-  for (const want of ['model.safetensors', 'config.json']) {
-    if (!names.includes(want)) throw new Error(`${want} was not downloaded (got ${names.join(', ') || 'nothing'})`);
+  const zipName = zip.suggestedFilename();
+  if (!/^stories260K-built-in-mohawk-student-\d{8}-\d{4}\.zip$/.test(zipName)) throw new Error(`the download is named ${zipName}, not after the run`);
+  const entries = unzipSync(new Uint8Array(await readFile(await zip.path())));
+  const sizes = Object.entries(entries).map(([n, b]) => `${n} ${b.length} B`);
+  for (const want of ['model.safetensors', 'config.json', 'tokenizer.json']) {
+    if (!(entries[want]?.length > 0)) throw new Error(`${zipName} lacks ${want} (has ${Object.keys(entries).join(', ')})`);
   }
-  const sizes = [];
-  for (const d of downloads) {
-    const path = await d.path();
-    const { size } = await stat(path);
-    if (!(size > 0)) throw new Error(`${d.suggestedFilename()} downloaded empty`);
-    sizes.push(`${d.suggestedFilename()} ${size} B`);
+  const record = JSON.parse(new TextDecoder().decode(entries['config.json'])).mohawk;
+  if (JSON.stringify(record?.stages) !== '[1,2,3]' || !(record?.evaluations?.length >= 4)) {
+    throw new Error(`the exported record does not say what ran: ${JSON.stringify(record)?.slice(0, 300)}`);
   }
 
   await mkdir(join(screenshotPath, '..'), { recursive: true });
   await page.screenshot({ path: screenshotPath, fullPage: true });
-  return `${seen.join('; ')}; ${cells.length} grid cells; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; downloads: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
+  return `${seen.join('; ')}; ${cells.length} grid cells; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; ${zipName}: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
 }
 
 /**

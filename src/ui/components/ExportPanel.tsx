@@ -12,11 +12,11 @@ export function ExportPanel() {
     <section className="panel" data-testid="export-panel">
       <div className="panel-head">
         <h2>Export the student</h2>
-        <span className="muted small">model.safetensors, config.json and the teacher's tokenizer files</span>
+        <span className="muted small">model.safetensors, config.json (with a record of what ran) and the teacher's tokenizer files</span>
       </div>
       <div className="run-row">
         <button type="button" className="button" data-testid="export" disabled={!hasStudent || exporting} onClick={() => void exportStudent('downloads')}>
-          {exporting ? 'Exporting…' : 'Download files'}
+          {exporting ? 'Exporting…' : 'Download .zip'}
         </button>
         {folder ? (
           <button
