@@ -85,8 +85,22 @@ async function offerResume(): Promise<void> {
   }
 }
 
+/**
+ * Whether the user lets the engine drop the student of a run that was never exported (a new teacher
+ * or a new run replaces it). Its last checkpoint stays in this browser until a run of the same teacher
+ * writes another.
+ */
+function discardStudentOk(what: string): boolean {
+  const name = useUi.getState().unexported;
+  if (!name) return true;
+  return globalThis.confirm(`${what} discards the student of ${name}, which has not been exported. Its last checkpoint stays in this browser until a new run of the same teacher replaces it. Go on?`);
+}
+
 async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>): Promise<void> {
   if (locked()) return;
+  if (!discardStudentOk('Loading a teacher')) return;
+  // The engine drops its run (and student) before reading the new teacher, whatever comes of it.
+  useUi.setState({ unexported: null });
   useUi.setState({ teacherLoading: true, progress: null, resume: null });
   try {
     const teacher = await load(engine());
@@ -148,7 +162,9 @@ async function launch(status: string, call: (c: EngineClient) => Promise<Started
   useUi.setState({ starting: true, resume: null });
   s.setStatus(status);
   try {
-    started(await call(engine()));
+    const r = await call(engine());
+    useUi.setState({ unexported: r.name });
+    started(r);
   } catch (e) {
     useUi.setState({ run: { running: false, paused: false, finished: false } });
     fail(messageOf(e));
@@ -163,6 +179,7 @@ async function startDistill(): Promise<void> {
   const s = useUi.getState();
   const errors = distillPlanErrors(s.plan, s.teacher?.layers ?? null);
   if (Object.keys(errors).length > 0) return fail(`the plan is not valid: ${planErrorText(errors)}`);
+  if (!discardStudentOk('Starting a new run')) return;
   await launch('checking the plan', (c) => c.api.startDistill(s.plan), (r) =>
     s.setStatus(`started: ${stepsText(r.steps, r.plan)}; about ${mib(r.memoryBytes)} of GPU memory`),
   );
@@ -269,6 +286,7 @@ export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
     const size = files.reduce((a, f) => a + f.bytes.byteLength, 0);
     if (dir) await saveToFolder(dir, files);
     else await downloadFiles(files);
+    useUi.setState({ unexported: null });
     s.setStatus(`exported ${files.map((f) => f.name).join(', ')} (${bytes(size)})${dir ? ` to ${dir.name}/` : ''}`);
   } catch (e) {
     fail(messageOf(e));

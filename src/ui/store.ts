@@ -140,6 +140,8 @@ export interface UiState {
 
   logScale: boolean;
   smoothing: number;
+  /** The run whose student exists only in the engine (not exported yet): loading or starting anew asks first. */
+  unexported: string | null;
 
   setPlan(patch: Partial<DistillPlan>): void;
   setTotalTokens(total: number): void;
@@ -237,6 +239,7 @@ export const useUi = create<UiState>()((set, get) => {
 
     logScale: false,
     smoothing: 0.6,
+    unexported: null,
 
     setPlan: (patch) => setPlanned({ ...clonePlan(get().plan), ...patch }),
     setTotalTokens: (total) => setPlanned(withTotal(get().plan, total)),

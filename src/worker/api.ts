@@ -50,6 +50,8 @@ export interface CorpusSummary {
 }
 
 export interface StartedRun {
+  /** The run's name, which its exported files carry. */
+  name: string;
   plan: DistillPlan;
   steps: PerStage<number>;
   memoryBytes: number;

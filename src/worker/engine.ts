@@ -229,7 +229,7 @@ export class Engine implements EngineApi, DistillApi {
     }
     this.state();
     void this.drive(run);
-    return { plan: run.plan, steps: run.steps, memoryBytes: run.memoryBytes, from: run.from ?? null };
+    return { name: run.name, plan: run.plan, steps: run.steps, memoryBytes: run.memoryBytes, from: run.from ?? null };
   }
 
   private onRunEvent(e: RunEvent): void {

@@ -309,5 +309,14 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
   if (seq !== '32') throw new Error(`after resuming, the form shows sequence length ${seq}, not the checkpoint's 32`);
   const [steps, points] = await Promise.all([page.locator(bar).getAttribute('data-steps'), page.locator($('chart-stage-1')).getAttribute('data-points')]);
   if (steps !== '6') throw new Error(`the resumed stage shows ${steps} steps, not the plan's 6`);
+
+  // The student was never exported: loading a teacher asks first, naming the run, and a "no" keeps it.
+  const asked = new Promise((res) => page.once('dialog', (d) => void d.dismiss().then(() => res(d.message()))));
+  await page.locator($('builtin')).click();
+  const question = await Promise.race([asked, new Promise((res) => setTimeout(() => res(null), 10_000))]);
+  if (!question || !/discards the student of stories260K-built-in-mohawk-student-\d{8}-\d{4}, which has not been exported/.test(question)) {
+    throw new Error(`loading a teacher over an unexported student asked ${JSON.stringify(question)}`);
+  }
+  if (!(await page.locator($('export')).isEnabled())) throw new Error('the student was dropped although the user said no');
   return `stopped at step ${stoppedAt} of 6 (${stopped}); resumed with the checkpoint's plan (seq ${seq}) to the end; ${points} loss points drawn after resuming`;
 }
