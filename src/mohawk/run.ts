@@ -33,6 +33,8 @@ export interface RunState {
   docs: number | null;
   heldOut: number;
   savedAt: string;
+  /** Wall seconds the run has taken so far, setup and evaluations included, pauses not. */
+  elapsedS?: number;
 }
 
 export type RunEvent =
@@ -40,7 +42,8 @@ export type RunEvent =
   | { type: 'progress'; label: string; done: number; total: number }
   /** A stage began, ended, or was skipped. steps/tokens are the stage's planned totals. */
   | { type: 'stage'; stage: Stage; state: 'started' | 'finished' | 'skipped'; steps: number; tokens: number; gpuPeakBytes?: number }
-  | { type: 'step'; stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number | null }
+  /** elapsedS: the stage's training time; runElapsedS: the whole run's wall time (Run.elapsedS). */
+  | { type: 'step'; stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number | null; runElapsedS: number }
   /** Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not yet measured. */
   | { type: 'distances'; layers: number; heads: number; values: Float32Array }
   | { type: 'checkpoint'; stage: Stage; step: number; stageDone: boolean; tokens: number; at: number }
@@ -150,6 +153,10 @@ export class Run {
   /** Held-out evaluations this run made, for the student's record. */
   readonly evaluations: { stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number; at: string }[] = [];
   private readonly startedAt = new Date().toISOString();
+  private readonly t0 = performance.now();
+  private pausedMs = 0;
+  /** Seconds earlier sessions of a resumed run took. */
+  private priorS = 0;
 
   private constructor(
     private readonly s: RunSetup,
@@ -212,6 +219,7 @@ export class Run {
       throw e;
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
+    if (state && Number.isFinite(state.elapsedS)) run.priorS = state.elapsedS!;
     if (from && state) {
       for (const st of plan.stages) if (st < from.stage || (st === from.stage && (state.stageDone || from.step >= steps[st]))) run.completed.add(st);
     }
@@ -248,7 +256,7 @@ export class Run {
           this.lastPoint = { stage: r.stage, step: r.step };
           const start = this.from && this.from.stage === r.stage ? this.from.step : 0;
           const etaS = r.step > start ? ((r.steps - r.step) * r.elapsedS) / (r.step - start) : null;
-          s.onEvent({ type: 'step', ...r, etaS });
+          s.onEvent({ type: 'step', ...r, etaS, runElapsedS: this.elapsedS });
         },
         distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
         save: async (stage, step, stageDone) => {
@@ -262,7 +270,9 @@ export class Run {
         gate: async () => {
           if (!this.paused || this.stopRequested) return;
           s.onEvent({ type: 'paused', paused: true });
+          const p0 = performance.now();
           await new Promise<void>((r) => (this.wake = r));
+          this.pausedMs += performance.now() - p0;
           s.onEvent({ type: 'paused', paused: false });
         },
         skip: () => {
@@ -299,6 +309,7 @@ export class Run {
       docs: this.s.docs,
       heldOut: this.s.heldOut,
       savedAt: new Date().toISOString(),
+      elapsedS: this.elapsedS,
     };
     this.phase = 'saving';
     try {
@@ -340,6 +351,11 @@ export class Run {
   /** Training, and not writing a checkpoint: quitting now loses only the steps since the last checkpoint. */
   get interruptible(): boolean {
     return this.phase === 'training';
+  }
+
+  /** Wall seconds of the whole run: setup, uploads, stages and evaluations, across resumes; pauses left out. */
+  get elapsedS(): number {
+    return this.priorS + (performance.now() - this.t0 - this.pausedMs) / 1000;
   }
 
   /** The last step whose results have been reported (or the resume point). */

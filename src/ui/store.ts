@@ -122,6 +122,8 @@ export interface UiState {
   lastStep: number;
   tokens: number;
   tokensPerS: number | null;
+  /** The run's wall time as the engine last reported it (setup and evaluations included), null before. */
+  runElapsedS: number | null;
   progress: Progress | null;
   checkpoint: CheckpointInfo | null;
 
@@ -195,6 +197,7 @@ function runFields(plan: DistillPlan) {
     lastStep: 0,
     tokens: 0,
     tokensPerS: null,
+    runElapsedS: null,
     progress: null,
     checkpoint: null,
     distances: null,
@@ -308,7 +311,7 @@ export const useUi = create<UiState>()((set, get) => {
           return;
         }
         case 'state':
-          set({ run: { running: e.running, paused: e.paused, finished: e.finished }, starting: false });
+          set({ run: { running: e.running, paused: e.paused, finished: e.finished }, starting: false, ...(e.runElapsedS !== undefined ? { runElapsedS: e.runElapsedS } : {}) });
           return;
         case 'stage': {
           const state: StageState = e.state === 'started' ? 'running' : e.state;
@@ -318,6 +321,7 @@ export const useUi = create<UiState>()((set, get) => {
         }
         case 'timing':
           patchStage(e.stage, { step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS });
+          set({ runElapsedS: e.runElapsedS });
           return;
         case 'distances':
           set({ distances: { layers: e.layers, heads: e.heads, values: e.values.slice() } });

@@ -12,7 +12,8 @@ export type EngineEvent =
   | { type: 'status'; text: string; level: 'info' | 'error' }
   | { type: 'progress'; label: string; done: number; total: number }
   | { type: 'metric'; stage: number; step: number; tokens: number; loss: number; tokensPerS: number }
-  | { type: 'state'; running: boolean; paused: boolean; finished: boolean };
+  /** runElapsedS: the run's wall time when it stopped, finished or paused (absent before any run). */
+  | { type: 'state'; running: boolean; paused: boolean; finished: boolean; runElapsedS?: number };
 
 /** What the worker exposes. Errors are thrown as Error with a message fit for the status line. */
 export interface EngineApi {
@@ -33,7 +34,8 @@ export type DistillEvent =
   /** A stage began, ended, or was skipped by the user. steps/tokens are the stage's planned totals. */
   | { type: 'stage'; stage: Stage; state: 'started' | 'finished' | 'skipped'; steps: number; tokens: number }
   /** Per optimizer step (the existing 'metric' event carries the loss curve). */
-  | { type: 'timing'; stage: Stage; step: number; steps: number; elapsedS: number; etaS: number | null }
+  /** elapsedS: the stage's training time; runElapsedS: the whole run's wall time, setup and evaluations included. */
+  | { type: 'timing'; stage: Stage; step: number; steps: number; elapsedS: number; etaS: number | null; runElapsedS: number }
   /** Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not yet measured. */
   | { type: 'distances'; layers: number; heads: number; values: number[] }
   /** Held-out mean NLL (nats/token) of teacher and student. */

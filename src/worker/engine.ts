@@ -65,7 +65,7 @@ export class Engine implements EngineApi, DistillApi {
   }
 
   private state(paused = false, finished = false): void {
-    this.emit({ type: 'state', running: this.running, paused, finished });
+    this.emit({ type: 'state', running: this.running, paused, finished, runElapsedS: this.run?.elapsedS });
   }
 
   async subscribe(listener: (e: AnyEvent) => void): Promise<void> {
@@ -243,7 +243,7 @@ export class Engine implements EngineApi, DistillApi {
         return this.status(`stage ${e.stage} ${e.state}`);
       case 'step':
         this.emit({ type: 'metric', stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokensPerS: e.tokensPerS });
-        return this.emit({ type: 'timing', stage: e.stage, step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS });
+        return this.emit({ type: 'timing', stage: e.stage, step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS, runElapsedS: e.runElapsedS });
       case 'distances':
         return this.emit({ type: 'distances', layers: e.layers, heads: e.heads, values: Array.from(e.values) });
       case 'checkpoint':

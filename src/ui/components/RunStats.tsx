@@ -29,7 +29,9 @@ export function RunStats() {
   const age = useAge(checkpoint?.at ?? null);
 
   const on = STAGES.filter((s) => stages[s].state !== 'off');
-  const elapsed = on.reduce((a, s) => a + stages[s].elapsedS, 0);
+  // The engine's wall time covers setup, uploads and evaluations, which the stages' own clocks leave out.
+  const runElapsed = useUi((s) => s.runElapsedS);
+  const elapsed = runElapsed ?? on.reduce((a, s) => a + stages[s].elapsedS, 0);
   const runDone = on.reduce((a, s) => a + (stages[s].state === 'finished' || stages[s].state === 'skipped' ? stages[s].steps : stages[s].step), 0);
   const runTotal = on.reduce((a, s) => a + stages[s].steps, 0);
   // Loading reports progress too; the bar follows whatever is under way, else the whole run's steps.
