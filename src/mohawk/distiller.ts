@@ -24,6 +24,8 @@ export interface DistillHooks {
 export interface Control {
   /** Resolves when the run may go on (pause holds it). */
   gate?(): Promise<void>;
+  /** Whether the gate is about to hold: the steps in flight finish (and report) first, so a pause stops at a step boundary. */
+  holding?(): boolean;
   /** Asked before each step: end this stage now. */
   skip?(): boolean;
   /** Asked before each step: stop everything. */
@@ -182,6 +184,7 @@ export class Distiller {
     let pausedMs = 0;
     try {
       for (let k = start + 1; k <= total; k++) {
+        if (control.holding?.()) await settle(0);
         const g0 = performance.now();
         await control.gate?.();
         pausedMs += performance.now() - g0;

@@ -275,6 +275,7 @@ export class Run {
           this.pausedMs += performance.now() - p0;
           s.onEvent({ type: 'paused', paused: false });
         },
+        holding: () => this.paused && !this.stopRequested,
         skip: () => {
           const k = this.skipRequested;
           this.skipRequested = false;
