@@ -15,14 +15,14 @@ import { relErr, testGpu } from '../helpers/gpu';
 const text = readFileSync(CORPUS_FILE, 'utf8').slice(0, 40_000);
 const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2], tokens: { 1: 16 * 2, 2: 16 * 2 * 3, 3: 0 }, seqLen: 16, batch: 2, lr: { 1: 1e-3, 2: 3e-3, 3: 1e-3 } };
 
-async function setup(store: CheckpointStore, p: DistillPlan | null, resume: boolean, onEvent: (e: RunEvent) => void = () => {}, files?: FileSet) {
+async function setup(store: CheckpointStore, p: DistillPlan | null, resume: boolean, onEvent: (e: RunEvent) => void = () => {}, files?: FileSet, saveEveryS = 0) {
   const gpu = await testGpu();
   const teacherFiles = files ?? (await nodeDirFileSet(TEACHER_DIR));
   const teacher = await loadTeacher(gpu, teacherFiles, 'stories260K', undefined, { upload: false });
   const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 40 });
   return Run.prepare({
     gpu, teacher, teacherFiles, teacherName: 'stories260K', corpus, corpusName: 'tinystories', docs: 40, heldOut: 0.1,
-    plan: p, store, resume, saveEveryS: 0, evaluation: { docs: 2, tokens: 32, atStageEnds: false }, tool: 'test', onEvent,
+    plan: p, store, resume, saveEveryS, evaluation: { docs: 2, tokens: 32, atStageEnds: false }, tool: 'test', onEvent,
   });
 }
 
@@ -64,6 +64,25 @@ describe('one run driver', () => {
       again.release();
     }
   }, 600_000);
+
+  it('pauses at a step boundary: no step reports while it is paused', async () => {
+    const log: string[] = [];
+    let run: Run | null = null;
+    run = await setup(memoryStore(), { ...plan, stages: [2] }, false, (e) => {
+      if (e.type === 'step') {
+        log.push(`step ${e.step}`);
+        if (e.step === 1) run!.pause();
+      } else if (e.type === 'paused') {
+        log.push(e.paused ? 'paused' : 'resumed');
+        if (e.paused) setTimeout(() => run!.resume(), 50);
+      }
+    }, undefined, 1e6);
+    expect(await run.train()).toBe('finished');
+    run.release();
+    // Step 2 was in flight when Pause came (at step 1's report): it reports before "paused", and
+    // nothing lands between "paused" and "resumed".
+    expect(log).toEqual(['step 1', 'step 2', 'paused', 'resumed', 'step 3']);
+  }, 300_000);
 
   it('refuses to resume another plan or another teacher, naming what differs', async () => {
     const store = await stoppedIn(1);
