@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
+import { slice } from '../../src/gpu/runtime';
 import { loadTeacher, type LoadedTeacher } from '../../src/models/teacher';
 import { Distiller } from '../../src/mohawk/distiller';
 import { DEFAULT_PLAN } from '../../src/mohawk/plan';
@@ -57,8 +58,8 @@ describe('MOHAWK stages on stories260K', () => {
     const gpu = await testGpu();
     const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 100 });
     const d = await Distiller.create(gpu, teacher, plan([2], { 2: 16 * 2 * 3 }, { seqLen: 16 }), corpus);
-    const s = d.student.layout.get('layers.2.mixer.out_proj.weight');
-    gpu.write(d.student.values, new Float32Array(s.count).fill(NaN), s.offset * 4);
+    const s = slice(d.student.get('layers.2.mixer.out_proj.weight'));
+    gpu.write(s.buffer, new Float32Array(s.size / 4).fill(NaN), s.offset);
     const steps: number[] = [];
     // The step in flight behind the failed one fails too: that must not become an unhandled rejection.
     const unhandled: unknown[] = [];
