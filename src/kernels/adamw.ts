@@ -6,7 +6,8 @@
 // p, m and v stay as they are and its gradient is left out of the global norm; 1 trains it.
 //
 // ops = [‖grads·mask‖₂ → gradNorm (reduce kernel, two levels), the elementwise update]. The
-// update reads the norm on the GPU, so a step never waits on the CPU.
+// update reads the norm on the GPU, so a step never waits on the CPU. Over chunks (adamwChunks):
+// each chunk's norm, the norm of those, then every chunk's update.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
 import adamwWgsl from '../../shaders/adamw.wgsl?raw';

@@ -222,7 +222,8 @@ export interface CheckedPlan {
 
 /**
  * The one check a start goes through: the plan's own values, the teacher's layers and positions,
- * the corpus, and the adapter's one-binding limit for the buffers a stage binds whole. Throws a
+ * the corpus, and the adapter's one-binding limit for the buffers a stage binds whole (each student
+ * tensor, the attention matrices, the logits). Throws a
  * PlanError naming the field; `names` words the field as the caller's user knows it.
  */
 export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<PlanField, string> = PLAN_FIELD_NAMES): CheckedPlan {
