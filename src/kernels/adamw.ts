@@ -1,4 +1,4 @@
-// Fused AdamW over one flat f32 parameter buffer (PyTorch's torch.optim.AdamW, with
+// Fused AdamW over flat f32 parameter buffers, one or several chunks (PyTorch's torch.optim.AdamW, with
 // clip_grad_norm_ first when maxGradNorm is set).
 //
 // Layouts: params, grads, m, v (and the optional mask) are flat f32 arrays of `count` elements,
@@ -6,7 +6,8 @@
 // p, m and v stay as they are and its gradient is left out of the global norm; 1 trains it.
 //
 // ops = [‖grads·mask‖₂ → gradNorm (reduce kernel, two levels), the elementwise update]. The
-// update reads the norm on the GPU, so a step never waits on the CPU.
+// update reads the norm on the GPU, so a step never waits on the CPU. Over chunks (adamwChunks):
+// each chunk's norm, the norm of those, then every chunk's update.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
 import adamwWgsl from '../../shaders/adamw.wgsl?raw';
@@ -58,23 +59,45 @@ export interface AdamWArgs {
   mask?: Bindable;
 }
 
+export interface AdamWChunk {
+  params: Bindable;
+  grads: Bindable;
+  m: Bindable;
+  v: Bindable;
+  count: number;
+  mask?: Bindable;
+}
+
+export interface AdamWChunksArgs {
+  /** Parameters too large for one binding, cut into chunks; element i of each of a chunk's buffers belong together. */
+  chunks: AdamWChunk[];
+  config: AdamWConfig;
+}
+
 const WG = 256;
 
-export function adamw(gpu: Gpu, args: AdamWArgs): AdamW {
-  const { params, grads, m, v, count, config, mask } = args;
+function checkConfig(config: AdamWConfig): void {
   const { beta1, beta2, eps, weightDecay } = config;
-  const maxNorm = config.maxGradNorm ?? 0;
-  if (!Number.isInteger(count) || count < 1) throw new Error(`adamw: count must be a positive integer (count=${count})`);
-  const bufs: [string, Bindable | undefined][] = [['params', params], ['grads', grads], ['m', m], ['v', v], ['mask', mask]];
-  for (const [name, b] of bufs) {
-    if (b && slice(b).size / 4 < count) throw new Error(`adamw: ${name} holds ${slice(b).size / 4} floats, needs count=${count}`);
-  }
   if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) throw new Error(`adamw: betas must lie in [0, 1) (${beta1}, ${beta2})`);
   if (!(eps > 0) || !(weightDecay >= 0) || (config.maxGradNorm !== undefined && !(config.maxGradNorm > 0))) {
     throw new Error(`adamw: need eps > 0, weightDecay ≥ 0, maxGradNorm > 0 (${eps}, ${weightDecay}, ${config.maxGradNorm})`);
   }
+}
 
-  const gradNorm = gpu.buffer(4, 'adamw grad norm');
+function checkChunk(c: AdamWChunk, where: string): void {
+  const { params, grads, m, v, count, mask } = c;
+  if (!Number.isInteger(count) || count < 1) throw new Error(`adamw: count must be a positive integer (count=${count}${where})`);
+  const bufs: [string, Bindable | undefined][] = [['params', params], ['grads', grads], ['m', m], ['v', v], ['mask', mask]];
+  for (const [name, b] of bufs) {
+    if (b && slice(b).size / 4 < count) throw new Error(`adamw: ${name} holds ${slice(b).size / 4} floats, needs count=${count}${where}`);
+  }
+}
+
+/** The elementwise update of one chunk, reading the global norm from `gradNorm`, and its per-step uniform. */
+function updateOp(gpu: Gpu, c: AdamWChunk, config: AdamWConfig, gradNorm: GPUBuffer): { op: Op; setStep(t: number, lr: number): void } {
+  const { params, grads, m, v, count, mask } = c;
+  const { beta1, beta2, eps, weightDecay } = config;
+  const maxNorm = config.maxGradNorm ?? 0;
   const groups = Math.ceil(count / WG);
   const limit = gpu.info.limits.maxComputeWorkgroupsPerDimension;
   const nx = Math.min(groups, limit);
@@ -96,7 +119,7 @@ export function adamw(gpu: Gpu, args: AdamWArgs): AdamW {
       .f32(maxNorm)
       .build();
 
-  const update = gpu.op({
+  const op = gpu.op({
     ...SHADER,
     entry: mask ? 'step_masked' : 'step',
     constants: { WG },
@@ -106,15 +129,57 @@ export function adamw(gpu: Gpu, args: AdamWArgs): AdamW {
     workgroups: [nx, ny],
     label: `adamw ${count}${mask ? ' masked' : ''}`,
   });
-  const norm = reduce(gpu, { x: grads, n: count, out: gradNorm, kind: 'norm', mask });
+  return { op, setStep: (t, lr) => op.setParams(uniform(t, lr)) };
+}
 
+function checkStep(t: number, lr: number): void {
+  if (!Number.isInteger(t) || t < 1) throw new Error(`adamw: step t must be an integer ≥ 1 (t=${t})`);
+  if (!Number.isFinite(lr) || lr < 0) throw new Error(`adamw: lr must be finite and ≥ 0 (lr=${lr})`);
+}
+
+export function adamw(gpu: Gpu, args: AdamWArgs): AdamW {
+  const { config, ...chunk } = args;
+  checkChunk(chunk, '');
+  checkConfig(config);
+  const gradNorm = gpu.buffer(4, 'adamw grad norm');
+  const update = updateOp(gpu, chunk, config, gradNorm);
+  const norm = reduce(gpu, { x: chunk.grads, n: chunk.count, out: gradNorm, kind: 'norm', mask: chunk.mask });
   return {
-    ops: [...norm, update],
+    ops: [...norm, update.op],
     gradNorm,
     setStep(t: number, lr: number) {
-      if (!Number.isInteger(t) || t < 1) throw new Error(`adamw: step t must be an integer ≥ 1 (t=${t})`);
-      if (!Number.isFinite(lr) || lr < 0) throw new Error(`adamw: lr must be finite and ≥ 0 (lr=${lr})`);
-      update.setParams(uniform(t, lr));
+      checkStep(t, lr);
+      update.setStep(t, lr);
+    },
+  };
+}
+
+/**
+ * AdamW over parameters in several buffers, as one optimizer: the clipping norm is the global one over
+ * every chunk (each chunk's norm, then the norm of those), taken before any chunk is updated. One
+ * chunk is exactly `adamw`.
+ */
+export function adamwChunks(gpu: Gpu, args: AdamWChunksArgs): AdamW {
+  const { chunks, config } = args;
+  if (chunks.length === 0) throw new Error('adamw: no chunks');
+  if (chunks.length === 1) return adamw(gpu, { ...chunks[0]!, config });
+  chunks.forEach((c, k) => checkChunk(c, `, chunk ${k}`));
+  checkConfig(config);
+  const gradNorm = gpu.buffer(4, 'adamw grad norm');
+  // Each chunk's norm in its own 256-byte slot (bindings at an offset are aligned so); the gaps stay
+  // zero, so the norm over the whole buffer is √Σₖ‖gₖ‖², the global norm.
+  const norms = gpu.zeros(chunks.length * 64, 'adamw chunk norms');
+  const ops: Op[] = [];
+  chunks.forEach((c, k) => ops.push(...reduce(gpu, { x: c.grads, n: c.count, out: { buffer: norms, offset: k * 256, size: 4 }, kind: 'norm', mask: c.mask })));
+  ops.push(...reduce(gpu, { x: norms, n: chunks.length * 64, out: gradNorm, kind: 'norm' }));
+  const updates = chunks.map((c) => updateOp(gpu, c, config, gradNorm));
+  ops.push(...updates.map((u) => u.op));
+  return {
+    ops,
+    gradNorm,
+    setStep(t: number, lr: number) {
+      checkStep(t, lr);
+      for (const u of updates) u.setStep(t, lr);
     },
   };
 }

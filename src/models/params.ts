@@ -1,5 +1,7 @@
-// A flat parameter buffer made of named slices, so that AdamW runs once over all of them.
+// A flat parameter layout made of named slices: the logical layout checkpoints and host copies keep.
 // Slices start on 256-byte boundaries: storage bindings at an offset must be aligned that way.
+// On the GPU the layout is cut into chunks (contiguous runs of whole slices), each small enough for
+// one storage binding, so that a student larger than the adapter's binding limit still trains.
 import type { Bindable, Gpu } from '../gpu/runtime';
 
 const ALIGN = 64; // floats = 256 bytes
@@ -9,6 +11,28 @@ export interface Slice {
   shape: number[];
   offset: number; // in floats
   count: number;
+}
+
+/** A contiguous run of whole slices of the flat layout, one GPU buffer's worth (floats). */
+export interface Chunk {
+  start: number;
+  size: number;
+}
+
+/** Floats a slice of `count` takes in the layout, alignment gap included. */
+const aligned = (count: number) => Math.ceil(count / ALIGN) * ALIGN;
+
+/**
+ * The first tensor of `shapes` that one binding of `capBytes` cannot hold (with its alignment gap,
+ * as a chunk holds it), or null: the one rule the chunking and the plan's check share.
+ */
+export function oversized(shapes: Map<string, number[]>, capBytes: number): { name: string; bytes: number } | null {
+  const cap = Math.floor(capBytes / (ALIGN * 4)) * ALIGN;
+  for (const [name, shape] of shapes) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (aligned(count) > cap) return { name, bytes: count * 4 };
+  }
+  return null;
 }
 
 export class FlatParams {
@@ -27,8 +51,32 @@ export class FlatParams {
     const count = shape.reduce((a, b) => a * b, 1);
     const s: Slice = { name, shape, offset: this.total, count };
     this.slices.set(name, s);
-    this.total += Math.ceil(count / ALIGN) * ALIGN;
+    this.total += aligned(count);
     return s;
+  }
+
+  /**
+   * Whole slices, in layout order, grouped greedily into chunks of at most `capBytes`; a slice that
+   * no chunk can hold is refused by name. Chunks start on slice boundaries, so every slice keeps its
+   * 256-byte alignment inside its chunk.
+   */
+  chunks(capBytes: number): Chunk[] {
+    const big = oversized(new Map([...this.slices].map(([n, s]) => [n, s.shape])), capBytes);
+    if (big) {
+      const mib = (b: number) => (b / 2 ** 20).toFixed(2);
+      throw new Error(`parameter ${big.name} takes ${mib(big.bytes)} MiB as f32, over the ${mib(capBytes)} MiB one storage binding may hold`);
+    }
+    const cap = Math.floor(capBytes / (ALIGN * 4)) * ALIGN;
+    const out: Chunk[] = [];
+    let start = 0;
+    for (const s of this.slices.values()) {
+      if (s.offset + aligned(s.count) - start > cap) {
+        out.push({ start, size: s.offset - start });
+        start = s.offset;
+      }
+    }
+    if (this.total > start || out.length === 0) out.push({ start, size: this.total - start });
+    return out;
   }
 
   get size(): number {

@@ -1,9 +1,11 @@
 // The MOHAWK student: the teacher's skeleton with the discrete Mamba-2 mixer in every layer but the
-// attention layers a hybrid keeps. Its parameters live in one flat buffer (one AdamW over all), with a
-// gradient buffer of the same layout; `frozen` names get no gradient binding.
+// attention layers a hybrid keeps. Its parameters live in one flat layout, on the GPU in chunks of
+// whole tensors (each within one storage binding), with gradient chunks alike; `frozen` names get no
+// gradient binding.
 import type { Bindable, Gpu } from '../gpu/runtime';
+import type { AdamWChunk } from '../kernels/adamw';
 import type { ArchConfig } from '../io/config';
-import { FlatParams, normal } from './params';
+import { FlatParams, normal, type Chunk } from './params';
 import { Activations, AttentionMixer, type Weights } from './layers';
 import { MambaMixer } from './mamba-mixer';
 import { mixerDims, mixerParamShapes, MIXER_CONV_K, type MixerShape } from './mamba-mixer-shape';
@@ -74,42 +76,92 @@ export function studentShapes(spec: StudentSpec): Map<string, number[]> {
   return s;
 }
 
-/** A flat parameter buffer with its gradients, seen as canonical Weights. */
+/** The largest buffer one storage binding may take on this adapter: the default chunk size. */
+export function bindingCap(gpu: Gpu): number {
+  const lim = gpu.info.limits;
+  return Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+}
+
+/**
+ * Parameters and their gradients, seen as canonical Weights, in as many GPU buffers (chunks of the flat
+ * layout, FlatParams.chunks) as the binding limit needs. Optimizer state made with `buffers` is chunked
+ * the same way, so chunk k of each lines up element for element.
+ */
 export class ParamSet implements Weights {
   readonly layout: FlatParams;
-  readonly values: GPUBuffer;
-  readonly grads: GPUBuffer;
+  readonly chunks: Chunk[];
+  /** One buffer per chunk. */
+  readonly values: GPUBuffer[];
+  readonly grads: GPUBuffer[];
   /** Parameters given no gradient binding (and masked out of AdamW). */
   frozen: (name: string) => boolean = () => false;
+  /** The chunk each parameter lives in. */
+  private readonly home = new Map<string, number>();
 
   constructor(
     private readonly gpu: Gpu,
     shapes: Map<string, number[]>,
     /** Initial values by name, or already packed in this layout (a checkpoint's, a host copy's); zeros when undefined. */
     initial: Map<string, Float32Array> | Float32Array | undefined,
-    label: string,
+    private readonly label: string,
+    /** Bytes per chunk at most; the adapter's one-binding limit by default. */
+    chunkBytes = bindingCap(gpu),
   ) {
     this.layout = FlatParams.of(shapes);
     if (initial instanceof Float32Array && initial.length !== this.layout.size) {
       throw new Error(`${label}: ${initial.length} packed values for a layout of ${this.layout.size}`);
     }
-    this.values =
-      initial === undefined
-        ? gpu.zeros(this.layout.size, `${label} parameters`)
-        : gpu.upload(initial instanceof Float32Array ? initial : this.layout.pack(initial), `${label} parameters`);
-    this.grads = gpu.zeros(this.layout.size, `${label} gradients`);
+    this.chunks = this.layout.chunks(chunkBytes);
+    let k = 0;
+    for (const [n, s] of this.layout.slices) {
+      while (s.offset >= this.chunks[k]!.start + this.chunks[k]!.size && k + 1 < this.chunks.length) k++;
+      this.home.set(n, k);
+    }
+    this.values = this.buffers(`${label} parameters`, initial instanceof Map ? this.layout.pack(initial) : initial);
+    this.grads = this.buffers(`${label} gradients`);
+  }
+
+  /** One buffer per chunk, holding `flat` (in the full layout) chunk by chunk, or zeros. */
+  buffers(label: string, flat?: Float32Array): GPUBuffer[] {
+    return this.chunks.map((c, k) => {
+      const l = this.chunks.length > 1 ? `${label} ${k}` : label;
+      return flat ? this.gpu.upload(flat.subarray(c.start, c.start + c.size), l) : this.gpu.zeros(c.size, l);
+    });
+  }
+
+  /** Writes `flat` (in the full layout) into chunk buffers made by `buffers`. */
+  write(bufs: GPUBuffer[], flat: Float32Array): void {
+    if (flat.length !== this.layout.size) throw new Error(`${this.label}: ${flat.length} packed values for a layout of ${this.layout.size}`);
+    this.chunks.forEach((c, k) => this.gpu.write(bufs[k]!, flat.subarray(c.start, c.start + c.size)));
+  }
+
+  /** Chunk buffers made by `buffers` (the parameters by default) back in the full layout, one chunk at a time. */
+  async readFlat(bufs: GPUBuffer[] = this.values): Promise<Float32Array> {
+    const out = new Float32Array(this.layout.size);
+    for (let k = 0; k < this.chunks.length; k++) out.set(await this.gpu.read(bufs[k]!, this.chunks[k]!.size), this.chunks[k]!.start);
+    return out;
+  }
+
+  /** AdamW's view of the chunks, given moments and a mask made by `buffers`. */
+  optimizerChunks(m: GPUBuffer[], v: GPUBuffer[], mask: GPUBuffer[]): AdamWChunk[] {
+    return this.chunks.map((c, k) => ({ params: this.values[k]!, grads: this.grads[k]!, m: m[k]!, v: v[k]!, mask: mask[k]!, count: c.size }));
   }
 
   has(name: string): boolean {
     return this.layout.slices.has(name);
   }
+  private view(bufs: GPUBuffer[], name: string): Bindable {
+    const s = this.layout.get(name);
+    const k = this.home.get(name)!;
+    return { buffer: bufs[k]!, offset: (s.offset - this.chunks[k]!.start) * 4, size: s.count * 4 };
+  }
   get(name: string): Bindable {
-    return this.layout.view(this.values, name);
+    return this.view(this.values, name);
   }
   grad(name: string): Bindable | undefined {
-    return this.frozen(name) ? undefined : this.layout.view(this.grads, name);
+    return this.frozen(name) ? undefined : this.view(this.grads, name);
   }
-  /** 1 for trained, 0 for frozen floats (alignment gaps 0), for AdamW's mask. */
+  /** 1 for trained, 0 for frozen floats (alignment gaps 0), in the full layout, for AdamW's mask. */
   mask(): Float32Array {
     const m = new Float32Array(this.layout.size);
     for (const [n, s] of this.layout.slices) if (!this.frozen(n)) m.fill(1, s.offset, s.offset + s.count);
@@ -120,11 +172,10 @@ export class ParamSet implements Weights {
     this.frozen = (n) => !pred(n);
   }
   async read(): Promise<Map<string, Float32Array>> {
-    return this.layout.unpack(await this.gpu.read(this.values));
+    return this.layout.unpack(await this.readFlat());
   }
   release(): void {
-    this.values.destroy();
-    this.grads.destroy();
+    for (const b of [...this.values, ...this.grads]) b.destroy();
   }
 }
 

@@ -40,8 +40,16 @@ export interface ResumePoint {
   step: number;
 }
 
-/** Where the student's parameters and AdamW moments are: on the GPU, or on the host while layers are streamed. */
-type StudentState = { where: 'gpu'; student: ParamSet; m: GPUBuffer; v: GPUBuffer } | ({ where: 'host' } & HostStudent);
+/**
+ * Where the student's parameters and AdamW moments are: on the GPU (moments chunked like the
+ * parameters, ParamSet.buffers), or on the host, flat, while layers are streamed.
+ */
+type StudentState = { where: 'gpu'; student: ParamSet; m: GPUBuffer[]; v: GPUBuffer[] } | ({ where: 'host' } & HostStudent);
+
+export interface DistillerOptions {
+  /** Bytes per GPU chunk of the student's parameters, gradients and moments; the adapter's one-binding limit by default. */
+  chunkBytes?: number;
+}
 
 export class Distiller {
   private state: StudentState;
@@ -59,14 +67,23 @@ export class Distiller {
     /** The student's flat layout (of studentShapes(spec)). */
     readonly layout: FlatParams,
     initial: Map<string, Float32Array>,
+    private readonly chunkBytes: number | undefined,
   ) {
-    const shapes = studentShapes(this.spec);
     const params = this.layout.pack(initial);
     const size = this.layout.size;
     // A streamed run never needs the whole student on the GPU before stage 3 or an evaluation.
-    this.state = plan.streamLayers
-      ? { where: 'host', layout: this.layout, params, m: new Float32Array(size), v: new Float32Array(size) }
-      : { where: 'gpu', student: new ParamSet(gpu, shapes, params, 'student'), m: gpu.zeros(size, 'adam m'), v: gpu.zeros(size, 'adam v') };
+    this.state = plan.streamLayers ? { where: 'host', layout: this.layout, params, m: new Float32Array(size), v: new Float32Array(size) } : this.upload(params);
+  }
+
+  /** The student from its flat host values onto the GPU, chunk by chunk, with its moments (zero unless given). */
+  private upload(params: Float32Array, m?: Float32Array, v?: Float32Array): Extract<StudentState, { where: 'gpu' }> {
+    const student = new ParamSet(this.gpu, studentShapes(this.spec), params, 'student', this.chunkBytes);
+    return { where: 'gpu', student, m: student.buffers('adam m', m), v: student.buffers('adam v', v) };
+  }
+
+  private static releaseGpu(st: Extract<StudentState, { where: 'gpu' }>): void {
+    st.student.release();
+    for (const b of [...st.m, ...st.v]) b.destroy();
   }
 
   /** The student on the GPU; `resident()` must have put it there (always so unless layers are streamed). */
@@ -81,8 +98,7 @@ export class Distiller {
     await this.teacher.upload();
     const st = this.state;
     if (st.where === 'gpu') return;
-    const student = new ParamSet(this.gpu, studentShapes(this.spec), st.params, 'student');
-    this.state = { where: 'gpu', student, m: this.gpu.upload(st.m, 'adam m'), v: this.gpu.upload(st.v, 'adam v') };
+    this.state = this.upload(st.params, st.m, st.v);
   }
 
   /** Moves the student and its moments to the host and frees the teacher's GPU copy (a streamed stage). */
@@ -92,10 +108,8 @@ export class Distiller {
       this.teacher.evict();
       return st;
     }
-    const [params, m, v] = [await this.gpu.read(st.student.values), await this.gpu.read(st.m), await this.gpu.read(st.v)];
-    st.student.release();
-    st.m.destroy();
-    st.v.destroy();
+    const [params, m, v] = [await st.student.readFlat(), await st.student.readFlat(st.m), await st.student.readFlat(st.v)];
+    Distiller.releaseGpu(st);
     this.teacher.evict();
     const host = { where: 'host' as const, layout: this.layout, params, m, v };
     this.state = host;
@@ -103,11 +117,11 @@ export class Distiller {
   }
 
   /** A run of `plan`, which validatePlan (./plan.ts) has passed: the run driver checks it once, before this. */
-  static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream): Promise<Distiller> {
+  static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream, options: DistillerOptions = {}): Promise<Distiller> {
     const spec = studentSpec(teacher.config, plan);
     corpus.seedSampler(plan.seed);
     const layout = FlatParams.of(studentShapes(spec));
-    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initialStudent(spec, teacher.host, plan.seed));
+    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initialStudent(spec, teacher.host, plan.seed), options.chunkBytes);
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */
@@ -146,7 +160,7 @@ export class Distiller {
       const st = this.state as Extract<StudentState, { where: 'gpu' }>;
       if (start === 0) {
         const s = this.gpu.begin('reset optimizer');
-        s.clear(st.m).clear(st.v).clear(st.student.grads);
+        for (const b of [...st.m, ...st.v, ...st.student.grads]) s.clear(b);
         s.submit();
       }
       this.gpu.trim();
@@ -229,7 +243,7 @@ export class Distiller {
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
   async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedParts[]> {
     const st = this.state;
-    const values = this.layout.unpack(st.where === 'gpu' ? await this.gpu.read(st.student.values) : st.params);
+    const values = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
     const shapes = new Map([...this.layout.slices].map(([n, s]) => [n, s.shape]));
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
@@ -241,7 +255,7 @@ export class Distiller {
    */
   async snapshot(): Promise<{ params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }> {
     const st = this.state;
-    const [params, m, v] = st.where === 'gpu' ? [await this.gpu.read(st.student.values), await this.gpu.read(st.m), await this.gpu.read(st.v)] : [st.params, st.m, st.v];
+    const [params, m, v] = st.where === 'gpu' ? [await st.student.readFlat(), await st.student.readFlat(st.m), await st.student.readFlat(st.v)] : [st.params, st.m, st.v];
     const paramShapes = new Map([...this.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
     return { params, m, v, paramShapes };
   }
@@ -261,9 +275,9 @@ export class Distiller {
       st.v.set(ck.v);
       return;
     }
-    this.gpu.write(st.student.values, ck.params);
-    this.gpu.write(st.m, ck.m);
-    this.gpu.write(st.v, ck.v);
+    st.student.write(st.student.values, ck.params);
+    st.student.write(st.m, ck.m);
+    st.student.write(st.v, ck.v);
   }
 
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
@@ -284,10 +298,6 @@ export class Distiller {
 
   release(): void {
     const st = this.state;
-    if (st.where === 'gpu') {
-      st.student.release();
-      st.m.destroy();
-      st.v.destroy();
-    }
+    if (st.where === 'gpu') Distiller.releaseGpu(st);
   }
 }

@@ -2,8 +2,8 @@
 // (validatePlan) every start goes through, the binding limits and the memory estimate included. The
 // page's form, the command line's flags and the run driver all read the plan from here.
 import type { ArchConfig } from '../io/config';
-import { mixerDims } from '../models/mamba-mixer-shape';
-import { FlatParams } from '../models/params';
+import { mixerDims, mixerParamShapes } from '../models/mamba-mixer-shape';
+import { oversized } from '../models/params';
 import { defaultMixer, studentShapes, type StudentSpec } from '../models/student';
 
 export type Stage = 1 | 2 | 3;
@@ -222,7 +222,8 @@ export interface CheckedPlan {
 
 /**
  * The one check a start goes through: the plan's own values, the teacher's layers and positions,
- * the corpus, and the adapter's one-binding limit for the buffers a stage binds whole. Throws a
+ * the corpus, and the adapter's one-binding limit for the buffers a stage binds whole (each student
+ * tensor, the attention matrices, the logits). Throws a
  * PlanError naming the field; `names` words the field as the caller's user knows it.
  */
 export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<PlanField, string> = PLAN_FIELD_NAMES): CheckedPlan {
@@ -255,17 +256,25 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
   if (plan.stages.includes(3) && logits > lim) {
     bad('memory', `: stage 3's logits (${plan.batch * plan.seqLen} tokens × ${c.vocab}) need ${mib(logits)} in one buffer, over this adapter's ${mib(lim)}: lower the batch or sequence length`);
   }
-  // AdamW binds the student's flat parameter, gradient and moment buffers whole: over the adapter's
-  // limit for one binding, only streamed stages (one layer's slot at a time) can train it.
-  const floats = FlatParams.of(studentShapes(studentSpec(c, plan))).size;
+  // The student's parameters, gradients and moments are cut into chunks of whole tensors, each within
+  // one binding (ParamSet), so only a single tensor over the limit stops a stage: any student tensor
+  // for a resident stage, a mixer's for a streamed one (it binds one mixer's tensors at a time).
+  const spec = studentSpec(c, plan);
   const resident = plan.stages.filter((s) => s === 3 || !plan.streamLayers);
-  if (floats * 4 > ctx.limits.maxStorageBufferBindingSize && resident.length > 0) {
-    const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+  const streamed = plan.stages.filter((s) => !resident.includes(s));
+  const firstMixer = [...Array(c.layers).keys()].find((l) => !plan.attentionLayers.includes(l));
+  const mixerShapes = new Map([...mixerParamShapes(spec.mixer)].map(([n, v]) => [`layers.${firstMixer}.mixer.${n}`, v] as const));
+  const overMixer = firstMixer === undefined ? null : oversized(mixerShapes, lim);
+  const over = resident.length > 0 ? oversized(studentShapes(spec), lim) : null;
+  const big = over ?? (streamed.length > 0 ? overMixer : null);
+  if (big) {
+    const stages = overMixer ? plan.stages : resident;
+    const hint = overMixer ? '' : plan.stages.includes(3) ? ': run stages 1 and 2 with layer streaming only' : ': stream the layers';
+    const size = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? mib(b) : `${(b / 1024).toFixed(0)} KiB`);
     bad(
       'memory',
-      `: the student's parameters take ${gib(floats * 4)} GiB as f32, over this GPU's ${gib(ctx.limits.maxStorageBufferBindingSize)} GiB limit for one storage binding, ` +
-        `so stage${resident.length > 1 ? 's' : ''} ${resident.join(', ')} cannot train it whole` +
-        (plan.stages.includes(3) ? ': run stages 1 and 2 with layer streaming only' : ': stream the layers'),
+      `: the student's tensor ${big.name} takes ${size(big.bytes)} as f32, over this GPU's ${size(lim)} limit for one storage binding, ` +
+        `so stage${stages.length > 1 ? 's' : ''} ${stages.join(', ')} cannot train it${hint}`,
     );
   }
   return { plan, steps: stepsPerStage(plan), memoryBytes: estimateMemory(plan, ctx.teacher) };

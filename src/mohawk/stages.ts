@@ -9,7 +9,7 @@
 //      temperature τ). Trains everything (MLPs optionally frozen).
 // A step is `accumulate` micro-batches (gradients summed, then averaged) and one AdamW update.
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
-import { adamw, type AdamW } from '../kernels/adamw';
+import { adamwChunks, type AdamW } from '../kernels/adamw';
 import { scale } from '../kernels/elementwise';
 import { frobenius } from '../kernels/frobenius';
 import { l2Distance, softCrossEntropy } from '../kernels/losses';
@@ -57,9 +57,9 @@ export interface StageStepArgs {
   teacher: { config: ArchConfig; weights: Weights };
   spec: StudentSpec;
   student: ParamSet;
-  /** AdamW's first and second moments, laid out like the student's parameters. */
-  m: GPUBuffer;
-  v: GPUBuffer;
+  /** AdamW's first and second moments, chunked like the student's parameters (ParamSet.buffers). */
+  m: GPUBuffer[];
+  v: GPUBuffer[];
   options: StageOptions;
   /** Optimizer steps already taken in this stage (a resumed run), for AdamW's bias correction; default 0. */
   startAt?: number;
@@ -105,8 +105,8 @@ export class StageStep {
     this.lossOne = gpu.buffer(4, 'stage loss');
     this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
     student.trainOnly(trainedBy(stage, o.freezeMlp));
-    const mask = gpu.upload(student.mask(), 'stage mask');
-    this.released.push(() => mask.destroy());
+    const mask = student.buffers('stage mask', student.mask());
+    this.released.push(() => mask.forEach((b) => b.destroy()));
     const micro: Op[] = [];
     const mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
     if (mixerLayers.length === 0 && stage !== 3) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
@@ -139,16 +139,12 @@ export class StageStep {
       );
     }
     this.micro = micro;
-    this.opt = adamw(gpu, {
-      params: student.values,
-      grads: student.grads,
-      m,
-      v,
-      mask,
-      count: student.layout.size,
+    this.opt = adamwChunks(gpu, {
+      chunks: student.optimizerChunks(m, v, mask),
       config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm },
     });
-    this.finish = [...(o.accumulate > 1 ? scale(gpu, { y: student.grads, n: student.layout.size, alpha: 1 / o.accumulate }) : []), ...this.opt.ops];
+    const average = o.accumulate > 1 ? student.chunks.flatMap((ch, k) => scale(gpu, { y: student.grads[k]!, n: ch.size, alpha: 1 / o.accumulate })) : [];
+    this.finish = [...average, ...this.opt.ops];
   }
 
   private mixer(l: number, io: { batch: number; L: number }): MambaMixer {
@@ -186,7 +182,7 @@ export class StageStep {
 
   private close(s: ReturnType<Gpu['begin']>): Promise<StepResult> {
     s.run(this.finish);
-    s.clear(this.student.grads);
+    for (const g of this.student.grads) s.clear(g);
     const loss = s.readback(this.lossSum, 1);
     const perLayer = this.stage === 3 ? null : s.readback(this.layerLoss);
     const gn = s.readback(this.opt.gradNorm, 1);

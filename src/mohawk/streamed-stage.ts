@@ -18,7 +18,7 @@
 //   - the embedding is gathered on the host from the teacher's host copy, so the table (often the
 //     largest tensor) never goes to the GPU.
 import type { Gpu, Op, Step } from '../gpu/runtime';
-import { adamw, type AdamW } from '../kernels/adamw';
+import { adamwChunks, type AdamW } from '../kernels/adamw';
 import { scale } from '../kernels/elementwise';
 import type { ArchConfig } from '../io/config';
 import { blockForward } from '../models/decoder';
@@ -70,8 +70,9 @@ export class StreamedStageStep {
   /** The teacher's layer tensors, by name without the `layers.N.` prefix. */
   private readonly teacherSlot = new Map<string, GPUBuffer>();
   private readonly slot: ParamSet;
-  private readonly slotM: GPUBuffer;
-  private readonly slotV: GPUBuffer;
+  /** The slot's AdamW moments, chunked like its parameters. */
+  private readonly slotM: GPUBuffer[];
+  private readonly slotV: GPUBuffer[];
   /** Where each mixer layer's slot lies in the host arrays (in floats). */
   private readonly base = new Map<number, number>();
   /** Steps per pass over the layers. */
@@ -93,7 +94,7 @@ export class StreamedStageStep {
   private readonly lossSum: GPUBuffer;
   private readonly lossOne: GPUBuffer;
   private readonly layerLoss: GPUBuffer;
-  /** Two staging buffers of one slot each, alternating, that bring a layer's parameters and moments back. */
+  /** Two staging buffers of one slot chunk each, alternating, that bring a layer's parameters and moments back. */
   private readonly staging: GPUBuffer[] = [];
   private readonly landing: (Promise<void> | null)[] = [null, null];
   /** The last window's copy-back of each layer: the next window writes that layer only after it landed. */
@@ -143,14 +144,14 @@ export class StreamedStageStep {
       }
       this.base.set(l, b);
     }
-    const size = this.slot.layout.size;
-    this.slotM = own(gpu.buffer(size * 4, 'streamed adam m'));
-    this.slotV = own(gpu.buffer(size * 4, 'streamed adam v'));
+    this.slotM = this.slot.buffers('streamed adam m').map(own);
+    this.slotV = this.slot.buffers('streamed adam v').map(own);
     const trained = trainedBy(stage, o.freezeMlp);
     this.slot.trainOnly((n) => trained(`layers.${this.mixerLayers[0]}.mixer.${n}`));
-    const mask = own(gpu.upload(this.slot.mask(), 'streamed mask'));
+    const mask = this.slot.buffers('streamed mask', this.slot.mask()).map(own);
+    const largest = Math.max(...this.slot.chunks.map((ch) => ch.size));
     for (let j = 0; j < 2; j++) {
-      this.staging.push(own(gpu.createBuffer({ size: size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
+      this.staging.push(own(gpu.createBuffer({ size: Math.max(16, largest * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
     }
 
     const perStep = accumulate * rows * d * 4;
@@ -180,16 +181,12 @@ export class StreamedStageStep {
     this.blockOps = block.ops;
     this.objectiveOps = this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D'));
     this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
-    this.opt = adamw(gpu, {
-      params: slot.values,
-      grads: slot.grads,
-      m: this.slotM,
-      v: this.slotV,
-      mask,
-      count: size,
+    this.opt = adamwChunks(gpu, {
+      chunks: slot.optimizerChunks(this.slotM, this.slotV, mask),
       config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm / Math.sqrt(this.mixerLayers.length) },
     });
-    this.update = [...(accumulate > 1 ? scale(gpu, { y: slot.grads, n: size, alpha: 1 / accumulate }) : []), ...this.opt.ops];
+    const average = accumulate > 1 ? slot.chunks.flatMap((ch, k) => scale(gpu, { y: slot.grads[k]!, n: ch.size, alpha: 1 / accumulate })) : [];
+    this.update = [...average, ...this.opt.ops];
   }
 
   /** Layer l's canonical names, bound to the teacher's slot. */
@@ -258,7 +255,7 @@ export class StreamedStageStep {
     const c = this.c;
     const K = steps.length;
     const bytes = this.rows * c.dModel * 4;
-    const size = this.slot.layout.size;
+    const chunks = this.slot.chunks;
     const host = this.student;
     const t0 = this.t;
     this.t += K;
@@ -276,15 +273,19 @@ export class StreamedStageStep {
       const b0 = this.base.get(l);
       if (b0 !== undefined) {
         await this.landed.get(l);
-        gpu.write(this.slot.values, host.params.subarray(b0, b0 + size));
-        gpu.write(this.slotM, host.m.subarray(b0, b0 + size));
-        gpu.write(this.slotV, host.v.subarray(b0, b0 + size));
+        chunks.forEach((ch, q) => {
+          const [from, to] = [b0 + ch.start, b0 + ch.start + ch.size];
+          gpu.write(this.slot.values[q]!, host.params.subarray(from, to));
+          gpu.write(this.slotM[q]!, host.m.subarray(from, to));
+          gpu.write(this.slotV[q]!, host.v.subarray(from, to));
+        });
       }
       for (let k = 0; k < K; k++) {
         if (b0 !== undefined) {
           // AdamW's step and rate go in through a queue write: each step's update is its own submission.
           this.opt.setStep(t0 + k + 1, steps[k]!.lr);
-          s.clear(this.slot.grads).clear(this.layerLoss, 0, 256);
+          for (const g of this.slot.grads) s.clear(g);
+          s.clear(this.layerLoss, 0, 256);
         }
         for (let i = 0; i < accumulate; i++) {
           const at = (k * accumulate + i) * bytes;
@@ -307,11 +308,14 @@ export class StreamedStageStep {
         s = gpu.begin(`stage ${this.stage} streamed`);
         continue;
       }
-      // Parameters, then each moment, through two staging buffers of one slot each, alternating: a
-      // buffer is reused once its last copy has landed on the host (the GPU meanwhile goes on).
-      const parts: [GPUBuffer, Float32Array][] = [[this.slot.values, host.params], [this.slotM, host.m], [this.slotV, host.v]];
+      // Parameters, then each moment, chunk by chunk, through two staging buffers of one chunk each,
+      // alternating: a buffer is reused once its last copy has landed on the host (the GPU meanwhile
+      // goes on).
+      const parts = chunks.flatMap((ch, q) =>
+        ([[this.slot.values[q]!, host.params], [this.slotM[q]!, host.m], [this.slotV[q]!, host.v]] as const).map(([src, dst]) => ({ src, dst, at: b0 + ch.start, size: ch.size })),
+      );
       const layerBacks: Promise<void>[] = [];
-      for (const [src, dst] of parts) {
+      for (const { src, dst, at, size } of parts) {
         const which = j++ % 2;
         await this.landing[which];
         const st = this.staging[which]!;
@@ -319,7 +323,7 @@ export class StreamedStageStep {
         s.submit();
         s = gpu.begin(`stage ${this.stage} streamed`);
         const back = st.mapAsync(GPUMapMode.READ).then(() => {
-          dst.set(new Float32Array(st.getMappedRange(), 0, size), b0);
+          dst.set(new Float32Array(st.getMappedRange(), 0, size), at);
           st.unmap();
         });
         // Awaited later, or never when the window fails first: it must not count as unhandled.

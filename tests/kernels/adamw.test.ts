@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adamw, type AdamWConfig } from '../../src/kernels/adamw';
+import { adamw, adamwChunks, type AdamWConfig } from '../../src/kernels/adamw';
 import { adamwRef, type AdamWState } from '../../src/ref/adamw';
 import { randn, relErr, testGpu } from '../helpers/gpu';
 
@@ -92,5 +92,41 @@ describe('adamw on the GPU', () => {
     expect(() => adamw(gpu, { params: b, grads: b, m: b, v: b, count: 8, config: { ...BASE, maxGradNorm: 0 } })).toThrow(/maxGradNorm/);
     const opt = adamw(gpu, { params: b, grads: b, m: b, v: b, count: 8, config: BASE });
     expect(() => opt.setStep(0, 0.1)).toThrow(/t=0/);
+  });
+});
+
+describe('adamw over chunks', () => {
+  it('is one optimizer over the concatenation: global clipping norm, masks per chunk', async () => {
+    const gpu = await testGpu();
+    // Chunk sizes off the workgroup and reduce tiles; the second chunk wholly frozen.
+    const sizes = [300, 4100, 77, 5000];
+    const count = sizes.reduce((a, b) => a + b, 0);
+    const config: AdamWConfig = { ...BASE, maxGradNorm: 1 };
+    const p0 = randn(count, 1), m0 = randn(count, 2, 0.05), v0 = Float32Array.from(randn(count, 3, 0.05), (x) => x * x);
+    const mask = Float32Array.from(randn(count, 4), (x) => (x > -0.3 ? 1 : 0));
+    mask.fill(0, sizes[0]!, sizes[0]! + sizes[1]!);
+    const starts = sizes.map((_, k) => sizes.slice(0, k).reduce((a, b) => a + b, 0));
+    const part = (x: Float32Array, k: number) => x.subarray(starts[k]!, starts[k]! + sizes[k]!);
+    const chunks = sizes.map((n, k) => ({ params: gpu.upload(part(p0, k)), grads: gpu.zeros(n), m: gpu.upload(part(m0, k)), v: gpu.upload(part(v0, k)), mask: gpu.upload(part(mask, k)), count: n }));
+    const opt = adamwChunks(gpu, { chunks, config });
+    let ref: AdamWState = { params: f64(p0), m: f64(m0), v: f64(v0) };
+    for (let t = 1; t <= 3; t++) {
+      const g = randn(count, 100 + t, 1 / t);
+      chunks.forEach((c, k) => gpu.write(c.grads, part(g, k)));
+      const lr = 0.01 * t;
+      opt.setStep(t, lr);
+      gpu.run(opt.ops);
+      const next = adamwRef(ref, f64(g), config, t, lr, f64(mask));
+      const norm = await gpu.read(opt.gradNorm, 1);
+      expect(Math.abs(norm[0]! - next.gradNorm) / next.gradNorm, `norm at step ${t}`).toBeLessThan(1e-5);
+      ref = next;
+    }
+    for (const k of ['params', 'm', 'v'] as const) {
+      const got = new Float32Array(count);
+      for (let j = 0; j < sizes.length; j++) got.set(await gpu.read(chunks[j]![k], sizes[j]), starts[j]);
+      expect(relErr(got, ref[k]), k).toBeLessThan(1e-4);
+      if (k === 'params') expect(part(got, 1)).toEqual(part(p0, 1));
+    }
+    await gpu.check();
   });
 });

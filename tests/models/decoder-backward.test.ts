@@ -25,10 +25,10 @@ describe.each(['llama-gqa', 'gpt2', 'gpt_neox', 'phi'] as const)('decoder backwa
     const rowLoss = gpu.zeros(rows), loss = gpu.zeros(1), dLogits = gpu.zeros(rows * teacher.config.vocab);
     const ce = crossEntropy(gpu, { logits: dec.logits!, targets: gpu.upload(targets), rows, vocab: teacher.config.vocab, rowLoss, loss, dLogits });
     gpu.run([...dec.ops, ...ce, ...dec.backward(dLogits)]);
-    const grads = ps.layout.unpack(await gpu.read(ps.grads));
-    const flat = await gpu.read(ps.values);
+    const grads = ps.layout.unpack(await ps.readFlat(ps.grads));
+    const flat = await ps.readFlat();
     const lossAt = async (values: Float32Array) => {
-      gpu.write(ps.values, values);
+      ps.write(ps.values, values);
       gpu.run([...dec.ops, ...ce]);
       return (await gpu.read(loss, 1))[0]!;
     };
@@ -69,7 +69,7 @@ describe.each(['llama-gqa', 'gpt2', 'gpt_neox', 'phi'] as const)('decoder backwa
       const rel = Math.abs(numeric - analytic) / (Math.max(Math.abs(numeric), Math.abs(analytic)) + noise);
       if (!(rel < 2e-2)) worst.push(`${n}: analytic ${analytic.toExponential(4)} numeric ${numeric.toExponential(4)} (rel ${rel.toExponential(2)})`);
     }
-    gpu.write(ps.values, flat);
+    ps.write(ps.values, flat);
     await gpu.check();
     expect(worst).toEqual([]);
     ps.release();

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
+import { slice } from '../../src/gpu/runtime';
 import { loadTeacher, type LoadedTeacher } from '../../src/models/teacher';
 import { Distiller } from '../../src/mohawk/distiller';
 import { DEFAULT_PLAN } from '../../src/mohawk/plan';
@@ -57,8 +58,8 @@ describe('MOHAWK stages on stories260K', () => {
     const gpu = await testGpu();
     const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 100 });
     const d = await Distiller.create(gpu, teacher, plan([2], { 2: 16 * 2 * 3 }, { seqLen: 16 }), corpus);
-    const s = d.student.layout.get('layers.2.mixer.out_proj.weight');
-    gpu.write(d.student.values, new Float32Array(s.count).fill(NaN), s.offset * 4);
+    const s = slice(d.student.get('layers.2.mixer.out_proj.weight'));
+    gpu.write(s.buffer, new Float32Array(s.size / 4).fill(NaN), s.offset);
     const steps: number[] = [];
     // The step in flight behind the failed one fails too: that must not become an unhandled rejection.
     const unhandled: unknown[] = [];
@@ -86,4 +87,79 @@ describe('MOHAWK stages on stories260K', () => {
     expect(o.studentNll).toBeLessThan(u.studentNll);
     for (const d of [full.d, only3.d, untrained]) d.release();
   }, 600_000);
+});
+
+describe('a student in many chunks', () => {
+  // The same steps with the student in one buffer and cut (by a tiny cap) into chunks of whole
+  // tensors: the chunked AdamW clips by the global norm over every chunk, so nothing differs but the
+  // order of the norm's sums (an ulp). Stage 1 (a few tensors trained, so some chunks are wholly
+  // frozen) goes first at a small rate: a later stage, fed a student a few ulps apart, would amplify
+  // them into its losses well past the rounding this compares.
+  async function run(chunkBytes: number | undefined, streamLayers: boolean) {
+    const gpu = await testGpu();
+    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 100 });
+    const per = 16 * 2 * 2;
+    const p = plan([1, 3], { 1: per * 2, 3: per * 2 }, { seqLen: 16, accumulate: 2, streamLayers, lr: { 1: 1e-4, 2: 1e-3, 3: 1e-3 } });
+    const d = await Distiller.create(gpu, teacher, p, corpus, { chunkBytes });
+    const losses: number[] = [];
+    const norms: number[] = [];
+    await d.run({
+      step: (r) => {
+        losses.push(r.loss);
+        norms.push(r.gradNorm);
+      },
+    });
+    return { d, losses, norms, snap: await d.snapshot() };
+  }
+  const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < a.length; i++) {
+      num = Math.max(num, Math.abs(a[i]! - b[i]!));
+      den = Math.max(den, Math.abs(b[i]!));
+    }
+    return num / Math.max(den, 1e-12);
+  };
+  const same = (many: Awaited<ReturnType<typeof run>>, one: Awaited<ReturnType<typeof run>>) => {
+    expect(one.d.student.chunks).toHaveLength(1);
+    expect(many.d.student.chunks.length).toBeGreaterThan(5);
+    expect(many.losses).toHaveLength(4);
+    expect(rel(many.losses, one.losses)).toBeLessThan(1e-6);
+    expect(rel(many.norms, one.norms)).toBeLessThan(1e-6);
+    expect(rel(many.snap.params, one.snap.params)).toBeLessThan(1e-6);
+    // The moments hold the last step's raw gradients, taken where the first step's ulp-apart clip
+    // factor moved the parameters: they show that ulp most.
+    for (const k of ['m', 'v'] as const) expect(rel(many.snap[k], one.snap[k]), k).toBeLessThan(1e-5);
+    // Stage 3 clipped: the global norm decided its updates.
+    expect(Math.min(...one.norms.slice(2))).toBeGreaterThan(DEFAULT_PLAN.maxGradNorm);
+  };
+
+  it('takes the same steps as the student in one buffer, and snapshots and restores the same flat layout', async () => {
+    const one = await run(undefined, false);
+    // 128 KiB holds the embedding, the largest tensor, alone.
+    const many = await run(128 * 1024, false);
+    same(many, one);
+    // A checkpoint of one goes into the other, chunk by chunk.
+    many.d.restore(one.snap);
+    const back = await many.d.snapshot();
+    for (const k of ['params', 'm', 'v'] as const) expect(back[k]).toEqual(one.snap[k]);
+    one.d.release();
+    many.d.release();
+  }, 300_000);
+
+  it('moves between the host (streamed stage 1) and the GPU (stage 3) chunk by chunk', async () => {
+    const one = await run(undefined, true);
+    const many = await run(128 * 1024, true);
+    same(many, one);
+    one.d.release();
+    many.d.release();
+  }, 300_000);
+
+  it('refuses a cap one tensor does not fit in, naming it', async () => {
+    const gpu = await testGpu();
+    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 20 });
+    await expect(Distiller.create(gpu, teacher, plan([3], { 3: 64 }, { seqLen: 16 }), corpus, { chunkBytes: 100 * 1024 })).rejects.toThrow(
+      'parameter embed takes 0.13 MiB as f32, over the 0.10 MiB one storage binding may hold',
+    );
+  });
 });
