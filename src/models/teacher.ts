@@ -62,8 +62,11 @@ export async function loadTeacher(
   files: FileSet,
   name: string,
   onProgress?: (done: number, total: number) => void,
-  /** upload: false leaves the weights on the host (a teacher whose layers will be streamed). */
-  opts: { upload?: boolean } = {},
+  /**
+   * upload: false leaves the weights on the host (the run uploads them when it needs them whole);
+   * onRead hears how many parameters of how many have been read from the files.
+   */
+  opts: { upload?: boolean; onRead?: (done: number, total: number) => void } = {},
 ): Promise<LoadedTeacher> {
   if (!files.has('config.json')) throw new Error(`config.json is missing (have: ${files.names.join(', ') || 'no files'})`);
   if (!files.has('tokenizer.json')) throw new Error(`tokenizer.json is missing (have: ${files.names.join(', ')})`);
@@ -78,13 +81,21 @@ export async function loadTeacher(
   // Read once; the GPU copies are made from the host ones (now and after any eviction).
   const host = new Map<string, Float32Array>();
   const shapes = new Map(layout.tensors.map((t) => [t.name, t.shape] as const));
-  for (const t of layout.tensors) host.set(t.name, await t.read());
+  const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const totalValues = layout.tensors.reduce((a, t) => a + count(t.shape), 0);
+  let readValues = 0;
+  opts.onRead?.(0, totalValues);
+  for (const t of layout.tensors) {
+    host.set(t.name, await t.read());
+    readValues += count(t.shape);
+    opts.onRead?.(readValues, totalValues);
+  }
   const fromHost = () => [...host].map(([name, data]) => ({ name, shape: shapes.get(name)!, read: async () => data }));
 
   const weights = new Map<string, GPUBuffer>();
   if (opts.upload ?? true) for (const [n, b] of await uploadTensors(gpu, fromHost(), onProgress)) weights.set(n, b);
 
-  const parameters = layout.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+  const parameters = totalValues;
   const summary: TeacherSummary = {
     name,
     modelType: config.modelType,

@@ -112,7 +112,10 @@ export class Engine implements EngineApi, DistillApi {
     this.status(`reading ${files.names.join(', ')}`);
     // Nothing goes to the GPU yet: the run uploads the teacher when its plan needs it whole.
     const name = given ?? teacherName(files.has('config.json') ? await readJson(files, 'config.json') : null);
-    const t = await loadTeacher(gpu, files, name, undefined, { upload: false });
+    const t = await loadTeacher(gpu, files, name, undefined, {
+      upload: false,
+      onRead: (done, total) => this.emit({ type: 'progress', label: 'reading the weights (parameters)', done, total }),
+    });
     this.teacher = t;
     this.teacherFiles = files;
     this.teacherName = name;

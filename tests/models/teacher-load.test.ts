@@ -55,3 +55,17 @@ describe('loading teachers of every architecture: bad input', () => {
     await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/tokenizer produces ids up to 511 but the model's embedding has only 256 rows/);
   });
 });
+
+describe('loading progress', () => {
+  it('reports the parameters read, from 0 up to all of them, and leaves the GPU alone when told', async () => {
+    const gpu = await testGpu();
+    const seen: [number, number][] = [];
+    const fx = await loadFixture('gpt2');
+    const t = await loadTeacher(gpu, await nodeDirFileSet(fx.dir), 'gpt2', undefined, { upload: false, onRead: (d, n) => seen.push([d, n]) });
+    expect(seen[0]).toEqual([0, t.summary.parameters]);
+    expect(seen.at(-1)).toEqual([t.summary.parameters, t.summary.parameters]);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]![0]).toBeGreaterThan(seen[i - 1]![0]);
+    expect(t.resident).toBe(false);
+    t.release();
+  });
+});
