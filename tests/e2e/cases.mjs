@@ -269,6 +269,13 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
  * the run finishes from where it stopped.
  */
 export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
+  // Long tasks on the main thread while the run trains (the engine is in a worker; the page only draws).
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longTasks.push({ at: e.startTime, ms: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
   await page.goto(url);
   if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
   await page.locator($('builtin')).click();
@@ -278,6 +285,7 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
     if (await box.isChecked()) await box.uncheck();
   }
   await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 384 });
+  const runFrom = await page.evaluate(() => performance.now());
   await page.locator($('run')).click();
   const bar = $('stage-progress-1');
   await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.step) >= 2, bar, { timeout: 240_000, polling: 200 }).catch(async () => {
@@ -290,6 +298,9 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
   await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 120_000, polling: 200 }).catch(async () => {
     throw new Error(`the run did not stop; status: ${await statusText(page)}`);
   });
+  const runTo = await page.evaluate(() => performance.now());
+  const long = await page.evaluate(([a, b]) => window.__longTasks.filter((t) => t.at >= a && t.at <= b).map((t) => t.ms), [runFrom, runTo]);
+  const longest = long.length ? Math.max(...long) : 0;
   const stopped = await statusText(page);
   if (!/stopped at stage 1, step \d+: the checkpoint and the student so far are kept/.test(stopped)) throw new Error(`the status after Stop says ${stopped}`);
   const stoppedAt = Number(await page.locator(bar).getAttribute('data-step'));
@@ -318,5 +329,5 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
     throw new Error(`loading a teacher over an unexported student asked ${JSON.stringify(question)}`);
   }
   if (!(await page.locator($('export')).isEnabled())) throw new Error('the student was dropped although the user said no');
-  return `stopped at step ${stoppedAt} of 6 (${stopped}); resumed with the checkpoint's plan (seq ${seq}) to the end; ${points} loss points drawn after resuming`;
+  return `main thread during the run: ${long.length} long tasks, longest ${longest.toFixed(0)} ms; stopped at step ${stoppedAt} of 6 (${stopped}); resumed with the checkpoint's plan (seq ${seq}) to the end; ${points} loss points drawn after resuming`;
 }
