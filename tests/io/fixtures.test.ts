@@ -11,7 +11,7 @@ import { llamaForward, llamaTensorShapes, loadLlama, meanNll, nllOf } from '../.
 import { FIXTURE_LOGITS_SHAPE, FIXTURE_NAMES, FIXTURES_DIR, loadFixture, type FixtureName } from '../helpers/fixtures';
 import { relErr } from '../helpers/gpu';
 
-const SHARED = { layers: 2, dModel: 64, heads: 4, headDim: 16, vocab: 512, maxPositions: 128, normEps: 1e-5, bosId: 1, eosId: 2 };
+const SHARED = { layers: 2, dModel: 64, heads: 4, headDim: 16, vocab: 512, maxPositions: 128, normEps: 1e-5, bosId: 1, eosId: 2, ropeScaling: null, qkNorm: false, slidingWindow: null };
 const LLAMA: ArchConfig = {
   ...SHARED,
   modelType: 'llama',
@@ -24,7 +24,7 @@ const LLAMA: ArchConfig = {
   activation: 'silu',
   gatedMlp: true,
   tiedEmbeddings: false,
-  biases: { attention: true, mlp: false, lmHead: false },
+  biases: { attention: true, attentionOut: true, mlp: false, lmHead: false },
   parallelResidual: false,
 };
 
@@ -41,7 +41,7 @@ const ARCH: Record<FixtureName, ArchConfig> = {
     activation: 'gelu_tanh',
     gatedMlp: false,
     tiedEmbeddings: true,
-    biases: { attention: true, mlp: true, lmHead: false },
+    biases: { attention: true, attentionOut: true, mlp: true, lmHead: false },
     parallelResidual: false,
   },
   'llama-gqa': LLAMA,
@@ -58,7 +58,7 @@ const ARCH: Record<FixtureName, ArchConfig> = {
     activation: 'gelu',
     gatedMlp: false,
     tiedEmbeddings: false,
-    biases: { attention: true, mlp: true, lmHead: false },
+    biases: { attention: true, attentionOut: true, mlp: true, lmHead: false },
     parallelResidual: true,
   },
   phi: {
@@ -73,7 +73,7 @@ const ARCH: Record<FixtureName, ArchConfig> = {
     activation: 'gelu_tanh',
     gatedMlp: false,
     tiedEmbeddings: false,
-    biases: { attention: true, mlp: true, lmHead: true },
+    biases: { attention: true, attentionOut: true, mlp: true, lmHead: true },
     parallelResidual: true,
   },
 };
