@@ -1,5 +1,6 @@
 // Causal softmax attention matrix, rows [row0, row0+rows) of every (batch, query head):
 //   A[b, h, i − row0, j] = softmax_{j ≤ i}(scale · Q[b, i, h]·K[b, j, h / group])   (0 for j > i)
+// or, with a sliding window (win < L), softmax over i − win < j ≤ i, 0 outside it.
 // A workgroup owns 64 rows of one head. Pass 1 walks the column tiles left of the diagonal, writes
 // the scaled scores and keeps a running (max, sum of exp) per row; pass 2 rescales what the same
 // invocation wrote, so no other invocation's writes need to become visible.
@@ -15,6 +16,7 @@ struct U {
   rows: u32,
   group: u32, // hq / hkv
   scale: f32,
+  win: u32,   // keys i − win < j ≤ i; L without a window
 }
 
 const T = 64u;  // rows and columns of a tile
@@ -89,6 +91,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
           if (j < L) { A[row + j] = 0.0; }
           continue;
         }
+        if (i - j >= u.win) {
+          A[row + j] = 0.0;
+          continue;
+        }
         let x = accs[r][c] * u.scale;
         A[row + j] = x;
         // Online softmax statistics: rescale the sum whenever the running max moves.
@@ -123,7 +129,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       let row = outBase + (i - u.row0) * L;
       for (var c = 0u; c < 4u; c++) {
         let j = c0 + tx * 4u + c;
-        if (j <= i) { A[row + j] = exp(A[row + j] - rowMax[r]) * inv[r]; }
+        if (j <= i && i - j < u.win) { A[row + j] = exp(A[row + j] - rowMax[r]) * inv[r]; }
       }
     }
   }

@@ -4,8 +4,21 @@
 // (rope_parameters) are read. Anything the studio cannot reproduce exactly is refused by name rather
 // than silently approximated.
 
-export type ModelType = 'llama' | 'gpt2' | 'gpt_neox' | 'phi';
-export const MODEL_TYPES: readonly ModelType[] = ['llama', 'gpt2', 'gpt_neox', 'phi'];
+export type ModelType = 'llama' | 'gpt2' | 'gpt_neox' | 'phi' | 'qwen2' | 'qwen3' | 'mistral';
+export const MODEL_TYPES: readonly ModelType[] = ['llama', 'gpt2', 'gpt_neox', 'phi', 'qwen2', 'qwen3', 'mistral'];
+
+/** The Llama block with other options (q/k norms, biases, a sliding window); same tensor names, same reference. */
+export const LLAMA_FAMILY: readonly ModelType[] = ['llama', 'qwen2', 'qwen3', 'mistral'];
+
+/**
+ * RoPE frequency scaling (transformers' modeling_rope_utils): 'linear' divides every inverse
+ * frequency by factor; 'llama3' divides the low frequencies (wavelength above
+ * originalMaxPositions/lowFreqFactor) by factor, keeps the high ones (wavelength below
+ * originalMaxPositions/highFreqFactor), and blends in between.
+ */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
 
 /** gelu = erf form; gelu_tanh = the tanh approximation (HF gelu_new / gelu_pytorch_tanh / gelu_fast). */
 export type Activation = 'silu' | 'gelu' | 'gelu_tanh' | 'relu';
@@ -27,13 +40,20 @@ export interface ArchConfig {
   positions: 'rope' | 'learned';
   /** null without RoPE. */
   ropeTheta: number | null;
+  /** null: plain RoPE, inv_freq_i = theta^(−2i/rotaryDim). */
+  ropeScaling: RopeScaling | null;
   /** Leading dims of each head that RoPE rotates (even; headDim unless partial; 0 without RoPE). */
   rotaryDim: number;
   activation: Activation;
   /** Gated MLP: down(act(gate(x)) * up(x)) (llama's SwiGLU); else fc2(act(fc1(x))). */
   gatedMlp: boolean;
   tiedEmbeddings: boolean;
-  biases: { attention: boolean; mlp: boolean; lmHead: boolean };
+  /** attention: q, k and v projections; attentionOut: the output projection (Qwen2 has the first only). */
+  biases: { attention: boolean; attentionOut: boolean; mlp: boolean; lmHead: boolean };
+  /** RMSNorm over headDim of every query and key head, before RoPE (qwen3's q_norm, k_norm). */
+  qkNorm: boolean;
+  /** Query i attends keys j with i − window < j ≤ i (mistral); null: every j ≤ i. */
+  slidingWindow: number | null;
   /** Attention and MLP read the same block input and both add to the residual (gpt_neox, phi). */
   parallelResidual: boolean;
   bosId: number | null;
@@ -132,12 +152,18 @@ class Reader {
     this.fail(`${key} = ${JSON.stringify(v)}: ${why}`);
   }
 
-  /** RoPE base and partial-rotary fraction from the 4.x fields or 5.x rope_parameters; only plain RoPE. */
-  rope(dfltTheta: number, partialKeys: string[], dfltPartial: number): { theta: number; partial: number } {
-    const scaling = this.cfg.rope_scaling;
-    if (scaling !== undefined && scaling !== null) {
-      const type = typeof scaling === 'object' ? ((scaling as Json).rope_type ?? (scaling as Json).type) : scaling;
-      if (type !== 'default') this.fail(`rope_scaling ${JSON.stringify(scaling)} is not supported (only plain RoPE)`);
+  /**
+   * RoPE base, partial-rotary fraction and scaling from the 4.x fields (rope_theta, rope_scaling) or
+   * 5.x rope_parameters; scaling other than linear and llama3 (and, where `scaling` is false, any) is refused.
+   */
+  rope(dfltTheta: number, partialKeys: string[], dfltPartial: number, scaling = false): { theta: number; partial: number; scaling: RopeScaling | null } {
+    const supported = scaling ? '(supported: default, linear, llama3)' : '(only plain RoPE)';
+    let found: { where: string; obj: Json } | null = null;
+    const rs = this.cfg.rope_scaling;
+    if (rs !== undefined && rs !== null) {
+      const type = typeof rs === 'object' ? ((rs as Json).rope_type ?? (rs as Json).type) : rs;
+      if (type !== 'default' && !(scaling && (type === 'linear' || type === 'llama3'))) this.fail(`rope_scaling ${JSON.stringify(rs)} is not supported ${supported}`);
+      if (type !== 'default') found = { where: 'rope_scaling', obj: rs as Json };
     }
     let params: Json = {};
     const rp = this.cfg.rope_parameters;
@@ -145,14 +171,34 @@ class Reader {
       if (typeof rp !== 'object' || Array.isArray(rp)) this.fail(`rope_parameters ${JSON.stringify(rp)} is not an object`);
       params = rp as Json;
       const type = params.rope_type ?? params.type ?? 'default';
-      if (type !== 'default') this.fail(`rope_parameters.rope_type "${String(type)}" is not supported (only plain RoPE)`);
+      if (type !== 'default' && !(scaling && (type === 'linear' || type === 'llama3'))) this.fail(`rope_parameters.rope_type "${String(type)}" is not supported ${supported}`);
+      // 5.x writes both; rope_parameters is what it reads.
+      if (type !== 'default') found = { where: 'rope_parameters', obj: params };
+      else found = null;
     }
     const sub = new Reader(params, `${this.where} rope_parameters`);
     const theta = sub.num('rope_theta', this.num(['rope_theta', 'rotary_emb_base'], dfltTheta));
     let partial = this.num(partialKeys, dfltPartial);
     partial = sub.num('partial_rotary_factor', partial);
     if (partial > 1) this.fail(`partial rotary factor ${partial} is above 1`);
-    return { theta, partial };
+    let sc: RopeScaling | null = null;
+    if (found) {
+      const r = new Reader(found.obj, `${this.where} ${found.where}`);
+      const type = found.obj.rope_type ?? found.obj.type;
+      const factor = r.num('factor', NaN);
+      if (Number.isNaN(factor)) r.fail(`${String(type)} scaling needs factor`);
+      if (type === 'linear') sc = { type: 'linear', factor };
+      else {
+        const lowFreqFactor = r.num('low_freq_factor', NaN);
+        const highFreqFactor = r.num('high_freq_factor', NaN);
+        const originalMaxPositions = r.int('original_max_position_embeddings');
+        r.done();
+        if (Number.isNaN(lowFreqFactor) || Number.isNaN(highFreqFactor)) r.fail('llama3 scaling needs low_freq_factor and high_freq_factor');
+        if (!(highFreqFactor > lowFreqFactor)) r.fail(`high_freq_factor ${highFreqFactor} must be above low_freq_factor ${lowFreqFactor}`);
+        sc = { type: 'llama3', factor, lowFreqFactor, highFreqFactor, originalMaxPositions };
+      }
+    }
+    return { theta, partial, scaling: sc };
   }
 
   done(): void {
@@ -193,6 +239,7 @@ function check(r: Reader, a: ArchConfig): void {
   if (a.heads % a.kvHeads !== 0) r.fail(`num_attention_heads ${a.heads} is not a multiple of the key/value heads ${a.kvHeads}`);
   if (a.rotaryDim % 2 !== 0 || a.rotaryDim > a.headDim) r.fail(`rotary dimension ${a.rotaryDim} must be even and at most the head dimension ${a.headDim}`);
   if (a.positions === 'rope' && a.rotaryDim === 0) r.fail('rotary dimension is 0');
+  if (a.qkNorm && a.headDim % 4 !== 0) r.fail(`head_dim ${a.headDim}: query/key norms need a multiple of 4`);
 }
 
 function headDimOf(r: Reader, dModel: number, heads: number, key: string | null): number {
@@ -204,38 +251,87 @@ function headDimOf(r: Reader, dModel: number, heads: number, key: string | null)
   return heads > 0 ? dModel / heads : 0;
 }
 
+/** The Llama block as each Llama-family config describes it; `o` says what the family changes. */
+function llamaLike(
+  r: Reader,
+  o: { modelType: ModelType; theta: number; maxPositions: number; normEps: number; bos: number | null; eos: number | null; qkvBias: boolean | 'flag'; oBias: boolean | 'flag'; mlpBias: boolean; qkNorm: boolean; window: number | null },
+): ArchConfig {
+  const dModel = r.int('hidden_size');
+  const heads = r.int('num_attention_heads');
+  const headDim = headDimOf(r, dModel, heads, 'head_dim');
+  const { theta, partial, scaling } = r.rope(o.theta, [], 1, true);
+  if (partial !== 1) r.fail(`partial rotary factor ${partial}: ${o.modelType} rotates the whole head`);
+  const attentionBias = o.qkvBias === 'flag' || o.oBias === 'flag' ? r.bool('attention_bias', false) : false;
+  return {
+    modelType: o.modelType,
+    layers: r.int('num_hidden_layers'),
+    dModel,
+    heads,
+    kvHeads: r.int('num_key_value_heads', heads),
+    headDim,
+    intermediate: r.int('intermediate_size'),
+    vocab: r.int('vocab_size'),
+    maxPositions: r.int('max_position_embeddings', o.maxPositions),
+    norm: 'rmsnorm',
+    normEps: r.num('rms_norm_eps', o.normEps),
+    positions: 'rope',
+    ropeTheta: theta,
+    ropeScaling: scaling,
+    rotaryDim: headDim,
+    activation: r.activation('hidden_act', 'silu'),
+    gatedMlp: true,
+    tiedEmbeddings: r.bool('tie_word_embeddings', false),
+    biases: {
+      attention: o.qkvBias === 'flag' ? attentionBias : o.qkvBias,
+      attentionOut: o.oBias === 'flag' ? attentionBias : o.oBias,
+      mlp: o.mlpBias,
+      lmHead: false,
+    },
+    qkNorm: o.qkNorm,
+    slidingWindow: o.window,
+    parallelResidual: false,
+    bosId: r.tokenId('bos_token_id', o.bos),
+    eosId: r.tokenId('eos_token_id', o.eos),
+  };
+}
+
+/**
+ * Qwen2/Qwen3 switch the window on with use_sliding_window, for the layers from max_window_layers
+ * on (or as layer_types says); the studio runs every layer with full attention, so either is refused.
+ */
+function refuseQwenWindow(r: Reader): void {
+  r.refuse('use_sliding_window', 'sliding-window attention in Qwen layers is not supported (only use_sliding_window false)');
+  const types = r.cfg.layer_types;
+  if (Array.isArray(types) && types.some((t) => t !== 'full_attention')) {
+    r.fail(`layer_types ${JSON.stringify(types)}: only full_attention layers are supported`);
+  }
+}
+
 const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
   llama(r) {
-    r.refuse('sliding_window', 'sliding-window attention is not supported');
-    r.refuse('use_sliding_window', 'sliding-window attention is not supported');
-    const dModel = r.int('hidden_size');
-    const heads = r.int('num_attention_heads');
-    const headDim = headDimOf(r, dModel, heads, 'head_dim');
-    const { theta, partial } = r.rope(10000, [], 1);
-    if (partial !== 1) r.fail(`partial rotary factor ${partial}: llama rotates the whole head`);
-    return {
-      modelType: 'llama',
-      layers: r.int('num_hidden_layers'),
-      dModel,
-      heads,
-      kvHeads: r.int('num_key_value_heads', heads),
-      headDim,
-      intermediate: r.int('intermediate_size'),
-      vocab: r.int('vocab_size'),
-      maxPositions: r.int('max_position_embeddings', 2048),
-      norm: 'rmsnorm',
-      normEps: r.num('rms_norm_eps', 1e-6),
-      positions: 'rope',
-      ropeTheta: theta,
-      rotaryDim: headDim,
-      activation: r.activation('hidden_act', 'silu'),
-      gatedMlp: true,
-      tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      biases: { attention: r.bool('attention_bias', false), mlp: r.bool('mlp_bias', false), lmHead: false },
-      parallelResidual: false,
-      bosId: r.tokenId('bos_token_id', 1),
-      eosId: r.tokenId('eos_token_id', 2),
-    };
+    r.refuse('sliding_window', 'sliding-window attention is not supported for llama (model_type mistral has it)');
+    r.refuse('use_sliding_window', 'sliding-window attention is not supported for llama (model_type mistral has it)');
+    const mlpBias = r.bool('mlp_bias', false);
+    return llamaLike(r, { modelType: 'llama', theta: 10000, maxPositions: 2048, normEps: 1e-6, bos: 1, eos: 2, qkvBias: 'flag', oBias: 'flag', mlpBias, qkNorm: false, window: null });
+  },
+
+  // Qwen2 (and Qwen2.5): q, k, v biased, o not (Qwen2Attention), no attention_bias field.
+  qwen2(r) {
+    refuseQwenWindow(r);
+    return llamaLike(r, { modelType: 'qwen2', theta: 10000, maxPositions: 32768, normEps: 1e-6, bos: null, eos: null, qkvBias: true, oBias: false, mlpBias: false, qkNorm: false, window: null });
+  },
+
+  // Qwen3: q_norm and k_norm over head_dim before RoPE; attention_bias covers q, k, v and o.
+  qwen3(r) {
+    refuseQwenWindow(r);
+    return llamaLike(r, { modelType: 'qwen3', theta: 10000, maxPositions: 32768, normEps: 1e-6, bos: null, eos: null, qkvBias: 'flag', oBias: 'flag', mlpBias: false, qkNorm: true, window: null });
+  },
+
+  // Mistral: Llama without biases, with a sliding window over every layer (MistralConfig's default 4096).
+  mistral(r) {
+    r.refuse('attention_bias', 'attention biases are not part of mistral');
+    const window = Object.hasOwn(r.cfg, 'sliding_window') ? r.cfg.sliding_window === null ? null : r.int('sliding_window') : 4096;
+    return llamaLike(r, { modelType: 'mistral', theta: 10000, maxPositions: 4096 * 32, normEps: 1e-6, bos: 1, eos: 2, qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, window });
   },
 
   gpt2(r) {
@@ -258,11 +354,14 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
       normEps: r.num('layer_norm_epsilon', 1e-5),
       positions: 'learned',
       ropeTheta: null,
+      ropeScaling: null,
       rotaryDim: 0,
       activation: r.activation('activation_function', 'gelu_new'),
       gatedMlp: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', true),
-      biases: { attention: true, mlp: true, lmHead: false },
+      biases: { attention: true, attentionOut: true, mlp: true, lmHead: false },
+      qkNorm: false,
+      slidingWindow: null,
       parallelResidual: false,
       bosId: r.tokenId('bos_token_id', 50256),
       eosId: r.tokenId('eos_token_id', 50256),
@@ -274,6 +373,7 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
     const heads = r.int('num_attention_heads');
     const headDim = headDimOf(r, dModel, heads, null);
     const { theta, partial } = r.rope(10000, ['partial_rotary_factor', 'rotary_pct'], 0.25);
+    const attnBias = r.bool('attention_bias', true);
     return {
       modelType: 'gpt_neox',
       layers: r.int('num_hidden_layers'),
@@ -288,12 +388,15 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
       normEps: r.num('layer_norm_eps', 1e-5),
       positions: 'rope',
       ropeTheta: theta,
+      ropeScaling: null,
       // transformers: rotary_ndims = int(head_size * rotary_pct)
       rotaryDim: Math.floor(headDim * partial),
       activation: r.activation('hidden_act', 'gelu'),
       gatedMlp: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      biases: { attention: r.bool('attention_bias', true), mlp: true, lmHead: false },
+      biases: { attention: attnBias, attentionOut: attnBias, mlp: true, lmHead: false },
+      qkNorm: false,
+      slidingWindow: null,
       parallelResidual: r.bool('use_parallel_residual', true),
       bosId: r.tokenId('bos_token_id', 0),
       eosId: r.tokenId('eos_token_id', 2),
@@ -320,15 +423,41 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
       normEps: r.num('layer_norm_eps', 1e-5),
       positions: 'rope',
       ropeTheta: theta,
+      ropeScaling: null,
       // transformers: rotary_ndims = int(partial_rotary_factor * head_dim)
       rotaryDim: Math.floor(headDim * partial),
       activation: r.activation('hidden_act', 'gelu_new'),
       gatedMlp: false,
       tiedEmbeddings: r.bool('tie_word_embeddings', false),
-      biases: { attention: true, mlp: true, lmHead: true },
+      biases: { attention: true, attentionOut: true, mlp: true, lmHead: true },
+      qkNorm: false,
+      slidingWindow: null,
       parallelResidual: true,
       bosId: r.tokenId('bos_token_id', 1),
       eosId: r.tokenId('eos_token_id', 2),
     };
   },
 };
+
+/**
+ * The RoPE inverse frequencies of a config, in float64, i < rotaryDim/2: theta^(−2i/rotaryDim), then
+ * the scaling of transformers' _compute_linear_scaling_rope_parameters / _compute_llama3_parameters.
+ */
+export function ropeInverseFrequencies(c: Pick<ArchConfig, 'ropeTheta' | 'rotaryDim' | 'ropeScaling'>): Float64Array {
+  const half = c.rotaryDim / 2;
+  const theta = c.ropeTheta ?? 10000;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = theta ** ((-2 * i) / c.rotaryDim);
+  const s = c.ropeScaling;
+  if (!s) return inv;
+  if (s.type === 'linear') return inv.map((f) => f / s.factor);
+  const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
+  const highWavelen = s.originalMaxPositions / s.highFreqFactor;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < highWavelen) return f;
+    if (wavelen > lowWavelen) return f / s.factor;
+    const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return ((1 - smooth) * f) / s.factor + smooth * f;
+  });
+}

@@ -1,6 +1,7 @@
 // The teacher's causal softmax attention matrices (forward only), one row range at a time so that
 // long sequences fit the binding limits:
 //   A[b, h, i − row0, j] = softmax_{j ≤ i}(scale·Q[b, i, h]·K[b, j, h / (hq/hkv)])   for j ≤ i, 0 for j > i
+// With a sliding window W (Mistral) the softmax runs over i − W < j ≤ i and the rest is 0.
 //
 // Layouts (row-major, last index fastest):
 //   q   (batch, L, hq, d)    rotary already applied
@@ -32,6 +33,8 @@ export interface AttnMatrixArgs {
   rows?: number;
   /** Default 1/√d. */
   scale?: number;
+  /** Sliding window: query i sees keys i − window < j ≤ i. */
+  window?: number;
 }
 
 export function attnMatrix(gpu: Gpu, args: AttnMatrixArgs): Op[] {
@@ -46,6 +49,8 @@ export function attnMatrix(gpu: Gpu, args: AttnMatrixArgs): Op[] {
   if (!Number.isInteger(row0) || row0 < 0 || row0 + rows > L) throw new Error(`attnMatrix ${shape}: rows outside [0, L)`);
   if (hq % hkv !== 0) throw new Error(`attnMatrix ${shape}: hq must be a multiple of hkv`);
   if (!Number.isFinite(scale)) throw new Error(`attnMatrix ${shape}: scale ${scale}`);
+  const win = args.window ?? L;
+  if (!Number.isInteger(win) || win < 1) throw new Error(`attnMatrix ${shape}: window ${args.window} must be a positive integer`);
   const need = (name: string, b: Bindable, floats: number) => {
     const bytes = slice(b).size;
     if (bytes < floats * 4) throw new Error(`attnMatrix ${shape}: ${name} holds ${bytes} bytes, needs ${floats * 4}`);
@@ -55,7 +60,7 @@ export function attnMatrix(gpu: Gpu, args: AttnMatrixArgs): Op[] {
   need('out', args.out, batch * hq * rows * L);
   if (batch * hq * rows * L > 0xffffffff) throw new Error(`attnMatrix ${shape}: output exceeds 2^32 elements`);
 
-  const params = new Params().u32(L).u32(hq).u32(hkv).u32(d).u32(row0).u32(rows).u32(hq / hkv).f32(scale).build();
+  const params = new Params().u32(L).u32(hq).u32(hkv).u32(d).u32(row0).u32(rows).u32(hq / hkv).f32(scale).u32(Math.min(win, L)).build();
   return [
     gpu.op({
       ...SHADER,

@@ -9,7 +9,8 @@
 //   table    (positions, rotaryDim/2) of (cos, sin) f32 pairs, row p for position p
 // The angles and their cos/sin are computed in float64 on the CPU and rounded once to f32, so
 // positions in the thousands are as exact as position 0. Tables are shared per device, theta and
-// rotaryDim (grown in powers of two), or passed in from rotaryTables().
+// rotaryDim (grown in powers of two), or passed in from rotaryTables(). Scaled RoPE (Llama 3,
+// linear) gives its own float64 inverse frequencies (`invFreq`) in place of theta's.
 // x and out may be the same buffer at the same offset (rotation in place); other overlaps throw.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
@@ -81,7 +82,9 @@ export interface RotaryArgs {
   posOffset?: number;
   /** Rotate by −angle: the backward pass, with dOut as x and dx as out. */
   inverse?: boolean;
-  /** A table from rotaryTables() with the same rotaryDim and theta, covering posOffset + L positions. */
+  /** rotaryDim/2 inverse frequencies (float64) replacing theta^(−2i/rotaryDim): scaled RoPE. */
+  invFreq?: Float64Array;
+  /** A table from rotaryTables() with the same rotaryDim, theta and invFreq, covering posOffset + L positions. */
   table?: RotaryTable;
 }
 
@@ -90,14 +93,19 @@ export interface RotaryTable {
   positions: number;
   rotaryDim: number;
   theta: number;
+  /** The frequencies it was made from when not theta's, as text (the cache key). */
+  freqKey?: string;
 }
 
+const freqKey = (invFreq: Float64Array | undefined): string | undefined => (invFreq ? Array.from(invFreq).join(',') : undefined);
+
 /** cos and sin of p·theta^(−2i/rotaryDim) for p < positions, i < rotaryDim/2, interleaved (cos, sin). */
-export function rotaryTableData(positions: number, rotaryDim: number, theta: number): Float32Array {
+export function rotaryTableData(positions: number, rotaryDim: number, theta: number, freqs?: Float64Array): Float32Array {
   const half = rotaryDim / 2;
+  if (freqs && freqs.length !== half) throw new Error(`rotary table: ${freqs.length} inverse frequencies for rotaryDim ${rotaryDim}`);
   const out = new Float32Array(positions * half * 2);
   for (let i = 0; i < half; i++) {
-    const invFreq = theta ** ((-2 * i) / rotaryDim);
+    const invFreq = freqs ? freqs[i]! : theta ** ((-2 * i) / rotaryDim);
     for (let p = 0; p < positions; p++) {
       const a = p * invFreq;
       out[(p * half + i) * 2] = Math.cos(a);
@@ -115,22 +123,25 @@ function checkTableArgs(fn: string, positions: number, rotaryDim: number, theta:
 }
 
 /** Uploads the cos/sin table for positions 0..positions−1. */
-export function rotaryTables(gpu: Gpu, a: { positions: number; rotaryDim: number; theta: number }): RotaryTable {
+export function rotaryTables(gpu: Gpu, a: { positions: number; rotaryDim: number; theta: number; invFreq?: Float64Array }): RotaryTable {
   checkTableArgs('rotaryTables', a.positions, a.rotaryDim, a.theta);
-  const buffer = gpu.upload(rotaryTableData(a.positions, a.rotaryDim, a.theta), `rotary table theta=${a.theta} dim=${a.rotaryDim}`);
-  return { buffer, positions: a.positions, rotaryDim: a.rotaryDim, theta: a.theta };
+  const buffer = gpu.upload(rotaryTableData(a.positions, a.rotaryDim, a.theta, a.invFreq), `rotary table theta=${a.theta} dim=${a.rotaryDim}${a.invFreq ? ' scaled' : ''}`);
+  const t: RotaryTable = { buffer, positions: a.positions, rotaryDim: a.rotaryDim, theta: a.theta };
+  if (a.invFreq) t.freqKey = freqKey(a.invFreq);
+  return t;
 }
 
 // Older, smaller tables stay alive as long as the ops that bound them.
 const shared = new WeakMap<Gpu, Map<string, RotaryTable>>();
 
-function sharedTable(gpu: Gpu, positions: number, rotaryDim: number, theta: number): RotaryTable {
+function sharedTable(gpu: Gpu, positions: number, rotaryDim: number, theta: number, invFreq: Float64Array | undefined): RotaryTable {
   let byKey = shared.get(gpu);
   if (!byKey) shared.set(gpu, (byKey = new Map()));
-  const key = `${theta}/${rotaryDim}`;
+  const fk = freqKey(invFreq);
+  const key = fk === undefined ? `${theta}/${rotaryDim}` : `${theta}/${rotaryDim}/${fk}`;
   const have = byKey.get(key);
   if (have && have.positions >= positions) return have;
-  const t = rotaryTables(gpu, { positions: Math.max(256, 2 ** Math.ceil(Math.log2(positions))), rotaryDim, theta });
+  const t = rotaryTables(gpu, { positions: Math.max(256, 2 ** Math.ceil(Math.log2(positions))), rotaryDim, theta, invFreq });
   byKey.set(key, t);
   return t;
 }
@@ -148,6 +159,9 @@ export function rotary(gpu: Gpu, a: RotaryArgs): Op[] {
   }
   if (!(theta > 0 && Number.isFinite(theta))) throw new Error(`${fn} ${shape}: theta must be positive and finite`);
   if (!Number.isInteger(posOffset) || posOffset < 0) throw new Error(`${fn} ${shape}: posOffset must be a non-negative integer`);
+  if (a.invFreq && (a.invFreq.length !== rotaryDim / 2 || !a.invFreq.every((f) => f > 0 && Number.isFinite(f)))) {
+    throw new Error(`${fn} ${shape}: invFreq must hold rotaryDim/2 positive finite frequencies (has ${a.invFreq.length})`);
+  }
   const floats = batch * L * heads * headDim;
   if (floats >= 2 ** 32) throw new Error(`${fn} ${shape}: x must hold fewer than 2^32 floats`);
   for (const [name, b] of [['x', a.x], ['out', a.out]] as const) {
@@ -157,11 +171,11 @@ export function rotary(gpu: Gpu, a: RotaryArgs): Op[] {
   const positions = posOffset + L;
   let table = a.table;
   if (table) {
-    if (table.rotaryDim !== rotaryDim || table.theta !== theta || table.positions < positions) {
+    if (table.rotaryDim !== rotaryDim || table.theta !== theta || table.freqKey !== freqKey(a.invFreq) || table.positions < positions) {
       throw new Error(`${fn} ${shape}: the table (positions=${table.positions}, rotaryDim=${table.rotaryDim}, theta=${table.theta}) does not cover this call`);
     }
   } else {
-    table = sharedTable(gpu, positions, rotaryDim, theta);
+    table = sharedTable(gpu, positions, rotaryDim, theta, a.invFreq);
   }
 
   const half = rotaryDim / 2;

@@ -135,7 +135,10 @@ export function canonicalLayout(c: ArchConfig, store: TensorStore, where: string
   const tiedHead = c.tiedEmbeddings;
 
   switch (c.modelType) {
-    case 'llama': {
+    case 'llama':
+    case 'qwen2':
+    case 'qwen3':
+    case 'mistral': {
       b.direct('embed', 'model.embed_tokens.weight', [c.vocab, d]);
       for (let i = 0; i < c.layers; i++) {
         const p = `model.layers.${i}.`, q = `layers.${i}.`;
@@ -143,7 +146,11 @@ export function canonicalLayout(c: ArchConfig, store: TensorStore, where: string
         linear(b, q + 'attn.q', p + 'self_attn.q_proj', qDim, d, c.biases.attention);
         linear(b, q + 'attn.k', p + 'self_attn.k_proj', kvDim, d, c.biases.attention);
         linear(b, q + 'attn.v', p + 'self_attn.v_proj', kvDim, d, c.biases.attention);
-        linear(b, q + 'attn.o', p + 'self_attn.o_proj', d, qDim, c.biases.attention);
+        linear(b, q + 'attn.o', p + 'self_attn.o_proj', d, qDim, c.biases.attentionOut);
+        if (c.qkNorm) {
+          b.direct(q + 'attn.q_norm.weight', p + 'self_attn.q_norm.weight', [c.headDim]);
+          b.direct(q + 'attn.k_norm.weight', p + 'self_attn.k_norm.weight', [c.headDim]);
+        }
         norm(b, c, q + 'norm2', p + 'post_attention_layernorm');
         linear(b, q + 'mlp.gate', p + 'mlp.gate_proj', f, d, c.biases.mlp);
         linear(b, q + 'mlp.up', p + 'mlp.up_proj', f, d, c.biases.mlp);

@@ -2,11 +2,11 @@
 // mixer, or one a hybrid student keeps), the MLP, and the norms. Weights are looked up by canonical
 // name (src/models/DESIGN.md); activations are (batch·L, features) row-major.
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
-import type { ArchConfig } from '../io/config';
+import { ropeInverseFrequencies, type ArchConfig } from '../io/config';
 import { addColumnSums, matmul } from '../kernels/matmul';
 import { rmsNorm, layerNorm, rmsNormBackward, layerNormBackward } from '../kernels/norm';
 import { rotary } from '../kernels/rotary';
-import { flashAttention, flashAttentionBackward } from '../kernels/flash-attention';
+import { flashAttention, flashAttentionBackward, type AttentionShape } from '../kernels/flash-attention';
 import { attnMatrix } from '../kernels/attn-matrix';
 import { unary, unaryBackward, swiglu, swigluBackward, type Unary } from '../kernels/activations';
 
@@ -173,10 +173,18 @@ export function activationKind(c: ArchConfig): Unary {
   }
 }
 
-/** Causal multi-head attention of layer `layer`: u (rows, d) → out (rows, d), after the output projection. */
+/**
+ * Causal multi-head attention of layer `layer`: u (rows, d) → out (rows, d), after the output projection.
+ * q, k → per-head RMSNorm (qkNorm) → RoPE (theta's or the scaled frequencies) → softmax over the keys
+ * the window leaves (all j ≤ i without one).
+ */
 export class AttentionMixer {
   readonly q: GPUBuffer;
   readonly k: GPUBuffer;
+  /** The normed q and k (qkNorm), or q and k themselves. */
+  private readonly qn: GPUBuffer;
+  private readonly kn: GPUBuffer;
+  private readonly invFreq: Float64Array | undefined;
   readonly v: GPUBuffer;
   readonly o: GPUBuffer;
   readonly lse: GPUBuffer;
@@ -205,8 +213,11 @@ export class AttentionMixer {
     this.q = acts.layer('attn.q', layer, rows * qDim);
     this.k = acts.layer('attn.k', layer, rows * kvDim);
     this.v = acts.layer('attn.v', layer, rows * kvDim);
-    this.qr = c.rotaryDim > 0 ? acts.layer('attn.q_rot', layer, rows * qDim) : this.q;
-    this.kr = c.rotaryDim > 0 ? acts.layer('attn.k_rot', layer, rows * kvDim) : this.k;
+    this.qn = c.qkNorm ? acts.layer('attn.q_normed', layer, rows * qDim) : this.q;
+    this.kn = c.qkNorm ? acts.layer('attn.k_normed', layer, rows * kvDim) : this.k;
+    this.qr = c.rotaryDim > 0 ? acts.layer('attn.q_rot', layer, rows * qDim) : this.qn;
+    this.kr = c.rotaryDim > 0 ? acts.layer('attn.k_rot', layer, rows * kvDim) : this.kn;
+    this.invFreq = c.ropeScaling ? ropeInverseFrequencies(c) : undefined;
     this.o = acts.layer('attn.o', layer, rows * qDim);
     this.lse = acts.layer('attn.lse', layer, io.batch * c.heads * io.L);
   }
@@ -230,14 +241,41 @@ export class AttentionMixer {
       ...linear(gpu, { w, name: p + 'k', x: u, y: this.k, rows, outDim: kvDim, inDim: c.dModel }),
       ...linear(gpu, { w, name: p + 'v', x: u, y: this.v, rows, outDim: kvDim, inDim: c.dModel }),
     ];
+    if (c.qkNorm) ops.push(...this.headNorm('q', this.q, this.qn), ...this.headNorm('k', this.k, this.kn));
     if (c.rotaryDim > 0) {
-      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000 };
-      ops.push(...rotary(gpu, { x: this.q, out: this.qr, heads: c.heads, ...rope }), ...rotary(gpu, { x: this.k, out: this.kr, heads: c.kvHeads, ...rope }));
+      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000, ...(this.invFreq ? { invFreq: this.invFreq } : {}) };
+      ops.push(...rotary(gpu, { x: this.qn, out: this.qr, heads: c.heads, ...rope }), ...rotary(gpu, { x: this.kn, out: this.kr, heads: c.kvHeads, ...rope }));
     }
-    const shape = { batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim };
-    ops.push(...flashAttention(gpu, shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse }));
+    ops.push(...flashAttention(gpu, this.shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse }));
     ops.push(...linear(gpu, { w, name: p + 'o', x: this.o, y: out, rows, outDim: c.dModel, inDim: qDim }));
     return ops;
+  }
+
+  private get shape(): AttentionShape {
+    const { c, io } = this;
+    const s: AttentionShape = { batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim };
+    if (c.slidingWindow !== null) s.window = c.slidingWindow;
+    return s;
+  }
+
+  private headRows(which: 'q' | 'k'): number {
+    return this.io.batch * this.io.L * (which === 'q' ? this.c.heads : this.c.kvHeads);
+  }
+
+  /** qwen3's q_norm / k_norm: RMSNorm over each head's headDim, one row per (token, head). */
+  private headNorm(which: 'q' | 'k', x: Bindable, y: Bindable): Op[] {
+    const { c, acts, layer } = this;
+    const rows = this.headRows(which);
+    const rstd = acts.layer(`attn.${which}_norm.rstd`, layer, rows);
+    return rmsNorm(this.gpu, { x, w: this.w.get(`layers.${layer}.attn.${which}_norm.weight`), y, rstd, rows, d: c.headDim, eps: c.normEps });
+  }
+
+  private headNormBackward(which: 'q' | 'k', x: Bindable, dy: Bindable, dx: Bindable): Op[] {
+    const { c, acts, layer, w } = this;
+    const rows = this.headRows(which);
+    const name = `layers.${layer}.attn.${which}_norm.weight`;
+    const rstd = acts.layer(`attn.${which}_norm.rstd`, layer, rows);
+    return rmsNormBackward(this.gpu, { x, w: w.get(name), rstd, dy, dx, dw: gradOf(w, name), rows, d: c.headDim, accumulate: false, accumulateDw: true });
   }
 
   /** dU (overwritten, or added to with accumulate) and the gradients of trained weights, from dOut. */
@@ -251,13 +289,17 @@ export class AttentionMixer {
     const kvDim = c.kvHeads * c.headDim;
     const g = this.grads;
     const ops = linearBackward(gpu, { w, name: p + 'o', x: this.o, dY: dOut, dX: g.dO, rows, outDim: c.dModel, inDim: qDim });
-    const shape = { batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim };
     const rot = c.rotaryDim > 0;
-    ops.push(...flashAttentionBackward(gpu, shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse, dO: g.dO, dQ: rot ? g.dQr : g.dQ, dK: rot ? g.dKr : g.dK, dV: g.dV }));
+    const nrm = c.qkNorm;
+    // Gradients walk back: dQr (softmax) → dQn (before RoPE) → dQ (before the head norm).
+    const dQn = nrm ? g.dQn : g.dQ;
+    const dKn = nrm ? g.dKn : g.dK;
+    ops.push(...flashAttentionBackward(gpu, this.shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse, dO: g.dO, dQ: rot ? g.dQr : dQn, dK: rot ? g.dKr : dKn, dV: g.dV }));
     if (rot) {
-      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000, inverse: true };
-      ops.push(...rotary(gpu, { x: g.dQr, out: g.dQ, heads: c.heads, ...rope }), ...rotary(gpu, { x: g.dKr, out: g.dK, heads: c.kvHeads, ...rope }));
+      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000, inverse: true, ...(this.invFreq ? { invFreq: this.invFreq } : {}) };
+      ops.push(...rotary(gpu, { x: g.dQr, out: dQn, heads: c.heads, ...rope }), ...rotary(gpu, { x: g.dKr, out: dKn, heads: c.kvHeads, ...rope }));
     }
+    if (nrm) ops.push(...this.headNormBackward('q', this.q, g.dQn, g.dQ), ...this.headNormBackward('k', this.k, g.dKn, g.dK));
     ops.push(
       ...linearBackward(gpu, { w, name: p + 'q', x: u, dY: g.dQ, dX: dU, rows, outDim: qDim, inDim: c.dModel, accumulate: opts.accumulate }),
       ...linearBackward(gpu, { w, name: p + 'k', x: u, dY: g.dK, dX: dU, rows, outDim: kvDim, inDim: c.dModel, accumulate: true }),
@@ -279,13 +321,16 @@ export class AttentionMixer {
       dV: a.scratch('attn.dV', rows * kvDim),
       dQr: a.scratch('attn.dQr', rows * qDim),
       dKr: a.scratch('attn.dKr', rows * kvDim),
+      dQn: a.scratch('attn.dQn', rows * qDim),
+      dKn: a.scratch('attn.dKn', rows * kvDim),
     };
   }
 
-  /** The causal softmax matrices (batch, heads, L, L) of the last forward, for stage 1. */
+  /** The causal softmax matrices (batch, heads, L, L) of the last forward, for stage 1 (0 outside a sliding window). */
   probabilities(out: Bindable): Op[] {
     const { c, io } = this;
-    return attnMatrix(this.gpu, { q: this.qr, k: this.kr, out, batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim });
+    const window = c.slidingWindow ?? undefined;
+    return attnMatrix(this.gpu, { q: this.qr, k: this.kr, out, batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim, window });
   }
 }
 

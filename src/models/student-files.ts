@@ -90,7 +90,7 @@ export function parseStudentConfig(json: unknown, where = 'config.json'): Parsed
   };
   const kernel = int('conv_kernel', MIXER_CONV_K);
   if (kernel !== MIXER_CONV_K) fail(`mixer.conv_kernel = ${kernel}: only ${MIXER_CONV_K} is supported`);
-  let outBias = teacher.biases.attention;
+  let outBias = teacher.biases.attentionOut;
   if (m.out_proj_bias !== undefined) {
     if (typeof m.out_proj_bias !== 'boolean') fail(`mixer.out_proj_bias = ${JSON.stringify(m.out_proj_bias)} is not true/false`);
     outBias = m.out_proj_bias as boolean;

@@ -20,7 +20,7 @@ export interface StudentSpec {
 
 /** The paper's defaults: d_inner = d, n_v = n_qk = heads, N = head dim, out_proj bias where o_proj has one. */
 export function defaultMixer(c: ArchConfig, chunk = 128): MixerShape {
-  return { d: c.dModel, dInner: c.heads * c.headDim, nV: c.heads, nQK: c.heads, N: c.headDim, chunk, outBias: c.biases.attention };
+  return { d: c.dModel, dInner: c.heads * c.headDim, nV: c.heads, nQK: c.heads, N: c.headDim, chunk, outBias: c.biases.attentionOut };
 }
 
 /** Canonical names and shapes of the teacher's tensors that the student copies as they are. */
@@ -60,8 +60,9 @@ function attentionShapes(c: ArchConfig, i: number): Map<string, number[]> {
   const p = `layers.${i}.attn.`;
   for (const [n, out, inp] of [['q', q, d], ['k', kv, d], ['v', kv, d], ['o', d, q]] as const) {
     s.set(`${p}${n}.weight`, [out, inp]);
-    if (c.biases.attention) s.set(`${p}${n}.bias`, [out]);
+    if (n === 'o' ? c.biases.attentionOut : c.biases.attention) s.set(`${p}${n}.bias`, [out]);
   }
+  if (c.qkNorm) s.set(`${p}q_norm.weight`, [c.headDim]).set(`${p}k_norm.weight`, [c.headDim]);
   return s;
 }
 
@@ -232,7 +233,7 @@ export function initialStudent(spec: StudentSpec, teacher: Map<string, Float32Ar
     v.set(p + 'z_bias', new Float32Array(m.dInner).fill(1.2785));
     v.set(p + 'D', new Float32Array(m.nV).fill(1));
     v.set(p + 'out_proj.weight', fromAttention ? take(`layers.${i}.attn.o.weight`) : normal(d * m.dInner, 1 / Math.sqrt(m.dInner), seed + 7 + i));
-    if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attention ? take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
+    if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attentionOut ? take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
   }
   return v;
 }

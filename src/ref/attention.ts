@@ -7,7 +7,8 @@
 // Backward of a loss with gradient dO:
 //   dv_j += Σ_{i≥j} P_ij dO_i,   dP_ij = dO_i·v_j,   D_i = Σ_j P_ij dP_ij = dO_i·o_i,
 //   dS_ij = P_ij (dP_ij − D_i),  dq_i = scale Σ_j dS_ij k_j,  dk_j += scale Σ_i dS_ij q_i,
-// with dk and dv summed over the query heads that share a kv head.
+// with dk and dv summed over the query heads that share a kv head. With a sliding window W the sums
+// run over i − W < j ≤ i only (P_ij = 0 for the rest).
 import type { AttentionShape } from '../kernels/flash-attention';
 
 interface Index {
@@ -16,6 +17,8 @@ interface Index {
   lse: (b: number, h: number, i: number) => number;
   kvHead: (h: number) => number;
   scale: number;
+  /** First key query i sees. */
+  first: (i: number) => number;
 }
 
 function index(s: AttentionShape): Index {
@@ -27,6 +30,7 @@ function index(s: AttentionShape): Index {
     lse: (b, h, i) => (b * hq + h) * L + i,
     kvHead: (h) => Math.floor(h / group),
     scale: s.scale ?? 1 / Math.sqrt(d),
+    first: (i) => (s.window === undefined ? 0 : Math.max(0, i - s.window + 1)),
   };
 }
 
@@ -40,15 +44,16 @@ function dot(x: Float64Array, xi: number, y: Float64Array, yi: number, d: number
 function softmaxRow(s: AttentionShape, ix: Index, q: Float64Array, k: Float64Array, b: number, h: number, i: number) {
   const hk = ix.kvHead(h);
   const scores = new Float64Array(i + 1);
+  const j0 = ix.first(i);
   let max = -Infinity;
-  for (let j = 0; j <= i; j++) {
+  for (let j = j0; j <= i; j++) {
     scores[j] = ix.scale * dot(q, ix.q(b, i, h), k, ix.kv(b, j, hk), s.d);
     max = Math.max(max, scores[j]);
   }
   let sum = 0;
-  for (let j = 0; j <= i; j++) sum += Math.exp(scores[j] - max);
+  for (let j = j0; j <= i; j++) sum += Math.exp(scores[j] - max);
   const lse = max + Math.log(sum);
-  for (let j = 0; j <= i; j++) scores[j] = Math.exp(scores[j] - lse);
+  for (let j = j0; j <= i; j++) scores[j] = Math.exp(scores[j] - lse);
   return { p: scores, lse };
 }
 

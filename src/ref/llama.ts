@@ -7,7 +7,10 @@
 //   x' = h + down(silu(gate(RMSNorm(h))) * up(RMSNorm(h)))     (SwiGLU)
 // Attn: q, k, v projections; RoPE (rotate_half) on q and k; GQA (query head h reads key/value head
 // floor(h / (heads/kvHeads)), as HF's repeat_kv); causal softmax(q·k / sqrt(headDim)).
-import type { ArchConfig } from '../io/config';
+// The family's variants: Qwen2 (q/k/v biases, no o bias), Qwen3 (RMSNorm of each q and k head over
+// headDim, weights q_norm / k_norm, before RoPE), Mistral (query i sees keys i − window < j ≤ i),
+// and scaled RoPE (Llama 3, linear: the inverse frequencies of ropeInverseFrequencies).
+import { LLAMA_FAMILY, ropeInverseFrequencies, type ArchConfig } from '../io/config';
 import type { TensorStore } from '../io/safetensors';
 
 export interface LlamaDims {
@@ -20,6 +23,10 @@ export interface LlamaDims {
   vocab: number;
   normEps: number;
   ropeTheta: number;
+  /** RoPE inverse frequencies, headDim/2 of them (theta's, or scaled). */
+  invFreq: Float64Array;
+  qkNorm: boolean;
+  slidingWindow: number | null;
 }
 
 /** Biases are null when the checkpoint has none (attention_bias / mlp_bias false). */
@@ -33,6 +40,9 @@ export interface LlamaLayerWeights {
   bk: Float64Array | null;
   bv: Float64Array | null;
   bo: Float64Array | null;
+  /** [headDim] each, qwen3 only. */
+  qNorm: Float64Array | null;
+  kNorm: Float64Array | null;
   postNorm: Float64Array; // [d]
   wGate: Float64Array; // [intermediate, d]
   wUp: Float64Array; // [intermediate, d]
@@ -88,15 +98,17 @@ const LAYER_BIASES = {
   bk: 'self_attn.k_proj.bias',
   bv: 'self_attn.v_proj.bias',
   bo: 'self_attn.o_proj.bias',
+  qNorm: 'self_attn.q_norm.weight',
+  kNorm: 'self_attn.k_norm.weight',
   bGate: 'mlp.gate_proj.bias',
   bUp: 'mlp.up_proj.bias',
   bDown: 'mlp.down_proj.bias',
 } as const;
 
 export function llamaDims(config: ArchConfig): LlamaDims {
-  if (config.modelType !== 'llama') throw new Error(`llama reference: model_type ${config.modelType} is not llama`);
-  const { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta } = config;
-  return { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta: ropeTheta ?? 10000 };
+  if (!LLAMA_FAMILY.includes(config.modelType)) throw new Error(`llama reference: model_type ${config.modelType} is not of the Llama family (${LLAMA_FAMILY.join(', ')})`);
+  const { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta, qkNorm, slidingWindow } = config;
+  return { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta: ropeTheta ?? 10000, invFreq: ropeInverseFrequencies(config), qkNorm, slidingWindow };
 }
 
 /** Expected shape of every tensor of the checkpoint, by HF name. */
@@ -121,7 +133,11 @@ export function llamaTensorShapes(config: ArchConfig): Map<string, number[]> {
       s.set(p + LAYER_BIASES.bq, [heads * hd]);
       s.set(p + LAYER_BIASES.bk, [kvHeads * hd]);
       s.set(p + LAYER_BIASES.bv, [kvHeads * hd]);
-      s.set(p + LAYER_BIASES.bo, [d]);
+    }
+    if (config.biases.attentionOut) s.set(p + LAYER_BIASES.bo, [d]);
+    if (config.qkNorm) {
+      s.set(p + LAYER_BIASES.qNorm, [hd]);
+      s.set(p + LAYER_BIASES.kNorm, [hd]);
     }
     if (config.biases.mlp) {
       s.set(p + LAYER_BIASES.bGate, [f]);
@@ -204,13 +220,13 @@ export function rmsNorm(x: Float64Array, T: number, d: number, w: Float64Array, 
  *   x'[i+half]   = x[i+half]·cos a + x[i]·sin a
  * which is x·cos + rotate_half(x)·sin with cos/sin duplicated over the two halves.
  */
-export function applyRope(x: Float64Array, T: number, nHeads: number, headDim: number, rotaryDim: number, theta: number): void {
+export function applyRope(x: Float64Array, T: number, nHeads: number, headDim: number, rotaryDim: number, theta: number, invFreq?: Float64Array): void {
   const half = rotaryDim / 2;
   for (let t = 0; t < T; t++) {
     for (let h = 0; h < nHeads; h++) {
       const base = t * nHeads * headDim + h * headDim;
       for (let i = 0; i < half; i++) {
-        const a = t * theta ** ((-2 * i) / rotaryDim);
+        const a = t * (invFreq ? invFreq[i] : theta ** ((-2 * i) / rotaryDim));
         const c = Math.cos(a);
         const s = Math.sin(a);
         const x1 = x[base + i];
@@ -224,7 +240,9 @@ export function applyRope(x: Float64Array, T: number, nHeads: number, headDim: n
 
 /**
  * Causal multi-head attention with GQA. q [T, heads·hd], k and v [T, kvHeads·hd] (RoPE applied).
- * Returns the concatenated head outputs [T, heads·hd] and the probabilities [heads, T, T].
+ * Returns the concatenated head outputs [T, heads·hd] and the probabilities [heads, T, T]. With a
+ * sliding window, query i sees keys i − window < j ≤ i (transformers' sliding_window_overlay:
+ * kv_idx > q_idx − sliding_window).
  */
 export function causalAttention(
   q: Float64Array,
@@ -234,6 +252,7 @@ export function causalAttention(
   heads: number,
   kvHeads: number,
   hd: number,
+  window: number | null = null,
 ): { out: Float64Array; probs: Float64Array } {
   const group = heads / kvHeads;
   const scale = 1 / Math.sqrt(hd);
@@ -243,22 +262,23 @@ export function causalAttention(
     const kvh = Math.floor(h / group);
     for (let i = 0; i < T; i++) {
       const row = probs.subarray((h * T + i) * T, (h * T + i + 1) * T);
+      const j0 = window === null ? 0 : Math.max(0, i - window + 1);
       let max = -Infinity;
-      for (let j = 0; j <= i; j++) {
+      for (let j = j0; j <= i; j++) {
         let s = 0;
         for (let c = 0; c < hd; c++) s += q[(i * heads + h) * hd + c] * k[(j * kvHeads + kvh) * hd + c];
         row[j] = s * scale;
         max = Math.max(max, row[j]);
       }
       let sum = 0;
-      for (let j = 0; j <= i; j++) {
+      for (let j = j0; j <= i; j++) {
         row[j] = Math.exp(row[j] - max);
         sum += row[j];
       }
-      for (let j = 0; j <= i; j++) row[j] /= sum;
+      for (let j = j0; j <= i; j++) row[j] /= sum;
       for (let c = 0; c < hd; c++) {
         let s = 0;
-        for (let j = 0; j <= i; j++) s += row[j] * v[(j * kvHeads + kvh) * hd + c];
+        for (let j = j0; j <= i; j++) s += row[j] * v[(j * kvHeads + kvh) * hd + c];
         out[(i * heads + h) * hd + c] = s;
       }
     }
@@ -272,7 +292,7 @@ const silu = (x: number): number => x / (1 + Math.exp(-x));
 
 /** Runs the model on one sequence of token ids; `trace` keeps the per-layer tensors MOHAWK needs. */
 export function llamaForward(model: LlamaModel, ids: readonly number[], opts: { trace?: boolean } = {}): LlamaOutput {
-  const { dModel: d, heads, kvHeads, headDim: hd, intermediate: f, vocab, normEps: eps, ropeTheta } = model.dims;
+  const { dModel: d, heads, kvHeads, headDim: hd, intermediate: f, vocab, normEps: eps, ropeTheta, invFreq, slidingWindow } = model.dims;
   const T = ids.length;
   if (T === 0) throw new Error('llamaForward: empty sequence');
   let x = new Float64Array(T * d);
@@ -288,9 +308,14 @@ export function llamaForward(model: LlamaModel, ids: readonly number[], opts: { 
     const q = linear(attnInput, T, d, L.wq, heads * hd, L.bq);
     const k = linear(attnInput, T, d, L.wk, kvHeads * hd, L.bk);
     const v = linear(attnInput, T, d, L.wv, kvHeads * hd, L.bv);
-    applyRope(q, T, heads, hd, hd, ropeTheta);
-    applyRope(k, T, kvHeads, hd, hd, ropeTheta);
-    const { out, probs } = causalAttention(q, k, v, T, heads, kvHeads, hd);
+    if (L.qNorm && L.kNorm) {
+      // Each head's hd values are one row of the [T·heads, hd] view.
+      q.set(rmsNorm(q, T * heads, hd, L.qNorm, eps));
+      k.set(rmsNorm(k, T * kvHeads, hd, L.kNorm, eps));
+    }
+    applyRope(q, T, heads, hd, hd, ropeTheta, invFreq);
+    applyRope(k, T, kvHeads, hd, hd, ropeTheta, invFreq);
+    const { out, probs } = causalAttention(q, k, v, T, heads, kvHeads, hd, slidingWindow);
     const attnOut = linear(out, T, heads * hd, L.wo, d, L.bo);
     const h = new Float64Array(T * d);
     for (let i = 0; i < T * d; i++) h[i] = x[i] + attnOut[i];

@@ -12,6 +12,8 @@ export interface RotaryShape {
   rotaryDim: number;
   theta: number;
   posOffset?: number;
+  /** rotaryDim/2 inverse frequencies in place of theta^(−2i/rotaryDim) (scaled RoPE). */
+  invFreq?: Float64Array;
 }
 
 /** Applies f(x1, x2, cos a, sin a) → [out1, out2] to every rotated pair; copies the rest. */
@@ -25,7 +27,7 @@ function eachPair(x: Float64Array, s: RotaryShape, f: (x1: number, x2: number, c
       for (let h = 0; h < heads; h++) {
         const base = ((b * L + t) * heads + h) * headDim;
         for (let i = 0; i < half; i++) {
-          const a = pos * theta ** ((-2 * i) / rotaryDim);
+          const a = pos * (s.invFreq ? s.invFreq[i]! : theta ** ((-2 * i) / rotaryDim));
           const [o1, o2] = f(x[base + i], x[base + i + half], Math.cos(a), Math.sin(a));
           out[base + i] = o1;
           out[base + i + half] = o2;

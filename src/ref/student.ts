@@ -2,7 +2,7 @@
 // block of src/ref/llama.ts with its attention replaced by the discrete Mamba-2 mixer of
 // src/ref/mamba-mixer.ts, except in the layers a hybrid keeps. Parameters by canonical name
 // (src/models/DESIGN.md); the ground truth for a loaded or exported student.
-import type { ArchConfig } from '../io/config';
+import { LLAMA_FAMILY, ropeInverseFrequencies, type ArchConfig } from '../io/config';
 import type { MixerShape } from '../models/mamba-mixer-shape';
 import { applyRope, causalAttention, linear, nllOf, rmsNorm } from './llama';
 import { mambaMixerRef } from './mamba-mixer';
@@ -20,7 +20,7 @@ const silu = (x: number): number => x / (1 + Math.exp(-x));
 /** Logits [T, vocab] of one sequence. */
 export function studentForwardRef(spec: StudentRefSpec, params: StudentRefParams, ids: readonly number[]): Float64Array {
   const c = spec.config;
-  if (c.modelType !== 'llama') throw new Error(`student reference: only Llama-family teachers (this is ${c.modelType})`);
+  if (!LLAMA_FAMILY.includes(c.modelType)) throw new Error(`student reference: only Llama-family teachers (this is ${c.modelType})`);
   const P = (n: string): Float64Array => {
     const v = params.get(n);
     if (!v) throw new Error(`student reference: no parameter ${n}`);
@@ -43,9 +43,14 @@ export function studentForwardRef(spec: StudentRefSpec, params: StudentRefParams
       const q = linear(u, T, d, P(p + 'attn.q.weight'), heads * hd, opt(p + 'attn.q.bias'));
       const k = linear(u, T, d, P(p + 'attn.k.weight'), kvHeads * hd, opt(p + 'attn.k.bias'));
       const v = linear(u, T, d, P(p + 'attn.v.weight'), kvHeads * hd, opt(p + 'attn.v.bias'));
-      applyRope(q, T, heads, hd, c.rotaryDim, c.ropeTheta ?? 10000);
-      applyRope(k, T, kvHeads, hd, c.rotaryDim, c.ropeTheta ?? 10000);
-      const { out } = causalAttention(q, k, v, T, heads, kvHeads, hd);
+      if (c.qkNorm) {
+        q.set(rmsNorm(q, T * heads, hd, P(p + 'attn.q_norm.weight'), eps));
+        k.set(rmsNorm(k, T * kvHeads, hd, P(p + 'attn.k_norm.weight'), eps));
+      }
+      const invFreq = ropeInverseFrequencies(c);
+      applyRope(q, T, heads, hd, c.rotaryDim, c.ropeTheta ?? 10000, invFreq);
+      applyRope(k, T, kvHeads, hd, c.rotaryDim, c.ropeTheta ?? 10000, invFreq);
+      const { out } = causalAttention(q, k, v, T, heads, kvHeads, hd, c.slidingWindow);
       mixed = linear(out, T, heads * hd, P(p + 'attn.o.weight'), d, opt(p + 'attn.o.bias'));
     } else {
       const mp = new Map<string, Float64Array>();

@@ -37,6 +37,9 @@ describe('attention matrix kernel', () => {
     ['a row range that straddles tiles', { batch: 1, L: 130, hq: 2, hkv: 1, d: 24, row0: 50, rows: 70 }, 2],
     ['head dim 128', { batch: 1, L: 20, hq: 3, hkv: 3, d: 128 }, 3],
     ['head dim not a multiple of the staged depth', { batch: 1, L: 66, hq: 2, hkv: 2, d: 40, row0: 65, rows: 1 }, 4],
+    ['sliding window 8 (Mistral), GQA', { batch: 2, L: 37, hq: 4, hkv: 2, d: 8, window: 8 }, 7],
+    ['sliding window 70 across tiles, a row range', { batch: 1, L: 150, hq: 2, hkv: 1, d: 16, row0: 60, rows: 90, window: 70 }, 8],
+    ['sliding window 1', { batch: 1, L: 10, hq: 1, hkv: 1, d: 4, window: 1 }, 9],
   ];
   for (const [name, s, seed] of cases) {
     it(`matches the reference: ${name}`, async () => {

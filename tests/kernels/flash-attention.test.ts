@@ -114,6 +114,11 @@ describe('flash attention kernels', () => {
     ['L = 70, GQA 2, d 32, small tiles', { batch: 1, L: 70, hq: 2, hkv: 1, d: 32 }, 7, small],
     ['L = 17, GQA 4, d 8, small tiles', { batch: 2, L: 17, hq: 4, hkv: 1, d: 8 }, 8, small],
     ['L = 70, GQA 2, d 24 (head dim not a multiple of the column threads), two row groups per thread', { batch: 1, L: 70, hq: 4, hkv: 2, d: 24 }, 12, small2],
+    // Sliding windows: narrower than a block, across blocks, one key, and as wide as L (no window).
+    ['window 5, L = 70, GQA 2, d 16, small tiles', { batch: 1, L: 70, hq: 4, hkv: 2, d: 16, window: 5 }, 13, small],
+    ['window 21, L = 70, GQA 2, d 16, two row groups per thread', { batch: 2, L: 70, hq: 2, hkv: 1, d: 16, window: 21 }, 14, small2],
+    ['window 1, L = 17, d 8', { batch: 1, L: 17, hq: 2, hkv: 2, d: 8, window: 1 }, 15, {}],
+    ['window 40, L = 90, GQA 2, d 32, default tiles', { batch: 1, L: 90, hq: 2, hkv: 1, d: 32, window: 40 }, 16, {}],
   ];
   for (const [name, s, seed, tiles] of cases) {
     it(`matches the reference: ${name}`, async () => {
@@ -121,6 +126,15 @@ describe('flash attention kernels', () => {
       expectClose(got, want);
     });
   }
+
+  it('runs the plain causal kernels for a window of L or more', async () => {
+    const s = { batch: 1, L: 17, hq: 2, hkv: 1, d: 8 };
+    const plain = await runCase(s, 2);
+    const wide = await runCase({ ...s, window: 17 }, 2);
+    for (const k of ['o', 'lse', 'dQ', 'dK', 'dV'] as const) expect(wide.got[k]).toEqual(plain.got[k]);
+    const narrow = await runCase({ ...s, window: 16 }, 2);
+    expect(relErr(narrow.got.o, plain.got.o)).toBeGreaterThan(1e-3);
+  });
 
   it('keeps the online softmax exact with scores of ±50', async () => {
     // Integer q, k in [−4, 4] and scale 1/2 make every score exact in f32, so the online softmax

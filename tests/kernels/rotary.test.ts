@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ropeInverseFrequencies } from '../../src/io/config';
 import { rotary, rotaryTableData, rotaryTables } from '../../src/kernels/rotary';
 import { applyRope } from '../../src/ref/llama';
 import { rotaryBackwardRef, rotaryRef, type RotaryShape } from '../../src/ref/rotary';
@@ -87,6 +88,21 @@ describe('rotary kernel', () => {
   it('takes the scalar path when a half is not a multiple of 4', async () => {
     await check({ batch: 2, L: 5, heads: 3, headDim: 12, rotaryDim: 6, theta: 10000 }, 87);
     await check({ batch: 1, L: 5, heads: 2, headDim: 18, rotaryDim: 16, theta: 10000 }, 88); // headDim not a multiple of 4
+  });
+
+  it('takes scaled inverse frequencies (Llama 3) in place of theta, with its own shared table', async () => {
+    const c = { ropeTheta: 500000, rotaryDim: 16, ropeScaling: { type: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 64 } };
+    const invFreq = ropeInverseFrequencies(c);
+    const plain = { batch: 2, L: 70, heads: 2, headDim: 16, rotaryDim: 16, theta: 500000 };
+    await check({ ...plain, invFreq }, 91);
+    await check({ ...plain, invFreq, posOffset: 3 }, 92, true);
+    // The plain table of the same theta is not the scaled one.
+    await check(plain, 93);
+    const gpu = await testGpu();
+    const table = rotaryTables(gpu, { positions: 80, rotaryDim: 16, theta: 500000 });
+    const x = gpu.zeros(size(plain));
+    expect(() => rotary(gpu, { x, out: x, ...plain, invFreq, table })).toThrow(/does not cover/);
+    expect(() => rotary(gpu, { x, out: x, ...plain, invFreq: invFreq.subarray(1) })).toThrow(/invFreq must hold rotaryDim\/2/);
   });
 
   it('uses a table passed in, and refuses one that does not fit', async () => {

@@ -157,8 +157,8 @@ describe('loadLlama', () => {
     expect(tied.unused).toEqual(['lm_head.weight', 'model.layers.0.self_attn.rotary_emb.inv_freq']);
   });
 
-  it('refuses a config that is not llama', async () => {
-    await expect(loadLlama(store, { ...config, modelType: 'gpt2' })).rejects.toThrow(/model_type gpt2 is not llama/);
+  it('refuses a config that is not of the Llama family', async () => {
+    await expect(loadLlama(store, { ...config, modelType: 'gpt2' })).rejects.toThrow(/model_type gpt2 is not of the Llama family \(llama, qwen2, qwen3, mistral\)/);
   });
 });
 
