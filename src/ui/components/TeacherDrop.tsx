@@ -1,4 +1,5 @@
 import { type ChangeEvent } from 'react';
+import { MODEL_TYPES } from '../../io/config';
 import { useUi } from '../store';
 import { filesFromDrop, filesFromInput } from '../drop-walk';
 import { loadBuiltinTeacher, loadTeacherFiles } from '../engine-actions';
@@ -34,7 +35,10 @@ export function TeacherDrop() {
         <p className="drop-title">Drop a Hugging Face model folder here</p>
         <p className="muted small">
           config.json, model.safetensors (or its shards and model.safetensors.index.json), tokenizer.json,
-          tokenizer_config.json. Llama-style decoders; the files are read in this tab only.
+          tokenizer_config.json; the files are read in this tab only.
+        </p>
+        <p className="muted small" data-testid="supported-families">
+          Supported model types: {MODEL_TYPES.join(', ')} (Llama rope scaling: linear, llama3).
         </p>
         <div className="pickers">
           <label className={`button secondary ${disabled ? 'disabled' : ''}`}>
