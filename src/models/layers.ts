@@ -173,12 +173,28 @@ export function activationKind(c: ArchConfig): Unary {
   }
 }
 
+/** What a block's modules keep: the architecture, weights, layer index, sequence shape and activations. */
+abstract class LayerModule {
+  protected readonly c: ArchConfig;
+  protected readonly w: Weights;
+  protected readonly layer: number;
+  protected readonly io: Io;
+  protected readonly acts: Activations;
+
+  constructor(
+    protected readonly gpu: Gpu,
+    a: LayerArgs,
+  ) {
+    ({ c: this.c, w: this.w, layer: this.layer, io: this.io, acts: this.acts } = a);
+  }
+}
+
 /**
  * Causal multi-head attention of layer `layer`: u (rows, d) → out (rows, d), after the output projection.
  * q, k → per-head RMSNorm (qkNorm) → RoPE (theta's or the scaled frequencies) → softmax over the keys
  * the window leaves (all j ≤ i without one).
  */
-export class AttentionMixer {
+export class AttentionMixer extends LayerModule {
   readonly q: GPUBuffer;
   readonly k: GPUBuffer;
   /** The normed q and k (qkNorm), or q and k themselves. */
@@ -191,22 +207,9 @@ export class AttentionMixer {
   private readonly qr: GPUBuffer;
   private readonly kr: GPUBuffer;
 
-  private readonly c: ArchConfig;
-  private readonly w: Weights;
-  private readonly layer: number;
-  private readonly io: Io;
-  private readonly acts: Activations;
-
-  constructor(
-    private readonly gpu: Gpu,
-    a: LayerArgs,
-  ) {
-    const { c, w, layer, io, acts } = a;
-    this.c = c;
-    this.w = w;
-    this.layer = layer;
-    this.io = io;
-    this.acts = acts;
+  constructor(gpu: Gpu, a: LayerArgs) {
+    super(gpu, a);
+    const { c, layer, io, acts } = a;
     const rows = io.batch * io.L;
     const qDim = c.heads * c.headDim;
     const kvDim = c.kvHeads * c.headDim;
@@ -335,27 +338,14 @@ export class AttentionMixer {
 }
 
 /** The MLP of layer `layer`: fc2(act(fc1(u))) or down(silu(gate(u))·up(u)). */
-export class Mlp {
+export class Mlp extends LayerModule {
   readonly up: GPUBuffer;
   readonly gate: GPUBuffer | null;
   readonly act: GPUBuffer;
 
-  private readonly c: ArchConfig;
-  private readonly w: Weights;
-  private readonly layer: number;
-  private readonly io: Io;
-  private readonly acts: Activations;
-
-  constructor(
-    private readonly gpu: Gpu,
-    a: LayerArgs,
-  ) {
-    const { c, w, layer, io, acts } = a;
-    this.c = c;
-    this.w = w;
-    this.layer = layer;
-    this.io = io;
-    this.acts = acts;
+  constructor(gpu: Gpu, a: LayerArgs) {
+    super(gpu, a);
+    const { c, layer, io, acts } = a;
     const rows = io.batch * io.L;
     this.up = acts.layer('mlp.up', layer, rows * c.intermediate);
     this.gate = c.gatedMlp ? acts.layer('mlp.gate', layer, rows * c.intermediate) : null;

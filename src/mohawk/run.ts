@@ -147,13 +147,12 @@ export class Run {
   private phase: 'idle' | 'training' | 'saving' = 'idle';
   /** The last stage that ended (0 before any): what an evaluation is labelled with. */
   lastStage: Stage | 0;
-  /** The last point the student was saved at (or resumed from). */
-  lastGood: ResumePoint | null;
   readonly completed = new Set<Stage>();
   /** Held-out evaluations this run made, for the student's record. */
   readonly evaluations: { stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number; at: string }[] = [];
   private readonly startedAt = new Date().toISOString();
-  private readonly t0 = performance.now();
+  /** When prepare() began: the run's wall time counts its setup (uploads, the distiller) too. */
+  private t0 = performance.now();
   private pausedMs = 0;
   /** Seconds earlier sessions of a resumed run took. */
   private priorS = 0;
@@ -170,11 +169,11 @@ export class Run {
     /** Where a resumed run goes on (undefined: from the start). */
     readonly from: ResumePoint | undefined,
   ) {
-    this.lastGood = from ?? null;
     this.lastStage = from ? (plan.stages[plan.stages.indexOf(from.stage) - 1] ?? 0) : 0;
   }
 
   static async prepare(s: RunSetup): Promise<Run> {
+    const began = performance.now();
     const fingerprint = await teacherFilesFingerprint(s.teacherFiles);
     const expect: ResumeExpectation = { plan: s.plan, teacherFingerprint: fingerprint, teacherName: s.teacherName, docs: s.docs, heldOut: s.heldOut, fieldNames: s.fieldNames };
     let state: RunState | null = null;
@@ -219,6 +218,7 @@ export class Run {
       throw e;
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
+    run.t0 = began;
     if (state && Number.isFinite(state.elapsedS)) run.priorS = state.elapsedS!;
     if (from && state) {
       for (const st of plan.stages) if (st < from.stage || (st === from.stage && (state.stageDone || from.step >= steps[st]))) run.completed.add(st);
@@ -260,7 +260,6 @@ export class Run {
         },
         distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
         save: async (stage, step, stageDone) => {
-          this.lastGood = { stage, step };
           this.tokensDone[stage] = step * perStep;
           await this.save(stage, step, stageDone);
           if (stageDone && s.evaluation.atStageEnds) await this.evaluate(stage);

@@ -275,7 +275,7 @@ export class Engine implements EngineApi, DistillApi {
       );
     } catch (e) {
       this.running = false;
-      const at = run.lastGood;
+      const at = run.lastCheckpoint;
       const where = at ? ` The last good checkpoint is stage ${at.stage}, step ${at.step}.` : '';
       this.status(`${e instanceof Error ? e.message : String(e)}.${where}`, 'error');
       this.state();

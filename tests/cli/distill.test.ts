@@ -43,6 +43,17 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** `mohawk distill` of the test corpus into `out` with PLAN and --json, running in the background. */
+function distillInBackground(out: string, ...flags: string[]) {
+  const args = [BIN, 'distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, ...flags, '--json'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (b) => (output.stdout += b));
+  child.stderr.on('data', (b) => (output.stderr += b));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return { child, output, exited };
+}
+
 type StepLine = { stage: number; step: number; tokens: number; loss: number; tokens_per_s: number };
 type DoneLine = { done: true; held_out: { teacher_nll: number; student_nll: number } };
 
@@ -110,23 +121,17 @@ describe('mohawk distill', () => {
 
   it('stops on SIGTERM with a checkpoint (exit 130) and --resume goes on from there to the same student', async () => {
     const out = join(dir, 'resumed');
-    const args = [BIN, 'distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--save-every', '0', '--json'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => (stdout += b));
-    child.stderr.on('data', (b) => (stderr += b));
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const { child, output, exited } = distillInBackground(out, '--save-every', '0');
     // The first periodic checkpoint (--save-every 0: after the first step) is the moment to stop.
     const state = join(out, 'checkpoint', 'state.json');
     const t0 = Date.now();
     while (!existsSync(state) && child.exitCode === null && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGTERM');
     const code = await exited;
-    expect(code, stderr).toBe(130);
-    expect(stderr).toMatch(/SIGTERM: stopping after the current step/);
-    expect(stderr).toMatch(/with --resume to continue/);
-    const first = parseLines(stdout);
+    expect(code, output.stderr).toBe(130);
+    expect(output.stderr).toMatch(/SIGTERM: stopping after the current step/);
+    expect(output.stderr).toMatch(/with --resume to continue/);
+    const first = parseLines(output.stdout);
     expect(first.done).toBeNull();
     expect(first.steps.length).toBeGreaterThan(0);
 
@@ -193,23 +198,17 @@ describe('mohawk distill', () => {
 
   it('quits --stop-grace seconds after a signal when the step in flight runs on, keeping the last checkpoint', async () => {
     const out = join(dir, 'grace');
-    const args = [BIN, 'distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, '--save-every', '100000', '--stop-grace', '0', '--json'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => (stdout += b));
-    child.stderr.on('data', (b) => (stderr += b));
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const { child, output, exited } = distillInBackground(out, '--save-every', '100000', '--stop-grace', '0');
     const t0 = Date.now();
-    while (!stdout.includes('"step":2') && child.exitCode === null && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 20));
+    while (!output.stdout.includes('"step":2') && child.exitCode === null && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 20));
     const sent = Date.now();
     child.kill('SIGTERM');
     const code = await exited;
-    expect(code, stderr).toBe(130);
+    expect(code, output.stderr).toBe(130);
     // Releasing the device waits for the GPU work already queued (here a step of a few seconds at most).
     expect(Date.now() - sent).toBeLessThan(15_000);
-    expect(stderr).toMatch(/outlasted --stop-grace 0 s: quitting; no checkpoint was written yet/);
-    expect(stderr).not.toMatch(/device was released|error/i);
+    expect(output.stderr).toMatch(/outlasted --stop-grace 0 s: quitting; no checkpoint was written yet/);
+    expect(output.stderr).not.toMatch(/device was released|error/i);
   }, 180_000);
 });
 

@@ -411,7 +411,7 @@ export const command: Command = {
       process.off('SIGTERM', onSignal);
     }
     if (outcome !== 'finished') {
-      const at = run.lastGood;
+      const at = run.lastCheckpoint;
       const where = at ? `stage ${at.stage}, step ${at.step}` : 'nothing trained yet';
       console.error(`mohawk distill: stopped; checkpoint in ${join(out, 'checkpoint')} (${where}). Run the same command with --resume to continue.`);
       return 130;
