@@ -27,6 +27,25 @@ export interface GpuInfo {
 /** A buffer bound read-only, read-write, or a slice of one. */
 export type Bindable = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
+/**
+ * Frozen weights may stay in their checkpoint's 16-bit precision on the GPU: two values per u32
+ * word, element i in the low half of word i/2 when i is even (little-endian, as safetensors stores
+ * them). Kernels that read weights (matmul's B, the embedding table) unpack them with no feature
+ * needed; the buffer carries its precision, so callers pass it like any other weight.
+ */
+export type PackedDtype = 'bf16' | 'f16';
+const packed = new WeakMap<GPUBuffer, PackedDtype>();
+
+/** The 16-bit precision of a packed weight buffer, or null for f32. */
+export function packedDtype(b: Bindable): PackedDtype | null {
+  return packed.get('buffer' in b ? b.buffer : b) ?? null;
+}
+
+/** Elements a binding holds: 2 per u32 word when packed, 1 otherwise. */
+export function bindableElements(b: Bindable): number {
+  return slice(b).size / (packedDtype(b) ? 2 : 4);
+}
+
 export interface OpSpec {
   /** The shader's id (snake_case), naming its module and pipelines in labels and errors. */
   shader: string;
@@ -256,6 +275,31 @@ export class Gpu {
     return buf;
   }
 
+  /** A storage buffer holding 16-bit weights in their checkpoint precision (see PackedDtype). */
+  uploadPacked(data: Uint16Array, dtype: PackedDtype, label = 'weights'): GPUBuffer {
+    const buf = this.buffer(Math.ceil(data.length / 2) * 4, label);
+    this.writePacked(buf, data);
+    packed.set(buf, dtype);
+    return buf;
+  }
+
+  /** An uninitialised packed buffer of `values` 16-bit values. */
+  packedBuffer(values: number, dtype: PackedDtype, label = 'weights'): GPUBuffer {
+    const buf = this.buffer(Math.ceil(values / 2) * 4, label);
+    packed.set(buf, dtype);
+    return buf;
+  }
+
+  /** Writes 16-bit values at the start of a packed buffer (an odd count is padded to a whole word). */
+  writePacked(buf: GPUBuffer, data: Uint16Array): void {
+    let src = data;
+    if (data.length % 2 || data.byteOffset % 4) {
+      src = new Uint16Array(data.length + (data.length % 2));
+      src.set(data);
+    }
+    this.device.queue.writeBuffer(buf, 0, src.buffer, src.byteOffset, src.length * 2);
+  }
+
   /** A zero-filled storage buffer. */
   zeros(count: number, label = 'zeros'): GPUBuffer {
     const buf = this.buffer(count * 4, label);
@@ -271,6 +315,7 @@ export class Gpu {
 
   /** Returns a buffer to the pool; it must not be used by work recorded afterwards. */
   release(buf: GPUBuffer): void {
+    packed.delete(buf);
     const list = this.pool.get(buf.size) ?? [];
     list.push(buf);
     this.pool.set(buf.size, list);

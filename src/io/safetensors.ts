@@ -8,6 +8,7 @@
 // then the data section; data_offsets are relative to the data section's start (8 + N).
 
 import { readText, type ByteSource, type FileSet } from './files';
+import { rawToF32, type RawTensor } from './half';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 
@@ -24,6 +25,8 @@ export interface TensorInfo {
 export interface TensorStore {
   readonly tensors: Map<string, TensorInfo>;
   readF32(name: string): Promise<Float32Array>;
+  /** The tensor in the precision the file stores it (stores without it are read as f32). */
+  readRaw?(name: string): Promise<RawTensor>;
 }
 
 export class SafetensorsError extends Error {
@@ -157,9 +160,14 @@ export class SafetensorsFile implements TensorStore {
 
   /** Reads one tensor, converting F16/BF16 to f32 (exactly: every such value is an f32). */
   async readF32(name: string): Promise<Float32Array> {
+    return rawToF32(await this.readRaw(name));
+  }
+
+  /** Reads one tensor in the precision the file stores it. */
+  async readRaw(name: string): Promise<RawTensor> {
     const t = this.info(name);
     const bytes = await readExact(this.source, t.begin, t.end - t.begin, `tensor "${name}"`);
-    return toF32(t.dtype, bytes);
+    return toRaw(t.dtype, bytes);
   }
 }
 
@@ -171,49 +179,16 @@ async function readExact(src: ByteSource, offset: number, length: number, what =
   return bytes;
 }
 
-// WebGPU and every host the studio targets are little-endian, so f32 bytes are copied as they are.
-function toF32(dtype: Dtype, bytes: Uint8Array): Float32Array {
+// WebGPU and every host the studio targets are little-endian, so bytes are copied as they are.
+function toRaw(dtype: Dtype, bytes: Uint8Array): RawTensor {
   if (dtype === 'F32') {
     const out = new Float32Array(bytes.length / 4);
     new Uint8Array(out.buffer).set(bytes);
-    return out;
+    return { dtype, data: out };
   }
-  const n = bytes.length / 2;
-  const out = new Float32Array(n);
-  const bits = new Uint32Array(out.buffer);
-  if (dtype === 'BF16') {
-    for (let i = 0; i < n; i++) bits[i] = (bytes[2 * i] | (bytes[2 * i + 1] << 8)) << 16;
-  } else {
-    const table = f16Table();
-    for (let i = 0; i < n; i++) bits[i] = table[bytes[2 * i] | (bytes[2 * i + 1] << 8)];
-  }
-  return out;
-}
-
-let f16Bits: Uint32Array | null = null;
-
-/** f32 bit patterns of all 65536 f16 values (NaN payloads kept). */
-function f16Table(): Uint32Array {
-  if (f16Bits) return f16Bits;
-  const t = new Uint32Array(65536);
-  const f = new Float32Array(1);
-  const u = new Uint32Array(f.buffer);
-  for (let h = 0; h < 65536; h++) {
-    const sign = (h & 0x8000) << 16;
-    const exp = (h >> 10) & 0x1f;
-    const man = h & 0x3ff;
-    if (exp === 0x1f) {
-      t[h] = (sign | 0x7f800000 | (man << 13)) >>> 0;
-    } else if (exp === 0) {
-      // Subnormal (or zero): man · 2^-24, exact in f32.
-      f[0] = man * 2 ** -24;
-      t[h] = (sign | u[0]) >>> 0;
-    } else {
-      t[h] = (sign | ((exp + 112) << 23) | (man << 13)) >>> 0;
-    }
-  }
-  f16Bits = t;
-  return t;
+  const out = new Uint16Array(bytes.length / 2);
+  new Uint8Array(out.buffer).set(bytes);
+  return { dtype, data: out };
 }
 
 /** Writes F32 tensors in order, contiguous, header padded with spaces to a multiple of 8 bytes. */
@@ -346,9 +321,17 @@ export class ShardedCheckpoint implements TensorStore {
   }
 
   async readF32(name: string): Promise<Float32Array> {
+    return this.shard(name).readF32(name);
+  }
+
+  async readRaw(name: string): Promise<RawTensor> {
+    return this.shard(name).readRaw(name);
+  }
+
+  private shard(name: string): SafetensorsFile {
     const shard = this.owner.get(name);
     if (!shard) throw new SafetensorsError(`sharded checkpoint: no tensor "${name}"`);
-    return shard.readF32(name);
+    return shard;
   }
 }
 

@@ -16,14 +16,22 @@
 // each following piece, each summed in token order), so the result depends on the ids alone and is
 // bitwise reproducible, and a very common id (padding) costs no long serial sum. Rows no token uses
 // are zeroed, or left as they are with `accumulate`. dPos[p] = Σ over sequences, in order.
-import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
+import { packedDtype, Params, slice, type Bindable, type Gpu, type Op, type PackedDtype, linearGrid } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
 import embeddingWgsl from '../../shaders/embedding.wgsl?raw';
 
-// gather and gather_pos differ only in the position table: its binding and the term it adds.
-function gatherEntry(entry: string, p: string, pos: boolean): string {
-  const reads = [`${p}_ids: array<u32>`, `${p}_table: array<f32>`, ...(pos ? [`${p}_pos: array<f32>`] : [])];
-  const row = `${p}_table[v * ${p}.d + j]` + (pos ? ` + ${p}_pos[(t % ${p}.L) * ${p}.d + j]` : '');
+// gather and gather_pos differ only in the position table: its binding and the term it adds; their
+// _bf16 and _f16 forms read a table packed two values per u32 (gpu/runtime.ts PackedDtype).
+function gatherEntry(entry: string, p: string, pos: boolean, packed?: PackedDtype): string {
+  const reads = [`${p}_ids: array<u32>`, `${p}_table: array<${packed ? 'u32' : 'f32'}>`, ...(pos ? [`${p}_pos: array<f32>`] : [])];
+  const at = `v * ${p}.d + j`;
+  const word = `${p}_table[(${at}) >> 1u]`;
+  const odd = `((${at}) & 1u) == 1u`;
+  const value =
+    packed === 'bf16' ? `bitcast<f32>(select(${word} << 16u, ${word} & 0xffff0000u, ${odd}))`
+    : packed === 'f16' ? `unpack2x16float(${word})[(${at}) & 1u]`
+    : `${p}_table[${at}]`;
+  const row = value + (pos ? ` + ${p}_pos[(t % ${p}.L) * ${p}.d + j]` : '');
   return `${bindings(reads, [`${p}_out: array<f32>`], `${p}: U`)}
 
 @compute @workgroup_size(WG)
@@ -41,6 +49,10 @@ const SHADER = shader('embedding',
   embeddingWgsl,
   gatherEntry('gather', 'gu', false),
   gatherEntry('gather_pos', 'pu', true),
+  gatherEntry('gather_bf16', 'gbu', false, 'bf16'),
+  gatherEntry('gather_pos_bf16', 'pbu', true, 'bf16'),
+  gatherEntry('gather_f16', 'ghu', false, 'f16'),
+  gatherEntry('gather_pos_f16', 'phu', true, 'f16'),
   bindings(['i_ids: array<u32>'], ['i_kv: array<vec2u>'], 'iu: U'), // sort_init
   bindings(['h_kv: array<vec2u>'], ['h_hist: array<u32>'], 'hu: U'), // sort_hist
   bindings([], ['s_hist: array<u32>'], 'su: U'), // sort_scan
@@ -123,7 +135,8 @@ export function embedding(gpu: Gpu, a: EmbeddingArgs): Op[] {
   const s: Shape = { tokens: a.tokens, d: a.d, vocab: a.vocab, L: a.pos?.L ?? 0 };
   check(fn, s);
   need(fn, s, 'ids', a.ids, s.tokens);
-  need(fn, s, 'table', a.table, s.vocab * s.d);
+  const packed = packedDtype(a.table);
+  need(fn, s, 'table', a.table, packed ? Math.ceil((s.vocab * s.d) / 2) : s.vocab * s.d);
   need(fn, s, 'out', a.out, s.tokens * s.d);
   const ins: [string, Bindable][] = [['ids', a.ids], ['table', a.table]];
   if (a.pos) {
@@ -133,11 +146,12 @@ export function embedding(gpu: Gpu, a: EmbeddingArgs): Op[] {
   distinct(fn, s, ['out', a.out], ins);
   const workgroups = grid(gpu, fn, s.tokens * s.d);
   const label = `embedding ${describe(s)}`;
+  const form = packed ? `_${packed}` : '';
   if (!a.pos) {
-    return [gpu.op({ ...SHADER, entry: 'gather', constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
+    return [gpu.op({ ...SHADER, entry: `gather${form}`, constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
   }
   return [
-    gpu.op({ ...SHADER, entry: 'gather_pos', constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
+    gpu.op({ ...SHADER, entry: `gather_pos${form}`, constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
   ];
 }
 

@@ -9,7 +9,7 @@
 //
 // The WGSL is generated: Tint does not unroll loops, and the register-blocked inner product only
 // runs fast when every accumulator is a named register and every shared-memory offset a constant.
-import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { bindableElements, packedDtype, Params, type Bindable, type Gpu, type Op, type PackedDtype } from '../gpu/runtime';
 import { splitKReduce, splitKScratch, splitKSlices } from './matmul-splitk';
 
 export interface MatmulArgs {
@@ -168,6 +168,8 @@ export interface MatmulVariant {
    * buffer), for matmul-splitk.ts's reduce; bias and accumulate must be off and alpha 1.
    */
   splitK?: boolean;
+  /** B holds 16-bit weights packed two per u32 (a frozen weight kept in its checkpoint's precision). */
+  packedB?: PackedDtype;
 }
 
 const sources = new Map<string, string>();
@@ -183,7 +185,7 @@ export function matmulWgsl(v: MatmulVariant): string {
   return code;
 }
 
-function generate({ tile, transA, transB, bias, accumulate, splitK = false }: MatmulVariant): string {
+function generate({ tile, transA, transB, bias, accumulate, splitK = false, packedB }: MatmulVariant): string {
   if (splitK && (bias || accumulate)) throw new Error('matmul: a split-K slice writes raw partial sums (no bias, no accumulate)');
   const { WX, WY, GM, GN, BK } = tile;
   const NT = WX * WY;
@@ -210,10 +212,13 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false }: Ma
   e(`struct P { M: u32, N: u32, K: u32, sA: u32, sB: u32, sC: u32, alpha: f32${splitK ? ', S: u32, Kc: u32' : ''} }`);
   let binding = 0;
   e(`@group(0) @binding(${binding++}) var<storage, read> A: array<f32>;`);
-  e(`@group(0) @binding(${binding++}) var<storage, read> B: array<f32>;`);
+  e(`@group(0) @binding(${binding++}) var<storage, read> B: array<${packedB ? 'u32' : 'f32'}>;`);
   if (bias) e(`@group(0) @binding(${binding++}) var<storage, read> bias: array<f32>;`);
   e(`@group(0) @binding(${binding++}) var<storage, read_write> C: array<f32>;`);
   e(`@group(0) @binding(${binding++}) var<uniform> p: P;`);
+  // A packed B element: bf16 is the high half of an f32, f16 converts exactly to f32.
+  if (packedB === 'bf16') e(`fn rdB(i: u32) -> f32 { let w = B[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }`);
+  if (packedB === 'f16') e(`fn rdB(i: u32) -> f32 { return unpack2x16float(B[i >> 1u])[i & 1u]; }`);
   e(`var<workgroup> As: array<array<vec4<f32>, ${IA}>, ${rowsA}>;`);
   e(`var<workgroup> Bs: array<array<vec4<f32>, ${IB}>, ${rowsB}>;`);
   e(`@compute @workgroup_size(${NT})`);
@@ -247,6 +252,7 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false }: Ma
   // written: it is left unguarded, since WGSL keeps any out-of-bounds read inside the buffer.
   const tileLoads = (name: 'A' | 'B', loads: number, rowsPerTile: number, kFastest: boolean) => {
     const base = name === 'A' ? 'aBase' : 'bBase';
+    const rd = (idx: string) => (name === 'B' && packedB ? `rdB(${idx})` : `${name}[${idx}]`);
     const outer = name === 'A' ? 'm0' : 'n0';
     const dim = name === 'A' ? 'M' : 'N';
     const decl: string[] = [];
@@ -277,11 +283,11 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false }: Ma
       }
       decl.push(`  var ${name}v${l}: vec4<f32>;`);
       full.push(`      let ${name}o${l} = ${name}b${l} + ${off};`);
-      full.push(`      ${name}v${l} = vec4<f32>(${[0, 1, 2, 3].map((i) => `${name}[${name}o${l}${di(i)}]`).join(', ')});`);
+      full.push(`      ${name}v${l} = vec4<f32>(${[0, 1, 2, 3].map((i) => rd(`${name}o${l}${di(i)}`)).join(', ')});`);
       edge.push(`      let ${name}o${l} = ${name}b${l} + ${off};`);
       edge.push(`      let ${name}in${l} = kOff + ${name}k${l} < kEnd;`);
       for (let i = 0; i < 4; i++) {
-        edge.push(`      ${name}v${l}[${i}] = select(0.0, ${name}[${name}o${l}${di(i)}], ${name}in${l});`);
+        edge.push(`      ${name}v${l}[${i}] = select(0.0, ${rd(`${name}o${l}${di(i)}`)}, ${name}in${l});`);
       }
       store.push(`    ${name}s[${name}so${l}][${name}si${l}] = ${name}v${l};`);
     }
@@ -369,9 +375,7 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false }: Ma
   return L.join('\n') + '\n';
 }
 
-function elements(b: Bindable): number {
-  return slice(b).size / 4;
-}
+const elements = bindableElements;
 
 /**
  * The ops computing one batched GEMM (see MatmulArgs; layouts at the top of this file). `tile` and
@@ -387,6 +391,10 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
   const transB = args.transB ?? false;
   const alpha = args.alpha ?? 1;
   const accumulate = !!args.accumulate;
+  const packedB = packedDtype(args.b) ?? undefined;
+  if (packedDtype(args.a) || packedDtype(args.c) || (args.bias && packedDtype(args.bias))) {
+    throw new Error('matmul: only B may be a packed 16-bit weight');
+  }
   const shape = `M=${M} N=${N} K=${K} batch=${batch} strides=${strideA}/${strideB}/${strideC}`;
   for (const [k, v] of Object.entries({ M, N, K, batch })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`matmul: ${k} must be a positive integer (${shape})`);
@@ -423,7 +431,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
   const label = `matmul ${M}x${N}x${K}${batch > 1 ? ` x${batch}` : ''}${transA ? ' tA' : ''}${transB ? ' tB' : ''}`;
   const { Kc, S } = splitKSlices(K, splitK ?? (tile ? 1 : plan.splitK), t.BK);
   if (S === 1) {
-    const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate });
+    const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate, packedB });
     const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(strideC).f32(alpha).build();
     return [
       gpu.op({
@@ -442,7 +450,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
     throw new Error(`matmul: ${batch} batches × ${S} K slices exceed ${limits.maxComputeWorkgroupsPerDimension} workgroups (${shape})`);
   }
   const part = splitKScratch(gpu, batch * S * M * N);
-  const code = matmulWgsl({ tile: t, transA, transB, bias: false, accumulate: false, splitK: true });
+  const code = matmulWgsl({ tile: t, transA, transB, bias: false, accumulate: false, splitK: true, packedB });
   const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(M * N).f32(1).u32(S).u32(Kc).build();
   return [
     gpu.op({ shader: 'matmul', code, reads: [args.a, args.b], writes: [part], params, workgroups: grid(batch * S), label: `${label} split-K ${S}×${Kc}` }),

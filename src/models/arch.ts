@@ -2,13 +2,18 @@
 // src/models/DESIGN.md, per architecture. Everything is checked (presence and shape of every tensor
 // the config implies) before any data is read, so a bad checkpoint fails before the first upload.
 import type { ArchConfig } from '../io/config';
-import type { TensorStore } from '../io/safetensors';
+import { rawToF32, type RawTensor } from '../io/half';
+import type { Dtype, TensorStore } from '../io/safetensors';
 
 /** One canonical tensor: its shape, and how to produce its f32 values from the checkpoint. */
 export interface CanonicalTensor {
   name: string;
   shape: number[];
+  /** The checkpoint's precision of the tensor it comes from. */
+  dtype: Dtype;
   read(): Promise<Float32Array>;
+  /** The values in the checkpoint's precision (16-bit patterns stay 16-bit). */
+  readRaw(): Promise<RawTensor>;
 }
 
 export interface CanonicalLayout {
@@ -27,7 +32,7 @@ class Builder {
   private readonly used = new Set<string>();
   private readonly missing: string[] = [];
   private readonly wrong: string[] = [];
-  private cache: { name: string; data: Promise<Float32Array> } | null = null;
+  private cache: { name: string; data: Promise<RawTensor> } | null = null;
 
   constructor(
     private readonly store: TensorStore,
@@ -56,29 +61,42 @@ class Builder {
   }
 
   /** A fused tensor read once for the several canonical tensors cut from it (they are read in a row). */
-  private readShared(name: string): Promise<Float32Array> {
-    if (this.cache?.name !== name) this.cache = { name, data: this.store.readF32(name) };
+  private readShared(name: string): Promise<RawTensor> {
+    if (this.cache?.name !== name) this.cache = { name, data: this.raw(name) };
     return this.cache.data;
+  }
+
+  private raw(name: string): Promise<RawTensor> {
+    return this.store.readRaw ? this.store.readRaw(name) : this.store.readF32(name).then((data) => ({ dtype: 'F32', data }));
+  }
+
+  private dtypeOf(name: string): Dtype {
+    return this.store.tensors.get(name)?.dtype ?? 'F32';
+  }
+
+  /** A canonical tensor computed from one checkpoint tensor's raw values (an element shuffle, so precision is kept). */
+  private add(canon: string, shape: number[], hf: string, read: () => Promise<RawTensor>): void {
+    this.tensors.push({ name: canon, shape, dtype: this.dtypeOf(hf), readRaw: read, read: async () => rawToF32(await read()) });
   }
 
   direct(canon: string, hf: string, shape: number[]): void {
     this.need(hf, shape);
-    this.tensors.push({ name: canon, shape, read: () => this.store.readF32(hf) });
+    this.add(canon, shape, hf, () => this.raw(hf));
   }
 
   /** A GPT-2 Conv1D weight stored (in, out): the canonical (out, in) is its transpose. */
   transposed(canon: string, hf: string, inDim: number, outDim: number): void {
     this.need(hf, [inDim, outDim]);
-    this.tensors.push({ name: canon, shape: [outDim, inDim], read: async () => transpose(await this.store.readF32(hf), inDim, outDim) });
+    this.add(canon, [outDim, inDim], hf, async () => mapRaw(await this.raw(hf), (x) => transpose(x, inDim, outDim)));
   }
 
   /**
    * Canonical tensors cut from a fused one: `pick(src)` returns the part. `hfShape` is the fused
    * tensor's shape as stored.
    */
-  part(canon: string, shape: number[], hf: string, hfShape: number[], pick: (src: Float32Array) => Float32Array): void {
+  part(canon: string, shape: number[], hf: string, hfShape: number[], pick: <T extends Values>(src: T) => T): void {
     this.need(hf, hfShape);
-    this.tensors.push({ name: canon, shape, read: async () => pick(await this.readShared(hf)) });
+    this.add(canon, shape, hf, async () => mapRaw(await this.readShared(hf), pick));
   }
 
   finish(): string[] {
@@ -94,23 +112,34 @@ class Builder {
 // Buffers some versions of transformers save beside the weights: rotary caches and causal masks.
 const IGNORED = /(rotary_emb\.inv_freq|attn\.bias|attn\.masked_bias|attention\.bias|attention\.masked_bias)$/;
 
-function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
+type Values = Float32Array | Uint16Array;
+
+function mapRaw(raw: RawTensor, f: <T extends Values>(x: T) => T): RawTensor {
+  return raw.dtype === 'F32' ? { dtype: raw.dtype, data: f(raw.data) } : { dtype: raw.dtype, data: f(raw.data) };
+}
+
+/** An empty array of the same kind as `like`. */
+function alike<T extends Values>(like: T, n: number): T {
+  return (like instanceof Float32Array ? new Float32Array(n) : new Uint16Array(n)) as T;
+}
+
+function transpose<T extends Values>(src: T, rows: number, cols: number): T {
+  const out = alike(src, rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
   return out;
 }
 
 /** Rows [from, from + n) of every `period`-row block of a (·, cols) matrix, blocks concatenated. */
-function strided(src: Float32Array, cols: number, period: number, from: number, n: number): Float32Array {
+function strided<T extends Values>(src: T, cols: number, period: number, from: number, n: number): T {
   const blocks = src.length / cols / period;
-  const out = new Float32Array(blocks * n * cols);
+  const out = alike(src, blocks * n * cols);
   for (let b = 0; b < blocks; b++) out.set(src.subarray((b * period + from) * cols, (b * period + from + n) * cols), b * n * cols);
   return out;
 }
 
 /** Columns [from, from + n) of a (rows, cols) matrix, transposed to (n, rows). */
-function columnsT(src: Float32Array, rows: number, cols: number, from: number, n: number): Float32Array {
-  const out = new Float32Array(n * rows);
+function columnsT<T extends Values>(src: T, rows: number, cols: number, from: number, n: number): T {
+  const out = alike(src, n * rows);
   for (let r = 0; r < rows; r++) for (let c = 0; c < n; c++) out[c * rows + r] = src[r * cols + from + c]!;
   return out;
 }
@@ -171,7 +200,7 @@ export function canonicalLayout(c: ArchConfig, store: TensorStore, where: string
         // c_attn: (d, 3d) in Conv1D's (in, out) layout, output columns [q | k | v].
         for (const [j, name] of ['q', 'k', 'v'].entries()) {
           b.part(`${q}attn.${name}.weight`, [d, d], p + 'attn.c_attn.weight', [d, 3 * d], (w) => columnsT(w, d, 3 * d, j * d, d));
-          b.part(`${q}attn.${name}.bias`, [d], p + 'attn.c_attn.bias', [3 * d], (w) => w.slice(j * d, (j + 1) * d));
+          b.part(`${q}attn.${name}.bias`, [d], p + 'attn.c_attn.bias', [3 * d], (w) => w.slice(j * d, (j + 1) * d) as typeof w);
         }
         b.transposed(q + 'attn.o.weight', p + 'attn.c_proj.weight', d, d);
         b.direct(q + 'attn.o.bias', p + 'attn.c_proj.bias', [d]);

@@ -107,6 +107,8 @@ export class ParamSet implements Weights {
     private readonly label: string,
     /** Bytes per chunk at most; the adapter's one-binding limit by default. */
     chunkBytes = bindingCap(gpu),
+    /** false: values only (a model evaluated, not trained), no gradient buffers. */
+    withGrads = true,
   ) {
     this.layout = FlatParams.of(shapes);
     if (initial instanceof Float32Array && initial.length !== this.layout.size) {
@@ -119,7 +121,7 @@ export class ParamSet implements Weights {
       this.home.set(n, k);
     }
     this.values = this.buffers(`${label} parameters`, initial instanceof Map ? this.layout.pack(initial) : initial);
-    this.grads = this.buffers(`${label} gradients`);
+    this.grads = withGrads ? this.buffers(`${label} gradients`) : [];
   }
 
   /** One buffer per chunk, holding `flat` (in the full layout) chunk by chunk, or zeros. */
@@ -148,8 +150,21 @@ export class ParamSet implements Weights {
     return this.chunks.map((c, k) => ({ params: this.values[k]!, grads: this.grads[k]!, m: m[k]!, v: v[k]!, mask: mask[k]!, count: c.size }));
   }
 
+  /**
+   * Weights the set does not hold but lends from elsewhere, untrained: with frozen MLPs the student's
+   * MLPs are the teacher's, so they are bound from the teacher's buffers (in its precision) instead
+   * of being copied, graded and given moments.
+   */
+  private borrowed: { from: Weights; names: (name: string) => boolean } | null = null;
+  borrow(from: Weights, names: (name: string) => boolean): void {
+    this.borrowed = { from, names };
+  }
+  private lends(name: string): boolean {
+    return !this.layout.slices.has(name) && !!this.borrowed?.names(name) && this.borrowed.from.has(name);
+  }
+
   has(name: string): boolean {
-    return this.layout.slices.has(name);
+    return this.layout.slices.has(name) || this.lends(name);
   }
   private view(bufs: GPUBuffer[], name: string): Bindable {
     const s = this.layout.get(name);
@@ -157,10 +172,10 @@ export class ParamSet implements Weights {
     return { buffer: bufs[k]!, offset: (s.offset - this.chunks[k]!.start) * 4, size: s.count * 4 };
   }
   get(name: string): Bindable {
-    return this.view(this.values, name);
+    return this.lends(name) ? this.borrowed!.from.get(name) : this.view(this.values, name);
   }
   grad(name: string): Bindable | undefined {
-    return this.frozen(name) ? undefined : this.view(this.grads, name);
+    return this.lends(name) || this.frozen(name) || this.grads.length === 0 ? undefined : this.view(this.grads, name);
   }
   /** 1 for trained, 0 for frozen floats (alignment gaps 0), in the full layout, for AdamW's mask. */
   mask(): Float32Array {
@@ -186,22 +201,31 @@ export class ParamSet implements Weights {
  * for GQA), out_proj ← W_o; the gate is open (z weights 0, z_bias 1.2785 so silu ≈ 1), the conv is the
  * identity, D = 1, and A_log rows are small random values (decay ≈ 1/2 per token to begin with).
  */
-export function initialStudent(spec: StudentSpec, teacher: Map<string, Float32Array>, seed: number): Map<string, Float32Array> {
+/** The teacher's canonical tensors: in memory (tests), or read on demand (a loaded teacher's source). */
+export type TeacherTensors = Map<string, Float32Array> | { has(name: string): boolean; read(name: string): Promise<Float32Array> };
+
+export async function initialStudent(spec: StudentSpec, teacher: TeacherTensors, seed: number, held: (name: string) => boolean = () => true): Promise<Map<string, Float32Array>> {
   const c = spec.config;
+  // Teacher tensors the student borrows (held false: frozen MLPs) are neither read nor kept.
   const v = new Map<string, Float32Array>();
-  const take = (n: string) => {
-    const t = teacher.get(n);
-    if (!t) throw new Error(`the teacher has no tensor ${n} to copy into the student`);
-    return t.slice();
+  // Each teacher tensor is read when it is copied (from the files, for a loaded teacher), never all at once.
+  const take = async (n: string): Promise<Float32Array> => {
+    if (teacher instanceof Map) {
+      const t = teacher.get(n);
+      if (!t) throw new Error(`the teacher has no tensor ${n} to copy into the student`);
+      return t.slice();
+    }
+    if (!teacher.has(n)) throw new Error(`the teacher has no tensor ${n} to copy into the student`);
+    return teacher.read(n);
   };
-  for (const n of sharedShapes(c).keys()) v.set(n, take(n));
+  for (const n of sharedShapes(c).keys()) if (held(n)) v.set(n, await take(n));
   const m = spec.mixer;
   const dims = mixerDims(m);
   const d = c.dModel;
   const fromAttention = m.dInner === c.heads * c.headDim && m.nV === c.heads && m.nQK === c.heads && m.N === c.headDim;
   for (let i = 0; i < c.layers; i++) {
     if (spec.attentionLayers.includes(i)) {
-      for (const n of attentionShapes(c, i).keys()) v.set(n, take(n));
+      for (const n of attentionShapes(c, i).keys()) if (held(n)) v.set(n, await take(n));
       continue;
     }
     const p = `layers.${i}.mixer.`;
@@ -210,9 +234,9 @@ export function initialStudent(spec: StudentSpec, teacher: Map<string, Float32Ar
     if (fromAttention) {
       const rep = c.heads / c.kvHeads;
       const hd = c.headDim;
-      const wq = teacher.get(`layers.${i}.attn.q.weight`)!;
-      const wk = teacher.get(`layers.${i}.attn.k.weight`)!;
-      const wv = teacher.get(`layers.${i}.attn.v.weight`)!;
+      const wq = await take(`layers.${i}.attn.q.weight`);
+      const wk = await take(`layers.${i}.attn.k.weight`);
+      const wv = await take(`layers.${i}.attn.v.weight`);
       // Row blocks of head h: x and B/C read the teacher's kv head h / rep.
       for (let h = 0; h < c.heads; h++) {
         const kvh = Math.floor(h / rep);
@@ -232,8 +256,8 @@ export function initialStudent(spec: StudentSpec, teacher: Map<string, Float32Ar
     v.set(p + 'conv1d.bias', new Float32Array(dims.convCh));
     v.set(p + 'z_bias', new Float32Array(m.dInner).fill(1.2785));
     v.set(p + 'D', new Float32Array(m.nV).fill(1));
-    v.set(p + 'out_proj.weight', fromAttention ? take(`layers.${i}.attn.o.weight`) : normal(d * m.dInner, 1 / Math.sqrt(m.dInner), seed + 7 + i));
-    if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attentionOut ? take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
+    v.set(p + 'out_proj.weight', fromAttention ? await take(`layers.${i}.attn.o.weight`) : normal(d * m.dInner, 1 / Math.sqrt(m.dInner), seed + 7 + i));
+    if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attentionOut ? await take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
   }
   return v;
 }

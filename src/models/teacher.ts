@@ -4,7 +4,8 @@ import type { Gpu } from '../gpu/runtime';
 import { GpuError } from '../gpu/runtime';
 import { parseConfig, type ArchConfig } from '../io/config';
 import { readJson, type FileSet } from '../io/files';
-import { openCheckpoint } from '../io/safetensors';
+import type { RawTensor } from '../io/half';
+import { openCheckpoint, type Dtype } from '../io/safetensors';
 import { TeacherTokenizer, checkVocab, type DocumentTokenizer } from '../io/tokenizer';
 import { canonicalLayout, unusedWarning, type CanonicalTensor } from './arch';
 import type { Weights } from './layers';
@@ -20,6 +21,8 @@ export interface TeacherSummary {
   headDim: number;
   vocab: number;
   parameters: number;
+  /** Bytes the weights take on the GPU, as loaded (bf16/f16 matrices stay 16-bit). */
+  weightBytes: number;
   /** Warnings that did not stop the load (e.g. unused tensors). */
   warnings: string[];
 }
@@ -37,17 +40,32 @@ export function teacherName(config: unknown): string {
   return typeof c.model_type === 'string' && c.model_type ? `a ${c.model_type} model` : 'dropped teacher';
 }
 
+/**
+ * The teacher's canonical tensors, read from the dropped files whenever they are needed: nothing of
+ * the teacher stays on the host, so a multi-gigabyte checkpoint loads in a worker of a few hundred MB.
+ */
+export interface TeacherSource {
+  readonly tensors: readonly CanonicalTensor[];
+  has(name: string): boolean;
+  shape(name: string): number[];
+  read(name: string): Promise<Float32Array>;
+  readRaw(name: string): Promise<RawTensor>;
+}
+
+/**
+ * How the teacher's matrices sit on the GPU: as the checkpoint stores them (bf16/f16 matrices stay
+ * 16-bit, packed; vectors are widened to f32), or all f32.
+ */
+export type WeightPrecision = 'checkpoint' | 'f32';
+
 export interface LoadedTeacher {
   config: ArchConfig;
   summary: TeacherSummary;
   tokenizer: TeacherTokenizer & DocumentTokenizer;
-  /** Canonical weights (src/models/DESIGN.md), f32 on the GPU while `resident`. */
+  /** Canonical weights (src/models/DESIGN.md) on the GPU while `resident`, in `precision`. */
   weights: Weights & { buffers: Map<string, GPUBuffer> };
-  /**
-   * Host copies of the canonical weights, always kept: the student's initial values come from them,
-   * and layer streaming uploads one layer at a time from them.
-   */
-  host: Map<string, Float32Array>;
+  source: TeacherSource;
+  precision: WeightPrecision;
   /** Whether `weights` are on the GPU. */
   readonly resident: boolean;
   /** Puts the weights (back) on the GPU; a no-op when they are there. */
@@ -63,10 +81,10 @@ export async function loadTeacher(
   name: string,
   onProgress?: (done: number, total: number) => void,
   /**
-   * upload: false leaves the weights on the host (the run uploads them when it needs them whole);
-   * onRead hears how many parameters of how many have been read from the files.
+   * upload: false leaves the weights in the files (the run uploads them when it needs them whole);
+   * onRead hears how many parameters of how many have been read and checked.
    */
-  opts: { upload?: boolean; onRead?: (done: number, total: number) => void } = {},
+  opts: { upload?: boolean; onRead?: (done: number, total: number) => void; precision?: WeightPrecision } = {},
 ): Promise<LoadedTeacher> {
   if (!files.has('config.json')) throw new Error(`config.json is missing (have: ${files.names.join(', ') || 'no files'})`);
   if (!files.has('tokenizer.json')) throw new Error(`tokenizer.json is missing (have: ${files.names.join(', ')})`);
@@ -77,25 +95,43 @@ export async function loadTeacher(
   const warnings = unusedWarning(layout.unused);
   const tok = await TeacherTokenizer.fromFiles(files, { bosId: config.bosId, eosId: config.eosId });
   warnings.push(...checkVocab(tok, config.vocab));
+  const precision = opts.precision ?? 'checkpoint';
 
-  // Read once; the GPU copies are made from the host ones (now and after any eviction).
-  const host = new Map<string, Float32Array>();
-  const shapes = new Map(layout.tensors.map((t) => [t.name, t.shape] as const));
+  const byName = new Map(layout.tensors.map((t) => [t.name, t] as const));
+  const tensor = (n: string) => {
+    const t = byName.get(n);
+    if (!t) throw new Error(`the teacher has no tensor ${n}`);
+    return t;
+  };
+  const source: TeacherSource = {
+    tensors: layout.tensors,
+    has: (n) => byName.has(n),
+    shape: (n) => tensor(n).shape,
+    read: (n) => tensor(n).read(),
+    readRaw: (n) => tensor(n).readRaw(),
+  };
   const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
   const totalValues = layout.tensors.reduce((a, t) => a + count(t.shape), 0);
-  let readValues = 0;
-  opts.onRead?.(0, totalValues);
-  for (const t of layout.tensors) {
-    host.set(t.name, await t.read());
-    readValues += count(t.shape);
-    opts.onRead?.(readValues, totalValues);
-  }
-  const fromHost = () => [...host].map(([name, data]) => ({ name, shape: shapes.get(name)!, read: async () => data }));
 
   const weights = new Map<string, GPUBuffer>();
-  if (opts.upload ?? true) for (const [n, b] of await uploadTensors(gpu, fromHost(), onProgress)) weights.set(n, b);
+  if (opts.upload ?? true) {
+    // The read is the upload: report it as both.
+    const both = (done: number, total: number) => {
+      onProgress?.(done, total);
+      opts.onRead?.(done, total);
+    };
+    for (const [n, b] of await uploadTensors(gpu, layout.tensors, both, precision)) weights.set(n, b);
+  } else {
+    // Every tensor is read once now, so a truncated or unreadable file fails at the load, not mid-run.
+    let readValues = 0;
+    opts.onRead?.(0, totalValues);
+    for (const t of layout.tensors) {
+      await t.readRaw();
+      readValues += count(t.shape);
+      opts.onRead?.(readValues, totalValues);
+    }
+  }
 
-  const parameters = totalValues;
   const summary: TeacherSummary = {
     name,
     modelType: config.modelType,
@@ -105,14 +141,15 @@ export async function loadTeacher(
     kvHeads: config.kvHeads,
     headDim: config.headDim,
     vocab: config.vocab,
-    parameters,
+    parameters: totalValues,
+    weightBytes: layout.tensors.reduce((a, t) => a + gpuBytes(t, precision), 0),
     warnings,
   };
   const tokenizer = Object.assign(tok, { encodeDocument: (text: string) => tok.encode(text) });
   const get = (n: string) => {
     const b = weights.get(n);
     if (!b) {
-      if (weights.size === 0 && host.has(n)) throw new Error(`the teacher's weights are not on the GPU (its layers are being streamed); ${n} is needed`);
+      if (weights.size === 0 && byName.has(n)) throw new Error(`the teacher's weights are not on the GPU (its layers are being streamed); ${n} is needed`);
       throw new Error(`teacher tensor ${n} is not loaded`);
     }
     return b;
@@ -125,51 +162,81 @@ export async function loadTeacher(
     config,
     summary,
     tokenizer,
-    weights: { get, has: (n) => host.has(n), buffers: weights },
-    host,
+    weights: { get, has: (n) => byName.has(n), buffers: weights },
+    source,
+    precision,
     get resident() {
       return weights.size > 0;
     },
     upload: async (progress) => {
       if (weights.size > 0) return;
-      for (const [n, b] of await uploadTensors(gpu, fromHost(), progress)) weights.set(n, b);
+      for (const [n, b] of await uploadTensors(gpu, layout.tensors, progress, precision)) weights.set(n, b);
     },
     evict,
-    release: () => {
-      evict();
-      host.clear();
-    },
+    release: evict,
   };
 }
 
+/** Whether a tensor stays 16-bit on the GPU: a matrix (matmul's B or an embedding table) stored as bf16/f16. */
+export function keepsCheckpointPrecision(t: { shape: readonly number[]; dtype: Dtype }, precision: WeightPrecision): boolean {
+  return precision === 'checkpoint' && t.dtype !== 'F32' && t.shape.length === 2;
+}
+
+/** Bytes a tensor takes on the GPU in `precision`. */
+export function gpuBytes(t: { shape: readonly number[]; dtype: Dtype }, precision: WeightPrecision): number {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  return keepsCheckpointPrecision(t, precision) ? Math.ceil(n / 2) * 4 : n * 4;
+}
+
+/** One tensor on the GPU in `precision`. */
+export async function uploadTensor(gpu: Gpu, t: CanonicalTensor, precision: WeightPrecision, into?: GPUBuffer): Promise<GPUBuffer> {
+  if (keepsCheckpointPrecision(t, precision)) {
+    const raw = await t.readRaw();
+    if (raw.dtype === 'F32') throw new Error(`tensor ${t.name}: the checkpoint said ${t.dtype} but gave f32 values`);
+    const dtype = raw.dtype === 'BF16' ? 'bf16' : 'f16';
+    if (into) {
+      gpu.writePacked(into, raw.data);
+      return into;
+    }
+    return gpu.uploadPacked(raw.data, dtype, t.name);
+  }
+  const data = await t.read();
+  if (into) {
+    gpu.write(into, data);
+    return into;
+  }
+  return gpu.upload(data, t.name);
+}
+
 /**
- * Uploads tensors one by one as f32, after checking each against the adapter's per-buffer limit;
- * on any failure nothing partially loaded stays behind.
+ * Uploads tensors one by one (f32, or in the checkpoint's precision), after checking each against
+ * the adapter's per-buffer limit; on any failure nothing partially loaded stays behind.
  */
 export async function uploadTensors(
   gpu: Gpu,
-  tensors: CanonicalTensor[],
+  tensors: readonly CanonicalTensor[],
   onProgress?: (done: number, total: number) => void,
+  precision: WeightPrecision = 'f32',
 ): Promise<Map<string, GPUBuffer>> {
   const lim = gpu.info.limits;
   const cap = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
   let total = 0;
   for (const t of tensors) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+    const bytes = gpuBytes(t, precision);
     if (bytes > cap) {
       throw new GpuError(
-        `tensor ${t.name} needs ${(bytes / 2 ** 20).toFixed(0)} MiB as f32, over this adapter's limit of ${(cap / 2 ** 20).toFixed(0)} MiB per buffer: the model is too large for this GPU`,
+        `tensor ${t.name} needs ${(bytes / 2 ** 20).toFixed(0)} MiB on the GPU, over this adapter's limit of ${(cap / 2 ** 20).toFixed(0)} MiB per buffer: the model is too large for this GPU`,
       );
     }
     total += bytes;
   }
   const buffers = new Map<string, GPUBuffer>();
   let done = 0;
+  onProgress?.(0, total);
   try {
     for (const t of tensors) {
-      const data = await t.read();
-      buffers.set(t.name, gpu.upload(data, t.name));
-      done += data.byteLength;
+      buffers.set(t.name, await uploadTensor(gpu, t, precision));
+      done += gpuBytes(t, precision);
       onProgress?.(done, total);
     }
     await gpu.check();

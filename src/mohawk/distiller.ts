@@ -10,7 +10,9 @@ import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
 import type { TokenStream } from './token-stream';
-import { sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage } from './plan';
+import { sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
+
+
 
 export interface DistillHooks {
   /** Called at each stage's end and every `saveEveryS` seconds with the step the GPU state is at. */
@@ -77,8 +79,15 @@ export class Distiller {
 
   /** The student from its flat host values onto the GPU, chunk by chunk, with its moments (zero unless given). */
   private upload(params: Float32Array, m?: Float32Array, v?: Float32Array): Extract<StudentState, { where: 'gpu' }> {
-    const student = new ParamSet(this.gpu, studentShapes(this.spec), params, 'student', this.chunkBytes);
+    const student = this.paramSet(params, 'student', true);
     return { where: 'gpu', student, m: student.buffers('adam m', m), v: student.buffers('adam v', v) };
+  }
+
+  /** The student's parameters on the GPU; frozen MLPs are the teacher's buffers (see heldShapes). */
+  private paramSet(params: Float32Array, label: string, withGrads: boolean): ParamSet {
+    const ps = new ParamSet(this.gpu, new Map([...this.layout.slices].map(([n, s]) => [n, s.shape])), params, label, this.chunkBytes, withGrads);
+    if (this.plan.freezeMlp) ps.borrow(this.teacher.weights, isMlp);
+    return ps;
   }
 
   private static releaseGpu(st: Extract<StudentState, { where: 'gpu' }>): void {
@@ -120,8 +129,10 @@ export class Distiller {
   static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream, options: DistillerOptions = {}): Promise<Distiller> {
     const spec = studentSpec(teacher.config, plan);
     corpus.seedSampler(plan.seed);
-    const layout = FlatParams.of(studentShapes(spec));
-    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initialStudent(spec, teacher.host, plan.seed), options.chunkBytes);
+    const shapes = heldShapes(spec, plan);
+    const layout = FlatParams.of(shapes);
+    const initial = await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n));
+    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initial, options.chunkBytes);
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */
@@ -243,8 +254,11 @@ export class Distiller {
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
   async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedParts[]> {
     const st = this.state;
-    const values = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
-    const shapes = new Map([...this.layout.slices].map(([n, s]) => [n, s.shape]));
+    const held = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
+    // Borrowed (frozen) MLPs are the teacher's: the exported student holds them like any tensor.
+    const shapes = studentShapes(this.spec);
+    const values = new Map<string, Float32Array>();
+    for (const n of shapes.keys()) values.set(n, held.get(n) ?? (await this.teacher.source.read(n)));
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
   }
@@ -282,8 +296,30 @@ export class Distiller {
 
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
   async evaluate(maxTokens = 256, maxDocs = 50): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
-    await this.resident();
     const docs = this.corpus.heldOut.slice(0, maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
+    const st = this.state;
+    if (st.where === 'host') {
+      // A streamed run evaluates one model at a time, the student without gradients or moments:
+      // the evaluation then holds no more than the larger of the two models, not both plus AdamW.
+      if (this.streaming) throw new Error(`not while stage ${this.streaming} streams the layers: available at the stage's end`);
+      await this.teacher.upload();
+      let t: Awaited<ReturnType<typeof meanNll>>;
+      try {
+        t = await meanNll(this.gpu, this.teacher, docs);
+      } finally {
+        if (!this.plan.freezeMlp) this.teacher.evict();
+      }
+      if (this.plan.freezeMlp) await this.teacher.upload();
+      const student = this.paramSet(st.params, 'evaluated student', false);
+      try {
+        const s = await meanNll(this.gpu, this.modelOf(student), docs);
+        return { teacherNll: t.meanNll, studentNll: s.meanNll, tokens: s.tokens };
+      } finally {
+        student.release();
+        this.teacher.evict();
+      }
+    }
+    await this.resident();
     const t = await meanNll(this.gpu, this.teacher, docs);
     const s = await meanNll(this.gpu, this.studentModel(), docs);
     return { teacherNll: t.meanNll, studentNll: s.meanNll, tokens: s.tokens };
@@ -291,7 +327,10 @@ export class Distiller {
 
   /** The student as a runnable model: weights in the parameter buffer, no gradients (after `resident()`). */
   studentModel() {
-    const student = this.student;
+    return this.modelOf(this.student);
+  }
+
+  private modelOf(student: ParamSet) {
     const weights = { get: (n: string) => student.get(n), has: (n: string) => student.has(n) };
     return { config: this.spec.config, weights, mixer: studentMixers(this.gpu, this.spec, weights) };
   }

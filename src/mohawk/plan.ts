@@ -206,9 +206,22 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   memory: 'GPU memory',
 };
 
+export const isMlp = (name: string) => /\.mlp\./.test(name);
+
+/**
+ * The student tensors a run holds itself: all of them, less the MLPs when they are frozen. Frozen
+ * MLPs never change in any stage (stages 1 and 2 train the mixers only), so they stay the teacher's
+ * own buffers: no copy, gradient or moments, and no f32 widening of a bf16 teacher's largest matrices.
+ */
+export function heldShapes(spec: StudentSpec, plan: Pick<DistillPlan, 'freezeMlp'>): Map<string, number[]> {
+  const all = studentShapes(spec);
+  return plan.freezeMlp ? new Map([...all].filter(([n]) => !isMlp(n))) : all;
+}
+
 /** What a plan is checked against: the teacher, the tokenized corpus and the adapter's limits. */
 export interface PlanContext {
-  teacher: { config: ArchConfig; parameters: number };
+  /** weightBytes: the teacher's weights as they sit on the GPU (bf16 matrices stay 16-bit); default 4 bytes a parameter. */
+  teacher: { config: ArchConfig; parameters: number; weightBytes?: number };
   trainTokens: number;
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
 }
@@ -286,11 +299,14 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
  * (parameters, gradients, two moments, a mask and two copy-back staging buffers: seven floats per
  * parameter), one layer's activations and a window's residual streams.
  */
-export function estimateMemory(plan: DistillPlan, teacher: { config: ArchConfig; parameters: number }): number {
+export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher']): number {
   const c = teacher.config;
   const rows = plan.batch * plan.seqLen;
-  const teacherBytes = teacher.parameters * 4;
-  const studentBytes = teacherBytes * 4 * 1.2; // values, gradients, two moments; mixers a little larger
+  const teacherBytes = teacher.weightBytes ?? teacher.parameters * 4;
+  // Values, gradients, two moments and AdamW's mask, f32, of what the student holds (frozen MLPs are the teacher's).
+  let held = 0;
+  for (const s of heldShapes(studentSpec(c, plan), plan).values()) held += s.reduce((a, b) => a * b, 1);
+  const studentBytes = held * 4 * 5;
   const perLayer = rows * (c.dModel * 14 + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
   const matrices = 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4;
   const logits = 3 * rows * c.vocab * 4;
@@ -298,7 +314,9 @@ export function estimateMemory(plan: DistillPlan, teacher: { config: ArchConfig;
     const extra = s === 1 ? matrices : s === 3 ? logits : 0;
     if (s === 3 || !plan.streamLayers) return teacherBytes + studentBytes + 2 * c.layers * perLayer + extra;
     const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
-    const layerBytes = ((teacher.parameters - tables) / c.layers) * 4;
+    const perParam = teacherBytes / teacher.parameters;
+    // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.
+    const layerBytes = ((teacher.parameters - tables) / c.layers) * perParam + (c.vocab * c.dModel + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0)) * perParam;
     const m = mixerDims(defaultMixer(c));
     const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
     const stepBytes = plan.accumulate * rows * c.dModel * 4;

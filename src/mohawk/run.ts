@@ -186,7 +186,7 @@ export class Run {
       if (state.corpus !== s.corpusName) s.onEvent({ type: 'notice', text: `warning: the checkpoint was trained on ${String(state.corpus)}, this run reads ${s.corpusName}` });
     }
     const plan = s.plan ?? state!.plan;
-    const { steps, memoryBytes } = validatePlan(plan, { teacher: { config: s.teacher.config, parameters: s.teacher.summary.parameters }, trainTokens: s.corpus.trainTokens, limits: s.gpu.info.limits }, s.fieldNames);
+    const { steps, memoryBytes } = validatePlan(plan, { teacher: { config: s.teacher.config, parameters: s.teacher.summary.parameters, weightBytes: s.teacher.summary.weightBytes }, trainTokens: s.corpus.trainTokens, limits: s.gpu.info.limits }, s.fieldNames);
     // One upload policy: the teacher goes to the GPU here when a stage holds it whole, else when
     // stage 3 or an evaluation asks for it (Distiller.resident); streamed stages read the host copy.
     if (!plan.streamLayers) await s.teacher.upload((done, total) => s.onEvent({ type: 'progress', label: 'uploading the teacher', done, total }));

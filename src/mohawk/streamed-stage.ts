@@ -15,8 +15,11 @@
 //   - gradient clipping is per layer, at maxGradNorm/√(mixer layers): the layers' objectives are
 //     independent, and when every layer's norm is the same this clips exactly when the global norm
 //     would. Unclipped steps are the same as the resident step's (tests/mohawk/streamed-stage.test.ts).
-//   - the embedding is gathered on the host from the teacher's host copy, so the table (often the
-//     largest tensor) never goes to the GPU.
+//
+// Nothing of the teacher is kept on the host: each window reads layer l's tensors from the
+// teacher's files again (the next layer's read overlapping this layer's GPU work), and they sit in
+// the slot in the checkpoint's precision. The embedding table goes to the GPU once, also in that
+// precision (half of f32's size for a bf16 teacher).
 import type { Gpu, Op, Step } from '../gpu/runtime';
 import { adamwChunks, type AdamW } from '../kernels/adamw';
 import { scale } from '../kernels/elementwise';
@@ -26,6 +29,10 @@ import { Activations, AttentionMixer, Mlp, type Weights } from '../models/layers
 import { MambaMixer } from '../models/mamba-mixer';
 import { mixerParamShapes } from '../models/mamba-mixer-shape';
 import { ParamSet, type StudentSpec } from '../models/student';
+import { gpuBytes, keepsCheckpointPrecision, uploadTensor, type TeacherSource, type WeightPrecision } from '../models/teacher';
+import type { CanonicalTensor } from '../models/arch';
+import { rawToF32, type RawTensor } from '../io/half';
+import { embedding } from '../kernels/embedding';
 import type { FlatParams } from '../models/params';
 import { STREAM_WINDOW_BYTES, streamWindowSteps } from './plan';
 import { LayerObjective, stepResult, trainedBy, type StageOptions, type StepResult } from './stages';
@@ -38,10 +45,11 @@ export interface HostStudent {
   v: Float32Array;
 }
 
-/** Host copies of the teacher's canonical tensors. */
+/** The teacher as a streamed stage reads it: from its files, tensor by tensor. */
 export interface HostTeacher {
   config: ArchConfig;
-  host: Map<string, Float32Array>;
+  source: TeacherSource;
+  precision: WeightPrecision;
 }
 
 /** What a streamed stage step trains and how: the student's state lives on the host. */
@@ -102,6 +110,12 @@ export class StreamedStageStep {
   private queue: { ids: Uint32Array; lr: number; resolve: (r: StepResult) => void; reject: (e: unknown) => void }[] = [];
   private running: Promise<void> = Promise.resolve();
   private readonly owned: GPUBuffer[] = [];
+  private ids: GPUBuffer;
+  private embedTables: { table: GPUBuffer; pos: GPUBuffer | null } | null = null;
+  private own(b: GPUBuffer): GPUBuffer {
+    this.owned.push(b);
+    return b;
+  }
   private readonly acts: Activations;
   private readonly mixer: MambaMixer;
   private t: number;
@@ -124,13 +138,18 @@ export class StreamedStageStep {
     const d = c.dModel;
     this.mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
     if (this.mixerLayers.length === 0) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
-    const own = (b: GPUBuffer) => (this.owned.push(b), b);
+    const own = (b: GPUBuffer) => this.own(b);
 
-    // The teacher's slot: layer 0's tensors give the shapes every layer shares.
-    for (const [n, data] of teacher.host) {
-      const m = /^layers\.0\.(.+)$/.exec(n);
-      if (m) this.teacherSlot.set(m[1]!, own(gpu.buffer(data.byteLength, `streamed teacher ${m[1]}`)));
+    // The teacher's slot: layer 0's tensors give the shapes and precisions every layer shares.
+    for (const t of teacher.source.tensors) {
+      const m = /^layers\.0\.(.+)$/.exec(t.name);
+      if (!m) continue;
+      const label = `streamed teacher ${m[1]}`;
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      const packed = keepsCheckpointPrecision(t, teacher.precision);
+      this.teacherSlot.set(m[1]!, own(packed ? gpu.packedBuffer(count, t.dtype === 'BF16' ? 'bf16' : 'f16', label) : gpu.buffer(gpuBytes(t, teacher.precision), label)));
     }
+    this.ids = own(gpu.buffer(0, 'streamed ids'));
 
     // The student's slot, laid out like one layer's mixer inside the full layout (FlatParams aligns
     // every tensor the same way, so a layer's mixer is one contiguous range of the host arrays).
@@ -203,22 +222,23 @@ export class StreamedStageStep {
     };
   }
 
-  /** The step's token embeddings (plus learned positions), gathered on the host. */
-  private embed(ids: Uint32Array): Float32Array {
-    const c = this.c;
-    const d = c.dModel;
-    const table = this.teacher.host.get('embed')!;
-    const pos = c.positions === 'learned' ? this.teacher.host.get('pos')! : null;
-    const out = new Float32Array(ids.length * d);
-    for (let t = 0; t < ids.length; t++) {
-      const id = Math.min(ids[t]!, c.vocab - 1);
-      out.set(table.subarray(id * d, (id + 1) * d), t * d);
-      if (pos) {
-        const p = (t % this.o.L) * d;
-        for (let j = 0; j < d; j++) out[t * d + j]! += pos[p + j]!;
-      }
+  /** The embedding table (and learned positions) on the GPU, uploaded by the first window. */
+  private async tables(): Promise<{ table: GPUBuffer; pos: GPUBuffer | null }> {
+    if (!this.embedTables) {
+      const src = this.teacher.source;
+      const find = (n: string) => src.tensors.find((t) => t.name === n)!;
+      const table = this.own(await uploadTensor(this.gpu, find('embed'), this.teacher.precision));
+      const pos = this.c.positions === 'learned' ? this.own(await uploadTensor(this.gpu, find('pos'), this.teacher.precision)) : null;
+      this.embedTables = { table, pos };
     }
-    return out;
+    return this.embedTables;
+  }
+
+  /** Layer l's teacher tensors as the files hold them (read while the GPU works on the layer before). */
+  private readLayer(l: number): Promise<[CanonicalTensor, RawTensor][]> {
+    const prefix = `layers.${l}.`;
+    const mine = this.teacher.source.tensors.filter((t) => t.name.startsWith(prefix) && this.teacherSlot.has(t.name.slice(prefix.length)));
+    return Promise.all(mine.map(async (t) => [t, await t.readRaw()] as [CanonicalTensor, RawTensor]));
   }
 
   /**
@@ -261,15 +281,29 @@ export class StreamedStageStep {
     this.t += K;
     const ids = new Uint32Array(K * this.rows * accumulate);
     steps.forEach((st, k) => ids.set(st.ids, k * st.ids.length));
-    gpu.write(this.residuals, this.embed(ids));
+    if (this.ids.size < ids.byteLength) {
+      this.ids.destroy();
+      this.ids = this.own(gpu.buffer(this.window * this.rows * accumulate * 4, 'streamed ids'));
+    }
+    gpu.write(this.ids, ids);
+    const { table, pos } = await this.tables();
+    const embed = embedding(gpu, { ids: this.ids, table, out: this.residuals, tokens: ids.length, d: c.dModel, vocab: c.vocab, pos: pos ? { table: pos, L: this.o.L } : undefined });
     const distBytes = this.objective.distStride * 4;
     const backs: Promise<void>[] = [];
     let j = 0;
     let s: Step = gpu.begin(`stage ${this.stage} streamed`);
+    s.run(embed);
+    let reading = this.readLayer(0);
     for (let l = 0; l < c.layers; l++) {
       // Writes are queued in order with the submissions around them: this layer's weights land
       // after the previous layer's work, which read the slot, was submitted.
-      for (const [n, b] of this.teacherSlot) gpu.write(b, this.teacher.host.get(`layers.${l}.${n}`)!);
+      const layer = await reading;
+      if (l + 1 < c.layers) reading = this.readLayer(l + 1);
+      for (const [t, raw] of layer) {
+        const b = this.teacherSlot.get(t.name.slice(`layers.${l}.`.length))!;
+        if (keepsCheckpointPrecision(t, this.teacher.precision) && raw.dtype !== 'F32') gpu.writePacked(b, raw.data);
+        else gpu.write(b, rawToF32(raw));
+      }
       const b0 = this.base.get(l);
       if (b0 !== undefined) {
         await this.landed.get(l);
@@ -359,6 +393,6 @@ export class StreamedStageStep {
     this.objective.release();
     this.mixer.release();
     this.slot.release();
-    for (const b of this.owned) b.destroy();
+    for (const b of new Set(this.owned)) b.destroy();
   }
 }

@@ -3,6 +3,7 @@ import { embedding, embeddingBackward } from '../../src/kernels/embedding';
 import { embeddingBackwardRef, embeddingRef, type EmbeddingShape } from '../../src/ref/embedding';
 import { randn, relErr, testGpu } from '../helpers/gpu';
 import { fdGrad } from '../helpers/fd';
+import { f32ToBf16, f32ToF16, halfToF32 } from '../../src/io/half';
 
 const f64 = (x: ArrayLike<number>) => Float64Array.from(x);
 
@@ -137,6 +138,22 @@ describe('embedding kernel', () => {
     await roundTrip({ tokens: 39, d: 100, vocab: 20 }, randIds(39, 20, 81), 80, { L: 13, posRows: 17 });
     await roundTrip({ tokens: 39, d: 64, vocab: 20 }, randIds(39, 20, 91), 90, { L: 13, accumulate: true });
     await roundTrip({ tokens: 26, d: 8, vocab: 300 }, randIds(26, 300, 101), 100, { L: 26, accumulate: true });
+  });
+
+  it('gathers from a packed bf16 or f16 table (an odd number of values), with positions', async () => {
+    const gpu = await testGpu();
+    const s = { tokens: 12, d: 7, vocab: 9 };
+    const ids = Uint32Array.from([0, 8, 3, 3, 20, 1, 5, 7, 2, 0, 6, 4]);
+    const pos = randn(6 * s.d, 121);
+    for (const [dtype, enc, tag] of [['bf16', f32ToBf16, 'BF16'], ['f16', f32ToF16, 'F16']] as const) {
+      const bits = enc(randn(s.vocab * s.d, 120));
+      const table = halfToF32(tag, bits);
+      const out = gpu.zeros(s.tokens * s.d);
+      gpu.run(embedding(gpu, { ids: gpu.upload(ids), table: gpu.uploadPacked(bits, dtype), out, ...s, pos: { table: gpu.upload(pos), L: 6 } }));
+      const want = embeddingRef(ids, f64(table), s, { table: f64(pos), L: 6 });
+      expect(relErr(await gpu.read(out, s.tokens * s.d), want), dtype).toBeLessThan(1e-6);
+    }
+    await gpu.check();
   });
 
   it('is deterministic', async () => {

@@ -4,6 +4,8 @@ import { splitKSlices } from '../../src/kernels/matmul-splitk';
 import { matmulBackwardRef, matmulRef, spanOf, type MatmulShape } from '../../src/ref/matmul';
 import { randn, relErr, testGpu } from '../helpers/gpu';
 import { fdGrad } from '../helpers/fd';
+import { f32ToBf16, f32ToF16, halfToF32 } from '../../src/io/half';
+import { packedDtype } from '../../src/gpu/runtime';
 
 const f64 = (x: Float32Array) => Float64Array.from(x);
 
@@ -277,5 +279,43 @@ describe('matmul on the GPU', () => {
     expect(() => matmul(gpu, { a, b, c, M: 2, N: 2, K: 3, batch: 2, strideC: 0 })).toThrow(/overlap/);
     expect(() => matmul(gpu, { a, b, c, M: 2, N: 6, K: 2, bias: gpu.zeros(4) })).toThrow(/bias holds 4 floats, needs N=6/);
     expect(() => matmul(gpu, { a, b, c, M: 2, N: 2, K: 3 }, undefined, 0)).toThrow(/splitK must be a positive integer/);
+  });
+});
+
+describe('matmul with a packed 16-bit B (frozen weights in checkpoint precision)', () => {
+  // The reference multiplies by the exact f32 values of the 16-bit weights: unpacking adds no error.
+  it.each([
+    ['bf16', { M: 37, N: 29, K: 45, transB: true, bias: true }],
+    ['f16', { M: 19, N: 65, K: 31, accumulate: true, alpha: 0.5 }],
+    ['bf16', { M: 8, N: 40, K: 600, transB: true, splitK: 2 }],
+  ] as const)('%s %o equals the f32 product of the unpacked values', async (dtype, cs) => {
+    const gpu = await testGpu();
+    const { splitK, bias: hasBias, ...shape } = { splitK: undefined, bias: false, ...cs } as Case & { splitK?: number };
+    const a = randn(shape.M * shape.K, 11);
+    const bits = (dtype === 'bf16' ? f32ToBf16 : f32ToF16)(randn(shape.K * shape.N, 12));
+    const b = halfToF32(dtype === 'bf16' ? 'BF16' : 'F16', bits);
+    const c0 = randn(shape.M * shape.N, 13);
+    const bias = hasBias ? randn(shape.N, 14) : undefined;
+    const packedB = gpu.uploadPacked(bits, dtype);
+    expect(packedDtype(packedB)).toBe(dtype);
+    const bufs = { a: gpu.upload(a), c: gpu.upload(c0), bias: bias && gpu.upload(bias) };
+    const ops = matmul(gpu, { ...shape, a: bufs.a, b: packedB, c: bufs.c, bias: bufs.bias }, undefined, splitK);
+    if (splitK) expect(ops.length).toBe(2);
+    gpu.run(ops);
+    const got = await gpu.read(bufs.c, shape.M * shape.N);
+    await gpu.check();
+    const want = matmulRef(shape, f64(a), f64(b), { c: f64(c0), bias: bias && f64(bias), accumulate: shape.accumulate });
+    // f32 rounding of the sums only; a mis-unpacked half (wrong word, half or format) is off by O(1).
+    expect(relErr(got, want)).toBeLessThan(1e-3);
+    // Released to the pool, the buffer is an f32 buffer again for whoever takes it next.
+    gpu.release(packedB);
+    expect(packedDtype(packedB)).toBe(null);
+  });
+
+  it('refuses a packed A or C', async () => {
+    const gpu = await testGpu();
+    const p = gpu.uploadPacked(new Uint16Array(64), 'bf16');
+    const f = gpu.zeros(64);
+    expect(() => matmul(gpu, { a: p, b: f, c: f, M: 8, N: 8, K: 8 })).toThrow(/only B may be a packed/);
   });
 });

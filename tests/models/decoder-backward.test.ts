@@ -15,7 +15,8 @@ describe.each(['llama-gqa', 'gpt2', 'gpt_neox', 'phi'] as const)('decoder backwa
     const gpu = await testGpu();
     const fx = await loadFixture(name);
     const teacher = await loadTeacher(gpu, await nodeDirFileSet(fx.dir), name);
-    const host = teacher.host;
+    const host = new Map<string, Float32Array>();
+    for (const t of teacher.source.tensors) host.set(t.name, await t.read());
     const shapes = new Map([...host].map(([n, v]) => [n, n === 'embed' ? [teacher.config.vocab, teacher.config.dModel] : [v.length]]));
     const ps = new ParamSet(gpu, shapes, host, 'test');
     const batch = 2, L = 12, rows = batch * L;

@@ -98,7 +98,7 @@ describe.each(Object.keys(CONFIGS))('%s', (name) => {
     expect(shapes.has('layers.0.mixer.out_proj.bias')).toBe(c.biases.attentionOut);
     const gpu = await testGpu();
     const spec = { config: c, mixer: defaultMixer(c, 8), attentionLayers: [1] };
-    const params = initialStudent(spec, teacherTensors(c, 9), 3);
+    const params = await initialStudent(spec, teacherTensors(c, 9), 3);
     expect([...params.keys()].sort()).toEqual([...shapes.keys()].sort());
     const w = weightsOf(gpu, params);
     const ids = idsOf(c);

@@ -21,7 +21,7 @@ describe('greedy generation', () => {
     expect(t.ids).toEqual(ref);
 
     const spec: StudentSpec = { config: teacher.config, mixer: defaultMixer(teacher.config, 4), attentionLayers: [] };
-    const student = new ParamSet(gpu, studentShapes(spec), initialStudent(spec, teacher.host, 3), 'student');
+    const student = new ParamSet(gpu, studentShapes(spec), await initialStudent(spec, teacher.source, 3), 'student');
     const full = await greedyFull(gpu, { config: spec.config, weights: student, mixer: studentMixers(gpu, spec, student) }, prompt, 12, null);
     const rec = await greedyRecurrent(gpu, spec, student, prompt, 12, null);
     expect(rec.recurrent).toBe(true);
