@@ -291,7 +291,8 @@ export function estimateMemory(plan: DistillPlan, teacher: { config: ArchConfig;
   const rows = plan.batch * plan.seqLen;
   const teacherBytes = teacher.parameters * 4;
   const studentBytes = teacherBytes * 4 * 1.2; // values, gradients, two moments; mixers a little larger
-  const perLayer = rows * (c.dModel * 14 + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
+  // Post norms (gemma3) keep two more d-wide activations per layer.
+  const perLayer = rows * (c.dModel * (c.postNorms ? 16 : 14) + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
   const matrices = 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4;
   const logits = 3 * rows * c.vocab * 4;
   const stage = (s: Stage): number => {
