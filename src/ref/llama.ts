@@ -326,6 +326,7 @@ export function llamaForward(model: LlamaModel, ids: readonly number[], opts: { 
       k.set(rmsNorm(k, T * kvHeads, hd, L.kNorm, eps));
     }
     const { invFreq, window } = attention[l]!;
+    // The layer's frequencies are given, so applyRope's theta goes unused.
     applyRope(q, T, heads, hd, hd, 0, invFreq);
     applyRope(k, T, kvHeads, hd, hd, 0, invFreq);
     const { out, probs } = causalAttention(q, k, v, T, heads, kvHeads, hd, window, attnScale);
