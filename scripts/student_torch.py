@@ -7,13 +7,17 @@
 STUDENT_DIR holds model.safetensors (F32, canonical tensor names), config.json (model_type
 "mohawk_student": the teacher's config.json under "teacher_config", the mixer's shape under "mixer",
 "attention_layers") and the teacher's tokenizer.json / tokenizer_config.json. The model is the
-teacher's decoder (llama, gpt2, gpt_neox or phi) with the discrete Mamba-2 mixer of Phi-Mamba in every
-layer but the attention layers: per token, u the normed layer input,
+teacher's decoder (llama, gpt2, gpt_neox, phi or gemma3_text) with the discrete Mamba-2 mixer of
+Phi-Mamba in every layer but the attention layers: per token, u the normed layer input,
     [x | B | C | z | A_log] = u @ in_proj.T
     [x | B | C] <- causal depthwise conv1d (kernel 4, bias, no activation)
     S_t = exp(-softplus(A_log_t)) * S_{t-1} + x_t (outer) B_t;   y_t = S_t @ C_t + D * x_t   (per head)
     out = (y * silu(z + z_bias)) @ out_proj.T (+ out_proj.bias)
-The scan is the plain sequential recurrence. Documents are split and tokenized as `mohawk eval` does
+The scan is the plain sequential recurrence. Norm weights are stored as the multipliers the norms
+apply (a gemma3_text teacher's 1 + w), so every RMSNorm here is x * rsqrt(mean(x^2) + eps) * w;
+gemma3_text adds the embedding scale sqrt(d) (rounded to float32), the norms of the mixer's and the
+MLP's outputs (mixer_out_norm, mlp_out_norm), q/k norms, scores scaled by query_pre_attn_scalar^-1/2,
+and per layer a sliding window and RoPE of its own. Documents are split and tokenized as `mohawk eval` does
 (<|endoftext|> else blank lines; BOS as the tokenizer files say; truncated to --max-tokens), and the
 output is the same one JSON line: {"mean_nll", "tokens", "perplexity"}. Tokenizing needs the
 `tokenizers` package; --ids reads the documents' token ids from a JSON list of lists instead.
@@ -71,6 +75,8 @@ def arch(tc):
         return default
 
     rp = tc.get("rope_parameters") or {}
+    if t == "gemma3_text":
+        return gemma3(tc, g)
     if t == "llama":
         d, h = g("hidden_size"), g("num_attention_heads")
         hd = g("head_dim", default=d // h)
@@ -98,7 +104,50 @@ def arch(tc):
                     eps=g("layer_norm_eps", default=1e-5), pos="rope", rot=int((d // h) * partial),
                     theta=rp.get("rope_theta") or g("rope_theta", default=10000.0),
                     act=ACTIVATIONS[g("hidden_act", default="gelu_new")], parallel=True, bos=tc.get("bos_token_id", 1))
-    raise SystemExit(f"teacher model_type {t!r} is not one of llama, gpt2, gpt_neox, phi")
+    raise SystemExit(f"teacher model_type {t!r} is not one of llama, gpt2, gpt_neox, phi, gemma3_text")
+
+
+def gemma3(tc, g):
+    """Gemma 3 text as Gemma3TextConfig reads it: 5.x rope_parameters keyed by layer type, or 4.x
+    rope_theta (full layers), rope_local_base_freq (sliding) and rope_scaling (merged into the full
+    layers'); layer_types, else every sliding_window_pattern-th layer full."""
+    for k in ("final_logit_softcapping", "attn_logit_softcapping"):
+        if tc.get(k) is not None:
+            raise SystemExit(f"teacher_config (gemma3_text): {k} is not supported")
+    d, h, n = g("hidden_size"), g("num_attention_heads"), g("num_hidden_layers")
+    hd = g("head_dim", default=256)
+    pattern = tc.get("sliding_window_pattern") or tc.get("_sliding_window_pattern") or 6
+    types = tc.get("layer_types") or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n)]
+    rp = tc.get("rope_parameters") or {}
+    full = dict(rp.get("full_attention") or {})
+    full.update(tc.get("rope_scaling") or {})
+    ropes = {"full_attention": (full, tc.get("rope_theta") or 1e6),
+             "sliding_attention": (dict(rp.get("sliding_attention") or {}), tc.get("rope_local_base_freq") or 1e4)}
+
+    def rope(kind):
+        p, theta = ropes[kind]
+        rt = p.get("rope_type", p.get("type", "default"))
+        if rt not in ("default", "linear"):
+            raise SystemExit(f"teacher_config (gemma3_text): {kind} rope_type {rt!r} is not supported (default, linear)")
+        return p.get("rope_theta", theta), (p["factor"] if rt == "linear" else 1.0)
+
+    window = g("sliding_window", default=4096)
+    layers = []
+    for kind in types:
+        theta, factor = rope(kind)
+        layers.append(dict(window=window if kind == "sliding_attention" else None, theta=theta, factor=factor))
+    return dict(type="gemma3_text", d=d, heads=h, kv=g("num_key_value_heads", default=4), hd=hd, norm="rms",
+                eps=g("rms_norm_eps", default=1e-6), pos="rope", rot=hd, theta=None,
+                act=ACTIVATIONS[g("hidden_activation", default="gelu_pytorch_tanh")], parallel=False,
+                bos=tc.get("bos_token_id", 2), layers=layers, scale=g("query_pre_attn_scalar", default=256) ** -0.5,
+                # transformers keeps sqrt(hidden_size) in a float32 buffer.
+                embed_scale=torch.tensor(d ** 0.5, dtype=torch.float32).item())
+
+
+def layer_attention(a, n):
+    """Per layer: window (None: causal only), RoPE base and linear factor; the attention scale; the embedding scale."""
+    layers = a.get("layers") or [dict(window=None, theta=a["theta"], factor=1.0)] * n
+    return layers, a.get("scale", a["hd"] ** -0.5), a.get("embed_scale", 1.0)
 
 
 # ---- the model ----
@@ -110,6 +159,7 @@ class Student:
             raise SystemExit(f"{folder}/config.json: model_type {cfg.get('model_type')!r} is not mohawk_student")
         self.a = arch(cfg["teacher_config"])
         self.layers = cfg["teacher_config"].get("num_hidden_layers") or cfg["teacher_config"].get("n_layer")
+        self.per_layer, self.scale, self.embed_scale = layer_attention(self.a, self.layers)
         m = cfg["mixer"]
         if m.get("type") != "discrete_mamba2" or m.get("conv_kernel", 4) != 4:
             raise SystemExit(f"mixer {m} is not a discrete_mamba2 mixer with conv_kernel 4")
@@ -124,29 +174,37 @@ class Student:
             return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.a["eps"]) * w
         return F.layer_norm(x, (x.shape[-1],), w, b, self.a["eps"])
 
+    def post_norm(self, x, name):  # gemma3_text's norms of the mixer's and the MLP's outputs, where present
+        return self.norm(x, name) if name + ".weight" in self.w else x
+
     def linear(self, x, name):
         return F.linear(x, self.w[name + ".weight"], self.w.get(name + ".bias"))
 
-    def rope(self, x):  # x (T, heads, hd): rotate_half on the first `rot` dims of each head
+    def rope(self, x, lay):  # x (T, heads, hd): rotate_half on the first `rot` dims of each head
         rot, T = self.a["rot"], x.shape[0]
-        inv = self.a["theta"] ** (-torch.arange(0, rot, 2, dtype=self.dtype, device=self.device) / rot)
+        inv = lay["theta"] ** (-torch.arange(0, rot, 2, dtype=self.dtype, device=self.device) / rot) / lay["factor"]
         ang = torch.arange(T, dtype=self.dtype, device=self.device)[:, None] * inv[None, :]
         cos, sin = torch.cat([ang.cos()] * 2, -1)[:, None, :], torch.cat([ang.sin()] * 2, -1)[:, None, :]
         xr, rest = x[..., :rot], x[..., rot:]
         half = torch.cat([-xr[..., rot // 2:], xr[..., :rot // 2]], -1)
         return torch.cat([xr * cos + half * sin, rest], -1)
 
-    def attention(self, u, p):
+    def attention(self, u, p, lay):
         a, T = self.a, u.shape[0]
         q = self.linear(u, p + "attn.q").view(T, a["heads"], a["hd"])
         k = self.linear(u, p + "attn.k").view(T, a["kv"], a["hd"])
         v = self.linear(u, p + "attn.v").view(T, a["kv"], a["hd"])
+        if p + "attn.q_norm.weight" in self.w:
+            q, k = self.norm(q, p + "attn.q_norm"), self.norm(k, p + "attn.k_norm")
         if a["pos"] == "rope":
-            q, k = self.rope(q), self.rope(k)
+            q, k = self.rope(q, lay), self.rope(k, lay)
         rep = a["heads"] // a["kv"]
         k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
-        s = torch.einsum("thd,shd->hts", q, k) / math.sqrt(a["hd"])
-        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool, device=self.device).triu(1), float("-inf"))
+        s = torch.einsum("thd,shd->hts", q, k) * self.scale
+        hidden = torch.ones(T, T, dtype=torch.bool, device=self.device).triu(1)
+        if lay["window"] is not None:  # query i sees keys i - window < j <= i
+            hidden |= torch.ones(T, T, dtype=torch.bool, device=self.device).tril(-lay["window"])
+        s = s.masked_fill(hidden, float("-inf"))
         o = torch.einsum("hts,shd->thd", s.softmax(-1), v).reshape(T, -1)
         return self.linear(o, p + "attn.o")
 
@@ -179,19 +237,19 @@ class Student:
     @torch.no_grad()
     def logits(self, ids):
         ids = torch.tensor(ids, device=self.device)
-        x = self.w["embed"][ids]
+        x = self.w["embed"][ids] * self.embed_scale
         if self.a["pos"] == "learned":
             x = x + self.w["pos"][: len(ids)]
         for l in range(self.layers):
             p = f"layers.{l}."
             u = self.norm(x, p + "norm1")
-            mix = self.attention(u, p) if l in self.attn else self.mamba(u, p + "mixer.")
+            mix = self.attention(u, p, self.per_layer[l]) if l in self.attn else self.mamba(u, p + "mixer.")
             if self.a["parallel"]:
                 u2 = u if self.a["type"] == "phi" else self.norm(x, p + "norm2")
                 x = x + mix + self.mlp(u2, p)
             else:
-                h = x + mix
-                x = h + self.mlp(self.norm(h, p + "norm2"), p)
+                h = x + self.post_norm(mix, p + "mixer_out_norm")
+                x = h + self.post_norm(self.mlp(self.norm(h, p + "norm2"), p), p + "mlp_out_norm")
         head = self.w.get("head.weight", self.w["embed"])
         return F.linear(self.norm(x, "final_norm"), head, self.w.get("head.bias"))
 

@@ -9,7 +9,7 @@
 // Bindings are declared per entry point by src/kernels/activations.ts (bindings(), in the op's order).
 
 override WG: u32 = 256u;
-// Which function unary_fwd / unary_bwd compute (pipelines specialise on it):
+// Which function unary_fwd / unary_bwd (and the gate of swiglu_*) compute (pipelines specialise on it):
 // 0 softplus, 1 negSoftplus, 2 silu, 3 sigmoid, 4 geluTanh, 5 gelu.
 override KIND: u32 = 0u;
 // gated_*: 1 when a per-channel z bias is bound.
@@ -164,7 +164,7 @@ fn unary_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   ub_dx[i] = select(g, ub_dx[i] + g, ub.acc == 1u);
 }
 
-// ---- swiglu_fwd: out = silu(gate)·up --------------------------------------------------------------
+// ---- swiglu_fwd: out = act(gate)·up (SwiGLU with silu, GeGLU with a GELU; act per KIND) ---------
 // gate and up share the row stride `gs` (separate buffers, or the two halves of one row).
 struct SF { n: u32, cols: u32, gs: u32, go: u32, uo: u32, os: u32, oo: u32 }
 
@@ -174,18 +174,17 @@ fn swiglu_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   if (e >= sf.n) { return; }
   let g = sf_gate[at(e, sf.cols, sf.gs, sf.go)];
   let u = sf_up[at(e, sf.cols, sf.gs, sf.uo)];
-  sf_out[at(e, sf.cols, sf.os, sf.oo)] = g * sigmoid(g) * u;
+  sf_out[at(e, sf.cols, sf.os, sf.oo)] = act(g) * u;
 }
 
-// ---- swiglu_bwd: dGate = dOut·up·silu'(gate), dUp = dOut·silu(gate) ------------------------------
+// ---- swiglu_bwd: dGate = dOut·up·act'(gate), dUp = dOut·act(gate) --------------------------------
 // swiglu_bwd binds dGate and dUp apart; swiglu_bwd_one binds one buffer holding both (WebGPU
 // forbids two writable bindings over the same bytes), with dgo/duo counted from its start. Both are
 // stamped by src/kernels/activations.ts.
 struct SB { n: u32, cols: u32, acc: u32, gs: u32, go: u32, uo: u32, dos: u32, doo: u32, ds: u32, dgo: u32, duo: u32 }
 // (dGate, dUp) for gate g, up u and upstream gradient d.
 fn swiglu_grads(g: f32, u: f32, d: f32) -> vec2f {
-  let s = sigmoid(g);
-  return vec2f(d * u * s * (1.0 + g * sigmoid(-g)), d * g * s);
+  return vec2f(d * u * act_grad(g), d * act(g));
 }
 
 // ---- gated_fwd: out[r, c] = y[r, c]·silu(z[r, c] + zBias[c]) --------------------------------------

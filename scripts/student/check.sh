@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# scripts/student_torch.py against `mohawk eval` (and the float64 student reference for Llama
-# teachers) on random students of every fixture architecture:
+# scripts/student_torch.py against `mohawk eval` (and the float64 student reference for Llama-family
+# teachers) on random students of the fixture architectures it reads (scripts/student/export-random.ts):
 #   [PYTHON=python-with-torch] bash scripts/student/check.sh [OUT]     (from the repository root)
 # The PyTorch side runs in float64; `mohawk eval` in f32 on the WebGPU adapter, so they agree to
 # about 1e-6 relative; the check fails beyond 1e-4 (absolute, nats/token).

@@ -4,11 +4,14 @@
 // (rope_parameters) are read. Anything the studio cannot reproduce exactly is refused by name rather
 // than silently approximated.
 
-export type ModelType = 'llama' | 'gpt2' | 'gpt_neox' | 'phi' | 'qwen2' | 'qwen3' | 'mistral';
-export const MODEL_TYPES: readonly ModelType[] = ['llama', 'gpt2', 'gpt_neox', 'phi', 'qwen2', 'qwen3', 'mistral'];
+export type ModelType = 'llama' | 'gpt2' | 'gpt_neox' | 'phi' | 'qwen2' | 'qwen3' | 'mistral' | 'gemma3_text';
+export const MODEL_TYPES: readonly ModelType[] = ['llama', 'gpt2', 'gpt_neox', 'phi', 'qwen2', 'qwen3', 'mistral', 'gemma3_text'];
 
-/** The Llama block with other options (q/k norms, biases, a sliding window); same tensor names, same reference. */
-export const LLAMA_FAMILY: readonly ModelType[] = ['llama', 'qwen2', 'qwen3', 'mistral'];
+/**
+ * The Llama block with other options (q/k norms, biases, sliding windows, gemma3's scaled embedding,
+ * norms of the mixer's and MLP's outputs, GeGLU); one reference (src/ref/llama.ts).
+ */
+export const LLAMA_FAMILY: readonly ModelType[] = ['llama', 'qwen2', 'qwen3', 'mistral', 'gemma3_text'];
 
 /**
  * RoPE frequency scaling (transformers' modeling_rope_utils): 'linear' divides every inverse
@@ -45,15 +48,36 @@ export interface ArchConfig {
   /** Leading dims of each head that RoPE rotates (even; headDim unless partial; 0 without RoPE). */
   rotaryDim: number;
   activation: Activation;
-  /** Gated MLP: down(act(gate(x)) * up(x)) (llama's SwiGLU); else fc2(act(fc1(x))). */
+  /** Gated MLP: down(act(gate(x)) * up(x)) (llama's SwiGLU, gemma3's GeGLU); else fc2(act(fc1(x))). */
   gatedMlp: boolean;
   tiedEmbeddings: boolean;
   /** attention: q, k and v projections; attentionOut: the output projection (Qwen2 has the first only). */
   biases: { attention: boolean; attentionOut: boolean; mlp: boolean; lmHead: boolean };
-  /** RMSNorm over headDim of every query and key head, before RoPE (qwen3's q_norm, k_norm). */
+  /** RMSNorm over headDim of every query and key head, before RoPE (qwen3's and gemma3's q_norm, k_norm). */
   qkNorm: boolean;
-  /** Query i attends keys j with i − window < j ≤ i (mistral); null: every j ≤ i. */
+  /**
+   * Query i attends keys j with i − window < j ≤ i (mistral; gemma3's sliding layers); null: every
+   * j ≤ i. Which layers it applies to: slidingLayers.
+   */
   slidingWindow: number | null;
+  /** Per layer, whether it is windowed (gemma3's layer_types); null: every layer alike. */
+  slidingLayers: boolean[] | null;
+  /** RoPE of the windowed layers where it is not ropeTheta/ropeScaling's (gemma3's local base); null: the same. */
+  localRope: { theta: number; scaling: RopeScaling | null } | null;
+  /** Scale of the attention scores; null: 1/√headDim (gemma3: query_pre_attn_scalar^−½). */
+  attnScale: number | null;
+  /** Token embeddings are multiplied by this (gemma3: √dModel, rounded to f32 as transformers does); else 1. */
+  embedScale: number;
+  /**
+   * RMSNorm of the mixer's output and of the MLP's output before each residual add (gemma3's
+   * post_attention_layernorm and post_feedforward_layernorm).
+   */
+  postNorms: boolean;
+  /**
+   * The checkpoint's RMSNorm weights w act as (offset + w) (gemma3: 1); the canonical weights are
+   * that multiplier, the offset added once at load (src/models/arch.ts), so every norm is x·rstd·w.
+   */
+  normWeightOffset: number;
   /** Attention and MLP read the same block input and both add to the residual (gpt_neox, phi). */
   parallelResidual: boolean;
   bosId: number | null;
@@ -240,6 +264,14 @@ function check(r: Reader, a: ArchConfig): void {
   if (a.rotaryDim % 2 !== 0 || a.rotaryDim > a.headDim) r.fail(`rotary dimension ${a.rotaryDim} must be even and at most the head dimension ${a.headDim}`);
   if (a.positions === 'rope' && a.rotaryDim === 0) r.fail('rotary dimension is 0');
   if (a.qkNorm && a.headDim % 4 !== 0) r.fail(`head_dim ${a.headDim}: query/key norms need a multiple of 4`);
+  if (a.slidingLayers && (a.slidingLayers.length !== a.layers || a.slidingWindow === null)) r.fail('layer types need one entry per layer and a sliding window');
+}
+
+/** What layer `layer`'s attention uses: its window (null: none), its RoPE and the scale of its scores. */
+export function layerAttention(c: ArchConfig, layer: number): { window: number | null; ropeTheta: number | null; ropeScaling: RopeScaling | null; scale: number } {
+  const windowed = c.slidingLayers ? c.slidingLayers[layer] === true : c.slidingWindow !== null;
+  const rope = windowed && c.localRope ? c.localRope : { theta: c.ropeTheta, scaling: c.ropeScaling };
+  return { window: windowed ? c.slidingWindow : null, ropeTheta: rope.theta, ropeScaling: rope.scaling, scale: c.attnScale ?? 1 / Math.sqrt(c.headDim) };
 }
 
 function headDimOf(r: Reader, dModel: number, heads: number, key: string | null): number {
@@ -251,23 +283,50 @@ function headDimOf(r: Reader, dModel: number, heads: number, key: string | null)
   return heads > 0 ? dModel / heads : 0;
 }
 
+/** What the architectures without gemma3's options have: one kind of layer, plain embeddings and norms. */
+const PLAIN = { slidingLayers: null, localRope: null, attnScale: null, embedScale: 1, postNorms: false, normWeightOffset: 0 } as const;
+
+interface LlamaOptions {
+  modelType: ModelType;
+  theta: number;
+  maxPositions: number;
+  normEps: number;
+  bos: number | null;
+  eos: number | null;
+  qkvBias: boolean | 'flag';
+  oBias: boolean | 'flag';
+  mlpBias: boolean;
+  qkNorm: boolean;
+  window: number | null;
+  /** The RoPE already read (gemma3 keys it by layer type); else rope_theta / rope_scaling / rope_parameters. */
+  rope?: { theta: number; scaling: RopeScaling | null };
+  /** The activation's key and default; hidden_act, silu unless given. */
+  act?: [string, string];
+  /** Defaults of the family's config class where they are not llama's. */
+  kvHeads?: number;
+  headDim?: number;
+  tied?: boolean;
+}
+
 /** The Llama block as each Llama-family config describes it; `o` says what the family changes. */
-function llamaLike(
-  r: Reader,
-  o: { modelType: ModelType; theta: number; maxPositions: number; normEps: number; bos: number | null; eos: number | null; qkvBias: boolean | 'flag'; oBias: boolean | 'flag'; mlpBias: boolean; qkNorm: boolean; window: number | null },
-): ArchConfig {
+function llamaLike(r: Reader, o: LlamaOptions): ArchConfig {
   const dModel = r.int('hidden_size');
   const heads = r.int('num_attention_heads');
-  const headDim = headDimOf(r, dModel, heads, 'head_dim');
-  const { theta, partial, scaling } = r.rope(o.theta, [], 1, true);
-  if (partial !== 1) r.fail(`partial rotary factor ${partial}: ${o.modelType} rotates the whole head`);
+  const headDim = o.headDim !== undefined ? r.int('head_dim', o.headDim) : headDimOf(r, dModel, heads, 'head_dim');
+  let rope = o.rope;
+  if (!rope) {
+    const { theta, partial, scaling } = r.rope(o.theta, [], 1, true);
+    if (partial !== 1) r.fail(`partial rotary factor ${partial}: ${o.modelType} rotates the whole head`);
+    rope = { theta, scaling };
+  }
   const attentionBias = o.qkvBias === 'flag' || o.oBias === 'flag' ? r.bool('attention_bias', false) : false;
+  const [actKey, actDefault] = o.act ?? ['hidden_act', 'silu'];
   return {
     modelType: o.modelType,
     layers: r.int('num_hidden_layers'),
     dModel,
     heads,
-    kvHeads: r.int('num_key_value_heads', heads),
+    kvHeads: r.int('num_key_value_heads', o.kvHeads ?? heads),
     headDim,
     intermediate: r.int('intermediate_size'),
     vocab: r.int('vocab_size'),
@@ -275,12 +334,12 @@ function llamaLike(
     norm: 'rmsnorm',
     normEps: r.num('rms_norm_eps', o.normEps),
     positions: 'rope',
-    ropeTheta: theta,
-    ropeScaling: scaling,
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
     rotaryDim: headDim,
-    activation: r.activation('hidden_act', 'silu'),
+    activation: r.activation(actKey, actDefault),
     gatedMlp: true,
-    tiedEmbeddings: r.bool('tie_word_embeddings', false),
+    tiedEmbeddings: r.bool('tie_word_embeddings', o.tied ?? false),
     biases: {
       attention: o.qkvBias === 'flag' ? attentionBias : o.qkvBias,
       attentionOut: o.oBias === 'flag' ? attentionBias : o.oBias,
@@ -292,7 +351,71 @@ function llamaLike(
     parallelResidual: false,
     bosId: r.tokenId('bos_token_id', o.bos),
     eosId: r.tokenId('eos_token_id', o.eos),
+    ...PLAIN,
   };
+}
+
+/**
+ * One layer type's RoPE in a gemma3_text config: its base (rope_theta, else `dfltTheta`) and linear
+ * scaling; other scalings are refused by name.
+ */
+function gemmaRope(r: Reader, obj: unknown, where: string, dfltTheta: number): { theta: number; scaling: RopeScaling | null } {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) r.fail(`${where} ${JSON.stringify(obj)} is not an object`);
+  const o = obj as Json;
+  const sub = new Reader(o, `${r.where} ${where}`);
+  const type = o.rope_type ?? o.type ?? 'default';
+  if (type !== 'default' && type !== 'linear') sub.fail(`rope_type ${JSON.stringify(type)} is not supported for gemma3_text (supported: default, linear)`);
+  const partial = sub.num('partial_rotary_factor', 1);
+  if (partial !== 1) sub.fail(`partial_rotary_factor ${partial}: gemma3_text rotates the whole head`);
+  const theta = sub.num('rope_theta', dfltTheta);
+  if (type === 'default') return { theta, scaling: null };
+  const factor = sub.num('factor', NaN);
+  if (Number.isNaN(factor)) sub.fail('linear scaling needs factor');
+  return { theta, scaling: { type: 'linear', factor } };
+}
+
+/**
+ * Gemma 3's two RoPEs, as Gemma3TextConfig reads them: 5.x rope_parameters keyed by layer type, or
+ * 4.x rope_theta (full attention), rope_local_base_freq (sliding) and rope_scaling, which transformers
+ * merges into the full-attention layers' parameters.
+ */
+function gemmaRopes(r: Reader): { full: { theta: number; scaling: RopeScaling | null }; sliding: { theta: number; scaling: RopeScaling | null } } {
+  let full: unknown = { rope_type: 'default' };
+  let sliding: unknown = { rope_type: 'default' };
+  const rp = r.cfg.rope_parameters;
+  if (rp !== undefined && rp !== null) {
+    if (typeof rp !== 'object' || Array.isArray(rp)) r.fail(`rope_parameters ${JSON.stringify(rp)} is not an object`);
+    const other = Object.keys(rp).filter((k) => k !== 'full_attention' && k !== 'sliding_attention');
+    if (other.length) r.fail(`rope_parameters ${JSON.stringify(rp)}: gemma3_text keys it by layer type (full_attention, sliding_attention), not ${other.join(', ')}`);
+    full = (rp as Json).full_attention ?? full;
+    sliding = (rp as Json).sliding_attention ?? sliding;
+  }
+  let fullWhere = 'rope_parameters.full_attention';
+  const rs = r.cfg.rope_scaling;
+  if (rs !== undefined && rs !== null) {
+    if (typeof rs !== 'object' || Array.isArray(rs)) r.fail(`rope_scaling ${JSON.stringify(rs)} is not an object`);
+    if (typeof full === 'object' && full !== null && !Array.isArray(full)) full = { ...(full as Json), ...(rs as Json) };
+    fullWhere = 'rope_scaling';
+  }
+  return {
+    full: gemmaRope(r, full, fullWhere, r.num('rope_theta', 1e6)),
+    sliding: gemmaRope(r, sliding, 'rope_parameters.sliding_attention', r.num('rope_local_base_freq', 1e4)),
+  };
+}
+
+/** Gemma 3's layer_types, or the older sliding_window_pattern: every pattern-th layer full, the rest sliding. */
+function gemmaSlidingLayers(r: Reader, layers: number): boolean[] {
+  // Without a layer count (already reported missing) there is nothing to check the list against.
+  if (r.missing.length) return [];
+  const lt = r.cfg.layer_types;
+  if (lt !== undefined && lt !== null) {
+    if (!Array.isArray(lt) || lt.length !== layers || lt.some((t) => t !== 'sliding_attention' && t !== 'full_attention')) {
+      r.fail(`layer_types ${JSON.stringify(lt)} must name sliding_attention or full_attention for each of the ${layers} layers`);
+    }
+    return (lt as string[]).map((t) => t === 'sliding_attention');
+  }
+  const pattern = r.int(['sliding_window_pattern', '_sliding_window_pattern'], 6);
+  return Array.from({ length: layers }, (_, i) => (i + 1) % pattern !== 0);
 }
 
 /**
@@ -334,6 +457,33 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
     return llamaLike(r, { modelType: 'mistral', theta: 10000, maxPositions: 4096 * 32, normEps: 1e-6, bos: 1, eos: 2, qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, window });
   },
 
+  // Gemma 3 text (Gemma3ForCausalLM): the Llama block with q/k norms, GeGLU, embeddings scaled by √d,
+  // RMSNorms that multiply by 1 + w, norms of the attention's and the MLP's outputs, scores scaled by
+  // query_pre_attn_scalar^−½, and sliding and full layers with RoPEs of their own.
+  gemma3_text(r) {
+    r.refuse('final_logit_softcapping', 'logit soft-capping is not supported (Gemma 3 ships null)');
+    r.refuse('attn_logit_softcapping', 'attention soft-capping is not supported (Gemma 3 ships null)');
+    r.refuse('use_bidirectional_attention', 'bidirectional attention is not supported (only causal language models)');
+    const rope = gemmaRopes(r);
+    const base = llamaLike(r, {
+      modelType: 'gemma3_text', theta: 1e6, maxPositions: 131072, normEps: 1e-6, bos: 2, eos: 1, qkvBias: 'flag', oBias: 'flag', mlpBias: false,
+      qkNorm: true, window: null, rope: rope.full, act: ['hidden_activation', 'gelu_pytorch_tanh'], kvHeads: 4, headDim: 256, tied: true,
+    });
+    const slidingLayers = gemmaSlidingLayers(r, base.layers);
+    if (r.cfg.sliding_window === null && slidingLayers.some(Boolean)) r.fail('sliding_window is null but layer_types has sliding_attention layers');
+    return {
+      ...base,
+      slidingWindow: r.int('sliding_window', 4096),
+      slidingLayers,
+      localRope: rope.sliding,
+      attnScale: r.num('query_pre_attn_scalar', 256) ** -0.5,
+      // transformers keeps √hidden_size in a float32 buffer (then in the weights' dtype; f32 here).
+      embedScale: Math.fround(Math.sqrt(base.dModel)),
+      postNorms: true,
+      normWeightOffset: 1,
+    };
+  },
+
   gpt2(r) {
     r.refuse('scale_attn_by_inverse_layer_idx', 'per-layer attention scaling is not supported');
     r.refuse('add_cross_attention', 'cross-attention is not supported');
@@ -365,6 +515,7 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
       parallelResidual: false,
       bosId: r.tokenId('bos_token_id', 50256),
       eosId: r.tokenId('eos_token_id', 50256),
+      ...PLAIN,
     };
   },
 
@@ -400,6 +551,7 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
       parallelResidual: r.bool('use_parallel_residual', true),
       bosId: r.tokenId('bos_token_id', 0),
       eosId: r.tokenId('eos_token_id', 2),
+      ...PLAIN,
     };
   },
 
@@ -435,6 +587,7 @@ const PARSERS: Record<ModelType, (r: Reader) => ArchConfig> = {
       parallelResidual: true,
       bosId: r.tokenId('bos_token_id', 1),
       eosId: r.tokenId('eos_token_id', 2),
+      ...PLAIN,
     };
   },
 };

@@ -12,7 +12,8 @@
 //   sigmoid      y = σ(x)
 //   geluTanh     y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))  (HF gelu_new / gelu_pytorch_tanh)
 //   gelu         y = x·Φ(x) = ½x(1 + erf(x/√2)), erf from a fitted erfc (Φ within 9e-8 absolute)
-// Backward passes write dx = f'(x)·dy, or add it to dx with `accumulate`.
+// Backward passes write dx = f'(x)·dy, or add it to dx with `accumulate`. The gated MLP's
+// act(gate)·up (swiglu: SwiGLU with silu, GeGLU with gelu or geluTanh) takes any of them.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
 import activationsWgsl from '../../shaders/activations.wgsl?raw';
@@ -116,8 +117,12 @@ export interface UnaryBackwardArgs {
   dxOffset?: number;
 }
 
-/** out = silu(gate)·up over (rows × cols); gate and up share the row stride `stride` (default cols). */
+/**
+ * out = act(gate)·up over (rows × cols): SwiGLU with silu (the default), GeGLU with gelu or geluTanh;
+ * gate and up share the row stride `stride` (default cols).
+ */
 export interface SwigluArgs {
+  kind?: Unary;
   gate: Bindable;
   up: Bindable;
   out: Bindable;
@@ -133,6 +138,8 @@ export interface SwigluArgs {
 }
 
 export interface SwigluBackwardArgs {
+  /** The gate's activation, as in the forward. */
+  kind?: Unary;
   gate: Bindable;
   up: Bindable;
   dOut: Bindable;
@@ -346,6 +353,8 @@ export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Op[] {
 
 export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
   const fn = 'swiglu';
+  const kind = a.kind ?? 'silu';
+  const k = kindOf(fn, kind);
   const { rows, cols } = a;
   const shape = `(rows=${rows}, cols=${cols})`;
   const stride = a.stride ?? cols;
@@ -359,18 +368,20 @@ export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
     gpu.op({
       ...SHADER,
       entry: 'swiglu_fwd',
-      constants: { WG, DENSE: dense(cols, [gv, uv, ov]) },
+      constants: { WG, KIND: k, DENSE: dense(cols, [gv, uv, ov]) },
       reads: [a.gate, a.up],
       writes: [a.out],
       params,
       workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
-      label: `swiglu ${rows}x${cols}`,
+      label: `${kind}-gated ${rows}x${cols}`,
     }),
   ];
 }
 
 export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
   const fn = 'swigluBackward';
+  const kind = a.kind ?? 'silu';
+  const k = kindOf(fn, kind);
   const { rows, cols } = a;
   const shape = `(rows=${rows}, cols=${cols})`;
   const stride = a.stride ?? cols;
@@ -392,12 +403,12 @@ export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
     gpu.op({
       ...SHADER,
       entry: one ? 'swiglu_bwd_one' : 'swiglu_bwd',
-      constants: { WG, DENSE: dense(cols, [gv, uv, dov, dgv, duv]) },
+      constants: { WG, KIND: k, DENSE: dense(cols, [gv, uv, dov, dgv, duv]) },
       reads: [a.gate, a.up, a.dOut],
       writes: one ? [one.bind] : [a.dGate, a.dUp],
       params,
       workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
-      label: `swiglu backward ${rows}x${cols}`,
+      label: `${kind}-gated backward ${rows}x${cols}`,
     }),
   ];
 }

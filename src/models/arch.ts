@@ -84,6 +84,18 @@ class Builder {
     this.add(canon, shape, hf, () => this.raw(hf));
   }
 
+  /**
+   * A norm weight w of a norm that multiplies by offset + w (gemma3's 1 + w): the canonical weight is
+   * that multiplier, rounded to f32 as transformers forms it.
+   */
+  shifted(canon: string, hf: string, shape: number[], offset: number): void {
+    if (offset === 0) return this.direct(canon, hf, shape);
+    this.need(hf, shape);
+    // The multiplier is an f32 value (1 + w rounded once), whatever the checkpoint's precision of w.
+    const read = async () => (await this.store.readF32(hf)).map((v) => v + offset);
+    this.tensors.push({ name: canon, shape, dtype: 'F32', read, readRaw: async () => ({ dtype: 'F32', data: await read() }) });
+  }
+
   /** A GPT-2 Conv1D weight stored (in, out): the canonical (out, in) is its transpose. */
   transposed(canon: string, hf: string, inDim: number, outDim: number): void {
     this.need(hf, [inDim, outDim]);
@@ -144,9 +156,10 @@ function columnsT<T extends Values>(src: T, rows: number, cols: number, from: nu
   return out;
 }
 
-function norm(b: Builder, c: ArchConfig, canon: string, hf: string): void {
-  b.direct(`${canon}.weight`, `${hf}.weight`, [c.dModel]);
-  if (c.norm === 'layernorm') b.direct(`${canon}.bias`, `${hf}.bias`, [c.dModel]);
+/** A norm over `dim` (dModel unless given: the per-head q/k norms are over headDim). */
+function norm(b: Builder, c: ArchConfig, canon: string, hf: string, dim = c.dModel): void {
+  b.shifted(`${canon}.weight`, `${hf}.weight`, [dim], c.normWeightOffset);
+  if (c.norm === 'layernorm') b.direct(`${canon}.bias`, `${hf}.bias`, [dim]);
 }
 
 function linear(b: Builder, canon: string, hf: string, out: number, inp: number, bias: boolean): void {
@@ -167,7 +180,8 @@ export function canonicalLayout(c: ArchConfig, store: TensorStore, where: string
     case 'llama':
     case 'qwen2':
     case 'qwen3':
-    case 'mistral': {
+    case 'mistral':
+    case 'gemma3_text': {
       b.direct('embed', 'model.embed_tokens.weight', [c.vocab, d]);
       for (let i = 0; i < c.layers; i++) {
         const p = `model.layers.${i}.`, q = `layers.${i}.`;
@@ -177,10 +191,16 @@ export function canonicalLayout(c: ArchConfig, store: TensorStore, where: string
         linear(b, q + 'attn.v', p + 'self_attn.v_proj', kvDim, d, c.biases.attention);
         linear(b, q + 'attn.o', p + 'self_attn.o_proj', d, qDim, c.biases.attentionOut);
         if (c.qkNorm) {
-          b.direct(q + 'attn.q_norm.weight', p + 'self_attn.q_norm.weight', [c.headDim]);
-          b.direct(q + 'attn.k_norm.weight', p + 'self_attn.k_norm.weight', [c.headDim]);
+          norm(b, c, q + 'attn.q_norm', p + 'self_attn.q_norm', c.headDim);
+          norm(b, c, q + 'attn.k_norm', p + 'self_attn.k_norm', c.headDim);
         }
-        norm(b, c, q + 'norm2', p + 'post_attention_layernorm');
+        if (c.postNorms) {
+          // Gemma 3's four norms: its post_attention_layernorm is on the attention's output, and the
+          // MLP's input norm is pre_feedforward_layernorm.
+          norm(b, c, q + 'mixer_out_norm', p + 'post_attention_layernorm');
+          norm(b, c, q + 'norm2', p + 'pre_feedforward_layernorm');
+          norm(b, c, q + 'mlp_out_norm', p + 'post_feedforward_layernorm');
+        } else norm(b, c, q + 'norm2', p + 'post_attention_layernorm');
         linear(b, q + 'mlp.gate', p + 'mlp.gate_proj', f, d, c.biases.mlp);
         linear(b, q + 'mlp.up', p + 'mlp.up_proj', f, d, c.biases.mlp);
         linear(b, q + 'mlp.down', p + 'mlp.down_proj', d, f, c.biases.mlp);

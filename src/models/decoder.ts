@@ -1,7 +1,9 @@
-// The forward pass of a decoder-only LM in any of the four teacher architectures, on the GPU:
-//   x_0 = embed(ids) (+ pos)
-//   sequential (llama, gpt2, neox without parallel residual):
+// The forward pass of a decoder-only LM in any of the teacher architectures, on the GPU:
+//   x_0 = embed(ids) (+ pos), times embedScale (gemma3's √d)
+//   sequential (llama family, gpt2, neox without parallel residual):
 //       h = x_l + mixer(norm1(x_l));            x_{l+1} = h + mlp(norm2(h))
+//   sequential with post norms (gemma3):
+//       h = x_l + mixer_out_norm(mixer(norm1(x_l)));   x_{l+1} = h + mlp_out_norm(mlp(norm2(h)))
 //   parallel (gpt_neox):  x_{l+1} = x_l + mixer(norm1(x_l)) + mlp(norm2(x_l))
 //   parallel, one norm (phi): u = norm1(x_l);   x_{l+1} = x_l + mixer(u) + mlp(u)
 //   logits = head(final_norm(x_L)) (+ head bias)
@@ -10,7 +12,7 @@ import type { Bindable, Gpu, Op } from '../gpu/runtime';
 import type { ArchConfig } from '../io/config';
 import { embedding, embeddingBackward } from '../kernels/embedding';
 import { addColumnSums, matmul } from '../kernels/matmul';
-import { add } from '../kernels/elementwise';
+import { add, scale } from '../kernels/elementwise';
 import { Activations, AttentionMixer, Mlp, normBackward, normForward, type Io, type Weights } from './layers';
 
 export interface Mixer {
@@ -39,18 +41,29 @@ export interface BlockArgs {
   mlp: Mlp;
 }
 
+type BlockNorm = 'norm1' | 'norm2' | 'mixer_out_norm' | 'mlp_out_norm';
+
 /**
  * Block `layer`'s forward, x → next, in the architecture's residual form (see the top of this file).
- * u is what the mixer read (the normed input), a the mixer's output; both are kept in `acts`.
+ * u is what the mixer read (the normed input), a the mixer's output (before any post norm); both are
+ * kept in `acts`.
  */
 export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next: Bindable }): { ops: Op[]; u: GPUBuffer; a: GPUBuffer } {
   const { c, weights: w, layer: l, rows, acts, mixer, mlp, x, next } = b;
   const d = c.dModel;
-  const norm = (name: 'norm1' | 'norm2', input: Bindable, y: Bindable) => normForward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, y, rows, acts, layer: l });
+  const norm = (name: BlockNorm, input: Bindable, y: Bindable) => normForward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, y, rows, acts, layer: l });
   const u = acts.layer('norm1.out', l, rows * d);
   const a = acts.layer('mixer.out', l, rows * d);
   const m = acts.layer('mlp.out', l, rows * d);
   const ops: Op[] = [...norm('norm1', x, u), ...mixer.forward(u, a)];
+  // With post norms the residual adds the normed outputs; a and m stay as the mixer and MLP gave them.
+  const postNormed = (name: 'mixer_out_norm' | 'mlp_out_norm', out: GPUBuffer): GPUBuffer => {
+    if (!c.postNorms) return out;
+    const y = acts.layer(`${name}.out`, l, rows * d);
+    ops.push(...norm(name, out, y));
+    return y;
+  };
+  if (c.postNorms && c.parallelResidual) throw new Error('post norms are only built for sequential blocks');
   if (c.parallelResidual) {
     let u2 = u;
     if (c.modelType !== 'phi') {
@@ -62,10 +75,10 @@ export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next: Binda
   } else {
     const h = acts.layer('attn.residual', l, rows * d);
     const u2 = acts.layer('norm2.out', l, rows * d);
-    ops.push(...add(gpu, { a: x, b: a, out: h, n: rows * d }));
+    ops.push(...add(gpu, { a: x, b: postNormed('mixer_out_norm', a), out: h, n: rows * d }));
     ops.push(...norm('norm2', h, u2));
     ops.push(...mlp.forward(u2, m));
-    ops.push(...add(gpu, { a: h, b: m, out: next, n: rows * d }));
+    ops.push(...add(gpu, { a: h, b: postNormed('mlp_out_norm', m), out: next, n: rows * d }));
   }
   return { ops, u, a };
 }
@@ -105,6 +118,7 @@ export class Decoder {
     for (let l = 0; l <= c.layers; l++) this.residuals.push(acts.kept('residual', l, rows * d));
     const pos = c.positions === 'learned' ? { table: weights.get('pos'), L: io.L } : undefined;
     this.ops.push(...embedding(gpu, { ids: io.ids, table: weights.get('embed'), out: this.residuals[0]!, tokens: rows, d, vocab: c.vocab, pos }));
+    if (c.embedScale !== 1) this.ops.push(...scale(gpu, { y: this.residuals[0]!, n: rows * d, alpha: c.embedScale }));
 
     for (let l = 0; l < c.layers; l++) {
       const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, { c, w: weights, layer: l, io, acts });
@@ -152,13 +166,20 @@ export class Decoder {
       const mlp = this.mlps[l]!;
       if (!mixer.backward) throw new Error(`layer ${l}'s mixer has no backward`);
       const x = this.residuals[l]!;
-      const norm = (name: 'norm1' | 'norm2', input: Bindable, dy: Bindable) => normBackward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, dy, dx, rows, acts, layer: l });
+      const norm = (name: BlockNorm, input: Bindable, dy: Bindable) => normBackward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, dy, dx, rows, acts, layer: l });
+      // Through a post norm: the gradient of the module's output, from the residual stream's (dx).
+      const throughPost = (name: 'mixer_out_norm' | 'mlp_out_norm', out: Bindable): Bindable => {
+        if (!c.postNorms) return dx;
+        const dOut = acts.scratch('dPostNorm', rows * d);
+        ops.push(...normBackward(gpu, { c, w, name: `layers.${l}.${name}`, x: out, dy: dx, dx: dOut, rows, acts, layer: l, accumulate: false }));
+        return dOut;
+      };
       if (!c.parallelResidual) {
         const h = acts.layer('attn.residual', l, rows * d);
         const u2 = acts.layer('norm2.out', l, rows * d);
-        ops.push(...mlp.backward(u2, dx, du2));
+        ops.push(...mlp.backward(u2, throughPost('mlp_out_norm', acts.layer('mlp.out', l, rows * d)), du2));
         ops.push(...norm('norm2', h, du2));
-        ops.push(...mixer.backward(dx, du1));
+        ops.push(...mixer.backward(throughPost('mixer_out_norm', this.mixed[l]!), du1));
         ops.push(...norm('norm1', x, du1));
       } else if (c.modelType === 'phi') {
         ops.push(...mixer.backward(dx, du1));
@@ -174,6 +195,8 @@ export class Decoder {
     }
     const dEmbed = w.grad?.('embed');
     const dPos = c.positions === 'learned' ? w.grad?.('pos') : undefined;
+    // The gradient of the table's rows is embedScale times the first residual's (dx is not needed after).
+    if (dEmbed && c.embedScale !== 1) ops.push(...scale(gpu, { y: dx, n: rows * d, alpha: c.embedScale }));
     if (dEmbed) {
       ops.push(...embeddingBackward(gpu, { ids: this.io.ids, dOut: dx, dTable: dEmbed, tokens: rows, d, vocab: c.vocab, accumulate: true, pos: dPos ? { dTable: dPos, L: this.io.L } : undefined }));
     }

@@ -2,7 +2,7 @@
 // mixer, or one a hybrid student keeps), the MLP, and the norms. Weights are looked up by canonical
 // name (src/models/DESIGN.md); activations are (batch·L, features) row-major.
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
-import { ropeInverseFrequencies, type ArchConfig } from '../io/config';
+import { layerAttention, ropeInverseFrequencies, type ArchConfig } from '../io/config';
 import { addColumnSums, matmul } from '../kernels/matmul';
 import { rmsNorm, layerNorm, rmsNormBackward, layerNormBackward } from '../kernels/norm';
 import { rotary } from '../kernels/rotary';
@@ -191,8 +191,9 @@ abstract class LayerModule {
 
 /**
  * Causal multi-head attention of layer `layer`: u (rows, d) → out (rows, d), after the output projection.
- * q, k → per-head RMSNorm (qkNorm) → RoPE (theta's or the scaled frequencies) → softmax over the keys
- * the window leaves (all j ≤ i without one).
+ * q, k → per-head RMSNorm (qkNorm) → RoPE (theta's or the scaled frequencies) → softmax of the scaled
+ * scores over the keys the window leaves (all j ≤ i without one). The window, the RoPE and the scale
+ * are the layer's own (layerAttention: gemma3's sliding and full layers differ).
  */
 export class AttentionMixer extends LayerModule {
   readonly q: GPUBuffer;
@@ -201,6 +202,10 @@ export class AttentionMixer extends LayerModule {
   private readonly qn: GPUBuffer;
   private readonly kn: GPUBuffer;
   private readonly invFreq: Float64Array | undefined;
+  private readonly theta: number;
+  private readonly window: number | null;
+  /** The scores' scale where it is not the kernels' default 1/√headDim. */
+  private readonly scale: number | undefined;
   readonly v: GPUBuffer;
   readonly o: GPUBuffer;
   readonly lse: GPUBuffer;
@@ -220,7 +225,11 @@ export class AttentionMixer extends LayerModule {
     this.kn = c.qkNorm ? acts.layer('attn.k_normed', layer, rows * kvDim) : this.k;
     this.qr = c.rotaryDim > 0 ? acts.layer('attn.q_rot', layer, rows * qDim) : this.qn;
     this.kr = c.rotaryDim > 0 ? acts.layer('attn.k_rot', layer, rows * kvDim) : this.kn;
-    this.invFreq = c.ropeScaling ? ropeInverseFrequencies(c) : undefined;
+    const la = layerAttention(c, layer);
+    this.theta = la.ropeTheta ?? 10000;
+    this.invFreq = la.ropeScaling ? ropeInverseFrequencies({ ropeTheta: la.ropeTheta, rotaryDim: c.rotaryDim, ropeScaling: la.ropeScaling }) : undefined;
+    this.window = la.window;
+    this.scale = c.attnScale !== null ? la.scale : undefined;
     this.o = acts.layer('attn.o', layer, rows * qDim);
     this.lse = acts.layer('attn.lse', layer, io.batch * c.heads * io.L);
   }
@@ -246,7 +255,7 @@ export class AttentionMixer extends LayerModule {
     ];
     if (c.qkNorm) ops.push(...this.headNorm('q', this.q, this.qn), ...this.headNorm('k', this.k, this.kn));
     if (c.rotaryDim > 0) {
-      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000, ...(this.invFreq ? { invFreq: this.invFreq } : {}) };
+      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: this.theta, ...(this.invFreq ? { invFreq: this.invFreq } : {}) };
       ops.push(...rotary(gpu, { x: this.qn, out: this.qr, heads: c.heads, ...rope }), ...rotary(gpu, { x: this.kn, out: this.kr, heads: c.kvHeads, ...rope }));
     }
     ops.push(...flashAttention(gpu, this.shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse }));
@@ -257,7 +266,8 @@ export class AttentionMixer extends LayerModule {
   private get shape(): AttentionShape {
     const { c, io } = this;
     const s: AttentionShape = { batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim };
-    if (c.slidingWindow !== null) s.window = c.slidingWindow;
+    if (this.window !== null) s.window = this.window;
+    if (this.scale !== undefined) s.scale = this.scale;
     return s;
   }
 
@@ -265,7 +275,7 @@ export class AttentionMixer extends LayerModule {
     return this.io.batch * this.io.L * (which === 'q' ? this.c.heads : this.c.kvHeads);
   }
 
-  /** qwen3's q_norm / k_norm: RMSNorm over each head's headDim, one row per (token, head). */
+  /** q_norm / k_norm (qwen3, gemma3): RMSNorm over each head's headDim, one row per (token, head). */
   private headNorm(which: 'q' | 'k', x: Bindable, y: Bindable): Op[] {
     const { c, acts, layer } = this;
     const rows = this.headRows(which);
@@ -299,7 +309,7 @@ export class AttentionMixer extends LayerModule {
     const dKn = nrm ? g.dKn : g.dK;
     ops.push(...flashAttentionBackward(gpu, this.shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse, dO: g.dO, dQ: rot ? g.dQr : dQn, dK: rot ? g.dKr : dKn, dV: g.dV }));
     if (rot) {
-      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: c.ropeTheta ?? 10000, inverse: true, ...(this.invFreq ? { invFreq: this.invFreq } : {}) };
+      const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: this.theta, inverse: true, ...(this.invFreq ? { invFreq: this.invFreq } : {}) };
       ops.push(...rotary(gpu, { x: g.dQr, out: dQn, heads: c.heads, ...rope }), ...rotary(gpu, { x: g.dKr, out: dKn, heads: c.kvHeads, ...rope }));
     }
     if (nrm) ops.push(...this.headNormBackward('q', this.q, g.dQn, g.dQ), ...this.headNormBackward('k', this.k, g.dKn, g.dK));
@@ -332,12 +342,12 @@ export class AttentionMixer extends LayerModule {
   /** The causal softmax matrices (batch, heads, L, L) of the last forward, for stage 1 (0 outside a sliding window). */
   probabilities(out: Bindable): Op[] {
     const { c, io } = this;
-    const window = c.slidingWindow ?? undefined;
-    return attnMatrix(this.gpu, { q: this.qr, k: this.kr, out, batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim, window });
+    const window = this.window ?? undefined;
+    return attnMatrix(this.gpu, { q: this.qr, k: this.kr, out, batch: io.batch, L: io.L, hq: c.heads, hkv: c.kvHeads, d: c.headDim, window, scale: this.scale });
   }
 }
 
-/** The MLP of layer `layer`: fc2(act(fc1(u))) or down(silu(gate(u))·up(u)). */
+/** The MLP of layer `layer`: fc2(act(fc1(u))) or down(act(gate(u))·up(u)) (SwiGLU, gemma3's GeGLU). */
 export class Mlp extends LayerModule {
   readonly up: GPUBuffer;
   readonly gate: GPUBuffer | null;
@@ -350,8 +360,7 @@ export class Mlp extends LayerModule {
     this.up = acts.layer('mlp.up', layer, rows * c.intermediate);
     this.gate = c.gatedMlp ? acts.layer('mlp.gate', layer, rows * c.intermediate) : null;
     this.act = acts.layer('mlp.act', layer, rows * c.intermediate);
-    if (c.gatedMlp && c.activation !== 'silu') throw new Error(`config.json: a gated MLP with ${c.activation} is not supported (SwiGLU only)`);
-    if (!c.gatedMlp) activationKind(c);
+    activationKind(c);
   }
 
   forward(u: Bindable, out: Bindable): Op[] {
@@ -362,7 +371,7 @@ export class Mlp extends LayerModule {
     const ops = linear(gpu, { w, name: p + 'up', x: u, y: this.up, rows, outDim: f, inDim: c.dModel });
     if (this.gate) {
       ops.push(...linear(gpu, { w, name: p + 'gate', x: u, y: this.gate, rows, outDim: f, inDim: c.dModel }));
-      ops.push(...swiglu(gpu, { gate: this.gate, up: this.up, out: this.act, rows, cols: f }));
+      ops.push(...swiglu(gpu, { kind: activationKind(c), gate: this.gate, up: this.up, out: this.act, rows, cols: f }));
     } else {
       ops.push(...unary(gpu, { kind: activationKind(c), x: this.up, y: this.act, n: rows * f, cols: f }));
     }
@@ -381,7 +390,7 @@ export class Mlp extends LayerModule {
     const ops = linearBackward(gpu, { w, name: p + 'down', x: this.act, dY: dOut, dX: dAct, rows, outDim: c.dModel, inDim: f });
     if (this.gate) {
       const dGate = this.acts.scratch('mlp.dGate', rows * f);
-      ops.push(...swigluBackward(gpu, { gate: this.gate, up: this.up, dOut: dAct, dGate, dUp, rows, cols: f }));
+      ops.push(...swigluBackward(gpu, { kind: activationKind(c), gate: this.gate, up: this.up, dOut: dAct, dGate, dUp, rows, cols: f }));
       ops.push(...linearBackward(gpu, { w, name: p + 'gate', x: u, dY: dGate, dX: dU, rows, outDim: f, inDim: c.dModel, accumulate: opts.accumulate }));
       ops.push(...linearBackward(gpu, { w, name: p + 'up', x: u, dY: dUp, dX: dU, rows, outDim: f, inDim: c.dModel, accumulate: true }));
     } else {

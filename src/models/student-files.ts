@@ -2,7 +2,9 @@
 // canonical names of src/models/DESIGN.md), config.json (the teacher's config.json verbatim under
 // "teacher_config", the mixer's shape, the kept attention layers, how it was made) and the teacher's
 // tokenizer files. `mohawk eval` and src/models/load.ts read this layout back; scripts/student_torch.py
-// runs it in plain PyTorch.
+// runs it in plain PyTorch. The tensors are canonical, not the teacher's checkpoint layout: norm
+// weights are the multipliers the norms apply, so a gemma3_text teacher's (stored as w, applied as
+// 1 + w) are saved as 1 + w and read back as they are (teacher_config's offset is for checkpoints only).
 import { configObject, ConfigError, parseConfig, type ArchConfig } from '../io/config';
 import { joinBytes, safetensorsParts } from '../io/safetensors';
 import { MIXER_CONV_K, MIXER_DEFAULT_CHUNK, mixerDims, type MixerShape } from './mamba-mixer-shape';

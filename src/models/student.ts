@@ -38,6 +38,8 @@ function sharedShapes(c: ArchConfig): Map<string, number[]> {
       s.set(p + 'norm2.weight', [d]);
       if (ln) s.set(p + 'norm2.bias', [d]);
     }
+    // The post norms (gemma3) stay around the mixer that replaces the attention.
+    if (c.postNorms) s.set(p + 'mixer_out_norm.weight', [d]).set(p + 'mlp_out_norm.weight', [d]);
     s.set(p + 'mlp.up.weight', [f, d]);
     if (c.biases.mlp) s.set(p + 'mlp.up.bias', [f]);
     if (c.gatedMlp) {

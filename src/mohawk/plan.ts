@@ -307,7 +307,8 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
   let held = 0;
   for (const s of heldShapes(studentSpec(c, plan), plan).values()) held += s.reduce((a, b) => a * b, 1);
   const studentBytes = held * 4 * 5;
-  const perLayer = rows * (c.dModel * 14 + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
+  // Post norms (gemma3) keep two more d-wide activations per layer.
+  const perLayer = rows * (c.dModel * (c.postNorms ? 16 : 14) + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
   const matrices = 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4;
   const logits = 3 * rows * c.vocab * 4;
   const stage = (s: Stage): number => {

@@ -23,7 +23,7 @@
 import type { Gpu, Op, Step } from '../gpu/runtime';
 import { adamwChunks, type AdamW } from '../kernels/adamw';
 import { scale } from '../kernels/elementwise';
-import type { ArchConfig } from '../io/config';
+import { layerAttention, type ArchConfig } from '../io/config';
 import { blockForward } from '../models/decoder';
 import { Activations, AttentionMixer, Mlp, type Weights } from '../models/layers';
 import { MambaMixer } from '../models/mamba-mixer';
@@ -93,8 +93,13 @@ export class StreamedStageStep {
   private readonly stepDist: GPUBuffer | null;
   private readonly x: GPUBuffer;
   private readonly next: GPUBuffer;
-  private readonly blockOps: Op[];
-  private readonly objectiveOps: Op[];
+  /**
+   * The teacher block's and the objective's ops per kind of layer (gemma3's sliding and full layers
+   * differ in window and RoPE), by the first layer of the kind; kindOf[l] is layer l's.
+   */
+  private readonly blockOps = new Map<number, Op[]>();
+  private readonly objectiveOps = new Map<number, Op[]>();
+  private readonly kindOf: number[] = [];
   private readonly objective: LayerObjective;
   private readonly opt: AdamW;
   /** Averaging the accumulated gradients, then AdamW. */
@@ -190,15 +195,24 @@ export class StreamedStageStep {
     this.mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => slot.get(n), g: (n) => slot.grad(n) });
     const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss };
     this.objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: this.mixerLayers.length });
-    // Built once and run for every layer: the slot's buffers are the same whichever layer is in it,
-    // and kernels that make scratch buffers make them per op list. The objective reports into layer
-    // 0's loss slot and distance region, which are copied out per layer and step.
-    const w = this.teacherWeights(0);
-    const attention = new AttentionMixer(gpu, { c, w, layer: 0, io, acts });
-    const mlp = new Mlp(gpu, { c, w, layer: 0, io, acts });
-    const block = blockForward(gpu, { c, weights: w, layer: 0, rows, acts, mixer: attention, mlp, x: this.x, next: this.next });
-    this.blockOps = block.ops;
-    this.objectiveOps = this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D'));
+    // Built once per kind of layer and run for every layer of the kind: the slot's buffers are the same
+    // whichever layer is in it, layers share their activations (by name), and kernels that make
+    // scratch buffers make them per op list. The objective reports into layer 0's loss slot and
+    // distance region, which are copied out per layer and step.
+    const firstOfKind = new Map<string, number>();
+    for (let l = 0; l < c.layers; l++) {
+      const key = JSON.stringify(layerAttention(c, l));
+      if (!firstOfKind.has(key)) firstOfKind.set(key, l);
+      this.kindOf.push(firstOfKind.get(key)!);
+    }
+    for (const k of firstOfKind.values()) {
+      const w = this.teacherWeights(k);
+      const attention = new AttentionMixer(gpu, { c, w, layer: k, io, acts });
+      const mlp = new Mlp(gpu, { c, w, layer: k, io, acts });
+      const block = blockForward(gpu, { c, weights: w, layer: k, rows, acts, mixer: attention, mlp, x: this.x, next: this.next });
+      this.blockOps.set(k, block.ops);
+      this.objectiveOps.set(k, this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D')));
+    }
     this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
     this.opt = adamwChunks(gpu, {
       chunks: slot.optimizerChunks(this.slotM, this.slotV, mask),
@@ -288,6 +302,8 @@ export class StreamedStageStep {
     gpu.write(this.ids, ids);
     const { table, pos } = await this.tables();
     const embed = embedding(gpu, { ids: this.ids, table, out: this.residuals, tokens: ids.length, d: c.dModel, vocab: c.vocab, pos: pos ? { table: pos, L: this.o.L } : undefined });
+    // As the decoder does: gemma3's √d scales the embedding (its own kernel, so the rounding is the same).
+    if (c.embedScale !== 1) embed.push(...scale(gpu, { y: this.residuals, n: ids.length * c.dModel, alpha: c.embedScale }));
     const distBytes = this.objective.distStride * 4;
     const backs: Promise<void>[] = [];
     let j = 0;
@@ -324,8 +340,8 @@ export class StreamedStageStep {
         for (let i = 0; i < accumulate; i++) {
           const at = (k * accumulate + i) * bytes;
           s.copy(this.residuals, at, this.x, 0, bytes);
-          s.run(this.blockOps);
-          if (b0 !== undefined) s.run(this.objectiveOps);
+          s.run(this.blockOps.get(this.kindOf[l]!)!);
+          if (b0 !== undefined) s.run(this.objectiveOps.get(this.kindOf[l]!)!);
           s.copy(this.next, 0, this.residuals, at, bytes);
         }
         if (b0 === undefined) continue;

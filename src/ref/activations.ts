@@ -99,15 +99,15 @@ export function unaryBackwardRef(kind: Unary, x: Float64Array, dy: Float64Array)
   return x.map((v, i) => activationGradRef(kind, v) * dy[i]);
 }
 
-/** out = silu(gate)·up, elementwise. */
-export function swigluRef(gate: Float64Array, up: Float64Array): Float64Array {
-  return gate.map((g, i) => g * sigmoidRef(g) * up[i]);
+/** out = act(gate)·up, elementwise (SwiGLU with silu, GeGLU with gelu / geluTanh). */
+export function swigluRef(gate: Float64Array, up: Float64Array, kind: Unary = 'silu'): Float64Array {
+  return gate.map((g, i) => activationRef(kind, g) * up[i]);
 }
 
-/** dGate = dOut·up·silu'(gate), dUp = dOut·silu(gate). */
-export function swigluBackwardRef(gate: Float64Array, up: Float64Array, dOut: Float64Array): { dGate: Float64Array; dUp: Float64Array } {
-  const dGate = gate.map((g, i) => dOut[i] * up[i] * activationGradRef('silu', g));
-  const dUp = gate.map((g, i) => dOut[i] * g * sigmoidRef(g));
+/** dGate = dOut·up·act'(gate), dUp = dOut·act(gate). */
+export function swigluBackwardRef(gate: Float64Array, up: Float64Array, dOut: Float64Array, kind: Unary = 'silu'): { dGate: Float64Array; dUp: Float64Array } {
+  const dGate = gate.map((g, i) => dOut[i] * up[i] * activationGradRef(kind, g));
+  const dUp = gate.map((g, i) => dOut[i] * activationRef(kind, g));
   return { dGate, dUp };
 }
 

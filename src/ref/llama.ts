@@ -9,9 +9,16 @@
 // floor(h / (heads/kvHeads)), as HF's repeat_kv); causal softmax(q·k / sqrt(headDim)).
 // The family's variants: Qwen2 (q/k/v biases, no o bias), Qwen3 (RMSNorm of each q and k head over
 // headDim, weights q_norm / k_norm, before RoPE), Mistral (query i sees keys i − window < j ≤ i),
-// and scaled RoPE (Llama 3, linear: the inverse frequencies of ropeInverseFrequencies).
-import { LLAMA_FAMILY, ropeInverseFrequencies, type ArchConfig } from '../io/config';
+// scaled RoPE (Llama 3, linear: the inverse frequencies of ropeInverseFrequencies), and Gemma 3
+// (HF Gemma3DecoderLayer):
+//   x_0 = embed · embedScale;  h = x + RMSNorm_post_attn(o_proj(Attn(RMSNorm(x))));
+//   x'  = h + RMSNorm_post_ff(down(gelu_tanh(gate(m)) * up(m))),  m = RMSNorm_pre_ff(h)
+// with q/k norms, scores scaled by query_pre_attn_scalar^−½, each layer's own window and RoPE
+// (layerAttention), and every RMSNorm multiplying by 1 + w (the offset added to the weights at load).
+import { layerAttention, LLAMA_FAMILY, ropeInverseFrequencies, type ArchConfig } from '../io/config';
 import type { TensorStore } from '../io/safetensors';
+import type { Unary } from '../kernels/activations';
+import { activationRef } from './activations';
 
 export interface LlamaDims {
   layers: number;
@@ -22,11 +29,15 @@ export interface LlamaDims {
   intermediate: number;
   vocab: number;
   normEps: number;
-  ropeTheta: number;
-  /** RoPE inverse frequencies, headDim/2 of them (theta's, or scaled). */
-  invFreq: Float64Array;
+  /** Per layer: its RoPE inverse frequencies (headDim/2: theta's, or scaled) and window (null: none). */
+  attention: { invFreq: Float64Array; window: number | null }[];
+  /** Scale of the attention scores (1/√headDim but for gemma3). */
+  attnScale: number;
+  /** Multiplies the token embeddings (gemma3's √d). */
+  embedScale: number;
+  /** The gate's activation. */
+  activation: Unary;
   qkNorm: boolean;
-  slidingWindow: number | null;
 }
 
 /** Biases are null when the checkpoint has none (attention_bias / mlp_bias false). */
@@ -40,10 +51,14 @@ export interface LlamaLayerWeights {
   bk: Float64Array | null;
   bv: Float64Array | null;
   bo: Float64Array | null;
-  /** [headDim] each, qwen3 only. */
+  /** [headDim] each, qwen3 and gemma3 only. */
   qNorm: Float64Array | null;
   kNorm: Float64Array | null;
-  postNorm: Float64Array; // [d]
+  /** The MLP's input norm, [d]. */
+  postNorm: Float64Array;
+  /** Norms of the attention's and the MLP's outputs, [d] each, gemma3 only. */
+  attnOutNorm: Float64Array | null;
+  mlpOutNorm: Float64Array | null;
   wGate: Float64Array; // [intermediate, d]
   wUp: Float64Array; // [intermediate, d]
   wDown: Float64Array; // [d, intermediate]
@@ -69,7 +84,7 @@ export interface LayerTrace {
   attnInput: Float64Array;
   /** Causal softmax attention probabilities, [heads, T, T] (query row, key column; 0 above the diagonal). */
   attnProbs: Float64Array;
-  /** Attention output after o_proj (before the residual add), [T, d]. */
+  /** Attention output after o_proj (before any post norm and the residual add), [T, d]. */
   attnOut: Float64Array;
 }
 
@@ -80,71 +95,66 @@ export interface LlamaOutput {
   layers: LayerTrace[];
 }
 
-/** HF tensor names of layer i, without the "model.layers.{i}." prefix. */
-const LAYER_TENSORS = {
-  inputNorm: 'input_layernorm.weight',
-  wq: 'self_attn.q_proj.weight',
-  wk: 'self_attn.k_proj.weight',
-  wv: 'self_attn.v_proj.weight',
-  wo: 'self_attn.o_proj.weight',
-  postNorm: 'post_attention_layernorm.weight',
-  wGate: 'mlp.gate_proj.weight',
-  wUp: 'mlp.up_proj.weight',
-  wDown: 'mlp.down_proj.weight',
-} as const;
+type LayerKey = keyof LlamaLayerWeights;
+const NORMS: readonly LayerKey[] = ['inputNorm', 'postNorm', 'qNorm', 'kNorm', 'attnOutNorm', 'mlpOutNorm'];
 
-const LAYER_BIASES = {
-  bq: 'self_attn.q_proj.bias',
-  bk: 'self_attn.k_proj.bias',
-  bv: 'self_attn.v_proj.bias',
-  bo: 'self_attn.o_proj.bias',
-  qNorm: 'self_attn.q_norm.weight',
-  kNorm: 'self_attn.k_norm.weight',
-  bGate: 'mlp.gate_proj.bias',
-  bUp: 'mlp.up_proj.bias',
-  bDown: 'mlp.down_proj.bias',
-} as const;
+/** HF tensor names of layer i's tensors (without the "model.layers.{i}." prefix) that the config has. */
+function layerTensorNames(c: ArchConfig): Partial<Record<LayerKey, string>> {
+  const n: Partial<Record<LayerKey, string>> = {
+    inputNorm: 'input_layernorm.weight',
+    wq: 'self_attn.q_proj.weight',
+    wk: 'self_attn.k_proj.weight',
+    wv: 'self_attn.v_proj.weight',
+    wo: 'self_attn.o_proj.weight',
+    wGate: 'mlp.gate_proj.weight',
+    wUp: 'mlp.up_proj.weight',
+    wDown: 'mlp.down_proj.weight',
+  };
+  // Gemma 3's post_attention_layernorm is on the attention's output; its MLP norm is pre_feedforward.
+  if (c.postNorms) Object.assign(n, { attnOutNorm: 'post_attention_layernorm.weight', postNorm: 'pre_feedforward_layernorm.weight', mlpOutNorm: 'post_feedforward_layernorm.weight' });
+  else n.postNorm = 'post_attention_layernorm.weight';
+  if (c.biases.attention) Object.assign(n, { bq: 'self_attn.q_proj.bias', bk: 'self_attn.k_proj.bias', bv: 'self_attn.v_proj.bias' });
+  if (c.biases.attentionOut) n.bo = 'self_attn.o_proj.bias';
+  if (c.qkNorm) Object.assign(n, { qNorm: 'self_attn.q_norm.weight', kNorm: 'self_attn.k_norm.weight' });
+  if (c.biases.mlp) Object.assign(n, { bGate: 'mlp.gate_proj.bias', bUp: 'mlp.up_proj.bias', bDown: 'mlp.down_proj.bias' });
+  return n;
+}
+
+/** The shape of every field of LlamaLayerWeights, those the config lacks included. */
+function layerTensorShapes(c: ArchConfig): Record<LayerKey, number[]> {
+  const { dModel: d, heads, kvHeads, headDim: hd, intermediate: f } = c;
+  return {
+    inputNorm: [d], postNorm: [d], attnOutNorm: [d], mlpOutNorm: [d], qNorm: [hd], kNorm: [hd],
+    wq: [heads * hd, d], wk: [kvHeads * hd, d], wv: [kvHeads * hd, d], wo: [d, heads * hd],
+    bq: [heads * hd], bk: [kvHeads * hd], bv: [kvHeads * hd], bo: [d],
+    wGate: [f, d], wUp: [f, d], wDown: [d, f], bGate: [f], bUp: [f], bDown: [d],
+  };
+}
+
+const ACTIVATION: Partial<Record<ArchConfig['activation'], Unary>> = { silu: 'silu', gelu_tanh: 'geluTanh', gelu: 'gelu' };
 
 export function llamaDims(config: ArchConfig): LlamaDims {
   if (!LLAMA_FAMILY.includes(config.modelType)) throw new Error(`llama reference: model_type ${config.modelType} is not of the Llama family (${LLAMA_FAMILY.join(', ')})`);
-  const { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta, qkNorm, slidingWindow } = config;
-  return { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, ropeTheta: ropeTheta ?? 10000, invFreq: ropeInverseFrequencies(config), qkNorm, slidingWindow };
+  const activation = ACTIVATION[config.activation];
+  if (!activation) throw new Error(`llama reference: no gated MLP with ${config.activation}`);
+  const { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, qkNorm, embedScale } = config;
+  const attention = Array.from({ length: layers }, (_, l) => {
+    const la = layerAttention(config, l);
+    return { invFreq: ropeInverseFrequencies({ ropeTheta: la.ropeTheta, rotaryDim: config.rotaryDim, ropeScaling: la.ropeScaling }), window: la.window };
+  });
+  return { layers, dModel, heads, kvHeads, headDim, intermediate, vocab, normEps, attention, attnScale: layerAttention(config, 0).scale, embedScale, activation, qkNorm };
 }
 
 /** Expected shape of every tensor of the checkpoint, by HF name. */
 export function llamaTensorShapes(config: ArchConfig): Map<string, number[]> {
-  const { layers, dModel: d, heads, kvHeads, headDim: hd, intermediate: f, vocab } = llamaDims(config);
+  const { layers, dModel: d, vocab } = llamaDims(config);
   const s = new Map<string, number[]>();
   s.set('model.embed_tokens.weight', [vocab, d]);
   s.set('model.norm.weight', [d]);
   if (!config.tiedEmbeddings) s.set('lm_head.weight', [vocab, d]);
-  for (let i = 0; i < layers; i++) {
-    const p = `model.layers.${i}.`;
-    s.set(p + LAYER_TENSORS.inputNorm, [d]);
-    s.set(p + LAYER_TENSORS.wq, [heads * hd, d]);
-    s.set(p + LAYER_TENSORS.wk, [kvHeads * hd, d]);
-    s.set(p + LAYER_TENSORS.wv, [kvHeads * hd, d]);
-    s.set(p + LAYER_TENSORS.wo, [d, heads * hd]);
-    s.set(p + LAYER_TENSORS.postNorm, [d]);
-    s.set(p + LAYER_TENSORS.wGate, [f, d]);
-    s.set(p + LAYER_TENSORS.wUp, [f, d]);
-    s.set(p + LAYER_TENSORS.wDown, [d, f]);
-    if (config.biases.attention) {
-      s.set(p + LAYER_BIASES.bq, [heads * hd]);
-      s.set(p + LAYER_BIASES.bk, [kvHeads * hd]);
-      s.set(p + LAYER_BIASES.bv, [kvHeads * hd]);
-    }
-    if (config.biases.attentionOut) s.set(p + LAYER_BIASES.bo, [d]);
-    if (config.qkNorm) {
-      s.set(p + LAYER_BIASES.qNorm, [hd]);
-      s.set(p + LAYER_BIASES.kNorm, [hd]);
-    }
-    if (config.biases.mlp) {
-      s.set(p + LAYER_BIASES.bGate, [f]);
-      s.set(p + LAYER_BIASES.bUp, [f]);
-      s.set(p + LAYER_BIASES.bDown, [d]);
-    }
-  }
+  const names = Object.entries(layerTensorNames(config)) as [LayerKey, string][];
+  const shape = layerTensorShapes(config);
+  for (let i = 0; i < layers; i++) for (const [key, name] of names) s.set(`model.layers.${i}.${name}`, shape[key]);
   return s;
 }
 
@@ -163,21 +173,25 @@ export async function loadLlama(store: TensorStore, config: ArchConfig): Promise
     }
   }
   const read = async (name: string): Promise<Float64Array> => Float64Array.from(await store.readF32(name));
-  const maybe = async (name: string): Promise<Float64Array | null> => (shapes.has(name) ? read(name) : null);
+  // The norm's multiplier (offset + w), formed in float64 as transformers' float64 run forms it.
+  const readNorm = async (name: string): Promise<Float64Array> => (await read(name)).map((v) => v + config.normWeightOffset);
+  const names = layerTensorNames(config);
   const layers: LlamaLayerWeights[] = [];
   for (let i = 0; i < dims.layers; i++) {
     const p = `model.layers.${i}.`;
-    const w = {} as Record<string, Float64Array | null>;
-    for (const [key, name] of Object.entries(LAYER_TENSORS)) w[key] = await read(p + name);
-    for (const [key, name] of Object.entries(LAYER_BIASES)) w[key] = await maybe(p + name);
-    layers.push(w as unknown as LlamaLayerWeights);
+    const w = {} as Record<LayerKey, Float64Array | null>;
+    for (const key of Object.keys(layerTensorShapes(config)) as LayerKey[]) {
+      const name = names[key];
+      w[key] = name === undefined ? null : NORMS.includes(key) ? await readNorm(p + name) : await read(p + name);
+    }
+    layers.push(w as LlamaLayerWeights);
   }
   const embed = await read('model.embed_tokens.weight');
   const model: LlamaModel = {
     dims,
     embed,
     layers,
-    finalNorm: await read('model.norm.weight'),
+    finalNorm: await readNorm('model.norm.weight'),
     lmHead: config.tiedEmbeddings ? embed : await read('lm_head.weight'),
   };
   const unused = [...store.tensors.keys()].filter((n) => !shapes.has(n)).sort();
@@ -240,9 +254,9 @@ export function applyRope(x: Float64Array, T: number, nHeads: number, headDim: n
 
 /**
  * Causal multi-head attention with GQA. q [T, heads·hd], k and v [T, kvHeads·hd] (RoPE applied).
- * Returns the concatenated head outputs [T, heads·hd] and the probabilities [heads, T, T]. With a
- * sliding window, query i sees keys i − window < j ≤ i (transformers' sliding_window_overlay:
- * kv_idx > q_idx − sliding_window).
+ * Returns the concatenated head outputs [T, heads·hd] and the probabilities [heads, T, T] of the
+ * scores scale·q·k (1/√hd by default). With a sliding window, query i sees keys i − window < j ≤ i
+ * (transformers' sliding_window_overlay: kv_idx > q_idx − sliding_window, mistral's and gemma3's alike).
  */
 export function causalAttention(
   q: Float64Array,
@@ -253,9 +267,9 @@ export function causalAttention(
   kvHeads: number,
   hd: number,
   window: number | null = null,
+  scale = 1 / Math.sqrt(hd),
 ): { out: Float64Array; probs: Float64Array } {
   const group = heads / kvHeads;
-  const scale = 1 / Math.sqrt(hd);
   const out = new Float64Array(T * heads * hd);
   const probs = new Float64Array(heads * T * T);
   for (let h = 0; h < heads; h++) {
@@ -286,23 +300,21 @@ export function causalAttention(
   return { out, probs };
 }
 
-const silu = (x: number): number => x / (1 + Math.exp(-x));
-
 // ---------------------------------------------------------------------------------------------
 
 /** Runs the model on one sequence of token ids; `trace` keeps the per-layer tensors MOHAWK needs. */
 export function llamaForward(model: LlamaModel, ids: readonly number[], opts: { trace?: boolean } = {}): LlamaOutput {
-  const { dModel: d, heads, kvHeads, headDim: hd, intermediate: f, vocab, normEps: eps, ropeTheta, invFreq, slidingWindow } = model.dims;
+  const { dModel: d, heads, kvHeads, headDim: hd, intermediate: f, vocab, normEps: eps, attention, attnScale, embedScale, activation } = model.dims;
   const T = ids.length;
   if (T === 0) throw new Error('llamaForward: empty sequence');
   let x = new Float64Array(T * d);
   for (let t = 0; t < T; t++) {
     const id = ids[t];
     if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`llamaForward: token id ${id} at ${t} is outside the vocabulary (${vocab})`);
-    x.set(model.embed.subarray(id * d, (id + 1) * d), t * d);
+    for (let i = 0; i < d; i++) x[t * d + i] = model.embed[id * d + i] * embedScale;
   }
   const traces: LayerTrace[] = [];
-  for (const L of model.layers) {
+  for (const [l, L] of model.layers.entries()) {
     const residualIn = x;
     const attnInput = rmsNorm(x, T, d, L.inputNorm, eps);
     const q = linear(attnInput, T, d, L.wq, heads * hd, L.bq);
@@ -313,18 +325,22 @@ export function llamaForward(model: LlamaModel, ids: readonly number[], opts: { 
       q.set(rmsNorm(q, T * heads, hd, L.qNorm, eps));
       k.set(rmsNorm(k, T * kvHeads, hd, L.kNorm, eps));
     }
-    applyRope(q, T, heads, hd, hd, ropeTheta, invFreq);
-    applyRope(k, T, kvHeads, hd, hd, ropeTheta, invFreq);
-    const { out, probs } = causalAttention(q, k, v, T, heads, kvHeads, hd, slidingWindow);
+    const { invFreq, window } = attention[l]!;
+    // The layer's frequencies are given, so applyRope's theta goes unused.
+    applyRope(q, T, heads, hd, hd, 0, invFreq);
+    applyRope(k, T, kvHeads, hd, hd, 0, invFreq);
+    const { out, probs } = causalAttention(q, k, v, T, heads, kvHeads, hd, window, attnScale);
     const attnOut = linear(out, T, heads * hd, L.wo, d, L.bo);
+    const added = L.attnOutNorm ? rmsNorm(attnOut, T, d, L.attnOutNorm, eps) : attnOut;
     const h = new Float64Array(T * d);
-    for (let i = 0; i < T * d; i++) h[i] = x[i] + attnOut[i];
+    for (let i = 0; i < T * d; i++) h[i] = x[i] + added[i];
 
     const m = rmsNorm(h, T, d, L.postNorm, eps);
     const gate = linear(m, T, d, L.wGate, f, L.bGate);
     const up = linear(m, T, d, L.wUp, f, L.bUp);
-    for (let i = 0; i < T * f; i++) gate[i] = silu(gate[i]) * up[i];
-    const mlpOut = linear(gate, T, f, L.wDown, d, L.bDown);
+    for (let i = 0; i < T * f; i++) gate[i] = activationRef(activation, gate[i]) * up[i];
+    let mlpOut = linear(gate, T, f, L.wDown, d, L.bDown);
+    if (L.mlpOutNorm) mlpOut = rmsNorm(mlpOut, T, d, L.mlpOutNorm, eps);
     x = new Float64Array(T * d);
     for (let i = 0; i < T * d; i++) x[i] = h[i] + mlpOut[i];
 

@@ -1,10 +1,12 @@
 // float64 forward of a MOHAWK student of a Llama-family teacher, one sequence at a time: the Llama
 // block of src/ref/llama.ts with its attention replaced by the discrete Mamba-2 mixer of
 // src/ref/mamba-mixer.ts, except in the layers a hybrid keeps. Parameters by canonical name
-// (src/models/DESIGN.md); the ground truth for a loaded or exported student.
-import { LLAMA_FAMILY, ropeInverseFrequencies, type ArchConfig } from '../io/config';
+// (src/models/DESIGN.md); the ground truth for a loaded or exported student. Gemma 3's extras (the
+// scaled embedding, the norms of the mixer's and the MLP's outputs, GeGLU) stay around the mixer.
+import { LLAMA_FAMILY, type ArchConfig } from '../io/config';
 import type { MixerShape } from '../models/mamba-mixer-shape';
-import { applyRope, causalAttention, linear, nllOf, rmsNorm } from './llama';
+import { activationRef } from './activations';
+import { applyRope, causalAttention, linear, llamaDims, nllOf, rmsNorm } from './llama';
 import { mambaMixerRef } from './mamba-mixer';
 
 export interface StudentRefSpec {
@@ -15,12 +17,11 @@ export interface StudentRefSpec {
 
 export type StudentRefParams = Map<string, ArrayLike<number>>;
 
-const silu = (x: number): number => x / (1 + Math.exp(-x));
-
 /** Logits [T, vocab] of one sequence. */
 export function studentForwardRef(spec: StudentRefSpec, params: StudentRefParams, ids: readonly number[]): Float64Array {
   const c = spec.config;
   if (!LLAMA_FAMILY.includes(c.modelType)) throw new Error(`student reference: only Llama-family teachers (this is ${c.modelType})`);
+  const dims = llamaDims(c);
   const P = (n: string): Float64Array => {
     const v = params.get(n);
     if (!v) throw new Error(`student reference: no parameter ${n}`);
@@ -33,8 +34,9 @@ export function studentForwardRef(spec: StudentRefSpec, params: StudentRefParams
   let x = new Float64Array(T * d);
   ids.forEach((id, t) => {
     if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`student reference: token id ${id} is outside the vocabulary (${vocab})`);
-    x.set(embed.subarray(id * d, (id + 1) * d), t * d);
+    for (let i = 0; i < d; i++) x[t * d + i] = embed[id * d + i] * dims.embedScale;
   });
+  const postNorm = (v: Float64Array, name: string): Float64Array => (c.postNorms ? rmsNorm(v, T, d, P(name), eps) : v);
   for (let l = 0; l < c.layers; l++) {
     const p = `layers.${l}.`;
     const u = rmsNorm(x, T, d, P(p + 'norm1.weight'), eps);
@@ -47,23 +49,24 @@ export function studentForwardRef(spec: StudentRefSpec, params: StudentRefParams
         q.set(rmsNorm(q, T * heads, hd, P(p + 'attn.q_norm.weight'), eps));
         k.set(rmsNorm(k, T * kvHeads, hd, P(p + 'attn.k_norm.weight'), eps));
       }
-      const invFreq = ropeInverseFrequencies(c);
-      applyRope(q, T, heads, hd, c.rotaryDim, c.ropeTheta ?? 10000, invFreq);
-      applyRope(k, T, kvHeads, hd, c.rotaryDim, c.ropeTheta ?? 10000, invFreq);
-      const { out } = causalAttention(q, k, v, T, heads, kvHeads, hd, c.slidingWindow);
+      const { invFreq, window } = dims.attention[l]!;
+      applyRope(q, T, heads, hd, c.rotaryDim, 0, invFreq);
+      applyRope(k, T, kvHeads, hd, c.rotaryDim, 0, invFreq);
+      const { out } = causalAttention(q, k, v, T, heads, kvHeads, hd, window, dims.attnScale);
       mixed = linear(out, T, heads * hd, P(p + 'attn.o.weight'), d, opt(p + 'attn.o.bias'));
     } else {
       const mp = new Map<string, Float64Array>();
       for (const [n, v] of params) if (n.startsWith(p + 'mixer.')) mp.set(n.slice(p.length + 'mixer.'.length), Float64Array.from(v));
       mixed = mambaMixerRef(spec.mixer, { batch: 1, L: T }, mp, u).out;
     }
+    mixed = postNorm(mixed, p + 'mixer_out_norm.weight');
     const h = new Float64Array(T * d);
     for (let i = 0; i < T * d; i++) h[i] = x[i] + mixed[i];
     const m = rmsNorm(h, T, d, P(p + 'norm2.weight'), eps);
     const gate = linear(m, T, d, P(p + 'mlp.gate.weight'), f, opt(p + 'mlp.gate.bias'));
     const up = linear(m, T, d, P(p + 'mlp.up.weight'), f, opt(p + 'mlp.up.bias'));
-    for (let i = 0; i < T * f; i++) gate[i] = silu(gate[i]) * up[i];
-    const down = linear(gate, T, f, P(p + 'mlp.down.weight'), d, opt(p + 'mlp.down.bias'));
+    for (let i = 0; i < T * f; i++) gate[i] = activationRef(dims.activation, gate[i]) * up[i];
+    const down = postNorm(linear(gate, T, f, P(p + 'mlp.down.weight'), d, opt(p + 'mlp.down.bias')), p + 'mlp_out_norm.weight');
     x = new Float64Array(T * d);
     for (let i = 0; i < T * d; i++) x[i] = h[i] + down[i];
   }

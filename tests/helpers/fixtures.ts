@@ -1,6 +1,5 @@
 // The small trained checkpoints in tests/fixtures/ (gpt2, llama-gqa, gpt_neox, phi, llama-bf16, qwen2,
-// qwen3, mistral-swa, llama3-rope; gemma3 for a teacher family not supported yet) and the
-// outputs transformers gives for them: made by scripts/fixtures/make_fixtures.py, provenance in
+// qwen3, mistral-swa, llama3-rope, gemma3) and the outputs transformers gives for them: made by scripts/fixtures/make_fixtures.py, provenance in
 // scripts/fixtures/README.md. Forward tests compare against these instead of against our own references.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +8,8 @@ import { SafetensorsFile } from '../../src/io/safetensors';
 
 export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures', import.meta.url));
 /** The fixtures of the supported teacher families. */
-export const FIXTURE_NAMES = ['gpt2', 'llama-gqa', 'gpt_neox', 'phi', 'llama-bf16', 'qwen2', 'qwen3', 'mistral-swa', 'llama3-rope'] as const;
-/** Fixtures of families the studio refuses by name so far (made for a later session). */
-export const UNSUPPORTED_FIXTURE_NAMES = ['gemma3'] as const;
-export type FixtureName = (typeof FIXTURE_NAMES)[number] | (typeof UNSUPPORTED_FIXTURE_NAMES)[number];
+export const FIXTURE_NAMES = ['gpt2', 'llama-gqa', 'gpt_neox', 'phi', 'llama-bf16', 'qwen2', 'qwen3', 'mistral-swa', 'llama3-rope', 'gemma3'] as const;
+export type FixtureName = (typeof FIXTURE_NAMES)[number];
 
 /** Shape of every fixture's reference logits: 2 sequences of 24 tokens over a 512-token vocabulary. */
 export const FIXTURE_LOGITS_SHAPE = [2, 24, 512] as const;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, ropeInverseFrequencies } from '../../src/io/config';
+import { ConfigError, layerAttention, parseConfig, ropeInverseFrequencies } from '../../src/io/config';
 
 import { TEACHER_DIR as TEACHER } from '../helpers/data';
 
@@ -25,8 +25,22 @@ const V4 = {
   pythia70m: { architectures: ['GPTNeoXForCausalLM'], bos_token_id: 0, eos_token_id: 0, hidden_act: 'gelu', hidden_size: 512, initializer_range: 0.02, intermediate_size: 2048, layer_norm_eps: 1e-5, max_position_embeddings: 2048, model_type: 'gpt_neox', num_attention_heads: 8, num_hidden_layers: 6, rotary_emb_base: 10000, rotary_pct: 0.25, tie_word_embeddings: false, torch_dtype: 'float16', transformers_version: '4.24.0', use_cache: true, use_parallel_residual: true, vocab_size: 50304 },
   gpt2: { activation_function: 'gelu_new', architectures: ['GPT2LMHeadModel'], attn_pdrop: 0.1, bos_token_id: 50256, embd_pdrop: 0.1, eos_token_id: 50256, initializer_range: 0.02, layer_norm_epsilon: 1e-5, model_type: 'gpt2', n_ctx: 1024, n_embd: 768, n_head: 12, n_layer: 12, n_positions: 1024, resid_pdrop: 0.1, summary_activation: null, summary_first_dropout: 0.1, summary_proj_to_labels: true, summary_type: 'cls_index', summary_use_proj: true, vocab_size: 50257 },
   phi2: { architectures: ['PhiForCausalLM'], attention_dropout: 0.0, bos_token_id: 50256, embd_pdrop: 0.0, eos_token_id: 50256, hidden_act: 'gelu_new', hidden_size: 2560, initializer_range: 0.02, intermediate_size: 10240, layer_norm_eps: 1e-5, max_position_embeddings: 2048, model_type: 'phi', num_attention_heads: 32, num_hidden_layers: 32, num_key_value_heads: 32, partial_rotary_factor: 0.4, qk_layernorm: false, resid_pdrop: 0.1, rope_scaling: null, rope_theta: 10000.0, tie_word_embeddings: false, torch_dtype: 'float16', transformers_version: '4.37.0', use_cache: true, vocab_size: 51200 },
+  // Shaped as google/gemma-3-270m's config.json of the 4.x era (its sizes, token ids, window, RoPE
+  // bases and pattern as published); gemma-3-4b's text part differs in its sizes and in rope_scaling
+  // { factor 8, rope_type linear }.
+  gemma3_270m: {
+    _sliding_window_pattern: 6, architectures: ['Gemma3ForCausalLM'], attention_bias: false, attention_dropout: 0.0, attn_logit_softcapping: null, bos_token_id: 2, eos_token_id: 1,
+    final_logit_softcapping: null, head_dim: 256, hidden_activation: 'gelu_pytorch_tanh', hidden_size: 640, initializer_range: 0.02, intermediate_size: 2048,
+    layer_types: [...Array(18).keys()].map((i) => ((i + 1) % 6 ? 'sliding_attention' : 'full_attention')), max_position_embeddings: 32768, model_type: 'gemma3_text',
+    num_attention_heads: 4, num_hidden_layers: 18, num_key_value_heads: 1, pad_token_id: 0, query_pre_attn_scalar: 256, rms_norm_eps: 1e-6, rope_local_base_freq: 10000.0,
+    rope_scaling: null, rope_theta: 1000000.0, sliding_window: 512, torch_dtype: 'bfloat16', transformers_version: '4.55.0.dev0', use_bidirectional_attention: false,
+    use_cache: true, vocab_size: 262144,
+  },
   tinyllama: { architectures: ['LlamaForCausalLM'], attention_bias: false, bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', hidden_size: 2048, initializer_range: 0.02, intermediate_size: 5632, max_position_embeddings: 2048, model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 22, num_key_value_heads: 4, pretraining_tp: 1, rms_norm_eps: 1e-5, rope_scaling: null, rope_theta: 10000.0, tie_word_embeddings: false, torch_dtype: 'bfloat16', transformers_version: '4.35.0', use_cache: true, vocab_size: 32000 },
 };
+
+/** What every architecture but gemma3_text has: one kind of layer, plain embeddings and norms. */
+const PLAIN = { slidingLayers: null, localRope: null, attnScale: null, embedScale: 1, postNorms: false, normWeightOffset: 0 };
 
 function error(json: unknown): string {
   try {
@@ -44,7 +58,7 @@ describe('parseConfig', () => {
       modelType: 'llama', layers: 5, dModel: 64, heads: 8, kvHeads: 4, headDim: 8, intermediate: 172, vocab: 512,
       maxPositions: 512, norm: 'rmsnorm', normEps: 1e-5, positions: 'rope', ropeTheta: 10000, ropeScaling: null, rotaryDim: 8,
       activation: 'silu', gatedMlp: true, tiedEmbeddings: true, biases: { attention: false, attentionOut: false, mlp: false, lmHead: false },
-      qkNorm: false, slidingWindow: null, parallelResidual: false, bosId: 1, eosId: 2,
+      qkNorm: false, slidingWindow: null, parallelResidual: false, bosId: 1, eosId: 2, ...PLAIN,
     });
   });
 
@@ -63,7 +77,7 @@ describe('parseConfig', () => {
         modelType: 'gpt2', layers: 12, dModel: 768, heads: 12, kvHeads: 12, headDim: 64, intermediate: 3072, vocab: 50257,
         maxPositions: 1024, norm: 'layernorm', normEps: 1e-5, positions: 'learned', ropeTheta: null, ropeScaling: null, rotaryDim: 0,
         activation: 'gelu_tanh', gatedMlp: false, tiedEmbeddings: true, biases: { attention: true, attentionOut: true, mlp: true, lmHead: false },
-        qkNorm: false, slidingWindow: null, parallelResidual: false, bosId: 50256, eosId: 50256,
+        qkNorm: false, slidingWindow: null, parallelResidual: false, bosId: 50256, eosId: 50256, ...PLAIN,
       });
     }
     expect(parseConfig({ ...V4.gpt2, n_inner: 1000 }).intermediate).toBe(1000);
@@ -119,7 +133,7 @@ describe('parseConfig', () => {
       modelType: 'qwen2', layers: 24, dModel: 896, heads: 14, kvHeads: 2, headDim: 64, intermediate: 4864, vocab: 151936,
       maxPositions: 32768, norm: 'rmsnorm', normEps: 1e-6, positions: 'rope', ropeTheta: 1000000, ropeScaling: null, rotaryDim: 64,
       activation: 'silu', gatedMlp: true, tiedEmbeddings: true, biases: { attention: true, attentionOut: false, mlp: false, lmHead: false },
-      qkNorm: false, slidingWindow: null, parallelResidual: false, bosId: 151643, eosId: 151643,
+      qkNorm: false, slidingWindow: null, parallelResidual: false, bosId: 151643, eosId: 151643, ...PLAIN,
     });
     expect(parseConfig({ ...V4.qwen25, tie_word_embeddings: false }).tiedEmbeddings).toBe(false);
     expect(error({ ...V4.qwen25, use_sliding_window: true })).toMatch(/^config\.json \(qwen2\): use_sliding_window = true: sliding-window attention in Qwen layers is not supported/);
@@ -148,13 +162,59 @@ describe('parseConfig', () => {
     expect(error({ ...V4.mistral7b, sliding_window: 0 })).toMatch(/sliding_window = 0 is not an integer ≥ 1/);
   });
 
+  it('reads gemma3_text: two kinds of layer with their own RoPE, scaled scores and embeddings, 1 + w norms', () => {
+    const sliding = [...Array(18).keys()].map((i) => (i + 1) % 6 !== 0);
+    expect(parseConfig(V4.gemma3_270m)).toEqual({
+      modelType: 'gemma3_text', layers: 18, dModel: 640, heads: 4, kvHeads: 1, headDim: 256, intermediate: 2048, vocab: 262144,
+      maxPositions: 32768, norm: 'rmsnorm', normEps: 1e-6, positions: 'rope', ropeTheta: 1e6, ropeScaling: null, rotaryDim: 256,
+      activation: 'gelu_tanh', gatedMlp: true, tiedEmbeddings: true, biases: { attention: false, attentionOut: false, mlp: false, lmHead: false },
+      qkNorm: true, slidingWindow: 512, parallelResidual: false, bosId: 2, eosId: 1,
+      slidingLayers: sliding, localRope: { theta: 1e4, scaling: null }, attnScale: 1 / 16, embedScale: Math.fround(Math.sqrt(640)), postNorms: true, normWeightOffset: 1,
+    });
+    const c = parseConfig(V4.gemma3_270m);
+    expect(c.embedScale).not.toBe(Math.sqrt(640));
+    expect(layerAttention(c, 0)).toEqual({ window: 512, ropeTheta: 1e4, ropeScaling: null, scale: 1 / 16 });
+    expect(layerAttention(c, 5)).toEqual({ window: null, ropeTheta: 1e6, ropeScaling: null, scale: 1 / 16 });
+    // Without layer_types: every sliding_window_pattern-th layer is full (transformers' default 6).
+    const { layer_types: _t, ...noTypes } = V4.gemma3_270m;
+    expect(parseConfig(noTypes).slidingLayers).toEqual(sliding);
+    expect(parseConfig({ ...noTypes, sliding_window_pattern: 2 }).slidingLayers).toEqual(sliding.map((_, i) => i % 2 === 0));
+    // 4.x rope_scaling is the full-attention layers' (gemma-3-4b: linear, factor 8); the local base stays plain.
+    const scaled = parseConfig({ ...V4.gemma3_270m, rope_scaling: { factor: 8.0, rope_type: 'linear' } });
+    expect([scaled.ropeTheta, scaled.ropeScaling, scaled.localRope]).toEqual([1e6, { type: 'linear', factor: 8 }, { theta: 1e4, scaling: null }]);
+    // 5.x rope_parameters keyed by layer type, with or without their own bases.
+    const { rope_theta: _r, rope_local_base_freq: _l, rope_scaling: _s, ...noRope } = V4.gemma3_270m;
+    const v5 = parseConfig({ ...noRope, rope_parameters: { full_attention: { rope_type: 'linear', factor: 8.0, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } } });
+    expect([v5.ropeTheta, v5.ropeScaling, v5.localRope]).toEqual([1e6, { type: 'linear', factor: 8 }, { theta: 1e4, scaling: null }]);
+    const mixed = parseConfig({ ...V4.gemma3_270m, rope_theta: 5e5, rope_local_base_freq: 2e4, rope_parameters: { full_attention: { factor: 8.0, rope_type: 'linear' }, sliding_attention: { rope_type: 'default' } } });
+    expect([mixed.ropeTheta, mixed.localRope!.theta]).toEqual([5e5, 2e4]);
+    const defaults = parseConfig(noRope);
+    expect([defaults.ropeTheta, defaults.ropeScaling, defaults.localRope]).toEqual([1e6, null, { theta: 1e4, scaling: null }]);
+    expect(parseConfig({ ...V4.gemma3_270m, query_pre_attn_scalar: 168, attention_bias: true })).toMatchObject({ attnScale: 168 ** -0.5, biases: { attention: true, attentionOut: true } });
+  });
+
+  it('refuses what gemma3_text does not support, by name', () => {
+    const g = V4.gemma3_270m;
+    expect(error({ ...g, final_logit_softcapping: 30.0 })).toMatch(/^config\.json \(gemma3_text\): final_logit_softcapping = 30: logit soft-capping is not supported/);
+    expect(error({ ...g, attn_logit_softcapping: 50.0 })).toMatch(/attn_logit_softcapping = 50: attention soft-capping is not supported/);
+    expect(error({ ...g, use_bidirectional_attention: true })).toMatch(/use_bidirectional_attention = true: bidirectional attention is not supported/);
+    expect(error({ ...g, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toMatch(/rope_scaling: rope_type "yarn" is not supported for gemma3_text \(supported: default, linear\)/);
+    expect(error({ ...g, rope_parameters: { full_attention: { rope_type: 'default' }, sliding_attention: { rope_type: 'dynamic', factor: 2 } } })).toMatch(/rope_parameters\.sliding_attention: rope_type "dynamic" is not supported/);
+    expect(error({ ...g, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } })).toMatch(/keys it by layer type \(full_attention, sliding_attention\), not rope_type, rope_theta/);
+    expect(error({ ...g, rope_scaling: { rope_type: 'linear' } })).toMatch(/linear scaling needs factor/);
+    expect(error({ ...g, layer_types: ['sliding_attention'] })).toMatch(/layer_types .* must name sliding_attention or full_attention for each of the 18 layers/);
+    expect(error({ ...g, layer_types: g.layer_types.map((t, i) => (i === 3 ? 'chunked_attention' : t)) })).toMatch(/layer_types/);
+    expect(error({ ...g, sliding_window: null })).toMatch(/sliding_window is null but layer_types has sliding_attention layers/);
+    expect(error({ ...g, hidden_activation: 'relu2' })).toMatch(/hidden_activation = "relu2" is not supported/);
+  });
+
   it('takes the first of several EOS ids', () => {
     expect(parseConfig({ ...V4.tinyllama, eos_token_id: [2, 32000] }).eosId).toBe(2);
     expect(parseConfig({ ...V4.tinyllama, bos_token_id: null }).bosId).toBe(null);
   });
 
   it('refuses unknown model types by name', () => {
-    expect(error({ ...V4.tinyllama, model_type: 'gemma3_text' })).toBe('config.json: model_type "gemma3_text" is not supported (supported: llama, gpt2, gpt_neox, phi, qwen2, qwen3, mistral)');
+    expect(error({ ...V4.tinyllama, model_type: 'gemma2' })).toBe('config.json: model_type "gemma2" is not supported (supported: llama, gpt2, gpt_neox, phi, qwen2, qwen3, mistral, gemma3_text)');
     expect(error({ hidden_size: 8 })).toBe('config.json: missing required field model_type');
   });
 

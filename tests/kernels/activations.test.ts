@@ -75,15 +75,19 @@ describe('activation references', () => {
     const bias = f64(randn(ch, 3, 1));
     const w = f64(randn(n, 4)); // loss = Σ w·out, so dOut = w
     const dot = (o: Float64Array) => o.reduce((s, v, i) => s + v * w[i], 0);
-    const sw = swigluBackwardRef(a, b, w);
     const gs = gatedSiluBackwardRef(a, b, bias, w, ch);
-    const swL = () => dot(swigluRef(a, b));
+    for (const kind of ['silu', 'geluTanh', 'gelu'] as const) {
+      const sw = swigluBackwardRef(a, b, w, kind);
+      const swL = () => dot(swigluRef(a, b, kind));
+      const [swA, swB] = [fdGrad(a, swL), fdGrad(b, swL)];
+      for (let i = 0; i < n; i++) {
+        expect(Math.abs(swA[i] - sw.dGate[i]), kind).toBeLessThan(1e-7);
+        expect(Math.abs(swB[i] - sw.dUp[i]), kind).toBeLessThan(1e-7);
+      }
+    }
     const gsL = () => dot(gatedSiluRef(a, b, bias, ch));
-    const [swA, swB, gsA, gsB, gsBias] = [fdGrad(a, swL), fdGrad(b, swL), fdGrad(a, gsL), fdGrad(b, gsL), fdGrad(bias, gsL)];
+    const [gsA, gsB, gsBias] = [fdGrad(a, gsL), fdGrad(b, gsL), fdGrad(bias, gsL)];
     for (let i = 0; i < n; i++) {
-      expect(Math.abs(swA[i] - sw.dGate[i])).toBeLessThan(1e-7);
-      expect(Math.abs(swB[i] - sw.dUp[i])).toBeLessThan(1e-7);
-      expect(Math.abs(gsA[i] - gs.dy[i])).toBeLessThan(1e-7);
       expect(Math.abs(gsB[i] - gs.dz[i])).toBeLessThan(1e-7);
     }
     for (let c = 0; c < ch; c++) expect(Math.abs(gsBias[c] - gs.dzBias[c])).toBeLessThan(1e-7);
@@ -234,6 +238,25 @@ describe('swiglu kernel', () => {
     expect(relErr(pick(d, rows, cols, 2 * cols, cols), plus(wantD.dUp, cols))).toBeLessThan(1e-3);
     await gpu.check();
     for (const b of [bg, bu, bo, bdo, bdg, bdu, bf, bd, bo2]) gpu.release(b);
+  });
+
+  it('gates with a GELU (GeGLU, gemma3) as with silu', async () => {
+    const gpu = await testGpu();
+    const rows = 9, cols = 21, n = rows * cols;
+    const gate = randn(n, 30, 4);
+    const up = randn(n, 31, 2);
+    const dOut = randn(n, 32);
+    const bufs = [gate, up, dOut, new Float32Array(n), new Float32Array(n), new Float32Array(n)].map((v) => gpu.upload(v));
+    const [bg, bu, bdo, bo, bdg, bdu] = bufs as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+    for (const kind of ['geluTanh', 'gelu'] as const) {
+      gpu.run([...swiglu(gpu, { kind, gate: bg, up: bu, out: bo, rows, cols }), ...swigluBackward(gpu, { kind, gate: bg, up: bu, dOut: bdo, dGate: bdg, dUp: bdu, rows, cols })]);
+      const wantD = swigluBackwardRef(f64(gate), f64(up), f64(dOut), kind);
+      expect(relErr(await gpu.read(bo, n), swigluRef(f64(gate), f64(up), kind)), kind).toBeLessThan(1e-5);
+      expect(relErr(await gpu.read(bdg, n), wantD.dGate), kind).toBeLessThan(1e-4);
+      expect(relErr(await gpu.read(bdu, n), wantD.dUp), kind).toBeLessThan(1e-5);
+    }
+    await gpu.check();
+    for (const b of bufs) gpu.release(b);
   });
 
   it('rejects overlapping gradient views', async () => {

@@ -9,11 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type ArchConfig } from '../../src/io/config';
 import { encodeDocuments } from '../../src/io/corpus';
 import { memoryFileSet, nodeDirFileSet } from '../../src/io/files';
-import { SafetensorsFile, writeSafetensors } from '../../src/io/safetensors';
+import { openCheckpoint, SafetensorsFile, writeSafetensors } from '../../src/io/safetensors';
 import { bytesSource } from '../../src/io/files';
 import { Decoder } from '../../src/models/decoder';
 import { meanNll } from '../../src/models/evaluate';
 import { loadModel } from '../../src/models/load';
+import { defaultMixer, initialStudent, studentShapes } from '../../src/models/student';
+import { loadTeacher } from '../../src/models/teacher';
 import type { MixerShape } from '../../src/models/mamba-mixer-shape';
 import { exportStudentFiles, parseStudentConfig, studentConfigJson, type NamedBytes } from '../../src/models/student-files';
 import { studentForwardRef, studentMeanNllRef } from '../../src/ref/student';
@@ -31,10 +33,8 @@ let tokenizerFiles: NamedBytes[];
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  fx = await loadFixture('llama-gqa');
-  teacherJson = JSON.parse(readFileSync(`${fx.dir}/config.json`, 'utf8'));
+  ({ fx, teacherJson, tokenizerFiles } = await teacherFiles('llama-gqa'));
   teacher = parseConfig(teacherJson);
-  tokenizerFiles = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json'].map((name) => ({ name, bytes: readFileSync(`${fx.dir}/${name}`) }));
 });
 
 afterAll(() => {
@@ -45,22 +45,36 @@ function defaultShape(c: ArchConfig, chunk?: number): MixerShape {
   return { d: c.dModel, dInner: c.dModel, nV: c.heads, nQK: c.heads, N: c.headDim, outBias: c.biases.attention, chunk };
 }
 
-function exportTo(s: RandomStudent): { dir: string; files: NamedBytes[] } {
-  const configJson = studentConfigJson(teacherJson, { mixer: s.spec.mixer, attentionLayers: s.spec.attentionLayers, provenance: { test: true, stages: [1, 2, 3] } });
-  const files = exportStudentFiles({ configJson, tensors: s.tensors, shapes: s.shapes, tokenizerFiles });
+/** The teacher a student is exported from: its fixture, config.json and tokenizer files. */
+interface TeacherFiles {
+  fx: Fixture;
+  teacherJson: Record<string, unknown>;
+  tokenizerFiles: NamedBytes[];
+}
+
+async function teacherFiles(name: 'llama-gqa' | 'gemma3'): Promise<TeacherFiles> {
+  const f = await loadFixture(name);
+  const files = ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json'].map((n) => ({ name: n, bytes: readFileSync(`${f.dir}/${n}`) }));
+  return { fx: f, teacherJson: JSON.parse(readFileSync(`${f.dir}/config.json`, 'utf8')), tokenizerFiles: files };
+}
+
+function exportTo(s: RandomStudent, t: Omit<TeacherFiles, 'fx'> = { teacherJson, tokenizerFiles }): { dir: string; files: NamedBytes[] } {
+  const configJson = studentConfigJson(t.teacherJson, { mixer: s.spec.mixer, attentionLayers: s.spec.attentionLayers, provenance: { test: true, stages: [1, 2, 3] } });
+  const files = exportStudentFiles({ configJson, tensors: s.tensors, shapes: s.shapes, tokenizerFiles: t.tokenizerFiles });
   const dir = mkdtempSync(join(tmpdir(), 'mohawk-student-'));
   dirs.push(dir);
   for (const f of files) writeFileSync(join(dir, f.name), f.bytes);
   return { dir, files };
 }
 
-async function checkAgainstReference(s: RandomStudent) {
+async function checkAgainstReference(s: RandomStudent, t: TeacherFiles = { fx, teacherJson, tokenizerFiles }) {
   const gpu = await testGpu();
-  const { dir } = exportTo(s);
+  const { fx } = t;
+  const { dir } = exportTo(s, t);
   const model = await loadModel(gpu, await nodeDirFileSet(dir), 'student');
   expect(model.warnings).toEqual([]);
   expect(model.student?.attentionLayers).toEqual(s.spec.attentionLayers);
-  const batch = fx.inputIds.length, L = fx.inputIds[0]!.length, V = teacher.vocab;
+  const batch = fx.inputIds.length, L = fx.inputIds[0]!.length, V = s.spec.config.vocab;
   const ids = gpu.upload(new Uint32Array(fx.inputIds.flat()));
   const dec = new Decoder(gpu, model.config, model.weights, { batch, L, ids }, { mixer: model.mixer });
   gpu.run(dec.ops);
@@ -118,6 +132,22 @@ describe('exported student', () => {
     expect(s.shapes.has('layers.1.attn.q.bias')).toBe(true);
     expect([...s.shapes.keys()].some((n) => n.startsWith('layers.1.mixer.'))).toBe(false);
     await checkAgainstReference(s);
+  });
+
+  it('of a gemma3 teacher: stores its norms as the multipliers 1 + w, loads back and runs as the float64 student', async () => {
+    const g = await teacherFiles('gemma3');
+    const c = parseConfig(g.teacherJson);
+    const t = await loadTeacher(await testGpu(), await nodeDirFileSet(g.fx.dir), 'gemma3', undefined, { upload: false });
+    // Attention kept in the sliding layer, the mixer in the full one; post norms around both.
+    const spec = { config: c, mixer: defaultMixer(c, 8), attentionLayers: [0] };
+    const tensors = await initialStudent(spec, t.source, 5);
+    t.release();
+    const store = await openCheckpoint(await nodeDirFileSet(g.fx.dir));
+    for (const [ours, hf] of [['layers.1.mlp_out_norm', 'post_feedforward_layernorm'], ['layers.1.mixer_out_norm', 'post_attention_layernorm'], ['layers.0.attn.q_norm', 'self_attn.q_norm']]) {
+      const w = await store.readF32(`model.layers.${ours.split('.')[1]}.${hf}.weight`);
+      expect(tensors.get(`${ours}.weight`), ours).toEqual(w.map((v) => v + 1));
+    }
+    await checkAgainstReference({ spec, shapes: studentShapes(spec), tensors }, g);
   });
 
   it('`mohawk eval` evaluates an exported student (one JSON line, the float64 NLL)', async () => {

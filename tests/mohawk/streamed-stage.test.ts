@@ -1,8 +1,9 @@
 // Layer streaming (src/mohawk/streamed-stage.ts) against the resident stages: the same losses and the
 // same student after stages 1 and 2, for the residual forms it must walk (llama's sequential RMSNorm
 // blocks with rotary attention and a kept attention layer, GPT-2's learned positions, Phi's shared
-// norm), with gradient accumulation and windows of 1, 2 (3 steps: one ragged) and all steps; and
-// less GPU memory held while it runs.
+// norm, Gemma 3's two kinds of layer with the embedding scaled on the host), with gradient
+// accumulation and windows of 1, 2 (3 steps: one ragged) and all steps; and less GPU memory held
+// while it runs.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -63,6 +64,7 @@ const cases: [string, string, Partial<DistillPlan>, number | undefined][] = [
   ['stories260K (llama, rotary), layer 1 kept as attention, window 1', TEACHER_DIR, { attentionLayers: [1] }, 1],
   ['gpt2 fixture (learned positions, LayerNorm), one window', join(FIXTURES, 'gpt2'), {}, undefined],
   ['phi fixture (one norm, parallel residual), windows of 2', join(FIXTURES, 'phi'), {}, 2 * 2 * 32 * 64 * 4],
+  ['gemma3 fixture (a sliding and a full layer, scaled embedding, post norms), one window', join(FIXTURES, 'gemma3'), {}, undefined],
 ];
 
 describe('layer streaming in stages 1 and 2', () => {

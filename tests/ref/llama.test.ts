@@ -158,7 +158,7 @@ describe('loadLlama', () => {
   });
 
   it('refuses a config that is not of the Llama family', async () => {
-    await expect(loadLlama(store, { ...config, modelType: 'gpt2' })).rejects.toThrow(/model_type gpt2 is not of the Llama family \(llama, qwen2, qwen3, mistral\)/);
+    await expect(loadLlama(store, { ...config, modelType: 'gpt2' })).rejects.toThrow(/model_type gpt2 is not of the Llama family \(llama, qwen2, qwen3, mistral, gemma3_text\)/);
   });
 });
 
