@@ -294,7 +294,7 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
 }
 
 /**
- * A rough upper estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices):
+ * An estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices):
  * the most any of its stages holds. Streamed stages hold one layer's teacher weights, the mixer's slot
  * (parameters, gradients, two moments, a mask and two copy-back staging buffers: seven floats per
  * parameter), one layer's activations and a window's residual streams.
@@ -313,7 +313,9 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
   const logits = 3 * rows * c.vocab * 4;
   const stage = (s: Stage): number => {
     const extra = s === 1 ? matrices : s === 3 ? logits : 0;
-    if (s === 3 || !plan.streamLayers) return teacherBytes + studentBytes + 2 * c.layers * perLayer + extra;
+    // 1.25 layers of activations per layer: fitted to Phi-1.5 and Llama-3.2-1B shapes on the H200
+    // (BENCHMARKS.md, "Real shapes"), where it comes within 16% of every stage's measured peak.
+    if (s === 3 || !plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + extra;
     const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
     const perParam = teacherBytes / teacher.parameters;
     // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.
