@@ -2,12 +2,13 @@
 // Everything that can be wrong with the files is found before the first byte is uploaded.
 import type { Gpu } from '../gpu/runtime';
 import { GpuError } from '../gpu/runtime';
-import { parseConfig, type ArchConfig } from '../io/config';
+import { configObject, parseConfig, type ArchConfig } from '../io/config';
 import { readJson, type FileSet } from '../io/files';
 import { openCheckpoint } from '../io/safetensors';
 import { TeacherTokenizer, checkVocab, type DocumentTokenizer } from '../io/tokenizer';
 import { canonicalLayout, unusedWarning, type CanonicalTensor } from './arch';
 import type { Weights } from './layers';
+import { checkCheckpointHeader } from './teacher-checks';
 
 /** What the page shows of a loaded teacher. */
 export interface TeacherSummary {
@@ -64,19 +65,23 @@ export async function loadTeacher(
   onProgress?: (done: number, total: number) => void,
   /**
    * upload: false leaves the weights on the host (the run uploads them when it needs them whole);
-   * onRead hears how many parameters of how many have been read from the files.
+   * onRead hears how many parameters of how many have been read from the files; checkConfig may
+   * refuse the config (a caller's sequence length) once the files are checked, before any tensor is read.
    */
-  opts: { upload?: boolean; onRead?: (done: number, total: number) => void } = {},
+  opts: { upload?: boolean; onRead?: (done: number, total: number) => void; checkConfig?: (config: ArchConfig) => void } = {},
 ): Promise<LoadedTeacher> {
   if (!files.has('config.json')) throw new Error(`config.json is missing (have: ${files.names.join(', ') || 'no files'})`);
   if (!files.has('tokenizer.json')) throw new Error(`tokenizer.json is missing (have: ${files.names.join(', ')})`);
-  const config = parseConfig(await readJson(files, 'config.json'));
+  const raw = configObject(await readJson(files, 'config.json'), 'config.json');
+  const config = parseConfig(raw);
   const store = await openCheckpoint(files);
   const weightsFile = files.names.find((n) => n.endsWith('.safetensors')) ?? 'the checkpoint';
+  checkCheckpointHeader(config, raw, store);
   const layout = canonicalLayout(config, store, weightsFile);
   const warnings = unusedWarning(layout.unused);
   const tok = await TeacherTokenizer.fromFiles(files, { bosId: config.bosId, eosId: config.eosId });
   warnings.push(...checkVocab(tok, config.vocab));
+  opts.checkConfig?.(config);
 
   // Read once; the GPU copies are made from the host ones (now and after any eviction).
   const host = new Map<string, Float32Array>();
