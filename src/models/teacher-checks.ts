@@ -148,30 +148,40 @@ export function checkWeightsAgainstConfig(config: ArchConfig, raw: Record<string
   const file = opts.file ?? 'the checkpoint';
   const pre = opts.fieldPrefix ?? '';
   const given = (key: string) => raw[key] !== undefined && raw[key] !== null;
-  const fail = (msg: string): never => {
-    throw new ConfigMismatchError(msg);
+  const fail = (msg: string, hint = 'the config and the weights must come from the same model'): never => {
+    throw new ConfigMismatchError(`${msg}: ${hint}`);
   };
   const shapeOf = (name: string) => shapes.get(name)?.shape;
   const where = (name: string) => opts.fileOf?.(name) ?? file;
 
-  // What config.json says of a field, or how the parser arrived at it when the field is absent.
-  const term = (key: string, value: number | boolean, otherwise = 'the default'): string =>
-    given(key) ? `${pre}${key} = ${String(value)}` : `${pre}${key} = ${String(value)} (config.json has none: ${otherwise})`;
-  const headDimTerm = f.headDim && given(f.headDim) ? term(f.headDim, c.headDim) : `head_dim ${c.headDim} (${pre}${f.hidden} ${c.dModel} / ${pre}${f.heads} ${c.heads})`;
-  const kvTerm = f.kvHeads ? term(f.kvHeads, c.kvHeads, `the default, ${f.heads}`) : `${pre}${f.heads} = ${c.heads}`;
-  const intermediateTerm = term(f.intermediate, c.intermediate, c.modelType === 'gpt2' ? `the default, 4 × ${f.hidden}` : 'the default');
-  const says = (...terms: string[]) => `config.json says ${terms.join(' and ')}`;
+  // A number as config.json states it, or where it comes from when config.json does not set it
+  // (a family default, or head_dim from the hidden size and heads).
+  type Term = { text: string; given: boolean };
+  const term = (key: string, value: number | boolean, otherwise = 'by default'): Term =>
+    given(key) ? { text: `${pre}${key} = ${String(value)}`, given: true } : { text: `does not set ${pre}${key}, so it is ${String(value)} ${otherwise}`, given: false };
+  const says = (...terms: Term[]): string => {
+    const stated = terms.filter((t) => t.given).map((t) => t.text);
+    const implied = terms.filter((t) => !t.given).map((t) => t.text);
+    if (!stated.length) return `config.json ${implied.join(', and ')}`;
+    return [`config.json says ${stated.join(' and ')}`, ...implied.map((t) => `and it ${t}`)].join(', ');
+  };
+  const headDimTerm: Term =
+    f.headDim && given(f.headDim)
+      ? term(f.headDim, c.headDim)
+      : { text: `does not set ${pre}head_dim, so it is ${pre}${f.hidden} / ${pre}${f.heads} = ${c.dModel} / ${c.heads} = ${c.headDim}`, given: false };
+  const kvTerm = term(f.kvHeads ?? f.heads, c.kvHeads, `(as many as ${pre}${f.heads})`);
+  const intermediateTerm = term(f.intermediate, c.intermediate, c.modelType === 'gpt2' ? `(4 × ${pre}${f.hidden})` : 'by default');
   /** One dimension of a tensor that must equal one config number. */
   const dim = (name: string, axis: 0 | 1, want: number, claim: string, per: string) => {
     const s = shapeOf(name);
     if (!s || s.length !== 2 || s[axis] === want) return;
-    fail(`${claim}, but ${name} in ${where(name)} has ${s[axis]} ${AXIS[axis]} (${per}): the config and the weights must come from the same model`);
+    fail(`${claim}, but ${name} in ${where(name)} has ${s[axis]} ${AXIS[axis]} (${per})`);
   };
   /** `count` × `size` rows of a tensor, both from the config. */
   const product = (name: string, count: number, size: number, claim: string, what: string) => {
     const s = shapeOf(name);
     if (!s || s.length !== 2 || s[0] === count * size) return;
-    fail(`${claim}, so ${name} should have ${count} × ${size} = ${count * size} rows (${what}), but it has ${s[0]} in ${where(name)}`);
+    fail(`${claim}: ${name} should then have ${count} × ${size} = ${count * size} rows (${what}), but it has ${s[0]} in ${where(name)}`);
   };
 
   // The embedding first: its columns are the hidden size and its rows the vocabulary, the two numbers
@@ -191,17 +201,17 @@ export function checkWeightsAgainstConfig(config: ArchConfig, raw: Record<string
     if (top + 1 !== c.layers) {
       fail(
         `${says(term(f.layers, c.layers))}, but ${file} holds ${top + 1 > c.layers ? '' : 'only '}${top + 1} layer${top ? 's' : ''} ` +
-          `(${nm.layer}0${top ? ` to ${nm.layer}${top}` : ''}): the config and the weights must come from the same model`,
+          `(${nm.layer}0${top ? ` to ${nm.layer}${top}` : ''})`,
       );
     }
   }
 
-  const tiedTerm = term(f.tied, c.tiedEmbeddings, `the ${c.modelType} default`);
+  const tiedTerm = term(f.tied, c.tiedEmbeddings, `(the ${c.modelType} default)`);
   if (!c.tiedEmbeddings) {
     if (!shapes.has(nm.head)) {
       fail(
-        `${says(tiedTerm)}, so the output head has weights of its own, but ${file} has no ${nm.head}: ` +
-          `if the head shares the embedding, set ${pre}${f.tied} to true`,
+        `${says(tiedTerm)}, so the output head has weights of its own, but ${file} has no ${nm.head}`,
+        `if the head shares the embedding, set ${pre}${f.tied} to true`,
       );
     }
     dim(nm.head, 0, c.vocab, says(term(f.vocab, c.vocab)), 'one per token id');
