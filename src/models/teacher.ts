@@ -8,7 +8,7 @@ import { openCheckpoint } from '../io/safetensors';
 import { TeacherTokenizer, checkVocab, type DocumentTokenizer } from '../io/tokenizer';
 import { canonicalLayout, unusedWarning, type CanonicalTensor } from './arch';
 import type { Weights } from './layers';
-import { checkCheckpointHeader } from './teacher-checks';
+import { checkCheckpointHeader, positionsField } from './teacher-checks';
 
 /** What the page shows of a loaded teacher. */
 export interface TeacherSummary {
@@ -20,6 +20,9 @@ export interface TeacherSummary {
   kvHeads: number;
   headDim: number;
   vocab: number;
+  /** Longest sequence the model takes, and the config.json field that says so (the plan form bounds its sequence length by it). */
+  maxPositions: number;
+  positionsField: string;
   parameters: number;
   /** Warnings that did not stop the load (e.g. unused tensors). */
   warnings: string[];
@@ -110,6 +113,8 @@ export async function loadTeacher(
     kvHeads: config.kvHeads,
     headDim: config.headDim,
     vocab: config.vocab,
+    maxPositions: config.maxPositions,
+    positionsField: positionsField(config),
     parameters,
     warnings,
   };

@@ -60,6 +60,6 @@ describe('the teacher drop: a config.json that disagrees with the weights', () =
     const good = await checkTeacherFiles(dropped('llama-gqa', () => {}));
     if (!good.ok) throw new Error(good.message);
     const summary = await engine.loadTeacherFiles(good.files, good.folder);
-    expect(summary).toMatchObject({ name: 'llama-gqa', modelType: 'llama', vocab: 512, kvHeads: 2 });
+    expect(summary).toMatchObject({ name: 'llama-gqa', modelType: 'llama', vocab: 512, kvHeads: 2, maxPositions: 128, positionsField: 'max_position_embeddings' });
   });
 });
