@@ -134,7 +134,10 @@ export class TeacherTokenizer {
  */
 export function checkVocab(tokenizer: TeacherTokenizer, vocabSize: number): string[] {
   if (tokenizer.vocabSize > vocabSize) {
-    throw new TokenizerError(`tokenizer produces ids up to ${tokenizer.vocabSize - 1} but the model's embedding has only ${vocabSize} rows`);
+    throw new TokenizerError(
+      `tokenizer.json has ${tokenizer.vocabSize} token ids (0 to ${tokenizer.vocabSize - 1}, added tokens included), more than the ${vocabSize} rows of the model's embedding: ` +
+        `every id needs a row, so the tokenizer is not this model's`,
+    );
   }
   for (const [what, id] of [['BOS', tokenizer.bosId], ['EOS', tokenizer.eosId]] as const) {
     if (id !== null && id >= vocabSize) throw new TokenizerError(`${what} id ${id} is outside the model's ${vocabSize}-row embedding`);

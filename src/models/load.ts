@@ -1,4 +1,4 @@
-// Any model the studio can run, from its files: a Hugging Face teacher (llama, gpt2, gpt_neox, phi)
+// Any model the studio can run, from its files: a Hugging Face teacher (any family config.ts reads)
 // or a student the studio exported (config.json model_type "mohawk_student", src/models/student-files.ts).
 // As with teachers, everything that can be wrong with the files is found before the first upload.
 import type { Gpu } from '../gpu/runtime';
@@ -13,6 +13,7 @@ import type { MixerShape } from './mamba-mixer-shape';
 import { studentMixers, studentShapes } from './student';
 import { canonicalTensors, unusedWarning } from './arch';
 import { isStudentConfig, parseStudentConfig } from './student-files';
+import { checkCheckpointHeader } from './teacher-checks';
 
 export interface RunnableModel {
   name: string;
@@ -27,12 +28,19 @@ export interface RunnableModel {
   release(): void;
 }
 
-export async function loadModel(gpu: Gpu, files: FileSet, name: string, onProgress?: (done: number, total: number) => void): Promise<RunnableModel> {
+/** `checkConfig` may refuse the model's config (a caller's sequence length) once its files are checked, before any tensor is read. */
+export async function loadModel(
+  gpu: Gpu,
+  files: FileSet,
+  name: string,
+  onProgress?: (done: number, total: number) => void,
+  opts: { checkConfig?: (config: ArchConfig) => void } = {},
+): Promise<RunnableModel> {
   if (files.has('config.json')) {
     const json = await readJson(files, 'config.json');
-    if (isStudentConfig(json)) return loadStudentModel(gpu, files, name, json, onProgress);
+    if (isStudentConfig(json)) return loadStudentModel(gpu, files, name, json, onProgress, opts.checkConfig);
   }
-  const t = await loadTeacher(gpu, files, name, onProgress);
+  const t = await loadTeacher(gpu, files, name, onProgress, { checkConfig: opts.checkConfig });
   return { name, config: t.config, weights: t.weights, tokenizer: t.tokenizer, warnings: t.summary.warnings, release: t.release };
 }
 
@@ -42,17 +50,21 @@ async function loadStudentModel(
   name: string,
   json: unknown,
   onProgress?: (done: number, total: number) => void,
+  checkConfig?: (config: ArchConfig) => void,
 ): Promise<RunnableModel> {
   const spec = parseStudentConfig(json);
   const config = spec.teacher;
   if (!files.has('tokenizer.json')) throw new Error(`tokenizer.json is missing (have: ${files.names.join(', ')})`);
   const store = await openCheckpoint(files);
+  const teacherJson = (json as { teacher_config: Record<string, unknown> }).teacher_config;
+  checkCheckpointHeader(config, teacherJson, store, { naming: 'canonical', fieldPrefix: 'teacher_config.' });
   const weightsFile = files.names.find((n) => n.endsWith('.safetensors')) ?? 'the checkpoint';
   const studentSpec = { config, mixer: spec.mixer, attentionLayers: spec.attentionLayers };
   const layout = canonicalTensors(store, studentShapes(studentSpec), weightsFile, "the student's config.json");
   const warnings = unusedWarning(layout.unused);
   const tokenizer = await TeacherTokenizer.fromFiles(files, { bosId: config.bosId, eosId: config.eosId });
   warnings.push(...checkVocab(tokenizer, config.vocab));
+  checkConfig?.(config);
   const buffers = await uploadTensors(gpu, layout.tensors, onProgress);
 
   const get = (n: string) => {

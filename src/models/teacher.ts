@@ -2,13 +2,14 @@
 // Everything that can be wrong with the files is found before the first byte is uploaded.
 import type { Gpu } from '../gpu/runtime';
 import { GpuError } from '../gpu/runtime';
-import { parseConfig, type ArchConfig } from '../io/config';
+import { configObject, parseConfig, type ArchConfig } from '../io/config';
 import { readJson, type FileSet } from '../io/files';
 import type { RawTensor } from '../io/half';
 import { openCheckpoint, type Dtype } from '../io/safetensors';
 import { TeacherTokenizer, checkVocab, type DocumentTokenizer } from '../io/tokenizer';
 import { canonicalLayout, unusedWarning, type CanonicalTensor } from './arch';
 import type { Weights } from './layers';
+import { checkCheckpointHeader, positionsField } from './teacher-checks';
 
 /** What the page shows of a loaded teacher. */
 export interface TeacherSummary {
@@ -20,6 +21,9 @@ export interface TeacherSummary {
   kvHeads: number;
   headDim: number;
   vocab: number;
+  /** Longest sequence the model takes, and the config.json field that says so (the plan form bounds its sequence length by it). */
+  maxPositions: number;
+  positionsField: string;
   parameters: number;
   /** Bytes the weights take on the GPU, as loaded (bf16/f16 matrices stay 16-bit). */
   weightBytes: number;
@@ -82,19 +86,23 @@ export async function loadTeacher(
   onProgress?: (done: number, total: number) => void,
   /**
    * upload: false leaves the weights in the files (the run uploads them when it needs them whole);
-   * onRead hears how many parameters of how many have been read and checked.
+   * onRead hears how many parameters of how many have been read and checked; checkConfig may
+   * refuse the config (a caller's sequence length) once the files are checked, before any tensor is read.
    */
-  opts: { upload?: boolean; onRead?: (done: number, total: number) => void; precision?: WeightPrecision } = {},
+  opts: { upload?: boolean; onRead?: (done: number, total: number) => void; precision?: WeightPrecision; checkConfig?: (config: ArchConfig) => void } = {},
 ): Promise<LoadedTeacher> {
   if (!files.has('config.json')) throw new Error(`config.json is missing (have: ${files.names.join(', ') || 'no files'})`);
   if (!files.has('tokenizer.json')) throw new Error(`tokenizer.json is missing (have: ${files.names.join(', ')})`);
-  const config = parseConfig(await readJson(files, 'config.json'));
+  const raw = configObject(await readJson(files, 'config.json'), 'config.json');
+  const config = parseConfig(raw);
   const store = await openCheckpoint(files);
   const weightsFile = files.names.find((n) => n.endsWith('.safetensors')) ?? 'the checkpoint';
+  checkCheckpointHeader(config, raw, store);
   const layout = canonicalLayout(config, store, weightsFile);
   const warnings = unusedWarning(layout.unused);
   const tok = await TeacherTokenizer.fromFiles(files, { bosId: config.bosId, eosId: config.eosId });
   warnings.push(...checkVocab(tok, config.vocab));
+  opts.checkConfig?.(config);
   const precision = opts.precision ?? 'checkpoint';
 
   const byName = new Map(layout.tensors.map((t) => [t.name, t] as const));
@@ -141,6 +149,8 @@ export async function loadTeacher(
     kvHeads: config.kvHeads,
     headDim: config.headDim,
     vocab: config.vocab,
+    maxPositions: config.maxPositions,
+    positionsField: positionsField(config),
     parameters: totalValues,
     weightBytes: layout.tensors.reduce((a, t) => a + gpuBytes(t, precision), 0),
     warnings,

@@ -5,6 +5,7 @@ import type { ArchConfig } from '../io/config';
 import { mixerDims, mixerParamShapes } from '../models/mamba-mixer-shape';
 import { oversized } from '../models/params';
 import { defaultMixer, studentShapes, type StudentSpec } from '../models/student';
+import { sequenceProblem } from '../models/teacher-checks';
 
 export type Stage = 1 | 2 | 3;
 export type PerStage<T> = Record<Stage, T>;
@@ -234,6 +235,19 @@ export interface CheckedPlan {
 }
 
 /**
+ * What the teacher's config.json alone decides of a plan: the sequence against its positions and the
+ * kept attention layers against its layers. The command line runs it before the teacher's weights
+ * are read; validatePlan runs it again with everything else.
+ */
+export function checkPlanAgainstConfig(plan: Pick<DistillPlan, 'seqLen' | 'attentionLayers'>, c: ArchConfig, names: Record<PlanField, string> = PLAN_FIELD_NAMES): void {
+  const seq = sequenceProblem(c, plan.seqLen, `${names.seqLen} ${plan.seqLen}`, "the teacher's");
+  if (seq) throw new PlanError('seqLen', `plan: ${seq}`);
+  for (const l of plan.attentionLayers) {
+    if (!Number.isInteger(l) || l < 0 || l >= c.layers) throw new PlanError('attentionLayers', `plan: ${names.attentionLayers}: ${l} is not a layer of this ${c.layers}-layer teacher (0..${c.layers - 1})`);
+  }
+}
+
+/**
  * The one check a start goes through: the plan's own values, the teacher's layers and positions,
  * the corpus, and the adapter's one-binding limit for the buffers a stage binds whole (each student
  * tensor, the attention matrices, the logits). Throws a
@@ -248,13 +262,12 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
   for (const s of plan.stages) if (!STAGES.includes(s)) bad('stages', `: unknown stage ${s}`);
   for (const k of ['seqLen', 'batch', 'accumulate'] as const) if (!Number.isInteger(plan[k]) || plan[k] < 1) bad(k, ` must be a positive integer (got ${plan[k]})`);
   if (plan.seqLen < 2) bad('seqLen', ' must be at least 2');
-  if (plan.seqLen > c.maxPositions) bad('seqLen', ` ${plan.seqLen} is over the teacher's ${c.maxPositions} positions`);
+  checkPlanAgainstConfig(plan, c, names);
   for (const s of plan.stages) {
     if (!(plan.tokens[s] > 0)) bad('tokens', `: stage ${s} has no tokens`);
     if (!(plan.lr[s] > 0 && plan.lr[s] < 1)) bad('lr', `: stage ${s}'s ${plan.lr[s]} is not in (0, 1)`);
   }
   if (!(plan.warmup >= 0 && plan.decay >= 0 && plan.warmup + plan.decay <= 1)) bad('warmup', ` ${plan.warmup} and decay ${plan.decay} must be fractions that add up to at most the whole stage`);
-  for (const l of plan.attentionLayers) if (!Number.isInteger(l) || l < 0 || l >= c.layers) bad('attentionLayers', `: ${l} is not a layer of this ${c.layers}-layer teacher (0..${c.layers - 1})`);
   if (new Set(plan.attentionLayers).size !== plan.attentionLayers.length) bad('attentionLayers', ': a layer is named twice');
   if (plan.attentionLayers.length >= c.layers && plan.stages.some((s) => s !== 3)) bad('attentionLayers', ' keeps every layer\'s attention, so stages 1 and 2 have nothing to train');
   if (plan.seqLen + 1 > ctx.trainTokens) bad('corpus', ` has ${ctx.trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);

@@ -5,7 +5,7 @@ import type { DistillEvent, DistillPlan, EngineEvent, StartedRun, TeacherSummary
 import { useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { STAGES, tokensPerStep } from '../mohawk/plan';
-import { distillPlanErrors, planErrorText } from './plan-form';
+import { distillPlanErrors, planErrorText, teacherPositions } from './plan-form';
 import { checkCorpusFiles } from './corpus-files';
 import { canPickFolder, downloadFiles, pickFolder, saveToFolder } from './download';
 import { bytes, count, mib } from '../util/format';
@@ -177,7 +177,7 @@ async function launch(status: string, call: (c: EngineClient) => Promise<Started
 /** Checks the form, then starts the plan: the engine checks it against the corpus, the teacher and the adapter once, and starts. */
 async function startDistill(): Promise<void> {
   const s = useUi.getState();
-  const errors = distillPlanErrors(s.plan, s.teacher?.layers ?? null);
+  const errors = distillPlanErrors(s.plan, s.teacher?.layers ?? null, teacherPositions(s.teacher));
   if (Object.keys(errors).length > 0) return fail(`the plan is not valid: ${planErrorText(errors)}`);
   if (!discardStudentOk('Starting a new run')) return;
   await launch('checking the plan', (c) => c.api.startDistill(s.plan), (r) =>

@@ -3,6 +3,12 @@
 // src/mohawk/plan.ts.
 import { tokensPerStep, type DistillPlan, type Stage } from '../mohawk/plan';
 import { fieldError, type FieldBounds } from './field-bounds';
+import type { TeacherSummary } from '../models/teacher';
+
+/** The plan form's bound on the sequence length from a loaded teacher, null before one is loaded. */
+export function teacherPositions(t: Pick<TeacherSummary, 'maxPositions' | 'positionsField'> | null): { max: number; field: string } | null {
+  return t ? { max: t.maxPositions, field: t.positionsField } : null;
+}
 
 export type ScalarField = 'seqLen' | 'batch' | 'accumulate' | 'warmup' | 'decay' | 'maxGradNorm' | 'weightDecay' | 'temperature' | 'seed';
 export type PlanErrorKey = ScalarField | 'stages' | 'total' | `tokens.${Stage}` | `lr.${Stage}` | 'attentionLayers' | 'schedule';
@@ -42,14 +48,16 @@ export function formatLayerList(layers: readonly number[]): string {
 
 /**
  * Why the plan cannot run, per field (empty when it can). `layers` is the loaded teacher's layer
- * count, null before one is loaded (layer bounds are then left to the engine).
+ * count and `positions` its longest sequence, null before one is loaded (those bounds are then left
+ * to the engine).
  */
-export function distillPlanErrors(p: DistillPlan, layers: number | null): PlanErrors {
+export function distillPlanErrors(p: DistillPlan, layers: number | null, positions: { max: number; field: string } | null = null): PlanErrors {
   const out: PlanErrors = {};
   for (const k of Object.keys(SCALAR_BOUNDS) as ScalarField[]) {
     const e = fieldError(p[k], SCALAR_BOUNDS[k]);
     if (e) out[k] = e;
   }
+  if (!out.seqLen && positions && p.seqLen > positions.max) out.seqLen = `this teacher has ${positions.max} positions (${positions.field} in its config.json)`;
   if (!out.warmup && !out.decay && p.warmup + p.decay > 1) out.schedule = 'warmup and decay together exceed the whole stage';
   if (p.stages.length === 0) out.stages = 'choose at least one stage';
   const per = tokensPerStep(p);

@@ -1,8 +1,12 @@
 // `npx mohawk eval` as scripts call it: the built command, its exit status, its one JSON line.
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
+import { FIXTURES_DIR } from '../helpers/fixtures';
 
 const BIN = fileURLToPath(new URL('../../bin/mohawk.mjs', import.meta.url));
 
@@ -38,5 +42,34 @@ describe('mohawk eval', () => {
     const notModel = mohawk('eval', '--model', fileURLToPath(new URL('../../public/corpus', import.meta.url)), '--data', CORPUS_FILE);
     expect(notModel.code).toBe(1);
     expect(notModel.err).toMatch(/config.json is missing/);
+  }, 300_000);
+
+  it('refuses a --teacher/--model whose config.json disagrees with its weights, or a length over its positions, by name and without a stack', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mohawk-bad-teacher-'));
+    try {
+      const teacher = join(dir, 'llama-gqa');
+      cpSync(join(FIXTURES_DIR, 'llama-gqa'), teacher, { recursive: true });
+      const config = JSON.parse(readFileSync(join(teacher, 'config.json'), 'utf8'));
+      writeFileSync(join(teacher, 'config.json'), JSON.stringify({ ...config, num_key_value_heads: 4 }));
+      const named =
+        /^mohawk (eval|distill): config\.json says num_key_value_heads = 4 and head_dim = 16: model\.layers\.0\.self_attn\.k_proj\.weight should then have 4 × 16 = 64 rows .*, but it has 32 in model\.safetensors: the config and the weights must come from the same model$/m;
+      const ev = mohawk('eval', '--model', teacher, '--data', CORPUS_FILE, '--docs', '2', '--json');
+      expect(ev.code, ev.err).toBe(1);
+      expect(ev.err).toMatch(named);
+      expect(ev.err).not.toMatch(/\n\s+at /);
+      expect(ev.out).toBe('');
+      const di = mohawk('distill', '--teacher', teacher, '--data', CORPUS_FILE, '--out', join(dir, 'out'), '--json');
+      expect(di.code, di.err).toBe(1);
+      expect(di.err).toMatch(named);
+      expect(di.err).not.toMatch(/\n\s+at /);
+
+      // A length over the positions is the flag's fault: exit 2, before the weights are read.
+      writeFileSync(join(teacher, 'config.json'), JSON.stringify(config));
+      const long = mohawk('eval', '--model', teacher, '--data', CORPUS_FILE, '--docs', '2', '--max-tokens', '200');
+      expect(long.code, long.err).toBe(2);
+      expect(long.err).toMatch(/mohawk eval: --max-tokens 200 is over the model's 128 positions \(max_position_embeddings in its config\.json\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 });

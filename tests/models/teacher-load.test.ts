@@ -31,10 +31,18 @@ describe('loading teachers of every architecture: bad input', () => {
     await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/model.safetensors lacks tensor the gpt2 config needs: transformer.h.1.attn.c_attn.weight/);
   });
 
-  it('names a tensor whose shape disagrees with config.json', async () => {
+  it('names the config field and the tensor that disagree, before reading any tensor', async () => {
     const gpu = await testGpu();
     const files = await variant('gpt_neox', (ts) => ts, (c) => (c.intermediate_size = 128));
-    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/gpt_neox.layers.0.mlp.dense_h_to_4h.weight has shape \[256,64\] but config.json implies \[128,64\]/);
+    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(
+      /^config\.json says intermediate_size = 128, but gpt_neox\.layers\.0\.mlp\.dense_h_to_4h\.weight in model\.safetensors has 256 rows \(one per MLP unit\)/,
+    );
+  });
+
+  it('still names a tensor whose shape disagrees where no config number is at stake', async () => {
+    const gpu = await testGpu();
+    const files = await variant('gpt_neox', (ts) => ts.map((t) => (t.name === 'gpt_neox.layers.1.input_layernorm.weight' ? { ...t, shape: [32], data: t.data.slice(0, 32) } : t)));
+    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/gpt_neox.layers.1.input_layernorm.weight has shape \[32\] but config.json implies \[64\]/);
   });
 
   it('warns of tensors nothing uses, and still loads', async () => {
@@ -52,7 +60,7 @@ describe('loading teachers of every architecture: bad input', () => {
       (ts) => ts.map((t) => (t.name === 'transformer.wte.weight' ? { ...t, shape: [256, 64], data: t.data.slice(0, 256 * 64) } : t)),
       (c) => (c.vocab_size = 256),
     );
-    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/tokenizer produces ids up to 511 but the model's embedding has only 256 rows/);
+    await expect(loadTeacher(gpu, files, 'x')).rejects.toThrow(/tokenizer\.json has 512 token ids \(0 to 511, added tokens included\), more than the 256 rows of the model's embedding/);
   });
 });
 

@@ -31,8 +31,8 @@ describe('validatePlan', () => {
   it('names the field that is wrong, in the page\'s words or the flags', () => {
     const long = plan({ seqLen: 4096 });
     expect(refusal(long).field).toBe('seqLen');
-    expect(refusal(long).message).toBe("plan: sequence length 4096 is over the teacher's 512 positions");
-    expect(refusal(long, FIELD_FLAG).message).toBe("plan: --seq 4096 is over the teacher's 512 positions");
+    expect(refusal(long).message).toBe("plan: sequence length 4096 is over the teacher's 512 positions (max_position_embeddings in its config.json)");
+    expect(refusal(long, FIELD_FLAG).message).toBe("plan: --seq 4096 is over the teacher's 512 positions (max_position_embeddings in its config.json)");
     expect(refusal(plan({ attentionLayers: [0, 7] }), FIELD_FLAG).message).toMatch(/--attention-layers: 7 is not a layer of this 5-layer teacher \(0..4\)/);
     expect(refusal(plan({ attentionLayers: [0, 1, 2, 3, 4] })).message).toMatch(/keeps every layer's attention/);
     expect(refusal(plan({ warmup: 0.7, decay: 0.5 })).field).toBe('warmup');

@@ -1,7 +1,7 @@
 // The page's distillation plan: defaults, the paper's proportions, validation messages.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PLAN, splitTokens, stepsPerStage, toggleStage, tokensPerStep, totalTokens, withTotal, type DistillPlan } from '../../src/mohawk/plan';
-import { distillPlanErrors, formatLayerList, parseLayerList, planErrorText } from '../../src/ui/plan-form';
+import { distillPlanErrors, formatLayerList, parseLayerList, planErrorText, teacherPositions } from '../../src/ui/plan-form';
 
 const plan = (patch: Partial<DistillPlan> = {}): DistillPlan => ({ ...structuredClone(DEFAULT_PLAN), ...patch });
 
@@ -77,6 +77,15 @@ describe('validation', () => {
     expect(distillPlanErrors(plan({ attentionLayers: [5] }), null)).toEqual({});
     expect(distillPlanErrors(plan({ attentionLayers: [0, 1] }), 2)).toEqual({ attentionLayers: 'every layer kept as attention leaves nothing to distill' });
     expect(distillPlanErrors(plan({ attentionLayers: [1, 1] }), 5)).toEqual({ attentionLayers: 'a layer is named twice' });
+  });
+
+  it("checks the sequence length against the loaded teacher's positions, naming the config field", () => {
+    const gpt2 = teacherPositions({ maxPositions: 128, positionsField: 'n_positions' });
+    expect(distillPlanErrors(plan({ seqLen: 128 }), 2, gpt2)).toEqual({});
+    expect(distillPlanErrors(plan({ seqLen: 256 }), 2, gpt2)).toEqual({ seqLen: 'this teacher has 128 positions (n_positions in its config.json)' });
+    expect(distillPlanErrors(plan({ seqLen: 256 }), null, teacherPositions(null))).toEqual({});
+    // The field's own bounds speak first.
+    expect(distillPlanErrors(plan({ seqLen: 4 }), 2, gpt2)).toEqual({ seqLen: 'must be between 8 and 8192' });
   });
 
   it('joins errors into one status line', () => {

@@ -8,11 +8,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
+import type { ArchConfig } from '../../io/config';
 import { corpusFileText, splitDocuments } from '../../io/corpus';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { checkPlanAgainstConfig, DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
@@ -307,7 +308,16 @@ export const command: Command = {
       if (tty) process.stderr.write(done < total ? `\r${label} ${((100 * done) / total).toFixed(0)}%   ` : '\r\x1b[K');
     };
     // Nothing goes to the GPU yet: the run uploads the teacher when its plan needs it whole.
-    const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false });
+    // The plan's sequence and layers are held to config.json before the weights are read.
+    const checkConfig = (config: ArchConfig) => {
+      try {
+        checkPlanAgainstConfig(plan, config, FIELD_FLAG);
+      } catch (e) {
+        if (e instanceof PlanError) usage(e.message);
+        throw e;
+      }
+    };
+    const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false, checkConfig });
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
     const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });

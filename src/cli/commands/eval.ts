@@ -8,11 +8,13 @@ import { nodeDirFileSet } from '../../io/files';
 import { corpusFileText, encodeDocuments, splitDocuments } from '../../io/corpus';
 import { loadModel } from '../../models/load';
 import { meanNll } from '../../models/evaluate';
+import { sequenceProblem } from '../../models/teacher-checks';
+import type { ArchConfig } from '../../io/config';
 
 const flags = {
   model: { type: 'string', help: 'folder with config.json, *.safetensors and tokenizer.json', required: true },
   data: { type: 'string', help: 'text file; documents split on <|endoftext|> (else blank lines)', required: true },
-  'max-tokens': { type: 'string', help: 'truncate each document, BOS included, to N tokens (default 128)' },
+  'max-tokens': { type: 'string', help: "truncate each document, BOS included, to N tokens (at most the model's positions; default 128, or the positions if fewer)" },
   docs: { type: 'string', help: 'use only the first K documents (default all)' },
   json: { type: 'boolean', help: 'print exactly one JSON object {"mean_nll","tokens","perplexity"}' },
 } as const;
@@ -24,7 +26,7 @@ export const command: Command = {
   flags,
   async run(argv) {
     const f = parseFlags(argv, flags, 'eval');
-    const maxTokens = intFlag(f, 'max-tokens', 128, 'eval', 2);
+    const givenMax = f['max-tokens'] === undefined ? null : intFlag(f, 'max-tokens', 128, 'eval', 2);
     const docLimit = f.docs === undefined ? Infinity : intFlag(f, 'docs', 1, 'eval');
     const dir = f.model as string;
     const data = f.data as string;
@@ -38,9 +40,23 @@ export const command: Command = {
 
     const tty = process.stderr.isTTY;
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
-    const model = await loadModel(gpu, await nodeDirFileSet(dir), dir, (done, total) => {
-      if (tty) process.stderr.write(`\rloading weights ${((100 * done) / total).toFixed(0)}%   `);
-    });
+    // A --max-tokens over the model's positions is refused before the weights are read; the default
+    // shrinks to the positions of a model that has fewer.
+    let maxTokens = givenMax ?? 128;
+    const checkConfig = (c: ArchConfig) => {
+      const over = givenMax === null ? null : sequenceProblem(c, givenMax, `--max-tokens ${givenMax}`);
+      if (over) throw new UsageError(`mohawk eval: ${over}`);
+      maxTokens = Math.min(maxTokens, c.maxPositions);
+    };
+    const model = await loadModel(
+      gpu,
+      await nodeDirFileSet(dir),
+      dir,
+      (done, total) => {
+        if (tty) process.stderr.write(`\rloading weights ${((100 * done) / total).toFixed(0)}%   `);
+      },
+      { checkConfig },
+    );
     if (tty) process.stderr.write('\r\x1b[K');
     for (const w of model.warnings) console.error(`warning: ${w}`);
     const ids = encodeDocuments(model.tokenizer, docs, { maxTokens });

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import type { Stage } from '../../mohawk/plan';
 import { useUi } from '../store';
 import { STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage, tokensPerStep, totalTokens } from '../../mohawk/plan';
-import { LR_BOUNDS, SCALAR_BOUNDS, TOKENS_BOUNDS, distillPlanErrors, formatLayerList, parseLayerList, type ScalarField } from '../plan-form';
+import { LR_BOUNDS, SCALAR_BOUNDS, TOKENS_BOUNDS, distillPlanErrors, formatLayerList, parseLayerList, teacherPositions, type ScalarField } from '../plan-form';
 import { count, tokens as fmtTokens } from '../../util/format';
 import { NumberField } from './NumberField';
 
@@ -14,8 +14,8 @@ function useLocked(): boolean {
 
 function useErrors() {
   const plan = useUi((s) => s.plan);
-  const layers = useUi((s) => s.teacher?.layers ?? null);
-  return distillPlanErrors(plan, layers);
+  const teacher = useUi((s) => s.teacher);
+  return distillPlanErrors(plan, teacher?.layers ?? null, teacherPositions(teacher));
 }
 
 function Scalar({ field, label, hint }: { field: ScalarField; label: string; hint: string }) {

@@ -1,5 +1,5 @@
 import { useUi } from '../store';
-import { distillPlanErrors } from '../plan-form';
+import { distillPlanErrors, teacherPositions } from '../plan-form';
 import { skipStage, stopRun, toggleRun } from '../engine-actions';
 
 /** Start (the plan), Pause, Resume, Stop, and Skip to the next stage. */
@@ -11,7 +11,7 @@ export function RunButton() {
   const paused = useUi((s) => s.run.paused);
   const current = useUi((s) => s.currentStage);
   const hasNext = useUi((s) => (current ? s.plan.stages.some((st) => st > current) : false));
-  const planOk = useUi((s) => Object.keys(distillPlanErrors(s.plan, s.teacher?.layers ?? null)).length === 0);
+  const planOk = useUi((s) => Object.keys(distillPlanErrors(s.plan, s.teacher?.layers ?? null, teacherPositions(s.teacher))).length === 0);
 
   const label = starting ? 'Starting…' : running ? (paused ? 'Resume' : 'Pause') : 'Start';
   const disabled = !hasTeacher || busy || starting || (!running && !planOk);
