@@ -14,7 +14,11 @@ export class TokenStream {
   ) {}
 
   static fromText(text: string, tok: DocumentTokenizer, opts: { maxDocs?: number; heldOutFraction?: number } = {}): TokenStream {
-    let docs = splitDocuments(text);
+    return TokenStream.fromDocuments(splitDocuments(text), tok, opts);
+  }
+
+  static fromDocuments(all: readonly string[], tok: DocumentTokenizer, opts: { maxDocs?: number; heldOutFraction?: number } = {}): TokenStream {
+    let docs = all;
     if (docs.length === 0) throw new Error('the corpus has no text');
     if (opts.maxDocs !== undefined) docs = docs.slice(0, opts.maxDocs);
     const nHeld = docs.length > 1 ? Math.max(1, Math.floor(docs.length * (opts.heldOutFraction ?? 0.1))) : 0;

@@ -3,12 +3,12 @@
 // optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}}. The run keeps a
 // checkpoint in OUT/checkpoint (stage ends, every --save-every seconds, and on SIGINT/SIGTERM) that
 // --resume continues from; the student is written into OUT in the layout `mohawk eval` loads.
-import { mkdir, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
-import { corpusFileText, splitDocuments } from '../../io/corpus';
+import { readAllDocuments } from '../../io/corpus-read';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
@@ -16,10 +16,12 @@ import { DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, to
 import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
+import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
 
 const flags = {
   teacher: { type: 'string', help: 'teacher folder: config.json, *.safetensors, tokenizer.json', required: true },
-  data: { type: 'string', help: 'training text; documents split on <|endoftext|> (else blank lines)', required: true },
+  data: { type: 'list', help: `training corpus: ${DATA_HELP}`, required: true },
+  ...CORPUS_FLAGS,
   out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/', required: true },
   stages: { type: 'string', help: 'stages to run, in order (default 1,2,3; e.g. 1,3 or 3)' },
   tokens: {
@@ -252,14 +254,14 @@ async function checkWritable(out: string, given: string): Promise<void> {
 export const command: Command = {
   name: 'distill',
   summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
-  synopsis: '--teacher DIR --data FILE --out DIR [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
+  synopsis: '--teacher DIR --data FILE… --out DIR [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
   flags,
   async run(argv) {
     const f = parseFlags(argv, flags, 'distill');
     const opts = optionsFromFlags(f);
     const plan = opts.plan;
     const teacherDir = resolve(f.teacher as string);
-    const dataFile = resolve(f.data as string);
+    const data = f.data as string[];
     const out = resolve(f.out as string);
     const json = f.json === true;
     // With --json, stdout carries the JSON lines alone.
@@ -280,7 +282,8 @@ export const command: Command = {
 
     const teacherFiles = await nodeDirFileSet(teacherDir);
     const teacherName = basename(teacherDir);
-    const corpusName = basename(dataFile);
+    const dataFiles = await corpusFilesFromFlag(data);
+    const corpusName = dataFiles.name;
     const docs = opts.docs ?? null;
     if (f.resume) {
       // Checked before anything is loaded: a resumed run must be the run that was stopped.
@@ -295,12 +298,11 @@ export const command: Command = {
       }
     }
 
-    const text = corpusFileText(`--data ${f.data}`, await readFile(dataFile).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(`cannot read --data ${f.data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    }));
-    const nDocs = Math.min(splitDocuments(text).length, opts.docs ?? Infinity);
-    if (nDocs === 0) throw new Error(`--data ${f.data} holds no documents (it is empty or only white space)`);
-    if (nDocs < 2) throw new Error(`--data ${f.data} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
+    const dataLabel = `--data ${data.join(' ')}`;
+    const read = corpusReadOptions(f);
+    const { docs: documents, reader } = await readAllDocuments(dataFiles.files, { ...read, maxDocs: opts.docs, label: dataLabel });
+    if (documents.length < 2) throw new Error(`${dataLabel} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
+    console.error(corpusLine(corpusName, dataFiles.files, reader.textColumn, documents.length, reader.skippedSummary()));
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
     const progress = (label: string, done: number, total: number) => {
@@ -310,7 +312,7 @@ export const command: Command = {
     const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false });
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
-    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });
+    const corpus = TokenStream.fromDocuments(documents, teacher.tokenizer, { heldOutFraction: opts.heldOut });
 
     // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. A step can take longer
     // than anyone waits (a large plan on a slow adapter): after --stop-grace seconds the process quits
