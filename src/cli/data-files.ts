@@ -118,7 +118,7 @@ export async function corpusFilesFromFlag(values: readonly string[], flag = '--d
     const abs = resolve(p);
     if (seen.has(abs)) continue;
     seen.add(abs);
-    files.push(await nodeCorpusFile(abs, p));
+    files.push({ ...(await nodeCorpusFile(abs, p)), key: abs });
   }
   // The corpus's name in records and messages: the file or folder given, as before several were taken.
   const name =

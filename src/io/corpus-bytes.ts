@@ -8,8 +8,10 @@ export const SLICE_BYTES = 4 << 20;
 
 /** A corpus file: its bytes, and what says whether it changed since it was listed. */
 export interface CorpusFile {
-  /** As messages and the token store's key name it (a path relative to what was given). */
+  /** As messages name it (a path as given or found, or the path within a drop). */
   name: string;
+  /** What the token store's key names it by, when not `name` (the command line: the absolute path). */
+  key?: string;
   size: number;
   /** Last modification, ms since the epoch: with name and size, the file's identity. */
   modified: number;

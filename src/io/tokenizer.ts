@@ -48,8 +48,19 @@ function templateLeadingId(postProcessor: unknown): number | null {
   return Array.isArray(ids) && ids.length === 1 && typeof ids[0] === 'number' ? ids[0] : null;
 }
 
+/** What a tokenizer is made from: enough to make the same one again in another worker. */
+export interface TokenizerSource {
+  tokenizerJson: unknown;
+  tokenizerConfig: unknown;
+  fallback: { bosId?: number | null; eosId?: number | null };
+}
+
 export class TeacherTokenizer {
+  private digest: Promise<string> | null = null;
+
   private constructor(
+    /** Kept (not copied) so that tokenizing workers can build the same tokenizer. */
+    readonly source: TokenizerSource,
     private readonly tk: Tokenizer,
     /** Number of ids the tokenizer can produce (largest id + 1, added tokens included). */
     readonly vocabSize: number,
@@ -94,7 +105,7 @@ export class TeacherTokenizer {
     if (typeof cfg.add_bos_token === 'boolean') addsBos = cfg.add_bos_token;
     else addsBos = leading !== null && leading === bosId;
     if (addsBos && bosId === null) throw new TokenizerError('tokenizer_config.json: add_bos_token is set but no BOS token is named');
-    return new TeacherTokenizer(tk, maxId + 1, bosId, eosId, addsBos);
+    return new TeacherTokenizer({ tokenizerJson, tokenizerConfig: cfg, fallback }, tk, maxId + 1, bosId, eosId, addsBos);
   }
 
   /** tokenizer.json and, when present, tokenizer_config.json from a file set. */
@@ -103,6 +114,24 @@ export class TeacherTokenizer {
     const json = await readJson(files, 'tokenizer.json');
     const cfg = files.has('tokenizer_config.json') ? await readJson(files, 'tokenizer_config.json') : {};
     return TeacherTokenizer.fromJson(json, cfg, fallback);
+  }
+
+  /**
+   * What tells this tokenizer apart (its files and the BOS/EOS decisions made from them): the token
+   * store's key, so that tokens are reused only with the tokenizer that made them.
+   */
+  fingerprint(): Promise<string> {
+    this.digest ??= (async () => {
+      const text = JSON.stringify([this.source.tokenizerJson, this.source.tokenizerConfig, this.bosId, this.eosId, this.addsBos, this.vocabSize]);
+      const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+      return [...d.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    })();
+    return this.digest;
+  }
+
+  /** A corpus document's ids, BOS included when the checkpoint asks for it. */
+  encodeDocument(text: string): number[] {
+    return this.encode(text);
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {

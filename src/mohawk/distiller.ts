@@ -283,7 +283,7 @@ export class Distiller {
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
   async evaluate(maxTokens = 256, maxDocs = 50): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
     await this.resident();
-    const docs = this.corpus.heldOut.slice(0, maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
+    const docs = this.corpus.heldOutDocs(maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
     const t = await meanNll(this.gpu, this.teacher, docs);
     const s = await meanNll(this.gpu, this.studentModel(), docs);
     return { teacherNll: t.meanNll, studentNll: s.meanNll, tokens: s.tokens };

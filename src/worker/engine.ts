@@ -5,8 +5,12 @@ import { zipSync } from 'fflate';
 import { Gpu } from '../gpu/runtime';
 import { CorpusError } from '../io/corpus';
 import type { CorpusFile } from '../io/corpus-bytes';
-import { formatOf, readAllDocuments, type CorpusReadOptions } from '../io/corpus-read';
+import { CorpusReader, formatOf, type CorpusReadOptions } from '../io/corpus-read';
 import { browserCorpusFile } from '../io/corpus-sources';
+import { corpusStore } from '../io/corpus-store';
+import { opfsTokenCache } from '../io/token-cache';
+import { inlinePool, workerPool, type TokenizePool } from '../io/tokenize-pool';
+import type { TeacherTokenizer } from '../io/tokenizer';
 import { browserFileSet, bytesSource, fetchFileSet, readJson, type FileSet } from '../io/files';
 import { joinBytes } from '../io/safetensors';
 import { loadTeacher, teacherName, type LoadedTeacher } from '../models/teacher';
@@ -23,12 +27,33 @@ const HELD_OUT = 0.1;
 
 type AnyEvent = EngineEvent | DistillEvent;
 
-/** The corpus a run reads: its files and how they are read. */
+/** The corpus a run reads: its files and how they are read (read.maxDocs: the documents used, null for all). */
 interface CorpusChoice {
   name: string;
   files: CorpusFile[];
   read: CorpusReadOptions;
 }
+
+/** Tokenizing workers beside this one (a core is left to the page and one to this worker), else this thread. */
+function tokenizePool(tok: TeacherTokenizer): TokenizePool {
+  if (typeof Worker === 'undefined') return inlinePool(tok);
+  const size = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 2));
+  return workerPool(
+    () => {
+      const w = new Worker(new URL('./tokenize.worker.ts', import.meta.url), { type: 'module', name: 'mohawk-tokenize' });
+      return {
+        post: (m, transfer) => w.postMessage(m, transfer ?? []),
+        onMessage: (cb) => w.addEventListener('message', (ev) => cb(ev.data)),
+        onError: (cb) => w.addEventListener('error', (ev) => cb(ev.message || 'the tokenizing worker could not be loaded')),
+        terminate: () => w.terminate(),
+      };
+    },
+    size,
+    tok.source,
+  );
+}
+
+const hasOpfs = () => typeof navigator !== 'undefined' && typeof navigator.storage?.getDirectory === 'function';
 
 export class Engine implements EngineApi, DistillApi {
   private gpu: Gpu | null = null;
@@ -126,7 +151,8 @@ export class Engine implements EngineApi, DistillApi {
     if (!r.ok) throw new Error(`could not fetch the built-in corpus (${r.status} ${r.statusText})`);
     const bytes = new Uint8Array(await r.arrayBuffer());
     const name = BUILTIN_CORPUS.split('/').pop()!;
-    this.corpus = { name: 'TinyStories (built in)', files: [{ name, size: bytes.length, modified: 0, source: bytesSource(name, bytes) }], read: {} };
+    // The built-in corpus keeps the first MAX_DOCS stories, as every run (and checkpoint) of it has.
+    this.corpus = { name: 'TinyStories (built in)', files: [{ name, size: bytes.length, modified: 0, source: bytesSource(name, bytes) }], read: { maxDocs: MAX_DOCS } };
     return this.corpus;
   }
 
@@ -137,9 +163,24 @@ export class Engine implements EngineApi, DistillApi {
   private async stream(corpus: CorpusChoice): Promise<TokenStream> {
     const teacher = this.needTeacher();
     if (this.tokenized?.corpus !== corpus || this.tokenized.teacher !== teacher) {
-      const { docs, reader } = await readAllDocuments(corpus.files, { ...corpus.read, maxDocs: MAX_DOCS });
-      const notes = [reader.skippedSummary(), reader.emptyFiles.length ? `no documents in ${reader.emptyFiles.join(', ')}` : null].filter((x): x is string => x !== null);
-      this.tokenized = { corpus, teacher, notes, stream: TokenStream.fromDocuments(docs, teacher.tokenizer, { heldOutFraction: HELD_OUT }) };
+      const label = `tokenizing ${corpus.name}`;
+      const cs = await corpusStore({
+        files: corpus.files,
+        read: corpus.read,
+        tokenizer: teacher.tokenizer,
+        pool: () => tokenizePool(teacher.tokenizer),
+        cache: hasOpfs() ? opfsTokenCache() : null,
+        onNotice: (t) => this.status(`warning: ${t}`),
+        onProgress: (p) =>
+          this.emit({
+            type: 'progress',
+            label: `${label}: ${p.documents.toLocaleString('en')} documents, ${Math.round(p.tokensPerS).toLocaleString('en')} tokens/s (${(p.bytesDone / 2 ** 20).toFixed(1)} of ${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB)`,
+            done: p.bytesDone,
+            total: Math.max(1, p.bytesTotal),
+          }),
+      });
+      if (cs.reused) this.status(`corpus ${corpus.name}: ${cs.store.tokens.toLocaleString('en')} tokens reused from an earlier tokenization (kept in the browser's private file system)`);
+      this.tokenized = { corpus, teacher, notes: cs.notes, stream: TokenStream.fromStore(cs.store, { heldOutFraction: HELD_OUT }) };
     }
     return this.tokenized.stream.fresh();
   }
@@ -157,11 +198,13 @@ export class Engine implements EngineApi, DistillApi {
         const s = await this.stream(choice);
         summary.documents = s.documents;
         summary.trainTokens = s.trainTokens;
-        summary.heldOutTokens = s.heldOut.reduce((a, d) => a + d.length, 0);
+        summary.heldOutTokens = s.heldOutTokens;
         summary.notes = this.tokenized!.notes;
       } else {
-        const { docs, reader } = await readAllDocuments(files, { ...choice.read, maxDocs: MAX_DOCS });
-        summary.documents = docs.length;
+        // Without a tokenizer the corpus is still read through, so that bad input is found now.
+        const reader = new CorpusReader(files, choice.read, (p) => this.emit({ type: 'progress', label: `reading ${name}`, done: p.bytesDone, total: Math.max(1, p.bytesTotal) }));
+        for await (const batch of reader.batches()) void batch;
+        summary.documents = reader.documents;
         summary.notes = [reader.skippedSummary()].filter((x): x is string => x !== null);
       }
     } catch (e) {
@@ -214,7 +257,7 @@ export class Engine implements EngineApi, DistillApi {
         teacherName: this.teacherName,
         corpus: await this.stream(corpus),
         corpusName: corpus.name,
-        docs: MAX_DOCS,
+        docs: corpus.read.maxDocs ?? null,
         heldOut: HELD_OUT,
         plan,
         store,

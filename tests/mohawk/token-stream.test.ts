@@ -26,8 +26,27 @@ describe('TokenStream sampler', () => {
 
   it('windows are consecutive training tokens', () => {
     const s = stream().seedSampler(3);
-    const train = Array.from(s.train).join(',');
+    const train = Array.from(s.trainSlice(0, s.trainTokens)).join(',');
     const w = s.sample(5, 12);
     for (let b = 0; b < 5; b++) expect(train.includes(Array.from(w.subarray(b * 12, (b + 1) * 12)).join(','))).toBe(true);
+  });
+
+  it('draws the windows it always drew: xorshift offsets into the documents back to back, the last 10% held out', () => {
+    const docs = text.split('\n\n');
+    const held = Math.floor(docs.length * 0.1);
+    const flat = docs.slice(0, docs.length - held).flatMap((d) => tok.encodeDocument(d));
+    let x = 0x2545f491;
+    const want: number[] = [];
+    for (let b = 0; b < 6; b++) {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      want.push(...flat.slice(x % (flat.length - 16 + 1), (x % (flat.length - 16 + 1)) + 16));
+    }
+    const s = stream();
+    expect([s.trainTokens, s.heldOutCount, s.heldOutDoc(0)]).toEqual([flat.length, held, tok.encodeDocument(docs[docs.length - held]!)]);
+    expect(Array.from(s.sample(6, 16))).toEqual(want);
   });
 });

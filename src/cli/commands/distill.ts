@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
-import { readAllDocuments } from '../../io/corpus-read';
+import { corpusStore } from '../../io/corpus-store';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
@@ -17,11 +17,13 @@ import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
+import { TOKEN_CACHE_FLAG, tokenCache, tokenizePool } from '../tokenize-workers';
 
 const flags = {
   teacher: { type: 'string', help: 'teacher folder: config.json, *.safetensors, tokenizer.json', required: true },
   data: { type: 'list', help: `training corpus: ${DATA_HELP}`, required: true },
   ...CORPUS_FLAGS,
+  ...TOKEN_CACHE_FLAG,
   out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/', required: true },
   stages: { type: 'string', help: 'stages to run, in order (default 1,2,3; e.g. 1,3 or 3)' },
   tokens: {
@@ -68,6 +70,7 @@ const flags = {
 } as const;
 
 const STAGES: readonly Stage[] = [1, 2, 3];
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const usage = (m: string): never => {
   throw new UsageError(`mohawk distill: ${m}`);
 };
@@ -299,10 +302,7 @@ export const command: Command = {
     }
 
     const dataLabel = `--data ${data.join(' ')}`;
-    const read = corpusReadOptions(f);
-    const { docs: documents, reader } = await readAllDocuments(dataFiles.files, { ...read, maxDocs: opts.docs, label: dataLabel });
-    if (documents.length < 2) throw new Error(`${dataLabel} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
-    console.error(corpusLine(corpusName, dataFiles.files, reader.textColumn, documents.length, reader.skippedSummary()));
+    const read = { ...corpusReadOptions(f), maxDocs: opts.docs, label: dataLabel };
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
     const progress = (label: string, done: number, total: number) => {
@@ -312,7 +312,30 @@ export const command: Command = {
     const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false });
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
-    const corpus = TokenStream.fromDocuments(documents, teacher.tokenizer, { heldOutFraction: opts.heldOut });
+    // Read in slices and tokenized by worker threads into a compact token store, or the store an
+    // earlier run made of the same files with the same tokenizer.
+    const cache = tokenCache(f['token-cache'] as string | undefined);
+    const cs = await corpusStore({
+      files: dataFiles.files,
+      read,
+      tokenizer: teacher.tokenizer,
+      pool: () => tokenizePool(teacher.tokenizer),
+      cache,
+      onNotice: (t) => console.error(`warning: ${t}`),
+      onProgress: (p) => {
+        if (tty) process.stderr.write(`\rtokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}% of ${mb(p.bytesTotal)}: ${p.documents.toLocaleString('en-US')} documents, ${fmtTokens(p.tokens)} tokens, ${fmtTokens(Math.round(p.tokensPerS))} tokens/s   `);
+      },
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    const tokens = cs.store;
+    if (tokens.documents < 2) throw new Error(`${dataLabel} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
+    console.error(corpusLine(corpusName, dataFiles.files, read.textColumn ?? 'text', tokens.documents, cs.notes.join('; ') || null));
+    console.error(
+      cs.reused
+        ? `tokens reused from ${cache!.where} (${fmtTokens(tokens.tokens)} tokens, ${mb(tokens.bytes)})`
+        : `tokenized ${fmtTokens(tokens.tokens)} tokens in ${cs.seconds.toFixed(1)} s (${fmtTokens(Math.round(tokens.tokens / Math.max(cs.seconds, 1e-3)))} tokens/s, ${cs.workers ? `${cs.workers} worker thread${cs.workers === 1 ? '' : 's'}` : 'on the main thread'}), stored as ${tokens.wide ? 'u32' : 'u16'} (${mb(tokens.bytes)})${cache ? ` in ${cache.where}` : ''}`,
+    );
+    const corpus = TokenStream.fromStore(tokens, { heldOutFraction: opts.heldOut });
 
     // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. A step can take longer
     // than anyone waits (a large plan on a slow adapter): after --stop-grace seconds the process quits
@@ -400,7 +423,7 @@ export const command: Command = {
       if (stopAt !== 0) run.stop();
       const steps = run.steps;
       say(`teacher ${teacherName}: ${c.modelType}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${teacher.summary.parameters.toLocaleString('en-US')} parameters`);
-      say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOut.length} held-out documents`);
+      say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOutCount} held-out documents`);
       say(`plan: ${plan.stages.map((s) => `stage ${s} ${fmtTokens(plan.tokens[s])} tokens (${steps[s]} steps, lr ${plan.lr[s]})`).join(', ')}; ${tokensPerStep(plan)} tokens per step (seq ${plan.seqLen} × batch ${plan.batch} × ${plan.accumulate})`);
       if (run.from) say(`resuming at stage ${run.from.stage}, step ${run.from.step} of ${steps[run.from.stage]}`);
       outcome = await run.train().catch((e: unknown) => {
