@@ -108,7 +108,7 @@ export async function loadTeacher(
     parameters,
     warnings,
   };
-  const tokenizer = Object.assign(tok, { encodeDocument: (text: string) => tok.encode(text) });
+  const tokenizer = tok;
   const get = (n: string) => {
     const b = weights.get(n);
     if (!b) {

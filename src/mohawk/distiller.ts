@@ -119,7 +119,7 @@ export class Distiller {
   /** A run of `plan`, which validatePlan (./plan.ts) has passed: the run driver checks it once, before this. */
   static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream, options: DistillerOptions = {}): Promise<Distiller> {
     const spec = studentSpec(teacher.config, plan);
-    corpus.seedSampler(plan.seed);
+    corpus.seedSampler(plan.seed).packWithin(plan.packing === 'within' ? plan.seqLen : null);
     const layout = FlatParams.of(studentShapes(spec));
     return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initialStudent(spec, teacher.host, plan.seed), options.chunkBytes);
   }

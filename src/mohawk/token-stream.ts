@@ -14,6 +14,11 @@ export interface StreamOptions {
 
 export class TokenStream {
   private seed = 0x2545f491;
+  /**
+   * Packing within documents: for each training document long enough, the count of window starts it
+   * offers, summed (a start is drawn uniformly over all of them); null packs across documents.
+   */
+  private within: { L: number; docs: Uint32Array; cum: Float64Array } | null = null;
 
   private constructor(
     readonly store: TokenStore,
@@ -48,6 +53,7 @@ export class TokenStream {
     return new TokenStream(this.store, this.trainDocs, this.documents);
   }
 
+
   /**
    * Starts the sampler from `seed`: the initial xorshift state advanced by (seed − 1) golden-ratio
    * steps, so that seed 1, the plan's default, keeps the sequence every earlier run sampled.
@@ -55,6 +61,50 @@ export class TokenStream {
   seedSampler(seed: number): this {
     this.seed = (0x2545f491 + Math.imul(seed - 1, 0x9e3779b9)) >>> 0 || 0x2545f491;
     return this;
+  }
+
+  /**
+   * Sequences of `L` inside one training document each (null: anywhere across documents, the default).
+   * The same seed draws the same numbers; only where they land differs.
+   */
+  packWithin(L: number | null): this {
+    if (L === null) {
+      this.within = null;
+      return this;
+    }
+    const docs: number[] = [];
+    const cum: number[] = [];
+    let total = 0;
+    for (let d = 0; d < this.trainDocs; d++) {
+      const n = this.store.docEnd(d) - this.store.docStart(d);
+      if (n < L) continue;
+      total += n - L + 1;
+      docs.push(d);
+      cum.push(total);
+    }
+    if (total === 0) throw new Error(`no training document has ${L} tokens (the longest has ${this.longestTrainDoc}): no sequence fits within one`);
+    this.within = { L, docs: Uint32Array.from(docs), cum: Float64Array.from(cum) };
+    return this;
+  }
+
+  get longestTrainDoc(): number {
+    let m = 0;
+    for (let d = 0; d < this.trainDocs; d++) m = Math.max(m, this.store.docEnd(d) - this.store.docStart(d));
+    return m;
+  }
+
+  /** The token where the window drawn as `r` starts, packing within documents. */
+  private withinStart(r: number): number {
+    const { L, docs, cum } = this.within!;
+    const x = r % cum[cum.length - 1]!;
+    let lo = 0;
+    let hi = cum.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cum[mid]! > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.store.docStart(docs[lo]!) + x - (lo > 0 ? cum[lo - 1]! : 0);
   }
 
   get trainTokens(): number {
@@ -101,7 +151,8 @@ export class TokenStream {
       this.seed ^= this.seed >>> 17;
       this.seed ^= this.seed << 5;
       this.seed >>>= 0;
-      const start = this.seed % (max + 1);
+      if (this.within && this.within.L !== L) throw new Error(`the sampler packs ${this.within.L}-token sequences within documents, not ${L}`);
+      const start = this.within ? this.withinStart(this.seed) : this.seed % (max + 1);
       this.store.copy(start, L, out, b * L);
     }
     return out;

@@ -258,6 +258,12 @@ describe('distill flags', () => {
     expect(() => plan('lr=4:1e-3')).toThrow(/--lr: "4:1e-3" is not STAGE:VALUE/);
   });
 
+  it('packs across documents unless --packing within', () => {
+    expect(plan().packing).toBe('across');
+    expect(plan('packing=within').packing).toBe('within');
+    expect(() => plan('packing=none')).toThrow(/--packing must be one of across, within, got "none"/);
+  });
+
   it('says which field of a resumed plan differs', () => {
     const p = plan('seq=32');
     expect(planDifference(p, p, FIELD_FLAG)).toBeNull();

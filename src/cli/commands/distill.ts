@@ -12,7 +12,7 @@ import { corpusStore } from '../../io/corpus-store';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, type Packing, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
@@ -45,6 +45,10 @@ const flags = {
   temperature: { type: 'string', help: `stage 3 soft cross-entropy temperature (default ${DEFAULT_PLAN.temperature})` },
   'freeze-mlp': { type: 'boolean', help: 'stage 3: keep the MLPs copied from the teacher frozen' },
   seed: { type: 'string', help: `seed of the student's initialisation and of the corpus sampler (default ${DEFAULT_PLAN.seed})` },
+  packing: {
+    type: 'string',
+    help: 'how sequences meet documents: across (default: windows anywhere in the documents back to back, each with the BOS/EOS its tokenizer places) or within (each sequence inside one document; shorter ones are not trained on)',
+  },
   'stream-layers': {
     type: 'boolean',
     help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit). Stage 3 and the held-out evaluation still need both whole models on the GPU',
@@ -172,6 +176,12 @@ function parseLayers(s: string | undefined): number[] {
   return out.sort((a, b) => a - b);
 }
 
+function parsePacking(s: string | undefined): Packing {
+  if (s === undefined) return DEFAULT_PLAN.packing!;
+  if (!(PACKINGS as readonly string[]).includes(s)) usage(`--packing must be one of ${PACKINGS.join(', ')}, got "${s}"`);
+  return s as Packing;
+}
+
 export interface DistillOptions {
   plan: DistillPlan;
   /** Documents of --data used (undefined: all). */
@@ -204,6 +214,7 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     attentionLayers: parseLayers(f['attention-layers'] as string | undefined),
     seed: int(f, 'seed', DEFAULT_PLAN.seed, 0),
     streamLayers: f['stream-layers'] === true,
+    packing: parsePacking(f.packing as string | undefined),
   };
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
   return {
@@ -235,6 +246,7 @@ export const FIELD_FLAG: Record<PlanField, string> = {
   freezeMlp: '--freeze-mlp',
   attentionLayers: '--attention-layers',
   seed: '--seed',
+  packing: '--packing',
 };
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
