@@ -6,7 +6,7 @@ import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { FlagSpec, Flags } from './args';
 import { CorpusError } from '../io/corpus';
 import type { CorpusFile } from '../io/corpus-bytes';
-import { CORPUS_KINDS, corpusFormat } from '../io/corpus-format';
+import { CORPUS_KINDS, corpusFormat, folderCorpus } from '../io/corpus-format';
 import { DEFAULT_TEXT_COLUMN, type CorpusReadOptions } from '../io/corpus-read';
 import { nodeCorpusFile } from '../io/corpus-sources';
 
@@ -35,7 +35,7 @@ async function isDir(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isDirectory(), () => false);
 }
 
-/** Files under `dir` whose names a corpus reader claims, in path order (hidden entries skipped). */
+/** Files under `dir`, in path order (hidden entries skipped). */
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   const entries = await readdir(dir, { withFileTypes: true });
@@ -43,7 +43,7 @@ async function walk(dir: string): Promise<string[]> {
     if (e.name.startsWith('.')) continue;
     const p = join(dir, e.name);
     if (e.isDirectory()) out.push(...(await walk(p)));
-    else if (e.isFile() && corpusFormat(e.name)) out.push(p);
+    else if (e.isFile()) out.push(p);
   }
   return out;
 }
@@ -101,7 +101,7 @@ export async function corpusFilesFromFlag(values: readonly string[], flag = '--d
       // Named as the pattern was written: relative to here when it was relative.
       paths.push(...(isAbsolute(v) ? hit : hit.map((p) => relative(process.cwd(), p) || p)));
     } else if (await isDir(v)) {
-      const hit = await walk(v);
+      const hit = folderCorpus(await walk(v), (p) => basename(p)).take;
       if (hit.length === 0) throw new CorpusError(`${flag} ${v} is a folder without corpus files (${CORPUS_KINDS})`);
       paths.push(...hit);
     } else {

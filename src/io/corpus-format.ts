@@ -22,6 +22,20 @@ const BY_SUFFIX: [RegExp, CorpusFormat][] = [
 export const CORPUS_KINDS = 'plain text (.txt, .md), JSONL (.jsonl), JSON (.json: an array or JSONL), each also gzipped (.gz), or Parquet (.parquet)';
 export const CORPUS_ACCEPT = '.txt,.text,.md,.jsonl,.ndjson,.json,.gz,.parquet';
 
+/**
+ * The files of a folder that are its corpus: those a reader claims, less plain text beside JSON or
+ * parquet shards (a dataset's README.md is no document). `ignored` lists the rest.
+ */
+export function folderCorpus<T>(items: readonly T[], name: (t: T) => string): { take: T[]; ignored: T[] } {
+  const take = items.filter((t) => corpusFormat(name(t)));
+  const ignored = items.filter((t) => !corpusFormat(name(t)));
+  if (take.some((t) => corpusFormat(name(t))!.format !== 'text')) {
+    ignored.push(...take.filter((t) => corpusFormat(name(t))!.format === 'text'));
+    return { take: take.filter((t) => corpusFormat(name(t))!.format !== 'text'), ignored };
+  }
+  return { take, ignored };
+}
+
 /** The format a file name says, or null for a name no reader claims. */
 export function corpusFormat(name: string): FileFormat | null {
   const gzip = /\.gz$/i.test(name);

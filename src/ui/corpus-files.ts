@@ -1,6 +1,6 @@
 // The page's own check of a dropped or picked corpus before the engine reads it: which files it
 // takes (several, or a folder of shards), in what order, and what it refuses outright.
-import { CORPUS_KINDS, corpusFormat } from '../io/corpus-format';
+import { CORPUS_KINDS, corpusFormat, folderCorpus } from '../io/corpus-format';
 import type { PickedFile } from './teacher-files';
 
 export interface CorpusPick {
@@ -10,8 +10,6 @@ export interface CorpusPick {
 }
 
 export type CorpusCheck = { ok: true; files: CorpusPick[]; ignored: string[] } | { ok: false; message: string };
-
-const STRUCTURED = new Set(['jsonl', 'json', 'parquet']);
 
 /**
  * Files picked loose must each be a corpus file; from folders, what is not one is ignored, and so is
@@ -26,13 +24,10 @@ export function checkCorpusFiles(picked: readonly PickedFile[]): CorpusCheck {
   if (looseUnknown.length > 0) {
     return { ok: false, message: `a corpus is ${CORPUS_KINDS}; not ${looseUnknown.map((p) => p.path).join(', ')}` };
   }
-  let take = picked.filter((p) => corpusFormat(p.file.name));
-  const ignored = unknown.map((p) => p.path);
-  if (take.some((p) => inFolder(p) && STRUCTURED.has(corpusFormat(p.file.name)!.format))) {
-    const text = take.filter((p) => inFolder(p) && corpusFormat(p.file.name)!.format === 'text');
-    ignored.push(...text.map((p) => p.path));
-    take = take.filter((p) => !text.includes(p));
-  }
+  // Loose files are taken as picked; from folders, as folderCorpus takes a folder's.
+  const folder = folderCorpus(picked.filter(inFolder), (p) => p.file.name);
+  const take = [...picked.filter((p) => !inFolder(p)), ...folder.take];
+  const ignored = folder.ignored.map((p) => p.path);
   if (take.length === 0) return { ok: false, message: `the drop holds no corpus file (${CORPUS_KINDS})` };
   const empty = take.filter((p) => p.file.size === 0);
   if (empty.length > 0) return { ok: false, message: `${empty.map((p) => p.path).join(', ')} ${empty.length === 1 ? 'is' : 'are'} empty` };
