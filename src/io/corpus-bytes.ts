@@ -3,8 +3,8 @@
 import { CorpusError } from './corpus';
 import type { ByteSource } from './files';
 
-/** 4 MiB: large enough that a read's cost is the bytes, small enough that many in flight stay small. */
-export const SLICE_BYTES = 4 << 20;
+/** 1 MiB: large enough that a read's cost is the bytes, small enough that the garbage reads leave stays small. */
+export const SLICE_BYTES = 1 << 20;
 
 /** A corpus file: its bytes, and what says whether it changed since it was listed. */
 export interface CorpusFile {

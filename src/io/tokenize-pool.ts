@@ -3,9 +3,9 @@
 // worker can be had (tests from source), the tokenizer itself on this thread behind the same calls.
 import { TeacherTokenizer, type DocumentTokenizer, type TokenizerSource } from './tokenizer';
 
-/** Ids of documents back to back, and each document's length. */
+/** Ids of documents back to back (u16 when the vocabulary allows, as the store keeps them), and each document's length. */
 export interface Encoded {
-  ids: Uint32Array;
+  ids: Uint16Array | Uint32Array;
   lengths: Uint32Array;
 }
 
@@ -44,7 +44,7 @@ export interface WorkerPort {
 }
 
 type Request = { type: 'init'; source: TokenizerSource } | { type: 'encode'; id: number; docs: string[] };
-type Reply = { id: number; ids: Uint32Array; lengths: Uint32Array } | { id: number; error: string };
+type Reply = { id: number; ids: Uint16Array | Uint32Array; lengths: Uint32Array } | { id: number; error: string };
 
 /** `size` workers from `spawn`, each sent the tokenizer's source once; a job goes to the least busy. */
 export function workerPool(spawn: () => WorkerPort, size: number, source: TokenizerSource): TokenizePool {
@@ -105,7 +105,9 @@ export function serveTokenizer(post: (reply: unknown, transfer: Transferable[]) 
     try {
       if (!tok) throw new Error('no tokenizer was sent');
       const e = encodeAll(tok, m.docs);
-      post({ id: m.id, ids: e.ids, lengths: e.lengths } satisfies Reply, [e.ids.buffer, e.lengths.buffer]);
+      // Half the bytes to send (and for the reading thread to collect) when ids fit in 16 bits.
+      const ids = tok.vocabSize <= 65536 ? Uint16Array.from(e.ids) : e.ids;
+      post({ id: m.id, ids, lengths: e.lengths } satisfies Reply, [ids.buffer, e.lengths.buffer]);
     } catch (err) {
       post({ id: m.id, error: (err as Error).message } satisfies Reply, []);
     }
