@@ -6,13 +6,16 @@ export class UsageError extends Error {
 }
 
 export interface FlagSpec {
-  /** Takes a value (string) or is a switch (boolean). */
-  type: 'string' | 'boolean';
+  /**
+   * Takes a value (string), is a switch (boolean), or takes one or more values (list: every word up to
+   * the next flag, and again each time the flag is repeated, so that a shell's glob expands into it).
+   */
+  type: 'string' | 'boolean' | 'list';
   help: string;
   required?: boolean;
 }
 
-export type Flags = Record<string, string | boolean | undefined>;
+export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, command: string): Flags {
   const out: Flags = {};
@@ -26,6 +29,14 @@ export function parseFlags(argv: string[], spec: Record<string, FlagSpec>, comma
     if (s.type === 'boolean') {
       if (eq >= 0) throw new UsageError(`mohawk ${command}: --${name} takes no value`);
       out[name] = true;
+      continue;
+    }
+    if (s.type === 'list') {
+      const vals = (out[name] as string[] | undefined) ?? [];
+      if (eq >= 0) vals.push(arg.slice(eq + 1));
+      else while (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) vals.push(argv[++i]!);
+      if (vals.length === 0 || vals.includes('')) throw new UsageError(`mohawk ${command}: --${name} needs a value`);
+      out[name] = vals;
       continue;
     }
     let v: string | undefined;
@@ -57,7 +68,7 @@ export function intFlag(f: Flags, name: string, dflt: number, command: string, m
 export function usage(command: string, summary: string, spec: Record<string, FlagSpec>): string {
   const lines = [`usage: mohawk ${command} ${summary}`, ''];
   for (const [name, s] of Object.entries(spec)) {
-    lines.push(`  --${name}${s.type === 'string' ? ' VALUE' : ''}`.padEnd(28) + s.help + (s.required ? ' (required)' : ''));
+    lines.push(`  --${name}${s.type === 'string' ? ' VALUE' : s.type === 'list' ? ' VALUE…' : ''}`.padEnd(28) + s.help + (s.required ? ' (required)' : ''));
   }
   return lines.join('\n');
 }

@@ -3,17 +3,59 @@
 export const DOC_SEPARATOR = '<|endoftext|>';
 
 /**
- * The text of a corpus file, refusing what is not text: a NUL byte (which no text encoding of
- * prose holds, and every weights or archive file does early on) or bytes that are not UTF-8.
+ * Why a corpus was refused, for the page to act on: a JSON line that does not parse (`bad-line`: the
+ * user may choose to skip such lines), a text column the file lacks (`column`: it names those it
+ * has), a file that changed while read, an empty corpus, or anything else. The message names the file.
  */
-export function corpusFileText(name: string, bytes: Uint8Array): string {
-  const nul = bytes.subarray(0, 1 << 20).indexOf(0);
-  if (nul >= 0) throw new Error(`${name} is not a text file (a NUL byte at offset ${nul}: it looks like binary data, e.g. weights or an archive); give plain text or JSONL`);
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new Error(`${name} is not UTF-8 text; give plain text or JSONL in UTF-8`);
+export class CorpusError extends Error {
+  override name = 'CorpusError';
+  constructor(
+    message: string,
+    readonly kind: 'refused' | 'bad-line' | 'column' | 'changed' | 'empty' = 'refused',
+    readonly file?: string,
+    readonly line?: number,
+    /** kind 'column': the string columns (or JSON fields) the file has, to choose from. */
+    readonly columns?: string[],
+  ) {
+    super(message);
   }
+}
+
+const notText = (name: string, offset: number) =>
+  new CorpusError(`${name} is not a text file (a NUL byte at offset ${offset}: it looks like binary data, e.g. weights or an archive); give plain text or JSONL`, 'refused', name);
+const notUtf8 = (name: string) => new CorpusError(`${name} is not UTF-8 text; give plain text or JSONL in UTF-8`, 'refused', name);
+
+/**
+ * Decodes a corpus file slice by slice, refusing what is not text: a NUL byte (which no text
+ * encoding of prose holds, and every weights or archive file does early on) or bytes that are not
+ * UTF-8 (a sequence split between two slices is carried over, not refused).
+ */
+export class CorpusTextDecoder {
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private offset = 0;
+
+  constructor(readonly name: string) {}
+
+  decode(bytes: Uint8Array, last = false): string {
+    const nul = bytes.indexOf(0);
+    if (nul >= 0) throw notText(this.name, this.offset + nul);
+    this.offset += bytes.length;
+    try {
+      return this.decoder.decode(bytes, { stream: !last });
+    } catch {
+      throw notUtf8(this.name);
+    }
+  }
+}
+
+/** The text of a whole corpus file, refused as CorpusTextDecoder refuses it. */
+export function corpusFileText(name: string, bytes: Uint8Array): string {
+  return new CorpusTextDecoder(name).decode(bytes, true);
+}
+
+/** A document as every format gives it: line ends as \n, trimmed (an empty one is dropped). */
+export function cleanDocument(text: string): string {
+  return text.replace(/\r\n?/g, '\n').trim();
 }
 
 /**

@@ -28,18 +28,18 @@ function tokenContent(v: unknown): string | null {
   return null;
 }
 
-/** The id of the special token a TemplateProcessing `single` template starts with, if any. */
-function templateLeadingId(postProcessor: unknown): number | null {
+/** The id of the special token a TemplateProcessing `single` template starts (or, `last`, ends) with, if any. */
+function templateLeadingId(postProcessor: unknown, last = false): number | null {
   if (!isObject(postProcessor)) return null;
   if (postProcessor.type === 'Sequence' && Array.isArray(postProcessor.processors)) {
     for (const p of postProcessor.processors) {
-      const id = templateLeadingId(p);
+      const id = templateLeadingId(p, last);
       if (id !== null) return id;
     }
     return null;
   }
   if (postProcessor.type !== 'TemplateProcessing' || !Array.isArray(postProcessor.single)) return null;
-  const first = postProcessor.single[0];
+  const first = last ? postProcessor.single[postProcessor.single.length - 1] : postProcessor.single[0];
   if (!isObject(first) || !isObject(first.SpecialToken)) return null;
   const key = first.SpecialToken.id;
   const specials = postProcessor.special_tokens;
@@ -48,8 +48,19 @@ function templateLeadingId(postProcessor: unknown): number | null {
   return Array.isArray(ids) && ids.length === 1 && typeof ids[0] === 'number' ? ids[0] : null;
 }
 
+/** What a tokenizer is made from: enough to make the same one again in another worker. */
+export interface TokenizerSource {
+  tokenizerJson: unknown;
+  tokenizerConfig: unknown;
+  fallback: { bosId?: number | null; eosId?: number | null };
+}
+
 export class TeacherTokenizer {
+  private digest: Promise<string> | null = null;
+
   private constructor(
+    /** Kept (not copied) so that tokenizing workers can build the same tokenizer. */
+    readonly source: TokenizerSource,
     private readonly tk: Tokenizer,
     /** Number of ids the tokenizer can produce (largest id + 1, added tokens included). */
     readonly vocabSize: number,
@@ -57,6 +68,8 @@ export class TeacherTokenizer {
     readonly eosId: number | null,
     /** Whether the checkpoint's files say sequences start with BOS. */
     readonly addsBos: boolean,
+    /** Whether they say sequences end with EOS: a corpus document then ends with it (encodeDocument). */
+    readonly addsEos: boolean = false,
   ) {}
 
   /**
@@ -94,7 +107,11 @@ export class TeacherTokenizer {
     if (typeof cfg.add_bos_token === 'boolean') addsBos = cfg.add_bos_token;
     else addsBos = leading !== null && leading === bosId;
     if (addsBos && bosId === null) throw new TokenizerError('tokenizer_config.json: add_bos_token is set but no BOS token is named');
-    return new TeacherTokenizer(tk, maxId + 1, bosId, eosId, addsBos);
+    // EOS as transformers places it: add_eos_token when set, else a template that ends with the EOS token.
+    const trailing = templateLeadingId(tokenizerJson.post_processor, true);
+    const addsEos = typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : trailing !== null && trailing === eosId;
+    if (addsEos && eosId === null) throw new TokenizerError('tokenizer_config.json: add_eos_token is set but no EOS token is named');
+    return new TeacherTokenizer({ tokenizerJson, tokenizerConfig: cfg, fallback }, tk, maxId + 1, bosId, eosId, addsBos, addsEos);
   }
 
   /** tokenizer.json and, when present, tokenizer_config.json from a file set. */
@@ -103,6 +120,29 @@ export class TeacherTokenizer {
     const json = await readJson(files, 'tokenizer.json');
     const cfg = files.has('tokenizer_config.json') ? await readJson(files, 'tokenizer_config.json') : {};
     return TeacherTokenizer.fromJson(json, cfg, fallback);
+  }
+
+  /**
+   * What tells this tokenizer apart (its files and the BOS/EOS decisions made from them): the token
+   * store's key, so that tokens are reused only with the tokenizer that made them.
+   */
+  fingerprint(): Promise<string> {
+    this.digest ??= (async () => {
+      const text = JSON.stringify([this.source.tokenizerJson, this.source.tokenizerConfig, this.bosId, this.eosId, this.addsBos, this.addsEos, this.vocabSize]);
+      const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+      return [...d.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    })();
+    return this.digest;
+  }
+
+  /**
+   * A corpus document's ids with BOS and EOS where the checkpoint's files place them: documents back
+   * to back are then separated as the model saw them in training.
+   */
+  encodeDocument(text: string): number[] {
+    const ids = this.encode(text);
+    if (this.addsEos) ids.push(this.eosId!);
+    return ids;
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {

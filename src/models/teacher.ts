@@ -155,7 +155,7 @@ export async function loadTeacher(
     weightBytes: layout.tensors.reduce((a, t) => a + gpuBytes(t, precision), 0),
     warnings,
   };
-  const tokenizer = Object.assign(tok, { encodeDocument: (text: string) => tok.encode(text) });
+  const tokenizer = tok;
   const get = (n: string) => {
     const b = weights.get(n);
     if (!b) {

@@ -128,7 +128,7 @@ export class Distiller {
   /** A run of `plan`, which validatePlan (./plan.ts) has passed: the run driver checks it once, before this. */
   static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream, options: DistillerOptions = {}): Promise<Distiller> {
     const spec = studentSpec(teacher.config, plan);
-    corpus.seedSampler(plan.seed);
+    corpus.seedSampler(plan.seed).packWithin(plan.packing === 'within' ? plan.seqLen : null);
     const shapes = heldShapes(spec, plan);
     const layout = FlatParams.of(shapes);
     const initial = await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n));
@@ -296,7 +296,7 @@ export class Distiller {
 
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
   async evaluate(maxTokens = 256, maxDocs = 50): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
-    const docs = this.corpus.heldOut.slice(0, maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
+    const docs = this.corpus.heldOutDocs(maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
     const st = this.state;
     if (st.where === 'host') {
       // A streamed run evaluates one model at a time, the student without gradients or moments:

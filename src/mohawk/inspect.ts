@@ -21,8 +21,11 @@ export async function mixingSample(gpu: Gpu, d: Distiller, layer: number, head: 
   const c = d.teacher.config;
   if (!(layer >= 0 && layer < c.layers && head >= 0 && head < c.heads)) throw new Error(`no layer ${layer}, head ${head} in this ${c.layers}×${c.heads} model`);
   if (d.spec.attentionLayers.includes(layer)) throw new Error(`layer ${layer} keeps the teacher's attention: there is no SSD matrix to compare`);
-  const doc = d.corpus.heldOut.find((x) => x.length >= 8) ?? d.corpus.heldOut[0];
-  if (!doc) throw new Error('the corpus has no held-out document');
+  const corpus = d.corpus;
+  if (corpus.heldOutCount === 0) throw new Error('the corpus has no held-out document');
+  let first = 0;
+  while (first < corpus.heldOutCount && corpus.heldOutLength(first) < 8) first++;
+  const doc = corpus.heldOutDoc(first < corpus.heldOutCount ? first : 0);
   await d.resident();
   const L = Math.min(64, doc.length, d.plan.seqLen);
   const ids = gpu.upload(Uint32Array.from(doc.slice(0, L)), 'sample ids');

@@ -41,7 +41,17 @@ export interface DistillPlan {
    * slower, for teachers that do not fit. Stage 3 and evaluation still need the whole models there.
    */
   streamLayers: boolean;
+  /**
+   * How training sequences meet documents: 'across' (the default, as every earlier run) reads windows
+   * anywhere in the training documents back to back, each document with the BOS/EOS its tokenizer
+   * places; 'within' keeps each sequence inside one document (shorter ones are not trained on).
+   * Absent in plans made before it existed: 'across'.
+   */
+  packing?: Packing;
 }
+
+export type Packing = 'across' | 'within';
+export const PACKINGS: readonly Packing[] = ['across', 'within'];
 
 export const STAGES: readonly Stage[] = [1, 2, 3];
 
@@ -86,6 +96,7 @@ export const DEFAULT_PLAN: DistillPlan = {
   attentionLayers: [],
   seed: 1,
   streamLayers: false,
+  packing: 'across',
 };
 
 export function clonePlan(p: DistillPlan): DistillPlan {
@@ -203,6 +214,7 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   freezeMlp: 'frozen MLPs',
   attentionLayers: 'attention layers',
   seed: 'seed',
+  packing: 'packing',
   corpus: 'the corpus',
   memory: 'GPU memory',
 };
@@ -224,6 +236,8 @@ export interface PlanContext {
   /** weightBytes: the teacher's weights as they sit on the GPU (bf16 matrices stay 16-bit); default 4 bytes a parameter. */
   teacher: { config: ArchConfig; parameters: number; weightBytes?: number };
   trainTokens: number;
+  /** Tokens of the longest training document: a plan that packs within documents needs one of a whole sequence. */
+  longestTrainDoc?: number;
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
 }
 
@@ -271,6 +285,10 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
   if (new Set(plan.attentionLayers).size !== plan.attentionLayers.length) bad('attentionLayers', ': a layer is named twice');
   if (plan.attentionLayers.length >= c.layers && plan.stages.some((s) => s !== 3)) bad('attentionLayers', ' keeps every layer\'s attention, so stages 1 and 2 have nothing to train');
   if (plan.seqLen + 1 > ctx.trainTokens) bad('corpus', ` has ${ctx.trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
+  if (plan.packing !== undefined && !PACKINGS.includes(plan.packing)) bad('packing', ` "${String(plan.packing)}" is not one of ${PACKINGS.join(', ')}`);
+  if (plan.packing === 'within' && ctx.longestTrainDoc !== undefined && ctx.longestTrainDoc < plan.seqLen) {
+    bad('corpus', `: no training document has ${plan.seqLen} tokens (the longest has ${ctx.longestTrainDoc}), so no sequence fits within one; pack across documents or shorten the sequence`);
+  }
 
   const lim = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;

@@ -101,8 +101,9 @@ export function planDifference(saved: unknown, now: DistillPlan, names: Record<P
   const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
   for (const k of Object.keys(now) as (keyof DistillPlan)[]) {
     if (k === 'streamLayers') continue;
-    const a = JSON.stringify(s[k]);
-    const b = JSON.stringify(now[k]);
+    // A plan saved before packing was a choice packed across documents.
+    const a = JSON.stringify(k === 'packing' ? (s[k] ?? 'across') : s[k]);
+    const b = JSON.stringify(k === 'packing' ? (now[k] ?? 'across') : now[k]);
     if (a !== b) return `${names[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, this run asks for ${b}`;
   }
   return null;
@@ -186,7 +187,7 @@ export class Run {
       if (state.corpus !== s.corpusName) s.onEvent({ type: 'notice', text: `warning: the checkpoint was trained on ${String(state.corpus)}, this run reads ${s.corpusName}` });
     }
     const plan = s.plan ?? state!.plan;
-    const { steps, memoryBytes } = validatePlan(plan, { teacher: { config: s.teacher.config, parameters: s.teacher.summary.parameters, weightBytes: s.teacher.summary.weightBytes }, trainTokens: s.corpus.trainTokens, limits: s.gpu.info.limits }, s.fieldNames);
+    const { steps, memoryBytes } = validatePlan(plan, { teacher: { config: s.teacher.config, parameters: s.teacher.summary.parameters, weightBytes: s.teacher.summary.weightBytes }, trainTokens: s.corpus.trainTokens, longestTrainDoc: s.corpus.longestTrainDoc, limits: s.gpu.info.limits }, s.fieldNames);
     // One upload policy: the teacher goes to the GPU here when a stage holds it whole, else when
     // stage 3 or an evaluation asks for it (Distiller.resident); streamed stages read the host copy.
     if (!plan.streamLayers) await s.teacher.upload((done, total) => s.onEvent({ type: 'progress', label: 'uploading the teacher', done, total }));

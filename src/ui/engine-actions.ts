@@ -7,6 +7,7 @@ import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { STAGES, tokensPerStep } from '../mohawk/plan';
 import { distillPlanErrors, planErrorText, teacherPositions } from './plan-form';
 import { checkCorpusFiles } from './corpus-files';
+import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
 import { canPickFolder, downloadFiles, pickFolder, saveToFolder } from './download';
 import { bytes, count, mib } from '../util/format';
 
@@ -128,23 +129,48 @@ export async function loadBuiltinTeacher(): Promise<void> {
   await loadWith((c) => c.api.loadBuiltinTeacher(import.meta.env.BASE_URL));
 }
 
-/** A dropped or picked corpus (text or JSONL). The engine tokenizes it with the loaded teacher's tokenizer. */
-export async function loadCorpusFiles(files: File[]): Promise<void> {
+/** The last corpus dropped, kept so that a refusal's choices (skip bad lines, another column) can read it again. */
+let lastCorpus: { picked: PickedFile[]; skipBadLines: boolean } | null = null;
+
+/**
+ * A dropped or picked corpus: files, or folders of shards. The engine reads and tokenizes it with the
+ * loaded teacher's tokenizer; a refusal lands in the store with what the user may choose.
+ */
+export async function loadCorpusFiles(picked: PickedFile[], skipBadLines = false): Promise<void> {
   if (locked()) return;
-  const check = checkCorpusFiles(files);
+  const check = checkCorpusFiles(picked);
   if (!check.ok) return fail(check.message);
-  useUi.setState({ corpusLoading: true });
+  lastCorpus = { picked, skipBadLines };
+  const textColumn = useUi.getState().corpusColumn.trim() || DEFAULT_TEXT_COLUMN;
+  useUi.setState({ corpusLoading: true, corpusRefusal: null });
   try {
-    const corpus = await engine().api.loadCorpusFiles(check.files);
+    const r = await engine().api.loadCorpusFiles(check.files, { textColumn, skipBadLines });
+    if (!r.ok) {
+      useUi.setState({ corpusRefusal: r });
+      return fail(r.message);
+    }
+    const corpus = r.corpus;
     useUi.setState({ corpus });
+    const ignored = check.ignored.length ? `; ignored ${check.ignored.join(', ')}` : '';
     useUi.getState().setStatus(
-      `corpus ${corpus.name}: ${count(corpus.documents)} documents, ${count(corpus.trainTokens)} training and ${count(corpus.heldOutTokens)} held-out tokens`,
+      `corpus ${corpus.name}: ${count(corpus.documents)} documents, ${count(corpus.trainTokens)} training and ${count(corpus.heldOutTokens)} held-out tokens${ignored}`,
     );
   } catch (e) {
     fail(messageOf(e));
   } finally {
     useUi.setState({ corpusLoading: false });
   }
+}
+
+/** A refusal's choice: read the same drop again skipping bad lines, or from another text column. */
+export async function retryCorpus(choice: { skipBadLines: true } | { textColumn: string }): Promise<void> {
+  if (!lastCorpus) return;
+  if ('textColumn' in choice) useUi.setState({ corpusColumn: choice.textColumn });
+  await loadCorpusFiles(lastCorpus.picked, 'skipBadLines' in choice || lastCorpus.skipBadLines);
+}
+
+export function dismissCorpusRefusal(): void {
+  useUi.setState({ corpusRefusal: null });
 }
 
 function stepsText(steps: Record<number, number>, plan: DistillPlan): string {

@@ -2,6 +2,7 @@
 // user's actions (src/ui/engine-actions.ts) are the only writers.
 import { create } from 'zustand';
 import type {
+  CorpusLoad,
   CorpusSummary,
   DistillEvent,
   DistillPlan,
@@ -14,6 +15,7 @@ import type {
   TeacherSummary,
 } from '../worker/api';
 import { DEFAULT_PLAN, STAGES, clonePlan, stepsPerStage, toggleStage, withTotal } from '../mohawk/plan';
+import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
 
 export type StatusLevel = 'info' | 'error';
 
@@ -90,6 +92,8 @@ export interface Cell {
   head: number;
 }
 
+export type CorpusRefusal = Extract<CorpusLoad, { ok: false }>;
+
 export interface UiState {
   gpu: GpuSummary | null;
   /** Why the engine could not get a GPU; null while it is being asked or when it has one. */
@@ -100,6 +104,10 @@ export interface UiState {
   teacherLoading: boolean;
   corpus: CorpusSummary | null;
   corpusLoading: boolean;
+  /** The JSON field or parquet column the next dropped corpus is read from. */
+  corpusColumn: string;
+  /** Why the last dropped corpus was refused, with what the user may do about it; null when none. */
+  corpusRefusal: CorpusRefusal | null;
 
   plan: DistillPlan;
   run: RunState;
@@ -225,6 +233,8 @@ export const useUi = create<UiState>()((set, get) => {
     teacherLoading: false,
     corpus: null,
     corpusLoading: false,
+    corpusColumn: DEFAULT_TEXT_COLUMN,
+    corpusRefusal: null,
 
     plan: clonePlan(DEFAULT_PLAN),
     run: { running: false, paused: false, finished: false },

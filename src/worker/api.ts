@@ -49,7 +49,32 @@ export interface CorpusSummary {
   documents: number;
   trainTokens: number;
   heldOutTokens: number;
+  files: number;
+  /** The JSON field or parquet column documents came from; null when every file is plain text. */
+  textColumn: string | null;
+  /** What was skipped or ignored on the way (bad lines, files without documents). */
+  notes: string[];
 }
+
+/** How a dropped corpus is read: the page's text-column field and the bad-line choice. */
+export interface CorpusOptions {
+  textColumn: string;
+  skipBadLines: boolean;
+}
+
+/** A dropped file and its path within the drop (a folder's files keep theirs). */
+export interface CorpusFileIn {
+  file: File;
+  name: string;
+}
+
+/**
+ * A corpus read, or why not, as the page acts on it: 'bad-line' (offer to skip such lines), 'column'
+ * (offer `columns`), or anything else (say it). Nothing of a refused corpus is kept.
+ */
+export type CorpusLoad =
+  | { ok: true; corpus: CorpusSummary }
+  | { ok: false; kind: 'refused' | 'bad-line' | 'column' | 'changed' | 'empty'; message: string; columns?: string[] };
 
 export interface StartedRun {
   /** The run's name, which its exported files carry. */
@@ -69,8 +94,8 @@ export interface ResumeInfo {
 }
 
 export interface DistillApi {
-  /** A dropped text or JSONL corpus; without one the built-in TinyStories slice is used. */
-  loadCorpusFiles(files: File[]): Promise<CorpusSummary>;
+  /** A dropped corpus (files or a folder of shards); without one the built-in TinyStories slice is used. */
+  loadCorpusFiles(files: CorpusFileIn[], options: CorpusOptions): Promise<CorpusLoad>;
   /**
    * Checks the plan against the teacher, corpus and adapter (throwing why not), then starts it; resolves
    * once the run is under way, with the plan's steps and memory estimate. Progress arrives as events.

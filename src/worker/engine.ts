@@ -3,15 +3,22 @@
 // its RunEvents into the page's events, and keeps checkpoints in the browser's private file system.
 import { zipSync } from 'fflate';
 import { Gpu } from '../gpu/runtime';
-import { corpusFileText, DOC_SEPARATOR } from '../io/corpus';
-import { browserFileSet, fetchFileSet, readJson, type FileSet } from '../io/files';
+import { CorpusError } from '../io/corpus';
+import type { CorpusFile } from '../io/corpus-bytes';
+import { CorpusReader, formatOf, type CorpusReadOptions } from '../io/corpus-read';
+import { browserCorpusFile } from '../io/corpus-sources';
+import { corpusStore } from '../io/corpus-store';
+import { opfsTokenCache } from '../io/token-cache';
+import { inlinePool, workerPool, type TokenizePool } from '../io/tokenize-pool';
+import type { TeacherTokenizer } from '../io/tokenizer';
+import { browserFileSet, bytesSource, fetchFileSet, readJson, type FileSet } from '../io/files';
 import { joinBytes } from '../io/safetensors';
 import { loadTeacher, teacherName, type LoadedTeacher } from '../models/teacher';
 import { opfsStore, type CheckpointStore } from '../mohawk/checkpoint';
 import { continuations, mixingSample, type MixingSample } from '../mohawk/inspect';
 import { Run, peekRunState, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
 import { TokenStream } from '../mohawk/token-stream';
-import type { CorpusSummary, DistillApi, DistillEvent, DistillPlan, EngineApi, EngineEvent, GpuSummary, ResumeInfo, StartedRun, TeacherSummary } from './api';
+import type { CorpusFileIn, CorpusLoad, CorpusOptions, CorpusSummary, DistillApi, DistillEvent, DistillPlan, EngineApi, EngineEvent, GpuSummary, ResumeInfo, StartedRun, TeacherSummary } from './api';
 
 export const BUILTIN_TEACHER_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 export const BUILTIN_CORPUS = 'corpus/tinystories-2MiB.txt';
@@ -20,31 +27,40 @@ const HELD_OUT = 0.1;
 
 type AnyEvent = EngineEvent | DistillEvent;
 
-/** Dropped corpus files as one text: JSONL lines' "text" fields become documents. */
-export function corpusText(name: string, text: string): string {
-  if (!/\.jsonl$/i.test(name)) return text;
-  const docs: string[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let j: unknown;
-    try {
-      j = JSON.parse(line);
-    } catch {
-      throw new Error(`${name}, line ${i + 1}: not valid JSON`);
-    }
-    const t = (j as { text?: unknown })?.text;
-    if (typeof t !== 'string') throw new Error(`${name}, line ${i + 1}: no "text" string field`);
-    docs.push(t);
-  });
-  return docs.join(`\n${DOC_SEPARATOR}\n`);
+/** The corpus a run reads: its files and how they are read (read.maxDocs: the documents used, null for all). */
+interface CorpusChoice {
+  name: string;
+  files: CorpusFile[];
+  read: CorpusReadOptions;
 }
+
+/** Tokenizing workers beside this one (a core is left to the page and one to this worker), else this thread. */
+function tokenizePool(tok: TeacherTokenizer): TokenizePool {
+  if (typeof Worker === 'undefined') return inlinePool(tok);
+  const size = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 2));
+  return workerPool(
+    () => {
+      const w = new Worker(new URL('./tokenize.worker.ts', import.meta.url), { type: 'module', name: 'mohawk-tokenize' });
+      return {
+        post: (m, transfer) => w.postMessage(m, transfer ?? []),
+        onMessage: (cb) => w.addEventListener('message', (ev) => cb(ev.data)),
+        onError: (cb) => w.addEventListener('error', (ev) => cb(ev.message || 'the tokenizing worker could not be loaded')),
+        terminate: () => w.terminate(),
+      };
+    },
+    size,
+    tok.source,
+  );
+}
+
+const hasOpfs = () => typeof navigator !== 'undefined' && typeof navigator.storage?.getDirectory === 'function';
 
 export class Engine implements EngineApi, DistillApi {
   private gpu: Gpu | null = null;
   private teacher: LoadedTeacher | null = null;
   private teacherFiles: FileSet | null = null;
   private teacherName = '';
-  private corpus: { name: string; text: string } | null = null;
+  private corpus: CorpusChoice | null = null;
   private baseUrl = '/';
   private readonly listeners: ((e: AnyEvent) => void)[] = [];
   private run: Run | null = null;
@@ -129,47 +145,77 @@ export class Engine implements EngineApi, DistillApi {
     return this.teacher;
   }
 
-  private async corpusSource(): Promise<{ name: string; text: string }> {
+  private async corpusSource(): Promise<CorpusChoice> {
     if (this.corpus) return this.corpus;
     const r = await fetch(this.baseUrl + BUILTIN_CORPUS);
     if (!r.ok) throw new Error(`could not fetch the built-in corpus (${r.status} ${r.statusText})`);
-    this.corpus = { name: 'TinyStories (built in)', text: await r.text() };
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    const name = BUILTIN_CORPUS.split('/').pop()!;
+    // The built-in corpus keeps the first MAX_DOCS stories, as every run (and checkpoint) of it has.
+    this.corpus = { name: 'TinyStories (built in)', files: [{ name, size: bytes.length, modified: 0, source: bytesSource(name, bytes) }], read: { maxDocs: MAX_DOCS } };
     return this.corpus;
   }
 
   // Tokenizing thousands of documents is the slow part of starting: done once per (corpus, teacher),
   // each run getting its own sampler.
-  private tokenized: { text: string; teacher: LoadedTeacher; stream: TokenStream } | null = null;
+  private tokenized: { corpus: CorpusChoice; teacher: LoadedTeacher; stream: TokenStream; notes: string[] } | null = null;
 
-  private stream(text: string): TokenStream {
+  private async stream(corpus: CorpusChoice): Promise<TokenStream> {
     const teacher = this.needTeacher();
-    if (this.tokenized?.text !== text || this.tokenized.teacher !== teacher) {
-      this.tokenized = { text, teacher, stream: TokenStream.fromText(text, teacher.tokenizer, { maxDocs: MAX_DOCS, heldOutFraction: HELD_OUT }) };
+    if (this.tokenized?.corpus !== corpus || this.tokenized.teacher !== teacher) {
+      const label = `tokenizing ${corpus.name}`;
+      const cs = await corpusStore({
+        files: corpus.files,
+        read: corpus.read,
+        tokenizer: teacher.tokenizer,
+        pool: () => tokenizePool(teacher.tokenizer),
+        cache: hasOpfs() ? opfsTokenCache() : null,
+        onNotice: (t) => this.status(`warning: ${t}`),
+        onProgress: (p) =>
+          this.emit({
+            type: 'progress',
+            label: `${label}: ${p.documents.toLocaleString('en')} documents, ${Math.round(p.tokensPerS).toLocaleString('en')} tokens/s (${(p.bytesDone / 2 ** 20).toFixed(1)} of ${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB)`,
+            done: p.bytesDone,
+            total: Math.max(1, p.bytesTotal),
+          }),
+      });
+      if (cs.reused) this.status(`corpus ${corpus.name}: ${cs.store.tokens.toLocaleString('en')} tokens reused from an earlier tokenization (kept in the browser's private file system)`);
+      this.tokenized = { corpus, teacher, notes: cs.notes, stream: TokenStream.fromStore(cs.store, { heldOutFraction: HELD_OUT }) };
     }
     return this.tokenized.stream.fresh();
   }
 
-  async loadCorpusFiles(files: File[]): Promise<CorpusSummary> {
+  async loadCorpusFiles(picked: CorpusFileIn[], options: CorpusOptions): Promise<CorpusLoad> {
     if (this.running) throw new Error('a run is in progress: the corpus cannot change under it');
-    if (files.length === 0) throw new Error('no corpus file was given');
-    const parts: string[] = [];
-    for (const f of files) {
-      const text = corpusText(f.name, corpusFileText(f.name, new Uint8Array(await f.arrayBuffer())));
-      if (!text.trim()) throw new Error(`${f.name} is empty`);
-      parts.push(text);
+    if (picked.length === 0) throw new Error('no corpus file was given');
+    const files = picked.map((p) => browserCorpusFile(p.file, p.name));
+    const name = files.length === 1 ? files[0]!.name : `${files[0]!.name} and ${files.length - 1} more file${files.length === 2 ? '' : 's'}`;
+    const choice: CorpusChoice = { name, files, read: { textColumn: options.textColumn, badLines: options.skipBadLines ? 'skip' : 'stop' } };
+    const structured = files.some((f) => formatOf(f.name).format !== 'text');
+    const summary: CorpusSummary = { name, documents: 0, trainTokens: 0, heldOutTokens: 0, files: files.length, textColumn: structured ? options.textColumn : null, notes: [] };
+    try {
+      if (this.teacher) {
+        const s = await this.stream(choice);
+        summary.documents = s.documents;
+        summary.trainTokens = s.trainTokens;
+        summary.heldOutTokens = s.heldOutTokens;
+        summary.notes = this.tokenized!.notes;
+      } else {
+        // Without a tokenizer the corpus is still read through, so that bad input is found now.
+        const reader = new CorpusReader(files, choice.read, (p) => this.emit({ type: 'progress', label: `reading ${name}`, done: p.bytesDone, total: Math.max(1, p.bytesTotal) }));
+        for await (const batch of reader.batches()) void batch;
+        summary.documents = reader.documents;
+        summary.notes = [reader.skippedSummary()].filter((x): x is string => x !== null);
+      }
+    } catch (e) {
+      // Nothing of a refused corpus stays: the one before it is still the corpus.
+      if (e instanceof CorpusError) return { ok: false, kind: e.kind, message: e.message, columns: e.columns };
+      throw e;
     }
-    const name = files.map((f) => f.name).join(', ');
-    const text = parts.join(`\n${DOC_SEPARATOR}\n`);
-    const summary: CorpusSummary = { name, documents: 0, trainTokens: 0, heldOutTokens: 0 };
-    if (this.teacher) {
-      const s = this.stream(text);
-      summary.documents = s.documents;
-      summary.trainTokens = s.trainTokens;
-      summary.heldOutTokens = s.heldOut.reduce((a, d) => a + d.length, 0);
-    }
-    this.corpus = { name, text };
+    this.corpus = choice;
     this.status(`corpus: ${name}${summary.trainTokens ? `, ${summary.trainTokens.toLocaleString('en')} training tokens` : ''}`);
-    return summary;
+    for (const n of summary.notes) this.status(`corpus: ${n}`);
+    return { ok: true, corpus: summary };
   }
 
   private async store(): Promise<CheckpointStore> {
@@ -209,9 +255,9 @@ export class Engine implements EngineApi, DistillApi {
         teacher,
         teacherFiles: this.teacherFiles!,
         teacherName: this.teacherName,
-        corpus: this.stream(corpus.text),
+        corpus: await this.stream(corpus),
         corpusName: corpus.name,
-        docs: MAX_DOCS,
+        docs: corpus.read.maxDocs ?? null,
         heldOut: HELD_OUT,
         plan,
         store,

@@ -16,8 +16,11 @@ import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 
 const BIN = fileURLToPath(new URL('../../bin/mohawk.mjs', import.meta.url));
 
+// Token stores go to the test's folder, not the user's cache.
+const env = () => ({ ...process.env, XDG_CACHE_HOME: join(dir, 'cache') });
+
 function mohawk(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000, env: env() });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -46,7 +49,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** `mohawk distill` of the test corpus into `out` with PLAN and --json, running in the background. */
 function distillInBackground(out: string, ...flags: string[]) {
   const args = [BIN, 'distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, ...PLAN, ...flags, '--json'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env() });
   const output = { stdout: '', stderr: '' };
   child.stdout.on('data', (b) => (output.stdout += b));
   child.stderr.on('data', (b) => (output.stderr += b));
@@ -196,6 +199,18 @@ describe('mohawk distill', () => {
     expect(proc.err).toMatch(/--out \/proc\/mohawk-nope: cannot write in \/proc/);
   }, 240_000);
 
+  it('tokenizes a corpus once, in worker threads, and reuses the stored tokens on the next run', () => {
+    // --seq 4096 is refused by the plan check, which comes after the corpus is tokenized: no training runs.
+    const args = ['distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', join(dir, 'cached'), '--seq', '4096', '--token-cache', join(dir, 'tokens')];
+    const first = mohawk(...args);
+    expect(first.code).toBe(2);
+    expect(first.err).toMatch(/corpus stories\.txt: text, 120 documents\ntokenized [\d.]+K tokens in [\d.]+ s \([\d.]+K? tokens\/s, \d+ worker threads?\), stored as u16 \([\d.]+ MiB\) in .*tokens\n/);
+    const second = mohawk(...args);
+    expect(second.err).toMatch(/tokens reused from .*tokens \([\d.]+K tokens, [\d.]+ MiB\)/);
+    // Another --docs is another store.
+    expect(mohawk(...args, '--docs', '50').err).toMatch(/50 documents\ntokenized/);
+  }, 240_000);
+
   it('quits --stop-grace seconds after a signal when the step in flight runs on, keeping the last checkpoint', async () => {
     const out = join(dir, 'grace');
     const { child, output, exited } = distillInBackground(out, '--save-every', '100000', '--stop-grace', '0');
@@ -241,6 +256,12 @@ describe('distill flags', () => {
     expect(plan('lr=3:1e-4').lr).toEqual({ ...DEFAULT_PLAN.lr, 3: 1e-4 });
     expect(() => plan('lr=1:1e-3,1:2e-3')).toThrow(/--lr gives stage 1 twice/);
     expect(() => plan('lr=4:1e-3')).toThrow(/--lr: "4:1e-3" is not STAGE:VALUE/);
+  });
+
+  it('packs across documents unless --packing within', () => {
+    expect(plan().packing).toBe('across');
+    expect(plan('packing=within').packing).toBe('within');
+    expect(() => plan('packing=none')).toThrow(/--packing must be one of across, within, got "none"/);
   });
 
   it('says which field of a resumed plan differs', () => {

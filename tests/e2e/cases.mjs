@@ -4,6 +4,8 @@ import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { unzipSync } from 'fflate';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 const $ = (id) => `[data-testid="${id}"]`;
 
@@ -91,10 +93,28 @@ export async function badInputIsExplained(page, url) {
     await page.locator($('plan-total')).fill('50000');
     if ((await page.locator($('plan-total')).inputValue()) !== '50000') throw new Error('the plan inputs do not accept input');
     if ((await page.locator($('plan-tokens-3')).inputValue()) !== '46000') throw new Error('the total was not split 80 : 160 : 2760 over the stages');
+
+    // A corpus of a parquet shard and a .jsonl.gz with a broken line: refused by file and line, then
+    // read skipping it when the user chooses so (parquet in the worker, gzip by the browser's DecompressionStream).
+    const lines = ['{"text": "One more story."}', '{"text": "broken', '{"text": "The last story."}'].join('\n');
+    const { dir, paths } = await tempFolder({ 'more.jsonl.gz': gzipSync(lines) });
+    dirs.push(dir);
+    const parquet = fileURLToPath(new URL('../fixtures/corpus/stories.parquet', import.meta.url));
+    await page.locator($('corpus-input')).setInputFiles([parquet, ...paths]);
+    await page.locator($('corpus-refusal')).waitFor({ timeout: 30_000 });
+    const refusal = await page.locator($('corpus-refusal')).innerText();
+    if (!refusal.includes('more.jsonl.gz, line 2: not valid JSON')) throw new Error(`the corpus refusal does not name the file and line: "${refusal}"`);
+    await page.locator($('corpus-skip-bad-lines')).click();
+    await page.waitForFunction((sel) => /22 documents/.test(document.querySelector(sel)?.textContent ?? ''), $('corpus-summary'), { timeout: 30_000 }).catch(async () => {
+      throw new Error(`the corpus was not read skipping the bad line; summary: "${await page.locator($('corpus-summary')).innerText()}"; status: ${await statusText(page)}`);
+    });
+    const summary = await page.locator($('corpus-summary')).innerText();
+    if (!summary.includes('text column "text"')) throw new Error(`the summary does not show the text column: "${summary}"`);
+    if (await page.locator($('corpus-refusal')).count()) throw new Error('the refusal stayed after the corpus was read');
   } finally {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
-  return 'three picked sets and one drop, each with its specific message';
+  return 'three picked sets and one drop, each with its specific message; a parquet + .jsonl.gz corpus with a bad line refused by line, then read skipping it';
 }
 
 export async function noWebGpuIsExplained(page, url) {

@@ -58,6 +58,26 @@ function fnv(docs: number[][]): number {
   return h;
 }
 
+describe('EOS as the checkpoint places it', () => {
+  it('a corpus document ends with EOS when add_eos_token says so, or the template ends with it', async () => {
+    const plain = TeacherTokenizer.fromJson(tokJson, tokCfg);
+    expect([plain.addsEos, plain.encodeDocument('Hi')]).toEqual([false, plain.encode('Hi')]);
+    const eos = TeacherTokenizer.fromJson(tokJson, { ...tokCfg, add_eos_token: true });
+    expect(eos.addsEos).toBe(true);
+    expect(eos.encodeDocument('Hi')).toEqual([...plain.encode('Hi'), 2]);
+    // The prompt encoding stays without it.
+    expect(eos.encode('Hi')).toEqual(plain.encode('Hi'));
+    const pp = structuredClone(tokJson.post_processor);
+    pp.single.push({ SpecialToken: { id: '</s>', type_id: 0 } });
+    pp.special_tokens['</s>'] = { id: '</s>', ids: [2], tokens: ['</s>'] };
+    const { add_eos_token: _, ...cfgNoEos } = tokCfg;
+    expect(TeacherTokenizer.fromJson({ ...tokJson, post_processor: pp }, cfgNoEos).addsEos).toBe(true);
+    // The token store's key tells them apart.
+    expect(await eos.fingerprint()).not.toBe(await plain.fingerprint());
+    expect(await TeacherTokenizer.fromJson(tokJson, tokCfg).fingerprint()).toBe(await plain.fingerprint());
+  });
+});
+
 describe('stories260K tokenizer', () => {
   const tok = TeacherTokenizer.fromJson(tokJson, tokCfg);
 

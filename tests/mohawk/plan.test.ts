@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIELD_FLAG } from '../../src/cli/commands/distill';
 import { parseConfig } from '../../src/io/config';
-import { DEFAULT_PLAN, PlanError, estimateMemory, validatePlan, type DistillPlan } from '../../src/mohawk/plan';
+import { DEFAULT_PLAN, PlanError, estimateMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
 import { TEACHER_DIR } from '../helpers/data';
 
 const config = parseConfig(JSON.parse(readFileSync(join(TEACHER_DIR, 'config.json'), 'utf8')));
 const ctx = { teacher: { config, parameters: 260_000 }, trainTokens: 100_000, limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 } };
 const plan = (patch: Partial<DistillPlan>): DistillPlan => ({ ...structuredClone(DEFAULT_PLAN), ...patch });
-const refusal = (p: DistillPlan, names?: typeof FIELD_FLAG, c = ctx): PlanError => {
+const refusal = (p: DistillPlan, names?: typeof FIELD_FLAG, c: PlanContext = ctx): PlanError => {
   try {
     validatePlan(p, c, names);
   } catch (e) {
@@ -19,6 +19,20 @@ const refusal = (p: DistillPlan, names?: typeof FIELD_FLAG, c = ctx): PlanError 
   }
   throw new Error('the plan passed');
 };
+
+describe('packing', () => {
+  it('within documents needs a document of a whole sequence; a plan saved before packing was a choice packs across', async () => {
+    expect(refusal(plan({ packing: 'within', seqLen: 256 }), FIELD_FLAG, { ...ctx, longestTrainDoc: 100 }).message).toMatch(
+      /^plan: the corpus: no training document has 256 tokens \(the longest has 100\)/,
+    );
+    expect(() => validatePlan(plan({ packing: 'within', seqLen: 64 }), { ...ctx, longestTrainDoc: 100 })).not.toThrow();
+    expect(refusal(plan({ packing: 'sideways' as never }), FIELD_FLAG).message).toMatch(/--packing "sideways" is not one of across, within/);
+    const { planDifference } = await import('../../src/mohawk/run');
+    const { packing: _, ...old } = plan({});
+    expect(planDifference(old, plan({}))).toBeNull();
+    expect(planDifference(old, plan({ packing: 'within' }))).toMatch(/^packing \(packing\): the checkpoint has "across", this run asks for "within"/);
+  });
+});
 
 describe('validatePlan', () => {
   it('passes the default plan with its steps and a memory estimate', () => {

@@ -3,24 +3,28 @@
 // optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}}. The run keeps a
 // checkpoint in OUT/checkpoint (stage ends, every --save-every seconds, and on SIGINT/SIGTERM) that
 // --resume continues from; the student is written into OUT in the layout `mohawk eval` loads.
-import { mkdir, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
 import type { ArchConfig } from '../../io/config';
-import { corpusFileText, splitDocuments } from '../../io/corpus';
+import { corpusStore } from '../../io/corpus-store';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { checkPlanAgainstConfig, DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, type Packing, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
+import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
+import { TOKEN_CACHE_FLAG, tokenCache, tokenizePool } from '../tokenize-workers';
 
 const flags = {
   teacher: { type: 'string', help: 'teacher folder: config.json, *.safetensors, tokenizer.json', required: true },
-  data: { type: 'string', help: 'training text; documents split on <|endoftext|> (else blank lines)', required: true },
+  data: { type: 'list', help: `training corpus: ${DATA_HELP}`, required: true },
+  ...CORPUS_FLAGS,
+  ...TOKEN_CACHE_FLAG,
   out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/', required: true },
   stages: { type: 'string', help: 'stages to run, in order (default 1,2,3; e.g. 1,3 or 3)' },
   tokens: {
@@ -42,6 +46,10 @@ const flags = {
   temperature: { type: 'string', help: `stage 3 soft cross-entropy temperature (default ${DEFAULT_PLAN.temperature})` },
   'freeze-mlp': { type: 'boolean', help: 'stage 3: keep the MLPs copied from the teacher frozen' },
   seed: { type: 'string', help: `seed of the student's initialisation and of the corpus sampler (default ${DEFAULT_PLAN.seed})` },
+  packing: {
+    type: 'string',
+    help: 'how sequences meet documents: across (default: windows anywhere in the documents back to back, each with the BOS/EOS its tokenizer places) or within (each sequence inside one document; shorter ones are not trained on)',
+  },
   'stream-layers': {
     type: 'boolean',
     help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit). Stage 3 and the held-out evaluation still need both whole models on the GPU',
@@ -67,6 +75,7 @@ const flags = {
 } as const;
 
 const STAGES: readonly Stage[] = [1, 2, 3];
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const usage = (m: string): never => {
   throw new UsageError(`mohawk distill: ${m}`);
 };
@@ -168,6 +177,12 @@ function parseLayers(s: string | undefined): number[] {
   return out.sort((a, b) => a - b);
 }
 
+function parsePacking(s: string | undefined): Packing {
+  if (s === undefined) return DEFAULT_PLAN.packing!;
+  if (!(PACKINGS as readonly string[]).includes(s)) usage(`--packing must be one of ${PACKINGS.join(', ')}, got "${s}"`);
+  return s as Packing;
+}
+
 export interface DistillOptions {
   plan: DistillPlan;
   /** Documents of --data used (undefined: all). */
@@ -200,6 +215,7 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     attentionLayers: parseLayers(f['attention-layers'] as string | undefined),
     seed: int(f, 'seed', DEFAULT_PLAN.seed, 0),
     streamLayers: f['stream-layers'] === true,
+    packing: parsePacking(f.packing as string | undefined),
   };
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
   return {
@@ -231,6 +247,7 @@ export const FIELD_FLAG: Record<PlanField, string> = {
   freezeMlp: '--freeze-mlp',
   attentionLayers: '--attention-layers',
   seed: '--seed',
+  packing: '--packing',
 };
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
@@ -253,14 +270,14 @@ async function checkWritable(out: string, given: string): Promise<void> {
 export const command: Command = {
   name: 'distill',
   summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
-  synopsis: '--teacher DIR --data FILE --out DIR [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
+  synopsis: '--teacher DIR --data FILE… --out DIR [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
   flags,
   async run(argv) {
     const f = parseFlags(argv, flags, 'distill');
     const opts = optionsFromFlags(f);
     const plan = opts.plan;
     const teacherDir = resolve(f.teacher as string);
-    const dataFile = resolve(f.data as string);
+    const data = f.data as string[];
     const out = resolve(f.out as string);
     const json = f.json === true;
     // With --json, stdout carries the JSON lines alone.
@@ -281,7 +298,8 @@ export const command: Command = {
 
     const teacherFiles = await nodeDirFileSet(teacherDir);
     const teacherName = basename(teacherDir);
-    const corpusName = basename(dataFile);
+    const dataFiles = await corpusFilesFromFlag(data);
+    const corpusName = dataFiles.name;
     const docs = opts.docs ?? null;
     if (f.resume) {
       // Checked before anything is loaded: a resumed run must be the run that was stopped.
@@ -296,12 +314,8 @@ export const command: Command = {
       }
     }
 
-    const text = corpusFileText(`--data ${f.data}`, await readFile(dataFile).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(`cannot read --data ${f.data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    }));
-    const nDocs = Math.min(splitDocuments(text).length, opts.docs ?? Infinity);
-    if (nDocs === 0) throw new Error(`--data ${f.data} holds no documents (it is empty or only white space)`);
-    if (nDocs < 2) throw new Error(`--data ${f.data} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
+    const dataLabel = `--data ${data.join(' ')}`;
+    const read = { ...corpusReadOptions(f), maxDocs: opts.docs, label: dataLabel };
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
     const progress = (label: string, done: number, total: number) => {
@@ -320,7 +334,30 @@ export const command: Command = {
     const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false, checkConfig });
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
-    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });
+    // Read in slices and tokenized by worker threads into a compact token store, or the store an
+    // earlier run made of the same files with the same tokenizer.
+    const cache = tokenCache(f['token-cache'] as string | undefined);
+    const cs = await corpusStore({
+      files: dataFiles.files,
+      read,
+      tokenizer: teacher.tokenizer,
+      pool: () => tokenizePool(teacher.tokenizer),
+      cache,
+      onNotice: (t) => console.error(`warning: ${t}`),
+      onProgress: (p) => {
+        if (tty) process.stderr.write(`\rtokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}% of ${mb(p.bytesTotal)}: ${p.documents.toLocaleString('en-US')} documents, ${fmtTokens(p.tokens)} tokens, ${fmtTokens(Math.round(p.tokensPerS))} tokens/s   `);
+      },
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    const tokens = cs.store;
+    if (tokens.documents < 2) throw new Error(`${dataLabel} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
+    console.error(corpusLine(corpusName, dataFiles.files, read.textColumn ?? 'text', tokens.documents, cs.notes.join('; ') || null));
+    console.error(
+      cs.reused
+        ? `tokens reused from ${cache!.where} (${fmtTokens(tokens.tokens)} tokens, ${mb(tokens.bytes)})`
+        : `tokenized ${fmtTokens(tokens.tokens)} tokens in ${cs.seconds.toFixed(1)} s (${fmtTokens(Math.round(tokens.tokens / Math.max(cs.seconds, 1e-3)))} tokens/s, ${cs.workers ? `${cs.workers} worker thread${cs.workers === 1 ? '' : 's'}` : 'on the main thread'}), stored as ${tokens.wide ? 'u32' : 'u16'} (${mb(tokens.bytes)})${cache ? ` in ${cache.where}` : ''}`,
+    );
+    const corpus = TokenStream.fromStore(tokens, { heldOutFraction: opts.heldOut });
 
     // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. A step can take longer
     // than anyone waits (a large plan on a slow adapter): after --stop-grace seconds the process quits
@@ -408,7 +445,7 @@ export const command: Command = {
       if (stopAt !== 0) run.stop();
       const steps = run.steps;
       say(`teacher ${teacherName}: ${c.modelType}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${teacher.summary.parameters.toLocaleString('en-US')} parameters`);
-      say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOut.length} held-out documents`);
+      say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOutCount} held-out documents`);
       say(`plan: ${plan.stages.map((s) => `stage ${s} ${fmtTokens(plan.tokens[s])} tokens (${steps[s]} steps, lr ${plan.lr[s]})`).join(', ')}; ${tokensPerStep(plan)} tokens per step (seq ${plan.seqLen} × batch ${plan.batch} × ${plan.accumulate})`);
       if (run.from) say(`resuming at stage ${run.from.stage}, step ${run.from.step} of ${steps[run.from.stage]}`);
       outcome = await run.train().catch((e: unknown) => {

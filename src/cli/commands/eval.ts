@@ -1,11 +1,13 @@
 // `mohawk eval`: held-out perplexity of a teacher (any supported Hugging Face checkpoint) or of a
 // student the studio exported, on documents of a text file.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { intFlag, parseFlags, UsageError } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
 import { nodeDirFileSet } from '../../io/files';
-import { corpusFileText, encodeDocuments, splitDocuments } from '../../io/corpus';
+import { encodeDocuments } from '../../io/corpus';
+import { readAllDocuments } from '../../io/corpus-read';
+import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
 import { loadModel } from '../../models/load';
 import { meanNll } from '../../models/evaluate';
 import { sequenceProblem } from '../../models/teacher-checks';
@@ -13,7 +15,8 @@ import type { ArchConfig } from '../../io/config';
 
 const flags = {
   model: { type: 'string', help: 'folder with config.json, *.safetensors and tokenizer.json', required: true },
-  data: { type: 'string', help: 'text file; documents split on <|endoftext|> (else blank lines)', required: true },
+  data: { type: 'list', help: DATA_HELP, required: true },
+  ...CORPUS_FLAGS,
   'max-tokens': { type: 'string', help: "truncate each document, BOS included, to N tokens (at most the model's positions; default 128, or the positions if fewer)" },
   docs: { type: 'string', help: 'use only the first K documents (default all)' },
   json: { type: 'boolean', help: 'print exactly one JSON object {"mean_nll","tokens","perplexity"}' },
@@ -21,22 +24,22 @@ const flags = {
 
 export const command: Command = {
   name: 'eval',
-  summary: 'mean NLL and perplexity of a model on a text file',
-  synopsis: '--model DIR --data FILE [--max-tokens N] [--docs K] [--json]',
+  summary: 'mean NLL and perplexity of a model on a corpus',
+  synopsis: '--model DIR --data FILE… [--text-column NAME] [--max-tokens N] [--docs K] [--json]',
   flags,
   async run(argv) {
     const f = parseFlags(argv, flags, 'eval');
     const givenMax = f['max-tokens'] === undefined ? null : intFlag(f, 'max-tokens', 128, 'eval', 2);
     const docLimit = f.docs === undefined ? Infinity : intFlag(f, 'docs', 1, 'eval');
     const dir = f.model as string;
-    const data = f.data as string;
+    const data = f.data as string[];
     const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
     if (!isDir) throw new UsageError(`mohawk eval: --model ${dir} is not a folder`);
-    const text = corpusFileText(data, await readFile(data).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(`cannot read --data ${data}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    }));
-    const docs = splitDocuments(text).slice(0, docLimit);
-    if (docs.length === 0) throw new Error(`${data} holds no documents (it is empty or only white space)`);
+    const corpus = await corpusFilesFromFlag(data);
+    const read = corpusReadOptions(f);
+    // Only the documents evaluated are read: the files stop there.
+    const { docs, reader } = await readAllDocuments(corpus.files, { ...read, maxDocs: docLimit === Infinity ? undefined : docLimit, label: data.length === 1 ? data[0] : undefined });
+    console.error(corpusLine(corpus.name, corpus.files, reader.textColumn, docs.length, reader.skippedSummary()));
 
     const tty = process.stderr.isTTY;
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });

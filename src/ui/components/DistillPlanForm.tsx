@@ -50,6 +50,22 @@ function Toggle({ field, label, title }: { field: 'freezeMlp' | 'streamLayers'; 
   );
 }
 
+/** Packing within documents as a checkbox: off is the default, windows across documents. */
+function Packing() {
+  const within = useUi((s) => s.plan.packing === 'within');
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  return (
+    <label
+      className="field toggle-field wide"
+      title="Off (the default): training sequences are windows anywhere in the documents back to back, each document with the BOS/EOS its tokenizer places. On: each sequence lies inside one document, and documents shorter than a sequence are not trained on."
+    >
+      <input type="checkbox" data-testid="plan-packing" checked={within} disabled={locked} onChange={(e) => setPlan({ packing: e.target.checked ? 'within' : 'across' })} />
+      <span>keep each sequence within one document</span>
+    </label>
+  );
+}
+
 function StageRow({ stage }: { stage: Stage }) {
   const on = useUi((s) => s.plan.stages.includes(stage));
   const budget = useUi((s) => s.plan.tokens[stage]);
@@ -180,6 +196,7 @@ export function DistillPlanForm() {
           label="stream layers in stages 1–2 (one layer on the GPU at a time)"
           title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. Stage 3 and evaluation still need both whole models on the GPU."
         />
+        <Packing />
         <AttentionLayers />
       </div>
       <details className="more">
