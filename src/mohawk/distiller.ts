@@ -234,10 +234,12 @@ export class Distiller {
       step.release();
       this.streaming = null;
     }
-    // A stopped run is saved too (not marked done), so that it can be resumed.
+    // The stage's end is reported as soon as its last step is in, before its checkpoint and whatever
+    // the save hook does after it (the run's held-out evaluation), so that a skip shows at once. A
+    // stopped run is saved too (not marked done), so that it can be resumed.
     const stopped = !skipped && (control.stop?.() ?? false) && last < total;
-    await hooks.save?.(stage, skipped || stopped ? last : total, !stopped);
     if (!stopped) hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep, this.gpu.memory.peakBytes);
+    await hooks.save?.(stage, skipped || stopped ? last : total, !stopped);
   }
 
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */

@@ -27,6 +27,11 @@ function engine(): EngineClient {
   return client;
 }
 
+/** The engine, once started (null before, or when its worker could not start). */
+export function engineClient(): EngineClient | null {
+  return client;
+}
+
 /** Busy with something that changes what the engine holds (teacher, corpus, a run). */
 function locked(): boolean {
   const s = useUi.getState();

@@ -12,7 +12,8 @@ import { corpusFileText, splitDocuments } from '../../io/corpus';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { DEFAULT_PLAN, PLAN_FIELD_NAMES, PlanError, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
@@ -20,7 +21,7 @@ import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/forma
 const flags = {
   teacher: { type: 'string', help: 'teacher folder: config.json, *.safetensors, tokenizer.json', required: true },
   data: { type: 'string', help: 'training text; documents split on <|endoftext|> (else blank lines)', required: true },
-  out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/', required: true },
+  out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/ (required, except with --estimate)' },
   stages: { type: 'string', help: 'stages to run, in order (default 1,2,3; e.g. 1,3 or 3)' },
   tokens: {
     type: 'string',
@@ -58,6 +59,13 @@ const flags = {
   resume: {
     type: 'boolean',
     help: 'continue from OUT/checkpoint (saved at stage ends, every --save-every seconds, and on Ctrl-C or SIGTERM, which stop after the current step with exit 130); give the first run\'s plan flags',
+  },
+  estimate: {
+    type: 'boolean',
+    help:
+      'measure what the plan costs on this adapter (a few timed steps of each stage on a throwaway student, one timed evaluation), ' +
+      'print the time and GPU memory per stage and in all, and exit: nothing is trained or written. With --json the last stdout line is ' +
+      '{"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes"}',
   },
   json: {
     type: 'boolean',
@@ -252,7 +260,7 @@ async function checkWritable(out: string, given: string): Promise<void> {
 export const command: Command = {
   name: 'distill',
   summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
-  synopsis: '--teacher DIR --data FILE --out DIR [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
+  synopsis: '--teacher DIR --data FILE (--out DIR | --estimate) [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
   flags,
   async run(argv) {
     const f = parseFlags(argv, flags, 'distill');
@@ -260,17 +268,20 @@ export const command: Command = {
     const plan = opts.plan;
     const teacherDir = resolve(f.teacher as string);
     const dataFile = resolve(f.data as string);
-    const out = resolve(f.out as string);
+    const estimate = f.estimate === true;
+    if (f.out === undefined && !estimate) usage('--out is required (except with --estimate)');
+    if (estimate && f.resume) usage('--estimate measures a new run of the plan: it does not go with --resume');
+    const out = resolve((f.out as string | undefined) ?? '.');
     const json = f.json === true;
     // With --json, stdout carries the JSON lines alone.
     const say = json ? (l: string) => console.error(l) : (l: string) => console.log(l);
     const tty = process.stderr.isTTY;
 
     if (!(await isDir(teacherDir))) usage(`--teacher ${f.teacher} is not a folder`);
-    if ((await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
-    await checkWritable(out, f.out as string);
+    if (!estimate && (await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
+    if (!estimate) await checkWritable(out, f.out as string);
     const store: CheckpointStore = folderStore(join(out, 'checkpoint'));
-    const hasCheckpoint = (await store.read(STATE_FILE)) !== null;
+    const hasCheckpoint = !estimate && (await store.read(STATE_FILE)) !== null;
     if (f.resume && !hasCheckpoint) throw new Error(`--resume: ${join(out, 'checkpoint')} holds no checkpoint to continue from (run without --resume to start)`);
     if (!f.resume && hasCheckpoint) {
       const p = await peekCheckpoint(store);
@@ -311,6 +322,15 @@ export const command: Command = {
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
     const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: opts.docs, heldOutFraction: opts.heldOut });
+    if (estimate) {
+      try {
+        validatePlan(plan, { teacher: { config: c, parameters: teacher.summary.parameters }, trainTokens: corpus.trainTokens, limits: gpu.info.limits }, FIELD_FLAG);
+      } catch (e) {
+        if (e instanceof PlanError && e.field !== 'corpus' && e.field !== 'memory') usage(e.message);
+        throw e;
+      }
+      return printEstimate({ gpu, teacher, corpus, plan, evaluation: { docs: opts.evalDocs, tokens: opts.evalTokens }, json });
+    }
 
     // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. A step can take longer
     // than anyone waits (a large plan on a slow adapter): after --stop-grace seconds the process quits
