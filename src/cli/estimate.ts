@@ -50,15 +50,15 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   if (tty) process.stderr.write('\r\x1b[K');
-  // A run of `mohawk distill` evaluates once, after the last stage.
-  const e = estimateCost(cal, plan, cal.evalS === null ? 0 : 1);
+  // A run of `mohawk distill` evaluates once, after the last stage, and builds its GPU programs anew.
+  const e = estimateCost(cal, plan, cal.evalS === null ? 0 : 1, 'cold');
   const adapter = [gpu.info.vendor, gpu.info.architecture].filter(Boolean).join(' · ');
   say(`estimate for this plan on ${adapter || 'this adapter'}, from ${roughDuration(cal.tookS)} of measuring:`);
   for (const s of costStages(e)) {
     const st = e.stages[s]!;
     const c = cal.stages[s]!;
     const pace = c.windowS > 0 ? `${roughDuration(c.stepS)} a step and ${roughDuration(c.windowS)} a window of ${c.window}` : `${roughDuration(c.stepS)} a step`;
-    say(`  stage ${s} (${STAGE_NAMES[s]}): ${count(st.steps)} steps, about ${roughDuration(st.seconds)} (first step ${roughDuration(c.setupS)}, then ${pace}); GPU memory at most ${bytes(st.peakBytes)}`);
+    say(`  stage ${s} (${STAGE_NAMES[s]}): ${count(st.steps)} steps, about ${roughDuration(st.seconds)} (first step ${roughDuration(c.coldSetupS)} with its setup, then ${pace}); GPU memory at most ${bytes(st.peakBytes)}`);
   }
   say(`  setup (teacher upload, student): ${roughDuration(e.setupSeconds)}`);
   if (cal.evaluation) say(`  held-out evaluation (${cal.evaluation.docs} documents of at most ${cal.evaluation.tokens} tokens): about ${roughDuration(e.evalSeconds)}; GPU memory at most ${bytes(cal.evalPeakBytes)}`);

@@ -12,8 +12,10 @@ import type { TokenStream } from './token-stream';
 
 /** What a stage costs per step, as measured. */
 export interface StageCalibration {
-  /** Seconds from the stage's start to its first step's result: buffers, pipelines, uploads, one step. */
+  /** Seconds from the stage's start to its first step's result (buffers, uploads, one step), its GPU programs already built. */
   setupS: number;
+  /** The same the first time in a process, building the stage's GPU programs (a later `mohawk distill` pays this). */
+  coldSetupS: number;
   /** Seconds per further step once the stage runs. */
   stepS: number;
   /** A streamed stage: seconds per window of steps besides the steps (each layer on and off the GPU); 0 when resident. */
@@ -93,14 +95,18 @@ export function covers(cal: Calibration, plan: DistillPlan): boolean {
   );
 }
 
-/** Seconds `steps` steps of a stage take from its start, by its calibration. */
-export function stageSeconds(c: StageCalibration, steps: number): number {
+/**
+ * Seconds `steps` steps of a stage take from its start, by its calibration; `programs` says whether
+ * the run finds the GPU programs the measurement built (the page's worker: same device) or builds
+ * them again (a new process).
+ */
+export function stageSeconds(c: StageCalibration, steps: number, programs: 'built' | 'cold' = 'built'): number {
   if (steps <= 0) return 0;
-  return c.setupS + (steps - 1) * c.stepS + (Math.ceil(steps / c.window) - 1) * c.windowS;
+  return (programs === 'cold' ? c.coldSetupS : c.setupS) + (steps - 1) * c.stepS + (Math.ceil(steps / c.window) - 1) * c.windowS;
 }
 
-/** The cost of `plan` (which `cal` covers) with `evaluations` held-out evaluations. */
-export function estimateCost(cal: Calibration, plan: DistillPlan, evaluations: number): CostEstimate {
+/** The cost of `plan` (which `cal` covers) with `evaluations` held-out evaluations (see stageSeconds for `programs`). */
+export function estimateCost(cal: Calibration, plan: DistillPlan, evaluations: number, programs: 'built' | 'cold' = 'built'): CostEstimate {
   if (!covers(cal, plan)) throw new Error('the calibration was measured for another plan shape');
   const steps = stepsPerStage(plan);
   const stages: Partial<PerStage<StageCost>> = {};
@@ -108,7 +114,7 @@ export function estimateCost(cal: Calibration, plan: DistillPlan, evaluations: n
   let peak = 0;
   for (const s of plan.stages) {
     const c = cal.stages[s]!;
-    const seconds = stageSeconds(c, steps[s]);
+    const seconds = stageSeconds(c, steps[s], programs);
     stages[s] = { steps: steps[s], seconds, peakBytes: c.peakBytes };
     total += seconds;
     peak = Math.max(peak, c.peakBytes);
@@ -176,8 +182,8 @@ export interface CalibrateOptions {
 const MAX_TIMED = 8;
 
 /**
- * Measures `plan` (which validatePlan has passed) on `gpu`. Per stage: step 1 alone (setup and
- * pipelines), step 2 alone, then m more steps together (m by the pace of step 2: more for fast
+ * Measures `plan` (which validatePlan has passed) on `gpu`. Per stage: a first pass of one step
+ * builds its GPU programs (timed as the cold setup), then, from a fresh start, step 1 alone (setup), step 2 alone, then m more steps together (m by the pace of step 2: more for fast
  * steps), each part ended by a barrier that waits for the GPU. Steps 2.. give the pace; for a
  * streamed stage the lone step 2 against the m together tells a window's cost (moving the layers)
  * apart from the steps'. The held-out evaluation is timed on one document and scaled.
@@ -269,6 +275,22 @@ async function measureStage(
   cancelled: () => boolean,
   onStep: (k: number, n: number) => void,
 ): Promise<StageCalibration> {
+  // A first pass of one step builds the stage's GPU programs; the second, timed, finds them built.
+  let coldStart = 0;
+  let coldSetupS = 0;
+  let coldSteps = 0;
+  await d.runStage(
+    stage,
+    total,
+    {
+      stage: (_s, state) => {
+        if (state === 'started') coldStart = performance.now();
+        else coldSetupS = (performance.now() - coldStart) / 1000;
+      },
+    },
+    { stop: cancelled, skip: () => coldSteps++ >= 1 },
+  );
+  if (cancelled()) throw new CalibrationCancelled();
   const minTimedS = opts.minTimedS ?? 0.5;
   // Barrier times: after step 1, after step 2, and after the timed steps.
   const marks: number[] = [];
@@ -318,17 +340,17 @@ async function measureStage(
   );
   if (cancelled()) throw new CalibrationCancelled();
   const setupS = ((marks[0] ?? ended) - started) / 1000;
-  if (submitted < 2) return { setupS, stepS: 0, windowS: 0, window, peakBytes, timedSteps: submitted };
+  if (submitted < 2) return { setupS, coldSetupS, stepS: 0, windowS: 0, window, peakBytes, timedSteps: submitted };
   const loneS = ((marks[1] ?? ended) - marks[0]!) / 1000;
   const n = submitted - 2;
-  if (n === 0) return { setupS, stepS: loneS, windowS: 0, window: 1, peakBytes, timedSteps: 1 };
+  if (n === 0) return { setupS, coldSetupS, stepS: loneS, windowS: 0, window: 1, peakBytes, timedSteps: 1 };
   const groupS = (ended - marks[1]!) / 1000;
   // A resident stage keeps a step in flight, so the lone step and the group run at the same pace (as
   // does a streamed one whose window holds a single step).
-  if (!streamed || n < 2) return { setupS, stepS: (loneS + groupS) / (n + 1), windowS: 0, window: 1, peakBytes, timedSteps: n + 1 };
+  if (!streamed || n < 2) return { setupS, coldSetupS, stepS: (loneS + groupS) / (n + 1), windowS: 0, window: 1, peakBytes, timedSteps: n + 1 };
   // A streamed window of n steps costs windowS + n·stepS; the lone step was a window of one.
   const stepS = Math.max(0, (groupS - loneS) / (n - 1));
-  return { setupS, stepS, windowS: Math.max(0, loneS - stepS), window, peakBytes, timedSteps: n + 1 };
+  return { setupS, coldSetupS, stepS, windowS: Math.max(0, loneS - stepS), window, peakBytes, timedSteps: n + 1 };
 }
 
 /** The stages in the order STAGES lists them, for reports. */

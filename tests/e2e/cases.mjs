@@ -400,13 +400,26 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
   const first = await stepAt(stoppedAt + 1);
   const second = await stepAt(stoppedAt + 2);
   const stepS = (second - first) / 1000;
-  const clicked = Date.now();
+  // Timed in the page, from the click's event to the status and to the stage bar's state.
+  await page.evaluate(([button, status, stageBar]) => {
+    const t = (window.__skip = {});
+    document.querySelector(button).addEventListener('click', () => (t.clicked = performance.now()), { capture: true, once: true });
+    const el = document.querySelector(status);
+    new MutationObserver((_, o) => {
+      if (/skipping/.test(el.textContent)) (t.said = performance.now()), o.disconnect();
+    }).observe(el, { subtree: true, childList: true, characterData: true });
+    const b = document.querySelector(stageBar);
+    new MutationObserver((_, o) => {
+      if (b.dataset.state !== 'running') (t.ended = performance.now()), o.disconnect();
+    }).observe(b, { attributes: true, attributeFilter: ['data-state'] });
+  }, [$('skip-stage'), $('status'), bar]);
   await page.locator($('skip-stage')).click();
-  const said = await page.waitForFunction((sel) => /skipping/.test(document.querySelector(sel)?.textContent ?? ''), $('status'), { timeout: 5_000, polling: 20 }).then(() => (Date.now() - clicked) / 1000, () => Infinity);
-  await page.waitForFunction((sel) => ['skipped', 'finished'].includes(document.querySelector(sel)?.dataset.state), bar, { timeout: 240_000, polling: 20 }).catch(async () => {
+  await page.waitForFunction((sel) => ['skipped', 'finished'].includes(document.querySelector(sel)?.dataset.state), bar, { timeout: 240_000, polling: 50 }).catch(async () => {
     throw new Error(`the resumed stage 1 did not end after Skip; status: ${await statusText(page)}`);
   });
-  const skipS = (Date.now() - clicked) / 1000;
+  const t = await page.evaluate(() => window.__skip);
+  const said = t.said === undefined ? Infinity : (t.said - t.clicked) / 1000;
+  const skipS = (t.ended - t.clicked) / 1000;
   const ended = await page.locator(bar).getAttribute('data-state');
   if (ended !== 'skipped') throw new Error(`stage 1 ${ended} before Skip took effect (the test skipped too late)`);
   if (!(said < 1)) throw new Error(`the status did not say "skipping" within a second of Skip (${said} s)`);

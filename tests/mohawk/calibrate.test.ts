@@ -17,7 +17,7 @@ const plan: DistillPlan = { ...DEFAULT_PLAN, seqLen: 16, batch: 2, tokens: { 1: 
 const measured: DistillPlan = { ...plan, tokens: { 1: 128, 2: 96, 3: 96 } };
 
 function synthetic(p: DistillPlan): Calibration {
-  const st = (setupS: number, stepS: number, peakBytes: number, windowS = 0, window = 1) => ({ setupS, stepS, windowS, window, peakBytes, timedSteps: 3 });
+  const st = (setupS: number, stepS: number, peakBytes: number, windowS = 0, window = 1) => ({ setupS, coldSetupS: setupS + 10, stepS, windowS, window, peakBytes, timedSteps: 3 });
   return {
     shape: planShape(p),
     stages: { 1: st(2, 0.5, 100), 2: st(3, 1, 300, 4, 2), 3: st(1, 2, 200) },
@@ -38,6 +38,9 @@ describe('the cost estimate', () => {
     expect(stageSeconds(cal.stages[2]!, 2)).toBe(3 + 1);
     expect(stageSeconds(cal.stages[2]!, 3)).toBe(3 + 2 * 1 + 4);
     expect(stageSeconds(cal.stages[1]!, 0)).toBe(0);
+    // A new process builds the GPU programs again.
+    expect(stageSeconds(cal.stages[1]!, 1, 'cold')).toBe(12);
+    expect(estimateCost(cal, plan, 4, 'cold').totalSeconds - estimateCost(cal, plan, 4).totalSeconds).toBeCloseTo(30, 12);
     const e = estimateCost(cal, plan, 4);
     expect(e.stages).toEqual({ 1: { steps: 4, seconds: 2 + 3 * 0.5, peakBytes: 100 }, 2: { steps: 2, seconds: 4, peakBytes: 300 }, 3: { steps: 3, seconds: 1 + 2 * 2, peakBytes: 200 } });
     expect(e.evalSeconds).toBe(6);
@@ -92,7 +95,7 @@ function liveLabels(gpu: Awaited<ReturnType<typeof testGpu>>): () => string[] {
 }
 
 /** What a run owns (the student, its moments, a stage's own buffers, the teacher's weights): none may outlive a measurement. */
-const OWNED = /^(student |adam |stage|streamed |teacher attention|student matrix|embed$|layers\.|eval )/;
+const OWNED = /^(student |adam |stage|streamed |teacher attention|student matrix|embed$|layers\.\d+\.[\w.]+\.(weight|bias)$|eval )/;
 
 describe('measuring on the built-in teacher', () => {
   const setup = async () => {
@@ -102,18 +105,22 @@ describe('measuring on the built-in teacher', () => {
     return { gpu, teacher, corpus };
   };
 
-  it('times every stage and an evaluation, and leaves no buffer, teacher upload or sampler step behind', async () => {
+  it('times a stage and an evaluation, and leaves no buffer, teacher upload or sampler step behind', async () => {
     const { gpu, teacher, corpus } = await setup();
     const twin = corpus.fresh();
     const made = liveLabels(gpu);
     const labels: string[] = [];
-    const cal = await calibrate(gpu, teacher, corpus, measured, { evaluation: { docs: 2, tokens: 16 }, onProgress: (l) => labels.push(l) });
+    // Stage 1 alone: the other stages are measured by the same code (and by tests/cli/estimate.test.ts).
+    const cal = await calibrate(gpu, teacher, corpus, { ...measured, stages: [1] }, { evaluation: { docs: 2, tokens: 16 }, onProgress: (l) => labels.push(l) });
     expect(made().filter((l) => OWNED.test(l))).toEqual([]);
     expect(teacher.resident).toBe(false);
     expect(corpus.sample(2, 16)).toEqual(twin.sample(2, 16));
-    for (const s of [1, 2, 3] as const) {
-      const c = cal.stages[s]!;
+    expect(Object.keys(cal.stages)).toEqual(['1']);
+    {
+      const c = cal.stages[1]!;
       expect(c.setupS).toBeGreaterThan(0);
+      // Building the stage's GPU programs is most of a first setup (SwiftShader compiles them on the CPU).
+      expect(c.coldSetupS).toBeGreaterThan(c.setupS);
       expect(c.stepS).toBeGreaterThan(0);
       expect(c.timedSteps).toBeGreaterThanOrEqual(2);
       // The teacher, the student, its moments and the stage's buffers: more than the teacher alone.
@@ -124,8 +131,8 @@ describe('measuring on the built-in teacher', () => {
     expect(cal.software).toBe(gpu.info.software);
     expect(labels).toContain('measuring stage 1: step 2 of 4');
     expect(labels.at(-1)).toBe('measured');
-    const e = estimateCost(cal, measured, 4);
-    expect(e.totalSeconds).toBeGreaterThan(e.stages[1]!.seconds + e.stages[2]!.seconds + e.stages[3]!.seconds);
+    const e = estimateCost(cal, { ...measured, stages: [1] }, 2);
+    expect(e.totalSeconds).toBeGreaterThan(e.stages[1]!.seconds);
   }, 600_000);
 
   it('measures a streamed stage window by window', async () => {
@@ -148,16 +155,16 @@ describe('measuring on the built-in teacher', () => {
     const made = liveLabels(gpu);
     const abort = new AbortController();
     const labels: string[] = [];
-    const measuring = calibrate(gpu, teacher, corpus, measured, {
+    const measuring = calibrate(gpu, teacher, corpus, { ...measured, stages: [1, 2] }, {
       evaluation: { docs: 2, tokens: 16 },
       signal: abort.signal,
       onProgress: (l) => {
         labels.push(l);
-        if (l.startsWith('measuring stage 2: step 1')) abort.abort();
+        if (l.startsWith('measuring stage 1: step 2')) abort.abort();
       },
     });
     await expect(measuring).rejects.toBeInstanceOf(CalibrationCancelled);
-    expect(labels.some((l) => l.startsWith('measuring stage 3'))).toBe(false);
+    expect(labels.some((l) => l.startsWith('measuring stage 2'))).toBe(false);
     expect(made().filter((l) => OWNED.test(l))).toEqual([]);
     // It was on the GPU before, so it still is.
     expect(teacher.resident).toBe(true);
