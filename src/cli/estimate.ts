@@ -24,6 +24,8 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
   const { gpu, plan, json } = a;
   const say = json ? (l: string) => console.error(l) : (l: string) => console.log(l);
   const tty = process.stderr.isTTY;
+  const adapter = [gpu.info.vendor, gpu.info.architecture].filter(Boolean).join(' · ');
+  if (gpu.info.software) console.error(`warning: ${adapter || 'this adapter'} is a CPU adapter (the GPU emulated on the processor): a GPU runs the same plan hundreds of times faster`);
   // A signal ends the measurement at the next step boundary, with its buffers released.
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -52,7 +54,6 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
   if (tty) process.stderr.write('\r\x1b[K');
   // A run of `mohawk distill` evaluates once, after the last stage, and builds its GPU programs anew.
   const e = estimateCost(cal, plan, cal.evalS === null ? 0 : 1, 'cold');
-  const adapter = [gpu.info.vendor, gpu.info.architecture].filter(Boolean).join(' · ');
   say(`estimate for this plan on ${adapter || 'this adapter'}, from ${roughDuration(cal.tookS)} of measuring:`);
   for (const s of costStages(e)) {
     const st = e.stages[s]!;
@@ -63,7 +64,6 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
   say(`  setup (teacher upload, student): ${roughDuration(e.setupSeconds)}`);
   if (cal.evaluation) say(`  held-out evaluation (${cal.evaluation.docs} documents of at most ${cal.evaluation.tokens} tokens): about ${roughDuration(e.evalSeconds)}; GPU memory at most ${bytes(cal.evalPeakBytes)}`);
   say(`  in all: about ${roughDuration(e.totalSeconds)}; GPU memory at most ${bytes(e.peakBytes)} (the plan's own upper estimate: ${bytes(e.planBytes)})`);
-  if (cal.software) console.error(`warning: ${adapter || 'this adapter'} is a CPU adapter (the GPU emulated on the processor): a GPU runs the same plan hundreds of times faster`);
   if (json) {
     const stages = Object.fromEntries(costStages(e).map((s) => [s, { steps: e.stages[s]!.steps, seconds: e.stages[s]!.seconds, peakBytes: e.stages[s]!.peakBytes }]));
     console.log(JSON.stringify({ stages, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes }));

@@ -211,6 +211,8 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
   const stages: Partial<PerStage<StageCalibration>> = {};
   let evalS: number | null = null;
   let evalPeakBytes = 0;
+  // What the timed passes left to the garbage collector: a run's stages leave it once, not twice.
+  let extra = 0;
   try {
     const prepareS = (performance.now() - t0) / 1000;
     part++;
@@ -218,8 +220,9 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
     const steps = stepsPerStage(plan);
     for (const stage of plan.stages) {
       progress(`measuring stage ${stage}`);
-      stages[stage] = await measureStage(d, stage, steps[stage], plan, opts, cancelled, (k, n) => opts.onProgress?.(`measuring stage ${stage}: step ${k} of ${n}`, part, parts));
-      stages[stage]!.peakBytes = Math.max(0, stages[stage]!.peakBytes - others);
+      const { leftBytes, ...m } = await measureStage(gpu, d, stage, steps[stage], plan, opts, cancelled, (k, n) => opts.onProgress?.(`measuring stage ${stage}: step ${k} of ${n}`, part, parts));
+      stages[stage] = { ...m, peakBytes: Math.max(0, m.peakBytes - others - extra) };
+      extra += leftBytes;
       part++;
       check();
     }
@@ -241,7 +244,7 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
         const scale = rows(docs) / rows(1);
         evalS = ((performance.now() - e0) / 1000) * scale;
         // Its buffers (activations, logits) grow with the rows; the models it reads do not.
-        evalPeakBytes = Math.max(0, before + (gpu.memory.peakBytes - before) * scale - others);
+        evalPeakBytes = Math.max(0, before + (gpu.memory.peakBytes - before) * scale - others - extra);
       }
       part++;
     }
@@ -267,6 +270,7 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
 }
 
 async function measureStage(
+  gpu: Gpu,
   d: Distiller,
   stage: Stage,
   total: number,
@@ -274,29 +278,37 @@ async function measureStage(
   opts: CalibrateOptions,
   cancelled: () => boolean,
   onStep: (k: number, n: number) => void,
-): Promise<StageCalibration> {
+): Promise<StageCalibration & { leftBytes: number }> {
+  // The stage's memory is the first pass's peak: at that point the GPU holds what a run's would (the
+  // buffers earlier stages left to the garbage collector, once). The timed pass leaves its own again,
+  // which later stages' peaks must not count: `leftBytes` says how much.
+  const unowned = () => gpu.memory.liveBytes - [...d.teacher.weights.buffers.values()].reduce((a, b) => a + b.size, 0) - d.studentGpuBytes;
   // A first pass of one step builds the stage's GPU programs; the second, timed, finds them built.
   let coldStart = 0;
   let coldSetupS = 0;
   let coldSteps = 0;
+  let peakBytes = 0;
   await d.runStage(
     stage,
     total,
     {
-      stage: (_s, state) => {
+      stage: (_s, state, _steps, _tokens, peak) => {
         if (state === 'started') coldStart = performance.now();
-        else coldSetupS = (performance.now() - coldStart) / 1000;
+        else {
+          coldSetupS = (performance.now() - coldStart) / 1000;
+          peakBytes = peak ?? 0;
+        }
       },
     },
     { stop: cancelled, skip: () => coldSteps++ >= 1 },
   );
   if (cancelled()) throw new CalibrationCancelled();
+  const afterCold = unowned();
   const minTimedS = opts.minTimedS ?? 0.5;
   // Barrier times: after step 1, after step 2, and after the timed steps.
   const marks: number[] = [];
   let started = 0;
   let ended = 0;
-  let peakBytes = 0;
   let submitted = 0;
   let timed = 2;
   let barrier = false;
@@ -307,12 +319,9 @@ async function measureStage(
     stage,
     total,
     {
-      stage: (_s, state, _steps, _tokens, peak) => {
+      stage: (_s, state) => {
         if (state === 'started') started = performance.now();
-        else {
-          ended = performance.now();
-          peakBytes = peak ?? 0;
-        }
+        else ended = performance.now();
       },
     },
     {
@@ -339,18 +348,19 @@ async function measureStage(
     },
   );
   if (cancelled()) throw new CalibrationCancelled();
+  const leftBytes = Math.max(0, unowned() - afterCold);
   const setupS = ((marks[0] ?? ended) - started) / 1000;
-  if (submitted < 2) return { setupS, coldSetupS, stepS: 0, windowS: 0, window, peakBytes, timedSteps: submitted };
+  if (submitted < 2) return { setupS, coldSetupS, stepS: 0, windowS: 0, window, peakBytes, leftBytes, timedSteps: submitted };
   const loneS = ((marks[1] ?? ended) - marks[0]!) / 1000;
   const n = submitted - 2;
-  if (n === 0) return { setupS, coldSetupS, stepS: loneS, windowS: 0, window: 1, peakBytes, timedSteps: 1 };
+  if (n === 0) return { setupS, coldSetupS, stepS: loneS, windowS: 0, window: 1, peakBytes, leftBytes, timedSteps: 1 };
   const groupS = (ended - marks[1]!) / 1000;
   // A resident stage keeps a step in flight, so the lone step and the group run at the same pace (as
   // does a streamed one whose window holds a single step).
-  if (!streamed || n < 2) return { setupS, coldSetupS, stepS: (loneS + groupS) / (n + 1), windowS: 0, window: 1, peakBytes, timedSteps: n + 1 };
+  if (!streamed || n < 2) return { setupS, coldSetupS, stepS: (loneS + groupS) / (n + 1), windowS: 0, window: 1, peakBytes, leftBytes, timedSteps: n + 1 };
   // A streamed window of n steps costs windowS + n·stepS; the lone step was a window of one.
   const stepS = Math.max(0, (groupS - loneS) / (n - 1));
-  return { setupS, coldSetupS, stepS, windowS: Math.max(0, loneS - stepS), window, peakBytes, timedSteps: n + 1 };
+  return { setupS, coldSetupS, stepS, windowS: Math.max(0, loneS - stepS), window, peakBytes, leftBytes, timedSteps: n + 1 };
 }
 
 /** The stages in the order STAGES lists them, for reports. */

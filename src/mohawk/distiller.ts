@@ -92,6 +92,13 @@ export class Distiller {
     return this.state.student;
   }
 
+  /** GPU bytes of the student's parameters, gradients and moments while they are on the GPU (0 while streamed). */
+  get studentGpuBytes(): number {
+    const st = this.state;
+    if (st.where !== 'gpu') return 0;
+    return [...st.student.values, ...st.student.grads, ...st.m, ...st.v].reduce((a, b) => a + b.size, 0);
+  }
+
   /** Puts the teacher and the student (with its moments) on the GPU, for stage 3, evaluation and plots. */
   async resident(): Promise<void> {
     if (this.streaming) throw new Error(`not while stage ${this.streaming} streams the layers (one layer at a time is on the GPU): available at the stage's end`);
