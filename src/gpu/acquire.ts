@@ -43,7 +43,34 @@ interface DawnModule {
   globals: Record<string, unknown>;
 }
 
+/**
+ * Gives the process a private XDG_RUNTIME_DIR when it has none (or a relative one), and returns it;
+ * null when it had a usable one. Vulkan layers that look for a display (Mesa's device-select layer,
+ * installed with mesa-vulkan-drivers) call wl_display_connect, and libwayland prints "error:
+ * XDG_RUNTIME_DIR is invalid or not set in the environment." on stderr for each Dawn instance when
+ * the variable is missing: a headless run would read as failing. In an empty folder the connection
+ * fails quietly, as on a desktop without Wayland. It must be set before Dawn makes its instance;
+ * setting process.env changes the C environment the layer reads. The folder is the user's own
+ * (0700) under the temporary folder, made once and reused, like Qt's fallback for the same case.
+ */
+export async function privateRuntimeDir(env: Record<string, string | undefined> = process.env): Promise<string | null> {
+  if (process.platform !== 'linux' || env.XDG_RUNTIME_DIR?.startsWith('/')) return null;
+  const [fs, os, path] = await Promise.all([import('node:fs'), import('node:os'), import('node:path')]);
+  const uid = process.getuid?.() ?? 0;
+  const dir = path.join(os.tmpdir(), `mohawk-runtime-${uid}`);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch {
+    // Already there: used only if it is a real folder of ours that no one else can enter.
+  }
+  const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  const mine = st?.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0;
+  env.XDG_RUNTIME_DIR = mine ? dir : fs.mkdtempSync(path.join(os.tmpdir(), 'mohawk-runtime-'));
+  return env.XDG_RUNTIME_DIR;
+}
+
 async function acquireNodeAdapter(powerPreference: GPUPowerPreference, opts: AcquireOptions): Promise<GPUAdapter> {
+  await privateRuntimeDir();
   const name = 'webgpu';
   const dawn = (await import(/* @vite-ignore */ name)) as DawnModule;
   Object.assign(globalThis, dawn.globals);

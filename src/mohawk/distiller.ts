@@ -101,6 +101,13 @@ export class Distiller {
     return this.state.student;
   }
 
+  /** GPU bytes of the student's parameters, gradients and moments while they are on the GPU (0 while streamed). */
+  get studentGpuBytes(): number {
+    const st = this.state;
+    if (st.where !== 'gpu') return 0;
+    return [...st.student.values, ...st.student.grads, ...st.m, ...st.v].reduce((a, b) => a + b.size, 0);
+  }
+
   /** Puts the teacher and the student (with its moments) on the GPU, for stage 3, evaluation and plots. */
   async resident(): Promise<void> {
     if (this.streaming) throw new Error(`not while stage ${this.streaming} streams the layers (one layer at a time is on the GPU): available at the stage's end`);
@@ -245,10 +252,12 @@ export class Distiller {
       step.release();
       this.streaming = null;
     }
-    // A stopped run is saved too (not marked done), so that it can be resumed.
+    // The stage's end is reported as soon as its last step is in, before its checkpoint and whatever
+    // the save hook does after it (the run's held-out evaluation), so that a skip shows at once. A
+    // stopped run is saved too (not marked done), so that it can be resumed.
     const stopped = !skipped && (control.stop?.() ?? false) && last < total;
-    await hooks.save?.(stage, skipped || stopped ? last : total, !stopped);
     if (!stopped) hooks.stage?.(stage, skipped ? 'skipped' : 'finished', total, total * perStep, this.gpu.memory.peakBytes);
+    await hooks.save?.(stage, skipped || stopped ? last : total, !stopped);
   }
 
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */

@@ -8,6 +8,7 @@ import type { FileSet } from '../io/files';
 import { readJson } from '../io/files';
 import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { LoadedTeacher } from '../models/teacher';
+import { remainingSeconds, type Calibration } from './calibrate';
 import { loadCheckpoint, peekCheckpoint, saveCheckpoint, teacherFingerprint, type CheckpointStore } from './checkpoint';
 import { Distiller, type ResumePoint } from './distiller';
 import { PLAN_FIELD_NAMES, sampleStep, STAGES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
@@ -42,8 +43,12 @@ export type RunEvent =
   | { type: 'progress'; label: string; done: number; total: number }
   /** A stage began, ended, or was skipped. steps/tokens are the stage's planned totals. */
   | { type: 'stage'; stage: Stage; state: 'started' | 'finished' | 'skipped'; steps: number; tokens: number; gpuPeakBytes?: number }
-  /** elapsedS: the stage's training time; runElapsedS: the whole run's wall time (Run.elapsedS). */
-  | { type: 'step'; stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number | null; runElapsedS: number }
+  /**
+   * elapsedS: the stage's training time; runElapsedS: the whole run's wall time (Run.elapsedS); etaS:
+   * the rest of this stage; runEtaS: the rest of the run, later stages and evaluations included
+   * (null while a stage to come was never measured: see RunSetup.calibration).
+   */
+  | { type: 'step'; stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number | null; runElapsedS: number; runEtaS: number | null }
   /** Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not yet measured. */
   | { type: 'distances'; layers: number; heads: number; values: Float32Array }
   | { type: 'checkpoint'; stage: Stage; step: number; stageDone: boolean; tokens: number; at: number }
@@ -73,6 +78,8 @@ export interface RunSetup {
   evaluation: { docs: number; tokens: number; atStageEnds: boolean };
   /** What made the student, for its record (`mohawk distill`, the studio). */
   tool: string;
+  /** A measurement of this plan's shapes (calibrate.ts): how the whole run's remaining time counts the stages to come. */
+  calibration?: Calibration | null;
   /** How the caller's user names the plan's fields in messages (the CLI: its flags). */
   fieldNames?: Record<PlanField, string>;
   onEvent(e: RunEvent): void;
@@ -157,6 +164,8 @@ export class Run {
   private pausedMs = 0;
   /** Seconds earlier sessions of a resumed run took. */
   private priorS = 0;
+  /** Seconds the last held-out evaluation took, for the remaining time of the evaluations to come. */
+  private evalS: number | null = null;
 
   private constructor(
     private readonly s: RunSetup,
@@ -256,8 +265,11 @@ export class Run {
           this.tokensDone[r.stage] = r.tokens;
           this.lastPoint = { stage: r.stage, step: r.step };
           const start = this.from && this.from.stage === r.stage ? this.from.step : 0;
-          const etaS = r.step > start ? ((r.steps - r.step) * r.elapsedS) / (r.step - start) : null;
-          s.onEvent({ type: 'step', ...r, etaS, runElapsedS: this.elapsedS });
+          const stepS = r.step > start ? r.elapsedS / (r.step - start) : null;
+          const etaS = stepS === null ? null : (r.steps - r.step) * stepS;
+          const evaluationsLeft = s.evaluation.atStageEnds ? this.plan.stages.filter((st) => st >= r.stage).length : 0;
+          const runEtaS = remainingSeconds(this.plan, { stage: r.stage, step: r.step, stepS }, s.calibration ?? null, evaluationsLeft, this.evalS);
+          s.onEvent({ type: 'step', ...r, etaS, runElapsedS: this.elapsedS, runEtaS });
         },
         distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
         save: async (stage, step, stageDone) => {
@@ -373,7 +385,9 @@ export class Run {
 
   /** Held-out NLL of teacher and student (also reported as an 'eval' event, and kept for the student's record). */
   async evaluate(stage: Stage | 0 = this.lastStage): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
+    const e0 = performance.now();
     const r = await this.distiller.evaluate(this.s.evaluation.tokens, this.s.evaluation.docs);
+    this.evalS = (performance.now() - e0) / 1000;
     this.evaluations.push({ stage, ...r, at: new Date().toISOString() });
     this.s.onEvent({ type: 'eval', stage, ...r });
     return r;

@@ -104,6 +104,7 @@ export class StageStep {
     this.lossSum = gpu.zeros(1, 'stage loss sum');
     this.lossOne = gpu.buffer(4, 'stage loss');
     this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
+    this.released.push(() => [this.ids, this.lossSum, this.lossOne, this.layerLoss].forEach((b) => b.destroy()));
     student.trainOnly(trainedBy(stage, o.freezeMlp));
     const mask = student.buffers('stage mask', student.mask());
     this.released.push(() => mask.forEach((b) => b.destroy()));
@@ -130,6 +131,7 @@ export class StageStep {
       this.released.push(() => teach.release(), () => stud.release());
       const rowLoss = gpu.buffer(rows * 4, 'stage-3 row loss');
       const dLogits = gpu.buffer(rows * c.vocab * 4, 'd student logits');
+      this.released.push(() => [rowLoss, dLogits].forEach((b) => b.destroy()));
       micro.push(
         ...teach.ops,
         ...stud.ops,

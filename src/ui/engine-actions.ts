@@ -28,13 +28,44 @@ function engine(): EngineClient {
   return client;
 }
 
+/** The engine, once started (null before, or when its worker could not start). */
+export function engineClient(): EngineClient | null {
+  return client;
+}
+
 /** Busy with something that changes what the engine holds (teacher, corpus, a run). */
 function locked(): boolean {
   const s = useUi.getState();
   return s.teacherLoading || s.corpusLoading || s.run.running || s.starting;
 }
 
+// The engine's events are applied in batches, one every EVENT_BATCH_MS at most: a fast GPU reports
+// hundreds of steps a second (each a loss point and a timing, in stage 1 a layer × head grid too), and
+// applied one by one they would re-render the page for each. A batch is one React render, and of the
+// grids in it only the last is drawn.
+const EVENT_BATCH_MS = 33;
+let pending: (EngineEvent | DistillEvent)[] = [];
+let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
 function onEvent(e: EngineEvent | DistillEvent): void {
+  pending.push(e);
+  flushTimer ??= setTimeout(flushEvents, EVENT_BATCH_MS);
+}
+
+function flushEvents(): void {
+  flushTimer = null;
+  const batch = pending;
+  pending = [];
+  let lastGrid = -1;
+  batch.forEach((e, i) => {
+    if (e.type === 'distances') lastGrid = i;
+  });
+  batch.forEach((e, i) => {
+    if (e.type !== 'distances' || i === lastGrid) applyEvent(e);
+  });
+}
+
+function applyEvent(e: EngineEvent | DistillEvent): void {
   const before = useUi.getState().run;
   useUi.getState().applyEvent(e);
   // A run that stopped without finishing (an error, a lost device) may have left a checkpoint.

@@ -132,6 +132,8 @@ export interface UiState {
   tokensPerS: number | null;
   /** The run's wall time as the engine last reported it (setup and evaluations included), null before. */
   runElapsedS: number | null;
+  /** The rest of the whole run as the engine last estimated it (later stages and evaluations included); null when unknown. */
+  runEtaS: number | null;
   progress: Progress | null;
   checkpoint: CheckpointInfo | null;
 
@@ -206,6 +208,7 @@ function runFields(plan: DistillPlan) {
     tokens: 0,
     tokensPerS: null,
     runElapsedS: null,
+    runEtaS: null,
     progress: null,
     checkpoint: null,
     distances: null,
@@ -331,7 +334,7 @@ export const useUi = create<UiState>()((set, get) => {
         }
         case 'timing':
           patchStage(e.stage, { step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS });
-          set({ runElapsedS: e.runElapsedS });
+          set({ runElapsedS: e.runElapsedS, runEtaS: e.runEtaS });
           return;
         case 'distances':
           set({ distances: { layers: e.layers, heads: e.heads, values: e.values.slice() } });

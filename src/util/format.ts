@@ -48,3 +48,17 @@ export function tokens(n: number): string {
   if (n >= 1e3) return `${+(n / 1e3).toPrecision(3)}K`;
   return String(n);
 }
+
+/** An estimate's length as people say it: 42 → "42 s", 200 → "3 min 20 s", 23_400 → "6 h 30 min", 200_000 → "2 d 7 h". */
+export function roughDuration(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '–';
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  const t = Math.round(s);
+  if (t < 600) return `${Math.floor(t / 60)} min ${String(t % 60).padStart(2, '0')} s`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${String(m % 60).padStart(2, '0')} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}

@@ -3,8 +3,17 @@ import type { GpuInfo } from '../gpu/runtime';
 import type { DistillPlan, PerStage, Stage } from '../mohawk/plan';
 import type { TeacherSummary } from '../models/teacher';
 import type { MixingSample } from '../mohawk/inspect';
+import type { Calibration } from '../mohawk/calibrate';
 
-export type { DistillPlan, MixingSample, PerStage, Stage, TeacherSummary };
+export type { Calibration, DistillPlan, MixingSample, PerStage, Stage, TeacherSummary };
+
+/** How the studio evaluates a run: held-out NLL before training and at each stage's end, on these documents. */
+export const STUDIO_EVALUATION = { docs: 10, tokens: 256 } as const;
+
+/** Held-out evaluations a studio run of `plan` makes: one before training, one after each stage. */
+export function studioEvaluations(plan: Pick<DistillPlan, 'stages'>): number {
+  return plan.stages.length + 1;
+}
 
 export type GpuSummary = GpuInfo;
 
@@ -34,8 +43,12 @@ export type DistillEvent =
   /** A stage began, ended, or was skipped by the user. steps/tokens are the stage's planned totals. */
   | { type: 'stage'; stage: Stage; state: 'started' | 'finished' | 'skipped'; steps: number; tokens: number }
   /** Per optimizer step (the existing 'metric' event carries the loss curve). */
-  /** elapsedS: the stage's training time; runElapsedS: the whole run's wall time, setup and evaluations included. */
-  | { type: 'timing'; stage: Stage; step: number; steps: number; elapsedS: number; etaS: number | null; runElapsedS: number }
+  /**
+   * elapsedS: the stage's training time; runElapsedS: the whole run's wall time, setup and evaluations
+   * included; etaS: the rest of this stage; runEtaS: the rest of the run, later stages and evaluations
+   * included (null while a stage to come has not been measured).
+   */
+  | { type: 'timing'; stage: Stage; step: number; steps: number; elapsedS: number; etaS: number | null; runElapsedS: number; runEtaS: number | null }
   /** Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not yet measured. */
   | { type: 'distances'; layers: number; heads: number; values: number[] }
   /** Held-out mean NLL (nats/token) of teacher and student. */
@@ -101,8 +114,18 @@ export interface DistillApi {
    * once the run is under way, with the plan's steps and memory estimate. Progress arrives as events.
    */
   startDistill(plan: DistillPlan): Promise<StartedRun>;
-  /** Ends the current stage now (its checkpoint is written) and goes on with the next. */
+  /** Ends the current stage at the next step boundary (its checkpoint is written) and goes on with the next. */
   skipStage(): Promise<void>;
+  /**
+   * What `plan` costs on this adapter, measured: a few timed steps of each stage at the plan's shapes
+   * on a throwaway student, and one timed evaluation (src/mohawk/calibrate.ts); estimateCost turns it
+   * into seconds and bytes for any plan it covers. Nothing of it stays (no checkpoint, no student).
+   * Rejects with a message beginning "cancelled" when cancelCost(), another measurement, a start or a
+   * teacher load ends it first (at a step boundary).
+   */
+  measureCost(plan: DistillPlan, onProgress?: (label: string, done: number, total: number) => void): Promise<Calibration>;
+  /** Ends a measurement in progress at its next step boundary; resolves once its buffers are released. */
+  cancelCost(): Promise<void>;
   /** Ends the run after the step in flight: its checkpoint is written and the student so far stays to evaluate, export or resume. */
   stopDistill(): Promise<void>;
   /** Teacher attention and student SSD matrix of one (layer, head) on a held-out sample. */

@@ -1,6 +1,7 @@
 // The engine behind the page, in a worker: owns the GPU, the loaded teacher and corpus, and the run,
 // which the run driver (src/mohawk/run.ts) carries out; this shell turns the page's calls into it and
 // its RunEvents into the page's events, and keeps checkpoints in the browser's private file system.
+import { releaseProxy } from 'comlink';
 import { zipSync } from 'fflate';
 import { Gpu } from '../gpu/runtime';
 import { CorpusError } from '../io/corpus';
@@ -15,10 +16,12 @@ import { browserFileSet, bytesSource, fetchFileSet, readJson, type FileSet } fro
 import { joinBytes } from '../io/safetensors';
 import { loadTeacher, teacherName, type LoadedTeacher } from '../models/teacher';
 import { opfsStore, type CheckpointStore } from '../mohawk/checkpoint';
+import { calibrate, CalibrationCancelled, type Calibration } from '../mohawk/calibrate';
 import { continuations, mixingSample, type MixingSample } from '../mohawk/inspect';
+import { validatePlan } from '../mohawk/plan';
 import { Run, peekRunState, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
 import { TokenStream } from '../mohawk/token-stream';
-import type { CorpusFileIn, CorpusLoad, CorpusOptions, CorpusSummary, DistillApi, DistillEvent, DistillPlan, EngineApi, EngineEvent, GpuSummary, ResumeInfo, StartedRun, TeacherSummary } from './api';
+import { STUDIO_EVALUATION, type CorpusFileIn, type CorpusLoad, type CorpusOptions, type CorpusSummary, type DistillApi, type DistillEvent, type DistillPlan, type EngineApi, type EngineEvent, type GpuSummary, type ResumeInfo, type StartedRun, type TeacherSummary } from './api';
 
 export const BUILTIN_TEACHER_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 export const BUILTIN_CORPUS = 'corpus/tinystories-2MiB.txt';
@@ -65,6 +68,22 @@ export class Engine implements EngineApi, DistillApi {
   private readonly listeners: ((e: AnyEvent) => void)[] = [];
   private run: Run | null = null;
   private running = false;
+  /** A cost measurement in progress, and the last one made for the loaded teacher (a run's ETA counts later stages by it). */
+  private costing: { abort: AbortController; done: Promise<Calibration> } | null = null;
+  private calibration: Calibration | null = null;
+  /** Loads and starts in progress: they change what a measurement reads, so none may begin meanwhile. */
+  private exclusive = 0;
+
+  /** Runs `f` (a teacher load, a run's start) with no cost measurement under it: one in progress ends first. */
+  private async withoutMeasuring<T>(f: () => Promise<T>): Promise<T> {
+    this.exclusive++;
+    try {
+      await this.cancelCost();
+      return await f();
+    } finally {
+      this.exclusive--;
+    }
+  }
 
   private emit(e: AnyEvent): void {
     for (const l of this.listeners) {
@@ -120,6 +139,11 @@ export class Engine implements EngineApi, DistillApi {
   /** `name` null: the teacher is named by its config.json (teacherName). */
   private async load(files: FileSet, given: string | null): Promise<TeacherSummary> {
     if (this.running) throw new Error('a run is in progress: pause it before loading another teacher');
+    return this.withoutMeasuring(() => this.loadNow(files, given));
+  }
+
+  private async loadNow(files: FileSet, given: string | null): Promise<TeacherSummary> {
+    this.calibration = null;
     const gpu = await this.device();
     this.run?.release();
     this.run = null;
@@ -240,6 +264,11 @@ export class Engine implements EngineApi, DistillApi {
   /** Prepares a run (a new one of `plan`, or the checkpoint's when null) and starts it; resolves once it runs. */
   private async begin(plan: DistillPlan | null): Promise<StartedRun> {
     if (this.running) throw new Error('already running');
+    return this.withoutMeasuring(() => this.beginNow(plan));
+  }
+
+  private async beginNow(plan: DistillPlan | null): Promise<StartedRun> {
+    if (this.running) throw new Error('already running');
     const teacher = this.needTeacher();
     const gpu = await this.device();
     const corpus = await this.corpusSource();
@@ -263,8 +292,9 @@ export class Engine implements EngineApi, DistillApi {
         store,
         resume: plan === null,
         saveEveryS: 180,
-        evaluation: { docs: 10, tokens: 256, atStageEnds: true },
+        evaluation: { ...STUDIO_EVALUATION, atStageEnds: true },
         tool: 'mohawk studio',
+        calibration: this.calibration,
         onEvent: (e) => this.onRunEvent(e),
       });
     } catch (e) {
@@ -292,7 +322,7 @@ export class Engine implements EngineApi, DistillApi {
         return this.status(`stage ${e.stage} ${e.state}`);
       case 'step':
         this.emit({ type: 'metric', stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokensPerS: e.tokensPerS });
-        return this.emit({ type: 'timing', stage: e.stage, step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS, runElapsedS: e.runElapsedS });
+        return this.emit({ type: 'timing', stage: e.stage, step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS, runElapsedS: e.runElapsedS, runEtaS: e.runEtaS });
       case 'distances':
         return this.emit({ type: 'distances', layers: e.layers, heads: e.heads, values: Array.from(e.values) });
       case 'checkpoint':
@@ -345,6 +375,51 @@ export class Engine implements EngineApi, DistillApi {
   async skipStage(): Promise<void> {
     if (!this.running || !this.run) throw new Error('no run is in progress');
     this.run.skip();
+  }
+
+  async measureCost(plan: DistillPlan, onProgress?: (label: string, done: number, total: number) => void): Promise<Calibration> {
+    try {
+      while (this.costing) await this.cancelCost();
+      if (this.running) throw new Error('a run is in progress: its own pace refines the estimate');
+      if (this.exclusive > 0) throw new Error('cancelled: a teacher is loading or a run is starting');
+      const abort = new AbortController();
+      const done = this.calibrate(plan, abort.signal, onProgress);
+      this.costing = { abort, done };
+      try {
+        const cal = await done;
+        this.calibration = cal;
+        return cal;
+      } catch (e) {
+        if (e instanceof CalibrationCancelled) throw new Error(`cancelled: ${e.message}`);
+        throw e;
+      } finally {
+        if (this.costing?.abort === abort) this.costing = null;
+      }
+    } finally {
+      // The page's callback is a comlink proxy: its port is closed once the measurement is over.
+      (onProgress as unknown as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
+    }
+  }
+
+  private async calibrate(plan: DistillPlan, signal: AbortSignal, onProgress?: (label: string, done: number, total: number) => void): Promise<Calibration> {
+    const teacher = this.needTeacher();
+    const gpu = await this.device();
+    const corpus = await this.stream(await this.corpusSource());
+    validatePlan(plan, { teacher: { config: teacher.config, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }, trainTokens: corpus.trainTokens, longestTrainDoc: corpus.longestTrainDoc, limits: gpu.info.limits });
+    if (signal.aborted) throw new CalibrationCancelled();
+    return calibrate(gpu, teacher, corpus, plan, {
+      evaluation: STUDIO_EVALUATION,
+      signal,
+      // A page that went away must not fail the measurement.
+      onProgress: (label, done, total) => void Promise.resolve(onProgress?.(label, done, total)).catch(() => {}),
+    });
+  }
+
+  async cancelCost(): Promise<void> {
+    const c = this.costing;
+    if (!c) return;
+    c.abort.abort();
+    await c.done.catch(() => {});
   }
 
   private needRun(): Run {

@@ -283,10 +283,51 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
 }
 
 /**
- * Stop keeps the run's work and a resumed run shows its own plan: while stage 1 trains, Evaluate is
- * disabled with its reason; Stop ends the run after the step in flight with the student kept (it
- * exports) and a resume offer; a changed form is replaced by the checkpoint's plan on resume, and
- * the run finishes from where it stopped.
+ * The main thread's tasks while `run` goes on, from a Chromium trace of the page's renderer: each
+ * task's wall time and the CPU time its thread spent in it. PerformanceObserver's long tasks are wall
+ * time only, and on SwiftShader the GPU is emulated by the same processor (two cores in CI), which
+ * keeps the main thread waiting for a core for tens or hundreds of milliseconds inside tasks that
+ * compute for one or two: the observer then reports "long tasks" the page did not cause.
+ */
+async function mainThreadTasks(page, run) {
+  const browser = page.context().browser();
+  await browser.startTracing(page, { categories: ['toplevel'] });
+  let trace;
+  try {
+    await run();
+  } finally {
+    trace = JSON.parse((await browser.stopTracing()).toString('utf8'));
+  }
+  const events = trace.traceEvents ?? trace;
+  const mains = new Set(events.filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const byThread = new Map();
+  for (const e of events) {
+    const key = `${e.pid}:${e.tid}`;
+    if (e.ph !== 'X' || e.name !== 'ThreadControllerImpl::RunTask' || !mains.has(key)) continue;
+    if (!byThread.has(key)) byThread.set(key, []);
+    byThread.get(key).push({ wallMs: e.dur / 1000, cpuMs: (e.tdur ?? e.dur) / 1000 });
+  }
+  // The page's renderer is the busiest one (a fresh context has no other page).
+  return [...byThread.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+}
+
+/** The number a data-* attribute of `id` holds. */
+async function dataNumber(page, id, attr) {
+  return Number(await page.locator($(id)).getAttribute(`data-${attr}`));
+}
+
+async function costState(page) {
+  return page.locator($('cost-panel')).getAttribute('data-state');
+}
+
+/**
+ * The cost before the run, Stop, Skip and a resumed run's own plan, with the main thread watched:
+ * the plan is measured on this adapter (a CPU one, said so) and its estimate follows the form (new
+ * budgets at once, other shapes never shown as measured); while stage 1 trains the whole run's ETA is
+ * shown and Evaluate is disabled with its reason; Stop ends the run after the step in flight with the
+ * student kept (it exports) and a resume offer; a changed form is replaced by the checkpoint's plan
+ * on resume; Skip ends the resumed stage at the next step boundary, and no main-thread task of the
+ * training computes for 50 ms or more.
  */
 export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
   // Long tasks on the main thread while the run trains (the engine is in a worker; the page only draws).
@@ -304,23 +345,61 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
     const box = page.locator($(`plan-stage-${s}`));
     if (await box.isChecked()) await box.uncheck();
   }
-  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 384 });
-  const runFrom = await page.evaluate(() => performance.now());
-  await page.locator($('run')).click();
-  const bar = $('stage-progress-1');
-  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.step) >= 2, bar, { timeout: 240_000, polling: 200 }).catch(async () => {
-    throw new Error(`stage 1 did not reach step 2; status: ${await statusText(page)}`);
-  });
-  if (await page.locator($('evaluate')).isEnabled()) throw new Error('Evaluate is enabled while the run trains');
-  if (!(await page.locator($('evaluate-reason')).isVisible())) throw new Error('no reason is shown for the disabled Evaluate');
+  // 10 steps of 64 tokens.
+  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 640 });
 
-  await page.locator($('stop')).click();
-  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 120_000, polling: 200 }).catch(async () => {
-    throw new Error(`the run did not stop; status: ${await statusText(page)}`);
+  // The cost, measured on this adapter a moment after the plan stops changing.
+  const measuredAt = Date.now();
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'measured', $('cost-panel'), { timeout: 300_000, polling: 200 }).catch(async () => {
+    throw new Error(`the plan's cost was not measured: [${await costState(page)}] ${await page.locator($('cost-panel')).innerText()}`);
   });
+  const measureS = (Date.now() - measuredAt) / 1000;
+  if (!(await page.locator($('cost-cpu-warning')).isVisible())) throw new Error('the estimate carries no warning that SwiftShader is a CPU adapter');
+  const [stageS, stageBytes, totalS, totalBytes] = [
+    await dataNumber(page, 'cost-stage-1', 'seconds'),
+    await dataNumber(page, 'cost-stage-1', 'bytes'),
+    await dataNumber(page, 'cost-total', 'seconds'),
+    await dataNumber(page, 'cost-total', 'bytes'),
+  ];
+  if (!(stageS > 0 && stageBytes > 0 && totalS > stageS && totalBytes >= stageBytes)) {
+    throw new Error(`the estimate is not a time and memory per stage and in all: stage 1 ${stageS} s, ${stageBytes} B; total ${totalS} s, ${totalBytes} B`);
+  }
+  // A new budget is extrapolated at once; another shape is never shown with the old numbers, and
+  // back on the measured shape the numbers return without measuring again.
+  await fillPlan(page, { 'tokens-1': 1280 });
+  await page.waitForFunction(([sel, was]) => Number(document.querySelector(sel)?.dataset.seconds) !== was, [$('cost-stage-1'), stageS], { timeout: 1_000, polling: 20 }).catch(() => {});
+  const longer = await dataNumber(page, 'cost-stage-1', 'seconds');
+  if ((await costState(page)) !== 'measured' || !(longer > stageS)) throw new Error(`twice the budget did not lengthen the estimate at once: ${stageS} s → ${longer} s [${await costState(page)}]`);
+  await fillPlan(page, { 'tokens-1': 640, seqLen: 64 });
+  const other = await costState(page);
+  if (other === 'measured' || (await page.locator($('cost-table')).count()) > 0) throw new Error(`another sequence length still shows the old estimate [${other}]`);
+  await fillPlan(page, { seqLen: 32 });
+  if ((await costState(page)) !== 'measured' || (await dataNumber(page, 'cost-stage-1', 'seconds')) !== stageS) throw new Error('back on the measured plan, its estimate did not return');
+
+  const runFrom = await page.evaluate(() => performance.now());
+  const bar = $('stage-progress-1');
+  let runEta = NaN;
+  const tasks = await mainThreadTasks(page, async () => {
+    await page.locator($('run')).click();
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.step) >= 2, bar, { timeout: 240_000, polling: 200 }).catch(async () => {
+      throw new Error(`stage 1 did not reach step 2; status: ${await statusText(page)}`);
+    });
+    runEta = await dataNumber(page, 'run-eta', 'value');
+    if (await page.locator($('evaluate')).isEnabled()) throw new Error('Evaluate is enabled while the run trains');
+    if (!(await page.locator($('evaluate-reason')).isVisible())) throw new Error('no reason is shown for the disabled Evaluate');
+    await page.locator($('stop')).click();
+    await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 120_000, polling: 200 }).catch(async () => {
+      throw new Error(`the run did not stop; status: ${await statusText(page)}`);
+    });
+  });
+  // The measurement covers the stage, so the whole run's remaining time is known from the first steps.
+  if (!(runEta > 0)) throw new Error(`no whole-run ETA while stage 1 trained (${runEta})`);
   const runTo = await page.evaluate(() => performance.now());
   const long = await page.evaluate(([a, b]) => window.__longTasks.filter((t) => t.at >= a && t.at <= b).map((t) => t.ms), [runFrom, runTo]);
   const longest = long.length ? Math.max(...long) : 0;
+  const busiest = tasks.reduce((a, t) => (t.cpuMs > a.cpuMs ? t : a), { cpuMs: 0, wallMs: 0 });
+  if (tasks.length === 0) throw new Error('the trace holds no task of the page\'s main thread');
+  if (!(busiest.cpuMs < 50)) throw new Error(`a main-thread task computed for ${busiest.cpuMs.toFixed(0)} ms during the run (${busiest.wallMs.toFixed(0)} ms of wall time)`);
   const stopped = await statusText(page);
   if (!/stopped at stage 1, step \d+: the checkpoint and the student so far are kept/.test(stopped)) throw new Error(`the status after Stop says ${stopped}`);
   const stoppedAt = Number(await page.locator(bar).getAttribute('data-step'));
@@ -333,13 +412,48 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
   // The form changes; resuming shows the checkpoint's own plan again and goes on from its step.
   await fillPlan(page, { seqLen: 64 });
   await page.locator($('resume-run')).click();
-  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'finished', bar, { timeout: 240_000, polling: 200 }).catch(async () => {
-    throw new Error(`the resumed stage 1 did not finish; status: ${await statusText(page)}`);
+  // Skip once the resumed stage has taken a step or two, timed against the pace of its steps.
+  const stepAt = async (n) => {
+    await page.waitForFunction(([sel, k]) => Number(document.querySelector(sel)?.dataset.step) >= k, [bar, n], { timeout: 240_000, polling: 50 });
+    return Date.now();
+  };
+  const first = await stepAt(stoppedAt + 1);
+  const second = await stepAt(stoppedAt + 2);
+  const stepS = (second - first) / 1000;
+  // Timed in the page, from the click's event to the status and to the stage bar's state.
+  await page.evaluate(([button, status, stageBar]) => {
+    const t = (window.__skip = {});
+    document.querySelector(button).addEventListener('click', () => (t.clicked = performance.now()), { capture: true, once: true });
+    const el = document.querySelector(status);
+    new MutationObserver((_, o) => {
+      if (/skipping/.test(el.textContent)) (t.said = performance.now()), o.disconnect();
+    }).observe(el, { subtree: true, childList: true, characterData: true });
+    const b = document.querySelector(stageBar);
+    new MutationObserver((_, o) => {
+      if (b.dataset.state !== 'running') (t.ended = performance.now()), o.disconnect();
+    }).observe(b, { attributes: true, attributeFilter: ['data-state'] });
+  }, [$('skip-stage'), $('status'), bar]);
+  await page.locator($('skip-stage')).click();
+  await page.waitForFunction((sel) => ['skipped', 'finished'].includes(document.querySelector(sel)?.dataset.state), bar, { timeout: 240_000, polling: 50 }).catch(async () => {
+    throw new Error(`the resumed stage 1 did not end after Skip; status: ${await statusText(page)}`);
+  });
+  const t = await page.evaluate(() => window.__skip);
+  const said = t.said === undefined ? Infinity : (t.said - t.clicked) / 1000;
+  const skipS = (t.ended - t.clicked) / 1000;
+  const ended = await page.locator(bar).getAttribute('data-state');
+  if (ended !== 'skipped') throw new Error(`stage 1 ${ended} before Skip took effect (the test skipped too late)`);
+  if (!(said < 1)) throw new Error(`the status did not say "skipping" within a second of Skip (${said} s)`);
+  // At the next step boundary: the step in flight and at most one queued behind it, not the
+  // checkpoint and held-out evaluation that follow the stage's end (two steps' time, plus slack for
+  // a loaded machine).
+  if (!(skipS < 3 * stepS + 2)) throw new Error(`Skip took ${skipS.toFixed(1)} s to end the stage, at ${stepS.toFixed(1)} s a step`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 240_000, polling: 200 }).catch(async () => {
+    throw new Error(`the run did not end after the last stage was skipped; status: ${await statusText(page)}`);
   });
   const seq = await page.locator($('plan-seqLen')).inputValue();
   if (seq !== '32') throw new Error(`after resuming, the form shows sequence length ${seq}, not the checkpoint's 32`);
   const [steps, points] = await Promise.all([page.locator(bar).getAttribute('data-steps'), page.locator($('chart-stage-1')).getAttribute('data-points')]);
-  if (steps !== '6') throw new Error(`the resumed stage shows ${steps} steps, not the plan's 6`);
+  if (steps !== '10') throw new Error(`the resumed stage shows ${steps} steps, not the plan's 10`);
 
   // The student was never exported: loading a teacher asks first, naming the run, and a "no" keeps it.
   const asked = new Promise((res) => page.once('dialog', (d) => void d.dismiss().then(() => res(d.message()))));
@@ -349,5 +463,9 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
     throw new Error(`loading a teacher over an unexported student asked ${JSON.stringify(question)}`);
   }
   if (!(await page.locator($('export')).isEnabled())) throw new Error('the student was dropped although the user said no');
-  return `main thread during the run: ${long.length} long tasks, longest ${longest.toFixed(0)} ms; stopped at step ${stoppedAt} of 6 (${stopped}); resumed with the checkpoint's plan (seq ${seq}) to the end; ${points} loss points drawn after resuming`;
+  return (
+    `cost measured in ${measureS.toFixed(0)} s: stage 1 ${stageS.toFixed(1)} s, ${(stageBytes / 2 ** 20).toFixed(1)} MiB, in all ${totalS.toFixed(1)} s; whole-run ETA at step 2 ${runEta.toFixed(0)} s; ` +
+    `main thread during the run: ${tasks.length} tasks, the busiest ${busiest.cpuMs.toFixed(0)} ms of CPU (${busiest.wallMs.toFixed(0)} ms wall), ${long.length} long tasks by wall time, longest ${longest.toFixed(0)} ms; ` +
+    `stopped at step ${stoppedAt} of 10 (${stopped}); resumed with the checkpoint's plan (seq ${seq}); Skip: status at once (${said.toFixed(2)} s), stage ended in ${skipS.toFixed(1)} s at ${stepS.toFixed(1)} s a step; ${points} loss points drawn`
+  );
 }

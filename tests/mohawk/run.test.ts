@@ -8,6 +8,7 @@ import { loadTeacher } from '../../src/models/teacher';
 import { memoryStore, type CheckpointStore } from '../../src/mohawk/checkpoint';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { Run, peekRunState, type RunEvent } from '../../src/mohawk/run';
+import { planShape, type Calibration } from '../../src/mohawk/calibrate';
 import { TokenStream } from '../../src/mohawk/token-stream';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { relErr, testGpu } from '../helpers/gpu';
@@ -97,4 +98,41 @@ describe('one run driver', () => {
     files['config.json'] = new TextEncoder().encode(JSON.stringify({ ...cfg, rms_norm_eps: 1e-6 }));
     await expect(setup(store, null, true, undefined, memoryFileSet(files))).rejects.toThrow(/the checkpoint was made with another teacher/);
   }, 300_000);
+
+  it('skips at the next step boundary, reporting the end of the stage before its checkpoint and evaluation, with the time the whole run has left', async () => {
+    const gpu = await testGpu();
+    const teacherFiles = await nodeDirFileSet(TEACHER_DIR);
+    const teacher = await loadTeacher(gpu, teacherFiles, 'stories260K', undefined, { upload: false });
+    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 40 });
+    const p: DistillPlan = { ...plan, tokens: { 1: 32 * 3, 2: 32 * 4, 3: 0 } };
+    const evaluation = { docs: 2, tokens: 32, atStageEnds: true };
+    // A measurement of these shapes (its numbers made up: only how the run counts them matters here).
+    const stage = { setupS: 5, coldSetupS: 9, stepS: 1, windowS: 0, window: 1, peakBytes: 1, timedSteps: 2 };
+    const calibration: Calibration = {
+      shape: planShape(p), stages: { 1: stage, 2: stage }, prepareS: 0, evalS: 3, evaluation, evalPeakBytes: 1, planBytes: 1, software: true, tookS: 1,
+    };
+    const log: string[] = [];
+    const eta: { stage: number; etaS: number | null; runEtaS: number | null }[] = [];
+    let run: Run | null = null;
+    run = await Run.prepare({
+      gpu, teacher, teacherFiles, teacherName: 'stories260K', corpus, corpusName: 'tinystories', docs: 40, heldOut: 0.1,
+      plan: p, store: memoryStore(), resume: false, saveEveryS: 1e6, evaluation, tool: 'test', calibration,
+      onEvent: (e) => {
+        if (e.type === 'step') {
+          log.push(`step ${e.stage}.${e.step}`);
+          eta.push({ stage: e.stage, etaS: e.etaS, runEtaS: e.runEtaS });
+          if (e.stage === 2 && e.step === 1) run!.skip();
+        } else if (e.type === 'stage' || e.type === 'checkpoint' || e.type === 'eval') log.push(`${e.type} ${e.stage}${e.type === 'stage' ? ` ${e.state}` : ''}`);
+      },
+    });
+    expect(await run.train()).toBe('finished');
+    run.release();
+    // Step 2 was in flight when Skip came (at step 1's report): it reports, and the stage ends there.
+    expect(log.slice(log.indexOf('stage 2 started'))).toEqual(['stage 2 started', 'step 2.1', 'step 2.2', 'stage 2 skipped', 'checkpoint 2', 'eval 2']);
+    // In stage 1, what is left of the run holds stage 2 and the evaluations after both stages.
+    const s1 = eta.filter((x) => x.stage === 1);
+    expect(s1.length).toBe(3);
+    for (const x of s1) expect(x.runEtaS!).toBeGreaterThan(x.etaS!);
+    expect(eta.at(-1)!.runEtaS).toBeGreaterThan(0);
+  }, 600_000);
 });

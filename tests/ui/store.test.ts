@@ -33,10 +33,12 @@ describe('a distillation run as events', () => {
     expect(shownStage(useUi.getState())).toBe(1);
     for (const [k, loss] of [[1, 2], [2, 1.5], [3, 1]]) {
       ev({ type: 'metric', stage: 1, step: k, tokens: k * 1024, loss, tokensPerS: 500 });
-      ev({ type: 'timing', stage: 1, step: k, steps: 3, elapsedS: k, etaS: 3 - k, runElapsedS: 10 + k });
+      ev({ type: 'timing', stage: 1, step: k, steps: 3, elapsedS: k, etaS: 3 - k, runElapsedS: 10 + k, runEtaS: 20 - k });
     }
-    // The run's wall time (setup included) is the engine's, not the sum of the stages' training clocks.
+    // The run's wall time (setup included) is the engine's, not the sum of the stages' training clocks;
+    // so is the whole run's remaining time.
     expect(useUi.getState().runElapsedS).toBe(13);
+    expect(useUi.getState().runEtaS).toBe(17);
     ev({ type: 'distances', layers: 2, heads: 2, values: [0.5, NaN, 0.25, 1] });
     ev({ type: 'stage', stage: 1, state: 'finished', steps: 3, tokens: 3072 });
     ev({ type: 'checkpoint', stage: 1, step: 3, tokens: 3072, at: 123 });

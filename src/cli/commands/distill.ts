@@ -13,7 +13,8 @@ import { corpusStore } from '../../io/corpus-store';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, type Packing, splitTokens, STAGE_NAMES, tokensPerStep, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, type Packing, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
@@ -25,7 +26,7 @@ const flags = {
   data: { type: 'list', help: `training corpus: ${DATA_HELP}`, required: true },
   ...CORPUS_FLAGS,
   ...TOKEN_CACHE_FLAG,
-  out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/', required: true },
+  out: { type: 'string', help: 'folder for the student (model.safetensors, config.json, tokenizer) and checkpoint/ (required, except with --estimate)' },
   stages: { type: 'string', help: 'stages to run, in order (default 1,2,3; e.g. 1,3 or 3)' },
   tokens: {
     type: 'string',
@@ -67,6 +68,13 @@ const flags = {
   resume: {
     type: 'boolean',
     help: 'continue from OUT/checkpoint (saved at stage ends, every --save-every seconds, and on Ctrl-C or SIGTERM, which stop after the current step with exit 130); give the first run\'s plan flags',
+  },
+  estimate: {
+    type: 'boolean',
+    help:
+      'measure what the plan costs on this adapter (a few timed steps of each stage on a throwaway student, one timed evaluation), ' +
+      'print the time and GPU memory per stage and in all, and exit: nothing is trained or written. With --json the last stdout line is ' +
+      '{"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes"}',
   },
   json: {
     type: 'boolean',
@@ -270,7 +278,7 @@ async function checkWritable(out: string, given: string): Promise<void> {
 export const command: Command = {
   name: 'distill',
   summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
-  synopsis: '--teacher DIR --data FILE… --out DIR [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
+  synopsis: '--teacher DIR --data FILE… (--out DIR | --estimate) [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
   flags,
   async run(argv) {
     const f = parseFlags(argv, flags, 'distill');
@@ -278,17 +286,20 @@ export const command: Command = {
     const plan = opts.plan;
     const teacherDir = resolve(f.teacher as string);
     const data = f.data as string[];
-    const out = resolve(f.out as string);
+    const estimate = f.estimate === true;
+    if (f.out === undefined && !estimate) usage('--out is required (except with --estimate)');
+    if (estimate && f.resume) usage('--estimate measures a new run of the plan: it does not go with --resume');
+    const out = resolve((f.out as string | undefined) ?? '.');
     const json = f.json === true;
     // With --json, stdout carries the JSON lines alone.
     const say = json ? (l: string) => console.error(l) : (l: string) => console.log(l);
     const tty = process.stderr.isTTY;
 
     if (!(await isDir(teacherDir))) usage(`--teacher ${f.teacher} is not a folder`);
-    if ((await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
-    await checkWritable(out, f.out as string);
+    if (!estimate && (await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
+    if (!estimate) await checkWritable(out, f.out as string);
     const store: CheckpointStore = folderStore(join(out, 'checkpoint'));
-    const hasCheckpoint = (await store.read(STATE_FILE)) !== null;
+    const hasCheckpoint = !estimate && (await store.read(STATE_FILE)) !== null;
     if (f.resume && !hasCheckpoint) throw new Error(`--resume: ${join(out, 'checkpoint')} holds no checkpoint to continue from (run without --resume to start)`);
     if (!f.resume && hasCheckpoint) {
       const p = await peekCheckpoint(store);
@@ -358,6 +369,15 @@ export const command: Command = {
         : `tokenized ${fmtTokens(tokens.tokens)} tokens in ${cs.seconds.toFixed(1)} s (${fmtTokens(Math.round(tokens.tokens / Math.max(cs.seconds, 1e-3)))} tokens/s, ${cs.workers ? `${cs.workers} worker thread${cs.workers === 1 ? '' : 's'}` : 'on the main thread'}), stored as ${tokens.wide ? 'u32' : 'u16'} (${mb(tokens.bytes)})${cache ? ` in ${cache.where}` : ''}`,
     );
     const corpus = TokenStream.fromStore(tokens, { heldOutFraction: opts.heldOut });
+    if (estimate) {
+      try {
+        validatePlan(plan, { teacher: { config: c, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }, trainTokens: corpus.trainTokens, longestTrainDoc: corpus.longestTrainDoc, limits: gpu.info.limits }, FIELD_FLAG);
+      } catch (e) {
+        if (e instanceof PlanError && e.field !== 'corpus' && e.field !== 'memory') usage(e.message);
+        throw e;
+      }
+      return printEstimate({ gpu, teacher, corpus, plan, evaluation: { docs: opts.evalDocs, tokens: opts.evalTokens }, json });
+    }
 
     // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. A step can take longer
     // than anyone waits (a large plan on a slow adapter): after --stop-grace seconds the process quits

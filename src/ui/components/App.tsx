@@ -6,6 +6,7 @@ import { TeacherCard } from './TeacherCard';
 import { ResumeOffer } from './ResumeOffer';
 import { CorpusDrop } from './CorpusDrop';
 import { DistillPlanForm } from './DistillPlanForm';
+import { CostPanel } from './CostPanel';
 import { RunPanel } from './RunPanel';
 import { LossChart } from './LossChart';
 import { MixingPanel } from './MixingPanel';
@@ -25,6 +26,7 @@ export function App() {
           <ResumeOffer />
           <CorpusDrop />
           <DistillPlanForm />
+          <CostPanel />
         </div>
         <div className="column wide">
           <RunPanel />

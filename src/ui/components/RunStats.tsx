@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { useUi } from '../store';
 import { STAGES } from '../../mohawk/plan';
-import { count, duration, loss } from '../../util/format';
+import { count, duration, loss, roughDuration } from '../../util/format';
 
 /** "12 s ago", refreshed every few seconds so the age of the last checkpoint stays true. */
 function useAge(at: number | null): string {
@@ -31,6 +31,8 @@ export function RunStats() {
   const on = STAGES.filter((s) => stages[s].state !== 'off');
   // The engine's wall time covers setup, uploads and evaluations, which the stages' own clocks leave out.
   const runElapsed = useUi((s) => s.runElapsedS);
+  // The rest of the whole run (later stages and evaluations too), while it runs.
+  const runEta = useUi((s) => (s.run.running ? s.runEtaS : null));
   const elapsed = runElapsed ?? on.reduce((a, s) => a + stages[s].elapsedS, 0);
   const runDone = on.reduce((a, s) => a + (stages[s].state === 'finished' || stages[s].state === 'skipped' ? stages[s].steps : stages[s].step), 0);
   const runTotal = on.reduce((a, s) => a + stages[s].steps, 0);
@@ -62,6 +64,13 @@ export function RunStats() {
         <span className="muted small" data-testid="checkpoint">
           {checkpoint ? `checkpoint: stage ${checkpoint.stage}, step ${count(checkpoint.step)}, ${age}` : 'no checkpoint yet'}
         </span>
+      </div>
+      <div className="stat">
+        <span className="stat-label">ETA · whole run</span>
+        <span className="stat-value" data-testid="run-eta" data-value={runEta ?? ''}>
+          {runEta === null ? '–' : roughDuration(runEta)}
+        </span>
+        <span className="muted small">{runEta === null ? 'known once each stage to come is measured' : 'stages to come and evaluations included'}</span>
       </div>
       <div className="stat grow">
         <span className="stat-label">

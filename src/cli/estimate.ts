@@ -1,0 +1,72 @@
+// `mohawk distill --estimate`: what the plan costs on this adapter, measured (src/mohawk/calibrate.ts)
+// and printed per stage; nothing is trained or written. With --json the last stdout line is
+// {"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes"}.
+import type { Gpu } from '../gpu/runtime';
+import type { LoadedTeacher } from '../models/teacher';
+import { calibrate, CalibrationCancelled, costStages, estimateCost } from '../mohawk/calibrate';
+import { STAGE_NAMES, type DistillPlan } from '../mohawk/plan';
+import type { TokenStream } from '../mohawk/token-stream';
+import { bytes, count, roughDuration } from '../util/format';
+
+export interface EstimateArgs {
+  gpu: Gpu;
+  teacher: LoadedTeacher;
+  corpus: TokenStream;
+  /** Checked by validatePlan already. */
+  plan: DistillPlan;
+  /** The final held-out evaluation the run makes. */
+  evaluation: { docs: number; tokens: number };
+  json: boolean;
+}
+
+/** Measures and prints; the exit status (130 when a signal cancelled it). */
+export async function printEstimate(a: EstimateArgs): Promise<number> {
+  const { gpu, plan, json } = a;
+  const say = json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+  const tty = process.stderr.isTTY;
+  const adapter = [gpu.info.vendor, gpu.info.architecture].filter(Boolean).join(' · ');
+  if (gpu.info.software) console.error(`warning: ${adapter || 'this adapter'} is a CPU adapter (the GPU emulated on the processor): a GPU runs the same plan hundreds of times faster`);
+  // A signal ends the measurement at the next step boundary, with its buffers released.
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let cal;
+  try {
+    cal = await calibrate(gpu, a.teacher, a.corpus, plan, {
+      evaluation: a.evaluation,
+      signal: abort.signal,
+      onProgress: (label) => {
+        if (tty) process.stderr.write(`\r${label}…\x1b[K`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof CalibrationCancelled) {
+      if (tty) process.stderr.write('\r\x1b[K');
+      console.error(`mohawk distill: ${e.message}`);
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (tty) process.stderr.write('\r\x1b[K');
+  // A run of `mohawk distill` evaluates once, after the last stage, and builds its GPU programs anew.
+  const e = estimateCost(cal, plan, cal.evalS === null ? 0 : 1, 'cold');
+  say(`estimate for this plan on ${adapter || 'this adapter'}, from ${roughDuration(cal.tookS)} of measuring:`);
+  for (const s of costStages(e)) {
+    const st = e.stages[s]!;
+    const c = cal.stages[s]!;
+    const pace = c.windowS > 0 ? `${roughDuration(c.stepS)} a step and ${roughDuration(c.windowS)} a window of ${c.window}` : `${roughDuration(c.stepS)} a step`;
+    say(`  stage ${s} (${STAGE_NAMES[s]}): ${count(st.steps)} steps, about ${roughDuration(st.seconds)} (first step ${roughDuration(c.coldSetupS)} with its setup, then ${pace}); GPU memory at most ${bytes(st.peakBytes)}`);
+  }
+  say(`  setup (teacher upload, student): ${roughDuration(e.setupSeconds)}`);
+  if (cal.evaluation) say(`  held-out evaluation (${cal.evaluation.docs} documents of at most ${cal.evaluation.tokens} tokens): about ${roughDuration(e.evalSeconds)}; GPU memory at most ${bytes(cal.evalPeakBytes)}`);
+  say(`  in all: about ${roughDuration(e.totalSeconds)}; GPU memory at most ${bytes(e.peakBytes)} (the plan's own upper estimate: ${bytes(e.planBytes)})`);
+  if (json) {
+    const stages = Object.fromEntries(costStages(e).map((s) => [s, { steps: e.stages[s]!.steps, seconds: e.stages[s]!.seconds, peakBytes: e.stages[s]!.peakBytes }]));
+    console.log(JSON.stringify({ stages, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes }));
+  }
+  return 0;
+}
