@@ -35,6 +35,15 @@ export interface RunState {
   savedAt: string;
   /** Wall seconds the run has taken so far, setup and evaluations included, pauses not. */
   elapsedS?: number;
+  /** The run's name and start (ISO), which a resumed run keeps (absent in checkpoints of older versions). */
+  name?: string;
+  startedAt?: string;
+}
+
+/** A run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
+export function runName(teacher: string, startedAtIso: string): string {
+  const safe = teacher.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'teacher';
+  return `${safe}-mohawk-student-${startedAtIso.replace(/[-:]/g, '').replace('T', '-').slice(0, 13)}`;
 }
 
 export type RunEvent =
@@ -75,6 +84,8 @@ export interface RunSetup {
   tool: string;
   /** How the caller's user names the plan's fields in messages (the CLI: its flags). */
   fieldNames?: Record<PlanField, string>;
+  /** The run's name for its files (default runName's); a resumed run keeps its checkpoint's. */
+  name?: string;
   onEvent(e: RunEvent): void;
 }
 
@@ -150,7 +161,9 @@ export class Run {
   readonly completed = new Set<Stage>();
   /** Held-out evaluations this run made, for the student's record. */
   readonly evaluations: { stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number; at: string }[] = [];
-  private readonly startedAt = new Date().toISOString();
+  /** When the run first started (a resumed run's is its checkpoint's), and its name. */
+  private startedAt = new Date().toISOString();
+  private runName: string | null = null;
   /** When prepare() began: the run's wall time counts its setup (uploads, the distiller) too. */
   private t0 = performance.now();
   private pausedMs = 0;
@@ -219,6 +232,8 @@ export class Run {
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
     run.t0 = began;
+    if (state?.startedAt) run.startedAt = state.startedAt;
+    run.runName = state?.name ?? s.name ?? null;
     if (state && Number.isFinite(state.elapsedS)) run.priorS = state.elapsedS!;
     if (from && state) {
       for (const st of plan.stages) if (st < from.stage || (st === from.stage && (state.stageDone || from.step >= steps[st]))) run.completed.add(st);
@@ -283,7 +298,8 @@ export class Run {
         stop: () => this.stopRequested,
         saveEveryS: s.saveEveryS,
       },
-      this.from,
+      // A stage that ended (finished or skipped) at the checkpoint is not taken up again.
+      this.from && this.completed.has(this.from.stage) ? { stage: this.from.stage, step: this.steps[this.from.stage] } : this.from,
     );
   }
 
@@ -310,6 +326,8 @@ export class Run {
       heldOut: this.s.heldOut,
       savedAt: new Date().toISOString(),
       elapsedS: this.elapsedS,
+      name: this.name,
+      startedAt: this.startedAt,
     };
     this.phase = 'saving';
     try {
@@ -378,10 +396,14 @@ export class Run {
     return r;
   }
 
-  /** The run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
+  /** The run's name for files (runName's unless the caller or the checkpoint gave one). */
   get name(): string {
-    const safe = this.s.teacherName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'teacher';
-    return `${safe}-mohawk-student-${this.startedAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 13)}`;
+    return this.runName ?? runName(this.s.teacherName, this.startedAt);
+  }
+
+  /** When the run first started (ISO). */
+  get started(): string {
+    return this.startedAt;
   }
 
   /** The student's files (model.safetensors in parts, config.json, the teacher's tokenizer files) with a record of what ran. */

@@ -11,6 +11,7 @@ import { LossChart } from './LossChart';
 import { MixingPanel } from './MixingPanel';
 import { EvalPanel } from './EvalPanel';
 import { ExportPanel } from './ExportPanel';
+import { RunsPanel } from './RunsPanel';
 
 export function App() {
   return (
@@ -32,6 +33,7 @@ export function App() {
           <MixingPanel />
           <EvalPanel />
           <ExportPanel />
+          <RunsPanel />
         </div>
       </main>
     </div>
