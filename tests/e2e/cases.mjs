@@ -263,12 +263,19 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
 }
 
 /**
- * Stop keeps the run's work and a resumed run shows its own plan: while stage 1 trains, Evaluate is
- * disabled with its reason; Stop ends the run after the step in flight with the student kept (it
- * exports) and a resume offer; a changed form is replaced by the checkpoint's plan on resume, and
- * the run finishes from where it stopped.
+ * Stop keeps the run's work, runs are kept, and a resumed run shows its own state: while stage 1
+ * trains, Evaluate is disabled with its reason; Stop ends run A after the step in flight with the
+ * student kept (it exports) and a resume offer. Starting run B of another plan over A's unexported
+ * student asks first, naming A; B is stopped before its first step, and the Runs panel lists both.
+ * After a reload the offer to continue A comes before any teacher is loaded, naming the teacher it
+ * needs; resuming loads that teacher (its fingerprint checked), the form shows A's plan and the
+ * chart A's curve from its first step, and the run finishes from where it stopped. B is deleted after
+ * a confirmation naming it, and loading a teacher over A's unexported student asks first.
  */
-export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
+export async function stopKeepsWorkAndResumeShowsItsPlan(page, url, screenshotPath) {
+  const t0 = Date.now();
+  const marks = [];
+  const mark = (what) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   // Long tasks on the main thread while the run trains (the engine is in a worker; the page only draws).
   await page.addInitScript(() => {
     window.__longTasks = [];
@@ -276,6 +283,23 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
       for (const e of list.getEntries()) window.__longTasks.push({ at: e.startTime, ms: e.duration });
     }).observe({ type: 'longtask', buffered: true });
   });
+  // Every confirmation is noted; `answer` says whether the next ones are accepted.
+  const dialogs = [];
+  let answer = true;
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void (answer ? d.accept() : d.dismiss());
+  });
+  const idle = (what) =>
+    page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 120_000, polling: 200 }).catch(async () => {
+      throw new Error(`${what} did not end; status: ${await statusText(page)}`);
+    });
+  const runsListed = (n) =>
+    page.waitForFunction(([sel, want]) => document.querySelector(sel)?.dataset.runs === want, [$('runs-panel'), String(n)], { timeout: 20_000 }).catch(async () => {
+      throw new Error(`the Runs panel lists ${await page.locator($('runs-panel')).getAttribute('data-runs')} runs, not ${n}`);
+    });
+  const rows = () => page.locator($('run-row')).evaluateAll((els) => els.map((e) => ({ name: e.dataset.name, status: e.dataset.status, checkpoint: e.dataset.checkpoint })));
+
   await page.goto(url);
   if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
   await page.locator($('builtin')).click();
@@ -295,9 +319,8 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
   if (!(await page.locator($('evaluate-reason')).isVisible())) throw new Error('no reason is shown for the disabled Evaluate');
 
   await page.locator($('stop')).click();
-  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 120_000, polling: 200 }).catch(async () => {
-    throw new Error(`the run did not stop; status: ${await statusText(page)}`);
-  });
+  await idle('run A');
+  mark('run A stopped');
   const runTo = await page.evaluate(() => performance.now());
   const long = await page.evaluate(([a, b]) => window.__longTasks.filter((t) => t.at >= a && t.at <= b).map((t) => t.ms), [runFrom, runTo]);
   const longest = long.length ? Math.max(...long) : 0;
@@ -305,29 +328,84 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
   if (!/stopped at stage 1, step \d+: the checkpoint and the student so far are kept/.test(stopped)) throw new Error(`the status after Stop says ${stopped}`);
   const stoppedAt = Number(await page.locator(bar).getAttribute('data-step'));
   if (!(await page.locator($('export')).isEnabled())) throw new Error('the student cannot be exported after Stop');
-  const offer = page.locator($('resume-offer'));
-  await offer.waitFor({ timeout: 30_000 }).catch(() => {
+  await page.locator($('resume-offer')).waitFor({ timeout: 30_000 }).catch(() => {
     throw new Error('no resume offer after Stop');
   });
 
-  // The form changes; resuming shows the checkpoint's own plan again and goes on from its step.
+  // Run B, of another plan: starting it over A's unexported student asks first, naming A. It is
+  // stopped at once (before its first step, so it keeps no checkpoint).
   await fillPlan(page, { seqLen: 64 });
+  await page.locator($('run')).click();
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'running', $('run'), { timeout: 120_000, polling: 100 }).catch(async () => {
+    throw new Error(`run B did not start; status: ${await statusText(page)}`);
+  });
+  await page.locator($('stop')).click();
+  await idle('run B');
+  mark('run B stopped');
+  const runA = /discards the student of (stories260K-built-in-mohawk-student-\d{8}-\d{4}), which has not been exported/.exec(dialogs[0] ?? '')?.[1];
+  if (dialogs.length !== 1 || !dialogs[0].startsWith('Starting a new run') || !runA) throw new Error(`starting run B over run A's student asked ${JSON.stringify(dialogs)}`);
+  await runsListed(2);
+  const listed = await rows();
+  if (listed[1].name !== runA || listed[1].status !== 'stopped' || listed[1].checkpoint !== '1' || listed[0].status !== 'stopped' || listed[0].checkpoint !== '0') {
+    throw new Error(`the runs listed, newest first, are ${JSON.stringify(listed)}: not B stopped without a checkpoint, then A (${runA}) stopped with one`);
+  }
+  const runB = listed[0].name;
+
+  // A reload: the offer to continue A comes before any teacher is loaded, and names its teacher.
+  await page.reload();
+  const offer = page.locator($('resume-offer'));
+  await offer.waitFor({ timeout: 60_000 }).catch(async () => {
+    throw new Error(`no resume offer after a reload; status: ${await statusText(page)}`);
+  });
+  mark('reloaded');
+  if (await page.locator($('teacher-summary')).count()) throw new Error('a teacher is loaded before the offer was looked at');
+  const offered = (await offer.innerText()).replace(/\s+/g, ' ');
+  if ((await page.locator($('resume-run-name')).innerText()) !== runA || !offered.includes('It needs its teacher stories260K (built in)')) {
+    throw new Error(`the offer after a reload says "${offered}", not run ${runA} and its teacher`);
+  }
+  await runsListed(2);
+
+  // The form changes; resuming loads the teacher, shows A's own plan and curve, and goes on from its step.
+  await fillPlan(page, { seqLen: 128 });
   await page.locator($('resume-run')).click();
   await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'finished', bar, { timeout: 240_000, polling: 200 }).catch(async () => {
     throw new Error(`the resumed stage 1 did not finish; status: ${await statusText(page)}`);
   });
+  await idle('the resumed run A');
+  mark('run A resumed and finished');
   const seq = await page.locator($('plan-seqLen')).inputValue();
   if (seq !== '32') throw new Error(`after resuming, the form shows sequence length ${seq}, not the checkpoint's 32`);
-  const [steps, points] = await Promise.all([page.locator(bar).getAttribute('data-steps'), page.locator($('chart-stage-1')).getAttribute('data-points')]);
+  const [steps, points, evals] = await Promise.all([
+    page.locator(bar).getAttribute('data-steps'),
+    page.locator($('chart-stage-1')).getAttribute('data-points'),
+    page.locator($('eval-panel')).getAttribute('data-evals'),
+  ]);
   if (steps !== '6') throw new Error(`the resumed stage shows ${steps} steps, not the plan's 6`);
+  if (points !== '6') throw new Error(`after resuming at step ${stoppedAt}, the stage 1 curve has ${points} points, not the run's 6`);
+  if (!(Number(evals) >= 2)) throw new Error(`the resumed run shows ${evals} evaluations, not the one before training and the one at the stage's end`);
 
-  // The student was never exported: loading a teacher asks first, naming the run, and a "no" keeps it.
-  const asked = new Promise((res) => page.once('dialog', (d) => void d.dismiss().then(() => res(d.message()))));
+  // B is deleted after a confirmation naming it.
+  await page.locator(`${$('run-row')}[data-name="${runB}"] ${$('run-delete')}`).click();
+  await runsListed(1);
+  if (!dialogs.at(-1)?.startsWith(`Delete the run ${runB} `)) throw new Error(`Delete asked ${JSON.stringify(dialogs.at(-1))}`);
+  const left = await rows();
+  if (left[0].name !== runA || left[0].status !== 'finished') throw new Error(`after deleting B the panel lists ${JSON.stringify(left)}`);
+  await mkdir(join(screenshotPath, '..'), { recursive: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+
+  // A was never exported: loading a teacher asks first, naming the run, and a "no" keeps it.
+  answer = false;
+  const asked = dialogs.length;
   await page.locator($('builtin')).click();
-  const question = await Promise.race([asked, new Promise((res) => setTimeout(() => res(null), 10_000))]);
-  if (!question || !/discards the student of stories260K-built-in-mohawk-student-\d{8}-\d{4}, which has not been exported/.test(question)) {
+  const question = await new Promise((res) => {
+    const t = setInterval(() => {
+      if (dialogs.length > asked) res(dialogs[asked]);
+    }, 100);
+    setTimeout(() => (clearInterval(t), res(null)), 10_000);
+  });
+  if (!question || !question.includes(`discards the student of ${runA}, which has not been exported`)) {
     throw new Error(`loading a teacher over an unexported student asked ${JSON.stringify(question)}`);
   }
   if (!(await page.locator($('export')).isEnabled())) throw new Error('the student was dropped although the user said no');
-  return `main thread during the run: ${long.length} long tasks, longest ${longest.toFixed(0)} ms; stopped at step ${stoppedAt} of 6 (${stopped}); resumed with the checkpoint's plan (seq ${seq}) to the end; ${points} loss points drawn after resuming`;
+  return `main thread during the run: ${long.length} long tasks, longest ${longest.toFixed(0)} ms; A stopped at step ${stoppedAt} of 6 (${stopped}); B stopped before its first step; both listed; after a reload the offer named A and its teacher before any load; resumed with A's plan (seq ${seq}) and all ${points} points, ${evals} evaluations; B deleted; ${marks.join(', ')}; screenshot ${screenshotPath}`;
 }

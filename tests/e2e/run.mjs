@@ -8,13 +8,18 @@ import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoa
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
 const SCREENSHOT = resolve('test-results/e2e-distill.png');
+const RUNS_SCREENSHOT = resolve('test-results/e2e-runs.png');
 
 const ALL_CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
   { name: '(b) bad input is explained, page stays usable', timeoutMs: 120_000, run: (page, url) => badInputIsExplained(page, url) },
   { name: '(c) built-in teacher: three stages, grid, heatmaps, evaluation, export', timeoutMs: 1_200_000, run: (page, url) => distillRunsAllStages(page, url, SCREENSHOT) },
   { name: '(d) without WebGPU the page says so and stays usable', timeoutMs: 90_000, args: NO_WEBGPU_ARGS, run: (page, url) => noWebGpuIsExplained(page, url) },
-  { name: '(e) Stop keeps the student and a resumed run shows its own plan', timeoutMs: 600_000, run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url) },
+  {
+    name: '(e) Stop keeps the student; runs are kept, offered after a reload and resumed with their own plan and curves; a run is deleted',
+    timeoutMs: 900_000,
+    run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url, RUNS_SCREENSHOT),
+  },
 ];
 // E2E_ONLY=c,e runs the named cases alone (while working on them); CI runs all.
 const ONLY = process.env.E2E_ONLY?.split(',').map((x) => `(${x.trim()})`);

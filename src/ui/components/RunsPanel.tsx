@@ -35,7 +35,7 @@ function RunRow({ run }: { run: RunSummary }) {
   const needs = fingerprint === run.teacherFingerprint ? null : `needs its teacher ${run.teacher}`;
   const stage = run.stage ? `${run.stage} · ${count(run.step)} / ${count(run.steps)}` : '–';
   return (
-    <tr data-testid="run-row" data-id={run.id} data-name={run.name} data-status={run.status} data-current={run.current ? '1' : '0'} className={run.current ? 'current' : undefined}>
+    <tr data-testid="run-row" data-id={run.id} data-name={run.name} data-status={run.status} data-checkpoint={run.hasCheckpoint ? '1' : '0'} data-current={run.current ? '1' : '0'} className={run.current ? 'current' : undefined}>
       <td>
         <div className="run-name" title={run.id}>
           {run.name}
