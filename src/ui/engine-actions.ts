@@ -284,9 +284,13 @@ function keptRun(id: string): Pick<RunSummary, 'id' | 'name' | 'teacher' | 'teac
   return s.resume?.id === id ? s.resume : null;
 }
 
-/** Runs `body` as the Runs panel's one action under way (on run `id`). */
-async function runAction(id: string, body: () => Promise<void>): Promise<void> {
-  if (locked() || useUi.getState().runsBusy) return;
+/**
+ * Runs `body` as the Runs panel's one action under way (on run `id`); `whileTraining` lets it run
+ * beside a run that trains (one that leaves the engine's run alone).
+ */
+async function runAction(id: string, body: () => Promise<void>, whileTraining = false): Promise<void> {
+  const s = useUi.getState();
+  if (s.runsBusy || (whileTraining ? s.teacherLoading || s.corpusLoading || s.starting : locked())) return;
   useUi.setState({ runsBusy: id });
   try {
     await body();
@@ -359,6 +363,7 @@ export async function deleteRun(id: string): Promise<void> {
   const run = useUi.getState().runs.find((r) => r.id === id);
   if (!run) return;
   if (!globalThis.confirm(`Delete the run ${run.name} (${run.teacher}, ${bytes(run.bytes)})? Its checkpoint, student and history are removed from this browser${run.exported ? '' : '; its student was never exported'}.`)) return;
+  if (run.status === 'running' || run.status === 'paused') return fail(`${run.name} is training: stop it before deleting it`);
   await runAction(id, async () => {
     await engine().api.deleteRun(id);
     const s = useUi.getState();
@@ -368,7 +373,7 @@ export async function deleteRun(id: string): Promise<void> {
       useUi.setState({ currentRunId: null, unexported: null });
     }
     useUi.getState().setStatus(`deleted ${run.name}`);
-  });
+  }, true);
 }
 
 /** Adds a kept run's curves to the overlays (or takes them away). */

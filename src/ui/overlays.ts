@@ -1,5 +1,6 @@
 // Kept runs' curves to compare with the current one: built from a run's stored history, held in the
 // store as `overlays`, and put on one x-axis with another curve for a uPlot chart.
+import type uPlot from 'uplot';
 import type { HistoryRecord, PerStage, Stage } from '../worker/api';
 
 /** One stage's curve of a run, columns aligned by index (one entry per step, in step order). */
@@ -63,4 +64,34 @@ export function alignSeries(series: readonly { x: readonly number[]; y: readonly
     return out;
   });
   return { x, ys };
+}
+
+/** Colours of compared runs, apart from the current run's blue. */
+const OVERLAY_COLORS = ['#f59e0b', '#a78bfa', '#34d399', '#f472b6', '#fb7185', '#22d3ee'];
+
+/** uPlot series for the overlays' losses, in `overlays`' order (a gap-spanning line each). */
+export function overlaySeries(overlays: readonly RunOverlay[], format: (v: number | null) => string): uPlot.Series[] {
+  return overlays.map((o, i) => ({
+    label: o.label,
+    stroke: OVERLAY_COLORS[i % OVERLAY_COLORS.length],
+    width: 1.5,
+    dash: [6, 4],
+    spanGaps: true,
+    points: { show: false },
+    value: (_u: uPlot, v: number | null) => format(v),
+  }));
+}
+
+/**
+ * A chart's data (x first, then its series) with each overlay's loss of `stage` added after, all on
+ * one x-axis of steps; `log` leaves out values a log axis cannot show.
+ */
+export function withOverlays(data: uPlot.AlignedData, overlays: readonly RunOverlay[], stage: Stage, log: boolean): uPlot.AlignedData {
+  if (overlays.length === 0) return data;
+  const [x, ...ys] = data.map((a) => Array.from(a as ArrayLike<number | null>)) as [number[], ...(number | null)[][]];
+  const merged = alignSeries([
+    ...ys.map((y) => ({ x, y })),
+    ...overlays.map((o) => ({ x: o.curves[stage].step, y: o.curves[stage].loss.map((v) => (log && !(v > 0) ? null : v)) })),
+  ]);
+  return [merged.x, ...merged.ys] as uPlot.AlignedData;
 }

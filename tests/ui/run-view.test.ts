@@ -4,7 +4,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useUi } from '../../src/ui/store';
 import { historyEvents, restoreRunView } from '../../src/ui/run-view';
-import { alignSeries, overlayOf } from '../../src/ui/overlays';
+import { alignSeries, overlayOf, withOverlays } from '../../src/ui/overlays';
 import { DEFAULT_PLAN, clonePlan, type DistillPlan } from '../../src/mohawk/plan';
 import type { HistoryRecord } from '../../src/mohawk/history';
 
@@ -83,5 +83,17 @@ describe('overlays', () => {
       [10, 20, 30, null],
       [null, 5, null, null],
     ]);
+  });
+
+  it('join a chart\'s data as extra series on the union of steps, a log axis leaving out what it cannot show', () => {
+    const o = overlayOf({ id: 'r1', name: 'run-1', label: 'a' }, [
+      { k: 'step', stage: 2, step: 1, steps: 3, tokens: 1, loss: 0, gradNorm: 0, tokensPerS: 1, elapsedS: 1, runElapsedS: 1, at: 0 },
+      { k: 'step', stage: 2, step: 3, steps: 3, tokens: 3, loss: 2, gradNorm: 0, tokensPerS: 1, elapsedS: 1, runElapsedS: 1, at: 0 },
+    ]);
+    const base = [[1, 2], [5, 4], [5, 4.5]] as [number[], number[], number[]];
+    expect(withOverlays(base, [], 2, false)).toBe(base);
+    expect(withOverlays(base, [o], 2, false)).toEqual([[1, 2, 3], [5, 4, null], [5, 4.5, null], [0, null, 2]]);
+    expect(withOverlays(base, [o], 2, true)[3]).toEqual([null, null, 2]);
+    expect(withOverlays(base, [o], 1, false)).toEqual([[1, 2], [5, 4], [5, 4.5], [null, null]]);
   });
 });

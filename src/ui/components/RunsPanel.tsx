@@ -28,10 +28,11 @@ function when(ms: number): string {
 function RunRow({ run }: { run: RunSummary }) {
   const comparing = useUi((s) => s.overlays.some((o) => o.id === run.id));
   const busy = useUi((s) => s.runsBusy);
-  const engineBusy = useUi((s) => s.teacherLoading || s.corpusLoading || s.starting || s.run.running || s.exporting || s.evaluating);
+  const loading = useUi((s) => s.teacherLoading || s.corpusLoading || s.starting);
+  const engineBusy = useUi((s) => s.run.running || s.exporting || s.evaluating);
   const fingerprint = useUi((s) => (s.teacher ? s.teacherFingerprint : null));
   const live = run.status === 'running' || run.status === 'paused';
-  const blocked = engineBusy || busy !== null;
+  const blocked = loading || engineBusy || busy !== null;
   const needs = fingerprint === run.teacherFingerprint ? null : `needs its teacher ${run.teacher}`;
   const stage = run.stage ? `${run.stage} · ${count(run.step)} / ${count(run.steps)}` : '–';
   return (
@@ -75,7 +76,7 @@ function RunRow({ run }: { run: RunSummary }) {
           <input type="checkbox" data-testid="run-compare" checked={comparing} onChange={() => void toggleCompare(run.id)} />
           compare
         </label>
-        <button type="button" className="button small danger" data-testid="run-delete" disabled={blocked || live} title={`remove ${run.name} from this browser`} onClick={() => void deleteRun(run.id)}>
+        <button type="button" className="button small danger" data-testid="run-delete" disabled={loading || busy !== null || live} title={live ? 'training: stop it first' : `remove ${run.name} from this browser`} onClick={() => void deleteRun(run.id)}>
           Delete
         </button>
       </td>
