@@ -38,6 +38,8 @@ export interface RunState {
   /** The run's name and start (ISO), which a resumed run keeps (absent in checkpoints of older versions). */
   name?: string;
   startedAt?: string;
+  /** Training seconds of `stage` up to this save, over every session: a resumed stage's clock goes on from it. */
+  stageElapsedS?: number;
 }
 
 /** A run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
@@ -167,8 +169,11 @@ export class Run {
   /** When prepare() began: the run's wall time counts its setup (uploads, the distiller) too. */
   private t0 = performance.now();
   private pausedMs = 0;
-  /** Seconds earlier sessions of a resumed run took. */
+  /** Seconds earlier sessions of a resumed run took, in all and training the stage it resumes in. */
   private priorS = 0;
+  private priorStageS = 0;
+  /** The last step's stage and that stage's training seconds over every session. */
+  private stageClock: { stage: Stage; s: number } | null = null;
 
   private constructor(
     private readonly s: RunSetup,
@@ -235,6 +240,7 @@ export class Run {
     if (state?.startedAt) run.startedAt = state.startedAt;
     run.runName = state?.name ?? s.name ?? null;
     if (state && Number.isFinite(state.elapsedS)) run.priorS = state.elapsedS!;
+    if (state && from && !run.completed.has(from.stage) && Number.isFinite(state.stageElapsedS)) run.priorStageS = state.stageElapsedS!;
     if (from && state) {
       for (const st of plan.stages) if (st < from.stage || (st === from.stage && (state.stageDone || from.step >= steps[st]))) run.completed.add(st);
     }
@@ -271,7 +277,10 @@ export class Run {
           this.lastPoint = { stage: r.stage, step: r.step };
           const start = this.from && this.from.stage === r.stage ? this.from.step : 0;
           const etaS = r.step > start ? ((r.steps - r.step) * r.elapsedS) / (r.step - start) : null;
-          s.onEvent({ type: 'step', ...r, etaS, runElapsedS: this.elapsedS });
+          // The distiller's clock is this session's; the stage's own counts its earlier sessions too.
+          const stageS = r.elapsedS + (start > 0 ? this.priorStageS : 0);
+          this.stageClock = { stage: r.stage, s: stageS };
+          s.onEvent({ type: 'step', ...r, elapsedS: stageS, etaS, runElapsedS: this.elapsedS });
         },
         distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
         save: async (stage, step, stageDone) => {
@@ -326,6 +335,7 @@ export class Run {
       heldOut: this.s.heldOut,
       savedAt: new Date().toISOString(),
       elapsedS: this.elapsedS,
+      stageElapsedS: this.stageClock?.stage === stage ? this.stageClock.s : 0,
       name: this.name,
       startedAt: this.startedAt,
     };
