@@ -86,9 +86,9 @@ export async function startEngine(): Promise<void> {
     useUi.setState({ gpu: null, gpuError: message, gpuPending: false });
     fail(message);
   }
-  // Kept runs are listed, and the newest unfinished one offered, before any teacher is loaded.
+  // Kept runs are listed, and the newest unfinished one offered (where it can run), before any teacher is loaded.
   await refreshRuns();
-  await offerResume();
+  if (useUi.getState().gpu) await offerResume();
 }
 
 /** Asks the engine for the newest kept run to continue (of any teacher); quiet when there is none. */
