@@ -17,7 +17,7 @@ const ALL_CASES = [
   { name: '(d) without WebGPU the page says so and stays usable', timeoutMs: 90_000, args: NO_WEBGPU_ARGS, run: (page, url) => noWebGpuIsExplained(page, url) },
   {
     name: '(e) Stop keeps the student; runs are kept, offered after a reload and resumed with their own plan and curves; a run is deleted',
-    timeoutMs: 1_800_000,
+    timeoutMs: 900_000,
     run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url, RUNS_SCREENSHOT),
   },
 ];
