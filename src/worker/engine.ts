@@ -237,10 +237,20 @@ export class Engine implements EngineApi, DistillApi {
     };
   }
 
+  /**
+   * Lists the kept runs between the current run's history appends: a browser may refuse to read a
+   * file while an access handle writes it.
+   */
+  private storedRuns(lib: RunLibrary): Promise<StoredRun[]> {
+    const cur = this.current;
+    if (!cur) return listRuns(lib);
+    void cur.history.flush();
+    return cur.history.after(() => listRuns(lib));
+  }
+
   async listRuns(): Promise<RunList> {
     if (!this.library) return { runs: [], teacherFingerprint: this.fingerprint, unavailable: 'this browser keeps no runs here (no Origin Private File System)' };
-    await this.current?.history.flush();
-    const runs = (await listRuns(this.library)).map((s) => this.summary(s));
+    const runs = (await this.storedRuns(this.library)).map((s) => this.summary(s));
     return { runs, teacherFingerprint: this.fingerprint, unavailable: null };
   }
 
@@ -260,7 +270,7 @@ export class Engine implements EngineApi, DistillApi {
 
   async resumable(): Promise<ResumeInfo | null> {
     if (!this.library) return null;
-    for (const s of await listRuns(this.library)) {
+    for (const s of await this.storedRuns(this.library)) {
       const r = s.record;
       if (!s.hasCheckpoint || r.done || !r.stage || (this.current?.id === r.id && this.running)) continue;
       return { id: r.id, name: r.name, teacher: r.teacher, teacherFingerprint: r.teacherFingerprint, stage: r.stage, step: r.step, savedAt: r.lastSaved ? Date.parse(r.lastSaved) : Date.parse(r.created) };
