@@ -367,7 +367,7 @@ export async function deleteRun(id: string): Promise<void> {
   await runAction(id, async () => {
     await engine().api.deleteRun(id);
     const s = useUi.getState();
-    useUi.setState({ overlays: s.overlays.filter((o) => o.id !== id), ...(s.resume?.id === id ? { resume: null } : {}) });
+    useUi.setState({ compare: s.compare.filter((x) => x !== id), overlays: s.overlays.filter((o) => o.id !== id), ...(s.resume?.id === id ? { resume: null } : {}) });
     if (s.currentRunId === id) {
       s.resetRun(s.plan);
       useUi.setState({ currentRunId: null, unexported: null });
@@ -376,22 +376,24 @@ export async function deleteRun(id: string): Promise<void> {
   }, true);
 }
 
-/** Adds a kept run's curves to the overlays (or takes them away). */
+/** Picks a kept run to compare (its curves become an overlay once read), or unpicks it. */
 export async function toggleCompare(id: string): Promise<void> {
   const s = useUi.getState();
-  if (s.overlays.some((o) => o.id === id)) {
-    useUi.setState({ overlays: s.overlays.filter((o) => o.id !== id) });
+  if (s.compare.includes(id)) {
+    useUi.setState({ compare: s.compare.filter((x) => x !== id), overlays: s.overlays.filter((o) => o.id !== id) });
     return;
   }
   const run = s.runs.find((r) => r.id === id);
   if (!run) return;
+  useUi.setState({ compare: [...s.compare, id] });
   try {
     const h = await engine().api.runHistory(id);
-    const label = `${run.teacher} · ${new Date(run.created).toLocaleString()}`;
-    const overlay = overlayOf({ id, name: run.name, label }, h.records);
-    // Picked again meanwhile (a double click): keep one.
-    useUi.setState((st) => ({ overlays: [...st.overlays.filter((o) => o.id !== id), overlay] }));
+    const overlay = overlayOf({ id, name: run.name, label: `${run.name}${run.current ? ' (this run)' : ''}` }, h.records);
+    // Unpicked meanwhile: nothing to show.
+    const now = useUi.getState();
+    if (now.compare.includes(id)) useUi.setState({ overlays: [...now.overlays.filter((o) => o.id !== id), overlay].sort((a, b) => now.compare.indexOf(a.id) - now.compare.indexOf(b.id)) });
   } catch (e) {
+    useUi.setState((st) => ({ compare: st.compare.filter((x) => x !== id) }));
     fail(messageOf(e));
   }
 }

@@ -84,14 +84,21 @@ export function overlaySeries(overlays: readonly RunOverlay[], format: (v: numbe
 
 /**
  * A chart's data (x first, then its series) with each overlay's loss of `stage` added after, all on
- * one x-axis of steps; `log` leaves out values a log axis cannot show.
+ * one x-axis of steps, smoothed by `smooth` as the chart smooths its own; `log` leaves out values a
+ * log axis cannot show.
  */
-export function withOverlays(data: uPlot.AlignedData, overlays: readonly RunOverlay[], stage: Stage, log: boolean): uPlot.AlignedData {
+export function withOverlays(
+  data: uPlot.AlignedData,
+  overlays: readonly RunOverlay[],
+  stage: Stage,
+  log: boolean,
+  smooth: (ys: number[]) => number[] = (ys) => ys,
+): uPlot.AlignedData {
   if (overlays.length === 0) return data;
   const [x, ...ys] = data.map((a) => Array.from(a as ArrayLike<number | null>)) as [number[], ...(number | null)[][]];
   const merged = alignSeries([
     ...ys.map((y) => ({ x, y })),
-    ...overlays.map((o) => ({ x: o.curves[stage].step, y: o.curves[stage].loss.map((v) => (log && !(v > 0) ? null : v)) })),
+    ...overlays.map((o) => ({ x: o.curves[stage].step, y: smooth(o.curves[stage].loss).map((v) => (log && !(v > 0) ? null : v)) })),
   ]);
   return [merged.x, ...merged.ys] as uPlot.AlignedData;
 }

@@ -157,7 +157,8 @@ export interface UiState {
   teacherFingerprint: string | null;
   /** A Runs panel action (resume, open, delete...) is under way, on this run. */
   runsBusy: string | null;
-  /** Runs picked in the Runs panel to compare: their curves, for the charts to draw over the current run's. */
+  /** Runs picked in the Runs panel to compare (ids, in the order picked), and their curves once read: for the charts to draw over the current run's. */
+  compare: string[];
   overlays: RunOverlay[];
 
   setPlan(patch: Partial<DistillPlan>): void;
@@ -267,6 +268,7 @@ const initUi: StateCreator<UiState> = (set, get) => {
     currentRunId: null,
     teacherFingerprint: null,
     runsBusy: null,
+    compare: [],
     overlays: [],
 
     setPlan: (patch) => setPlanned({ ...clonePlan(get().plan), ...patch }),

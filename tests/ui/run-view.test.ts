@@ -95,5 +95,7 @@ describe('overlays', () => {
     expect(withOverlays(base, [o], 2, false)).toEqual([[1, 2, 3], [5, 4, null], [5, 4.5, null], [0, null, 2]]);
     expect(withOverlays(base, [o], 2, true)[3]).toEqual([null, null, 2]);
     expect(withOverlays(base, [o], 1, false)).toEqual([[1, 2], [5, 4], [5, 4.5], [null, null]]);
+    // Smoothed as the chart smooths its own curve.
+    expect(withOverlays(base, [o], 2, false, (ys) => ys.map((v) => v + 1))[3]).toEqual([1, null, 3]);
   });
 });

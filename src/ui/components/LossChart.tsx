@@ -76,7 +76,7 @@ export function LossChart() {
       const s = useUi.getState();
       const st = shownStage(s);
       const { steps, losses } = s.series[st];
-      plot.setData(withOverlays(chartData(steps, losses, s.smoothing, s.logScale), overlays, st, s.logScale));
+      plot.setData(withOverlays(chartData(steps, losses, s.smoothing, s.logScale), overlays, st, s.logScale, (ys) => emaSmooth(ys, s.smoothing)));
       // For tests and tools: what the chart shows right now.
       el.dataset.stage = String(st);
       el.dataset.points = String(steps.length);

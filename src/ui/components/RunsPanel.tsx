@@ -26,7 +26,7 @@ function when(ms: number): string {
 }
 
 function RunRow({ run }: { run: RunSummary }) {
-  const comparing = useUi((s) => s.overlays.some((o) => o.id === run.id));
+  const comparing = useUi((s) => s.compare.includes(run.id));
   const busy = useUi((s) => s.runsBusy);
   const loading = useUi((s) => s.teacherLoading || s.corpusLoading || s.starting);
   const engineBusy = useUi((s) => s.run.running || s.exporting || s.evaluating);
