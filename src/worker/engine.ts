@@ -68,6 +68,8 @@ export class Engine implements EngineApi, DistillApi {
   private readonly listeners: ((e: AnyEvent) => void)[] = [];
   private run: Run | null = null;
   private running = false;
+  /** A kept run is being opened (to evaluate or export it): nothing else may start meanwhile. */
+  private opening = false;
   /** The loaded teacher's fingerprint: a kept run continues only with the teacher it was made with. */
   private fingerprint: string | null = null;
   /** The kept runs (null where this browser has no storage for them). */
@@ -130,7 +132,7 @@ export class Engine implements EngineApi, DistillApi {
 
   /** `name` null: the teacher is named by its config.json (teacherName). */
   private async load(files: FileSet, given: string | null): Promise<TeacherSummary> {
-    if (this.running) throw new Error('a run is in progress: pause it before loading another teacher');
+    if (this.running || this.opening) throw new Error('a run is in progress: pause it before loading another teacher');
     const gpu = await this.device();
     await this.dropRun();
     this.teacher?.release();
@@ -375,13 +377,13 @@ export class Engine implements EngineApi, DistillApi {
   }
 
   async openRun(id: string): Promise<StartedRun> {
-    if (this.running) throw new Error('a run is in progress: stop it first');
+    if (this.running || this.opening) throw new Error('a run is in progress: stop it first');
     if (!(this.current?.id === id && this.run)) {
-      this.running = true;
+      this.opening = true;
       try {
         await this.prepare({ id }, false);
       } finally {
-        this.running = false;
+        this.opening = false;
       }
       this.state(false, this.run!.plan.stages.every((s) => this.run!.completed.has(s)));
       this.status(`opened ${this.run!.name}: evaluate or export its student, or resume it`);
@@ -392,7 +394,7 @@ export class Engine implements EngineApi, DistillApi {
 
   /** Prepares a run (a new one of `plan`, or a kept run to continue) and starts it; resolves once it runs. */
   private async begin(what: { plan: DistillPlan } | { id: string }): Promise<StartedRun> {
-    if (this.running) throw new Error('already running');
+    if (this.running || this.opening) throw new Error('already running');
     this.running = true;
     let run: Run;
     try {
