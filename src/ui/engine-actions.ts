@@ -44,14 +44,21 @@ function onEvent(e: EngineEvent | DistillEvent): void {
   if ((e.type === 'state' && (before.running !== e.running || before.paused !== e.paused)) || e.type === 'checkpoint') void refreshRuns();
 }
 
+// Listings can settle out of order (each waits on storage): one asked for earlier never replaces a later one.
+let listingsAsked = 0;
+let listingShown = 0;
+
 /** Asks the engine for the runs it keeps (and the loaded teacher's fingerprint); quiet on failure. */
 export async function refreshRuns(): Promise<void> {
   if (!client) return;
+  const ticket = ++listingsAsked;
   try {
     const list = await client.api.listRuns();
+    if (ticket < listingShown) return;
+    listingShown = ticket;
     useUi.setState({ runs: list.runs, runsUnavailable: list.unavailable, teacherFingerprint: list.teacherFingerprint });
   } catch (e) {
-    useUi.setState({ runsUnavailable: messageOf(e) });
+    if (ticket >= listingShown) useUi.setState({ runsUnavailable: messageOf(e) });
   }
 }
 

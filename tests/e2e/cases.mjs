@@ -345,10 +345,20 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url, screenshotPa
   const runA = /discards the student of (stories260K-built-in-mohawk-student-\d{8}-\d{4}), which has not been exported/.exec(dialogs[0] ?? '')?.[1];
   if (dialogs.length !== 1 || !dialogs[0].startsWith('Starting a new run') || !runA) throw new Error(`starting run B over run A's student asked ${JSON.stringify(dialogs)}`);
   await runsListed(2);
+  // The panel follows the engine (B's stop reaches it after the run button's).
+  await page
+    .waitForFunction(
+      ([sel, a]) => {
+        const r = [...document.querySelectorAll(sel)].map((e) => e.dataset);
+        return r.length === 2 && r[0].status === 'stopped' && r[0].checkpoint === '0' && r[1].name === a && r[1].status === 'stopped' && r[1].checkpoint === '1';
+      },
+      [$('run-row'), runA],
+      { timeout: 20_000, polling: 200 },
+    )
+    .catch(async () => {
+      throw new Error(`the runs listed, newest first, are ${JSON.stringify(await rows())}: not B stopped without a checkpoint, then A (${runA}) stopped with one`);
+    });
   const listed = await rows();
-  if (listed[1].name !== runA || listed[1].status !== 'stopped' || listed[1].checkpoint !== '1' || listed[0].status !== 'stopped' || listed[0].checkpoint !== '0') {
-    throw new Error(`the runs listed, newest first, are ${JSON.stringify(listed)}: not B stopped without a checkpoint, then A (${runA}) stopped with one`);
-  }
   const runB = listed[0].name;
 
   // A reload: the offer to continue A comes before any teacher is loaded, and names its teacher.
@@ -388,8 +398,11 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url, screenshotPa
   await page.locator(`${$('run-row')}[data-name="${runB}"] ${$('run-delete')}`).click();
   await runsListed(1);
   if (!dialogs.at(-1)?.startsWith(`Delete the run ${runB} `)) throw new Error(`Delete asked ${JSON.stringify(dialogs.at(-1))}`);
-  const left = await rows();
-  if (left[0].name !== runA || left[0].status !== 'finished') throw new Error(`after deleting B the panel lists ${JSON.stringify(left)}`);
+  await page
+    .waitForFunction(([sel, a]) => [...document.querySelectorAll(sel)].map((e) => `${e.dataset.name} ${e.dataset.status}`).join() === `${a} finished`, [$('run-row'), runA], { timeout: 20_000, polling: 200 })
+    .catch(async () => {
+      throw new Error(`after deleting B the panel lists ${JSON.stringify(await rows())}`);
+    });
   await mkdir(join(screenshotPath, '..'), { recursive: true });
   await page.screenshot({ path: screenshotPath, fullPage: true });
 
