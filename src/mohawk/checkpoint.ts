@@ -24,6 +24,17 @@ export interface CheckpointStore {
   list(): Promise<string[]>;
 }
 
+/**
+ * A run's folder: its checkpoint, and beside it files that grow (the run's history) and a size on disk.
+ * Every store below is one.
+ */
+export interface RunFiles extends CheckpointStore {
+  /** Adds bytes at the end of the file, creating it; a crash mid-append can leave a torn tail, never lose what was there. */
+  append(name: string, bytes: Uint8Array): Promise<void>;
+  /** The file's size in bytes, or null when there is no such file. */
+  size(name: string): Promise<number | null>;
+}
+
 export const STATE_FILE = 'state.json';
 export const STUDENT_FILE = 'student.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -219,7 +230,7 @@ export async function teacherFingerprint(parts: (string | Uint8Array)[]): Promis
 
 // ---- stores ----
 
-export function memoryStore(): CheckpointStore & { files: Map<string, Uint8Array> } {
+export function memoryStore(): RunFiles & { files: Map<string, Uint8Array> } {
   const files = new Map<string, Uint8Array>();
   return {
     files,
@@ -237,6 +248,13 @@ export function memoryStore(): CheckpointStore & { files: Map<string, Uint8Array
     async list() {
       return [...files.keys()].sort();
     },
+    async append(name, bytes) {
+      checkName(name);
+      files.set(name, joinBytes([files.get(name) ?? new Uint8Array(0), bytes]).slice());
+    },
+    async size(name) {
+      return files.get(name)?.length ?? null;
+    },
   };
 }
 
@@ -250,7 +268,7 @@ const TMP = '.partial-';
  * Files in a folder on disk (Node). Each write goes to a temporary name, is flushed, then renamed
  * over the file, so a crash never leaves a half-written file under the real name.
  */
-export function folderStore(path: string): CheckpointStore {
+export function folderStore(path: string): RunFiles {
   const at = (name: string) => `${path.replace(/[\\/]+$/, '')}/${name}`;
   return {
     async write(name, bytes) {
@@ -292,17 +310,35 @@ export function folderStore(path: string): CheckpointStore {
         throw e;
       }
     },
+    async append(name, bytes) {
+      checkName(name);
+      const fs = await nodeFs();
+      await fs.mkdir(path, { recursive: true });
+      await fs.appendFile(at(name), bytes);
+    },
+    async size(name) {
+      checkName(name);
+      const fs = await nodeFs();
+      try {
+        return (await fs.stat(at(name))).size;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+    },
   };
 }
 
-// The parts of the File System Access API the store uses (not all in TypeScript's DOM library yet).
+// The parts of the File System Access API the stores use (not all in TypeScript's DOM library yet).
 interface OpfsWritable {
   write(data: Uint8Array): Promise<void>;
+  seek(position: number): Promise<void>;
   close(): Promise<void>;
   abort?(): Promise<void>;
 }
 interface OpfsSyncHandle {
   truncate(size: number): void;
+  getSize(): number;
   write(data: Uint8Array, opts?: { at?: number }): number;
   flush(): void;
   close(): void;
@@ -311,38 +347,57 @@ interface OpfsFile {
   kind: 'file';
   name: string;
   getFile(): Promise<Blob>;
-  createWritable?(): Promise<OpfsWritable>;
+  createWritable?(opts?: { keepExistingData?: boolean }): Promise<OpfsWritable>;
   createSyncAccessHandle?(): Promise<OpfsSyncHandle>;
   move?(name: string): Promise<void>;
 }
-interface OpfsDir {
+export interface OpfsDir {
   getDirectoryHandle(name: string, opts?: { create?: boolean }): Promise<OpfsDir>;
   getFileHandle(name: string, opts?: { create?: boolean }): Promise<OpfsFile>;
-  removeEntry(name: string): Promise<void>;
+  removeEntry(name: string, opts?: { recursive?: boolean }): Promise<void>;
   entries(): AsyncIterableIterator<[string, { kind: string }]>;
 }
+/** Gives the OPFS root directory (navigator.storage.getDirectory() unless a test hands in its own). */
+export type OpfsRoot = () => Promise<unknown>;
 
 export const OPFS_ROOT = 'mohawk-checkpoints';
 
+export const isNotFound = (e: unknown) => (e as DOMException)?.name === 'NotFoundError';
+
+/** mohawk-checkpoints/<path...> in the OPFS; with create false, a missing folder rejects with NotFoundError. */
+export async function opfsDirectory(path: readonly string[], root?: OpfsRoot, create = true): Promise<OpfsDir> {
+  for (const p of path) checkName(p);
+  const getRoot = root ?? (() => (globalThis.navigator as Navigator | undefined)?.storage?.getDirectory?.() ?? Promise.reject(new CheckpointError('this browser has no Origin Private File System (navigator.storage.getDirectory)')));
+  let d = await ((await getRoot()) as OpfsDir).getDirectoryHandle(OPFS_ROOT, { create: true });
+  for (const p of path) d = await d.getDirectoryHandle(p, { create });
+  return d;
+}
+
 /**
- * Files in the Origin Private File System, under mohawk-checkpoints/<dirName> (one folder per
- * teacher fingerprint). Writes go through createWritable where the browser has it (the file changes
- * only when the stream closes) and otherwise, in a worker, through a sync access handle on a
- * temporary file moved over the real one.
+ * Files in the Origin Private File System, under mohawk-checkpoints/<path...> (a run's folder, or a
+ * teacher's in the layout before runs were kept apart). Writes go through createWritable where the
+ * browser has it (the file changes only when the stream closes) and otherwise, in a worker, through a
+ * sync access handle on a temporary file moved over the real one. Appends prefer a sync access handle,
+ * which writes in place: createWritable copies the whole file to append to it.
  */
-export function opfsStore(dirName: string, root?: () => Promise<unknown>): CheckpointStore {
-  checkName(dirName);
+export function opfsStore(path: string | readonly string[], root?: OpfsRoot): RunFiles {
+  const segments = typeof path === 'string' ? [path] : [...path];
+  for (const p of segments) checkName(p);
   let dir: Promise<OpfsDir> | null = null;
   const folder = (): Promise<OpfsDir> => {
-    dir ??= (async () => {
-      const getRoot = root ?? (() => (globalThis.navigator as Navigator | undefined)?.storage?.getDirectory?.() ?? Promise.reject(new CheckpointError('this browser has no Origin Private File System (navigator.storage.getDirectory)')));
-      const r = (await getRoot()) as OpfsDir;
-      return (await r.getDirectoryHandle(OPFS_ROOT, { create: true })).getDirectoryHandle(dirName, { create: true });
-    })();
+    dir ??= opfsDirectory(segments, root);
     dir.catch(() => (dir = null));
     return dir;
   };
-  const notFound = (e: unknown) => (e as DOMException)?.name === 'NotFoundError';
+  const fileOf = async (name: string): Promise<OpfsFile | null> => {
+    checkName(name);
+    try {
+      return await (await folder()).getFileHandle(name);
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  };
   return {
     async write(name, bytes) {
       checkName(name);
@@ -382,7 +437,7 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
       }
       if (tmp.move) {
         await d.removeEntry(name).catch((e) => {
-          if (!notFound(e)) throw e;
+          if (!isNotFound(e)) throw e;
         });
         await tmp.move(name);
       } else {
@@ -399,13 +454,12 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
       }
     },
     async read(name) {
-      checkName(name);
-      const d = await folder();
+      const f = await fileOf(name);
+      if (!f) return null;
       try {
-        const f = await (await d.getFileHandle(name)).getFile();
-        return new Uint8Array(await f.arrayBuffer());
+        return new Uint8Array(await (await f.getFile()).arrayBuffer());
       } catch (e) {
-        if (notFound(e)) return null;
+        if (isNotFound(e)) return null;
         throw e;
       }
     },
@@ -413,7 +467,7 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
       checkName(name);
       const d = await folder();
       await d.removeEntry(name).catch((e) => {
-        if (!notFound(e)) throw e;
+        if (!isNotFound(e)) throw e;
       });
     },
     async list() {
@@ -421,6 +475,43 @@ export function opfsStore(dirName: string, root?: () => Promise<unknown>): Check
       const names: string[] = [];
       for await (const [name, h] of d.entries()) if (h.kind === 'file' && !name.startsWith(TMP)) names.push(name);
       return names.sort();
+    },
+    async append(name, bytes) {
+      checkName(name);
+      const f = await (await folder()).getFileHandle(name, { create: true });
+      if (f.createSyncAccessHandle) {
+        const h = await f.createSyncAccessHandle();
+        try {
+          let done = 0;
+          const at = h.getSize();
+          while (done < bytes.length) done += h.write(bytes.subarray(done), { at: at + done });
+          h.flush();
+        } finally {
+          h.close();
+        }
+        return;
+      }
+      if (!f.createWritable) throw new CheckpointError('this browser can append to OPFS files neither with a sync access handle nor with createWritable');
+      const size = (await f.getFile()).size;
+      const w = await f.createWritable({ keepExistingData: true });
+      try {
+        await w.seek(size);
+        await w.write(bytes);
+      } catch (e) {
+        await w.abort?.();
+        throw e;
+      }
+      await w.close();
+    },
+    async size(name) {
+      const f = await fileOf(name);
+      if (!f) return null;
+      try {
+        return (await f.getFile()).size;
+      } catch (e) {
+        if (isNotFound(e)) return null;
+        throw e;
+      }
     },
   };
 }

@@ -36,6 +36,17 @@ export interface RunState {
   savedAt: string;
   /** Wall seconds the run has taken so far, setup and evaluations included, pauses not. */
   elapsedS?: number;
+  /** The run's name and start (ISO), which a resumed run keeps (absent in checkpoints of older versions). */
+  name?: string;
+  startedAt?: string;
+  /** Training seconds of `stage` up to this save, over every session: a resumed stage's clock goes on from it. */
+  stageElapsedS?: number;
+}
+
+/** A run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
+export function runName(teacher: string, startedAtIso: string): string {
+  const safe = teacher.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'teacher';
+  return `${safe}-mohawk-student-${startedAtIso.replace(/[-:]/g, '').replace('T', '-').slice(0, 13)}`;
 }
 
 export type RunEvent =
@@ -82,6 +93,8 @@ export interface RunSetup {
   calibration?: Calibration | null;
   /** How the caller's user names the plan's fields in messages (the CLI: its flags). */
   fieldNames?: Record<PlanField, string>;
+  /** The run's name for its files (default runName's); a resumed run keeps its checkpoint's. */
+  name?: string;
   onEvent(e: RunEvent): void;
 }
 
@@ -158,14 +171,19 @@ export class Run {
   readonly completed = new Set<Stage>();
   /** Held-out evaluations this run made, for the student's record. */
   readonly evaluations: { stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number; at: string }[] = [];
-  private readonly startedAt = new Date().toISOString();
+  /** When the run first started (a resumed run's is its checkpoint's), and its name. */
+  private startedAt = new Date().toISOString();
+  private runName: string | null = null;
   /** When prepare() began: the run's wall time counts its setup (uploads, the distiller) too. */
   private t0 = performance.now();
   private pausedMs = 0;
-  /** Seconds earlier sessions of a resumed run took. */
+  /** Seconds earlier sessions of a resumed run took, in all and training the stage it resumes in. */
   private priorS = 0;
   /** Seconds the last held-out evaluation took, for the remaining time of the evaluations to come. */
   private evalS: number | null = null;
+  private priorStageS = 0;
+  /** The last step's stage and that stage's training seconds over every session. */
+  private stageClock: { stage: Stage; s: number } | null = null;
 
   private constructor(
     private readonly s: RunSetup,
@@ -229,7 +247,10 @@ export class Run {
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
     run.t0 = began;
+    if (state?.startedAt) run.startedAt = state.startedAt;
+    run.runName = state?.name ?? s.name ?? null;
     if (state && Number.isFinite(state.elapsedS)) run.priorS = state.elapsedS!;
+    if (state && from && !run.completed.has(from.stage) && Number.isFinite(state.stageElapsedS)) run.priorStageS = state.stageElapsedS!;
     if (from && state) {
       for (const st of plan.stages) if (st < from.stage || (st === from.stage && (state.stageDone || from.step >= steps[st]))) run.completed.add(st);
     }
@@ -269,7 +290,10 @@ export class Run {
           const etaS = stepS === null ? null : (r.steps - r.step) * stepS;
           const evaluationsLeft = s.evaluation.atStageEnds ? this.plan.stages.filter((st) => st >= r.stage).length : 0;
           const runEtaS = remainingSeconds(this.plan, { stage: r.stage, step: r.step, stepS }, s.calibration ?? null, evaluationsLeft, this.evalS);
-          s.onEvent({ type: 'step', ...r, etaS, runElapsedS: this.elapsedS, runEtaS });
+          // The distiller's clock is this session's; the stage's own counts its earlier sessions too.
+          const stageS = r.elapsedS + (start > 0 ? this.priorStageS : 0);
+          this.stageClock = { stage: r.stage, s: stageS };
+          s.onEvent({ type: 'step', ...r, elapsedS: stageS, etaS, runElapsedS: this.elapsedS, runEtaS });
         },
         distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
         save: async (stage, step, stageDone) => {
@@ -296,7 +320,8 @@ export class Run {
         stop: () => this.stopRequested,
         saveEveryS: s.saveEveryS,
       },
-      this.from,
+      // A stage that ended (finished or skipped) at the checkpoint is not taken up again.
+      this.from && this.completed.has(this.from.stage) ? { stage: this.from.stage, step: this.steps[this.from.stage] } : this.from,
     );
   }
 
@@ -323,6 +348,9 @@ export class Run {
       heldOut: this.s.heldOut,
       savedAt: new Date().toISOString(),
       elapsedS: this.elapsedS,
+      stageElapsedS: this.stageClock?.stage === stage ? this.stageClock.s : 0,
+      name: this.name,
+      startedAt: this.startedAt,
     };
     this.phase = 'saving';
     try {
@@ -393,10 +421,14 @@ export class Run {
     return r;
   }
 
-  /** The run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
+  /** The run's name for files (runName's unless the caller or the checkpoint gave one). */
   get name(): string {
-    const safe = this.s.teacherName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'teacher';
-    return `${safe}-mohawk-student-${this.startedAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 13)}`;
+    return this.runName ?? runName(this.s.teacherName, this.startedAt);
+  }
+
+  /** When the run first started (ISO). */
+  get started(): string {
+    return this.startedAt;
   }
 
   /** The student's files (model.safetensors in parts, config.json, the teacher's tokenizer files) with a record of what ran. */

@@ -1,7 +1,7 @@
 // What the page asks of the engine. Every call goes to the worker; results and failures land in the
 // store, so components only read the store and call these.
 import { createEngineClient, type EngineClient } from '../worker/client';
-import type { DistillEvent, DistillPlan, EngineEvent, StartedRun, TeacherSummary } from '../worker/api';
+import { BUILTIN_TEACHER_NAME, type DistillEvent, type DistillPlan, type EngineEvent, type RunSummary, type StartedRun, type TeacherSummary } from '../worker/api';
 import { useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { STAGES, tokensPerStep } from '../mohawk/plan';
@@ -10,6 +10,8 @@ import { checkCorpusFiles } from './corpus-files';
 import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
 import { canPickFolder, downloadFiles, pickFolder, saveToFolder } from './download';
 import { bytes, count, mib } from '../util/format';
+import { restoreRunView } from './run-view';
+import { overlayOf } from './overlays';
 
 let client: EngineClient | null = null;
 
@@ -70,6 +72,26 @@ function applyEvent(e: EngineEvent | DistillEvent): void {
   useUi.getState().applyEvent(e);
   // A run that stopped without finishing (an error, a lost device) may have left a checkpoint.
   if (e.type === 'state' && before.running && !e.running && !e.finished) void offerResume();
+  // The Runs panel follows the run's state and checkpoints.
+  if ((e.type === 'state' && (before.running !== e.running || before.paused !== e.paused)) || e.type === 'checkpoint') void refreshRuns();
+}
+
+// Listings can settle out of order (each waits on storage): one asked for earlier never replaces a later one.
+let listingsAsked = 0;
+let listingShown = 0;
+
+/** Asks the engine for the runs it keeps (and the loaded teacher's fingerprint); quiet on failure. */
+export async function refreshRuns(): Promise<void> {
+  if (!client) return;
+  const ticket = ++listingsAsked;
+  try {
+    const list = await client.api.listRuns();
+    if (ticket < listingShown) return;
+    listingShown = ticket;
+    useUi.setState({ runs: list.runs, runsUnavailable: list.unavailable, teacherFingerprint: list.teacherFingerprint });
+  } catch (e) {
+    if (ticket >= listingShown) useUi.setState({ runsUnavailable: messageOf(e) });
+  }
 }
 
 /** Starts the worker and asks it for a GPU. Never throws: a page without WebGPU still works. */
@@ -103,11 +125,14 @@ export async function startEngine(): Promise<void> {
     useUi.setState({ gpu: null, gpuError: message, gpuPending: false });
     fail(message);
   }
+  // Kept runs are listed, and the newest unfinished one offered (where it can run), before any teacher is loaded.
+  await refreshRuns();
+  if (useUi.getState().gpu) await offerResume();
 }
 
-/** Asks the engine for a checkpoint of the loaded teacher to continue from; quiet when there is none. */
+/** Asks the engine for the newest kept run to continue (of any teacher); quiet when there is none. */
 async function offerResume(): Promise<void> {
-  if (!client || !useUi.getState().teacher) return;
+  if (!client) return;
   try {
     const info = await client.api.resumable();
     useUi.setState({ resume: info });
@@ -118,22 +143,22 @@ async function offerResume(): Promise<void> {
 }
 
 /**
- * Whether the user lets the engine drop the student of a run that was never exported (a new teacher
- * or a new run replaces it). Its last checkpoint stays in this browser until a run of the same teacher
- * writes another.
+ * Whether the user lets the engine drop the student of a run that was never exported (a new teacher,
+ * a new run or another kept run replaces it). Its last checkpoint stays in the Runs panel.
  */
-function discardStudentOk(what: string): boolean {
-  const name = useUi.getState().unexported;
-  if (!name) return true;
-  return globalThis.confirm(`${what} discards the student of ${name}, which has not been exported. Its last checkpoint stays in this browser until a new run of the same teacher replaces it. Go on?`);
+function discardStudentOk(what: string, keepRun: string | null = null): boolean {
+  const s = useUi.getState();
+  const name = s.unexported;
+  if (!name || (keepRun !== null && keepRun === s.currentRunId)) return true;
+  return globalThis.confirm(`${what} discards the student of ${name}, which has not been exported. Its last checkpoint stays in this browser, in the Runs panel, to export or resume later. Go on?`);
 }
 
-async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>): Promise<void> {
+async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>, asked = false): Promise<void> {
   if (locked()) return;
-  if (!discardStudentOk('Loading a teacher')) return;
+  if (!asked && !discardStudentOk('Loading a teacher')) return;
   // The engine drops its run (and student) before reading the new teacher, whatever comes of it.
-  useUi.setState({ unexported: null });
-  useUi.setState({ teacherLoading: true, progress: null, resume: null });
+  useUi.setState({ unexported: null, currentRunId: null });
+  useUi.setState({ teacherLoading: true, progress: null });
   try {
     const teacher = await load(engine());
     useUi.setState({ teacher, distances: null, selected: null, mixing: null });
@@ -144,6 +169,8 @@ async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>): Pro
   } finally {
     useUi.setState({ teacherLoading: false });
   }
+  // The new teacher's fingerprint tells which kept runs it can resume.
+  await refreshRuns();
   await offerResume();
 }
 
@@ -210,17 +237,19 @@ function stepsText(steps: Record<number, number>, plan: DistillPlan): string {
 }
 
 /**
- * Starts a run through `call` (a new plan, or a checkpoint's) and hands what started to `started`.
- * The run's view is cleared before the call: its first events arrive before the call settles.
+ * Starts a run through `call` (a new plan, or a kept run's) and hands what started to `started`.
+ * The run's view is laid out before the call (cleared, or a kept run's history): its first events
+ * arrive before the call settles.
  */
-async function launch(status: string, call: (c: EngineClient) => Promise<StartedRun>, started: (r: StartedRun) => void): Promise<void> {
+async function launch(status: string, call: (c: EngineClient) => Promise<StartedRun>, started: (r: StartedRun) => void, view?: () => Promise<void>): Promise<void> {
   const s = useUi.getState();
-  s.resetRun(s.plan);
   useUi.setState({ starting: true, resume: null });
-  s.setStatus(status);
   try {
+    if (view) await view();
+    else s.resetRun(s.plan);
+    s.setStatus(status);
     const r = await call(engine());
-    useUi.setState({ unexported: r.name });
+    useUi.setState({ unexported: r.name, currentRunId: r.id });
     started(r);
   } catch (e) {
     useUi.setState({ run: { running: false, paused: false, finished: false } });
@@ -285,11 +314,152 @@ export async function skipStage(): Promise<void> {
   }
 }
 
-/** Continues the run the engine has a checkpoint of, with the checkpoint's own plan, which the form then shows. */
+/**
+ * Makes sure the loaded teacher is the kept run's: the built-in one is loaded when the run needs it,
+ * any other must be dropped by the user. False (with the reason in the status line) when it is not.
+ */
+async function teacherFor(run: { name: string; teacher: string; teacherFingerprint: string }, keepRun: string): Promise<boolean> {
+  const matches = () => {
+    const s = useUi.getState();
+    return s.teacher !== null && s.teacherFingerprint === run.teacherFingerprint;
+  };
+  if (matches()) return true;
+  if (run.teacher === BUILTIN_TEACHER_NAME) {
+    if (!discardStudentOk('Loading the run\'s teacher', keepRun)) return false;
+    await loadWith((c) => c.api.loadBuiltinTeacher(import.meta.env.BASE_URL), true);
+    if (matches()) return true;
+    fail(`the built-in teacher is not the one ${run.name} was made with (its config.json or weights differ)`);
+    return false;
+  }
+  const loaded = useUi.getState().teacher;
+  fail(
+    loaded
+      ? `${run.name} needs its teacher ${run.teacher}; the loaded teacher ${loaded.name} is another (its config.json or weights differ): drop ${run.teacher}'s folder`
+      : `${run.name} needs its teacher ${run.teacher}: drop its folder (its config.json and weights are checked against the run)`,
+  );
+  return false;
+}
+
+/** The run's summary from the Runs panel's list (or the resume offer's). */
+function keptRun(id: string): Pick<RunSummary, 'id' | 'name' | 'teacher' | 'teacherFingerprint'> | null {
+  const s = useUi.getState();
+  const r = s.runs.find((x) => x.id === id);
+  if (r) return r;
+  return s.resume?.id === id ? s.resume : null;
+}
+
+/**
+ * Runs `body` as the Runs panel's one action under way (on run `id`); `whileTraining` lets it run
+ * beside a run that trains (one that leaves the engine's run alone).
+ */
+async function runAction(id: string, body: () => Promise<void>, whileTraining = false): Promise<void> {
+  const s = useUi.getState();
+  if (s.runsBusy || (whileTraining ? s.teacherLoading || s.corpusLoading || s.starting : locked())) return;
+  useUi.setState({ runsBusy: id });
+  try {
+    await body();
+  } catch (e) {
+    fail(messageOf(e));
+  } finally {
+    useUi.setState({ runsBusy: null });
+    void refreshRuns();
+  }
+}
+
+/** Continues a kept run from its checkpoint with its own plan: the page first shows the run as stored (plan, stages, curves, evaluations). */
+export async function resumeRun(id: string): Promise<void> {
+  const run = keptRun(id);
+  if (!run) return fail('that run is no longer kept (deleted?)');
+  await runAction(id, async () => {
+    if (!(await teacherFor(run, id))) return;
+    if (!discardStudentOk('Resuming another run', id)) return;
+    const history = await engine().api.runHistory(id);
+    const at = history.record.stage ? `stage ${history.record.stage} from step ${history.record.step}` : 'the start';
+    // launch leaves `starting` set until the engine answers; the Runs panel's action ends with it.
+    useUi.setState({ runsBusy: null });
+    await launch(`resuming ${history.record.name} at ${at}`, (c) => c.api.resumeRun(id), (r) => useUi.getState().adoptRunPlan(r.plan), () =>
+      restoreRunView(history.record.plan, history.records),
+    );
+  });
+}
+
+/** Continues the run the resume offer names. */
 export async function resumeDistill(): Promise<void> {
   const info = useUi.getState().resume;
-  if (!info || locked()) return;
-  await launch(`resuming stage ${info.stage} from step ${info.step}`, (c) => c.api.resumeDistill(), (r) => useUi.getState().adoptRunPlan(r.plan));
+  if (!info) return;
+  await resumeRun(info.id);
+}
+
+/** Makes a kept run the engine's run (its student, at its checkpoint) and shows it; nothing when it already is. */
+async function openRun(id: string): Promise<boolean> {
+  if (useUi.getState().currentRunId === id) return true;
+  const run = keptRun(id);
+  if (!run) {
+    fail('that run is no longer kept (deleted?)');
+    return false;
+  }
+  if (!(await teacherFor(run, id))) return false;
+  if (!discardStudentOk('Opening another run', id)) return false;
+  const history = await engine().api.runHistory(id);
+  useUi.getState().setStatus(`opening ${history.record.name}`);
+  const r = await engine().api.openRun(id);
+  await restoreRunView(r.plan, history.records, history.record.done);
+  useUi.setState({ currentRunId: id, unexported: history.record.exported ? null : history.record.name });
+  return true;
+}
+
+/** Held-out NLL of a kept run's student (and continuations), in the evaluation panel. */
+export async function evaluateRun(id: string): Promise<void> {
+  await runAction(id, async () => {
+    if (await openRun(id)) await evaluateNow();
+  });
+}
+
+/** A kept run's student as one .zip named after the run. */
+export async function exportRun(id: string): Promise<void> {
+  await runAction(id, async () => {
+    if (await openRun(id)) await exportStudent('downloads');
+  });
+}
+
+/** Removes a kept run and its files, after a confirmation naming it. */
+export async function deleteRun(id: string): Promise<void> {
+  const run = useUi.getState().runs.find((r) => r.id === id);
+  if (!run) return;
+  if (!globalThis.confirm(`Delete the run ${run.name} (${run.teacher}, ${bytes(run.bytes)})? Its checkpoint, student and history are removed from this browser${run.exported ? '' : '; its student was never exported'}.`)) return;
+  if (run.status === 'running' || run.status === 'paused') return fail(`${run.name} is training: stop it before deleting it`);
+  await runAction(id, async () => {
+    await engine().api.deleteRun(id);
+    const s = useUi.getState();
+    useUi.setState({ compare: s.compare.filter((x) => x !== id), overlays: s.overlays.filter((o) => o.id !== id), ...(s.resume?.id === id ? { resume: null } : {}) });
+    if (s.currentRunId === id) {
+      s.resetRun(s.plan);
+      useUi.setState({ currentRunId: null, unexported: null });
+    }
+    useUi.getState().setStatus(`deleted ${run.name}`);
+  }, true);
+}
+
+/** Picks a kept run to compare (its curves become an overlay once read), or unpicks it. */
+export async function toggleCompare(id: string): Promise<void> {
+  const s = useUi.getState();
+  if (s.compare.includes(id)) {
+    useUi.setState({ compare: s.compare.filter((x) => x !== id), overlays: s.overlays.filter((o) => o.id !== id) });
+    return;
+  }
+  const run = s.runs.find((r) => r.id === id);
+  if (!run) return;
+  useUi.setState({ compare: [...s.compare, id] });
+  try {
+    const h = await engine().api.runHistory(id);
+    const overlay = overlayOf({ id, name: run.name, label: `${run.name}${run.current ? ' (this run)' : ''}` }, h.records);
+    // Unpicked meanwhile: nothing to show.
+    const now = useUi.getState();
+    if (now.compare.includes(id)) useUi.setState({ overlays: [...now.overlays.filter((o) => o.id !== id), overlay].sort((a, b) => now.compare.indexOf(a.id) - now.compare.indexOf(b.id)) });
+  } catch (e) {
+    useUi.setState((st) => ({ compare: st.compare.filter((x) => x !== id) }));
+    fail(messageOf(e));
+  }
 }
 
 export function dismissResume(): void {
@@ -344,6 +514,8 @@ export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
     if (dir) await saveToFolder(dir, files);
     else await downloadFiles(files);
     useUi.setState({ unexported: null });
+    await engine().api.markExported();
+    void refreshRuns();
     s.setStatus(`exported ${files.map((f) => f.name).join(', ')} (${bytes(size)})${dir ? ` to ${dir.name}/` : ''}`);
   } catch (e) {
     fail(messageOf(e));

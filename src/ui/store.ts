@@ -1,6 +1,7 @@
 // All of the page's state. Components subscribe to the slices they draw; the engine's events and the
 // user's actions (src/ui/engine-actions.ts) are the only writers.
-import { create } from 'zustand';
+import { create, type StateCreator } from 'zustand';
+import { createStore } from 'zustand/vanilla';
 import type {
   CorpusLoad,
   CorpusSummary,
@@ -11,11 +12,13 @@ import type {
   MixingSample,
   PerStage,
   ResumeInfo,
+  RunSummary,
   Stage,
   TeacherSummary,
 } from '../worker/api';
 import { DEFAULT_PLAN, STAGES, clonePlan, stepsPerStage, toggleStage, withTotal } from '../mohawk/plan';
 import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
+import type { RunOverlay } from './overlays';
 
 export type StatusLevel = 'info' | 'error';
 
@@ -155,6 +158,19 @@ export interface UiState {
   /** The run whose student exists only in the engine (not exported yet): loading or starting anew asks first. */
   unexported: string | null;
 
+  /** The runs this browser keeps (the Runs panel), newest first; why none can be listed, when so. */
+  runs: RunSummary[];
+  runsUnavailable: string | null;
+  /** The engine's run (training, or opened from the Runs panel), by its id among `runs`. */
+  currentRunId: string | null;
+  /** The loaded teacher's fingerprint, which a kept run's must equal for it to resume. */
+  teacherFingerprint: string | null;
+  /** A Runs panel action (resume, open, delete...) is under way, on this run. */
+  runsBusy: string | null;
+  /** Runs picked in the Runs panel to compare (ids, in the order picked), and their curves once read: for the charts to draw over the current run's. */
+  compare: string[];
+  overlays: RunOverlay[];
+
   setPlan(patch: Partial<DistillPlan>): void;
   setTotalTokens(total: number): void;
   setStageOn(stage: Stage, on: boolean): void;
@@ -219,7 +235,10 @@ function runFields(plan: DistillPlan) {
   } satisfies Partial<UiState>;
 }
 
-export const useUi = create<UiState>()((set, get) => {
+/** The names of the fields a run owns (what resetRun clears): a kept run's view is restored by copying them. */
+export const RUN_FIELDS = Object.keys(runFields(DEFAULT_PLAN)) as (keyof ReturnType<typeof runFields>)[];
+
+const initUi: StateCreator<UiState> = (set, get) => {
   /** Replaces one stage's view (new objects, so selectors on it see the change). */
   const patchStage = (stage: Stage, patch: Partial<StageView>) =>
     set((s) => ({ stages: { ...s.stages, [stage]: { ...s.stages[stage], ...patch } } }));
@@ -256,6 +275,14 @@ export const useUi = create<UiState>()((set, get) => {
     logScale: false,
     smoothing: 0.6,
     unexported: null,
+
+    runs: [],
+    runsUnavailable: null,
+    currentRunId: null,
+    teacherFingerprint: null,
+    runsBusy: null,
+    compare: [],
+    overlays: [],
 
     setPlan: (patch) => setPlanned({ ...clonePlan(get().plan), ...patch }),
     setTotalTokens: (total) => setPlanned(withTotal(get().plan, total)),
@@ -353,7 +380,12 @@ export const useUi = create<UiState>()((set, get) => {
       }
     },
   };
-});
+};
+
+export const useUi = create<UiState>()(initUi);
+
+/** A store of its own with the page store's logic: events replayed into it leave the page's alone until copied over. */
+export const scratchUi = () => createStore<UiState>()(initUi);
 
 /** The stage the chart shows: the user's pick, else the one running, else the first of the plan. */
 export function shownStage(s: Pick<UiState, 'chartStage' | 'currentStage' | 'plan'>): Stage {

@@ -5,7 +5,6 @@ import type { TeacherSummary } from '../models/teacher';
 import type { MixingSample } from '../mohawk/inspect';
 import type { Calibration } from '../mohawk/calibrate';
 
-export type { Calibration, DistillPlan, MixingSample, PerStage, Stage, TeacherSummary };
 
 /** How the studio evaluates a run: held-out NLL before training and at each stage's end, on these documents. */
 export const STUDIO_EVALUATION = { docs: 10, tokens: 256 } as const;
@@ -14,6 +13,13 @@ export const STUDIO_EVALUATION = { docs: 10, tokens: 256 } as const;
 export function studioEvaluations(plan: Pick<DistillPlan, 'stages'>): number {
   return plan.stages.length + 1;
 }
+import type { HistoryRecord, RunPoint } from '../mohawk/history';
+import type { RunRecord, RunStatus } from '../mohawk/run-library';
+
+export type { Calibration, DistillPlan, HistoryRecord, MixingSample, PerStage, RunPoint, RunRecord, RunStatus, Stage, TeacherSummary };
+
+/** What the engine names the embedded teacher: a run of it can load it again by itself. */
+export const BUILTIN_TEACHER_NAME = 'stories260K (built in)';
 
 export type GpuSummary = GpuInfo;
 
@@ -90,6 +96,8 @@ export type CorpusLoad =
   | { ok: false; kind: 'refused' | 'bad-line' | 'column' | 'changed' | 'empty'; message: string; columns?: string[] };
 
 export interface StartedRun {
+  /** The run's folder in the browser's storage (null where the browser keeps none). */
+  id: string | null;
   /** The run's name, which its exported files carry. */
   name: string;
   plan: DistillPlan;
@@ -99,8 +107,55 @@ export interface StartedRun {
   from: { stage: Stage; step: number } | null;
 }
 
-export interface ResumeInfo {
+/** A run this browser keeps, as the Runs panel lists it. */
+export interface RunSummary {
+  id: string;
+  name: string;
   teacher: string;
+  teacherFingerprint: string;
+  corpus: string;
+  /** Milliseconds since the epoch: the run's start and its last checkpoint (null before one). */
+  created: number;
+  lastSaved: number | null;
+  /** Where its last checkpoint stands (null before one), and the stage's planned steps. */
+  stage: Stage | null;
+  step: number;
+  steps: number;
+  done: boolean;
+  /** Tokens trained over all stages at the last checkpoint. */
+  tokens: number;
+  plan: DistillPlan;
+  /** 'interrupted': the tab closed while it ran or was paused (it resumes from its last checkpoint). */
+  status: RunStatus | 'interrupted';
+  exported: boolean;
+  lastEval: RunRecord['lastEval'];
+  /** Bytes its files take in the browser's storage. */
+  bytes: number;
+  hasCheckpoint: boolean;
+  /** The engine's run now (being trained, or opened to evaluate or export). */
+  current: boolean;
+}
+
+export interface RunList {
+  runs: RunSummary[];
+  /** The loaded teacher's fingerprint (null without one): a run resumes only with its own teacher. */
+  teacherFingerprint: string | null;
+  /** Why the list is empty although runs may exist (a browser without storage here); null otherwise. */
+  unavailable: string | null;
+}
+
+/** A run's history as it stands (its checkpoint's point for a run not running now), with its record. */
+export interface RunHistory {
+  record: RunRecord;
+  records: HistoryRecord[];
+}
+
+/** The newest run that can be continued, offered on page load and after a run stops. */
+export interface ResumeInfo {
+  id: string;
+  name: string;
+  teacher: string;
+  teacherFingerprint: string;
   stage: Stage;
   step: number;
   savedAt: number;
@@ -137,8 +192,18 @@ export interface DistillApi {
    * teacher's tokenizer files, as they are ('files', for a folder) or in one .zip named after the run.
    */
   exportStudent(as: 'zip' | 'files'): Promise<{ name: string; bytes: Uint8Array }[]>;
-  /** A checkpoint left by an earlier run of this teacher, if any. */
+  /** The newest kept run with a checkpoint to continue (of any teacher), if any. */
   resumable(): Promise<ResumeInfo | null>;
-  /** Continues the loaded teacher's checkpoint with the checkpoint's own plan, which the result carries. */
-  resumeDistill(): Promise<StartedRun>;
+  /** Every run kept in this browser, newest first. */
+  listRuns(): Promise<RunList>;
+  /** A kept run's history and record. */
+  runHistory(id: string): Promise<RunHistory>;
+  /** Continues a kept run from its checkpoint with its own plan; the loaded teacher must be the run's (fingerprint checked). */
+  resumeRun(id: string): Promise<StartedRun>;
+  /** Makes a kept run the engine's run without training it, to evaluate or export its student. */
+  openRun(id: string): Promise<StartedRun>;
+  /** Removes a kept run and everything in its folder (not the one training now). */
+  deleteRun(id: string): Promise<void>;
+  /** Notes in the run's record that its student was exported. */
+  markExported(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 // The engine behind the page, in a worker: owns the GPU, the loaded teacher and corpus, and the run,
 // which the run driver (src/mohawk/run.ts) carries out; this shell turns the page's calls into it and
-// its RunEvents into the page's events, and keeps checkpoints in the browser's private file system.
+// its RunEvents into the page's events, and keeps each run (checkpoint, history, record) in a folder
+// of its own in the browser's private file system (src/mohawk/run-library.ts).
 import { releaseProxy } from 'comlink';
 import { zipSync } from 'fflate';
 import { Gpu } from '../gpu/runtime';
@@ -15,13 +16,34 @@ import type { TeacherTokenizer } from '../io/tokenizer';
 import { browserFileSet, bytesSource, fetchFileSet, readJson, type FileSet } from '../io/files';
 import { joinBytes } from '../io/safetensors';
 import { loadTeacher, teacherName, type LoadedTeacher } from '../models/teacher';
-import { opfsStore, type CheckpointStore } from '../mohawk/checkpoint';
+import { STATE_FILE, type RunFiles } from '../mohawk/checkpoint';
 import { calibrate, CalibrationCancelled, type Calibration } from '../mohawk/calibrate';
+import { HistoryRecorder, foldHistory, readHistory, type RunPoint } from '../mohawk/history';
 import { continuations, mixingSample, type MixingSample } from '../mohawk/inspect';
-import { validatePlan } from '../mohawk/plan';
-import { Run, peekRunState, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
+import { stepsPerStage, validatePlan } from '../mohawk/plan';
+import { Run, runName, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
+import { listRuns, newRecord, newRunId, opfsRunLibrary, readRecord, writeRecord, type RunLibrary, type RunRecord, type StoredRun } from '../mohawk/run-library';
 import { TokenStream } from '../mohawk/token-stream';
-import { STUDIO_EVALUATION, type CorpusFileIn, type CorpusLoad, type CorpusOptions, type CorpusSummary, type DistillApi, type DistillEvent, type DistillPlan, type EngineApi, type EngineEvent, type GpuSummary, type ResumeInfo, type StartedRun, type TeacherSummary } from './api';
+import {
+  BUILTIN_TEACHER_NAME,
+  STUDIO_EVALUATION,
+  type CorpusFileIn,
+  type CorpusLoad,
+  type CorpusOptions,
+  type CorpusSummary,
+  type DistillApi,
+  type DistillEvent,
+  type DistillPlan,
+  type EngineApi,
+  type EngineEvent,
+  type GpuSummary,
+  type ResumeInfo,
+  type RunHistory,
+  type RunList,
+  type RunSummary,
+  type StartedRun,
+  type TeacherSummary,
+} from './api';
 
 export const BUILTIN_TEACHER_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 export const BUILTIN_CORPUS = 'corpus/tinystories-2MiB.txt';
@@ -84,6 +106,16 @@ export class Engine implements EngineApi, DistillApi {
       this.exclusive--;
     }
   }
+  /** A kept run is being opened (to evaluate or export it): nothing else may start meanwhile. */
+  private opening = false;
+  /** The loaded teacher's fingerprint: a kept run continues only with the teacher it was made with. */
+  private fingerprint: string | null = null;
+  /** The kept runs (null where this browser has no storage for them). */
+  private readonly library: RunLibrary | null = typeof navigator !== 'undefined' && typeof navigator.storage?.getDirectory === 'function' ? opfsRunLibrary() : null;
+  /** this.run's folder, record and history writer (null for a run kept nowhere). */
+  private current: { id: string; files: RunFiles; record: RunRecord; history: HistoryRecorder } | null = null;
+  /** run.json writes, one after another. */
+  private recordWrites: Promise<void> = Promise.resolve();
 
   private emit(e: AnyEvent): void {
     for (const l of this.listeners) {
@@ -133,22 +165,22 @@ export class Engine implements EngineApi, DistillApi {
   async loadBuiltinTeacher(baseUrl: string): Promise<TeacherSummary> {
     this.baseUrl = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
     const dir = `${this.baseUrl}teacher/stories260K/`;
-    return this.load(fetchFileSet(dir, BUILTIN_TEACHER_FILES), 'stories260K (built in)');
+    return this.load(fetchFileSet(dir, BUILTIN_TEACHER_FILES), BUILTIN_TEACHER_NAME);
   }
 
   /** `name` null: the teacher is named by its config.json (teacherName). */
   private async load(files: FileSet, given: string | null): Promise<TeacherSummary> {
-    if (this.running) throw new Error('a run is in progress: pause it before loading another teacher');
+    if (this.running || this.opening) throw new Error('a run is in progress: pause it before loading another teacher');
     return this.withoutMeasuring(() => this.loadNow(files, given));
   }
 
   private async loadNow(files: FileSet, given: string | null): Promise<TeacherSummary> {
     this.calibration = null;
     const gpu = await this.device();
-    this.run?.release();
-    this.run = null;
+    await this.dropRun();
     this.teacher?.release();
     this.teacher = null;
+    this.fingerprint = null;
     this.status(`reading ${files.names.join(', ')}`);
     // Nothing goes to the GPU yet: the run uploads the teacher when its plan needs it whole.
     const name = given ?? teacherName(files.has('config.json') ? await readJson(files, 'config.json') : null);
@@ -159,6 +191,7 @@ export class Engine implements EngineApi, DistillApi {
     this.teacher = t;
     this.teacherFiles = files;
     this.teacherName = name;
+    this.fingerprint = await teacherFilesFingerprint(files);
     this.status(`loaded ${t.summary.name}: ${t.summary.modelType}, ${t.summary.layers} layers, ${(t.summary.parameters / 1e6).toFixed(2)}M parameters`);
     for (const w of t.summary.warnings) this.status(`warning: ${w}`);
     return t.summary;
@@ -242,76 +275,244 @@ export class Engine implements EngineApi, DistillApi {
     return { ok: true, corpus: summary };
   }
 
-  private async store(): Promise<CheckpointStore> {
-    return opfsStore(await teacherFilesFingerprint(this.teacherFiles!));
-  }
-
   async startDistill(plan: DistillPlan): Promise<StartedRun> {
-    return this.begin(plan);
+    return this.begin({ plan });
   }
 
-  async resumeDistill(): Promise<StartedRun> {
-    return this.begin(null);
+  async resumeRun(id: string): Promise<StartedRun> {
+    return this.begin({ id });
+  }
+
+  private needLibrary(): RunLibrary {
+    if (!this.library) throw new Error('this browser keeps no runs here (no Origin Private File System)');
+    return this.library;
+  }
+
+  /** The record of a kept run, after checking that the loaded teacher is the one it was made with. */
+  private async runFor(id: string, purpose: string): Promise<RunRecord> {
+    const record = await readRecord(this.needLibrary(), id);
+    if (!record) throw new Error(`there is no run ${id} in this browser (deleted?)`);
+    if (!this.teacher) throw new Error(`${purpose} ${record.name} needs its teacher ${record.teacher}: load it first`);
+    if (record.teacherFingerprint !== this.fingerprint) {
+      throw new Error(`${purpose} ${record.name} needs its teacher ${record.teacher}; the loaded teacher ${this.teacherName} is another (its config.json or weights differ)`);
+    }
+    if ((await this.needLibrary().files(id).size(STATE_FILE)) === null) throw new Error(`${record.name} has no checkpoint yet: there is nothing to ${purpose === 'resuming' ? 'resume' : 'open'}`);
+    return record;
+  }
+
+  private summary(s: StoredRun): RunSummary {
+    const r = s.record;
+    const live = this.current?.id === r.id && this.running;
+    const status = live ? (this.run?.isPaused ? 'paused' : 'running') : r.status === 'running' || r.status === 'paused' ? 'interrupted' : r.status;
+    return {
+      id: r.id, name: r.name, teacher: r.teacher, teacherFingerprint: r.teacherFingerprint, corpus: r.corpus,
+      created: Date.parse(r.created), lastSaved: r.lastSaved ? Date.parse(r.lastSaved) : null,
+      stage: r.stage, step: r.step, steps: r.stage ? stepsPerStage(r.plan)[r.stage] : 0, done: r.done, tokens: r.tokens, plan: r.plan,
+      status, exported: r.exported, lastEval: r.lastEval, bytes: s.bytes, hasCheckpoint: s.hasCheckpoint, current: this.current?.id === r.id,
+    };
+  }
+
+  /**
+   * Lists the kept runs between the current run's history appends: a browser may refuse to read a
+   * file while an access handle writes it.
+   */
+  private storedRuns(lib: RunLibrary): Promise<StoredRun[]> {
+    const cur = this.current;
+    if (!cur) return listRuns(lib);
+    void cur.history.flush();
+    return cur.history.after(() => listRuns(lib));
+  }
+
+  async listRuns(): Promise<RunList> {
+    if (!this.library) return { runs: [], teacherFingerprint: this.fingerprint, unavailable: 'this browser keeps no runs here (no Origin Private File System)' };
+    const runs = (await this.storedRuns(this.library)).map((s) => this.summary(s));
+    return { runs, teacherFingerprint: this.fingerprint, unavailable: null };
+  }
+
+  async runHistory(id: string): Promise<RunHistory> {
+    const lib = this.needLibrary();
+    const record = await readRecord(lib, id);
+    if (!record) throw new Error(`there is no run ${id} in this browser (deleted?)`);
+    const files = lib.files(id);
+    const live = this.current?.id === id ? this.current : null;
+    if (live) void live.history.flush();
+    // The live run's history is read after the appends asked for so far.
+    const all = await (live ? live.history.after(() => readHistory(files)) : readHistory(files));
+    // A run not training now stands at its checkpoint: steps logged after it were lost with the tab.
+    const cut: RunPoint | undefined = live && this.running ? undefined : record.stage ? { stage: record.stage, step: record.step, done: record.stageDone } : { stage: 0, step: 0, done: false };
+    return { record: live?.record ?? record, records: foldHistory(all, cut) };
   }
 
   async resumable(): Promise<ResumeInfo | null> {
-    if (!this.teacher || typeof navigator === 'undefined' || !navigator.storage?.getDirectory) return null;
-    const s = await peekRunState(await this.store());
-    if (!s || s.done || !s.stage) return null;
-    return { teacher: this.teacher.summary.name, stage: s.stage, step: s.step ?? 0, savedAt: s.savedAtMs };
+    if (!this.library) return null;
+    for (const s of await this.storedRuns(this.library)) {
+      const r = s.record;
+      if (!s.hasCheckpoint || r.done || !r.stage || (this.current?.id === r.id && this.running)) continue;
+      return { id: r.id, name: r.name, teacher: r.teacher, teacherFingerprint: r.teacherFingerprint, stage: r.stage, step: r.step, savedAt: r.lastSaved ? Date.parse(r.lastSaved) : Date.parse(r.created) };
+    }
+    return null;
   }
 
-  /** Prepares a run (a new one of `plan`, or the checkpoint's when null) and starts it; resolves once it runs. */
-  private async begin(plan: DistillPlan | null): Promise<StartedRun> {
-    if (this.running) throw new Error('already running');
-    return this.withoutMeasuring(() => this.beginNow(plan));
+  async deleteRun(id: string): Promise<void> {
+    const lib = this.needLibrary();
+    if (this.current?.id === id) {
+      if (this.running) throw new Error('this run is training: stop it before deleting it');
+      await this.dropRun();
+    }
+    await lib.remove(id);
   }
 
-  private async beginNow(plan: DistillPlan | null): Promise<StartedRun> {
-    if (this.running) throw new Error('already running');
+  async markExported(): Promise<void> {
+    if (!this.current) return;
+    this.current.record.exported = true;
+    await this.saveRecord();
+  }
+
+  /** Lets go of the engine's run: its history is written out and its GPU memory freed. */
+  private async dropRun(): Promise<void> {
+    const cur = this.current;
+    this.current = null;
+    this.run?.release();
+    this.run = null;
+    if (cur) await cur.history.flush();
+  }
+
+  /** Writes the current run's record (after any write under way); a failure is said, never thrown at the run. */
+  private saveRecord(): Promise<void> {
+    const cur = this.current;
+    if (!cur || !this.library) return this.recordWrites;
+    const snapshot: RunRecord = { ...cur.record };
+    const lib = this.library;
+    this.recordWrites = this.recordWrites.then(() =>
+      writeRecord(lib, snapshot).catch((e: unknown) => this.status(`warning: the record of ${snapshot.name} could not be saved (${e instanceof Error ? e.message : String(e)})`)),
+    );
+    return this.recordWrites;
+  }
+
+  /** A name no kept run has: the default, or with -2, -3... when two runs of a teacher start in one minute. */
+  private async freshName(startedAt: string): Promise<string> {
+    const base = runName(this.teacherName, startedAt);
+    if (!this.library) return base;
+    const taken = new Set((await listRuns(this.library)).map((s) => s.record.name));
+    let name = base;
+    for (let i = 2; taken.has(name); i++) name = `${base}-${i}`;
+    return name;
+  }
+
+  /** Opens a kept run (or starts a new one) as the engine's run; `train` false leaves it at its checkpoint. */
+  private async prepare(what: { plan: DistillPlan } | { id: string }, train: boolean): Promise<Run> {
     const teacher = this.needTeacher();
     const gpu = await this.device();
     const corpus = await this.corpusSource();
-    this.run?.release();
-    this.run = null;
-    const store = await this.store().catch(() => null);
-    if (plan === null && !store) throw new Error('this browser keeps no checkpoints here: there is nothing to resume');
+    const resume = 'id' in what;
+    const prior = resume ? await this.runFor(what.id, train ? 'resuming' : 'opening') : null;
+    await this.dropRun();
+    const id = resume ? what.id : this.library ? newRunId() : null;
+    const files = id && this.library ? this.library.files(id) : null;
+    const startedAt = new Date().toISOString();
+    const run = await Run.prepare({
+      gpu,
+      teacher,
+      teacherFiles: this.teacherFiles!,
+      teacherName: this.teacherName,
+      corpus: await this.stream(corpus),
+      corpusName: corpus.name,
+      docs: corpus.read.maxDocs ?? null,
+      heldOut: HELD_OUT,
+      plan: resume ? null : what.plan,
+      store: files,
+      resume,
+      saveEveryS: 180,
+      evaluation: { ...STUDIO_EVALUATION, atStageEnds: true },
+      tool: 'mohawk studio',
+      calibration: this.calibration,
+      name: resume ? prior!.name : await this.freshName(startedAt),
+      onEvent: (e) => this.onRunEvent(e),
+    });
+    this.run = run;
+    if (id && files) {
+      try {
+        const record = prior ?? newRecord({ id, name: run.name, teacher: this.teacherName, teacherFingerprint: this.fingerprint ?? '', corpus: corpus.name, plan: run.plan, created: run.started });
+        if (train) record.status = 'running';
+        const history = await HistoryRecorder.open(files, {
+          onError: (e) => this.status(`warning: the history of ${record.name} could not be saved (${e instanceof Error ? e.message : String(e)}); its checkpoints are unaffected`),
+        });
+        const at: RunPoint = run.from ? { stage: run.from.stage, step: run.from.step, done: run.completed.has(run.from.stage) } : { stage: 0, step: 0, done: false };
+        if (train && run.from) history.resumed(at);
+        else history.at(at);
+        this.current = { id, files, record, history };
+        await this.saveRecord();
+      } catch (e) {
+        // A run that cannot be recorded still runs: its checkpoints go to the same folder.
+        this.status(`warning: the run's record could not be written (${e instanceof Error ? e.message : String(e)})`);
+      }
+    }
+    return run;
+  }
+
+  async openRun(id: string): Promise<StartedRun> {
+    if (this.running || this.opening) throw new Error('a run is in progress: stop it first');
+    if (!(this.current?.id === id && this.run)) {
+      this.opening = true;
+      try {
+        await this.prepare({ id }, false);
+      } finally {
+        this.opening = false;
+      }
+      this.state(false, this.run!.plan.stages.every((s) => this.run!.completed.has(s)));
+      this.status(`opened ${this.run!.name}: evaluate or export its student, or resume it`);
+    }
+    const run = this.run!;
+    return { id, name: run.name, plan: run.plan, steps: run.steps, memoryBytes: run.memoryBytes, from: run.from ?? null };
+  }
+
+  /** Prepares a run (a new one of `plan`, or a kept run to continue) and starts it; resolves once it runs. */
+  private async begin(what: { plan: DistillPlan } | { id: string }): Promise<StartedRun> {
+    if (this.running || this.opening) throw new Error('already running');
+    return this.withoutMeasuring(() => this.beginNow(what));
+  }
+
+  private async beginNow(what: { plan: DistillPlan } | { id: string }): Promise<StartedRun> {
+    if (this.running || this.opening) throw new Error('already running');
     this.running = true;
     let run: Run;
     try {
-      run = await Run.prepare({
-        gpu,
-        teacher,
-        teacherFiles: this.teacherFiles!,
-        teacherName: this.teacherName,
-        corpus: await this.stream(corpus),
-        corpusName: corpus.name,
-        docs: corpus.read.maxDocs ?? null,
-        heldOut: HELD_OUT,
-        plan,
-        store,
-        resume: plan === null,
-        saveEveryS: 180,
-        evaluation: { ...STUDIO_EVALUATION, atStageEnds: true },
-        tool: 'mohawk studio',
-        calibration: this.calibration,
-        onEvent: (e) => this.onRunEvent(e),
-      });
+      run = await this.prepare(what, true);
     } catch (e) {
       this.running = false;
       throw e;
     }
-    this.run = run;
     if (run.from) {
       this.status(`resuming at stage ${run.from.stage}, step ${run.from.step}`);
       for (const s of run.completed) this.emit({ type: 'stage', stage: s, state: 'finished', steps: run.steps[s], tokens: run.tokensDone[s] });
     }
     this.state();
     void this.drive(run);
-    return { name: run.name, plan: run.plan, steps: run.steps, memoryBytes: run.memoryBytes, from: run.from ?? null };
+    return { id: this.current?.id ?? null, name: run.name, plan: run.plan, steps: run.steps, memoryBytes: run.memoryBytes, from: run.from ?? null };
+  }
+
+  /** What the run's record keeps of its events: where its last checkpoint stands, its last evaluation, paused or not. */
+  private track(e: RunEvent): void {
+    const cur = this.current;
+    if (!cur) return;
+    cur.history.record(e);
+    const r = cur.record;
+    if (e.type === 'checkpoint') {
+      const done = e.stageDone && e.stage === r.plan.stages[r.plan.stages.length - 1];
+      Object.assign(r, { stage: e.stage, step: e.step, stageDone: e.stageDone, done, lastSaved: new Date(e.at).toISOString(), tokens: Object.values(this.run?.tokensDone ?? {}).reduce((a, b) => a + b, 0) });
+      void this.saveRecord();
+    } else if (e.type === 'eval') {
+      r.lastEval = { stage: e.stage, teacherNll: e.teacherNll, studentNll: e.studentNll, tokens: e.tokens };
+      void this.saveRecord();
+    } else if (e.type === 'paused') {
+      r.status = e.paused ? 'paused' : 'running';
+      void this.saveRecord();
+      if (e.paused) void cur.history.flush();
+    }
   }
 
   private onRunEvent(e: RunEvent): void {
+    this.track(e);
     switch (e.type) {
       case 'notice':
         return this.status(e.text);
@@ -338,9 +539,20 @@ export class Engine implements EngineApi, DistillApi {
     }
   }
 
+  /** The run's end in its record, with its history written out. */
+  private async ended(status: RunRecord['status'], error?: string): Promise<void> {
+    const cur = this.current;
+    if (!cur) return;
+    cur.record.status = status;
+    if (error) cur.record.error = error;
+    else delete cur.record.error;
+    await Promise.all([cur.history.flush(), this.saveRecord()]);
+  }
+
   private async drive(run: Run): Promise<void> {
     try {
       const outcome = await run.train();
+      await this.ended(outcome);
       this.running = false;
       this.state(false, outcome === 'finished');
       const at = run.lastCheckpoint;
@@ -350,6 +562,7 @@ export class Engine implements EngineApi, DistillApi {
           : `stopped${at ? ` at stage ${at.stage}, step ${at.step}` : ''}: the checkpoint and the student so far are kept (evaluate or export it, or resume the run)`,
       );
     } catch (e) {
+      await this.ended('failed', e instanceof Error ? e.message : String(e)).catch(() => {});
       this.running = false;
       const at = run.lastCheckpoint;
       const where = at ? ` The last good checkpoint is stage ${at.stage}, step ${at.step}.` : '';

@@ -320,6 +320,197 @@ async function costState(page) {
   return page.locator($('cost-panel')).getAttribute('data-state');
 }
 
+ * Stop keeps the run's work, runs are kept, and a resumed run shows its own state: while stage 1
+ * trains, Evaluate is disabled with its reason; Stop ends run A after the step in flight with the
+ * student kept (it exports) and a resume offer. Starting run B of another plan over A's unexported
+ * student asks first, naming A; B is stopped before its first step, and the Runs panel lists both.
+ * After a reload the offer to continue A comes before any teacher is loaded, naming the teacher it
+ * needs; resuming loads that teacher (its fingerprint checked), the form shows A's plan and the
+ * chart A's curve from its first step, and the run finishes from where it stopped. B is deleted after
+ * a confirmation naming it, and loading a teacher over A's unexported student asks first.
+ */
+export async function stopKeepsWorkAndResumeShowsItsPlan(page, url, screenshotPath) {
+  const t0 = Date.now();
+  const marks = [];
+  const mark = (what) => marks.push(`${what} ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  // Long tasks on the main thread while the run trains (the engine is in a worker; the page only draws).
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longTasks.push({ at: e.startTime, ms: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  // Every confirmation is noted; `answer` says whether the next ones are accepted.
+  const dialogs = [];
+  let answer = true;
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void (answer ? d.accept() : d.dismiss());
+  });
+  const idle = (what) =>
+    page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 120_000, polling: 200 }).catch(async () => {
+      throw new Error(`${what} did not end; status: ${await statusText(page)}`);
+    });
+  const runsListed = (n) =>
+    page.waitForFunction(([sel, want]) => document.querySelector(sel)?.dataset.runs === want, [$('runs-panel'), String(n)], { timeout: 20_000 }).catch(async () => {
+      throw new Error(`the Runs panel lists ${await page.locator($('runs-panel')).getAttribute('data-runs')} runs, not ${n}`);
+    });
+  const rows = () => page.locator($('run-row')).evaluateAll((els) => els.map((e) => ({ name: e.dataset.name, status: e.dataset.status, checkpoint: e.dataset.checkpoint })));
+
+  await page.goto(url);
+  if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
+  await page.locator($('builtin')).click();
+  await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
+  for (const s of [2, 3]) {
+    const box = page.locator($(`plan-stage-${s}`));
+    if (await box.isChecked()) await box.uncheck();
+  }
+  // 10 steps of 64 tokens.
+  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 640 });
+
+  await page.locator($('stop')).click();
+  await idle('run A');
+  mark('run A stopped');
+  const runTo = await page.evaluate(() => performance.now());
+  const long = await page.evaluate(([a, b]) => window.__longTasks.filter((t) => t.at >= a && t.at <= b).map((t) => t.ms), [runFrom, runTo]);
+  const longest = long.length ? Math.max(...long) : 0;
+  const busiest = tasks.reduce((a, t) => (t.cpuMs > a.cpuMs ? t : a), { cpuMs: 0, wallMs: 0 });
+  if (tasks.length === 0) throw new Error('the trace holds no task of the page\'s main thread');
+  if (!(busiest.cpuMs < 50)) throw new Error(`a main-thread task computed for ${busiest.cpuMs.toFixed(0)} ms during the run (${busiest.wallMs.toFixed(0)} ms of wall time)`);
+  const stopped = await statusText(page);
+  if (!/stopped at stage 1, step \d+: the checkpoint and the student so far are kept/.test(stopped)) throw new Error(`the status after Stop says ${stopped}`);
+  const stoppedAt = Number(await page.locator(bar).getAttribute('data-step'));
+  if (!(await page.locator($('export')).isEnabled())) throw new Error('the student cannot be exported after Stop');
+  await page.locator($('resume-offer')).waitFor({ timeout: 30_000 }).catch(() => {
+    throw new Error('no resume offer after Stop');
+  });
+
+  // Run B, of another plan: starting it over A's unexported student asks first, naming A. It is
+  // stopped at once (before its first step, so it keeps no checkpoint).
+  await fillPlan(page, { seqLen: 64 });
+  await page.locator($('run')).click();
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'running', $('run'), { timeout: 120_000, polling: 100 }).catch(async () => {
+    throw new Error(`run B did not start; status: ${await statusText(page)}`);
+  });
+  await page.locator($('stop')).click();
+  await idle('run B');
+  mark('run B stopped');
+  const runA = /discards the student of (stories260K-built-in-mohawk-student-\d{8}-\d{4}), which has not been exported/.exec(dialogs[0] ?? '')?.[1];
+  if (dialogs.length !== 1 || !dialogs[0].startsWith('Starting a new run') || !runA) throw new Error(`starting run B over run A's student asked ${JSON.stringify(dialogs)}`);
+  await runsListed(2);
+  // The panel follows the engine (B's stop reaches it after the run button's).
+  await page
+    .waitForFunction(
+      ([sel, a]) => {
+        const r = [...document.querySelectorAll(sel)].map((e) => e.dataset);
+        return r.length === 2 && r[0].status === 'stopped' && r[0].checkpoint === '0' && r[1].name === a && r[1].status === 'stopped' && r[1].checkpoint === '1';
+      },
+      [$('run-row'), runA],
+      { timeout: 20_000, polling: 200 },
+    )
+    .catch(async () => {
+      throw new Error(`the runs listed, newest first, are ${JSON.stringify(await rows())}: not B stopped without a checkpoint, then A (${runA}) stopped with one`);
+    });
+  const listed = await rows();
+  const runB = listed[0].name;
+
+  // A reload: the offer to continue A comes before any teacher is loaded, and names its teacher.
+  await page.reload();
+  const offer = page.locator($('resume-offer'));
+  await offer.waitFor({ timeout: 60_000 }).catch(async () => {
+    throw new Error(`no resume offer after a reload; status: ${await statusText(page)}`);
+  });
+  mark('reloaded');
+  if (await page.locator($('teacher-summary')).count()) throw new Error('a teacher is loaded before the offer was looked at');
+  const offered = (await offer.innerText()).replace(/\s+/g, ' ');
+  if ((await page.locator($('resume-run-name')).innerText()) !== runA || !offered.includes('It needs its teacher stories260K (built in)')) {
+    throw new Error(`the offer after a reload says "${offered}", not run ${runA} and its teacher`);
+  }
+  await runsListed(2);
+
+  // The form changes; resuming loads the teacher, shows A's own plan and curve, and goes on from its step.
+  await fillPlan(page, { seqLen: 128 });
+  await page.locator($('resume-run')).click();
+  // Skip once the resumed stage has taken a step or two, timed against the pace of its steps.
+  const stepAt = async (n) => {
+    await page.waitForFunction(([sel, k]) => Number(document.querySelector(sel)?.dataset.step) >= k, [bar, n], { timeout: 240_000, polling: 50 });
+    return Date.now();
+  };
+  const first = await stepAt(stoppedAt + 1);
+  const second = await stepAt(stoppedAt + 2);
+  const stepS = (second - first) / 1000;
+  // Timed in the page, from the click's event to the status and to the stage bar's state.
+  await page.evaluate(([button, status, stageBar]) => {
+    const t = (window.__skip = {});
+    document.querySelector(button).addEventListener('click', () => (t.clicked = performance.now()), { capture: true, once: true });
+    const el = document.querySelector(status);
+    new MutationObserver((_, o) => {
+      if (/skipping/.test(el.textContent)) (t.said = performance.now()), o.disconnect();
+    }).observe(el, { subtree: true, childList: true, characterData: true });
+    const b = document.querySelector(stageBar);
+    new MutationObserver((_, o) => {
+      if (b.dataset.state !== 'running') (t.ended = performance.now()), o.disconnect();
+    }).observe(b, { attributes: true, attributeFilter: ['data-state'] });
+  }, [$('skip-stage'), $('status'), bar]);
+  await page.locator($('skip-stage')).click();
+  await page.waitForFunction((sel) => ['skipped', 'finished'].includes(document.querySelector(sel)?.dataset.state), bar, { timeout: 240_000, polling: 50 }).catch(async () => {
+    throw new Error(`the resumed stage 1 did not end after Skip; status: ${await statusText(page)}`);
+  });
+  const t = await page.evaluate(() => window.__skip);
+  const said = t.said === undefined ? Infinity : (t.said - t.clicked) / 1000;
+  const skipS = (t.ended - t.clicked) / 1000;
+  const ended = await page.locator(bar).getAttribute('data-state');
+  if (ended !== 'skipped') throw new Error(`stage 1 ${ended} before Skip took effect (the test skipped too late)`);
+  if (!(said < 1)) throw new Error(`the status did not say "skipping" within a second of Skip (${said} s)`);
+  // At the next step boundary: the step in flight and at most one queued behind it, not the
+  // checkpoint and held-out evaluation that follow the stage's end (two steps' time, plus slack for
+  // a loaded machine).
+  if (!(skipS < 3 * stepS + 2)) throw new Error(`Skip took ${skipS.toFixed(1)} s to end the stage, at ${stepS.toFixed(1)} s a step`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 240_000, polling: 200 }).catch(async () => {
+    throw new Error(`the run did not end after the last stage was skipped; status: ${await statusText(page)}`);
+  });
+  await idle('the resumed run A');
+  mark('run A resumed and finished');
+  const seq = await page.locator($('plan-seqLen')).inputValue();
+  if (seq !== '32') throw new Error(`after resuming, the form shows sequence length ${seq}, not the checkpoint's 32`);
+  const [steps, points, evals] = await Promise.all([
+    page.locator(bar).getAttribute('data-steps'),
+    page.locator($('chart-stage-1')).getAttribute('data-points'),
+    page.locator($('eval-panel')).getAttribute('data-evals'),
+  ]);
+  if (steps !== '6') throw new Error(`the resumed stage shows ${steps} steps, not the plan's 6`);
+  if (points !== '6') throw new Error(`after resuming at step ${stoppedAt}, the stage 1 curve has ${points} points, not the run's 6`);
+  if (!(Number(evals) >= 2)) throw new Error(`the resumed run shows ${evals} evaluations, not the one before training and the one at the stage's end`);
+
+  // B is deleted after a confirmation naming it.
+  await page.locator(`${$('run-row')}[data-name="${runB}"] ${$('run-delete')}`).click();
+  await runsListed(1);
+  if (!dialogs.at(-1)?.startsWith(`Delete the run ${runB} `)) throw new Error(`Delete asked ${JSON.stringify(dialogs.at(-1))}`);
+  await page
+    .waitForFunction(([sel, a]) => [...document.querySelectorAll(sel)].map((e) => `${e.dataset.name} ${e.dataset.status}`).join() === `${a} finished`, [$('run-row'), runA], { timeout: 20_000, polling: 200 })
+    .catch(async () => {
+      throw new Error(`after deleting B the panel lists ${JSON.stringify(await rows())}`);
+    });
+  await mkdir(join(screenshotPath, '..'), { recursive: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+
+  // A was never exported: loading a teacher asks first, naming the run, and a "no" keeps it.
+  answer = false;
+  const asked = dialogs.length;
+  await page.locator($('builtin')).click();
+  const question = await new Promise((res) => {
+    const t = setInterval(() => {
+      if (dialogs.length > asked) res(dialogs[asked]);
+    }, 100);
+    setTimeout(() => (clearInterval(t), res(null)), 10_000);
+  });
+  if (!question || !question.includes(`discards the student of ${runA}, which has not been exported`)) {
+    throw new Error(`loading a teacher over an unexported student asked ${JSON.stringify(question)}`);
+  }
+  if (!(await page.locator($('export')).isEnabled())) throw new Error('the student was dropped although the user said no');
+  return `main thread during the run: ${long.length} long tasks, longest ${longest.toFixed(0)} ms; A stopped at step ${stoppedAt} of 6 (${stopped}); B stopped before its first step; both listed; after a reload the offer named A and its teacher before any load; resumed with A's plan (seq ${seq}) and all ${points} points, ${evals} evaluations; B deleted; ${marks.join(', ')}; screenshot ${screenshotPath}`;
+}
+
 /**
  * The cost before the run, Stop, Skip and a resumed run's own plan, with the main thread watched:
  * the plan is measured on this adapter (a CPU one, said so) and its estimate follows the form (new
@@ -329,7 +520,7 @@ async function costState(page) {
  * on resume; Skip ends the resumed stage at the next step boundary, and no main-thread task of the
  * training computes for 50 ms or more.
  */
-export async function stopKeepsWorkAndResumeShowsItsPlan(page, url) {
+export async function costSkipAndMainThread(page, url) {
   // Long tasks on the main thread while the run trains (the engine is in a worker; the page only draws).
   await page.addInitScript(() => {
     window.__longTasks = [];

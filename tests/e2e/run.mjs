@@ -4,17 +4,23 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStaticServer } from './static-server.mjs';
 import { launchChromium, profilePath, isFreshProfile, NO_WEBGPU_ARGS } from './browser.mjs';
-import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan } from './cases.mjs';
+import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread } from './cases.mjs';
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
 const SCREENSHOT = resolve('test-results/e2e-distill.png');
+const RUNS_SCREENSHOT = resolve('test-results/e2e-runs.png');
 
 const ALL_CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
   { name: '(b) bad input is explained, page stays usable', timeoutMs: 120_000, run: (page, url) => badInputIsExplained(page, url) },
   { name: '(c) built-in teacher: three stages, grid, heatmaps, evaluation, export', timeoutMs: 1_200_000, run: (page, url) => distillRunsAllStages(page, url, SCREENSHOT) },
   { name: '(d) without WebGPU the page says so and stays usable', timeoutMs: 90_000, args: NO_WEBGPU_ARGS, run: (page, url) => noWebGpuIsExplained(page, url) },
-  { name: '(e) cost before the run, Stop keeps the student, a resumed run shows its own plan, Skip, the main thread', timeoutMs: 900_000, run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url) },
+  {
+    name: '(e) Stop keeps the student; runs are kept, offered after a reload and resumed with their own plan and curves; a run is deleted',
+    timeoutMs: 900_000,
+    run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url, RUNS_SCREENSHOT),
+  },
+  { name: '(f) the cost before the run, Stop, a resumed run\'s own plan, Skip within a step, the main thread', timeoutMs: 900_000, run: (page, url) => costSkipAndMainThread(page, url) },
 ];
 // E2E_ONLY=c,e runs the named cases alone (while working on them); CI runs all.
 const ONLY = process.env.E2E_ONLY?.split(',').map((x) => `(${x.trim()})`);

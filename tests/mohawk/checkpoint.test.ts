@@ -173,7 +173,7 @@ describe('checkpoints', () => {
 });
 
 // Runs in the browser (page or worker) with the bundle's CK global: two saves, a load through a new
-// store, then clearing. `hide` wraps the OPFS root so file handles lack createWritable (as in Safari),
+// store, appends, then clearing. `hide` wraps the OPFS root so file handles lack createWritable (as in Safari),
 // which sends writes through a sync access handle on a temporary file.
 const ROUND_TRIP = `
 async function roundTrip(hide, dirName) {
@@ -191,19 +191,25 @@ async function roundTrip(hide, dirName) {
     });
     return wrap(r);
   };
-  const store = CK.opfsStore(dirName, root);
+  const store = CK.opfsStore(['runs', dirName], root);
   const params = new Float32Array(200).map((_, i) => (i < 80 || (i >= 128 && i < 150) ? Math.sin(i) : 0));
   const m = new Float32Array(200).map((_, i) => i * 1e-3), v = new Float32Array(200).map((_, i) => i * 1e-6);
   const paramShapes = new Map([['embed', { offset: 0, count: 80, shape: [10, 8] }], ['head.weight', { offset: 128, count: 22, shape: [2, 11] }]]);
   const before = await CK.loadCheckpoint(store);
   await CK.saveCheckpoint(store, { state: { step: 9 }, params, m, v, paramShapes });
   await CK.saveCheckpoint(store, { state: { step: 10 }, params, m, v, paramShapes });
-  const again = CK.opfsStore(dirName, root);
+  const again = CK.opfsStore(['runs', dirName], root);
   const got = await CK.loadCheckpoint(again);
   const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  // Appends (a run's history) go after what the file holds, through whichever handle the context has.
+  const enc = new TextEncoder();
+  await again.append('history-0000.jsonl', enc.encode('{"a":1}\\n'));
+  await again.append('history-0000.jsonl', enc.encode('{"b":2}\\n'));
+  const history = new TextDecoder().decode(await again.read('history-0000.jsonl'));
+  const sizes = [await again.size('history-0000.jsonl'), await again.size('nothing.json')];
   const files = await again.list();
   await CK.clearCheckpoint(again);
-  return { before, step: got.state.step, same: same(got.params, params) && same(got.m, m) && same(got.v, v), files, after: await again.list() };
+  return { before, step: got.state.step, same: same(got.params, params) && same(got.m, m) && same(got.v, v), history, sizes, files, after: await again.list() };
 }`;
 
 describe('opfsStore in headless Chromium', () => {
@@ -225,7 +231,7 @@ describe('opfsStore in headless Chromium', () => {
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-      const want = { before: null, step: 10, same: true, files: ['optimizer.safetensors', 'state.json', 'student.safetensors'], after: [] };
+      const want = { before: null, step: 10, same: true, history: '{"a":1}\n{"b":2}\n', sizes: [16, null], files: ['history-0000.jsonl', 'optimizer.safetensors', 'state.json', 'student.safetensors'], after: [] };
       expect(await page.evaluate(() => (globalThis as any).roundTrip(false, 'teacher-page'))).toEqual(want);
       const inWorker = (hide: boolean, dir: string) =>
         page.evaluate(([hide, dir]) => new Promise((res) => {

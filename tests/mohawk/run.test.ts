@@ -57,10 +57,17 @@ describe('one run driver', () => {
       const events: RunEvent[] = [];
       const again = await setup(store, p, true, (e) => events.push(e));
       expect(again.plan).toEqual(plan);
+      // The resumed run keeps the name (and start) its files carry.
+      expect(saved.name).toMatch(/^stories260K-mohawk-student-\d{8}-\d{4}$/);
+      expect(again.name).toBe(saved.name);
       expect(again.from).toEqual({ stage: 2, step: saved.step });
       expect([...again.completed]).toEqual([1]);
       expect(await again.train()).toBe('finished');
-      expect(events.filter((e) => e.type === 'step').map((e) => (e as { step: number }).step)).toEqual([2, 3].slice(saved.step! - 1));
+      const stepEvents = events.filter((e) => e.type === 'step') as Extract<RunEvent, { type: 'step' }>[];
+      expect(stepEvents.map((e) => e.step)).toEqual([2, 3].slice(saved.step! - 1));
+      // The stage's clock goes on from the earlier session's.
+      expect(saved.stageElapsedS).toBeGreaterThan(0);
+      if (stepEvents.length) expect(stepEvents[0]!.elapsedS).toBeGreaterThan(saved.stageElapsedS!);
       expect(relErr(await paramsOf(again), expected)).toBeLessThan(1e-5);
       again.release();
     }
@@ -83,6 +90,27 @@ describe('one run driver', () => {
     // Step 2 was in flight when Pause came (at step 1's report): it reports before "paused", and
     // nothing lands between "paused" and "resumed".
     expect(log).toEqual(['step 1', 'step 2', 'paused', 'resumed', 'step 3']);
+  }, 300_000);
+
+  it('does not take up again a stage that was skipped before the checkpoint', async () => {
+    const store = memoryStore();
+    const twoStages: DistillPlan = { ...plan, tokens: { 1: 16 * 2 * 3, 2: 16 * 2, 3: 0 } };
+    let run: Run | null = null;
+    run = await setup(store, twoStages, false, (e) => {
+      if (e.type === 'step' && e.stage === 1 && e.step === 1) run!.skip();
+      if (e.type === 'stage' && e.state === 'skipped') run!.stop();
+    });
+    expect(await run.train()).toBe('stopped');
+    run.release();
+    expect(await peekRunState(store)).toMatchObject({ stage: 1, stageDone: true });
+    const steps: string[] = [];
+    const again = await setup(store, null, true, (e) => {
+      if (e.type === 'step') steps.push(`${e.stage}:${e.step}`);
+    });
+    expect([...again.completed]).toEqual([1]);
+    expect(await again.train()).toBe('finished');
+    again.release();
+    expect(steps).toEqual(['2:1']);
   }, 300_000);
 
   it('refuses to resume another plan or another teacher, naming what differs', async () => {

@@ -12,6 +12,7 @@ import { LossChart } from './LossChart';
 import { MixingPanel } from './MixingPanel';
 import { EvalPanel } from './EvalPanel';
 import { ExportPanel } from './ExportPanel';
+import { RunsPanel } from './RunsPanel';
 
 export function App() {
   return (
@@ -34,6 +35,7 @@ export function App() {
           <MixingPanel />
           <EvalPanel />
           <ExportPanel />
+          <RunsPanel />
         </div>
       </main>
     </div>

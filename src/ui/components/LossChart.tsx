@@ -3,6 +3,7 @@ import uPlot from 'uplot';
 import type { Stage } from '../../mohawk/plan';
 import { shownStage, useUi } from '../store';
 import { emaSmooth } from '../smoothing';
+import { overlaySeries, withOverlays, type RunOverlay } from '../overlays';
 import { loss as fmtLoss } from '../../util/format';
 import { STAGES, STAGE_NAMES } from '../../mohawk/plan';
 
@@ -17,7 +18,7 @@ const HEIGHT = 320;
 const AXIS = '#9aa4b2';
 const GRID = 'rgba(154, 164, 178, 0.12)';
 
-function options(width: number, log: boolean): uPlot.Options {
+function options(width: number, log: boolean, overlays: readonly RunOverlay[]): uPlot.Options {
   return {
     width,
     height: HEIGHT,
@@ -33,6 +34,8 @@ function options(width: number, log: boolean): uPlot.Options {
       // Raw first, so the smoothed line is drawn over it.
       { label: 'loss', stroke: 'rgba(96, 165, 250, 0.28)', width: 1, points: { show: false }, value: (_u, v) => fmtLoss(v) },
       { label: 'smoothed', stroke: '#60a5fa', width: 2, points: { show: false }, value: (_u, v) => fmtLoss(v) },
+      // Runs picked in the Runs panel to compare.
+      ...overlaySeries(overlays, fmtLoss),
     ],
     axes: [
       { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, label: 'step', labelSize: 18 },
@@ -61,18 +64,19 @@ export function LossChart() {
   const points = useUi((s) => STAGES.map((st) => s.series[st].steps.length).join(',')).split(',').map(Number);
   const lastLosses = useUi((s) => s.stages);
   const empty = points[stage - 1] === 0;
+  const overlays = useUi((s) => s.overlays);
 
   useEffect(() => {
     const el = box.current!;
     // A log axis is fixed when the plot is built, so toggling it rebuilds the plot.
-    const plot = new uPlot(options(Math.max(200, el.clientWidth), logScale), [[], [], []], el);
+    const plot = new uPlot(options(Math.max(200, el.clientWidth), logScale, overlays), [[], [], [], ...overlays.map(() => [])], el);
     let frame = 0;
     const draw = () => {
       frame = 0;
       const s = useUi.getState();
       const st = shownStage(s);
       const { steps, losses } = s.series[st];
-      plot.setData(chartData(steps, losses, s.smoothing, s.logScale));
+      plot.setData(withOverlays(chartData(steps, losses, s.smoothing, s.logScale), overlays, st, s.logScale, (ys) => emaSmooth(ys, s.smoothing)));
       // For tests and tools: what the chart shows right now.
       el.dataset.stage = String(st);
       el.dataset.points = String(steps.length);
@@ -95,7 +99,7 @@ export function LossChart() {
       if (frame) cancelAnimationFrame(frame);
       plot.destroy();
     };
-  }, [logScale]);
+  }, [logScale, overlays]);
 
   return (
     <section className="panel chart-panel">
