@@ -320,6 +320,7 @@ async function costState(page) {
   return page.locator($('cost-panel')).getAttribute('data-state');
 }
 
+/**
  * Stop keeps the run's work, runs are kept, and a resumed run shows its own state: while stage 1
  * trains, Evaluate is disabled with its reason; Stop ends run A after the step in flight with the
  * student kept (it exports) and a resume offer. Starting run B of another plan over A's unexported
