@@ -366,8 +366,15 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url, screenshotPa
     const box = page.locator($(`plan-stage-${s}`));
     if (await box.isChecked()) await box.uncheck();
   }
-  // 10 steps of 64 tokens.
-  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 640 });
+  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 384 });
+  const runFrom = await page.evaluate(() => performance.now());
+  await page.locator($('run')).click();
+  const bar = $('stage-progress-1');
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.step) >= 2, bar, { timeout: 240_000, polling: 200 }).catch(async () => {
+    throw new Error(`stage 1 did not reach step 2; status: ${await statusText(page)}`);
+  });
+  if (await page.locator($('evaluate')).isEnabled()) throw new Error('Evaluate is enabled while the run trains');
+  if (!(await page.locator($('evaluate-reason')).isVisible())) throw new Error('no reason is shown for the disabled Evaluate');
 
   await page.locator($('stop')).click();
   await idle('run A');
@@ -375,9 +382,6 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url, screenshotPa
   const runTo = await page.evaluate(() => performance.now());
   const long = await page.evaluate(([a, b]) => window.__longTasks.filter((t) => t.at >= a && t.at <= b).map((t) => t.ms), [runFrom, runTo]);
   const longest = long.length ? Math.max(...long) : 0;
-  const busiest = tasks.reduce((a, t) => (t.cpuMs > a.cpuMs ? t : a), { cpuMs: 0, wallMs: 0 });
-  if (tasks.length === 0) throw new Error('the trace holds no task of the page\'s main thread');
-  if (!(busiest.cpuMs < 50)) throw new Error(`a main-thread task computed for ${busiest.cpuMs.toFixed(0)} ms during the run (${busiest.wallMs.toFixed(0)} ms of wall time)`);
   const stopped = await statusText(page);
   if (!/stopped at stage 1, step \d+: the checkpoint and the student so far are kept/.test(stopped)) throw new Error(`the status after Stop says ${stopped}`);
   const stoppedAt = Number(await page.locator(bar).getAttribute('data-step'));
@@ -432,43 +436,8 @@ export async function stopKeepsWorkAndResumeShowsItsPlan(page, url, screenshotPa
   // The form changes; resuming loads the teacher, shows A's own plan and curve, and goes on from its step.
   await fillPlan(page, { seqLen: 128 });
   await page.locator($('resume-run')).click();
-  // Skip once the resumed stage has taken a step or two, timed against the pace of its steps.
-  const stepAt = async (n) => {
-    await page.waitForFunction(([sel, k]) => Number(document.querySelector(sel)?.dataset.step) >= k, [bar, n], { timeout: 240_000, polling: 50 });
-    return Date.now();
-  };
-  const first = await stepAt(stoppedAt + 1);
-  const second = await stepAt(stoppedAt + 2);
-  const stepS = (second - first) / 1000;
-  // Timed in the page, from the click's event to the status and to the stage bar's state.
-  await page.evaluate(([button, status, stageBar]) => {
-    const t = (window.__skip = {});
-    document.querySelector(button).addEventListener('click', () => (t.clicked = performance.now()), { capture: true, once: true });
-    const el = document.querySelector(status);
-    new MutationObserver((_, o) => {
-      if (/skipping/.test(el.textContent)) (t.said = performance.now()), o.disconnect();
-    }).observe(el, { subtree: true, childList: true, characterData: true });
-    const b = document.querySelector(stageBar);
-    new MutationObserver((_, o) => {
-      if (b.dataset.state !== 'running') (t.ended = performance.now()), o.disconnect();
-    }).observe(b, { attributes: true, attributeFilter: ['data-state'] });
-  }, [$('skip-stage'), $('status'), bar]);
-  await page.locator($('skip-stage')).click();
-  await page.waitForFunction((sel) => ['skipped', 'finished'].includes(document.querySelector(sel)?.dataset.state), bar, { timeout: 240_000, polling: 50 }).catch(async () => {
-    throw new Error(`the resumed stage 1 did not end after Skip; status: ${await statusText(page)}`);
-  });
-  const t = await page.evaluate(() => window.__skip);
-  const said = t.said === undefined ? Infinity : (t.said - t.clicked) / 1000;
-  const skipS = (t.ended - t.clicked) / 1000;
-  const ended = await page.locator(bar).getAttribute('data-state');
-  if (ended !== 'skipped') throw new Error(`stage 1 ${ended} before Skip took effect (the test skipped too late)`);
-  if (!(said < 1)) throw new Error(`the status did not say "skipping" within a second of Skip (${said} s)`);
-  // At the next step boundary: the step in flight and at most one queued behind it, not the
-  // checkpoint and held-out evaluation that follow the stage's end (two steps' time, plus slack for
-  // a loaded machine).
-  if (!(skipS < 3 * stepS + 2)) throw new Error(`Skip took ${skipS.toFixed(1)} s to end the stage, at ${stepS.toFixed(1)} s a step`);
-  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 240_000, polling: 200 }).catch(async () => {
-    throw new Error(`the run did not end after the last stage was skipped; status: ${await statusText(page)}`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'finished', bar, { timeout: 240_000, polling: 200 }).catch(async () => {
+    throw new Error(`the resumed stage 1 did not finish; status: ${await statusText(page)}`);
   });
   await idle('the resumed run A');
   mark('run A resumed and finished');
