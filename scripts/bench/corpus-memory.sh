@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Peak memory of streaming a generated corpus through `mohawk distill` (issue 13): the built-in
-# TinyStories slice repeated to SIZE_MIB, read and tokenized into the token store, then stopped by a
-# plan the check refuses (--seq 4096) before any training. Prints the peak RSS, the store's size and
-# the difference, which is what reading and tokenizing hold beyond the store.
+# Peak memory of streaming a generated corpus through the command line (issue 13): the built-in
+# TinyStories slice repeated to SIZE_MIB, read and tokenized by `mohawk tokenize` into the token store
+# that `mohawk distill` reuses (the same reading and tokenizing distill does first). Prints the peak
+# RSS, the store's size and the difference, which is what reading and tokenizing hold beyond the store.
 #   bash scripts/bench/corpus-memory.sh 128
 set -euo pipefail
 SIZE_MIB=${1:-128}
@@ -16,8 +16,9 @@ const sep = Buffer.from('\n<|endoftext|>\n');
 const fd = fs.openSync('$WORK/corpus.txt', 'w');
 for (let n = 0; n < $SIZE_MIB * 2 ** 20; n += t.length + sep.length) { fs.writeSync(fd, t); fs.writeSync(fd, sep); }
 fs.closeSync(fd);"
-/usr/bin/time -v node "$ROOT/bin/mohawk.mjs" distill --teacher "$ROOT/public/teacher/stories260K" --data "$WORK/corpus.txt" \
-  --out "$WORK/out" --seq 4096 --token-cache "$WORK/cache" > "$WORK/log" 2>&1 || true
+BIN=${BIN:-$ROOT/bin/mohawk.mjs}
+/usr/bin/time -v node "$BIN" tokenize --teacher "$ROOT/public/teacher/stories260K" --data "$WORK/corpus.txt" \
+  --token-cache "$WORK/cache" > "$WORK/log" 2>&1 || true
 grep -E '^corpus|^tokenized' "$WORK/log"
 rss_kb=$(grep 'Maximum resident' "$WORK/log" | awk '{print $NF}')
 store_b=$(stat -c %s "$WORK"/cache/*/ids.bin)

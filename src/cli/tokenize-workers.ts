@@ -12,12 +12,13 @@ export const TOKENIZE_ROLE = 'mohawk-tokenize';
 
 /**
  * Workers when this runs as the bundle (a worker thread needs a JavaScript file to start), else the
- * tokenizer on this thread (tests that import the sources). One core is left to the reading thread.
+ * tokenizer on this thread (tests that import the sources). One core is left to the reading thread,
+ * unless `workers` says how many.
  */
-export function tokenizePool(tok: TeacherTokenizer): TokenizePool {
+export function tokenizePool(tok: TeacherTokenizer, workers?: number): TokenizePool {
   const self = new URL(import.meta.url);
   if (!self.pathname.endsWith('.mjs')) return inlinePool(tok);
-  const size = Math.max(1, Math.min(8, availableParallelism() - 1));
+  const size = workers ?? Math.max(1, Math.min(8, availableParallelism() - 1));
   return workerPool(
     () => {
       const w = new Worker(self, { workerData: { role: TOKENIZE_ROLE } });
