@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIELD_FLAG, optionsFromFlags, parseCount } from '../../src/cli/commands/distill';
+import { FIELD_FLAG, optionsFromFlags, parseCount, progressLine } from '../../src/cli/commands/distill';
 import { planDifference } from '../../src/mohawk/run';
 import { DOC_SEPARATOR, splitDocuments } from '../../src/io/corpus';
 import { DEFAULT_PLAN } from '../../src/mohawk/plan';
@@ -227,6 +227,15 @@ describe('mohawk distill', () => {
     expect(output.stderr).toMatch(/outlasted --stop-grace 0 s: quitting; no checkpoint was written yet/);
     expect(output.stderr).not.toMatch(/device was released|error/i);
   }, 180_000);
+});
+
+describe('distill progress line', () => {
+  const step = { type: 'step', stage: 1, step: 30, steps: 100, tokens: 61_440, loss: 0.5, gradNorm: 1, tokensPerS: 2048, elapsedS: 30, etaS: 70, runElapsedS: 45, runEtaS: 3725 } as const;
+  it("says the stage's ETA and, while stages are to come, the whole run's", () => {
+    expect(progressLine(step, [1, 2, 3])).toBe('stage 1  step 30/100  tokens 61.4K  loss 0.5000  2,048 tok/s  elapsed 0:30  ETA 1:10  run ETA 1:02:05');
+    expect(progressLine({ ...step, stage: 3 }, [1, 2, 3])).not.toMatch(/run ETA/);
+    expect(progressLine({ ...step, runEtaS: null }, [1, 2, 3])).not.toMatch(/run ETA/);
+  });
 });
 
 describe('distill flags', () => {

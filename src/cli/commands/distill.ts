@@ -15,7 +15,7 @@ import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
 import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, type Packing, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
-import { checkResume, Run, teacherFilesFingerprint } from '../../mohawk/run';
+import { checkResume, Run, teacherFilesFingerprint, type RunEvent } from '../../mohawk/run';
 import { TokenStream } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
@@ -449,10 +449,7 @@ export const command: Command = {
               case 'step':
                 if (json) return console.log(JSON.stringify({ stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokens_per_s: e.tokensPerS }));
                 if (e.step % logEvery(e.steps) !== 0 && e.step !== e.steps && e.step !== 1) return;
-                console.log(
-                  `stage ${e.stage}  step ${e.step}/${e.steps}  tokens ${fmtTokens(e.tokens)}  loss ${fmtLoss(e.loss)}  ` +
-                    `${Math.round(e.tokensPerS).toLocaleString('en-US')} tok/s  elapsed ${duration(e.elapsedS)}  ETA ${duration(e.etaS ?? 0)}`,
-                );
+                console.log(progressLine(e, plan.stages));
             }
           },
         });
@@ -512,3 +509,15 @@ export const command: Command = {
     return 0;
   },
 };
+
+/**
+ * The line a step prints without --json: the stage's progress and ETA, and while stages are still to
+ * come, the whole run's ETA (their steps and the evaluations included, once the run can tell it).
+ */
+export function progressLine(e: Extract<RunEvent, { type: 'step' }>, stages: readonly Stage[]): string {
+  const run = e.runEtaS !== null && stages.at(-1) !== e.stage ? `  run ETA ${duration(e.runEtaS)}` : '';
+  return (
+    `stage ${e.stage}  step ${e.step}/${e.steps}  tokens ${fmtTokens(e.tokens)}  loss ${fmtLoss(e.loss)}  ` +
+    `${Math.round(e.tokensPerS).toLocaleString('en-US')} tok/s  elapsed ${duration(e.elapsedS)}  ETA ${duration(e.etaS ?? 0)}${run}`
+  );
+}
