@@ -11,6 +11,7 @@ import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
 import { canPickFolder, downloadFiles, pickFolder, saveToFolder } from './download';
 import { bytes, count, mib } from '../util/format';
 import { restoreRunView } from './run-view';
+import { emptyLayerDistances } from './layer-distances';
 import { overlayOf } from './overlays';
 
 let client: EngineClient | null = null;
@@ -161,7 +162,7 @@ async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>, aske
   useUi.setState({ teacherLoading: true, progress: null });
   try {
     const teacher = await load(engine());
-    useUi.setState({ teacher, distances: null, selected: null, mixing: null });
+    useUi.setState({ teacher, distances: null, layerDistances: emptyLayerDistances(), selected: null, mixing: null });
   } catch (e) {
     // The engine drops its previous teacher before reading a new one, so none is loaded now.
     useUi.setState({ teacher: null });
@@ -249,7 +250,7 @@ async function launch(status: string, call: (c: EngineClient) => Promise<Started
     else s.resetRun(s.plan);
     s.setStatus(status);
     const r = await call(engine());
-    useUi.setState({ unexported: r.name, currentRunId: r.id });
+    useUi.setState({ unexported: r.name, currentRunId: r.id, runName: r.name });
     started(r);
   } catch (e) {
     useUi.setState({ run: { running: false, paused: false, finished: false } });
@@ -404,7 +405,7 @@ async function openRun(id: string): Promise<boolean> {
   useUi.getState().setStatus(`opening ${history.record.name}`);
   const r = await engine().api.openRun(id);
   await restoreRunView(r.plan, history.records, history.record.done);
-  useUi.setState({ currentRunId: id, unexported: history.record.exported ? null : history.record.name });
+  useUi.setState({ currentRunId: id, runName: history.record.name, unexported: history.record.exported ? null : history.record.name });
   return true;
 }
 
@@ -434,7 +435,7 @@ export async function deleteRun(id: string): Promise<void> {
     useUi.setState({ compare: s.compare.filter((x) => x !== id), overlays: s.overlays.filter((o) => o.id !== id), ...(s.resume?.id === id ? { resume: null } : {}) });
     if (s.currentRunId === id) {
       s.resetRun(s.plan);
-      useUi.setState({ currentRunId: null, unexported: null });
+      useUi.setState({ currentRunId: null, runName: null, unexported: null });
     }
     useUi.getState().setStatus(`deleted ${run.name}`);
   }, true);
