@@ -2,7 +2,7 @@
 // store, so components only read the store and call these.
 import { createEngineClient, type EngineClient } from '../worker/client';
 import { BUILTIN_TEACHER_NAME, type DistillEvent, type DistillPlan, type EngineEvent, type RunSummary, type StartedRun, type TeacherSummary } from '../worker/api';
-import { useUi } from './store';
+import { runPoint, useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { STAGES, tokensPerStep } from '../mohawk/plan';
 import { distillPlanErrors, planErrorText, teacherPositions } from './plan-form';
@@ -471,10 +471,11 @@ export function dismissResume(): void {
 export async function showMixing(layer: number, head: number): Promise<void> {
   useUi.setState({ selected: { layer, head }, mixingPending: true });
   try {
+    const at = runPoint(useUi.getState());
     const sample = await engine().api.mixingSample(layer, head);
     // A later click wins: drop an answer to an earlier one.
     const sel = useUi.getState().selected;
-    if (sel && sel.layer === layer && sel.head === head) useUi.setState({ mixing: sample });
+    if (sel && sel.layer === layer && sel.head === head) useUi.setState({ mixing: sample, mixingAt: at, mixingNote: null });
   } catch (e) {
     fail(messageOf(e));
   } finally {

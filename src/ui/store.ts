@@ -147,6 +147,10 @@ export interface UiState {
   layerDistances: LayerDistanceSeries;
   selected: Cell | null;
   mixing: MixingSample | null;
+  /** Where the run stood when `mixing` was read (the matrices change as it trains); null before any run. */
+  mixingAt: { stage: Stage; step: number } | null;
+  /** Why the matrices could not be read again as the run went on (e.g. while a stage streams its layers); null when they were. */
+  mixingNote: string | null;
   mixingPending: boolean;
 
   evals: EvalRecord[];
@@ -238,6 +242,8 @@ function runFields(plan: DistillPlan) {
     layerDistances: emptyLayerDistances(),
     selected: null,
     mixing: null,
+    mixingAt: null,
+    mixingNote: null,
     evals: [],
     samples: [],
   } satisfies Partial<UiState>;
@@ -404,6 +410,11 @@ export const useUi = create<UiState>()(initUi);
 
 /** A store of its own with the page store's logic: events replayed into it leave the page's alone until copied over. */
 export const scratchUi = () => createStore<UiState>()(initUi);
+
+/** Where the run stands now, as a mixing sample read now is labelled. */
+export function runPoint(s: Pick<UiState, 'currentStage' | 'lastStep'>): { stage: Stage; step: number } | null {
+  return s.currentStage === null ? null : { stage: s.currentStage, step: s.lastStep };
+}
 
 /** What the charts show: one stage alone, or the whole run. */
 export function chartView(s: Pick<UiState, 'chartStage'>): ChartView {
