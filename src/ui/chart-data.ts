@@ -83,9 +83,9 @@ export function stageSpans(points: readonly StagePoints[]): { stage: Stage; from
 
 /**
  * Several runs' points on one sorted x-axis, as uPlot wants them. A run holds `undefined` at the x
- * values only others have (uPlot draws its line across those) and `null` at a point put between two of
- * its stages (uPlot breaks the line there: one stage's loss is not another's). A repeated x within a
- * run keeps its last value.
+ * values only others have (uPlot draws its line across those) and `null` from its last point of one
+ * stage to its first of the next, a row put between them included (uPlot breaks the line there: one
+ * stage's loss is not another's). A repeated x within a run keeps its last value.
  */
 export function joinRuns(runs: readonly (readonly StagePoints[])[]): { x: number[]; ys: (number | null | undefined)[][] } {
   const breaks = runs.map((stages) => {
@@ -106,8 +106,15 @@ export function joinRuns(runs: readonly (readonly StagePoints[])[]): { x: number
   const at = new Map(x.map((v, i) => [v, i]));
   const ys = runs.map((stages, r) => {
     const y: (number | null | undefined)[] = new Array(x.length).fill(undefined);
-    for (const v of breaks[r]!) y[at.get(v)!] = null;
     for (const p of stages) p.x.forEach((v, i) => (y[at.get(v)!] = p.y[i] ?? null));
+    // uPlot breaks a line only across the rows a null spans: the break spreads over the rows between
+    // the run's two stages that only other runs have.
+    for (const v of breaks[r]!) {
+      const b = at.get(v)!;
+      y[b] = null;
+      for (let i = b - 1; i >= 0 && y[i] === undefined; i--) y[i] = null;
+      for (let i = b + 1; i < y.length && y[i] === undefined; i++) y[i] = null;
+    }
     return y;
   });
   return { x, ys };

@@ -18,6 +18,8 @@ const STAGE_TINT: Record<Stage, [number, number, number]> = { 1: [167, 139, 250]
 const tint = (s: Stage, a: number) => `rgba(${STAGE_TINT[s].join(', ')}, ${a})`;
 
 export const X_KIND: Record<XAxis, TickKind> = { step: 'int', tokens: 'tokens', time: 'time' };
+/** The x value's name in a legend. */
+const X_NAME: Record<XAxis, string> = { step: 'step', tokens: 'tokens', time: 'time' };
 
 export type StageSpan = { stage: Stage; from: number; to: number };
 
@@ -65,13 +67,23 @@ export function stageBands(spans: () => readonly StageSpan[]): uPlot.Plugin {
   };
 }
 
+/**
+ * Widens each break of a line by a stroke's width on either side: two stages meet at nearly one x, and
+ * a break as wide as the space between their points would leave the jump from one to the other drawn.
+ */
+const widenGaps: uPlot.Series.GapsRefiner = (u, _i, _a, _b, gaps) => {
+  const r = 2 * (u.ctx.canvas.width / Math.max(1, u.width));
+  return gaps.map(([a, b]) => [a - r, b + r] as uPlot.Series.Gap);
+};
+
 export interface RunPlotSpec {
   metric: Metric;
   /** The y-axis label and the run's line in the legend. */
   name: string;
   height: number;
   x: XAxis;
-  xLabel: string;
+  /** The x-axis' label; null leaves it to the chart below (the ticks stay). */
+  xLabel: string | null;
   log: boolean;
   /** A smoothed line over a faint raw one (else the raw line alone). */
   smoothed: boolean;
@@ -93,10 +105,10 @@ export function runPlotOptions(spec: RunPlotSpec, width: number): uPlot.Options 
   const value = (_u: uPlot, v: number | null) => spec.format(v);
   const own: uPlot.Series[] = spec.smoothed
     ? [
-        { label: spec.name, stroke: RUN_FAINT, width: 1, points: { show: false }, value },
-        { label: 'smoothed', stroke: RUN_COLOR, width: 2, points: { show: false }, value },
+        { label: spec.name, stroke: RUN_FAINT, width: 1, points: { show: false }, value, gaps: widenGaps },
+        { label: 'smoothed', stroke: RUN_COLOR, width: 2, points: { show: false }, value, gaps: widenGaps },
       ]
-    : [{ label: spec.name, stroke: RUN_COLOR, width: 1.5, points: { show: false }, value }];
+    : [{ label: spec.name, stroke: RUN_COLOR, width: 1.5, points: { show: false }, value, gaps: widenGaps }];
   const axis = { stroke: AXIS_COLOR, grid: { stroke: GRID }, ticks: { stroke: GRID }, labelSize: 18 };
   return {
     width,
@@ -104,9 +116,9 @@ export function runPlotOptions(spec: RunPlotSpec, width: number): uPlot.Options 
     scales: { x: { time: false }, y },
     legend: { show: true, live: true },
     cursor: { drag: { x: true, y: false }, sync: { key: spec.syncKey } },
-    series: [{ label: spec.xLabel, value: (_u, v) => valueLabel(xKind, v) }, ...own, ...overlaySeries(spec.overlays, spec.format)],
+    series: [{ label: X_NAME[spec.x], value: (_u, v) => valueLabel(xKind, v) }, ...own, ...overlaySeries(spec.overlays, spec.format).map((o) => ({ ...o, gaps: widenGaps }))],
     axes: [
-      { ...axis, label: spec.xLabel, ...axisTicks(xKind, 80) },
+      { ...axis, ...(spec.xLabel === null ? {} : { label: spec.xLabel }), ...axisTicks(xKind, 80) },
       { ...axis, label: spec.name, size: Y_AXIS_PX, ...axisTicks(spec.log ? 'log' : 'linear', spec.height > 200 ? 36 : 28) },
     ],
     plugins: [stageBands(spec.spans)],

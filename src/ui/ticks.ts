@@ -17,14 +17,26 @@ export function niceStep(raw: number, min = 0): number {
 /** `k × step` without float noise (0.30000000000000004 → 0.3). */
 const snap = (v: number) => Number(v.toPrecision(12));
 
-/** About `count` ticks from min to max, multiples of a 1-2-5 step; whole numbers only when `integer`. */
-export function linearSplits(min: number, max: number, count: number, integer = false): number[] {
-  if (!Number.isFinite(min) || !Number.isFinite(max) || max < min) return [];
-  if (max === min) return integer && !Number.isInteger(min) ? [] : [min];
-  const step = niceStep((max - min) / Math.max(1, count), integer ? 1 : 0);
+function multiples(min: number, max: number, step: number): number[] {
   const out: number[] = [];
   const eps = step * 1e-9;
   for (let k = Math.ceil((min - eps) / step); k * step <= max + eps; k++) out.push(snap(k * step));
+  return out;
+}
+
+/**
+ * About `count` ticks from min to max, multiples of a 1-2-5 step; whole numbers only when `integer`.
+ * A short axis still gets two ticks where the span allows them (a finer step, never below 1 when integer).
+ */
+export function linearSplits(min: number, max: number, count: number, integer = false): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max) || max < min) return [];
+  if (max === min) return integer && !Number.isInteger(min) ? [] : [min];
+  let raw = (max - min) / Math.max(1, count);
+  let out = multiples(min, max, niceStep(raw, integer ? 1 : 0));
+  for (let i = 0; i < 4 && out.length < 2 && !(integer && niceStep(raw, 1) === 1); i++) {
+    raw /= 2.5;
+    out = multiples(min, max, niceStep(raw, integer ? 1 : 0));
+  }
   return out;
 }
 
@@ -133,13 +145,15 @@ export function valueLabel(kind: TickKind, v: number | null | undefined): string
  * uPlot `splits` and `values` for an axis of this kind: about one tick per `spacePx` CSS pixels of the
  * axis (axis 0 is the horizontal one).
  */
-export function axisTicks(kind: TickKind, spacePx: number): Pick<uPlot.Axis, 'splits' | 'values'> {
+export function axisTicks(kind: TickKind, spacePx: number): Pick<uPlot.Axis, 'splits' | 'values' | 'filter'> {
   const count = (u: uPlot, axisIdx: number) => {
     const px = (axisIdx === 0 ? u.bbox.width : u.bbox.height) / (globalThis.devicePixelRatio || 1);
     return Math.max(2, Math.floor(px / spacePx));
   };
   return {
     splits: (u, axisIdx, min, max) => ticks(kind, min, max, count(u, axisIdx)).splits,
+    // uPlot labels only the decades of a log axis by default; these ticks are already spaced to be read.
+    filter: (_u, splits) => splits,
     values: (_u, splits) => {
       const incr = splits.length > 1 ? splits[1]! - splits[0]! : Infinity;
       return splits.map((v) => (v === null ? null : kind === 'time' ? clockLabel(v, incr) : valueLabel(kind, v)));

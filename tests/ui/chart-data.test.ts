@@ -44,6 +44,15 @@ describe('runs joined for uPlot', () => {
     expect(ys[1]).toEqual([undefined, 7, undefined, undefined, null]);
   });
 
+  it('break a run between its stages across the rows only other runs have', () => {
+    const a = [{ stage: 1 as const, x: [1, 3], y: [1, 3] }, { stage: 2 as const, x: [7], y: [7] }];
+    const b = [{ stage: 1 as const, x: [2, 4, 5, 6, 8], y: [2, 4, 5, 6, 8] }];
+    const { x, ys } = joinRuns([a, b]);
+    expect(x).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(ys[0]).toEqual([1, undefined, 3, null, null, null, 7, undefined]);
+    expect(ys[1]).toEqual([undefined, 2, undefined, 4, 5, 6, undefined, 8]);
+  });
+
   it('keep the last value of a repeated x (steps reported together at one wall time)', () => {
     expect(joinRuns([[{ stage: 1, x: [1, 1, 2], y: [3, 4, 5] }]])).toEqual({ x: [1, 2], ys: [[4, 5]] });
   });

@@ -20,6 +20,12 @@ describe('linear ticks', () => {
     }
   });
 
+  it('keep two ticks on a short axis where the span allows', () => {
+    expect(linearSplits(0.2, 4.4, 2)).toEqual([1, 2, 3, 4]);
+    expect(linearSplits(1.2, 1.9, 1, true)).toEqual([]);
+    expect(linearSplits(1, 2, 1, true)).toEqual([1, 2]);
+  });
+
   it('handle a single value and an empty range', () => {
     expect(linearSplits(4, 4, 5, true)).toEqual([4]);
     expect(linearSplits(2.5, 2.5, 5, true)).toEqual([]);

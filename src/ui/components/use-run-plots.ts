@@ -22,8 +22,8 @@ export interface RunChartDef {
 
 export const RUN_CHARTS: readonly RunChartDef[] = [
   { metric: 'loss', testId: 'loss-chart', name: 'loss', height: 300, smoothed: true, logApplies: true, format: fmtLoss },
-  { metric: 'lr', testId: 'lr-chart', name: 'learning rate', height: 140, smoothed: false, logApplies: false, format: (v) => (v === null ? '–' : compactNumber(v)) },
-  { metric: 'gradNorm', testId: 'grad-norm-chart', name: 'grad norm', height: 140, smoothed: true, logApplies: true, format: fmtLoss },
+  { metric: 'lr', testId: 'lr-chart', name: 'learning rate', height: 160, smoothed: false, logApplies: false, format: (v) => (v === null ? '–' : compactNumber(v)) },
+  { metric: 'gradNorm', testId: 'grad-norm-chart', name: 'grad norm', height: 180, smoothed: true, logApplies: true, format: fmtLoss },
 ];
 
 export function xLabel(x: XAxis, view: ChartView): string {
@@ -82,7 +82,7 @@ export function useRunPlots(boxes: readonly RefObject<HTMLDivElement | null>[], 
     RUN_CHARTS.forEach((def, i) => {
       const log = def.logApplies && logScale;
       const opts = runPlotOptions(
-        { metric: def.metric, name: def.name, height: def.height, x, xLabel: xLabel(x, view), log, smoothed: def.smoothed, overlays, format: def.format, syncKey: key, spans: () => spans[i]!, onXScale },
+        { metric: def.metric, name: def.name, height: def.height, x, xLabel: i === RUN_CHARTS.length - 1 ? xLabel(x, view) : null, log, smoothed: def.smoothed, overlays, format: def.format, syncKey: key, spans: () => spans[i]!, onXScale },
         width(els[i]!),
       );
       all.push(new uPlot(opts, [[], ...opts.series.slice(1).map(() => [])], els[i]!));
