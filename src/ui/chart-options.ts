@@ -59,6 +59,7 @@ export function stageBands(spans: () => readonly StageSpan[]): uPlot.Plugin {
           ctx.fillStyle = tint(s.stage, 0.9);
           ctx.font = `${11 * ratio}px system-ui, sans-serif`;
           ctx.textBaseline = 'top';
+          ctx.textAlign = 'left';
           if (x1 - x0 > 44 * ratio) ctx.fillText(`stage ${s.stage}`, x0 + 4 * ratio, top + 3 * ratio);
         });
         ctx.restore();
@@ -103,12 +104,13 @@ export function runPlotOptions(spec: RunPlotSpec, width: number): uPlot.Options 
       { distr: 3, log: 10, range: (_u, min, max) => (min > 0 && max > 0 ? [min / 1.1, max * 1.1] : [0.1, 10]) }
     : { distr: 1 };
   const value = (_u: uPlot, v: number | null) => spec.format(v);
+  // uPlot's own points (drawn only while they are sparse) show a run's first steps.
   const own: uPlot.Series[] = spec.smoothed
     ? [
-        { label: spec.name, stroke: RUN_FAINT, width: 1, points: { show: false }, value, gaps: widenGaps },
-        { label: 'smoothed', stroke: RUN_COLOR, width: 2, points: { show: false }, value, gaps: widenGaps },
+        { label: spec.name, stroke: RUN_FAINT, width: 1, value, gaps: widenGaps },
+        { label: 'smoothed', stroke: RUN_COLOR, width: 2, value, gaps: widenGaps },
       ]
-    : [{ label: spec.name, stroke: RUN_COLOR, width: 1.5, points: { show: false }, value, gaps: widenGaps }];
+    : [{ label: spec.name, stroke: RUN_COLOR, width: 1.5, value, gaps: widenGaps }];
   const axis = { stroke: AXIS_COLOR, grid: { stroke: GRID }, ticks: { stroke: GRID }, labelSize: 18 };
   return {
     width,
