@@ -19,7 +19,8 @@ export interface DistillHooks {
   save?(stage: Stage, step: number, stageDone: boolean): Promise<void>;
   /** At 'finished' and 'skipped', `gpuPeakBytes` is the most GPU memory the run's buffers held during the stage (Gpu.memory). */
   stage?(stage: Stage, state: 'started' | 'finished' | 'skipped', steps: number, tokens: number, gpuPeakBytes?: number): void;
-  step?(r: { stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number }): void;
+  /** lr: the step's learning rate (the stage's rate on the warmup-stable-decay schedule). */
+  step?(r: { stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; lr: number; tokensPerS: number; elapsedS: number }): void;
   distances?(layers: number, heads: number, values: Float32Array): void;
 }
 
@@ -234,7 +235,7 @@ export class Distiller {
             throw new Error(`stage ${stage}: the loss is ${r.loss}${where} at step ${k}; the stage stopped (lower its learning rate)`);
           }
           const elapsedS = (performance.now() - t0 - pausedMs) / 1000;
-          hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
+          hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, lr, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
           if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);
         });
         inflight.push(done);

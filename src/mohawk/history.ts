@@ -30,7 +30,7 @@ export type HistoryRecord =
       /** The stage's training seconds, and the run's wall seconds (setup and evaluations included). */
       elapsedS: number;
       runElapsedS: number;
-      /** The learning rate of the step, when the run reports it. */
+      /** The learning rate of the step (histories written before runs reported it lack it). */
       lr?: number;
       at: number;
     }
@@ -175,11 +175,8 @@ export class HistoryRecorder {
       case 'step': {
         const r: HistoryRecord = {
           k: 'step', stage: e.stage, step: e.step, steps: e.steps, tokens: e.tokens, loss: e.loss, gradNorm: e.gradNorm, tokensPerS: e.tokensPerS,
-          elapsedS: e.elapsedS, runElapsedS: e.runElapsedS, at,
+          elapsedS: e.elapsedS, runElapsedS: e.runElapsedS, lr: e.lr, at,
         };
-        // The learning rate is kept when the run reports one.
-        const lr = (e as { lr?: unknown }).lr;
-        if (typeof lr === 'number') r.lr = lr;
         this.last = { stage: e.stage, step: e.step, done: false };
         this.stageSteps = e.steps;
         this.hold(r);

@@ -57,9 +57,10 @@ export type RunEvent =
   /**
    * elapsedS: the stage's training time; runElapsedS: the whole run's wall time (Run.elapsedS); etaS:
    * the rest of this stage; runEtaS: the rest of the run, later stages and evaluations included
-   * (null while a stage to come was never measured: see RunSetup.calibration).
+   * (null while a stage to come was never measured: see RunSetup.calibration). lr: the step's learning
+   * rate, the stage's on the plan's warmup-stable-decay schedule.
    */
-  | { type: 'step'; stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; tokensPerS: number; elapsedS: number; etaS: number | null; runElapsedS: number; runEtaS: number | null }
+  | { type: 'step'; stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; lr: number; tokensPerS: number; elapsedS: number; etaS: number | null; runElapsedS: number; runEtaS: number | null }
   /** Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not yet measured. */
   | { type: 'distances'; layers: number; heads: number; values: Float32Array }
   | { type: 'checkpoint'; stage: Stage; step: number; stageDone: boolean; tokens: number; at: number }

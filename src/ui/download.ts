@@ -4,6 +4,8 @@
 export interface ExportedFile {
   name: string;
   bytes: Uint8Array;
+  /** The file's media type (default: plain bytes). */
+  type?: string;
 }
 
 interface DirectoryPicker {
@@ -51,7 +53,7 @@ export async function downloadFiles(files: readonly ExportedFile[], spacingMs = 
   const urls: string[] = [];
   for (const [i, f] of files.entries()) {
     if (i > 0) await sleep(spacingMs);
-    const url = URL.createObjectURL(new Blob([plain(f.bytes)], { type: 'application/octet-stream' }));
+    const url = URL.createObjectURL(new Blob([plain(f.bytes)], { type: f.type ?? 'application/octet-stream' }));
     urls.push(url);
     const a = document.createElement('a');
     a.href = url;

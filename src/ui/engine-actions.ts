@@ -2,7 +2,7 @@
 // store, so components only read the store and call these.
 import { createEngineClient, type EngineClient } from '../worker/client';
 import { BUILTIN_TEACHER_NAME, type DistillEvent, type DistillPlan, type EngineEvent, type RunSummary, type StartedRun, type TeacherSummary } from '../worker/api';
-import { useUi } from './store';
+import { runPoint, useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { STAGES, tokensPerStep } from '../mohawk/plan';
 import { distillPlanErrors, planErrorText, teacherPositions } from './plan-form';
@@ -11,6 +11,7 @@ import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
 import { canPickFolder, downloadFiles, pickFolder, saveToFolder } from './download';
 import { bytes, count, mib } from '../util/format';
 import { restoreRunView } from './run-view';
+import { emptyLayerDistances } from './layer-distances';
 import { overlayOf } from './overlays';
 
 let client: EngineClient | null = null;
@@ -161,7 +162,7 @@ async function loadWith(load: (c: EngineClient) => Promise<TeacherSummary>, aske
   useUi.setState({ teacherLoading: true, progress: null });
   try {
     const teacher = await load(engine());
-    useUi.setState({ teacher, distances: null, selected: null, mixing: null });
+    useUi.setState({ teacher, distances: null, layerDistances: emptyLayerDistances(), selected: null, mixing: null });
   } catch (e) {
     // The engine drops its previous teacher before reading a new one, so none is loaded now.
     useUi.setState({ teacher: null });
@@ -249,7 +250,7 @@ async function launch(status: string, call: (c: EngineClient) => Promise<Started
     else s.resetRun(s.plan);
     s.setStatus(status);
     const r = await call(engine());
-    useUi.setState({ unexported: r.name, currentRunId: r.id });
+    useUi.setState({ unexported: r.name, currentRunId: r.id, runName: r.name });
     started(r);
   } catch (e) {
     useUi.setState({ run: { running: false, paused: false, finished: false } });
@@ -404,7 +405,7 @@ async function openRun(id: string): Promise<boolean> {
   useUi.getState().setStatus(`opening ${history.record.name}`);
   const r = await engine().api.openRun(id);
   await restoreRunView(r.plan, history.records, history.record.done);
-  useUi.setState({ currentRunId: id, unexported: history.record.exported ? null : history.record.name });
+  useUi.setState({ currentRunId: id, runName: history.record.name, unexported: history.record.exported ? null : history.record.name });
   return true;
 }
 
@@ -434,7 +435,7 @@ export async function deleteRun(id: string): Promise<void> {
     useUi.setState({ compare: s.compare.filter((x) => x !== id), overlays: s.overlays.filter((o) => o.id !== id), ...(s.resume?.id === id ? { resume: null } : {}) });
     if (s.currentRunId === id) {
       s.resetRun(s.plan);
-      useUi.setState({ currentRunId: null, unexported: null });
+      useUi.setState({ currentRunId: null, runName: null, unexported: null });
     }
     useUi.getState().setStatus(`deleted ${run.name}`);
   }, true);
@@ -470,10 +471,11 @@ export function dismissResume(): void {
 export async function showMixing(layer: number, head: number): Promise<void> {
   useUi.setState({ selected: { layer, head }, mixingPending: true });
   try {
+    const at = runPoint(useUi.getState());
     const sample = await engine().api.mixingSample(layer, head);
     // A later click wins: drop an answer to an earlier one.
     const sel = useUi.getState().selected;
-    if (sel && sel.layer === layer && sel.head === head) useUi.setState({ mixing: sample });
+    if (sel && sel.layer === layer && sel.head === head) useUi.setState({ mixing: sample, mixingAt: at, mixingNote: null });
   } catch (e) {
     fail(messageOf(e));
   } finally {

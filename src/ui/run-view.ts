@@ -11,15 +11,17 @@ export function historyEvents(records: readonly HistoryRecord[]): (EngineEvent |
   for (const r of records) {
     switch (r.k) {
       case 'step':
-        // gradNorm and lr ride along for whoever draws them.
-        out.push({ type: 'metric', stage: r.stage, step: r.step, tokens: r.tokens, loss: r.loss, tokensPerS: r.tokensPerS, ...{ gradNorm: r.gradNorm }, ...(r.lr !== undefined ? { lr: r.lr } : {}) });
+        out.push({
+          type: 'metric', stage: r.stage, step: r.step, tokens: r.tokens, loss: r.loss, tokensPerS: r.tokensPerS, gradNorm: r.gradNorm, runElapsedS: r.runElapsedS,
+          ...(r.lr !== undefined ? { lr: r.lr } : {}),
+        });
         out.push({ type: 'timing', stage: r.stage, step: r.step, steps: r.steps, elapsedS: r.elapsedS, etaS: null, runElapsedS: r.runElapsedS, runEtaS: null });
         break;
       case 'stage':
         out.push({ type: 'stage', stage: r.stage, state: r.state, steps: r.steps, tokens: r.tokens });
         break;
       case 'distances':
-        out.push({ type: 'distances', layers: r.layers, heads: r.heads, values: r.values.map((v) => v ?? NaN) });
+        out.push({ type: 'distances', layers: r.layers, heads: r.heads, values: r.values.map((v) => v ?? NaN), step: r.step });
         break;
       case 'eval':
         out.push({ type: 'eval', stage: r.stage, teacherNll: r.teacherNll, studentNll: r.studentNll, tokens: r.tokens });

@@ -19,6 +19,8 @@ import type {
 import { DEFAULT_PLAN, STAGES, clonePlan, stepsPerStage, toggleStage, withTotal } from '../mohawk/plan';
 import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
 import type { RunOverlay } from './overlays';
+import { emptyCurve, type ChartView, type StageCurve, type XAxis } from './chart-data';
+import { appendLayerDistances, emptyLayerDistances, layerMeans, type LayerDistanceSeries } from './layer-distances';
 
 export type StatusLevel = 'info' | 'error';
 
@@ -35,13 +37,11 @@ export interface Progress {
 }
 
 /**
- * One stage's loss curve. Appended in place (a run can have many thousands of points) and announced
- * by `metricsVersion`, so that a new point costs O(1) and the chart redraws at most once a frame.
+ * One stage's curves (step, stage tokens, run wall seconds, loss, gradient norm, learning rate), the
+ * columns a kept run's overlay has. Appended in place (a run can have many thousands of points) and
+ * announced by `metricsVersion`, so that a new point costs O(1) and the charts redraw at most once a frame.
  */
-export interface MetricSeries {
-  steps: number[];
-  losses: number[];
-}
+export type MetricSeries = StageCurve;
 
 export type StageState = 'off' | 'pending' | 'running' | 'finished' | 'skipped';
 
@@ -124,8 +124,10 @@ export interface UiState {
   currentStage: Stage | null;
   series: PerStage<MetricSeries>;
   metricsVersion: number;
-  /** The stage whose curve the chart shows; null follows the current stage. */
+  /** The stage the charts show alone; null shows the whole run, stage after stage. */
   chartStage: Stage | null;
+  /** The charts' x-axis: whole-run steps, whole-run tokens or the run's wall time. */
+  chartX: XAxis;
 
   /** Latest values over all stages, for the summary line. */
   firstLoss: number | null;
@@ -141,8 +143,14 @@ export interface UiState {
   checkpoint: CheckpointInfo | null;
 
   distances: DistanceGrid | null;
+  /** The grid's mean over heads per layer at each reported step (appended in place; a new `distances` announces it). */
+  layerDistances: LayerDistanceSeries;
   selected: Cell | null;
   mixing: MixingSample | null;
+  /** Where the run stood when `mixing` was read (the matrices change as it trains); null before any run. */
+  mixingAt: { stage: Stage; step: number } | null;
+  /** Why the matrices could not be read again as the run went on (e.g. while a stage streams its layers); null when they were. */
+  mixingNote: string | null;
   mixingPending: boolean;
 
   evals: EvalRecord[];
@@ -163,6 +171,8 @@ export interface UiState {
   runsUnavailable: string | null;
   /** The engine's run (training, or opened from the Runs panel), by its id among `runs`. */
   currentRunId: string | null;
+  /** Its name, which its downloads carry (the student's .zip, the curves' CSV and PNG). */
+  runName: string | null;
   /** The loaded teacher's fingerprint, which a kept run's must equal for it to resume. */
   teacherFingerprint: string | null;
   /** A Runs panel action (resume, open, delete...) is under way, on this run. */
@@ -177,6 +187,7 @@ export interface UiState {
   setStageTokens(stage: Stage, tokens: number): void;
   setStageLr(stage: Stage, lr: number): void;
   setChartStage(stage: Stage | null): void;
+  setChartX(x: XAxis): void;
   setPrompt(prompt: string): void;
   setLogScale(on: boolean): void;
   setSmoothing(w: number): void;
@@ -205,7 +216,7 @@ function stageViews(plan: DistillPlan): PerStage<StageView> {
   return { 1: view(1), 2: view(2), 3: view(3) };
 }
 
-const emptySeries = (): PerStage<MetricSeries> => ({ 1: { steps: [], losses: [] }, 2: { steps: [], losses: [] }, 3: { steps: [], losses: [] } });
+const emptySeries = (): PerStage<MetricSeries> => ({ 1: emptyCurve(), 2: emptyCurve(), 3: emptyCurve() });
 
 function isStage(n: number): n is Stage {
   return (STAGES as number[]).includes(n);
@@ -228,8 +239,11 @@ function runFields(plan: DistillPlan) {
     progress: null,
     checkpoint: null,
     distances: null,
+    layerDistances: emptyLayerDistances(),
     selected: null,
     mixing: null,
+    mixingAt: null,
+    mixingNote: null,
     evals: [],
     samples: [],
   } satisfies Partial<UiState>;
@@ -274,11 +288,13 @@ const initUi: StateCreator<UiState> = (set, get) => {
 
     logScale: false,
     smoothing: 0.6,
+    chartX: 'step',
     unexported: null,
 
     runs: [],
     runsUnavailable: null,
     currentRunId: null,
+    runName: null,
     teacherFingerprint: null,
     runsBusy: null,
     compare: [],
@@ -298,6 +314,7 @@ const initUi: StateCreator<UiState> = (set, get) => {
       setPlanned(p);
     },
     setChartStage: (stage) => set({ chartStage: stage }),
+    setChartX: (x) => set({ chartX: x }),
     setPrompt: (prompt) => set({ prompt }),
     setLogScale: (on) => set({ logScale: on }),
     setSmoothing: (w) => set({ smoothing: Math.min(Math.max(w, 0), 0.99) }),
@@ -327,9 +344,13 @@ const initUi: StateCreator<UiState> = (set, get) => {
           return;
         case 'metric': {
           if (!isStage(e.stage)) return;
-          const series = get().series[e.stage];
-          series.steps.push(e.step);
-          series.losses.push(e.loss);
+          const c = get().series[e.stage];
+          c.step.push(e.step);
+          c.tokens.push(e.tokens);
+          c.timeS.push(e.runElapsedS);
+          c.loss.push(e.loss);
+          c.gradNorm.push(e.gradNorm);
+          c.lr.push(e.lr ?? null);
           const v = get().stages[e.stage];
           patchStage(e.stage, {
             state: v.state === 'pending' || v.state === 'off' ? 'running' : v.state,
@@ -347,6 +368,7 @@ const initUi: StateCreator<UiState> = (set, get) => {
             lastStep: e.step,
             tokens: e.tokens,
             tokensPerS: e.tokensPerS,
+            runElapsedS: e.runElapsedS,
           }));
           return;
         }
@@ -363,9 +385,11 @@ const initUi: StateCreator<UiState> = (set, get) => {
           patchStage(e.stage, { step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS });
           set({ runElapsedS: e.runElapsedS, runEtaS: e.runEtaS });
           return;
-        case 'distances':
+        case 'distances': {
+          appendLayerDistances(get().layerDistances, e.step ?? get().lastStep, layerMeans(e.values, e.layers, e.heads));
           set({ distances: { layers: e.layers, heads: e.heads, values: e.values.slice() } });
           return;
+        }
         case 'eval':
           set((s) => ({ evals: [...s.evals, { stage: e.stage, teacherNll: e.teacherNll, studentNll: e.studentNll, tokens: e.tokens, at: Date.now() }] }));
           return;
@@ -387,7 +411,12 @@ export const useUi = create<UiState>()(initUi);
 /** A store of its own with the page store's logic: events replayed into it leave the page's alone until copied over. */
 export const scratchUi = () => createStore<UiState>()(initUi);
 
-/** The stage the chart shows: the user's pick, else the one running, else the first of the plan. */
-export function shownStage(s: Pick<UiState, 'chartStage' | 'currentStage' | 'plan'>): Stage {
-  return s.chartStage ?? s.currentStage ?? s.plan.stages[0] ?? 1;
+/** Where the run stands now, as a mixing sample read now is labelled. */
+export function runPoint(s: Pick<UiState, 'currentStage' | 'lastStep'>): { stage: Stage; step: number } | null {
+  return s.currentStage === null ? null : { stage: s.currentStage, step: s.lastStep };
+}
+
+/** What the charts show: one stage alone, or the whole run. */
+export function chartView(s: Pick<UiState, 'chartStage'>): ChartView {
+  return s.chartStage ?? 'run';
 }

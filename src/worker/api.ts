@@ -26,7 +26,11 @@ export type GpuSummary = GpuInfo;
 export type EngineEvent =
   | { type: 'status'; text: string; level: 'info' | 'error' }
   | { type: 'progress'; label: string; done: number; total: number }
-  | { type: 'metric'; stage: number; step: number; tokens: number; loss: number; tokensPerS: number }
+  /**
+   * One optimizer step of a stage: tokens are the stage's so far, runElapsedS the run's wall seconds
+   * (setup and evaluations included), lr the step's learning rate (absent in histories older than it).
+   */
+  | { type: 'metric'; stage: number; step: number; tokens: number; loss: number; tokensPerS: number; gradNorm: number; lr?: number; runElapsedS: number }
   /** runElapsedS: the run's wall time when it stopped, finished or paused (absent before any run). */
   | { type: 'state'; running: boolean; paused: boolean; finished: boolean; runElapsedS?: number };
 
@@ -55,8 +59,11 @@ export type DistillEvent =
    * included (null while a stage to come has not been measured).
    */
   | { type: 'timing'; stage: Stage; step: number; steps: number; elapsedS: number; etaS: number | null; runElapsedS: number; runEtaS: number | null }
-  /** Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not yet measured. */
-  | { type: 'distances'; layers: number; heads: number; values: number[] }
+  /**
+   * Stage-1 distance ‖T_student − A_teacher‖_F per (layer, head), row-major layers × heads; NaN = not
+   * yet measured. step: the stage-1 step they were measured at.
+   */
+  | { type: 'distances'; layers: number; heads: number; values: number[]; step?: number }
   /** Held-out mean NLL (nats/token) of teacher and student. */
   | { type: 'eval'; stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number }
   /** A continuation of `prompt` from each model; the student generated recurrently. */

@@ -522,10 +522,10 @@ export class Engine implements EngineApi, DistillApi {
         this.emit({ type: 'stage', stage: e.stage, state: e.state, steps: e.steps, tokens: e.tokens });
         return this.status(`stage ${e.stage} ${e.state}`);
       case 'step':
-        this.emit({ type: 'metric', stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokensPerS: e.tokensPerS });
+        this.emit({ type: 'metric', stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokensPerS: e.tokensPerS, gradNorm: e.gradNorm, lr: e.lr, runElapsedS: e.runElapsedS });
         return this.emit({ type: 'timing', stage: e.stage, step: e.step, steps: e.steps, elapsedS: e.elapsedS, etaS: e.etaS, runElapsedS: e.runElapsedS, runEtaS: e.runEtaS });
       case 'distances':
-        return this.emit({ type: 'distances', layers: e.layers, heads: e.heads, values: Array.from(e.values) });
+        return this.emit({ type: 'distances', layers: e.layers, heads: e.heads, values: Array.from(e.values), ...(this.run?.lastPoint ? { step: this.run.lastPoint.step } : {}) });
       case 'checkpoint':
         return this.emit({ type: 'checkpoint', stage: e.stage, step: e.step, tokens: e.tokens, at: e.at });
       case 'eval':

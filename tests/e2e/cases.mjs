@@ -155,6 +155,61 @@ async function statusText(page) {
 }
 
 /**
+ * The run's charts after a whole run of `steps` (per stage) and `tokens` (per stage): every stage on one
+ * whole-run axis, switched to tokens and to wall time; learning-rate and grad-norm points for each step;
+ * the per-layer distance chart beside the grid; the run as CSV and the charts as a PNG, named after the run.
+ */
+async function chartsShowTheRun(page, steps, tokens) {
+  const total = steps.reduce((a, b) => a + b, 0);
+  const totalTokens = tokens.reduce((a, b) => a + b, 0);
+  const chart = (id) => page.locator($(id));
+  const attrs = async (id) => chart(id).evaluate((e) => ({ ...e.dataset }));
+  const loss = await attrs('loss-chart');
+  if (loss.view !== 'run' || Number(loss.points) !== total || Number(loss.xMax) !== total) {
+    throw new Error(`the loss chart does not show the whole run by default on whole-run steps: ${JSON.stringify(loss)} for ${total} steps`);
+  }
+  for (const [x, want] of [['tokens', (d) => Number(d.xMax) === totalTokens], ['time', (d) => Number(d.xMax) > 0 && Number(d.xMax) < 3600 && Number(d.xMin) > 0]]) {
+    await chart('chart-x').selectOption(x);
+    await page.waitForFunction(([sel, v]) => document.querySelector(sel)?.dataset.x === v, [$('loss-chart'), x], { timeout: 10_000 }).catch(() => {
+      throw new Error(`the charts did not switch to ${x} on x`);
+    });
+    for (const id of ['loss-chart', 'lr-chart', 'grad-norm-chart']) {
+      const d = await attrs(id);
+      if (d.x !== x || !want(d)) throw new Error(`${id} on ${x}: ${JSON.stringify(d)} (the run trained ${totalTokens} tokens)`);
+    }
+  }
+  for (const id of ['lr-chart', 'grad-norm-chart']) {
+    const d = await attrs(id);
+    if (Number(d.points) !== total || !(Number(d.last) > 0)) throw new Error(`${id} has ${d.points} points for ${total} steps (last ${d.last})`);
+  }
+  const layersChart = await attrs('layer-distance-chart');
+  if (!(Number(layersChart.points) > 0 && Number(layersChart.layers) > 0)) throw new Error(`the per-layer distance chart is empty: ${JSON.stringify(layersChart)}`);
+
+  const fetchDownload = async (id, what) => {
+    const download = page.waitForEvent('download', { timeout: 30_000 });
+    await chart(id).click();
+    const d = await download.catch(async () => {
+      throw new Error(`no ${what} download started; status: ${await statusText(page)}`);
+    });
+    return { name: d.suggestedFilename(), bytes: await readFile(await d.path()) };
+  };
+  const csv = await fetchDownload('chart-csv', 'CSV');
+  if (!/^stories260K-built-in-mohawk-student-\d{8}-\d{4}-curves\.csv$/.test(csv.name)) throw new Error(`the CSV is named ${csv.name}, not after the run`);
+  const lines = csv.bytes.toString('utf8').trim().split('\n');
+  if (lines[0] !== 'stage,step,run_step,tokens,run_tokens,time_s,loss,grad_norm,lr') throw new Error(`the CSV header is "${lines[0]}"`);
+  const rows = lines.slice(1).map((l) => l.split(',').map(Number));
+  if (rows.length !== total) throw new Error(`the CSV has ${rows.length} rows for ${total} steps`);
+  const bad = rows.find((r, i) => r.length !== 9 || r[2] !== i + 1 || !r.every(Number.isFinite) || !(r[8] > 0));
+  if (bad) throw new Error(`a CSV row is not stage, step, run step ${rows.indexOf(bad) + 1}, tokens... with finite values and a learning rate: ${bad.join(',')}`);
+  if (rows.at(-1)[4] !== totalTokens || rows.at(-1)[0] !== 3) throw new Error(`the CSV's last row is ${rows.at(-1).join(',')}, not stage 3 at ${totalTokens} run tokens`);
+  const png = await fetchDownload('chart-png', 'PNG');
+  if (!/-curves\.png$/.test(png.name) || png.name.replace(/\.png$/, '') !== csv.name.replace(/\.csv$/, '')) throw new Error(`the PNG is named ${png.name}`);
+  if (png.bytes.length < 2000 || png.bytes.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error(`the PNG download is not a PNG image (${png.bytes.length} bytes)`);
+  await chart('chart-x').selectOption('step');
+  return `charts: ${total} steps on whole-run steps, tokens and wall time, lr and grad norm per step, ${layersChart.points} per-layer distance points; ${csv.name} (${rows.length} rows), ${png.name} (${png.bytes.length} B)`;
+}
+
+/**
  * A whole MOHAWK distillation of the built-in teacher on a tiny plan: every stage runs to its end, the
  * layer × head grid fills with finite distances, a cell opens three drawn heatmaps, an evaluation
  * shows both NLLs and continuations, and the export arrives as downloads.
@@ -185,6 +240,7 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
   await run.click();
 
   const seen = [];
+  const stageSteps = [];
   for (const s of [1, 2, 3]) {
     const bar = $(`stage-progress-${s}`);
     await page
@@ -210,12 +266,14 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
     }
     if (s === 1 && !(Number(last) < Number(first))) throw new Error(`the stage 1 loss did not fall: ${first} → ${last}`);
     seen.push(`stage ${s}: ${steps} steps, loss ${Number(first).toPrecision(4)} → ${Number(last).toPrecision(4)}`);
+    stageSteps.push(Number(steps));
   }
   await page
     .waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 60_000, polling: 500 })
     .catch(async () => {
       throw new Error(`the run button did not return to Start after the last stage; status: ${await statusText(page)}`);
     });
+  seen.push(await chartsShowTheRun(page, stageSteps, stageSteps.map((n) => n * 64)));
 
   // The grid: one cell per (layer, head), each with a finite stage-1 distance.
   const grid = page.locator($('mixing-grid'));

@@ -10,7 +10,7 @@ import type { RunEvent, RunState } from '../../src/mohawk/run';
 import { fakeOpfs } from '../helpers/fake-opfs';
 
 const step = (stage: 1 | 2 | 3, k: number, steps = 10): RunEvent => ({
-  type: 'step', stage, step: k, steps, tokens: k * 64, loss: 1 / k, gradNorm: 0.5, tokensPerS: 100, elapsedS: k, etaS: null, runElapsedS: k + 2, runEtaS: null,
+  type: 'step', stage, step: k, steps, tokens: k * 64, loss: 1 / k, gradNorm: 0.5, lr: k * 1e-4, tokensPerS: 100, elapsedS: k, etaS: null, runElapsedS: k + 2, runEtaS: null,
 });
 
 /** A store that counts appends. */
@@ -73,7 +73,7 @@ describe('a run\'s history', () => {
     expect(appends.length).toBe(3);
     const back = await readHistory(store);
     expect(back.map((r) => (r.k === 'step' ? `s${r.step}` : r.k))).toEqual(['stage', 's1', 's2', 's3', 's4', 's5', 'checkpoint']);
-    expect(back[1]).toMatchObject({ k: 'step', stage: 1, step: 1, loss: 1, gradNorm: 0.5, tokens: 64, runElapsedS: 3 });
+    expect(back[1]).toMatchObject({ k: 'step', stage: 1, step: 1, loss: 1, gradNorm: 0.5, lr: 1e-4, tokens: 64, runElapsedS: 3 });
   });
 
   it('goes on in a new file past the chunk size, and reads the files in order, a torn last line left out', async () => {

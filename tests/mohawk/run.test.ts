@@ -10,6 +10,7 @@ import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { Run, peekRunState, type RunEvent } from '../../src/mohawk/run';
 import { planShape, type Calibration } from '../../src/mohawk/calibrate';
 import { TokenStream } from '../../src/mohawk/token-stream';
+import { wsd } from '../../src/mohawk/stages';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { relErr, testGpu } from '../helpers/gpu';
 
@@ -65,6 +66,8 @@ describe('one run driver', () => {
       expect(await again.train()).toBe('finished');
       const stepEvents = events.filter((e) => e.type === 'step') as Extract<RunEvent, { type: 'step' }>[];
       expect(stepEvents.map((e) => e.step)).toEqual([2, 3].slice(saved.step! - 1));
+      // Each step reports the learning rate it trained with: the stage's on the warmup-stable-decay schedule.
+      for (const e of stepEvents) expect(e.lr).toBeCloseTo(plan.lr[2] * wsd(e.step, 3, plan.warmup, plan.decay), 12);
       // The stage's clock goes on from the earlier session's.
       expect(saved.stageElapsedS).toBeGreaterThan(0);
       if (stepEvents.length) expect(stepEvents[0]!.elapsedS).toBeGreaterThan(saved.stageElapsedS!);

@@ -1,10 +1,10 @@
 // A kept run's view from its stored history: the page store ends as the live run left it (plan,
-// stage bars, curves of every stage, grid, evaluations, last checkpoint), and kept runs' curves
-// become overlays on one x-axis.
+// stage bars, curves of every stage, grid and its distances over time, evaluations, last checkpoint),
+// and kept runs' curves become overlays.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useUi } from '../../src/ui/store';
 import { historyEvents, restoreRunView } from '../../src/ui/run-view';
-import { alignSeries, overlayOf, withOverlays } from '../../src/ui/overlays';
+import { overlayOf } from '../../src/ui/overlays';
 import { DEFAULT_PLAN, clonePlan, type DistillPlan } from '../../src/mohawk/plan';
 import type { HistoryRecord } from '../../src/mohawk/history';
 
@@ -33,14 +33,18 @@ describe('a kept run\'s view', () => {
   it('shows its plan, every stage\'s curve, its stage bars, grid, evaluations and last checkpoint, replacing the previous view', async () => {
     // Something of another run on the page first.
     useUi.getState().resetRun(clonePlan(DEFAULT_PLAN));
-    useUi.getState().applyEvent({ type: 'metric', stage: 3, step: 1, tokens: 10, loss: 9, tokensPerS: 1 });
+    useUi.getState().applyEvent({ type: 'metric', stage: 3, step: 1, tokens: 10, loss: 9, tokensPerS: 1, gradNorm: 1, runElapsedS: 1 });
     const version = useUi.getState().metricsVersion;
     await restoreRunView(plan, history());
     const s = useUi.getState();
     expect(s.plan).toEqual(plan);
-    expect(s.series[1]).toEqual({ steps: [1, 2, 3], losses: [3, 2, 1] });
-    expect(s.series[2]).toEqual({ steps: [1, 2], losses: [2, 1] });
-    expect(s.series[3].steps).toEqual([]);
+    // The curves are the columns a kept run's overlay has, learning rates included where written.
+    expect(s.series[1]).toEqual(overlayOf({ id: 'x', name: 'x', label: 'x' }, history()).curves[1]);
+    expect(s.series[1]).toEqual({ step: [1, 2, 3], tokens: [64, 128, 192], timeS: [6, 7, 8], loss: [3, 2, 1], gradNorm: [0.1, 0.2, 0.3], lr: [1e-3, 1e-3, 1e-3] });
+    expect(s.series[2]).toEqual({ step: [1, 2], tokens: [64, 128], timeS: [13, 14], loss: [2, 1], gradNorm: [1, 1], lr: [null, null] });
+    expect(s.series[3].step).toEqual([]);
+    // Each distance snapshot at its step, as the mean over heads per layer.
+    expect(s.layerDistances).toEqual({ step: [1, 2, 3], layers: [[1, 2, 3]] });
     expect(s.stages[1]).toMatchObject({ state: 'finished', step: 3, steps: 3, firstLoss: 3, lastLoss: 1, elapsedS: 3 });
     expect(s.stages[2]).toMatchObject({ state: 'running', step: 2, steps: 6, tokensDone: 128, lastLoss: 1 });
     expect(s.stages[3].state).toBe('off');
@@ -59,8 +63,8 @@ describe('a kept run\'s view', () => {
     for (let k = 1; k <= 9000; k++) long.push({ k: 'step', stage: 1, step: k, steps: 9000, tokens: k, loss: 1 / k, gradNorm: 0, tokensPerS: 1, elapsedS: k, runElapsedS: k, at: k });
     expect(historyEvents(long).length).toBe(18000);
     await restoreRunView({ ...plan, tokens: { 1: 9000 * 64, 2: 384, 3: 0 } }, long);
-    expect(useUi.getState().series[1].steps.length).toBe(9000);
-    expect(useUi.getState().series[1].steps.at(-1)).toBe(9000);
+    expect(useUi.getState().series[1].step.length).toBe(9000);
+    expect(useUi.getState().series[1].step.at(-1)).toBe(9000);
   });
 });
 
@@ -71,31 +75,5 @@ describe('overlays', () => {
     expect(o.curves[2].lr).toEqual([null, null]);
     expect(o.tokensBefore).toEqual({ 1: 0, 2: 192, 3: 192 + 128 });
     expect(o.evals).toEqual([{ stage: 0, teacherNll: 1.2, studentNll: 9 }, { stage: 1, teacherNll: 1.2, studentNll: 5 }]);
-  });
-
-  it('are put on one sorted x-axis with nulls where a series has no point', () => {
-    const { x, ys } = alignSeries([
-      { x: [1, 2, 3], y: [10, 20, 30] },
-      { x: [2, 4], y: [5, null] },
-    ]);
-    expect(x).toEqual([1, 2, 3, 4]);
-    expect(ys).toEqual([
-      [10, 20, 30, null],
-      [null, 5, null, null],
-    ]);
-  });
-
-  it('join a chart\'s data as extra series on the union of steps, a log axis leaving out what it cannot show', () => {
-    const o = overlayOf({ id: 'r1', name: 'run-1', label: 'a' }, [
-      { k: 'step', stage: 2, step: 1, steps: 3, tokens: 1, loss: 0, gradNorm: 0, tokensPerS: 1, elapsedS: 1, runElapsedS: 1, at: 0 },
-      { k: 'step', stage: 2, step: 3, steps: 3, tokens: 3, loss: 2, gradNorm: 0, tokensPerS: 1, elapsedS: 1, runElapsedS: 1, at: 0 },
-    ]);
-    const base = [[1, 2], [5, 4], [5, 4.5]] as [number[], number[], number[]];
-    expect(withOverlays(base, [], 2, false)).toBe(base);
-    expect(withOverlays(base, [o], 2, false)).toEqual([[1, 2, 3], [5, 4, null], [5, 4.5, null], [0, null, 2]]);
-    expect(withOverlays(base, [o], 2, true)[3]).toEqual([null, null, 2]);
-    expect(withOverlays(base, [o], 1, false)).toEqual([[1, 2], [5, 4], [5, 4.5], [null, null]]);
-    // Smoothed as the chart smooths its own curve.
-    expect(withOverlays(base, [o], 2, false, (ys) => ys.map((v) => v + 1))[3]).toEqual([1, null, 3]);
   });
 });

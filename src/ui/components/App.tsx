@@ -8,7 +8,7 @@ import { CorpusDrop } from './CorpusDrop';
 import { DistillPlanForm } from './DistillPlanForm';
 import { CostPanel } from './CostPanel';
 import { RunPanel } from './RunPanel';
-import { LossChart } from './LossChart';
+import { RunCharts } from './RunCharts';
 import { MixingPanel } from './MixingPanel';
 import { EvalPanel } from './EvalPanel';
 import { ExportPanel } from './ExportPanel';
@@ -31,7 +31,7 @@ export function App() {
         </div>
         <div className="column wide">
           <RunPanel />
-          <LossChart />
+          <RunCharts />
           <MixingPanel />
           <EvalPanel />
           <ExportPanel />

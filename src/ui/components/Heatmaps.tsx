@@ -15,6 +15,7 @@ import {
 } from '../heatmap';
 import { loss as fmt } from '../../util/format';
 import { showMixing } from '../engine-actions';
+import { followRun } from '../mixing-live';
 
 /** Attention spans decades within a row; see `compress`. */
 const MATRIX_K = 1000;
@@ -64,7 +65,14 @@ export function Heatmaps() {
   const sample = useUi((s) => s.mixing);
   const selected = useUi((s) => s.selected);
   const pending = useUi((s) => s.mixingPending);
+  const at = useUi((s) => s.mixingAt);
+  const note = useUi((s) => s.mixingNote);
+  const running = useUi((s) => s.run.running && !s.run.paused);
+  // The grid's live value of this cell (on the training batch), beside the sample's.
+  const gridValue = useUi((s) => (s.selected && s.distances ? (s.distances.values[s.selected.layer * s.distances.heads + s.selected.head] ?? NaN) : NaN));
   const [hover, setHover] = useState<Hover | null>(null);
+  // The open cell's matrices are read again as the run trains.
+  useEffect(() => followRun(), []);
 
   const view = useMemo(() => {
     if (!sample) return null;
@@ -89,13 +97,24 @@ export function Heatmaps() {
   const stale = view && sample && (sample.layer !== selected.layer || sample.head !== selected.head);
   const v = (a: Float32Array, h: Hover) => fmt(a[h.i * view!.L + h.j]);
   return (
-    <div className={`heatmaps ${pending || stale ? 'pending' : ''}`} data-testid="heatmaps" data-layer={sample?.layer ?? ''} data-head={sample?.head ?? ''}>
+    <div
+      className={`heatmaps ${pending || stale ? 'pending' : ''}`}
+      data-testid="heatmaps"
+      data-layer={sample?.layer ?? ''}
+      data-head={sample?.head ?? ''}
+      data-at={at ? `${at.stage}:${at.step}` : ''}
+    >
       <div className="heatmaps-head">
         <span>
           <b>
             Layer {selected.layer}, head {selected.head}
           </b>
           {view ? <span className="muted small"> · {view.L} tokens · ‖student − teacher‖_F = {fmt(view.norm)}</span> : null}
+          {Number.isFinite(gridValue) ? <span className="muted small"> · on the training batch {fmt(gridValue)}</span> : null}
+          <span className="muted small" data-testid="heatmap-at">
+            {at ? ` · as of stage ${at.stage}, step ${at.step}` : ''}
+            {running ? (note ? ` · not following the run: ${note}` : ' · follows the run') : ''}
+          </span>
         </span>
         <button type="button" className="button secondary small-button" data-testid="heatmap-refresh" disabled={pending} onClick={() => void showMixing(selected.layer, selected.head)}>
           {pending ? 'Reading…' : 'Refresh'}

@@ -1,4 +1,5 @@
 import { MixingGrid } from './MixingGrid';
+import { LayerDistanceChart } from './LayerDistanceChart';
 import { Heatmaps } from './Heatmaps';
 
 export function MixingPanel() {
@@ -8,7 +9,10 @@ export function MixingPanel() {
         <h2>Mixing matrices</h2>
         <span className="muted small">stage-1 distance per layer and head, updated live</span>
       </div>
-      <MixingGrid />
+      <div className="mixing-row">
+        <MixingGrid />
+        <LayerDistanceChart />
+      </div>
       <Heatmaps />
     </section>
   );
