@@ -230,7 +230,7 @@ describe('mohawk distill', () => {
 });
 
 describe('distill progress line', () => {
-  const step = { type: 'step', stage: 1, step: 30, steps: 100, tokens: 61_440, loss: 0.5, gradNorm: 1, tokensPerS: 2048, elapsedS: 30, etaS: 70, runElapsedS: 45, runEtaS: 3725 } as const;
+  const step = { type: 'step', stage: 1, step: 30, steps: 100, tokens: 61_440, loss: 0.5, gradNorm: 1, lr: 1e-3, tokensPerS: 2048, elapsedS: 30, etaS: 70, runElapsedS: 45, runEtaS: 3725 } as const;
   it("says the stage's ETA and, while stages are to come, the whole run's", () => {
     expect(progressLine(step, [1, 2, 3])).toBe('stage 1  step 30/100  tokens 61.4K  loss 0.5000  2,048 tok/s  elapsed 0:30  ETA 1:10  run ETA 1:02:05');
     expect(progressLine({ ...step, stage: 3 }, [1, 2, 3])).not.toMatch(/run ETA/);
