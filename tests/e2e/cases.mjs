@@ -111,10 +111,29 @@ export async function badInputIsExplained(page, url) {
     const summary = await page.locator($('corpus-summary')).innerText();
     if (!summary.includes('text column "text"')) throw new Error(`the summary does not show the text column: "${summary}"`);
     if (await page.locator($('corpus-refusal')).count()) throw new Error('the refusal stayed after the corpus was read');
+
+    // And trained on: two steps of stage 1 on the built-in teacher, the run kept under this corpus's name.
+    await page.locator($('builtin')).click();
+    await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
+    await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 128 });
+    for (const st of [2, 3]) {
+      const box = page.locator($(`plan-stage-${st}`));
+      if (await box.isChecked()) await box.uncheck();
+    }
+    await page.locator($('run')).click();
+    await page
+      .waitForFunction(([bar, st]) => document.querySelector(bar)?.dataset.state === 'finished' || document.querySelector(st)?.dataset.level === 'error', [$('stage-progress-1'), $('status')], { timeout: 240_000, polling: 500 })
+      .catch(() => {});
+    const bar = page.locator($('stage-progress-1'));
+    const [state, steps] = [await bar.getAttribute('data-state'), await bar.getAttribute('data-step')];
+    if (state !== 'finished' || steps !== '2') throw new Error(`stage 1 on the dropped corpus did not finish its 2 steps: ${state}, step ${steps}; status: ${await statusText(page)}`);
+    const row = (await page.locator($('run-row')).first().innerText()).replace(/\s+/g, ' ');
+    if (!/(stories\.parquet|more\.jsonl\.gz) and 1 more file/.test(row)) throw new Error(`the kept run does not name the dropped corpus: "${row}"`);
+    await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 60_000, polling: 500 }).catch(() => {});
   } finally {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
-  return 'three picked sets and one drop, each with its specific message; a parquet + .jsonl.gz corpus with a bad line refused by line, then read skipping it';
+  return 'three picked sets and one drop, each with its specific message; a parquet + .jsonl.gz corpus with a bad line refused by line, then read skipping it, and 2 steps of stage 1 trained on it';
 }
 
 export async function noWebGpuIsExplained(page, url) {
