@@ -1,8 +1,10 @@
 // A corpus read and tokenized at once: the reader's document batches are cut into jobs of about a
 // MiB of text, handed to the tokenizing pool a few at a time per worker, and their ids appended to the
-// token store in document order as they come back. What is in flight is all the text ever held.
+// token store in document order as they come back (readers of the filling store see them at once).
+// What is in flight is all the text ever held.
 import type { CorpusReader } from './corpus-read';
-import { TokenStoreBuilder, type TokenStore } from './token-store';
+import { TokenFill } from './token-fill';
+import type { TokenStore } from './token-store';
 import type { Encoded, TokenizePool } from './tokenize-pool';
 
 const JOB_CHARS = 1 << 20;
@@ -17,13 +19,17 @@ export interface TokenizeProgress {
   tokensPerS: number;
 }
 
-export async function tokenizeCorpus(
+export function tokenizeCorpus(reader: CorpusReader, pool: TokenizePool, vocabSize: number, onProgress?: (p: TokenizeProgress) => void): Promise<TokenStore> {
+  return fillStore(reader, pool, new TokenFill(vocabSize), onProgress);
+}
+
+/** Tokenizes into `fill`, which is finished at the end, or failed with the error this throws. */
+export async function fillStore(
   reader: CorpusReader,
   pool: TokenizePool,
-  vocabSize: number,
+  fill: TokenFill,
   onProgress: (p: TokenizeProgress) => void = () => undefined,
 ): Promise<TokenStore> {
-  const builder = new TokenStoreBuilder(vocabSize);
   const queue: Promise<Encoded>[] = [];
   const t0 = performance.now();
   let lastReport = 0;
@@ -32,11 +38,11 @@ export async function tokenizeCorpus(
     if (!force && now - lastReport < 250) return;
     lastReport = now;
     const s = (now - t0) / 1000;
-    onProgress({ bytesDone: reader.bytesDone, bytesTotal: reader.bytesTotal, documents: builder.documents, tokens: builder.tokens, tokensPerS: s > 0 ? builder.tokens / s : 0 });
+    onProgress({ bytesDone: reader.bytesDone, bytesTotal: reader.bytesTotal, documents: fill.documents, tokens: fill.tokens, tokensPerS: s > 0 ? fill.tokens / s : 0 });
   };
   const drainOne = async () => {
     const e = await queue.shift()!;
-    builder.append(e.ids, e.lengths);
+    fill.append(e.ids, e.lengths);
     report();
   };
   try {
@@ -54,8 +60,9 @@ export async function tokenizeCorpus(
   } catch (e) {
     // Jobs still in flight settle unheard: their failure is not this one's.
     for (const q of queue) q.catch(() => undefined);
+    fill.fail(e);
     throw e;
   }
   report(true);
-  return builder.finish();
+  return fill.finish();
 }
