@@ -43,6 +43,8 @@ export interface OpenedCorpusStore {
    * that changed while read). The caller handles it, also when it reads only `fill`.
    */
   done: Promise<CorpusStore>;
+  /** Gives up tokenizing (a corpus no longer wanted): `fill` fails, `done` rejects. */
+  stop(): void;
 }
 
 /** The files' total size in bytes: known before anything is read. */
@@ -58,16 +60,17 @@ export async function openCorpusStore(s: CorpusStoreSetup): Promise<OpenedCorpus
       s.onNotice?.(`the token cache in ${s.cache!.where} could not be read (${(e as Error).message}); tokenizing anew`);
       return null;
     });
-    if (hit) return { fill: TokenFill.of(hit.store), reused: true, done: Promise.resolve({ store: hit.store, reused: true, notes: hit.info.notes, seconds: 0, workers: 0 }) };
+    if (hit) return { fill: TokenFill.of(hit.store), reused: true, done: Promise.resolve({ store: hit.store, reused: true, notes: hit.info.notes, seconds: 0, workers: 0 }), stop: () => undefined };
   }
   const t0 = performance.now();
   const reader = new CorpusReader(s.files, s.read);
   const fill = new TokenFill(s.tokenizer.vocabSize);
   const pool = s.pool();
+  const abort = new AbortController();
   const done = (async (): Promise<CorpusStore> => {
     let store: TokenStore;
     try {
-      store = await fillStore(reader, pool, fill, s.onProgress);
+      store = await fillStore(reader, pool, fill, s.onProgress, abort.signal);
     } finally {
       pool.close();
     }
@@ -77,7 +80,16 @@ export async function openCorpusStore(s: CorpusStoreSetup): Promise<OpenedCorpus
     }
     return { store, reused: false, notes, seconds: (performance.now() - t0) / 1000, workers: pool.workers };
   })();
-  return { fill, reused: false, done };
+  return {
+    fill,
+    reused: false,
+    done,
+    stop: () => {
+      abort.abort();
+      // Jobs in flight fail at once; the reading stops at its next batch.
+      pool.close();
+    },
+  };
 }
 
 export async function corpusStore(s: CorpusStoreSetup): Promise<CorpusStore> {

@@ -29,6 +29,8 @@ export async function fillStore(
   pool: TokenizePool,
   fill: TokenFill,
   onProgress: (p: TokenizeProgress) => void = () => undefined,
+  /** Ends the tokenizing (the fill fails with 'tokenizing was stopped'). */
+  signal?: AbortSignal,
 ): Promise<TokenStore> {
   const queue: Promise<Encoded>[] = [];
   const t0 = performance.now();
@@ -47,6 +49,7 @@ export async function fillStore(
   };
   try {
     for await (const batch of reader.batches()) {
+      if (signal?.aborted) throw new Error('tokenizing was stopped');
       for (let i = 0; i < batch.length; ) {
         let chars = 0;
         let j = i;
