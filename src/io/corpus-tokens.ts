@@ -46,6 +46,9 @@ export async function fillStore(
     const e = await queue.shift()!;
     fill.append(e.ids, e.lengths);
     report();
+    // A turn of the event loop per job: tokenizing on this thread (the inline pool), or reading
+    // ahead of fast workers, would otherwise hold off a run training on the store meanwhile.
+    await new Promise((r) => setTimeout(r, 0));
   };
   try {
     for await (const batch of reader.batches()) {
