@@ -530,7 +530,7 @@ export const command: Command = {
         if (quitting) return 'stopped' as const;
         if (e === corpus.failure) {
           const at = run!.lastCheckpoint;
-          throw new Error(`${(e as Error).message}; the run stopped: ${at ? `its checkpoint in ${join(out, 'checkpoint')} (stage ${at.stage}, step ${at.step}) stays` : 'no checkpoint was written yet'}`);
+          throw new Error(`${(e as Error).message} (found while the run trained on what came before); the run stopped: ${at ? `its checkpoint in ${join(out, 'checkpoint')} (stage ${at.stage}, step ${at.step}) stays` : 'no checkpoint was written yet'}`);
         }
         throw e;
       });
