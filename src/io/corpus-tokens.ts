@@ -1,8 +1,10 @@
 // A corpus read and tokenized at once: the reader's document batches are cut into jobs of about a
 // MiB of text, handed to the tokenizing pool a few at a time per worker, and their ids appended to the
-// token store in document order as they come back. What is in flight is all the text ever held.
+// token store in document order as they come back (readers of the filling store see them at once).
+// What is in flight is all the text ever held.
 import type { CorpusReader } from './corpus-read';
-import { TokenStoreBuilder, type TokenStore } from './token-store';
+import { TokenFill } from './token-fill';
+import type { TokenStore } from './token-store';
 import type { Encoded, TokenizePool } from './tokenize-pool';
 
 const JOB_CHARS = 1 << 20;
@@ -17,13 +19,19 @@ export interface TokenizeProgress {
   tokensPerS: number;
 }
 
-export async function tokenizeCorpus(
+export function tokenizeCorpus(reader: CorpusReader, pool: TokenizePool, vocabSize: number, onProgress?: (p: TokenizeProgress) => void): Promise<TokenStore> {
+  return fillStore(reader, pool, new TokenFill(vocabSize), onProgress);
+}
+
+/** Tokenizes into `fill`, which is finished at the end, or failed with the error this throws. */
+export async function fillStore(
   reader: CorpusReader,
   pool: TokenizePool,
-  vocabSize: number,
+  fill: TokenFill,
   onProgress: (p: TokenizeProgress) => void = () => undefined,
+  /** Ends the tokenizing (the fill fails with 'tokenizing was stopped'). */
+  signal?: AbortSignal,
 ): Promise<TokenStore> {
-  const builder = new TokenStoreBuilder(vocabSize);
   const queue: Promise<Encoded>[] = [];
   const t0 = performance.now();
   let lastReport = 0;
@@ -32,15 +40,19 @@ export async function tokenizeCorpus(
     if (!force && now - lastReport < 250) return;
     lastReport = now;
     const s = (now - t0) / 1000;
-    onProgress({ bytesDone: reader.bytesDone, bytesTotal: reader.bytesTotal, documents: builder.documents, tokens: builder.tokens, tokensPerS: s > 0 ? builder.tokens / s : 0 });
+    onProgress({ bytesDone: reader.bytesDone, bytesTotal: reader.bytesTotal, documents: fill.documents, tokens: fill.tokens, tokensPerS: s > 0 ? fill.tokens / s : 0 });
   };
   const drainOne = async () => {
     const e = await queue.shift()!;
-    builder.append(e.ids, e.lengths);
+    fill.append(e.ids, e.lengths);
     report();
+    // A turn of the event loop per job: tokenizing on this thread (the inline pool), or reading
+    // ahead of fast workers, would otherwise hold off a run training on the store meanwhile.
+    await new Promise((r) => setTimeout(r, 0));
   };
   try {
     for await (const batch of reader.batches()) {
+      if (signal?.aborted) throw new Error('tokenizing was stopped');
       for (let i = 0; i < batch.length; ) {
         let chars = 0;
         let j = i;
@@ -54,8 +66,9 @@ export async function tokenizeCorpus(
   } catch (e) {
     // Jobs still in flight settle unheard: their failure is not this one's.
     for (const q of queue) q.catch(() => undefined);
+    fill.fail(e);
     throw e;
   }
   report(true);
-  return builder.finish();
+  return fill.finish();
 }

@@ -7,7 +7,32 @@ export type TokenArray = Uint16Array | Uint32Array;
 /** Tokens per chunk: 4 Mi (8 MiB as u16). Windows straddling two chunks are copied from both. */
 export const CHUNK_TOKENS = 1 << 22;
 
-export class TokenStore {
+/** What reading a store takes: a finished store, or one still being filled (TokenStoreBuilder). */
+export interface TokenSource {
+  readonly tokens: number;
+  readonly documents: number;
+  docStart(i: number): number;
+  docEnd(i: number): number;
+  /** Tokens [start, start + length) into out at `at`. */
+  copy(start: number, length: number, out: Uint32Array, at?: number): void;
+}
+
+function copyTokens(chunks: readonly TokenArray[], tokens: number, start: number, length: number, out: Uint32Array, at: number): void {
+  if (start < 0 || start + length > tokens) throw new RangeError(`tokens ${start}..${start + length} are outside the store's ${tokens}`);
+  let c = Math.floor(start / CHUNK_TOKENS);
+  let off = start - c * CHUNK_TOKENS;
+  let done = 0;
+  while (done < length) {
+    const chunk = chunks[c]!;
+    const n = Math.min(length - done, chunk.length - off);
+    out.set(chunk.subarray(off, off + n), at + done);
+    done += n;
+    c++;
+    off = 0;
+  }
+}
+
+export class TokenStore implements TokenSource {
   constructor(
     /** u32 ids (else u16). */
     readonly wide: boolean,
@@ -36,18 +61,7 @@ export class TokenStore {
 
   /** Tokens [start, start + length) into out at `at`. */
   copy(start: number, length: number, out: Uint32Array, at = 0): void {
-    if (start < 0 || start + length > this.tokens) throw new RangeError(`tokens ${start}..${start + length} are outside the store's ${this.tokens}`);
-    let c = Math.floor(start / CHUNK_TOKENS);
-    let off = start - c * CHUNK_TOKENS;
-    let done = 0;
-    while (done < length) {
-      const chunk = this.chunks[c]!;
-      const n = Math.min(length - done, chunk.length - off);
-      out.set(chunk.subarray(off, off + n), at + done);
-      done += n;
-      c++;
-      off = 0;
-    }
+    copyTokens(this.chunks, this.tokens, start, length, out, at);
   }
 
   slice(start: number, end: number): Uint32Array {
@@ -70,8 +84,11 @@ export class TokenStore {
   }
 }
 
-/** Appends tokenized documents to a store under construction. */
-export class TokenStoreBuilder {
+/**
+ * Appends tokenized documents to a store under construction; what it holds so far can be read
+ * meanwhile (whole documents only: an append is one synchronous call).
+ */
+export class TokenStoreBuilder implements TokenSource {
   readonly wide: boolean;
   private readonly chunks: TokenArray[] = [];
   private ends = new Float64Array(1024);
@@ -100,6 +117,20 @@ export class TokenStoreBuilder {
       }
       this.ends[this.docs++] = this.tokens;
     }
+  }
+
+  docStart(i: number): number {
+    if (i > this.docs) throw new RangeError(`document ${i} is not in the store yet (${this.docs} so far)`);
+    return i === 0 ? 0 : this.ends[i - 1]!;
+  }
+
+  docEnd(i: number): number {
+    if (i >= this.docs) throw new RangeError(`document ${i} is not in the store yet (${this.docs} so far)`);
+    return this.ends[i]!;
+  }
+
+  copy(start: number, length: number, out: Uint32Array, at = 0): void {
+    copyTokens(this.chunks, this.tokens, start, length, out, at);
   }
 
   appendDocument(ids: ArrayLike<number>): void {

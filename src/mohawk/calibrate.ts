@@ -206,8 +206,9 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
 
   progress(plan.streamLayers ? 'making a throwaway student' : 'uploading the teacher and making a throwaway student');
   if (!plan.streamLayers) await teacher.upload();
-  // The run's sampler is not touched: the throwaway student draws from its own.
-  const d = await Distiller.create(gpu, teacher, plan, corpus.fresh());
+  // The run's sampler is not touched: the throwaway student draws from its own (from a streaming
+  // corpus, from whatever is tokenized when a stage starts: the cost does not depend on which windows).
+  const d = await Distiller.create(gpu, teacher, plan, corpus.fresh().measuring());
   const stages: Partial<PerStage<StageCalibration>> = {};
   let evalS: number | null = null;
   let evalPeakBytes = 0;

@@ -22,6 +22,8 @@ export interface DistillHooks {
   /** lr: the step's learning rate (the stage's rate on the warmup-stable-decay schedule). */
   step?(r: { stage: Stage; step: number; steps: number; tokens: number; loss: number; gradNorm: number; lr: number; tokensPerS: number; elapsedS: number }): void;
   distances?(layers: number, heads: number, values: Float32Array): void;
+  /** A stage waits for a streaming corpus to hold its prefix: training tokens so far and needed. */
+  waiting?(stage: Stage, have: number, need: number): void;
 }
 
 export interface Control {
@@ -136,7 +138,7 @@ export class Distiller {
   /** A run of `plan`, which validatePlan (./plan.ts) has passed: the run driver checks it once, before this. */
   static async create(gpu: Gpu, teacher: LoadedTeacher, plan: DistillPlan, corpus: TokenStream, options: DistillerOptions = {}): Promise<Distiller> {
     const spec = studentSpec(teacher.config, plan);
-    corpus.seedSampler(plan.seed).packWithin(plan.packing === 'within' ? plan.seqLen : null);
+    corpus.forPlan(plan);
     const shapes = heldShapes(spec, plan);
     const layout = FlatParams.of(shapes);
     const initial = await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n));
@@ -159,6 +161,8 @@ export class Distiller {
   async runStage(stage: Stage, total: number, hooks: DistillHooks, control: Control, start = 0): Promise<void> {
     const p = this.plan;
     const perStep = tokensPerStep(p);
+    // A streaming corpus: the stage's windows come from its prefix, which may still be tokenizing.
+    if (!(await this.corpus.enterStage(stage, { stop: control.stop, onWait: (have, need) => hooks.waiting?.(stage, have, need) }))) return;
     hooks.stage?.(stage, 'started', total, total * perStep);
     const opts = stageOptions(p);
     const streamed = stage !== 3 && p.streamLayers;
@@ -306,6 +310,7 @@ export class Distiller {
 
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
   async evaluate(maxTokens = 256, maxDocs = 50): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
+    await this.corpus.awaitHeldOut(maxDocs);
     const docs = this.corpus.heldOutDocs(maxDocs).map((d) => d.slice(0, Math.min(maxTokens, this.teacher.config.maxPositions)));
     const st = this.state;
     if (st.where === 'host') {

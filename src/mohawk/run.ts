@@ -11,8 +11,8 @@ import type { LoadedTeacher } from '../models/teacher';
 import { remainingSeconds, type Calibration } from './calibrate';
 import { loadCheckpoint, peekCheckpoint, saveCheckpoint, teacherFingerprint, type CheckpointStore } from './checkpoint';
 import { Distiller, type ResumePoint } from './distiller';
-import { PLAN_FIELD_NAMES, sampleStep, STAGES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
-import type { TokenStream } from './token-stream';
+import { PLAN_FIELD_NAMES, sequencesPerStep, STAGES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
+import type { CorpusMode, TokenStream } from './token-stream';
 
 /** A checkpoint's run state (state.json's "state"): where the run is and what it was made from. */
 export interface RunState {
@@ -33,6 +33,11 @@ export interface RunState {
   /** Documents of the corpus used (null: all) and the fraction held out: a resumed run must hold out the same. */
   docs: number | null;
   heldOut: number;
+  /**
+   * How the corpus was split and sampled (token-stream.ts): absent in checkpoints made before
+   * streaming existed, which split it 'whole'. A resumed run reads its corpus the same way.
+   */
+  corpusMode?: CorpusMode;
   savedAt: string;
   /** Wall seconds the run has taken so far, setup and evaluations included, pauses not. */
   elapsedS?: number;
@@ -214,8 +219,22 @@ export class Run {
       state = checkResume(p?.state, expect);
       if (state.corpus !== s.corpusName) s.onEvent({ type: 'notice', text: `warning: the checkpoint was trained on ${String(state.corpus)}, this run reads ${s.corpusName}` });
     }
+    if (state && (state.corpusMode ?? 'whole') !== s.corpus.mode) {
+      throw new Error(`the checkpoint read its corpus ${state.corpusMode === 'streaming' ? 'streaming' : 'whole'}, this run ${s.corpus.mode === 'streaming' ? 'streaming' : 'whole'}: a resumed run must split and sample it as the checkpoint did`);
+    }
     const plan = s.plan ?? state!.plan;
-    const { steps, memoryBytes } = validatePlan(plan, { teacher: { config: s.teacher.config, parameters: s.teacher.summary.parameters, weightBytes: s.teacher.summary.weightBytes }, trainTokens: s.corpus.trainTokens, longestTrainDoc: s.corpus.longestTrainDoc, limits: s.gpu.info.limits }, s.fieldNames);
+    // A streaming corpus still tokenizing is held to the plan at each stage's start (TokenStream.enterStage).
+    const corpusKnown = s.corpus.complete;
+    const { steps, memoryBytes } = validatePlan(
+      plan,
+      {
+        teacher: { config: s.teacher.config, parameters: s.teacher.summary.parameters, weightBytes: s.teacher.summary.weightBytes },
+        trainTokens: corpusKnown ? s.corpus.trainTokens : Infinity,
+        longestTrainDoc: corpusKnown ? s.corpus.longestTrainDoc : undefined,
+        limits: s.gpu.info.limits,
+      },
+      s.fieldNames,
+    );
     // One upload policy: the teacher goes to the GPU here when a stage holds it whole, else when
     // stage 3 or an evaluation asks for it (Distiller.resident); streamed stages read the host copy.
     if (!plan.streamLayers) await s.teacher.upload((done, total) => s.onEvent({ type: 'progress', label: 'uploading the teacher', done, total }));
@@ -239,7 +258,7 @@ export class Run {
         // the same windows as one never stopped.
         let calls = from.step;
         for (const st of plan.stages) if (st < from.stage) calls += steps[st];
-        for (let i = 0; i < calls; i++) sampleStep(s.corpus, plan);
+        s.corpus.skip(calls * sequencesPerStep(plan));
       }
       await s.gpu.check();
     } catch (e) {
@@ -269,6 +288,8 @@ export class Run {
     } finally {
       this.phase = 'idle';
     }
+    // Tokenizing failed behind the run: it stopped at the next step with a checkpoint, and says why.
+    if (s.corpus.failure) throw s.corpus.failure;
     return plan.stages.every((st) => this.completed.has(st)) ? 'finished' : 'stopped';
   }
 
@@ -297,6 +318,7 @@ export class Run {
           s.onEvent({ type: 'step', ...r, elapsedS: stageS, etaS, runElapsedS: this.elapsedS, runEtaS });
         },
         distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
+        waiting: (stage, have, need) => s.onEvent({ type: 'progress', label: `stage ${stage} waits for its first ${need.toLocaleString('en-US')} training tokens to be tokenized`, done: have, total: need }),
         save: async (stage, step, stageDone) => {
           this.tokensDone[stage] = step * perStep;
           await this.save(stage, step, stageDone);
@@ -318,7 +340,8 @@ export class Run {
           this.skipRequested = false;
           return k;
         },
-        stop: () => this.stopRequested,
+        // A streaming corpus whose tokenizing failed ends the run at the next step, with a checkpoint.
+        stop: () => this.stopRequested || s.corpus.failure !== null,
         saveEveryS: s.saveEveryS,
       },
       // A stage that ended (finished or skipped) at the checkpoint is not taken up again.
@@ -347,6 +370,7 @@ export class Run {
       corpus: this.s.corpusName,
       docs: this.s.docs,
       heldOut: this.s.heldOut,
+      corpusMode: this.s.corpus.mode,
       savedAt: new Date().toISOString(),
       elapsedS: this.elapsedS,
       stageElapsedS: this.stageClock?.stage === stage ? this.stageClock.s : 0,
@@ -414,8 +438,19 @@ export class Run {
 
   /** Held-out NLL of teacher and student (also reported as an 'eval' event, and kept for the student's record). */
   async evaluate(stage: Stage | 0 = this.lastStage): Promise<{ teacherNll: number; studentNll: number; tokens: number }> {
+    const { docs, tokens } = this.s.evaluation;
+    const corpus = this.s.corpus;
+    const label = `the evaluation waits for its ${docs} held-out documents to be tokenized`;
+    let waited = false;
+    await corpus.awaitHeldOut(docs, {
+      onWait: () => {
+        waited = true;
+        this.s.onEvent({ type: 'progress', label, done: corpus.heldOutCount, total: docs });
+      },
+    });
+    if (waited) this.s.onEvent({ type: 'progress', label, done: docs, total: docs });
     const e0 = performance.now();
-    const r = await this.distiller.evaluate(this.s.evaluation.tokens, this.s.evaluation.docs);
+    const r = await this.distiller.evaluate(tokens, docs);
     this.evalS = (performance.now() - e0) / 1000;
     this.evaluations.push({ stage, ...r, at: new Date().toISOString() });
     this.s.onEvent({ type: 'eval', stage, ...r });

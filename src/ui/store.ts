@@ -342,6 +342,9 @@ const initUi: StateCreator<UiState> = (set, get) => {
         case 'progress':
           set({ progress: { label: e.label, done: e.done, total: e.total } });
           return;
+        case 'corpus':
+          set(e.refusal ? { corpus: e.corpus, corpusRefusal: e.refusal } : { corpus: e.corpus });
+          return;
         case 'metric': {
           if (!isStage(e.stage)) return;
           const c = get().series[e.stage];

@@ -27,6 +27,11 @@ export type EngineEvent =
   | { type: 'status'; text: string; level: 'info' | 'error' }
   | { type: 'progress'; label: string; done: number; total: number }
   /**
+   * The corpus as its tokenizing goes on behind the page (a streaming corpus), and when it ends: all
+   * in, or refused (corpus null, and why: the built-in corpus is the corpus again).
+   */
+  | { type: 'corpus'; corpus: CorpusSummary | null; refusal?: Extract<CorpusLoad, { ok: false }> }
+  /**
    * One optimizer step of a stage: tokens are the stage's so far, runElapsedS the run's wall seconds
    * (setup and evaluations included), lr the step's learning rate (absent in histories older than it).
    */
@@ -80,6 +85,11 @@ export interface CorpusSummary {
   textColumn: string | null;
   /** What was skipped or ignored on the way (bad lines, files without documents). */
   notes: string[];
+  /**
+   * A corpus large enough to be trained on while it is tokenized (token-stream.ts): bytes read of
+   * its files so far, the figures above being those so far. Absent once it is all in.
+   */
+  tokenizing?: { done: number; total: number };
 }
 
 /** How a dropped corpus is read: the page's text-column field and the bad-line choice. */

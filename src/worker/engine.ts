@@ -7,9 +7,10 @@ import { zipSync } from 'fflate';
 import { Gpu } from '../gpu/runtime';
 import { CorpusError } from '../io/corpus';
 import type { CorpusFile } from '../io/corpus-bytes';
-import { CorpusReader, formatOf, type CorpusReadOptions } from '../io/corpus-read';
+import { CorpusReader, DEFAULT_TEXT_COLUMN, formatOf, type CorpusReadOptions } from '../io/corpus-read';
 import { browserCorpusFile } from '../io/corpus-sources';
-import { corpusStore } from '../io/corpus-store';
+import { corpusBytes, openCorpusStore, type CorpusStore } from '../io/corpus-store';
+import type { TokenFill } from '../io/token-fill';
 import { opfsTokenCache } from '../io/token-cache';
 import { inlinePool, workerPool, type TokenizePool } from '../io/tokenize-pool';
 import type { TeacherTokenizer } from '../io/tokenizer';
@@ -21,9 +22,9 @@ import { calibrate, CalibrationCancelled, type Calibration } from '../mohawk/cal
 import { HistoryRecorder, foldHistory, readHistory, type RunPoint } from '../mohawk/history';
 import { continuations, mixingSample, type MixingSample } from '../mohawk/inspect';
 import { stepsPerStage, validatePlan } from '../mohawk/plan';
-import { Run, runName, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
+import { peekRunState, Run, runName, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
 import { listRuns, newRecord, newRunId, opfsRunLibrary, readRecord, writeRecord, type RunLibrary, type RunRecord, type StoredRun } from '../mohawk/run-library';
-import { TokenStream } from '../mohawk/token-stream';
+import { corpusModeFor, TokenStream, type CorpusMode } from '../mohawk/token-stream';
 import {
   BUILTIN_TEACHER_NAME,
   STUDIO_EVALUATION,
@@ -214,32 +215,108 @@ export class Engine implements EngineApi, DistillApi {
   }
 
   // Tokenizing thousands of documents is the slow part of starting: done once per (corpus, teacher),
-  // each run getting its own sampler.
-  private tokenized: { corpus: CorpusChoice; teacher: LoadedTeacher; stream: TokenStream; notes: string[] } | null = null;
+  // each run getting its own sampler. A corpus over STREAM_BYTES is trained on while it is tokenized
+  // (token-stream.ts): its tokenizing goes on in the background, shown on the corpus card.
+  private tokenized: {
+    corpus: CorpusChoice;
+    teacher: LoadedTeacher;
+    /** How a new run reads it (by its size); a resumed run reads it as its checkpoint did. */
+    mode: CorpusMode;
+    fill: TokenFill;
+    done: Promise<CorpusStore>;
+    notes: string[];
+    whole?: TokenStream;
+    streaming?: TokenStream;
+    /** Bytes of its files read so far, while tokenizing goes on. */
+    read: { done: number; total: number };
+    stop(): void;
+  } | null = null;
 
-  private async stream(corpus: CorpusChoice): Promise<TokenStream> {
+  private async stream(corpus: CorpusChoice, mode?: CorpusMode): Promise<TokenStream> {
     const teacher = this.needTeacher();
     if (this.tokenized?.corpus !== corpus || this.tokenized.teacher !== teacher) {
       const label = `tokenizing ${corpus.name}`;
-      const cs = await corpusStore({
+      const streams = corpusModeFor(corpusBytes(corpus.files)) === 'streaming';
+      let entry: NonNullable<Engine['tokenized']> | null = null;
+      const read = { done: 0, total: corpusBytes(corpus.files) };
+      const opened = await openCorpusStore({
         files: corpus.files,
         read: corpus.read,
         tokenizer: teacher.tokenizer,
         pool: () => tokenizePool(teacher.tokenizer),
         cache: hasOpfs() ? opfsTokenCache() : null,
         onNotice: (t) => this.status(`warning: ${t}`),
-        onProgress: (p) =>
+        onProgress: (p) => {
+          read.done = p.bytesDone;
+          // A streaming corpus keeps tokenizing under a run: its progress goes to the corpus card, not the run's bar.
+          if (entry?.streaming && this.tokenized === entry) return this.emit({ type: 'corpus', corpus: this.corpusSummary(corpus, entry) });
           this.emit({
             type: 'progress',
             label: `${label}: ${p.documents.toLocaleString('en')} documents, ${Math.round(p.tokensPerS).toLocaleString('en')} tokens/s (${(p.bytesDone / 2 ** 20).toFixed(1)} of ${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB)`,
             done: p.bytesDone,
             total: Math.max(1, p.bytesTotal),
-          }),
+          });
+        },
       });
-      if (cs.reused) this.status(`corpus ${corpus.name}: ${cs.store.tokens.toLocaleString('en')} tokens reused from an earlier tokenization (kept in the browser's private file system)`);
-      this.tokenized = { corpus, teacher, notes: cs.notes, stream: TokenStream.fromStore(cs.store, { heldOutFraction: HELD_OUT }) };
+      const e: NonNullable<Engine['tokenized']> = { corpus, teacher, mode: streams ? 'streaming' : 'whole', fill: opened.fill, done: opened.done, notes: [], read, stop: opened.stop };
+      if (!streams || opened.reused) {
+        const cs = await opened.done;
+        e.notes = cs.notes;
+        if (cs.reused) this.status(`corpus ${corpus.name}: ${cs.store.tokens.toLocaleString('en')} tokens reused from an earlier tokenization (kept in the browser's private file system)`);
+      } else {
+        e.streaming = TokenStream.streaming(opened.fill, { heldOutFraction: HELD_OUT });
+        // The first documents are in before anything starts on it, so that a corpus refused at once is refused as any other.
+        await opened.fill.until(() => opened.fill.documents > 0).catch(() => opened.done);
+        // The run's bar is the run's from now on.
+        this.emit({ type: 'progress', label, done: 1, total: 1 });
+        opened.done.then(
+          (cs) => {
+            e.notes = cs.notes;
+            if (this.tokenized !== e) return;
+            this.status(`corpus ${corpus.name}: all ${cs.store.tokens.toLocaleString('en')} tokens in (kept in the browser's private file system for the next run)`);
+            this.emit({ type: 'corpus', corpus: this.corpusSummary(corpus, e) });
+          },
+          (err: unknown) => {
+            if (this.tokenized !== e) return;
+            // Nothing of a refused corpus stays (a run on it stops itself, with a checkpoint): the built-in one is the corpus again.
+            this.tokenized = null;
+            if (this.corpus === corpus) this.corpus = null;
+            const message = err instanceof Error ? err.message : String(err);
+            this.status(`corpus ${corpus.name} refused while tokenizing: ${message}`, 'error');
+            const kind = err instanceof CorpusError ? err.kind : 'refused';
+            this.emit({ type: 'corpus', corpus: null, refusal: { ok: false, kind, message, ...(err instanceof CorpusError && err.columns ? { columns: err.columns } : {}) } });
+          },
+        );
+      }
+      entry = e;
+      // A corpus (or teacher) replaced while its tokenizing goes on: nothing will read the rest.
+      const old = this.tokenized;
+      this.tokenized = e;
+      if (old && !old.fill.complete) old.stop();
     }
-    return this.tokenized.stream.fresh();
+    const t = this.tokenized;
+    if ((mode ?? t.mode) === 'streaming') return (t.streaming ??= TokenStream.streaming(t.fill, { heldOutFraction: HELD_OUT })).fresh();
+    if (!t.whole) {
+      if (!t.fill.complete) this.status(`corpus ${corpus.name}: this run read it whole, so it waits for all of it to be tokenized`);
+      t.whole = TokenStream.fromStore((await t.done).store, { heldOutFraction: HELD_OUT });
+    }
+    return t.whole.fresh();
+  }
+
+  /** The corpus card's figures (those so far, while a streaming corpus is tokenized). */
+  private corpusSummary(corpus: CorpusChoice, t: NonNullable<Engine['tokenized']>): CorpusSummary {
+    const s = t.streaming ?? t.whole ?? TokenStream.fromStore(t.fill.store!, { heldOutFraction: HELD_OUT });
+    const structured = corpus.files.some((f) => formatOf(f.name).format !== 'text');
+    return {
+      name: corpus.name,
+      documents: s.documents,
+      trainTokens: s.trainTokens,
+      heldOutTokens: s.heldOutTokens,
+      files: corpus.files.length,
+      textColumn: structured ? corpus.read.textColumn ?? DEFAULT_TEXT_COLUMN : null,
+      notes: t.notes,
+      ...(t.fill.complete ? {} : { tokenizing: { ...t.read } }),
+    };
   }
 
   async loadCorpusFiles(picked: CorpusFileIn[], options: CorpusOptions): Promise<CorpusLoad> {
@@ -249,14 +326,11 @@ export class Engine implements EngineApi, DistillApi {
     const name = files.length === 1 ? files[0]!.name : `${files[0]!.name} and ${files.length - 1} more file${files.length === 2 ? '' : 's'}`;
     const choice: CorpusChoice = { name, files, read: { textColumn: options.textColumn, badLines: options.skipBadLines ? 'skip' : 'stop' } };
     const structured = files.some((f) => formatOf(f.name).format !== 'text');
-    const summary: CorpusSummary = { name, documents: 0, trainTokens: 0, heldOutTokens: 0, files: files.length, textColumn: structured ? options.textColumn : null, notes: [] };
+    let summary: CorpusSummary = { name, documents: 0, trainTokens: 0, heldOutTokens: 0, files: files.length, textColumn: structured ? options.textColumn : null, notes: [] };
     try {
       if (this.teacher) {
-        const s = await this.stream(choice);
-        summary.documents = s.documents;
-        summary.trainTokens = s.trainTokens;
-        summary.heldOutTokens = s.heldOutTokens;
-        summary.notes = this.tokenized!.notes;
+        await this.stream(choice);
+        summary = this.corpusSummary(choice, this.tokenized!);
       } else {
         // Without a tokenizer the corpus is still read through, so that bad input is found now.
         const reader = new CorpusReader(files, choice.read, (p) => this.emit({ type: 'progress', label: `reading ${name}`, done: p.bytesDone, total: Math.max(1, p.bytesTotal) }));
@@ -270,7 +344,8 @@ export class Engine implements EngineApi, DistillApi {
       throw e;
     }
     this.corpus = choice;
-    this.status(`corpus: ${name}${summary.trainTokens ? `, ${summary.trainTokens.toLocaleString('en')} training tokens` : ''}`);
+    const sofar = summary.tokenizing ? ' so far: a run can start now, each stage once its share is in, while the rest is tokenized' : '';
+    this.status(`corpus: ${name}${summary.trainTokens ? `, ${summary.trainTokens.toLocaleString('en')} training tokens${sofar}` : ''}`);
     for (const n of summary.notes) this.status(`corpus: ${n}`);
     return { ok: true, corpus: summary };
   }
@@ -410,12 +485,14 @@ export class Engine implements EngineApi, DistillApi {
     const id = resume ? what.id : this.library ? newRunId() : null;
     const files = id && this.library ? this.library.files(id) : null;
     const startedAt = new Date().toISOString();
+    // A kept run reads its corpus as its checkpoint did (one from before streaming: whole).
+    const mode = resume && files ? ((await peekRunState(files))?.corpusMode ?? 'whole') : undefined;
     const run = await Run.prepare({
       gpu,
       teacher,
       teacherFiles: this.teacherFiles!,
       teacherName: this.teacherName,
-      corpus: await this.stream(corpus),
+      corpus: await this.stream(corpus, mode),
       corpusName: corpus.name,
       docs: corpus.read.maxDocs ?? null,
       heldOut: HELD_OUT,
@@ -618,7 +695,14 @@ export class Engine implements EngineApi, DistillApi {
     const teacher = this.needTeacher();
     const gpu = await this.device();
     const corpus = await this.stream(await this.corpusSource());
-    validatePlan(plan, { teacher: { config: teacher.config, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }, trainTokens: corpus.trainTokens, longestTrainDoc: corpus.longestTrainDoc, limits: gpu.info.limits });
+    // A streaming corpus still tokenizing: the measurement samples whatever is in (calibrate).
+    const known = corpus.complete;
+    validatePlan(plan, {
+      teacher: { config: teacher.config, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes },
+      trainTokens: known ? corpus.trainTokens : Infinity,
+      longestTrainDoc: known ? corpus.longestTrainDoc : undefined,
+      limits: gpu.info.limits,
+    });
     if (signal.aborted) throw new CalibrationCancelled();
     return calibrate(gpu, teacher, corpus, plan, {
       evaluation: STUDIO_EVALUATION,

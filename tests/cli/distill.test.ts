@@ -3,12 +3,12 @@
 // what bad flags and bad files say. Budgets are a few steps per stage on the built-in teacher: on
 // SwiftShader most of the time goes to compiling each stage's pipelines.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIELD_FLAG, optionsFromFlags, parseCount, progressLine } from '../../src/cli/commands/distill';
+import { FIELD_FLAG, optionsFromFlags, parseCount, progressLine, STREAM_BYTES_ENV } from '../../src/cli/commands/distill';
 import { planDifference } from '../../src/mohawk/run';
 import { DOC_SEPARATOR, splitDocuments } from '../../src/io/corpus';
 import { DEFAULT_PLAN } from '../../src/mohawk/plan';
@@ -212,6 +212,38 @@ describe('mohawk distill', () => {
     // Another --docs is another store.
     expect(mohawk(...args, '--docs', '50').err).toMatch(/50 documents\ntokenized/);
   }, 240_000);
+
+  it('trains a corpus over the streaming size while it is still being tokenized, and keeps its tokens once whole', () => {
+    // 6 MiB of stories over a threshold lowered to 1 MiB: stage 1 samples its first 4 × 128 training
+    // tokens, in after the first tokenizing job; the rest takes the one worker thread tens of seconds.
+    const big = join(dir, 'stories-6MiB.txt');
+    const text = readFileSync(CORPUS_FILE, 'utf8');
+    writeFileSync(big, [text, text, text].join(`\n${DOC_SEPARATOR}\n`));
+    const out = join(dir, 'streamed');
+    const log = join(dir, 'streamed.log');
+    // stdout and stderr into one file: its lines are in the order they were written.
+    const fd = openSync(log, 'w');
+    const args = ['distill', '--teacher', TEACHER_DIR, '--data', big, '--out', out, '--token-cache', join(dir, 'streamed-tokens')];
+    const r = spawnSync(process.execPath, [BIN, ...args, '--seq', '32', '--batch', '2', '--stages', '1', '--tokens', '1:128', '--eval-docs', '4', '--eval-tokens', '64', '--save-every', '0', '--json'], {
+      stdio: ['ignore', fd, fd],
+      timeout: 300_000,
+      env: { ...env(), [STREAM_BYTES_ENV]: String(2 ** 20) },
+    });
+    closeSync(fd);
+    const lines = readFileSync(log, 'utf8').split('\n');
+    expect(r.status, lines.join('\n')).toBe(0);
+    expect(lines.join('\n')).toMatch(/stories-6MiB\.txt: 6\.0 MiB, over 1\.0 MiB: each stage starts once its share is tokenized/);
+    expect(lines.join('\n')).toMatch(/stage 1 samples its first 512 training tokens/);
+    const firstStep = lines.findIndex((l) => l.startsWith('{"stage":1,"step":1,'));
+    const tokenized = lines.findIndex((l) => /^tokenized [\d.]+M tokens in/.test(l));
+    expect(firstStep, lines.join('\n')).toBeGreaterThanOrEqual(0);
+    expect(tokenized, lines.join('\n')).toBeGreaterThan(firstStep);
+    expect(lines.findIndex((l) => l.startsWith('{"done":true'))).toBeGreaterThan(firstStep);
+    // Tokenizing went on to the end behind the run: the whole store is kept for the next one.
+    expect(readdirSync(join(dir, 'streamed-tokens'))).toHaveLength(1);
+    // The checkpoint says how the corpus was read, for --resume.
+    expect(JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')).state.corpusMode).toBe('streaming');
+  }, 300_000);
 
   it('quits --stop-grace seconds after a signal when the step in flight runs on, keeping the last checkpoint', async () => {
     const out = join(dir, 'grace');

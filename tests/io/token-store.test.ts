@@ -7,7 +7,8 @@ import { MessageChannel } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CorpusReader } from '../../src/io/corpus-read';
 import { tokenizeCorpus } from '../../src/io/corpus-tokens';
-import { corpusStore } from '../../src/io/corpus-store';
+import { corpusStore, openCorpusStore } from '../../src/io/corpus-store';
+import { TokenFill } from '../../src/io/token-fill';
 import { nodeTokenCache, tokenStoreKey } from '../../src/io/token-cache';
 import { CHUNK_TOKENS, TokenStoreBuilder } from '../../src/io/token-store';
 import { encodeAll, inlinePool, serveTokenizer, workerPool, type Encoded, type TokenizePool } from '../../src/io/tokenize-pool';
@@ -60,6 +61,35 @@ describe('TokenStore', () => {
       await tokenStoreKey('tok1', files, { textColumn: 'text', maxDocs: 5 }),
     ];
     expect(new Set([key, ...other]).size).toBe(7);
+  });
+});
+
+describe('a token store while it fills', () => {
+  it('reads the documents appended so far, across chunks, wakes a waiting reader, and ends complete or failed', async () => {
+    const fill = new TokenFill(512);
+    const ids = new Uint32Array(CHUNK_TOKENS + 10).map((_, i) => i % 500);
+    fill.append(ids.subarray(0, CHUNK_TOKENS - 2), [5, CHUNK_TOKENS - 7]);
+    expect([fill.documents, fill.tokens, fill.docStart(1), fill.complete]).toEqual([2, CHUNK_TOKENS - 2, 5, false]);
+    expect(() => fill.docEnd(2)).toThrow(/not in the store yet/);
+    let woken = 0;
+    const waiting = fill.until(() => fill.documents >= 3, { onWait: () => woken++ });
+    await new Promise((r) => setTimeout(r, 10));
+    // A document across the chunk boundary: read back whole while the store still fills.
+    fill.append(ids.subarray(CHUNK_TOKENS - 2), [12]);
+    expect(await waiting).toBe(true);
+    expect(woken).toBeGreaterThan(0);
+    const out = new Uint32Array(12);
+    fill.copy(fill.docStart(2), 12, out);
+    expect(Array.from(out)).toEqual(Array.from(ids.subarray(CHUNK_TOKENS - 2)));
+    expect(await fill.until(() => false, { stop: () => true })).toBe(false);
+    const store = fill.finish();
+    expect([fill.complete, fill.store, store.documents, await fill.until(() => false)]).toEqual([true, store, 3, true]);
+
+    const failing = new TokenFill(512);
+    const stuck = failing.until(() => false);
+    failing.fail(new Error('a.jsonl, line 3: not JSON'));
+    await expect(stuck).rejects.toThrow(/line 3/);
+    expect(() => failing.append([1], [1])).toThrow(/no longer being filled/);
   });
 });
 
@@ -120,5 +150,34 @@ describe('tokenizing a corpus', () => {
     expect(Array.from(second.store.slice(0, second.store.tokens))).toEqual(Array.from(first.store.slice(0, first.store.tokens)));
     await expect(corpusStore(setup([memFile('s.txt', STORIES_TXT, 5), memFile('bad.jsonl', '{"text": 1')]))).rejects.toThrow(/bad\.jsonl, line 1/);
     expect(readdirSync(join(dir, 'reuse'))).toHaveLength(1);
+  });
+
+  it('can be read while it is tokenized, and is kept once whole; a bad file fails the filling store by name', async () => {
+    const tok = teacherTok();
+    const cache = nodeTokenCache(join(dir, 'open'));
+    const inline = inlinePool(tok);
+    // Jobs that take a while, as a busy worker's do: one per file here.
+    const slow: TokenizePool = { ...inline, encode: (docs) => new Promise((r) => setTimeout(() => r(inline.encode(docs)), 30)) };
+    const files = [0, 1, 2, 3, 4].map((k) => memFile(`s${k}.txt`, STORIES.slice(4 * k, 4 * k + 4).join(`\n${'<|endoftext|>'}\n`), 5));
+    const opened = await openCorpusStore({ files, read: {}, tokenizer: tok, cache, pool: () => slow });
+    expect(opened.reused).toBe(false);
+    const seen: number[] = [];
+    while (!opened.fill.complete) {
+      seen.push(opened.fill.documents);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const done = await opened.done;
+    expect(seen.some((n) => n > 0 && n < 20), `documents seen while filling: ${[...new Set(seen)].join(', ')}`).toBe(true);
+    expect(done.store).toBe(opened.fill.store);
+    expect(Array.from(done.store.slice(0, done.store.tokens))).toEqual(Array.from(encodeAll(tok, STORIES).ids));
+    const again = await openCorpusStore({ files, read: {}, tokenizer: tok, cache, pool: () => slow });
+    expect([again.reused, again.fill.complete, again.fill.tokens]).toEqual([true, true, done.store.tokens]);
+
+    const bad = await openCorpusStore({ files: [...files, memFile('bad.jsonl', '{"text": "a"}\n{"text": 1')], read: {}, tokenizer: tok, cache: null, pool: () => slow });
+    await expect(bad.done).rejects.toThrow(/bad\.jsonl, line 2/);
+    expect(bad.fill.failure?.message).toMatch(/bad\.jsonl, line 2/);
+    // What came before the bad line may be in, never the whole corpus: readers find the failure instead.
+    expect([bad.fill.complete, bad.fill.documents <= 20]).toEqual([false, true]);
+    await expect(bad.fill.until(() => true)).rejects.toThrow(/bad\.jsonl, line 2/);
   });
 });

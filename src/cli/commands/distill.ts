@@ -9,14 +9,14 @@ import { parseFlags, UsageError, type Flags } from '../args';
 import type { Command } from '../command';
 import { Gpu } from '../../gpu/runtime';
 import type { ArchConfig } from '../../io/config';
-import { corpusStore } from '../../io/corpus-store';
+import { corpusBytes, openCorpusStore, type CorpusStore } from '../../io/corpus-store';
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
 import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, type Packing, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
-import { checkResume, Run, teacherFilesFingerprint, type RunEvent } from '../../mohawk/run';
-import { TokenStream } from '../../mohawk/token-stream';
+import { checkResume, Run, teacherFilesFingerprint, type RunEvent, type RunState } from '../../mohawk/run';
+import { corpusModeFor, stagePrefixes, STREAM_BYTES, TokenStream, type CorpusMode } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
 import { TOKEN_CACHE_FLAG, tokenCache, tokenizePool } from '../tokenize-workers';
@@ -83,6 +83,20 @@ const flags = {
 } as const;
 
 const STAGES: readonly Stage[] = [1, 2, 3];
+
+/**
+ * Overrides STREAM_BYTES, the corpus size (bytes of its files) over which training starts before the
+ * whole corpus is tokenized: for tests, which cannot afford a corpus of 64 MiB.
+ */
+export const STREAM_BYTES_ENV = 'MOHAWK_STREAM_BYTES';
+
+function streamThreshold(): number {
+  const v = process.env[STREAM_BYTES_ENV];
+  if (v === undefined || v === '') return STREAM_BYTES;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${STREAM_BYTES_ENV}=${v} is not a number of bytes`);
+  return n;
+}
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const usage = (m: string): never => {
   throw new UsageError(`mohawk distill: ${m}`);
@@ -291,9 +305,19 @@ export const command: Command = {
     if (estimate && f.resume) usage('--estimate measures a new run of the plan: it does not go with --resume');
     const out = resolve((f.out as string | undefined) ?? '.');
     const json = f.json === true;
-    // With --json, stdout carries the JSON lines alone.
-    const say = json ? (l: string) => console.error(l) : (l: string) => console.log(l);
     const tty = process.stderr.isTTY;
+    // The live progress line (a terminal's), cleared before other lines are written under it.
+    let lineShown = false;
+    const clearLine = () => {
+      if (lineShown) process.stderr.write('\r\x1b[K');
+      lineShown = false;
+    };
+    // With --json, stdout carries the JSON lines alone.
+    const say = (l: string) => {
+      clearLine();
+      if (json) console.error(l);
+      else console.log(l);
+    };
 
     if (!(await isDir(teacherDir))) usage(`--teacher ${f.teacher} is not a folder`);
     if (!estimate && (await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
@@ -312,9 +336,11 @@ export const command: Command = {
     const dataFiles = await corpusFilesFromFlag(data);
     const corpusName = dataFiles.name;
     const docs = opts.docs ?? null;
+    let resumed: Partial<RunState> | null = null;
     if (f.resume) {
       // Checked before anything is loaded: a resumed run must be the run that was stopped.
       const p = await peekCheckpoint(store);
+      resumed = (p?.state ?? null) as Partial<RunState> | null;
       // loadCheckpoint says what is wrong with a state.json that peekCheckpoint cannot read.
       if (!p) await loadCheckpoint(store);
       const expect = { plan, teacherFingerprint: await teacherFilesFingerprint(teacherFiles), teacherName, docs, heldOut: opts.heldOut, fieldNames: FIELD_FLAG };
@@ -330,7 +356,10 @@ export const command: Command = {
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
     const progress = (label: string, done: number, total: number) => {
-      if (tty) process.stderr.write(done < total ? `\r${label} ${((100 * done) / total).toFixed(0)}%   ` : '\r\x1b[K');
+      if (!tty) return;
+      if (done >= total) return clearLine();
+      process.stderr.write(`\r${label} ${((100 * done) / total).toFixed(0)}%   `);
+      lineShown = true;
     };
     // Nothing goes to the GPU yet: the run uploads the teacher when its plan needs it whole.
     // The plan's sequence and layers are held to config.json before the weights are read.
@@ -346,9 +375,14 @@ export const command: Command = {
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
     // Read in slices and tokenized by worker threads into a compact token store, or the store an
-    // earlier run made of the same files with the same tokenizer.
+    // earlier run made of the same files with the same tokenizer. A corpus over the streaming size is
+    // trained on while it is tokenized (token-stream.ts); a resumed run reads its corpus as its
+    // checkpoint did (one from before streaming: whole).
     const cache = tokenCache(f['token-cache'] as string | undefined);
-    const cs = await corpusStore({
+    const bytes = corpusBytes(dataFiles.files);
+    const threshold = streamThreshold();
+    const mode: CorpusMode = resumed ? (resumed.corpusMode ?? 'whole') : corpusModeFor(bytes, threshold);
+    const opened = await openCorpusStore({
       files: dataFiles.files,
       read,
       tokenizer: teacher.tokenizer,
@@ -356,22 +390,40 @@ export const command: Command = {
       cache,
       onNotice: (t) => console.error(`warning: ${t}`),
       onProgress: (p) => {
-        if (tty) process.stderr.write(`\rtokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}% of ${mb(p.bytesTotal)}: ${p.documents.toLocaleString('en-US')} documents, ${fmtTokens(p.tokens)} tokens, ${fmtTokens(Math.round(p.tokensPerS))} tokens/s   `);
+        if (!tty) return;
+        process.stderr.write(`\rtokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}% of ${mb(p.bytesTotal)}: ${p.documents.toLocaleString('en-US')} documents, ${fmtTokens(p.tokens)} tokens, ${fmtTokens(Math.round(p.tokensPerS))} tokens/s   `);
+        lineShown = true;
       },
     });
-    if (tty) process.stderr.write('\r\x1b[K');
-    const tokens = cs.store;
-    if (tokens.documents < 2) throw new Error(`${dataLabel} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
-    console.error(corpusLine(corpusName, dataFiles.files, read.textColumn ?? 'text', tokens.documents, cs.notes.join('; ') || null));
-    console.error(
-      cs.reused
-        ? `tokens reused from ${cache!.where} (${fmtTokens(tokens.tokens)} tokens, ${mb(tokens.bytes)})`
-        : `tokenized ${fmtTokens(tokens.tokens)} tokens in ${cs.seconds.toFixed(1)} s (${fmtTokens(Math.round(tokens.tokens / Math.max(cs.seconds, 1e-3)))} tokens/s, ${cs.workers ? `${cs.workers} worker thread${cs.workers === 1 ? '' : 's'}` : 'on the main thread'}), stored as ${tokens.wide ? 'u32' : 'u16'} (${mb(tokens.bytes)})${cache ? ` in ${cache.where}` : ''}`,
-    );
-    const corpus = TokenStream.fromStore(tokens, { heldOutFraction: opts.heldOut });
+    const tokenized = (cs: CorpusStore) => {
+      clearLine();
+      const tokens = cs.store;
+      console.error(corpusLine(corpusName, dataFiles.files, read.textColumn ?? 'text', tokens.documents, cs.notes.join('; ') || null));
+      console.error(
+        cs.reused
+          ? `tokens reused from ${cache!.where} (${fmtTokens(tokens.tokens)} tokens, ${mb(tokens.bytes)})`
+          : `tokenized ${fmtTokens(tokens.tokens)} tokens in ${cs.seconds.toFixed(1)} s (${fmtTokens(Math.round(tokens.tokens / Math.max(cs.seconds, 1e-3)))} tokens/s, ${cs.workers ? `${cs.workers} worker thread${cs.workers === 1 ? '' : 's'}` : 'on the main thread'}), stored as ${tokens.wide ? 'u32' : 'u16'} (${mb(tokens.bytes)})${cache ? ` in ${cache.where}` : ''}`,
+      );
+    };
+    let corpus: TokenStream;
+    if (mode === 'whole') {
+      const cs = await opened.done;
+      clearLine();
+      if (cs.store.documents < 2) throw new Error(`${dataLabel} holds one document: a held-out one is needed besides the training text (separate documents with <|endoftext|> or blank lines)`);
+      tokenized(cs);
+      corpus = TokenStream.fromStore(cs.store, { heldOutFraction: opts.heldOut });
+    } else {
+      corpus = TokenStream.streaming(opened.fill, { heldOutFraction: opts.heldOut });
+      if (!opened.reused) console.error(`corpus ${corpusName}: ${mb(bytes)}, over ${mb(threshold)}: each stage starts once its share is tokenized, and tokenizing goes on behind the run`);
+      // Its failure reaches the run through the store (Run stops at the next step with a checkpoint).
+      opened.done.then(tokenized, () => clearLine());
+    }
     if (estimate) {
       try {
-        validatePlan(plan, { teacher: { config: c, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }, trainTokens: corpus.trainTokens, longestTrainDoc: corpus.longestTrainDoc, limits: gpu.info.limits }, FIELD_FLAG);
+        // A streaming corpus still tokenizing: the measurement samples whatever is in (calibrate).
+        const known = corpus.complete;
+        const ctx = { trainTokens: known ? corpus.trainTokens : Infinity, longestTrainDoc: known ? corpus.longestTrainDoc : undefined };
+        validatePlan(plan, { teacher: { config: c, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }, ...ctx, limits: gpu.info.limits }, FIELD_FLAG);
       } catch (e) {
         if (e instanceof PlanError && e.field !== 'corpus' && e.field !== 'memory') usage(e.message);
         throw e;
@@ -436,6 +488,7 @@ export const command: Command = {
           onEvent: (e) => {
             switch (e.type) {
               case 'notice':
+                clearLine();
                 return console.error(e.text);
               case 'progress':
                 return progress(e.label, e.done, e.total);
@@ -449,6 +502,7 @@ export const command: Command = {
               case 'step':
                 if (json) return console.log(JSON.stringify({ stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokens_per_s: e.tokensPerS }));
                 if (e.step % logEvery(e.steps) !== 0 && e.step !== e.steps && e.step !== 1) return;
+                clearLine();
                 console.log(progressLine(e, plan.stages));
             }
           },
@@ -462,11 +516,22 @@ export const command: Command = {
       if (stopAt !== 0) run.stop();
       const steps = run.steps;
       say(`teacher ${teacherName}: ${c.modelType}, ${c.layers} layers, d ${c.dModel}, ${c.heads} heads, ${teacher.summary.parameters.toLocaleString('en-US')} parameters`);
-      say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOutCount} held-out documents`);
+      if (corpus.mode === 'whole') say(`corpus ${corpusName}: ${corpus.trainTokens.toLocaleString('en-US')} training tokens, ${corpus.heldOutCount} held-out documents`);
+      else {
+        const prefixes = stagePrefixes(run.plan);
+        say(
+          `corpus ${corpusName}: ${+(opts.heldOut * 100).toFixed(2)}% of the documents held out, spread over it; ` +
+            `${run.plan.stages.map((st) => `stage ${st} samples its first ${fmtTokens(prefixes[st])} training tokens`).join(', ')} (or all there are)`,
+        );
+      }
       say(`plan: ${plan.stages.map((s) => `stage ${s} ${fmtTokens(plan.tokens[s])} tokens (${steps[s]} steps, lr ${plan.lr[s]})`).join(', ')}; ${tokensPerStep(plan)} tokens per step (seq ${plan.seqLen} × batch ${plan.batch} × ${plan.accumulate})`);
       if (run.from) say(`resuming at stage ${run.from.stage}, step ${run.from.step} of ${steps[run.from.stage]}`);
       outcome = await run.train().catch((e: unknown) => {
         if (quitting) return 'stopped' as const;
+        if (e === corpus.failure) {
+          const at = run!.lastCheckpoint;
+          throw new Error(`${(e as Error).message} (found while the run trained on what came before); the run stopped: ${at ? `its checkpoint in ${join(out, 'checkpoint')} (stage ${at.stage}, step ${at.step}) stays` : 'no checkpoint was written yet'}`);
+        }
         throw e;
       });
       if (quitting) return 130;
@@ -474,7 +539,14 @@ export const command: Command = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    // A run that needed less than the whole corpus ends without waiting for the rest of it.
+    const cutShort = () => {
+      if (corpus.complete || corpus.failure) return;
+      clearLine();
+      console.error(`tokenizing stopped with the run, after ${fmtTokens(corpus.trainTokens)} training tokens: the token cache keeps only whole corpora, so the next run tokenizes this one again`);
+    };
     if (outcome !== 'finished') {
+      cutShort();
       const at = run.lastCheckpoint;
       const where = at ? `stage ${at.stage}, step ${at.step}` : 'nothing trained yet';
       console.error(`mohawk distill: stopped; checkpoint in ${join(out, 'checkpoint')} (${where}). Run the same command with --resume to continue.`);
@@ -499,6 +571,7 @@ export const command: Command = {
     }
 
     const ev = await run.evaluate();
+    clearLine();
     if (json) console.log(JSON.stringify({ done: true, held_out: { teacher_nll: ev.teacherNll, student_nll: ev.studentNll } }));
     else {
       console.log(
@@ -506,6 +579,7 @@ export const command: Command = {
           `(perplexity ${Math.exp(ev.teacherNll).toFixed(2)} / ${Math.exp(ev.studentNll).toFixed(2)})`,
       );
     }
+    cutShort();
     return 0;
   },
 };

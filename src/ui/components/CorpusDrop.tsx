@@ -44,6 +44,12 @@ export function CorpusDrop() {
             </>
           )}
         </p>
+        {corpus?.tokenizing && (
+          <p className="muted small" data-testid="corpus-tokenizing">
+            Tokenizing {((100 * corpus.tokenizing.done) / Math.max(1, corpus.tokenizing.total)).toFixed(0)}% of {(corpus.tokenizing.total / 2 ** 20).toFixed(0)} MiB: a run can
+            start now, each stage once its share is in, while the rest is tokenized behind it.
+          </p>
+        )}
         {corpus?.notes.map((n) => (
           <p key={n} className="muted small" data-testid="corpus-note">
             {n}
