@@ -28,6 +28,14 @@ export interface GpuInfo {
 export type Bindable = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
 /**
+ * Where a kernel takes the scratch its own ops use and nothing after them reads (partial sums,
+ * intermediate tiles), by name and size. By default each call makes its own (gpu.buffer, bound to its
+ * ops for as long as they live); a caller whose calls never interleave (one decoder layer after
+ * another) can hand them all the same buffers instead.
+ */
+export type ScratchSource = (name: string, bytes: number) => GPUBuffer;
+
+/**
  * Frozen weights may stay in their checkpoint's 16-bit precision on the GPU: two values per u32
  * word, element i in the low half of word i/2 when i is even (little-endian, as safetensors stores
  * them). Kernels that read weights (matmul's B, the embedding table) unpack them with no feature

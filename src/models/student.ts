@@ -269,7 +269,10 @@ export function studentMixers(gpu: Gpu, spec: StudentSpec, weights: Weights): No
   return (l: number, acts: Activations, io: { batch: number; L: number }): Mixer => {
     if (spec.attentionLayers.includes(l)) return new AttentionMixer(gpu, { c: spec.config, w: weights, layer: l, io, acts });
     const p = `layers.${l}.mixer.`;
-    const mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => weights.get(p + n), g: (n) => (weights.has(p + n) ? weights.grad?.(p + n) : undefined) });
-    return { forward: (u, out) => mixer.forward(u, out), backward: (dOut, dU, o) => mixer.backward(dOut, dU, o ?? {}), mamba: mixer } as Mixer & { mamba: MambaMixer };
+    // The mixer's saved state is the decoder's per-layer activations (kept, or shared when the decoder
+    // shares or recomputes its layers); its backward scratch is shared by every layer.
+    const store = { state: (n: string, floats: number) => acts.layer(`mamba.${n}`, l, floats), scratch: (n: string, floats: number) => acts.scratch(`mamba.${n}`, floats) };
+    const mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => weights.get(p + n), g: (n) => (weights.has(p + n) ? weights.grad?.(p + n) : undefined) }, store);
+    return { forward: (u, out) => mixer.forward(u, out), backward: (dOut, dU, o) => mixer.backward(dOut, dU, o ?? {}), release: () => mixer.release() };
   };
 }
