@@ -106,8 +106,6 @@ export class StageStep {
     this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
     this.released.push(() => [this.ids, this.lossSum, this.lossOne, this.layerLoss].forEach((b) => b.destroy()));
     student.trainOnly(trainedBy(stage, o.freezeMlp));
-    const mask = student.buffers('stage mask', student.mask());
-    this.released.push(() => mask.forEach((b) => b.destroy()));
     const micro: Op[] = [];
     const mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
     if (mixerLayers.length === 0 && stage !== 3) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
@@ -142,7 +140,7 @@ export class StageStep {
     }
     this.micro = micro;
     this.opt = adamwChunks(gpu, {
-      chunks: student.optimizerChunks(m, v, mask),
+      chunks: student.optimizerChunks(m, v),
       config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm },
     });
     const average = o.accumulate > 1 ? student.chunks.flatMap((ch, k) => scale(gpu, { y: student.grads[k]!, n: ch.size, alpha: 1 / o.accumulate })) : [];
