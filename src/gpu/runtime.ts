@@ -28,6 +28,14 @@ export interface GpuInfo {
 export type Bindable = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
 /**
+ * Where a kernel takes the scratch its own ops use and nothing after them reads (partial sums,
+ * intermediate tiles), by name and size. By default each call makes its own (gpu.buffer, bound to its
+ * ops for as long as they live); a caller whose calls never interleave (one decoder layer after
+ * another) can hand them all the same buffers instead.
+ */
+export type ScratchSource = (name: string, bytes: number) => GPUBuffer;
+
+/**
  * Frozen weights may stay in their checkpoint's 16-bit precision on the GPU: two values per u32
  * word, element i in the low half of word i/2 when i is even (little-endian, as safetensors stores
  * them). Kernels that read weights (matmul's B, the embedding table) unpack them with no feature
@@ -263,9 +271,41 @@ export class Gpu {
       );
     }
     const free = this.pool.get(size);
-    const reused = free?.pop();
-    if (reused) return reused;
-    return this.createBuffer({ size, usage: STORAGE(), label });
+    const b = free?.pop() ?? this.createBuffer({ size, usage: STORAGE(), label });
+    for (const c of this.collections) if (c.active) c.bufs.add(b);
+    return b;
+  }
+
+  /** Open collections (collect), active or stopped, until they are freed. */
+  private readonly collections = new Set<{ bufs: Set<GPUBuffer>; active: boolean }>();
+
+  /**
+   * Collects every buffer buffer() hands out (made, or taken from the pool), and the parameters of
+   * every op made, until stop(): what one piece of work makes while it is built (a stage's step: its
+   * activations, and the scratch its kernels make for themselves, which nothing else would ever
+   * destroy), so that free() ends them all when the work is done. A collected buffer released to the pool is the pool's again (trim
+   * frees it); one made as a cache for every later op (lasting) is never collected.
+   */
+  collect(): { stop(): void; free(): void } {
+    const c = { bufs: new Set<GPUBuffer>(), active: true };
+    this.collections.add(c);
+    return {
+      stop: () => {
+        c.active = false;
+      },
+      free: () => {
+        c.active = false;
+        this.collections.delete(c);
+        for (const b of c.bufs) b.destroy();
+        c.bufs.clear();
+      },
+    };
+  }
+
+  /** Marks a buffer as the device's for good (a cache later ops bind): no collection frees it. */
+  lasting(buf: GPUBuffer): GPUBuffer {
+    for (const c of this.collections) c.bufs.delete(buf);
+    return buf;
   }
 
   /** A storage buffer holding `data` (f32, u32 or i32). */
@@ -316,6 +356,7 @@ export class Gpu {
   /** Returns a buffer to the pool; it must not be used by work recorded afterwards. */
   release(buf: GPUBuffer): void {
     packed.delete(buf);
+    for (const c of this.collections) c.bufs.delete(buf);
     const list = this.pool.get(buf.size) ?? [];
     list.push(buf);
     this.pool.set(buf.size, list);
@@ -391,6 +432,8 @@ export class Gpu {
         label: `${spec.shader} params`,
       });
       this.device.queue.writeBuffer(uniform, 0, spec.params!);
+      // The op's own: a collection that holds the work building it ends it too.
+      for (const c of this.collections) if (c.active) c.bufs.add(uniform);
       entries.push({ binding: reads.length + writes.length, resource: { buffer: uniform } });
     }
     const [x, y = 1, z = 1] = spec.workgroups;

@@ -15,7 +15,7 @@
 // Backward: dx overwritten, or added to with `accumulate`; dw and dbias summed over batch and time
 // in a fixed order (per-tile partials, then a sequential sum), overwritten or, with
 // `accumulateParams`, added to.
-import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { Params, slice, type Bindable, type Gpu, type Op, type ScratchSource } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
 import conv1dWgsl from '../../shaders/conv1d.wgsl?raw';
 
@@ -190,6 +190,8 @@ export interface Conv1dBackwardArgs {
   accumulate?: boolean;
   /** Add into dw and dbias instead of overwriting them (gradient accumulation). */
   accumulateParams?: boolean;
+  /** Where the dw partial sums go (see ScratchSource); a buffer of this call's own by default. */
+  scratch?: ScratchSource;
 }
 
 interface View {
@@ -345,7 +347,8 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   // dw and dbias first: an in-place dx overwrites dy, and dx may be where x was.
   const tilesW = Math.ceil(s.L / TW);
   const per = s.channels * (s.K + 1);
-  const part = gpu.buffer(s.batch * tilesW * per * 4, 'conv1d dw partials');
+  const partBytes = s.batch * tilesW * per * 4;
+  const part = a.scratch ? a.scratch('conv1d dw partials', partBytes) : gpu.buffer(partBytes, 'conv1d dw partials');
   const ops: Op[] = [
     gpu.op({
       ...SHADER,

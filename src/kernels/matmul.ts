@@ -466,7 +466,7 @@ const onesRows = new WeakMap<Gpu, GPUBuffer>();
 export function addColumnSums(gpu: Gpu, a: { x: Bindable; out: Bindable; rows: number; cols: number }): Op[] {
   let ones = onesRows.get(gpu);
   if (!ones || ones.size < a.rows * 4) {
-    ones = gpu.upload(new Float32Array(Math.max(a.rows, 1024)).fill(1), 'ones');
+    ones = gpu.lasting(gpu.upload(new Float32Array(Math.max(a.rows, 1024)).fill(1), 'ones'));
     onesRows.set(gpu, ones);
   }
   return matmul(gpu, { a: ones, b: a.x, c: a.out, M: 1, N: a.cols, K: a.rows, accumulate: true });

@@ -142,6 +142,7 @@ function sharedTable(gpu: Gpu, positions: number, rotaryDim: number, theta: numb
   const have = byKey.get(key);
   if (have && have.positions >= positions) return have;
   const t = rotaryTables(gpu, { positions: Math.max(256, 2 ** Math.ceil(Math.log2(positions))), rotaryDim, theta, invFreq });
+  gpu.lasting(t.buffer);
   byKey.set(key, t);
   return t;
 }

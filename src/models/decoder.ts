@@ -19,11 +19,20 @@ export interface Mixer {
   forward(u: Bindable, out: Bindable): Op[];
   /** dU overwritten (or added to with accumulate), trained parameters' gradients added to. */
   backward?(dOut: Bindable, dU: Bindable | undefined, opts?: { accumulate?: boolean }): Op[];
+  /** Frees what the mixer made itself (not the decoder's activations); Decoder.release calls it. */
+  release?(): void;
 }
 
 export interface DecoderOptions {
   /** Keep each layer's activations (stage inputs, training); otherwise layers share scratch buffers. */
   keepLayers?: boolean;
+  /**
+   * Training with the activations of one layer: layers share their buffers as without keepLayers,
+   * only the residual stream is kept per layer, and backward re-runs each block's forward right
+   * before that block's backward (about a third more work per step for a fraction of the memory).
+   * Gradients are the same as with keepLayers. normed and mixed then hold the last layer's only.
+   */
+  recompute?: boolean;
   /** Compute logits (default true). */
   logits?: boolean;
   /** The mixer of layer l; default the attention the weights describe. */
@@ -46,9 +55,10 @@ type BlockNorm = 'norm1' | 'norm2' | 'mixer_out_norm' | 'mlp_out_norm';
 /**
  * Block `layer`'s forward, x → next, in the architecture's residual form (see the top of this file).
  * u is what the mixer read (the normed input), a the mixer's output (before any post norm); both are
- * kept in `acts`.
+ * kept in `acts`. Without `next` the last residual add is left out: a recomputation for the backward
+ * needs the block's activations, not its output, which the residual stream already holds.
  */
-export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next: Bindable }): { ops: Op[]; u: GPUBuffer; a: GPUBuffer } {
+export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next?: Bindable }): { ops: Op[]; u: GPUBuffer; a: GPUBuffer } {
   const { c, weights: w, layer: l, rows, acts, mixer, mlp, x, next } = b;
   const d = c.dModel;
   const norm = (name: BlockNorm, input: Bindable, y: Bindable) => normForward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, y, rows, acts, layer: l });
@@ -71,14 +81,15 @@ export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next: Binda
       ops.push(...norm('norm2', x, u2));
     }
     ops.push(...mlp.forward(u2, m));
-    ops.push(...add(gpu, { a: x, b: a, c: m, out: next, n: rows * d }));
+    if (next) ops.push(...add(gpu, { a: x, b: a, c: m, out: next, n: rows * d }));
   } else {
     const h = acts.layer('attn.residual', l, rows * d);
     const u2 = acts.layer('norm2.out', l, rows * d);
     ops.push(...add(gpu, { a: x, b: postNormed('mixer_out_norm', a), out: h, n: rows * d }));
     ops.push(...norm('norm2', h, u2));
     ops.push(...mlp.forward(u2, m));
-    ops.push(...add(gpu, { a: h, b: postNormed('mlp_out_norm', m), out: next, n: rows * d }));
+    const mOut = postNormed('mlp_out_norm', m);
+    if (next) ops.push(...add(gpu, { a: h, b: mOut, out: next, n: rows * d }));
   }
   return { ops, u, a };
 }
@@ -94,7 +105,9 @@ export class Decoder {
   readonly mixed: GPUBuffer[] = [];
   readonly mixers: Mixer[] = [];
   readonly mlps: Mlp[] = [];
-  private readonly keep: boolean;
+  /** Whether backward may run: keepLayers or recompute. */
+  private readonly trains: boolean;
+  private readonly recompute: boolean;
   private finalIn: GPUBuffer | null = null;
   readonly logits: GPUBuffer | null;
   readonly rows: number;
@@ -109,8 +122,9 @@ export class Decoder {
     const c = config;
     const rows = (this.rows = io.batch * io.L);
     const d = c.dModel;
-    const keep = (this.keep = opts.keepLayers ?? false);
-    const acts = (this.acts = new Activations(gpu, keep));
+    const recompute = (this.recompute = opts.recompute ?? false);
+    this.trains = recompute || (opts.keepLayers ?? false);
+    const acts = (this.acts = new Activations(gpu, this.trains && !recompute));
     if (c.positions === 'learned' && io.L > c.maxPositions) {
       throw new Error(`sequence length ${io.L} is over the ${c.maxPositions} positions this model has`);
     }
@@ -123,11 +137,11 @@ export class Decoder {
     for (let l = 0; l < c.layers; l++) {
       const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, { c, w: weights, layer: l, io, acts });
       const mlp = new Mlp(gpu, { c, w: weights, layer: l, io, acts });
-      const b = blockForward(gpu, { c, weights, layer: l, rows, acts, mixer, mlp, x: this.residuals[l]!, next: this.residuals[l + 1]! });
-      this.normed.push(b.u);
-      this.mixed.push(b.a);
       this.mixers.push(mixer);
       this.mlps.push(mlp);
+      const b = this.block(l, this.residuals[l + 1]!);
+      this.normed.push(b.u);
+      this.mixed.push(b.a);
       this.ops.push(...b.ops);
     }
 
@@ -141,13 +155,19 @@ export class Decoder {
     } else this.logits = null;
   }
 
+  /** Block l's forward from the kept residual stream, into `next` when given. */
+  private block(l: number, next?: Bindable): ReturnType<typeof blockForward> {
+    const { gpu, config: c, weights, acts, rows } = this;
+    return blockForward(gpu, { c, weights, layer: l, rows, acts, mixer: this.mixers[l]!, mlp: this.mlps[l]!, x: this.residuals[l]!, next });
+  }
+
   /**
    * The backward pass from dLogits (rows, vocab): gradients of every weight the Weights give a
-   * gradient binding for, added to. Needs keepLayers and logits.
+   * gradient binding for, added to. Needs keepLayers or recompute, and logits.
    */
   backward(dLogits: Bindable): Op[] {
     const { gpu, config: c, weights: w, acts, rows } = this;
-    if (!this.keep || !this.logits || !this.finalIn) throw new Error('Decoder.backward needs keepLayers and logits');
+    if (!this.trains || !this.logits || !this.finalIn) throw new Error('Decoder.backward needs keepLayers or recompute, and logits');
     const d = c.dModel;
     const dx = acts.scratch('dResidual', rows * d);
     const dxf = acts.scratch('dFinalNorm', rows * d);
@@ -165,6 +185,8 @@ export class Decoder {
       const mixer = this.mixers[l]!;
       const mlp = this.mlps[l]!;
       if (!mixer.backward) throw new Error(`layer ${l}'s mixer has no backward`);
+      // The shared activations hold the last block run: block l's again, from its kept input.
+      if (this.recompute) ops.push(...this.block(l).ops);
       const x = this.residuals[l]!;
       const norm = (name: BlockNorm, input: Bindable, dy: Bindable) => normBackward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, dy, dx, rows, acts, layer: l });
       // Through a post norm: the gradient of the module's output, from the residual stream's (dx).
@@ -211,6 +233,7 @@ export class Decoder {
   }
 
   release(): void {
+    for (const m of this.mixers) m.release?.();
     this.acts.release();
   }
 }

@@ -52,13 +52,18 @@ export async function meanNll(
       for (let t = 0; t + 1 < d.length; t++) targets[b * L + t] = d[t + 1]!;
     });
     for (const id of ids) if (id >= c.vocab) throw new Error(`token id ${id} is outside the model's vocabulary of ${c.vocab}`);
-    const idBuf = gpu.upload(ids, 'eval ids');
-    const tgtBuf = gpu.upload(targets, 'eval targets');
-    const rowLoss = gpu.buffer(rows * 4, 'eval row loss');
-    const loss = gpu.buffer(4, 'eval loss');
-    const dec = new Decoder(gpu, c, model.weights, { batch, L, ids: idBuf }, { mixer: model.mixer });
+    // Everything the batch makes is freed after it, the scratch its kernels make for themselves included.
+    const held = gpu.collect();
+    let dec: Decoder | null = null;
     try {
-      gpu.run([...dec.ops, ...crossEntropy(gpu, { logits: dec.logits!, targets: tgtBuf, rows, vocab: c.vocab, rowLoss, loss })]);
+      const idBuf = gpu.upload(ids, 'eval ids');
+      const tgtBuf = gpu.upload(targets, 'eval targets');
+      const rowLoss = gpu.buffer(rows * 4, 'eval row loss');
+      const loss = gpu.buffer(4, 'eval loss');
+      dec = new Decoder(gpu, c, model.weights, { batch, L, ids: idBuf }, { mixer: model.mixer });
+      const ops = [...dec.ops, ...crossEntropy(gpu, { logits: dec.logits!, targets: tgtBuf, rows, vocab: c.vocab, rowLoss, loss })];
+      held.stop();
+      gpu.run(ops);
       const r = await gpu.read(rowLoss, rows);
       await gpu.check();
       for (let i = 0; i < rows; i++) {
@@ -69,8 +74,9 @@ export async function meanNll(
         tokens++;
       }
     } finally {
-      dec.release();
-      for (const b of [idBuf, tgtBuf, rowLoss, loss]) gpu.release(b);
+      // Activations go back to the pool (the next batch may take them); the rest is destroyed.
+      dec?.release();
+      held.free();
     }
     onProgress?.(Math.min(start + perDoc, usable.length), usable.length);
   }

@@ -11,12 +11,14 @@
 // fused rows with copyColumns (offsets in floats: a binding at a column offset would have to start
 // on a 256-byte boundary); the conv, the activation and the gate read their column slices in place.
 //
-// Saved by forward, in buffers the mixer owns: a copy of u (in_proj's weight gradient needs it and
-// the caller's buffer may hold the next layer's input by then), zin, the conv'd x, B, C, the
-// log-decay a, the SSD output y and the gated y. The backward recomputes the scan's chunk states.
+// Saved by forward: a copy of u (in_proj's weight gradient needs it and the caller's buffer may hold
+// the next layer's input by then), zin, the conv'd x, B, C, the log-decay a, the SSD output y and the
+// gated y. The backward recomputes the scan's chunk states. These and the backward's scratch are the
+// mixer's own buffers, or a decoder's (MixerStore): there every layer's mixer shares one backward
+// scratch, and the saved state is per layer or shared as the decoder keeps its layers.
 // Gradients follow src/models/DESIGN.md: dU overwritten or added to (`accumulate`); parameter
 // gradients always added to; a frozen parameter (g(name) undefined) gets no ops.
-import { slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
+import { slice, type Bindable, type Gpu, type Op, type ScratchSource } from '../gpu/runtime';
 import { gatedSilu, gatedSiluBackward, unary, unaryBackward } from '../kernels/activations';
 import { copyColumns } from '../kernels/columns';
 import { conv1d, conv1dBackward } from '../kernels/conv1d';
@@ -47,6 +49,16 @@ export interface MixerMatrixGrads {
   dC: Bindable;
   da: Bindable;
   dD: Bindable;
+}
+
+/**
+ * Where a mixer in a decoder takes its buffers (by local name, e.g. 'zin'): `state` what its forward
+ * saves for its backward (the decoder's per-layer activations), `scratch` what its backward only
+ * uses while it runs (shared by every layer: a layer's backward is done before the next begins).
+ */
+export interface MixerStore {
+  state(name: string, floats: number): GPUBuffer;
+  scratch(name: string, floats: number): GPUBuffer;
 }
 
 interface BackwardScratch {
@@ -85,6 +97,8 @@ export class MambaMixer {
     readonly shape: MixerShape,
     readonly io: MixerIo,
     private readonly params: MixerParamBinding,
+    /** The decoder's buffers; without it the mixer makes (and release() frees) its own. */
+    private readonly store?: MixerStore,
   ) {
     const m = (this.dims = mixerDims(shape));
     for (const v of [io.batch, io.L]) {
@@ -98,17 +112,17 @@ export class MambaMixer {
         if (b && slice(b).size < floats * 4) throw new Error(`MambaMixer: ${name}${what} holds ${slice(b).size} bytes, shape [${dims}] needs ${floats * 4}`);
       }
     }
-    const f32 = (n: number, label: string) => this.own(gpu.buffer(n * 4, `mixer ${label}`));
+    const f32 = (n: number, label: string, name: string) => (store ? store.state(name, n) : this.own(gpu.buffer(n * 4, `mixer ${label}`)));
     const r = this.rows;
-    this.u = f32(r * shape.d, 'saved input');
-    this.zin = f32(r * m.proj, 'in_proj output');
-    this.xBC = f32(r * m.convCh, 'conv output');
-    this.x = f32(r * shape.dInner, 'x');
-    this.B = f32(r * m.gN, 'B');
-    this.C = f32(r * m.gN, 'C');
-    this.a = f32(r * shape.nV, 'log-decay');
-    this.y = f32(r * shape.dInner, 'ssd output');
-    this.gated = f32(r * shape.dInner, 'gated output');
+    this.u = f32(r * shape.d, 'saved input', 'u');
+    this.zin = f32(r * m.proj, 'in_proj output', 'zin');
+    this.xBC = f32(r * m.convCh, 'conv output', 'xBC');
+    this.x = f32(r * shape.dInner, 'x', 'x');
+    this.B = f32(r * m.gN, 'B', 'B');
+    this.C = f32(r * m.gN, 'C', 'C');
+    this.a = f32(r * shape.nV, 'log-decay', 'a');
+    this.y = f32(r * shape.dInner, 'ssd output', 'y');
+    this.gated = f32(r * shape.dInner, 'gated output', 'gated');
   }
 
   private readonly mine: GPUBuffer[] = [];
@@ -117,9 +131,15 @@ export class MambaMixer {
     return b;
   }
 
-  /** Frees the buffers this mixer made; its ops must not run afterwards. */
+  /** Frees the buffers this mixer made (a store's stay the store's); its ops must not run afterwards. */
   release(): void {
     for (const b of this.mine.splice(0)) b.destroy();
+  }
+
+  /** The kernels' own scratch (the SSD scan's tiles and states): the store's, shared by every layer, or each call's. */
+  private get kernelScratch(): ScratchSource | undefined {
+    const st = this.store;
+    return st ? (name, bytes) => st.scratch(`kernel ${name}`, Math.ceil(bytes / 4)) : undefined;
   }
 
   private get ssd(): SsdShape {
@@ -167,7 +187,7 @@ export class MambaMixer {
     return [
       ...this.matrixForward(u),
       ...this.gather(this.xBC, m.convCh, 0, this.x, s.dInner),
-      ...ssdScan(gpu, this.ssd, { x: this.x, a: this.a, B: this.B, C: this.C, D: P.w('D'), y: this.y, sFinal: opts.sFinal }),
+      ...ssdScan(gpu, this.ssd, { x: this.x, a: this.a, B: this.B, C: this.C, D: P.w('D'), y: this.y, sFinal: opts.sFinal, scratch: this.kernelScratch }),
       ...gatedSilu(gpu, { y: this.y, z: this.zin, zStride: m.proj, zOffset: m.zOff, zBias: P.w('z_bias'), out: this.gated, rows: this.rows, channels: s.dInner }),
       ...matmul(gpu, {
         a: this.gated,
@@ -201,17 +221,19 @@ export class MambaMixer {
     this.checkRows('backward', 'dOut', dOut, this.shape.d);
     if (dU) this.checkRows('backward', 'dU', dU, this.shape.d);
     const { gpu, shape: s, dims: m, io, params: P, rows } = this;
-    const f32 = (n: number, label: string) => this.own(gpu.buffer(n * 4, `mixer ${label}`));
+    const store = this.store;
+    const f32 = (n: number, label: string, name: string) => (store ? store.scratch(name, n) : this.own(gpu.buffer(n * 4, `mixer ${label}`)));
+    // Every buffer here is overwritten before it is read, so layers may share them (MixerStore).
     const sc = (this.scratch ??= {
-      dg: f32(rows * s.dInner, 'd gated'),
-      dy: f32(rows * s.dInner, 'dy'),
-      dx: f32(rows * s.dInner, 'dx'),
-      dB: f32(rows * m.gN, 'dB'),
-      dC: f32(rows * m.gN, 'dC'),
-      da: f32(rows * s.nV, 'da'),
-      dD: f32(s.nV, 'dD'),
-      dxBC: f32(rows * m.convCh, 'd conv output'),
-      dZin: f32(rows * m.proj, 'd in_proj output'),
+      dg: f32(rows * s.dInner, 'd gated', 'dg'),
+      dy: f32(rows * s.dInner, 'dy', 'dy'),
+      dx: f32(rows * s.dInner, 'dx', 'dx'),
+      dB: f32(rows * m.gN, 'dB', 'dB'),
+      dC: f32(rows * m.gN, 'dC', 'dC'),
+      da: f32(rows * s.nV, 'da', 'da'),
+      dD: f32(s.nV, 'dD', 'dD'),
+      dxBC: f32(rows * m.convCh, 'd conv output', 'dxBC'),
+      dZin: f32(rows * m.proj, 'd in_proj output', 'dZin'),
     });
     const ops: Op[] = [];
 
@@ -253,7 +275,7 @@ export class MambaMixer {
     ops.push(
       ...ssdScanBackward(gpu, this.ssd, {
         x: this.x, a: this.a, B: this.B, C: this.C, D: P.w('D'), dy: sc.dy,
-        dx: sc.dx, da: sc.da, dB: sc.dB, dC: sc.dC, dD: gD ? sc.dD : undefined,
+        dx: sc.dx, da: sc.da, dB: sc.dB, dC: sc.dC, dD: gD ? sc.dD : undefined, scratch: this.kernelScratch,
       }),
     );
     if (gD) ops.push(...axpy(gpu, { x: sc.dD, y: gD, n: s.nV }));
@@ -265,7 +287,7 @@ export class MambaMixer {
       ...this.scatter(sc.dC, sc.dxBC, m.convCh, m.cOff, m.gN),
       ...conv1dBackward(gpu, {
         x: this.zin, inStride: m.proj, w: P.w('conv1d.weight'), dy: sc.dxBC, dx: sc.dZin, dxStride: m.proj, dxOffset: 0,
-        dw: conv.dw, dbias: conv.dbias, accumulateParams: !conv.frozen,
+        dw: conv.dw, dbias: conv.dbias, accumulateParams: !conv.frozen, scratch: this.kernelScratch,
         batch: io.batch, L: io.L, channels: m.convCh, K: MIXER_CONV_K,
       }),
     );

@@ -96,7 +96,7 @@ export class ParamSet implements Weights {
   /** One buffer per chunk. */
   readonly values: GPUBuffer[];
   readonly grads: GPUBuffer[];
-  /** Parameters given no gradient binding (and masked out of AdamW). */
+  /** Parameters given no gradient binding (and left out of AdamW's update). */
   frozen: (name: string) => boolean = () => false;
   /** The chunk each parameter lives in. */
   private readonly home = new Map<string, number>();
@@ -147,9 +147,36 @@ export class ParamSet implements Weights {
     return out;
   }
 
-  /** AdamW's view of the chunks, given moments and a mask made by `buffers`. */
-  optimizerChunks(m: GPUBuffer[], v: GPUBuffer[], mask: GPUBuffer[]): AdamWChunk[] {
-    return this.chunks.map((c, k) => ({ params: this.values[k]!, grads: this.grads[k]!, m: m[k]!, v: v[k]!, mask: mask[k]!, count: c.size }));
+  /**
+   * AdamW's view of what trains, given moments made by `buffers`: in each chunk, every run of
+   * consecutive trained tensors (with the alignment gaps between them, whose gradients stay 0) bound
+   * at its offset, a chunk that trains whole bound whole. Frozen tensors are left out whole, so no
+   * per-element mask is needed: they keep their values and moments, and their (absent) gradients
+   * are no part of the norm.
+   */
+  optimizerChunks(m: GPUBuffer[], v: GPUBuffer[]): AdamWChunk[] {
+    const out: AdamWChunk[] = [];
+    const slices = [...this.layout.slices.values()];
+    this.chunks.forEach((c, k) => {
+      const bufs = { params: this.values[k]!, grads: this.grads[k]!, m: m[k]!, v: v[k]! };
+      const push = (from: number, to: number) => {
+        if (from === c.start && to === c.start + c.size) return out.push({ ...bufs, count: c.size });
+        const view = (b: GPUBuffer) => ({ buffer: b, offset: (from - c.start) * 4, size: (to - from) * 4 });
+        out.push({ params: view(bufs.params), grads: view(bufs.grads), m: view(bufs.m), v: view(bufs.v), count: to - from });
+      };
+      let from = -1;
+      slices.forEach((s, i) => {
+        if (s.offset < c.start || s.offset >= c.start + c.size) return;
+        // A slice ends where the next begins (its alignment gap included), the last at the chunk's end.
+        const end = Math.min(slices[i + 1]?.offset ?? this.layout.size, c.start + c.size);
+        if (this.frozen(s.name)) {
+          if (from >= 0) push(from, s.offset);
+          from = -1;
+        } else if (from < 0) from = s.offset;
+        if (from >= 0 && end === c.start + c.size) push(from, end);
+      });
+    });
+    return out;
   }
 
   /**
@@ -178,12 +205,6 @@ export class ParamSet implements Weights {
   }
   grad(name: string): Bindable | undefined {
     return this.lends(name) || this.frozen(name) || this.grads.length === 0 ? undefined : this.view(this.grads, name);
-  }
-  /** 1 for trained, 0 for frozen floats (alignment gaps 0), in the full layout, for AdamW's mask. */
-  mask(): Float32Array {
-    const m = new Float32Array(this.layout.size);
-    for (const [n, s] of this.layout.slices) if (!this.frozen(n)) m.fill(1, s.offset, s.offset + s.count);
-    return m;
   }
   /** Only the parameters matching `pred` are trained. */
   trainOnly(pred: (name: string) => boolean): void {
@@ -269,7 +290,10 @@ export function studentMixers(gpu: Gpu, spec: StudentSpec, weights: Weights): No
   return (l: number, acts: Activations, io: { batch: number; L: number }): Mixer => {
     if (spec.attentionLayers.includes(l)) return new AttentionMixer(gpu, { c: spec.config, w: weights, layer: l, io, acts });
     const p = `layers.${l}.mixer.`;
-    const mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => weights.get(p + n), g: (n) => (weights.has(p + n) ? weights.grad?.(p + n) : undefined) });
-    return { forward: (u, out) => mixer.forward(u, out), backward: (dOut, dU, o) => mixer.backward(dOut, dU, o ?? {}), mamba: mixer } as Mixer & { mamba: MambaMixer };
+    // The mixer's saved state is the decoder's per-layer activations (kept, or shared when the decoder
+    // shares or recomputes its layers); its backward scratch is shared by every layer.
+    const store = { state: (n: string, floats: number) => acts.layer(`mamba.${n}`, l, floats), scratch: (n: string, floats: number) => acts.scratch(`mamba.${n}`, floats) };
+    const mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => weights.get(p + n), g: (n) => (weights.has(p + n) ? weights.grad?.(p + n) : undefined) }, store);
+    return { forward: (u, out) => mixer.forward(u, out), backward: (dOut, dU, o) => mixer.backward(dOut, dU, o ?? {}), release: () => mixer.release() };
   };
 }

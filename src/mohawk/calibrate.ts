@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/runtime';
 import type { LoadedTeacher } from '../models/teacher';
 import { Distiller } from './distiller';
-import { estimateMemory, STAGES, stepsPerStage, streamWindowSteps, type DistillPlan, type PerStage, type Stage } from './plan';
+import { estimateMemory, STAGES, stepsPerStage, streamWindowSteps, type DistillPlan, type PerStage, type Recompute, type Stage } from './plan';
 import type { TokenStream } from './token-stream';
 
 /** What a stage costs per step, as measured. */
@@ -37,6 +37,8 @@ export interface PlanShape {
   attentionLayers: number[];
   streamLayers: boolean;
   freezeMlp: boolean;
+  /** DistillPlan.recompute ('auto' where a plan or a calibration made before it has none). */
+  recompute: Recompute;
 }
 
 export interface Calibration {
@@ -77,7 +79,7 @@ export interface CostEstimate {
 }
 
 export function planShape(p: DistillPlan): PlanShape {
-  return { stages: [...p.stages], seqLen: p.seqLen, batch: p.batch, accumulate: p.accumulate, attentionLayers: [...p.attentionLayers], streamLayers: p.streamLayers, freezeMlp: p.freezeMlp };
+  return { stages: [...p.stages], seqLen: p.seqLen, batch: p.batch, accumulate: p.accumulate, attentionLayers: [...p.attentionLayers], streamLayers: p.streamLayers, freezeMlp: p.freezeMlp, recompute: p.recompute ?? 'auto' };
 }
 
 /** Whether `cal` measured what `plan` runs: the same shapes, and every stage it runs. */
@@ -90,6 +92,7 @@ export function covers(cal: Calibration, plan: DistillPlan): boolean {
     a.accumulate === b.accumulate &&
     a.streamLayers === b.streamLayers &&
     a.freezeMlp === b.freezeMlp &&
+    (a.recompute ?? 'auto') === b.recompute &&
     a.attentionLayers.join() === b.attentionLayers.join() &&
     b.stages.every((s) => cal.stages[s] !== undefined)
   );
@@ -257,7 +260,7 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
       evalS,
       evaluation: evalS === null ? null : { ...opts.evaluation! },
       evalPeakBytes,
-      planBytes: estimateMemory(plan, { config: teacher.config, parameters: teacher.summary.parameters }),
+      planBytes: estimateMemory(plan, { config: teacher.config, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }),
       software: gpu.info.software,
       tookS: (performance.now() - t0) / 1000,
     };

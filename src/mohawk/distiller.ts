@@ -10,7 +10,7 @@ import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
 import type { TokenStream } from './token-stream';
-import { sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
+import { recomputes, sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
 
 
 
@@ -164,7 +164,8 @@ export class Distiller {
     // A streaming corpus: the stage's windows come from its prefix, which may still be tokenizing.
     if (!(await this.corpus.enterStage(stage, { stop: control.stop, onWait: (have, need) => hooks.waiting?.(stage, have, need) }))) return;
     hooks.stage?.(stage, 'started', total, total * perStep);
-    const opts = stageOptions(p);
+    const t = this.teacher;
+    const opts = { ...stageOptions(p), recompute: stage === 3 && recomputes(p, { config: t.config, parameters: t.summary.parameters, weightBytes: t.summary.weightBytes }) };
     const streamed = stage !== 3 && p.streamLayers;
     let step: { step(ids: Uint32Array, lr: number): Promise<StepResult>; release(): void; window?: number; flush?(): void };
     if (streamed) {

@@ -2,7 +2,7 @@
 // (validatePlan) every start goes through, the binding limits and the memory estimate included. The
 // page's form, the command line's flags and the run driver all read the plan from here.
 import type { ArchConfig } from '../io/config';
-import { mixerDims, mixerParamShapes } from '../models/mamba-mixer-shape';
+import { mixerChunk, mixerDims, mixerParamShapes } from '../models/mamba-mixer-shape';
 import { oversized } from '../models/params';
 import { defaultMixer, studentShapes, type StudentSpec } from '../models/student';
 import { sequenceProblem } from '../models/teacher-checks';
@@ -48,10 +48,27 @@ export interface DistillPlan {
    * Absent in plans made before it existed: 'across'.
    */
   packing?: Packing;
+  /**
+   * Stage 3 keeps one layer's activations and recomputes each block's in the backward ('on'), keeps
+   * every layer's ('off'), or recomputes when the estimate without it is over RECOMPUTE_ABOVE_BYTES
+   * ('auto', the default; see recomputes). It changes the memory and the pace, not the steps. Absent
+   * in plans made before it existed: 'auto'.
+   */
+  recompute?: Recompute;
 }
 
 export type Packing = 'across' | 'within';
 export const PACKINGS: readonly Packing[] = ['across', 'within'];
+
+export type Recompute = 'auto' | 'on' | 'off';
+export const RECOMPUTES: readonly Recompute[] = ['auto', 'on', 'off'];
+/**
+ * 'auto' recomputes stage 3's activations when keeping them would take the stage over 16 GiB: WebGPU
+ * does not say how much memory the device has, and a stage that fits in 16 GiB runs on most cards
+ * that train at all, faster without recomputing; above it, recomputing is what lets a 24 GB card run
+ * a 1B-class teacher.
+ */
+export const RECOMPUTE_ABOVE_BYTES = 16 * 2 ** 30;
 
 export const STAGES: readonly Stage[] = [1, 2, 3];
 
@@ -97,6 +114,7 @@ export const DEFAULT_PLAN: DistillPlan = {
   seed: 1,
   streamLayers: false,
   packing: 'across',
+  recompute: 'auto',
 };
 
 export function clonePlan(p: DistillPlan): DistillPlan {
@@ -215,6 +233,7 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   attentionLayers: 'attention layers',
   seed: 'seed',
   packing: 'packing',
+  recompute: 'activation recomputation',
   corpus: 'the corpus',
   memory: 'GPU memory',
 };
@@ -286,6 +305,7 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
   if (plan.attentionLayers.length >= c.layers && plan.stages.some((s) => s !== 3)) bad('attentionLayers', ' keeps every layer\'s attention, so stages 1 and 2 have nothing to train');
   if (plan.seqLen + 1 > ctx.trainTokens) bad('corpus', ` has ${ctx.trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
   if (plan.packing !== undefined && !PACKINGS.includes(plan.packing)) bad('packing', ` "${String(plan.packing)}" is not one of ${PACKINGS.join(', ')}`);
+  if (plan.recompute !== undefined && !RECOMPUTES.includes(plan.recompute)) bad('recompute', ` "${String(plan.recompute)}" is not one of ${RECOMPUTES.join(', ')}`);
   if (plan.packing === 'within' && ctx.longestTrainDoc !== undefined && ctx.longestTrainDoc < plan.seqLen) {
     bad('corpus', `: no training document has ${plan.seqLen} tokens (the longest has ${ctx.longestTrainDoc}), so no sequence fits within one; pack across documents or shorten the sequence`);
   }
@@ -324,37 +344,94 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
   return { plan, steps: stepsPerStage(plan), memoryBytes: estimateMemory(plan, ctx.teacher) };
 }
 
+/** Whether stage 3 of `plan` recomputes its activations in the backward (DistillPlan.recompute). */
+export function recomputes(plan: DistillPlan, teacher: PlanContext['teacher']): boolean {
+  const r = plan.recompute ?? 'auto';
+  if (r !== 'auto') return r === 'on';
+  return stageMemory(plan, teacher, 3, false) > RECOMPUTE_ABOVE_BYTES;
+}
+
 /**
- * An estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices):
- * the most any of its stages holds. Streamed stages hold one layer's teacher weights, the mixer's slot
- * (parameters, gradients, two moments, a mask and two copy-back staging buffers: seven floats per
- * parameter), one layer's activations and a window's residual streams.
+ * An estimate of the GPU memory a plan needs (weights, optimizer, activations, matrices): the most
+ * any of its stages holds (stageMemory), stage 3 recomputing or not as the run will (recomputes).
  */
 export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher']): number {
+  return Math.max(...plan.stages.map((s) => stageMemory(plan, teacher, s, s === 3 && recomputes(plan, teacher))));
+}
+
+/**
+ * The GPU memory stage `s` of `plan` holds, by the buffers it makes. Every stage holds the teacher (in
+ * its GPU precision) and, unless streamed, the student's values, gradients and two AdamW moments, f32,
+ * of what it holds (frozen MLPs are the teacher's).
+ *
+ * Stage 3 counts its buffers (tests/mohawk/stage-memory.test.ts holds it to a step's own count), per
+ * token: both models' residual streams and logits, the gradient of the student's logits, the teacher's
+ * activations of one layer (layers share them), the student's of every layer (of one with
+ * `recompute`), the student backward's scratch (one layer's: layers share it), and the SSD scan's
+ * kernel scratch. Stages 1 and 2 keep every teacher layer's activations beside the mixers', fitted to
+ * Phi-1.5 and Llama-3.2-1B shapes on the H200 (BENCHMARKS.md, "Real shapes": 1.25 layers of
+ * activations per layer, measured while a stage still carried what the one before it left, so now an
+ * upper estimate); stage 1 adds its attention and SSD matrices.
+ *
+ * Streamed stages hold one layer's teacher weights, the mixer's slot (parameters, gradients, two
+ * moments and two copy-back staging buffers: six floats per parameter), one layer's activations and a
+ * window's residual streams.
+ */
+export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], s: Stage, recompute: boolean): number {
   const c = teacher.config;
+  const spec = studentSpec(c, plan);
   const rows = plan.batch * plan.seqLen;
   const teacherBytes = teacher.weightBytes ?? teacher.parameters * 4;
-  // Values, gradients, two moments and AdamW's mask, f32, of what the student holds (frozen MLPs are the teacher's).
   let held = 0;
-  for (const s of heldShapes(studentSpec(c, plan), plan).values()) held += s.reduce((a, b) => a * b, 1);
-  const studentBytes = held * 4 * 5;
-  // Post norms (gemma3) keep two more d-wide activations per layer.
+  for (const v of heldShapes(spec, plan).values()) held += v.reduce((a, b) => a * b, 1);
+  const studentBytes = held * 4 * 4;
+  // Stages 1 and 2 (the fit): post norms (gemma3) keep two more d-wide activations per layer.
   const perLayer = rows * (c.dModel * (c.postNorms ? 16 : 14) + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
-  const matrices = 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4;
-  const logits = 3 * rows * c.vocab * 4;
-  const stage = (s: Stage): number => {
-    const extra = s === 1 ? matrices : s === 3 ? logits : 0;
-    // 1.25 layers of activations per layer: fitted to Phi-1.5 and Llama-3.2-1B shapes on the H200
-    // (BENCHMARKS.md, "Real shapes"), where it comes within 16% of every stage's measured peak.
-    if (s === 3 || !plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + extra;
-    const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
-    const perParam = teacherBytes / teacher.parameters;
-    // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.
-    const layerBytes = ((teacher.parameters - tables) / c.layers) * perParam + (c.vocab * c.dModel + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0)) * perParam;
-    const m = mixerDims(defaultMixer(c));
-    const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
-    const stepBytes = plan.accumulate * rows * c.dModel * 4;
-    return layerBytes + 7 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + extra;
-  };
-  return Math.max(...plan.stages.map(stage));
+  if (s === 3) return teacherBytes + studentBytes + rows * stage3Floats(c, spec, plan.seqLen, recompute) * 4;
+  const matrices = s === 1 ? 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4 : 0;
+  if (!plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + matrices;
+  const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
+  const perParam = teacherBytes / teacher.parameters;
+  // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.
+  const layerBytes = ((teacher.parameters - tables) / c.layers) * perParam + (c.vocab * c.dModel + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0)) * perParam;
+  const m = mixerDims(spec.mixer);
+  const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
+  const stepBytes = plan.accumulate * rows * c.dModel * 4;
+  return layerBytes + 6 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + matrices;
+}
+
+/** Floats per token that stage 3's step holds besides the models and the optimizer (see stageMemory). */
+function stage3Floats(c: ArchConfig, spec: StudentSpec, seqLen: number, recompute: boolean): number {
+  const d = c.dModel;
+  const ff = c.intermediate;
+  const qDim = c.heads * c.headDim;
+  const kvDim = c.kvHeads * c.headDim;
+  const mx = spec.mixer;
+  const md = mixerDims(mx);
+  // A block's d-wide outputs (blockForward): the normed input, the mixer's and the MLP's outputs; a
+  // sequential block's mid residual and second norm (a parallel one's second norm, phi's none); the
+  // post norms' outputs. The MLP's up, activation and gate.
+  const blockActs = d * (3 + (c.parallelResidual ? (c.modelType === 'phi' ? 0 : 1) : 2) + (c.postNorms ? 2 : 0)) + ff * (c.gatedMlp ? 3 : 2);
+  // Attention: q, k, v and the output before o_proj, their normed and rotated copies where made.
+  const attention = (qDim + kvDim) * (1 + (c.qkNorm ? 1 : 0) + (c.rotaryDim > 0 ? 1 : 0)) + kvDim + qDim;
+  // The Mamba-2 mixer's saved state: its input, in_proj's output, the conv's, x, B, C, a, y, the gated y.
+  const mamba = d + md.proj + md.convCh + 3 * mx.dInner + 2 * md.gN + mx.nV;
+  const layers = [...Array(c.layers).keys()].map((l) => blockActs + (spec.attentionLayers.includes(l) ? attention : mamba));
+  const student = recompute ? Math.max(...layers) : layers.reduce((a, b) => a + b, 0);
+  const mixers = spec.attentionLayers.length < c.layers;
+  // The backward's scratch: the residual stream's, the final norm's and the block norms' gradients,
+  // the MLP's, the mixer's (gated output, y, x, B, C, a, the conv's output, in_proj's), attention's.
+  const scratch =
+    d * (4 + (c.postNorms ? 1 : 0)) +
+    ff * (c.gatedMlp ? 3 : 2) +
+    (mixers ? 3 * mx.dInner + 2 * md.gN + mx.nV + md.convCh + md.proj : 0) +
+    (spec.attentionLayers.length > 0 ? 4 * (qDim + kvDim) : 0);
+  // The SSD scan's own scratch (shared by the layers): C·Bᵀ and its gradient per chunk of Q tokens,
+  // three regions of chunk states.
+  const Q = mixerChunk(mx, seqLen);
+  const ssd = mixers ? 2 * mx.nQK * Q + (3 * mx.dInner * mx.N) / Q : 0;
+  // Residual streams of both models (every layer's input and the last output), their final norms,
+  // the two models' logits and the gradient of the student's.
+  const streams = 2 * (c.layers + 1) * d + 2 * d + 3 * c.vocab;
+  return streams + blockActs + attention + student + scratch + ssd;
 }

@@ -121,12 +121,12 @@ export async function teacherFilesFingerprint(files: FileSet): Promise<string> {
 
 /**
  * The first field where `now` differs from the checkpoint's plan, named as the user knows it; null
- * when equal. streamLayers is not compared: it changes where the work runs, not what it computes.
+ * when equal. streamLayers and recompute are not compared: they change where and how the work runs, not what it computes.
  */
 export function planDifference(saved: unknown, now: DistillPlan, names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
   const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
   for (const k of Object.keys(now) as (keyof DistillPlan)[]) {
-    if (k === 'streamLayers') continue;
+    if (k === 'streamLayers' || k === 'recompute') continue;
     // A plan saved before packing was a choice packed across documents.
     const a = JSON.stringify(k === 'packing' ? (s[k] ?? 'across') : s[k]);
     const b = JSON.stringify(k === 'packing' ? (now[k] ?? 'across') : now[k]);

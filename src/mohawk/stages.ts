@@ -30,6 +30,8 @@ export interface StageOptions {
   maxGradNorm: number;
   temperature: number;
   freezeMlp: boolean;
+  /** Stage 3: recompute each block's activations in the backward instead of keeping every layer's (DecoderOptions.recompute). */
+  recompute?: boolean;
 }
 
 export interface StepResult {
@@ -83,6 +85,8 @@ export class StageStep {
   private readonly dist: GPUBuffer | null = null;
   private distStride = 0;
   private readonly released: (() => void)[] = [];
+  /** Every buffer the step's construction took, its kernels' own scratch included: freed by release(). */
+  private readonly held: ReturnType<Gpu['collect']>;
   private t = 0;
 
   constructor(
@@ -90,63 +94,70 @@ export class StageStep {
     a: StageStepArgs,
   ) {
     const { stage, teacher, spec, student, m, v, options: o } = a;
-    this.stage = stage;
-    this.teacher = teacher;
-    this.spec = spec;
-    this.student = student;
-    this.o = o;
-    this.t = a.startAt ?? 0;
-    const c = teacher.config;
-    const { batch, L } = o;
-    const rows = batch * L;
-    const io = { batch, L };
-    this.ids = gpu.buffer(rows * 4, 'stage ids');
-    this.lossSum = gpu.zeros(1, 'stage loss sum');
-    this.lossOne = gpu.buffer(4, 'stage loss');
-    this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
-    this.released.push(() => [this.ids, this.lossSum, this.lossOne, this.layerLoss].forEach((b) => b.destroy()));
-    student.trainOnly(trainedBy(stage, o.freezeMlp));
-    const mask = student.buffers('stage mask', student.mask());
-    this.released.push(() => mask.forEach((b) => b.destroy()));
-    const micro: Op[] = [];
-    const mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
-    if (mixerLayers.length === 0 && stage !== 3) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
+    this.held = gpu.collect();
+    try {
+      this.stage = stage;
+      this.teacher = teacher;
+      this.spec = spec;
+      this.student = student;
+      this.o = o;
+      this.t = a.startAt ?? 0;
+      const c = teacher.config;
+      const { batch, L } = o;
+      const rows = batch * L;
+      const io = { batch, L };
+      this.ids = gpu.buffer(rows * 4, 'stage ids');
+      this.lossSum = gpu.zeros(1, 'stage loss sum');
+      this.lossOne = gpu.buffer(4, 'stage loss');
+      this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
+      this.released.push(() => [this.ids, this.lossSum, this.lossOne, this.layerLoss].forEach((b) => b.destroy()));
+      student.trainOnly(trainedBy(stage, o.freezeMlp));
+      const micro: Op[] = [];
+      const mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
+      if (mixerLayers.length === 0 && stage !== 3) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
 
-    if (stage === 1 || stage === 2) {
-      const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { keepLayers: true, logits: false });
-      this.released.push(() => teach.release());
-      micro.push(...teach.ops);
-      const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss };
-      const objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: mixerLayers.length });
-      this.released.push(() => objective.release());
-      this.dist = objective.dist;
-      this.distStride = objective.distStride;
-      for (const l of mixerLayers) {
-        const mixer = this.mixer(l, io);
-        micro.push(...objective.ops(l, { attention: teach.attention(l), normed: teach.normed[l]!, mixed: teach.mixed[l]! }, mixer, student.get(`layers.${l}.mixer.D`)));
+      if (stage === 1 || stage === 2) {
+        const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { keepLayers: true, logits: false });
+        this.released.push(() => teach.release());
+        micro.push(...teach.ops);
+        const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss };
+        const objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: mixerLayers.length });
+        this.released.push(() => objective.release());
+        this.dist = objective.dist;
+        this.distStride = objective.distStride;
+        for (const l of mixerLayers) {
+          const mixer = this.mixer(l, io);
+          micro.push(...objective.ops(l, { attention: teach.attention(l), normed: teach.normed[l]!, mixed: teach.mixed[l]! }, mixer, student.get(`layers.${l}.mixer.D`)));
+        }
+      } else {
+        const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { logits: true });
+        const mixer = studentMixers(gpu, spec, student);
+        const stud = new Decoder(gpu, c, student, { ...io, ids: this.ids }, o.recompute ? { recompute: true, mixer } : { keepLayers: true, mixer });
+        this.released.push(() => teach.release(), () => stud.release());
+        const rowLoss = gpu.buffer(rows * 4, 'stage-3 row loss');
+        const dLogits = gpu.buffer(rows * c.vocab * 4, 'd student logits');
+        this.released.push(() => [rowLoss, dLogits].forEach((b) => b.destroy()));
+        micro.push(
+          ...teach.ops,
+          ...stud.ops,
+          ...softCrossEntropy(gpu, { student: stud.logits!, teacher: teach.logits!, rows, vocab: c.vocab, temperature: o.temperature, kind: 'ce', rowLoss, loss: this.lossOne, dStudent: dLogits }),
+          ...axpy(gpu, { x: this.lossOne, y: this.lossSum, n: 1, alpha: 1 / o.accumulate }),
+          ...stud.backward(dLogits),
+        );
       }
-    } else {
-      const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { logits: true });
-      const stud = new Decoder(gpu, c, student, { ...io, ids: this.ids }, { keepLayers: true, mixer: studentMixers(gpu, spec, student) });
-      this.released.push(() => teach.release(), () => stud.release());
-      const rowLoss = gpu.buffer(rows * 4, 'stage-3 row loss');
-      const dLogits = gpu.buffer(rows * c.vocab * 4, 'd student logits');
-      this.released.push(() => [rowLoss, dLogits].forEach((b) => b.destroy()));
-      micro.push(
-        ...teach.ops,
-        ...stud.ops,
-        ...softCrossEntropy(gpu, { student: stud.logits!, teacher: teach.logits!, rows, vocab: c.vocab, temperature: o.temperature, kind: 'ce', rowLoss, loss: this.lossOne, dStudent: dLogits }),
-        ...axpy(gpu, { x: this.lossOne, y: this.lossSum, n: 1, alpha: 1 / o.accumulate }),
-        ...stud.backward(dLogits),
-      );
+      this.micro = micro;
+      this.opt = adamwChunks(gpu, {
+        chunks: student.optimizerChunks(m, v),
+        config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm },
+      });
+      const average = o.accumulate > 1 ? student.chunks.flatMap((ch, k) => scale(gpu, { y: student.grads[k]!, n: ch.size, alpha: 1 / o.accumulate })) : [];
+      this.finish = [...average, ...this.opt.ops];
+    } catch (e) {
+      for (const f of this.released) f();
+      this.held.free();
+      throw e;
     }
-    this.micro = micro;
-    this.opt = adamwChunks(gpu, {
-      chunks: student.optimizerChunks(m, v, mask),
-      config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm },
-    });
-    const average = o.accumulate > 1 ? student.chunks.flatMap((ch, k) => scale(gpu, { y: student.grads[k]!, n: ch.size, alpha: 1 / o.accumulate })) : [];
-    this.finish = [...average, ...this.opt.ops];
+    this.held.stop();
   }
 
   private mixer(l: number, io: { batch: number; L: number }): MambaMixer {
@@ -195,8 +206,10 @@ export class StageStep {
     );
   }
 
+  /** Frees what the step made: a later stage does not hold it (the pool keeps what went back to it, for trim). */
   release(): void {
     for (const f of this.released) f();
+    this.held.free();
   }
 }
 

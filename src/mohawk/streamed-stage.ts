@@ -172,7 +172,6 @@ export class StreamedStageStep {
     this.slotV = this.slot.buffers('streamed adam v').map(own);
     const trained = trainedBy(stage, o.freezeMlp);
     this.slot.trainOnly((n) => trained(`layers.${this.mixerLayers[0]}.mixer.${n}`));
-    const mask = this.slot.buffers('streamed mask', this.slot.mask()).map(own);
     const largest = Math.max(...this.slot.chunks.map((ch) => ch.size));
     for (let j = 0; j < 2; j++) {
       this.staging.push(own(gpu.createBuffer({ size: Math.max(16, largest * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
@@ -215,7 +214,7 @@ export class StreamedStageStep {
     }
     this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
     this.opt = adamwChunks(gpu, {
-      chunks: slot.optimizerChunks(this.slotM, this.slotV, mask),
+      chunks: slot.optimizerChunks(this.slotM, this.slotV),
       config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm / Math.sqrt(this.mixerLayers.length) },
     });
     const average = accumulate > 1 ? slot.chunks.flatMap((ch, k) => scale(gpu, { y: slot.grads[k]!, n: ch.size, alpha: 1 / accumulate })) : [];

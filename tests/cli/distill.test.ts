@@ -307,6 +307,17 @@ describe('distill flags', () => {
     expect(() => plan('packing=none')).toThrow(/--packing must be one of across, within, got "none"/);
   });
 
+  it('recomputes stage 3 activations by the estimate unless --recompute on or off; a resumed run may change it', () => {
+    expect(plan().recompute).toBe('auto');
+    expect(plan('recompute=on').recompute).toBe('on');
+    expect(plan('recompute=off').recompute).toBe('off');
+    expect(() => plan('recompute=yes')).toThrow(/--recompute must be one of auto, on, off, got "yes"/);
+    // Checkpoints made before the flag have no field; either way the plan is the same run.
+    const { recompute: _, ...old } = plan('seq=32');
+    expect(planDifference(old, plan('seq=32', 'recompute=on'), FIELD_FLAG)).toBeNull();
+    expect(planDifference(plan('seq=32', 'recompute=off'), plan('seq=32', 'recompute=on'), FIELD_FLAG)).toBeNull();
+  });
+
   it('says which field of a resumed plan differs', () => {
     const p = plan('seq=32');
     expect(planDifference(p, p, FIELD_FLAG)).toBeNull();

@@ -57,6 +57,32 @@ describe('gpu runtime', () => {
     expect(gpu.buffer(1000)).toBe(a);
   });
 
+  it('collects what a piece of work takes and frees it, leaving the pool and lasting buffers alone', async () => {
+    const gpu = await testGpu();
+    gpu.trim();
+    const pooled = gpu.buffer(2048);
+    gpu.release(pooled);
+    const before = gpu.memory.liveBytes;
+    const held = gpu.collect();
+    const taken = gpu.buffer(2048); // from the pool
+    const made = gpu.upload(new Float32Array(256));
+    const op = gpu.op({ shader: 'axpy', code: AXPY, reads: [made], writes: [taken], params: new Params().u32(256).f32(1).build(), workgroups: [4] });
+    const back = gpu.buffer(4096);
+    gpu.release(back);
+    const cache = gpu.lasting(gpu.buffer(512));
+    held.stop();
+    const after = gpu.buffer(128);
+    expect(op.label).toBe('axpy:main');
+    expect(gpu.memory.liveBytes).toBeGreaterThan(before);
+    held.free();
+    // Gone: the pooled buffer it took, what it made. Left: what it released back to the pool, the
+    // lasting one and the one made after stop().
+    expect(gpu.memory.liveBytes - before).toBe(-2048 + 4096 + 512 + 128);
+    gpu.trim();
+    expect(gpu.memory.liveBytes - before).toBe(-2048 + 512 + 128);
+    for (const b of [cache, after]) b.destroy();
+  });
+
   it('surfaces validation errors', async () => {
     const gpu = await testGpu();
     gpu.takeErrors();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIELD_FLAG } from '../../src/cli/commands/distill';
 import { parseConfig } from '../../src/io/config';
-import { DEFAULT_PLAN, PlanError, estimateMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
+import { DEFAULT_PLAN, PlanError, RECOMPUTE_ABOVE_BYTES, estimateMemory, recomputes, stageMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
 import { TEACHER_DIR } from '../helpers/data';
 
 const config = parseConfig(JSON.parse(readFileSync(join(TEACHER_DIR, 'config.json'), 'utf8')));
@@ -63,5 +63,48 @@ describe('validatePlan', () => {
     const big = { config: { ...config, layers: 24 }, parameters: 24 * 260_000 };
     const p = plan({ stages: [1, 2] });
     expect(estimateMemory({ ...p, streamLayers: true }, big)).toBeLessThan(estimateMemory(p, big));
+  });
+});
+
+// The shapes BENCHMARKS.md measures (scripts/bench/shaped_teacher.py: the published config.json of
+// each model), teachers in bf16.
+const PHI_15 = parseConfig({
+  model_type: 'phi', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 24, num_attention_heads: 32, num_key_value_heads: 32,
+  partial_rotary_factor: 0.5, rope_theta: 10000, max_position_embeddings: 2048, vocab_size: 51200, hidden_act: 'gelu_new', layer_norm_eps: 1e-5, tie_word_embeddings: false,
+});
+const LLAMA_32_1B = parseConfig({
+  model_type: 'llama', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64,
+  max_position_embeddings: 131072, rope_theta: 500000, rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  vocab_size: 128256, hidden_act: 'silu', rms_norm_eps: 1e-5, tie_word_embeddings: true, attention_bias: false, mlp_bias: false,
+});
+const REAL = { 'Phi-1.5': { config: PHI_15, parameters: 1_418_270_720 }, 'Llama-3.2-1B': { config: LLAMA_32_1B, parameters: 1_235_814_400 } };
+
+describe('activation recomputation in stage 3', () => {
+  const real = plan({ stages: [3], seqLen: 512, batch: 4, freezeMlp: true });
+  const gib = (b: number) => b / 2 ** 30;
+
+  it('a plan made before the choice recomputes when the estimate needs it; a bad value is refused by its flag', () => {
+    const { recompute: _, ...old } = real;
+    for (const t of Object.values(REAL)) {
+      const teacher = { ...t, weightBytes: 2 * t.parameters };
+      expect(recomputes(old, teacher)).toBe(stageMemory(real, teacher, 3, false) > RECOMPUTE_ABOVE_BYTES);
+      expect(recomputes({ ...real, recompute: 'off' }, teacher)).toBe(false);
+    }
+    expect(recomputes(plan({}), ctx.teacher)).toBe(false);
+    expect(recomputes(plan({ recompute: 'on' }), ctx.teacher)).toBe(true);
+    expect(refusal(plan({ recompute: 'sometimes' as never }), FIELD_FLAG).message).toMatch(/--recompute "sometimes" is not one of auto, on, off/);
+  });
+
+  it('holds the 1B-class shapes at seq 512 × batch 4 with frozen MLPs under 20 GiB', () => {
+    for (const [name, t] of Object.entries(REAL)) {
+      const teacher = { ...t, weightBytes: 2 * t.parameters };
+      const kept = stageMemory(real, teacher, 3, false);
+      const recomputed = stageMemory(real, teacher, 3, true);
+      console.log(`${name} stage 3: ${gib(kept).toFixed(2)} GiB keeping every layer, ${gib(recomputed).toFixed(2)} GiB recomputing`);
+      expect(recomputes(real, teacher)).toBe(true);
+      expect(estimateMemory(real, teacher)).toBe(recomputed);
+      expect(gib(recomputed)).toBeLessThan(20);
+      expect(recomputed).toBeLessThan(kept);
+    }
   });
 });

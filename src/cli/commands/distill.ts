@@ -13,7 +13,7 @@ import { corpusBytes, openCorpusStore, type CorpusStore } from '../../io/corpus-
 import { nodeDirFileSet } from '../../io/files';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, type Packing, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, type Packing, type Recompute, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint, type RunEvent, type RunState } from '../../mohawk/run';
 import { corpusModeFor, stagePrefixes, STREAM_BYTES, TokenStream, type CorpusMode } from '../../mohawk/token-stream';
@@ -50,6 +50,12 @@ const flags = {
   packing: {
     type: 'string',
     help: 'how sequences meet documents: across (default: windows anywhere in the documents back to back, each with the BOS/EOS its tokenizer places) or within (each sequence inside one document; shorter ones are not trained on)',
+  },
+  recompute: {
+    type: 'string',
+    help:
+      'stage 3 activation memory: on keeps one layer\'s activations and recomputes each block\'s in the backward (less GPU memory, slower steps, the same training), ' +
+      `off keeps every layer's, auto (default) recomputes when the plan's estimate without it is over ${RECOMPUTE_ABOVE_BYTES / 2 ** 30} GiB`,
   },
   'stream-layers': {
     type: 'boolean',
@@ -205,6 +211,12 @@ function parsePacking(s: string | undefined): Packing {
   return s as Packing;
 }
 
+function parseRecompute(s: string | undefined): Recompute {
+  if (s === undefined) return DEFAULT_PLAN.recompute!;
+  if (!(RECOMPUTES as readonly string[]).includes(s)) usage(`--recompute must be one of ${RECOMPUTES.join(', ')}, got "${s}"`);
+  return s as Recompute;
+}
+
 export interface DistillOptions {
   plan: DistillPlan;
   /** Documents of --data used (undefined: all). */
@@ -238,6 +250,7 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     seed: int(f, 'seed', DEFAULT_PLAN.seed, 0),
     streamLayers: f['stream-layers'] === true,
     packing: parsePacking(f.packing as string | undefined),
+    recompute: parseRecompute(f.recompute as string | undefined),
   };
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
   return {
@@ -270,6 +283,7 @@ export const FIELD_FLAG: Record<PlanField, string> = {
   attentionLayers: '--attention-layers',
   seed: '--seed',
   packing: '--packing',
+  recompute: '--recompute',
 };
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
@@ -465,6 +479,7 @@ export const command: Command = {
     process.on('SIGTERM', onSignal);
 
     const logEvery = (total: number) => opts.logEvery ?? Math.max(1, Math.round(total / 20));
+    const recompute = recomputes(plan, { config: c, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes });
     const t0 = performance.now();
     let outcome: 'finished' | 'stopped';
     try {
@@ -496,7 +511,7 @@ export const command: Command = {
                 if (!e.stageDone) say(`checkpoint: stage ${e.stage}, step ${e.step}`);
                 return;
               case 'stage':
-                if (e.state === 'started') say(`stage ${e.stage} (${STAGE_NAMES[e.stage]}): ${e.steps} steps, ${fmtTokens(e.tokens)} tokens${plan.streamLayers && e.stage !== 3 ? ', layers streamed' : ''}`);
+                if (e.state === 'started') say(`stage ${e.stage} (${STAGE_NAMES[e.stage]}): ${e.steps} steps, ${fmtTokens(e.tokens)} tokens${plan.streamLayers && e.stage !== 3 ? ', layers streamed' : ''}${e.stage === 3 && recompute ? ', activations recomputed' : ''}`);
                 else say(`stage ${e.stage} ${e.state}; GPU memory held at most ${e.gpuPeakBytes === undefined ? '?' : `${(e.gpuPeakBytes / 2 ** 20).toFixed(1)} MiB`} (buffers this run made)`);
                 return;
               case 'step':

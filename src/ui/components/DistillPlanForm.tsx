@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { Stage } from '../../mohawk/plan';
 import { useUi } from '../store';
-import { STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage, tokensPerStep, totalTokens } from '../../mohawk/plan';
+import { RECOMPUTE_ABOVE_BYTES, STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage, tokensPerStep, totalTokens } from '../../mohawk/plan';
 import { LR_BOUNDS, SCALAR_BOUNDS, TOKENS_BOUNDS, distillPlanErrors, formatLayerList, parseLayerList, teacherPositions, type ScalarField } from '../plan-form';
 import { count, tokens as fmtTokens } from '../../util/format';
 import { NumberField } from './NumberField';
@@ -62,6 +62,22 @@ function Packing() {
     >
       <input type="checkbox" data-testid="plan-packing" checked={within} disabled={locked} onChange={(e) => setPlan({ packing: e.target.checked ? 'within' : 'across' })} />
       <span>keep each sequence within one document</span>
+    </label>
+  );
+}
+
+/** Recomputing stage 3's activations always as a checkbox: off is the default, 'auto' (recompute when the plan needs it). */
+function Recompute() {
+  const on = useUi((s) => s.plan.recompute === 'on');
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  return (
+    <label
+      className="field toggle-field wide"
+      title={`Stage 3 keeps one layer's activations and recomputes each block's in the backward: less GPU memory for slower steps, the same training. Off, it recomputes only when the plan's estimate without it is over ${RECOMPUTE_ABOVE_BYTES / 2 ** 30} GiB.`}
+    >
+      <input type="checkbox" data-testid="plan-recompute" checked={on} disabled={locked} onChange={(e) => setPlan({ recompute: e.target.checked ? 'on' : 'auto' })} />
+      <span>always recompute stage 3 activations (less GPU memory, slower)</span>
     </label>
   );
 }
@@ -196,6 +212,7 @@ export function DistillPlanForm() {
           label="stream layers in stages 1–2 (one layer on the GPU at a time)"
           title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. Stage 3 and evaluation still need both whole models on the GPU."
         />
+        <Recompute />
         <Packing />
         <AttentionLayers />
       </div>
