@@ -4,7 +4,8 @@
 # SEQ × BATCH (default 512 × 4), STEPS optimizer steps per stage (default 6), from the repository root with
 # dist-node/ and .gpu/ carried. Per shape under $OUT: SHAPE-teacher.json, SHAPE-eval.{json,log},
 # SHAPE-distill.{jsonl,log} (each --json line prefixed with its arrival time), and in smi.txt nvidia-smi's
-# memory.used every 0.2 s; times.txt has each command's exit code and wall seconds.
+# memory.used every 0.2 s; times.txt has each command's exit code and wall seconds. STAGES (default 1,2,3)
+# picks the stages; SKIP_EVAL=1 leaves out `mohawk eval`.
 #   bash scripts/bench/real_shapes.sh phi-1.5 llama-3.2-1b ...
 set -u
 out=${OUT:-bench-out}
@@ -14,6 +15,7 @@ SEQ=${SEQ:-512}
 BATCH=${BATCH:-4}
 STEPS=${STEPS:-6}
 EXTRA=${EXTRA:-}
+STAGES=${STAGES:-1,2,3}
 corpus=public/corpus/tinystories-2MiB.txt
 tokens=$((STEPS * SEQ * BATCH))
 {
@@ -34,11 +36,11 @@ timed() {  # timed NAME CMD...
 for shape in "$@"; do
   dir=/tmp/teacher-$shape
   timed "$shape-teacher" python3 scripts/bench/shaped_teacher.py --shape "$shape" --out "$dir" > "$out/$shape-teacher.json"
-  timed "$shape-eval" node dist-node/mohawk.mjs eval --model "$dir" --data "$corpus" --docs 16 --max-tokens "$SEQ" --json \
+  [ -z "${SKIP_EVAL:-}" ] && timed "$shape-eval" node dist-node/mohawk.mjs eval --model "$dir" --data "$corpus" --docs 16 --max-tokens "$SEQ" --json \
     > "$out/$shape-eval.json" 2> "$out/$shape-eval.log"
   rm -rf "/tmp/distill-$shape"
   timed "$shape-distill" bash -c "node dist-node/mohawk.mjs distill --teacher '$dir' --data '$corpus' --out '/tmp/distill-$shape' \
-    --stages 1,2,3 --tokens '1:$tokens,2:$tokens,3:$tokens' --seq $SEQ --batch $BATCH --freeze-mlp --save-every 100000 \
+    --stages $STAGES --tokens '1:$tokens,2:$tokens,3:$tokens' --seq $SEQ --batch $BATCH --freeze-mlp --save-every 100000 \
     --eval-docs 4 --json $EXTRA 2> '$out/$shape-distill.log' | while IFS= read -r l; do echo \"\$(date +%s.%N) \$l\"; done > '$out/$shape-distill.jsonl'"
   rm -rf "/tmp/distill-$shape" "$dir"
 done
