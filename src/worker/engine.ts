@@ -81,7 +81,14 @@ function tokenizePool(tok: TeacherTokenizer): TokenizePool {
 
 const hasOpfs = () => typeof navigator !== 'undefined' && typeof navigator.storage?.getDirectory === 'function';
 
+export interface EngineOptions {
+  /** Corpora over this many bytes are trained on while they are tokenized (default STREAM_BYTES; tests lower it). */
+  streamBytes?: number;
+}
+
 export class Engine implements EngineApi, DistillApi {
+  constructor(private readonly options: EngineOptions = {}) {}
+
   private gpu: Gpu | null = null;
   private teacher: LoadedTeacher | null = null;
   private teacherFiles: FileSet | null = null;
@@ -236,7 +243,7 @@ export class Engine implements EngineApi, DistillApi {
     const teacher = this.needTeacher();
     if (this.tokenized?.corpus !== corpus || this.tokenized.teacher !== teacher) {
       const label = `tokenizing ${corpus.name}`;
-      const streams = corpusModeFor(corpusBytes(corpus.files)) === 'streaming';
+      const streams = corpusModeFor(corpusBytes(corpus.files), this.options.streamBytes) === 'streaming';
       let entry: NonNullable<Engine['tokenized']> | null = null;
       const read = { done: 0, total: corpusBytes(corpus.files) };
       const opened = await openCorpusStore({

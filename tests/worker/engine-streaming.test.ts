@@ -1,0 +1,48 @@
+// The page's engine trains on a corpus over its streaming size while the corpus is still being
+// tokenized: the load returns with the corpus partly in, the run's first stage starts on the prefix it
+// needs, the corpus card's figures keep growing under it, and the run finishes on the same engine.
+// (The streaming size is lowered for the test; in the page it is 64 MiB.)
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DOC_SEPARATOR, splitDocuments } from '../../src/io/corpus';
+import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
+import type { CorpusSummary } from '../../src/worker/api';
+import { Engine } from '../../src/worker/engine';
+import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
+
+describe('the engine on a corpus still being tokenized', () => {
+  it('starts the run on the prefix stage 1 needs and keeps tokenizing behind it', async () => {
+    const engine = new Engine({ streamBytes: 256 * 1024 });
+    type Seen = { type: string; corpus?: CorpusSummary | null; state?: string; stage?: number; finished?: boolean };
+    const events: Seen[] = [];
+    await engine.subscribe((e) => events.push(e as Seen));
+    const teacher = readdirSync(TEACHER_DIR).map((name) => new File([new Uint8Array(readFileSync(`${TEACHER_DIR}/${name}`))], name));
+    await engine.loadTeacherFiles(teacher, 'stories260K');
+
+    // About 6 MiB: the built-in slice three times over, each copy's documents kept apart.
+    const docs = splitDocuments(readFileSync(CORPUS_FILE, 'utf8'));
+    const text = [...docs, ...docs, ...docs].join(`\n${DOC_SEPARATOR}\n`);
+    const load = await engine.loadCorpusFiles([{ file: new File([text], 'big.txt'), name: 'big.txt' }], { textColumn: 'text', skipBadLines: false });
+    if (!load.ok) throw new Error(load.message);
+    expect(load.corpus.tokenizing, 'the load returned with the corpus all in').toBeDefined();
+
+    const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1], tokens: { 1: 128, 2: 0, 3: 0 }, seqLen: 32, batch: 2 };
+    await engine.startDistill(plan);
+    const startedAt = events.length;
+    const t0 = Date.now();
+    while (!events.some((e) => e.type === 'state' && e.finished) && Date.now() - t0 < 240_000) await new Promise((r) => setTimeout(r, 100));
+    expect(events.some((e) => e.type === 'state' && e.finished), 'the run did not finish').toBe(true);
+
+    // The run trained before the corpus was all in: a card update after its first step still says
+    // tokenizing, and a later one has it complete, with more documents than the load reported.
+    const firstStep = events.findIndex((e, i) => i >= startedAt && e.type === 'metric');
+    expect(firstStep).toBeGreaterThan(0);
+    expect(events.slice(firstStep).some((e) => e.type === 'corpus' && e.corpus?.tokenizing), 'no step came while tokenizing went on').toBe(true);
+    const t1 = Date.now();
+    while (!events.some((e) => e.type === 'corpus' && e.corpus && !e.corpus.tokenizing) && Date.now() - t1 < 120_000) await new Promise((r) => setTimeout(r, 100));
+    const last = events.filter((e) => e.type === 'corpus' && e.corpus).at(-1)!.corpus!;
+    expect(last.tokenizing).toBeUndefined();
+    expect(last.documents).toBe(docs.length * 3);
+    expect(load.corpus.documents).toBeLessThan(last.documents);
+  }, 360_000);
+});
