@@ -130,10 +130,21 @@ export async function badInputIsExplained(page, url) {
     const row = (await page.locator($('run-row')).first().innerText()).replace(/\s+/g, ' ');
     if (!/(stories\.parquet|more\.jsonl\.gz) and 1 more file/.test(row)) throw new Error(`the kept run does not name the dropped corpus: "${row}"`);
     await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 60_000, polling: 500 }).catch(() => {});
+
+    // "Export plan" writes the plan as `mohawk plan` does, for mohawk_torch.
+    const download = page.waitForEvent('download', { timeout: 30_000 });
+    await page.locator($('export-plan')).click();
+    const d = await download;
+    const planJson = JSON.parse((await readFile(await d.path())).toString('utf8'));
+    if (d.suggestedFilename() !== 'stories260K-built-in-plan.json') throw new Error(`the plan file is named ${d.suggestedFilename()}`);
+    const p = planJson.plan;
+    if (planJson.format !== 'mohawk-plan' || planJson.teacher?.model_type !== 'llama' || p?.seq_len !== 32 || p?.batch !== 2 || JSON.stringify(p?.stages) !== '[1]' || p?.tokens?.['1'] !== 128 || planJson.steps?.['1'] !== 2) {
+      throw new Error(`the exported plan is not the form's: ${JSON.stringify(planJson).slice(0, 400)}`);
+    }
   } finally {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
-  return 'three picked sets and one drop, each with its specific message; a parquet + .jsonl.gz corpus with a bad line refused by line, then read skipping it, and 2 steps of stage 1 trained on it';
+  return 'three picked sets and one drop, each with its specific message; a parquet + .jsonl.gz corpus with a bad line refused by line, then read skipping it, and 2 steps of stage 1 trained on it; the plan exported as JSON';
 }
 
 export async function noWebGpuIsExplained(page, url) {

@@ -21,7 +21,7 @@ import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/forma
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
 import { TOKEN_CACHE_FLAG, tokenCache, tokenizePool } from '../tokenize-workers';
 
-const flags = {
+export const distillFlags = {
   teacher: { type: 'string', help: 'teacher folder: config.json, *.safetensors, tokenizer.json', required: true },
   data: { type: 'list', help: `training corpus: ${DATA_HELP}`, required: true },
   ...CORPUS_FLAGS,
@@ -307,9 +307,9 @@ export const command: Command = {
   name: 'distill',
   summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
   synopsis: '--teacher DIR --data FILE… (--out DIR | --estimate) [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
-  flags,
+  flags: distillFlags,
   async run(argv) {
-    const f = parseFlags(argv, flags, 'distill');
+    const f = parseFlags(argv, distillFlags, 'distill');
     const opts = optionsFromFlags(f);
     const plan = opts.plan;
     const teacherDir = resolve(f.teacher as string);

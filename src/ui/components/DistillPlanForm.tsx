@@ -5,6 +5,7 @@ import { RECOMPUTE_ABOVE_BYTES, STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage,
 import { LR_BOUNDS, SCALAR_BOUNDS, TOKENS_BOUNDS, distillPlanErrors, formatLayerList, parseLayerList, teacherPositions, type ScalarField } from '../plan-form';
 import { count, tokens as fmtTokens } from '../../util/format';
 import { NumberField } from './NumberField';
+import { ExportPlanButton } from './ExportPlanButton';
 
 const TOTAL_BOUNDS = { ...TOKENS_BOUNDS, step: 100_000 };
 
@@ -231,6 +232,7 @@ export function DistillPlanForm() {
           10% of the peak.
         </p>
       </details>
+      <ExportPlanButton />
     </section>
   );
 }
