@@ -18,14 +18,10 @@
 //   da[t, n] = Σ_{i≥t} Σ_{j<t} W_ijn C[i, n] B[j, n]   (a[t, n] is in seg_n(i, j) exactly when j < t ≤ i)
 // (low-rank: E = 1; SSD: E_ij shared by the states, da summed over n). Segment sums are summed token by
 // token, never as differences of prefix sums, so exp(seg) keeps its precision for small decays.
+import type { MixerMatShape } from '../kernels/ssm-matrix';
 import { ssdMatrixBackwardRef, ssdMatrixRef } from './ssd-matrix';
 
-/** Sizes of one batch of mixer matrices: S samples, L×L each, state size N. */
-export interface MixerMatShape {
-  S: number;
-  L: number;
-  N: number;
-}
+export type { MixerMatShape };
 
 export function toeplitzMatrixRef(s: MixerMatShape, k: Float64Array): Float64Array {
   const { S, L } = s;
