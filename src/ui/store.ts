@@ -34,6 +34,7 @@ export interface Progress {
   label: string;
   done: number;
   total: number;
+  unit?: 'bytes' | 'values';
 }
 
 /**
@@ -340,7 +341,7 @@ const initUi: StateCreator<UiState> = (set, get) => {
           set({ status: { text: e.text, level: e.level } });
           return;
         case 'progress':
-          set({ progress: { label: e.label, done: e.done, total: e.total } });
+          set({ progress: { label: e.label, done: e.done, total: e.total, ...(e.unit ? { unit: e.unit } : {}) } });
           return;
         case 'corpus':
           set(e.refusal ? { corpus: e.corpus, corpusRefusal: e.refusal } : { corpus: e.corpus });

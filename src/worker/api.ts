@@ -23,9 +23,12 @@ export const BUILTIN_TEACHER_NAME = 'stories260K (built in)';
 
 export type GpuSummary = GpuInfo;
 
+export type ProgressUnit = 'bytes' | 'values';
+
 export type EngineEvent =
   | { type: 'status'; text: string; level: 'info' | 'error' }
-  | { type: 'progress'; label: string; done: number; total: number }
+  /** unit: what done and total count (bytes of files read, values of weights read); absent: items. */
+  | { type: 'progress'; label: string; done: number; total: number; unit?: ProgressUnit }
   /**
    * The corpus as its tokenizing goes on behind the page (a streaming corpus), and when it ends: all
    * in, or refused (corpus null, and why: the built-in corpus is the corpus again).

@@ -194,7 +194,7 @@ export class Engine implements EngineApi, DistillApi {
     const name = given ?? teacherName(files.has('config.json') ? await readJson(files, 'config.json') : null);
     const t = await loadTeacher(gpu, files, name, undefined, {
       upload: false,
-      onRead: (done, total) => this.emit({ type: 'progress', label: 'reading the weights (parameters)', done, total }),
+      onRead: (done, total) => this.emit({ type: 'progress', label: 'reading the weights', done, total, unit: 'values' }),
     });
     this.teacher = t;
     this.teacherFiles = files;
@@ -259,9 +259,10 @@ export class Engine implements EngineApi, DistillApi {
           if (entry?.streaming && this.tokenized === entry) return this.emit({ type: 'corpus', corpus: this.corpusSummary(corpus, entry) });
           this.emit({
             type: 'progress',
-            label: `${label}: ${p.documents.toLocaleString('en')} documents, ${Math.round(p.tokensPerS).toLocaleString('en')} tokens/s (${(p.bytesDone / 2 ** 20).toFixed(1)} of ${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB)`,
+            label: `${label}: ${p.documents.toLocaleString('en')} documents, ${Math.round(p.tokensPerS).toLocaleString('en')} tokens/s`,
             done: p.bytesDone,
             total: Math.max(1, p.bytesTotal),
+            unit: 'bytes',
           });
         },
       });
@@ -340,7 +341,7 @@ export class Engine implements EngineApi, DistillApi {
         summary = this.corpusSummary(choice, this.tokenized!);
       } else {
         // Without a tokenizer the corpus is still read through, so that bad input is found now.
-        const reader = new CorpusReader(files, choice.read, (p) => this.emit({ type: 'progress', label: `reading ${name}`, done: p.bytesDone, total: Math.max(1, p.bytesTotal) }));
+        const reader = new CorpusReader(files, choice.read, (p) => this.emit({ type: 'progress', label: `reading ${name}`, done: p.bytesDone, total: Math.max(1, p.bytesTotal), unit: 'bytes' }));
         for await (const batch of reader.batches()) void batch;
         summary.documents = reader.documents;
         summary.notes = [reader.skippedSummary()].filter((x): x is string => x !== null);
