@@ -28,6 +28,16 @@ export interface StageCurve {
 
 export const emptyCurve = (): StageCurve => ({ step: [], tokens: [], timeS: [], loss: [], gradNorm: [], lr: [] });
 
+/** One step's point added to a stage's curve: a live metric event and a kept run's history record alike. */
+export function appendPoint(c: StageCurve, p: { step: number; tokens: number; runElapsedS: number; loss: number; gradNorm: number; lr?: number }): void {
+  c.step.push(p.step);
+  c.tokens.push(p.tokens);
+  c.timeS.push(p.runElapsedS);
+  c.loss.push(p.loss);
+  c.gradNorm.push(p.gradNorm);
+  c.lr.push(p.lr ?? null);
+}
+
 export type RunCurves = PerStage<StageCurve>;
 
 /** Steps and tokens trained in the stages before each one: where it begins on a whole-run axis. */

@@ -2,7 +2,7 @@
 // store as `overlays`, and drawn over the current run's (chart-data.ts puts them on the charts' x-axis).
 import type uPlot from 'uplot';
 import type { HistoryRecord, PerStage, Stage } from '../worker/api';
-import { emptyCurve, runOffsets, type StageCurve } from './chart-data';
+import { appendPoint, emptyCurve, runOffsets, type StageCurve } from './chart-data';
 
 export interface RunOverlay {
   id: string;
@@ -22,13 +22,7 @@ export function overlayOf(run: { id: string; name: string; label: string }, reco
   const evals: RunOverlay['evals'] = [];
   for (const r of records) {
     if (r.k === 'step') {
-      const c = curves[r.stage];
-      c.step.push(r.step);
-      c.tokens.push(r.tokens);
-      c.timeS.push(r.runElapsedS);
-      c.loss.push(r.loss);
-      c.gradNorm.push(r.gradNorm);
-      c.lr.push(r.lr ?? null);
+      appendPoint(curves[r.stage], r);
     } else if (r.k === 'eval') evals.push({ stage: r.stage, teacherNll: r.teacherNll, studentNll: r.studentNll });
   }
   return { ...run, curves, tokensBefore: runOffsets(curves).tokens, evals };

@@ -19,7 +19,7 @@ import type {
 import { DEFAULT_PLAN, STAGES, clonePlan, stepsPerStage, toggleStage, withTotal } from '../mohawk/plan';
 import { DEFAULT_TEXT_COLUMN } from '../io/corpus-format';
 import type { RunOverlay } from './overlays';
-import { emptyCurve, type ChartView, type StageCurve, type XAxis } from './chart-data';
+import { appendPoint, emptyCurve, type ChartView, type StageCurve, type XAxis } from './chart-data';
 import { appendLayerDistances, emptyLayerDistances, layerMeans, type LayerDistanceSeries } from './layer-distances';
 
 export type StatusLevel = 'info' | 'error';
@@ -348,13 +348,7 @@ const initUi: StateCreator<UiState> = (set, get) => {
           return;
         case 'metric': {
           if (!isStage(e.stage)) return;
-          const c = get().series[e.stage];
-          c.step.push(e.step);
-          c.tokens.push(e.tokens);
-          c.timeS.push(e.runElapsedS);
-          c.loss.push(e.loss);
-          c.gradNorm.push(e.gradNorm);
-          c.lr.push(e.lr ?? null);
+          appendPoint(get().series[e.stage], e);
           const v = get().stages[e.stage];
           patchStage(e.stage, {
             state: v.state === 'pending' || v.state === 'off' ? 'running' : v.state,
