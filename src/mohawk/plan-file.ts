@@ -67,6 +67,7 @@ export function planFile(plan: DistillPlan, data: PlanData, teacher: PlanTeacher
       stream_layers: plan.streamLayers,
       packing: plan.packing ?? 'across',
       recompute: plan.recompute ?? 'auto',
+      gpu_memory_gib: plan.gpuMemoryGiB ?? null,
     },
     data: { text_column: data.textColumn, skip_bad_lines: data.skipBadLines, docs: data.docs, held_out: data.heldOut },
     evaluation: { docs: data.evalDocs, tokens: data.evalTokens },
@@ -126,6 +127,8 @@ export function readPlanFile(json: unknown): { plan: DistillPlan; data: PlanData
     streamLayers: bool(p, 'stream_layers', 'plan'),
     packing: oneOf('packing', PACKINGS),
     recompute: oneOf('recompute', RECOMPUTES),
+    // Absent in files written before it existed, null when not set: not checked.
+    ...(p.gpu_memory_gib === undefined || p.gpu_memory_gib === null ? {} : { gpuMemoryGiB: num(p, 'gpu_memory_gib', 'plan', (x) => x > 0) }),
   };
   const d = obj(f.data, '"data"');
   const e = obj(f.evaluation, '"evaluation"');

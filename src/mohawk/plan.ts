@@ -55,6 +55,13 @@ export interface DistillPlan {
    * in plans made before it existed: 'auto'.
    */
   recompute?: Recompute;
+  /**
+   * The GPU memory the run may take, GiB: what the card has less what its driver and other programs
+   * keep (about 2 GiB on a 24 GB card). A plan whose estimate (estimateMemory) is over it is refused
+   * before it starts, saying what would make it fit. Absent: not checked, since WebGPU does not say
+   * how much memory the device has.
+   */
+  gpuMemoryGiB?: number;
 }
 
 export type Packing = 'across' | 'within';
@@ -203,7 +210,7 @@ export function streamWindowSteps(stepBytes: number, windowBytes = STREAM_WINDOW
 }
 
 /** The plan's fields, and what a plan is checked against besides them. */
-export type PlanField = Exclude<keyof DistillPlan, 'streamLayers'> | 'corpus' | 'memory';
+export type PlanField = keyof DistillPlan | 'corpus' | 'memory';
 
 /** Why a plan cannot run; `field` says which part of it (the CLI names its flag, the page its field). */
 export class PlanError extends Error {
@@ -234,6 +241,8 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   seed: 'seed',
   packing: 'packing',
   recompute: 'activation recomputation',
+  gpuMemoryGiB: 'GPU memory limit',
+  streamLayers: 'layer streaming',
   corpus: 'the corpus',
   memory: 'GPU memory',
 };
@@ -341,7 +350,45 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
         `so stage${stages.length > 1 ? 's' : ''} ${stages.join(', ')} cannot train it${hint}`,
     );
   }
-  return { plan, steps: stepsPerStage(plan), memoryBytes: estimateMemory(plan, ctx.teacher) };
+  const memoryBytes = estimateMemory(plan, ctx.teacher);
+  if (plan.gpuMemoryGiB !== undefined) {
+    if (!(plan.gpuMemoryGiB > 0 && Number.isFinite(plan.gpuMemoryGiB))) bad('gpuMemoryGiB', ` must be a positive number of GiB (got ${plan.gpuMemoryGiB})`);
+    const over = overMemory(plan, ctx.teacher, names);
+    if (over) bad('gpuMemoryGiB', over);
+  }
+  return { plan, steps: stepsPerStage(plan), memoryBytes };
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+
+/**
+ * Why `plan` does not fit its gpuMemoryGiB, and the nearest plans that do, or null when it fits: the
+ * stages over the limit with their estimates, then each change that alone brings the whole plan
+ * within it (streaming the layers, recomputing, freezing the MLPs, then the largest batch that fits
+ * with the others made as well), worded with the caller's `names`.
+ */
+export function overMemory(plan: DistillPlan, teacher: PlanContext['teacher'], names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
+  const limit = (plan.gpuMemoryGiB ?? Infinity) * 2 ** 30;
+  const est = (p: DistillPlan) => estimateMemory(p, teacher);
+  if (est(plan) <= limit) return null;
+  const stages = plan.stages.map((s) => [s, stageMemory(plan, teacher, s, s === 3 && recomputes(plan, teacher))] as const).filter(([, b]) => b > limit);
+  const fixes: [string, DistillPlan][] = [];
+  if (!plan.streamLayers && plan.stages.some((s) => s !== 3)) fixes.push([names.streamLayers, { ...plan, streamLayers: true }]);
+  if (plan.stages.includes(3) && !recomputes(plan, teacher)) fixes.push([`${names.recompute} on`, { ...plan, recompute: 'on' }]);
+  if (plan.stages.includes(3) && !plan.freezeMlp) fixes.push([names.freezeMlp, { ...plan, freezeMlp: true }]);
+  const ok = fixes.filter(([, p]) => est(p) <= limit).map(([what, p]) => `${what} (about ${gib(est(p))})`);
+  // Fewer sequences per micro-batch, with every change above made too, keeping the tokens per step by accumulating more.
+  const all: DistillPlan = { ...plan, streamLayers: plan.streamLayers || plan.stages.some((s) => s !== 3), recompute: plan.stages.includes(3) ? 'on' : plan.recompute, freezeMlp: plan.freezeMlp || plan.stages.includes(3) };
+  let b = plan.batch - 1;
+  while (b >= 1 && est({ ...all, batch: b }) > limit) b--;
+  if (ok.length === 0 && est(all) <= limit) ok.push(`all of ${fixes.map(([w]) => w).join(', ')} (about ${gib(est(all))})`);
+  else if (ok.length === 0 && b >= 1) {
+    const changes = fixes.map(([w]) => w);
+    ok.push(`${names.batch} ${b}${changes.length ? ` with ${changes.join(', ')}` : ''} (about ${gib(est({ ...all, batch: b }))}; ${names.accumulate} ${Math.ceil((plan.batch * plan.accumulate) / b)} keeps the tokens per step)`);
+  }
+  const needs = stages.map(([s, bytes]) => `stage ${s} about ${gib(bytes)}`).join(', ');
+  const advice = ok.length ? `; it fits with ${ok.join(', or ')}` : `; even ${names.batch} 1 with every memory saving does not fit (about ${gib(est({ ...all, batch: 1 }))}): shorten the sequence or use a GPU with more memory`;
+  return ` is ${plan.gpuMemoryGiB} GiB, and by the plan's estimate ${needs}${advice}`;
 }
 
 /** Whether stage 3 of `plan` recomputes its activations in the backward (DistillPlan.recompute). */
@@ -371,7 +418,7 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
  * kernel scratch. Stages 1 and 2 keep every teacher layer's activations beside the mixers', fitted to
  * Phi-1.5 and Llama-3.2-1B shapes on the H200 (BENCHMARKS.md, "Real shapes": 1.25 layers of
  * activations per layer, measured while a stage still carried what the one before it left, so now an
- * upper estimate); stage 1 adds its attention and SSD matrices.
+ * upper estimate); stage 1 adds its attention and SSD matrices, a resident stage 2 every layer's MLP activations.
  *
  * Streamed stages hold one layer's teacher weights, the mixer's slot (parameters, gradients, two
  * moments and two copy-back staging buffers: six floats per parameter), one layer's activations and a
@@ -389,7 +436,10 @@ export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], 
   const perLayer = rows * (c.dModel * (c.postNorms ? 16 : 14) + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
   if (s === 3) return teacherBytes + studentBytes + rows * stage3Floats(c, spec, plan.seqLen, recompute) * 4;
   const matrices = s === 1 ? 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4 : 0;
-  if (!plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + matrices;
+  // Stage 2 backpropagates the block's L2 loss through its MLP to the mixer, so a resident stage 2
+  // keeps every layer's MLP activations too (SmolLM2-135M at 512 × 8 on the H200: 2.2 GiB over stage 1).
+  const mlp = s === 2 ? c.layers * rows * c.intermediate * (c.gatedMlp ? 3 : 2) * 4 : 0;
+  if (!plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + matrices + mlp;
   const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
   const perParam = teacherBytes / teacher.parameters;
   // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.

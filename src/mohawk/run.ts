@@ -126,7 +126,8 @@ export async function teacherFilesFingerprint(files: FileSet): Promise<string> {
 export function planDifference(saved: unknown, now: DistillPlan, names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
   const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
   for (const k of Object.keys(now) as (keyof DistillPlan)[]) {
-    if (k === 'streamLayers' || k === 'recompute') continue;
+    // How a run holds its memory (and the limit it is checked against) may change between sessions: the steps do not.
+    if (k === 'streamLayers' || k === 'recompute' || k === 'gpuMemoryGiB') continue;
     // A plan saved before packing was a choice packed across documents.
     const a = JSON.stringify(k === 'packing' ? (s[k] ?? 'across') : s[k]);
     const b = JSON.stringify(k === 'packing' ? (now[k] ?? 'across') : now[k]);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIELD_FLAG } from '../../src/cli/commands/distill';
 import { parseConfig } from '../../src/io/config';
-import { DEFAULT_PLAN, PlanError, RECOMPUTE_ABOVE_BYTES, estimateMemory, recomputes, stageMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
+import { DEFAULT_PLAN, PlanError, RECOMPUTE_ABOVE_BYTES, estimateMemory, overMemory, recomputes, stageMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
 import { TEACHER_DIR } from '../helpers/data';
 
 const config = parseConfig(JSON.parse(readFileSync(join(TEACHER_DIR, 'config.json'), 'utf8')));
@@ -106,5 +106,35 @@ describe('activation recomputation in stage 3', () => {
       expect(gib(recomputed)).toBeLessThan(20);
       expect(recomputed).toBeLessThan(kept);
     }
+  });
+});
+
+describe('a GPU memory limit (--gpu-memory)', () => {
+  const phi = { ...REAL['Phi-1.5'], weightBytes: 2 * REAL['Phi-1.5'].parameters };
+  const all = plan({ stages: [1, 2, 3], seqLen: 512, batch: 4, freezeMlp: true, gpuMemoryGiB: 22 });
+
+  it('refuses a Phi-1.5 plan whose resident stages 1–2 are over 22 GiB, naming what makes it fit', () => {
+    const m = overMemory(all, phi, FIELD_FLAG);
+    expect(m).toMatch(/is 22 GiB, and by the plan's estimate stage 1 about 3\d\.\d GiB, stage 2 about 3\d\.\d GiB; it fits with --stream-layers \(about 16\.\d GiB\)$/);
+    // The measured run of that plan with --stream-layers peaked at 19.0 GiB in nvidia-smi (BENCHMARKS.md).
+    expect(overMemory({ ...all, streamLayers: true }, phi, FIELD_FLAG)).toBeNull();
+  });
+
+  it('offers recomputation, frozen MLPs, then a smaller batch with more accumulation', () => {
+    const s3 = plan({ stages: [3], seqLen: 512, batch: 4, freezeMlp: false, recompute: 'off', gpuMemoryGiB: 30 });
+    const m = overMemory(s3, phi, FIELD_FLAG)!;
+    expect(m).toMatch(/stage 3 about \d+\.\d GiB; it fits with --recompute on \(about \d+\.\d GiB\)/);
+    const tight = overMemory({ ...s3, gpuMemoryGiB: 15 }, phi, FIELD_FLAG)!;
+    expect(tight).toMatch(/it fits with --batch [123] with --recompute on, --freeze-mlp \(about \d+\.\d GiB; --accumulate [234] keeps the tokens per step\)$/);
+    expect(overMemory({ ...s3, gpuMemoryGiB: 1 }, phi, FIELD_FLAG)).toMatch(/even --batch 1 with every memory saving does not fit/);
+  });
+
+  it('is checked by validatePlan, and a plan without a limit is not', () => {
+    const phiCtx = { ...ctx, teacher: phi, limits: { maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 40 } };
+    expect(() => validatePlan({ ...all, gpuMemoryGiB: undefined, streamLayers: true }, phiCtx)).not.toThrow();
+    const e = refusal({ ...all, gpuMemoryGiB: 22 }, FIELD_FLAG, phiCtx);
+    expect(e.field).toBe('gpuMemoryGiB');
+    expect(e.message).toMatch(/^plan: --gpu-memory is 22 GiB/);
+    expect(refusal({ ...all, gpuMemoryGiB: -1 }, FIELD_FLAG, phiCtx).message).toMatch(/--gpu-memory must be a positive number of GiB/);
   });
 });

@@ -59,7 +59,11 @@ export const distillFlags = {
   },
   'stream-layers': {
     type: 'boolean',
-    help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit). Stage 3 and the held-out evaluation still need both whole models on the GPU',
+    help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit), and the held-out evaluation one model at a time. Stage 3 still needs both whole models on the GPU',
+  },
+  'gpu-memory': {
+    type: 'string',
+    help: 'GiB of GPU memory the run may take (what the card has less what its driver keeps: about 22 on a 24 GB card); a plan whose estimate is over it is refused before it starts, saying what would make it fit (default: not checked)',
   },
   docs: { type: 'string', help: 'use only the first K documents of --data (default all)' },
   'held-out': { type: 'string', help: 'fraction of the documents (the last ones) never trained on (default 0.1)' },
@@ -251,6 +255,7 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     streamLayers: f['stream-layers'] === true,
     packing: parsePacking(f.packing as string | undefined),
     recompute: parseRecompute(f.recompute as string | undefined),
+    ...(f['gpu-memory'] === undefined ? {} : { gpuMemoryGiB: num(f, 'gpu-memory', 0, (x) => x > 0, 'a number of GiB > 0') }),
   };
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
   return {
@@ -284,6 +289,8 @@ export const FIELD_FLAG: Record<PlanField, string> = {
   seed: '--seed',
   packing: '--packing',
   recompute: '--recompute',
+  streamLayers: '--stream-layers',
+  gpuMemoryGiB: '--gpu-memory',
 };
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);

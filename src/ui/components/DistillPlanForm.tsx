@@ -83,6 +83,42 @@ function Recompute() {
   );
 }
 
+/**
+ * The GPU memory the run may take: blank leaves it unchecked (WebGPU does not say how much the device
+ * has); a number makes Start refuse a plan whose estimate is over it, naming what would fit.
+ */
+function GpuMemory() {
+  const value = useUi((s) => s.plan.gpuMemoryGiB);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const [draft, setDraft] = useState(value === undefined ? '' : String(value));
+  const n = Number(draft);
+  const bad = draft.trim() !== '' && !(n > 0 && Number.isFinite(n));
+  return (
+    <label className="field" title="What the card has less what its driver and other programs keep (about 22 GiB on a 24 GB card). Start refuses a plan whose estimate is over it and says what would make it fit.">
+      <span className="field-label">GPU memory limit</span>
+      <input
+        type="number"
+        data-testid="plan-gpu-memory"
+        value={draft}
+        min={0}
+        step={1}
+        placeholder="not checked"
+        disabled={locked}
+        aria-invalid={bad ? true : undefined}
+        onChange={(e) => {
+          setDraft(e.target.value);
+          const t = e.target.value.trim();
+          const x = Number(t);
+          if (t === '') setPlan({ gpuMemoryGiB: undefined });
+          else if (x > 0 && Number.isFinite(x)) setPlan({ gpuMemoryGiB: x });
+        }}
+      />
+      <span className={`field-hint ${bad ? 'invalid' : ''}`}>{bad ? 'a positive number of GiB, or blank' : 'GiB; blank: not checked'}</span>
+    </label>
+  );
+}
+
 function StageRow({ stage }: { stage: Stage }) {
   const on = useUi((s) => s.plan.stages.includes(stage));
   const budget = useUi((s) => s.plan.tokens[stage]);
@@ -211,9 +247,10 @@ export function DistillPlanForm() {
         <Toggle
           field="streamLayers"
           label="stream layers in stages 1–2 (one layer on the GPU at a time)"
-          title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. Stage 3 and evaluation still need both whole models on the GPU."
+          title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. The held-out evaluation then holds one model at a time; stage 3 still needs both whole models on the GPU."
         />
         <Recompute />
+        <GpuMemory />
         <Packing />
         <AttentionLayers />
       </div>
