@@ -36,7 +36,8 @@ timed() {  # timed NAME CMD...
 }
 for shape in "$@"; do
   dir=/tmp/teacher-$shape
-  timed "$shape-teacher" python3 scripts/bench/shaped_teacher.py --shape "$shape" --out "$dir" > "$out/$shape-teacher.json"
+  # A teacher shapes_torch.sh made for the same shape is reused.
+  [ -d "$dir" ] || timed "$shape-teacher" python3 scripts/bench/shaped_teacher.py --shape "$shape" --out "$dir" > "$out/$shape-teacher.json"
   [ -z "${SKIP_EVAL:-}" ] && timed "$shape-eval" node dist-node/mohawk.mjs eval --model "$dir" --data "$corpus" --docs 16 --max-tokens "$SEQ" --json \
     > "$out/$shape-eval.json" 2> "$out/$shape-eval.log"
   rm -rf "/tmp/distill-$shape"
