@@ -168,9 +168,13 @@ class DocumentTokenizer:
         if not os.path.exists(path):
             raise CorpusError(f"{folder} has no tokenizer.json")
         self.tk = Tokenizer.from_file(path)
-        tj = json.load(open(path, encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            tj = json.load(f)
         cp = os.path.join(folder, "tokenizer_config.json")
-        cfg = json.load(open(cp, encoding="utf-8")) if os.path.exists(cp) else {}
+        cfg = {}
+        if os.path.exists(cp):
+            with open(cp, encoding="utf-8") as f:
+                cfg = json.load(f)
 
         def id_of(key):
             v = cfg.get(key)

@@ -22,7 +22,11 @@ from datetime import datetime, timezone
 import torch
 
 from . import checkpoint as ck
-from .corpus import DocumentTokenizer, corpus_files, read_documents
+from .checkpoint import CheckpointError
+from .canonical import LayoutError
+from .config import ConfigError
+from .corpus import CorpusError, DocumentTokenizer, corpus_files, read_documents
+from .safetensors_io import SafetensorsError
 from .export import export_student
 from .model import MixerShape, Model, is_mlp, mean_nll, student_shapes
 from .parallel import Parallel
@@ -31,7 +35,7 @@ from .ssd import triton_available
 from .stages import StageRun
 from .student_init import initial_student
 from .teacher import Teacher, fingerprint
-from .tokens import STREAM_BYTES, SpreadSplit, WholeSplit, Sampler, find_store, is_store, read_store, write_store
+from .tokens import STREAM_BYTES, SpreadSplit, StoreError, WholeSplit, Sampler, find_store, is_store, read_store, write_store
 
 
 def parse_args(argv):
@@ -61,6 +65,9 @@ def parse_args(argv):
     ap.add_argument("--device", help="cuda:N or cpu (default: cuda:LOCAL_RANK when there is a GPU)")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 matrix products (off by default: f32 as the studio computes)")
     ap.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
+    ap.add_argument("--stop-after-stage", type=int, choices=(1, 2, 3),
+                    help="end the run once this stage is done and checkpointed, without exporting (another run, here or "
+                         "`mohawk distill --resume`, continues it)")
     return ap.parse_args(argv)
 
 
@@ -264,6 +271,9 @@ def run(argv=None):
         save(run_, stage, total, True)
         del run_
         log.say(f"stage {stage} finished in {time.time() - t0:.1f} s")
+        if args.stop_after_stage == stage and stage != plan.stages[-1]:
+            log.say(f"stopped after stage {stage} as asked; checkpoint in {ckpt_dir}: --resume continues it")
+            return 0
 
     provenance = {"tool": "mohawk_torch", "teacher": teacher.name, "corpus": corpus_name, "stages": list(plan.stages),
                   "tokens": {str(s): tokens_done[s] for s in (1, 2, 3)}, "plan": plan.studio_json(), "evaluations": [],
@@ -298,7 +308,8 @@ def run(argv=None):
 def main(argv=None):
     try:
         code = run(argv)
-    except (PlanError, ValueError, FloatingPointError, OSError) as e:
+    except (PlanError, ValueError, FloatingPointError, OSError, ConfigError, LayoutError, SafetensorsError,
+            CorpusError, StoreError, CheckpointError) as e:
         print(f"mohawk_torch.distill: {e}", file=sys.stderr)
         code = 1
     if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -22,15 +22,16 @@ import torch.distributed as dist
 
 
 def _fully_shard():
+    # Exception, not ImportError: Debian's 1.13 fails importing torch.distributed.fsdp with a ValueError.
     try:
         from torch.distributed.fsdp import fully_shard
         return fully_shard
-    except ImportError:
+    except Exception:  # noqa: BLE001
         pass
     try:
         from torch.distributed._composable.fsdp import fully_shard
         return fully_shard
-    except ImportError:
+    except Exception:  # noqa: BLE001
         return None
 
 
@@ -68,10 +69,15 @@ class Parallel:
         self.device = torch.device(device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        if self.world > 1 and not dist.is_initialized():
+        if (self.world > 1 or shard in ("fsdp2", "fsdp1")) and not dist.is_initialized():
+            # One process may still shard (over itself): what exercises the FSDP code paths on one GPU.
+            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+            os.environ.setdefault("MASTER_PORT", "29500")
+            os.environ.setdefault("WORLD_SIZE", str(self.world))
+            os.environ.setdefault("RANK", str(self.rank))
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.mesh = None
-        if self.world == 1:
+        if self.world == 1 and shard in ("auto", "replicate"):
             self.mode = "single"
         elif shard == "auto":
             self.mode = "fsdp2" if _fully_shard() else "fsdp1" if _fsdp1() else "replicate"
