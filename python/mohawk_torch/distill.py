@@ -231,6 +231,8 @@ def run(argv=None):
                     continue
                 start = k0
         sampler.enter_stage(stage)
+        if par.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(par.device)
         recompute = plan.recompute == "on" or (plan.recompute == "auto" and par.device.type == "cuda" and
                                                plan.batch * plan.seq_len * a.layers * (14 * a.d + 4 * a.intermediate) * 4
                                                > 0.3 * torch.cuda.get_device_properties(par.device).total_memory)
@@ -270,7 +272,8 @@ def run(argv=None):
             return 130
         save(run_, stage, total, True)
         del run_
-        log.say(f"stage {stage} finished in {time.time() - t0:.1f} s")
+        peak = f", GPU memory at most {torch.cuda.max_memory_allocated(par.device) / 2**30:.2f} GiB on rank 0" if par.device.type == "cuda" else ""
+        log.say(f"stage {stage} finished in {time.time() - t0:.1f} s{peak}")
         if args.stop_after_stage == stage and stage != plan.stages[-1]:
             log.say(f"stopped after stage {stage} as asked; checkpoint in {ckpt_dir}: --resume continues it")
             return 0
