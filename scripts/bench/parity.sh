@@ -8,6 +8,10 @@
 # fixture family at seq 64 × batch 4, each once with the teacher through transformers and the stories260K
 # run once more with the plain-PyTorch teacher. Per run under $OUT: NAME/parity.{md,json}, NAME/*.jsonl
 # and logs; $OUT/parity.md collects the tables, $OUT/summary.txt one line per run.
+# Then (group "torchrun") a plan from `mohawk plan` run end to end under torchrun --nproc_per_node=1 on the
+# text corpus (tokenized by the trainer with `tokenizers`), three times: as one process, and sharding over
+# that one process with fully_shard and with FSDP1 (the code paths of N GPUs), each student then evaluated
+# by `mohawk eval`: $OUT/torchrun-*.jsonl, torchrun-*-eval.json.
 #   bash scripts/bench/parity.sh            # all of the above
 #   ONLY="stories260K gpt2" bash scripts/bench/parity.sh
 set -u
@@ -44,4 +48,24 @@ one stories260K-acc2-hybrid public/teacher/stories260K --seq 256 --batch 2 --acc
 for fx in gpt2 llama-gqa gpt_neox phi llama-bf16 qwen2 qwen3 mistral-swa llama3-rope gemma3; do
   one "$fx" "tests/fixtures/$fx" --seq 64 --batch 4
 done
+if want torchrun; then
+  r=/tmp/parity/torchrun; rm -rf "$r"; mkdir -p "$r"
+  node dist-node/mohawk.mjs plan --teacher public/teacher/stories260K --out "$r/plan.json" --tokens 1:40k,2:40k,3:200k > /dev/null 2>&1
+  for shard in single fsdp2 fsdp1; do
+    flag=""; [ "$shard" = single ] || flag="--shard $shard"
+    t0=$(date +%s)
+    PYTHONPATH=python torchrun --nproc_per_node=1 -m mohawk_torch.distill --plan "$r/plan.json" --teacher public/teacher/stories260K \
+      --data "$corpus" --out "$r/$shard" --json $flag > "$out/torchrun-$shard.jsonl" 2> "$out/torchrun-$shard.log"
+    rc=$?
+    node dist-node/mohawk.mjs eval --model "$r/$shard" --data "$corpus" --docs 50 --max-tokens 256 --json > "$out/torchrun-$shard-eval.json" 2>> "$out/torchrun-$shard.log"
+    echo "torchrun $shard: rc=$rc eval rc=$? $(( $(date +%s) - t0 )) s; $(tail -n 1 "$out/torchrun-$shard.jsonl"); mohawk eval $(cat "$out/torchrun-$shard-eval.json")" | tee -a "$out/summary.txt"
+  done
+  python3 - "$out" <<'PY' | tee -a "$out/summary.txt"
+import json, sys
+runs = {s: [json.loads(l) for l in open(f"{sys.argv[1]}/torchrun-{s}.jsonl") if '"loss"' in l] for s in ("single", "fsdp2", "fsdp1")}
+for s in ("fsdp2", "fsdp1"):
+    d = max((abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(runs["single"], runs[s])), default=float("nan"))
+    print(f"torchrun {s} against one process: {len(runs[s])} of {len(runs['single'])} steps, max relative loss difference {d:.2e}")
+PY
+fi
 cat "$out/summary.txt"
