@@ -12,9 +12,14 @@
 // Backward: dx overwritten, or added to with `accumulate`; dw and db (each optional) are summed
 // over rows in a fixed order (partials over chunks of rows, then a sum over chunks), overwritten
 // or, with `accumulateDw`, added to.
+//
+// Two forms: when d is a multiple of 4 (and at most 4·256·MAX_NV), the four-float row kernels of
+// norm-rows.ts (a row read once into registers as vec4s, subgroup sums where the device has them,
+// dx and the weight-gradient partials in one pass); otherwise the scalar kernels of norm.wgsl.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, shader } from '../gpu/wgsl';
+import { bindings, shader, wgsl } from '../gpu/wgsl';
 import normWgsl from '../../shaders/norm.wgsl?raw';
+import { MAX_NV, normRowsWgsl } from './norm-rows';
 
 const SHADER = shader('norm',
   normWgsl,
@@ -25,8 +30,42 @@ const SHADER = shader('norm',
   bindings(['rp_x: array<f32>', 'rp_rstd: array<f32>', 'rp_dy: array<f32>'], ['rp_part: array<f32>'], 'rpu: U'), // rms_wpart
   bindings(['lp_x: array<f32>', 'lp_mean: array<f32>', 'lp_rstd: array<f32>', 'lp_dy: array<f32>'], ['lp_part: array<f32>'], 'lpu: U'), // ln_wpart
   bindings(['wf_part: array<f32>'], ['wf_out: array<f32>'], 'wfu: U'), // wgrad_final
+  bindings(['wd_part: array<f32>'], ['wd_fold: array<f32>'], 'wdu: U'), // wgrad_fold
 );
 const WCOLS = 64; // columns per workgroup in the weight-gradient passes
+
+/** The module with the four-float row kernels for NV quads per invocation, with or without subgroups. */
+const rowModules = new Map<string, { shader: string; code: string }>();
+function rowsShader(nv: number, subgroups: boolean): { shader: string; code: string } {
+  const key = `${nv}/${subgroups}`;
+  let m = rowModules.get(key);
+  if (!m) {
+    // `enable` must open the module, ahead of norm.wgsl's declarations.
+    m = { shader: 'norm', code: subgroups ? wgsl('enable subgroups;', SHADER.code, normRowsWgsl(nv, true)) : wgsl(SHADER.code, normRowsWgsl(nv, false)) };
+    rowModules.set(key, m);
+  }
+  return m;
+}
+
+/** Workgroup size and quads per invocation of the four-float kernels for rows of d, or null for the scalar ones. */
+interface RowPlan {
+  wg: number;
+  nv: number;
+  subgroups: boolean;
+}
+
+function rowPlan(gpu: Gpu, d: number): RowPlan | null {
+  const d4 = d / 4;
+  if (d % 4 !== 0 || d4 > 256 * MAX_NV) return null;
+  // About four quads (16 floats) per invocation: the whole row in flight with few threads to sum over.
+  const wg = Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(d4 / 4)))));
+  return { wg, nv: Math.ceil(d4 / wg), subgroups: gpu.info.subgroups };
+}
+
+/** Rows a four-float backward workgroup walks: few enough for about a thousand workgroups, at most 16. */
+function bwdChunk(rows: number): number {
+  return Math.min(16, Math.max(4, Math.ceil(rows / 1024)));
+}
 
 export interface RmsNormArgs {
   x: Bindable;
@@ -137,8 +176,8 @@ function chunkRows(rows: number): number {
   return Math.max(8, Math.ceil(Math.sqrt(rows)));
 }
 
-function params(s: Shape, eps = 0, chunk = 1, stride = 0, colOff = 0, acc = false): ArrayBuffer {
-  return new Params().u32(s.rows).u32(s.d).f32(eps).u32(chunk).u32(stride).u32(colOff).u32(acc ? 1 : 0).build();
+function params(s: Shape, eps = 0, chunk = 1, stride = 0, colOff = 0, acc = false, group = 0): ArrayBuffer {
+  return new Params().u32(s.rows).u32(s.d).f32(eps).u32(chunk).u32(stride).u32(colOff).u32(acc ? 1 : 0).u32(group).build();
 }
 
 export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
@@ -151,11 +190,12 @@ export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
   need(fn, shape, ins[1], s.d);
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
+  const plan = rowPlan(gpu, s.d);
   return [
     gpu.op({
-      ...SHADER,
-      entry: 'rms_fwd',
-      constants: { WG: rowWg(s.d) },
+      ...(plan ? rowsShader(plan.nv, plan.subgroups) : SHADER),
+      entry: plan ? 'rms_fwd4' : 'rms_fwd',
+      constants: { WG: plan ? plan.wg : rowWg(s.d) },
       reads: [a.x, a.w],
       writes: [a.y, a.rstd],
       params: params(s, a.eps),
@@ -176,11 +216,12 @@ export function layerNorm(gpu: Gpu, a: LayerNormArgs): Op[] {
   need(fn, shape, ins[2], s.d);
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
+  const plan = rowPlan(gpu, s.d);
   return [
     gpu.op({
-      ...SHADER,
-      entry: 'ln_fwd',
-      constants: { WG: rowWg(s.d) },
+      ...(plan ? rowsShader(plan.nv, plan.subgroups) : SHADER),
+      entry: plan ? 'ln_fwd4' : 'ln_fwd',
+      constants: { WG: plan ? plan.wg : rowWg(s.d) },
       reads: [a.x, a.w, a.b],
       writes: [a.y, a.mean, a.rstd],
       params: params(s, a.eps),
@@ -228,6 +269,80 @@ function weightGrads(gpu: Gpu, label: string, s: Shape, part: { entry: string; r
   return ops;
 }
 
+/**
+ * The four-float backward: dx for every row and, when a weight gradient is asked for, per-chunk
+ * partials (perChunk floats each), folded in groups when there are many, then summed per output.
+ */
+function rowsBackward(gpu: Gpu, label: string, s: Shape, plan: RowPlan, k: { entry: string; reads: Bindable[]; dx: Bindable; perChunk: number; acc: boolean }, outs: [Bindable | undefined, number][], accDw: boolean): Op[] {
+  const rows = { ...rowsShader(plan.nv, plan.subgroups), constants: { WG: plan.wg } };
+  if (outs.every(([o]) => !o)) {
+    return [
+      gpu.op({
+        ...rows,
+        entry: `${k.entry}_dx4`,
+        reads: k.reads,
+        writes: [k.dx],
+        params: params(s, 0, 1, 0, 0, k.acc),
+        workgroups: rowGrid(gpu, s.rows),
+        label: `${label} dx`,
+      }),
+    ];
+  }
+  const chunk = bwdChunk(s.rows);
+  const chunks = Math.ceil(s.rows / chunk);
+  // Owned by these ops for as long as they are used.
+  const part = gpu.buffer(chunks * k.perChunk * 4, `${label} partials`);
+  const ops = [
+    gpu.op({
+      ...rows,
+      entry: `${k.entry}_bwd4`,
+      reads: k.reads,
+      writes: [k.dx, part],
+      params: params(s, 0, chunk, 0, 0, k.acc),
+      workgroups: rowGrid(gpu, chunks),
+      label: `${label} dx and weight partials`,
+    }),
+  ];
+  const cols = Math.ceil(k.perChunk / WCOLS);
+  // wgrad_final sums `terms` partials of `sumRows` rows in chunks of `sumChunk`.
+  let [terms, sumRows, sumChunk] = [part, s.rows, chunk];
+  if (chunks > 16) {
+    // One thread per column would add ~1000 partials in a row; fold groups of about √chunks first.
+    const group = Math.ceil(Math.sqrt(chunks));
+    const folds = Math.ceil(chunks / group);
+    const fold = gpu.buffer(folds * k.perChunk * 4, `${label} folded partials`);
+    ops.push(
+      gpu.op({
+        ...SHADER,
+        entry: 'wgrad_fold',
+        constants: { WG: WCOLS },
+        reads: [part],
+        writes: [fold],
+        params: params(s, 0, chunk, k.perChunk, 0, false, group),
+        workgroups: [cols, folds],
+        label: `${label} weight partials folded`,
+      }),
+    );
+    [terms, sumRows, sumChunk] = [fold, folds, 1];
+  }
+  for (const [out, colOff] of outs) {
+    if (!out) continue;
+    ops.push(
+      gpu.op({
+        ...SHADER,
+        entry: 'wgrad_final',
+        constants: { WG: WCOLS },
+        reads: [terms],
+        writes: [out],
+        params: params({ rows: sumRows, d: s.d }, 0, sumChunk, k.perChunk, colOff, accDw),
+        workgroups: [Math.ceil(s.d / WCOLS)],
+        label: `${label} weight sum`,
+      }),
+    );
+  }
+  return ops;
+}
+
 export function rmsNormBackward(gpu: Gpu, a: RmsNormBackwardArgs): Op[] {
   const fn = 'rmsNormBackward';
   const s: Shape = { rows: a.rows, d: a.d };
@@ -242,6 +357,11 @@ export function rmsNormBackward(gpu: Gpu, a: RmsNormBackwardArgs): Op[] {
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
   const label = `rmsNormBackward ${shape}`;
+  const plan = rowPlan(gpu, s.d);
+  if (plan) {
+    const k = { entry: 'rms', reads: [a.x, a.w, a.rstd, a.dy], dx: a.dx, perChunk: s.d, acc: a.accumulate ?? false };
+    return rowsBackward(gpu, label, s, plan, k, [[a.dw, 0]], a.accumulateDw ?? false);
+  }
   return [
     ...weightGrads(gpu, label, s, { entry: 'rms_wpart', reads: [a.x, a.rstd, a.dy], perChunk: s.d }, [[a.dw, 0]], a.accumulateDw ?? false),
     gpu.op({
@@ -273,6 +393,11 @@ export function layerNormBackward(gpu: Gpu, a: LayerNormBackwardArgs): Op[] {
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
   const label = `layerNormBackward ${shape}`;
+  const plan = rowPlan(gpu, s.d);
+  if (plan) {
+    const k = { entry: 'ln', reads: [a.x, a.w, a.mean, a.rstd, a.dy], dx: a.dx, perChunk: 2 * s.d, acc: a.accumulate ?? false };
+    return rowsBackward(gpu, label, s, plan, k, [[a.dw, 0], [a.db, s.d]], a.accumulateDw ?? false);
+  }
   return [
     ...weightGrads(gpu, label, s, { entry: 'ln_wpart', reads: [a.x, a.mean, a.rstd, a.dy], perChunk: 2 * s.d }, [[a.dw, 0], [a.db, s.d]], a.accumulateDw ?? false),
     gpu.op({
