@@ -62,6 +62,26 @@ function rowPlan(gpu: Gpu, d: number): RowPlan | null {
   return { wg, nv: Math.ceil(d4 / wg), subgroups: gpu.info.subgroups };
 }
 
+/**
+ * The four-float backward's weight-gradient partials and their folds, in two buffers per device
+ * shared by every norm backward (as matmul-splitk.ts shares its scratch): ops run in queue order,
+ * and each backward's sums have read its partials before the next backward writes them. Made
+ * outside the runtime's pool and collections, counted in gpu.memory, grown by replacement; ops
+ * built earlier keep the smaller buffer they were bound to.
+ */
+const partials = new WeakMap<Gpu, [GPUBuffer | null, GPUBuffer | null]>();
+function sharedPartials(gpu: Gpu, which: 0 | 1, floats: number): Bindable {
+  const bytes = Math.max(16, Math.ceil(floats / 4) * 16);
+  const held = partials.get(gpu) ?? [null, null];
+  let buf = held[which];
+  if (!buf || buf.size < bytes) {
+    buf = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `norm weight ${which ? 'folds' : 'partials'}` });
+    held[which] = buf;
+    partials.set(gpu, held);
+  }
+  return { buffer: buf, offset: 0, size: bytes };
+}
+
 /** Rows a four-float backward workgroup walks: few enough for about a thousand workgroups, at most 16. */
 function bwdChunk(rows: number): number {
   return Math.min(16, Math.max(4, Math.ceil(rows / 1024)));
@@ -290,8 +310,7 @@ function rowsBackward(gpu: Gpu, label: string, s: Shape, plan: RowPlan, k: { ent
   }
   const chunk = bwdChunk(s.rows);
   const chunks = Math.ceil(s.rows / chunk);
-  // Owned by these ops for as long as they are used.
-  const part = gpu.buffer(chunks * k.perChunk * 4, `${label} partials`);
+  const part = sharedPartials(gpu, 0, chunks * k.perChunk);
   const ops = [
     gpu.op({
       ...rows,
@@ -305,12 +324,12 @@ function rowsBackward(gpu: Gpu, label: string, s: Shape, plan: RowPlan, k: { ent
   ];
   const cols = Math.ceil(k.perChunk / WCOLS);
   // wgrad_final sums `terms` partials of `sumRows` rows in chunks of `sumChunk`.
-  let [terms, sumRows, sumChunk] = [part, s.rows, chunk];
+  let [terms, sumRows, sumChunk]: [Bindable, number, number] = [part, s.rows, chunk];
   if (chunks > 16) {
     // One thread per column would add ~1000 partials in a row; fold groups of about √chunks first.
     const group = Math.ceil(Math.sqrt(chunks));
     const folds = Math.ceil(chunks / group);
-    const fold = gpu.buffer(folds * k.perChunk * 4, `${label} folded partials`);
+    const fold = sharedPartials(gpu, 1, folds * k.perChunk);
     ops.push(
       gpu.op({
         ...SHADER,
