@@ -30,8 +30,14 @@ fn linear(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wg.y * nwg.x + wg.x) * WG + lid;
 }
 
+// The first of an invocation's two quads (four-float entries); the second is WG quads on.
+fn quad_id(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * (2u * WG) + lid;
+}
+
 // gather (out = table rows) and gather_pos (out = table rows + position rows) are stamped by
-// src/kernels/embedding.ts: they differ in the position table's binding and its term.
+// src/kernels/embedding.ts: they differ in the position table's binding and its term; so are their
+// four-float forms gather4 and gather4_pos, for rows of d a multiple of 4.
 
 // ---- sort_init: kv[t] = (clamped id, t) ---------------------------------------------------------
 
