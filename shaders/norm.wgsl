@@ -126,6 +126,55 @@ fn ln_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
 }
 
+// ---- rms_add_fwd, ln_add_fwd: the residual add first, h = x + a written out, then rms_fwd or ln_fwd
+// of h. Each invocation reads back only the h it wrote itself, so no barrier is needed for that.
+
+@compute @workgroup_size(WG)
+fn rms_add_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg);
+  if (row >= rau.rows) { return; }
+  let d = rau.d;
+  let base = row * d;
+  var ss = 0.0;
+  for (var j = lid; j < d; j += WG) {
+    let v = ra_x[base + j] + ra_a[base + j];
+    ra_h[base + j] = v;
+    ss += v * v;
+  }
+  let r = inverseSqrt(tree(lid, vec2f(ss, 0.0)).x / f32(d) + rau.eps);
+  for (var j = lid; j < d; j += WG) { ra_y[base + j] = ra_h[base + j] * r * ra_w[j]; }
+  if (lid == 0u) { ra_rstd[row] = r; }
+}
+
+@compute @workgroup_size(WG)
+fn ln_add_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_index(wg, nwg);
+  if (row >= lau.rows) { return; }
+  let d = lau.d;
+  let base = row * d;
+  var s = vec2f(0.0, 0.0);
+  for (var j = lid; j < d; j += WG) {
+    let v = la_x[base + j] + la_a[base + j];
+    la_h[base + j] = v;
+    s = cadd(s, vec2f(v, 0.0));
+  }
+  let st = csum(lid, s);
+  let mu = (st.x + st.y) / f32(d);
+  var m2 = vec2f(0.0, 0.0);
+  for (var j = lid; j < d; j += WG) {
+    let c = la_h[base + j] - mu;
+    m2 += vec2f(c, c * c);
+  }
+  let t = tree(lid, m2);
+  let mu_lo = t.x / f32(d);
+  let r = inverseSqrt(max(t.y - t.x * mu_lo, 0.0) / f32(d) + lau.eps);
+  for (var j = lid; j < d; j += WG) { la_y[base + j] = ((la_h[base + j] - mu) - mu_lo) * r * la_w[j] + la_b[j]; }
+  if (lid == 0u) {
+    la_mean[row] = mu;
+    la_rstd[row] = r;
+  }
+}
+
 // ---- rms_dx -------------------------------------------------------------------------------------
 
 @compute @workgroup_size(WG)

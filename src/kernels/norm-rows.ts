@@ -6,7 +6,8 @@
 // (NV·WG ≥ d4 > (NV−1)·WG, so only the last quad can fall past the row and is guarded), all loaded
 // before the first sum, so a workgroup has its whole row in flight. The row's sums go through
 // wsum: subgroupAdd and one slot per subgroup where the device has subgroups, the workgroup tree
-// of norm.wgsl where not. Nothing is read twice: y (or dx) comes from the registers.
+// of norm.wgsl where not. Nothing is read twice: y (or dx) comes from the registers. rms_add_fwd4
+// and ln_add_fwd4 first add the residual (h = x + a, written out) and normalise h.
 //
 // Backward with weight gradients (rms_bwd4, ln_bwd4): a workgroup takes `chunk` consecutive rows,
 // one after another, writes each row's dx and adds dy·x̂ (and dy) into registers per column, so the
@@ -65,47 +66,66 @@ fn wsum(lid: u32, v: vec2f, sid: u32, ssz: u32) -> vec2f {
   return tree(lid, v);
 }`;
 
-  const rmsFwd = `${bindings(['r4f_x: array<vec4f>', 'r4f_w: array<vec4f>'], ['r4f_y: array<vec4f>', 'r4f_rstd: array<f32>'], 'r4fu: U')}
+  // The forward's input: x, or with a residual add (the *_add_fwd4 entries) h = x + a, written out.
+  const input = (p: string, add: boolean) =>
+    add
+      ? `${load('xa', `${p}_x`)}
+  ${load('ra', `${p}_a`)}
+  ${each((k) => `let x${k} = xa${k} + ra${k};`)}
+  ${storeEach(`${p}_h`, (k) => `x${k}`)}`
+      : load('x', `${p}_x`);
 
-${head('rms_fwd4')}
+  const rmsFwd = (add: boolean) => {
+    const p = add ? 'r4a' : 'r4f';
+    const reads = [`${p}_x: array<vec4f>`, ...(add ? [`${p}_a: array<vec4f>`] : []), `${p}_w: array<vec4f>`];
+    const writes = [`${p}_y: array<vec4f>`, `${p}_rstd: array<f32>`, ...(add ? [`${p}_h: array<vec4f>`] : [])];
+    return `${bindings(reads, writes, `${p}u: U`)}
+
+${head(add ? 'rms_add_fwd4' : 'rms_fwd4')}
   let row = row_index(wg, nwg);
-  if (row >= r4fu.rows) { return; }
-  let d4 = r4fu.d / 4u;
+  if (row >= ${p}u.rows) { return; }
+  let d4 = ${p}u.d / 4u;
   let base = row * d4;
   ${idx}
-  ${load('x', 'r4f_x')}
+  ${input(p, add)}
   let ss = ${sum((k) => `dot(x${k}, x${k})`)};
-  let r = inverseSqrt(wsum(lid, vec2f(ss, 0.0), ${sg}).x / f32(r4fu.d) + r4fu.eps);
-  ${storeEach('r4f_y', (k) => `x${k} * r * r4f_w[j${k}]`)}
-  if (lid == 0u) { r4f_rstd[row] = r; }
+  let r = inverseSqrt(wsum(lid, vec2f(ss, 0.0), ${sg}).x / f32(${p}u.d) + ${p}u.eps);
+  ${storeEach(`${p}_y`, (k) => `x${k} * r * ${p}_w[j${k}]`)}
+  if (lid == 0u) { ${p}_rstd[row] = r; }
 }`;
+  };
 
   // As ln_fwd: the mean from a compensated sum, then the corrected two-pass variance about it, all
   // from registers.
-  const lnFwd = `${bindings(['l4f_x: array<vec4f>', 'l4f_w: array<vec4f>', 'l4f_b: array<vec4f>'], ['l4f_y: array<vec4f>', 'l4f_mean: array<f32>', 'l4f_rstd: array<f32>'], 'l4fu: U')}
+  const lnFwd = (add: boolean) => {
+    const p = add ? 'l4a' : 'l4f';
+    const reads = [`${p}_x: array<vec4f>`, ...(add ? [`${p}_a: array<vec4f>`] : []), `${p}_w: array<vec4f>`, `${p}_b: array<vec4f>`];
+    const writes = [`${p}_y: array<vec4f>`, `${p}_mean: array<f32>`, `${p}_rstd: array<f32>`, ...(add ? [`${p}_h: array<vec4f>`] : [])];
+    return `${bindings(reads, writes, `${p}u: U`)}
 
-${head('ln_fwd4')}
+${head(add ? 'ln_add_fwd4' : 'ln_fwd4')}
   let row = row_index(wg, nwg);
-  if (row >= l4fu.rows) { return; }
-  let d4 = l4fu.d / 4u;
+  if (row >= ${p}u.rows) { return; }
+  let d4 = ${p}u.d / 4u;
   let base = row * d4;
   ${idx}
-  ${load('x', 'l4f_x')}
+  ${input(p, add)}
   var s = vec2f(0.0);
   ${each((k) => `s = cadd4(s, x${k});`)}
   let st = csum(lid, s);
-  let mu = (st.x + st.y) / f32(l4fu.d);
+  let mu = (st.x + st.y) / f32(${p}u.d);
   ${each((k) => (k < last ? `let c${k} = x${k} - mu;` : `let c${k} = select(vec4f(0.0), x${k} - mu, in${k});`))}
   let m2 = vec2f(dot(${sum((k) => `c${k}`)}, ${ones}), ${sum((k) => `dot(c${k}, c${k})`)});
   let t = wsum(lid, m2, ${sg});
-  let mu_lo = t.x / f32(l4fu.d);
-  let r = inverseSqrt(max(t.y - t.x * mu_lo, 0.0) / f32(l4fu.d) + l4fu.eps);
-  ${storeEach('l4f_y', (k) => `(c${k} - mu_lo) * r * l4f_w[j${k}] + l4f_b[j${k}]`)}
+  let mu_lo = t.x / f32(${p}u.d);
+  let r = inverseSqrt(max(t.y - t.x * mu_lo, 0.0) / f32(${p}u.d) + ${p}u.eps);
+  ${storeEach(`${p}_y`, (k) => `(c${k} - mu_lo) * r * ${p}_w[j${k}] + ${p}_b[j${k}]`)}
   if (lid == 0u) {
-    l4f_mean[row] = mu;
-    l4f_rstd[row] = r;
+    ${p}_mean[row] = mu;
+    ${p}_rstd[row] = r;
   }
 }`;
+  };
 
   // dx = r·(g − x̂·Σ(g·x̂)/d), g = dy·w, x̂ = x·r; with weights, dw partial += dy·x·r per column.
   const rmsBwd = (dw: boolean) => {
@@ -170,5 +190,5 @@ ${head(dw ? 'ln_bwd4' : 'ln_dx4')}
 }`;
   };
 
-  return [wsum, rmsFwd, lnFwd, rmsBwd(false), rmsBwd(true), lnBwd(false), lnBwd(true)].join('\n\n');
+  return [wsum, rmsFwd(false), rmsFwd(true), lnFwd(false), lnFwd(true), rmsBwd(false), rmsBwd(true), lnBwd(false), lnBwd(true)].join('\n\n');
 }

@@ -8,7 +8,8 @@
 //   w, b, dw, db  (d)
 //   mean, rstd    (rows): saved by the forward pass for the backward pass
 // Outputs never share a buffer with inputs (no in-place normalisation); outputs may be disjoint
-// slices of one buffer.
+// slices of one buffer. With `residual` the forward normalises x + residual.add and writes that sum
+// to residual.sum in the same pass (the residual add before a block's second norm).
 // Backward: dx overwritten, or added to with `accumulate`; dw and db (each optional) are summed
 // over rows in a fixed order (partials over chunks of rows, then a sum over chunks), overwritten
 // or, with `accumulateDw`, added to.
@@ -31,6 +32,8 @@ const SHADER = shader('norm',
   bindings(['lp_x: array<f32>', 'lp_mean: array<f32>', 'lp_rstd: array<f32>', 'lp_dy: array<f32>'], ['lp_part: array<f32>'], 'lpu: U'), // ln_wpart
   bindings(['wf_part: array<f32>'], ['wf_out: array<f32>'], 'wfu: U'), // wgrad_final
   bindings(['wd_part: array<f32>'], ['wd_fold: array<f32>'], 'wdu: U'), // wgrad_fold
+  bindings(['ra_x: array<f32>', 'ra_a: array<f32>', 'ra_w: array<f32>'], ['ra_y: array<f32>', 'ra_rstd: array<f32>', 'ra_h: array<f32>'], 'rau: U'), // rms_add_fwd
+  bindings(['la_x: array<f32>', 'la_a: array<f32>', 'la_w: array<f32>', 'la_b: array<f32>'], ['la_y: array<f32>', 'la_mean: array<f32>', 'la_rstd: array<f32>', 'la_h: array<f32>'], 'lau: U'), // ln_add_fwd
 );
 const WCOLS = 64; // columns per workgroup in the weight-gradient passes
 
@@ -87,6 +90,16 @@ function bwdChunk(rows: number): number {
   return Math.min(16, Math.max(4, Math.ceil(rows / 1024)));
 }
 
+/**
+ * A residual add folded into the norm's pass: the norm's input is x + add (rows, d), which is also
+ * written to `sum` (the residual stream going on), so h is read and written once instead of
+ * written by an add and read back by the norm. `sum` is an output like y.
+ */
+export interface ResidualAdd {
+  add: Bindable;
+  sum: Bindable;
+}
+
 export interface RmsNormArgs {
   x: Bindable;
   w: Bindable;
@@ -95,6 +108,7 @@ export interface RmsNormArgs {
   rows: number;
   d: number;
   eps: number;
+  residual?: ResidualAdd;
 }
 
 export interface RmsNormBackwardArgs {
@@ -122,6 +136,7 @@ export interface LayerNormArgs {
   rows: number;
   d: number;
   eps: number;
+  residual?: ResidualAdd;
 }
 
 export interface LayerNormBackwardArgs {
@@ -200,6 +215,15 @@ function params(s: Shape, eps = 0, chunk = 1, stride = 0, colOff = 0, acc = fals
   return new Params().u32(s.rows).u32(s.d).f32(eps).u32(chunk).u32(stride).u32(colOff).u32(acc ? 1 : 0).u32(group).build();
 }
 
+/** Checks a residual add's tensors and lists them with the op's inputs and outputs. */
+function residual(fn: string, shape: string, s: Shape, r: ResidualAdd | undefined, ins: Named[], outs: Out[]): ResidualAdd | undefined {
+  if (!r) return undefined;
+  need(fn, shape, ['residual.add', r.add], s.rows * s.d);
+  ins.push(['residual.add', r.add]);
+  outs.push(['residual.sum', r.sum, s.rows * s.d]);
+  return r;
+}
+
 export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
   const fn = 'rmsNorm';
   const s: Shape = { rows: a.rows, d: a.d };
@@ -208,16 +232,17 @@ export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
   const outs: Out[] = [['y', a.y, s.rows * s.d], ['rstd', a.rstd, s.rows]];
   need(fn, shape, ins[0], s.rows * s.d);
   need(fn, shape, ins[1], s.d);
+  const r = residual(fn, shape, s, a.residual, ins, outs);
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
   const plan = rowPlan(gpu, s.d);
   return [
     gpu.op({
       ...(plan ? rowsShader(plan.nv, plan.subgroups) : SHADER),
-      entry: plan ? 'rms_fwd4' : 'rms_fwd',
+      entry: `rms_${r ? 'add_' : ''}fwd${plan ? '4' : ''}`,
       constants: { WG: plan ? plan.wg : rowWg(s.d) },
-      reads: [a.x, a.w],
-      writes: [a.y, a.rstd],
+      reads: r ? [a.x, r.add, a.w] : [a.x, a.w],
+      writes: r ? [a.y, a.rstd, r.sum] : [a.y, a.rstd],
       params: params(s, a.eps),
       workgroups: rowGrid(gpu, s.rows),
       label: `rmsNorm ${shape}`,
@@ -234,16 +259,17 @@ export function layerNorm(gpu: Gpu, a: LayerNormArgs): Op[] {
   need(fn, shape, ins[0], s.rows * s.d);
   need(fn, shape, ins[1], s.d);
   need(fn, shape, ins[2], s.d);
+  const r = residual(fn, shape, s, a.residual, ins, outs);
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
   const plan = rowPlan(gpu, s.d);
   return [
     gpu.op({
       ...(plan ? rowsShader(plan.nv, plan.subgroups) : SHADER),
-      entry: plan ? 'ln_fwd4' : 'ln_fwd',
+      entry: `ln_${r ? 'add_' : ''}fwd${plan ? '4' : ''}`,
       constants: { WG: plan ? plan.wg : rowWg(s.d) },
-      reads: [a.x, a.w, a.b],
-      writes: [a.y, a.mean, a.rstd],
+      reads: r ? [a.x, r.add, a.w, a.b] : [a.x, a.w, a.b],
+      writes: r ? [a.y, a.mean, a.rstd, r.sum] : [a.y, a.mean, a.rstd],
       params: params(s, a.eps),
       workgroups: rowGrid(gpu, s.rows),
       label: `layerNorm ${shape}`,

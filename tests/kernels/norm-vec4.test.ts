@@ -134,6 +134,67 @@ for (const subgroups of [true, false]) {
   });
 }
 
+/** The forward with a residual add folded in: sum = x + a exactly as f32 adds it, y of that sum. */
+async function residualCase(gpu: Gpu, kind: 'rms' | 'ln', rows: number, d: number, seed: number, entry: string): Promise<void> {
+  const n = rows * d;
+  const eps = 1e-5;
+  const x = randn(n, seed, 2);
+  const add = randn(n, seed + 1, 2);
+  const w = randn(d, seed + 2);
+  const bias = randn(d, seed + 3);
+  const b = { x: gpu.upload(x), a: gpu.upload(add), w: gpu.upload(w), bias: gpu.upload(bias), y: gpu.zeros(n), h: gpu.zeros(n), mean: gpu.zeros(rows), rstd: gpu.zeros(rows) };
+  const residual = { add: b.a, sum: b.h };
+  const ops =
+    kind === 'rms'
+      ? rmsNorm(gpu, { x: b.x, w: b.w, y: b.y, rstd: b.rstd, rows, d, eps, residual })
+      : layerNorm(gpu, { x: b.x, w: b.w, b: b.bias, y: b.y, mean: b.mean, rstd: b.rstd, rows, d, eps, residual });
+  const tag = `${kind} rows=${rows} d=${d} subgroups=${gpu.info.subgroups}`;
+  expect(entries(ops), tag).toEqual([entry]);
+  gpu.run(ops);
+  const got = { y: await gpu.read(b.y, n), h: await gpu.read(b.h, n), mean: await gpu.read(b.mean, rows), rstd: await gpu.read(b.rstd, rows) };
+  await gpu.check();
+  for (const buf of Object.values(b)) gpu.release(buf);
+  expect(got.h.every((v, i) => v === Math.fround(x[i] + add[i])), `sum ${tag}`).toBe(true);
+  const h = Float64Array.from(x, (v, i) => v + add[i]);
+  if (kind === 'rms') {
+    const want = rmsNormRef(h, f64(w), { rows, d, eps });
+    expect(relErr(got.y, want.y), `y ${tag}`).toBeLessThan(1e-4);
+    expect(relErr(got.rstd, want.rstd), `rstd ${tag}`).toBeLessThan(1e-4);
+  } else {
+    const want = layerNormRef(h, f64(w), f64(bias), { rows, d, eps });
+    expect(relErr(got.y, want.y), `y ${tag}`).toBeLessThan(1e-4);
+    expect(relErr(got.mean, want.mean), `mean ${tag}`).toBeLessThan(1e-4);
+    expect(relErr(got.rstd, want.rstd), `rstd ${tag}`).toBeLessThan(1e-4);
+  }
+}
+
+describe('norms with a residual add folded in', () => {
+  it('write x + a and normalise it, four floats at a time with and without subgroups, and float by float', async () => {
+    for (const subgroups of [true, false]) {
+      const gpu = await device(subgroups);
+      await residualCase(gpu, 'rms', 9, 100, 30, 'rms_add_fwd4');
+      await residualCase(gpu, 'rms', 3, 2048, 31, 'rms_add_fwd4');
+      await residualCase(gpu, 'ln', 9, 1000, 32, 'ln_add_fwd4');
+      await residualCase(gpu, 'ln', 4, 8, 33, 'ln_add_fwd4');
+    }
+    const gpu = await testGpu();
+    await residualCase(gpu, 'rms', 7, 66, 34, 'rms_add_fwd');
+    await residualCase(gpu, 'ln', 7, 8198, 35, 'ln_add_fwd');
+  });
+
+  it('refuses a sum that shares a buffer with an input or overlaps another output', async () => {
+    const gpu = await testGpu();
+    const x = gpu.zeros(40);
+    const w = gpu.zeros(8);
+    const y = gpu.zeros(40);
+    const r = gpu.zeros(5);
+    const a = gpu.zeros(40);
+    expect(() => rmsNorm(gpu, { x, w, y, rstd: r, rows: 5, d: 8, eps: 1e-5, residual: { add: a, sum: x } })).toThrow(/residual.sum shares a buffer with x/);
+    expect(() => rmsNorm(gpu, { x, w, y, rstd: r, rows: 5, d: 8, eps: 1e-5, residual: { add: a, sum: y } })).toThrow(/y overlaps residual.sum/);
+    expect(() => layerNorm(gpu, { x, w, b: w, y, mean: r, rstd: gpu.zeros(5), rows: 5, d: 8, eps: 1e-5, residual: { add: gpu.zeros(8), sum: gpu.zeros(40) } })).toThrow(/residual.add holds 32 bytes, needs 160/);
+  });
+});
+
 describe('norms float by float', () => {
   it('take rows not a multiple of 4, or longer than 8 quads per invocation can hold, in the scalar kernels', async () => {
     const gpu = await testGpu();
