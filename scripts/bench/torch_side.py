@@ -196,9 +196,16 @@ def norm_cases(size, dev):
         y, dy = f(), torch.randn(rows, d, device=dev)
         # The graph is kept, so each call times the backward alone.
         return lambda: torch.autograd.grad(y, wrt, dy, retain_graph=True)
+    def add_then_norm():
+        # Eager's residual add, then the norm of its output: two kernels.
+        x, a, h = (torch.randn(rows, d, device=dev) for _ in range(3))
+        w = torch.randn(d, device=dev)
+        return lambda: F.rms_norm(torch.add(x, a, out=h), (d,), w, 1e-5)
     for kind, name in (('rms', 'rmsnorm'), ('layer', 'layernorm')):
         yield f'{name} fwd', shape, (lambda kind=kind: make(kind, False)), {'bytes': 8 * nel}
         yield f'{name} bwd', shape, (lambda kind=kind: make(kind, True)), {'bytes': 12 * nel}
+        if kind == 'rms':
+            yield 'rmsnorm add fwd', shape, add_then_norm, {'bytes': 16 * nel}
 
 
 def activation_cases(size, dev):
