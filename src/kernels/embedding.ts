@@ -84,6 +84,67 @@ fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
 }`;
 }
 
+// run_heads and run_sum (shaders/embedding.wgsl): one invocation per (piece or sorted position,
+// column), or with `v4` per quad of columns, dOut, heads and dTable then bound as vec4s.
+function runHeadsEntry(v4: boolean): string {
+  const [n, T, zero] = v4 ? ['4', 'vec4f', 'vec4f(0.0)'] : ['', 'f32', '0.0'];
+  const p = `a${n}`;
+  return `${bindings([`${p}_kv: array<vec2u>`, `${p}_dout: array<${T}>`], [`${p}_heads: array<${T}>`], `${p}u: U`)}
+
+@compute @workgroup_size(WG)
+fn run_heads${n}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let d = ${p}u.d${v4 ? ' / 4u' : ''};
+  let i = linear(wg, nwg, lid);
+  let pieces = (${p}u.tokens + PIECE - 1u) / PIECE;
+  if (i >= pieces * d) { return; }
+  let c = i / d;
+  let j = i - c * d;
+  let k0 = c * PIECE;
+  let key = ${p}_kv[k0].x;
+  if (c == 0u || ${p}_kv[k0 - 1u].x != key) { return; }
+  let k1 = min(k0 + PIECE, ${p}u.tokens);
+  var s = ${zero};
+  for (var q = k0; q < k1; q++) {
+    let e = ${p}_kv[q];
+    if (e.x != key) { break; }
+    s += ${p}_dout[e.y * d + j];
+  }
+  ${p}_heads[i] = s;
+}`;
+}
+
+function runSumEntry(v4: boolean): string {
+  const [n, T, zero] = v4 ? ['4', 'vec4f', 'vec4f(0.0)'] : ['', 'f32', '0.0'];
+  const p = `r${n}`;
+  return `${bindings([`${p}_kv: array<vec2u>`, `${p}_dout: array<${T}>`, `${p}_heads: array<${T}>`], [`${p}_dtable: array<${T}>`], `${p}u: U`)}
+
+@compute @workgroup_size(WG)
+fn run_sum${n}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let d = ${p}u.d${v4 ? ' / 4u' : ''};
+  let i = linear(wg, nwg, lid);
+  if (i >= ${p}u.tokens * d) { return; }
+  let k = i / d;
+  let j = i - k * d;
+  let key = ${p}_kv[k].x;
+  if (k > 0u && ${p}_kv[k - 1u].x == key) { return; }
+  let c0 = k / PIECE;
+  let k1 = min((c0 + 1u) * PIECE, ${p}u.tokens);
+  var s = ${zero};
+  for (var q = k; q < k1; q++) {
+    let e = ${p}_kv[q];
+    if (e.x != key) { break; }
+    s += ${p}_dout[e.y * d + j];
+  }
+  // Runs are contiguous in sorted order: the run goes on into piece c iff piece c starts with its key.
+  for (var c = c0 + 1u; c * PIECE < ${p}u.tokens; c++) {
+    if (${p}_kv[c * PIECE].x != key) { break; }
+    s += ${p}_heads[c * d + j];
+  }
+  let o = key * d + j;
+  if (${p}u.acc == 1u) { ${p}_dtable[o] = ${p}_dtable[o] + s; } else { ${p}_dtable[o] = s; }
+}`;
+}
+
 const SHADER = shader('embedding',
   embeddingWgsl,
   gatherEntry('gather', 'gu', false),
@@ -104,8 +165,10 @@ const SHADER = shader('embedding',
   bindings(['c_kv: array<vec2u>', 'c_hist: array<u32>'], ['c_out: array<vec2u>'], 'cu: U'), // sort_scatter
   bindings([], ['z_out: array<f32>'], 'zu: U'), // table_zero
   bindings([], ['z4_out: array<vec4f>'], 'z4u: U'), // table_zero4
-  bindings(['a_kv: array<vec2u>', 'a_dout: array<f32>'], ['a_heads: array<f32>'], 'au: U'), // run_heads
-  bindings(['r_kv: array<vec2u>', 'r_dout: array<f32>', 'r_heads: array<f32>'], ['r_dtable: array<f32>'], 'ru: U'), // run_sum
+  runHeadsEntry(false),
+  runHeadsEntry(true),
+  runSumEntry(false),
+  runSumEntry(true),
   bindings(['q_dout: array<f32>'], ['q_dpos: array<f32>'], 'qu: U'), // pos_grad
 );
 const WG = 256;
@@ -262,25 +325,28 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
       }),
     );
   }
+  // A quad of columns per invocation where d allows: four times the bytes in flight per load.
+  const f = s.d % 4 === 0 ? 4 : 1;
+  const v = f === 4 ? '4' : '';
   ops.push(
     gpu.op({
       ...SHADER,
-      entry: 'run_heads',
+      entry: `run_heads${v}`,
       constants: { WG },
       reads: [sorted, a.dOut],
       writes: [heads],
       params: params(s),
-      workgroups: grid(gpu, fn, pieces * s.d),
+      workgroups: grid(gpu, fn, (pieces * s.d) / f),
       label: `${label} run heads`,
     }),
     gpu.op({
       ...SHADER,
-      entry: 'run_sum',
+      entry: `run_sum${v}`,
       constants: { WG },
       reads: [sorted, a.dOut, heads],
       writes: [a.dTable],
       params: params(s, 0, blocks, acc),
-      workgroups: grid(gpu, fn, s.tokens * s.d),
+      workgroups: grid(gpu, fn, (s.tokens * s.d) / f),
       label: `${label} rows`,
     }),
   );

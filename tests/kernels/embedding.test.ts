@@ -122,6 +122,7 @@ describe('embedding kernel', () => {
     const ids = randIds(700, 70_000, 51);
     for (let t = 0; t < 700; t += 2) ids[t] = 65_537;
     await roundTrip({ tokens: 700, d: 5, vocab: 70_000 }, ids, 50);
+    await roundTrip({ tokens: 700, d: 12, vocab: 70_000 }, ids, 52); // the same, a quad of columns per invocation
     // Runs that start and end exactly on piece boundaries (sorted: 128 of id 1, then 64 of id 3).
     await roundTrip({ tokens: 192, d: 4, vocab: 5 }, Uint32Array.from({ length: 192 }, (_, t) => (t < 64 ? 3 : 1)), 55);
     // A single id everywhere and a vocabulary of one row (no radix pass).
