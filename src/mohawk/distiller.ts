@@ -322,14 +322,14 @@ export class Distiller {
   }
 
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
-  async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedParts[]> {
+  async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>, hybridAdvisor: Record<string, unknown> | null = null): Promise<NamedParts[]> {
     const st = this.state;
     const held = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
     // Borrowed (frozen) MLPs are the teacher's: the exported student holds them like any tensor.
     const shapes = studentShapes(this.spec);
     const values = new Map<string, Float32Array>();
     for (const n of shapes.keys()) values.set(n, held.get(n) ?? (await this.teacher.source.read(n)));
-    const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance });
+    const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance, hybridAdvisor });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
   }
 
