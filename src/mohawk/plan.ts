@@ -34,6 +34,12 @@ export interface DistillPlan {
   freezeMlp: boolean;
   /** Layers that keep the teacher's attention (a hybrid student); empty for a pure Mamba student. */
   attentionLayers: number[];
+  /**
+   * `--attention-layers auto:K`: the hybrid advisor (hybrid-advisor.ts) chooses K layers to keep the
+   * teacher's attention from evidence gathered after stage 2, before stage 3 (attentionLayers is
+   * then empty: stages 1–2 fit every layer's mixer). Absent or null: attentionLayers as given.
+   */
+  attentionAuto?: number | null;
   /** Seed of the student's initialisation and of the corpus sampler (TokenStream.seedSampler). */
   seed: number;
   /**
@@ -118,6 +124,7 @@ export const DEFAULT_PLAN: DistillPlan = {
   temperature: 1,
   freezeMlp: false,
   attentionLayers: [],
+  attentionAuto: null,
   seed: 1,
   streamLayers: false,
   packing: 'across',
@@ -126,6 +133,11 @@ export const DEFAULT_PLAN: DistillPlan = {
 
 export function clonePlan(p: DistillPlan): DistillPlan {
   return { ...p, stages: [...p.stages], tokens: { ...p.tokens }, lr: { ...p.lr }, attentionLayers: [...p.attentionLayers] };
+}
+
+/** The plan with the hybrid advisor's `layers` in place of auto:K: what stage 3 trains. */
+export function withAttentionLayers(p: DistillPlan, layers: readonly number[]): DistillPlan {
+  return { ...clonePlan(p), attentionLayers: [...layers].sort((a, b) => a - b) };
 }
 
 /** Sequences one optimizer step samples: the micro-batches of an accumulated step, back to back. */
@@ -238,6 +250,7 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   temperature: 'temperature',
   freezeMlp: 'frozen MLPs',
   attentionLayers: 'attention layers',
+  attentionAuto: 'attention layers (auto:K)',
   seed: 'seed',
   packing: 'packing',
   recompute: 'activation recomputation',
@@ -281,12 +294,20 @@ export interface CheckedPlan {
  * kept attention layers against its layers. The command line runs it before the teacher's weights
  * are read; validatePlan runs it again with everything else.
  */
-export function checkPlanAgainstConfig(plan: Pick<DistillPlan, 'seqLen' | 'attentionLayers'>, c: ArchConfig, names: Record<PlanField, string> = PLAN_FIELD_NAMES): void {
+export function checkPlanAgainstConfig(plan: Pick<DistillPlan, 'seqLen' | 'attentionLayers' | 'attentionAuto' | 'stages'>, c: ArchConfig, names: Record<PlanField, string> = PLAN_FIELD_NAMES): void {
   const seq = sequenceProblem(c, plan.seqLen, `${names.seqLen} ${plan.seqLen}`, "the teacher's");
   if (seq) throw new PlanError('seqLen', `plan: ${seq}`);
   for (const l of plan.attentionLayers) {
     if (!Number.isInteger(l) || l < 0 || l >= c.layers) throw new PlanError('attentionLayers', `plan: ${names.attentionLayers}: ${l} is not a layer of this ${c.layers}-layer teacher (0..${c.layers - 1})`);
   }
+  const k = plan.attentionAuto;
+  if (k === undefined || k === null) return;
+  const bad = (rest: string): never => {
+    throw new PlanError('attentionAuto', `plan: ${names.attentionAuto} auto:${k}: ${rest}`);
+  };
+  if (!Number.isInteger(k) || k < 1 || k >= c.layers) bad(`K must be 1 to ${c.layers - 1} for this ${c.layers}-layer teacher (at least one layer keeps attention, at least one becomes Mamba)`);
+  if (plan.attentionLayers.length > 0) bad(`the advisor chooses the layers itself: name none (got ${plan.attentionLayers.join(', ')})`);
+  if (!plan.stages.includes(3)) bad('the advisor chooses the layers stage 3 trains, and this plan has no stage 3');
 }
 
 /**
@@ -426,7 +447,9 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
  */
 export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], s: Stage, recompute: boolean): number {
   const c = teacher.config;
-  const spec = studentSpec(c, plan);
+  // Stage 3 of an auto:K plan trains K attention layers (which K does not change the count).
+  const auto = s === 3 && plan.attentionAuto ? Math.min(plan.attentionAuto, c.layers - 1) : 0;
+  const spec = studentSpec(c, auto > 0 ? { ...plan, attentionLayers: [...Array(auto).keys()] } : plan);
   const rows = plan.batch * plan.seqLen;
   const teacherBytes = teacher.weightBytes ?? teacher.parameters * 4;
   let held = 0;

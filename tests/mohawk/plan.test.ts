@@ -53,6 +53,25 @@ describe('validatePlan', () => {
     expect(refusal(plan({}), undefined, { ...ctx, trainTokens: 100 }).message).toBe('plan: the corpus has 100 training tokens, fewer than one sequence of 256');
   });
 
+  it('lets the hybrid advisor keep 1 to layers − 1 layers, choosing them itself before stage 3', () => {
+    expect(validatePlan(plan({ attentionAuto: 4 }), ctx).steps[3]).toBe(2696);
+    for (const k of [0, 5, 2.5, -1]) {
+      const e = refusal(plan({ attentionAuto: k }), FIELD_FLAG);
+      expect(e).toBeInstanceOf(PlanError);
+      expect(e.field).toBe('attentionAuto');
+      expect(e.message).toBe(`plan: --attention-layers auto:${k}: K must be 1 to 4 for this 5-layer teacher (at least one layer keeps attention, at least one becomes Mamba)`);
+    }
+    // In the page's words.
+    expect(refusal(plan({ attentionAuto: 5 })).message).toMatch(/^plan: attention layers \(auto:K\) auto:5: K must be 1 to 4/);
+    expect(refusal(plan({ attentionAuto: 2, attentionLayers: [1] }), FIELD_FLAG).message).toMatch(/auto:2: the advisor chooses the layers itself: name none \(got 1\)/);
+    expect(refusal(plan({ attentionAuto: 2, stages: [1, 2] }), FIELD_FLAG).message).toMatch(/auto:2: the advisor chooses the layers stage 3 trains, and this plan has no stage 3/);
+    // Stage 3's estimate counts K attention layers; stages 1 and 2 fit a mixer in every layer.
+    const auto = plan({ attentionAuto: 2 });
+    expect(stageMemory(auto, ctx.teacher, 3, false)).toBe(stageMemory(plan({ attentionLayers: [0, 1] }), ctx.teacher, 3, false));
+    expect(stageMemory(auto, ctx.teacher, 3, false)).not.toBe(stageMemory(plan({}), ctx.teacher, 3, false));
+    expect(stageMemory(auto, ctx.teacher, 2, false)).toBe(stageMemory(plan({}), ctx.teacher, 2, false));
+  });
+
   it('refuses buffers over the adapter\'s one-binding limit before any is made', () => {
     const small = { ...ctx, limits: { maxStorageBufferBindingSize: 2 ** 20, maxBufferSize: 2 ** 20 } };
     expect(refusal(plan({ stages: [1], batch: 8 }), undefined, small).message).toMatch(/stage 1's attention matrices \(8 × 8 heads × 256²\) need 16 MiB in one buffer, over this adapter's 1 MiB/);

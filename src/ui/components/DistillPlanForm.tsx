@@ -162,8 +162,49 @@ function StageRow({ stage }: { stage: Stage }) {
   );
 }
 
+/** auto:K: the hybrid advisor chooses K layers to keep the teacher's attention before stage 3. */
+function AttentionAuto() {
+  const k = useUi((s) => s.plan.attentionAuto ?? null);
+  const layers = useUi((s) => s.teacher?.layers ?? null);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const errors = useErrors();
+  return (
+    <div className="field wide auto-k">
+      <label
+        className="toggle-field"
+        title="After stage 2 (or a short probe of stages 1–2 when the plan has no stage 2), rank the layers by their stage-2 residual and by the held-out KL with each layer alone restored to attention; keep the K best as attention in stage 3. The page shows the ranking and waits for you to accept or edit it."
+      >
+        <input
+          type="checkbox"
+          data-testid="plan-attentionAuto-on"
+          checked={k !== null}
+          disabled={locked}
+          onChange={(e) => setPlan(e.target.checked ? { attentionAuto: Math.max(1, Math.min(2, (layers ?? 3) - 1)), attentionLayers: [] } : { attentionAuto: null })}
+        />
+        <span>choose the attention layers by evidence (auto:K)</span>
+      </label>
+      {k !== null ? (
+        <NumberField
+          testId="plan-attentionAuto"
+          label="K"
+          hint={`layers kept as attention${layers ? ` (1 to ${layers - 1})` : ''}`}
+          value={k}
+          bounds={AUTO_K_BOUNDS}
+          disabled={locked}
+          problem={errors.attentionAuto}
+          onValue={(n) => setPlan({ attentionAuto: n })}
+        />
+      ) : null}
+    </div>
+  );
+}
+
+const AUTO_K_BOUNDS = { min: 1, max: 1024, integer: true, step: 1 };
+
 function AttentionLayers() {
   const value = useUi((s) => s.plan.attentionLayers);
+  const auto = useUi((s) => (s.plan.attentionAuto ?? null) !== null);
   const layers = useUi((s) => s.teacher?.layers ?? null);
   const setPlan = useUi((s) => s.setPlan);
   const locked = useLocked();
@@ -187,8 +228,8 @@ function AttentionLayers() {
         type="text"
         data-testid="plan-attentionLayers"
         value={draft}
-        placeholder="none: every layer becomes Mamba"
-        disabled={locked}
+        placeholder={auto ? 'chosen by the advisor (auto:K)' : 'none: every layer becomes Mamba'}
+        disabled={locked || auto}
         aria-invalid={error ? true : undefined}
         onChange={(e) => {
           setDraft(e.target.value);
@@ -253,6 +294,7 @@ export function DistillPlanForm() {
         <GpuMemory />
         <Packing />
         <AttentionLayers />
+        <AttentionAuto />
       </div>
       <details className="more">
         <summary>Schedule and optimizer</summary>
