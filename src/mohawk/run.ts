@@ -404,9 +404,13 @@ export class Run {
    */
   private async advise(): Promise<void> {
     const { s, plan, distiller } = this;
+    // The advisor measures on the held-out documents after the evaluation's (the next as many), so
+    // that the layers are not chosen on the documents the run's held-out NLL is then quoted on; a
+    // corpus that holds out fewer lends the last ones it has.
     const { docs: nDocs, tokens } = s.evaluation;
-    await s.corpus.awaitHeldOut(nDocs, { stop: () => this.stopRequested });
-    const docs = s.corpus.heldOutDocs(nDocs).map((d) => d.slice(0, Math.min(tokens, s.teacher.config.maxPositions)));
+    await s.corpus.awaitHeldOut(2 * nDocs, { stop: () => this.stopRequested });
+    const held = s.corpus.heldOutDocs(2 * nDocs);
+    const docs = held.slice(Math.max(0, held.length - nDocs)).map((d) => d.slice(0, Math.min(tokens, s.teacher.config.maxPositions)));
     const residuals = plan.stages.includes(2) ? (distiller.layerLossTail(2) ?? this.savedResiduals) : null;
     const evidence = await gatherEvidence(s.gpu, distiller, {
       docs,
