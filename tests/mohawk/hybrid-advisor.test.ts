@@ -5,20 +5,20 @@ import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, KL_WEIGHT, 
 const evidence = (residual: number[], baseKl: number, looKl: number[]): AdvisorEvidence => ({ source: 'stage 2', residual, baseKl, looKl, docs: 4, tokens: 100, probeTokens: 0 });
 
 describe('hybrid advisor ranking', () => {
-  it('scores each layer by its shares of the KL gain and of the residual, weighted 3 : 1', () => {
-    expect(KL_WEIGHT).toBe(0.75);
+  it('scores each layer by its shares of the KL gain and of the residual, weighted 1 : 3', () => {
+    expect(KL_WEIGHT).toBe(0.25);
     // Gains 0.5, 0, 0.3, 0.2 (layer 1 restored makes the KL worse: no gain); residuals sum to 10.
     const e = evidence([1, 4, 2, 3], 1.0, [0.5, 1.2, 0.7, 0.8]);
     expect(klGains(e).map((g) => +g.toFixed(12))).toEqual([0.5, 0, 0.3, 0.2]);
     const s = layerScores(e);
-    const want = [0.75 * 0.5 + 0.25 * 0.1, 0.25 * 0.4, 0.75 * 0.3 + 0.25 * 0.2, 0.75 * 0.2 + 0.25 * 0.3];
+    const want = [0.25 * 0.5 + 0.75 * 0.1, 0.75 * 0.4, 0.25 * 0.3 + 0.75 * 0.2, 0.25 * 0.2 + 0.75 * 0.3];
     s.forEach((v, l) => expect(v).toBeCloseTo(want[l]!, 12));
     expect(s.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
-    expect(rankLayers(e)).toEqual([0, 2, 3, 1]);
+    expect(rankLayers(e)).toEqual([1, 3, 2, 0]);
     const a = adviseLayers(e, 2);
-    expect(a.chosen).toEqual([0, 2]);
-    expect(a.layers).toEqual([0, 2]);
-    expect(adviseLayers(e, 3).chosen).toEqual([0, 2, 3]);
+    expect(a.chosen).toEqual([1, 3]);
+    expect(a.layers).toEqual([1, 3]);
+    expect(adviseLayers(e, 3).chosen).toEqual([1, 2, 3]);
   });
 
   it('lets the residual decide alone when no layer lowers the KL, and the KL alone when every residual is 0', () => {
@@ -54,11 +54,11 @@ describe('hybrid advisor ranking', () => {
   it('records the choice and the evidence, edited or not, and reads the record back', () => {
     const a = adviseLayers(evidence([1, 4, 2, 3], 1.0, [0.5, 1.2, 0.7, 0.8]), 2);
     const r = adviceRecord(a);
-    expect(r).toMatchObject({ k: 2, chosen: [0, 2], attention_layers: [0, 2], edited: false, evidence: { source: 'stage 2', stage2_residual: [1, 4, 2, 3], held_out_kl: 1, leave_one_out_kl: [0.5, 1.2, 0.7, 0.8], docs: 4, tokens: 100, probe_tokens: 0 } });
+    expect(r).toMatchObject({ k: 2, chosen: [1, 3], attention_layers: [1, 3], edited: false, evidence: { source: 'stage 2', stage2_residual: [1, 4, 2, 3], held_out_kl: 1, leave_one_out_kl: [0.5, 1.2, 0.7, 0.8], docs: 4, tokens: 100, probe_tokens: 0 } });
     expect((r.scores as number[]).length).toBe(4);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     expect(adviceFromRecord(JSON.parse(JSON.stringify(r)))).toEqual(a);
-    expect(adviceRecord({ ...a, layers: [1] }).edited).toBe(true);
+    expect(adviceRecord({ ...a, layers: [0] }).edited).toBe(true);
     expect(adviceFromRecord({ k: 2 })).toBeNull();
     expect(adviceFromRecord(null)).toBeNull();
   });
