@@ -133,6 +133,12 @@ def read_plan_file(path):
         return p[k] if p.get(k) in options else bad(f"plan.{k} is {json.dumps(p.get(k))}, not one of {', '.join(options)}")
 
     layers = p.get("attention_layers")
+    if isinstance(layers, str) and layers.startswith("auto:"):
+        # The hybrid advisor ranks layers on the studio's engine (stage-2 residuals, leave-one-out KL):
+        # the trainer takes the layers it chose, which a plan names explicitly.
+        bad(f'plan.attention_layers is "{layers}": the hybrid advisor runs in the studio. Run its stages 1-2 there '
+            f'(`mohawk distill --attention-layers {layers} --stages 1,2`, or the page), then write the plan with the '
+            f'layers it chose (`mohawk plan --attention-layers 1,4 ...`)')
     if not (isinstance(layers, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in layers)):
         bad(f"plan.attention_layers is {json.dumps(layers)}")
     plan = Plan({

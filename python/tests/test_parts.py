@@ -72,7 +72,8 @@ class Files(unittest.TestCase):
             p, *_ = read_plan_file(plan_file(os.path.join(d, "a.json")))
             self.assertEqual(p.steps, {1: 2, 2: 2, 3: 2})
             for over, msg in (({"seq_len": 1}, "plan.seq_len"), ({"packing": "no"}, "plan.packing"),
-                              ({"stages": [4]}, "plan.stages"), ({"lr": {"1": 2, "2": 1e-3, "3": 1e-3}}, "plan.lr")):
+                              ({"stages": [4]}, "plan.stages"), ({"lr": {"1": 2, "2": 1e-3, "3": 1e-3}}, "plan.lr"),
+                              ({"attention_layers": "auto:2"}, r'plan.attention_layers is "auto:2": the hybrid advisor runs in the studio')):
                 with self.assertRaisesRegex(PlanError, msg):
                     read_plan_file(plan_file(os.path.join(d, "b.json"), **over))
 
