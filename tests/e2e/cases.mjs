@@ -265,6 +265,17 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
     const box = page.locator($(`plan-stage-${s}`));
     if (!(await box.isChecked())) await box.check();
   }
+  // The plan as "Export plan" writes it, kept beside the screenshot: the file a user hands to
+  // `torchrun -m mohawk_torch.distill --plan` (issue 16; BENCHMARKS.md "Parity" ran one such file).
+  const planDownload = page.waitForEvent('download', { timeout: 30_000 });
+  await page.locator($('export-plan')).click();
+  const planPath = join(screenshotPath, '..', 'e2e-plan.json');
+  await mkdir(join(screenshotPath, '..'), { recursive: true });
+  await (await planDownload).saveAs(planPath);
+  const exported = JSON.parse(await readFile(planPath, 'utf8'));
+  if (JSON.stringify(exported.plan?.stages) !== '[1,2,3]' || exported.plan?.tokens?.['3'] !== 960 || exported.plan?.seq_len !== 32) {
+    throw new Error(`the exported plan is not the form's: ${JSON.stringify(exported).slice(0, 400)}`);
+  }
   const run = page.locator($('run'));
   if (!(await run.isEnabled())) throw new Error(`the run button is disabled with a valid plan; status: ${await statusText(page)}`);
   await run.click();

@@ -10,6 +10,7 @@ import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { TokenStream } from '../../src/mohawk/token-stream';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { testGpu } from '../helpers/gpu';
+import { Gpu } from '../../src/gpu/runtime';
 
 // 32 tokens a step: 4, 2 and 3 steps.
 const plan: DistillPlan = { ...DEFAULT_PLAN, seqLen: 16, batch: 2, tokens: { 1: 128, 2: 64, 3: 96 } };
@@ -98,8 +99,11 @@ function liveLabels(gpu: Awaited<ReturnType<typeof testGpu>>): () => string[] {
 const OWNED = /^(student |adam |stage|streamed |teacher attention|student matrix|embed$|layers\.\d+\.[\w.]+\.(weight|bias)$|eval )/;
 
 describe('measuring on the built-in teacher', () => {
+  // A device of its own: the test files share one process and one device (vitest.config.ts), whose
+  // programs earlier files have built, and a first setup here must build its own to be timed cold.
+  let own: Promise<Gpu> | null = null;
   const setup = async () => {
-    const gpu = await testGpu();
+    const gpu = await (own ??= Gpu.create());
     const teacher = await loadTeacher(gpu, await nodeDirFileSet(TEACHER_DIR), 'stories260K', undefined, { upload: false });
     const corpus = TokenStream.fromText(readFileSync(CORPUS_FILE, 'utf8').slice(0, 40_000), teacher.tokenizer, { maxDocs: 40 });
     return { gpu, teacher, corpus };

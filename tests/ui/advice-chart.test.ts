@@ -10,15 +10,16 @@ describe('advice chart', () => {
   it('puts each score in the kept or the Mamba column, and the evidence as shares', () => {
     const b = adviceBars(advice, advice.layers);
     expect(b.layers).toEqual([0, 1, 2, 3]);
-    expect(b.kept).toEqual([advice.scores[0], null, advice.scores[2], null]);
-    expect(b.mixer).toEqual([null, advice.scores[1], null, advice.scores[3]]);
+    expect(advice.layers).toEqual([1, 3]);
+    expect(b.kept).toEqual([null, advice.scores[1], null, advice.scores[3]]);
+    expect(b.mixer).toEqual([advice.scores[0], null, advice.scores[2], null]);
     [0.5, 0, 0.3, 0.2].forEach((v, l) => expect(b.klShare[l]).toBeCloseTo(v, 12));
     expect(b.residualShare).toEqual([0.1, 0.4, 0.2, 0.3]);
     // The score is the weighted sum of the shares.
-    b.layers.forEach((l) => expect(0.75 * b.klShare[l]! + 0.25 * b.residualShare[l]!).toBeCloseTo(advice.scores[l]!, 12));
+    b.layers.forEach((l) => expect(0.25 * b.klShare[l]! + 0.75 * b.residualShare[l]!).toBeCloseTo(advice.scores[l]!, 12));
     // An edit moves bars between the columns.
-    const edited = adviceBars(advice, [1]);
-    expect(edited.kept).toEqual([null, advice.scores[1], null, null]);
+    const edited = adviceBars(advice, [0]);
+    expect(edited.kept).toEqual([advice.scores[0], null, null, null]);
     expect(adviceData(edited)).toHaveLength(5);
   });
 
