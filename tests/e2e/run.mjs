@@ -4,11 +4,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStaticServer } from './static-server.mjs';
 import { launchChromium, profilePath, isFreshProfile, NO_WEBGPU_ARGS } from './browser.mjs';
-import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread } from './cases.mjs';
+import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread, mixerLabDrawsItsChart } from './cases.mjs';
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
 const SCREENSHOT = resolve('test-results/e2e-distill.png');
 const RUNS_SCREENSHOT = resolve('test-results/e2e-runs.png');
+const MIXER_SCREENSHOT = resolve('test-results/e2e-mixer-lab.png');
 
 const ALL_CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
@@ -21,6 +22,7 @@ const ALL_CASES = [
     run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url, RUNS_SCREENSHOT),
   },
   { name: '(f) the cost before the run, Stop, a resumed run\'s own plan, Skip within a step, the main thread', timeoutMs: 900_000, run: (page, url) => costSkipAndMainThread(page, url) },
+  { name: '(m) the Mixer lab on the built-in teacher: its progress, table and chart', timeoutMs: 900_000, run: (page, url) => mixerLabDrawsItsChart(page, url, MIXER_SCREENSHOT) },
 ];
 // E2E_ONLY=c,e runs the named cases alone (while working on them); CI runs all.
 const ONLY = process.env.E2E_ONLY?.split(',').map((x) => `(${x.trim()})`);

@@ -13,6 +13,7 @@ import { MixingPanel } from './MixingPanel';
 import { EvalPanel } from './EvalPanel';
 import { ExportPanel } from './ExportPanel';
 import { RunsPanel } from './RunsPanel';
+import { MixerLabPanel } from './MixerLabPanel';
 
 export function App() {
   return (
@@ -36,6 +37,7 @@ export function App() {
           <EvalPanel />
           <ExportPanel />
           <RunsPanel />
+          <MixerLabPanel />
         </div>
       </main>
     </div>
