@@ -139,7 +139,40 @@ fn act_grad(x: f32) -> f32 {
 
 fn linear_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
   // A 2-D grid, because n can exceed 65535 workgroups in one dimension.
-  return (wg.y * nwg.x + wg.x) * WG + li;
+  return (wg.y * nwg.x + wg.x) * WG + li + E0;
+}
+
+// ---- four floats at a time ----------------------------------------------------------------------
+// The *4 entries bind their tensors as array<vec4f> and take the views in units of 4 floats (n,
+// cols, strides and offsets all divided by 4): one 16-byte load per tensor and quad, and each
+// invocation takes two quads, WG apart, loading both before it computes, so that four times the
+// bytes of the scalar entries are in flight per thread (these kernels wait on memory, not math).
+// The function applied to each float is the scalar one: the same math in the same order.
+
+// The scalar entries start at element E0 (a pipeline constant): 0, or where the quads of a flat
+// view end, when they finish the last n mod 4 floats of a length the *4 entries could not take.
+override E0: u32 = 0u;
+
+fn at4(q: u32, cols4: u32, stride4: u32, offset4: u32) -> u32 {
+  if (DENSE == 1u) { return q + offset4; }
+  return (q / cols4) * stride4 + offset4 + q % cols4;
+}
+
+// First quad of the invocation's two; the second is WG quads on.
+fn quad_id(wg: vec3u, nwg: vec3u, li: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * (2u * WG) + li;
+}
+
+fn act4(v: vec4f) -> vec4f {
+  return vec4f(act(v.x), act(v.y), act(v.z), act(v.w));
+}
+
+fn act_grad4(v: vec4f) -> vec4f {
+  return vec4f(act_grad(v.x), act_grad(v.y), act_grad(v.z), act_grad(v.w));
+}
+
+fn sigmoid4(v: vec4f) -> vec4f {
+  return vec4f(sigmoid(v.x), sigmoid(v.y), sigmoid(v.z), sigmoid(v.w));
 }
 
 // ---- unary_fwd: y = act(x) ----------------------------------------------------------------------
@@ -152,6 +185,20 @@ fn unary_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   uf_y[at(e, uf.cols, uf.ys, uf.yo)] = act(uf_x[at(e, uf.cols, uf.xs, uf.xo)]);
 }
 
+@compute @workgroup_size(WG)
+fn unary_fwd4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let q0 = quad_id(wg, nwg, li);
+  let q1 = q0 + WG;
+  if (q1 < uf4.n) {
+    let a = uf4_x[at4(q0, uf4.cols, uf4.xs, uf4.xo)];
+    let b = uf4_x[at4(q1, uf4.cols, uf4.xs, uf4.xo)];
+    uf4_y[at4(q0, uf4.cols, uf4.ys, uf4.yo)] = act4(a);
+    uf4_y[at4(q1, uf4.cols, uf4.ys, uf4.yo)] = act4(b);
+  } else if (q0 < uf4.n) {
+    uf4_y[at4(q0, uf4.cols, uf4.ys, uf4.yo)] = act4(uf4_x[at4(q0, uf4.cols, uf4.xs, uf4.xo)]);
+  }
+}
+
 // ---- unary_bwd: dx (=|+=) act'(x)·dy ------------------------------------------------------------
 struct UB { n: u32, cols: u32, acc: u32, xs: u32, xo: u32, dys: u32, dyo: u32, dxs: u32, dxo: u32 }
 
@@ -161,7 +208,36 @@ fn unary_bwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   if (e >= ub.n) { return; }
   let g = act_grad(ub_x[at(e, ub.cols, ub.xs, ub.xo)]) * ub_dy[at(e, ub.cols, ub.dys, ub.dyo)];
   let i = at(e, ub.cols, ub.dxs, ub.dxo);
-  ub_dx[i] = select(g, ub_dx[i] + g, ub.acc == 1u);
+  // A branch, not select(): select would read dx even when it is overwritten.
+  if (ub.acc == 1u) { ub_dx[i] = ub_dx[i] + g; } else { ub_dx[i] = g; }
+}
+
+@compute @workgroup_size(WG)
+fn unary_bwd4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let q0 = quad_id(wg, nwg, li);
+  let q1 = q0 + WG;
+  let acc = ub4.acc == 1u;
+  if (q1 < ub4.n) {
+    let x0 = ub4_x[at4(q0, ub4.cols, ub4.xs, ub4.xo)];
+    let x1 = ub4_x[at4(q1, ub4.cols, ub4.xs, ub4.xo)];
+    let d0 = ub4_dy[at4(q0, ub4.cols, ub4.dys, ub4.dyo)];
+    let d1 = ub4_dy[at4(q1, ub4.cols, ub4.dys, ub4.dyo)];
+    let i0 = at4(q0, ub4.cols, ub4.dxs, ub4.dxo);
+    let i1 = at4(q1, ub4.cols, ub4.dxs, ub4.dxo);
+    let g0 = act_grad4(x0) * d0;
+    let g1 = act_grad4(x1) * d1;
+    if (acc) {
+      ub4_dx[i0] = ub4_dx[i0] + g0;
+      ub4_dx[i1] = ub4_dx[i1] + g1;
+    } else {
+      ub4_dx[i0] = g0;
+      ub4_dx[i1] = g1;
+    }
+  } else if (q0 < ub4.n) {
+    let g = act_grad4(ub4_x[at4(q0, ub4.cols, ub4.xs, ub4.xo)]) * ub4_dy[at4(q0, ub4.cols, ub4.dys, ub4.dyo)];
+    let i = at4(q0, ub4.cols, ub4.dxs, ub4.dxo);
+    if (acc) { ub4_dx[i] = ub4_dx[i] + g; } else { ub4_dx[i] = g; }
+  }
 }
 
 // ---- swiglu_fwd: out = act(gate)·up (SwiGLU with silu, GeGLU with a GELU; act per KIND) ---------
@@ -177,6 +253,24 @@ fn swiglu_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   sf_out[at(e, sf.cols, sf.os, sf.oo)] = act(g) * u;
 }
 
+@compute @workgroup_size(WG)
+fn swiglu_fwd4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let q0 = quad_id(wg, nwg, li);
+  let q1 = q0 + WG;
+  if (q1 < sf4.n) {
+    let g0 = sf4_gate[at4(q0, sf4.cols, sf4.gs, sf4.go)];
+    let g1 = sf4_gate[at4(q1, sf4.cols, sf4.gs, sf4.go)];
+    let u0 = sf4_up[at4(q0, sf4.cols, sf4.gs, sf4.uo)];
+    let u1 = sf4_up[at4(q1, sf4.cols, sf4.gs, sf4.uo)];
+    sf4_out[at4(q0, sf4.cols, sf4.os, sf4.oo)] = act4(g0) * u0;
+    sf4_out[at4(q1, sf4.cols, sf4.os, sf4.oo)] = act4(g1) * u1;
+  } else if (q0 < sf4.n) {
+    let g = sf4_gate[at4(q0, sf4.cols, sf4.gs, sf4.go)];
+    let u = sf4_up[at4(q0, sf4.cols, sf4.gs, sf4.uo)];
+    sf4_out[at4(q0, sf4.cols, sf4.os, sf4.oo)] = act4(g) * u;
+  }
+}
+
 // ---- swiglu_bwd: dGate = dOut·up·act'(gate), dUp = dOut·act(gate) --------------------------------
 // swiglu_bwd binds dGate and dUp apart; swiglu_bwd_one binds one buffer holding both (WebGPU
 // forbids two writable bindings over the same bytes), with dgo/duo counted from its start. Both are
@@ -185,6 +279,11 @@ struct SB { n: u32, cols: u32, acc: u32, gs: u32, go: u32, uo: u32, dos: u32, do
 // (dGate, dUp) for gate g, up u and upstream gradient d.
 fn swiglu_grads(g: f32, u: f32, d: f32) -> vec2f {
   return vec2f(d * u * act_grad(g), d * act(g));
+}
+
+// The same for four floats: (dGate, dUp) as columns 0 and 1.
+fn swiglu_grads4(g: vec4f, u: vec4f, d: vec4f) -> mat2x4f {
+  return mat2x4f(d * u * act_grad4(g), d * act4(g));
 }
 
 // ---- gated_fwd: out[r, c] = y[r, c]·silu(z[r, c] + zBias[c]) --------------------------------------
@@ -199,6 +298,26 @@ fn gated_fwd(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   gf_out[at(e, gf.cols, gf.os, gf.oo)] = gf_y[at(e, gf.cols, gf.ys, gf.yo)] * z * sigmoid(z);
 }
 
+fn gated4(q: u32) -> vec4f {
+  var z = gf4_z[at4(q, gf4.cols, gf4.zs, gf4.zo)];
+  if (HAS_BIAS == 1u) { z = z + gf4_bias[q % gf4.cols]; }
+  return gf4_y[at4(q, gf4.cols, gf4.ys, gf4.yo)] * z * sigmoid4(z);
+}
+
+@compute @workgroup_size(WG)
+fn gated_fwd4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let q0 = quad_id(wg, nwg, li);
+  let q1 = q0 + WG;
+  if (q1 < gf4.n) {
+    let o0 = gated4(q0);
+    let o1 = gated4(q1);
+    gf4_out[at4(q0, gf4.cols, gf4.os, gf4.oo)] = o0;
+    gf4_out[at4(q1, gf4.cols, gf4.os, gf4.oo)] = o1;
+  } else if (q0 < gf4.n) {
+    gf4_out[at4(q0, gf4.cols, gf4.os, gf4.oo)] = gated4(q0);
+  }
+}
+
 // ---- gated_bwd: dy = dOut·silu(z'), dz = dOut·y·silu'(z'), z' = z + zBias; ------------------------
 // one invocation per (channel, block of ROWS rows), so the bias gradient of its block is a plain
 // sum it keeps in a register: part[block·cols + c]. gated_bwd_one writes dy and dz into one bound
@@ -211,6 +330,11 @@ fn gated_grads(y: f32, z: f32, d: f32) -> vec2f {
   return vec2f(d * z * s, d * y * s * (1.0 + z * sigmoid(-z)));
 }
 
+fn gated_grads4(y: vec4f, z: vec4f, d: vec4f) -> mat2x4f {
+  let s = sigmoid4(z);
+  return mat2x4f(d * z * s, d * y * s * (1.0 + z * sigmoid4(-z)));
+}
+
 // ---- colsum: out[c] (=|+=) Σ_q part[q·cols + c], blocks in order (deterministic) ------------------
 struct CS { cols: u32, blocks: u32, acc: u32 }
 
@@ -220,5 +344,5 @@ fn colsum(@builtin(global_invocation_id) gid: vec3u) {
   if (c >= cs.cols) { return; }
   var s = 0.0;
   for (var q = 0u; q < cs.blocks; q++) { s = s + cs_part[q * cs.cols + c]; }
-  cs_out[c] = select(s, cs_out[c] + s, cs.acc == 1u);
+  if (cs.acc == 1u) { cs_out[c] = cs_out[c] + s; } else { cs_out[c] = s; }
 }

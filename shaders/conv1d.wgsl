@@ -53,8 +53,29 @@ fn bwd_step(win: ptr<function, array<f32, KMAX>>, w: ptr<function, array<f32, KM
   return s;
 }
 
+// The same steps on four channels at once (vec4 lanes), for the four-float entries.
+fn fwd_step4(win: ptr<function, array<vec4f, KMAX>>, w: ptr<function, array<vec4f, KMAX>>, xt: vec4f, bias: vec4f) -> vec4f {
+  (*win)[K - 1u] = xt;
+  var s = bias;
+  for (var k = 0u; k < K; k++) { s = s + (*w)[k] * (*win)[k]; }
+  for (var k = 0u; k + 1u < K; k++) { (*win)[k] = (*win)[k + 1u]; }
+  return s;
+}
+
+fn bwd_step4(win: ptr<function, array<vec4f, KMAX>>, w: ptr<function, array<vec4f, KMAX>>, dyt: vec4f) -> vec4f {
+  (*win)[0] = dyt;
+  var s = vec4f(0.0);
+  for (var k = 0u; k < K; k++) { s = s + (*w)[k] * (*win)[K - 1u - k]; }
+  for (var k = K - 1u; k > 0u; k--) { (*win)[k] = (*win)[k - 1u]; }
+  return s;
+}
+
 // forward, forward_one, halo_fwd, halo_bwd, dx and dx_one are stamped by src/kernels/conv1d.ts: they
-// differ in their bindings and in where a tile's window history comes from.
+// differ in their bindings and in where a tile's window history comes from. So are their four-float
+// forms (forward4, forward4_one, dx4, dx4_one), for views whose rows start on 16-byte boundaries
+// (channels, strides and offsets multiples of 4, given to them in units of 4 floats): one invocation
+// takes four neighbouring channels as vec4 lanes, and its tile four tokens at a time, loading the
+// four before it steps the window over them, so that 64 bytes of a tile are in flight at once.
 
 // ---- wgrad_part: per (batch, tile) partial sums of dw and dbias -----------------------------------
 // part[((b·tiles + j)·channels + c)·(K+1) + k] = Σ_{t in tile j} dy[b,t,c]·x[b, t−(K−1)+k, c] for
@@ -101,8 +122,58 @@ fn wgrad_final(@builtin(global_invocation_id) gid: vec3u) {
   let acc = qu.acc == 1u;
   if (k < K) {
     let o = c * K + k;
-    q_dw[o] = select(s, q_dw[o] + s, acc);
+    if (acc) { q_dw[o] = q_dw[o] + s; } else { q_dw[o] = s; }
   } else {
-    q_dbias[c] = select(s, q_dbias[c] + s, acc);
+    if (acc) { q_dbias[c] = q_dbias[c] + s; } else { q_dbias[c] = s; }
+  }
+}
+
+// ---- wgrad_part4: wgrad_part on four channels at once, four tokens at a time --------------------
+// The uniform's channels, strides and offsets are in units of 4 floats; part keeps wgrad_part's
+// layout (per channel, K + 1 floats), written lane by lane.
+
+fn wpart_step(win: ptr<function, array<vec4f, KMAX>>, g: ptr<function, array<vec4f, KMAX>>, gb: ptr<function, vec4f>, xt: vec4f, d: vec4f) {
+  (*win)[K - 1u] = xt;
+  for (var k = 0u; k < K; k++) { (*g)[k] = (*g)[k] + d * (*win)[k]; }
+  *gb = *gb + d;
+  for (var k = 0u; k + 1u < K; k++) { (*win)[k] = (*win)[k + 1u]; }
+}
+
+@compute @workgroup_size(WG)
+fn wgrad_part4(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
+  let c = gid.x;
+  if (c >= p4u.channels) { return; }
+  let b = wg.z;
+  let t0 = wg.y * T;
+  let t1 = min(t0 + T, p4u.L);
+  var win: array<vec4f, KMAX>;
+  for (var k = 0u; k + 1u < K; k++) {
+    win[k] = vec4f(0.0);
+    if (t0 + k + 1u >= K) { win[k] = p4_x[at(b, t0 + k + 1u - K, c, p4u.L, p4u.in_stride, p4u.in_off)]; }
+  }
+  var g: array<vec4f, KMAX>;
+  var gb = vec4f(0.0);
+  var t = t0;
+  for (; t + 4u <= t1; t += 4u) {
+    let x0 = p4_x[at(b, t, c, p4u.L, p4u.in_stride, p4u.in_off)];
+    let x1 = p4_x[at(b, t + 1u, c, p4u.L, p4u.in_stride, p4u.in_off)];
+    let x2 = p4_x[at(b, t + 2u, c, p4u.L, p4u.in_stride, p4u.in_off)];
+    let x3 = p4_x[at(b, t + 3u, c, p4u.L, p4u.in_stride, p4u.in_off)];
+    let d0 = p4_dy[at(b, t, c, p4u.L, p4u.out_stride, p4u.out_off)];
+    let d1 = p4_dy[at(b, t + 1u, c, p4u.L, p4u.out_stride, p4u.out_off)];
+    let d2 = p4_dy[at(b, t + 2u, c, p4u.L, p4u.out_stride, p4u.out_off)];
+    let d3 = p4_dy[at(b, t + 3u, c, p4u.L, p4u.out_stride, p4u.out_off)];
+    wpart_step(&win, &g, &gb, x0, d0);
+    wpart_step(&win, &g, &gb, x1, d1);
+    wpart_step(&win, &g, &gb, x2, d2);
+    wpart_step(&win, &g, &gb, x3, d3);
+  }
+  for (; t < t1; t++) {
+    wpart_step(&win, &g, &gb, p4_x[at(b, t, c, p4u.L, p4u.in_stride, p4u.in_off)], p4_dy[at(b, t, c, p4u.L, p4u.out_stride, p4u.out_off)]);
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let base = ((b * p4u.tiles + wg.y) * 4u * p4u.channels + 4u * c + i) * (K + 1u);
+    for (var k = 0u; k < K; k++) { p4_part[base + k] = g[k][i]; }
+    p4_part[base + K] = gb[i];
   }
 }

@@ -30,8 +30,14 @@ fn linear(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wg.y * nwg.x + wg.x) * WG + lid;
 }
 
+// The first of an invocation's two quads (four-float entries); the second is WG quads on.
+fn quad_id(wg: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wg.y * nwg.x + wg.x) * (2u * WG) + lid;
+}
+
 // gather (out = table rows) and gather_pos (out = table rows + position rows) are stamped by
-// src/kernels/embedding.ts: they differ in the position table's binding and its term.
+// src/kernels/embedding.ts: they differ in the position table's binding and its term; so are their
+// four-float forms gather4 and gather4_pos, for rows of d a multiple of 4.
 
 // ---- sort_init: kv[t] = (clamped id, t) ---------------------------------------------------------
 
@@ -132,50 +138,9 @@ fn table_zero4(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: v
 // no f32 sum runs over more than max(PIECE, n/PIECE) terms.
 const PIECE = 64u;
 
-@compute @workgroup_size(WG)
-fn run_heads(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = linear(wg, nwg, lid);
-  let pieces = (au.tokens + PIECE - 1u) / PIECE;
-  if (i >= pieces * au.d) { return; }
-  let c = i / au.d;
-  let j = i - c * au.d;
-  let k0 = c * PIECE;
-  let key = a_kv[k0].x;
-  if (c == 0u || a_kv[k0 - 1u].x != key) { return; }
-  let k1 = min(k0 + PIECE, au.tokens);
-  var s = 0.0;
-  for (var q = k0; q < k1; q++) {
-    let e = a_kv[q];
-    if (e.x != key) { break; }
-    s += a_dout[e.y * au.d + j];
-  }
-  a_heads[i] = s;
-}
-
-@compute @workgroup_size(WG)
-fn run_sum(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = linear(wg, nwg, lid);
-  if (i >= ru.tokens * ru.d) { return; }
-  let k = i / ru.d;
-  let j = i - k * ru.d;
-  let key = r_kv[k].x;
-  if (k > 0u && r_kv[k - 1u].x == key) { return; }
-  let c0 = k / PIECE;
-  let k1 = min((c0 + 1u) * PIECE, ru.tokens);
-  var s = 0.0;
-  for (var q = k; q < k1; q++) {
-    let e = r_kv[q];
-    if (e.x != key) { break; }
-    s += r_dout[e.y * ru.d + j];
-  }
-  // Runs are contiguous in sorted order: the run goes on into piece c iff piece c starts with its key.
-  for (var c = c0 + 1u; c * PIECE < ru.tokens; c++) {
-    if (r_kv[c * PIECE].x != key) { break; }
-    s += r_heads[c * ru.d + j];
-  }
-  let o = key * ru.d + j;
-  r_dtable[o] = select(s, r_dtable[o] + s, ru.acc == 1u);
-}
+// run_heads and run_sum are stamped by src/kernels/embedding.ts, in a scalar form and a four-float
+// form (run_heads4, run_sum4: a quad of columns per invocation, for d a multiple of 4) that adds in
+// the same order.
 
 // ---- pos_grad: dPos[p, j] = Σ_b dOut[b·L + p, j] -------------------------------------------------
 
@@ -187,5 +152,5 @@ fn pos_grad(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let stride = qu.L * qu.d;
   var s = 0.0;
   for (var b = 0u; b < seqs; b++) { s += q_dout[b * stride + i]; }
-  q_dpos[i] = select(s, q_dpos[i] + s, qu.acc == 1u);
+  if (qu.acc == 1u) { q_dpos[i] = q_dpos[i] + s; } else { q_dpos[i] = s; }
 }

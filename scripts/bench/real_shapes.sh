@@ -18,6 +18,7 @@ EXTRA=${EXTRA:-}
 STAGES=${STAGES:-1,2,3}
 corpus=public/corpus/tinystories-2MiB.txt
 tokens=$((STEPS * SEQ * BATCH))
+budget=$(echo "$STAGES" | tr ',' '\n' | sed "s/\$/:$tokens/" | paste -sd,)
 {
   date -u '+%Y-%m-%d %H:%M UTC'
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
@@ -35,12 +36,13 @@ timed() {  # timed NAME CMD...
 }
 for shape in "$@"; do
   dir=/tmp/teacher-$shape
-  timed "$shape-teacher" python3 scripts/bench/shaped_teacher.py --shape "$shape" --out "$dir" > "$out/$shape-teacher.json"
+  # A teacher shapes_torch.sh made for the same shape is reused.
+  [ -d "$dir" ] || timed "$shape-teacher" python3 scripts/bench/shaped_teacher.py --shape "$shape" --out "$dir" > "$out/$shape-teacher.json"
   [ -z "${SKIP_EVAL:-}" ] && timed "$shape-eval" node dist-node/mohawk.mjs eval --model "$dir" --data "$corpus" --docs 16 --max-tokens "$SEQ" --json \
     > "$out/$shape-eval.json" 2> "$out/$shape-eval.log"
   rm -rf "/tmp/distill-$shape"
   timed "$shape-distill" bash -c "node dist-node/mohawk.mjs distill --teacher '$dir' --data '$corpus' --out '/tmp/distill-$shape' \
-    --stages $STAGES --tokens '1:$tokens,2:$tokens,3:$tokens' --seq $SEQ --batch $BATCH --freeze-mlp --save-every 100000 \
+    --stages $STAGES --tokens '$budget' --seq $SEQ --batch $BATCH --freeze-mlp --save-every 100000 \
     --eval-docs 4 --json $EXTRA 2> '$out/$shape-distill.log' | while IFS= read -r l; do echo \"\$(date +%s.%N) \$l\"; done > '$out/$shape-distill.jsonl'"
   rm -rf "/tmp/distill-$shape" "$dir"
 done

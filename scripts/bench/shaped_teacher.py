@@ -20,6 +20,20 @@ import transformers
 
 LLAMA3_ROPE = {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"}
 
+def gemma3_text(hidden, intermediate, layers):
+    """Gemma 3 270M / 1B (text): 4 query heads and 1 key/value head of 256, five sliding layers (window 512,
+    rope base 10k) to one full (base 1M), 262k ids, tied head."""
+    return dict(
+        architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", hidden_size=hidden, intermediate_size=intermediate,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=1, head_dim=256, query_pre_attn_scalar=256,
+        max_position_embeddings=32768, sliding_window=512,
+        layer_types=["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(layers)],
+        rope_parameters={"full_attention": {"rope_theta": 1000000.0, "rope_type": "default"},
+                         "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"}},
+        vocab_size=262144, hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6, tie_word_embeddings=True,
+        attn_logit_softcapping=None, final_logit_softcapping=None, bos_token_id=2, eos_token_id=1, pad_token_id=0)
+
+
 SHAPES = {
     "phi-1.5": ("phi", dict(
         architectures=["PhiForCausalLM"], model_type="phi", hidden_size=2048, intermediate_size=8192, num_hidden_layers=24,
@@ -41,6 +55,13 @@ SHAPES = {
         num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1000000.0, vocab_size=151936,
         hidden_act="silu", rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False, bos_token_id=151643,
         eos_token_id=151643)),
+    "qwen3-0.6b": ("qwen3", dict(
+        architectures=["Qwen3ForCausalLM"], model_type="qwen3", hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
+        num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960, rope_theta=1000000.0,
+        vocab_size=151936, hidden_act="silu", rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False,
+        use_sliding_window=False, bos_token_id=151643, eos_token_id=151645)),
+    "gemma-3-270m": ("gemma3", gemma3_text(640, 2048, 18)),
+    "gemma-3-1b": ("gemma3", gemma3_text(1152, 6912, 26)),
 }
 
 

@@ -196,9 +196,16 @@ def norm_cases(size, dev):
         y, dy = f(), torch.randn(rows, d, device=dev)
         # The graph is kept, so each call times the backward alone.
         return lambda: torch.autograd.grad(y, wrt, dy, retain_graph=True)
+    def add_then_norm():
+        # Eager's residual add, then the norm of its output: two kernels.
+        x, a, h = (torch.randn(rows, d, device=dev) for _ in range(3))
+        w = torch.randn(d, device=dev)
+        return lambda: F.rms_norm(torch.add(x, a, out=h), (d,), w, 1e-5)
     for kind, name in (('rms', 'rmsnorm'), ('layer', 'layernorm')):
         yield f'{name} fwd', shape, (lambda kind=kind: make(kind, False)), {'bytes': 8 * nel}
         yield f'{name} bwd', shape, (lambda kind=kind: make(kind, True)), {'bytes': 12 * nel}
+        if kind == 'rms':
+            yield 'rmsnorm add fwd', shape, add_then_norm, {'bytes': 16 * nel}
 
 
 def activation_cases(size, dev):
@@ -208,6 +215,7 @@ def activation_cases(size, dev):
     fns = {
         'silu': (F.silu, lambda dy, x: aten.silu_backward(dy, x)),
         'gelu': (F.gelu, lambda dy, x: aten.gelu_backward(dy, x)),
+        'geluTanh': (lambda x: F.gelu(x, approximate='tanh'), lambda dy, x: aten.gelu_backward(dy, x, approximate='tanh')),
         'softplus': (F.softplus, lambda dy, x: aten.softplus_backward(dy, x, 1, 20)),
     }
     for kind, (fwd, bwd) in fns.items():
@@ -217,6 +225,62 @@ def activation_cases(size, dev):
             return (lambda: bwd(dy, x)) if backward else (lambda: fwd(x))
         yield f'{kind} fwd', f'{nel}', make, {'bytes': 8 * nel}
         yield f'{kind} bwd', f'{nel}', (lambda fwd=fwd, bwd=bwd: make(fwd, bwd, True)), {'bytes': 12 * nel}
+
+    # The gated forms as eager PyTorch writes them (Hugging Face's LlamaMLP: act(gate) * up; Mamba-2's
+    # gate: y * silu(z + bias)), one kernel per operation; backward by autograd, graph kept.
+    shape = f'{rows}x{cols}'
+
+    def gated(kind, backward):
+        a = torch.empty(rows, cols, device=dev).uniform_(-1, 1).requires_grad_(backward)
+        b = torch.empty(rows, cols, device=dev).uniform_(-1, 1).requires_grad_(backward)
+        bias = torch.empty(cols, device=dev).uniform_(-1, 1).requires_grad_(backward)
+        f = (lambda: F.silu(a) * b) if kind == 'swiglu' else (lambda: a * F.silu(b + bias))
+        if not backward:
+            return f
+        wrt = (a, b) if kind == 'swiglu' else (a, b, bias)
+        out, dout = f(), torch.empty(rows, cols, device=dev).uniform_(-1, 1)
+        return lambda: torch.autograd.grad(out, wrt, dout, retain_graph=True)
+    for kind in ('swiglu', 'gatedSilu'):
+        yield f'{kind} fwd', shape, (lambda kind=kind: gated(kind, False)), {'bytes': 12 * nel}
+        yield f'{kind} bwd', shape, (lambda kind=kind: gated(kind, True)), {'bytes': 20 * nel}
+
+
+def conv1d_cases(size, dev):
+    # Mamba-2's causal depthwise conv as its eager path runs it: Conv1d(groups=channels,
+    # padding=K-1) over (batch, channels, L), cut to the first L outputs (a view).
+    b, L, c, K = (8, 2048, 2304, 4) if size == 'full' else (2, 45, 70, 4)
+    m = b * L * c
+
+    def make(backward):
+        x = torch.empty(b, c, L, device=dev).uniform_(-1, 1).requires_grad_(backward)
+        w = torch.empty(c, 1, K, device=dev).uniform_(-1, 1).requires_grad_(backward)
+        bias = torch.empty(c, device=dev).uniform_(-1, 1).requires_grad_(backward)
+        f = lambda: F.conv1d(x, w, bias, padding=K - 1, groups=c)[..., :L]
+        if not backward:
+            return f
+        y, dy = f(), torch.empty(b, c, L, device=dev).uniform_(-1, 1)
+        return lambda: torch.autograd.grad(y, (x, w, bias), dy, retain_graph=True)
+    shape = f'b{b} L{L} c{c} K{K}'
+    yield 'conv1d fwd', shape, (lambda: make(False)), {'bytes': 8 * m}
+    yield 'conv1d bwd', shape, (lambda: make(True)), {'bytes': 12 * m}
+
+
+def elementwise_cases(size, dev):
+    rows, d = (16384, 2048) if size == 'full' else (37, 100)
+    n = rows * d
+    shape = f'{rows}x{d}'
+
+    def make(kind):
+        a, b, c, o = (torch.empty(n, device=dev).uniform_(-1, 1) for _ in range(4))
+        if kind == 'add':
+            return lambda: torch.add(a, b, out=o)
+        if kind == 'add3':
+            # Eager has no three-way add: two kernels, as a parallel residual block writes it.
+            return lambda: torch.add(torch.add(a, b, out=o), c, out=o)
+        return lambda: o.add_(a, alpha=0.5)
+    yield 'residual add', shape, (lambda: make('add')), {'bytes': 12 * n}
+    yield 'residual add3', shape, (lambda: make('add3')), {'bytes': 16 * n}
+    yield 'axpy', shape, (lambda: make('axpy')), {'bytes': 12 * n}
 
 
 def loss_cases(size, dev):
@@ -293,6 +357,8 @@ GROUPS = {
     'ssd': ssd_cases,
     'norm': norm_cases,
     'activation': activation_cases,
+    'conv1d': conv1d_cases,
+    'elementwise': elementwise_cases,
     'loss': loss_cases,
     'embedding': embedding_cases,
     'adamw': adamw_cases,

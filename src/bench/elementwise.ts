@@ -1,7 +1,9 @@
-// Activations and the Mamba-2 causal conv1d: memory-bound kernels, measured in GB/s against the
-// bytes they must move (each input read once, each output written once, f32).
+// Activations, the Mamba-2 causal conv1d and the residual stream's sums: memory-bound kernels,
+// measured in GB/s against the bytes they must move (each input read once, each output written
+// once, f32).
 import { gatedSilu, gatedSiluBackward, swiglu, swigluBackward, unary, unaryBackward, type Unary } from '../kernels/activations';
 import { conv1d, conv1dBackward } from '../kernels/conv1d';
+import { add, axpy } from '../kernels/elementwise';
 import type { BenchCase, BenchSize } from './case';
 
 function unaryCases(kind: Unary, n: number): BenchCase[] {
@@ -23,7 +25,7 @@ export function activationCases(size: BenchSize): BenchCase[] {
   const n = rows * cols;
   const shape = `${rows}x${cols}`;
   return [
-    ...(['silu', 'gelu', 'softplus'] as const).flatMap((k) => unaryCases(k, n)),
+    ...(['silu', 'gelu', 'geluTanh', 'softplus'] as const).flatMap((k) => unaryCases(k, n)),
     {
       group: 'activation',
       name: 'swiglu fwd',
@@ -96,5 +98,22 @@ export function conv1dCases(size: BenchSize): BenchCase[] {
         bytes: 12 * m,
       }),
     },
+  ];
+}
+
+export function elementwiseCases(size: BenchSize): BenchCase[] {
+  // The residual stream of a 2048-wide model over 8×2048 tokens (the norms' shape).
+  const [rows, d] = size === 'full' ? [16384, 2048] : [37, 100];
+  const n = rows * d;
+  const shape = `${rows}x${d}`;
+  return [
+    { group: 'elementwise', name: 'residual add', shape, setup: (gpu, data) => ({ ops: add(gpu, { a: data.uniform(n), b: data.uniform(n), out: data.out(n), n }), bytes: 12 * n }) },
+    {
+      group: 'elementwise',
+      name: 'residual add3',
+      shape,
+      setup: (gpu, data) => ({ ops: add(gpu, { a: data.uniform(n), b: data.uniform(n), c: data.uniform(n), out: data.out(n), n }), bytes: 16 * n }),
+    },
+    { group: 'elementwise', name: 'axpy', shape, setup: (gpu, data) => ({ ops: axpy(gpu, { x: data.uniform(n), y: data.uniform(n), n, alpha: 0.5 }), bytes: 12 * n }) },
   ];
 }

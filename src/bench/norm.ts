@@ -27,6 +27,17 @@ export function normCases(size: BenchSize): BenchCase[] {
     },
     {
       group: 'norm',
+      // The residual add folded into the norm (a sequential block's h = x + mixer out, then norm2):
+      // x and a read, h and y written.
+      name: 'rmsnorm add fwd',
+      shape,
+      setup: (gpu, data) => ({
+        ops: rmsNorm(gpu, { x: data.uniform(n), w: data.uniform(d), y: data.out(n), rstd: data.out(rows), rows, d, eps, residual: { add: data.uniform(n), sum: data.out(n) } }),
+        bytes: 16 * n,
+      }),
+    },
+    {
+      group: 'norm',
       name: 'layernorm fwd',
       shape,
       setup: (gpu, data) => ({

@@ -6,7 +6,7 @@ import { matmul } from '../kernels/matmul';
 import { adamwCases } from './adamw';
 import { attentionCases } from './attention';
 import { BenchData, type BenchCase, type BenchResult, type BenchSize } from './case';
-import { activationCases, conv1dCases } from './elementwise';
+import { activationCases, conv1dCases, elementwiseCases } from './elementwise';
 import { embeddingCases } from './embedding';
 import { lossCases } from './losses';
 import { matmulCases } from './matmul';
@@ -17,13 +17,13 @@ export type { BenchCase, BenchResult, BenchSize } from './case';
 
 /** Every case at one size, in the order they run and print. */
 export function benchCases(size: BenchSize): BenchCase[] {
-  return [matmulCases, attentionCases, ssdCases, normCases, activationCases, conv1dCases, lossCases, embeddingCases, adamwCases].flatMap((f) => f(size));
+  return [matmulCases, attentionCases, ssdCases, normCases, activationCases, conv1dCases, elementwiseCases, lossCases, embeddingCases, adamwCases].flatMap((f) => f(size));
 }
 
 /**
  * The cases `only` names: each entry a group ("matmul", "attention", "ssd", "norm", "activation",
- * "conv1d", "loss", "embedding", "adamw") or the start of case names ("attention fwd+bwd",
- * "ssd scan"). An entry that matches nothing throws, listing the groups.
+ * "conv1d", "elementwise", "loss", "embedding", "adamw") or the start of case names ("attention
+ * fwd+bwd", "ssd scan"). An entry that matches nothing throws, listing the groups.
  */
 export function selectCases(cases: BenchCase[], only: string[]): BenchCase[] {
   if (!only.length) return cases;

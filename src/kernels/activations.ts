@@ -24,48 +24,82 @@ const KIND: Record<Unary, number> = { softplus: 0, negSoftplus: 1, silu: 2, sigm
 
 // The backward entries of the two-output ops come apart (dGate and dUp, or dy and dz, in their own
 // buffers) and `_one` (both in one bound buffer: WebGPU forbids two writable bindings over the same
-// bytes). The pairs differ only in their bindings, so each is stamped from one template; `p`
-// prefixes an entry's binding names (every entry of a module needs its own) and names its uniform.
-function swigluBwdEntry(entry: string, p: string, one: boolean): string {
-  const [dg, du] = one ? [`${p}_d`, `${p}_d`] : [`${p}_dgate`, `${p}_dup`];
-  return `${bindings([`${p}_gate: array<f32>`, `${p}_up: array<f32>`, `${p}_dout: array<f32>`], one ? [`${dg}: array<f32>`] : [`${dg}: array<f32>`, `${du}: array<f32>`], `${p}: SB`)}
+// bytes), each in a scalar form and a four-float form (`4`, see shaders/activations.wgsl). They differ
+// only in their bindings and element type, so each is stamped from one template; `p` prefixes an
+// entry's binding names (every entry of a module needs its own) and names its uniform.
 
-@compute @workgroup_size(WG)
-fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+/** `dst[i] (+)= v`: a branch on the uniform flag, so that an overwrite never reads dst. */
+function store(dst: string, i: string, v: string, acc: string): string {
+  return `if (${acc}) { ${dst}[${i}] = ${dst}[${i}] + ${v}; } else { ${dst}[${i}] = ${v}; }`;
+}
+
+function swigluBwdEntry(entry: string, p: string, one: boolean, v4: boolean): string {
+  const [dg, du] = one ? [`${p}_d`, `${p}_d`] : [`${p}_dgate`, `${p}_dup`];
+  const T = v4 ? 'array<vec4f>' : 'array<f32>';
+  const decl = bindings([`${p}_gate: ${T}`, `${p}_up: ${T}`, `${p}_dout: ${T}`], one ? [`${dg}: ${T}`] : [`${dg}: ${T}`, `${du}: ${T}`], `${p}: SB`);
+  const head = `@compute @workgroup_size(WG)
+fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {`;
+  if (!v4) {
+    return `${decl}
+
+${head}
   let e = linear_id(wg, nwg, li);
   if (e >= ${p}.n) { return; }
   let d = swiglu_grads(${p}_gate[at(e, ${p}.cols, ${p}.gs, ${p}.go)], ${p}_up[at(e, ${p}.cols, ${p}.gs, ${p}.uo)], ${p}_dout[at(e, ${p}.cols, ${p}.dos, ${p}.doo)]);
   let ig = at(e, ${p}.cols, ${p}.ds, ${p}.dgo);
   let iu = at(e, ${p}.cols, ${p}.ds, ${p}.duo);
   let acc = ${p}.acc == 1u;
-  ${dg}[ig] = select(d.x, ${dg}[ig] + d.x, acc);
-  ${du}[iu] = select(d.y, ${du}[iu] + d.y, acc);
+  ${store(dg, 'ig', 'd.x', 'acc')}
+  ${store(du, 'iu', 'd.y', 'acc')}
+}`;
+  }
+  const grads = (q: string) =>
+    `swiglu_grads4(${p}_gate[at4(${q}, ${p}.cols, ${p}.gs, ${p}.go)], ${p}_up[at4(${q}, ${p}.cols, ${p}.gs, ${p}.uo)], ${p}_dout[at4(${q}, ${p}.cols, ${p}.dos, ${p}.doo)])`;
+  const put = (q: string, d: string) => `${store(dg, `at4(${q}, ${p}.cols, ${p}.ds, ${p}.dgo)`, `${d}[0]`, 'acc')}
+    ${store(du, `at4(${q}, ${p}.cols, ${p}.ds, ${p}.duo)`, `${d}[1]`, 'acc')}`;
+  return `${decl}
+
+${head}
+  let q0 = quad_id(wg, nwg, li);
+  let q1 = q0 + WG;
+  let acc = ${p}.acc == 1u;
+  if (q1 < ${p}.n) {
+    let d0 = ${grads('q0')};
+    let d1 = ${grads('q1')};
+    ${put('q0', 'd0')}
+    ${put('q1', 'd1')}
+  } else if (q0 < ${p}.n) {
+    let d0 = ${grads('q0')};
+    ${put('q0', 'd0')}
+  }
 }`;
 }
 
-function gatedBwdEntry(entry: string, p: string, one: boolean): string {
+function gatedBwdEntry(entry: string, p: string, one: boolean, v4: boolean): string {
   const [dy, dz] = one ? [`${p}_d`, `${p}_d`] : [`${p}_dy`, `${p}_dz`];
-  const writes = one ? [`${dy}: array<f32>`] : [`${dy}: array<f32>`, `${dz}: array<f32>`];
-  return `${bindings([`${p}_y: array<f32>`, `${p}_z: array<f32>`, `${p}_bias: array<f32>`, `${p}_dout: array<f32>`], [...writes, `${p}_part: array<f32>`], `${p}: GB`)}
+  const T = v4 ? 'array<vec4f>' : 'array<f32>';
+  const writes = one ? [`${dy}: ${T}`] : [`${dy}: ${T}`, `${dz}: ${T}`];
+  const [V, zero, grads, gx, gy] = v4 ? ['vec4f', 'vec4f(0.0)', 'gated_grads4', 'd[0]', 'd[1]'] : ['f32', '0.0', 'gated_grads', 'd.x', 'd.y'];
+  return `${bindings([`${p}_y: ${T}`, `${p}_z: ${T}`, `${p}_bias: ${T}`, `${p}_dout: ${T}`], [...writes, `${p}_part: ${T}`], `${p}: GB`)}
 
 @compute @workgroup_size(WG)
 fn ${entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u) {
   let c = gid.x;
   if (c >= ${p}.cols) { return; }
-  var bias = 0.0;
+  var bias: ${V} = ${zero};
   if (HAS_BIAS == 1u) { bias = ${p}_bias[c]; }
   let r0 = wg.y * ROWS;
   let r1 = min(r0 + ROWS, ${p}.rows);
   let acc = ${p}.acc == 1u;
-  var sum = 0.0;
+  var sum: ${V} = ${zero};
   for (var r = r0; r < r1; r++) {
     let z = ${p}_z[r * ${p}.zs + ${p}.zo + c] + bias;
-    let d = gated_grads(${p}_y[r * ${p}.ys + ${p}.yo + c], z, ${p}_dout[r * ${p}.dos + ${p}.doo + c]);
+    let d = ${grads}(${p}_y[r * ${p}.ys + ${p}.yo + c], z, ${p}_dout[r * ${p}.dos + ${p}.doo + c]);
     let iy = r * ${p}.dys + ${p}.dyo + c;
     let iz = r * ${p}.dzs + ${p}.dzo + c;
-    ${dy}[iy] = select(d.x, ${dy}[iy] + d.x, acc);
-    ${dz}[iz] = select(d.y, ${dz}[iz] + d.y, acc);
-    sum = sum + d.y;
+    ${store(dy, 'iy', gx, 'acc')}
+    ${store(dz, 'iz', gy, 'acc')}
+    sum = sum + ${gy};
   }
   ${p}_part[wg.y * ${p}.cols + c] = sum;
 }`;
@@ -74,14 +108,22 @@ fn ${entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
 const SHADER = shader('activations',
   activationsWgsl,
   bindings(['uf_x: array<f32>'], ['uf_y: array<f32>'], 'uf: UF'), // unary_fwd
+  bindings(['uf4_x: array<vec4f>'], ['uf4_y: array<vec4f>'], 'uf4: UF'), // unary_fwd4
   bindings(['ub_x: array<f32>', 'ub_dy: array<f32>'], ['ub_dx: array<f32>'], 'ub: UB'), // unary_bwd
+  bindings(['ub4_x: array<vec4f>', 'ub4_dy: array<vec4f>'], ['ub4_dx: array<vec4f>'], 'ub4: UB'), // unary_bwd4
   bindings(['sf_gate: array<f32>', 'sf_up: array<f32>'], ['sf_out: array<f32>'], 'sf: SF'), // swiglu_fwd
+  bindings(['sf4_gate: array<vec4f>', 'sf4_up: array<vec4f>'], ['sf4_out: array<vec4f>'], 'sf4: SF'), // swiglu_fwd4
   bindings(['gf_y: array<f32>', 'gf_z: array<f32>', 'gf_bias: array<f32>'], ['gf_out: array<f32>'], 'gf: GF'), // gated_fwd
+  bindings(['gf4_y: array<vec4f>', 'gf4_z: array<vec4f>', 'gf4_bias: array<vec4f>'], ['gf4_out: array<vec4f>'], 'gf4: GF'), // gated_fwd4
   bindings(['cs_part: array<f32>'], ['cs_out: array<f32>'], 'cs: CS'), // colsum
-  swigluBwdEntry('swiglu_bwd', 'sb', false),
-  swigluBwdEntry('swiglu_bwd_one', 'sb1', true),
-  gatedBwdEntry('gated_bwd', 'gb', false),
-  gatedBwdEntry('gated_bwd_one', 'gb1', true),
+  swigluBwdEntry('swiglu_bwd', 'sb', false, false),
+  swigluBwdEntry('swiglu_bwd_one', 'sb1', true, false),
+  swigluBwdEntry('swiglu_bwd4', 'sb4', false, true),
+  swigluBwdEntry('swiglu_bwd4_one', 'sb41', true, true),
+  gatedBwdEntry('gated_bwd', 'gb', false, false),
+  gatedBwdEntry('gated_bwd_one', 'gb1', true, false),
+  gatedBwdEntry('gated_bwd4', 'gb4', false, true),
+  gatedBwdEntry('gated_bwd4_one', 'gb41', true, true),
 );
 const WG = 256;
 const ROWS = 32; // rows one gated_bwd invocation walks (bias-gradient partials per 32 rows)
@@ -286,6 +328,96 @@ function dense(cols: number, views: Placed[]): number {
   return views.every((v) => v.stride === cols) ? 1 : 0;
 }
 
+/** How an op's four-float entry covers it: quads of the views, and the floats left to the scalar entry. */
+interface Quads {
+  n4: number;
+  cols4: number;
+  dense: number;
+  /** Floats after the last quad of a flat view (0 to 3), done by the scalar entry from E0 = 4·n4. */
+  tail: number;
+}
+
+/**
+ * The four-float form of an op when its views allow it: every row starts on a 16-byte boundary
+ * (cols, strides and offsets multiples of 4), or, with `flat`, the views are contiguous (stride =
+ * cols) and start on one, so the tensor is one run of n floats, n4 = ⌊n/4⌋ quads and a short tail.
+ * Offsets are in floats from the bound slice, whose own offset WebGPU aligns to at least 32 bytes.
+ * Null when neither holds: the scalar entry takes every float.
+ */
+function quads(rows: number, cols: number, views: Placed[], flat: boolean): Quads | null {
+  const aligned = views.every((v) => v.offset % 4 === 0);
+  if (aligned && cols % 4 === 0 && views.every((v) => v.stride % 4 === 0)) {
+    return { n4: (rows * cols) / 4, cols4: cols / 4, dense: dense(cols, views), tail: 0 };
+  }
+  const n = rows * cols;
+  if (flat && aligned && dense(cols, views) === 1 && n >= 4) {
+    const n4 = Math.floor(n / 4);
+    return { n4, cols4: n4, dense: 1, tail: n - 4 * n4 };
+  }
+  return null;
+}
+
+interface Elementwise {
+  fn: string;
+  /** The scalar entry; `entry4` is its four-float form. */
+  entry: string;
+  entry4: string;
+  rows: number;
+  cols: number;
+  /** Every view the op reads or writes, offsets as bound (after any joint shift). */
+  views: Placed[];
+  /** Whether the op may run a contiguous tensor as one flat run (no per-column operand). */
+  flat: boolean;
+  constants: Record<string, number>;
+  reads: Bindable[];
+  writes: Bindable[];
+  /** The uniform block with n and cols as given and every stride and offset divided by `div`. */
+  params: (div: 1 | 4, n: number, cols: number) => ArrayBuffer;
+  label: string;
+}
+
+/** The ops of an elementwise kernel: its four-float entry where the views allow, the scalar one for the rest. */
+function elementwiseOps(gpu: Gpu, o: Elementwise): Op[] {
+  const n = o.rows * o.cols;
+  const base = { ...SHADER, reads: o.reads, writes: o.writes, label: o.label };
+  const q = quads(o.rows, o.cols, o.views, o.flat);
+  if (!q) {
+    return [
+      gpu.op({
+        ...base,
+        entry: o.entry,
+        constants: { ...o.constants, WG, DENSE: dense(o.cols, o.views) },
+        params: o.params(1, n, o.cols),
+        workgroups: linearGrid(gpu, o.fn, Math.ceil(n / WG)),
+      }),
+    ];
+  }
+  const ops = [
+    gpu.op({
+      ...base,
+      entry: o.entry4,
+      constants: { ...o.constants, WG, DENSE: q.dense },
+      params: o.params(4, q.n4, q.cols4),
+      workgroups: linearGrid(gpu, o.fn, Math.ceil(q.n4 / (2 * WG))),
+    }),
+  ];
+  if (q.tail) {
+    ops.push(
+      gpu.op({
+        ...base,
+        entry: o.entry,
+        constants: { ...o.constants, WG, DENSE: 1, E0: 4 * q.n4 },
+        params: o.params(1, n, o.cols),
+        workgroups: [1],
+        label: `${o.label} tail`,
+      }),
+    );
+  }
+  return ops;
+}
+
+/** A stride or offset in units of `div` floats (a flat run's strides are never read: floor is fine). */
+const per = (div: number, v: number) => Math.floor(v / div);
 
 function rowsOf(fn: string, n: number, cols: number | undefined): [number, number] {
   const c = cols ?? n;
@@ -309,19 +441,20 @@ export function unary(gpu: Gpu, a: UnaryArgs): Op[] {
   const xv = { name: 'x', b: a.x, stride: a.xStride ?? cols, offset: a.xOffset ?? 0 };
   const yv = { name: 'y', b: a.y, stride: a.yStride ?? cols, offset: a.yOffset ?? 0 };
   checkViews(fn, shape, rows, cols, [xv], [yv]);
-  const params = new Params().u32(a.n).u32(cols).u32(xv.stride).u32(xv.offset).u32(yv.stride).u32(yv.offset).build();
-  return [
-    gpu.op({
-      ...SHADER,
-      entry: 'unary_fwd',
-      constants: { WG, KIND: k, DENSE: dense(cols, [xv, yv]) },
-      reads: [a.x],
-      writes: [a.y],
-      params,
-      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
-      label: `${a.kind} ${a.n}`,
-    }),
-  ];
+  return elementwiseOps(gpu, {
+    fn,
+    entry: 'unary_fwd',
+    entry4: 'unary_fwd4',
+    rows,
+    cols,
+    views: [xv, yv],
+    flat: true,
+    constants: { KIND: k },
+    reads: [a.x],
+    writes: [a.y],
+    params: (f, n, c) => new Params().u32(n).u32(c).u32(per(f, xv.stride)).u32(per(f, xv.offset)).u32(per(f, yv.stride)).u32(per(f, yv.offset)).build(),
+    label: `${a.kind} ${a.n}`,
+  });
 }
 
 export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Op[] {
@@ -333,22 +466,24 @@ export function unaryBackward(gpu: Gpu, a: UnaryBackwardArgs): Op[] {
   const dyv = { name: 'dy', b: a.dy, stride: a.dyStride ?? cols, offset: a.dyOffset ?? 0 };
   const dxv = { name: 'dx', b: a.dx, stride: a.dxStride ?? cols, offset: a.dxOffset ?? 0 };
   checkViews(fn, shape, rows, cols, [xv, dyv], [dxv]);
-  const params = new Params()
-    .u32(a.n).u32(cols).u32(a.accumulate ? 1 : 0)
-    .u32(xv.stride).u32(xv.offset).u32(dyv.stride).u32(dyv.offset).u32(dxv.stride).u32(dxv.offset)
-    .build();
-  return [
-    gpu.op({
-      ...SHADER,
-      entry: 'unary_bwd',
-      constants: { WG, KIND: k, DENSE: dense(cols, [xv, dyv, dxv]) },
-      reads: [a.x, a.dy],
-      writes: [a.dx],
-      params,
-      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
-      label: `${a.kind} backward ${a.n}`,
-    }),
-  ];
+  return elementwiseOps(gpu, {
+    fn,
+    entry: 'unary_bwd',
+    entry4: 'unary_bwd4',
+    rows,
+    cols,
+    views: [xv, dyv, dxv],
+    flat: true,
+    constants: { KIND: k },
+    reads: [a.x, a.dy],
+    writes: [a.dx],
+    params: (f, n, c) =>
+      new Params()
+        .u32(n).u32(c).u32(a.accumulate ? 1 : 0)
+        .u32(per(f, xv.stride)).u32(per(f, xv.offset)).u32(per(f, dyv.stride)).u32(per(f, dyv.offset)).u32(per(f, dxv.stride)).u32(per(f, dxv.offset))
+        .build(),
+    label: `${a.kind} backward ${a.n}`,
+  });
 }
 
 export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
@@ -362,20 +497,20 @@ export function swiglu(gpu: Gpu, a: SwigluArgs): Op[] {
   const uv = { name: 'up', b: a.up, stride, offset: a.upOffset ?? 0 };
   const ov = { name: 'out', b: a.out, stride: a.outStride ?? cols, offset: a.outOffset ?? 0 };
   checkViews(fn, shape, rows, cols, [gv, uv], [ov]);
-  const n = rows * cols;
-  const params = new Params().u32(n).u32(cols).u32(stride).u32(gv.offset).u32(uv.offset).u32(ov.stride).u32(ov.offset).build();
-  return [
-    gpu.op({
-      ...SHADER,
-      entry: 'swiglu_fwd',
-      constants: { WG, KIND: k, DENSE: dense(cols, [gv, uv, ov]) },
-      reads: [a.gate, a.up],
-      writes: [a.out],
-      params,
-      workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
-      label: `${kind}-gated ${rows}x${cols}`,
-    }),
-  ];
+  return elementwiseOps(gpu, {
+    fn,
+    entry: 'swiglu_fwd',
+    entry4: 'swiglu_fwd4',
+    rows,
+    cols,
+    views: [gv, uv, ov],
+    flat: true,
+    constants: { KIND: k },
+    reads: [a.gate, a.up],
+    writes: [a.out],
+    params: (f, n, c) => new Params().u32(n).u32(c).u32(per(f, stride)).u32(per(f, gv.offset)).u32(per(f, uv.offset)).u32(per(f, ov.stride)).u32(per(f, ov.offset)).build(),
+    label: `${kind}-gated ${rows}x${cols}`,
+  });
 }
 
 export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
@@ -392,25 +527,29 @@ export function swigluBackward(gpu: Gpu, a: SwigluBackwardArgs): Op[] {
   const dgv = { name: 'dGate', b: a.dGate, stride: dStride, offset: a.dGateOffset ?? 0 };
   const duv = { name: 'dUp', b: a.dUp, stride: dStride, offset: a.dUpOffset ?? 0 };
   checkViews(fn, shape, rows, cols, [gv, uv, dov], [dgv, duv]);
-  const n = rows * cols;
   const one = joint(a.dGate, a.dUp);
-  const params = new Params()
-    .u32(n).u32(cols).u32(a.accumulate ? 1 : 0)
-    .u32(stride).u32(gv.offset).u32(uv.offset).u32(dov.stride).u32(dov.offset)
-    .u32(dStride).u32(dgv.offset + (one?.shiftA ?? 0)).u32(duv.offset + (one?.shiftB ?? 0))
-    .build();
-  return [
-    gpu.op({
-      ...SHADER,
-      entry: one ? 'swiglu_bwd_one' : 'swiglu_bwd',
-      constants: { WG, KIND: k, DENSE: dense(cols, [gv, uv, dov, dgv, duv]) },
-      reads: [a.gate, a.up, a.dOut],
-      writes: one ? [one.bind] : [a.dGate, a.dUp],
-      params,
-      workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
-      label: `${kind}-gated backward ${rows}x${cols}`,
-    }),
-  ];
+  // As bound: offsets from the start of the one binding when dGate and dUp share it.
+  const dgb = { ...dgv, offset: dgv.offset + (one?.shiftA ?? 0) };
+  const dub = { ...duv, offset: duv.offset + (one?.shiftB ?? 0) };
+  return elementwiseOps(gpu, {
+    fn,
+    entry: one ? 'swiglu_bwd_one' : 'swiglu_bwd',
+    entry4: one ? 'swiglu_bwd4_one' : 'swiglu_bwd4',
+    rows,
+    cols,
+    views: [gv, uv, dov, dgb, dub],
+    flat: true,
+    constants: { KIND: k },
+    reads: [a.gate, a.up, a.dOut],
+    writes: one ? [one.bind] : [a.dGate, a.dUp],
+    params: (f, n, c) =>
+      new Params()
+        .u32(n).u32(c).u32(a.accumulate ? 1 : 0)
+        .u32(per(f, stride)).u32(per(f, gv.offset)).u32(per(f, uv.offset)).u32(per(f, dov.stride)).u32(per(f, dov.offset))
+        .u32(per(f, dStride)).u32(per(f, dgb.offset)).u32(per(f, dub.offset))
+        .build(),
+    label: `${kind}-gated backward ${rows}x${cols}`,
+  });
 }
 
 export function gatedSilu(gpu: Gpu, a: GatedSiluArgs): Op[] {
@@ -423,21 +562,23 @@ export function gatedSilu(gpu: Gpu, a: GatedSiluArgs): Op[] {
   const reads: Placed[] = [yv, zv];
   if (a.zBias) reads.push({ name: 'zBias', b: a.zBias, stride: cols, offset: 0, rows: 1 });
   checkViews(fn, shape, rows, cols, reads, [ov]);
-  const n = rows * cols;
-  const params = new Params().u32(n).u32(cols).u32(yv.stride).u32(yv.offset).u32(zv.stride).u32(zv.offset).u32(ov.stride).u32(ov.offset).build();
-  return [
-    gpu.op({
-      ...SHADER,
-      entry: 'gated_fwd',
-      constants: { WG, HAS_BIAS: a.zBias ? 1 : 0, DENSE: dense(cols, [yv, zv, ov]) },
-      // Without a bias the shader never reads binding 2; z stands in for it.
-      reads: [a.y, a.z, a.zBias ?? a.z],
-      writes: [a.out],
-      params,
-      workgroups: linearGrid(gpu, fn, Math.ceil(n / WG)),
-      label: `gated silu ${rows}x${cols}`,
-    }),
-  ];
+  return elementwiseOps(gpu, {
+    fn,
+    entry: 'gated_fwd',
+    entry4: 'gated_fwd4',
+    rows,
+    cols,
+    views: [yv, zv, ov],
+    // The bias is per column: a flat run would cut its quads across rows.
+    flat: false,
+    constants: { HAS_BIAS: a.zBias ? 1 : 0 },
+    // Without a bias the shader never reads binding 2; z stands in for it.
+    reads: [a.y, a.z, a.zBias ?? a.z],
+    writes: [a.out],
+    params: (f, n, c) =>
+      new Params().u32(n).u32(c).u32(per(f, yv.stride)).u32(per(f, yv.offset)).u32(per(f, zv.stride)).u32(per(f, zv.offset)).u32(per(f, ov.stride)).u32(per(f, ov.offset)).build(),
+    label: `gated silu ${rows}x${cols}`,
+  });
 }
 
 export function gatedSiluBackward(gpu: Gpu, a: GatedSiluBackwardArgs): Op[] {
@@ -468,21 +609,27 @@ export function gatedSiluBackward(gpu: Gpu, a: GatedSiluBackwardArgs): Op[] {
   // Per-block bias-gradient partials; written even without dzBias so the op has one shape.
   const part = gpu.buffer(blocks * cols * 4, 'gated silu bias partials');
   const one = joint(a.dy, a.dz);
+  const dyb = { ...dyv, offset: dyv.offset + (one?.shiftA ?? 0) };
+  const dzb = { ...dzv, offset: dzv.offset + (one?.shiftB ?? 0) };
+  // Four channels per invocation where every row starts on a 16-byte boundary; the partials keep
+  // their layout (block-major, channel fastest) either way.
+  const f = quads(rows, cols, [yv, zv, dov, dyb, dzb], false) ? 4 : 1;
   const params = new Params()
-    .u32(rows).u32(cols).u32(a.accumulate ? 1 : 0)
-    .u32(yv.stride).u32(yv.offset).u32(zv.stride).u32(zv.offset).u32(dov.stride).u32(dov.offset)
-    .u32(dyv.stride).u32(dyv.offset + (one?.shiftA ?? 0)).u32(dzv.stride).u32(dzv.offset + (one?.shiftB ?? 0))
+    .u32(rows).u32(cols / f).u32(a.accumulate ? 1 : 0)
+    .u32(yv.stride / f).u32(yv.offset / f).u32(zv.stride / f).u32(zv.offset / f).u32(dov.stride / f).u32(dov.offset / f)
+    .u32(dyb.stride / f).u32(dyb.offset / f).u32(dzb.stride / f).u32(dzb.offset / f)
     .build();
   const CW = 64;
+  const v = f === 4 ? '4' : '';
   const ops = [
     gpu.op({
       ...SHADER,
-      entry: one ? 'gated_bwd_one' : 'gated_bwd',
+      entry: one ? `gated_bwd${v}_one` : `gated_bwd${v}`,
       constants: { WG: CW, ROWS, HAS_BIAS: a.zBias ? 1 : 0 },
       reads: [a.y, a.z, a.zBias ?? a.z, a.dOut],
       writes: one ? [one.bind, part] : [a.dy, a.dz, part],
       params,
-      workgroups: [Math.ceil(cols / CW), blocks],
+      workgroups: [Math.ceil(cols / f / CW), blocks],
       label: `gated silu backward ${rows}x${cols}`,
     }),
   ];

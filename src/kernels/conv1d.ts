@@ -15,6 +15,8 @@
 // Backward: dx overwritten, or added to with `accumulate`; dw and dbias summed over batch and time
 // in a fixed order (per-tile partials, then a sequential sum), overwritten or, with
 // `accumulateParams`, added to.
+// Where channels and every view's stride and offset are multiples of 4, the four-float entries run
+// (four channels per invocation as vec4 lanes, four tokens at a time); otherwise the scalar ones.
 import { Params, slice, type Bindable, type Gpu, type Op, type ScratchSource } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
 import conv1dWgsl from '../../shaders/conv1d.wgsl?raw';
@@ -22,7 +24,10 @@ import conv1dWgsl from '../../shaders/conv1d.wgsl?raw';
 // The window entries, stamped per binding set: apart (x and y, or dy and dx, in their own buffers)
 // or `_one` (both views in one bound buffer, the history a tile needs taken from a halo buffer that
 // a previous dispatch filled, because the tile before it overwrites those tokens). Each set gets its
-// own prefix, as every entry point of a module needs its own binding names.
+// own prefix, as every entry point of a module needs its own binding names. With `v4` an entry works
+// on four channels as vec4 lanes and walks its tile four tokens at a time (shaders/conv1d.wgsl); its
+// uniform's channels, strides and offsets are in units of 4 floats, and the taps (w, scalar) are
+// gathered per lane.
 interface Window {
   entry: string;
   reads: string[];
@@ -31,11 +36,16 @@ interface Window {
   src: string; // the buffer the window slides over (x, or dy)
   dst: string; // the buffer written (y, or dx)
   history: string; // fills win[] before the tile's first token
+  v4?: boolean;
 }
 
-// One invocation per channel c of tile wg.y of sequence wg.z, with its K taps in w[].
+// One invocation per channel c (or quad of channels) of tile wg.y of sequence wg.z, with its K taps in w[].
 function windowHead(w: Window): string {
   const u = `${w.p}u`;
+  const V = w.v4 ? 'vec4f' : 'f32';
+  const tap = w.v4
+    ? `vec4f(${w.p}_w[4u * c * K + k], ${w.p}_w[(4u * c + 1u) * K + k], ${w.p}_w[(4u * c + 2u) * K + k], ${w.p}_w[(4u * c + 3u) * K + k])`
+    : `${w.p}_w[c * K + k]`;
   return `${bindings(w.reads, w.writes, `${u}: U`)}
 
 @compute @workgroup_size(WG)
@@ -45,32 +55,84 @@ fn ${w.entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) 
   let b = wg.z;
   let t0 = wg.y * T;
   let t1 = min(t0 + T, ${u}.L);
-  var w: array<f32, KMAX>;
-  for (var k = 0u; k < K; k++) { w[k] = ${w.p}_w[c * K + k]; }
-  var win: array<f32, KMAX>;
+  var w: array<${V}, KMAX>;
+  for (var k = 0u; k < K; k++) { w[k] = ${tap}; }
+  var win: array<${V}, KMAX>;
   ${w.history}`;
 }
 
 function forwardEntry(w: Window): string {
   const u = `${w.p}u`;
-  return `${windowHead(w)}
+  const src = (t: string) => `${w.src}[at(b, ${t}, c, ${u}.L, ${u}.in_stride, ${u}.in_off)]`;
+  const dst = (t: string) => `${w.dst}[at(b, ${t}, c, ${u}.L, ${u}.out_stride, ${u}.out_off)]`;
+  if (!w.v4) {
+    return `${windowHead(w)}
   let bias = ${w.p}_bias[c];
   for (var t = t0; t < t1; t++) {
-    let xt = ${w.src}[at(b, t, c, ${u}.L, ${u}.in_stride, ${u}.in_off)];
-    ${w.dst}[at(b, t, c, ${u}.L, ${u}.out_stride, ${u}.out_off)] = fwd_step(&win, &w, xt, bias);
+    let xt = ${src('t')};
+    ${dst('t')} = fwd_step(&win, &w, xt, bias);
+  }
+}`;
+  }
+  // In place (_one) the four tokens are this invocation's own: read before it writes any of them.
+  return `${windowHead(w)}
+  let bias = ${w.p}_bias[c];
+  var t = t0;
+  for (; t + 4u <= t1; t += 4u) {
+    let x0 = ${src('t')};
+    let x1 = ${src('t + 1u')};
+    let x2 = ${src('t + 2u')};
+    let x3 = ${src('t + 3u')};
+    ${dst('t')} = fwd_step4(&win, &w, x0, bias);
+    ${dst('t + 1u')} = fwd_step4(&win, &w, x1, bias);
+    ${dst('t + 2u')} = fwd_step4(&win, &w, x2, bias);
+    ${dst('t + 3u')} = fwd_step4(&win, &w, x3, bias);
+  }
+  for (; t < t1; t++) {
+    let xt = ${src('t')};
+    ${dst('t')} = fwd_step4(&win, &w, xt, bias);
   }
 }`;
 }
 
 function dxEntry(w: Window): string {
   const u = `${w.p}u`;
-  return `${windowHead(w)}
+  const src = (t: string) => `${w.src}[at(b, ${t}, c, ${u}.L, ${u}.in_stride, ${u}.in_off)]`;
+  const at = (t: string) => `at(b, ${t}, c, ${u}.L, ${u}.out_stride, ${u}.out_off)`;
+  // dst (+)= g: a branch, so that an overwrite never reads dx.
+  const put = (i: string, g: string) => `if (acc) { ${w.dst}[${i}] = ${w.dst}[${i}] + ${g}; } else { ${w.dst}[${i}] = ${g}; }`;
+  if (!w.v4) {
+    return `${windowHead(w)}
   let acc = ${u}.acc == 1u;
   for (var t = t1; t > t0; t--) {
-    let dyt = ${w.src}[at(b, t - 1u, c, ${u}.L, ${u}.in_stride, ${u}.in_off)];
-    let i = at(b, t - 1u, c, ${u}.L, ${u}.out_stride, ${u}.out_off);
+    let dyt = ${src('t - 1u')};
+    let i = ${at('t - 1u')};
     let g = bwd_step(&win, &w, dyt);
-    ${w.dst}[i] = select(g, ${w.dst}[i] + g, acc);
+    ${put('i', 'g')}
+  }
+}`;
+  }
+  return `${windowHead(w)}
+  let acc = ${u}.acc == 1u;
+  var t = t1;
+  for (; t >= t0 + 4u; t -= 4u) {
+    let d0 = ${src('t - 1u')};
+    let d1 = ${src('t - 2u')};
+    let d2 = ${src('t - 3u')};
+    let d3 = ${src('t - 4u')};
+    let g0 = bwd_step4(&win, &w, d0);
+    ${put(at('t - 1u'), 'g0')}
+    let g1 = bwd_step4(&win, &w, d1);
+    ${put(at('t - 2u'), 'g1')}
+    let g2 = bwd_step4(&win, &w, d2);
+    ${put(at('t - 3u'), 'g2')}
+    let g3 = bwd_step4(&win, &w, d3);
+    ${put(at('t - 4u'), 'g3')}
+  }
+  for (; t > t0; t--) {
+    let dyt = ${src('t - 1u')};
+    let g = bwd_step4(&win, &w, dyt);
+    ${put(at('t - 1u'), 'g')}
   }
 }`;
 }
@@ -92,55 +154,71 @@ fn ${entry}(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
 }`;
 }
 
-// The tile's halo slot for tap k, as halo_fwd / halo_bwd wrote it.
+// The tile's halo slot for tap k, as halo_fwd / halo_bwd wrote it (for a four-float entry, the
+// quad of its lanes: the halo bound as vec4s, channels counted in quads).
 const haloAt = (p: string, k: string) => `${p}_halo[((b * ${p}u.tiles + wg.y) * (K - 1u) + ${k}) * ${p}u.channels + c]`;
+
+/** The window entries of one form: forward, forward_one, dx, dx_one, or their four-float forms. */
+function windowEntries(v4: boolean): string[] {
+  const [T, z, n] = v4 ? ['array<vec4f>', 'vec4f(0.0)', '4'] : ['array<f32>', '0.0', ''];
+  const p = (s: string) => `${s}${n}`;
+  return [
+    forwardEntry({
+      entry: `forward${n}`,
+      reads: [`${p('f')}_x: ${T}`, `${p('f')}_w: array<f32>`, `${p('f')}_bias: ${T}`],
+      writes: [`${p('f')}_y: ${T}`],
+      p: p('f'),
+      src: `${p('f')}_x`,
+      dst: `${p('f')}_y`,
+      history: `for (var k = 0u; k + 1u < K; k++) {
+    win[k] = ${z};
+    if (t0 + k + 1u >= K) { win[k] = ${p('f')}_x[at(b, t0 + k + 1u - K, c, ${p('f')}u.L, ${p('f')}u.in_stride, ${p('f')}u.in_off)]; }
+  }`,
+      v4,
+    }),
+    forwardEntry({
+      entry: `forward${n}_one`,
+      reads: [`${p('o')}_w: array<f32>`, `${p('o')}_bias: ${T}`, `${p('o')}_halo: ${T}`],
+      writes: [`${p('o')}_xy: ${T}`],
+      p: p('o'),
+      src: `${p('o')}_xy`,
+      dst: `${p('o')}_xy`,
+      history: `for (var k = 0u; k + 1u < K; k++) { win[k] = ${haloAt(p('o'), 'k')}; }`,
+      v4,
+    }),
+    dxEntry({
+      entry: `dx${n}`,
+      reads: [`${p('d')}_w: array<f32>`, `${p('d')}_dy: ${T}`],
+      writes: [`${p('d')}_dx: ${T}`],
+      p: p('d'),
+      src: `${p('d')}_dy`,
+      dst: `${p('d')}_dx`,
+      history: `for (var k = 1u; k < K; k++) {
+    win[k] = ${z};
+    if (t1 + k - 1u < ${p('d')}u.L) { win[k] = ${p('d')}_dy[at(b, t1 + k - 1u, c, ${p('d')}u.L, ${p('d')}u.in_stride, ${p('d')}u.in_off)]; }
+  }`,
+      v4,
+    }),
+    dxEntry({
+      entry: `dx${n}_one`,
+      reads: [`${p('e')}_w: array<f32>`, `${p('e')}_halo: ${T}`],
+      writes: [`${p('e')}_d: ${T}`],
+      p: p('e'),
+      src: `${p('e')}_d`,
+      dst: `${p('e')}_d`,
+      history: `for (var k = 1u; k < K; k++) { win[k] = ${haloAt(p('e'), 'k - 1u')}; }`,
+      v4,
+    }),
+  ];
+}
 
 const SHADER = shader('conv1d',
   conv1dWgsl,
   bindings(['p_x: array<f32>', 'p_dy: array<f32>'], ['p_part: array<f32>'], 'pu: U'), // wgrad_part
+  bindings(['p4_x: array<vec4f>', 'p4_dy: array<vec4f>'], ['p4_part: array<f32>'], 'p4u: U'), // wgrad_part4
   bindings(['q_part: array<f32>'], ['q_dw: array<f32>', 'q_dbias: array<f32>'], 'qu: U'), // wgrad_final
-  forwardEntry({
-    entry: 'forward',
-    reads: ['f_x: array<f32>', 'f_w: array<f32>', 'f_bias: array<f32>'],
-    writes: ['f_y: array<f32>'],
-    p: 'f',
-    src: 'f_x',
-    dst: 'f_y',
-    history: `for (var k = 0u; k + 1u < K; k++) {
-    win[k] = 0.0;
-    if (t0 + k + 1u >= K) { win[k] = f_x[at(b, t0 + k + 1u - K, c, fu.L, fu.in_stride, fu.in_off)]; }
-  }`,
-  }),
-  forwardEntry({
-    entry: 'forward_one',
-    reads: ['o_w: array<f32>', 'o_bias: array<f32>', 'o_halo: array<f32>'],
-    writes: ['o_xy: array<f32>'],
-    p: 'o',
-    src: 'o_xy',
-    dst: 'o_xy',
-    history: `for (var k = 0u; k + 1u < K; k++) { win[k] = ${haloAt('o', 'k')}; }`,
-  }),
-  dxEntry({
-    entry: 'dx',
-    reads: ['d_w: array<f32>', 'd_dy: array<f32>'],
-    writes: ['d_dx: array<f32>'],
-    p: 'd',
-    src: 'd_dy',
-    dst: 'd_dx',
-    history: `for (var k = 1u; k < K; k++) {
-    win[k] = 0.0;
-    if (t1 + k - 1u < du.L) { win[k] = d_dy[at(b, t1 + k - 1u, c, du.L, du.in_stride, du.in_off)]; }
-  }`,
-  }),
-  dxEntry({
-    entry: 'dx_one',
-    reads: ['e_w: array<f32>', 'e_halo: array<f32>'],
-    writes: ['e_d: array<f32>'],
-    p: 'e',
-    src: 'e_d',
-    dst: 'e_d',
-    history: `for (var k = 1u; k < K; k++) { win[k] = ${haloAt('e', 'k - 1u')}; }`,
-  }),
+  ...windowEntries(false),
+  ...windowEntries(true),
   bindings(['h_src: array<f32>'], ['h_out: array<f32>'], 'hu: U'),
   haloEntry('halo_fwd', 'if (j * T + k + 1u >= K) { v = h_src[at(b, j * T + k + 1u - K, c, hu.L, hu.in_stride, hu.in_off)]; }'),
   haloEntry('halo_bwd', `let t = (j + 1u) * T + k;
@@ -280,8 +358,14 @@ function inPlace(fn: string, s: Shape, inp: View, out: View): { bind: Bindable; 
   };
 }
 
-function params(s: Shape, tiles: number, inp: [number, number], out: [number, number], acc = false): ArrayBuffer {
-  return new Params().u32(s.batch).u32(s.L).u32(s.channels).u32(tiles).u32(inp[0]).u32(inp[1]).u32(out[0]).u32(out[1]).u32(acc ? 1 : 0).build();
+/** The uniform block; `f` = 4 gives channels, strides and offsets in quads (four-float entries). */
+function params(s: Shape, tiles: number, inp: [number, number], out: [number, number], acc = false, f: 1 | 4 = 1): ArrayBuffer {
+  return new Params().u32(s.batch).u32(s.L).u32(s.channels / f).u32(tiles).u32(inp[0] / f).u32(inp[1] / f).u32(out[0] / f).u32(out[1] / f).u32(acc ? 1 : 0).build();
+}
+
+/** 4 when every row of the views (strides and offsets in floats from the bound start) begins on a 16-byte boundary, else 1. */
+function quadsOf(s: Shape, ...views: [number, number][]): 1 | 4 {
+  return s.channels % 4 === 0 && views.every(([stride, offset]) => stride % 4 === 0 && offset % 4 === 0) ? 4 : 1;
 }
 
 export function conv1d(gpu: Gpu, a: Conv1dArgs): Op[] {
@@ -301,22 +385,25 @@ export function conv1d(gpu: Gpu, a: Conv1dArgs): Op[] {
   const workgroups: [number, number, number] = [Math.ceil(s.channels / WG), tiles, s.batch];
   const label = `conv1d ${s.batch}x${s.L}x${s.channels} K=${s.K}`;
   if (!sameBuffer(a.x, a.y)) {
-    const p = params(s, tiles, [xv.stride, xv.offset], [yv.stride, yv.offset]);
-    return [gpu.op({ ...SHADER, entry: 'forward', constants, reads: [a.x, a.w, a.bias], writes: [a.y], params: p, workgroups, label })];
+    const f = quadsOf(s, [xv.stride, xv.offset], [yv.stride, yv.offset]);
+    const p = params(s, tiles, [xv.stride, xv.offset], [yv.stride, yv.offset], false, f);
+    const entry = f === 4 ? 'forward4' : 'forward';
+    return [gpu.op({ ...SHADER, entry, constants, reads: [a.x, a.w, a.bias], writes: [a.y], params: p, workgroups: [Math.ceil(s.channels / f / WG), tiles, s.batch], label })];
   }
   const one = inPlace(fn, s, xv, yv);
+  const f = quadsOf(s, [xv.stride, one.inOff], [yv.stride, one.outOff]);
   // Owned by these ops for as long as they are used.
   const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d halo');
   return [
     gpu.op({ ...SHADER, entry: 'halo_fwd', constants, reads: [a.x], writes: [halo], params: params(s, tiles, [xv.stride, xv.offset], [0, 0]), workgroups, label: `${label} halo` }),
     gpu.op({
       ...SHADER,
-      entry: 'forward_one',
+      entry: f === 4 ? 'forward4_one' : 'forward_one',
       constants,
       reads: [a.w, a.bias, halo],
       writes: [one.bind],
-      params: params(s, tiles, [xv.stride, one.inOff], [yv.stride, one.outOff]),
-      workgroups,
+      params: params(s, tiles, [xv.stride, one.inOff], [yv.stride, one.outOff], false, f),
+      workgroups: [Math.ceil(s.channels / f / WG), tiles, s.batch],
       label: `${label} in place`,
     }),
   ];
@@ -349,15 +436,16 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   const per = s.channels * (s.K + 1);
   const partBytes = s.batch * tilesW * per * 4;
   const part = a.scratch ? a.scratch('conv1d dw partials', partBytes) : gpu.buffer(partBytes, 'conv1d dw partials');
+  const fw = quadsOf(s, [xv.stride, xv.offset], [dyv.stride, dyv.offset]);
   const ops: Op[] = [
     gpu.op({
       ...SHADER,
-      entry: 'wgrad_part',
+      entry: fw === 4 ? 'wgrad_part4' : 'wgrad_part',
       constants: { K: s.K, WG, T: TW },
       reads: [a.x, a.dy],
       writes: [part],
-      params: params(s, tilesW, [xv.stride, xv.offset], [dyv.stride, dyv.offset]),
-      workgroups: [Math.ceil(s.channels / WG), tilesW, s.batch],
+      params: params(s, tilesW, [xv.stride, xv.offset], [dyv.stride, dyv.offset], false, fw),
+      workgroups: [Math.ceil(s.channels / fw / WG), tilesW, s.batch],
       label: `${label} dw partials`,
     }),
     gpu.op({
@@ -376,15 +464,16 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   const constants = { K: s.K, WG, T };
   const workgroups: [number, number, number] = [Math.ceil(s.channels / WG), tiles, s.batch];
   if (!sameBuffer(a.dy, a.dx)) {
+    const f = quadsOf(s, [dyv.stride, dyv.offset], [dxv.stride, dxv.offset]);
     ops.push(
       gpu.op({
         ...SHADER,
-        entry: 'dx',
+        entry: f === 4 ? 'dx4' : 'dx',
         constants,
         reads: [a.w, a.dy],
         writes: [a.dx],
-        params: params(s, tiles, [dyv.stride, dyv.offset], [dxv.stride, dxv.offset], a.accumulate),
-        workgroups,
+        params: params(s, tiles, [dyv.stride, dyv.offset], [dxv.stride, dxv.offset], a.accumulate, f),
+        workgroups: [Math.ceil(s.channels / f / WG), tiles, s.batch],
         label: `${label} dx`,
       }),
     );
@@ -392,17 +481,18 @@ export function conv1dBackward(gpu: Gpu, a: Conv1dBackwardArgs): Op[] {
   }
   const one = inPlace(fn, s, dyv, dxv);
   if (a.accumulate && one.inOff === one.outOff) throw new Error(`${fn} ${describe(s)}: cannot accumulate into dx when it is dy itself`);
+  const f = quadsOf(s, [dyv.stride, one.inOff], [dxv.stride, one.outOff]);
   const halo = gpu.buffer(s.batch * tiles * (s.K - 1) * s.channels * 4, 'conv1d dy halo');
   ops.push(
     gpu.op({ ...SHADER, entry: 'halo_bwd', constants, reads: [a.dy], writes: [halo], params: params(s, tiles, [dyv.stride, dyv.offset], [0, 0]), workgroups, label: `${label} halo` }),
     gpu.op({
       ...SHADER,
-      entry: 'dx_one',
+      entry: f === 4 ? 'dx4_one' : 'dx_one',
       constants,
       reads: [a.w, halo],
       writes: [one.bind],
-      params: params(s, tiles, [dyv.stride, one.inOff], [dxv.stride, one.outOff], a.accumulate),
-      workgroups,
+      params: params(s, tiles, [dyv.stride, one.inOff], [dxv.stride, one.outOff], a.accumulate, f),
+      workgroups: [Math.ceil(s.channels / f / WG), tiles, s.batch],
       label: `${label} dx in place`,
     }),
   );

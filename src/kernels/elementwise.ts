@@ -1,7 +1,7 @@
 // Flat elementwise sums and scaling (shaders/elementwise.wgsl):
 //   add:  out = a + b (+ c)       n floats each, n a multiple of 4 (activations always are here)
-//   axpy: y = y + alpha·x         n floats
-//   scale: y = alpha·y            n floats
+//   axpy: y = y + alpha·x         n floats (four at a time, the last n mod 4 one by one)
+//   scale: y = alpha·y            n floats (likewise)
 // Used for residual streams and for summing gradients; the float64 reference is src/ref/elementwise.ts.
 import { Params, slice, type Bindable, type Gpu, type Op, linearGrid } from '../gpu/runtime';
 import { bindings, shader } from '../gpu/wgsl';
@@ -11,9 +11,28 @@ const SHADER = shader('elementwise',
   elementwiseWgsl,
   bindings(['add_a: array<vec4f>', 'add_b: array<vec4f>', 'add_c: array<vec4f>'], ['add_out: array<vec4f>'], 'ap: AP'), // add
   bindings(['ax_x: array<f32>'], ['ax_y: array<f32>'], 'xp: XP'), // axpy
+  bindings(['ax4_x: array<vec4f>'], ['ax4_y: array<vec4f>'], 'xp4: XP'), // axpy4
   bindings([], ['sc_y: array<f32>'], 'scp: XP'), // scale
+  bindings([], ['sc4_y: array<vec4f>'], 'scp4: XP'), // scale4
 );
 const WG = 256;
+
+/**
+ * A flat op over n floats: its four-float entry over the first ⌊n/4⌋ quads (two per invocation),
+ * then the scalar entry from E0 over the last n mod 4; n below 4 all scalar.
+ */
+function flatOps(gpu: Gpu, fn: string, o: { entry: string; reads: Bindable[]; writes: Bindable[]; n: number; alpha: number; label: string }): Op[] {
+  const n4 = Math.floor(o.n / 4);
+  const base = { ...SHADER, reads: o.reads, writes: o.writes, label: o.label };
+  const ops: Op[] = [];
+  if (n4 > 0) {
+    ops.push(gpu.op({ ...base, entry: `${o.entry}4`, constants: { WG }, params: new Params().u32(n4).f32(o.alpha).build(), workgroups: linearGrid(gpu, fn, Math.ceil(n4 / (2 * WG))) }));
+  }
+  if (o.n > 4 * n4) {
+    ops.push(gpu.op({ ...base, entry: o.entry, constants: { WG, E0: 4 * n4 }, params: new Params().u32(o.n).f32(o.alpha).build(), workgroups: [1], label: `${o.label} tail` }));
+  }
+  return ops;
+}
 
 
 function need(fn: string, what: string, b: Bindable, n: number): void {
@@ -39,7 +58,7 @@ export function add(gpu: Gpu, a: { a: Bindable; b: Bindable; c?: Bindable; out: 
       reads: [a.a, a.b, a.c ?? a.a],
       writes: [a.out],
       params: new Params().u32(n4).build(),
-      workgroups: linearGrid(gpu, fn, Math.ceil(n4 / WG)),
+      workgroups: linearGrid(gpu, fn, Math.ceil(n4 / (2 * WG))),
       label: `add ${a.n}`,
     }),
   ];
@@ -51,18 +70,7 @@ export function axpy(gpu: Gpu, a: { x: Bindable; y: Bindable; n: number; alpha?:
   need(fn, 'x', a.x, a.n);
   need(fn, 'y', a.y, a.n);
   if (slice(a.x).buffer === slice(a.y).buffer) throw new Error(`${fn} (n=${a.n}): x and y share a buffer`);
-  return [
-    gpu.op({
-      ...SHADER,
-      entry: 'axpy',
-      constants: { WG },
-      reads: [a.x],
-      writes: [a.y],
-      params: new Params().u32(a.n).f32(a.alpha ?? 1).build(),
-      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
-      label: `axpy ${a.n}`,
-    }),
-  ];
+  return flatOps(gpu, fn, { entry: 'axpy', reads: [a.x], writes: [a.y], n: a.n, alpha: a.alpha ?? 1, label: `axpy ${a.n}` });
 }
 
 /** y = alpha·y in place. */
@@ -70,16 +78,5 @@ export function scale(gpu: Gpu, a: { y: Bindable; n: number; alpha: number }): O
   const fn = 'scale';
   if (!Number.isInteger(a.n) || a.n < 1) throw new Error(`${fn} (n=${a.n}): n must be a positive integer`);
   need(fn, 'y', a.y, a.n);
-  return [
-    gpu.op({
-      ...SHADER,
-      entry: 'scale',
-      constants: { WG },
-      reads: [],
-      writes: [a.y],
-      params: new Params().u32(a.n).f32(a.alpha).build(),
-      workgroups: linearGrid(gpu, fn, Math.ceil(a.n / WG)),
-      label: `scale ${a.n}`,
-    }),
-  ];
+  return flatOps(gpu, fn, { entry: 'scale', reads: [], writes: [a.y], n: a.n, alpha: a.alpha, label: `scale ${a.n}` });
 }

@@ -45,6 +45,106 @@ fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
 }`;
 }
 
+// The same four floats at a time (`4`), when d is a multiple of 4: quads of a row, two per
+// invocation WG apart, both loaded before either is stored (embedding.wgsl's quad_id). A packed
+// table is read as vec2u, four 16-bit values.
+function gather4Entry(entry: string, p: string, pos: boolean, packed?: PackedDtype): string {
+  const reads = [`${p}_ids: array<u32>`, `${p}_table: array<${packed ? 'vec2u' : 'vec4f'}>`, ...(pos ? [`${p}_pos: array<vec4f>`] : [])];
+  const value = (q: string) => {
+    const at = `v${q} * d4 + j${q}`;
+    const word = `${p}_table[${at}]`;
+    const row =
+      packed === 'bf16' ? `bitcast<vec4f>(vec4u(${word}.x << 16u, ${word}.x & 0xffff0000u, ${word}.y << 16u, ${word}.y & 0xffff0000u))`
+      : packed === 'f16' ? `vec4f(unpack2x16float(${word}.x), unpack2x16float(${word}.y))`
+      : word;
+    return row + (pos ? ` + ${p}_pos[(t${q} % ${p}.L) * d4 + j${q}]` : '');
+  };
+  const quad = (q: string) => `let t${q} = q${q} / d4;
+    let j${q} = q${q} - t${q} * d4;
+    let v${q} = min(${p}_ids[t${q}], ${p}.vocab - 1u);`;
+  return `${bindings(reads, [`${p}_out: array<vec4f>`], `${p}: U`)}
+
+@compute @workgroup_size(WG)
+fn ${entry}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let d4 = ${p}.d / 4u;
+  let n4 = ${p}.tokens * d4;
+  let q0 = quad_id(wg, nwg, lid);
+  let q1 = q0 + WG;
+  if (q1 < n4) {
+    ${quad('0')}
+    ${quad('1')}
+    let r0 = ${value('0')};
+    let r1 = ${value('1')};
+    ${p}_out[q0] = r0;
+    ${p}_out[q1] = r1;
+  } else if (q0 < n4) {
+    ${quad('0')}
+    ${p}_out[q0] = ${value('0')};
+  }
+}`;
+}
+
+// run_heads and run_sum (shaders/embedding.wgsl): one invocation per (piece or sorted position,
+// column), or with `v4` per quad of columns, dOut, heads and dTable then bound as vec4s.
+function runHeadsEntry(v4: boolean): string {
+  const [n, T, zero] = v4 ? ['4', 'vec4f', 'vec4f(0.0)'] : ['', 'f32', '0.0'];
+  const p = `a${n}`;
+  return `${bindings([`${p}_kv: array<vec2u>`, `${p}_dout: array<${T}>`], [`${p}_heads: array<${T}>`], `${p}u: U`)}
+
+@compute @workgroup_size(WG)
+fn run_heads${n}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let d = ${p}u.d${v4 ? ' / 4u' : ''};
+  let i = linear(wg, nwg, lid);
+  let pieces = (${p}u.tokens + PIECE - 1u) / PIECE;
+  if (i >= pieces * d) { return; }
+  let c = i / d;
+  let j = i - c * d;
+  let k0 = c * PIECE;
+  let key = ${p}_kv[k0].x;
+  if (c == 0u || ${p}_kv[k0 - 1u].x != key) { return; }
+  let k1 = min(k0 + PIECE, ${p}u.tokens);
+  var s = ${zero};
+  for (var q = k0; q < k1; q++) {
+    let e = ${p}_kv[q];
+    if (e.x != key) { break; }
+    s += ${p}_dout[e.y * d + j];
+  }
+  ${p}_heads[i] = s;
+}`;
+}
+
+function runSumEntry(v4: boolean): string {
+  const [n, T, zero] = v4 ? ['4', 'vec4f', 'vec4f(0.0)'] : ['', 'f32', '0.0'];
+  const p = `r${n}`;
+  return `${bindings([`${p}_kv: array<vec2u>`, `${p}_dout: array<${T}>`, `${p}_heads: array<${T}>`], [`${p}_dtable: array<${T}>`], `${p}u: U`)}
+
+@compute @workgroup_size(WG)
+fn run_sum${n}(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let d = ${p}u.d${v4 ? ' / 4u' : ''};
+  let i = linear(wg, nwg, lid);
+  if (i >= ${p}u.tokens * d) { return; }
+  let k = i / d;
+  let j = i - k * d;
+  let key = ${p}_kv[k].x;
+  if (k > 0u && ${p}_kv[k - 1u].x == key) { return; }
+  let c0 = k / PIECE;
+  let k1 = min((c0 + 1u) * PIECE, ${p}u.tokens);
+  var s = ${zero};
+  for (var q = k; q < k1; q++) {
+    let e = ${p}_kv[q];
+    if (e.x != key) { break; }
+    s += ${p}_dout[e.y * d + j];
+  }
+  // Runs are contiguous in sorted order: the run goes on into piece c iff piece c starts with its key.
+  for (var c = c0 + 1u; c * PIECE < ${p}u.tokens; c++) {
+    if (${p}_kv[c * PIECE].x != key) { break; }
+    s += ${p}_heads[c * d + j];
+  }
+  let o = key * d + j;
+  if (${p}u.acc == 1u) { ${p}_dtable[o] = ${p}_dtable[o] + s; } else { ${p}_dtable[o] = s; }
+}`;
+}
+
 const SHADER = shader('embedding',
   embeddingWgsl,
   gatherEntry('gather', 'gu', false),
@@ -53,14 +153,22 @@ const SHADER = shader('embedding',
   gatherEntry('gather_pos_bf16', 'pbu', true, 'bf16'),
   gatherEntry('gather_f16', 'ghu', false, 'f16'),
   gatherEntry('gather_pos_f16', 'phu', true, 'f16'),
+  gather4Entry('gather4', 'g4u', false),
+  gather4Entry('gather4_pos', 'p4u', true),
+  gather4Entry('gather4_bf16', 'g4bu', false, 'bf16'),
+  gather4Entry('gather4_pos_bf16', 'p4bu', true, 'bf16'),
+  gather4Entry('gather4_f16', 'g4hu', false, 'f16'),
+  gather4Entry('gather4_pos_f16', 'p4hu', true, 'f16'),
   bindings(['i_ids: array<u32>'], ['i_kv: array<vec2u>'], 'iu: U'), // sort_init
   bindings(['h_kv: array<vec2u>'], ['h_hist: array<u32>'], 'hu: U'), // sort_hist
   bindings([], ['s_hist: array<u32>'], 'su: U'), // sort_scan
   bindings(['c_kv: array<vec2u>', 'c_hist: array<u32>'], ['c_out: array<vec2u>'], 'cu: U'), // sort_scatter
   bindings([], ['z_out: array<f32>'], 'zu: U'), // table_zero
   bindings([], ['z4_out: array<vec4f>'], 'z4u: U'), // table_zero4
-  bindings(['a_kv: array<vec2u>', 'a_dout: array<f32>'], ['a_heads: array<f32>'], 'au: U'), // run_heads
-  bindings(['r_kv: array<vec2u>', 'r_dout: array<f32>', 'r_heads: array<f32>'], ['r_dtable: array<f32>'], 'ru: U'), // run_sum
+  runHeadsEntry(false),
+  runHeadsEntry(true),
+  runSumEntry(false),
+  runSumEntry(true),
   bindings(['q_dout: array<f32>'], ['q_dpos: array<f32>'], 'qu: U'), // pos_grad
 );
 const WG = 256;
@@ -144,15 +252,14 @@ export function embedding(gpu: Gpu, a: EmbeddingArgs): Op[] {
     ins.push(['pos.table', a.pos.table]);
   }
   distinct(fn, s, ['out', a.out], ins);
-  const workgroups = grid(gpu, fn, s.tokens * s.d);
+  // Rows of d a multiple of 4 start on 16-byte boundaries in every tensor: four floats at a time,
+  // two quads per invocation.
+  const v4 = s.d % 4 === 0;
+  const workgroups = v4 ? linearGrid(gpu, fn, Math.max(1, Math.ceil((s.tokens * s.d) / 4 / (2 * WG)))) : grid(gpu, fn, s.tokens * s.d);
   const label = `embedding ${describe(s)}`;
-  const form = packed ? `_${packed}` : '';
-  if (!a.pos) {
-    return [gpu.op({ ...SHADER, entry: `gather${form}`, constants: { WG }, reads: [a.ids, a.table], writes: [a.out], params: params(s), workgroups, label })];
-  }
-  return [
-    gpu.op({ ...SHADER, entry: `gather_pos${form}`, constants: { WG }, reads: [a.ids, a.table, a.pos.table], writes: [a.out], params: params(s), workgroups, label }),
-  ];
+  const entry = `gather${v4 ? '4' : ''}${a.pos ? '_pos' : ''}${packed ? `_${packed}` : ''}`;
+  const reads = a.pos ? [a.ids, a.table, a.pos.table] : [a.ids, a.table];
+  return [gpu.op({ ...SHADER, entry, constants: { WG }, reads, writes: [a.out], params: params(s), workgroups, label })];
 }
 
 /** Key bits of ids clamped to vocab − 1, hence the number of 8-bit radix passes. */
@@ -218,25 +325,28 @@ export function embeddingBackward(gpu: Gpu, a: EmbeddingBackwardArgs): Op[] {
       }),
     );
   }
+  // A quad of columns per invocation where d allows: four times the bytes in flight per load.
+  const f = s.d % 4 === 0 ? 4 : 1;
+  const v = f === 4 ? '4' : '';
   ops.push(
     gpu.op({
       ...SHADER,
-      entry: 'run_heads',
+      entry: `run_heads${v}`,
       constants: { WG },
       reads: [sorted, a.dOut],
       writes: [heads],
       params: params(s),
-      workgroups: grid(gpu, fn, pieces * s.d),
+      workgroups: grid(gpu, fn, (pieces * s.d) / f),
       label: `${label} run heads`,
     }),
     gpu.op({
       ...SHADER,
-      entry: 'run_sum',
+      entry: `run_sum${v}`,
       constants: { WG },
       reads: [sorted, a.dOut, heads],
       writes: [a.dTable],
       params: params(s, 0, blocks, acc),
-      workgroups: grid(gpu, fn, s.tokens * s.d),
+      workgroups: grid(gpu, fn, (s.tokens * s.d) / f),
       label: `${label} rows`,
     }),
   );

@@ -8,13 +8,19 @@
 //   w, b, dw, db  (d)
 //   mean, rstd    (rows): saved by the forward pass for the backward pass
 // Outputs never share a buffer with inputs (no in-place normalisation); outputs may be disjoint
-// slices of one buffer.
+// slices of one buffer. With `residual` the forward normalises x + residual.add and writes that sum
+// to residual.sum in the same pass (the residual add before a block's second norm).
 // Backward: dx overwritten, or added to with `accumulate`; dw and db (each optional) are summed
 // over rows in a fixed order (partials over chunks of rows, then a sum over chunks), overwritten
 // or, with `accumulateDw`, added to.
+//
+// Two forms: when d is a multiple of 4 (and at most 4·256·MAX_NV), the four-float row kernels of
+// norm-rows.ts (a row read once into registers as vec4s, subgroup sums where the device has them,
+// dx and the weight-gradient partials in one pass); otherwise the scalar kernels of norm.wgsl.
 import { Params, slice, type Bindable, type Gpu, type Op } from '../gpu/runtime';
-import { bindings, shader } from '../gpu/wgsl';
+import { bindings, shader, wgsl } from '../gpu/wgsl';
 import normWgsl from '../../shaders/norm.wgsl?raw';
+import { MAX_NV, normRowsWgsl } from './norm-rows';
 
 const SHADER = shader('norm',
   normWgsl,
@@ -25,8 +31,74 @@ const SHADER = shader('norm',
   bindings(['rp_x: array<f32>', 'rp_rstd: array<f32>', 'rp_dy: array<f32>'], ['rp_part: array<f32>'], 'rpu: U'), // rms_wpart
   bindings(['lp_x: array<f32>', 'lp_mean: array<f32>', 'lp_rstd: array<f32>', 'lp_dy: array<f32>'], ['lp_part: array<f32>'], 'lpu: U'), // ln_wpart
   bindings(['wf_part: array<f32>'], ['wf_out: array<f32>'], 'wfu: U'), // wgrad_final
+  bindings(['wd_part: array<f32>'], ['wd_fold: array<f32>'], 'wdu: U'), // wgrad_fold
+  bindings(['ra_x: array<f32>', 'ra_a: array<f32>', 'ra_w: array<f32>'], ['ra_y: array<f32>', 'ra_rstd: array<f32>', 'ra_h: array<f32>'], 'rau: U'), // rms_add_fwd
+  bindings(['la_x: array<f32>', 'la_a: array<f32>', 'la_w: array<f32>', 'la_b: array<f32>'], ['la_y: array<f32>', 'la_mean: array<f32>', 'la_rstd: array<f32>', 'la_h: array<f32>'], 'lau: U'), // ln_add_fwd
 );
 const WCOLS = 64; // columns per workgroup in the weight-gradient passes
+
+/** The module with the four-float row kernels for NV quads per invocation, with or without subgroups. */
+const rowModules = new Map<string, { shader: string; code: string }>();
+function rowsShader(nv: number, subgroups: boolean): { shader: string; code: string } {
+  const key = `${nv}/${subgroups}`;
+  let m = rowModules.get(key);
+  if (!m) {
+    // `enable` must open the module, ahead of norm.wgsl's declarations.
+    m = { shader: 'norm', code: subgroups ? wgsl('enable subgroups;', SHADER.code, normRowsWgsl(nv, true)) : wgsl(SHADER.code, normRowsWgsl(nv, false)) };
+    rowModules.set(key, m);
+  }
+  return m;
+}
+
+/** Workgroup size and quads per invocation of the four-float kernels for rows of d, or null for the scalar ones. */
+interface RowPlan {
+  wg: number;
+  nv: number;
+  subgroups: boolean;
+}
+
+function rowPlan(gpu: Gpu, d: number): RowPlan | null {
+  const d4 = d / 4;
+  if (d % 4 !== 0 || d4 > 256 * MAX_NV) return null;
+  // About four quads (16 floats) per invocation: the whole row in flight with few threads to sum over.
+  const wg = Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.ceil(d4 / 4)))));
+  return { wg, nv: Math.ceil(d4 / wg), subgroups: gpu.info.subgroups };
+}
+
+/**
+ * The four-float backward's weight-gradient partials and their folds, in two buffers per device
+ * shared by every norm backward (as matmul-splitk.ts shares its scratch): ops run in queue order,
+ * and each backward's sums have read its partials before the next backward writes them. Made
+ * outside the runtime's pool and collections, counted in gpu.memory, grown by replacement; ops
+ * built earlier keep the smaller buffer they were bound to.
+ */
+const partials = new WeakMap<Gpu, [GPUBuffer | null, GPUBuffer | null]>();
+function sharedPartials(gpu: Gpu, which: 0 | 1, floats: number): Bindable {
+  const bytes = Math.max(16, Math.ceil(floats / 4) * 16);
+  const held = partials.get(gpu) ?? [null, null];
+  let buf = held[which];
+  if (!buf || buf.size < bytes) {
+    buf = gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `norm weight ${which ? 'folds' : 'partials'}` });
+    held[which] = buf;
+    partials.set(gpu, held);
+  }
+  return { buffer: buf, offset: 0, size: bytes };
+}
+
+/** Rows a four-float backward workgroup walks: few enough for about a thousand workgroups, at most 16. */
+function bwdChunk(rows: number): number {
+  return Math.min(16, Math.max(4, Math.ceil(rows / 1024)));
+}
+
+/**
+ * A residual add folded into the norm's pass: the norm's input is x + add (rows, d), which is also
+ * written to `sum` (the residual stream going on), so h is read and written once instead of
+ * written by an add and read back by the norm. `sum` is an output like y.
+ */
+export interface ResidualAdd {
+  add: Bindable;
+  sum: Bindable;
+}
 
 export interface RmsNormArgs {
   x: Bindable;
@@ -36,6 +108,7 @@ export interface RmsNormArgs {
   rows: number;
   d: number;
   eps: number;
+  residual?: ResidualAdd;
 }
 
 export interface RmsNormBackwardArgs {
@@ -63,6 +136,7 @@ export interface LayerNormArgs {
   rows: number;
   d: number;
   eps: number;
+  residual?: ResidualAdd;
 }
 
 export interface LayerNormBackwardArgs {
@@ -137,8 +211,17 @@ function chunkRows(rows: number): number {
   return Math.max(8, Math.ceil(Math.sqrt(rows)));
 }
 
-function params(s: Shape, eps = 0, chunk = 1, stride = 0, colOff = 0, acc = false): ArrayBuffer {
-  return new Params().u32(s.rows).u32(s.d).f32(eps).u32(chunk).u32(stride).u32(colOff).u32(acc ? 1 : 0).build();
+function params(s: Shape, eps = 0, chunk = 1, stride = 0, colOff = 0, acc = false, group = 0): ArrayBuffer {
+  return new Params().u32(s.rows).u32(s.d).f32(eps).u32(chunk).u32(stride).u32(colOff).u32(acc ? 1 : 0).u32(group).build();
+}
+
+/** Checks a residual add's tensors and lists them with the op's inputs and outputs. */
+function residual(fn: string, shape: string, s: Shape, r: ResidualAdd | undefined, ins: Named[], outs: Out[]): ResidualAdd | undefined {
+  if (!r) return undefined;
+  need(fn, shape, ['residual.add', r.add], s.rows * s.d);
+  ins.push(['residual.add', r.add]);
+  outs.push(['residual.sum', r.sum, s.rows * s.d]);
+  return r;
 }
 
 export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
@@ -149,15 +232,17 @@ export function rmsNorm(gpu: Gpu, a: RmsNormArgs): Op[] {
   const outs: Out[] = [['y', a.y, s.rows * s.d], ['rstd', a.rstd, s.rows]];
   need(fn, shape, ins[0], s.rows * s.d);
   need(fn, shape, ins[1], s.d);
+  const r = residual(fn, shape, s, a.residual, ins, outs);
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
+  const plan = rowPlan(gpu, s.d);
   return [
     gpu.op({
-      ...SHADER,
-      entry: 'rms_fwd',
-      constants: { WG: rowWg(s.d) },
-      reads: [a.x, a.w],
-      writes: [a.y, a.rstd],
+      ...(plan ? rowsShader(plan.nv, plan.subgroups) : SHADER),
+      entry: `rms_${r ? 'add_' : ''}fwd${plan ? '4' : ''}`,
+      constants: { WG: plan ? plan.wg : rowWg(s.d) },
+      reads: r ? [a.x, r.add, a.w] : [a.x, a.w],
+      writes: r ? [a.y, a.rstd, r.sum] : [a.y, a.rstd],
       params: params(s, a.eps),
       workgroups: rowGrid(gpu, s.rows),
       label: `rmsNorm ${shape}`,
@@ -174,15 +259,17 @@ export function layerNorm(gpu: Gpu, a: LayerNormArgs): Op[] {
   need(fn, shape, ins[0], s.rows * s.d);
   need(fn, shape, ins[1], s.d);
   need(fn, shape, ins[2], s.d);
+  const r = residual(fn, shape, s, a.residual, ins, outs);
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
+  const plan = rowPlan(gpu, s.d);
   return [
     gpu.op({
-      ...SHADER,
-      entry: 'ln_fwd',
-      constants: { WG: rowWg(s.d) },
-      reads: [a.x, a.w, a.b],
-      writes: [a.y, a.mean, a.rstd],
+      ...(plan ? rowsShader(plan.nv, plan.subgroups) : SHADER),
+      entry: `ln_${r ? 'add_' : ''}fwd${plan ? '4' : ''}`,
+      constants: { WG: plan ? plan.wg : rowWg(s.d) },
+      reads: r ? [a.x, r.add, a.w, a.b] : [a.x, a.w, a.b],
+      writes: r ? [a.y, a.mean, a.rstd, r.sum] : [a.y, a.mean, a.rstd],
       params: params(s, a.eps),
       workgroups: rowGrid(gpu, s.rows),
       label: `layerNorm ${shape}`,
@@ -228,6 +315,79 @@ function weightGrads(gpu: Gpu, label: string, s: Shape, part: { entry: string; r
   return ops;
 }
 
+/**
+ * The four-float backward: dx for every row and, when a weight gradient is asked for, per-chunk
+ * partials (perChunk floats each), folded in groups when there are many, then summed per output.
+ */
+function rowsBackward(gpu: Gpu, label: string, s: Shape, plan: RowPlan, k: { entry: string; reads: Bindable[]; dx: Bindable; perChunk: number; acc: boolean }, outs: [Bindable | undefined, number][], accDw: boolean): Op[] {
+  const rows = { ...rowsShader(plan.nv, plan.subgroups), constants: { WG: plan.wg } };
+  if (outs.every(([o]) => !o)) {
+    return [
+      gpu.op({
+        ...rows,
+        entry: `${k.entry}_dx4`,
+        reads: k.reads,
+        writes: [k.dx],
+        params: params(s, 0, 1, 0, 0, k.acc),
+        workgroups: rowGrid(gpu, s.rows),
+        label: `${label} dx`,
+      }),
+    ];
+  }
+  const chunk = bwdChunk(s.rows);
+  const chunks = Math.ceil(s.rows / chunk);
+  const part = sharedPartials(gpu, 0, chunks * k.perChunk);
+  const ops = [
+    gpu.op({
+      ...rows,
+      entry: `${k.entry}_bwd4`,
+      reads: k.reads,
+      writes: [k.dx, part],
+      params: params(s, 0, chunk, 0, 0, k.acc),
+      workgroups: rowGrid(gpu, chunks),
+      label: `${label} dx and weight partials`,
+    }),
+  ];
+  const cols = Math.ceil(k.perChunk / WCOLS);
+  // wgrad_final sums `terms` partials of `sumRows` rows in chunks of `sumChunk`.
+  let [terms, sumRows, sumChunk]: [Bindable, number, number] = [part, s.rows, chunk];
+  if (chunks > 16) {
+    // One thread per column would add ~1000 partials in a row; fold groups of about √chunks first.
+    const group = Math.ceil(Math.sqrt(chunks));
+    const folds = Math.ceil(chunks / group);
+    const fold = sharedPartials(gpu, 1, folds * k.perChunk);
+    ops.push(
+      gpu.op({
+        ...SHADER,
+        entry: 'wgrad_fold',
+        constants: { WG: WCOLS },
+        reads: [part],
+        writes: [fold],
+        params: params(s, 0, chunk, k.perChunk, 0, false, group),
+        workgroups: [cols, folds],
+        label: `${label} weight partials folded`,
+      }),
+    );
+    [terms, sumRows, sumChunk] = [fold, folds, 1];
+  }
+  for (const [out, colOff] of outs) {
+    if (!out) continue;
+    ops.push(
+      gpu.op({
+        ...SHADER,
+        entry: 'wgrad_final',
+        constants: { WG: WCOLS },
+        reads: [terms],
+        writes: [out],
+        params: params({ rows: sumRows, d: s.d }, 0, sumChunk, k.perChunk, colOff, accDw),
+        workgroups: [Math.ceil(s.d / WCOLS)],
+        label: `${label} weight sum`,
+      }),
+    );
+  }
+  return ops;
+}
+
 export function rmsNormBackward(gpu: Gpu, a: RmsNormBackwardArgs): Op[] {
   const fn = 'rmsNormBackward';
   const s: Shape = { rows: a.rows, d: a.d };
@@ -242,6 +402,11 @@ export function rmsNormBackward(gpu: Gpu, a: RmsNormBackwardArgs): Op[] {
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
   const label = `rmsNormBackward ${shape}`;
+  const plan = rowPlan(gpu, s.d);
+  if (plan) {
+    const k = { entry: 'rms', reads: [a.x, a.w, a.rstd, a.dy], dx: a.dx, perChunk: s.d, acc: a.accumulate ?? false };
+    return rowsBackward(gpu, label, s, plan, k, [[a.dw, 0]], a.accumulateDw ?? false);
+  }
   return [
     ...weightGrads(gpu, label, s, { entry: 'rms_wpart', reads: [a.x, a.rstd, a.dy], perChunk: s.d }, [[a.dw, 0]], a.accumulateDw ?? false),
     gpu.op({
@@ -273,6 +438,11 @@ export function layerNormBackward(gpu: Gpu, a: LayerNormBackwardArgs): Op[] {
   for (const [n, b, f] of outs) need(fn, shape, [n, b], f);
   distinct(fn, shape, outs, ins);
   const label = `layerNormBackward ${shape}`;
+  const plan = rowPlan(gpu, s.d);
+  if (plan) {
+    const k = { entry: 'ln', reads: [a.x, a.w, a.mean, a.rstd, a.dy], dx: a.dx, perChunk: 2 * s.d, acc: a.accumulate ?? false };
+    return rowsBackward(gpu, label, s, plan, k, [[a.dw, 0], [a.db, s.d]], a.accumulateDw ?? false);
+  }
   return [
     ...weightGrads(gpu, label, s, { entry: 'ln_wpart', reads: [a.x, a.mean, a.rstd, a.dy], perChunk: 2 * s.d }, [[a.dw, 0], [a.db, s.d]], a.accumulateDw ?? false),
     gpu.op({

@@ -13,6 +13,7 @@ import type { ArchConfig } from '../io/config';
 import { embedding, embeddingBackward } from '../kernels/embedding';
 import { addColumnSums, matmul } from '../kernels/matmul';
 import { add, scale } from '../kernels/elementwise';
+import type { ResidualAdd } from '../kernels/norm';
 import { Activations, AttentionMixer, Mlp, normBackward, normForward, type Io, type Weights } from './layers';
 
 export interface Mixer {
@@ -61,7 +62,8 @@ type BlockNorm = 'norm1' | 'norm2' | 'mixer_out_norm' | 'mlp_out_norm';
 export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next?: Bindable }): { ops: Op[]; u: GPUBuffer; a: GPUBuffer } {
   const { c, weights: w, layer: l, rows, acts, mixer, mlp, x, next } = b;
   const d = c.dModel;
-  const norm = (name: BlockNorm, input: Bindable, y: Bindable) => normForward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, y, rows, acts, layer: l });
+  const norm = (name: BlockNorm, input: Bindable, y: Bindable, residual?: ResidualAdd) =>
+    normForward(gpu, { c, w, name: `layers.${l}.${name}`, x: input, y, rows, acts, layer: l, residual });
   const u = acts.layer('norm1.out', l, rows * d);
   const a = acts.layer('mixer.out', l, rows * d);
   const m = acts.layer('mlp.out', l, rows * d);
@@ -85,8 +87,9 @@ export function blockForward(gpu: Gpu, b: BlockArgs & { x: Bindable; next?: Bind
   } else {
     const h = acts.layer('attn.residual', l, rows * d);
     const u2 = acts.layer('norm2.out', l, rows * d);
-    ops.push(...add(gpu, { a: x, b: postNormed('mixer_out_norm', a), out: h, n: rows * d }));
-    ops.push(...norm('norm2', h, u2));
+    // h = x + the mixer's output, added in norm2's own pass (written out, then normalised).
+    const mixed = postNormed('mixer_out_norm', a);
+    ops.push(...norm('norm2', x, u2, { add: mixed, sum: h }));
     ops.push(...mlp.forward(u2, m));
     const mOut = postNormed('mlp_out_norm', m);
     if (next) ops.push(...add(gpu, { a: h, b: mOut, out: next, n: rows * d }));

@@ -4,7 +4,7 @@
 import type { Bindable, Gpu, Op } from '../gpu/runtime';
 import { layerAttention, ropeInverseFrequencies, type ArchConfig } from '../io/config';
 import { addColumnSums, matmul } from '../kernels/matmul';
-import { rmsNorm, layerNorm, rmsNormBackward, layerNormBackward } from '../kernels/norm';
+import { rmsNorm, layerNorm, rmsNormBackward, layerNormBackward, type ResidualAdd } from '../kernels/norm';
 import { rotary } from '../kernels/rotary';
 import { flashAttention, flashAttentionBackward, type AttentionShape } from '../kernels/flash-attention';
 import { attnMatrix } from '../kernels/attn-matrix';
@@ -68,14 +68,17 @@ function normStat(a: NormArgs, stat: 'rstd' | 'mean'): GPUBuffer {
   return a.layer === null ? a.acts.scratch(name, a.rows) : a.acts.layer(name, a.layer, a.rows);
 }
 
-/** A norm's forward, x → y; it saves the statistics its backward reads. */
-export function normForward(gpu: Gpu, a: NormArgs & { x: Bindable; y: Bindable }): Op[] {
-  const { c, w, name, x, y, rows } = a;
+/**
+ * A norm's forward, x → y; it saves the statistics its backward reads. With `residual` it normalises
+ * x + residual.add and writes that sum to residual.sum in the same pass (norm.ts ResidualAdd).
+ */
+export function normForward(gpu: Gpu, a: NormArgs & { x: Bindable; y: Bindable; residual?: ResidualAdd }): Op[] {
+  const { c, w, name, x, y, rows, residual } = a;
   const d = c.dModel;
   const rstd = normStat(a, 'rstd');
-  if (c.norm === 'rmsnorm') return rmsNorm(gpu, { x, w: w.get(`${name}.weight`), y, rstd, rows, d, eps: c.normEps });
+  if (c.norm === 'rmsnorm') return rmsNorm(gpu, { x, w: w.get(`${name}.weight`), y, rstd, rows, d, eps: c.normEps, residual });
   const mean = normStat(a, 'mean');
-  return layerNorm(gpu, { x, w: w.get(`${name}.weight`), b: w.get(`${name}.bias`), y, mean, rstd, rows, d, eps: c.normEps });
+  return layerNorm(gpu, { x, w: w.get(`${name}.weight`), b: w.get(`${name}.bias`), y, mean, rstd, rows, d, eps: c.normEps, residual });
 }
 
 /**

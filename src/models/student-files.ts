@@ -22,6 +22,8 @@ export interface StudentConfigOptions {
   attentionLayers: number[];
   /** How the student was made (stages, tokens, plan, teacher name, date...): kept under "mohawk". */
   provenance: Record<string, unknown>;
+  /** Where the hybrid advisor chose attentionLayers: its choice and evidence, kept under "hybrid_advisor". */
+  hybridAdvisor?: Record<string, unknown> | null;
 }
 
 export interface ParsedStudentConfig {
@@ -60,6 +62,7 @@ export function studentConfigJson(teacherConfigJson: object, opts: StudentConfig
       out_proj_bias: m.outBias,
     },
     attention_layers: [...opts.attentionLayers].sort((a, b) => a - b),
+    ...(opts.hybridAdvisor ? { hybrid_advisor: opts.hybridAdvisor } : {}),
     mohawk: opts.provenance,
   };
 }

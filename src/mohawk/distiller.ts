@@ -24,6 +24,8 @@ export interface DistillHooks {
   distances?(layers: number, heads: number, values: Float32Array): void;
   /** A stage waits for a streaming corpus to hold its prefix: training tokens so far and needed. */
   waiting?(stage: Stage, have: number, need: number): void;
+  /** Before a stage's first step (a resumed stage's too): the run driver's hybrid advisor chooses stage 3's attention layers here. */
+  beforeStage?(stage: Stage): Promise<void>;
 }
 
 export interface Control {
@@ -56,8 +58,13 @@ export interface DistillerOptions {
   chunkBytes?: number;
 }
 
+/** A stage's per-layer losses are averaged over its last steps, this fraction of them (at least one): where the schedule has settled. */
+export const LAYER_LOSS_TAIL = 0.1;
+
 export class Distiller {
   private state: StudentState;
+  /** Stages 1 and 2: each layer's loss at the stage's last steps (LAYER_LOSS_TAIL), newest last. */
+  private readonly tails = new Map<Stage, number[][]>();
   /** Set while a streamed stage runs: nothing may move the models then. */
   private streaming: Stage | null = null;
   /** GPU memory a streamed stage gives its window of residual streams (StreamedStageStep). */
@@ -66,11 +73,12 @@ export class Distiller {
   private constructor(
     private readonly gpu: Gpu,
     readonly teacher: LoadedTeacher,
-    readonly plan: DistillPlan,
+    /** The plan, spec and layout change once, when the hybrid advisor's layers are adopted (adoptAttentionLayers). */
+    public plan: DistillPlan,
     readonly corpus: TokenStream,
-    readonly spec: StudentSpec,
-    /** The student's flat layout (of studentShapes(spec)). */
-    readonly layout: FlatParams,
+    public spec: StudentSpec,
+    /** The student's flat layout (of heldShapes(spec)). */
+    public layout: FlatParams,
     initial: Map<string, Float32Array>,
     private readonly chunkBytes: number | undefined,
   ) {
@@ -120,19 +128,60 @@ export class Distiller {
     this.state = this.upload(st.params, st.m, st.v);
   }
 
-  /** Moves the student and its moments to the host and frees the teacher's GPU copy (a streamed stage). */
-  private async toHost(): Promise<HostStudent> {
+  /** Moves the student and its moments to the host and frees the teacher's GPU copy (a streamed stage; `keepTeacher`: the advisor's probe). */
+  private async toHost(keepTeacher = false): Promise<HostStudent> {
     const st = this.state;
     if (st.where === 'host') {
-      this.teacher.evict();
+      if (!keepTeacher) this.teacher.evict();
       return st;
     }
     const [params, m, v] = [await st.student.readFlat(), await st.student.readFlat(st.m), await st.student.readFlat(st.v)];
     Distiller.releaseGpu(st);
-    this.teacher.evict();
+    if (!keepTeacher) this.teacher.evict();
     const host = { where: 'host' as const, layout: this.layout, params, m, v };
     this.state = host;
     return host;
+  }
+
+  /**
+   * Each layer's loss in `stage` (1 or 2), averaged over the stage's last steps (LAYER_LOSS_TAIL of
+   * them, those this session ran), NaN for attention layers; null when no step of it ran here.
+   */
+  layerLossTail(stage: Stage): number[] | null {
+    const t = this.tails.get(stage);
+    if (!t || t.length === 0) return null;
+    return t[0]!.map((_, l) => t.reduce((a, r) => a + r[l]!, 0) / t.length);
+  }
+
+  /** Puts the student (and its moments) on the host while the teacher stays on the GPU: room for the advisor's probe. */
+  async park(): Promise<void> {
+    if (this.streaming) throw new Error(`not while stage ${this.streaming} streams the layers`);
+    await this.toHost(true);
+  }
+
+  /**
+   * Makes layers `layers` of the student the teacher's attention again, every other layer keeping its
+   * mixer as trained (the hybrid advisor's choice, before stage 3): a new layout, the values of every
+   * tensor both layouts hold carried over, the attention copied from the teacher, the moments zero
+   * (stage 3 starts its own). The student stays where it was (GPU or host).
+   */
+  async adoptAttentionLayers(layers: readonly number[]): Promise<void> {
+    if (this.streaming) throw new Error(`not while stage ${this.streaming} streams the layers`);
+    const plan: DistillPlan = { ...this.plan, attentionLayers: [...layers].sort((a, b) => a - b) };
+    const spec = studentSpec(this.teacher.config, plan);
+    const shapes = heldShapes(spec, plan);
+    const layout = FlatParams.of(shapes);
+    const st = this.state;
+    const old = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
+    const values = new Map<string, Float32Array>();
+    for (const n of shapes.keys()) values.set(n, old.get(n) ?? (await this.teacher.source.read(n)));
+    if (st.where === 'gpu') Distiller.releaseGpu(st);
+    this.plan = plan;
+    this.spec = spec;
+    this.layout = layout;
+    const params = layout.pack(values);
+    this.state = st.where === 'gpu' ? this.upload(params) : { where: 'host', layout, params, m: new Float32Array(layout.size), v: new Float32Array(layout.size) };
+    await this.gpu.check();
   }
 
   /** A run of `plan`, which validatePlan (./plan.ts) has passed: the run driver checks it once, before this. */
@@ -154,6 +203,8 @@ export class Distiller {
       if (from && order.indexOf(stage) < order.indexOf(from.stage)) continue;
       const start = from && stage === from.stage ? from.step : 0;
       if (start >= steps[stage]) continue;
+      await hooks.beforeStage?.(stage);
+      if (control.stop?.()) return;
       await this.runStage(stage, steps[stage], hooks, control, start);
     }
   }
@@ -218,6 +269,9 @@ export class Distiller {
     };
     let skipped = false;
     let last = start;
+    const tail: number[][] = [];
+    this.tails.set(stage, tail);
+    const tailFrom = total - Math.max(1, Math.ceil(total * LAYER_LOSS_TAIL));
     // Time spent paused counts for neither tokens/s nor the ETA.
     let pausedMs = 0;
     try {
@@ -239,6 +293,7 @@ export class Distiller {
             const where = bad.length ? ` in layer${bad.length > 1 ? 's' : ''} ${bad.join(', ')}` : '';
             throw new Error(`stage ${stage}: the loss is ${r.loss}${where} at step ${k}; the stage stopped (lower its learning rate)`);
           }
+          if (r.layerLosses && k > tailFrom) tail.push(r.layerLosses);
           const elapsedS = (performance.now() - t0 - pausedMs) / 1000;
           hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, lr, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
           if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);
@@ -267,14 +322,14 @@ export class Distiller {
   }
 
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
-  async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>): Promise<NamedParts[]> {
+  async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>, hybridAdvisor: Record<string, unknown> | null = null): Promise<NamedParts[]> {
     const st = this.state;
     const held = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
     // Borrowed (frozen) MLPs are the teacher's: the exported student holds them like any tensor.
     const shapes = studentShapes(this.spec);
     const values = new Map<string, Float32Array>();
     for (const n of shapes.keys()) values.set(n, held.get(n) ?? (await this.teacher.source.read(n)));
-    const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance });
+    const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance, hybridAdvisor });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
   }
 

@@ -62,11 +62,13 @@ export function planFile(plan: DistillPlan, data: PlanData, teacher: PlanTeacher
       weight_decay: plan.weightDecay,
       temperature: plan.temperature,
       freeze_mlp: plan.freezeMlp,
-      attention_layers: [...plan.attentionLayers],
+      // auto:K as the command line writes it: a reader that does not run the hybrid advisor fails on it, not on a pure Mamba run.
+      attention_layers: plan.attentionAuto ? `auto:${plan.attentionAuto}` : [...plan.attentionLayers],
       seed: plan.seed,
       stream_layers: plan.streamLayers,
       packing: plan.packing ?? 'across',
       recompute: plan.recompute ?? 'auto',
+      gpu_memory_gib: plan.gpuMemoryGiB ?? null,
     },
     data: { text_column: data.textColumn, skip_bad_lines: data.skipBadLines, docs: data.docs, held_out: data.heldOut },
     evaluation: { docs: data.evalDocs, tokens: data.evalTokens },
@@ -107,7 +109,12 @@ export function readPlanFile(json: unknown): { plan: DistillPlan; data: PlanData
     return out;
   };
   const oneOf = <T extends string>(k: string, options: readonly T[]): T => (options.includes(p[k] as T) ? (p[k] as T) : bad(`plan.${k} is ${JSON.stringify(p[k])}, not one of ${options.join(', ')}`));
-  const layers = Array.isArray(p.attention_layers) && p.attention_layers.every((l) => Number.isInteger(l) && (l as number) >= 0) ? (p.attention_layers as number[]) : bad(`plan.attention_layers is ${JSON.stringify(p.attention_layers)}`);
+  const auto = typeof p.attention_layers === 'string' ? /^auto:([1-9]\d*)$/.exec(p.attention_layers) : null;
+  const layers = auto
+    ? []
+    : Array.isArray(p.attention_layers) && p.attention_layers.every((l) => Number.isInteger(l) && (l as number) >= 0)
+      ? (p.attention_layers as number[])
+      : bad(`plan.attention_layers is ${JSON.stringify(p.attention_layers)}, not a list of layers or "auto:K" (K ≥ 1)`);
   const plan: DistillPlan = {
     stages,
     tokens: stageMap('tokens', (x) => x > 0),
@@ -122,10 +129,13 @@ export function readPlanFile(json: unknown): { plan: DistillPlan; data: PlanData
     temperature: num(p, 'temperature', 'plan', (x) => x > 0),
     freezeMlp: bool(p, 'freeze_mlp', 'plan'),
     attentionLayers: [...layers],
+    attentionAuto: auto ? Number(auto[1]) : null,
     seed: int(p, 'seed', 'plan', 0),
     streamLayers: bool(p, 'stream_layers', 'plan'),
     packing: oneOf('packing', PACKINGS),
     recompute: oneOf('recompute', RECOMPUTES),
+    // Absent in files written before it existed, null when not set: not checked.
+    ...(p.gpu_memory_gib === undefined || p.gpu_memory_gib === null ? {} : { gpuMemoryGiB: num(p, 'gpu_memory_gib', 'plan', (x) => x > 0) }),
   };
   const d = obj(f.data, '"data"');
   const e = obj(f.evaluation, '"evaluation"');

@@ -34,6 +34,12 @@ export interface DistillPlan {
   freezeMlp: boolean;
   /** Layers that keep the teacher's attention (a hybrid student); empty for a pure Mamba student. */
   attentionLayers: number[];
+  /**
+   * `--attention-layers auto:K`: the hybrid advisor (hybrid-advisor.ts) chooses K layers to keep the
+   * teacher's attention from evidence gathered after stage 2, before stage 3 (attentionLayers is
+   * then empty: stages 1–2 fit every layer's mixer). Absent or null: attentionLayers as given.
+   */
+  attentionAuto?: number | null;
   /** Seed of the student's initialisation and of the corpus sampler (TokenStream.seedSampler). */
   seed: number;
   /**
@@ -55,6 +61,13 @@ export interface DistillPlan {
    * in plans made before it existed: 'auto'.
    */
   recompute?: Recompute;
+  /**
+   * The GPU memory the run may take, GiB: what the card has less what its driver and other programs
+   * keep (about 2 GiB on a 24 GB card). A plan whose estimate (estimateMemory) is over it is refused
+   * before it starts, saying what would make it fit. Absent: not checked, since WebGPU does not say
+   * how much memory the device has.
+   */
+  gpuMemoryGiB?: number;
 }
 
 export type Packing = 'across' | 'within';
@@ -111,6 +124,7 @@ export const DEFAULT_PLAN: DistillPlan = {
   temperature: 1,
   freezeMlp: false,
   attentionLayers: [],
+  attentionAuto: null,
   seed: 1,
   streamLayers: false,
   packing: 'across',
@@ -119,6 +133,11 @@ export const DEFAULT_PLAN: DistillPlan = {
 
 export function clonePlan(p: DistillPlan): DistillPlan {
   return { ...p, stages: [...p.stages], tokens: { ...p.tokens }, lr: { ...p.lr }, attentionLayers: [...p.attentionLayers] };
+}
+
+/** The plan with the hybrid advisor's `layers` in place of auto:K: what stage 3 trains. */
+export function withAttentionLayers(p: DistillPlan, layers: readonly number[]): DistillPlan {
+  return { ...clonePlan(p), attentionLayers: [...layers].sort((a, b) => a - b) };
 }
 
 /** Sequences one optimizer step samples: the micro-batches of an accumulated step, back to back. */
@@ -203,7 +222,7 @@ export function streamWindowSteps(stepBytes: number, windowBytes = STREAM_WINDOW
 }
 
 /** The plan's fields, and what a plan is checked against besides them. */
-export type PlanField = Exclude<keyof DistillPlan, 'streamLayers'> | 'corpus' | 'memory';
+export type PlanField = keyof DistillPlan | 'corpus' | 'memory';
 
 /** Why a plan cannot run; `field` says which part of it (the CLI names its flag, the page its field). */
 export class PlanError extends Error {
@@ -231,9 +250,12 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   temperature: 'temperature',
   freezeMlp: 'frozen MLPs',
   attentionLayers: 'attention layers',
+  attentionAuto: 'attention layers (auto:K)',
   seed: 'seed',
   packing: 'packing',
   recompute: 'activation recomputation',
+  gpuMemoryGiB: 'GPU memory limit',
+  streamLayers: 'layer streaming',
   corpus: 'the corpus',
   memory: 'GPU memory',
 };
@@ -272,12 +294,20 @@ export interface CheckedPlan {
  * kept attention layers against its layers. The command line runs it before the teacher's weights
  * are read; validatePlan runs it again with everything else.
  */
-export function checkPlanAgainstConfig(plan: Pick<DistillPlan, 'seqLen' | 'attentionLayers'>, c: ArchConfig, names: Record<PlanField, string> = PLAN_FIELD_NAMES): void {
+export function checkPlanAgainstConfig(plan: Pick<DistillPlan, 'seqLen' | 'attentionLayers' | 'attentionAuto' | 'stages'>, c: ArchConfig, names: Record<PlanField, string> = PLAN_FIELD_NAMES): void {
   const seq = sequenceProblem(c, plan.seqLen, `${names.seqLen} ${plan.seqLen}`, "the teacher's");
   if (seq) throw new PlanError('seqLen', `plan: ${seq}`);
   for (const l of plan.attentionLayers) {
     if (!Number.isInteger(l) || l < 0 || l >= c.layers) throw new PlanError('attentionLayers', `plan: ${names.attentionLayers}: ${l} is not a layer of this ${c.layers}-layer teacher (0..${c.layers - 1})`);
   }
+  const k = plan.attentionAuto;
+  if (k === undefined || k === null) return;
+  const bad = (rest: string): never => {
+    throw new PlanError('attentionAuto', `plan: ${names.attentionAuto} auto:${k}: ${rest}`);
+  };
+  if (!Number.isInteger(k) || k < 1 || k >= c.layers) bad(`K must be 1 to ${c.layers - 1} for this ${c.layers}-layer teacher (at least one layer keeps attention, at least one becomes Mamba)`);
+  if (plan.attentionLayers.length > 0) bad(`the advisor chooses the layers itself: name none (got ${plan.attentionLayers.join(', ')})`);
+  if (!plan.stages.includes(3)) bad('the advisor chooses the layers stage 3 trains, and this plan has no stage 3');
 }
 
 /**
@@ -341,7 +371,45 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
         `so stage${stages.length > 1 ? 's' : ''} ${stages.join(', ')} cannot train it${hint}`,
     );
   }
-  return { plan, steps: stepsPerStage(plan), memoryBytes: estimateMemory(plan, ctx.teacher) };
+  const memoryBytes = estimateMemory(plan, ctx.teacher);
+  if (plan.gpuMemoryGiB !== undefined) {
+    if (!(plan.gpuMemoryGiB > 0 && Number.isFinite(plan.gpuMemoryGiB))) bad('gpuMemoryGiB', ` must be a positive number of GiB (got ${plan.gpuMemoryGiB})`);
+    const over = overMemory(plan, ctx.teacher, names);
+    if (over) bad('gpuMemoryGiB', over);
+  }
+  return { plan, steps: stepsPerStage(plan), memoryBytes };
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+
+/**
+ * Why `plan` does not fit its gpuMemoryGiB, and the nearest plans that do, or null when it fits: the
+ * stages over the limit with their estimates, then each change that alone brings the whole plan
+ * within it (streaming the layers, recomputing, freezing the MLPs, then the largest batch that fits
+ * with the others made as well), worded with the caller's `names`.
+ */
+export function overMemory(plan: DistillPlan, teacher: PlanContext['teacher'], names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
+  const limit = (plan.gpuMemoryGiB ?? Infinity) * 2 ** 30;
+  const est = (p: DistillPlan) => estimateMemory(p, teacher);
+  if (est(plan) <= limit) return null;
+  const stages = plan.stages.map((s) => [s, stageMemory(plan, teacher, s, s === 3 && recomputes(plan, teacher))] as const).filter(([, b]) => b > limit);
+  const fixes: [string, DistillPlan][] = [];
+  if (!plan.streamLayers && plan.stages.some((s) => s !== 3)) fixes.push([names.streamLayers, { ...plan, streamLayers: true }]);
+  if (plan.stages.includes(3) && !recomputes(plan, teacher)) fixes.push([`${names.recompute} on`, { ...plan, recompute: 'on' }]);
+  if (plan.stages.includes(3) && !plan.freezeMlp) fixes.push([names.freezeMlp, { ...plan, freezeMlp: true }]);
+  const ok = fixes.filter(([, p]) => est(p) <= limit).map(([what, p]) => `${what} (about ${gib(est(p))})`);
+  // Fewer sequences per micro-batch, with every change above made too, keeping the tokens per step by accumulating more.
+  const all: DistillPlan = { ...plan, streamLayers: plan.streamLayers || plan.stages.some((s) => s !== 3), recompute: plan.stages.includes(3) ? 'on' : plan.recompute, freezeMlp: plan.freezeMlp || plan.stages.includes(3) };
+  let b = plan.batch - 1;
+  while (b >= 1 && est({ ...all, batch: b }) > limit) b--;
+  if (ok.length === 0 && est(all) <= limit) ok.push(`all of ${fixes.map(([w]) => w).join(', ')} (about ${gib(est(all))})`);
+  else if (ok.length === 0 && b >= 1) {
+    const changes = fixes.map(([w]) => w);
+    ok.push(`${names.batch} ${b}${changes.length ? ` with ${changes.join(', ')}` : ''} (about ${gib(est({ ...all, batch: b }))}; ${names.accumulate} ${Math.ceil((plan.batch * plan.accumulate) / b)} keeps the tokens per step)`);
+  }
+  const needs = stages.map(([s, bytes]) => `stage ${s} about ${gib(bytes)}`).join(', ');
+  const advice = ok.length ? `; it fits with ${ok.join(', or ')}` : `; even ${names.batch} 1 with every memory saving does not fit (about ${gib(est({ ...all, batch: 1 }))}): shorten the sequence or use a GPU with more memory`;
+  return ` is ${plan.gpuMemoryGiB} GiB, and by the plan's estimate ${needs}${advice}`;
 }
 
 /** Whether stage 3 of `plan` recomputes its activations in the backward (DistillPlan.recompute). */
@@ -371,7 +439,7 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
  * kernel scratch. Stages 1 and 2 keep every teacher layer's activations beside the mixers', fitted to
  * Phi-1.5 and Llama-3.2-1B shapes on the H200 (BENCHMARKS.md, "Real shapes": 1.25 layers of
  * activations per layer, measured while a stage still carried what the one before it left, so now an
- * upper estimate); stage 1 adds its attention and SSD matrices.
+ * upper estimate); stage 1 adds its attention and SSD matrices, a resident stage 2 every layer's MLP activations.
  *
  * Streamed stages hold one layer's teacher weights, the mixer's slot (parameters, gradients, two
  * moments and two copy-back staging buffers: six floats per parameter), one layer's activations and a
@@ -379,7 +447,9 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
  */
 export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], s: Stage, recompute: boolean): number {
   const c = teacher.config;
-  const spec = studentSpec(c, plan);
+  // Stage 3 of an auto:K plan trains K attention layers (which K does not change the count).
+  const auto = s === 3 && plan.attentionAuto ? Math.min(plan.attentionAuto, c.layers - 1) : 0;
+  const spec = studentSpec(c, auto > 0 ? { ...plan, attentionLayers: [...Array(auto).keys()] } : plan);
   const rows = plan.batch * plan.seqLen;
   const teacherBytes = teacher.weightBytes ?? teacher.parameters * 4;
   let held = 0;
@@ -389,7 +459,10 @@ export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], 
   const perLayer = rows * (c.dModel * (c.postNorms ? 16 : 14) + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
   if (s === 3) return teacherBytes + studentBytes + rows * stage3Floats(c, spec, plan.seqLen, recompute) * 4;
   const matrices = s === 1 ? 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4 : 0;
-  if (!plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + matrices;
+  // Stage 2 backpropagates the block's L2 loss through its MLP to the mixer, so a resident stage 2
+  // keeps every layer's MLP activations too (SmolLM2-135M at 512 × 8 on the H200: 2.2 GiB over stage 1).
+  const mlp = s === 2 ? c.layers * rows * c.intermediate * (c.gatedMlp ? 3 : 2) * 4 : 0;
+  if (!plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + matrices + mlp;
   const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
   const perParam = teacherBytes / teacher.parameters;
   // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.

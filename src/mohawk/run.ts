@@ -10,8 +10,10 @@ import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/stu
 import type { LoadedTeacher } from '../models/teacher';
 import { remainingSeconds, type Calibration } from './calibrate';
 import { loadCheckpoint, peekCheckpoint, saveCheckpoint, teacherFingerprint, type CheckpointStore } from './checkpoint';
+import { gatherEvidence } from './advisor-evidence';
 import { Distiller, type ResumePoint } from './distiller';
-import { PLAN_FIELD_NAMES, sequencesPerStep, STAGES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
+import { adviceFromRecord, adviceRecord, adviseLayers, layerChoiceProblem, type HybridAdvice } from './hybrid-advisor';
+import { PLAN_FIELD_NAMES, sequencesPerStep, STAGES, tokensPerStep, validatePlan, withAttentionLayers, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
 import type { CorpusMode, TokenStream } from './token-stream';
 
 /** A checkpoint's run state (state.json's "state"): where the run is and what it was made from. */
@@ -46,6 +48,13 @@ export interface RunState {
   startedAt?: string;
   /** Training seconds of `stage` up to this save, over every session: a resumed stage's clock goes on from it. */
   stageElapsedS?: number;
+  /**
+   * An auto:K plan: the hybrid advisor's choice and evidence (adviceRecord), once stage 3's layers are
+   * chosen; the checkpoint's student is then laid out with them. Absent before.
+   */
+  advice?: Record<string, unknown>;
+  /** An auto:K plan: each layer's stage-2 residual, kept for an advisor that runs after a resume (absent before stage 2 ran). */
+  residuals?: number[];
 }
 
 /** A run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
@@ -71,7 +80,13 @@ export type RunEvent =
   | { type: 'checkpoint'; stage: Stage; step: number; stageDone: boolean; tokens: number; at: number }
   /** Held-out mean NLL (nats/token) of teacher and student; stage 0 is before any training. */
   | { type: 'eval'; stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number }
-  | { type: 'paused'; paused: boolean };
+  | { type: 'paused'; paused: boolean }
+  /**
+   * An auto:K plan's hybrid advisor has ranked the layers (before stage 3): `awaiting` while the run
+   * waits for the user to accept or edit the choice (Run.chooseLayers), then again with the layers
+   * adopted. A resumed run that had chosen reports its choice once more at its start.
+   */
+  | { type: 'advice'; advice: HybridAdvice; awaiting: boolean };
 
 export interface RunSetup {
   gpu: Gpu;
@@ -101,6 +116,11 @@ export interface RunSetup {
   fieldNames?: Record<PlanField, string>;
   /** The run's name for its files (default runName's); a resumed run keeps its checkpoint's. */
   name?: string;
+  /**
+   * An auto:K plan waits, after its advisor ranks the layers, for the user to accept or edit the
+   * choice (Run.chooseLayers): the page. Otherwise (the command line) the advisor's choice stands.
+   */
+  confirmAdvice?: boolean;
   onEvent(e: RunEvent): void;
 }
 
@@ -125,11 +145,14 @@ export async function teacherFilesFingerprint(files: FileSet): Promise<string> {
  */
 export function planDifference(saved: unknown, now: DistillPlan, names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
   const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
-  for (const k of Object.keys(now) as (keyof DistillPlan)[]) {
-    if (k === 'streamLayers' || k === 'recompute') continue;
-    // A plan saved before packing was a choice packed across documents.
-    const a = JSON.stringify(k === 'packing' ? (s[k] ?? 'across') : s[k]);
-    const b = JSON.stringify(k === 'packing' ? (now[k] ?? 'across') : now[k]);
+  // Plans saved before packing or auto:K were choices packed across documents with the layers named.
+  const absent: Partial<Record<keyof DistillPlan, unknown>> = { packing: 'across', attentionAuto: null };
+  const keys = new Set([...(Object.keys(now) as (keyof DistillPlan)[]), 'attentionAuto' as const]);
+  for (const k of keys) {
+    // How a run holds its memory (and the limit it is checked against) may change between sessions: the steps do not.
+    if (k === 'streamLayers' || k === 'recompute' || k === 'gpuMemoryGiB') continue;
+    const a = JSON.stringify(s[k] ?? absent[k]);
+    const b = JSON.stringify(now[k] ?? absent[k]);
     if (a !== b) return `${names[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, this run asks for ${b}`;
   }
   return null;
@@ -164,6 +187,15 @@ export async function peekRunState(store: CheckpointStore): Promise<(Partial<Run
   return p ? { ...(p.state as Partial<RunState>), savedAtMs: p.savedAt } : null;
 }
 
+/** A checkpoint's advice, checked against the plan and the teacher; null when it names none. */
+function adviceOf(state: RunState, plan: DistillPlan, layers: number): HybridAdvice | null {
+  if (state.advice === undefined) return null;
+  const a = adviceFromRecord(state.advice);
+  const problem = a ? layerChoiceProblem(a.layers, layers) : 'it is not a record of the advisor';
+  if (!a || problem || a.k !== plan.attentionAuto) throw new Error(`the checkpoint's hybrid advisor choice cannot be read (${problem ?? `it kept ${a!.k} layers, the plan auto:${plan.attentionAuto}`})`);
+  return a;
+}
+
 export class Run {
   private paused = false;
   private stopRequested = false;
@@ -190,6 +222,12 @@ export class Run {
   private priorStageS = 0;
   /** The last step's stage and that stage's training seconds over every session. */
   private stageClock: { stage: Stage; s: number } | null = null;
+  /** An auto:K plan: the layers its advisor chose (or the user made of the choice), once adopted; null before. */
+  advice: HybridAdvice | null = null;
+  /** Stage-2 residuals a resumed run's checkpoint kept (this session may not have run stage 2). */
+  private savedResiduals: number[] | null = null;
+  /** Waiting for the user's layers (confirmAdvice): how to hand them over. */
+  private choose: ((layers: number[] | null) => void) | null = null;
 
   private constructor(
     private readonly s: RunSetup,
@@ -238,7 +276,10 @@ export class Run {
     // One upload policy: the teacher goes to the GPU here when a stage holds it whole, else when
     // stage 3 or an evaluation asks for it (Distiller.resident); streamed stages read the host copy.
     if (!plan.streamLayers) await s.teacher.upload((done, total) => s.onEvent({ type: 'progress', label: 'uploading the teacher', done, total }));
-    const d = await Distiller.create(s.gpu, s.teacher, plan, s.corpus);
+    // An auto:K checkpoint made after the advisor chose holds the student laid out with its layers.
+    const advice = state && plan.attentionAuto ? adviceOf(state, plan, s.teacher.config.layers) : null;
+    if (state && plan.attentionAuto && !advice && state.stage === 3 && state.step > 0) throw new Error('the checkpoint is in stage 3 of an auto:K plan but names no layers the advisor chose');
+    const d = await Distiller.create(s.gpu, s.teacher, advice ? withAttentionLayers(plan, advice.layers) : plan, s.corpus);
     const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
     let from: ResumePoint | undefined;
     try {
@@ -266,6 +307,9 @@ export class Run {
       throw e;
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
+    run.advice = advice;
+    run.savedResiduals = state?.residuals ?? null;
+    if (advice) s.onEvent({ type: 'advice', advice, awaiting: false });
     run.t0 = began;
     if (state?.startedAt) run.startedAt = state.startedAt;
     run.runName = state?.name ?? s.name ?? null;
@@ -319,6 +363,9 @@ export class Run {
         },
         distances: (layers, heads, values) => s.onEvent({ type: 'distances', layers, heads, values }),
         waiting: (stage, have, need) => s.onEvent({ type: 'progress', label: `stage ${stage} waits for its first ${need.toLocaleString('en-US')} training tokens to be tokenized`, done: have, total: need }),
+        beforeStage: async (stage) => {
+          if (stage === 3 && this.plan.attentionAuto && !this.advice) await this.advise();
+        },
         save: async (stage, step, stageDone) => {
           this.tokensDone[stage] = step * perStep;
           await this.save(stage, step, stageDone);
@@ -349,6 +396,68 @@ export class Run {
     );
   }
 
+  /**
+   * The hybrid advisor, before stage 3 of an auto:K plan: gathers the evidence (advisor-evidence.ts),
+   * keeps the K best layers (hybrid-advisor.ts), waits for the user's word where the shell asks for it,
+   * re-lays the student out with those layers and checkpoints it. A stop on the way leaves the run as
+   * it was before (the advisor runs again on resume).
+   */
+  private async advise(): Promise<void> {
+    const { s, plan, distiller } = this;
+    // The advisor measures on the held-out documents after the evaluation's (the next as many), so
+    // that the layers are not chosen on the documents the run's held-out NLL is then quoted on; a
+    // corpus that holds out fewer lends the last ones it has.
+    const { docs: nDocs, tokens } = s.evaluation;
+    await s.corpus.awaitHeldOut(2 * nDocs, { stop: () => this.stopRequested });
+    const held = s.corpus.heldOutDocs(2 * nDocs);
+    const docs = held.slice(Math.max(0, held.length - nDocs)).map((d) => d.slice(0, Math.min(tokens, s.teacher.config.maxPositions)));
+    const residuals = plan.stages.includes(2) ? (distiller.layerLossTail(2) ?? this.savedResiduals) : null;
+    const evidence = await gatherEvidence(s.gpu, distiller, {
+      docs,
+      residuals,
+      stop: () => this.stopRequested,
+      onProgress: (label, done, total) => s.onEvent({ type: 'progress', label, done, total }),
+    });
+    if (!evidence || this.stopRequested) return;
+    let advice = adviseLayers(evidence, plan.attentionAuto!);
+    // The choice is awaited before it is announced, so that an answer given at once is heard.
+    const chosen = s.confirmAdvice ? new Promise<number[] | null>((resolve) => (this.choose = resolve)) : null;
+    s.onEvent({ type: 'advice', advice, awaiting: !!chosen });
+    if (chosen) {
+      const layers = await chosen;
+      this.choose = null;
+      if (layers === null || this.stopRequested) return;
+      advice = { ...advice, layers: [...layers].sort((a, b) => a - b) };
+      s.onEvent({ type: 'advice', advice, awaiting: false });
+    }
+    await distiller.adoptAttentionLayers(advice.layers);
+    this.advice = advice;
+    // The choice and the student laid out with it are checkpointed where the run stands: the end of
+    // the stage before stage 3 (or, with none, stage 3 at step 0).
+    const at = this.lastSaved ?? (this.from ? { stage: this.from.stage, step: this.from.step, stageDone: this.completed.has(this.from.stage) } : null);
+    this.lastSaved = null;
+    if (at) await this.save(at.stage, at.step, at.stageDone);
+    else await this.save(3, 0, false);
+  }
+
+  /**
+   * The user's layers for stage 3 of an auto:K plan, while the run waits for them (an 'advice' event
+   * with awaiting): the advisor's choice or an edit of it. Throws saying why a choice cannot be taken.
+   */
+  chooseLayers(layers: number[]): void {
+    if (!this.choose) throw new Error('the run is not waiting for a choice of attention layers');
+    const problem = layerChoiceProblem(layers, this.s.teacher.config.layers);
+    if (problem) throw new Error(`attention layers: ${problem}`);
+    const choose = this.choose;
+    this.choose = null;
+    choose([...layers]);
+  }
+
+  /** Waiting for the user to accept or edit the advisor's layers. */
+  get awaitingChoice(): boolean {
+    return this.choose !== null;
+  }
+
   private async save(stage: Stage, step: number, stageDone: boolean): Promise<void> {
     const store = this.s.store;
     if (!store) return;
@@ -377,6 +486,11 @@ export class Run {
       name: this.name,
       startedAt: this.startedAt,
     };
+    if (plan.attentionAuto) {
+      if (this.advice) state.advice = adviceRecord(this.advice);
+      const residuals = this.distiller.layerLossTail(2) ?? this.savedResiduals;
+      if (residuals) state.residuals = residuals;
+    }
     this.phase = 'saving';
     try {
       await saveCheckpoint(store, { state: state as unknown as Record<string, unknown>, ...snap });
@@ -407,6 +521,9 @@ export class Run {
   /** Ends the run after the step in flight, with a checkpoint to resume from. */
   stop(): void {
     this.stopRequested = true;
+    const choose = this.choose;
+    this.choose = null;
+    choose?.(null);
     this.resume();
   }
 
@@ -486,7 +603,8 @@ export class Run {
       evaluations: this.evaluations,
       date: new Date().toISOString(),
     };
-    return this.distiller.studentFiles((await readJson(files, 'config.json')) as object, tokenizerFiles, provenance);
+    const advisor = this.advice ? adviceRecord(this.advice) : null;
+    return this.distiller.studentFiles((await readJson(files, 'config.json')) as object, tokenizerFiles, provenance, advisor);
   }
 
   release(): void {

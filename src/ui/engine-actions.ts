@@ -525,3 +525,12 @@ export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
     useUi.setState({ exporting: false });
   }
 }
+
+/** The layers stage 3 of an auto:K run keeps as attention: the advisor's choice, or the user's edit of it. */
+export async function chooseAttentionLayers(layers: number[]): Promise<void> {
+  try {
+    await engine().api.chooseAttentionLayers(layers);
+  } catch (e) {
+    fail(messageOf(e));
+  }
+}

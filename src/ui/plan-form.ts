@@ -11,7 +11,7 @@ export function teacherPositions(t: Pick<TeacherSummary, 'maxPositions' | 'posit
 }
 
 export type ScalarField = 'seqLen' | 'batch' | 'accumulate' | 'warmup' | 'decay' | 'maxGradNorm' | 'weightDecay' | 'temperature' | 'seed';
-export type PlanErrorKey = ScalarField | 'stages' | 'total' | `tokens.${Stage}` | `lr.${Stage}` | 'attentionLayers' | 'schedule';
+export type PlanErrorKey = ScalarField | 'stages' | 'total' | `tokens.${Stage}` | `lr.${Stage}` | 'attentionLayers' | 'attentionAuto' | 'schedule';
 export type PlanErrors = Partial<Record<PlanErrorKey, string>>;
 
 export const SCALAR_BOUNDS: Record<ScalarField, FieldBounds> = {
@@ -75,6 +75,12 @@ export function distillPlanErrors(p: DistillPlan, layers: number | null, positio
   else if (new Set(a).size !== a.length) out.attentionLayers = 'a layer is named twice';
   else if (layers !== null && a.some((l) => l >= layers)) out.attentionLayers = `this teacher has layers 0 to ${layers - 1}`;
   else if (layers !== null && a.length >= layers) out.attentionLayers = 'every layer kept as attention leaves nothing to distill';
+  const k = p.attentionAuto;
+  if (k !== undefined && k !== null) {
+    if (!Number.isInteger(k) || k < 1) out.attentionAuto = 'K is a whole number of layers from 1';
+    else if (layers !== null && k >= layers) out.attentionAuto = `this teacher has ${layers} layers: K is 1 to ${layers - 1}`;
+    else if (!p.stages.includes(3)) out.attentionAuto = 'the advisor chooses the layers of stage 3: turn stage 3 on';
+  }
   return out;
 }
 

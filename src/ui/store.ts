@@ -11,6 +11,7 @@ import type {
   GpuSummary,
   MixingSample,
   PerStage,
+  HybridAdvice,
   ResumeInfo,
   RunSummary,
   Stage,
@@ -154,6 +155,8 @@ export interface UiState {
   mixingNote: string | null;
   mixingPending: boolean;
 
+  /** An auto:K run's hybrid advisor: its ranking and whether the run waits for the page's choice; null before. */
+  advice: { advice: HybridAdvice; awaiting: boolean } | null;
   evals: EvalRecord[];
   samples: SampleRecord[];
   evaluating: boolean;
@@ -245,6 +248,7 @@ function runFields(plan: DistillPlan) {
     mixing: null,
     mixingAt: null,
     mixingNote: null,
+    advice: null,
     evals: [],
     samples: [],
   } satisfies Partial<UiState>;
@@ -398,6 +402,9 @@ const initUi: StateCreator<UiState> = (set, get) => {
           return;
         case 'checkpoint':
           set({ checkpoint: { stage: e.stage, step: e.step, tokens: e.tokens, at: e.at } });
+          return;
+        case 'advice':
+          set({ advice: { advice: e.advice, awaiting: e.awaiting } });
           return;
       }
     },

@@ -4,6 +4,7 @@ import type { DistillPlan, PerStage, Stage } from '../mohawk/plan';
 import type { TeacherSummary } from '../models/teacher';
 import type { MixingSample } from '../mohawk/inspect';
 import type { Calibration } from '../mohawk/calibrate';
+import type { HybridAdvice } from '../mohawk/hybrid-advisor';
 
 
 /** How the studio evaluates a run: held-out NLL before training and at each stage's end, on these documents. */
@@ -17,7 +18,7 @@ import type { HistoryRecord, RunPoint } from '../mohawk/history';
 import type { RunRecord, RunStatus } from '../mohawk/run-library';
 import type { MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow } from '../mohawk/mixer-lab';
 
-export type { Calibration, DistillPlan, MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow, HistoryRecord, MixingSample, PerStage, RunPoint, RunRecord, RunStatus, Stage, TeacherSummary };
+export type { Calibration, DistillPlan, HistoryRecord, HybridAdvice, MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow, MixingSample, PerStage, RunPoint, RunRecord, RunStatus, Stage, TeacherSummary };
 
 /** What the engine names the embedded teacher: a run of it can load it again by itself. */
 export const BUILTIN_TEACHER_NAME = 'stories260K (built in)';
@@ -77,7 +78,12 @@ export type DistillEvent =
   | { type: 'eval'; stage: Stage | 0; teacherNll: number; studentNll: number; tokens: number }
   /** A continuation of `prompt` from each model; the student generated recurrently. */
   | { type: 'sample'; prompt: string; teacher: string; student: string; studentTokensPerS: number }
-  | { type: 'checkpoint'; stage: Stage; step: number; tokens: number; at: number };
+  | { type: 'checkpoint'; stage: Stage; step: number; tokens: number; at: number }
+  /**
+   * An auto:K plan's hybrid advisor ranked the layers before stage 3: `awaiting` while the run waits
+   * for the page to accept or edit the choice (chooseAttentionLayers), then with the layers taken.
+   */
+  | { type: 'advice'; advice: HybridAdvice; awaiting: boolean };
 
 export interface CorpusSummary {
   name: string;
@@ -192,6 +198,11 @@ export interface DistillApi {
   startDistill(plan: DistillPlan): Promise<StartedRun>;
   /** Ends the current stage at the next step boundary (its checkpoint is written) and goes on with the next. */
   skipStage(): Promise<void>;
+  /**
+   * The layers stage 3 keeps as attention, while an auto:K run waits for them after its advisor's
+   * ranking: the advisor's choice or an edit of it. Rejects saying why a choice cannot be taken.
+   */
+  chooseAttentionLayers(layers: number[]): Promise<void>;
   /**
    * What `plan` costs on this adapter, measured: a few timed steps of each stage at the plan's shapes
    * on a throwaway student, and one timed evaluation (src/mohawk/calibrate.ts); estimateCost turns it

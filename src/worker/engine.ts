@@ -523,6 +523,8 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
       tool: 'mohawk studio',
       calibration: this.calibration,
       name: resume ? prior!.name : await this.freshName(startedAt),
+      // An auto:K run waits for the page to accept or edit its advisor's layers before stage 3.
+      confirmAdvice: true,
       onEvent: (e) => this.onRunEvent(e),
     });
     this.run = run;
@@ -627,6 +629,10 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
         return this.emit({ type: 'checkpoint', stage: e.stage, step: e.step, tokens: e.tokens, at: e.at });
       case 'eval':
         return this.emit(e);
+      case 'advice':
+        this.emit({ type: 'advice', advice: e.advice, awaiting: e.awaiting });
+        if (e.awaiting) this.status(`the hybrid advisor chose attention in layer${e.advice.chosen.length === 1 ? '' : 's'} ${e.advice.chosen.join(', ')}: accept or edit the choice to start stage 3`);
+        return;
       case 'paused':
         if (e.paused) {
           const at = this.run?.lastPoint;
@@ -680,6 +686,12 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     if (!this.running || !this.run) throw new Error('no run is in progress');
     this.status('stopping after the step in flight');
     this.run.stop();
+  }
+
+  async chooseAttentionLayers(layers: number[]): Promise<void> {
+    if (!this.running || !this.run) throw new Error('no run is in progress');
+    this.run.chooseLayers(layers);
+    this.status(`stage 3 keeps attention in layer${layers.length === 1 ? '' : 's'} ${layers.join(', ') || 'none'}`);
   }
 
   async skipStage(): Promise<void> {

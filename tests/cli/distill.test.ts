@@ -318,6 +318,19 @@ describe('distill flags', () => {
     expect(planDifference(plan('seq=32', 'recompute=off'), plan('seq=32', 'recompute=on'), FIELD_FLAG)).toBeNull();
   });
 
+  it('reads --attention-layers as layers or auto:K', () => {
+    expect(plan('attention-layers=3,1')).toMatchObject({ attentionLayers: [1, 3], attentionAuto: null });
+    expect(plan('attention-layers=auto:2')).toMatchObject({ attentionLayers: [], attentionAuto: 2 });
+    expect(plan()).toMatchObject({ attentionLayers: [], attentionAuto: null });
+    for (const bad of ['auto:0', 'auto:', 'auto:x', 'auto:1.5', 'auto:-1']) expect(() => plan(`attention-layers=${bad}`), bad).toThrow(/--attention-layers auto:K takes a whole number K ≥ 1/);
+    expect(() => plan('attention-layers=auto')).toThrow(/--attention-layers: "auto" is not a layer index/);
+    // auto:K and named layers are different runs to resume.
+    expect(planDifference(plan('attention-layers=auto:2'), plan(), FIELD_FLAG)).toMatch(/^--attention-layers \(attentionAuto\): the checkpoint has 2, this run asks for null/);
+    const { attentionAuto: _, ...old } = plan();
+    expect(planDifference(old, plan(), FIELD_FLAG)).toBeNull();
+    expect(planDifference(old, plan('attention-layers=auto:1'), FIELD_FLAG)).toMatch(/^--attention-layers \(attentionAuto\)/);
+  });
+
   it('says which field of a resumed plan differs', () => {
     const p = plan('seq=32');
     expect(planDifference(p, p, FIELD_FLAG)).toBeNull();

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { optionsFromFlags } from '../../src/cli/commands/distill';
 import { parseFlags } from '../../src/cli/args';
 import { stepsPerStage } from '../../src/mohawk/plan';
-import { PLAN_VERSION, readPlanFile } from '../../src/mohawk/plan-file';
+import { PLAN_VERSION, planFile, readPlanFile } from '../../src/mohawk/plan-file';
 import { TEACHER_DIR } from '../helpers/data';
 
 const BIN = fileURLToPath(new URL('../../bin/mohawk.mjs', import.meta.url));
@@ -48,6 +48,9 @@ describe('mohawk plan', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/(^|\n)mohawk plan: --lr/);
     expect(bad.err).not.toMatch(/mohawk distill:/);
+    const k = mohawk('plan', '--teacher', TEACHER_DIR, '--out', join(dir, 'x.json'), '--attention-layers', 'auto:5');
+    expect(k.code).toBe(2);
+    expect(k.err).toMatch(/(^|\n)mohawk plan: plan: --attention-layers auto:5: K must be 1 to 4 for this 5-layer teacher/);
   }, 120_000);
 
   it('reads back only what it can run, naming the field', () => {
@@ -57,5 +60,12 @@ describe('mohawk plan', () => {
     expect(() => readPlanFile({ ...good, plan: { ...good.plan, lr: { 3: 2 } } })).toThrow(/plan\.lr\.3 is 2/);
     expect(() => readPlanFile({ ...good, plan: { ...good.plan, packing: 'random' } })).toThrow(/plan\.packing is "random", not one of across, within/);
     expect(() => readPlanFile({ ...good, format: 'other' })).toThrow(/"format" is "other"/);
+    // auto:K as the flag spells it, both ways.
+    const auto = readPlanFile({ ...good, plan: { ...good.plan, attention_layers: 'auto:1' } });
+    expect(auto.plan).toMatchObject({ attentionLayers: [], attentionAuto: 1 });
+    expect((planFile(auto.plan, auto.data, auto.teacher, { by: 'test', at: new Date(0) }).plan as Record<string, unknown>).attention_layers).toBe('auto:1');
+    expect(readPlanFile(planFile(auto.plan, auto.data, auto.teacher, { by: 'test', at: new Date(0) })).plan).toEqual(auto.plan);
+    expect(readPlanFile(good).plan.attentionAuto).toBeNull();
+    for (const bad of ['auto:0', 'auto', 'all', 3]) expect(() => readPlanFile({ ...good, plan: { ...good.plan, attention_layers: bad } }), String(bad)).toThrow(/plan\.attention_layers is .*not a list of layers or "auto:K"/);
   });
 });

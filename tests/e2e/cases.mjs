@@ -786,3 +786,55 @@ export async function mixerLabDrawsItsChart(page, url, screenshotPath) {
   await panel.screenshot({ path: screenshotPath });
   return `lab in ${seconds.toFixed(0)} s; distances ${values.map((v) => v.toFixed(3)).join(', ')}; ${drawn} chart pixels drawn; "${finding.replace(/\s+/g, ' ')}"; screenshot ${screenshotPath}`;
 }
+
+/**
+ * auto:K in the page: the plan form's control, the advisor's ranking drawn as bars with the chosen
+ * layers marked after stage 2, the run waiting for the choice, an edit of it, and stage 3 trained with
+ * the edited layers.
+ */
+export async function hybridAdvisorWaitsForTheChoice(page, url, screenshotPath) {
+  await page.goto(url);
+  if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
+  await page.locator($('builtin')).click();
+  await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
+  // 32 × 2 = 64 tokens per step: one step each for stages 1 and 2, two for stage 3.
+  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 64, 'tokens-2': 64, 'tokens-3': 128 });
+  for (const s of [1, 2, 3]) {
+    const box = page.locator($(`plan-stage-${s}`));
+    if (!(await box.isChecked())) await box.check();
+  }
+  await page.locator($('plan-attentionAuto-on')).check();
+  await fillPlan(page, { attentionAuto: 2 });
+  if (!(await page.locator($('plan-attentionLayers')).isDisabled())) throw new Error('the attention-layer list stays editable with auto:K on');
+  await page.locator($('run')).click();
+
+  await page
+    .waitForFunction(([sel, status]) => document.querySelector(sel)?.dataset.awaiting === '1' || document.querySelector(status)?.dataset.level === 'error', [$('advisor-panel'), $('status')], { timeout: 480_000, polling: 500 })
+    .catch(() => {});
+  if ((await page.locator($('advisor-panel')).getAttribute('data-awaiting').catch(() => null)) !== '1') throw new Error(`the advisor's ranking never waited for a choice; status: ${await statusText(page)}`);
+  const chart = page.locator($('advice-chart'));
+  await page.waitForSelector(`${$('advice-chart')}[data-drawn="1"] canvas`, { timeout: 20_000 });
+  const chosen = (await chart.getAttribute('data-chosen')).split(',').map(Number);
+  const layers = Number(await chart.getAttribute('data-layers'));
+  if (chosen.length !== 2 || (await chart.getAttribute('data-kept')) !== chosen.join(',')) throw new Error(`the chart marks ${await chart.getAttribute('data-kept')} for the advisor's ${chosen}`);
+  if ((await page.locator($('advice-row')).count()) !== layers) throw new Error(`the evidence table has ${await page.locator($('advice-row')).count()} rows for ${layers} layers`);
+  if ((await page.locator($('stage-progress-3')).getAttribute('data-state')) !== 'pending') throw new Error('stage 3 began before the choice');
+  if (screenshotPath) await page.locator($('advisor-panel')).screenshot({ path: screenshotPath });
+
+  // Swap the advisor's second layer for one it left out.
+  const other = [...Array(layers).keys()].find((l) => !chosen.includes(l));
+  await page.locator($(`advice-keep-${chosen[1]}`)).uncheck();
+  await page.locator($(`advice-keep-${other}`)).check();
+  const edited = [chosen[0], other].sort((a, b) => a - b);
+  if ((await chart.getAttribute('data-kept')) !== edited.join(',')) throw new Error(`the chart marks ${await chart.getAttribute('data-kept')} after the edit to ${edited}`);
+  await page.locator($('advice-accept')).click();
+
+  await page
+    .waitForFunction(([bar, status]) => document.querySelector(bar)?.dataset.state === 'finished' || document.querySelector(status)?.dataset.level === 'error', [$('stage-progress-3'), $('status')], { timeout: 300_000, polling: 500 })
+    .catch(() => {});
+  if ((await page.locator($('stage-progress-3')).getAttribute('data-state')) !== 'finished') throw new Error(`stage 3 did not finish after the choice; status: ${await statusText(page)}`);
+  if ((await page.locator($('advisor-panel')).getAttribute('data-awaiting')) !== '0') throw new Error('the advisor still waits after stage 3');
+  const summary = await page.locator($('advice-summary')).innerText();
+  if (!summary.includes(`Stage 3 trains with attention in ${edited.join(', ')}`)) throw new Error(`the advisor's summary does not name the edited layers: "${summary}"`);
+  return `advisor chose ${chosen.join(', ')} of ${layers} layers; stage 3 trained with ${edited.join(', ')}`;
+}

@@ -8,6 +8,7 @@ const f64 = (x: Float32Array) => Float64Array.from(x);
 describe('elementwise', () => {
   it('adds two and three buffers, including sizes past one workgroup', async () => {
     const gpu = await testGpu();
+    // 4: one quad; 1028: an invocation with one quad; 70 000: many workgroups.
     for (const n of [4, 1028, 70_000]) {
       const a = randn(n, 1), b = randn(n, 2), c = randn(n, 3);
       const out2 = gpu.zeros(n), out3 = gpu.zeros(n);
@@ -19,17 +20,34 @@ describe('elementwise', () => {
     await gpu.check();
   });
 
-  it('accumulates y += alpha·x, scales y in place, and refuses aliasing and odd sizes', async () => {
+  it('accumulates y += alpha·x and scales y in place, four floats at a time and the last n mod 4 one by one', async () => {
     const gpu = await testGpu();
-    const n = 1003;
-    const x = randn(n, 4), y = randn(n, 5);
-    const Y = gpu.upload(y);
-    gpu.run(axpy(gpu, { x: gpu.upload(x), y: Y, n, alpha: -0.5 }));
-    expect(relErr(await gpu.read(Y, n), axpyRef(f64(x), f64(y), -0.5))).toBeLessThan(1e-4);
-    const Z = gpu.upload(x);
-    gpu.run(scale(gpu, { y: Z, n, alpha: 0.25 }));
-    expect(relErr(await gpu.read(Z, n), f64(x).map((v) => v * 0.25))).toBeLessThan(1e-6);
-    expect(() => axpy(gpu, { x: Y, y: Y, n })).toThrow(/share/);
+    // 1 and 3: no quad; 4, 4096: quads only; 1003, 70001: quads and a tail (which must stop at n).
+    for (const n of [1, 3, 4, 1003, 4096, 70_001]) {
+      const x = randn(n, 4), y = randn(n + 1, 5);
+      const Y = gpu.upload(y);
+      const ops = axpy(gpu, { x: gpu.upload(x), y: { buffer: Y, size: 4 * n }, n, alpha: -0.5 });
+      const form = [...(n >= 4 ? ['4'] : []), ...(n % 4 ? [''] : [])];
+      expect(ops.map((o) => o.pipeline.label), `n=${n}`).toEqual(form.map((f) => `elementwise:axpy${f}`));
+      gpu.run(ops);
+      const got = await gpu.read(Y, n + 1);
+      expect(relErr(got.subarray(0, n), axpyRef(f64(x), f64(y.subarray(0, n)), -0.5)), `n=${n}`).toBeLessThan(1e-4);
+      expect(got[n]).toBe(y[n]);
+      const Z = gpu.upload(Float32Array.from([...x, 9]));
+      const sc = scale(gpu, { y: { buffer: Z, size: 4 * n }, n, alpha: 0.25 });
+      expect(sc.map((o) => o.pipeline.label), `n=${n}`).toEqual(form.map((f) => `elementwise:scale${f}`));
+      gpu.run(sc);
+      const z = await gpu.read(Z, n + 1);
+      expect(relErr(z.subarray(0, n), f64(x).map((v) => v * 0.25)), `n=${n}`).toBeLessThan(1e-6);
+      expect(z[n]).toBe(9);
+    }
+    await gpu.check();
+  });
+
+  it('refuses aliasing and odd sizes', async () => {
+    const gpu = await testGpu();
+    const Y = gpu.upload(randn(1003, 5));
+    expect(() => axpy(gpu, { x: Y, y: Y, n: 1003 })).toThrow(/share/);
     expect(() => add(gpu, { a: Y, b: Y, out: gpu.zeros(8), n: 6 })).toThrow(/multiple of 4/);
     expect(() => add(gpu, { a: Y, b: Y, out: Y, n: 8 })).toThrow(/shares/);
     await gpu.check();

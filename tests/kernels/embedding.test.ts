@@ -122,6 +122,7 @@ describe('embedding kernel', () => {
     const ids = randIds(700, 70_000, 51);
     for (let t = 0; t < 700; t += 2) ids[t] = 65_537;
     await roundTrip({ tokens: 700, d: 5, vocab: 70_000 }, ids, 50);
+    await roundTrip({ tokens: 700, d: 12, vocab: 70_000 }, ids, 52); // the same, a quad of columns per invocation
     // Runs that start and end exactly on piece boundaries (sorted: 128 of id 1, then 64 of id 3).
     await roundTrip({ tokens: 192, d: 4, vocab: 5 }, Uint32Array.from({ length: 192 }, (_, t) => (t < 64 ? 3 : 1)), 55);
     // A single id everywhere and a vocabulary of one row (no radix pass).
@@ -152,6 +153,28 @@ describe('embedding kernel', () => {
       gpu.run(embedding(gpu, { ids: gpu.upload(ids), table: gpu.uploadPacked(bits, dtype), out, ...s, pos: { table: gpu.upload(pos), L: 6 } }));
       const want = embeddingRef(ids, f64(table), s, { table: f64(pos), L: 6 });
       expect(relErr(await gpu.read(out, s.tokens * s.d), want), dtype).toBeLessThan(1e-6);
+    }
+    await gpu.check();
+  });
+
+  it('gathers four floats at a time where d is a multiple of 4, from f32 and packed tables, with positions', async () => {
+    const gpu = await testGpu();
+    const s = { tokens: 15, d: 12, vocab: 9 };
+    const ids = Uint32Array.from([0, 8, 3, 3, 20, 1, 5, 7, 2, 0, 6, 4, 8, 8, 1]);
+    const pos = randn(5 * s.d, 131);
+    const f32 = randn(s.vocab * s.d, 130);
+    for (const [dtype, enc, tag] of [['f32', null, ''], ['bf16', f32ToBf16, 'BF16'], ['f16', f32ToF16, 'F16']] as const) {
+      const bits = enc ? enc(f32) : null;
+      const table = bits ? halfToF32(tag as 'BF16' | 'F16', bits) : f32;
+      const bTable = bits && dtype !== 'f32' ? gpu.uploadPacked(bits, dtype) : gpu.upload(f32);
+      for (const L of [undefined, 5]) {
+        const out = gpu.zeros(s.tokens * s.d);
+        const ops = embedding(gpu, { ids: gpu.upload(ids), table: bTable, out, ...s, pos: L ? { table: gpu.upload(pos), L } : undefined });
+        expect(ops.map((o) => o.pipeline.label)).toEqual([`embedding:gather4${L ? '_pos' : ''}${dtype === 'f32' ? '' : `_${dtype}`}`]);
+        gpu.run(ops);
+        const want = embeddingRef(ids, f64(table), s, L ? { table: f64(pos), L } : undefined);
+        expect(relErr(await gpu.read(out, s.tokens * s.d), want), `${dtype} L=${L}`).toBeLessThan(dtype === 'f32' ? 1e-4 : 1e-6);
+      }
     }
     await gpu.check();
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIELD_FLAG } from '../../src/cli/commands/distill';
 import { parseConfig } from '../../src/io/config';
-import { DEFAULT_PLAN, PlanError, RECOMPUTE_ABOVE_BYTES, estimateMemory, recomputes, stageMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
+import { DEFAULT_PLAN, PlanError, RECOMPUTE_ABOVE_BYTES, estimateMemory, overMemory, recomputes, stageMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
 import { TEACHER_DIR } from '../helpers/data';
 
 const config = parseConfig(JSON.parse(readFileSync(join(TEACHER_DIR, 'config.json'), 'utf8')));
@@ -51,6 +51,25 @@ describe('validatePlan', () => {
     expect(refusal(plan({ attentionLayers: [0, 1, 2, 3, 4] })).message).toMatch(/keeps every layer's attention/);
     expect(refusal(plan({ warmup: 0.7, decay: 0.5 })).field).toBe('warmup');
     expect(refusal(plan({}), undefined, { ...ctx, trainTokens: 100 }).message).toBe('plan: the corpus has 100 training tokens, fewer than one sequence of 256');
+  });
+
+  it('lets the hybrid advisor keep 1 to layers − 1 layers, choosing them itself before stage 3', () => {
+    expect(validatePlan(plan({ attentionAuto: 4 }), ctx).steps[3]).toBe(2696);
+    for (const k of [0, 5, 2.5, -1]) {
+      const e = refusal(plan({ attentionAuto: k }), FIELD_FLAG);
+      expect(e).toBeInstanceOf(PlanError);
+      expect(e.field).toBe('attentionAuto');
+      expect(e.message).toBe(`plan: --attention-layers auto:${k}: K must be 1 to 4 for this 5-layer teacher (at least one layer keeps attention, at least one becomes Mamba)`);
+    }
+    // In the page's words.
+    expect(refusal(plan({ attentionAuto: 5 })).message).toMatch(/^plan: attention layers \(auto:K\) auto:5: K must be 1 to 4/);
+    expect(refusal(plan({ attentionAuto: 2, attentionLayers: [1] }), FIELD_FLAG).message).toMatch(/auto:2: the advisor chooses the layers itself: name none \(got 1\)/);
+    expect(refusal(plan({ attentionAuto: 2, stages: [1, 2] }), FIELD_FLAG).message).toMatch(/auto:2: the advisor chooses the layers stage 3 trains, and this plan has no stage 3/);
+    // Stage 3's estimate counts K attention layers; stages 1 and 2 fit a mixer in every layer.
+    const auto = plan({ attentionAuto: 2 });
+    expect(stageMemory(auto, ctx.teacher, 3, false)).toBe(stageMemory(plan({ attentionLayers: [0, 1] }), ctx.teacher, 3, false));
+    expect(stageMemory(auto, ctx.teacher, 3, false)).not.toBe(stageMemory(plan({}), ctx.teacher, 3, false));
+    expect(stageMemory(auto, ctx.teacher, 2, false)).toBe(stageMemory(plan({}), ctx.teacher, 2, false));
   });
 
   it('refuses buffers over the adapter\'s one-binding limit before any is made', () => {
@@ -106,5 +125,35 @@ describe('activation recomputation in stage 3', () => {
       expect(gib(recomputed)).toBeLessThan(20);
       expect(recomputed).toBeLessThan(kept);
     }
+  });
+});
+
+describe('a GPU memory limit (--gpu-memory)', () => {
+  const phi = { ...REAL['Phi-1.5'], weightBytes: 2 * REAL['Phi-1.5'].parameters };
+  const all = plan({ stages: [1, 2, 3], seqLen: 512, batch: 4, freezeMlp: true, gpuMemoryGiB: 22 });
+
+  it('refuses a Phi-1.5 plan whose resident stages 1–2 are over 22 GiB, naming what makes it fit', () => {
+    const m = overMemory(all, phi, FIELD_FLAG);
+    expect(m).toMatch(/is 22 GiB, and by the plan's estimate stage 1 about 3\d\.\d GiB, stage 2 about 3\d\.\d GiB; it fits with --stream-layers \(about 16\.\d GiB\)$/);
+    // The measured run of that plan with --stream-layers peaked at 19.0 GiB in nvidia-smi (BENCHMARKS.md).
+    expect(overMemory({ ...all, streamLayers: true }, phi, FIELD_FLAG)).toBeNull();
+  });
+
+  it('offers recomputation, frozen MLPs, then a smaller batch with more accumulation', () => {
+    const s3 = plan({ stages: [3], seqLen: 512, batch: 4, freezeMlp: false, recompute: 'off', gpuMemoryGiB: 30 });
+    const m = overMemory(s3, phi, FIELD_FLAG)!;
+    expect(m).toMatch(/stage 3 about \d+\.\d GiB; it fits with --recompute on \(about \d+\.\d GiB\)/);
+    const tight = overMemory({ ...s3, gpuMemoryGiB: 15 }, phi, FIELD_FLAG)!;
+    expect(tight).toMatch(/it fits with --batch [123] with --recompute on, --freeze-mlp \(about \d+\.\d GiB; --accumulate [234] keeps the tokens per step\)$/);
+    expect(overMemory({ ...s3, gpuMemoryGiB: 1 }, phi, FIELD_FLAG)).toMatch(/even --batch 1 with every memory saving does not fit/);
+  });
+
+  it('is checked by validatePlan, and a plan without a limit is not', () => {
+    const phiCtx = { ...ctx, teacher: phi, limits: { maxStorageBufferBindingSize: 2 ** 31 - 4, maxBufferSize: 2 ** 40 } };
+    expect(() => validatePlan({ ...all, gpuMemoryGiB: undefined, streamLayers: true }, phiCtx)).not.toThrow();
+    const e = refusal({ ...all, gpuMemoryGiB: 22 }, FIELD_FLAG, phiCtx);
+    expect(e.field).toBe('gpuMemoryGiB');
+    expect(e.message).toMatch(/^plan: --gpu-memory is 22 GiB/);
+    expect(refusal({ ...all, gpuMemoryGiB: -1 }, FIELD_FLAG, phiCtx).message).toMatch(/--gpu-memory must be a positive number of GiB/);
   });
 });

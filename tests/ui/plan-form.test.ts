@@ -79,6 +79,15 @@ describe('validation', () => {
     expect(distillPlanErrors(plan({ attentionLayers: [1, 1] }), 5)).toEqual({ attentionLayers: 'a layer is named twice' });
   });
 
+  it('checks auto:K against the teacher and the stages', () => {
+    expect(distillPlanErrors(plan({ attentionAuto: 2 }), 5)).toEqual({});
+    expect(distillPlanErrors(plan({ attentionAuto: 4 }), null)).toEqual({});
+    expect(distillPlanErrors(plan({ attentionAuto: 5 }), 5).attentionAuto).toBe('this teacher has 5 layers: K is 1 to 4');
+    expect(distillPlanErrors(plan({ attentionAuto: 0 }), 5).attentionAuto).toBe('K is a whole number of layers from 1');
+    expect(distillPlanErrors(plan({ attentionAuto: 1, stages: [1, 2] }), 5).attentionAuto).toMatch(/turn stage 3 on/);
+    expect(distillPlanErrors(plan({ attentionAuto: null }), 5)).toEqual({});
+  });
+
   it("checks the sequence length against the loaded teacher's positions, naming the config field", () => {
     const gpt2 = teacherPositions({ maxPositions: 128, positionsField: 'n_positions' });
     expect(distillPlanErrors(plan({ seqLen: 128 }), 2, gpt2)).toEqual({});

@@ -9,6 +9,18 @@ const initial = useUi.getState();
 
 beforeEach(() => useUi.setState(initial, true));
 
+describe('the hybrid advisor', () => {
+  it('shows its ranking, waiting or not, until a new run clears it', () => {
+    const advice = { k: 1, chosen: [1], layers: [1], scores: [0.2, 0.8], evidence: { source: 'stage 2' as const, residual: [1, 2], baseKl: 1, looKl: [1, 0.5], docs: 2, tokens: 10, probeTokens: 0 } };
+    ev({ type: 'advice', advice, awaiting: true });
+    expect(useUi.getState().advice).toEqual({ advice, awaiting: true });
+    ev({ type: 'advice', advice: { ...advice, layers: [0] }, awaiting: false });
+    expect(useUi.getState().advice).toMatchObject({ advice: { layers: [0] }, awaiting: false });
+    useUi.getState().resetRun(clonePlan(DEFAULT_PLAN));
+    expect(useUi.getState().advice).toBeNull();
+  });
+});
+
 describe('plan edits', () => {
   it('lay out the stages from the plan until a run starts', () => {
     useUi.getState().setStageOn(2, false);

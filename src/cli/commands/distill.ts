@@ -16,6 +16,7 @@ import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type Checkpoin
 import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, type Packing, type Recompute, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint, type RunEvent, type RunState } from '../../mohawk/run';
+import { adviceRecord, klGains, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { corpusModeFor, stagePrefixes, STREAM_BYTES, TokenStream, type CorpusMode } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
@@ -39,7 +40,13 @@ export const distillFlags = {
   batch: { type: 'string', help: `sequences per micro-batch (default ${DEFAULT_PLAN.batch})` },
   accumulate: { type: 'string', help: `micro-batches per optimizer step (default ${DEFAULT_PLAN.accumulate})` },
   lr: { type: 'string', help: `peak learning rate per stage, "1:1e-3,3:3e-4", or one rate for all (default 1:${DEFAULT_PLAN.lr[1]},2:${DEFAULT_PLAN.lr[2]},3:${DEFAULT_PLAN.lr[3]}; unlisted stages keep theirs)` },
-  'attention-layers': { type: 'string', help: 'layers that keep the teacher attention, e.g. 0,3 (a hybrid student; default none)' },
+  'attention-layers': {
+    type: 'string',
+    help:
+      'layers that keep the teacher attention, e.g. 0,3 (a hybrid student; default none), or auto:K: after stage 2 (without one, a short probe of stages 1-2) ' +
+      'the hybrid advisor ranks the layers by their stage-2 residual and a leave-one-out held-out KL, and stage 3 trains with the K best as attention ' +
+      '(the choice and its evidence go to OUT/config.json as "hybrid_advisor", and with --json to a stdout line)',
+  },
   warmup: { type: 'string', help: `fraction of each stage's steps warming up (default ${DEFAULT_PLAN.warmup})` },
   decay: { type: 'string', help: `fraction of each stage's steps decaying to 10% (default ${DEFAULT_PLAN.decay})` },
   'max-grad-norm': { type: 'string', help: `gradient clipping norm (default ${DEFAULT_PLAN.maxGradNorm})` },
@@ -59,7 +66,11 @@ export const distillFlags = {
   },
   'stream-layers': {
     type: 'boolean',
-    help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit). Stage 3 and the held-out evaluation still need both whole models on the GPU',
+    help: 'stages 1 and 2 hold one layer of teacher and student on the GPU at a time (slower; for a teacher that does not fit), and the held-out evaluation one model at a time. Stage 3 still needs both whole models on the GPU',
+  },
+  'gpu-memory': {
+    type: 'string',
+    help: 'GiB of GPU memory the run may take (what the card has less what its driver keeps: about 22 on a 24 GB card); a plan whose estimate is over it is refused before it starts, saying what would make it fit (default: not checked)',
   },
   docs: { type: 'string', help: 'use only the first K documents of --data (default all)' },
   'held-out': { type: 'string', help: 'fraction of the documents (the last ones) never trained on (default 0.1)' },
@@ -84,7 +95,9 @@ export const distillFlags = {
   },
   json: {
     type: 'boolean',
-    help: 'stdout: {"stage","step","tokens" (the stage\'s so far),"loss","tokens_per_s"} per optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}} (nats/token); all else on stderr',
+    help:
+      'stdout: {"stage","step","tokens" (the stage\'s so far),"loss","tokens_per_s"} per optimizer step; with --attention-layers auto:K, before stage 3, ' +
+      '{"attention_layers":[…],"hybrid_advisor":{"k","chosen","scores","evidence":{…}}}; then {"done":true,"held_out":{"teacher_nll","student_nll"}} (nats/token); all else on stderr',
   },
 } as const;
 
@@ -193,7 +206,18 @@ function parseLr(s: string | undefined, stages: readonly Stage[]): PerStage<numb
   return out;
 }
 
-function parseLayers(s: string | undefined): number[] {
+/** --attention-layers: "i,j" (the layers), or "auto:K" (the hybrid advisor chooses K; no layers named). */
+function parseLayers(s: string | undefined): { layers: number[]; auto: number | null } {
+  const auto = s === undefined ? null : /^\s*auto\s*:\s*(.*)$/.exec(s);
+  if (auto) {
+    const k = auto[1]!.trim();
+    if (!/^\d+$/.test(k) || Number(k) < 1) usage(`--attention-layers auto:K takes a whole number K ≥ 1 of layers to keep, got "${s}" (e.g. auto:2)`);
+    return { layers: [], auto: Number(k) };
+  }
+  return { layers: parseLayerList(s), auto: null };
+}
+
+function parseLayerList(s: string | undefined): number[] {
   if (s === undefined) return [];
   const out: number[] = [];
   for (const p of s.split(',').map((x) => x.trim())) {
@@ -232,6 +256,7 @@ export interface DistillOptions {
 /** The plan and run options the flags ask for; every bad value is a UsageError naming its flag. */
 export function optionsFromFlags(f: Flags): DistillOptions {
   const stages = parseStages(f.stages as string | undefined);
+  const layers = parseLayers(f['attention-layers'] as string | undefined);
   const frac = (x: number) => x >= 0 && x <= 1;
   const plan: DistillPlan = {
     stages,
@@ -246,11 +271,13 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     weightDecay: num(f, 'weight-decay', DEFAULT_PLAN.weightDecay, (x) => x >= 0 && x < 1, 'in [0, 1)'),
     temperature: num(f, 'temperature', DEFAULT_PLAN.temperature, (x) => x > 0, 'a temperature > 0'),
     freezeMlp: f['freeze-mlp'] === true,
-    attentionLayers: parseLayers(f['attention-layers'] as string | undefined),
+    attentionLayers: layers.layers,
+    attentionAuto: layers.auto,
     seed: int(f, 'seed', DEFAULT_PLAN.seed, 0),
     streamLayers: f['stream-layers'] === true,
     packing: parsePacking(f.packing as string | undefined),
     recompute: parseRecompute(f.recompute as string | undefined),
+    ...(f['gpu-memory'] === undefined ? {} : { gpuMemoryGiB: num(f, 'gpu-memory', 0, (x) => x > 0, 'a number of GiB > 0') }),
   };
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
   return {
@@ -281,9 +308,12 @@ export const FIELD_FLAG: Record<PlanField, string> = {
   temperature: '--temperature',
   freezeMlp: '--freeze-mlp',
   attentionLayers: '--attention-layers',
+  attentionAuto: '--attention-layers',
   seed: '--seed',
   packing: '--packing',
   recompute: '--recompute',
+  streamLayers: '--stream-layers',
+  gpuMemoryGiB: '--gpu-memory',
 };
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
@@ -306,7 +336,7 @@ async function checkWritable(out: string, given: string): Promise<void> {
 export const command: Command = {
   name: 'distill',
   summary: 'distill a Transformer teacher into a Mamba-2 student (MOHAWK, 3 stages)',
-  synopsis: '--teacher DIR --data FILE… (--out DIR | --estimate) [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j] [--resume] [--json]',
+  synopsis: '--teacher DIR --data FILE… (--out DIR | --estimate) [--stages 1,2,3] [--tokens 1:N1,2:N2,3:N3] [--seq L] [--batch B] [--lr 1:…,2:…,3:…] [--attention-layers i,j|auto:K] [--resume] [--json]',
   flags: distillFlags,
   async run(argv) {
     const f = parseFlags(argv, distillFlags, 'distill');
@@ -514,6 +544,10 @@ export const command: Command = {
                 if (e.state === 'started') say(`stage ${e.stage} (${STAGE_NAMES[e.stage]}): ${e.steps} steps, ${fmtTokens(e.tokens)} tokens${plan.streamLayers && e.stage !== 3 ? ', layers streamed' : ''}${e.stage === 3 && recompute ? ', activations recomputed' : ''}`);
                 else say(`stage ${e.stage} ${e.state}; GPU memory held at most ${e.gpuPeakBytes === undefined ? '?' : `${(e.gpuPeakBytes / 2 ** 20).toFixed(1)} MiB`} (buffers this run made)`);
                 return;
+              case 'advice':
+                if (e.awaiting) return;
+                if (json) return console.log(JSON.stringify({ attention_layers: e.advice.layers, hybrid_advisor: adviceRecord(e.advice) }));
+                return say(adviceLines(e.advice).join('\n'));
               case 'step':
                 if (json) return console.log(JSON.stringify({ stage: e.stage, step: e.step, tokens: e.tokens, loss: e.loss, tokens_per_s: e.tokensPerS }));
                 if (e.step % logEvery(e.steps) !== 0 && e.step !== e.steps && e.step !== 1) return;
@@ -598,6 +632,22 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** What the hybrid advisor found, as lines for the console: the choice, then each layer's evidence. */
+export function adviceLines(a: HybridAdvice): string[] {
+  const e = a.evidence;
+  const gains = klGains(e);
+  const from = e.source === 'probe' ? `a probe of stages 1-2 (${fmtTokens(e.probeTokens)} tokens)` : 'stage 2';
+  return [
+    `hybrid advisor: attention in layer${a.layers.length === 1 ? '' : 's'} ${a.layers.join(', ') || 'none'} for stage 3 (auto:${a.k}); ` +
+      `held-out KL to the teacher ${e.baseKl.toFixed(4)} nats/token over ${e.tokens.toLocaleString('en-US')} positions, residuals from ${from}`,
+    '  layer  score   KL with it restored  KL gain  stage-2 residual',
+    ...a.scores.map(
+      (sc, l) =>
+        `  ${String(l).padStart(5)}  ${sc.toFixed(3)}  ${e.looKl[l]!.toFixed(4).padStart(19)}  ${gains[l]!.toFixed(4).padStart(7)}  ${e.residual[l]!.toPrecision(4).padStart(16)}${a.layers.includes(l) ? '  kept' : ''}`,
+    ),
+  ];
+}
 
 /**
  * The line a step prints without --json: the stage's progress and ETA, and while stages are still to

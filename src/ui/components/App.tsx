@@ -9,6 +9,7 @@ import { DistillPlanForm } from './DistillPlanForm';
 import { CostPanel } from './CostPanel';
 import { RunPanel } from './RunPanel';
 import { RunCharts } from './RunCharts';
+import { HybridAdvisorPanel } from './HybridAdvisorPanel';
 import { MixingPanel } from './MixingPanel';
 import { EvalPanel } from './EvalPanel';
 import { ExportPanel } from './ExportPanel';
@@ -32,6 +33,7 @@ export function App() {
         </div>
         <div className="column wide">
           <RunPanel />
+          <HybridAdvisorPanel />
           <RunCharts />
           <MixingPanel />
           <EvalPanel />

@@ -83,6 +83,42 @@ function Recompute() {
   );
 }
 
+/**
+ * The GPU memory the run may take: blank leaves it unchecked (WebGPU does not say how much the device
+ * has); a number makes Start refuse a plan whose estimate is over it, naming what would fit.
+ */
+function GpuMemory() {
+  const value = useUi((s) => s.plan.gpuMemoryGiB);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const [draft, setDraft] = useState(value === undefined ? '' : String(value));
+  const n = Number(draft);
+  const bad = draft.trim() !== '' && !(n > 0 && Number.isFinite(n));
+  return (
+    <label className="field" title="What the card has less what its driver and other programs keep (about 22 GiB on a 24 GB card). Start refuses a plan whose estimate is over it and says what would make it fit.">
+      <span className="field-label">GPU memory limit</span>
+      <input
+        type="number"
+        data-testid="plan-gpu-memory"
+        value={draft}
+        min={0}
+        step={1}
+        placeholder="not checked"
+        disabled={locked}
+        aria-invalid={bad ? true : undefined}
+        onChange={(e) => {
+          setDraft(e.target.value);
+          const t = e.target.value.trim();
+          const x = Number(t);
+          if (t === '') setPlan({ gpuMemoryGiB: undefined });
+          else if (x > 0 && Number.isFinite(x)) setPlan({ gpuMemoryGiB: x });
+        }}
+      />
+      <span className={`field-hint ${bad ? 'invalid' : ''}`}>{bad ? 'a positive number of GiB, or blank' : 'GiB; blank: not checked'}</span>
+    </label>
+  );
+}
+
 function StageRow({ stage }: { stage: Stage }) {
   const on = useUi((s) => s.plan.stages.includes(stage));
   const budget = useUi((s) => s.plan.tokens[stage]);
@@ -126,8 +162,49 @@ function StageRow({ stage }: { stage: Stage }) {
   );
 }
 
+/** auto:K: the hybrid advisor chooses K layers to keep the teacher's attention before stage 3. */
+function AttentionAuto() {
+  const k = useUi((s) => s.plan.attentionAuto ?? null);
+  const layers = useUi((s) => s.teacher?.layers ?? null);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const errors = useErrors();
+  return (
+    <div className="field wide auto-k">
+      <label
+        className="toggle-field"
+        title="After stage 2 (or a short probe of stages 1–2 when the plan has no stage 2), rank the layers by their stage-2 residual and by the held-out KL with each layer alone restored to attention; keep the K best as attention in stage 3. The page shows the ranking and waits for you to accept or edit it."
+      >
+        <input
+          type="checkbox"
+          data-testid="plan-attentionAuto-on"
+          checked={k !== null}
+          disabled={locked}
+          onChange={(e) => setPlan(e.target.checked ? { attentionAuto: Math.max(1, Math.min(2, (layers ?? 3) - 1)), attentionLayers: [] } : { attentionAuto: null })}
+        />
+        <span>choose the attention layers by evidence (auto:K)</span>
+      </label>
+      {k !== null ? (
+        <NumberField
+          testId="plan-attentionAuto"
+          label="K"
+          hint={`layers kept as attention${layers ? ` (1 to ${layers - 1})` : ''}`}
+          value={k}
+          bounds={AUTO_K_BOUNDS}
+          disabled={locked}
+          problem={errors.attentionAuto}
+          onValue={(n) => setPlan({ attentionAuto: n })}
+        />
+      ) : null}
+    </div>
+  );
+}
+
+const AUTO_K_BOUNDS = { min: 1, max: 1024, integer: true, step: 1 };
+
 function AttentionLayers() {
   const value = useUi((s) => s.plan.attentionLayers);
+  const auto = useUi((s) => (s.plan.attentionAuto ?? null) !== null);
   const layers = useUi((s) => s.teacher?.layers ?? null);
   const setPlan = useUi((s) => s.setPlan);
   const locked = useLocked();
@@ -151,8 +228,8 @@ function AttentionLayers() {
         type="text"
         data-testid="plan-attentionLayers"
         value={draft}
-        placeholder="none: every layer becomes Mamba"
-        disabled={locked}
+        placeholder={auto ? 'chosen by the advisor (auto:K)' : 'none: every layer becomes Mamba'}
+        disabled={locked || auto}
         aria-invalid={error ? true : undefined}
         onChange={(e) => {
           setDraft(e.target.value);
@@ -211,11 +288,13 @@ export function DistillPlanForm() {
         <Toggle
           field="streamLayers"
           label="stream layers in stages 1–2 (one layer on the GPU at a time)"
-          title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. Stage 3 and evaluation still need both whole models on the GPU."
+          title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. The held-out evaluation then holds one model at a time; stage 3 still needs both whole models on the GPU."
         />
         <Recompute />
+        <GpuMemory />
         <Packing />
         <AttentionLayers />
+        <AttentionAuto />
       </div>
       <details className="more">
         <summary>Schedule and optimizer</summary>

@@ -1,0 +1,5 @@
+import sys
+
+from .distill import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+// The hybrid advisor's ranking (src/mohawk/hybrid-advisor.ts), held to scores worked by hand.
+import { describe, expect, it } from 'vitest';
+import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, rankLayers, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
+
+const evidence = (residual: number[], baseKl: number, looKl: number[]): AdvisorEvidence => ({ source: 'stage 2', residual, baseKl, looKl, docs: 4, tokens: 100, probeTokens: 0 });
+
+describe('hybrid advisor ranking', () => {
+  it('scores each layer by its shares of the KL gain and of the residual, weighted 3 : 1', () => {
+    expect(KL_WEIGHT).toBe(0.75);
+    // Gains 0.5, 0, 0.3, 0.2 (layer 1 restored makes the KL worse: no gain); residuals sum to 10.
+    const e = evidence([1, 4, 2, 3], 1.0, [0.5, 1.2, 0.7, 0.8]);
+    expect(klGains(e).map((g) => +g.toFixed(12))).toEqual([0.5, 0, 0.3, 0.2]);
+    const s = layerScores(e);
+    const want = [0.75 * 0.5 + 0.25 * 0.1, 0.25 * 0.4, 0.75 * 0.3 + 0.25 * 0.2, 0.75 * 0.2 + 0.25 * 0.3];
+    s.forEach((v, l) => expect(v).toBeCloseTo(want[l]!, 12));
+    expect(s.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(rankLayers(e)).toEqual([0, 2, 3, 1]);
+    const a = adviseLayers(e, 2);
+    expect(a.chosen).toEqual([0, 2]);
+    expect(a.layers).toEqual([0, 2]);
+    expect(adviseLayers(e, 3).chosen).toEqual([0, 2, 3]);
+  });
+
+  it('lets the residual decide alone when no layer lowers the KL, and the KL alone when every residual is 0', () => {
+    const noGain = evidence([1, 3, 2], 0.5, [0.5, 0.6, 0.9]);
+    expect(layerScores(noGain)).toEqual([1 / 6, 3 / 6, 2 / 6]);
+    expect(adviseLayers(noGain, 1).chosen).toEqual([1]);
+    const perfect = evidence([0, 0, 0], 0.5, [0.4, 0.1, 0.5]);
+    layerScores(perfect).forEach((v, l) => expect(v).toBeCloseTo([0.1 / 0.5, 0.4 / 0.5, 0][l]!, 12));
+    expect(adviseLayers(perfect, 1).chosen).toEqual([1]);
+  });
+
+  it('breaks ties by the larger residual, then the lower layer', () => {
+    const tie = evidence([1, 1, 1, 1], 1, [0.5, 0.5, 0.5, 0.5]);
+    expect(rankLayers(tie)).toEqual([0, 1, 2, 3]);
+    const byResidual = evidence([1, 3, 0, 0], 0, [0, 0, 0, 0]);
+    expect(rankLayers(byResidual)).toEqual([1, 0, 2, 3]);
+    const nothing = evidence([0, 0, 0], 0.2, [0.3, 0.3, 0.3]);
+    expect(layerScores(nothing)).toEqual([0, 0, 0]);
+    expect(adviseLayers(nothing, 2).chosen).toEqual([0, 1]);
+  });
+
+  it('keeps 1 to layers − 1 layers and refuses evidence it cannot rank, by name', () => {
+    const e = evidence([1, 2, 3], 1, [0.9, 0.8, 0.7]);
+    for (const k of [0, 3, 1.5, -1]) expect(() => adviseLayers(e, k)).toThrow(/keeps 1 to 2 of 3 layers/);
+    expect(() => adviseLayers(e, 0)).toThrow(AdvisorError);
+    expect(() => layerScores(evidence([1, NaN, 3], 1, [0.9, 0.8, 0.7]))).toThrow(/stage-2 residual of layer 1 is NaN/);
+    expect(() => layerScores(evidence([1, 2, 3], 1, [0.9, Infinity, 0.7]))).toThrow(/leave-one-out KL of layer 1 is Infinity/);
+    expect(() => layerScores(evidence([1, 2, 3], -1, [0.9, 0.8, 0.7]))).toThrow(/held-out KL of the student is -1/);
+    expect(() => layerScores(evidence([1, 2], 1, [0.9, 0.8, 0.7]))).toThrow(/2 residuals but 3 leave-one-out KLs/);
+    expect(() => layerScores(evidence([], 1, []))).toThrow(/no layers to rank/);
+  });
+
+  it('records the choice and the evidence, edited or not, and reads the record back', () => {
+    const a = adviseLayers(evidence([1, 4, 2, 3], 1.0, [0.5, 1.2, 0.7, 0.8]), 2);
+    const r = adviceRecord(a);
+    expect(r).toMatchObject({ k: 2, chosen: [0, 2], attention_layers: [0, 2], edited: false, evidence: { source: 'stage 2', stage2_residual: [1, 4, 2, 3], held_out_kl: 1, leave_one_out_kl: [0.5, 1.2, 0.7, 0.8], docs: 4, tokens: 100, probe_tokens: 0 } });
+    expect((r.scores as number[]).length).toBe(4);
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+    expect(adviceFromRecord(JSON.parse(JSON.stringify(r)))).toEqual(a);
+    expect(adviceRecord({ ...a, layers: [1] }).edited).toBe(true);
+    expect(adviceFromRecord({ k: 2 })).toBeNull();
+    expect(adviceFromRecord(null)).toBeNull();
+  });
+
+  it('checks an edited choice of layers', () => {
+    expect(layerChoiceProblem([0, 2], 4)).toBeNull();
+    expect(layerChoiceProblem([], 4)).toBeNull();
+    expect(layerChoiceProblem([4], 4)).toMatch(/0 to 3/);
+    expect(layerChoiceProblem([1, 1], 4)).toMatch(/twice/);
+    expect(layerChoiceProblem([0, 1, 2, 3], 4)).toMatch(/nothing to distill/);
+  });
+});

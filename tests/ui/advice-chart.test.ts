@@ -1,0 +1,29 @@
+// The hybrid advisor's chart columns (src/ui/advice-chart.ts): scores split by the layers kept, and
+// each layer's shares of the two kinds of evidence.
+import { describe, expect, it } from 'vitest';
+import { adviceBars, adviceData } from '../../src/ui/advice-chart';
+import { adviseLayers } from '../../src/mohawk/hybrid-advisor';
+
+const advice = adviseLayers({ source: 'probe', residual: [1, 4, 2, 3], baseKl: 1, looKl: [0.5, 1.2, 0.7, 0.8], docs: 2, tokens: 40, probeTokens: 64 }, 2);
+
+describe('advice chart', () => {
+  it('puts each score in the kept or the Mamba column, and the evidence as shares', () => {
+    const b = adviceBars(advice, advice.layers);
+    expect(b.layers).toEqual([0, 1, 2, 3]);
+    expect(b.kept).toEqual([advice.scores[0], null, advice.scores[2], null]);
+    expect(b.mixer).toEqual([null, advice.scores[1], null, advice.scores[3]]);
+    [0.5, 0, 0.3, 0.2].forEach((v, l) => expect(b.klShare[l]).toBeCloseTo(v, 12));
+    expect(b.residualShare).toEqual([0.1, 0.4, 0.2, 0.3]);
+    // The score is the weighted sum of the shares.
+    b.layers.forEach((l) => expect(0.75 * b.klShare[l]! + 0.25 * b.residualShare[l]!).toBeCloseTo(advice.scores[l]!, 12));
+    // An edit moves bars between the columns.
+    const edited = adviceBars(advice, [1]);
+    expect(edited.kept).toEqual([null, advice.scores[1], null, null]);
+    expect(adviceData(edited)).toHaveLength(5);
+  });
+
+  it('draws no share for a kind of evidence that is 0 everywhere', () => {
+    const flat = adviseLayers({ ...advice.evidence, baseKl: 0.1, looKl: [0.2, 0.3, 0.4, 0.5] }, 1);
+    expect(adviceBars(flat, flat.layers).klShare).toEqual([0, 0, 0, 0]);
+  });
+});
