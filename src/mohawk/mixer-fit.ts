@@ -50,8 +50,6 @@ export interface FitResult {
 interface FitParam {
   name: string;
   values: Float32Array;
-  /** Its learning rate over the fit's (default 1). */
-  lrScale?: number;
 }
 
 interface FitTensors {
@@ -83,7 +81,7 @@ function fitTensors(gpu: Gpu, list: FitParam[]): FitTensors {
       return t;
     },
     ops: opts.flatMap((x) => x.ops),
-    setStep: (t, lr) => opts.forEach((x, i) => x.setStep(t, lr * (list[i]!.lrScale ?? 1))),
+    setStep: (t, lr) => opts.forEach((x) => x.setStep(t, lr)),
   };
 }
 
@@ -104,21 +102,19 @@ function initial(family: MixerFamily, s: MixerMatShape, seed: number): FitParam[
   ];
   // θ with softplus(θ) = −a: θ = log(e^{−a} − 1).
   const theta = (a: number) => Math.log(Math.expm1(-a));
-  if (family === 'ssd') out.push({ name: 'theta', values: new Float32Array(S * L).fill(theta(-0.01)), lrScale: DECAY_LR });
+  if (family === 'ssd') out.push({ name: 'theta', values: new Float32Array(S * L).fill(theta(-0.01)) });
   if (family === 'ssm') {
     const v = new Float32Array(S * L * N);
     const lo = Math.log(1e-3);
     const hi = Math.log(0.3);
     for (let n = 0; n < N; n++) {
-      const t = process.env.SSM_INIT === 'flat' ? theta(-0.01) : theta(-Math.exp(lo + ((hi - lo) * n) / Math.max(1, N - 1)));
+      const t = theta(-Math.exp(lo + ((hi - lo) * n) / Math.max(1, N - 1)));
       for (let r = 0; r < S * L; r++) v[r * N + n] = t;
     }
-    out.push({ name: 'theta', values: v, lrScale: DECAY_LR });
+    out.push({ name: 'theta', values: v });
   }
   return out;
 }
-
-const DECAY_LR = Number(process.env.DECAY_LR ?? 1);
 
 /** The learning-rate multiplier at step t of `total` (1-based): warmup, then cosine to 5%. */
 export function fitSchedule(t: number, total: number): number {
