@@ -48,6 +48,17 @@ export interface MixerLabRow {
   layers: Record<string, number>;
 }
 
+/**
+ * What the settings make of the comparison, in words: a state size of at least L lets low-rank, SSD
+ * and SSM express any causal L×L matrix (C = I, B = Mᵀ), so they all fit it to zero and the table
+ * says nothing about them there.
+ */
+export function labCaveats(states: readonly number[], seqLen: number): string[] {
+  const full = states.filter((N) => N >= seqLen);
+  if (full.length === 0) return [];
+  return [`N=${full.join(', ')} ≥ L=${seqLen} tokens: rank N expresses any causal L×L matrix, so low-rank, SSD and SSM can all fit it exactly there (take longer sequences)`];
+}
+
 /** A batch: sequences [seq0, seq0 + seqs) × the layers listed, every head. */
 export interface LabBatch {
   seq0: number;

@@ -1,7 +1,7 @@
 // The mixer lab's bookkeeping: batches that bound memory, per-layer means, and the check of the
 // paper's finding (SSM < SSD < low-rank ≪ Toeplitz at every N, falling with N).
 import { describe, expect, it } from 'vitest';
-import { addBatch, checkFinding, familyOrder, labBatches, LayerMeans, rowStates, type MixerLabRow } from '../../src/mohawk/mixer-lab-table';
+import { addBatch, checkFinding, familyOrder, labBatches, labCaveats, LayerMeans, rowStates, type MixerLabRow } from '../../src/mohawk/mixer-lab-table';
 
 /** The paper's Table 3 (Llama-2-7B, C4, 512 tokens) where it gives figures; Toeplitz ≈ 12 throughout. */
 const PAPER: MixerLabRow[] = [
@@ -77,5 +77,12 @@ describe('checkFinding', () => {
     expect(flat.problems).toEqual(['low-rank: N=64 (0.600) is not below N=16 (0.600)']);
     // A missing family is never taken as in order.
     expect(checkFinding(PAPER.filter((r) => r.family !== 'ssd')).ordered).toBe(false);
+  });
+});
+
+describe('labCaveats', () => {
+  it('says when a state size reaches the sequence length, where every family but Toeplitz fits exactly', () => {
+    expect(labCaveats([16, 32, 64], 128)).toEqual([]);
+    expect(labCaveats([16, 32, 64], 32)).toEqual(['N=32, 64 ≥ L=32 tokens: rank N expresses any causal L×L matrix, so low-rank, SSD and SSM can all fit it exactly there (take longer sequences)']);
   });
 });

@@ -11,7 +11,7 @@ import { corpusBytes, openCorpusStore } from '../../io/corpus-store';
 import type { ArchConfig } from '../../io/config';
 import { loadTeacher } from '../../models/teacher';
 import { DEFAULT_MIXER_LAB, heldOutSample, resolveMixerLab, runMixerLab, type MixerLabOptions, type MixerLabProgress, type MixerLabResult } from '../../mohawk/mixer-lab';
-import { checkFinding, familyName, rowStates } from '../../mohawk/mixer-lab-table';
+import { checkFinding, familyName, labCaveats, rowStates } from '../../mohawk/mixer-lab-table';
 import { MIXER_FAMILIES } from '../../mohawk/mixer-fit';
 import { corpusModeFor, TokenStream } from '../../mohawk/token-stream';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
@@ -188,6 +188,7 @@ export const command: Command = {
     const layers = o.layers ?? [...Array(c.layers).keys()];
     const perFit = o.samples * layers.length * c.heads;
     console.error(`mixer lab: ${name}, ${o.samples} held-out sequence${o.samples === 1 ? '' : 's'} of ${o.seqLen} tokens × ${layers.length} layer${layers.length === 1 ? '' : 's'} × ${c.heads} heads = ${perFit} attention matrices per fit, ${o.steps} Adam steps (lr ${o.lr})`);
+    for (const w of labCaveats(o.states, o.seqLen)) console.error(`warning: ${w}`);
     const progress = (p: MixerLabProgress) => {
       const fit = `${familyName(p.family)}${p.states === null ? '' : ` N=${p.states}`}`;
       const where = p.batches > 1 ? ` (batch ${p.batch + 1}/${p.batches})` : '';

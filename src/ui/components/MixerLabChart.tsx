@@ -8,6 +8,8 @@ const HEIGHT = 240;
 const GRID = 'rgba(154, 164, 178, 0.12)';
 /** One colour per family, the closest fits the warmest. */
 const COLOR: Record<MixerFamily, string> = { toeplitz: '#9aa4b2', 'low-rank': '#60a5fa', ssd: '#2dd4bf', ssm: '#fbbf24' };
+/** Dashes too: on a short or easy lab the three rank-N families can lie on top of each other. */
+const DASH: Record<MixerFamily, number[] | undefined> = { toeplitz: undefined, 'low-rank': [10, 5], ssd: [3, 4], ssm: undefined };
 
 function options(width: number): uPlot.Options {
   const axis = { stroke: AXIS_COLOR, grid: { stroke: GRID }, ticks: { stroke: GRID }, labelSize: 18 };
@@ -16,11 +18,12 @@ function options(width: number): uPlot.Options {
     height: HEIGHT,
     // Both axes logarithmic: the state sizes double, and the distances span orders of magnitude.
     scales: { x: { time: false, distr: 3, log: 2 }, y: { distr: 3, log: 10 } },
-    legend: { show: true, live: true },
+    // The table beside it holds the values: the legend only names the lines.
+    legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
     series: [
       { label: 'N', value: (_u, v) => valueLabel('int', v) },
-      ...MIXER_FAMILIES.map((f) => ({ label: familyName(f), stroke: COLOR[f], width: 2, points: { show: true, size: 6 }, value: (_u: uPlot, v: number | null) => valueLabel('linear', v) })),
+      ...MIXER_FAMILIES.map((f) => ({ label: familyName(f), stroke: COLOR[f], dash: DASH[f], width: 2, points: { show: true, size: 6 }, value: (_u: uPlot, v: number | null) => valueLabel('linear', v) })),
     ],
     axes: [
       { ...axis, label: 'state size N', splits: (u: uPlot) => (u.data[0] as number[]).slice(), values: (_u: uPlot, s: number[]) => s.map(String) },

@@ -2,7 +2,7 @@ import { useUi } from '../store';
 import { cancelLab, labErrors, labFraction, parseStates, runLab, setLabSettings, useMixerLab } from '../mixer-lab';
 import { NumberField } from './NumberField';
 import { MixerLabChart } from './MixerLabChart';
-import { checkFinding, familyName, MIXER_FAMILIES, rowStates, type MixerLabRow } from '../../mohawk/mixer-lab-table';
+import { checkFinding, familyName, labCaveats, MIXER_FAMILIES, rowStates, type MixerLabRow } from '../../mohawk/mixer-lab-table';
 import type { MixerLabResult } from '../../worker/api';
 
 const cell = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x < 0.01 ? x.toExponential(2) : x.toFixed(3));
@@ -134,8 +134,15 @@ export function MixerLabPanel() {
       </form>
       {!teacher ? <p className="muted small">Load a teacher to run the lab on its attention.</p> : null}
       {gpu?.software && teacher ? (
-        <p className="small cost-warning">CPU adapter: keep the lab small here (one sequence of 64 tokens fits every family in minutes).</p>
+        <p className="small cost-warning">CPU adapter: keep the lab small here (state sizes 4,8,16 over one sequence of 64 tokens, 100 steps, take about five minutes).</p>
       ) : null}
+      {typeof states !== 'string'
+        ? labCaveats(states, lab.settings.seqLen).map((c) => (
+            <p key={c} className="small cost-warning" data-testid="mixer-lab-caveat">
+              {c}.
+            </p>
+          ))
+        : null}
       {running ? (
         <div className="cost-measuring" data-testid="mixer-lab-progress" data-fraction={fraction}>
           <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={1} aria-valuenow={fraction}>
