@@ -4,7 +4,8 @@
 // the semiseparable matrix of rank N with a log-decay per position and state (SSD shares one decay
 // across the states: src/kernels/ssd-matrix.ts). Segment sums keep f32 relative precision for any
 // a ≤ 0 (see shaders/ssm_matrix.wgsl). One invocation per row or per gradient entry, walking away
-// from the diagonal: O(L²·N) for M, dC and dB, O(L³·N) for da (less where decays cut the walks short).
+// from the diagonal: O(L²·N) for M, dC and dB, O(L³·N) for da (less where decays cut the walks short),
+// or O(L²·N) for da by differences (decayGrad, for fitting: see SsmDecayGrad).
 //
 // Layouts (row-major, last index fastest):
 //   C, B, a, dC, dB, da   (S, L, N)   a ≤ 0; a[s, 0, ·] never enters M (its gradient is 0)
@@ -30,6 +31,8 @@ const SHADER = shader('ssm_matrix',
   bindings(['c_b: array<f32>', 'c_a: array<f32>', 'c_dm: array<f32>'], ['c_dc: array<f32>'], 'uc: U'), // grad_c
   bindings(['b_c: array<f32>', 'b_a: array<f32>', 'b_dm: array<f32>'], ['b_db: array<f32>'], 'ub: U'), // grad_b
   bindings(['a_b: array<f32>', 'a_c: array<f32>', 'a_a: array<f32>', 'a_dm: array<f32>'], ['a_da: array<f32>'], 'ua: U'), // grad_a
+  bindings(['p_b: array<f32>', 'p_c: array<f32>', 'p_a: array<f32>', 'p_dm: array<f32>'], ['p_parts: array<f32>'], 'up: U'), // grad_a_parts
+  bindings(['s_parts: array<f32>'], ['s_da: array<f32>'], 'us: U'), // grad_a_scan
 );
 
 /** Throws on sizes that are not positive integers, on M past 2^32 elements and on short buffers. */
@@ -64,12 +67,20 @@ export function ssmMatrixForward(gpu: Gpu, s: MixerMatShape, t: { B: Bindable; C
   ];
 }
 
+/**
+ * How da is summed: 'pairs' (the default) walks every pair (i, j) around t, O(L³·N) per sample, each
+ * term to f32 relative precision; 'differences' sums Q_u − R_u along u (see the shader), O(L²·N)
+ * like the other gradients, but a pair left of t leaves an f32 rounding of its own size in da[t]:
+ * for fitting (the mixer lab), not for checking.
+ */
+export type SsmDecayGrad = 'pairs' | 'differences';
+
 /** Gradients of Σ dM∘M; outputs are overwritten, or added to with `accumulate`. */
 export function ssmMatrixBackward(
   gpu: Gpu,
   s: MixerMatShape,
   t: { B: Bindable; C: Bindable; a: Bindable; dM: Bindable; dB: Bindable; dC: Bindable; da: Bindable },
-  opts: { accumulate?: boolean } = {},
+  opts: { accumulate?: boolean; decayGrad?: SsmDecayGrad } = {},
 ): Op[] {
   const bc = s.S * s.L * s.N;
   checkMixerMat('ssmMatrixBackward', s, {
@@ -86,6 +97,23 @@ export function ssmMatrixBackward(
   return [
     gpu.op({ ...SHADER, entry: 'grad_c', reads: [t.B, t.a, t.dM], writes: [t.dC], params: p, workgroups }),
     gpu.op({ ...SHADER, entry: 'grad_b', reads: [t.C, t.a, t.dM], writes: [t.dB], params: p, workgroups }),
-    gpu.op({ ...SHADER, entry: 'grad_a', reads: [t.B, t.C, t.a, t.dM], writes: [t.da], params: p, workgroups }),
+    ...(opts.decayGrad === 'differences'
+      ? decayGradByDifferences(gpu, s, t, p, workgroups)
+      : [gpu.op({ ...SHADER, entry: 'grad_a', reads: [t.B, t.C, t.a, t.dM], writes: [t.da], params: p, workgroups })]),
+  ];
+}
+
+/** da as the running sum of Q_u − R_u (a scratch of S·L·N floats, collected with the caller's). */
+function decayGradByDifferences(
+  gpu: Gpu,
+  s: MixerMatShape,
+  t: { B: Bindable; C: Bindable; a: Bindable; dM: Bindable; da: Bindable },
+  p: ArrayBuffer,
+  workgroups: [number, number],
+): Op[] {
+  const parts = gpu.buffer(s.S * s.L * s.N * 4, 'ssm da differences');
+  return [
+    gpu.op({ ...SHADER, entry: 'grad_a_parts', reads: [t.B, t.C, t.a, t.dM], writes: [parts], params: p, workgroups }),
+    gpu.op({ ...SHADER, entry: 'grad_a_scan', reads: [parts], writes: [t.da], params: p, workgroups: linearGrid(gpu, 'ssmMatrixBackward', Math.ceil((s.S * s.N) / WG)) }),
   ];
 }

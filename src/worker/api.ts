@@ -16,8 +16,9 @@ export function studioEvaluations(plan: Pick<DistillPlan, 'stages'>): number {
 }
 import type { HistoryRecord, RunPoint } from '../mohawk/history';
 import type { RunRecord, RunStatus } from '../mohawk/run-library';
+import type { MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow } from '../mohawk/mixer-lab';
 
-export type { Calibration, DistillPlan, HistoryRecord, HybridAdvice, MixingSample, PerStage, RunPoint, RunRecord, RunStatus, Stage, TeacherSummary };
+export type { Calibration, DistillPlan, HistoryRecord, HybridAdvice, MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow, MixingSample, PerStage, RunPoint, RunRecord, RunStatus, Stage, TeacherSummary };
 
 /** What the engine names the embedded teacher: a run of it can load it again by itself. */
 export const BUILTIN_TEACHER_NAME = 'stories260K (built in)';
@@ -237,4 +238,17 @@ export interface DistillApi {
   deleteRun(id: string): Promise<void>;
   /** Notes in the run's record that its student was exported. */
   markExported(): Promise<void>;
+}
+
+// ---- The mixer lab (issue 15). The engine implements MixerLabApi beside the others. ----
+
+export interface MixerLabApi {
+  /**
+   * Fits Toeplitz, low-rank, SSD and SSM mixers of each state size to the loaded teacher's attention on
+   * held-out sequences of the corpus (src/mohawk/mixer-lab.ts); progress through `onProgress`. Not while
+   * a run trains. Rejects with a message beginning "cancelled" when cancelMixerLab() ends it.
+   */
+  runMixerLab(options: MixerLabOptions, onProgress?: (p: MixerLabProgress) => void): Promise<MixerLabResult>;
+  /** Ends the lab at its next progress read. */
+  cancelMixerLab(): Promise<void>;
 }

@@ -1,10 +1,10 @@
 // The page's handle on the engine worker. The worker owns the GPU; the main thread only sends plain
 // requests and receives plain events, so a long step never blocks rendering.
 import * as Comlink from 'comlink';
-import type { DistillApi, DistillEvent, EngineApi, EngineEvent } from './api';
+import type { DistillApi, DistillEvent, EngineApi, EngineEvent, MixerLabApi } from './api';
 
 export interface EngineClient {
-  readonly api: Comlink.Remote<EngineApi & DistillApi>;
+  readonly api: Comlink.Remote<EngineApi & DistillApi & MixerLabApi>;
   /** Registers `listener` for every event the engine emits from now on (a distillation's events included). */
   subscribe(listener: (e: EngineEvent | DistillEvent) => void): Promise<void>;
   /** Ends the worker (and with it the GPU device it holds). */
@@ -23,7 +23,7 @@ export function createEngineClient(onCrash: (message: string) => void): EngineCl
     onCrash(ev.message ? `the engine worker failed: ${ev.message}` : 'the engine worker could not be loaded');
   });
   worker.addEventListener('messageerror', () => onCrash('the engine worker sent a message the page could not read'));
-  const api = Comlink.wrap<EngineApi & DistillApi>(worker);
+  const api = Comlink.wrap<EngineApi & DistillApi & MixerLabApi>(worker);
   return {
     api,
     subscribe: (listener) => api.subscribe(Comlink.proxy(listener)),

@@ -21,6 +21,7 @@ import { STATE_FILE, type RunFiles } from '../mohawk/checkpoint';
 import { calibrate, CalibrationCancelled, type Calibration } from '../mohawk/calibrate';
 import { HistoryRecorder, foldHistory, readHistory, type RunPoint } from '../mohawk/history';
 import { continuations, mixingSample, type MixingSample } from '../mohawk/inspect';
+import { heldOutSample, runMixerLab, type MixerLabOptions, type MixerLabProgress, type MixerLabResult } from '../mohawk/mixer-lab';
 import { stepsPerStage, validatePlan } from '../mohawk/plan';
 import { peekRunState, Run, runName, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
 import { listRuns, newRecord, newRunId, opfsRunLibrary, readRecord, writeRecord, type RunLibrary, type RunRecord, type StoredRun } from '../mohawk/run-library';
@@ -38,6 +39,7 @@ import {
   type EngineApi,
   type EngineEvent,
   type GpuSummary,
+  type MixerLabApi,
   type ResumeInfo,
   type RunHistory,
   type RunList,
@@ -86,7 +88,7 @@ export interface EngineOptions {
   streamBytes?: number;
 }
 
-export class Engine implements EngineApi, DistillApi {
+export class Engine implements EngineApi, DistillApi, MixerLabApi {
   constructor(private readonly options: EngineOptions = {}) {}
 
   private gpu: Gpu | null = null;
@@ -116,6 +118,13 @@ export class Engine implements EngineApi, DistillApi {
   }
   /** A kept run is being opened (to evaluate or export it): nothing else may start meanwhile. */
   private opening = false;
+  /** The mixer lab, while it runs: it holds the GPU, the teacher and the corpus as a run does. */
+  private lab: { stop: boolean } | null = null;
+
+  /** Throws when the mixer lab runs: `what` would change what it reads, or compete for the GPU. */
+  private notDuringLab(what: string): void {
+    if (this.lab) throw new Error(`the mixer lab is running: cancel it before ${what}`);
+  }
   /** The loaded teacher's fingerprint: a kept run continues only with the teacher it was made with. */
   private fingerprint: string | null = null;
   /** The kept runs (null where this browser has no storage for them). */
@@ -179,6 +188,7 @@ export class Engine implements EngineApi, DistillApi {
   /** `name` null: the teacher is named by its config.json (teacherName). */
   private async load(files: FileSet, given: string | null): Promise<TeacherSummary> {
     if (this.running || this.opening) throw new Error('a run is in progress: pause it before loading another teacher');
+    this.notDuringLab('loading another teacher');
     return this.withoutMeasuring(() => this.loadNow(files, given));
   }
 
@@ -329,6 +339,7 @@ export class Engine implements EngineApi, DistillApi {
 
   async loadCorpusFiles(picked: CorpusFileIn[], options: CorpusOptions): Promise<CorpusLoad> {
     if (this.running) throw new Error('a run is in progress: the corpus cannot change under it');
+    this.notDuringLab('loading another corpus');
     if (picked.length === 0) throw new Error('no corpus file was given');
     const files = picked.map((p) => browserCorpusFile(p.file, p.name));
     const name = files.length === 1 ? files[0]!.name : `${files[0]!.name} and ${files.length - 1} more file${files.length === 2 ? '' : 's'}`;
@@ -556,6 +567,7 @@ export class Engine implements EngineApi, DistillApi {
   /** Prepares a run (a new one of `plan`, or a kept run to continue) and starts it; resolves once it runs. */
   private async begin(what: { plan: DistillPlan } | { id: string }): Promise<StartedRun> {
     if (this.running || this.opening) throw new Error('already running');
+    this.notDuringLab('starting a run');
     return this.withoutMeasuring(() => this.beginNow(what));
   }
 
@@ -742,6 +754,50 @@ export class Engine implements EngineApi, DistillApi {
   private needRun(): Run {
     if (!this.run) throw new Error('start a distillation first: there is no student yet');
     return this.run;
+  }
+
+  async runMixerLab(options: MixerLabOptions, onProgress?: (p: MixerLabProgress) => void): Promise<MixerLabResult> {
+    try {
+      if (this.running || this.opening) throw new Error('a run is in progress: stop it (or let it finish) before running the mixer lab');
+      if (this.lab) throw new Error('the mixer lab is already running');
+      const lab = { stop: false };
+      this.lab = lab;
+      try {
+        return await this.withoutMeasuring(() => this.labNow(options, lab, onProgress));
+      } catch (e) {
+        if (lab.stop) throw new Error(`cancelled: ${(e as Error).message}`);
+        throw e;
+      } finally {
+        this.lab = null;
+      }
+    } finally {
+      (onProgress as unknown as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
+    }
+  }
+
+  private async labNow(options: MixerLabOptions, lab: { stop: boolean }, onProgress?: (p: MixerLabProgress) => void): Promise<MixerLabResult> {
+    const teacher = this.needTeacher();
+    const gpu = await this.device();
+    const corpus = await this.stream(await this.corpusSource());
+    const ids = await heldOutSample(corpus, options.samples, options.seqLen);
+    // The teacher goes to the GPU for the lab and, unless a run had put it there, leaves again after.
+    const resident = teacher.resident;
+    await teacher.upload((done, total) => this.emit({ type: 'progress', label: 'uploading the teacher', done, total }));
+    try {
+      const r = await runMixerLab(gpu, teacher, ids, options, {
+        // A page that went away must not fail the lab.
+        onProgress: (p) => void Promise.resolve(onProgress?.(p)).catch(() => {}),
+        stop: () => lab.stop,
+      });
+      this.status(`mixer lab: ${r.matrices} attention matrices per fit, ${r.options.steps} steps, in ${r.seconds.toFixed(0)} s`);
+      return r;
+    } finally {
+      if (!resident) teacher.evict();
+    }
+  }
+
+  async cancelMixerLab(): Promise<void> {
+    if (this.lab) this.lab.stop = true;
   }
 
   async mixingSample(layer: number, head: number): Promise<MixingSample> {

@@ -731,6 +731,74 @@ export async function costSkipAndMainThread(page, url) {
 }
 
 /**
+ * The Mixer lab on the built-in teacher: bad settings are named and block the run; a small lab runs
+ * with its progress shown, then its table and a chart of the mean distance per family over N.
+ */
+export async function mixerLabDrawsItsChart(page, url, screenshotPath) {
+  await page.goto(url);
+  if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
+  const panel = page.locator($('mixer-lab'));
+  await panel.waitFor({ timeout: 30_000 });
+  if (await page.locator($('mixer-lab-run')).isEnabled()) throw new Error('the lab can run before a teacher is loaded');
+  await page.locator($('builtin')).click();
+  await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
+  await panel.scrollIntoViewIfNeeded();
+
+  // A bad state size is named and keeps the lab from running.
+  await page.locator($('mixer-lab-states')).fill('4,x');
+  const hint = await panel.innerText();
+  if (!/"x" is not a state size/.test(hint)) throw new Error(`a bad state size is not named: ${hint}`);
+  if (await page.locator($('mixer-lab-run')).isEnabled()) throw new Error('the lab can run with a bad state size');
+
+  // 1 sequence of 16 tokens × 5 layers × 8 heads, 2 state sizes, 30 steps: minutes on SwiftShader.
+  await page.locator($('mixer-lab-states')).fill('2,4');
+  for (const [id, v] of [['mixer-lab-steps', 30], ['mixer-lab-samples', 1], ['mixer-lab-seq', 16]]) await page.locator($(id)).fill(String(v));
+  const t0 = Date.now();
+  await page.locator($('mixer-lab-run')).click();
+  await page.locator($('mixer-lab-progress')).waitFor({ timeout: 30_000 }).catch(async () => {
+    throw new Error(`no progress was shown; panel: ${await panel.innerText()}; status: ${await statusText(page)}`);
+  });
+  let sawFraction = 0;
+  while (true) {
+    const state = await panel.getAttribute('data-state');
+    if (state !== 'running') break;
+    const f = Number(await page.locator($('mixer-lab-progress')).getAttribute('data-fraction').catch(() => '0'));
+    sawFraction = Math.max(sawFraction, f || 0);
+    if (Date.now() - t0 > 600_000) throw new Error(`the lab did not finish in 10 minutes; panel: ${await panel.innerText()}`);
+    await page.waitForTimeout(500);
+  }
+  const state = await panel.getAttribute('data-state');
+  if (state !== 'done') throw new Error(`the lab ended ${state}: ${await panel.innerText()}; status: ${await statusText(page)}`);
+  const seconds = (Date.now() - t0) / 1000;
+  if (!(sawFraction > 0 && sawFraction <= 1)) throw new Error(`the progress never moved (${sawFraction})`);
+
+  const rows = await page.locator(`${$('mixer-lab-table')} tbody tr`).count();
+  if (rows !== 4) throw new Error(`the table has ${rows} family rows, not 4`);
+  const values = await page.locator(`${$('mixer-lab-table')} td[data-value]`).evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
+  if (values.length !== 8 || !values.every((v) => Number.isFinite(v) && v > 0)) throw new Error(`the table's distances are ${JSON.stringify(values)}`);
+  const chart = page.locator($('mixer-lab-chart'));
+  const [points, series] = [await chart.getAttribute('data-points'), await chart.getAttribute('data-series')];
+  if (points !== '2' || series !== '4') throw new Error(`the chart shows ${points} state sizes × ${series} families, not 2 × 4`);
+  // Drawn: the plot's canvas holds the lines' colours, not just the background.
+  const drawn = await chart.evaluate((el) => {
+    const c = el.querySelector('canvas');
+    if (!c) return 0;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && (d[i] > 150 || d[i + 1] > 150 || d[i + 2] > 150)) n++;
+    return n;
+  });
+  if (!(drawn > 200)) throw new Error(`the chart's canvas has ${drawn} bright pixels: nothing drawn`);
+  await page.locator($('mixer-lab-per-layer')).check();
+  const layerRows = await page.locator(`${$('mixer-lab-layers')} tbody tr`).count();
+  if (layerRows !== 4 * 2 + 1) throw new Error(`the per-layer table has ${layerRows} rows, not 9`);
+  const finding = await page.locator($('mixer-lab-finding')).innerText();
+  await mkdir(join(screenshotPath, '..'), { recursive: true });
+  await panel.screenshot({ path: screenshotPath });
+  return `lab in ${seconds.toFixed(0)} s; distances ${values.map((v) => v.toFixed(3)).join(', ')}; ${drawn} chart pixels drawn; "${finding.replace(/\s+/g, ' ')}"; screenshot ${screenshotPath}`;
+}
+
+/**
  * auto:K in the page: the plan form's control, the advisor's ranking drawn as bars with the chosen
  * layers marked after stage 2, the run waiting for the choice, an edit of it, and stage 3 trained with
  * the edited layers.

@@ -4,11 +4,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStaticServer } from './static-server.mjs';
 import { launchChromium, profilePath, isFreshProfile, NO_WEBGPU_ARGS } from './browser.mjs';
-import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread, hybridAdvisorWaitsForTheChoice } from './cases.mjs';
+import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread, mixerLabDrawsItsChart, hybridAdvisorWaitsForTheChoice } from './cases.mjs';
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
 const SCREENSHOT = resolve('test-results/e2e-distill.png');
 const RUNS_SCREENSHOT = resolve('test-results/e2e-runs.png');
+const MIXER_SCREENSHOT = resolve('test-results/e2e-mixer-lab.png');
 const ADVISOR_SCREENSHOT = resolve('test-results/e2e-advisor.png');
 
 const ALL_CASES = [
@@ -22,6 +23,7 @@ const ALL_CASES = [
     run: (page, url) => stopKeepsWorkAndResumeShowsItsPlan(page, url, RUNS_SCREENSHOT),
   },
   { name: '(f) the cost before the run, Stop, a resumed run\'s own plan, Skip within a step, the main thread', timeoutMs: 900_000, run: (page, url) => costSkipAndMainThread(page, url) },
+  { name: '(m) the Mixer lab on the built-in teacher: its progress, table and chart', timeoutMs: 900_000, run: (page, url) => mixerLabDrawsItsChart(page, url, MIXER_SCREENSHOT) },
   { name: '(hybrid) auto:K: the advisor\'s ranking as bars, the run waits, an edited choice trains stage 3', timeoutMs: 900_000, run: (page, url) => hybridAdvisorWaitsForTheChoice(page, url, ADVISOR_SCREENSHOT) },
 ];
 // E2E_ONLY=c,e runs the named cases alone (while working on them); CI runs all.

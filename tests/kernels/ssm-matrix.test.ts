@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ssmMatrixBackward, ssmMatrixForward, type MixerMatShape } from '../../src/kernels/ssm-matrix';
+import { ssmMatrixBackward, ssmMatrixForward, type MixerMatShape, type SsmDecayGrad } from '../../src/kernels/ssm-matrix';
 import { ssmMatrixBackwardRef, ssmMatrixRef } from '../../src/ref/mixer-matrices';
 import { randn, relErr, testGpu } from '../helpers/gpu';
 
@@ -55,7 +55,7 @@ interface Grads {
   da: Float32Array;
 }
 
-async function backward(s: MixerMatShape, x: ReturnType<typeof inputs>, start: Grads, accumulate?: boolean): Promise<Grads> {
+async function backward(s: MixerMatShape, x: ReturnType<typeof inputs>, start: Grads, accumulate?: boolean, decayGrad?: SsmDecayGrad): Promise<Grads> {
   const gpu = await testGpu();
   const b = {
     B: gpu.upload(x.B),
@@ -66,7 +66,7 @@ async function backward(s: MixerMatShape, x: ReturnType<typeof inputs>, start: G
     dC: gpu.upload(start.dC),
     da: gpu.upload(start.da),
   };
-  gpu.run(ssmMatrixBackward(gpu, s, b, { accumulate }));
+  gpu.run(ssmMatrixBackward(gpu, s, b, { accumulate, decayGrad }));
   const out = { dB: await gpu.read(b.dB, start.dB.length), dC: await gpu.read(b.dC, start.dC.length), da: await gpu.read(b.da, start.da.length) };
   await gpu.check();
   Object.values(b).forEach((buf) => gpu.release(buf));
@@ -142,5 +142,37 @@ describe('ssm matrix backward', () => {
     for (const k of ['dB', 'dC', 'da'] as const) {
       expect(relErr(got[k], want[k].map((v, e) => v + start[k][e]!)), k).toBeLessThan(1e-3);
     }
+  });
+});
+
+describe('ssm matrix backward, da by differences (the mixer lab\'s)', () => {
+  // dB and dC are the same kernels; da is Σ_{u<t} (Q_u − R_u). Pairs left of t cancel in it and leave
+  // an f32 rounding of their size: within 1e-3 of the largest da here, wherever the decays sit.
+  for (const [ci, [s, kind]] of cases.entries()) {
+    it(`matches the reference: ${JSON.stringify(s)}, ${kind} decay`, async () => {
+      const x = inputs(s, kind, 400 + ci);
+      const got = await backward(s, x, garbage(s, 500 + ci), false, 'differences');
+      const want = ssmMatrixBackwardRef(s, f64(x.B), f64(x.C), f64(x.a), f64(x.dM));
+      for (const k of ['dB', 'dC', 'da'] as const) expect(relErr(got[k], want[k]), k).toBeLessThan(1e-3);
+    });
+  }
+
+  it('adds to da with accumulate', async () => {
+    const s = { S: 2, L: 13, N: 3 };
+    const x = inputs(s, 'mixed', 450);
+    const start = garbage(s, 451);
+    const got = await backward(s, x, start, true, 'differences');
+    const want = ssmMatrixBackwardRef(s, f64(x.B), f64(x.C), f64(x.a), f64(x.dM));
+    expect(relErr(got.da, want.da.map((v, e) => v + start.da[e]!))).toBeLessThan(1e-3);
+  });
+
+  it('is the same da on a longer sequence of slow decays, where the pairs walk is slow', async () => {
+    const s = { S: 2, L: 96, N: 3 };
+    const x = inputs(s, 'tiny', 460);
+    const zero = { dB: new Float32Array(s.S * s.L * s.N), dC: new Float32Array(s.S * s.L * s.N), da: new Float32Array(s.S * s.L * s.N) };
+    const pairs = await backward(s, x, zero, false, 'pairs');
+    const diffs = await backward(s, x, zero, false, 'differences');
+    expect(relErr(diffs.da, ssmMatrixBackwardRef(s, f64(x.B), f64(x.C), f64(x.a), f64(x.dM)).da)).toBeLessThan(1e-3);
+    expect(relErr(diffs.da, pairs.da)).toBeLessThan(1e-3);
   });
 });

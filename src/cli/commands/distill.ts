@@ -109,7 +109,7 @@ const STAGES: readonly Stage[] = [1, 2, 3];
  */
 export const STREAM_BYTES_ENV = 'MOHAWK_STREAM_BYTES';
 
-function streamThreshold(): number {
+export function streamThreshold(): number {
   const v = process.env[STREAM_BYTES_ENV];
   if (v === undefined || v === '') return STREAM_BYTES;
   const n = Number(v);

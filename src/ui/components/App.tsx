@@ -14,6 +14,7 @@ import { MixingPanel } from './MixingPanel';
 import { EvalPanel } from './EvalPanel';
 import { ExportPanel } from './ExportPanel';
 import { RunsPanel } from './RunsPanel';
+import { MixerLabPanel } from './MixerLabPanel';
 
 export function App() {
   return (
@@ -38,6 +39,7 @@ export function App() {
           <EvalPanel />
           <ExportPanel />
           <RunsPanel />
+          <MixerLabPanel />
         </div>
       </main>
     </div>
