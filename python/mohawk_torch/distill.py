@@ -128,6 +128,10 @@ def run(argv=None):
     ssd = args.ssd
     if ssd == "auto":
         ssd = "triton" if triton_available(par.device) else "torch"
+    elif ssd == "triton" and not triton_available(par.device):
+        raise ValueError("--ssd triton needs mamba_ssm's Triton kernels on a CUDA device "
+                         f"({'mamba_ssm is not installed' if par.device.type == 'cuda' else f'this process runs on {par.device.type}'}); "
+                         "--ssd torch (or auto) runs the chunked scan in PyTorch")
     if args.shard_teacher == "on" or (args.shard_teacher == "auto" and par.mode == "fsdp2" and par.device.type == "cuda"
                                       and teacher.parameters * 4 > 0.25 * torch.cuda.get_device_properties(par.device).total_memory):
         if par.mode != "fsdp2":

@@ -61,6 +61,16 @@ class OneStep(unittest.TestCase):
 
 
 class Runs(unittest.TestCase):
+    def test_triton_scan_without_mamba_ssm_is_refused_by_name(self):
+        with tempfile.TemporaryDirectory() as d:
+            store = random_store(os.path.join(d, "store"))
+            plan = plan_file(os.path.join(d, "p.json"))
+            out, err, rc = run_distill(["--plan", plan, "--teacher", os.path.join(FIXTURES, "gpt2"), "--data", store,
+                                        "--teacher-impl", "own", "--ssd", "triton", "--out", os.path.join(d, "o")])
+            self.assertNotEqual(rc, [0])
+            self.assertIn("--ssd triton needs mamba_ssm's Triton kernels on a CUDA device (this process runs on cpu)", err)
+            self.assertNotIn("Traceback", err)
+
     def test_two_processes_equal_one_and_a_resumed_run_equals_a_whole_one(self):
         with tempfile.TemporaryDirectory() as d:
             store = random_store(os.path.join(d, "store"))
