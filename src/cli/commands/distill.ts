@@ -3,6 +3,7 @@
 // optimizer step, then {"done":true,"held_out":{"teacher_nll","student_nll"}}. The run keeps a
 // checkpoint in OUT/checkpoint (stage ends, every --save-every seconds, and on SIGINT/SIGTERM) that
 // --resume continues from; the student is written into OUT in the layout `mohawk eval` loads.
+import { statusLine } from '../status-line';
 import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
@@ -349,19 +350,7 @@ export const command: Command = {
     if (estimate && f.resume) usage('--estimate measures a new run of the plan: it does not go with --resume');
     const out = resolve((f.out as string | undefined) ?? '.');
     const json = f.json === true;
-    const tty = process.stderr.isTTY;
-    // The live progress line (a terminal's), cleared before other lines are written under it.
-    let lineShown = false;
-    const clearLine = () => {
-      if (lineShown) process.stderr.write('\r\x1b[K');
-      lineShown = false;
-    };
-    // With --json, stdout carries the JSON lines alone.
-    const say = (l: string) => {
-      clearLine();
-      if (json) console.error(l);
-      else console.log(l);
-    };
+    const { show, clear: clearLine, say } = statusLine(json);
 
     if (!(await isDir(teacherDir))) usage(`--teacher ${f.teacher} is not a folder`);
     if (!estimate && (await stat(out).then((s) => !s.isDirectory(), () => false))) usage(`--out ${f.out} is a file, not a folder`);
@@ -400,10 +389,8 @@ export const command: Command = {
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
     const progress = (label: string, done: number, total: number) => {
-      if (!tty) return;
       if (done >= total) return clearLine();
-      process.stderr.write(`\r${label} ${((100 * done) / total).toFixed(0)}%   `);
-      lineShown = true;
+      show(`${label} ${((100 * done) / total).toFixed(0)}%`);
     };
     // Nothing goes to the GPU yet: the run uploads the teacher when its plan needs it whole.
     // The plan's sequence and layers are held to config.json before the weights are read.
@@ -434,9 +421,7 @@ export const command: Command = {
       cache,
       onNotice: (t) => console.error(`warning: ${t}`),
       onProgress: (p) => {
-        if (!tty) return;
-        process.stderr.write(`\rtokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}% of ${mb(p.bytesTotal)}: ${p.documents.toLocaleString('en-US')} documents, ${fmtTokens(p.tokens)} tokens, ${fmtTokens(Math.round(p.tokensPerS))} tokens/s   `);
-        lineShown = true;
+        show(`tokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}% of ${mb(p.bytesTotal)}: ${p.documents.toLocaleString('en-US')} documents, ${fmtTokens(p.tokens)} tokens, ${fmtTokens(Math.round(p.tokensPerS))} tokens/s`);
       },
     });
     const tokenized = (cs: CorpusStore) => {

@@ -1,6 +1,7 @@
 // `mohawk mixers`: the mixer lab (issue 15; the MOHAWK paper's Table 3) on the command line: how closely
 // Toeplitz, low-rank, SSD and general diagonal SSM mixers of each state size fit the teacher's attention
 // matrices on held-out sequences of the corpus.
+import { statusLine } from '../status-line';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseFlags, UsageError, type Flags } from '../args';
@@ -126,24 +127,12 @@ export const command: Command = {
     if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) usage(`--teacher ${dir} is not a folder`);
     const data = f.data as string[];
     const dataFiles = await corpusFilesFromFlag(data);
-    const tty = process.stderr.isTTY;
-    let shown = false;
-    const clearLine = () => {
-      if (shown) process.stderr.write('\r\x1b[K');
-      shown = false;
-    };
-    const say = (l: string) => {
-      clearLine();
-      if (json) console.error(l);
-      else console.log(l);
-    };
+    const { show, clear: clearLine, say } = statusLine(json);
 
     const gpu = await Gpu.create({ notice: (l) => console.error(l) });
     const name = basename(dir);
     const teacher = await loadTeacher(gpu, await nodeDirFileSet(dir), name, (done, total) => {
-      if (!tty) return;
-      process.stderr.write(`\rloading weights ${((100 * done) / total).toFixed(0)}%   `);
-      shown = true;
+      show(`loading weights ${((100 * done) / total).toFixed(0)}%`);
     }, { checkConfig: (c) => checkAgainst(o, c) });
     clearLine();
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
@@ -159,9 +148,7 @@ export const command: Command = {
       cache: tokenCache(f['token-cache'] as string | undefined),
       onNotice: (t) => console.error(`warning: ${t}`),
       onProgress: (p) => {
-        if (!tty) return;
-        process.stderr.write(`\rtokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}%: ${p.documents.toLocaleString('en-US')} documents   `);
-        shown = true;
+        show(`tokenizing ${((100 * p.bytesDone) / Math.max(1, p.bytesTotal)).toFixed(0)}%: ${p.documents.toLocaleString('en-US')} documents`);
       },
     });
     let corpus: TokenStream;
@@ -193,10 +180,8 @@ export const command: Command = {
       const fit = `${familyName(p.family)}${p.states === null ? '' : ` N=${p.states}`}`;
       const where = p.batches > 1 ? ` (batch ${p.batch + 1}/${p.batches})` : '';
       const line = `${fit}: step ${p.step}/${p.steps}, distance ${p.distance.toFixed(4)}${where}`;
-      if (tty) {
-        process.stderr.write(`\r\x1b[K${line}`);
-        shown = true;
-      } else if (p.step === p.steps) console.error(line);
+      if (process.stderr.isTTY) show(line);
+      else if (p.step === p.steps) console.error(line);
     };
     const r = await runMixerLab(gpu, teacher, ids, o, { onProgress: progress });
     clearLine();
