@@ -26,14 +26,7 @@ corpus=public/corpus/tinystories-2MiB.txt
   node --version
 } >> "$out/env.txt"
 
-# run NAME CMD...: times one command, its stdout to NAME.jsonl and stderr to NAME.log.
-run() {
-  local name=$1; shift
-  local t0; t0=$(date +%s.%N)
-  "$@" > "$out/$name.jsonl" 2> "$out/$name.log"
-  local rc=$?
-  echo "$name rc=$rc wall_s=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")" | tee -a "$out/times.txt"
-}
+source "$(dirname "$0")/timed.sh"  # run NAME CMD...
 
 distill() {  # distill NAME --flags...: a stories260K run at seq SEQ, batch BATCH
   local name=$1; shift

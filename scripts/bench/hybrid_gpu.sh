@@ -44,14 +44,7 @@ corpus=public/corpus/tinystories-2MiB.txt
   echo "layers $LAYERS, teacher steps $TSTEPS, tokens $TOKENS, seq $SEQ × batch $BATCH, eval docs $EVAL_DOCS"
 } >> "$out/env.txt"
 
-# run NAME CMD...: times one command, its stdout to NAME.jsonl and stderr to NAME.log.
-run() {
-  local name=$1; shift
-  local t0; t0=$(date +%s.%N)
-  "$@" > "$out/$name.jsonl" 2> "$out/$name.log"
-  local rc=$?
-  echo "$name rc=$rc wall_s=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")" | tee -a "$out/times.txt"
-}
+source "$(dirname "$0")/timed.sh"  # run NAME CMD...
 
 distill() {  # distill NAME --attention-layers ...: one student of the same plan
   local name=$1; shift

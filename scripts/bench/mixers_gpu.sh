@@ -34,14 +34,15 @@ corpus=public/corpus/tinystories-2MiB.txt
   echo "seq $SEQ, steps $STEPS, states $STATES, what ${1:-all}"
 } >> "$out/env.txt"
 
+source "$(dirname "$0")/timed.sh"  # times_line
+
 # run NAME ARGS...: `mohawk mixers ARGS --json`, timed.
 run() {
   local name=$1; shift
   local t0; t0=$(date +%s.%N)
   $MOHAWK mixers "$@" --data "$corpus" --seq "$SEQ" --steps "$STEPS" --states "$STATES" --token-cache off --per-layer --json \
     > "$out/$name.json" 2> "$out/$name.log"
-  local rc=$?
-  echo "$name rc=$rc wall_s=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")" | tee -a "$out/times.txt"
+  times_line "$name" $? "$t0"
   grep -v '^\s*$' "$out/$name.log" | tail -n 30
 }
 
