@@ -236,11 +236,17 @@ describe('mohawk distill', () => {
     expect(lines.join('\n')).toMatch(/stage 1 samples its first 512 training tokens/);
     const firstStep = lines.findIndex((l) => l.startsWith('{"stage":1,"step":1,'));
     const tokenized = lines.findIndex((l) => /^tokenized [\d.]+M tokens in/.test(l));
+    const cut = lines.findIndex((l) => /^tokenizing stopped with the run, after [\d.]+M training tokens: the token cache keeps only whole corpora/.test(l));
     expect(firstStep, lines.join('\n')).toBeGreaterThanOrEqual(0);
-    expect(tokenized, lines.join('\n')).toBeGreaterThan(firstStep);
     expect(lines.findIndex((l) => l.startsWith('{"done":true'))).toBeGreaterThan(firstStep);
-    // Tokenizing went on to the end behind the run: the whole store is kept for the next one.
-    expect(readdirSync(join(dir, 'streamed-tokens'))).toHaveLength(1);
+    // Training began while tokenizing went on behind it. Whether tokenizing then reached the end before the
+    // run did is a race between the machine's CPU and its GPU (on a slow 2-core CI machine the 2-step run
+    // can finish first): a whole corpus is kept for the next run, a cut-short one is not, and either way
+    // the run says which.
+    expect(tokenized === -1 ? cut : tokenized, lines.join('\n')).toBeGreaterThan(firstStep);
+    expect(tokenized === -1 || cut === -1, lines.join('\n')).toBe(true);
+    const stores = join(dir, 'streamed-tokens');
+    expect(existsSync(stores) ? readdirSync(stores) : []).toHaveLength(tokenized === -1 ? 0 : 1);
     // The checkpoint says how the corpus was read, for --resume.
     expect(JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8')).state.corpusMode).toBe('streaming');
   }, 300_000);
