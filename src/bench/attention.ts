@@ -26,7 +26,7 @@ function attention(s: AttentionShape, backward: boolean): BenchCase {
   };
 }
 
-export function attentionCases(size: BenchSize): BenchCase[] {
+export function attentionCases(size: BenchSize, _opts: { tiles?: boolean } = {}): BenchCase[] {
   const [batch, L] = size === 'full' ? [8, 2048] : [1, 80];
   const shapes: AttentionShape[] = size === 'full'
     ? [{ batch, L, hq: 32, hkv: 32, d: 64 }, { batch, L, hq: 16, hkv: 16, d: 128 }]

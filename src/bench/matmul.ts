@@ -25,7 +25,7 @@ function gemm(M: number, N: number, K: number, t: Trans): BenchCase {
   };
 }
 
-export function matmulCases(size: BenchSize): BenchCase[] {
+export function matmulCases(size: BenchSize, _opts: { tiles?: boolean } = {}): BenchCase[] {
   const big = size === 'full' ? 4096 : 128;
   // tokens × d_model of a Linear d→d over a batch of 8×1024 tokens (small: a few tiles, one partial).
   const [T, D] = size === 'full' ? [8192, 2048] : [200, 96];

@@ -15,9 +15,17 @@ import { ssdCases } from './ssd';
 
 export type { BenchCase, BenchResult, BenchSize } from './case';
 
-/** Every case at one size, in the order they run and print. */
-export function benchCases(size: BenchSize): BenchCase[] {
-  return [matmulCases, attentionCases, ssdCases, normCases, activationCases, conv1dCases, elementwiseCases, lossCases, embeddingCases, adamwCases].flatMap((f) => f(size));
+/**
+ * Every case at one size, in the order they run and print. With `tiles`, the kernels whose tile is
+ * chosen from candidates (matmul, attention) add one case per candidate after their own, named by the
+ * tile, so that one run on a GPU ranks them (the order pickers use is fitted to such runs).
+ */
+export function benchCases(size: BenchSize, opts: { tiles?: boolean } = {}): BenchCase[] {
+  return [
+    ...matmulCases(size, opts),
+    ...attentionCases(size, opts),
+    ...[ssdCases, normCases, activationCases, conv1dCases, elementwiseCases, lossCases, embeddingCases, adamwCases].flatMap((f) => f(size)),
+  ];
 }
 
 /**

@@ -9,6 +9,7 @@ const flags = {
   json: { type: 'boolean', help: 'print one JSON object {device, cases:[{name, shape, ms, gflops?, gbps?}]}' },
   only: { type: 'string', help: 'comma-separated groups or case-name prefixes (e.g. matmul,"ssd scan")' },
   size: { type: 'string', help: 'small | full (default: full on a GPU, small on SwiftShader)' },
+  tiles: { type: 'boolean', help: 'also time every candidate tile of matmul and attention, one case each (tuning)' },
   reps: { type: 'string', help: 'timed runs per case, median reported (default 10 full, 3 small)' },
 } as const;
 
@@ -24,7 +25,7 @@ function line(r: BenchResult): string {
 export const command: Command = {
   name: 'bench',
   summary: 'time every kernel (ms, GFLOP/s or GB/s) per size',
-  synopsis: '[--json] [--only NAMES] [--size small|full] [--reps N]',
+  synopsis: '[--json] [--only NAMES] [--size small|full] [--reps N] [--tiles]',
   flags,
   async run(argv) {
     const f = parseFlags(argv, flags, 'bench');
@@ -32,7 +33,7 @@ export const command: Command = {
     const only = typeof f.only === 'string' ? f.only.split(',').map((s) => s.trim()).filter(Boolean) : [];
     // Names are the same at every size: a misspelt --only fails before a device is opened.
     try {
-      selectCases(benchCases('small'), only);
+      selectCases(benchCases('small', { tiles: !!f.tiles }), only);
     } catch (e) {
       throw new UsageError(`mohawk bench: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -41,7 +42,7 @@ export const command: Command = {
     const software = isSoftwareAdapter(gpu);
     const size: BenchSize = (f.size as BenchSize | undefined) ?? (software ? 'small' : 'full');
     const reps = intFlag(f, 'reps', size === 'full' ? 10 : 3, 'bench');
-    const cases = selectCases(benchCases(size), only);
+    const cases = selectCases(benchCases(size, { tiles: !!f.tiles }), only);
     const device = deviceName(gpu);
     // With --json, stdout carries the JSON object alone; everything else goes to stderr.
     const say = f.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
