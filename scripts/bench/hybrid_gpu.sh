@@ -23,25 +23,32 @@
 # and a line in times.txt. About 4-6 minutes of H200 time in all. TEACHER=DIR skips the training and
 # uses DIR; MOHAWK (default "node dist-node/mohawk.mjs") is the command run, e.g. "node bin/mohawk.mjs"
 # for a small trial without the GPU machine's .gpu/.
+#
+# Seeds, for a check that the verdict is not one seed's luck: SEED (default 1) is every distill's --seed
+# (student initialisation and batch order), TSEED (default 0) the teacher's training seed; results then go
+# under $OUT/hybrid-l$LAYERS-t$TSEED-s$SEED. scripts/bench/hybrid_seeds.sh runs several and summarises them.
+# QUICK=1 runs only auto:1, auto:2 and the evenly spaced single and pair (4 students, about 30 s).
 set -u
-out=${OUT:-bench-out}/hybrid
+LAYERS=${LAYERS:-6}
+SEED=${SEED:-1}
+TSEED=${TSEED:-0}
+if [ "$SEED" = 1 ] && [ "$TSEED" = 0 ]; then out=${OUT:-bench-out}/hybrid; else out=${OUT:-bench-out}/hybrid-l$LAYERS-t$TSEED-s$SEED; fi
 mkdir -p "$out"
 [ -f .gpu/env.sh ] && source .gpu/env.sh
 MOHAWK=${MOHAWK:-node dist-node/mohawk.mjs}
-LAYERS=${LAYERS:-6}
 TSTEPS=${TSTEPS:-3000}
 TOKENS=${TOKENS:-1:40k,2:80k,3:1.2M}
 EVAL_DOCS=${EVAL_DOCS:-100}
 SEQ=${SEQ:-256}
 BATCH=${BATCH:-8}
-teacher=${TEACHER:-/tmp/hybrid-teacher-$LAYERS}
+teacher=${TEACHER:-/tmp/hybrid-teacher-$LAYERS-t$TSEED}
 corpus=public/corpus/tinystories-2MiB.txt
 {
   date -u '+%Y-%m-%d %H:%M UTC'
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
   node --version
   python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1
-  echo "layers $LAYERS, teacher steps $TSTEPS, tokens $TOKENS, seq $SEQ × batch $BATCH, eval docs $EVAL_DOCS"
+  echo "layers $LAYERS, teacher steps $TSTEPS (seed $TSEED), tokens $TOKENS, seq $SEQ × batch $BATCH, eval docs $EVAL_DOCS, distill seed $SEED"
 } >> "$out/env.txt"
 
 source "$(dirname "$0")/timed.sh"  # run NAME CMD...
@@ -50,16 +57,24 @@ distill() {  # distill NAME --attention-layers ...: one student of the same plan
   local name=$1; shift
   rm -rf "/tmp/hybrid-$name"
   run "$name" $MOHAWK distill --teacher "$teacher" --data "$corpus" --out "/tmp/hybrid-$name" \
-    --stages 1,2,3 --tokens "$TOKENS" --seq "$SEQ" --batch "$BATCH" --seed 1 --eval-docs "$EVAL_DOCS" --eval-tokens 256 \
+    --stages 1,2,3 --tokens "$TOKENS" --seq "$SEQ" --batch "$BATCH" --seed "$SEED" --eval-docs "$EVAL_DOCS" --eval-tokens 256 \
     --save-every 100000 --json "$@"
   cp "/tmp/hybrid-$name/config.json" "$out/$name.config.json" 2>/dev/null
 }
 
 if [ ! -f "$teacher/model.safetensors" ]; then
-  run teacher python3 scripts/bench/small_teacher.py --out "$teacher" --corpus "$corpus" --layers "$LAYERS" --steps "$TSTEPS"
+  run teacher python3 scripts/bench/small_teacher.py --out "$teacher" --corpus "$corpus" --layers "$LAYERS" --steps "$TSTEPS" --seed "$TSEED"
 fi
 distill auto-1 --attention-layers auto:1
 distill auto-2 --attention-layers auto:2
+if [ "${QUICK:-0}" = 1 ]; then
+  mid=$((LAYERS / 2))
+  pair=$(python3 -c "print(','.join(str(int((i + 0.5) * $LAYERS / 2)) for i in range(2)))")
+  distill "single-$mid" --attention-layers "$mid"
+  distill "pair-${pair/,/-}" --attention-layers "$pair"
+  python3 scripts/bench/hybrid_summary.py "$out" --layers "$LAYERS" > "$out/table.md"
+  exit 0
+fi
 for ((l = 0; l < LAYERS; l++)); do distill "single-$l" --attention-layers "$l"; done
 pairs=$(python3 scripts/bench/hybrid_summary.py "$out" --pairs "$LAYERS")
 for p in $pairs; do

@@ -3,20 +3,24 @@
 
     python3 scripts/bench/hybrid_summary.py DIR --pairs L    # the pairs still to run, one "i,j" a line
     python3 scripts/bench/hybrid_summary.py DIR --layers L   # table.md on stdout
+    python3 scripts/bench/hybrid_summary.py --across DIR:L ...  # one row per run of hybrid_gpu.sh (seeds.md)
 
 DIR holds NAME.jsonl per run (auto-1, auto-2, single-l, pair-i-j): the step lines, the advisor's line
 ({"attention_layers", "hybrid_advisor"}) of the auto runs and the final {"done", "held_out"} line.
 """
 import argparse
 import glob
+import gzip
 import json
 import os
 
 
 def lines(path):
     out = []
+    if not os.path.exists(path) and os.path.exists(path + '.gz'):
+        path += '.gz'  # as kept under bench/results
     try:
-        with open(path) as f:
+        with (gzip.open(path, 'rt') if path.endswith('.gz') else open(path)) as f:
             for line in f:
                 line = line.strip()
                 if line.startswith('{'):
@@ -131,13 +135,56 @@ def table(d, L):
     return '\n'.join(out)
 
 
+def verdict_numbers(d, L, auto, k):
+    """(auto's NLL, the worst measured choice of k layers, evenly spaced's NLL); None where a run is missing."""
+    runs = []
+    for path in glob.glob(os.path.join(d, '*.jsonl')) + glob.glob(os.path.join(d, '*.jsonl.gz')):
+        name = os.path.basename(path).split('.')[0]
+        path = os.path.join(d, name + '.jsonl')
+        if name.startswith(('single-', 'pair-')):
+            layers = sorted(int(x) for x in name.split('-')[1:])
+            nll = result(path)[0]
+            if len(layers) == k and nll is not None:
+                runs.append((layers, nll))
+    a = result(os.path.join(d, f'{auto}.jsonl'))[0]
+    worst = max((n for _, n in runs), default=None)
+    ev = next((n for l, n in runs if l == even(L, k)), None)
+    return a, worst, ev
+
+
+def across(specs):
+    """One row per hybrid_gpu.sh run: auto's margin over the worst choice and over evenly spaced, K = 1 and 2."""
+    out = ['| run | K | auto NLL | worst | evenly spaced | auto − worst | auto − evenly spaced |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
+    margins = {1: [], 2: []}
+    for spec in specs:
+        d, L = spec.rsplit(':', 1)
+        for k in (1, 2):
+            a, w, ev = verdict_numbers(d, int(L), f'auto-{k}', k)
+            f = lambda v: '—' if v is None else f'{v:.4f}'
+            dw = None if a is None or w is None else a - w
+            de = None if a is None or ev is None else a - ev
+            if de is not None:
+                margins[k].append(de)
+            out.append(f'| {os.path.basename(d.rstrip("/"))} | {k} | {f(a)} | {f(w)} | {f(ev)} | {"—" if dw is None else f"{dw:+.4f}"} | {"—" if de is None else f"{de:+.4f}"} |')
+    out.append('')
+    for k, m in margins.items():
+        if m:
+            mean = sum(m) / len(m)
+            out.append(f'- auto:{k} against evenly spaced over {len(m)} runs: mean {mean:+.4f} nats (negative = auto lower), '
+                       f'auto at or below it in {sum(1 for x in m if x <= 0)}, behind in {sum(1 for x in m if x > 0)}')
+    return '\n'.join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('dir')
+    ap.add_argument('dir', nargs='?')
     ap.add_argument('--pairs', type=int)
     ap.add_argument('--layers', type=int)
+    ap.add_argument('--across', nargs='+', metavar='DIR:L')
     a = ap.parse_args()
-    if a.pairs:
+    if a.across:
+        print(across(a.across))
+    elif a.pairs:
         for p in pairs_to_run(a.dir, a.pairs):
             print(','.join(map(str, p)))
     else:
