@@ -6,8 +6,9 @@
 //   q, o, dO, dQ   (batch, L, hq, d)
 //   k, v, dK, dV   (batch, L, hkv, d)     dK, dV summed over the hq/hkv query heads of each kv head
 //   lse            (batch, hq, L)         natural log of Σ exp of the scaled scores
-// d is any multiple of 4 up to 256 (vec4 loads); larger d means smaller tiles (d 128 runs, but is
-// not tuned: 48 KiB of workgroup memory holds only 16-32 rows of it per tile).
+// d is any multiple of 4 up to 256 (vec4 loads). 48 KiB of workgroup memory holds only 16-32 whole
+// rows of d 128 per tile; tiles with a head-dim chunk (FlashTile.DK) stage the score products' rows a
+// chunk at a time instead, which leaves room for 64-128 rows.
 //
 // Forward: a workgroup owns R query rows of one head and walks the key blocks up to its diagonal
 // with an online softmax. Backward: one pass computes D_i = dO_i·o_i and dQ (over key blocks per
