@@ -55,8 +55,11 @@ export function tileName(t: FlashTile): string {
   return `${t.RG}x${t.CG}x${t.TC} rr${t.RR ?? 1} dk${t.DK ?? 'all'}`;
 }
 
-/** One kernel with one tile; the backward kernels read o, lse (and dK/dV D) of a run before timing. */
-function tileCase(s: AttentionShape, kind: FlashKernel, tile: FlashTile): BenchCase {
+/**
+ * One kernel with one tile; the backward kernels read o, lse (and dK/dV D) of a run before timing,
+ * made with the tiles `others` (default: the picked ones).
+ */
+function tileCase(s: AttentionShape, kind: FlashKernel, tile: FlashTile, others?: FlashTile): BenchCase {
   const fwdFlops = causalFlops(s);
   return {
     group: 'attention tiles',
@@ -65,8 +68,8 @@ function tileCase(s: AttentionShape, kind: FlashKernel, tile: FlashTile): BenchC
     setup(gpu: Gpu, data: BenchData) {
       const t = tensors(s, data);
       if (kind === 'fwd') return { ops: flashAttention(gpu, s, t.fwd, { tile }), flops: fwdFlops };
-      const fwd = flashAttention(gpu, s, t.fwd);
-      const [dq, dkv] = flashAttentionBackward(gpu, s, { ...t.fwd, ...t.grad }, { tiles: { [kind]: tile } });
+      const fwd = flashAttention(gpu, s, t.fwd, { tile: others });
+      const [dq, dkv] = flashAttentionBackward(gpu, s, { ...t.fwd, ...t.grad }, { tiles: { dq: others, dkv: others, [kind]: tile } });
       gpu.run([...fwd, dq!, dkv!]);
       return kind === 'dq' ? { ops: [dq!], flops: 1.5 * fwdFlops } : { ops: [dkv!], flops: 2 * fwdFlops };
     },
@@ -82,10 +85,12 @@ function tileCases(shapes: AttentionShape[], size: BenchSize): BenchCase[] {
   for (const s of shapes) {
     for (const kind of ['fwd', 'dq', 'dkv'] as const) {
       // Small (SwiftShader, the bench test): the smallest candidate whole and with the head dim in
-      // chunks of 4 vec4s, which SwiftShader compiles in a moment; full: every candidate that fits.
+      // chunks of 4 vec4s, which SwiftShader compiles in a moment (so too the kernels run before the
+      // backward ones); full: every candidate that fits.
       const smallest = CANDIDATES[kind].at(-1)!;
-      const tiles = size === 'full' ? CANDIDATES[kind].filter((t) => flashTileBytes(kind, s.d, t) <= SWEEP_BYTES) : [smallest, { ...smallest, DK: 4 }];
-      for (const t of tiles) out.push(tileCase(s, kind, t));
+      if (size === 'full') {
+        for (const t of CANDIDATES[kind]) if (flashTileBytes(kind, s.d, t) <= SWEEP_BYTES) out.push(tileCase(s, kind, t));
+      } else for (const t of [smallest, { ...smallest, DK: 4 }]) out.push(tileCase(s, kind, t, smallest));
     }
   }
   return out;
