@@ -626,8 +626,8 @@ function needer(name: string, shape: string) {
 function tileFor(gpu: Gpu, kind: Kind, d: number, given: FlashTile | undefined): FlashTile {
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize;
   if (!given) return pickFlashTile(kind, d, limit);
-  const { RG, CG, TC, RR = 1 } = given;
-  if (![RG, CG, TC, RR].every((v) => Number.isInteger(v) && v >= 1) || RG * CG > gpu.info.limits.maxComputeInvocationsPerWorkgroup) {
+  const { RG, CG, TC, RR = 1, DK = 1 } = given;
+  if (![RG, CG, TC, RR, DK].every((v) => Number.isInteger(v) && v >= 1) || RG * CG > gpu.info.limits.maxComputeInvocationsPerWorkgroup) {
     throw new Error(`flash attention ${kind}: bad tile ${JSON.stringify(given)}`);
   }
   if (flashTileBytes(kind, d, given) > limit) throw new Error(`flash attention ${kind}: tile ${JSON.stringify(given)} needs more than ${limit} bytes`);

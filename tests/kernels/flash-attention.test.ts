@@ -201,5 +201,6 @@ describe('flash attention kernels', () => {
     expect(() => flashAttention(gpu, { ...base, hq: 2, L: 512 }, t)).toThrow(/needs/);
     expect(() => flashAttentionBackward(gpu, { ...base, hq: 2 }, { ...t, dO: buf, dQ: buf, dK: buf, dV: gpu.zeros(4) })).toThrow(/dV holds/);
     expect(() => flashAttention(gpu, { ...base, hq: 2 }, t, { tile: { RG: 64, CG: 64, TC: 8 } })).toThrow(/tile/);
+    expect(() => flashAttention(gpu, { ...base, hq: 2 }, t, { tile: { RG: 2, CG: 4, TC: 1, DK: 1.5 } })).toThrow(/bad tile/);
   });
 });
