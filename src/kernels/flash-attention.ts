@@ -6,8 +6,9 @@
 //   q, o, dO, dQ   (batch, L, hq, d)
 //   k, v, dK, dV   (batch, L, hkv, d)     dK, dV summed over the hq/hkv query heads of each kv head
 //   lse            (batch, hq, L)         natural log of Σ exp of the scaled scores
-// d is any multiple of 4 up to 256 (vec4 loads); larger d means smaller tiles (d 128 runs, but is
-// not tuned: 48 KiB of workgroup memory holds only 16-32 rows of it per tile).
+// d is any multiple of 4 up to 256 (vec4 loads). 48 KiB of workgroup memory holds only 16-32 whole
+// rows of d 128 per tile; tiles with a head-dim chunk (FlashTile.DK) stage the score products' rows a
+// chunk at a time instead, which leaves room for 64-128 rows.
 //
 // Forward: a workgroup owns R query rows of one head and walks the key blocks up to its diagonal
 // with an online softmax. Backward: one pass computes D_i = dO_i·o_i and dQ (over key blocks per
@@ -53,6 +54,14 @@ export interface FlashTile {
   TC: number;
   /** Default 1. */
   RR?: number;
+  /**
+   * vec4s of the head dim per chunk of the score products (S = Q·Kᵀ, dP = dO·Vᵀ); default the whole
+   * head. With a chunk, the operand that is only needed for the scores is staged a chunk at a time:
+   * the query rows (Q, and dO in dQ) and the key columns not needed whole afterwards (K in the
+   * forward, V in dQ), or the key rows (K, V) in dK/dV. That frees workgroup memory for larger row
+   * and column tiles at d 128, at the price of reloading the chunked rows for every block.
+   */
+  DK?: number;
 }
 
 export interface FlashTiles {
@@ -69,11 +78,21 @@ type Kind = FlashKernel;
 // workgroup memory): forward 16×16×2 and 16×8×4 6.4 ms, 8×16×2 7.5, 8×8×4 11.6; dQ 8×16×2
 // 10.2 ms, 16×8×2 and 16×16×1 11.3, 8×8×4 14.6; dK/dV 8×16×2 11.9 ms, 8×16×1 14.9, 8×8×4 20.1.
 // Threads per workgroup matter most; two row groups per thread (RR 2) were slower throughout.
-const CANDIDATES: Record<Kind, FlashTile[]> = {
+// The tiles with a head-dim chunk (DK) come where whole rows of d 128 stop fitting 48 KiB (so d 64
+// keeps its measured picks): at d 128 they allow 64-128 query rows (fwd, dQ) or 64 key rows (dK/dV)
+// where whole rows allow 16-32. Their order is a guess until `mohawk bench --tiles` ranks them.
+export const CANDIDATES: Record<Kind, FlashTile[]> = {
   fwd: [
     { RG: 16, CG: 16, TC: 2 },
     { RG: 16, CG: 8, TC: 4 },
     { RG: 8, CG: 16, TC: 2 },
+    { RG: 16, CG: 16, TC: 2, DK: 8 },
+    { RG: 16, CG: 8, TC: 4, DK: 8 },
+    { RG: 8, CG: 16, TC: 2, RR: 2, DK: 8 },
+    { RG: 32, CG: 8, TC: 4, DK: 4 },
+    { RG: 8, CG: 16, TC: 2, DK: 16 },
+    { RG: 16, CG: 8, TC: 2, DK: 8 },
+    { RG: 16, CG: 16, TC: 4, DK: 4 }, // 64×64 at d 64 only
     { RG: 8, CG: 16, TC: 1 },
     { RG: 16, CG: 4, TC: 4 },
     { RG: 8, CG: 8, TC: 4 },
@@ -87,6 +106,12 @@ const CANDIDATES: Record<Kind, FlashTile[]> = {
   dq: [
     { RG: 8, CG: 16, TC: 2 },
     { RG: 16, CG: 8, TC: 2 },
+    { RG: 16, CG: 16, TC: 2, DK: 8 },
+    { RG: 8, CG: 16, TC: 2, RR: 2, DK: 8 },
+    { RG: 16, CG: 8, TC: 4, DK: 8 },
+    { RG: 8, CG: 16, TC: 2, DK: 8 },
+    { RG: 16, CG: 8, TC: 2, DK: 8 },
+    { RG: 8, CG: 16, TC: 1, DK: 8 },
     { RG: 8, CG: 16, TC: 1 },
     { RG: 4, CG: 16, TC: 1 },
     { RG: 16, CG: 4, TC: 4 },
@@ -100,6 +125,12 @@ const CANDIDATES: Record<Kind, FlashTile[]> = {
   ],
   dkv: [
     { RG: 8, CG: 16, TC: 2 },
+    { RG: 16, CG: 16, TC: 1, DK: 8 },
+    { RG: 8, CG: 16, TC: 1, RR: 2, DK: 8 },
+    { RG: 8, CG: 16, TC: 2, DK: 4 },
+    { RG: 16, CG: 8, TC: 2, DK: 8 },
+    { RG: 8, CG: 16, TC: 1, DK: 8 },
+    { RG: 8, CG: 8, TC: 2, DK: 8 },
     { RG: 8, CG: 16, TC: 1 },
     { RG: 4, CG: 16, TC: 1 },
     { RG: 16, CG: 4, TC: 4 },
@@ -126,12 +157,15 @@ interface Geometry {
   NT: number;
   R: number; // rows per workgroup
   C: number; // columns per block
+  DK: number; // vec4s of the head dim per chunk of the score products (D4: not chunked)
+  SK: number; // vec4 stride of a chunk tile read by column threads, odd like ST
 }
 
 function geometry(d: number, t: FlashTile): Geometry {
   const D4 = d / 4;
   const RR = t.RR ?? 1;
   const RV = t.RG * RR;
+  const DK = Math.min(t.DK ?? D4, D4);
   return {
     D4,
     ST: D4 % 2 ? D4 : D4 + 1,
@@ -142,6 +176,8 @@ function geometry(d: number, t: FlashTile): Geometry {
     NT: t.RG * t.CG,
     R: 4 * RV,
     C: t.CG * t.TC,
+    DK,
+    SK: DK % 2 ? DK : DK + 1,
   };
 }
 
@@ -150,10 +186,10 @@ export function flashTileBytes(kind: Kind, d: number, t: FlashTile): number {
   const g = geometry(d, t);
   const vec4s =
     kind === 'fwd'
-      ? g.R * g.D4 + g.C * g.ST + g.C * g.D4 + g.C * g.PST + t.CG * g.PST
+      ? g.R * g.DK + g.C * g.SK + g.C * g.D4 + g.C * g.PST + t.CG * g.PST
       : kind === 'dq'
-        ? 2 * g.R * g.D4 + 2 * g.C * g.ST + g.C * g.PST + g.RV
-        : 2 * g.R * g.D4 + 2 * g.C * g.ST + 2 * g.C * g.PST;
+        ? 2 * g.R * g.DK + g.C * g.ST + g.C * g.SK + g.C * g.PST + g.RV
+        : 2 * g.R * g.DK + 2 * g.C * g.ST + 2 * g.C * g.PST;
   return vec4s * 16;
 }
 
@@ -173,7 +209,7 @@ const sources = new Map<string, string>();
 
 /** The WGSL of one kernel (exported for inspection and benchmarks). */
 export function flashWgsl(kind: Kind, d: number, tile: FlashTile, windowed = false): string {
-  const key = `${kind}/${d}/${tile.RG}/${tile.CG}/${tile.TC}/${tile.RR ?? 1}${windowed ? '/window' : ''}`;
+  const key = `${kind}/${d}/${tile.RG}/${tile.CG}/${tile.TC}/${tile.RR ?? 1}/${geometry(d, tile).DK}${windowed ? '/window' : ''}`;
   let code = sources.get(key);
   if (!code) {
     code = generate(kind, d, tile, windowed);
@@ -187,7 +223,8 @@ const XYZW = ['x', 'y', 'z', 'w'];
 
 function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): string {
   const { RG, CG, TC } = tile;
-  const { D4, ST, RR, PST, NG, NT, R, C } = geometry(d, tile);
+  const { D4, ST, RR, PST, NG, NT, R, C, DK, SK } = geometry(d, tile);
+  const chunked = DK < D4;
   const L: string[] = [];
   const e = (s: string) => L.push(s);
   const R4 = range(4);
@@ -205,34 +242,50 @@ function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): st
   /**
    * Copies rows first..first+count of a (·, L, heads, d) tensor into a workgroup tile of row
    * stride `stride`, zero past L, times `mul` when given. Each thread moves vec4s t, t + NT, ...
+   * With `chunk`, only the head-dim chunk k0..k0+DK of each row (zero past the head dim).
    */
-  const loadRows = (dst: string, stride: number, src: string, base: string, rowStride: string, first: string, count: number, mul?: string) => {
-    const total = count * D4;
+  const loadRows = (dst: string, stride: number, src: string, base: string, rowStride: string, first: string, count: number, mul?: string, chunk = false) => {
+    const W = chunk ? DK : D4;
+    const total = count * W;
     for (let n = 0; n * NT < total; n++) {
       const partial = (n + 1) * NT > total;
       e(`  {`);
       e(`    let e = t + ${n * NT}u;`);
       if (partial) e(`    if (e < ${total}u) {`);
-      e(`    let row = e / ${D4}u;`);
+      e(`    let row = e / ${W}u;`);
       e(`    let i = ${first} + row;`);
+      e(`    let col = ${chunk ? 'k0 + ' : ''}e % ${W}u;`);
       e(`    var x = vec4<f32>(0.0);`);
-      e(`    if (i < L) { x = ${src}[${base} + i * ${rowStride} + e % ${D4}u]${mul ? ` * ${mul}` : ''}; }`);
-      e(`    ${dst}[row * ${stride}u + e % ${D4}u] = x;`);
+      const inside = chunk && D4 % DK ? `i < L && col < ${D4}u` : 'i < L';
+      e(`    if (${inside}) { x = ${src}[${base} + i * ${rowStride} + col]${mul ? ` * ${mul}` : ''}; }`);
+      e(`    ${dst}[row * ${stride}u + e % ${W}u] = x;`);
       if (partial) e(`    }`);
       e(`  }`);
     }
   };
 
-  /**
-   * acc_q_c += A[thread row q]·B[row cg + CG·c] over the head dim, for every (acc, A, B); A is
-   * stored at stride D4, B at ST.
-   */
-  const dots = (pairs: [string, string, string][]) => {
-    for (const [acc] of pairs) for (const q of Qs4) for (const c of TCs) e(`    var ${acc}${q}_${c} = 0.0;`);
-    e(`    for (var k4 = 0u; k4 < ${D4}u; k4++) {`);
-    for (const [acc, A, B] of pairs) {
-      for (const q of Qs4) e(`      let ${acc}a${q} = ${A}[ar + ${rowOff(q) * D4}u + k4];`);
-      for (const c of TCs) e(`      let ${acc}b${c} = ${B}[bc + ${c * CG * ST}u + k4];`);
+  /** One product of `dots`: acc += A·Bᵀ, A at row stride SA, B at SB from vec4 column bOff on. */
+  interface Dot {
+    acc: string;
+    A: string;
+    SA: number;
+    B: string;
+    SB: number;
+    bOff?: string;
+  }
+  const declScores = (accs: string[]) => {
+    for (const acc of accs) for (const q of Qs4) for (const c of TCs) e(`    var ${acc}${q}_${c} = 0.0;`);
+  };
+  /** acc_q_c += A[thread row q]·B[row cg + CG·c] over n vec4s of the head dim, for every Dot. */
+  const dots = (pairs: Dot[], n: number) => {
+    for (const { acc, SA, SB, bOff } of pairs) {
+      e(`    let ${acc}ar = rg * ${4 * SA}u; // this thread's first row in the row tile`);
+      e(`    let ${acc}bc = cg * ${SB}u${bOff ? ` + ${bOff}` : ''}; // its first column in the column tile`);
+    }
+    e(`    for (var k4 = 0u; k4 < ${n}u; k4++) {`);
+    for (const { acc, A, SA, B, SB } of pairs) {
+      for (const q of Qs4) e(`      let ${acc}a${q} = ${A}[${acc}ar + ${rowOff(q) * SA}u + k4];`);
+      for (const c of TCs) e(`      let ${acc}b${c} = ${B}[${acc}bc + ${c * CG * SB}u + k4];`);
       for (const q of Qs4) {
         for (const c of TCs) {
           const [a, b, s] = [`${acc}a${q}`, `${acc}b${c}`, `${acc}${q}_${c}`];
@@ -307,22 +360,23 @@ function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): st
   e(`const LOG2E = 1.4426950408889634;`);
 
   const shared = (name: string, n: number) => e(`var<workgroup> ${name}: array<vec4<f32>, ${n}>;`);
+  // Row tiles and chunked column tiles hold DK vec4s of each row (all D4 when not chunked).
   if (kind === 'fwd') {
-    shared('Qs', R * D4);
-    shared('Ks', C * ST);
+    shared('Qs', R * DK);
+    shared('Ks', C * SK);
     shared('Vs', C * D4);
     shared('Ps', C * PST);
     shared('Mx', CG * PST);
   } else if (kind === 'dq') {
-    shared('Qs', R * D4);
-    shared('dOs', R * D4);
+    shared('Qs', R * DK);
+    shared('dOs', R * DK);
     shared('Ks', C * ST);
-    shared('Vs', C * ST);
+    shared('Vs', C * SK);
     shared('Ss', C * PST);
     shared('Ds', R / 4);
   } else {
-    shared('Ks', R * D4);
-    shared('Vs', R * D4);
+    shared('Ks', R * DK);
+    shared('Vs', R * DK);
     shared('Qs', C * ST);
     shared('dOs', C * ST);
     shared('Ps', C * PST);
@@ -335,8 +389,6 @@ function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): st
   e(`  let rg = t / ${CG}u;`);
   e(`  let L = u.L;`);
   e(`  let b = wg.z;`);
-  e(`  let ar = rg * ${4 * D4}u; // this thread's first row in the row tile`);
-  e(`  let bc = cg * ${ST}u;     // its first column in the column tile`);
   e(`  let qs = u.hq * ${D4}u;`);
   e(`  let ks = u.hkv * ${D4}u;`);
 
@@ -349,18 +401,21 @@ function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): st
     e(`  let r0 = (u.nb - 1u - wg.x) * ${R}u;`);
     e(`  let i0 = r0 + rg * 4u; // this thread's first query`);
     e(`  let nkb = (min(r0 + ${R}u, L) - 1u) / ${C}u + 1u;`);
-    loadRows('Qs', D4, 'q', 'qBase', 'qs', 'r0', R, 'u.scale');
+    // Unchunked, the query rows stay in the workgroup for every key block; chunked, they are loaded
+    // a chunk at a time with the keys.
+    if (!chunked) loadRows('Qs', D4, 'q', 'qBase', 'qs', 'r0', R, 'u.scale');
     if (kind === 'dq') {
-      loadRows('dOs', D4, 'dO', 'qBase', 'qs', 'r0', R);
+      if (!chunked) loadRows('dOs', D4, 'dO', 'qBase', 'qs', 'r0', R);
       e(`  workgroupBarrier();`);
       // D_i = dO_i·o_i, for this kernel (Ds) and for the dK/dV kernel (Dg).
+      const dORow = chunked ? (k4: string) => `dO[qBase + i * qs + ${k4}]` : (k4: string) => `dOs[row * ${D4}u + ${k4}]`;
       for (let n = 0; n * NT < R; n++) {
         e(`  if (t + ${n * NT}u < ${R}u) {`);
         e(`    let row = t + ${n * NT}u;`);
         e(`    let i = r0 + row;`);
         e(`    var D = 0.0;`);
         e(`    if (i < L) {`);
-        e(`      for (var k4 = 0u; k4 < ${D4}u; k4++) { D += dot(dOs[row * ${D4}u + k4], o[qBase + i * qs + k4]); }`);
+        e(`      for (var k4 = 0u; k4 < ${D4}u; k4++) { D += dot(${dORow('k4')}, o[qBase + i * qs + k4]); }`);
         e(`      Dg[lBase + i] = D;`);
         e(`    }`);
         e(`    Ds[row / 4u][row % 4u] = D;`);
@@ -389,10 +444,31 @@ function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): st
       e(`  for (var kb = kb0; kb < nkb; kb++) {`);
     } else e(`  for (var kb = 0u; kb < nkb; kb++) {`);
     e(`    let c0 = kb * ${C}u;`);
-    loadRows('Ks', ST, 'k', 'kBase', 'ks', 'c0', C);
-    loadRows('Vs', kind === 'fwd' ? D4 : ST, 'v', 'kBase', 'ks', 'c0', C);
-    e(`    workgroupBarrier();`);
-    dots(kind === 'fwd' ? [['s', 'Qs', 'Ks']] : [['s', 'Qs', 'Ks'], ['dp', 'dOs', 'Vs']]);
+    if (!chunked) {
+      loadRows('Ks', ST, 'k', 'kBase', 'ks', 'c0', C);
+      loadRows('Vs', kind === 'fwd' ? D4 : ST, 'v', 'kBase', 'ks', 'c0', C);
+      e(`    workgroupBarrier();`);
+      declScores(kind === 'fwd' ? ['s'] : ['s', 'dp']);
+      const S: Dot = { acc: 's', A: 'Qs', SA: D4, B: 'Ks', SB: ST };
+      dots(kind === 'fwd' ? [S] : [S, { acc: 'dp', A: 'dOs', SA: D4, B: 'Vs', SB: ST }], D4);
+    } else {
+      // Whole rows of what o += P·V (V) or dQ += dS·K (K) needs; chunks of the rest.
+      if (kind === 'fwd') loadRows('Vs', D4, 'v', 'kBase', 'ks', 'c0', C);
+      else loadRows('Ks', ST, 'k', 'kBase', 'ks', 'c0', C);
+      declScores(kind === 'fwd' ? ['s'] : ['s', 'dp']);
+      e(`    for (var k0 = 0u; k0 < ${D4}u; k0 += ${DK}u) {`);
+      loadRows('Qs', DK, 'q', 'qBase', 'qs', 'r0', R, 'u.scale', true);
+      if (kind === 'fwd') loadRows('Ks', SK, 'k', 'kBase', 'ks', 'c0', C, undefined, true);
+      else {
+        loadRows('dOs', DK, 'dO', 'qBase', 'qs', 'r0', R, undefined, true);
+        loadRows('Vs', SK, 'v', 'kBase', 'ks', 'c0', C, undefined, true);
+      }
+      e(`    workgroupBarrier();`);
+      if (kind === 'fwd') dots([{ acc: 's', A: 'Qs', SA: DK, B: 'Ks', SB: SK }], DK);
+      else dots([{ acc: 's', A: 'Qs', SA: DK, B: 'Ks', SB: ST, bOff: 'k0' }, { acc: 'dp', A: 'dOs', SA: DK, B: 'Vs', SB: SK }], DK);
+      e(`    workgroupBarrier();`);
+      e(`    }`);
+    }
     // Only blocks that reach past the first row's diagonal hold masked entries.
     // With a window every block may hold keys left of some row's window: all are masked. The
     // window's tests use the non-short-circuit | (no branch per entry: SwiftShader compiles the
@@ -460,8 +536,12 @@ function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): st
     e(`  let kBase = b * L * ks + hk * ${D4}u;`);
     e(`  let c0 = wg.x * ${R}u;`);
     e(`  let j0 = c0 + rg * 4u; // this thread's first key`);
-    loadRows('Ks', D4, 'k', 'kBase', 'ks', 'c0', R, 'u.scale');
-    loadRows('Vs', D4, 'v', 'kBase', 'ks', 'c0', R);
+    // Unchunked, the key rows stay in the workgroup throughout; chunked, they are reloaded a chunk
+    // at a time for every query block (the query columns are needed whole by dK, dV += ·Q, ·dO).
+    if (!chunked) {
+      loadRows('Ks', D4, 'k', 'kBase', 'ks', 'c0', R, 'u.scale');
+      loadRows('Vs', D4, 'v', 'kBase', 'ks', 'c0', R);
+    }
     accDecl('dk');
     accDecl('dv');
     e(`  for (var hh = 0u; hh < u.group; hh++) {`);
@@ -483,8 +563,19 @@ function generate(kind: Kind, d: number, tile: FlashTile, windowed: boolean): st
       e(`    var D${c} = 0.0;`);
       e(`    if (i${c} < L) { lse2${c} = lse[lBase + i${c}] * LOG2E; D${c} = Dg[lBase + i${c}]; }`);
     }
-    e(`    workgroupBarrier();`);
-    dots([['s', 'Ks', 'Qs'], ['dp', 'Vs', 'dOs']]);
+    declScores(['s', 'dp']);
+    if (!chunked) {
+      e(`    workgroupBarrier();`);
+      dots([{ acc: 's', A: 'Ks', SA: D4, B: 'Qs', SB: ST }, { acc: 'dp', A: 'Vs', SA: D4, B: 'dOs', SB: ST }], D4);
+    } else {
+      e(`    for (var k0 = 0u; k0 < ${D4}u; k0 += ${DK}u) {`);
+      loadRows('Ks', DK, 'k', 'kBase', 'ks', 'c0', R, 'u.scale', true);
+      loadRows('Vs', DK, 'v', 'kBase', 'ks', 'c0', R, undefined, true);
+      e(`    workgroupBarrier();`);
+      dots([{ acc: 's', A: 'Ks', SA: DK, B: 'Qs', SB: ST, bOff: 'k0' }, { acc: 'dp', A: 'Vs', SA: DK, B: 'dOs', SB: ST, bOff: 'k0' }], DK);
+      e(`    workgroupBarrier();`);
+      e(`    }`);
+    }
     for (const q of Qs4) for (const c of TCs) e(`    var p${q}_${c} = exp2(fma(s${q}_${c}, LOG2E, -lse2${c}));`);
     // Masked: key after query, or query past L (its lse is not defined).
     e(windowed ? `    {` : `    if (r0 < c0 + ${R - 1}u || r0 + ${C}u > L) {`);
@@ -535,8 +626,8 @@ function needer(name: string, shape: string) {
 function tileFor(gpu: Gpu, kind: Kind, d: number, given: FlashTile | undefined): FlashTile {
   const limit = gpu.info.limits.maxComputeWorkgroupStorageSize;
   if (!given) return pickFlashTile(kind, d, limit);
-  const { RG, CG, TC, RR = 1 } = given;
-  if (![RG, CG, TC, RR].every((v) => Number.isInteger(v) && v >= 1) || RG * CG > gpu.info.limits.maxComputeInvocationsPerWorkgroup) {
+  const { RG, CG, TC, RR = 1, DK = 1 } = given;
+  if (![RG, CG, TC, RR, DK].every((v) => Number.isInteger(v) && v >= 1) || RG * CG > gpu.info.limits.maxComputeInvocationsPerWorkgroup) {
     throw new Error(`flash attention ${kind}: bad tile ${JSON.stringify(given)}`);
   }
   if (flashTileBytes(kind, d, given) > limit) throw new Error(`flash attention ${kind}: tile ${JSON.stringify(given)} needs more than ${limit} bytes`);

@@ -61,4 +61,25 @@ describe('mohawk bench', () => {
     const matmul = report.cases.find((c) => c.name === 'matmul NN')!;
     expect('gflops' in matmul || matmul.ms === 0).toBe(true);
   });
+
+  it('with --tiles adds group "attention tiles" (fwd, dq, dkv per tile, chunked or not), and runs them', async () => {
+    const tileCases = benchCases('small', { tiles: true }).filter((c) => c.group === 'attention tiles');
+    for (const kind of ['fwd', 'dq', 'dkv']) {
+      for (const d of ['d64', 'd128']) {
+        const names = tileCases.filter((c) => c.shape.endsWith(` ${d}`) && c.name.startsWith(`attention ${kind} tile `)).map((c) => c.name);
+        expect(names.some((n) => n.endsWith(' dkall')) && names.some((n) => / dk\d+$/.test(n)), names.join('; ')).toBe(true);
+      }
+    }
+    // Without --tiles, --only attention keeps the plain cases.
+    expect(selectCases(benchCases('small'), ['attention']).every((c) => c.group === 'attention')).toBe(true);
+    const out: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    const err: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+    const code = await command.run(['--json', '--size', 'small', '--reps', '1', '--tiles', '--only', 'attention tiles']);
+    expect(err.filter((l) => l.includes('FAILED'))).toEqual([]);
+    expect(code).toBe(0);
+    const report = JSON.parse(out[0]!) as { cases: { name: string; shape: string }[] };
+    expect(report.cases.map(key)).toEqual(tileCases.map(key));
+  });
 });

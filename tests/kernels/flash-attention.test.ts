@@ -105,6 +105,7 @@ describe('flash attention kernels', () => {
   const small2: Tiles = { fwd: twoGroups, dq: twoGroups, dkv: twoGroups };
   const wide16: FlashTile = { RG: 4, CG: 16, TC: 2 };
   const wide: Tiles = { fwd: wide16, dq: wide16, dkv: wide16 };
+  const all = (t: FlashTile): Tiles => ({ fwd: t, dq: t, dkv: t });
   const cases: [string, AttentionShape, number, Tiles][] = [
     ['L = 1', { batch: 2, L: 1, hq: 2, hkv: 1, d: 8 }, 1, {}],
     ['L = 17, GQA 2, d 8', { batch: 2, L: 17, hq: 4, hkv: 2, d: 8 }, 2, {}],
@@ -119,6 +120,11 @@ describe('flash attention kernels', () => {
     ['window 21, L = 70, GQA 2, d 16, two row groups per thread', { batch: 2, L: 70, hq: 2, hkv: 1, d: 16, window: 21 }, 14, small2],
     ['window 1, L = 17, d 8', { batch: 1, L: 17, hq: 2, hkv: 2, d: 8, window: 1 }, 15, {}],
     ['window 40, L = 90, GQA 2, d 32, default tiles', { batch: 1, L: 90, hq: 2, hkv: 1, d: 32, window: 40 }, 16, {}],
+    // The head dim in chunks (FlashTile.DK): chunked query rows (fwd, dQ) and key rows (dK/dV).
+    ['L = 45, GQA 2, d 128, head dim in 4 chunks', { batch: 1, L: 45, hq: 4, hkv: 2, d: 128 }, 17, all({ RG: 2, CG: 8, TC: 2, DK: 8 })],
+    ['window 13, L = 45, GQA 2, d 128, 8 chunks, two row groups per thread', { batch: 1, L: 45, hq: 2, hkv: 1, d: 128, window: 13 }, 18, all({ RG: 2, CG: 4, TC: 2, RR: 2, DK: 4 })],
+    ['L = 70, GQA 4, d 64, chunks of 6 vec4s (the last one partial)', { batch: 2, L: 70, hq: 4, hkv: 1, d: 64 }, 19, all({ RG: 4, CG: 4, TC: 2, DK: 6 })],
+    ['window 9, L = 50, GQA 2, d 64, 4 chunks', { batch: 1, L: 50, hq: 4, hkv: 2, d: 64, window: 9 }, 20, all({ RG: 2, CG: 8, TC: 1, DK: 4 })],
   ];
   for (const [name, s, seed, tiles] of cases) {
     it(`matches the reference: ${name}`, async () => {
@@ -175,6 +181,16 @@ describe('flash attention kernels', () => {
     }
   });
 
+  it('chunks the head dim at d 128 by default where whole rows leave only small tiles', () => {
+    for (const kind of ['fwd', 'dq', 'dkv'] as const) {
+      const t = pickFlashTile(kind, 128, 49152);
+      expect(t.DK, JSON.stringify(t)).toBeLessThan(32);
+      expect(flashTileBytes(kind, 128, t)).toBeLessThan(flashTileBytes(kind, 128, { ...t, DK: undefined }));
+      // d 64 keeps its measured, unchunked tiles.
+      expect(pickFlashTile(kind, 64, 49152).DK).toBeUndefined();
+    }
+  });
+
   it('rejects bad shapes', async () => {
     const gpu = await testGpu();
     const buf = gpu.zeros(4096);
@@ -185,5 +201,6 @@ describe('flash attention kernels', () => {
     expect(() => flashAttention(gpu, { ...base, hq: 2, L: 512 }, t)).toThrow(/needs/);
     expect(() => flashAttentionBackward(gpu, { ...base, hq: 2 }, { ...t, dO: buf, dQ: buf, dK: buf, dV: gpu.zeros(4) })).toThrow(/dV holds/);
     expect(() => flashAttention(gpu, { ...base, hq: 2 }, t, { tile: { RG: 64, CG: 64, TC: 8 } })).toThrow(/tile/);
+    expect(() => flashAttention(gpu, { ...base, hq: 2 }, t, { tile: { RG: 2, CG: 4, TC: 1, DK: 1.5 } })).toThrow(/bad tile/);
   });
 });
