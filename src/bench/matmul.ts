@@ -34,7 +34,7 @@ function gemm(M: number, N: number, K: number, t: Trans, tile?: { name: string; 
 // Workgroup memory of the H100 and H200 through Dawn; SwiftShader has 32 KiB.
 const SWEEP_BYTES = { full: 49152, small: 32768 };
 // At size small, a few candidates only: the sweep's cases exist and run, on any adapter.
-const SMALL_SWEEP = ['large', 'large+doubleBuffer', 'dense+doubleBuffer', 'wide'];
+const SMALL_SWEEP = ['large', 'tall+doubleBuffer'];
 
 /**
  * The candidates of the sweep, named `tile` or `tile+doubleBuffer`: every tile in both forms, less
