@@ -83,8 +83,9 @@ export const MATMUL_TILES = {
 /**
  * Tiles proposed for tuning (`mohawk bench --tiles` times each against MATMUL_TILES), not planned
  * by pickMatmulPlan until a sweep on the GPU shows where they win. Each thread holds 128
- * accumulators instead of 64: a 16×8 block reads 4 vec4 of shared memory per 64 FMAs where
- * `large` (16×4, a warp one row wide) reads 8 vec4. deepK halves the slices, so the barriers.
+ * accumulators instead of 64; per k it reads GM + GN vec4 of shared memory for 16·GM·GN FMAs: 3
+ * per 64 FMAs at 16×8 or 8×16, against 4 at 8×8 and 5 at large's 16×4. deepK halves the slices,
+ * so the barriers.
  */
 export const MATMUL_TILE_CANDIDATES = {
   /** 128×128 blocks, 16×8 per thread, 128 threads. */
