@@ -4,28 +4,64 @@
 // GPT-2-small training step over 4096 tokens (MOHAWK stage 3) that pickMatmulPlan treats apart: a
 // weight gradient with few tiles and a long K (split-K), a dX of 4096×768 (tall tiles), and a bias
 // gradient as ones·dY (one row of C, split-K).
-import { matmul } from '../kernels/matmul';
+//
+// With `tiles` (`mohawk bench --tiles`), group 'matmul tiles' adds one case per candidate tile
+// (every MATMUL_TILES and MATMUL_TILE_CANDIDATES entry, each also double-buffered) on the square
+// GEMM in every transpose and on three stage-3 GEMMs, each run unsplit on that tile alone: the
+// sweep a change to pickMatmulPlan is fitted to.
+import { MATMUL_TILES, MATMUL_TILE_CANDIDATES, matmul, matmulTileBytes, type MatmulTile } from '../kernels/matmul';
 import type { BenchCase, BenchSize } from './case';
 
 type Trans = 'NN' | 'NT' | 'TN' | 'TT';
 
-function gemm(M: number, N: number, K: number, t: Trans): BenchCase {
+/** The GEMM, on pickMatmulPlan's plan or, given a tile, on that tile unsplit. */
+function gemm(M: number, N: number, K: number, t: Trans, tile?: { name: string; tile: MatmulTile }): BenchCase {
   const transA = t[0] === 'T';
   const transB = t[1] === 'T';
   return {
-    group: 'matmul',
-    name: `matmul ${t}`,
+    group: tile ? 'matmul tiles' : 'matmul',
+    name: tile ? `matmul ${t} tile ${tile.name}` : `matmul ${t}`,
     shape: `${M}x${N}x${K}`,
     setup(gpu, data) {
       const a = data.uniform(M * K);
       const b = data.uniform(K * N);
       const c = data.out(M * N);
-      return { ops: matmul(gpu, { a, b, c, M, N, K, transA, transB }), flops: 2 * M * N * K };
+      return { ops: matmul(gpu, { a, b, c, M, N, K, transA, transB }, tile?.tile, tile && 1), flops: 2 * M * N * K };
     },
   };
 }
 
-export function matmulCases(size: BenchSize, _opts: { tiles?: boolean } = {}): BenchCase[] {
+// Workgroup memory of the H100 and H200 through Dawn; SwiftShader has 32 KiB.
+const SWEEP_BYTES = { full: 49152, small: 32768 };
+// At size small, a few candidates only: the sweep's cases exist and run, on any adapter.
+const SMALL_SWEEP = ['large', 'tall+doubleBuffer'];
+
+/**
+ * The candidates of the sweep, named `tile` or `tile+doubleBuffer`: every tile in both forms, less
+ * those needing more workgroup memory than the GPU the sweep is for.
+ */
+export function matmulTileCandidates(size: BenchSize): { name: string; tile: MatmulTile }[] {
+  const all = Object.entries({ ...MATMUL_TILES, ...MATMUL_TILE_CANDIDATES }).flatMap(([name, tile]: [string, MatmulTile]) => [
+    { name, tile },
+    { name: `${name}+doubleBuffer`, tile: { ...tile, doubleBuffer: true } },
+  ]);
+  const fit = all.filter((c) => matmulTileBytes(c.tile) <= SWEEP_BYTES[size]);
+  return size === 'full' ? fit : fit.filter((c) => SMALL_SWEEP.includes(c.name));
+}
+
+function tileCases(size: BenchSize): BenchCase[] {
+  const candidates = matmulTileCandidates(size);
+  const big = size === 'full' ? 4096 : 128;
+  // Tokens and d_model of a GPT-2-small stage-3 step: fc fwd (x·Wᵀ), fc dX (dY·W), mlp proj dW (dYᵀ·X).
+  const [R, d] = size === 'full' ? [4096, 768] : [256, 64];
+  const shapes: [number, number, number, Trans][] =
+    size === 'full'
+      ? [...(['NN', 'NT', 'TN', 'TT'] as const).map((t): [number, number, number, Trans] => [big, big, big, t]), [R, 4 * d, d, 'NT'], [R, d, 4 * d, 'NN'], [d, 4 * d, R, 'TN']]
+      : [[big, big, big, 'NN'], [d, 4 * d, R, 'TN']];
+  return shapes.flatMap(([M, N, K, t]) => candidates.map((c) => gemm(M, N, K, t, c)));
+}
+
+export function matmulCases(size: BenchSize, opts: { tiles?: boolean } = {}): BenchCase[] {
   const big = size === 'full' ? 4096 : 128;
   // tokens × d_model of a Linear d→d over a batch of 8×1024 tokens (small: a few tiles, one partial).
   const [T, D] = size === 'full' ? [8192, 2048] : [200, 96];
@@ -42,5 +78,6 @@ export function matmulCases(size: BenchSize, _opts: { tiles?: boolean } = {}): B
     gemm(d, 4 * d, R, 'TN'),
     gemm(R, d, 4 * d, 'NN'),
     gemm(1, 4 * d, R, 'NN'),
+    ...(opts.tiles ? tileCases(size) : []),
   ];
 }

@@ -53,6 +53,13 @@ export interface MatmulTile {
    * with B not transposed.
    */
   byThread?: boolean;
+  /**
+   * Two shared tiles per operand, used in turn: a slice's registers go into the tile not being
+   * read, so one barrier per BK slice replaces the two of the single-tile loop (store, then read).
+   * With one workgroup per SM (the 256-thread tiles) every barrier idles the whole SM while its
+   * slowest warp finishes; with one, the warps drift apart by up to a slice. Twice the workgroup memory.
+   */
+  doubleBuffer?: boolean;
 }
 
 // Measured on an H100 through Dawn/Vulkan (TFLOP/s, f32; cuBLAS with TF32 off in brackets), with
@@ -73,11 +80,31 @@ export const MATMUL_TILES = {
   small: { WX: 16, WY: 16, GM: 1, GN: 1, BK: 16, byThread: true },
 } as const satisfies Record<string, MatmulTile>;
 
-/** Bytes of workgroup memory a tile uses (two shared tiles of vec4, one padding vec4 per row). */
+/**
+ * Tiles proposed for tuning (`mohawk bench --tiles` times each against MATMUL_TILES), not planned
+ * by pickMatmulPlan until a sweep on the GPU shows where they win. Each thread holds 128
+ * accumulators instead of 64; per k it reads GM + GN vec4 of shared memory for 16·GM·GN FMAs: 3
+ * per 64 FMAs at 16×8 or 8×16, against 4 at 8×8 and 5 at large's 16×4. deepK halves the slices,
+ * so the barriers.
+ */
+export const MATMUL_TILE_CANDIDATES = {
+  /** 128×128 blocks, 16×8 per thread, 128 threads. */
+  dense: { WX: 16, WY: 8, GM: 4, GN: 2, BK: 16 },
+  /** 128×128 blocks, 8×16 per thread, 128 threads, shared tiles by thread. */
+  denseT: { WX: 8, WY: 16, GM: 2, GN: 4, BK: 16, byThread: true },
+  /** 128×256 blocks, 8×16 per thread, 256 threads. */
+  wide: { WX: 16, WY: 16, GM: 2, GN: 4, BK: 8 },
+  /** 256×128 blocks, 16×8 per thread, 256 threads. */
+  high: { WX: 16, WY: 16, GM: 4, GN: 2, BK: 8 },
+  /** The large tile 32 deep. */
+  deepK: { WX: 32, WY: 8, GM: 4, GN: 1, BK: 32 },
+} as const satisfies Record<string, MatmulTile>;
+
+/** Bytes of workgroup memory a tile uses (shared tiles of vec4, one padding vec4 per row; two of each with doubleBuffer). */
 export function matmulTileBytes(t: MatmulTile): number {
   const [rowsA, lenA] = t.byThread ? [t.WY, t.BK * t.GM] : [t.BK, t.WY * t.GM];
   const [rowsB, lenB] = t.byThread ? [t.WX, t.BK * t.GN] : [t.BK, t.WX * t.GN];
-  return (rowsA * (lenA + 1) + rowsB * (lenB + 1)) * 16;
+  return (rowsA * (lenA + 1) + rowsB * (lenB + 1)) * 16 * (t.doubleBuffer ? 2 : 1);
 }
 
 /** The tile with BK halved while it exceeds `workgroupBytes` (each thread still moving a vec4 of each shared tile). */
@@ -219,8 +246,11 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false, pack
   // A packed B element: bf16 is the high half of an f32, f16 converts exactly to f32.
   if (packedB === 'bf16') e(`fn rdB(i: u32) -> f32 { let w = B[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }`);
   if (packedB === 'f16') e(`fn rdB(i: u32) -> f32 { return unpack2x16float(B[i >> 1u])[i & 1u]; }`);
-  e(`var<workgroup> As: array<array<vec4<f32>, ${IA}>, ${rowsA}>;`);
-  e(`var<workgroup> Bs: array<array<vec4<f32>, ${IB}>, ${rowsB}>;`);
+  const db = !!tile.doubleBuffer;
+  // With doubleBuffer the outer index picks one of the two tiles (constant over a slice).
+  const shared = (rows: number, len: number) => (db ? `array<array<array<vec4<f32>, ${len}>, ${rows}>, 2>` : `array<array<vec4<f32>, ${len}>, ${rows}>`);
+  e(`var<workgroup> As: ${shared(rowsA, IA)};`);
+  e(`var<workgroup> Bs: ${shared(rowsB, IB)};`);
   e(`@compute @workgroup_size(${NT})`);
   e(`fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3u) {`);
   e(`  let tx = t % ${WX}u;`);
@@ -258,7 +288,7 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false, pack
     const decl: string[] = [];
     const full: string[] = [];
     const edge: string[] = [];
-    const store: string[] = [];
+    const store: ((buf: string) => string)[] = [];
     // Offset of element i of a vec4 from its first element.
     const di = (i: number) => (i === 0 ? '' : kFastest ? ` + ${name}K${i}` : ` + ${i}u`);
     if (kFastest) for (let i = 1; i < 4; i++) decl.push(`  let ${name}K${i} = ${i}u * K;`);
@@ -289,7 +319,7 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false, pack
       for (let i = 0; i < 4; i++) {
         edge.push(`      ${name}v${l}[${i}] = select(0.0, ${rd(`${name}o${l}${di(i)}`)}, ${name}in${l});`);
       }
-      store.push(`    ${name}s[${name}so${l}][${name}si${l}] = ${name}v${l};`);
+      store.push((buf) => `    ${name}s${buf}[${name}so${l}][${name}si${l}] = ${name}v${l};`);
     }
     return { decl, full, edge, store };
   };
@@ -315,10 +345,11 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false, pack
   e(`  {`);
   loadTile();
   e(`  }`);
-  const compute = () => {
+  // Reads shared tile `buf` ('' for the single tile, '[cur]' for one of two).
+  const compute = (buf: string) => {
     for (let k = 0; k < BK; k++) {
-      for (let g = 0; g < GM; g++) e(byThread ? `    let a${k}_${g} = As[ty][${g * BK + k}];` : `    let a${k}_${g} = As[${k}][${g * WY}u + ty];`);
-      for (let h = 0; h < GN; h++) e(byThread ? `    let b${k}_${h} = Bs[tx][${h * BK + k}];` : `    let b${k}_${h} = Bs[${k}][${h * WX}u + tx];`);
+      for (let g = 0; g < GM; g++) e(byThread ? `    let a${k}_${g} = As${buf}[ty][${g * BK + k}];` : `    let a${k}_${g} = As${buf}[${k}][${g * WY}u + ty];`);
+      for (let h = 0; h < GN; h++) e(byThread ? `    let b${k}_${h} = Bs${buf}[tx][${h * BK + k}];` : `    let b${k}_${h} = Bs${buf}[${k}][${h * WX}u + tx];`);
       for (let g = 0; g < GM; g++) {
         for (let i = 0; i < 4; i++) {
           const comp = 'xyzw'[i];
@@ -330,18 +361,41 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false, pack
       }
     }
   };
-  e(`  for (var kt = 0u; kt < kTiles; kt++) {`);
-  e(`    workgroupBarrier();`);
-  la.store.forEach(e);
-  lb.store.forEach(e);
-  e(`    workgroupBarrier();`);
-  // The next tile's global reads are issued before this tile's arithmetic, which hides them.
-  e(`    kOff += ${BK}u;`);
-  e(`    if (kt + 1u < kTiles) {`);
-  loadTile();
-  e(`    }`);
-  compute();
-  e(`  }`);
+  const store = (buf: string) => [...la.store, ...lb.store].forEach((f) => e(f(buf)));
+  if (!db) {
+    e(`  for (var kt = 0u; kt < kTiles; kt++) {`);
+    e(`    workgroupBarrier();`);
+    store('');
+    e(`    workgroupBarrier();`);
+    // The next tile's global reads are issued before this tile's arithmetic, which hides them.
+    e(`    kOff += ${BK}u;`);
+    e(`    if (kt + 1u < kTiles) {`);
+    loadTile();
+    e(`    }`);
+    compute('');
+    e(`  }`);
+  } else {
+    // Slice kt is read from tile kt & 1 while slice kt + 1 travels through the registers into
+    // the other; the barrier after that store both publishes it and ends every read of tile
+    // kt & 1, the next slice's store target.
+    e(`  {`);
+    store('[0]');
+    e(`  }`);
+    e(`  workgroupBarrier();`);
+    e(`  for (var kt = 0u; kt < kTiles; kt++) {`);
+    e(`    let cur = kt & 1u;`);
+    e(`    kOff += ${BK}u;`);
+    e(`    let more = kt + 1u < kTiles;`);
+    e(`    if (more) {`);
+    loadTile();
+    e(`    }`);
+    compute('[cur]');
+    e(`    if (more) {`);
+    store('[cur ^ 1u]');
+    e(`    }`);
+    e(`    workgroupBarrier();`);
+    e(`  }`);
+  }
 
   // Epilogue: row m0 + g·WY·4 + ty·4 + i, columns n0 + h·WX·4 + tx·4 + j.
   e(`  let alpha = p.alpha;`);

@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UsageError } from '../../src/cli/args';
 import { command } from '../../src/cli/commands/bench';
+import { matmulTileCandidates } from '../../src/bench/matmul';
 import { benchCases, selectCases } from '../../src/bench/run';
 
 const key = (c: { name: string; shape: string }) => `${c.name} | ${c.shape}`;
@@ -29,6 +30,44 @@ describe('bench cases', () => {
     const picked = selectCases(all, ['adamw', 'ssd scan']);
     expect(picked.map((c) => c.name)).toEqual(['ssd scan fwd', 'ssd scan fwd+bwd', 'ssd scan fwd+bwd', 'adamw step']);
     expect(() => selectCases(all, ['matmull'])).toThrow(/matmull/);
+  });
+});
+
+describe('the matmul tile sweep (--tiles)', () => {
+  it('adds group "matmul tiles", one case per candidate and shape, and leaves the matmul cases as they were', () => {
+    for (const size of ['small', 'full'] as const) {
+      const sweep = selectCases(benchCases(size, { tiles: true }), ['matmul tiles']);
+      expect(sweep.length).toBe(matmulTileCandidates(size).length * (size === 'full' ? 7 : 2));
+      expect(sweep.length).toBeGreaterThanOrEqual(size === 'full' ? 7 * 10 : 4);
+      expect(new Set(sweep.map(key)).size).toBe(sweep.length);
+      for (const c of sweep) expect(c.name).toMatch(/^matmul (NN|NT|TN|TT) tile \w+(\+doubleBuffer)?$/);
+      const matmulOnly = (tiles: boolean) => selectCases(benchCases(size, { tiles }), ['matmul']).filter((c) => c.group === 'matmul').map(key);
+      expect(matmulOnly(true)).toEqual(matmulOnly(false));
+      expect(selectCases(benchCases(size), ['matmul']).every((c) => c.group === 'matmul')).toBe(true);
+    }
+    const full = selectCases(benchCases('full', { tiles: true }), ['matmul tiles']).map(key);
+    for (const k of [
+      'matmul NN tile large | 4096x4096x4096',
+      'matmul TT tile large+doubleBuffer | 4096x4096x4096',
+      'matmul NT tile wide | 4096x3072x768',
+      'matmul NN tile tall+doubleBuffer | 4096x768x3072',
+      'matmul TN tile largeTN | 768x3072x4096',
+    ]) {
+      expect(full).toContain(k);
+    }
+  });
+
+  it('runs the small sweep alone with --tiles --only "matmul tiles"', async () => {
+    const out: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    const err: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+    const code = await command.run(['--json', '--size', 'small', '--reps', '1', '--tiles', '--only', 'matmul tiles']);
+    expect(err.filter((l) => l.includes('FAILED'))).toEqual([]);
+    expect(code).toBe(0);
+    const report = JSON.parse(out[0]!) as { cases: { name: string; shape: string; gflops?: number; ms: number }[] };
+    expect(report.cases.map(key)).toEqual(selectCases(benchCases('small', { tiles: true }), ['matmul tiles']).map(key));
+    for (const c of report.cases) expect('gflops' in c || c.ms === 0).toBe(true);
   });
 });
 

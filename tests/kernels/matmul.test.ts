@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MATMUL_TILES, addColumnSums, matmul, matmulTileBytes, pickMatmulPlan, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
+import { MATMUL_TILES, MATMUL_TILE_CANDIDATES, addColumnSums, fitMatmulTile, matmul, matmulTileBytes, pickMatmulPlan, type MatmulArgs, type MatmulTile } from '../../src/kernels/matmul';
 import { splitKSlices } from '../../src/kernels/matmul-splitk';
 import { matmulBackwardRef, matmulRef, spanOf, type MatmulShape } from '../../src/ref/matmul';
 import { randn, relErr, testGpu } from '../helpers/gpu';
@@ -39,6 +39,37 @@ async function runCase(cs: Case, tile: MatmulTile | undefined, seed: number, spl
 }
 
 const tiles: [string, MatmulTile][] = Object.entries(MATMUL_TILES);
+
+const shapes: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 5, 3],
+  [65, 130, 7],
+  [130, 33, 65],
+  [3, 129, 17],
+];
+
+// Cases of the epilogue, of batches and of split-K, each run on several tiles (below).
+const epilogueCases: Case[] = [
+  { M: 67, N: 45, K: 33, bias: true },
+  { M: 67, N: 45, K: 33, bias: true, accumulate: true, alpha: -0.5, transB: true },
+  { M: 5, N: 131, K: 9, accumulate: true, alpha: 3, transA: true },
+  { M: 130, N: 3, K: 20, bias: true, accumulate: true, transA: true, transB: true },
+];
+const batchCases: Case[] = [
+  // A shared weight (y = x·Wᵀ over a batch): B broadcast.
+  { M: 33, N: 20, K: 17, batch: 3, strideB: 0, transB: true, bias: true },
+  // A broadcast, B per batch, C with gaps between batch matrices.
+  { M: 9, N: 66, K: 5, batch: 4, strideA: 0, strideC: 9 * 66 + 13, transA: true },
+  { M: 12, N: 7, K: 70, batch: 2, strideA: 12 * 70 + 3, strideB: 70 * 7 + 1, accumulate: true, alpha: 0.25 },
+  { M: 65, N: 129, K: 3, batch: 2, strideA: 0, strideB: 0, strideC: 65 * 129 + 4 },
+];
+const splitCases: [Case, number][] = [
+  [{ M: 67, N: 45, K: 60, bias: true, alpha: 0.75 }, 4],
+  [{ M: 30, N: 131, K: 70, accumulate: true, alpha: -0.5, transA: true }, 2],
+  [{ M: 33, N: 20, K: 64, batch: 3, strideB: 0, transB: true, bias: true, accumulate: true }, 3],
+  [{ M: 9, N: 66, K: 50, batch: 2, strideA: 0, strideC: 9 * 66 + 13, transA: true, transB: true }, 2],
+  [{ M: 12, N: 7, K: 70, batch: 2, strideA: 12 * 70 + 3, strideB: 70 * 7 + 1, accumulate: true, alpha: 0.25 }, 5],
+];
 
 describe('matmul reference', () => {
   it('computes a hand-worked product with transposes, bias, alpha and accumulate', () => {
@@ -100,13 +131,6 @@ describe('matmul on the GPU', () => {
     await gpu.check();
   });
 
-  const shapes: [number, number, number][] = [
-    [1, 1, 1],
-    [7, 5, 3],
-    [65, 130, 7],
-    [130, 33, 65],
-    [3, 129, 17],
-  ];
   for (const [tname, tile] of tiles) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
@@ -123,28 +147,14 @@ describe('matmul on the GPU', () => {
   // The epilogue and the batch indexing are the same text in every tile: each case runs on a
   // different tile, which keeps the number of pipelines SwiftShader compiles down.
   it('adds a bias, scales by alpha and accumulates into C', async () => {
-    const cases: Case[] = [
-      { M: 67, N: 45, K: 33, bias: true },
-      { M: 67, N: 45, K: 33, bias: true, accumulate: true, alpha: -0.5, transB: true },
-      { M: 5, N: 131, K: 9, accumulate: true, alpha: 3, transA: true },
-      { M: 130, N: 3, K: 20, bias: true, accumulate: true, transA: true, transB: true },
-    ];
-    for (const [i, cs] of cases.entries()) {
+    for (const [i, cs] of epilogueCases.entries()) {
       const { got, want } = await runCase(cs, tiles[i % tiles.length][1], 7 + i);
       expect(relErr(got, want), JSON.stringify(cs)).toBeLessThan(1e-4);
     }
   });
 
   it('runs batches with broadcast (stride 0) operands and strided outputs', async () => {
-    const cases: Case[] = [
-      // A shared weight (y = x·Wᵀ over a batch): B broadcast.
-      { M: 33, N: 20, K: 17, batch: 3, strideB: 0, transB: true, bias: true },
-      // A broadcast, B per batch, C with gaps between batch matrices.
-      { M: 9, N: 66, K: 5, batch: 4, strideA: 0, strideC: 9 * 66 + 13, transA: true },
-      { M: 12, N: 7, K: 70, batch: 2, strideA: 12 * 70 + 3, strideB: 70 * 7 + 1, accumulate: true, alpha: 0.25 },
-      { M: 65, N: 129, K: 3, batch: 2, strideA: 0, strideB: 0, strideC: 65 * 129 + 4 },
-    ];
-    for (const [i, cs] of cases.entries()) {
+    for (const [i, cs] of batchCases.entries()) {
       const { got, want } = await runCase(cs, tiles[(i + 1) % tiles.length][1], 11 + i);
       expect(relErr(got, want), JSON.stringify(cs)).toBeLessThan(1e-4);
     }
@@ -220,14 +230,7 @@ describe('matmul on the GPU', () => {
   });
 
   it('splits K with bias, alpha, accumulate, batches, broadcasts and strided outputs', async () => {
-    const cases: [Case, number][] = [
-      [{ M: 67, N: 45, K: 60, bias: true, alpha: 0.75 }, 4],
-      [{ M: 30, N: 131, K: 70, accumulate: true, alpha: -0.5, transA: true }, 2],
-      [{ M: 33, N: 20, K: 64, batch: 3, strideB: 0, transB: true, bias: true, accumulate: true }, 3],
-      [{ M: 9, N: 66, K: 50, batch: 2, strideA: 0, strideC: 9 * 66 + 13, transA: true, transB: true }, 2],
-      [{ M: 12, N: 7, K: 70, batch: 2, strideA: 12 * 70 + 3, strideB: 70 * 7 + 1, accumulate: true, alpha: 0.25 }, 5],
-    ];
-    for (const [i, [cs, splitK]] of cases.entries()) {
+    for (const [i, [cs, splitK]] of splitCases.entries()) {
       const { got, want } = await runCase(cs, tiles[i % tiles.length][1], 51 + i, splitK);
       expect(relErr(got, want), `${JSON.stringify(cs)} splitK=${splitK}`).toBeLessThan(1e-4);
     }
@@ -280,6 +283,101 @@ describe('matmul on the GPU', () => {
     expect(() => matmul(gpu, { a, b, c, M: 2, N: 6, K: 2, bias: gpu.zeros(4) })).toThrow(/bias holds 4 floats, needs N=6/);
     expect(() => matmul(gpu, { a, b, c, M: 2, N: 2, K: 3 }, undefined, 0)).toThrow(/splitK must be a positive integer/);
   });
+});
+
+// Double buffering changes only the k loop (which shared tile a slice is stored to and read
+// from), so it is held to the cases of the single-buffered loop, with the same seeds and
+// tolerances, on both shared-tile layouts (by k: large; by thread: small, tall), plus an exact
+// check over K of many slices, where both tiles are reused. Every tile sums each output over k in
+// the same order, so these cases give the same floats on any tile. The candidate tiles change only
+// the block shape the same generator unrolls.
+describe('matmul, double-buffered and candidate tiles', () => {
+  const db = (t: MatmulTile): MatmulTile => ({ ...t, doubleBuffer: true });
+  // large at BK 8: at 16 its two pairs of tiles need 33 KiB, over SwiftShader's 32.
+  const dbTiles: [string, MatmulTile][] = [
+    ['large', db({ ...MATMUL_TILES.large, BK: 8 })],
+    ['small', db(MATMUL_TILES.small)],
+    ['tall', db(MATMUL_TILES.tall)],
+  ];
+  const transpose = (x: Float32Array, r: number, c: number) => Float32Array.from(x, (_, i) => x[(i % r) * c + Math.floor(i / r)]);
+  const ints = (n: number, seed: number) => Float32Array.from(randn(n, seed), (v) => Math.round(v * 4));
+
+  it('doubles the workgroup memory, and halves BK to fit as before', () => {
+    for (const t of Object.values({ ...MATMUL_TILES, ...MATMUL_TILE_CANDIDATES })) expect(matmulTileBytes(db(t))).toBe(2 * matmulTileBytes(t));
+    const fit = fitMatmulTile(db(MATMUL_TILES.large), 32768);
+    expect(fit).toEqual(dbTiles[0][1]);
+    expect(matmulTileBytes(fit)).toBeLessThanOrEqual(32768);
+  });
+
+  it('is exact on small integers over 9 and 5 slices (both shared-tile layouts, every transpose)', async () => {
+    const gpu = await testGpu();
+    const M = 9, N = 70, K = 70;
+    const a = ints(M * K, 21), b = ints(K * N, 22);
+    const want = [...matmulRef({ M, N, K }, f64(a), f64(b))];
+    for (const [name, tile] of dbTiles.slice(0, 2)) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const A = gpu.upload(transA ? transpose(a, M, K) : a);
+          const B = gpu.upload(transB ? transpose(b, K, N) : b);
+          const C = gpu.upload(randn(M * N, 23)); // overwritten, not added to
+          gpu.run(matmul(gpu, { a: A, b: B, c: C, M, N, K, transA, transB }, tile));
+          expect([...(await gpu.read(C, M * N))], `${name} transA=${transA} transB=${transB}`).toEqual(want);
+          for (const buf of [A, B, C]) gpu.release(buf);
+        }
+      }
+    }
+    await gpu.check();
+  });
+
+  it('matches float64 (both shared-tile layouts, every transpose)', async () => {
+    for (const [name, tile] of dbTiles.slice(0, 2)) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          for (const [i, [M, N, K]] of shapes.entries()) {
+            const { got, want } = await runCase({ M, N, K, transA, transB }, tile, 100 + i);
+            expect(relErr(got, want), `${name} transA=${transA} transB=${transB} M=${M} N=${N} K=${K}`).toBeLessThan(1e-4);
+          }
+        }
+      }
+    }
+  });
+
+  it('adds a bias, scales by alpha, accumulates, runs batches and splits K', async () => {
+    // Two of each list (every flag and stride kind among them), the tiles taken in turn.
+    const tile = (i: number) => dbTiles[i % dbTiles.length][1];
+    for (const i of [1, 3]) {
+      const { got, want } = await runCase(epilogueCases[i], tile(i), 7 + i);
+      expect(relErr(got, want), JSON.stringify(epilogueCases[i])).toBeLessThan(1e-4);
+    }
+    for (const i of [0, 2]) {
+      const { got, want } = await runCase(batchCases[i], tile(i + 1), 11 + i);
+      expect(relErr(got, want), JSON.stringify(batchCases[i])).toBeLessThan(1e-4);
+    }
+    for (const i of [0, 2]) {
+      const [cs, splitK] = splitCases[i];
+      const { got, want } = await runCase(cs, tile(i), 51 + i, splitK);
+      expect(relErr(got, want), `${JSON.stringify(cs)} splitK=${splitK}`).toBeLessThan(1e-4);
+    }
+  });
+
+  // Each candidate, the layouts taken in turn; wide and high double-buffered too (the k loop is
+  // the one held above; the candidates change the unrolled block). deepK needs 33 KiB of workgroup
+  // memory, over SwiftShader's 32: its BK-32 by-k path runs here at half its height.
+  const candidates: [string, MatmulTile][] = Object.entries(MATMUL_TILE_CANDIDATES).map(([name, tile]: [string, MatmulTile]) =>
+    name === 'deepK' ? ['deepK at half height', { ...tile, GM: tile.GM / 2 }] : [name, tile],
+  );
+  for (const [ci, [name, tile]] of candidates.entries()) {
+    const [transA, transB] = [ci % 2 === 1, ci % 4 >= 2];
+    const both = name === 'wide' || name === 'high';
+    it(`matches float64 on the ${name} candidate${both ? ', plain and double-buffered' : ''}, transA=${transA} transB=${transB}`, async () => {
+      for (const t of both ? [tile, db(tile)] : [tile]) {
+        for (const [i, [M, N, K]] of shapes.entries()) {
+          const { got, want } = await runCase({ M, N, K, transA, transB }, t, 100 + i);
+          expect(relErr(got, want), `${JSON.stringify(t)} M=${M} N=${N} K=${K}`).toBeLessThan(1e-4);
+        }
+      }
+    });
+  }
 });
 
 describe('matmul with a packed 16-bit B (frozen weights in checkpoint precision)', () => {
