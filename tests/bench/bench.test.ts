@@ -10,6 +10,15 @@ const key = (c: { name: string; shape: string }) => `${c.name} | ${c.shape}`;
 
 afterEach(() => vi.restoreAllMocks());
 
+/** Runs `mohawk bench ARGS`, catching what it prints. */
+async function bench(args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const err: string[] = [];
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  return { code: await command.run(args), out, err };
+}
+
 describe('bench cases', () => {
   it('name the same cases at both sizes, each (name, shape) once, the issue-3 targets among the full ones', () => {
     const small = benchCases('small');
@@ -58,11 +67,7 @@ describe('the matmul tile sweep (--tiles)', () => {
   });
 
   it('runs the small sweep alone with --tiles --only "matmul tiles"', async () => {
-    const out: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    const err: string[] = [];
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    const code = await command.run(['--json', '--size', 'small', '--reps', '1', '--tiles', '--only', 'matmul tiles']);
+    const { code, out, err } = await bench(['--json', '--size', 'small', '--reps', '1', '--tiles', '--only', 'matmul tiles']);
     expect(err.filter((l) => l.includes('FAILED'))).toEqual([]);
     expect(code).toBe(0);
     const report = JSON.parse(out[0]!) as { cases: { name: string; shape: string; gflops?: number; ms: number }[] };
@@ -78,11 +83,7 @@ describe('mohawk bench', () => {
   });
 
   it('runs every small case and prints exactly one JSON object {device, cases}', async () => {
-    const out: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    const err: string[] = [];
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    const code = await command.run(['--json', '--size', 'small', '--reps', '1']);
+    const { code, out, err } = await bench(['--json', '--size', 'small', '--reps', '1']);
     expect(err.filter((l) => l.includes('FAILED'))).toEqual([]);
     expect(code).toBe(0);
     expect(out.length).toBe(1);
@@ -111,11 +112,7 @@ describe('mohawk bench', () => {
     }
     // Without --tiles, --only attention keeps the plain cases.
     expect(selectCases(benchCases('small'), ['attention']).every((c) => c.group === 'attention')).toBe(true);
-    const out: string[] = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    const err: string[] = [];
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-    const code = await command.run(['--json', '--size', 'small', '--reps', '1', '--tiles', '--only', 'attention tiles']);
+    const { code, out, err } = await bench(['--json', '--size', 'small', '--reps', '1', '--tiles', '--only', 'attention tiles']);
     expect(err.filter((l) => l.includes('FAILED'))).toEqual([]);
     expect(code).toBe(0);
     const report = JSON.parse(out[0]!) as { cases: { name: string; shape: string }[] };
