@@ -60,6 +60,13 @@ SHAPES = {
         num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960, rope_theta=1000000.0,
         vocab_size=151936, hidden_act="silu", rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False,
         use_sliding_window=False, bos_token_id=151643, eos_token_id=151645)),
+    # Mistral-7B-v0.1: Llama with GQA and a 4096-token sliding window (plain causal below 4096 tokens). 7.2B
+    # parameters, 14.5 GB in bf16: stages 1-2 streamed (--stream-layers) are the 24 GB card's part of it.
+    "mistral-7b": ("mistral-swa", dict(
+        architectures=["MistralForCausalLM"], model_type="mistral", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=32768, rope_theta=10000.0,
+        sliding_window=4096, vocab_size=32000, hidden_act="silu", rms_norm_eps=1e-5, tie_word_embeddings=False,
+        bos_token_id=1, eos_token_id=2)),
     "gemma-3-270m": ("gemma3", gemma3_text(640, 2048, 18)),
     "gemma-3-1b": ("gemma3", gemma3_text(1152, 6912, 26)),
 }
