@@ -7,7 +7,9 @@
 STUDENT_DIR holds model.safetensors (F32, canonical tensor names), config.json (model_type
 "mohawk_student": the teacher's config.json under "teacher_config", the mixer's shape under "mixer",
 "attention_layers") and the teacher's tokenizer.json / tokenizer_config.json. The model is the
-teacher's decoder (llama, gpt2, gpt_neox, phi or gemma3_text) with the discrete Mamba-2 mixer of
+teacher's decoder (llama with its linear and llama3 RoPE scaling, mistral with its sliding window,
+qwen2, qwen3, gpt2, gpt_neox, phi or gemma3_text; the teacher's config.json is read by
+python/mohawk_torch/config.py, as the studio reads it) with the discrete Mamba-2 mixer of
 Phi-Mamba in every layer but the attention layers: per token, u the normed layer input,
     [x | B | C | z | A_log] = u @ in_proj.T
     [x | B | C] <- causal depthwise conv1d (kernel 4, bias, no activation)
@@ -32,6 +34,11 @@ import sys
 
 import torch
 import torch.nn.functional as F
+
+# The config reader of the PyTorch trainer beside this script (python/mohawk_torch), so that both read a
+# teacher's config.json exactly as the studio does.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from mohawk_torch.config import ConfigError, inverse_frequencies, parse_config  # noqa: E402
 
 
 # ---- files ----
@@ -58,96 +65,13 @@ def load_safetensors(path):
     return out
 
 
-ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu_tanh",
-               "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh", "relu": "relu"}
-
-
-def arch(tc):
-    """The teacher's config.json reduced to what the forward needs (transformers' defaults)."""
-    t = tc["model_type"]
-
-    def g(*keys, default=None):
-        for k in keys:
-            if tc.get(k) is not None:
-                return tc[k]
-        if default is None:
-            raise SystemExit(f"config.json teacher_config ({t}): missing {keys[0]}")
-        return default
-
-    rp = tc.get("rope_parameters") or {}
-    if t == "gemma3_text":
-        return gemma3(tc, g)
-    if t == "llama":
-        d, h = g("hidden_size"), g("num_attention_heads")
-        hd = g("head_dim", default=d // h)
-        return dict(type=t, d=d, heads=h, kv=g("num_key_value_heads", default=h), hd=hd, norm="rms",
-                    eps=g("rms_norm_eps", default=1e-6), pos="rope", rot=hd,
-                    theta=rp.get("rope_theta") or g("rope_theta", default=10000.0),
-                    act=ACTIVATIONS[g("hidden_act", default="silu")], parallel=False, bos=tc.get("bos_token_id", 1))
-    if t == "gpt2":
-        d, h = g("n_embd"), g("n_head")
-        return dict(type=t, d=d, heads=h, kv=h, hd=d // h, norm="ln", eps=g("layer_norm_epsilon", default=1e-5),
-                    pos="learned", rot=0, theta=None, act=ACTIVATIONS[g("activation_function", default="gelu_new")],
-                    parallel=False, bos=tc.get("bos_token_id", 50256))
-    if t == "gpt_neox":
-        d, h = g("hidden_size"), g("num_attention_heads")
-        partial = rp.get("partial_rotary_factor") or g("partial_rotary_factor", "rotary_pct", default=0.25)
-        return dict(type=t, d=d, heads=h, kv=h, hd=d // h, norm="ln", eps=g("layer_norm_eps", default=1e-5),
-                    pos="rope", rot=int((d // h) * partial),
-                    theta=rp.get("rope_theta") or g("rope_theta", "rotary_emb_base", default=10000.0),
-                    act=ACTIVATIONS[g("hidden_act", default="gelu")],
-                    parallel=bool(g("use_parallel_residual", default=True)), bos=tc.get("bos_token_id", 0))
-    if t == "phi":
-        d, h = g("hidden_size"), g("num_attention_heads")
-        partial = rp.get("partial_rotary_factor") or g("partial_rotary_factor", default=0.5)
-        return dict(type=t, d=d, heads=h, kv=g("num_key_value_heads", default=h), hd=d // h, norm="ln",
-                    eps=g("layer_norm_eps", default=1e-5), pos="rope", rot=int((d // h) * partial),
-                    theta=rp.get("rope_theta") or g("rope_theta", default=10000.0),
-                    act=ACTIVATIONS[g("hidden_act", default="gelu_new")], parallel=True, bos=tc.get("bos_token_id", 1))
-    raise SystemExit(f"teacher model_type {t!r} is not one of llama, gpt2, gpt_neox, phi, gemma3_text")
-
-
-def gemma3(tc, g):
-    """Gemma 3 text as Gemma3TextConfig reads it: 5.x rope_parameters keyed by layer type, or 4.x
-    rope_theta (full layers), rope_local_base_freq (sliding) and rope_scaling (merged into the full
-    layers'); layer_types, else every sliding_window_pattern-th layer full."""
-    for k in ("final_logit_softcapping", "attn_logit_softcapping"):
-        if tc.get(k) is not None:
-            raise SystemExit(f"teacher_config (gemma3_text): {k} is not supported")
-    d, h, n = g("hidden_size"), g("num_attention_heads"), g("num_hidden_layers")
-    hd = g("head_dim", default=256)
-    pattern = tc.get("sliding_window_pattern") or tc.get("_sliding_window_pattern") or 6
-    types = tc.get("layer_types") or ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n)]
-    rp = tc.get("rope_parameters") or {}
-    full = dict(rp.get("full_attention") or {})
-    full.update(tc.get("rope_scaling") or {})
-    ropes = {"full_attention": (full, tc.get("rope_theta") or 1e6),
-             "sliding_attention": (dict(rp.get("sliding_attention") or {}), tc.get("rope_local_base_freq") or 1e4)}
-
-    def rope(kind):
-        p, theta = ropes[kind]
-        rt = p.get("rope_type", p.get("type", "default"))
-        if rt not in ("default", "linear"):
-            raise SystemExit(f"teacher_config (gemma3_text): {kind} rope_type {rt!r} is not supported (default, linear)")
-        return p.get("rope_theta", theta), (p["factor"] if rt == "linear" else 1.0)
-
-    window = g("sliding_window", default=4096)
-    layers = []
-    for kind in types:
-        theta, factor = rope(kind)
-        layers.append(dict(window=window if kind == "sliding_attention" else None, theta=theta, factor=factor))
-    return dict(type="gemma3_text", d=d, heads=h, kv=g("num_key_value_heads", default=4), hd=hd, norm="rms",
-                eps=g("rms_norm_eps", default=1e-6), pos="rope", rot=hd, theta=None,
-                act=ACTIVATIONS[g("hidden_activation", default="gelu_pytorch_tanh")], parallel=False,
-                bos=tc.get("bos_token_id", 2), layers=layers, scale=g("query_pre_attn_scalar", default=256) ** -0.5,
-                # transformers keeps sqrt(hidden_size) in a float32 buffer.
-                embed_scale=torch.tensor(d ** 0.5, dtype=torch.float32).item())
-
-
-def layer_attention(a, n):
-    """Per layer: window (None: causal only), RoPE base and linear factor; the attention scale; the embedding scale."""
-    layers = a.get("layers") or [dict(window=None, theta=a["theta"], factor=1.0)] * n
-    return layers, a.get("scale", a["hd"] ** -0.5), a.get("embed_scale", 1.0)
+def arch(teacher_config):
+    """The teacher's config.json as the studio reads it (python/mohawk_torch/config.py, src/io/config.ts
+    in Python: every supported family, its defaults, RoPE scaling and windows, and its refusals by name)."""
+    try:
+        return parse_config(teacher_config, "config.json teacher_config")
+    except ConfigError as e:
+        raise SystemExit(str(e))
 
 
 # ---- the model ----
@@ -158,8 +82,9 @@ class Student:
         if cfg.get("model_type") != "mohawk_student":
             raise SystemExit(f"{folder}/config.json: model_type {cfg.get('model_type')!r} is not mohawk_student")
         self.a = arch(cfg["teacher_config"])
-        self.layers = cfg["teacher_config"].get("num_hidden_layers") or cfg["teacher_config"].get("n_layer")
-        self.per_layer, self.scale, self.embed_scale = layer_attention(self.a, self.layers)
+        self.layers = self.a.layers
+        # Per layer: window (None: causal only), RoPE base and scaling, score scale.
+        self.per_layer = [self.a.layer_attention(l) for l in range(self.layers)]
         m = cfg["mixer"]
         if m.get("type") != "discrete_mamba2" or m.get("conv_kernel", 4) != 4:
             raise SystemExit(f"mixer {m} is not a discrete_mamba2 mixer with conv_kernel 4")
@@ -170,9 +95,9 @@ class Student:
 
     def norm(self, x, name):
         w, b = self.w[name + ".weight"], self.w.get(name + ".bias")
-        if self.a["norm"] == "rms":
-            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.a["eps"]) * w
-        return F.layer_norm(x, (x.shape[-1],), w, b, self.a["eps"])
+        if self.a.norm == "rmsnorm":
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.a.eps) * w
+        return F.layer_norm(x, (x.shape[-1],), w, b, self.a.eps)
 
     def post_norm(self, x, name):  # gemma3_text's norms of the mixer's and the MLP's outputs, where present
         return self.norm(x, name) if name + ".weight" in self.w else x
@@ -181,8 +106,9 @@ class Student:
         return F.linear(x, self.w[name + ".weight"], self.w.get(name + ".bias"))
 
     def rope(self, x, lay):  # x (T, heads, hd): rotate_half on the first `rot` dims of each head
-        rot, T = self.a["rot"], x.shape[0]
-        inv = lay["theta"] ** (-torch.arange(0, rot, 2, dtype=self.dtype, device=self.device) / rot) / lay["factor"]
+        rot, T = self.a.rotary_dim, x.shape[0]
+        _, theta, scaling, _ = lay
+        inv = torch.tensor(inverse_frequencies(theta, rot, scaling), dtype=self.dtype, device=self.device)
         ang = torch.arange(T, dtype=self.dtype, device=self.device)[:, None] * inv[None, :]
         cos, sin = torch.cat([ang.cos()] * 2, -1)[:, None, :], torch.cat([ang.sin()] * 2, -1)[:, None, :]
         xr, rest = x[..., :rot], x[..., rot:]
@@ -191,19 +117,20 @@ class Student:
 
     def attention(self, u, p, lay):
         a, T = self.a, u.shape[0]
-        q = self.linear(u, p + "attn.q").view(T, a["heads"], a["hd"])
-        k = self.linear(u, p + "attn.k").view(T, a["kv"], a["hd"])
-        v = self.linear(u, p + "attn.v").view(T, a["kv"], a["hd"])
+        window, _, _, scale = lay
+        q = self.linear(u, p + "attn.q").view(T, a.heads, a.head_dim)
+        k = self.linear(u, p + "attn.k").view(T, a.kv_heads, a.head_dim)
+        v = self.linear(u, p + "attn.v").view(T, a.kv_heads, a.head_dim)
         if p + "attn.q_norm.weight" in self.w:
             q, k = self.norm(q, p + "attn.q_norm"), self.norm(k, p + "attn.k_norm")
-        if a["pos"] == "rope":
+        if a.positions == "rope":
             q, k = self.rope(q, lay), self.rope(k, lay)
-        rep = a["heads"] // a["kv"]
+        rep = a.heads // a.kv_heads
         k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
-        s = torch.einsum("thd,shd->hts", q, k) * self.scale
+        s = torch.einsum("thd,shd->hts", q, k) * scale
         hidden = torch.ones(T, T, dtype=torch.bool, device=self.device).triu(1)
-        if lay["window"] is not None:  # query i sees keys i - window < j <= i
-            hidden |= torch.ones(T, T, dtype=torch.bool, device=self.device).tril(-lay["window"])
+        if window is not None:  # query i sees keys i - window < j <= i
+            hidden |= torch.ones(T, T, dtype=torch.bool, device=self.device).tril(-window)
         s = s.masked_fill(hidden, float("-inf"))
         o = torch.einsum("hts,shd->thd", s.softmax(-1), v).reshape(T, -1)
         return self.linear(o, p + "attn.o")
@@ -229,7 +156,7 @@ class Student:
         return F.linear(g, self.w[p + "out_proj.weight"], self.w.get(p + "out_proj.bias"))
 
     def mlp(self, u, p):
-        act = {"silu": F.silu, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "relu": F.relu}[self.a["act"]]
+        act = {"silu": F.silu, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "relu": F.relu}[self.a.activation]
         if p + "mlp.gate.weight" in self.w:
             return self.linear(act(self.linear(u, p + "mlp.gate")) * self.linear(u, p + "mlp.up"), p + "mlp.down")
         return self.linear(act(self.linear(u, p + "mlp.up")), p + "mlp.down")
@@ -237,15 +164,15 @@ class Student:
     @torch.no_grad()
     def logits(self, ids):
         ids = torch.tensor(ids, device=self.device)
-        x = self.w["embed"][ids] * self.embed_scale
-        if self.a["pos"] == "learned":
+        x = self.w["embed"][ids] * self.a.embed_scale
+        if self.a.positions == "learned":
             x = x + self.w["pos"][: len(ids)]
         for l in range(self.layers):
             p = f"layers.{l}."
             u = self.norm(x, p + "norm1")
             mix = self.attention(u, p, self.per_layer[l]) if l in self.attn else self.mamba(u, p + "mixer.")
-            if self.a["parallel"]:
-                u2 = u if self.a["type"] == "phi" else self.norm(x, p + "norm2")
+            if self.a.parallel:
+                u2 = u if self.a.model_type == "phi" else self.norm(x, p + "norm2")
                 x = x + mix + self.mlp(u2, p)
             else:
                 h = x + self.post_norm(mix, p + "mixer_out_norm")
@@ -299,7 +226,7 @@ def main():
         docs = json.load(open(a.ids))
     elif a.data:
         texts = split_documents(open(a.data, encoding="utf-8").read())
-        encode = encoder(a.model, model.a["bos"])
+        encode = encoder(a.model, model.a.bos)
         docs = [encode(t) for t in texts]
     else:
         raise SystemExit("give --data FILE (or --ids FILE)")

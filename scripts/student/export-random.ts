@@ -25,6 +25,12 @@ const cases: [string, string, number[]][] = [
   ['phi', 'phi', []],
   // Attention kept in the sliding layer: its window (8) is narrower than the 24-token documents.
   ['gemma3-hybrid', 'gemma3', [0]],
+  // Kept attention layers that read what only these families have: q/k/v biases (qwen2), q/k norms
+  // (qwen3), a sliding window of 8 (mistral) and llama3 RoPE scaling.
+  ['qwen2-hybrid', 'qwen2', [0]],
+  ['qwen3-hybrid', 'qwen3', [1]],
+  ['mistral-swa-hybrid', 'mistral-swa', [0]],
+  ['llama3-rope-hybrid', 'llama3-rope', [1]],
 ];
 for (const [name, fixture, attentionLayers] of cases) {
   const dir = join(FIXTURES_DIR, fixture);
