@@ -14,7 +14,7 @@ CUDA_VISIBLE_DEVICES= PYTHONDONTWRITEBYTECODE=1 "$PY" - "$@" <<'PYEOF'
 import sys
 import unittest
 
-names = sys.argv[1:] or ["test_parts", "test_stages", "test_studio"]
+names = sys.argv[1:] or ["test_parts", "test_stages", "test_student_torch", "test_studio"]
 suite = unittest.defaultTestLoader.loadTestsFromNames(names)
 r = unittest.TextTestRunner(verbosity=2).run(suite)
 bad = len(r.failures) + len(r.errors)
