@@ -20,7 +20,7 @@ apply (a gemma3_text teacher's 1 + w), so every RMSNorm here is x * rsqrt(mean(x
 gemma3_text adds the embedding scale sqrt(d) (rounded to float32), the norms of the mixer's and the
 MLP's outputs (mixer_out_norm, mlp_out_norm), q/k norms, scores scaled by query_pre_attn_scalar^-1/2,
 and per layer a sliding window and RoPE of its own. Documents are split and tokenized as `mohawk eval` does
-(<|endoftext|> else blank lines; BOS as the tokenizer files say; truncated to --max-tokens), and the
+(<|endoftext|> else blank lines; BOS and EOS as the tokenizer files say; truncated to --max-tokens), and the
 output is the same one JSON line: {"mean_nll", "tokens", "perplexity"}. Tokenizing needs the
 `tokenizers` package; --ids reads the documents' token ids from a JSON list of lists instead.
 """
@@ -28,41 +28,17 @@ import argparse
 import json
 import math
 import os
-import re
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
-# The config reader of the PyTorch trainer beside this script (python/mohawk_torch), so that both read a
-# teacher's config.json exactly as the studio does.
+# The readers of the PyTorch trainer beside this script (python/mohawk_torch): config.json, safetensors,
+# documents and their tokens, each as the studio reads them.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from mohawk_torch.config import ConfigError, inverse_frequencies, parse_config  # noqa: E402
-
-
-# ---- files ----
-
-def load_safetensors(path):
-    """safetensors.torch.load_file when the package is there, else the format read by hand (F32 only)."""
-    try:
-        from safetensors.torch import load_file
-        return load_file(path)
-    except ImportError:
-        pass
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] != "F32":
-            raise SystemExit(f"{path}: tensor {name} is {info['dtype']}; this reader takes F32 (install safetensors for others)")
-        b, e = info["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32).reshape(info["shape"])
-    return out
+from mohawk_torch.corpus import CorpusError, DocumentTokenizer, split_documents  # noqa: E402
+from mohawk_torch.safetensors_io import SafetensorsFile  # noqa: E402
 
 
 def arch(teacher_config):
@@ -90,7 +66,8 @@ class Student:
             raise SystemExit(f"mixer {m} is not a discrete_mamba2 mixer with conv_kernel 4")
         self.dInner, self.nV, self.nQK, self.N = m["d_inner"], m["n_v"], m["n_qk"], m["state_size"]
         self.attn = set(cfg.get("attention_layers", []))
-        self.w = {k: v.to(device=device, dtype=dtype) for k, v in load_safetensors(os.path.join(folder, "model.safetensors")).items()}
+        f = SafetensorsFile(os.path.join(folder, "model.safetensors"))
+        self.w = {k: f.get(k).to(device=device, dtype=dtype) for k in f.tensors}
         self.device, self.dtype = device, dtype
 
     def norm(self, x, name):
@@ -181,35 +158,6 @@ class Student:
         return F.linear(self.norm(x, "final_norm"), head, self.w.get("head.bias"))
 
 
-# ---- documents, as src/io/corpus.ts and src/io/tokenizer.ts ----
-
-def split_documents(text):
-    t = text.replace("\r\n", "\n").replace("\r", "\n")
-    parts = t.split("<|endoftext|>") if "<|endoftext|>" in t else re.split(r"\n[ \t\f\v]*\n", t)
-    return [s for s in (p.strip() for p in parts) if s]
-
-
-def encoder(folder, config_bos):
-    from tokenizers import Tokenizer
-    tk = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
-    tj = json.load(open(os.path.join(folder, "tokenizer.json")))
-    cfg_path = os.path.join(folder, "tokenizer_config.json")
-    tcfg = json.load(open(cfg_path)) if os.path.exists(cfg_path) else {}
-    tok = tcfg.get("bos_token")
-    tok = tok.get("content") if isinstance(tok, dict) else tok
-    leading = None
-    pp = tj.get("post_processor") or {}
-    for proc in pp.get("processors", [pp]) if pp.get("type") == "Sequence" else [pp]:
-        if proc.get("type") == "TemplateProcessing" and proc.get("single"):
-            first = proc["single"][0].get("SpecialToken")
-            if first and len(proc["special_tokens"].get(first["id"], {}).get("ids", [])) == 1:
-                leading = proc["special_tokens"][first["id"]]["ids"][0]
-                break
-    bos = tk.token_to_id(tok) if tok is not None else (config_bos if config_bos is not None else leading)
-    add = tcfg["add_bos_token"] if isinstance(tcfg.get("add_bos_token"), bool) else (leading is not None and leading == bos)
-    return lambda text: ([bos] if add else []) + tk.encode(text, add_special_tokens=False).ids
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -226,8 +174,14 @@ def main():
         docs = json.load(open(a.ids))
     elif a.data:
         texts = split_documents(open(a.data, encoding="utf-8").read())
-        encode = encoder(a.model, model.a.bos)
-        docs = [encode(t) for t in texts]
+        try:
+            import tokenizers  # noqa: F401
+        except ImportError:
+            raise SystemExit("tokenizing --data needs the `tokenizers` package; without it give --ids FILE (a JSON list of token-id lists)")
+        try:
+            docs = DocumentTokenizer(a.model, model.a.bos, model.a.eos).encode_documents(texts)
+        except CorpusError as e:
+            raise SystemExit(str(e))
     else:
         raise SystemExit("give --data FILE (or --ids FILE)")
     docs = [d[: a.max_tokens] for d in docs[: a.docs]]
