@@ -17,7 +17,7 @@ import {
   type FlashKernel,
   type FlashTile,
 } from '../kernels/flash-attention';
-import type { BenchCase, BenchData, BenchSize } from './case';
+import { SWEEP_WORKGROUP_BYTES, type BenchCase, type BenchData, type BenchSize } from './case';
 import type { Gpu } from '../gpu/runtime';
 
 const shapeOf = ({ batch, L, hq, hkv, d }: AttentionShape) => `b${batch} L${L} hq${hq} hkv${hkv} d${d}`;
@@ -76,20 +76,17 @@ function tileCase(s: AttentionShape, kind: FlashKernel, tile: FlashTile, others?
   };
 }
 
-// The H200's maxComputeWorkgroupStorageSize (Dawn/Vulkan): tiles over it are left out of the sweep
-// (on a device with less, their setup throws and the case is reported as failed).
-const SWEEP_BYTES = 49152;
-
 function tileCases(shapes: AttentionShape[], size: BenchSize): BenchCase[] {
   const out: BenchCase[] = [];
   for (const s of shapes) {
     for (const kind of ['fwd', 'dq', 'dkv'] as const) {
       // Small (SwiftShader, the bench test): the smallest candidate whole and with the head dim in
       // chunks of 4 vec4s, which SwiftShader compiles in a moment (so too the kernels run before the
-      // backward ones); full: every candidate that fits.
+      // backward ones); full: every candidate that fits (on a device with less workgroup memory than
+      // the sweep is for, a tile's setup throws and its case is reported as failed).
       const smallest = CANDIDATES[kind].at(-1)!;
       if (size === 'full') {
-        for (const t of CANDIDATES[kind]) if (flashTileBytes(kind, s.d, t) <= SWEEP_BYTES) out.push(tileCase(s, kind, t));
+        for (const t of CANDIDATES[kind]) if (flashTileBytes(kind, s.d, t) <= SWEEP_WORKGROUP_BYTES.full) out.push(tileCase(s, kind, t));
       } else for (const t of [smallest, { ...smallest, DK: 4 }]) out.push(tileCase(s, kind, t, smallest));
     }
   }

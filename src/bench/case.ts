@@ -8,6 +8,12 @@ import { Params, type Gpu, type Op } from '../gpu/runtime';
 
 export type BenchSize = 'small' | 'full';
 
+/**
+ * Workgroup memory of the devices a tile sweep (`mohawk bench --tiles`) is for: the H100 and H200
+ * through Dawn at full size, SwiftShader at small. Candidates needing more are left out of the sweep.
+ */
+export const SWEEP_WORKGROUP_BYTES: Record<BenchSize, number> = { full: 49152, small: 32768 };
+
 export interface BenchSetup {
   ops: Op[];
   /** Floating-point operations of one run (multiply-add = 2), when that is the natural measure. */

@@ -10,7 +10,7 @@
 // GEMM in every transpose and on three stage-3 GEMMs, each run unsplit on that tile alone: the
 // sweep a change to pickMatmulPlan is fitted to.
 import { MATMUL_TILES, MATMUL_TILE_CANDIDATES, matmul, matmulTileBytes, type MatmulTile } from '../kernels/matmul';
-import type { BenchCase, BenchSize } from './case';
+import { SWEEP_WORKGROUP_BYTES, type BenchCase, type BenchSize } from './case';
 
 type Trans = 'NN' | 'NT' | 'TN' | 'TT';
 
@@ -31,8 +31,6 @@ function gemm(M: number, N: number, K: number, t: Trans, tile?: { name: string; 
   };
 }
 
-// Workgroup memory of the H100 and H200 through Dawn; SwiftShader has 32 KiB.
-const SWEEP_BYTES = { full: 49152, small: 32768 };
 // At size small, a few candidates only: the sweep's cases exist and run, on any adapter.
 const SMALL_SWEEP = ['large', 'tall+doubleBuffer'];
 
@@ -45,7 +43,7 @@ export function matmulTileCandidates(size: BenchSize): { name: string; tile: Mat
     { name, tile },
     { name: `${name}+doubleBuffer`, tile: { ...tile, doubleBuffer: true } },
   ]);
-  const fit = all.filter((c) => matmulTileBytes(c.tile) <= SWEEP_BYTES[size]);
+  const fit = all.filter((c) => matmulTileBytes(c.tile) <= SWEEP_WORKGROUP_BYTES[size]);
   return size === 'full' ? fit : fit.filter((c) => SMALL_SWEEP.includes(c.name));
 }
 
