@@ -104,7 +104,7 @@ def table(d, L):
 
     def verdict(auto, pool, k):
         a = by.get(auto)
-        measured = [(r[2], r[0], r[1]) for r in rows if r[0] != auto and r[1] is not None and len(r[1]) == k and r[2] is not None and not r[0].startswith('auto')]
+        measured = measured_choices(d, k)
         if not a or a[2] is None or not measured:
             return [f'- {auto}: not enough finished runs to compare']
         worst = max(measured)
@@ -135,21 +135,26 @@ def table(d, L):
     return '\n'.join(out)
 
 
-def verdict_numbers(d, L, auto, k):
-    """(auto's NLL, the worst measured choice of k layers, evenly spaced's NLL); None where a run is missing."""
-    runs = []
+def measured_choices(d, k):
+    """(NLL, run name, layers) of every finished fixed choice of k layers (single-l, pair-i-j) in d."""
+    out = []
     for path in glob.glob(os.path.join(d, '*.jsonl')) + glob.glob(os.path.join(d, '*.jsonl.gz')):
         name = os.path.basename(path).split('.')[0]
-        path = os.path.join(d, name + '.jsonl')
         if name.startswith(('single-', 'pair-')):
             layers = sorted(int(x) for x in name.split('-')[1:])
-            nll = result(path)[0]
+            nll = result(os.path.join(d, name + '.jsonl'))[0]
             if len(layers) == k and nll is not None:
-                runs.append((layers, nll))
+                out.append((nll, name, layers))
+    return out
+
+
+def verdict_numbers(d, L, auto, k):
+    """(auto's NLL, the worst measured choice of k layers, evenly spaced's NLL); None where a run is missing."""
+    runs = measured_choices(d, k)
     a = result(os.path.join(d, f'{auto}.jsonl'))[0]
     # One measured choice (QUICK=1: evenly spaced alone) is no worst case.
-    worst = max(n for _, n in runs) if len(runs) > 1 else None
-    ev = next((n for l, n in runs if l == even(L, k)), None)
+    worst = max(n for n, _, _ in runs) if len(runs) > 1 else None
+    ev = next((n for n, _, l in runs if l == even(L, k)), None)
     return a, worst, ev
 
 
