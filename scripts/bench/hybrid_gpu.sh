@@ -68,8 +68,8 @@ fi
 distill auto-1 --attention-layers auto:1
 distill auto-2 --attention-layers auto:2
 if [ "${QUICK:-0}" = 1 ]; then
-  mid=$((LAYERS / 2))
-  pair=$(python3 -c "print(','.join(str(int((i + 0.5) * $LAYERS / 2)) for i in range(2)))")
+  mid=$(python3 scripts/bench/hybrid_summary.py --even "$LAYERS" 1)
+  pair=$(python3 scripts/bench/hybrid_summary.py --even "$LAYERS" 2)
   distill "single-$mid" --attention-layers "$mid"
   distill "pair-${pair/,/-}" --attention-layers "$pair"
   python3 scripts/bench/hybrid_summary.py "$out" --layers "$LAYERS" > "$out/table.md"

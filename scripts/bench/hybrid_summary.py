@@ -4,6 +4,7 @@
     python3 scripts/bench/hybrid_summary.py DIR --pairs L    # the pairs still to run, one "i,j" a line
     python3 scripts/bench/hybrid_summary.py DIR --layers L   # table.md on stdout
     python3 scripts/bench/hybrid_summary.py --across DIR:L ...  # one row per run of hybrid_gpu.sh (seeds.md)
+    python3 scripts/bench/hybrid_summary.py --even L K          # evenly spaced placement of K of L layers
 
 DIR holds NAME.jsonl per run (auto-1, auto-2, single-l, pair-i-j): the step lines, the advisor's line
 ({"attention_layers", "hybrid_advisor"}) of the auto runs and the final {"done", "held_out"} line.
@@ -187,8 +188,11 @@ def main():
     ap.add_argument('--pairs', type=int)
     ap.add_argument('--layers', type=int)
     ap.add_argument('--across', nargs='+', metavar='DIR:L')
+    ap.add_argument('--even', nargs=2, type=int, metavar=('L', 'K'), help='print evenly spaced placement, "i,j"')
     a = ap.parse_args()
-    if a.across:
+    if a.even:
+        print(','.join(map(str, even(*a.even))))
+    elif a.across:
         print(across(a.across))
     elif a.pairs:
         for p in pairs_to_run(a.dir, a.pairs):
