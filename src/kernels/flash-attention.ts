@@ -79,18 +79,20 @@ type Kind = FlashKernel;
 // 10.2 ms, 16×8×2 and 16×16×1 11.3, 8×8×4 14.6; dK/dV 8×16×2 11.9 ms, 8×16×1 14.9, 8×8×4 20.1.
 // Threads per workgroup matter most; two row groups per thread (RR 2) were slower throughout.
 // The tiles with a head-dim chunk (DK) come where whole rows of d 128 stop fitting 48 KiB: at d 128
-// they allow 64-128 query rows (fwd, dQ) or 64 key rows (dK/dV) where whole rows allow 16-32. Until
-// `mohawk bench --tiles` ranks them on a GPU, pickFlashTile passes over them.
+// they allow 64-128 query rows (fwd, dQ) or 64 key rows (dK/dV) where whole rows allow 16-32, in
+// the order of the H200 sweep at d 128 (`mohawk bench --tiles`, 2026-12-04, batch 8, L 2048, 16
+// heads): forward 16×16×2/8 7.7 ms (the unchunked 8×16×1 8.7), dQ 16×16×2/8 10.5 (4×16×1 18.7),
+// dK/dV 16×16×1/8 14.3 (4×16×1 22.9). At d 64 every kernel's unchunked first tile stayed fastest.
 export const CANDIDATES: Record<Kind, FlashTile[]> = {
   fwd: [
     { RG: 16, CG: 16, TC: 2 },
     { RG: 16, CG: 8, TC: 4 },
     { RG: 8, CG: 16, TC: 2 },
     { RG: 16, CG: 16, TC: 2, DK: 8 },
-    { RG: 16, CG: 8, TC: 4, DK: 8 },
-    { RG: 8, CG: 16, TC: 2, RR: 2, DK: 8 },
-    { RG: 32, CG: 8, TC: 4, DK: 4 },
     { RG: 8, CG: 16, TC: 2, DK: 16 },
+    { RG: 32, CG: 8, TC: 4, DK: 4 },
+    { RG: 8, CG: 16, TC: 2, RR: 2, DK: 8 },
+    { RG: 16, CG: 8, TC: 4, DK: 8 },
     { RG: 16, CG: 8, TC: 2, DK: 8 },
     { RG: 16, CG: 16, TC: 4, DK: 4 }, // 64×64 at d 64 only
     { RG: 8, CG: 16, TC: 1 },
@@ -109,9 +111,9 @@ export const CANDIDATES: Record<Kind, FlashTile[]> = {
     { RG: 16, CG: 16, TC: 2, DK: 8 },
     { RG: 8, CG: 16, TC: 2, RR: 2, DK: 8 },
     { RG: 16, CG: 8, TC: 4, DK: 8 },
+    { RG: 8, CG: 16, TC: 1, DK: 8 },
     { RG: 8, CG: 16, TC: 2, DK: 8 },
     { RG: 16, CG: 8, TC: 2, DK: 8 },
-    { RG: 8, CG: 16, TC: 1, DK: 8 },
     { RG: 8, CG: 16, TC: 1 },
     { RG: 4, CG: 16, TC: 1 },
     { RG: 16, CG: 4, TC: 4 },
@@ -127,8 +129,8 @@ export const CANDIDATES: Record<Kind, FlashTile[]> = {
     { RG: 8, CG: 16, TC: 2 },
     { RG: 16, CG: 16, TC: 1, DK: 8 },
     { RG: 8, CG: 16, TC: 1, RR: 2, DK: 8 },
-    { RG: 8, CG: 16, TC: 2, DK: 4 },
     { RG: 16, CG: 8, TC: 2, DK: 8 },
+    { RG: 8, CG: 16, TC: 2, DK: 4 },
     { RG: 8, CG: 16, TC: 1, DK: 8 },
     { RG: 8, CG: 8, TC: 2, DK: 8 },
     { RG: 8, CG: 16, TC: 1 },
@@ -193,15 +195,18 @@ export function flashTileBytes(kind: Kind, d: number, t: FlashTile): number {
   return vec4s * 16;
 }
 
+/** The head dim from which pickFlashTile takes head-dim-chunked tiles. */
+const CHUNKED_FROM_D = 128;
+
 /**
  * The tile a kernel uses when none is given: the first of its candidates that fits, skipping those
  * with more column threads than the head dim has vec4s (they would idle through o += P·V).
  */
 export function pickFlashTile(kind: Kind, d: number, workgroupBytes: number): FlashTile {
   const fits = (t: FlashTile) => flashTileBytes(kind, d, t) <= workgroupBytes;
-  // Chunked tiles are candidates for the sweep only: none has been timed on a GPU yet, and the
-  // unchunked picks are measured (d 128 among them, at 8.7 ms forward on the H200).
-  const measured = CANDIDATES[kind].filter((t) => t.DK === undefined);
+  // Chunked tiles won the sweep at d 128 only; below it, where whole rows fit large tiles, they
+  // only reload rows.
+  const measured = d >= CHUNKED_FROM_D ? CANDIDATES[kind] : CANDIDATES[kind].filter((t) => t.DK === undefined);
   const narrow = measured.find((t) => t.CG <= Math.max(4, d / 4) && fits(t));
   if (narrow) return narrow;
   for (const t of measured) if (fits(t)) return t;

@@ -78,11 +78,20 @@ export const MATMUL_TILES = {
   medium: { WX: 16, WY: 8, GM: 2, GN: 2, BK: 16, byThread: true },
   /** 64×64 blocks, 4×4 per thread: small matrices, where more workgroups matter most. */
   small: { WX: 16, WY: 16, GM: 1, GN: 1, BK: 16, byThread: true },
+  /**
+   * 128×128 blocks, 8×16 per thread, 128 threads, shared tiles by thread: 128 accumulators a
+   * thread, 3 vec4 reads of shared memory per 64 FMAs where large's 16×4 takes 5. Fastest of the
+   * H200 sweeps (2026-12-04, bench/results/2026-12-04-h200/tiles) on 4096³ in every transpose
+   * (1.04-1.10× the previous pick) and on the stage-3 forward x·Wᵀ.
+   */
+  denseT: { WX: 8, WY: 16, GM: 2, GN: 4, BK: 16, byThread: true },
 } as const satisfies Record<string, MatmulTile>;
 
 /**
  * Tiles proposed for tuning (`mohawk bench --tiles` times each against MATMUL_TILES), not planned
- * by pickMatmulPlan until a sweep on the GPU shows where they win. Each thread holds 128
+ * by pickMatmulPlan: the H200 sweep of 2026-12-04 found none of these faster than MATMUL_TILES on
+ * any of its shapes but high (double-buffered) on 4096³ TT, by 1%, and double buffering slower for
+ * every tile but largeTN (within 1-2% either way). Each thread holds 128
  * accumulators instead of 64; per k it reads GM + GN vec4 of shared memory for 16·GM·GN FMAs: 3
  * per 64 FMAs at 16×8 or 8×16, against 4 at 8×8 and 5 at large's 16×4. deepK halves the slices,
  * so the barriers.
@@ -90,8 +99,6 @@ export const MATMUL_TILES = {
 export const MATMUL_TILE_CANDIDATES = {
   /** 128×128 blocks, 16×8 per thread, 128 threads. */
   dense: { WX: 16, WY: 8, GM: 4, GN: 2, BK: 16 },
-  /** 128×128 blocks, 8×16 per thread, 128 threads, shared tiles by thread. */
-  denseT: { WX: 8, WY: 16, GM: 2, GN: 4, BK: 16, byThread: true },
   /** 128×256 blocks, 8×16 per thread, 256 threads. */
   wide: { WX: 16, WY: 16, GM: 2, GN: 4, BK: 8 },
   /** 256×128 blocks, 16×8 per thread, 256 threads. */
@@ -132,7 +139,11 @@ export interface MatmulPlan {
 const SMS = 132;
 /** µs per unit of slice depth of one full wave of 128×128 tiles (≈ 43 TFLOP/s). */
 const WAVE_US_PER_K = 0.1;
-const EFFICIENCY = { large: 1, largeTN: 1, tall: 0.96, medium: 0.92, small: 0.75 } as const;
+// denseT from two H200 sweeps (4096³ over large: NN 1.10, NT 1.09, TT 1.08; TN 1.04 over largeTN).
+// The first sweep had TT at 0.8 of large, in a stretch where large itself ran 1.8× slower than in
+// the second and than its default-plan case; the second agrees with the other transposes.
+const EFFICIENCY = { large: 1, largeTN: 1, denseT: 1.08, tall: 0.96, medium: 0.92, small: 0.75 } as const;
+const EFFICIENCY_TN = { denseT: 1.04 } as const;
 /** The reduce's fixed cost (µs) and bandwidth (bytes/µs). */
 const REDUCE_US = 12;
 const REDUCE_BYTES_PER_US = 2e6;
@@ -162,20 +173,25 @@ export function pickMatmulPlan(
   const maxScratch = Math.floor(Math.min(SPLIT_SCRATCH, opts.scratchBytes ?? Infinity) / 4 / (batch * M * N));
   const maxSplit = Math.max(1, Math.min(MAX_SPLIT, Math.floor(K / MIN_SLICE), maxScratch));
   if (M <= SKINNY_ROWS) return { tile: fitMatmulTile(MATMUL_TILES.medium, wgBytes), splitK: maxSplit };
-  const big = opts.transA && !opts.transB ? 'largeTN' : 'large';
+  const tn = opts.transA && !opts.transB;
+  const big = tn ? 'largeTN' : 'large';
+  // denseT was timed only at its full depth (BK 16, 16.4 KiB), so it is planned only where that fits.
+  const dense = matmulTileBytes(MATMUL_TILES.denseT) <= wgBytes ? (['denseT'] as const) : [];
   let best: { plan: MatmulPlan; us: number } | undefined;
-  for (const name of [big, 'large', 'tall', 'medium', 'small'] as const) {
+  for (const name of [big, ...dense, 'large', 'tall', 'medium', 'small'] as const) {
     const tile = fitMatmulTile(MATMUL_TILES[name], wgBytes);
+    const efficiency = tn && name === 'denseT' ? EFFICIENCY_TN.denseT : EFFICIENCY[name];
     const BM = tile.WY * tile.GM * 4, BN = tile.WX * tile.GN * 4;
     const blocks = Math.ceil(M / BM) * Math.ceil(N / BN) * batch;
-    for (let asked = 1; asked <= (name === 'largeTN' ? 1 : maxSplit); asked++) {
+    // largeTN and denseT were timed unsplit only.
+    for (let asked = 1; asked <= (name === 'largeTN' || name === 'denseT' ? 1 : maxSplit); asked++) {
       const { Kc, S } = splitKSlices(K, asked, tile.BK);
       if (S !== asked) continue;
       if (name === 'large' && big === 'largeTN' && S === 1) continue;
       if (S > 1 && name !== 'large' && blocks * S > SMS) break;
       if (batch * S > MAX_LAYERS) break;
       const waves = Math.ceil((blocks * S) / SMS);
-      let us = (waves * Kc * WAVE_US_PER_K * (BM * BN)) / (128 * 128) / EFFICIENCY[name];
+      let us = (waves * Kc * WAVE_US_PER_K * (BM * BN)) / (128 * 128) / efficiency;
       if (S > 1) us += REDUCE_US + ((S + 1 + (opts.accumulate ? 1 : 0)) * batch * M * N * 4) / REDUCE_BYTES_PER_US;
       if (!best || us < best.us) best = { plan: { tile, splitK: S }, us };
     }

@@ -181,12 +181,16 @@ describe('flash attention kernels', () => {
     }
   });
 
-  it('picks only measured (unchunked) tiles until a GPU sweep ranks the chunked ones', () => {
+  it('picks the H200 sweep winners: whole rows at d 64, head-dim chunks at d 128', () => {
     for (const kind of ['fwd', 'dq', 'dkv'] as const) {
-      for (const d of [64, 128]) for (const bytes of [16384, 32768, 49152]) expect(pickFlashTile(kind, d, bytes).DK).toBeUndefined();
+      for (const bytes of [16384, 32768, 49152]) expect(pickFlashTile(kind, 64, bytes).DK).toBeUndefined();
     }
-    // The forward at d 128 in 48 KiB: the 32-row tile the H200's 8.7 ms was measured with.
-    expect(pickFlashTile('fwd', 128, 49152)).toEqual({ RG: 8, CG: 16, TC: 1 });
+    expect(pickFlashTile('fwd', 64, 49152)).toEqual({ RG: 16, CG: 16, TC: 2 });
+    expect(pickFlashTile('dq', 64, 49152)).toEqual({ RG: 8, CG: 16, TC: 2 });
+    expect(pickFlashTile('dkv', 64, 49152)).toEqual({ RG: 8, CG: 16, TC: 2 });
+    expect(pickFlashTile('fwd', 128, 49152)).toEqual({ RG: 16, CG: 16, TC: 2, DK: 8 });
+    expect(pickFlashTile('dq', 128, 49152)).toEqual({ RG: 16, CG: 16, TC: 2, DK: 8 });
+    expect(pickFlashTile('dkv', 128, 49152)).toEqual({ RG: 16, CG: 16, TC: 1, DK: 8 });
   });
 
   it('rejects bad shapes', async () => {

@@ -162,12 +162,16 @@ describe('matmul on the GPU', () => {
 
   it('plans a tile by itself for any shape', async () => {
     const h100 = { workgroupBytes: 49152, scratchBytes: 2 ** 31 };
-    expect(pickMatmulPlan(4096, 4096, 4096, h100)).toEqual({ tile: MATMUL_TILES.large, splitK: 1 });
-    expect(pickMatmulPlan(4096, 4096, 4096, { transA: true, ...h100 })).toEqual({ tile: MATMUL_TILES.largeTN, splitK: 1 });
+    // The H200 sweep's winner on 4096³ in every transpose.
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) expect(pickMatmulPlan(4096, 4096, 4096, { transA, transB, ...h100 })).toEqual({ tile: MATMUL_TILES.denseT, splitK: 1 });
+    }
+    // Where denseT's 16.4 KiB do not fit, largeTN keeps A transposed.
+    expect(pickMatmulPlan(4096, 4096, 4096, { transA: true, workgroupBytes: 16384 })).toEqual({ tile: { ...MATMUL_TILES.largeTN }, splitK: 1 });
     expect(pickMatmulPlan(1024, 1024, 1024, h100)).toEqual({ tile: MATMUL_TILES.tall, splitK: 1 });
     // 4096×768 is 192 large tiles, 1.45 waves of 132: 384 tall ones fill the waves better.
     expect(pickMatmulPlan(4096, 768, 3072, h100)).toEqual({ tile: MATMUL_TILES.tall, splitK: 1 });
-    expect(pickMatmulPlan(4096, 3072, 768, h100)).toEqual({ tile: MATMUL_TILES.large, splitK: 1 });
+    expect(pickMatmulPlan(4096, 3072, 768, { transB: true, ...h100 })).toEqual({ tile: MATMUL_TILES.denseT, splitK: 1 });
     // Under WebGPU's default 16 KiB of workgroup memory the large tile gets a shallower k step.
     const fit = pickMatmulPlan(4096, 4096, 4096).tile;
     expect(fit).toEqual({ ...MATMUL_TILES.large, BK: 8 });
