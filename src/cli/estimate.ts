@@ -1,9 +1,10 @@
 // `mohawk distill --estimate`: what the plan costs on this adapter, measured (src/mohawk/calibrate.ts)
 // and printed per stage; nothing is trained or written. With --json the last stdout line is
-// {"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes"}.
+// {"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes","diskBytes":{"checkpoint","saving","export"}}.
 import type { Gpu } from '../gpu/runtime';
 import type { LoadedTeacher } from '../models/teacher';
 import { calibrate, CalibrationCancelled, costStages, estimateCost } from '../mohawk/calibrate';
+import { runDiskBytes } from '../mohawk/disk-room';
 import { STAGE_NAMES, type DistillPlan } from '../mohawk/plan';
 import type { TokenStream } from '../mohawk/token-stream';
 import { bytes, count, roughDuration } from '../util/format';
@@ -64,9 +65,11 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
   say(`  setup (teacher upload, student): ${roughDuration(e.setupSeconds)}`);
   if (cal.evaluation) say(`  held-out evaluation (${cal.evaluation.docs} documents of at most ${cal.evaluation.tokens} tokens): about ${roughDuration(e.evalSeconds)}; GPU memory at most ${bytes(cal.evalPeakBytes)}`);
   say(`  in all: about ${roughDuration(e.totalSeconds)}; GPU memory at most ${bytes(e.peakBytes)} (the plan's own upper estimate: ${bytes(e.planBytes)})`);
+  const disk = runDiskBytes(a.teacher.config, plan);
+  say(`  on the disk of --out: each checkpoint ${bytes(disk.checkpoint)} (${bytes(disk.saving)} while a save replaces the last), the exported student ${bytes(disk.export)}`);
   if (json) {
     const stages = Object.fromEntries(costStages(e).map((s) => [s, { steps: e.stages[s]!.steps, seconds: e.stages[s]!.seconds, peakBytes: e.stages[s]!.peakBytes }]));
-    console.log(JSON.stringify({ stages, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes }));
+    console.log(JSON.stringify({ stages, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes, diskBytes: disk }));
   }
   return 0;
 }

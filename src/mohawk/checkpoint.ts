@@ -22,6 +22,8 @@ export interface CheckpointStore {
   /** Removes the file; nothing happens when there is none. */
   remove(name: string): Promise<void>;
   list(): Promise<string[]>;
+  /** Bytes the store may still write (its disk's free space, or the browser's quota left), null when unknown. */
+  free?(): Promise<number | null>;
 }
 
 /**
@@ -316,6 +318,20 @@ export function folderStore(path: string): RunFiles {
       await fs.mkdir(path, { recursive: true });
       await fs.appendFile(at(name), bytes);
     },
+    async free() {
+      const fs = await nodeFs();
+      // The folder may not exist yet: its nearest existing ancestor is on the same disk.
+      for (let p = path; ; ) {
+        try {
+          const st = await fs.statfs(p);
+          return st.bavail * st.bsize;
+        } catch (e) {
+          const up = p.replace(/[\\/]+[^\\/]*[\\/]*$/, '');
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !up || up === p) return null;
+          p = up;
+        }
+      }
+    },
     async size(name) {
       checkName(name);
       const fs = await nodeFs();
@@ -399,6 +415,11 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
     }
   };
   return {
+    async free() {
+      // The site's quota left; browsers grant a share of the disk's free space, so this is the bound.
+      const est = await globalThis.navigator?.storage?.estimate?.().catch(() => null);
+      return est && typeof est.quota === 'number' ? Math.max(0, est.quota - (est.usage ?? 0)) : null;
+    },
     async write(name, bytes) {
       checkName(name);
       const parts = partsOf(bytes);

@@ -9,7 +9,8 @@ import { readJson } from '../io/files';
 import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { LoadedTeacher } from '../models/teacher';
 import { remainingSeconds, type Calibration } from './calibrate';
-import { loadCheckpoint, peekCheckpoint, saveCheckpoint, teacherFingerprint, type CheckpointStore } from './checkpoint';
+import { loadCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
+import { checkDiskRoom, runDiskBytes } from './disk-room';
 import { gatherEvidence } from './advisor-evidence';
 import { Distiller, type ResumePoint } from './distiller';
 import { adviceFromRecord, adviceRecord, adviseLayers, layerChoiceProblem, type HybridAdvice } from './hybrid-advisor';
@@ -121,7 +122,25 @@ export interface RunSetup {
    * choice (Run.chooseLayers): the page. Otherwise (the command line) the advisor's choice stands.
    */
   confirmAdvice?: boolean;
+  /**
+   * The store's disk, for the check that the run's checkpoints (and with `withExport` the exported
+   * student) fit before anything trains: where it is and what else frees room, in the caller's words.
+   */
+  disk?: { where: string; withExport: boolean; remedy: string };
   onEvent(e: RunEvent): void;
+}
+
+/** Throws DiskRoomError when the store's disk cannot take the run's checkpoints (disk-room.ts). */
+async function checkRoom(s: RunSetup, plan: DistillPlan): Promise<void> {
+  const store = s.store as (CheckpointStore & Partial<Pick<RunFiles, 'size'>>) | null;
+  if (!store?.free || !s.disk) return;
+  const free = await store.free();
+  if (free === null) return;
+  // A resumed run's saves replace its checkpoint's files.
+  let held = 0;
+  if (s.resume && store.size) for (const f of [STUDENT_FILE, OPTIMIZER_FILE]) held += (await store.size(f)) ?? 0;
+  const freezeName = plan.freezeMlp ? null : (s.fieldNames ?? PLAN_FIELD_NAMES).freezeMlp;
+  checkDiskRoom(runDiskBytes(s.teacher.config, plan), { free, held, where: s.disk.where, withExport: s.disk.withExport }, { freezeMlp: freezeName, remedy: s.disk.remedy });
 }
 
 /** config.json and each safetensors header: a different teacher of the same shapes is told apart by its names and metadata at least. */
@@ -273,6 +292,7 @@ export class Run {
       },
       s.fieldNames,
     );
+    await checkRoom(s, plan);
     // One upload policy: the teacher goes to the GPU here when a stage holds it whole, else when
     // stage 3 or an evaluation asks for it (Distiller.resident); streamed stages read the host copy.
     if (!plan.streamLayers) await s.teacher.upload((done, total) => s.onEvent({ type: 'progress', label: 'uploading the teacher', done, total }));

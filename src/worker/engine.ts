@@ -521,6 +521,7 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
       saveEveryS: 180,
       evaluation: { ...STUDIO_EVALUATION, atStageEnds: true },
       tool: 'mohawk studio',
+      disk: { where: "this site's browser storage", withExport: false, remedy: 'delete kept runs you no longer need' },
       calibration: this.calibration,
       name: resume ? prior!.name : await this.freshName(startedAt),
       // An auto:K run waits for the page to accept or edit its advisor's layers before stage 3.

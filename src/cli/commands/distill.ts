@@ -515,6 +515,7 @@ export const command: Command = {
           evaluation: { docs: opts.evalDocs, tokens: opts.evalTokens, atStageEnds: false },
           tool: 'mohawk distill',
           fieldNames: FIELD_FLAG,
+          disk: { where: `the disk of ${out}`, withExport: true, remedy: '--out on a disk with room' },
           onEvent: (e) => {
             switch (e.type) {
               case 'notice':
