@@ -574,14 +574,20 @@ export const command: Command = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    // A run that needed less than the whole corpus ends without waiting for the rest of it.
-    const cutShort = () => {
-      if (corpus.complete || corpus.failure) return;
+    // A run that needed less than the whole corpus ends without waiting for the rest of it. One whose
+    // corpus is all read waits for its token store to be kept (and said), which can come a moment
+    // after the last tokens reached the run: exiting then would lose both.
+    const cutShort = async () => {
+      if (corpus.failure) return;
+      if (corpus.complete) {
+        await opened.done.catch(() => {});
+        return;
+      }
       clearLine();
       console.error(`tokenizing stopped with the run, after ${fmtTokens(corpus.trainTokens)} training tokens: the token cache keeps only whole corpora, so the next run tokenizes this one again`);
     };
     if (outcome !== 'finished') {
-      cutShort();
+      await cutShort();
       const at = run.lastCheckpoint;
       const where = at ? `stage ${at.stage}, step ${at.step}` : 'nothing trained yet';
       console.error(`mohawk distill: stopped; checkpoint in ${join(out, 'checkpoint')} (${where}). Run the same command with --resume to continue.`);
@@ -614,7 +620,7 @@ export const command: Command = {
           `(perplexity ${Math.exp(ev.teacherNll).toFixed(2)} / ${Math.exp(ev.studentNll).toFixed(2)})`,
       );
     }
-    cutShort();
+    await cutShort();
     return 0;
   },
 };
