@@ -6,7 +6,9 @@
 //                          layout of the parameters, each file's size and the checkpoint's id
 // state.json is removed first and written last, and both safetensors files carry the id state.json
 // names: a save cut short leaves either no state.json (no checkpoint) or files that do not match it
-// (refused, saying which), never a mixture that passes for a complete checkpoint.
+// (refused, saying which), never a mixture that passes for a complete checkpoint. Stores that can
+// (writeAll: a folder, OPFS) write both safetensors files before replacing either, so that a save
+// failing on a full disk puts the last state.json back and loses nothing.
 import { bytesSource } from '../io/files';
 import { joinBytes, SafetensorsFile, safetensorsParts } from '../io/safetensors';
 
@@ -24,6 +26,22 @@ export interface CheckpointStore {
   list(): Promise<string[]>;
   /** Bytes the store may still write (its disk's free space, or the browser's quota left), null when unknown. */
   free?(): Promise<number | null>;
+  /**
+   * Writes several files, replacing none until all are written: a failure before that (a full disk)
+   * throws a StoreWriteError with `untouched`, every file as it was.
+   */
+  writeAll?(files: readonly (readonly [string, Uint8Array | readonly Uint8Array[]])[]): Promise<void>;
+}
+
+export class StoreWriteError extends Error {
+  override name = 'StoreWriteError';
+  constructor(
+    override readonly cause: unknown,
+    /** No file was replaced. */
+    readonly untouched: boolean,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
 }
 
 /**
@@ -121,9 +139,24 @@ export async function saveCheckpoint(store: CheckpointStore, ck: Checkpoint): Pr
     state: ck.state,
   };
   const stateBytes = new TextEncoder().encode(JSON.stringify(state));
+  // A save that fails before it replaced a file (a disk full at the new optimizer file) puts the last
+  // checkpoint's state.json back: its files are still there, whole.
+  const previous = store.writeAll ? await store.read(STATE_FILE) : null;
   await store.remove(STATE_FILE);
-  await store.write(STUDENT_FILE, student);
-  await store.write(OPTIMIZER_FILE, optimizer);
+  if (store.writeAll) {
+    try {
+      await store.writeAll([
+        [STUDENT_FILE, student],
+        [OPTIMIZER_FILE, optimizer],
+      ]);
+    } catch (e) {
+      if (previous && e instanceof StoreWriteError && e.untouched) await store.write(STATE_FILE, previous);
+      throw e;
+    }
+  } else {
+    await store.write(STUDENT_FILE, student);
+    await store.write(OPTIMIZER_FILE, optimizer);
+  }
   await store.write(STATE_FILE, stateBytes);
 }
 
@@ -287,6 +320,33 @@ export function folderStore(path: string): RunFiles {
       }
       await fs.rename(tmp, at(name));
     },
+    async writeAll(files) {
+      const fs = await nodeFs();
+      await fs.mkdir(path, { recursive: true });
+      const tmps: string[] = [];
+      try {
+        for (const [name, bytes] of files) {
+          checkName(name);
+          const tmp = at(`${TMP}${name}-${newId()}`);
+          tmps.push(tmp);
+          const h = await fs.open(tmp, 'w');
+          try {
+            for (const part of partsOf(bytes)) await h.write(part);
+            await h.sync();
+          } finally {
+            await h.close();
+          }
+        }
+      } catch (e) {
+        for (const tmp of tmps) await fs.rm(tmp, { force: true }).catch(() => {});
+        throw new StoreWriteError(e, true);
+      }
+      try {
+        for (const [k, [name]] of files.entries()) await fs.rename(tmps[k]!, at(name));
+      } catch (e) {
+        throw new StoreWriteError(e, false);
+      }
+    },
     async read(name) {
       checkName(name);
       const fs = await nodeFs();
@@ -415,6 +475,43 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
     }
   };
   return {
+    async writeAll(files) {
+      const d = await folder();
+      const handles: OpfsFile[] = [];
+      for (const [name] of files) {
+        checkName(name);
+        handles.push(await d.getFileHandle(name, { create: true }));
+      }
+      if (!handles.every((h) => h.createWritable)) {
+        // One file at a time, each replaced whole (write's fallback): the first failure leaves the
+        // files before it replaced.
+        for (const [k, [name, bytes]] of files.entries()) {
+          try {
+            await this.write(name, bytes);
+          } catch (e) {
+            throw new StoreWriteError(e, k === 0);
+          }
+        }
+        return;
+      }
+      // A writable's file changes only when it closes: every file is written before any closes.
+      const ws: OpfsWritable[] = [];
+      try {
+        for (const [k, [, bytes]] of files.entries()) {
+          const w = await handles[k]!.createWritable!();
+          ws.push(w);
+          for (const part of partsOf(bytes)) await w.write(part);
+        }
+      } catch (e) {
+        for (const w of ws) await w.abort?.().catch(() => {});
+        throw new StoreWriteError(e, true);
+      }
+      try {
+        for (const w of ws) await w.close();
+      } catch (e) {
+        throw new StoreWriteError(e, false);
+      }
+    },
     async free() {
       // The site's quota left; browsers grant a share of the disk's free space, so this is the bound.
       const est = await globalThis.navigator?.storage?.estimate?.().catch(() => null);

@@ -17,6 +17,7 @@ import {
   memoryStore,
   peekCheckpoint,
   saveCheckpoint,
+  StoreWriteError,
   teacherFingerprint,
   type Checkpoint,
   type CheckpointStore,
@@ -122,6 +123,25 @@ describe('checkpoints', () => {
       await expect(saveCheckpoint(store, sample(6))).rejects.toThrow(/disk full/);
       expect(await loadCheckpoint(mem)).toBeNull();
     }
+  });
+
+  it('a folder save that fails before it replaced a file (a full disk) keeps the last checkpoint whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mohawk-ck-'));
+    dirs.push(dir);
+    const real = folderStore(join(dir, 'run'));
+    await saveCheckpoint(real, sample(8));
+    // The new optimizer file fails midway, after the new student file was written under its temporary name.
+    const full: CheckpointStore = {
+      ...real,
+      writeAll: (files) => real.writeAll!(files.map(([n, b]): [string, Uint8Array | readonly Uint8Array[]] => [n, n === 'optimizer.safetensors' ? [new Uint8Array(8), {} as unknown as Uint8Array] : b])),
+    };
+    await expect(saveCheckpoint(full, sample(9))).rejects.toThrow(StoreWriteError);
+    expectSame(await loadCheckpoint(real), sample(8));
+    expect(readdirSync(join(dir, 'run')).sort()).toEqual(['optimizer.safetensors', 'state.json', 'student.safetensors']);
+    // A failure after a file was replaced cannot be undone: no checkpoint, never the old state with new weights.
+    const torn: CheckpointStore = { ...real, writeAll: async () => Promise.reject(new StoreWriteError(new Error('rename failed'), false)) };
+    await expect(saveCheckpoint(torn, sample(10))).rejects.toThrow(/rename failed/);
+    expect(await loadCheckpoint(real)).toBeNull();
   });
 
   it('refuses a truncated file, a missing file, files of two saves and a bad state.json, saying which', async () => {
