@@ -10,7 +10,7 @@ const count = (shapes: Map<string, number[]>) => [...shapes.values()].reduce((a,
 export interface RunDiskBytes {
   /** One checkpoint: the trained parameters and AdamW's two moments, f32 (checkpoint.ts). */
   checkpoint: number;
-  /** The most a save holds at once: each file is written beside the one it replaces, then renamed over it. */
+  /** The most a save holds at once: both new files are written beside the last checkpoint's before either replaces it. */
   saving: number;
   /** The exported student (model.safetensors, every tensor f32, frozen MLPs included). */
   export: number;
@@ -22,8 +22,8 @@ export function runDiskBytes(config: ArchConfig, plan: DistillPlan): RunDiskByte
   const trained = count(heldShapes(spec, plan));
   // student.safetensors (4 bytes a float) and optimizer.safetensors (m and v); headers are small.
   const checkpoint = 12 * trained;
-  // The optimizer file's new copy (8) beside the old one and the new student file: 4 + 8 + 8.
-  return { checkpoint, saving: 20 * trained, export: 4 * count(studentShapes(spec)) };
+  // checkpoint.ts's writeAll: the new student and optimizer files beside the old ones.
+  return { checkpoint, saving: 2 * checkpoint, export: 4 * count(studentShapes(spec)) };
 }
 
 export class DiskRoomError extends Error {
