@@ -120,7 +120,55 @@ export class FlatParams {
 
 /** Deterministic normal samples (Box–Muller over xorshift), for reproducible initialisation. */
 export function normal(n: number, std: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 0x9e3779b9;
+  return normalRange(n, std, seed, 0, n);
+}
+
+/** One xorshift32 step (13, 17, 5), the generator `normal` draws from. */
+function xorshift(s: number): number {
+  s ^= s << 13;
+  s >>>= 0;
+  s ^= s >>> 17;
+  s ^= s << 5;
+  return s >>> 0;
+}
+
+/** A 32×32 matrix over GF(2), by columns: the image of each bit. */
+const apply = (cols: Uint32Array, x: number): number => {
+  let y = 0;
+  for (let b = 0; x !== 0; b++, x >>>= 1) if (x & 1) y ^= cols[b]!;
+  return y >>> 0;
+};
+
+/**
+ * The xorshift32 state `k` steps after `s`. The step is linear over GF(2), so k steps are the matrix
+ * of one step raised to k, by squaring: a student's random rows far into a 67M-value draw (a 7B
+ * teacher's in_proj) are reached in microseconds instead of stepping through every value before them.
+ */
+export function xorshiftJump(s: number, k: number): number {
+  let m = new Uint32Array(32);
+  for (let b = 0; b < 32; b++) m[b] = xorshift((1 << b) >>> 0);
+  let x = s >>> 0;
+  while (k > 0) {
+    if (k % 2 === 1) x = apply(m, x);
+    k = Math.floor(k / 2);
+    if (k > 0) {
+      const sq = new Uint32Array(32);
+      for (let b = 0; b < 32; b++) sq[b] = apply(m, m[b]!);
+      m = sq;
+    }
+  }
+  return x;
+}
+
+/**
+ * normal(n, std, seed).subarray(from, to), drawn without the values before `from`: the generator
+ * jumps to the first pair the range needs, so only the used part of a large draw costs anything.
+ */
+export function normalRange(n: number, std: number, seed: number, from: number, to: number): Float32Array {
+  if (!(0 <= from && from <= to && to <= n)) throw new Error(`normalRange: [${from}, ${to}) is not inside [0, ${n})`);
+  const first = from - (from % 2);
+  // Each pair of values draws two numbers from the generator.
+  let s = xorshiftJump(seed >>> 0 || 0x9e3779b9, first);
   const u = () => {
     s ^= s << 13;
     s >>>= 0;
@@ -129,12 +177,12 @@ export function normal(n: number, std: number, seed: number): Float32Array {
     s >>>= 0;
     return (s + 0.5) / 4294967296;
   };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
+  const out = new Float32Array(to - from);
+  for (let i = first; i < to; i += 2) {
     const r = Math.sqrt(-2 * Math.log(u()));
     const t = 2 * Math.PI * u();
-    out[i] = r * Math.cos(t) * std;
-    if (i + 1 < n) out[i + 1] = r * Math.sin(t) * std;
+    if (i >= from) out[i - from] = r * Math.cos(t) * std;
+    if (i + 1 < to) out[i + 1 - from] = r * Math.sin(t) * std;
   }
   return out;
 }

@@ -5,7 +5,7 @@
 import type { Bindable, Gpu } from '../gpu/runtime';
 import type { AdamWChunk } from '../kernels/adamw';
 import type { ArchConfig } from '../io/config';
-import { FlatParams, normal, type Chunk } from './params';
+import { FlatParams, normal, normalRange, type Chunk } from './params';
 import { Activations, AttentionMixer, type Weights } from './layers';
 import { MambaMixer } from './mamba-mixer';
 import { mixerDims, mixerParamShapes, MIXER_CONV_K, type MixerShape } from './mamba-mixer-shape';
@@ -227,7 +227,14 @@ export class ParamSet implements Weights {
 /** The teacher's canonical tensors: in memory (tests), or read on demand (a loaded teacher's source). */
 export type TeacherTensors = Map<string, Float32Array> | { has(name: string): boolean; read(name: string): Promise<Float32Array> };
 
-export async function initialStudent(spec: StudentSpec, teacher: TeacherTensors, seed: number, held: (name: string) => boolean = () => true): Promise<Map<string, Float32Array>> {
+export async function initialStudent(
+  spec: StudentSpec,
+  teacher: TeacherTensors,
+  seed: number,
+  held: (name: string) => boolean = () => true,
+  /** Layers done of all: a large teacher's copy takes minutes on the host. */
+  onProgress?: (done: number, total: number) => void,
+): Promise<Map<string, Float32Array>> {
   const c = spec.config;
   // Teacher tensors the student borrows (held false: frozen MLPs) are neither read nor kept.
   const v = new Map<string, Float32Array>();
@@ -241,6 +248,7 @@ export async function initialStudent(spec: StudentSpec, teacher: TeacherTensors,
     if (!teacher.has(n)) throw new Error(`the teacher has no tensor ${n} to copy into the student`);
     return teacher.read(n);
   };
+  onProgress?.(0, c.layers);
   for (const n of sharedShapes(c).keys()) if (held(n)) v.set(n, await take(n));
   const m = spec.mixer;
   const dims = mixerDims(m);
@@ -249,11 +257,13 @@ export async function initialStudent(spec: StudentSpec, teacher: TeacherTensors,
   for (let i = 0; i < c.layers; i++) {
     if (spec.attentionLayers.includes(i)) {
       for (const n of attentionShapes(c, i).keys()) if (held(n)) v.set(n, await take(n));
+      onProgress?.(i + 1, c.layers);
       continue;
     }
     const p = `layers.${i}.mixer.`;
     const inProj = new Float32Array(dims.proj * d);
-    const rand = normal(dims.proj * d, 1 / Math.sqrt(d), seed + 101 * i);
+    // Rows of one random draw of the whole in_proj (normal's), of which only the rows used are drawn.
+    const rand = (from: number, to: number) => normalRange(dims.proj * d, 1 / Math.sqrt(d), seed + 101 * i, from, to);
     if (fromAttention) {
       const rep = c.heads / c.kvHeads;
       const hd = c.headDim;
@@ -268,10 +278,10 @@ export async function initialStudent(spec: StudentSpec, teacher: TeacherTensors,
         inProj.set(wq.subarray(h * hd * d, (h + 1) * hd * d), (dims.cOff + h * hd) * d);
       }
     } else {
-      inProj.set(rand.subarray(0, dims.convCh * d));
+      inProj.set(rand(0, dims.convCh * d));
     }
     // z rows stay 0; A_log rows small random.
-    inProj.set(rand.subarray(dims.aOff * d, dims.proj * d).map((x) => x * 0.1), dims.aOff * d);
+    inProj.set(rand(dims.aOff * d, dims.proj * d).map((x) => x * 0.1), dims.aOff * d);
     v.set(p + 'in_proj.weight', inProj);
     const conv = new Float32Array(dims.convCh * MIXER_CONV_K);
     for (let ch = 0; ch < dims.convCh; ch++) conv[ch * MIXER_CONV_K + MIXER_CONV_K - 1] = 1;
@@ -281,6 +291,7 @@ export async function initialStudent(spec: StudentSpec, teacher: TeacherTensors,
     v.set(p + 'D', new Float32Array(m.nV).fill(1));
     v.set(p + 'out_proj.weight', fromAttention ? await take(`layers.${i}.attn.o.weight`) : normal(d * m.dInner, 1 / Math.sqrt(m.dInner), seed + 7 + i));
     if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attentionOut ? await take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
+    onProgress?.(i + 1, c.layers);
   }
   return v;
 }

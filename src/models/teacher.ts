@@ -88,8 +88,10 @@ export async function loadTeacher(
    * upload: false leaves the weights in the files (the run uploads them when it needs them whole);
    * onRead hears how many parameters of how many have been read and checked; checkConfig may
    * refuse the config (a caller's sequence length) once the files are checked, before any tensor is read.
+   * readAll: false (with upload: false) reads no tensor now: the headers, already checked against the
+   * files' sizes, are all a run needs before it reads each tensor where it uses it (default true).
    */
-  opts: { upload?: boolean; onRead?: (done: number, total: number) => void; precision?: WeightPrecision; checkConfig?: (config: ArchConfig) => void } = {},
+  opts: { upload?: boolean; onRead?: (done: number, total: number) => void; precision?: WeightPrecision; checkConfig?: (config: ArchConfig) => void; readAll?: boolean } = {},
 ): Promise<LoadedTeacher> {
   if (!files.has('config.json')) throw new Error(`config.json is missing (have: ${files.names.join(', ') || 'no files'})`);
   if (!files.has('tokenizer.json')) throw new Error(`tokenizer.json is missing (have: ${files.names.join(', ')})`);
@@ -129,8 +131,9 @@ export async function loadTeacher(
       opts.onRead?.(done, total);
     };
     for (const [n, b] of await uploadTensors(gpu, layout.tensors, both, precision)) weights.set(n, b);
-  } else {
-    // Every tensor is read once now, so a truncated or unreadable file fails at the load, not mid-run.
+  } else if (opts.readAll ?? true) {
+    // Every tensor is read once now, so an unreadable file (a browser File changed or gone) fails at
+    // the load, not mid-run; truncation is already caught by the header check against the file size.
     let readValues = 0;
     opts.onRead?.(0, totalValues);
     for (const t of layout.tensors) {

@@ -56,6 +56,8 @@ type StudentState = { where: 'gpu'; student: ParamSet; m: GPUBuffer[]; v: GPUBuf
 export interface DistillerOptions {
   /** Bytes per GPU chunk of the student's parameters, gradients and moments; the adapter's one-binding limit by default. */
   chunkBytes?: number;
+  /** Making the student: the teacher's tensors it copies are read and widened layer by layer, then packed (done of total). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** A stage's per-layer losses are averaged over its last steps, this fraction of them (at least one): where the schedule has settled. */
@@ -79,10 +81,10 @@ export class Distiller {
     public spec: StudentSpec,
     /** The student's flat layout (of heldShapes(spec)). */
     public layout: FlatParams,
-    initial: Map<string, Float32Array>,
+    /** The initial student, packed in `layout`. */
+    params: Float32Array,
     private readonly chunkBytes: number | undefined,
   ) {
-    const params = this.layout.pack(initial);
     const size = this.layout.size;
     // A streamed run never needs the whole student on the GPU before stage 3 or an evaluation.
     this.state = plan.streamLayers ? { where: 'host', layout: this.layout, params, m: new Float32Array(size), v: new Float32Array(size) } : this.upload(params);
@@ -190,8 +192,13 @@ export class Distiller {
     corpus.forPlan(plan);
     const shapes = heldShapes(spec, plan);
     const layout = FlatParams.of(shapes);
-    const initial = await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n));
-    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, initial, options.chunkBytes);
+    const report = options.onProgress;
+    // The last step of the progress is the packing, which for a 7B teacher copies gigabytes.
+    const initial = await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report && ((done, total) => report(done, total + 1)));
+    const params = layout.pack(initial);
+    initial.clear();
+    report?.(1, 1);
+    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, params, options.chunkBytes);
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */

@@ -299,7 +299,9 @@ export class Run {
     // An auto:K checkpoint made after the advisor chose holds the student laid out with its layers.
     const advice = state && plan.attentionAuto ? adviceOf(state, plan, s.teacher.config.layers) : null;
     if (state && plan.attentionAuto && !advice && state.stage === 3 && state.step > 0) throw new Error('the checkpoint is in stage 3 of an auto:K plan but names no layers the advisor chose');
-    const d = await Distiller.create(s.gpu, s.teacher, advice ? withAttentionLayers(plan, advice.layers) : plan, s.corpus);
+    const d = await Distiller.create(s.gpu, s.teacher, advice ? withAttentionLayers(plan, advice.layers) : plan, s.corpus, {
+      onProgress: (done, total) => s.onEvent({ type: 'progress', label: "making the student from the teacher's layers", done, total }),
+    });
     const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
     let from: ResumePoint | undefined;
     try {

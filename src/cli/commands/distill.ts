@@ -402,7 +402,9 @@ export const command: Command = {
         throw e;
       }
     };
-    const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false, checkConfig });
+    // Local files, their headers checked against their sizes: each tensor is read where the run uses
+    // it, not all once more up front (14.5 GB for a 7B teacher: minutes of silence before anything).
+    const teacher = await loadTeacher(gpu, teacherFiles, teacherName, undefined, { upload: false, checkConfig, readAll: false });
     for (const w of teacher.summary.warnings) console.error(`warning: ${w}`);
     const c = teacher.config;
     // Read in slices and tokenized by worker threads into a compact token store, or the store an
