@@ -305,38 +305,33 @@ const TMP = '.partial-';
  */
 export function folderStore(path: string): RunFiles {
   const at = (name: string) => `${path.replace(/[\\/]+$/, '')}/${name}`;
+  /** Writes and flushes the bytes under a temporary name beside `name`, pushed to `tmps` before it is written. */
+  const writeTemporary = async (fs: NodeFs, name: string, bytes: Uint8Array | readonly Uint8Array[], tmps: string[]): Promise<void> => {
+    checkName(name);
+    const tmp = at(`${TMP}${name}-${newId()}`);
+    tmps.push(tmp);
+    const h = await fs.open(tmp, 'w');
+    try {
+      for (const part of partsOf(bytes)) await h.write(part);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  };
   return {
     async write(name, bytes) {
-      checkName(name);
       const fs = await nodeFs();
       await fs.mkdir(path, { recursive: true });
-      const tmp = at(`${TMP}${name}-${newId()}`);
-      const h = await fs.open(tmp, 'w');
-      try {
-        for (const part of partsOf(bytes)) await h.write(part);
-        await h.sync();
-      } finally {
-        await h.close();
-      }
-      await fs.rename(tmp, at(name));
+      const tmps: string[] = [];
+      await writeTemporary(fs, name, bytes, tmps);
+      await fs.rename(tmps[0]!, at(name));
     },
     async writeAll(files) {
       const fs = await nodeFs();
       await fs.mkdir(path, { recursive: true });
       const tmps: string[] = [];
       try {
-        for (const [name, bytes] of files) {
-          checkName(name);
-          const tmp = at(`${TMP}${name}-${newId()}`);
-          tmps.push(tmp);
-          const h = await fs.open(tmp, 'w');
-          try {
-            for (const part of partsOf(bytes)) await h.write(part);
-            await h.sync();
-          } finally {
-            await h.close();
-          }
-        }
+        for (const [name, bytes] of files) await writeTemporary(fs, name, bytes, tmps);
       } catch (e) {
         for (const tmp of tmps) await fs.rm(tmp, { force: true }).catch(() => {});
         throw new StoreWriteError(e, true);
