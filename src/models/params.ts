@@ -170,11 +170,7 @@ export function normalRange(n: number, std: number, seed: number, from: number, 
   // Each pair of values draws two numbers from the generator.
   let s = xorshiftJump(seed >>> 0 || 0x9e3779b9, first);
   const u = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
+    s = xorshift(s);
     return (s + 0.5) / 4294967296;
   };
   const out = new Float32Array(to - from);
