@@ -7,10 +7,10 @@ import { initialStudent, ParamSet, studentMixers, studentShapes, type StudentSpe
 import type { LoadedTeacher } from '../models/teacher';
 import { exportStudentParts, studentConfigJson, type NamedBytes, type NamedParts } from '../models/student-files';
 import { StageStep, wsd, type StepResult } from './stages';
-import { StreamedStageStep, type HostStudent } from './streamed-stage';
+import { StreamedStageStep, type GpuStudent, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
 import type { TokenStream } from './token-stream';
-import { recomputes, sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
+import { recomputes, streamedStudentOnGpu, sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
 
 
 
@@ -71,6 +71,8 @@ export class Distiller {
   private streaming: Stage | null = null;
   /** GPU memory a streamed stage gives its window of residual streams (StreamedStageStep). */
   streamWindowBytes = STREAM_WINDOW_BYTES;
+  /** Where a streamed stage keeps the student: as the plan decides (streamedStudentOnGpu), or forced (tests). */
+  streamedStudent: 'plan' | 'gpu' | 'host' = 'plan';
 
   private constructor(
     private readonly gpu: Gpu,
@@ -143,6 +145,26 @@ export class Distiller {
     const host = { where: 'host' as const, layout: this.layout, params, m, v };
     this.state = host;
     return host;
+  }
+
+  /**
+   * The student on the GPU for a streamed stage, the teacher's GPU copy freed (the stage streams its
+   * layers from the files); `fresh`: the moments zeroed, as each stage starts afresh.
+   */
+  private async onGpuStreaming(fresh: boolean): Promise<GpuStudent> {
+    // The teacher goes first, so that the student's upload never has both whole models on the GPU.
+    this.teacher.evict();
+    if (this.state.where === 'host') {
+      const st = this.state;
+      this.state = this.upload(st.params, fresh ? undefined : st.m, fresh ? undefined : st.v);
+    }
+    const st = this.state as Extract<StudentState, { where: 'gpu' }>;
+    if (fresh) {
+      const s = this.gpu.begin('reset optimizer');
+      for (const b of [...st.m, ...st.v]) s.clear(b);
+      s.submit();
+    }
+    return { set: st.student, m: st.m, v: st.v };
   }
 
   /**
@@ -227,16 +249,16 @@ export class Distiller {
     const streamed = stage !== 3 && p.streamLayers;
     let step: { step(ids: Uint32Array, lr: number): Promise<StepResult>; release(): void; window?: number; flush?(): void };
     if (streamed) {
-      const host = await this.toHost();
-      if (start === 0) {
+      const student = (this.streamedStudent === 'plan' ? streamedStudentOnGpu(p) : this.streamedStudent === 'gpu') ? await this.onGpuStreaming(start === 0) : await this.toHost();
+      if (start === 0 && !('set' in student)) {
         // Adam's moments start afresh each stage: each trains a different objective.
-        host.m.fill(0);
-        host.v.fill(0);
+        student.m.fill(0);
+        student.v.fill(0);
       }
       // Buffers pooled by earlier stages would otherwise stay held through this one.
       this.gpu.trim();
       this.gpu.resetPeak();
-      step = new StreamedStageStep(this.gpu, { stage, teacher: this.teacher, spec: this.spec, student: host, options: opts, startAt: start, windowBytes: this.streamWindowBytes });
+      step = new StreamedStageStep(this.gpu, { stage, teacher: this.teacher, spec: this.spec, student, options: opts, startAt: start, windowBytes: this.streamWindowBytes });
     } else {
       await this.resident();
       const st = this.state as Extract<StudentState, { where: 'gpu' }>;

@@ -216,6 +216,18 @@ export function studentSpec(config: ArchConfig, plan: Pick<DistillPlan, 'seqLen'
 /** GPU memory a streamed stage gives its window of residual streams (StreamedStageStep): 16 steps of 2,048 tokens at d 2048. */
 export const STREAM_WINDOW_BYTES = 256 * 2 ** 20;
 
+/**
+ * Whether a streamed stage keeps the student's parameters and AdamW moments on the GPU (their own
+ * buffers, the slot filled from them by the GPU) rather than on the host: whenever the plan has a
+ * stage 3, which holds all of that and more on the GPU anyway, so the streamed stages then hold less
+ * than the plan's peak and the host (a browser tab's worker) holds none of the student. A plan of
+ * stages 1–2 alone (a teacher whose stage 3 does not fit) keeps it on the host, 12 bytes per trained
+ * parameter.
+ */
+export function streamedStudentOnGpu(plan: Pick<DistillPlan, 'stages'>): boolean {
+  return plan.stages.includes(3);
+}
+
 /** Steps per window: as many steps' residual streams (`stepBytes` each) as `windowBytes` holds, 1 to 32. */
 export function streamWindowSteps(stepBytes: number, windowBytes = STREAM_WINDOW_BYTES): number {
   return Math.max(1, Math.min(32, Math.floor(windowBytes / stepBytes)));
@@ -443,7 +455,8 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
  *
  * Streamed stages hold one layer's teacher weights, the mixer's slot (parameters, gradients, two
  * moments and two copy-back staging buffers: six floats per parameter), one layer's activations and a
- * window's residual streams.
+ * window's residual streams, and the whole student as stage 3 holds it when it stays on the GPU
+ * (streamedStudentOnGpu).
  */
 export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], s: Stage, recompute: boolean): number {
   const c = teacher.config;
@@ -470,7 +483,8 @@ export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], 
   const m = mixerDims(spec.mixer);
   const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
   const stepBytes = plan.accumulate * rows * c.dModel * 4;
-  return layerBytes + 6 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + matrices;
+  const student = streamedStudentOnGpu(plan) ? studentBytes : 0;
+  return layerBytes + 6 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + matrices + student;
 }
 
 /** Floats per token that stage 3's step holds besides the models and the optimizer (see stageMemory). */

@@ -7,9 +7,14 @@
 // and AdamW moments are written into one slot of buffers once; for each of the W steps, every
 // micro-batch's residual stream (kept on the GPU) goes through the teacher's block l while the
 // mixer's loss and gradients are computed on the block's normed input, and the mixer takes that
-// step's AdamW update; then the mixer's state is copied back to the host. The result is the one a
-// step-by-step walk would give, with W times fewer transfers. What lives on the GPU is one layer's
-// weights, the slot, the window's residuals and one layer's activations, whatever the depth.
+// step's AdamW update; then the mixer's state is copied back to where the student lives. The result
+// is the one a step-by-step walk would give, with W times fewer transfers. What lives on the GPU is one
+// layer's weights, the slot, the window's residuals and one layer's activations, whatever the depth.
+//
+// The student lives on the host (HostStudent: three flat f32 arrays, 12 bytes per parameter) or in its
+// own GPU buffers (GpuStudent: GPU-to-GPU copies in and out of the slot, nothing on the host). The
+// Distiller takes the GPU when the plan has a stage 3, which holds the whole student there anyway
+// (plan.ts, streamedStudentOnGpu): then a browser tab's worker holds none of it.
 //
 // Differences from the resident step (stages.ts), both deliberate:
 //   - gradient clipping is per layer, at maxGradNorm/√(mixer layers): the layers' objectives are
@@ -33,7 +38,7 @@ import { gpuBytes, keepsCheckpointPrecision, uploadTensor, type TeacherSource, t
 import type { CanonicalTensor } from '../models/arch';
 import { rawToF32, type RawTensor } from '../io/half';
 import { embedding } from '../kernels/embedding';
-import type { FlatParams } from '../models/params';
+import type { Chunk, FlatParams } from '../models/params';
 import { STREAM_WINDOW_BYTES, streamWindowSteps } from './plan';
 import { LayerObjective, stepResult, trainedBy, type StageOptions, type StepResult } from './stages';
 
@@ -43,6 +48,27 @@ export interface HostStudent {
   params: Float32Array;
   m: Float32Array;
   v: Float32Array;
+}
+
+/**
+ * The student's state on the GPU, in its own chunks (ParamSet.buffers): the slot is filled from it and
+ * copied back to it by the GPU, so the host holds nothing of the student and no transfer leaves the GPU.
+ */
+export interface GpuStudent {
+  set: ParamSet;
+  m: GPUBuffer[];
+  v: GPUBuffer[];
+}
+
+/** Byte copies that move flat floats [from, from + count) of a chunked layout to or from one buffer at `at` (floats): a range may span chunks. */
+export function chunkPieces(chunks: readonly Chunk[], from: number, count: number): { chunk: number; offset: number; at: number; bytes: number }[] {
+  const out: { chunk: number; offset: number; at: number; bytes: number }[] = [];
+  chunks.forEach((c, k) => {
+    const lo = Math.max(from, c.start);
+    const hi = Math.min(from + count, c.start + c.size);
+    if (hi > lo) out.push({ chunk: k, offset: (lo - c.start) * 4, at: (lo - from) * 4, bytes: (hi - lo) * 4 });
+  });
+  return out;
 }
 
 /** The teacher as a streamed stage reads it: from its files, tensor by tensor. */
@@ -58,7 +84,7 @@ export interface StreamedStageStepArgs {
   teacher: HostTeacher;
   spec: StudentSpec;
   /** Read at each layer's turn and written back, parameters and moments, when its window is done. */
-  student: HostStudent;
+  student: HostStudent | GpuStudent;
   options: StageOptions;
   /** Optimizer steps already taken in this stage (a resumed run), for AdamW's bias correction; default 0. */
   startAt?: number;
@@ -70,7 +96,7 @@ export class StreamedStageStep {
   readonly stage: 1 | 2;
   private readonly teacher: HostTeacher;
   private readonly spec: StudentSpec;
-  private readonly student: HostStudent;
+  private readonly student: HostStudent | GpuStudent;
   private readonly o: StageOptions;
   private readonly c: ArchConfig;
   private readonly rows: number;
@@ -161,10 +187,11 @@ export class StreamedStageStep {
     const shapes = mixerParamShapes(spec.mixer);
     const names = [...shapes.keys()];
     this.slot = new ParamSet(gpu, shapes, undefined, 'streamed mixer');
+    const layout = 'set' in student ? student.set.layout : student.layout;
     for (const l of this.mixerLayers) {
-      const b = student.layout.get(`layers.${l}.mixer.${names[0]}`).offset;
+      const b = layout.get(`layers.${l}.mixer.${names[0]}`).offset;
       for (const n of names) {
-        if (student.layout.get(`layers.${l}.mixer.${n}`).offset - b !== this.slot.layout.get(n).offset) throw new Error(`layer ${l}'s mixer is not laid out like the streaming slot`);
+        if (layout.get(`layers.${l}.mixer.${n}`).offset - b !== this.slot.layout.get(n).offset) throw new Error(`layer ${l}'s mixer is not laid out like the streaming slot`);
       }
       this.base.set(l, b);
     }
@@ -173,7 +200,7 @@ export class StreamedStageStep {
     const trained = trainedBy(stage, o.freezeMlp);
     this.slot.trainOnly((n) => trained(`layers.${this.mixerLayers[0]}.mixer.${n}`));
     const largest = Math.max(...this.slot.chunks.map((ch) => ch.size));
-    for (let j = 0; j < 2; j++) {
+    for (let j = 0; j < ('set' in student ? 0 : 2); j++) {
       this.staging.push(own(gpu.createBuffer({ size: Math.max(16, largest * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
     }
 
@@ -289,7 +316,8 @@ export class StreamedStageStep {
     const K = steps.length;
     const bytes = this.rows * c.dModel * 4;
     const chunks = this.slot.chunks;
-    const host = this.student;
+    const onGpu = 'set' in this.student ? this.student : null;
+    const host = 'set' in this.student ? null : this.student;
     const t0 = this.t;
     this.t += K;
     const ids = new Uint32Array(K * this.rows * accumulate);
@@ -320,7 +348,15 @@ export class StreamedStageStep {
         else gpu.write(b, rawToF32(raw));
       }
       const b0 = this.base.get(l);
-      if (b0 !== undefined) {
+      if (b0 !== undefined && onGpu) {
+        // Recorded before the layer's steps, in the same command stream: no wait, nothing on the host.
+        chunks.forEach((ch, q) => {
+          const slotBufs = [this.slot.values[q]!, this.slotM[q]!, this.slotV[q]!];
+          [onGpu.set.values, onGpu.m, onGpu.v].forEach((bufs, i) => {
+            for (const p of chunkPieces(onGpu.set.chunks, b0 + ch.start, ch.size)) s.copy(bufs[p.chunk]!, p.offset, slotBufs[i]!, p.at, p.bytes);
+          });
+        });
+      } else if (b0 !== undefined && host) {
         await this.landed.get(l);
         chunks.forEach((ch, q) => {
           const [from, to] = [b0 + ch.start, b0 + ch.start + ch.size];
@@ -351,7 +387,15 @@ export class StreamedStageStep {
         s.submit();
         s = gpu.begin(`stage ${this.stage} streamed`);
       }
-      if (b0 === undefined) {
+      if (b0 !== undefined && onGpu) {
+        chunks.forEach((ch, q) => {
+          const slotBufs = [this.slot.values[q]!, this.slotM[q]!, this.slotV[q]!];
+          [onGpu.set.values, onGpu.m, onGpu.v].forEach((bufs, i) => {
+            for (const p of chunkPieces(onGpu.set.chunks, b0 + ch.start, ch.size)) s.copy(slotBufs[i]!, p.at, bufs[p.chunk]!, p.offset, p.bytes);
+          });
+        });
+      }
+      if (b0 === undefined || !host) {
         // The next layer's weights are queued next: this layer's work must be submitted first.
         s.submit();
         s = gpu.begin(`stage ${this.stage} streamed`);

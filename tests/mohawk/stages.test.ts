@@ -101,6 +101,8 @@ describe('a student in many chunks', () => {
     const per = 16 * 2 * 2;
     const p = plan([1, 3], { 1: per * 2, 3: per * 2 }, { seqLen: 16, accumulate: 2, streamLayers, lr: { 1: 1e-4, 2: 1e-3, 3: 1e-3 } });
     const d = await Distiller.create(gpu, teacher, p, corpus, { chunkBytes });
+    // This plan's stage 3 would keep a streamed student on the GPU: here it moves from the host.
+    d.streamedStudent = 'host';
     const losses: number[] = [];
     const norms: number[] = [];
     await d.run({

@@ -25,12 +25,13 @@ interface Run {
   peak: Partial<Record<Stage, number>>;
 }
 
-async function run(dir: string, plan: DistillPlan, windowBytes?: number): Promise<Run> {
+async function run(dir: string, plan: DistillPlan, windowBytes?: number, student: Distiller['streamedStudent'] = 'plan', chunkBytes?: number): Promise<Run> {
   const gpu = await testGpu();
   const teacher = await loadTeacher(gpu, await nodeDirFileSet(dir), dir, undefined, { upload: !plan.streamLayers });
   const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 200 });
-  const d = await Distiller.create(gpu, teacher, plan, corpus);
+  const d = await Distiller.create(gpu, teacher, plan, corpus, { chunkBytes });
   if (windowBytes !== undefined) d.streamWindowBytes = windowBytes;
+  d.streamedStudent = student;
   const out: Run = { losses: [], gradNorms: [], params: new Float32Array(), peak: {} };
   await d.run({
     step: (r) => {
@@ -60,15 +61,20 @@ const relErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 // The window (steps per pass over the layers) is sized from the bytes given to the residuals: one
 // step of these plans takes 2 × 32 rows × d floats (8 KiB per 32 of d).
-const cases: [string, string, Partial<DistillPlan>, number | undefined][] = [
-  ['stories260K (llama, rotary), layer 1 kept as attention, window 1', TEACHER_DIR, { attentionLayers: [1] }, 1],
-  ['gpt2 fixture (learned positions, LayerNorm), one window', join(FIXTURES, 'gpt2'), {}, undefined],
-  ['phi fixture (one norm, parallel residual), windows of 2', join(FIXTURES, 'phi'), {}, 2 * 2 * 32 * 64 * 4],
-  ['gemma3 fixture (a sliding and a full layer, scaled embedding, post norms), one window', join(FIXTURES, 'gemma3'), {}, undefined],
+// The last field: where the streamed run keeps the student (the plan of stages 1–2 alone says the
+// host; two cases keep it on the GPU, one in chunks of 160 KiB, where the mixers of layers 1 and 4
+// span two chunks). Less GPU memory is asserted with the student on the host: on the GPU it holds the
+// whole student, which in these tiny models outweighs what streaming saves.
+const cases: [string, string, Partial<DistillPlan>, number | undefined, 'host' | 'gpu'][] = [
+  ['stories260K (llama, rotary), layer 1 kept as attention, window 1', TEACHER_DIR, { attentionLayers: [1] }, 1, 'host'],
+  ['stories260K, the student on the GPU in chunks of 160 KiB, windows of 2', TEACHER_DIR, {}, 2 * 2 * 16 * 64 * 4, 'gpu'],
+  ['gpt2 fixture (learned positions, LayerNorm), one window', join(FIXTURES, 'gpt2'), {}, undefined, 'host'],
+  ['phi fixture (one norm, parallel residual), windows of 2', join(FIXTURES, 'phi'), {}, 2 * 2 * 32 * 64 * 4, 'host'],
+  ['gemma3 fixture (a sliding and a full layer, scaled embedding, post norms), the student on the GPU', join(FIXTURES, 'gemma3'), {}, undefined, 'gpu'],
 ];
 
 describe('layer streaming in stages 1 and 2', () => {
-  for (const [name, dir, extra, windowBytes] of cases) {
+  for (const [name, dir, extra, windowBytes, student] of cases) {
     it(`matches the resident stages: ${name}`, async () => {
       // Unclipped (maxGradNorm huge): the one place where streaming differs on purpose is clipping.
       const plan: DistillPlan = {
@@ -83,14 +89,14 @@ describe('layer streaming in stages 1 and 2', () => {
         ...extra,
       };
       const resident = await run(dir, { ...plan, streamLayers: false });
-      const streamed = await run(dir, { ...plan, streamLayers: true }, windowBytes);
+      const streamed = await run(dir, { ...plan, streamLayers: true }, windowBytes, student, student === 'gpu' && dir === TEACHER_DIR ? 160 * 1024 : undefined);
       expect(streamed.losses).toHaveLength(6);
       expect(relErr(streamed.losses, resident.losses)).toBeLessThan(1e-4);
       expect(relErr(streamed.gradNorms, resident.gradNorms)).toBeLessThan(1e-3);
       // The steps moved the student, and both runs moved it the same way.
       expect(resident.losses[2]).not.toBe(resident.losses[0]);
       expect(relErr(streamed.params, resident.params)).toBeLessThan(1e-4);
-      for (const s of [1, 2] as const) expect(streamed.peak[s]!).toBeLessThan(resident.peak[s]!);
+      if (student === 'host') for (const s of [1, 2] as const) expect(streamed.peak[s]!).toBeLessThan(resident.peak[s]!);
       console.log(`${name}: GPU peak stage 1 ${resident.peak[1]} → ${streamed.peak[1]} bytes, stage 2 ${resident.peak[2]} → ${streamed.peak[2]}`);
     }, 300_000);
   }
