@@ -16,8 +16,10 @@ import { relErr, testGpu } from '../helpers/gpu';
 
 const text = readFileSync(CORPUS_FILE, 'utf8').slice(0, 100_000);
 const L = 16;
-// 11 steps of 2 micro-batches × 2 sequences: the tail (LAYER_LOSS_TAIL) is the last 2 steps.
-const STEPS = 11;
+// 3 steps of 2 micro-batches × 2 sequences (SwiftShader takes seconds a step): the tail
+// (LAYER_LOSS_TAIL) is the last step, whose micro-batches are averaged as its loss is; the tail's
+// mean over steps is the one layerLossTail takes.
+const STEPS = 3;
 const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [2], tokens: { 1: 0, 2: STEPS * 4 * L, 3: 0 }, seqLen: L, batch: 2, accumulate: 2, attentionLayers: [1] };
 
 let ref: LlamaModel;
@@ -78,7 +80,7 @@ describe("stage 2's attention-output norms", () => {
       const r = await stage2({ ...plan, streamLayers });
       expect(r.sampled).toHaveLength(STEPS);
       const tail = Math.max(1, Math.ceil(STEPS * LAYER_LOSS_TAIL));
-      expect(tail).toBe(2);
+      expect(tail).toBe(1);
       const want = referenceNorms(r.sampled.slice(-tail));
       const got = r.norms!;
       expect(got).toHaveLength(ref.layers.length);
