@@ -1,5 +1,6 @@
 // The hybrid advisor's evidence, measured on the GPU (the ranking itself is hybrid-advisor.ts):
-// each layer's stage-2 residual, from the plan's own stage 2 or, when the plan has none, from a short
+// each layer's stage-2 residual and the norm of the attention output it fits, from the plan's own
+// stage 2 or, when the plan has none (or a resumed run's checkpoint kept no norms), from a short
 // probe of stages 1–2 on a throwaway copy of the student; and the leave-one-out check, the held-out
 // KL(teacher ‖ student) of the student with each layer alone restored to the teacher's attention.
 import type { Gpu } from '../gpu/runtime';
@@ -58,11 +59,27 @@ export async function leaveOneOut(
   return { baseKl, looKl, tokens: r.tokens };
 }
 
+/** What stage 2 measured of each layer, over its last steps (Distiller.layerLossTail, attentionNormTail). */
+export interface Stage2Evidence {
+  residual: number[];
+  attentionNorm: number[];
+}
+
+/** Stage 2's evidence as `d` measured it this session, or null when its stage 2 ran no step here. */
+export function stage2Evidence(d: Distiller): Stage2Evidence | null {
+  const residual = d.layerLossTail(2);
+  const attentionNorm = d.attentionNormTail(2);
+  return residual && attentionNorm ? { residual, attentionNorm } : null;
+}
+
 export interface EvidenceOptions {
   /** Held-out documents (token ids) the KLs are measured on. */
   docs: number[][];
-  /** The plan's stage-2 residual per layer, when its stage 2 ran (or its checkpoint kept them); null: probe for them. */
-  residuals: number[] | null;
+  /**
+   * The plan's stage-2 residual and teacher attention-output norm per layer, when its stage 2 ran (or
+   * its checkpoint kept them); null: probe for them.
+   */
+  stage2: Stage2Evidence | null;
   stop?: () => boolean;
   onProgress?(label: string, done: number, total: number): void;
 }
@@ -75,9 +92,9 @@ export interface EvidenceOptions {
 export async function gatherEvidence(gpu: Gpu, d: Distiller, o: EvidenceOptions): Promise<AdvisorEvidence | null> {
   const progress = o.onProgress ?? (() => {});
   const loo = async (on: Distiller) => leaveOneOut(gpu, on, o.docs, (done, total) => progress('hybrid advisor: leave-one-out KL of each layer', done, total));
-  if (o.residuals) {
+  if (o.stage2) {
     const k = await loo(d);
-    return { source: 'stage 2', residual: [...o.residuals], baseKl: k.baseKl, looKl: k.looKl, docs: o.docs.length, tokens: k.tokens, probeTokens: 0 };
+    return { source: 'stage 2', residual: [...o.stage2.residual], attentionNorm: [...o.stage2.attentionNorm], baseKl: k.baseKl, looKl: k.looKl, docs: o.docs.length, tokens: k.tokens, probeTokens: 0 };
   }
   const plan = probePlan(d.plan);
   await d.park();
@@ -92,15 +109,15 @@ export async function gatherEvidence(gpu: Gpu, d: Distiller, o: EvidenceOptions)
       },
       { stop: o.stop },
     );
-    const residual = probe.layerLossTail(2);
-    if (!residual) {
+    const measured = stage2Evidence(probe);
+    if (!measured) {
       if (o.stop?.()) return null;
       throw new Error("the hybrid advisor's probe ended without a stage-2 step");
     }
     const k = await loo(probe);
     const steps = stepsPerStage(plan);
     const probeTokens = plan.stages.reduce((a, s) => a + steps[s] * tokensPerStep(plan), 0);
-    return { source: 'probe', residual, baseKl: k.baseKl, looKl: k.looKl, docs: o.docs.length, tokens: k.tokens, probeTokens };
+    return { source: 'probe', ...measured, baseKl: k.baseKl, looKl: k.looKl, docs: o.docs.length, tokens: k.tokens, probeTokens };
   } finally {
     probe.release();
   }

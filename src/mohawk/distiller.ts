@@ -63,10 +63,18 @@ export interface DistillerOptions {
 /** A stage's per-layer losses are averaged over its last steps, this fraction of them (at least one): where the schedule has settled. */
 export const LAYER_LOSS_TAIL = 0.1;
 
+/** Each layer's mean over the rows of `t` (steps, newest last); null when there are none. */
+function tailMean(t: number[][] | undefined): number[] | null {
+  if (!t || t.length === 0) return null;
+  return t[0]!.map((_, l) => t.reduce((a, r) => a + r[l]!, 0) / t.length);
+}
+
 export class Distiller {
   private state: StudentState;
   /** Stages 1 and 2: each layer's loss at the stage's last steps (LAYER_LOSS_TAIL), newest last. */
   private readonly tails = new Map<Stage, number[][]>();
+  /** Stage 2: each layer's teacher attention-output norm at the same steps as `tails`. */
+  private readonly normTails = new Map<Stage, number[][]>();
   /** Set while a streamed stage runs: nothing may move the models then. */
   private streaming: Stage | null = null;
   /** GPU memory a streamed stage gives its window of residual streams (StreamedStageStep). */
@@ -172,9 +180,16 @@ export class Distiller {
    * them, those this session ran), NaN for attention layers; null when no step of it ran here.
    */
   layerLossTail(stage: Stage): number[] | null {
-    const t = this.tails.get(stage);
-    if (!t || t.length === 0) return null;
-    return t[0]!.map((_, l) => t.reduce((a, r) => a + r[l]!, 0) / t.length);
+    return tailMean(this.tails.get(stage));
+  }
+
+  /**
+   * Stage 2: each layer's mean L2 norm per token of the teacher's attention output, over the same
+   * steps and tokens as layerLossTail(2): the size of what the layer's loss measures against. NaN for
+   * attention layers; null when no step of the stage ran here.
+   */
+  attentionNormTail(stage: Stage): number[] | null {
+    return tailMean(this.normTails.get(stage));
   }
 
   /** Puts the student (and its moments) on the host while the teacher stays on the GPU: room for the advisor's probe. */
@@ -299,7 +314,9 @@ export class Distiller {
     let skipped = false;
     let last = start;
     const tail: number[][] = [];
+    const normTail: number[][] = [];
     this.tails.set(stage, tail);
+    this.normTails.set(stage, normTail);
     const tailFrom = total - Math.max(1, Math.ceil(total * LAYER_LOSS_TAIL));
     // Time spent paused counts for neither tokens/s nor the ETA.
     let pausedMs = 0;
@@ -323,6 +340,7 @@ export class Distiller {
             throw new Error(`stage ${stage}: the loss is ${r.loss}${where} at step ${k}; the stage stopped (lower its learning rate)`);
           }
           if (r.layerLosses && k > tailFrom) tail.push(r.layerLosses);
+          if (r.attentionNorms && k > tailFrom) normTail.push(r.attentionNorms);
           const elapsedS = (performance.now() - t0 - pausedMs) / 1000;
           hooks.step?.({ stage, step: k, steps: total, tokens: k * perStep, loss: r.loss, gradNorm: r.gradNorm, lr, tokensPerS: ((k - start) * perStep) / Math.max(elapsedS, 1e-9), elapsedS });
           if (r.distances) hooks.distances?.(this.teacher.config.layers, this.teacher.config.heads, r.distances);

@@ -1,16 +1,20 @@
 // The hybrid advisor's ranking: which K layers of the student keep the teacher's attention (a plan's
 // `attentionAuto`), from two kinds of evidence measured after stage 2 (advisor-evidence.ts):
 //
-//   residual r_l   layer l's stage-2 loss, the mean L2 distance per token between its fitted mixer's
-//                  output and the teacher's attention output, averaged over the stage's last steps:
-//                  what the mixer could not learn of that layer's attention;
+//   relative residual ρ_l = r_l / n_l, where r_l is layer l's stage-2 loss, the mean L2 distance per
+//                  token between its fitted mixer's output and the teacher's attention output, and n_l
+//                  the mean L2 norm per token of that attention output, both averaged over the stage's
+//                  last steps on the same tokens (ρ_l = 0 where n_l = 0): what the mixer could not
+//                  learn of that layer's attention, as a share of what there was to learn. The raw r_l
+//                  grows with depth on every teacher measured on the H200, because the attention
+//                  outputs themselves do, so ranking by it always kept the last layers;
 //   KL gain  g_l   max(0, KL₀ − KL_l), where KL₀ is the held-out KL(teacher ‖ student) per token of the
 //                  student as stage 2 left it and KL_l that of the same student with layer l alone
 //                  restored to the teacher's attention (leave-one-out): what keeping l buys end to end.
 //
 // Each layer's score is its share of each kind, weighted:
 //
-//   score_l = KL_WEIGHT · g_l / Σ g + (1 − KL_WEIGHT) · r_l / Σ r
+//   score_l = KL_WEIGHT · g_l / Σ g + (1 − KL_WEIGHT) · ρ_l / Σ ρ
 //
 // so scores are in [0, 1] and add up to 1. The residual weighs most. On the H200 (BENCHMARKS.md, "Hybrid
 // advisor") the layer whose restoration lowered the stage-2 student's KL most was the worst single layer
@@ -19,14 +23,14 @@
 // compounds, while the residual is what a layer's mixer could not learn of its attention, which stage 3
 // does not change. The KL gain, a quarter, separates layers whose residuals are close. A kind whose sum is
 // 0 (no layer lowers the KL; a perfect fit everywhere) says nothing and drops out, the other then
-// weighing 1. The K highest scores are kept; ties go to the larger residual, then the lower layer.
-// Nothing here touches the GPU: it is the part the unit tests hold to numbers worked by hand.
+// weighing 1. The K highest scores are kept; ties go to the larger relative residual, then the lower
+// layer. Nothing here touches the GPU: it is the part the unit tests hold to numbers worked by hand.
 
 /** The weight of the leave-one-out KL gain in a layer's score (the residual's is 1 − KL_WEIGHT). */
 export const KL_WEIGHT = 0.25;
 
 /** The score in words, for records and the page. */
-export const SCORE_FORMULA = `score_l = ${KL_WEIGHT} · g_l / Σg + ${1 - KL_WEIGHT} · r_l / Σr, g_l = max(0, KL₀ − KL_l) (KL with layer l alone restored to attention), r_l = layer l's stage-2 residual`;
+export const SCORE_FORMULA = `score_l = ${KL_WEIGHT} · g_l / Σg + ${1 - KL_WEIGHT} · ρ_l / Σρ, g_l = max(0, KL₀ − KL_l) (KL with layer l alone restored to attention), ρ_l = r_l / n_l (layer l's stage-2 residual over the mean norm of the teacher's attention output it fits; 0 where n_l = 0)`;
 
 /** What the ranking is computed from, per layer of the teacher. */
 export interface AdvisorEvidence {
@@ -34,6 +38,8 @@ export interface AdvisorEvidence {
   source: 'stage 2' | 'probe';
   /** Each layer's stage-2 residual (mean L2 distance per token over the stage's last steps). */
   residual: number[];
+  /** Each layer's mean L2 norm per token of the teacher's attention output, over the same steps and tokens as `residual`. */
+  attentionNorm: number[];
   /** Held-out KL(teacher ‖ student) per token, every layer a mixer. */
   baseKl: number;
   /** Held-out KL per token with layer l alone restored to the teacher's attention. */
@@ -60,38 +66,49 @@ export class AdvisorError extends Error {
   override name = 'AdvisorError';
 }
 
+type Ranked = Pick<AdvisorEvidence, 'residual' | 'attentionNorm' | 'baseKl' | 'looKl'>;
+
+/** Each layer's relative residual ρ_l = r_l / n_l (0 where the attention output's norm n_l is 0). */
+export function relativeResiduals(e: Pick<AdvisorEvidence, 'residual' | 'attentionNorm'>): number[] {
+  return e.residual.map((r, l) => (e.attentionNorm[l]! > 0 ? r / e.attentionNorm[l]! : 0));
+}
+
 /** Each layer's KL gain, max(0, KL₀ − KL_l). */
 export function klGains(e: Pick<AdvisorEvidence, 'baseKl' | 'looKl'>): number[] {
   return e.looKl.map((kl) => Math.max(0, e.baseKl - kl));
 }
 
-function check(e: Pick<AdvisorEvidence, 'residual' | 'baseKl' | 'looKl'>): void {
+function check(e: Ranked): void {
   const n = e.residual.length;
   if (n === 0) throw new AdvisorError('the hybrid advisor has no layers to rank');
   if (e.looKl.length !== n) throw new AdvisorError(`the hybrid advisor has ${n} residuals but ${e.looKl.length} leave-one-out KLs`);
+  if (e.attentionNorm.length !== n) throw new AdvisorError(`the hybrid advisor has ${n} residuals but ${e.attentionNorm.length} attention-output norms`);
   const bad = (what: string, v: number, l?: number) => {
     throw new AdvisorError(`the hybrid advisor's ${what}${l === undefined ? '' : ` of layer ${l}`} is ${v}: it cannot rank the layers`);
   };
   if (!(Number.isFinite(e.baseKl) && e.baseKl >= 0)) bad('held-out KL of the student', e.baseKl);
   e.residual.forEach((r, l) => (Number.isFinite(r) && r >= 0 ? 0 : bad('stage-2 residual', r, l)));
+  e.attentionNorm.forEach((v, l) => (Number.isFinite(v) && v >= 0 ? 0 : bad('attention-output norm', v, l)));
   e.looKl.forEach((kl, l) => (Number.isFinite(kl) && kl >= 0 ? 0 : bad('leave-one-out KL', kl, l)));
 }
 
 /** Each layer's score (see the top of this file); they add up to 1, or are all 0 when neither kind of evidence tells layers apart. */
-export function layerScores(e: Pick<AdvisorEvidence, 'residual' | 'baseKl' | 'looKl'>): number[] {
+export function layerScores(e: Ranked): number[] {
   check(e);
   const g = klGains(e);
+  const rho = relativeResiduals(e);
   const G = g.reduce((a, b) => a + b, 0);
-  const R = e.residual.reduce((a, b) => a + b, 0);
+  const R = rho.reduce((a, b) => a + b, 0);
   const wKl = G > 0 ? (R > 0 ? KL_WEIGHT : 1) : 0;
   const wR = R > 0 ? 1 - wKl : 0;
-  return e.residual.map((r, l) => (G > 0 ? (wKl * g[l]!) / G : 0) + (R > 0 ? (wR * r) / R : 0));
+  return rho.map((r, l) => (G > 0 ? (wKl * g[l]!) / G : 0) + (R > 0 ? (wR * r) / R : 0));
 }
 
-/** Layers from most to least deserving of attention: by score, then the larger residual, then the lower index. */
-export function rankLayers(e: Pick<AdvisorEvidence, 'residual' | 'baseKl' | 'looKl'>): number[] {
+/** Layers from most to least deserving of attention: by score, then the larger relative residual, then the lower index. */
+export function rankLayers(e: Ranked): number[] {
   const s = layerScores(e);
-  return s.map((_, l) => l).sort((a, b) => s[b]! - s[a]! || e.residual[b]! - e.residual[a]! || a - b);
+  const rho = relativeResiduals(e);
+  return s.map((_, l) => l).sort((a, b) => s[b]! - s[a]! || rho[b]! - rho[a]! || a - b);
 }
 
 /** The K layers the evidence ranks highest; K must leave at least one mixer (1 ≤ K < layers). */
@@ -106,7 +123,7 @@ export function adviseLayers(evidence: AdvisorEvidence, k: number): HybridAdvice
 /**
  * The advice as config.json and `mohawk distill --json` record it (snake_case, as a Python reader
  * expects): the layers kept, whether they are the advisor's own choice, each layer's score and the
- * evidence per layer.
+ * evidence per layer (the raw stage-2 residual, the attention output's norm, and their ratio the score uses).
  */
 export function adviceRecord(a: HybridAdvice): Record<string, unknown> {
   const e = a.evidence;
@@ -120,6 +137,8 @@ export function adviceRecord(a: HybridAdvice): Record<string, unknown> {
     evidence: {
       source: e.source,
       stage2_residual: [...e.residual],
+      attention_norm: [...e.attentionNorm],
+      relative_residual: relativeResiduals(e),
       held_out_kl: e.baseKl,
       leave_one_out_kl: [...e.looKl],
       kl_gain: klGains(e),
@@ -136,7 +155,7 @@ export function adviceFromRecord(r: unknown): HybridAdvice | null {
   const o = r as Record<string, unknown>;
   const e = o.evidence as Record<string, unknown> | undefined;
   const nums = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
-  if (!e || typeof o.k !== 'number' || !nums(o.chosen) || !nums(o.attention_layers) || !nums(o.scores) || !nums(e.stage2_residual) || !nums(e.leave_one_out_kl)) return null;
+  if (!e || typeof o.k !== 'number' || !nums(o.chosen) || !nums(o.attention_layers) || !nums(o.scores) || !nums(e.stage2_residual) || !nums(e.attention_norm) || !nums(e.leave_one_out_kl)) return null;
   if (typeof e.held_out_kl !== 'number' || (e.source !== 'stage 2' && e.source !== 'probe')) return null;
   return {
     k: o.k,
@@ -146,6 +165,7 @@ export function adviceFromRecord(r: unknown): HybridAdvice | null {
     evidence: {
       source: e.source,
       residual: e.stage2_residual,
+      attentionNorm: e.attention_norm,
       baseKl: e.held_out_kl,
       looKl: e.leave_one_out_kl,
       docs: Number(e.docs),

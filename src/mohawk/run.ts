@@ -11,7 +11,7 @@ import type { LoadedTeacher } from '../models/teacher';
 import { remainingSeconds, type Calibration } from './calibrate';
 import { loadCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
 import { checkDiskRoom, runDiskBytes } from './disk-room';
-import { gatherEvidence } from './advisor-evidence';
+import { gatherEvidence, stage2Evidence, type Stage2Evidence } from './advisor-evidence';
 import { Distiller, type ResumePoint } from './distiller';
 import { adviceFromRecord, adviceRecord, adviseLayers, layerChoiceProblem, type HybridAdvice } from './hybrid-advisor';
 import { PLAN_FIELD_NAMES, sequencesPerStep, STAGES, tokensPerStep, validatePlan, withAttentionLayers, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
@@ -56,6 +56,8 @@ export interface RunState {
   advice?: Record<string, unknown>;
   /** An auto:K plan: each layer's stage-2 residual, kept for an advisor that runs after a resume (absent before stage 2 ran). */
   residuals?: number[];
+  /** Beside `residuals`: each layer's mean norm of the teacher's attention output over the same steps (absent in older checkpoints: the advisor then probes). */
+  attentionNorms?: number[];
 }
 
 /** A run's name for files: the teacher's, the student's stages and the run's start (UTC, to the minute). */
@@ -243,8 +245,8 @@ export class Run {
   private stageClock: { stage: Stage; s: number } | null = null;
   /** An auto:K plan: the layers its advisor chose (or the user made of the choice), once adopted; null before. */
   advice: HybridAdvice | null = null;
-  /** Stage-2 residuals a resumed run's checkpoint kept (this session may not have run stage 2). */
-  private savedResiduals: number[] | null = null;
+  /** Stage-2 residuals and attention-output norms a resumed run's checkpoint kept (this session may not have run stage 2). */
+  private savedStage2: Stage2Evidence | null = null;
   /** Waiting for the user's layers (confirmAdvice): how to hand them over. */
   private choose: ((layers: number[] | null) => void) | null = null;
 
@@ -330,7 +332,7 @@ export class Run {
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
     run.advice = advice;
-    run.savedResiduals = state?.residuals ?? null;
+    run.savedStage2 = state?.residuals && state.attentionNorms ? { residual: state.residuals, attentionNorm: state.attentionNorms } : null;
     if (advice) s.onEvent({ type: 'advice', advice, awaiting: false });
     run.t0 = began;
     if (state?.startedAt) run.startedAt = state.startedAt;
@@ -433,10 +435,10 @@ export class Run {
     await s.corpus.awaitHeldOut(2 * nDocs, { stop: () => this.stopRequested });
     const held = s.corpus.heldOutDocs(2 * nDocs);
     const docs = held.slice(Math.max(0, held.length - nDocs)).map((d) => d.slice(0, Math.min(tokens, s.teacher.config.maxPositions)));
-    const residuals = plan.stages.includes(2) ? (distiller.layerLossTail(2) ?? this.savedResiduals) : null;
+    const stage2 = plan.stages.includes(2) ? (stage2Evidence(distiller) ?? this.savedStage2) : null;
     const evidence = await gatherEvidence(s.gpu, distiller, {
       docs,
-      residuals,
+      stage2,
       stop: () => this.stopRequested,
       onProgress: (label, done, total) => s.onEvent({ type: 'progress', label, done, total }),
     });
@@ -510,8 +512,11 @@ export class Run {
     };
     if (plan.attentionAuto) {
       if (this.advice) state.advice = adviceRecord(this.advice);
-      const residuals = this.distiller.layerLossTail(2) ?? this.savedResiduals;
-      if (residuals) state.residuals = residuals;
+      const stage2 = stage2Evidence(this.distiller) ?? this.savedStage2;
+      if (stage2) {
+        state.residuals = stage2.residual;
+        state.attentionNorms = stage2.attentionNorm;
+      }
     }
     this.phase = 'saving';
     try {

@@ -4,7 +4,8 @@
 //      layers of the mean over (batch, head) of the unsquared Frobenius distance. Trains in_proj, conv, D.
 //   2. hidden-state alignment: every mixer layer, fed the teacher's normed input, against the teacher's
 //      attention output (after its output projection); loss = mean over layers of the mean over tokens
-//      of the L2 distance. Trains the mixers.
+//      of the L2 distance. Trains the mixers. Each layer's mean norm per token of that attention output
+//      is measured beside it (the hybrid advisor's yardstick for the layer's residual).
 //   3. knowledge distillation: the whole student against the teacher's logits (soft cross-entropy at
 //      temperature τ). Trains everything (MLPs optionally frozen).
 // A step is `accumulate` micro-batches (gradients summed, then averaged) and one AdamW update.
@@ -13,6 +14,7 @@ import { adamwChunks, type AdamW } from '../kernels/adamw';
 import { scale } from '../kernels/elementwise';
 import { frobenius } from '../kernels/frobenius';
 import { l2Distance, softCrossEntropy } from '../kernels/losses';
+import { reduce } from '../kernels/reduce';
 import { ssdMatrixBackward, ssdMatrixForward } from '../kernels/ssd-matrix';
 import { axpy } from '../kernels/elementwise';
 import type { ArchConfig } from '../io/config';
@@ -41,6 +43,8 @@ export interface StepResult {
   distances?: Float32Array;
   /** Stages 1 and 2: each layer's loss (NaN for attention layers). */
   layerLosses?: number[];
+  /** Stage 2: each layer's mean L2 norm per token of the teacher's attention output, what its loss measures against (NaN for attention layers). */
+  attentionNorms?: number[];
 }
 
 const isMixer = (n: string) => /^layers\.\d+\.mixer\./.test(n);
@@ -82,6 +86,8 @@ export class StageStep {
   private readonly lossOne: GPUBuffer;
   /** Stages 1 and 2: each layer's loss, one 256-byte slot per layer, so a bad loss can be traced to its layer. */
   private readonly layerLoss: GPUBuffer;
+  /** Stage 2: each layer's mean norm per token of the teacher's attention output, slotted like layerLoss. */
+  private readonly attnNorm: GPUBuffer | null = null;
   private readonly dist: GPUBuffer | null = null;
   private distStride = 0;
   private readonly released: (() => void)[] = [];
@@ -111,6 +117,10 @@ export class StageStep {
       this.lossOne = gpu.buffer(4, 'stage loss');
       this.layerLoss = gpu.zeros(c.layers * 64, 'stage loss per layer');
       this.released.push(() => [this.ids, this.lossSum, this.lossOne, this.layerLoss].forEach((b) => b.destroy()));
+      if (stage === 2) {
+        const n = (this.attnNorm = gpu.zeros(c.layers * 64, 'stage-2 attention norm per layer'));
+        this.released.push(() => n.destroy());
+      }
       student.trainOnly(trainedBy(stage, o.freezeMlp));
       const micro: Op[] = [];
       const mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
@@ -120,7 +130,7 @@ export class StageStep {
         const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { keepLayers: true, logits: false });
         this.released.push(() => teach.release());
         micro.push(...teach.ops);
-        const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss };
+        const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss, attnNorm: this.attnNorm ?? undefined };
         const objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: mixerLayers.length });
         this.released.push(() => objective.release());
         this.dist = objective.dist;
@@ -180,6 +190,7 @@ export class StageStep {
     let s = this.gpu.begin(`stage ${this.stage} step`);
     s.clear(this.lossSum);
     s.clear(this.layerLoss);
+    if (this.attnNorm) s.clear(this.attnNorm);
     for (let k = 0; k < accumulate; k++) {
       // A queue write lands before the next submission: each micro-batch is its own submission so
       // that it reads its own ids.
@@ -200,9 +211,10 @@ export class StageStep {
     const perLayer = this.stage === 3 ? null : s.readback(this.layerLoss);
     const gn = s.readback(this.opt.gradNorm, 1);
     const dist = this.dist ? s.readback(this.dist) : null;
+    const norms = this.attnNorm ? s.readback(this.attnNorm) : null;
     s.submit();
-    return Promise.all([loss, gn, dist, perLayer]).then(([l, g, d, pl]) =>
-      stepResult({ c: this.teacher.config, spec: this.spec, batch: this.o.batch, distStride: this.distStride, loss: l[0]!, gradNorm: g[0]!, dist: d, perLayer: pl }),
+    return Promise.all([loss, gn, dist, perLayer, norms]).then(([l, g, d, pl, n]) =>
+      stepResult({ c: this.teacher.config, spec: this.spec, batch: this.o.batch, distStride: this.distStride, loss: l[0]!, gradNorm: g[0]!, dist: d, perLayer: pl, attentionNorm: n }),
     );
   }
 
@@ -225,14 +237,18 @@ export interface StepReadback {
   distStride: number;
   /** Stages 1 and 2: one value per 256-byte slot, a slot per layer; null for stage 3. */
   perLayer: Float32Array | null;
+  /** Stage 2: the teacher's attention-output norms, slotted like perLayer; null (or absent) otherwise. */
+  attentionNorm?: Float32Array | null;
 }
 
 /** A step's scalars as the scheduler sees them, from what came back. */
 export function stepResult(b: StepReadback): StepResult {
-  const { c, spec, batch, distStride, loss, gradNorm, dist, perLayer } = b;
+  const { c, spec, batch, distStride, loss, gradNorm, dist, perLayer, attentionNorm } = b;
   const r: StepResult = { loss, gradNorm };
   const kept = (l: number) => spec.attentionLayers.includes(l);
-  if (perLayer) r.layerLosses = Array.from({ length: c.layers }, (_, k) => (kept(k) ? NaN : perLayer[k * 64]!));
+  const slots = (x: Float32Array) => Array.from({ length: c.layers }, (_, k) => (kept(k) ? NaN : x[k * 64]!));
+  if (perLayer) r.layerLosses = slots(perLayer);
+  if (attentionNorm) r.attentionNorms = slots(attentionNorm);
   if (dist) {
     const h = c.heads;
     const out = new Float32Array(c.layers * h).fill(NaN);
@@ -255,6 +271,8 @@ export interface LossSinks {
   lossOne: GPUBuffer;
   /** One 256-byte slot per layer. */
   layerLoss: GPUBuffer;
+  /** Stage 2, optional: the teacher's attention output's mean norm per token, slotted like layerLoss (averaged over micro-batches like it). */
+  attnNorm?: GPUBuffer;
 }
 
 /** What the teacher gives a stage-1/2 layer objective: its attention, normed input and attention output. */
@@ -318,12 +336,12 @@ export class LayerObjective {
       const gN = rows * spec.mixer.nQK * spec.mixer.N;
       this.s1 = { A: f32(mats, 'teacher attention'), T: f32(mats, 'student matrix'), dT: f32(mats, 'dT'), dD: f32(Math.max(spec.mixer.nV, 4), 'dD'), dB: f32(gN, 'dB'), dC: f32(gN, 'dC'), da: f32(rows * spec.mixer.nV, 'da') };
     } else {
-      this.s2 = { out: f32(rows * c.dModel, 'student mixer output'), dOut: f32(rows * c.dModel, 'd student mixer output'), rowLoss: f32(rows, 'stage-2 row loss') };
+      this.s2 = { out: f32(rows * c.dModel, 'student mixer output'), dOut: f32(rows * c.dModel, 'd student mixer output'), rowLoss: f32(rows, 'stage-2 row loss'), normOne: f32(1, 'stage-2 attention norm') };
     }
   }
 
   private readonly s1?: { A: GPUBuffer; T: GPUBuffer; dT: GPUBuffer; dD: GPUBuffer; dB: GPUBuffer; dC: GPUBuffer; da: GPUBuffer };
-  private readonly s2?: { out: GPUBuffer; dOut: GPUBuffer; rowLoss: GPUBuffer };
+  private readonly s2?: { out: GPUBuffer; dOut: GPUBuffer; rowLoss: GPUBuffer; normOne: GPUBuffer };
 
   /** Layer l's loss, into the sinks, and its gradients, added to the mixer's parameter gradients (D's included). */
   ops(l: number, t: TeacherLayer, mixer: MambaMixer, D: Bindable): Op[] {
@@ -352,8 +370,18 @@ export class LayerObjective {
         ...mixer.matrixBackward({ dB, dC, da, dD }),
       ];
     }
-    const { out, dOut, rowLoss } = this.s2!;
+    const { out, dOut, rowLoss, normOne } = this.s2!;
+    // The target's size, the yardstick of the layer's residual: its row norms go through rowLoss before
+    // the loss overwrites it (nothing reads them there), their mean into the layer's slot.
+    const norm = sinks.attnNorm
+      ? [
+          ...reduce(gpu, { x: t.mixed, n: c.dModel, rows, out: rowLoss, kind: 'norm' }),
+          ...reduce(gpu, { x: rowLoss, n: rows, out: normOne, kind: 'mean' }),
+          ...axpy(gpu, { x: normOne, y: { buffer: sinks.attnNorm, offset: l * 256, size: 4 }, n: 1, alpha: 1 / o.accumulate }),
+        ]
+      : [];
     return [
+      ...norm,
       ...mixer.forward(t.normed, out),
       ...l2Distance(gpu, { s: out, t: t.mixed, rows, d: c.dModel, rowLoss, loss: sinks.lossOne, dS: dOut }),
       ...record,

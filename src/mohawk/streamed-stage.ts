@@ -113,9 +113,10 @@ export class StreamedStageStep {
   readonly window: number;
   /** The window's residual streams: step k, micro-batch i at (k·accumulate + i)·rows·d floats. */
   private readonly residuals: GPUBuffer;
-  /** Per step of the window: each layer's loss, gradient norm and (stage 1) distances. */
+  /** Per step of the window: each layer's loss, gradient norm, (stage 2) teacher attention-output norm and (stage 1) distances. */
   private readonly stepLoss: GPUBuffer;
   private readonly stepNorms: GPUBuffer;
+  private readonly stepAttnNorm: GPUBuffer | null = null;
   private readonly stepDist: GPUBuffer | null;
   private readonly x: GPUBuffer;
   private readonly next: GPUBuffer;
@@ -133,6 +134,7 @@ export class StreamedStageStep {
   private readonly lossSum: GPUBuffer;
   private readonly lossOne: GPUBuffer;
   private readonly layerLoss: GPUBuffer;
+  private readonly attnNorm: GPUBuffer | null = null;
   /** Two staging buffers of one slot chunk each, alternating, that bring a layer's parameters and moments back. */
   private readonly staging: GPUBuffer[] = [];
   private readonly landing: (Promise<void> | null)[] = [null, null];
@@ -215,11 +217,15 @@ export class StreamedStageStep {
     this.layerLoss = own(gpu.zeros(64, 'stage loss of the layer in the slot'));
     this.stepLoss = own(gpu.zeros(this.window * c.layers * 64, 'streamed loss per step and layer'));
     this.stepNorms = own(gpu.zeros(this.window * c.layers * 64, 'streamed grad norm per step and layer'));
+    if (stage === 2) {
+      this.attnNorm = own(gpu.zeros(64, 'attention norm of the layer in the slot'));
+      this.stepAttnNorm = own(gpu.zeros(this.window * c.layers * 64, 'streamed attention norm per step and layer'));
+    }
 
     const acts = (this.acts = new Activations(gpu, false));
     const slot = this.slot;
     this.mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => slot.get(n), g: (n) => slot.grad(n) });
-    const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss };
+    const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss, attnNorm: this.attnNorm ?? undefined };
     this.objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: this.mixerLayers.length });
     // Built once per kind of layer and run for every layer of the kind: the slot's buffers are the same
     // whichever layer is in it, layers share their activations (by name), and kernels that make
@@ -371,6 +377,7 @@ export class StreamedStageStep {
           this.opt.setStep(t0 + k + 1, steps[k]!.lr);
           for (const g of this.slot.grads) s.clear(g);
           s.clear(this.layerLoss, 0, 256);
+          if (this.attnNorm) s.clear(this.attnNorm, 0, 256);
         }
         for (let i = 0; i < accumulate; i++) {
           const at = (k * accumulate + i) * bytes;
@@ -383,6 +390,7 @@ export class StreamedStageStep {
         s.run(this.update);
         const slotAt = (k * c.layers + l) * 256;
         s.copy(this.opt.gradNorm, 0, this.stepNorms, slotAt, 4).copy(this.layerLoss, 0, this.stepLoss, slotAt, 4);
+        if (this.stepAttnNorm) s.copy(this.attnNorm!, 0, this.stepAttnNorm, slotAt, 4);
         if (this.stepDist) s.copy(this.objective.dist!, 0, this.stepDist, (k * c.layers + l) * distBytes, distBytes);
         s.submit();
         s = gpu.begin(`stage ${this.stage} streamed`);
@@ -429,9 +437,14 @@ export class StreamedStageStep {
       this.landed.set(l, all);
       backs.push(all);
     }
-    const reads = [s.readback(this.stepLoss), s.readback(this.stepNorms), this.stepDist ? s.readback(this.stepDist) : Promise.resolve(null)] as const;
+    const reads = [
+      s.readback(this.stepLoss),
+      s.readback(this.stepNorms),
+      this.stepDist ? s.readback(this.stepDist) : Promise.resolve(null),
+      this.stepAttnNorm ? s.readback(this.stepAttnNorm) : Promise.resolve(null),
+    ] as const;
     s.submit();
-    const [loss, norms, dist] = await Promise.all(reads);
+    const [loss, norms, dist, attn] = await Promise.all(reads);
     await Promise.all(backs);
     const per = 1 / this.mixerLayers.length;
     return steps.map((_, k) => {
@@ -443,7 +456,8 @@ export class StreamedStageStep {
       }
       const d = dist ? dist.subarray(k * c.layers * this.objective.distStride, (k + 1) * c.layers * this.objective.distStride) : null;
       const perLayer = loss.subarray(k * c.layers * 64, (k + 1) * c.layers * 64);
-      return stepResult({ c, spec: this.spec, batch: this.o.batch, distStride: this.objective.distStride, loss: sum * per, gradNorm: Math.sqrt(g2), dist: d, perLayer });
+      const attentionNorm = attn ? attn.subarray(k * c.layers * 64, (k + 1) * c.layers * 64) : null;
+      return stepResult({ c, spec: this.spec, batch: this.o.batch, distStride: this.objective.distStride, loss: sum * per, gradNorm: Math.sqrt(g2), dist: d, perLayer, attentionNorm });
     });
   }
 

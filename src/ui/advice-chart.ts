@@ -2,7 +2,7 @@
 // the layer keeps its attention in the choice now on the page (the advisor's, or the user's edit), with
 // the two kinds of evidence the score weighs, each as the layer's share of it, as points over the bars.
 import uPlot from 'uplot';
-import { klGains, KL_WEIGHT, type HybridAdvice } from '../mohawk/hybrid-advisor';
+import { klGains, KL_WEIGHT, relativeResiduals, type HybridAdvice } from '../mohawk/hybrid-advisor';
 import { AXIS_COLOR } from './chart-options';
 import { axisTicks, valueLabel } from './ticks';
 
@@ -17,7 +17,7 @@ export interface AdviceBars {
   layers: number[];
   kept: (number | null)[];
   mixer: (number | null)[];
-  /** Each layer's share of the leave-one-out KL gain and of the stage-2 residual (0 when the kind is 0 everywhere). */
+  /** Each layer's share of the leave-one-out KL gain and of the relative stage-2 residual, the two the score weighs (0 when the kind is 0 everywhere). */
   klShare: number[];
   residualShare: number[];
 }
@@ -25,14 +25,15 @@ export interface AdviceBars {
 export function adviceBars(a: HybridAdvice, keep: readonly number[]): AdviceBars {
   const g = klGains(a.evidence);
   const G = g.reduce((x, y) => x + y, 0);
-  const R = a.evidence.residual.reduce((x, y) => x + y, 0);
+  const rho = relativeResiduals(a.evidence);
+  const R = rho.reduce((x, y) => x + y, 0);
   const layers = a.scores.map((_, l) => l);
   return {
     layers,
     kept: a.scores.map((s, l) => (keep.includes(l) ? s : null)),
     mixer: a.scores.map((s, l) => (keep.includes(l) ? null : s)),
     klShare: g.map((v) => (G > 0 ? v / G : 0)),
-    residualShare: a.evidence.residual.map((v) => (R > 0 ? v / R : 0)),
+    residualShare: rho.map((v) => (R > 0 ? v / R : 0)),
   };
 }
 
@@ -56,7 +57,7 @@ export function adviceOptions(width: number, height: number, layers: number): uP
       { label: 'score, kept as attention', fill: KEPT_COLOR, stroke: KEPT_COLOR, width: 0, paths: bars, points: { show: false }, value: (_u, v) => share(v) },
       { label: 'score, Mamba', fill: MIXER_COLOR, stroke: MIXER_COLOR, width: 0, paths: bars, points: { show: false }, value: (_u, v) => share(v) },
       dots(`KL gain share (× ${KL_WEIGHT})`, KL_COLOR),
-      dots(`stage-2 residual share (× ${1 - KL_WEIGHT})`, RESIDUAL_COLOR),
+      dots(`relative stage-2 residual share (× ${1 - KL_WEIGHT})`, RESIDUAL_COLOR),
     ],
     axes: [
       { ...axis, label: 'layer', ...axisTicks('int', 40) },

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIELD_FLAG, optionsFromFlags, parseCount, progressLine, STREAM_BYTES_ENV } from '../../src/cli/commands/distill';
+import { adviceLines, FIELD_FLAG, optionsFromFlags, parseCount, progressLine, STREAM_BYTES_ENV } from '../../src/cli/commands/distill';
+import { adviseLayers } from '../../src/mohawk/hybrid-advisor';
 import { planDifference } from '../../src/mohawk/run';
 import { DOC_SEPARATOR, splitDocuments } from '../../src/io/corpus';
 import { DEFAULT_PLAN } from '../../src/mohawk/plan';
@@ -273,6 +274,17 @@ describe('distill progress line', () => {
     expect(progressLine(step, [1, 2, 3])).toBe('stage 1  step 30/100  tokens 61.4K  loss 0.5000  2,048 tok/s  elapsed 0:30  ETA 1:10  run ETA 1:02:05');
     expect(progressLine({ ...step, stage: 3 }, [1, 2, 3])).not.toMatch(/run ETA/);
     expect(progressLine({ ...step, runEtaS: null }, [1, 2, 3])).not.toMatch(/run ETA/);
+  });
+});
+
+describe('distill advice table', () => {
+  it('shows each layer\'s raw residual, its attention norm and the relative residual the score weighs', () => {
+    const a = adviseLayers({ source: 'stage 2', residual: [1, 8], attentionNorm: [1, 32], baseKl: 1, looKl: [1, 1], docs: 2, tokens: 40, probeTokens: 0 }, 1);
+    const lines = adviceLines(a);
+    expect(lines[0]).toMatch(/^hybrid advisor: attention in layer 0 for stage 3 \(auto:1\)/);
+    expect(lines[1]).toBe('  layer  score   KL with it restored  KL gain  stage-2 residual  attention norm  relative residual');
+    expect(lines[2]).toBe(`      0  0.800  ${'1.0000'.padStart(19)}  ${'0.0000'.padStart(7)}  ${'1.000'.padStart(16)}  ${'1.000'.padStart(14)}  ${'1.000'.padStart(17)}  kept`);
+    expect(lines[3]).toBe(`      1  0.200  ${'1.0000'.padStart(19)}  ${'0.0000'.padStart(7)}  ${'8.000'.padStart(16)}  ${'32.00'.padStart(14)}  ${'0.2500'.padStart(17)}`);
   });
 });
 

@@ -122,19 +122,22 @@ describe('hybrid advisor evidence', () => {
     const { gpu, d, docs } = await setup({ ...plan, stages: [1, 3], tokens: { 1: 32, 2: 0, 3: 2000 } });
     const before = (await d.snapshot()).params.slice();
     const labels = new Set<string>();
-    const e = await gatherEvidence(gpu, d, { docs, residuals: null, onProgress: (label) => labels.add(label) });
+    const e = await gatherEvidence(gpu, d, { docs, stage2: null, onProgress: (label) => labels.add(label) });
     expect(e).not.toBeNull();
     expect(e!.source).toBe('probe');
     expect(e!.probeTokens).toBe(32);
     expect(e!.residual).toHaveLength(2);
     for (const r of e!.residual) expect(r).toBeGreaterThan(0);
+    // The probe's Distiller measured the attention outputs' norms beside its residuals.
+    expect(e!.attentionNorm).toHaveLength(2);
+    for (const n of e!.attentionNorm) expect(n).toBeGreaterThan(0);
     expect([...labels].some((l) => l.includes('probing stage 2'))).toBe(true);
     expect([...labels].some((l) => l.includes('leave-one-out'))).toBe(true);
     expect(relErr((await d.snapshot()).params, before)).toBe(0);
 
-    // With the plan's own residuals, no probe: they are taken as given.
-    const given = await gatherEvidence(gpu, d, { docs, residuals: [1, 2] });
-    expect(given).toMatchObject({ source: 'stage 2', residual: [1, 2], probeTokens: 0, docs: 3, tokens: 50 });
+    // With the plan's own residuals and norms, no probe: they are taken as given.
+    const given = await gatherEvidence(gpu, d, { docs, stage2: { residual: [1, 2], attentionNorm: [3, 4] } });
+    expect(given).toMatchObject({ source: 'stage 2', residual: [1, 2], attentionNorm: [3, 4], probeTokens: 0, docs: 3, tokens: 50 });
     d.release();
   }, 180_000);
 });

@@ -1,8 +1,18 @@
 // The hybrid advisor's ranking (src/mohawk/hybrid-advisor.ts), held to scores worked by hand.
 import { describe, expect, it } from 'vitest';
-import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, rankLayers, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
+import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, rankLayers, relativeResiduals, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
 
-const evidence = (residual: number[], baseKl: number, looKl: number[]): AdvisorEvidence => ({ source: 'stage 2', residual, baseKl, looKl, docs: 4, tokens: 100, probeTokens: 0 });
+// Attention outputs of norm 1 unless given: the relative residual is then the raw one.
+const evidence = (residual: number[], baseKl: number, looKl: number[], attentionNorm = residual.map(() => 1)): AdvisorEvidence => ({
+  source: 'stage 2',
+  residual,
+  attentionNorm,
+  baseKl,
+  looKl,
+  docs: 4,
+  tokens: 100,
+  probeTokens: 0,
+});
 
 describe('hybrid advisor ranking', () => {
   it('scores each layer by its shares of the KL gain and of the residual, weighted 1 : 3', () => {
@@ -19,6 +29,28 @@ describe('hybrid advisor ranking', () => {
     expect(a.chosen).toEqual([1, 3]);
     expect(a.layers).toEqual([1, 3]);
     expect(adviseLayers(e, 3).chosen).toEqual([1, 2, 3]);
+  });
+
+  it('ranks by the residual relative to the attention output it fits, not the raw residual', () => {
+    // The raw residual grows with depth as the attention outputs do (as on the H200's teachers): ranked
+    // raw, the last layer would win. Relative: ρ = 1/1, 2/4, 4/16, 8/32 = 1, 0.5, 0.25, 0.25 (sum 2),
+    // shares 0.5, 0.25, 0.125, 0.125; every layer restored gains the same 0.1 of KL (share 0.25 each).
+    const looKl = [0.9, 0.9, 0.9, 0.9];
+    const raw = evidence([1, 2, 4, 8], 1, looKl);
+    expect(rankLayers(raw)).toEqual([3, 2, 1, 0]);
+    expect(adviseLayers(raw, 1).chosen).toEqual([3]);
+    const e = evidence([1, 2, 4, 8], 1, looKl, [1, 4, 16, 32]);
+    expect(relativeResiduals(e)).toEqual([1, 0.5, 0.25, 0.25]);
+    const want = [0.25 * 0.25 + 0.75 * 0.5, 0.25 * 0.25 + 0.75 * 0.25, 0.25 * 0.25 + 0.75 * 0.125, 0.25 * 0.25 + 0.75 * 0.125];
+    layerScores(e).forEach((v, l) => expect(v).toBeCloseTo(want[l]!, 12));
+    // Layers 2 and 3 tie on score and relative residual (the raw residual no longer decides): the lower first.
+    expect(rankLayers(e)).toEqual([0, 1, 2, 3]);
+    expect(adviseLayers(e, 1).chosen).toEqual([0]);
+    expect(adviseLayers(e, 2).chosen).toEqual([0, 1]);
+    // A layer whose attention output is 0 everywhere has nothing to fit: relative residual 0.
+    const silent = evidence([1, 2, 3], 0, [0, 0, 0], [0, 2, 1]);
+    expect(relativeResiduals(silent)).toEqual([0, 1, 3]);
+    layerScores(silent).forEach((v, l) => expect(v).toBeCloseTo([0, 0.25, 0.75][l]!, 12));
   });
 
   it('lets the residual decide alone when no layer lowers the KL, and the KL alone when every residual is 0', () => {
@@ -49,17 +81,29 @@ describe('hybrid advisor ranking', () => {
     expect(() => layerScores(evidence([1, 2, 3], -1, [0.9, 0.8, 0.7]))).toThrow(/held-out KL of the student is -1/);
     expect(() => layerScores(evidence([1, 2], 1, [0.9, 0.8, 0.7]))).toThrow(/2 residuals but 3 leave-one-out KLs/);
     expect(() => layerScores(evidence([], 1, []))).toThrow(/no layers to rank/);
+    expect(() => layerScores(evidence([1, 2, 3], 1, [0.9, 0.8, 0.7], [1, 1]))).toThrow(/3 residuals but 2 attention-output norms/);
+    expect(() => layerScores(evidence([1, 2, 3], 1, [0.9, 0.8, 0.7], [1, -2, 1]))).toThrow(/attention-output norm of layer 1 is -2/);
+    expect(() => layerScores(evidence([1, 2, 3], 1, [0.9, 0.8, 0.7], [1, 1, NaN]))).toThrow(/attention-output norm of layer 2 is NaN/);
   });
 
   it('records the choice and the evidence, edited or not, and reads the record back', () => {
-    const a = adviseLayers(evidence([1, 4, 2, 3], 1.0, [0.5, 1.2, 0.7, 0.8]), 2);
+    const a = adviseLayers(evidence([1, 4, 2, 3], 1.0, [0.5, 1.2, 0.7, 0.8], [2, 8, 1, 4]), 2);
     const r = adviceRecord(a);
-    expect(r).toMatchObject({ k: 2, chosen: [1, 3], attention_layers: [1, 3], edited: false, evidence: { source: 'stage 2', stage2_residual: [1, 4, 2, 3], held_out_kl: 1, leave_one_out_kl: [0.5, 1.2, 0.7, 0.8], docs: 4, tokens: 100, probe_tokens: 0 } });
+    expect(r).toMatchObject({
+      k: 2,
+      // ρ = 0.5, 0.5, 2, 0.75: scores .225, .1, .475, .2.
+      chosen: [0, 2],
+      attention_layers: [0, 2],
+      edited: false,
+      evidence: { source: 'stage 2', stage2_residual: [1, 4, 2, 3], attention_norm: [2, 8, 1, 4], relative_residual: [0.5, 0.5, 2, 0.75], held_out_kl: 1, leave_one_out_kl: [0.5, 1.2, 0.7, 0.8], docs: 4, tokens: 100, probe_tokens: 0 },
+    });
     expect((r.scores as number[]).length).toBe(4);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     expect(adviceFromRecord(JSON.parse(JSON.stringify(r)))).toEqual(a);
     expect(adviceRecord({ ...a, layers: [0] }).edited).toBe(true);
     expect(adviceFromRecord({ k: 2 })).toBeNull();
+    const e = r.evidence as Record<string, unknown>;
+    expect(adviceFromRecord({ ...r, evidence: { ...e, attention_norm: undefined } })).toBeNull();
     expect(adviceFromRecord(null)).toBeNull();
   });
 

@@ -57,6 +57,8 @@ describe('auto:K in a run', () => {
     expect(a.layers).toEqual(a.chosen);
     expect(a.evidence).toMatchObject({ source: 'stage 2', docs: 2, probeTokens: 0 });
     expect(a.evidence.residual).toHaveLength(2);
+    expect(a.evidence.attentionNorm).toHaveLength(2);
+    for (const n of a.evidence.attentionNorm) expect(n).toBeGreaterThan(0);
     // Announced after stage 2's end and before stage 3 began; stage 3 trained the hybrid.
     const at = (f: (e: RunEvent) => boolean) => events.findIndex(f);
     expect(at((e) => e.type === 'advice')).toBeGreaterThan(at((e) => e.type === 'stage' && e.stage === 2 && e.state === 'finished'));
@@ -68,6 +70,7 @@ describe('auto:K in a run', () => {
     expect(saved.stage).toBe(3);
     expect(saved.advice).toMatchObject({ k: 1, attention_layers: a.layers, evidence: { source: 'stage 2' } });
     expect(saved.residuals).toEqual(a.evidence.residual);
+    expect(saved.attentionNorms).toEqual(a.evidence.attentionNorm);
 
     const again: RunEvent[] = [];
     const resumed = await setup(plan, store, (e) => again.push(e), { resume: true });
@@ -79,7 +82,9 @@ describe('auto:K in a run', () => {
     expect(again.some((e) => e.type === 'progress' && e.label.startsWith('hybrid advisor'))).toBe(false);
     const cfg = await configJson(resumed);
     expect(cfg.attention_layers).toEqual(a.layers);
-    expect(cfg.hybrid_advisor).toMatchObject({ k: 1, chosen: a.chosen, attention_layers: a.layers, edited: false, scores: a.scores, evidence: { source: 'stage 2', leave_one_out_kl: a.evidence.looKl } });
+    expect(cfg.hybrid_advisor).toMatchObject({ k: 1, chosen: a.chosen, attention_layers: a.layers, edited: false, scores: a.scores, evidence: { source: 'stage 2', leave_one_out_kl: a.evidence.looKl, stage2_residual: a.evidence.residual, attention_norm: a.evidence.attentionNorm } });
+    const rho = (cfg.hybrid_advisor as { evidence: { relative_residual: number[] } }).evidence.relative_residual;
+    rho.forEach((v, l) => expect(v).toBeCloseTo(a.evidence.residual[l]! / a.evidence.attentionNorm[l]!, 12));
     expect((cfg.mohawk as { plan: DistillPlan }).plan.attentionAuto).toBe(1);
     resumed.release();
   }, 300_000);

@@ -11,7 +11,7 @@ beforeEach(() => useUi.setState(initial, true));
 
 describe('the hybrid advisor', () => {
   it('shows its ranking, waiting or not, until a new run clears it', () => {
-    const advice = { k: 1, chosen: [1], layers: [1], scores: [0.2, 0.8], evidence: { source: 'stage 2' as const, residual: [1, 2], baseKl: 1, looKl: [1, 0.5], docs: 2, tokens: 10, probeTokens: 0 } };
+    const advice = { k: 1, chosen: [1], layers: [1], scores: [0.2, 0.8], evidence: { source: 'stage 2' as const, residual: [1, 2], attentionNorm: [2, 2], baseKl: 1, looKl: [1, 0.5], docs: 2, tokens: 10, probeTokens: 0 } };
     ev({ type: 'advice', advice, awaiting: true });
     expect(useUi.getState().advice).toEqual({ advice, awaiting: true });
     ev({ type: 'advice', advice: { ...advice, layers: [0] }, awaiting: false });

@@ -17,7 +17,7 @@ import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type Checkpoin
 import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, type Packing, type Recompute, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint, type RunEvent, type RunState } from '../../mohawk/run';
-import { adviceRecord, klGains, type HybridAdvice } from '../../mohawk/hybrid-advisor';
+import { adviceRecord, klGains, relativeResiduals, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { corpusModeFor, stagePrefixes, STREAM_BYTES, TokenStream, type CorpusMode } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
@@ -45,7 +45,7 @@ export const distillFlags = {
     type: 'string',
     help:
       'layers that keep the teacher attention, e.g. 0,3 (a hybrid student; default none), or auto:K: after stage 2 (without one, a short probe of stages 1-2) ' +
-      'the hybrid advisor ranks the layers by their stage-2 residual and a leave-one-out held-out KL, and stage 3 trains with the K best as attention ' +
+      'the hybrid advisor ranks the layers by their stage-2 residual (relative to the attention output it fits) and a leave-one-out held-out KL, and stage 3 trains with the K best as attention ' +
       '(the choice and its evidence go to OUT/config.json as "hybrid_advisor", and with --json to a stdout line)',
   },
   warmup: { type: 'string', help: `fraction of each stage's steps warming up (default ${DEFAULT_PLAN.warmup})` },
@@ -631,14 +631,15 @@ export const command: Command = {
 export function adviceLines(a: HybridAdvice): string[] {
   const e = a.evidence;
   const gains = klGains(e);
+  const rho = relativeResiduals(e);
   const from = e.source === 'probe' ? `a probe of stages 1-2 (${fmtTokens(e.probeTokens)} tokens)` : 'stage 2';
   return [
     `hybrid advisor: attention in layer${a.layers.length === 1 ? '' : 's'} ${a.layers.join(', ') || 'none'} for stage 3 (auto:${a.k}); ` +
       `held-out KL to the teacher ${e.baseKl.toFixed(4)} nats/token over ${e.tokens.toLocaleString('en-US')} positions, residuals from ${from}`,
-    '  layer  score   KL with it restored  KL gain  stage-2 residual',
+    '  layer  score   KL with it restored  KL gain  stage-2 residual  attention norm  relative residual',
     ...a.scores.map(
       (sc, l) =>
-        `  ${String(l).padStart(5)}  ${sc.toFixed(3)}  ${e.looKl[l]!.toFixed(4).padStart(19)}  ${gains[l]!.toFixed(4).padStart(7)}  ${e.residual[l]!.toPrecision(4).padStart(16)}${a.layers.includes(l) ? '  kept' : ''}`,
+        `  ${String(l).padStart(5)}  ${sc.toFixed(3)}  ${e.looKl[l]!.toFixed(4).padStart(19)}  ${gains[l]!.toFixed(4).padStart(7)}  ${e.residual[l]!.toPrecision(4).padStart(16)}  ${e.attentionNorm[l]!.toPrecision(4).padStart(14)}  ${rho[l]!.toPrecision(4).padStart(17)}${a.layers.includes(l) ? '  kept' : ''}`,
     ),
   ];
 }

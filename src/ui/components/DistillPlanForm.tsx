@@ -173,7 +173,7 @@ function AttentionAuto() {
     <div className="field wide auto-k">
       <label
         className="toggle-field"
-        title="After stage 2 (or a short probe of stages 1–2 when the plan has no stage 2), rank the layers by their stage-2 residual and by the held-out KL with each layer alone restored to attention; keep the K best as attention in stage 3. The page shows the ranking and waits for you to accept or edit it."
+        title="After stage 2 (or a short probe of stages 1–2 when the plan has no stage 2), rank the layers by their stage-2 residual relative to the attention output it fits and by the held-out KL with each layer alone restored to attention; keep the K best as attention in stage 3. The page shows the ranking and waits for you to accept or edit it."
       >
         <input
           type="checkbox"

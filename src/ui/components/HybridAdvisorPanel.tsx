@@ -2,7 +2,7 @@ import { Component, useEffect, useRef, useState, type ReactNode } from 'react';
 import uPlot from 'uplot';
 import { useUi } from '../store';
 import { adviceBars, adviceData, adviceOptions } from '../advice-chart';
-import { klGains, layerChoiceProblem, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
+import { klGains, layerChoiceProblem, relativeResiduals, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { chooseAttentionLayers } from '../engine-actions';
 import { tokens as fmtTokens } from '../../util/format';
 
@@ -41,6 +41,7 @@ function AdviceChart({ advice, keep }: { advice: HybridAdvice; keep: number[] })
 function EvidenceTable({ advice, keep, editable, toggle }: { advice: HybridAdvice; keep: number[]; editable: boolean; toggle(l: number): void }) {
   const e = advice.evidence;
   const gains = klGains(e);
+  const rho = relativeResiduals(e);
   return (
     <table className="advice-table" data-testid="advice-table">
       <thead>
@@ -51,6 +52,8 @@ function EvidenceTable({ advice, keep, editable, toggle }: { advice: HybridAdvic
           <th title="held-out KL(teacher ‖ student) per position with this layer alone restored to the teacher's attention">KL restored</th>
           <th title="how much restoring the layer lowers the held-out KL (0 when it does not)">KL gain</th>
           <th title="the layer's stage-2 loss: mean L2 distance per token between its mixer's output and the teacher's attention output">stage-2 residual</th>
+          <th title="mean L2 norm per token of the teacher's attention output at this layer, over the same stage-2 steps">attention norm</th>
+          <th title="the stage-2 residual over the attention norm: the share of the layer's attention output its mixer could not fit; the score weighs this">relative residual</th>
         </tr>
       </thead>
       <tbody>
@@ -67,6 +70,8 @@ function EvidenceTable({ advice, keep, editable, toggle }: { advice: HybridAdvic
             <td>{e.looKl[l]!.toFixed(4)}</td>
             <td>{gains[l]!.toFixed(4)}</td>
             <td>{e.residual[l]!.toPrecision(4)}</td>
+            <td>{e.attentionNorm[l]!.toPrecision(4)}</td>
+            <td>{rho[l]!.toPrecision(4)}</td>
           </tr>
         ))}
       </tbody>
@@ -156,7 +161,7 @@ export function HybridAdvisorPanel() {
           <Advice advice={state.advice} awaiting={state.awaiting} />
         ) : (
           <p className="muted small">
-            auto:{auto}: after stage 2 the advisor ranks the layers by their stage-2 residual and by the held-out KL with each
+            auto:{auto}: after stage 2 the advisor ranks the layers by their stage-2 residual relative to the attention output it fits and by the held-out KL with each
             layer alone restored to attention; you then accept or edit the {auto} it keeps before stage 3.
           </p>
         )}
