@@ -4,7 +4,8 @@
 # (a dist-node folder each: the build before a change and after it), with the peak resident memory of the
 # node process (scripts/bench/peak_rss.py) and nvidia-smi's memory.used every 0.2 s. From the repository
 # root on the GPU machine, with .gpu/ and the builds carried. Under $OUT: SHAPE-BUILD.{jsonl,log,rss.json},
-# SHAPE-BUILD-smi.txt, SHAPE-teacher.json.
+# SHAPE-BUILD-smi.txt and SHAPE-BUILD-rss.txt (GPU and host memory every 0.2 s), SHAPE-teacher.json; all
+# of it in host-memory.tgz.
 #   SHAPE=phi-1.5 bash scripts/bench/host_memory.sh bench/dist/old-node dist-node
 set -u
 out=${OUT:-bench-out}
@@ -23,11 +24,12 @@ for build in "$@"; do
   ( while true; do echo "$(date +%s.%N) $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits)"; sleep 0.2; done ) > "$out/$SHAPE-$name-smi.txt" &
   smi=$!
   rm -rf "/tmp/distill-$name"
-  python3 scripts/bench/peak_rss.py "$SHAPE $name" -- node "$build/mohawk.mjs" distill --teacher "$dir" --data "$corpus" --out "/tmp/distill-$name" \
+  python3 scripts/bench/peak_rss.py "$SHAPE $name" --samples "$out/$SHAPE-$name-rss.txt" -- node "$build/mohawk.mjs" distill --teacher "$dir" --data "$corpus" --out "/tmp/distill-$name" \
     --stages 1,2,3 --tokens "1:$tokens,2:$tokens,3:$tokens" --seq "$SEQ" --batch "$BATCH" --stream-layers --freeze-mlp --save-every 100000 \
-    --eval-docs 4 --json 2> "$out/$SHAPE-$name.log" > "$out/$SHAPE-$name.jsonl"
+    --eval-docs 4 --json 2> "$out/$SHAPE-$name.log" | while IFS= read -r l; do echo "$(date +%s.%N) $l"; done > "$out/$SHAPE-$name.jsonl"
   kill "$smi"
   tail -1 "$out/$SHAPE-$name.log" > "$out/$SHAPE-$name.rss.json"
   echo "$name: $(cat "$out/$SHAPE-$name.rss.json"), nvidia-smi peak $(awk '{ if ($2 > m) m = $2 } END { print m }' "$out/$SHAPE-$name-smi.txt") MiB"
   rm -rf "/tmp/distill-$name"
+  tar czf "$out/host-memory.tgz" -C "$out" --exclude host-memory.tgz .
 done

@@ -9,6 +9,10 @@
 
 import { readText, type ByteSource, type FileSet } from './files';
 import { rawToF32, type RawTensor } from './half';
+import { joinBytes, type LazyBytes } from './bytes';
+
+// Kept here too: many modules take it with the safetensors they join.
+export { joinBytes };
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 
@@ -199,26 +203,8 @@ export function writeSafetensors(
   return joinBytes(safetensorsParts(tensors, metadata));
 }
 
-/** One array from several (they must add up to less than a typed array can hold, 4 GiB). */
-export function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/**
- * The safetensors file as parts to write one after another: the header, then a view of each tensor's
- * data (no copy), so files larger than one typed array can hold (4 GiB) can be written.
- */
-export function safetensorsParts(
-  tensors: { name: string; shape: number[]; data: Float32Array }[],
-  metadata?: Record<string, string>,
-): Uint8Array[] {
+/** The header of a safetensors file of F32 tensors laid out in order, contiguous, padded with spaces to a multiple of 8 bytes. */
+function safetensorsHeader(tensors: readonly { name: string; shape: number[] }[], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = Object.create(null);
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
@@ -226,9 +212,6 @@ export function safetensorsParts(
     if (t.name === '__metadata__' || Object.hasOwn(header, t.name)) throw new SafetensorsError(`writeSafetensors: duplicate or reserved name "${t.name}"`);
     if (!t.shape.every(isIndex)) throw new SafetensorsError(`writeSafetensors: tensor "${t.name}": bad shape ${JSON.stringify(t.shape)}`);
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) {
-      throw new SafetensorsError(`writeSafetensors: tensor "${t.name}": shape ${JSON.stringify(t.shape)} has ${count} elements, data ${t.data.length}`);
-    }
     header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * count] };
     offset += 4 * count;
   }
@@ -242,16 +225,59 @@ export function safetensorsParts(
   const head = new Uint8Array(8 + json.length);
   new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
   head.set(json, 8);
-  // Views of at most 1 GiB: a Uint8Array holds fewer than 2³² bytes, and a 1.5B-parameter optimizer
-  // moment is 6 GB.
-  const parts: Uint8Array[] = [head];
+  return head;
+}
+
+const countOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Views of at most 1 GiB: a Uint8Array holds fewer than 2³² bytes, and a 1.5B-parameter optimizer moment is 6 GB. */
+function* viewsOf(data: Float32Array): Iterable<Uint8Array> {
   const PIECE = 2 ** 30;
+  for (let at = 0; at < data.byteLength; at += PIECE) yield new Uint8Array(data.buffer, data.byteOffset + at, Math.min(PIECE, data.byteLength - at));
+}
+
+/**
+ * The safetensors file as parts to write one after another: the header, then a view of each tensor's
+ * data (no copy), so files larger than one typed array can hold (4 GiB) can be written.
+ */
+export function safetensorsParts(
+  tensors: { name: string; shape: number[]; data: Float32Array }[],
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   for (const t of tensors) {
-    for (let at = 0; at < t.data.byteLength; at += PIECE) {
-      parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset + at, Math.min(PIECE, t.data.byteLength - at)));
+    const count = countOf(t.shape);
+    if (t.shape.every(isIndex) && count !== t.data.length) {
+      throw new SafetensorsError(`writeSafetensors: tensor "${t.name}": shape ${JSON.stringify(t.shape)} has ${count} elements, data ${t.data.length}`);
     }
   }
+  const parts: Uint8Array[] = [safetensorsHeader(tensors, metadata)];
+  for (const t of tensors) parts.push(...viewsOf(t.data));
   return parts;
+}
+
+/**
+ * The safetensors file made as it is written: the header at once (from the shapes), then each
+ * tensor's values as its `data()` yields them, piece by piece (read from the GPU or a teacher's
+ * files), so the host never holds more than one piece. A tensor whose pieces do not add up to its
+ * shape throws when the last one is taken.
+ */
+export function safetensorsLazy(tensors: { name: string; shape: number[]; data: () => AsyncIterable<Float32Array> }[], metadata?: Record<string, string>): LazyBytes {
+  const head = safetensorsHeader(tensors, metadata);
+  return {
+    byteLength: head.length + tensors.reduce((a, t) => a + 4 * countOf(t.shape), 0),
+    async *pieces() {
+      yield head;
+      for (const t of tensors) {
+        let n = 0;
+        for await (const piece of t.data()) {
+          n += piece.length;
+          if (n > countOf(t.shape)) break;
+          yield* viewsOf(piece);
+        }
+        if (n !== countOf(t.shape)) throw new SafetensorsError(`writeSafetensors: tensor "${t.name}": shape ${JSON.stringify(t.shape)} has ${countOf(t.shape)} elements, its pieces ${n}`);
+      }
+    },
+  };
 }
 
 /** A checkpoint split over several files, described by `model.safetensors.index.json`. */

@@ -19,6 +19,20 @@ export interface Chunk {
   size: number;
 }
 
+/**
+ * Where flat floats [from, from + count) of a chunked layout lie, chunk by chunk (a range may span
+ * chunks): `offset` bytes into chunk `chunk`, `at` bytes into a buffer that holds the range alone.
+ */
+export function chunkPieces(chunks: readonly Chunk[], from: number, count: number): { chunk: number; offset: number; at: number; bytes: number }[] {
+  const out: { chunk: number; offset: number; at: number; bytes: number }[] = [];
+  chunks.forEach((c, k) => {
+    const lo = Math.max(from, c.start);
+    const hi = Math.min(from + count, c.start + c.size);
+    if (hi > lo) out.push({ chunk: k, offset: (lo - c.start) * 4, at: (lo - from) * 4, bytes: (hi - lo) * 4 });
+  });
+  return out;
+}
+
 /** Floats a slice of `count` takes in the layout, alignment gap included. */
 const aligned = (count: number) => Math.ceil(count / ALIGN) * ALIGN;
 

@@ -6,7 +6,8 @@
 // weights are the multipliers the norms apply, so a gemma3_text teacher's (stored as w, applied as
 // 1 + w) are saved as 1 + w and read back as they are (teacher_config's offset is for checkpoints only).
 import { configObject, ConfigError, parseConfig, type ArchConfig } from '../io/config';
-import { joinBytes, safetensorsParts } from '../io/safetensors';
+import { safetensorsLazy, safetensorsParts } from '../io/safetensors';
+import { joinBytes, type Bytes } from '../io/bytes';
 import { MIXER_CONV_K, MIXER_DEFAULT_CHUNK, mixerDims, type MixerShape } from './mamba-mixer-shape';
 import { studentShapes } from './student';
 
@@ -37,10 +38,10 @@ export interface NamedBytes {
   bytes: Uint8Array;
 }
 
-/** A file as parts to write one after another (model.safetensors can be larger than one typed array). */
+/** A file as parts to write one after another, or made piece by piece (model.safetensors can be larger than one typed array, or than the host should hold). */
 export interface NamedParts {
   name: string;
-  parts: Uint8Array[];
+  parts: Bytes;
 }
 
 /** The student's config.json object. */
@@ -136,16 +137,17 @@ export function parseStudentConfig(json: unknown, where = 'config.json'): Parsed
  */
 interface ExportArgs {
   configJson: Record<string, unknown>;
-  tensors: Map<string, Float32Array>;
+  /** Values, or a read of them made when model.safetensors is written (one tensor on the host at a time). */
+  tensors: Map<string, Float32Array | (() => Promise<Float32Array>)>;
   shapes: Map<string, number[]>;
   tokenizerFiles: NamedBytes[];
 }
 
-export function exportStudentFiles(args: ExportArgs): NamedBytes[] {
-  return exportStudentParts(args).map((f) => ({ name: f.name, bytes: joinBytes(f.parts) }));
+export function exportStudentFiles(args: ExportArgs & { tensors: Map<string, Float32Array> }): NamedBytes[] {
+  return exportStudentParts(args).map((f) => ({ name: f.name, bytes: joinBytes(f.parts as Uint8Array[]) }));
 }
 
-/** As exportStudentFiles, with model.safetensors as parts (views of the tensors, no copy). */
+/** As exportStudentFiles, with model.safetensors made as it is written (views of the tensors given, reads of the others). */
 export function exportStudentParts(args: ExportArgs): NamedParts[] {
   const spec = parseStudentConfig(args.configJson);
   const want = studentShapes({ config: spec.teacher, mixer: spec.mixer, attentionLayers: spec.attentionLayers });
@@ -155,18 +157,24 @@ export function exportStudentParts(args: ExportArgs): NamedParts[] {
     if (!got) problems.push(`${name} is missing`);
     else if (got.join() !== shape.join()) problems.push(`${name} has shape [${got}], config.json implies [${shape}]`);
     else if (!args.tensors.has(name)) problems.push(`${name} has a shape but no values`);
-    else if (args.tensors.get(name)!.length !== shape.reduce((a, b) => a * b, 1)) {
-      problems.push(`${name} holds ${args.tensors.get(name)!.length} values for shape [${shape}]`);
+    else {
+      const t = args.tensors.get(name)!;
+      if (typeof t !== 'function' && t.length !== shape.reduce((a, b) => a * b, 1)) problems.push(`${name} holds ${t.length} values for shape [${shape}]`);
     }
   }
   for (const name of args.shapes.keys()) if (!want.has(name)) problems.push(`${name} is not a tensor of this student`);
   if (problems.length) throw new Error(`export: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` and ${problems.length - 5} more` : ''}`);
   if (!args.tokenizerFiles.some((f) => f.name === 'tokenizer.json')) throw new Error('export: the teacher\'s tokenizer.json is missing');
 
-  const model = safetensorsParts(
-    [...want].map(([name, shape]) => ({ name, shape, data: args.tensors.get(name)! })),
-    { ...STUDENT_METADATA },
-  );
+  // Views of the arrays when every tensor is given; otherwise made as it is written, where a read's
+  // count is checked (safetensorsLazy), a given array's above.
+  const given = [...want].map(([name, shape]) => ({ name, shape, data: args.tensors.get(name)! }));
+  const model = given.every((t): t is typeof t & { data: Float32Array } => typeof t.data !== 'function')
+    ? safetensorsParts(given, { ...STUDENT_METADATA })
+    : safetensorsLazy(
+        given.map(({ name, shape, data: t }) => ({ name, shape, data: async function* () { yield typeof t === 'function' ? await t() : t; } })),
+        { ...STUDENT_METADATA },
+      );
   const config = new TextEncoder().encode(JSON.stringify(args.configJson, null, 2) + '\n');
   const tok = args.tokenizerFiles.filter((f) => (TOKENIZER_FILES as readonly string[]).includes(f.name));
   return [{ name: 'model.safetensors', parts: model }, { name: 'config.json', parts: [config] }, ...tok.map((f) => ({ name: f.name, parts: [f.bytes] }))];

@@ -5,7 +5,7 @@
 import type { Bindable, Gpu } from '../gpu/runtime';
 import type { AdamWChunk } from '../kernels/adamw';
 import type { ArchConfig } from '../io/config';
-import { FlatParams, normal, normalRange, type Chunk } from './params';
+import { chunkPieces, FlatParams, normal, normalRange, type Chunk } from './params';
 import { Activations, AttentionMixer, type Weights } from './layers';
 import { MambaMixer } from './mamba-mixer';
 import { mixerDims, mixerParamShapes, MIXER_CONV_K, type MixerShape } from './mamba-mixer-shape';
@@ -138,6 +138,13 @@ export class ParamSet implements Weights {
   write(bufs: GPUBuffer[], flat: Float32Array): void {
     if (flat.length !== this.layout.size) throw new Error(`${this.label}: ${flat.length} packed values for a layout of ${this.layout.size}`);
     this.chunks.forEach((c, k) => this.gpu.write(bufs[k]!, flat.subarray(c.start, c.start + c.size)));
+  }
+
+  /** Flat floats [from, from + count) of chunk buffers made by `buffers`, read back from the GPU (a checkpoint's piece). */
+  async readRange(bufs: GPUBuffer[], from: number, count: number): Promise<Float32Array> {
+    const out = new Float32Array(count);
+    for (const p of chunkPieces(this.chunks, from, count)) out.set(await this.gpu.read({ buffer: bufs[p.chunk]!, offset: p.offset, size: p.bytes }), p.at / 4);
+    return out;
   }
 
   /** Chunk buffers made by `buffers` (the parameters by default) back in the full layout, one chunk at a time. */

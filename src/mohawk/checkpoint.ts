@@ -10,15 +10,13 @@
 // (writeAll: a folder, OPFS) write both safetensors files before replacing either, so that a save
 // failing on a full disk puts the last state.json back and loses nothing.
 import { bytesSource } from '../io/files';
-import { joinBytes, SafetensorsFile, safetensorsParts } from '../io/safetensors';
+import { bytesLength, collectBytes, joinBytes, piecesOf, type Bytes } from '../io/bytes';
+import { SafetensorsFile, safetensorsLazy } from '../io/safetensors';
 
-const byteLength = (parts: readonly Uint8Array[]) => parts.reduce((a, p) => a + p.length, 0);
-/** What a store's write was given, as parts to write in order. */
-const partsOf = (bytes: Uint8Array | readonly Uint8Array[]): readonly Uint8Array[] => (bytes instanceof Uint8Array ? [bytes] : bytes);
 
 export interface CheckpointStore {
-  /** Several parts are written one after another (a file larger than one typed array can hold). */
-  write(name: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /** Parts, or pieces made on demand, are written one after another (a file larger than one typed array, or than the host should hold, can be written). */
+  write(name: string, bytes: Bytes): Promise<void>;
   /** The file's bytes, or null when there is no such file. */
   read(name: string): Promise<Uint8Array | null>;
   /** Removes the file; nothing happens when there is none. */
@@ -30,7 +28,7 @@ export interface CheckpointStore {
    * Writes several files, replacing none until all are written: a failure before that (a full disk)
    * throws a StoreWriteError with `untouched`, every file as it was.
    */
-  writeAll?(files: readonly (readonly [string, Uint8Array | readonly Uint8Array[]])[]): Promise<void>;
+  writeAll?(files: readonly (readonly [string, Bytes])[]): Promise<void>;
 }
 
 export class StoreWriteError extends Error {
@@ -65,6 +63,28 @@ export interface ParamSlot {
   offset: number;
   count: number;
   shape: number[];
+}
+
+/** Flat floats read a range at a time (the student on the GPU), so that a save holds one piece of them on the host. */
+export interface FlatReader {
+  readonly length: number;
+  read(from: number, count: number): Promise<Float32Array>;
+}
+
+/** Floats a save reads at once from a FlatReader: 64 MiB. */
+const SAVE_PIECE = 2 ** 24;
+
+/** A checkpoint to save: its floats in arrays, or read piece by piece while the files are written. */
+export type CheckpointToSave = Omit<Checkpoint, 'params' | 'm' | 'v'> & { params: Float32Array | FlatReader; m: Float32Array | FlatReader; v: Float32Array | FlatReader };
+
+/** Floats [from, from + count) of `f` in pieces of at most SAVE_PIECE. */
+function floatRange(f: Float32Array | FlatReader, from: number, count: number): () => AsyncIterable<Float32Array> {
+  return async function* () {
+    for (let at = 0; at < count; at += SAVE_PIECE) {
+      const n = Math.min(SAVE_PIECE, count - at);
+      yield f instanceof Float32Array ? f.subarray(from + at, from + at + n) : await f.read(from + at, n);
+    }
+  };
 }
 
 export interface Checkpoint {
@@ -106,8 +126,12 @@ function newId(): string {
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
-/** Writes a checkpoint: state.json removed, student and optimizer written, state.json written last. */
-export async function saveCheckpoint(store: CheckpointStore, ck: Checkpoint): Promise<void> {
+/**
+ * Writes a checkpoint: state.json removed, student and optimizer written, state.json written last. A
+ * FlatReader's floats are read as the files are written, a piece at a time: its source must not change
+ * until the promise settles.
+ */
+export async function saveCheckpoint(store: CheckpointStore, ck: CheckpointToSave): Promise<void> {
   const size = ck.params.length;
   const fail = (m: string): never => {
     throw new CheckpointError(`saveCheckpoint: ${m}`);
@@ -117,14 +141,14 @@ export async function saveCheckpoint(store: CheckpointStore, ck: Checkpoint): Pr
   if (typeof ck.state !== 'object' || ck.state === null || Array.isArray(ck.state)) fail('state is not a JSON object');
   const id = newId();
   const meta = { format: 'pt', producer: 'mohawk-studio', checkpoint: id };
-  const student = safetensorsParts(
-    [...ck.paramShapes].map(([name, s]) => ({ name, shape: s.shape, data: ck.params.subarray(s.offset, s.offset + s.count) })),
+  const student = safetensorsLazy(
+    [...ck.paramShapes].map(([name, s]) => ({ name, shape: s.shape, data: floatRange(ck.params, s.offset, s.count) })),
     meta,
   );
-  const optimizer = safetensorsParts(
+  const optimizer = safetensorsLazy(
     [
-      { name: 'm', shape: [size], data: ck.m },
-      { name: 'v', shape: [size], data: ck.v },
+      { name: 'm', shape: [size], data: floatRange(ck.m, 0, size) },
+      { name: 'v', shape: [size], data: floatRange(ck.v, 0, size) },
     ],
     meta,
   );
@@ -133,7 +157,7 @@ export async function saveCheckpoint(store: CheckpointStore, ck: Checkpoint): Pr
     version: VERSION,
     id,
     savedAt: Date.now(),
-    files: { [STUDENT_FILE]: byteLength(student), [OPTIMIZER_FILE]: byteLength(optimizer) },
+    files: { [STUDENT_FILE]: bytesLength(student), [OPTIMIZER_FILE]: bytesLength(optimizer) },
     size,
     layout: [...ck.paramShapes].map(([name, s]) => ({ name, offset: s.offset, shape: s.shape })),
     state: ck.state,
@@ -271,7 +295,7 @@ export function memoryStore(): RunFiles & { files: Map<string, Uint8Array> } {
     files,
     async write(name, bytes) {
       checkName(name);
-      files.set(name, joinBytes(partsOf(bytes)).slice());
+      files.set(name, (await collectBytes(bytes)).slice());
     },
     async read(name) {
       const b = files.get(name);
@@ -306,13 +330,13 @@ const TMP = '.partial-';
 export function folderStore(path: string): RunFiles {
   const at = (name: string) => `${path.replace(/[\\/]+$/, '')}/${name}`;
   /** Writes and flushes the bytes under a temporary name beside `name`, pushed to `tmps` before it is written. */
-  const writeTemporary = async (fs: NodeFs, name: string, bytes: Uint8Array | readonly Uint8Array[], tmps: string[]): Promise<void> => {
+  const writeTemporary = async (fs: NodeFs, name: string, bytes: Bytes, tmps: string[]): Promise<void> => {
     checkName(name);
     const tmp = at(`${TMP}${name}-${newId()}`);
     tmps.push(tmp);
     const h = await fs.open(tmp, 'w');
     try {
-      for (const part of partsOf(bytes)) await h.write(part);
+      for await (const part of piecesOf(bytes)) await h.write(part);
       await h.sync();
     } finally {
       await h.close();
@@ -495,7 +519,7 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
         for (const [k, [, bytes]] of files.entries()) {
           const w = await handles[k]!.createWritable!();
           ws.push(w);
-          for (const part of partsOf(bytes)) await w.write(part);
+          for await (const part of piecesOf(bytes)) await w.write(part);
         }
       } catch (e) {
         for (const w of ws) await w.abort?.().catch(() => {});
@@ -514,11 +538,10 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
     },
     async write(name, bytes) {
       checkName(name);
-      const parts = partsOf(bytes);
       // Each part in full from `at`, which a sync handle may take in several writes.
-      const putAll = (h: OpfsSyncHandle) => {
+      const putAll = async (h: OpfsSyncHandle) => {
         let at = 0;
-        for (const part of parts) {
+        for await (const part of piecesOf(bytes)) {
           let done = 0;
           while (done < part.length) done += h.write(part.subarray(done), { at: at + done });
           at += part.length;
@@ -529,7 +552,7 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
       if (probe.createWritable) {
         const w = await probe.createWritable();
         try {
-          for (const part of parts) await w.write(part);
+          for await (const part of piecesOf(bytes)) await w.write(part);
         } catch (e) {
           await w.abort?.();
           throw e;
@@ -543,7 +566,7 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
       const h = await tmp.createSyncAccessHandle();
       try {
         h.truncate(0);
-        putAll(h);
+        await putAll(h);
         h.flush();
       } finally {
         h.close();
@@ -558,7 +581,7 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
         const h2 = await probe.createSyncAccessHandle!();
         try {
           h2.truncate(0);
-          putAll(h2);
+          await putAll(h2);
           h2.flush();
         } finally {
           h2.close();

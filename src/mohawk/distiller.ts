@@ -9,6 +9,7 @@ import { exportStudentParts, studentConfigJson, type NamedBytes, type NamedParts
 import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type GpuStudent, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
+import type { CheckpointToSave, FlatReader } from './checkpoint';
 import type { TokenStream } from './token-stream';
 import { recomputes, streamedStudentOnGpu, sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
 
@@ -371,11 +372,17 @@ export class Distiller {
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
   async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>, hybridAdvisor: Record<string, unknown> | null = null): Promise<NamedParts[]> {
     const st = this.state;
-    const held = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
-    // Borrowed (frozen) MLPs are the teacher's: the exported student holds them like any tensor.
+    // Each tensor is read when model.safetensors is written, from the GPU (or the host copy), one at a
+    // time. Borrowed (frozen) MLPs are the teacher's, read from its files: the exported student holds
+    // them like any tensor. Nothing may step until the files are written.
     const shapes = studentShapes(this.spec);
-    const values = new Map<string, Float32Array>();
-    for (const n of shapes.keys()) values.set(n, held.get(n) ?? (await this.teacher.source.read(n)));
+    const values = new Map<string, Float32Array | (() => Promise<Float32Array>)>();
+    for (const n of shapes.keys()) {
+      const s = this.layout.slices.get(n);
+      if (!s) values.set(n, () => this.teacher.source.read(n));
+      else if (st.where === 'host') values.set(n, st.params.subarray(s.offset, s.offset + s.count));
+      else values.set(n, () => st.student.readRange(st.student.values, s.offset, s.count));
+    }
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance, hybridAdvisor });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
   }
@@ -389,6 +396,19 @@ export class Distiller {
     const [params, m, v] = st.where === 'gpu' ? [await st.student.readFlat(), await st.student.readFlat(st.m), await st.student.readFlat(st.v)] : [st.params, st.m, st.v];
     const paramShapes = new Map([...this.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
     return { params, m, v, paramShapes };
+  }
+
+  /**
+   * What a checkpoint saves, read piece by piece as it is written (saveCheckpoint): from the GPU while
+   * the student is there, so the host never holds the whole student or its moments; nothing may step
+   * until the save is done.
+   */
+  checkpointSource(): Omit<CheckpointToSave, 'state'> {
+    const st = this.state;
+    const paramShapes = new Map([...this.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
+    if (st.where === 'host') return { params: st.params, m: st.m, v: st.v, paramShapes };
+    const reader = (bufs: GPUBuffer[]): FlatReader => ({ length: this.layout.size, read: (from, count) => st.student.readRange(bufs, from, count) });
+    return { params: reader(st.student.values), m: reader(st.m), v: reader(st.v), paramShapes };
   }
 
   /** Puts a checkpoint's parameters and moments back; its layout must be this student's. */

@@ -489,7 +489,8 @@ export class Run {
     const last = this.lastSaved;
     if (last && last.stage === stage && last.step === step && last.stageDone === stageDone) return;
     const plan = this.plan;
-    const snap = await this.distiller.snapshot();
+    // Read from the GPU while the files are written: the run steps again only after the save.
+    const snap = this.distiller.checkpointSource();
     const state: RunState = {
       stage,
       step,
@@ -611,7 +612,7 @@ export class Run {
     return this.startedAt;
   }
 
-  /** The student's files (model.safetensors in parts, config.json, the teacher's tokenizer files) with a record of what ran. */
+  /** The student's files (model.safetensors made as it is written, config.json, the teacher's tokenizer files) with a record of what ran. */
   async studentFiles(): Promise<NamedParts[]> {
     const files = this.s.teacherFiles;
     const tokenizerFiles: NamedBytes[] = [];

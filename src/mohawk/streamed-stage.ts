@@ -38,7 +38,7 @@ import { gpuBytes, keepsCheckpointPrecision, uploadTensor, type TeacherSource, t
 import type { CanonicalTensor } from '../models/arch';
 import { rawToF32, type RawTensor } from '../io/half';
 import { embedding } from '../kernels/embedding';
-import type { Chunk, FlatParams } from '../models/params';
+import { chunkPieces, type FlatParams } from '../models/params';
 import { STREAM_WINDOW_BYTES, streamWindowSteps } from './plan';
 import { LayerObjective, stepResult, trainedBy, type StageOptions, type StepResult } from './stages';
 
@@ -60,16 +60,6 @@ export interface GpuStudent {
   v: GPUBuffer[];
 }
 
-/** Byte copies that move flat floats [from, from + count) of a chunked layout to or from one buffer at `at` (floats): a range may span chunks. */
-export function chunkPieces(chunks: readonly Chunk[], from: number, count: number): { chunk: number; offset: number; at: number; bytes: number }[] {
-  const out: { chunk: number; offset: number; at: number; bytes: number }[] = [];
-  chunks.forEach((c, k) => {
-    const lo = Math.max(from, c.start);
-    const hi = Math.min(from + count, c.start + c.size);
-    if (hi > lo) out.push({ chunk: k, offset: (lo - c.start) * 4, at: (lo - from) * 4, bytes: (hi - lo) * 4 });
-  });
-  return out;
-}
 
 /** The teacher as a streamed stage reads it: from its files, tensor by tensor. */
 export interface HostTeacher {

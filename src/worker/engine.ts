@@ -15,7 +15,7 @@ import { opfsTokenCache } from '../io/token-cache';
 import { inlinePool, workerPool, type TokenizePool } from '../io/tokenize-pool';
 import type { TeacherTokenizer } from '../io/tokenizer';
 import { browserFileSet, bytesSource, fetchFileSet, readJson, type FileSet } from '../io/files';
-import { joinBytes } from '../io/safetensors';
+import { collectBytes } from '../io/bytes';
 import { loadTeacher, teacherName, type LoadedTeacher } from '../models/teacher';
 import { STATE_FILE, type RunFiles } from '../mohawk/checkpoint';
 import { calibrate, CalibrationCancelled, type Calibration } from '../mohawk/calibrate';
@@ -815,7 +815,7 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
 
   async exportStudent(as: 'zip' | 'files'): Promise<{ name: string; bytes: Uint8Array }[]> {
     const run = this.needRun();
-    const files = (await run.studentFiles()).map((f) => ({ name: f.name, bytes: joinBytes(f.parts) }));
+    const files = await Promise.all((await run.studentFiles()).map(async (f) => ({ name: f.name, bytes: await collectBytes(f.parts) })));
     if (as === 'files') return files;
     // Stored, not deflated: f32 weights barely compress, and a large student would take long.
     const zip = zipSync(Object.fromEntries(files.map((f) => [f.name, [f.bytes, { level: 0 }]])));

@@ -21,7 +21,9 @@ import {
   teacherFingerprint,
   type Checkpoint,
   type CheckpointStore,
+  type FlatReader,
 } from '../../src/mohawk/checkpoint';
+import { piecesOf, type Bytes } from '../../src/io/bytes';
 import { FlatParams } from '../../src/models/params';
 import { randn } from '../helpers/gpu';
 
@@ -107,6 +109,43 @@ describe('checkpoints', () => {
     await expect(store.write('../escape', new Uint8Array(1))).rejects.toThrow(/not a plain file name/);
   });
 
+  it('reads FlatReaders a tensor (or a moment) at a time while it writes, giving the same files as arrays', async () => {
+    const ck = sample(4);
+    const reads: [string, number, number][] = [];
+    // Each read is logged with how many bytes the store had been given by then.
+    let written = 0;
+    const reader = (name: string, f: Float32Array): FlatReader => ({
+      length: f.length,
+      read: async (from, count) => {
+        reads.push([name, from, written]);
+        return f.slice(from, from + count);
+      },
+    });
+    const inner = memoryStore();
+    const counting: CheckpointStore = {
+      ...inner,
+      write: async (name, bytes: Bytes) => {
+        const parts: Uint8Array[] = [];
+        for await (const p of piecesOf(bytes)) {
+          written += p.length;
+          parts.push(p.slice());
+        }
+        await inner.write(name, parts);
+      },
+    };
+    await saveCheckpoint(counting, { ...ck, params: reader('params', ck.params), m: reader('m', ck.m), v: reader('v', ck.v) });
+    expectSame(await loadCheckpoint(inner), ck);
+    const arrays = memoryStore();
+    await saveCheckpoint(arrays, ck);
+    for (const f of ['student.safetensors', 'optimizer.safetensors']) {
+      // The same bytes but for the checkpoint id in the header's metadata.
+      expect(inner.files.get(f)!.length).toBe(arrays.files.get(f)!.length);
+    }
+    // One read per tensor, then m and v whole, each only once the bytes before it were written.
+    expect(reads.map(([n, from]) => `${n}@${from}`)).toEqual([...[...ck.paramShapes.values()].map((s) => `params@${s.offset}`), 'm@0', 'v@0']);
+    for (let i = 1; i < reads.length; i++) expect(reads[i]![2]).toBeGreaterThan(reads[i - 1]![2]);
+  });
+
   it('removes state.json first and writes it last', async () => {
     const { store, log } = recording(memoryStore());
     await saveCheckpoint(store, sample(4));
@@ -133,7 +172,7 @@ describe('checkpoints', () => {
     // The new optimizer file fails midway, after the new student file was written under its temporary name.
     const full: CheckpointStore = {
       ...real,
-      writeAll: (files) => real.writeAll!(files.map(([n, b]): [string, Uint8Array | readonly Uint8Array[]] => [n, n === 'optimizer.safetensors' ? [new Uint8Array(8), {} as unknown as Uint8Array] : b])),
+      writeAll: (files) => real.writeAll!(files.map(([n, b]): [string, Bytes] => [n, n === 'optimizer.safetensors' ? [new Uint8Array(8), {} as unknown as Uint8Array] : b])),
     };
     await expect(saveCheckpoint(full, sample(9))).rejects.toThrow(StoreWriteError);
     expectSame(await loadCheckpoint(real), sample(8));

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packedDtype } from '../../src/gpu/runtime';
 import { memoryFileSet, nodeDirFileSet } from '../../src/io/files';
-import { joinBytes, openCheckpoint } from '../../src/io/safetensors';
+import { openCheckpoint } from '../../src/io/safetensors';
+import { collectBytes } from '../../src/io/bytes';
 import { loadTeacher } from '../../src/models/teacher';
 import { DEFAULT_PLAN, heldShapes, studentSpec, type DistillPlan } from '../../src/mohawk/plan';
 import { Run, type RunEvent } from '../../src/mohawk/run';
@@ -40,7 +41,7 @@ async function distil(p: DistillPlan) {
   expect(await run.train()).toBe('finished');
   const parts = await run.studentFiles();
   const weights = parts.find((f) => f.name === 'model.safetensors')!;
-  const student = await openCheckpoint(memoryFileSet({ 'model.safetensors': joinBytes(weights.parts) }));
+  const student = await openCheckpoint(memoryFileSet({ 'model.safetensors': await collectBytes(weights.parts) }));
   const packed = teacher.resident ? packedDtype(teacher.weights.get('layers.0.mlp.up.weight')) : 'evicted';
   run.release();
   const peak3 = events.find((e) => e.type === 'stage' && e.stage === 3 && e.state === 'finished');

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
-import { joinBytes } from '../../src/io/safetensors';
+import { collectBytes } from '../../src/io/bytes';
 import { loadTeacher } from '../../src/models/teacher';
 import { memoryStore, type CheckpointStore } from '../../src/mohawk/checkpoint';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
@@ -34,7 +34,7 @@ async function setup(p: DistillPlan | null, store: CheckpointStore | null, onEve
 
 async function configJson(run: Run): Promise<Record<string, unknown>> {
   const f = (await run.studentFiles()).find((x) => x.name === 'config.json')!;
-  return JSON.parse(new TextDecoder().decode(joinBytes(f.parts)));
+  return JSON.parse(new TextDecoder().decode(await collectBytes(f.parts)));
 }
 
 const advices = (events: RunEvent[]) => events.filter((e): e is Extract<RunEvent, { type: 'advice' }> => e.type === 'advice');

@@ -12,6 +12,7 @@ import { Gpu } from '../../gpu/runtime';
 import type { ArchConfig } from '../../io/config';
 import { corpusBytes, openCorpusStore, type CorpusStore } from '../../io/corpus-store';
 import { nodeDirFileSet } from '../../io/files';
+import { piecesOf } from '../../io/bytes';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
 import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, type Packing, type Recompute, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
@@ -602,7 +603,7 @@ export const command: Command = {
     for (const file of files) {
       const h = await open(join(out, file.name), 'w');
       try {
-        for (const part of file.parts) await h.write(part);
+        for await (const part of piecesOf(file.parts)) await h.write(part);
       } finally {
         await h.close();
       }
