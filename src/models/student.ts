@@ -140,6 +140,14 @@ export class ParamSet implements Weights {
     this.chunks.forEach((c, k) => this.gpu.write(bufs[k]!, flat.subarray(c.start, c.start + c.size)));
   }
 
+  /** Writes one tensor's values into the parameters (a student made tensor by tensor on the GPU). */
+  writeTensor(name: string, values: Float32Array): void {
+    const s = this.layout.get(name);
+    if (values.length !== s.count) throw new Error(`${this.label}: ${name} takes ${s.count} values, given ${values.length}`);
+    const k = this.home.get(name)!;
+    this.gpu.write(this.values[k]!, values, (s.offset - this.chunks[k]!.start) * 4);
+  }
+
   /** Flat floats [from, from + count) of chunk buffers made by `buffers`, read back from the GPU (a checkpoint's piece). */
   async readRange(bufs: GPUBuffer[], from: number, count: number): Promise<Float32Array> {
     const out = new Float32Array(count);
@@ -241,10 +249,13 @@ export async function initialStudent(
   held: (name: string) => boolean = () => true,
   /** Layers done of all: a large teacher's copy takes minutes on the host. */
   onProgress?: (done: number, total: number) => void,
+  /** Given: each tensor goes here as it is made (to the GPU) and is not kept, so the host holds one layer's at a time; the map comes back empty. */
+  put?: (name: string, values: Float32Array) => void,
 ): Promise<Map<string, Float32Array>> {
   const c = spec.config;
   // Teacher tensors the student borrows (held false: frozen MLPs) are neither read nor kept.
-  const v = new Map<string, Float32Array>();
+  const kept = new Map<string, Float32Array>();
+  const v = put ? { set: (n: string, x: Float32Array) => put(n, x) } : kept;
   // Each teacher tensor is read when it is copied (from the files, for a loaded teacher), never all at once.
   const take = async (n: string): Promise<Float32Array> => {
     if (teacher instanceof Map) {
@@ -300,7 +311,7 @@ export async function initialStudent(
     if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attentionOut ? await take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
     onProgress?.(i + 1, c.layers);
   }
-  return v;
+  return kept;
 }
 
 /** The Decoder `mixer` option of a student: Mamba-2 mixers, attention in the kept layers. */

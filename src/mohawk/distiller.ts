@@ -92,13 +92,15 @@ export class Distiller {
     public spec: StudentSpec,
     /** The student's flat layout (of heldShapes(spec)). */
     public layout: FlatParams,
-    /** The initial student, packed in `layout`. */
-    params: Float32Array,
+    /** The initial student: packed in `layout` on the host, or made on the GPU (Distiller.create). */
+    initial: Float32Array | ParamSet,
     private readonly chunkBytes: number | undefined,
   ) {
     const size = this.layout.size;
-    // A streamed run never needs the whole student on the GPU before stage 3 or an evaluation.
-    this.state = plan.streamLayers ? { where: 'host', layout: this.layout, params, m: new Float32Array(size), v: new Float32Array(size) } : this.upload(params);
+    if (initial instanceof ParamSet) {
+      if (this.plan.freezeMlp) initial.borrow(this.teacher.weights, isMlp);
+      this.state = { where: 'gpu', student: initial, m: initial.buffers('adam m'), v: initial.buffers('adam v') };
+    } else this.state = { where: 'host', layout: this.layout, params: initial, m: new Float32Array(size), v: new Float32Array(size) };
   }
 
   /** The student from its flat host values onto the GPU, chunk by chunk, with its moments (zero unless given). */
@@ -231,12 +233,25 @@ export class Distiller {
     const shapes = heldShapes(spec, plan);
     const layout = FlatParams.of(shapes);
     const report = options.onProgress;
-    // The last step of the progress is the packing, which for a 7B teacher copies gigabytes.
+    const streamLayers = plan.streamLayers ?? false;
+    // A student that goes to the GPU before its first step (resident stages, or streamed ones that keep
+    // it there) is made there tensor by tensor: the host holds one layer's values at a time. One kept
+    // on the host is packed, the last step of the progress (for a 7B teacher it copies gigabytes).
+    if (!streamLayers || streamedStudentOnGpu(plan)) {
+      const student = new ParamSet(gpu, shapes, undefined, 'student', options.chunkBytes, true);
+      try {
+        await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report, (n, x) => student.writeTensor(n, x));
+      } catch (e) {
+        student.release();
+        throw e;
+      }
+      return new Distiller(gpu, teacher, { ...plan, streamLayers }, corpus, spec, layout, student, options.chunkBytes);
+    }
     const initial = await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report && ((done, total) => report(done, total + 1)));
     const params = layout.pack(initial);
     initial.clear();
     report?.(1, 1);
-    return new Distiller(gpu, teacher, { ...plan, streamLayers: plan.streamLayers ?? false }, corpus, spec, layout, params, options.chunkBytes);
+    return new Distiller(gpu, teacher, { ...plan, streamLayers }, corpus, spec, layout, params, options.chunkBytes);
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */
