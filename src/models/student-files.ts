@@ -137,8 +137,8 @@ export function parseStudentConfig(json: unknown, where = 'config.json'): Parsed
  */
 interface ExportArgs {
   configJson: Record<string, unknown>;
-  /** Values, or a read of them made when model.safetensors is written (one tensor on the host at a time). */
-  tensors: Map<string, Float32Array | (() => Promise<Float32Array>)>;
+  /** Values, or reads of them in pieces made when model.safetensors is written (one piece on the host at a time). */
+  tensors: Map<string, Float32Array | (() => AsyncIterable<Float32Array>)>;
   shapes: Map<string, number[]>;
   tokenizerFiles: NamedBytes[];
 }
@@ -172,7 +172,7 @@ export function exportStudentParts(args: ExportArgs): NamedParts[] {
   const model = given.every((t): t is typeof t & { data: Float32Array } => typeof t.data !== 'function')
     ? safetensorsParts(given, { ...STUDENT_METADATA })
     : safetensorsLazy(
-        given.map(({ name, shape, data: t }) => ({ name, shape, data: async function* () { yield typeof t === 'function' ? await t() : t; } })),
+        given.map(({ name, shape, data: t }) => ({ name, shape, data: typeof t === 'function' ? t : async function* () { yield t; } })),
         { ...STUDENT_METADATA },
       );
   const config = new TextEncoder().encode(JSON.stringify(args.configJson, null, 2) + '\n');

@@ -64,6 +64,9 @@ export interface DistillerOptions {
 /** A stage's per-layer losses are averaged over its last steps, this fraction of them (at least one): where the schedule has settled. */
 export const LAYER_LOSS_TAIL = 0.1;
 
+/** Floats an export reads from the GPU at once: 64 MiB. */
+const EXPORT_PIECE = 2 ** 24;
+
 /** Each layer's mean over the rows of `t` (steps, newest last); null when there are none. */
 function tailMean(t: number[][] | undefined): number[] | null {
   if (!t || t.length === 0) return null;
@@ -391,12 +394,14 @@ export class Distiller {
     // time. Borrowed (frozen) MLPs are the teacher's, read from its files: the exported student holds
     // them like any tensor. Nothing may step until the files are written.
     const shapes = studentShapes(this.spec);
-    const values = new Map<string, Float32Array | (() => Promise<Float32Array>)>();
+    const teacher = this.teacher.source;
+    const values = new Map<string, Float32Array | (() => AsyncIterable<Float32Array>)>();
     for (const n of shapes.keys()) {
       const s = this.layout.slices.get(n);
-      if (!s) values.set(n, () => this.teacher.source.read(n));
+      if (!s) values.set(n, async function* () { yield await teacher.read(n); });
       else if (st.where === 'host') values.set(n, st.params.subarray(s.offset, s.offset + s.count));
-      else values.set(n, () => st.student.readRange(st.student.values, s.offset, s.count));
+      // In pieces of EXPORT_PIECE floats: a 128k-row embedding is a gigabyte.
+      else values.set(n, async function* () { for (let at = 0; at < s.count; at += EXPORT_PIECE) yield await st.student.readRange(st.student.values, s.offset + at, Math.min(EXPORT_PIECE, s.count - at)); });
     }
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance, hybridAdvisor });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
