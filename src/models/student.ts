@@ -148,6 +148,11 @@ export class ParamSet implements Weights {
     this.gpu.write(this.values[k]!, values, (s.offset - this.chunks[k]!.start) * 4);
   }
 
+  /** Writes flat floats at `from` into chunk buffers made by `buffers` (a checkpoint's piece). */
+  writeRange(bufs: GPUBuffer[], from: number, values: Float32Array): void {
+    for (const p of chunkPieces(this.chunks, from, values.length)) this.gpu.write(bufs[p.chunk]!, values.subarray(p.at / 4, (p.at + p.bytes) / 4), p.offset);
+  }
+
   /** Flat floats [from, from + count) of chunk buffers made by `buffers`, read back from the GPU (a checkpoint's piece). */
   async readRange(bufs: GPUBuffer[], from: number, count: number): Promise<Float32Array> {
     const out = new Float32Array(count);

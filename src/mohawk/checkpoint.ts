@@ -9,7 +9,7 @@
 // (refused, saying which), never a mixture that passes for a complete checkpoint. Stores that can
 // (writeAll: a folder, OPFS) write both safetensors files before replacing either, so that a save
 // failing on a full disk puts the last state.json back and loses nothing.
-import { bytesSource } from '../io/files';
+import { blobSource, bytesSource, nodeFileSource, type ByteSource } from '../io/files';
 import { bytesLength, collectBytes, joinBytes, piecesOf, type Bytes } from '../io/bytes';
 import { SafetensorsFile, safetensorsLazy } from '../io/safetensors';
 
@@ -19,6 +19,8 @@ export interface CheckpointStore {
   write(name: string, bytes: Bytes): Promise<void>;
   /** The file's bytes, or null when there is no such file. */
   read(name: string): Promise<Uint8Array | null>;
+  /** The file for reads of ranges (a checkpoint restored piece by piece), or null when there is no such file. */
+  source?(name: string): Promise<ByteSource | null>;
   /** Removes the file; nothing happens when there is none. */
   remove(name: string): Promise<void>;
   list(): Promise<string[]>;
@@ -184,8 +186,32 @@ export async function saveCheckpoint(store: CheckpointStore, ck: CheckpointToSav
   await store.write(STATE_FILE, stateBytes);
 }
 
+/**
+ * A checkpoint checked and opened but not read: its tensors are read when asked, a range at a time
+ * where the store gives ranged reads (source), so that restoring a large student never holds all of
+ * it on the host.
+ */
+export interface OpenedCheckpoint {
+  state: Record<string, unknown>;
+  /** Floats in the flat buffers. */
+  size: number;
+  paramShapes: Map<string, ParamSlot>;
+  readParam(name: string): Promise<Float32Array>;
+  /** Values [from, from + count) of moment m or v. */
+  readMoment(which: 'm' | 'v', from: number, count: number): Promise<Float32Array>;
+}
+
 /** The checkpoint in `store`, or null when it holds none (no state.json); throws saying what is wrong with a bad one. */
 export async function loadCheckpoint(store: CheckpointStore): Promise<Checkpoint | null> {
+  const ck = await openCheckpoint(store);
+  if (!ck) return null;
+  const params = new Float32Array(ck.size);
+  for (const [name, slot] of ck.paramShapes) params.set(await ck.readParam(name), slot.offset);
+  return { state: ck.state, params, m: await ck.readMoment('m', 0, ck.size), v: await ck.readMoment('v', 0, ck.size), paramShapes: ck.paramShapes };
+}
+
+/** As loadCheckpoint, every file checked (sizes, ids, layout, dtypes and shapes) but no tensor read yet. */
+export async function openCheckpoint(store: CheckpointStore): Promise<OpenedCheckpoint | null> {
   const stateBytes = await store.read(STATE_FILE);
   if (!stateBytes) return null;
   const fail = (m: string): never => {
@@ -219,13 +245,18 @@ export async function loadCheckpoint(store: CheckpointStore): Promise<Checkpoint
   checkLayout(size, slots, (m) => fail(`${STATE_FILE}: ${m}`));
 
   const open = async (file: string): Promise<SafetensorsFile> => {
-    const bytes = await store.read(file);
-    if (!bytes) fail(`${file} is missing although ${STATE_FILE} names it (removed or renamed after the save)`);
+    let src: ByteSource | null;
+    if (store.source) src = await store.source(file);
+    else {
+      const bytes = await store.read(file);
+      src = bytes && bytesSource(file, bytes);
+    }
+    if (!src) fail(`${file} is missing although ${STATE_FILE} names it (removed or renamed after the save)`);
     const want = (s.files as Record<string, unknown>)[file];
-    if (bytes!.length !== want) fail(`${file} holds ${bytes!.length} bytes, ${STATE_FILE} says ${JSON.stringify(want)} (truncated or from another save)`);
+    if (src!.size !== want) fail(`${file} holds ${src!.size} bytes, ${STATE_FILE} says ${JSON.stringify(want)} (truncated or from another save)`);
     let st: SafetensorsFile;
     try {
-      st = await SafetensorsFile.open(bytesSource(file, bytes!));
+      st = await SafetensorsFile.open(src!);
     } catch (e) {
       fail((e as Error).message);
     }
@@ -235,21 +266,24 @@ export async function loadCheckpoint(store: CheckpointStore): Promise<Checkpoint
   const student = await open(STUDENT_FILE);
   const optimizer = await open(OPTIMIZER_FILE);
 
-  const params = new Float32Array(size);
   for (const name of student.tensors.keys()) if (!slots.has(name)) fail(`${STUDENT_FILE} holds ${name}, which ${STATE_FILE}'s layout does not list`);
   for (const [name, slot] of slots) {
     const info = student.tensors.get(name);
     if (!info) fail(`${STUDENT_FILE} lacks parameter ${name}`);
     if (info!.dtype !== 'F32' || info!.shape.join() !== slot.shape.join()) fail(`${STUDENT_FILE}: ${name} is ${info!.dtype} [${info!.shape}], expected F32 [${slot.shape}]`);
-    params.set(await student.readF32(name), slot.offset);
   }
-  const moment = async (name: 'm' | 'v'): Promise<Float32Array> => {
+  for (const name of ['m', 'v']) {
     const info = optimizer.tensors.get(name);
     if (!info) fail(`${OPTIMIZER_FILE} lacks ${name}`);
     if (info!.dtype !== 'F32' || info!.shape.join() !== String(size)) fail(`${OPTIMIZER_FILE}: ${name} is ${info!.dtype} [${info!.shape}], expected F32 [${size}]`);
-    return optimizer.readF32(name);
+  }
+  return {
+    state: s.state as Record<string, unknown>,
+    size,
+    paramShapes: slots,
+    readParam: (name) => student.readF32(name),
+    readMoment: (which, from, count) => optimizer.readF32Range(which, from, count),
   };
-  return { state: s.state as Record<string, unknown>, params, m: await moment('m'), v: await moment('v'), paramShapes: slots };
 }
 
 /** When the checkpoint in `store` was saved and its run state, without reading the tensors; null without one. */
@@ -300,6 +334,10 @@ export function memoryStore(): RunFiles & { files: Map<string, Uint8Array> } {
     async read(name) {
       const b = files.get(name);
       return b ? b.slice() : null;
+    },
+    async source(name) {
+      const b = files.get(name);
+      return b ? bytesSource(name, b.slice()) : null;
     },
     async remove(name) {
       files.delete(name);
@@ -371,6 +409,15 @@ export function folderStore(path: string): RunFiles {
       const fs = await nodeFs();
       try {
         return new Uint8Array(await fs.readFile(at(name)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+    },
+    async source(name) {
+      checkName(name);
+      try {
+        return await nodeFileSource(at(name), name);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw e;
@@ -594,6 +641,17 @@ export function opfsStore(path: string | readonly string[], root?: OpfsRoot): Ru
       if (!f) return null;
       try {
         return new Uint8Array(await (await f.getFile()).arrayBuffer());
+      } catch (e) {
+        if (isNotFound(e)) return null;
+        throw e;
+      }
+    },
+    async source(name) {
+      // A File is the file as it was opened: one changed since fails to read rather than mixing two saves.
+      const f = await fileOf(name);
+      if (!f) return null;
+      try {
+        return blobSource(await f.getFile(), name);
       } catch (e) {
         if (isNotFound(e)) return null;
         throw e;

@@ -9,7 +9,7 @@ import { exportStudentParts, studentConfigJson, type NamedBytes, type NamedParts
 import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type GpuStudent, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
-import type { CheckpointToSave, FlatReader } from './checkpoint';
+import type { CheckpointToSave, FlatReader, OpenedCheckpoint } from './checkpoint';
 import type { TokenStream } from './token-stream';
 import { recomputes, streamedStudentOnGpu, sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
 
@@ -64,7 +64,7 @@ export interface DistillerOptions {
 /** A stage's per-layer losses are averaged over its last steps, this fraction of them (at least one): where the schedule has settled. */
 export const LAYER_LOSS_TAIL = 0.1;
 
-/** Floats an export reads from the GPU at once: 64 MiB. */
+/** Floats an export reads from the GPU, or a restore from a checkpoint, at once: 64 MiB. */
 const EXPORT_PIECE = 2 ** 24;
 
 /** Each layer's mean over the rows of `t` (steps, newest last); null when there are none. */
@@ -431,14 +431,40 @@ export class Distiller {
     return { params: reader(st.student.values), m: reader(st.m), v: reader(st.v), paramShapes };
   }
 
-  /** Puts a checkpoint's parameters and moments back; its layout must be this student's. */
-  restore(ck: { params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }): void {
+  /** Refuses a checkpoint whose layout is not this student's. */
+  private checkLayout(size: number, paramShapes: Map<string, { offset: number; shape: number[] }>): void {
     const mine = this.layout;
-    if (ck.params.length !== mine.size) throw new Error(`the checkpoint holds ${ck.params.length} parameter floats, this student has ${mine.size}: it was made by another plan or teacher`);
+    if (size !== mine.size) throw new Error(`the checkpoint holds ${size} parameter floats, this student has ${mine.size}: it was made by another plan or teacher`);
     for (const [n, s] of mine.slices) {
-      const o = ck.paramShapes.get(n);
+      const o = paramShapes.get(n);
       if (!o || o.offset !== s.offset || o.shape.join() !== s.shape.join()) throw new Error(`the checkpoint's parameter ${n} does not match this student`);
     }
+  }
+
+  /**
+   * Puts an opened checkpoint's parameters and moments back, read a tensor (moments: EXPORT_PIECE
+   * floats) at a time, so that the host holds one piece; its layout must be this student's.
+   */
+  async restoreFrom(ck: OpenedCheckpoint): Promise<void> {
+    this.checkLayout(ck.size, ck.paramShapes);
+    const st = this.state;
+    for (const [n, s] of this.layout.slices) {
+      const x = await ck.readParam(n);
+      if (st.where === 'host') st.params.set(x, s.offset);
+      else st.student.writeTensor(n, x);
+    }
+    for (const which of ['m', 'v'] as const) {
+      for (let at = 0; at < ck.size; at += EXPORT_PIECE) {
+        const x = await ck.readMoment(which, at, Math.min(EXPORT_PIECE, ck.size - at));
+        if (st.where === 'host') st[which].set(x, at);
+        else st.student.writeRange(st[which], at, x);
+      }
+    }
+  }
+
+  /** Puts a checkpoint's parameters and moments back; its layout must be this student's. */
+  restore(ck: { params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }): void {
+    this.checkLayout(ck.params.length, ck.paramShapes);
     const st = this.state;
     if (st.where === 'host') {
       st.params.set(ck.params);

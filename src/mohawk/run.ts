@@ -9,7 +9,7 @@ import { readJson } from '../io/files';
 import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { LoadedTeacher } from '../models/teacher';
 import { remainingSeconds, type Calibration } from './calibrate';
-import { loadCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
+import { openCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
 import { checkDiskRoom, runDiskBytes } from './disk-room';
 import { gatherEvidence, stage2Evidence, type Stage2Evidence } from './advisor-evidence';
 import { Distiller, type ResumePoint } from './distiller';
@@ -273,8 +273,8 @@ export class Run {
     if (s.resume) {
       if (!s.store) throw new Error('there is no checkpoint store to resume from');
       const p = await peekCheckpoint(s.store);
-      // loadCheckpoint says what is wrong with a state.json that peekCheckpoint cannot read.
-      if (!p && !(await loadCheckpoint(s.store))) throw new Error('there is no checkpoint to resume');
+      // openCheckpoint says what is wrong with a state.json that peekCheckpoint cannot read.
+      if (!p && !(await openCheckpoint(s.store))) throw new Error('there is no checkpoint to resume');
       state = checkResume(p?.state, expect);
       if (state.corpus !== s.corpusName) s.onEvent({ type: 'notice', text: `warning: the checkpoint was trained on ${String(state.corpus)}, this run reads ${s.corpusName}` });
     }
@@ -308,14 +308,14 @@ export class Run {
     let from: ResumePoint | undefined;
     try {
       if (state) {
-        const ck = await loadCheckpoint(s.store!);
+        const ck = await openCheckpoint(s.store!);
         if (!ck) throw new Error('the checkpoint vanished while loading');
         const again = checkResume(ck.state, { ...expect, plan });
         if (again.stage !== state.stage || again.step !== state.step) throw new Error('the checkpoint changed while loading');
         if (!STAGES.includes(again.stage) || !plan.stages.includes(again.stage) || !Number.isInteger(again.step) || again.step < 0 || again.step > steps[again.stage]) {
           throw new Error(`the checkpoint's stage ${String(again.stage)} step ${String(again.step)} is not a point of this plan`);
         }
-        d.restore(ck);
+        await d.restoreFrom(ck);
         from = { stage: again.stage, step: again.step };
         for (const st of plan.stages) tokensDone[st] = again.tokensDone?.[st] ?? (st < from.stage ? steps[st] * tokensPerStep(plan) : 0);
         tokensDone[from.stage] = from.step * tokensPerStep(plan);

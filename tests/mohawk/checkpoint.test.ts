@@ -15,6 +15,7 @@ import {
   folderStore,
   loadCheckpoint,
   memoryStore,
+  openCheckpoint,
   peekCheckpoint,
   saveCheckpoint,
   StoreWriteError,
@@ -144,6 +145,24 @@ describe('checkpoints', () => {
     // One read per tensor, then m and v whole, each only once the bytes before it were written.
     expect(reads.map(([n, from]) => `${n}@${from}`)).toEqual([...[...ck.paramShapes.values()].map((s) => `params@${s.offset}`), 'm@0', 'v@0']);
     for (let i = 1; i < reads.length; i++) expect(reads[i]![2]).toBeGreaterThan(reads[i - 1]![2]);
+  });
+
+  it('opens a folder checkpoint without reading its tensors, then reads a parameter or a range of a moment alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mohawk-ck-'));
+    dirs.push(dir);
+    const store = folderStore(join(dir, 'run'));
+    const ck = sample(5);
+    await saveCheckpoint(store, ck);
+    const opened = (await openCheckpoint(store))!;
+    expect(opened.size).toBe(ck.params.length);
+    expect(opened.state).toEqual(ck.state);
+    const slot = ck.paramShapes.get('layers.0.mixer.in_proj.weight')!;
+    expect(await opened.readParam('layers.0.mixer.in_proj.weight')).toEqual(ck.params.subarray(slot.offset, slot.offset + slot.count));
+    expect(await opened.readMoment('v', 3, 7)).toEqual(ck.v.subarray(3, 10));
+    await expect(opened.readMoment('m', ck.params.length - 2, 3)).rejects.toThrow(/outside tensor "m"/);
+    // A file cut short is refused when it is opened, before any tensor is read.
+    writeFileSync(join(dir, 'run', 'optimizer.safetensors'), new Uint8Array(64));
+    await expect(openCheckpoint(store)).rejects.toThrow(/optimizer.safetensors holds 64 bytes/);
   });
 
   it('removes state.json first and writes it last', async () => {
