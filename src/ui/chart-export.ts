@@ -14,7 +14,7 @@ export async function downloadRunCsv(): Promise<void> {
   const csv = runCsv(s.series);
   const name = chartFileName(s.runName, 'csv');
   try {
-    await downloadFiles([{ name, bytes: new TextEncoder().encode(csv), type: 'text/csv' }]);
+    await downloadFiles([{ name, data: new TextEncoder().encode(csv), type: 'text/csv' }]);
     s.setStatus(`saved ${name} (${count(csv.split('\n').length - 2)} steps)`);
   } catch (e) {
     s.setStatus(`the CSV could not be saved: ${messageOf(e)}`, 'error');
@@ -27,7 +27,7 @@ export async function downloadRunPng(plots: readonly uPlot[], subtitle: string):
   const name = chartFileName(s.runName, 'png');
   try {
     const bytes = await chartsPng(s.runName ?? 'Mohawk Studio run', subtitle, plots);
-    await downloadFiles([{ name, bytes, type: 'image/png' }]);
+    await downloadFiles([{ name, data: bytes, type: 'image/png' }]);
     s.setStatus(`saved ${name}`);
   } catch (e) {
     s.setStatus(`the image could not be saved: ${messageOf(e)}`, 'error');

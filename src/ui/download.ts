@@ -1,9 +1,12 @@
 // Saving the exported student: into a folder through the File System Access API where the browser
-// has it, otherwise as ordinary downloads (one per file).
+// has it, otherwise as ordinary downloads (one per file). The student's files come as disk-backed
+// Files (the engine writes them to the OPFS), which both paths read from disk as they go: a Blob
+// handed to a writable or to an object URL is streamed, never read into memory whole.
 
 export interface ExportedFile {
   name: string;
-  bytes: Uint8Array;
+  /** Small files made on the page come as bytes; the student's as Files of the OPFS. */
+  data: Uint8Array | Blob;
   /** The file's media type (default: plain bytes). */
   type?: string;
 }
@@ -27,8 +30,9 @@ export async function pickFolder(): Promise<FileSystemDirectoryHandle | null> {
 }
 
 /** An ArrayBuffer-backed copy when needed: Blob and FileSystemWritableFileStream refuse shared memory. */
-function plain(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+function plain(data: Uint8Array | Blob): Uint8Array<ArrayBuffer> | Blob {
+  if (data instanceof Blob) return data;
+  return data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : new Uint8Array(data);
 }
 
 export async function saveToFolder(dir: FileSystemDirectoryHandle, files: readonly ExportedFile[]): Promise<void> {
@@ -36,7 +40,7 @@ export async function saveToFolder(dir: FileSystemDirectoryHandle, files: readon
     const handle = await dir.getFileHandle(f.name, { create: true });
     const w = await handle.createWritable();
     try {
-      await w.write(plain(f.bytes));
+      await w.write(plain(f.data));
     } finally {
       await w.close();
     }
@@ -53,7 +57,8 @@ export async function downloadFiles(files: readonly ExportedFile[], spacingMs = 
   const urls: string[] = [];
   for (const [i, f] of files.entries()) {
     if (i > 0) await sleep(spacingMs);
-    const url = URL.createObjectURL(new Blob([plain(f.bytes)], { type: f.type ?? 'application/octet-stream' }));
+    const blob = f.data instanceof Blob && !f.type ? f.data : new Blob([plain(f.data)], { type: f.type ?? 'application/octet-stream' });
+    const url = URL.createObjectURL(blob);
     urls.push(url);
     const a = document.createElement('a');
     a.href = url;

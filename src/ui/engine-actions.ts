@@ -500,8 +500,8 @@ export async function evaluateNow(): Promise<void> {
 
 /**
  * The student: its files into a folder the user picks (File System Access API), or one .zip named
- * after the run as a download. The folder is asked for first, while the click still counts as the
- * user's gesture.
+ * after the run as a download (its files one by one when the zip would reach 4 GiB). The folder is
+ * asked for first, while the click still counts as the user's gesture.
  */
 export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
   const s = useUi.getState();
@@ -511,14 +511,16 @@ export async function exportStudent(to: 'downloads' | 'folder'): Promise<void> {
     const dir = to === 'folder' && canPickFolder() ? await pickFolder() : null;
     if (to === 'folder' && !dir) return;
     s.setStatus('writing the student');
-    const files = await engine().api.exportStudent(dir ? 'files' : 'zip');
-    const size = files.reduce((a, f) => a + f.bytes.byteLength, 0);
+    const { files: written, zipTooLarge } = await engine().api.exportStudent(dir ? 'files' : 'zip');
+    const files = written.map((f) => ({ name: f.name, data: f.file }));
+    const size = written.reduce((a, f) => a + f.file.size, 0);
     if (dir) await saveToFolder(dir, files);
     else await downloadFiles(files);
     useUi.setState({ unexported: null });
     await engine().api.markExported();
     void refreshRuns();
-    s.setStatus(`exported ${files.map((f) => f.name).join(', ')} (${bytes(size)})${dir ? ` to ${dir.name}/` : ''}`);
+    const why = zipTooLarge ? ' as separate files: a .zip holds under 4 GiB' : '';
+    s.setStatus(`exported ${files.map((f) => f.name).join(', ')} (${bytes(size)})${dir ? ` to ${dir.name}/` : why}`);
   } catch (e) {
     fail(messageOf(e));
   } finally {

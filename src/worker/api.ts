@@ -16,9 +16,10 @@ export function studioEvaluations(plan: Pick<DistillPlan, 'stages'>): number {
 }
 import type { HistoryRecord, RunPoint } from '../mohawk/history';
 import type { RunRecord, RunStatus } from '../mohawk/run-library';
+import type { ExportedBlob, ExportResult } from './export-store';
 import type { MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow } from '../mohawk/mixer-lab';
 
-export type { Calibration, DistillPlan, HistoryRecord, HybridAdvice, MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow, MixingSample, PerStage, RunPoint, RunRecord, RunStatus, Stage, TeacherSummary };
+export type { Calibration, ExportedBlob, ExportResult, DistillPlan, HistoryRecord, HybridAdvice, MixerLabOptions, MixerLabProgress, MixerLabResult, MixerLabRow, MixingSample, PerStage, RunPoint, RunRecord, RunStatus, Stage, TeacherSummary };
 
 /** What the engine names the embedded teacher: a run of it can load it again by itself. */
 export const BUILTIN_TEACHER_NAME = 'stories260K (built in)';
@@ -221,9 +222,11 @@ export interface DistillApi {
   evaluate(prompt: string): Promise<void>;
   /**
    * The student: model.safetensors, config.json (whose "mohawk" record says what actually ran) and the
-   * teacher's tokenizer files, as they are ('files', for a folder) or in one .zip named after the run.
+   * teacher's tokenizer files, as they are ('files', for a folder) or in one stored .zip named after the
+   * run (the files one by one when the zip would reach 4 GiB). They are written to the OPFS piece by
+   * piece and come back as Files of it, which the page reads from disk, never whole in memory.
    */
-  exportStudent(as: 'zip' | 'files'): Promise<{ name: string; bytes: Uint8Array }[]>;
+  exportStudent(as: 'zip' | 'files'): Promise<ExportResult>;
   /** The newest kept run with a checkpoint to continue (of any teacher), if any. */
   resumable(): Promise<ResumeInfo | null>;
   /** Every run kept in this browser, newest first. */

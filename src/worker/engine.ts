@@ -3,7 +3,6 @@
 // its RunEvents into the page's events, and keeps each run (checkpoint, history, record) in a folder
 // of its own in the browser's private file system (src/mohawk/run-library.ts).
 import { releaseProxy } from 'comlink';
-import { zipSync } from 'fflate';
 import { Gpu } from '../gpu/runtime';
 import { CorpusError } from '../io/corpus';
 import type { CorpusFile } from '../io/corpus-bytes';
@@ -15,7 +14,6 @@ import { opfsTokenCache } from '../io/token-cache';
 import { inlinePool, workerPool, type TokenizePool } from '../io/tokenize-pool';
 import type { TeacherTokenizer } from '../io/tokenizer';
 import { browserFileSet, bytesSource, fetchFileSet, readJson, type FileSet } from '../io/files';
-import { collectBytes } from '../io/bytes';
 import { loadTeacher, teacherName, type LoadedTeacher } from '../models/teacher';
 import { STATE_FILE, type RunFiles } from '../mohawk/checkpoint';
 import { calibrate, CalibrationCancelled, type Calibration } from '../mohawk/calibrate';
@@ -24,6 +22,7 @@ import { continuations, mixingSample, type MixingSample } from '../mohawk/inspec
 import { heldOutSample, runMixerLab, type MixerLabOptions, type MixerLabProgress, type MixerLabResult } from '../mohawk/mixer-lab';
 import { stepsPerStage, validatePlan } from '../mohawk/plan';
 import { peekRunState, Run, runName, teacherFilesFingerprint, type RunEvent } from '../mohawk/run';
+import { writeExport, type ExportResult } from './export-store';
 import { listRuns, newRecord, newRunId, opfsRunLibrary, readRecord, writeRecord, type RunLibrary, type RunRecord, type StoredRun } from '../mohawk/run-library';
 import { corpusModeFor, TokenStream, type CorpusMode } from '../mohawk/token-stream';
 import {
@@ -813,13 +812,10 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     this.emit({ type: 'sample', prompt, ...c });
   }
 
-  async exportStudent(as: 'zip' | 'files'): Promise<{ name: string; bytes: Uint8Array }[]> {
+  async exportStudent(as: 'zip' | 'files'): Promise<ExportResult> {
     const run = this.needRun();
-    const files = await Promise.all((await run.studentFiles()).map(async (f) => ({ name: f.name, bytes: await collectBytes(f.parts) })));
-    if (as === 'files') return files;
     // Stored, not deflated: f32 weights barely compress, and a large student would take long.
-    const zip = zipSync(Object.fromEntries(files.map((f) => [f.name, [f.bytes, { level: 0 }]])));
-    return [{ name: `${run.name}.zip`, bytes: zip }];
+    return writeExport(await run.studentFiles(), { as, zipName: `${run.name}.zip`, root: hasOpfs() ? undefined : null });
   }
 
 }

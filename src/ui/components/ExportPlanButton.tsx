@@ -22,7 +22,7 @@ export function ExportPlanButton() {
     const t = s.teacher;
     const json = planFile(s.plan, data, planTeacher(t.name, { modelType: t.modelType, layers: t.layers, dModel: t.dModel, heads: t.heads, vocab: t.vocab, maxPositions: t.maxPositions }), { by: 'Mohawk Studio', at: new Date() });
     const name = `${t.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '')}-plan.json`;
-    void downloadFiles([{ name, bytes: new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`), type: 'application/json' }]).then(
+    void downloadFiles([{ name, data: new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`), type: 'application/json' }]).then(
       () => s.setStatus(`plan written to ${name}${corpus ? ` (give the run the corpus ${corpus.name} there)` : ''}`),
       (e: unknown) => s.setStatus(`could not save the plan: ${(e as Error)?.message ?? e}`, 'error'),
     );
