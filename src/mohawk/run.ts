@@ -9,7 +9,7 @@ import { readJson } from '../io/files';
 import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { LoadedTeacher } from '../models/teacher';
 import { remainingSeconds, type Calibration } from './calibrate';
-import { openCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
+import { openCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, type OpenedCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
 import { checkDiskRoom, runDiskBytes } from './disk-room';
 import { gatherEvidence, stage2Evidence, type Stage2Evidence } from './advisor-evidence';
 import { Distiller, type ResumePoint } from './distiller';
@@ -270,12 +270,13 @@ export class Run {
     const fingerprint = await teacherFilesFingerprint(s.teacherFiles);
     const expect: ResumeExpectation = { plan: s.plan, teacherFingerprint: fingerprint, teacherName: s.teacherName, docs: s.docs, heldOut: s.heldOut, fieldNames: s.fieldNames };
     let state: RunState | null = null;
+    // Opened once, every file checked but no tensor read: the restore below reads it piece by piece.
+    let ck: OpenedCheckpoint | null = null;
     if (s.resume) {
       if (!s.store) throw new Error('there is no checkpoint store to resume from');
-      const p = await peekCheckpoint(s.store);
-      // openCheckpoint says what is wrong with a state.json that peekCheckpoint cannot read.
-      if (!p && !(await openCheckpoint(s.store))) throw new Error('there is no checkpoint to resume');
-      state = checkResume(p?.state, expect);
+      ck = await openCheckpoint(s.store);
+      if (!ck) throw new Error('there is no checkpoint to resume');
+      state = checkResume(ck.state, expect);
       if (state.corpus !== s.corpusName) s.onEvent({ type: 'notice', text: `warning: the checkpoint was trained on ${String(state.corpus)}, this run reads ${s.corpusName}` });
     }
     if (state && (state.corpusMode ?? 'whole') !== s.corpus.mode) {
@@ -307,11 +308,9 @@ export class Run {
     const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
     let from: ResumePoint | undefined;
     try {
-      if (state) {
-        const ck = await openCheckpoint(s.store!);
-        if (!ck) throw new Error('the checkpoint vanished while loading');
+      if (state && ck) {
+        // Held to the plan the run resolved (the checkpoint's own when none was given).
         const again = checkResume(ck.state, { ...expect, plan });
-        if (again.stage !== state.stage || again.step !== state.step) throw new Error('the checkpoint changed while loading');
         if (!STAGES.includes(again.stage) || !plan.stages.includes(again.stage) || !Number.isInteger(again.step) || again.step < 0 || again.step > steps[again.stage]) {
           throw new Error(`the checkpoint's stage ${String(again.stage)} step ${String(again.step)} is not a point of this plan`);
         }
