@@ -15,6 +15,7 @@ import { parseConfig } from '../../src/io/config';
 import { TokenStream } from '../../src/mohawk/token-stream';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { testGpu } from '../helpers/gpu';
+import { readFloats } from '../../src/mohawk/checkpoint';
 
 const text = readFileSync(CORPUS_FILE, 'utf8').slice(0, 200_000);
 
@@ -42,7 +43,7 @@ async function run(dir: string, plan: DistillPlan, windowBytes?: number, student
       if (state === 'finished') out.peak[s] = peak;
     },
   });
-  out.params = (await d.snapshot()).params.slice();
+  out.params = await readFloats(d.snapshot().params);
   d.release();
   teacher.release();
   return out;
