@@ -201,21 +201,31 @@ interface ScratchDir {
 export const OPFS_SCRATCH = 'mohawk-scratch';
 
 /**
+ * Deletes the scratch files a crashed tab left in the OPFS folder mohawk-scratch (a run's start); a
+ * file another tab's run has open is locked and stays. Returns how many were deleted.
+ */
+export async function clearOpfsScratch(root: () => Promise<unknown>): Promise<number> {
+  const dir = await ((await root()) as ScratchDir).getDirectoryHandle(OPFS_SCRATCH, { create: true });
+  const names: string[] = [];
+  for await (const n of dir.keys()) names.push(n);
+  let gone = 0;
+  for (const n of names) {
+    await dir.removeEntry(n).then(
+      () => gone++,
+      () => {},
+    );
+  }
+  return gone;
+}
+
+/**
  * Scratch files in the OPFS folder mohawk-scratch, through a sync access handle (dedicated workers
- * have it). The first store made deletes what a crashed tab left there (a file another tab has open
- * is locked and stays). Where the handle is missing (a page's main thread, an old browser), the
- * store is kept in memory and `onFallback` says why.
+ * have it). Where the handle is missing (a page's main thread, an old browser), the store is kept in
+ * memory and `onFallback` says why.
  */
 export function opfsFlatFile(root: () => Promise<unknown>, onFallback: (reason: string) => void): FlatStoreFactory {
-  let swept = false;
   return async (floats) => {
     const dir = await ((await root()) as ScratchDir).getDirectoryHandle(OPFS_SCRATCH, { create: true });
-    if (!swept) {
-      swept = true;
-      const names: string[] = [];
-      for await (const n of dir.keys()) names.push(n);
-      for (const n of names) await dir.removeEntry(n).catch(() => {});
-    }
     const name = scratchName();
     const fh = await dir.getFileHandle(name, { create: true });
     if (typeof fh.createSyncAccessHandle !== 'function') {

@@ -5,6 +5,7 @@
 // files, OPFS or folders, the console or the page, signals.
 import type { Gpu } from '../gpu/runtime';
 import type { FileSet } from '../io/files';
+import type { FlatStoreFactory } from '../io/flat-file';
 import { readJson } from '../io/files';
 import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { LoadedTeacher } from '../models/teacher';
@@ -129,6 +130,11 @@ export interface RunSetup {
    * student) fit before anything trains: where it is and what else frees room, in the caller's words.
    */
   disk?: { where: string; withExport: boolean; remedy: string };
+  /**
+   * Where the student goes while it is off the GPU (a streamed plan of stages 1–2 alone: 12 bytes per
+   * held parameter): the CLI's scratch file in its run folder, the worker's OPFS file; memory if absent.
+   */
+  hostStore?: FlatStoreFactory;
   onEvent(e: RunEvent): void;
 }
 
@@ -303,6 +309,7 @@ export class Run {
     if (state && plan.attentionAuto && !advice && state.stage === 3 && state.step > 0) throw new Error('the checkpoint is in stage 3 of an auto:K plan but names no layers the advisor chose');
     const d = await Distiller.create(s.gpu, s.teacher, advice ? withAttentionLayers(plan, advice.layers) : plan, s.corpus, {
       onProgress: (done, total) => s.onEvent({ type: 'progress', label: "making the student from the teacher's layers", done, total }),
+      hostStore: s.hostStore,
     });
     const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
     let from: ResumePoint | undefined;
@@ -327,7 +334,7 @@ export class Run {
       }
       await s.gpu.check();
     } catch (e) {
-      d.release();
+      await d.release().catch(() => {});
       throw e;
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
@@ -635,7 +642,8 @@ export class Run {
     return this.distiller.studentFiles((await readJson(files, 'config.json')) as object, tokenizerFiles, provenance, advisor);
   }
 
-  release(): void {
-    this.distiller.release();
+  /** Frees the run's GPU memory at once; the promise settles when its scratch file (if any) is deleted too. */
+  release(): Promise<void> {
+    return this.distiller.release();
   }
 }
