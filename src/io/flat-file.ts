@@ -194,7 +194,7 @@ interface ScratchDir {
   getDirectoryHandle(name: string, o?: { create?: boolean }): Promise<ScratchDir>;
   getFileHandle(name: string, o?: { create?: boolean }): Promise<{ createSyncAccessHandle?(): Promise<SyncHandle> }>;
   removeEntry(name: string): Promise<void>;
-  keys(): AsyncIterableIterator<string>;
+  entries(): AsyncIterableIterator<[string, unknown]>;
 }
 
 /** The OPFS folder of scratch files. */
@@ -207,7 +207,7 @@ export const OPFS_SCRATCH = 'mohawk-scratch';
 export async function clearOpfsScratch(root: () => Promise<unknown>): Promise<number> {
   const dir = await ((await root()) as ScratchDir).getDirectoryHandle(OPFS_SCRATCH, { create: true });
   const names: string[] = [];
-  for await (const n of dir.keys()) names.push(n);
+  for await (const [n] of dir.entries()) names.push(n);
   let gone = 0;
   for (const n of names) {
     await dir.removeEntry(n).then(

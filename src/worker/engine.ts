@@ -467,8 +467,9 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     const cur = this.current;
     this.current = null;
     // Its scratch file (a plan of stages 1–2 alone) is deleted behind it; a failure to is said, not thrown.
-    this.run?.release().catch((e: unknown) => this.status(`warning: the run's scratch file could not be deleted (${e instanceof Error ? e.message : String(e)}); the next run deletes it`));
+    const released = this.run?.release().catch((e: unknown) => this.status(`warning: the run's scratch file could not be deleted (${e instanceof Error ? e.message : String(e)}); the next run deletes it`));
     this.run = null;
+    await released;
     if (cur) await cur.history.flush();
   }
 
