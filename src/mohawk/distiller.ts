@@ -457,7 +457,7 @@ export class Distiller {
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
   async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>, hybridAdvisor: Record<string, unknown> | null = null): Promise<NamedParts[]> {
     const st = this.state;
-    // Each tensor is read when model.safetensors is written, from the GPU (or the host copy), one at a
+    // Each tensor is read when model.safetensors is written, from the GPU (or the student's store off it), one at a
     // time. Borrowed (frozen) MLPs are the teacher's, read from its files: the exported student holds
     // them like any tensor. Nothing may step until the files are written.
     const shapes = studentShapes(this.spec);

@@ -148,7 +148,7 @@ async function checkRoom(s: RunSetup, plan: DistillPlan): Promise<void> {
   let held = 0;
   if (s.resume && store.size) for (const f of [STUDENT_FILE, OPTIMIZER_FILE]) held += (await store.size(f)) ?? 0;
   const freezeName = plan.freezeMlp ? null : (s.fieldNames ?? PLAN_FIELD_NAMES).freezeMlp;
-  checkDiskRoom(runDiskBytes(s.teacher.config, plan), { free, held, where: s.disk.where, withExport: s.disk.withExport }, { freezeMlp: freezeName, remedy: s.disk.remedy });
+  checkDiskRoom(runDiskBytes(s.teacher.config, plan, s.hostStore !== undefined), { free, held, where: s.disk.where, withExport: s.disk.withExport }, { freezeMlp: freezeName, remedy: s.disk.remedy });
 }
 
 /** config.json and each safetensors header: a different teacher of the same shapes is told apart by its names and metadata at least. */
