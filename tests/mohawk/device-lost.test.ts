@@ -37,7 +37,10 @@ describe('device lost mid-stage', () => {
     const run = d.run(
       {
         save: async (stage, step) => {
-          await saveCheckpoint(store, { ...d.snapshot(), state: { stage, step } });
+          // Read whole before the save starts, so that the device lost mid-read leaves the last checkpoint whole.
+          const s = d.snapshot();
+          const [params, m, v] = [await readFloats(s.params), await readFloats(s.m), await readFloats(s.v)];
+          await saveCheckpoint(store, { params, m, v, paramShapes: s.paramShapes, state: { stage, step } });
           saved = { stage, step };
         },
         step: (r) => {

@@ -576,6 +576,10 @@ export const command: Command = {
         throw e;
       });
       if (quitting) return 130;
+    } catch (e) {
+      // A failed run's scratch file goes with it (a quit's goes at the process's exit).
+      if (!quitting) await run?.release().catch(() => {});
+      throw e;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
