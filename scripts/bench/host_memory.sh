@@ -7,6 +7,7 @@
 # SHAPE-BUILD-smi.txt and SHAPE-BUILD-rss.txt (GPU and host memory every 0.2 s), SHAPE-teacher.json; all
 # of it in host-memory.tgz.
 #   SHAPE=phi-1.5 bash scripts/bench/host_memory.sh bench/dist/old-node dist-node
+# STAGES=1,2 runs stages 1–2 alone: the student then lives off the GPU, in a scratch file in --out.
 set -u
 out=${OUT:-bench-out}
 mkdir -p "$out"
@@ -15,7 +16,10 @@ SHAPE=${SHAPE:-phi-1.5}
 SEQ=${SEQ:-512}
 BATCH=${BATCH:-4}
 STEPS=${STEPS:-6}
+STAGES=${STAGES:-1,2,3}
 tokens=$((STEPS * SEQ * BATCH))
+budget=$(for s in ${STAGES//,/ }; do printf '%s:%s,' "$s" "$tokens"; done)
+budget=${budget%,}
 corpus=public/corpus/tinystories-2MiB.txt
 dir=/tmp/teacher-$SHAPE
 [ -d "$dir" ] || python3 scripts/bench/shaped_teacher.py --shape "$SHAPE" --out "$dir" > "$out/$SHAPE-teacher.json"
@@ -25,7 +29,7 @@ for build in "$@"; do
   smi=$!
   rm -rf "/tmp/distill-$name"
   python3 scripts/bench/peak_rss.py "$SHAPE $name" --samples "$out/$SHAPE-$name-rss.txt" -- node "$build/mohawk.mjs" distill --teacher "$dir" --data "$corpus" --out "/tmp/distill-$name" \
-    --stages 1,2,3 --tokens "1:$tokens,2:$tokens,3:$tokens" --seq "$SEQ" --batch "$BATCH" --stream-layers --freeze-mlp --save-every 100000 \
+    --stages "$STAGES" --tokens "$budget" --seq "$SEQ" --batch "$BATCH" --stream-layers --freeze-mlp --save-every 100000 \
     --eval-docs 4 --json 2> "$out/$SHAPE-$name.log" | while IFS= read -r l; do echo "$(date +%s.%N) $l"; done > "$out/$SHAPE-$name.jsonl"
   kill "$smi"
   tail -1 "$out/$SHAPE-$name.log" > "$out/$SHAPE-$name.rss.json"

@@ -254,13 +254,19 @@ export async function initialStudent(
   held: (name: string) => boolean = () => true,
   /** Layers done of all: a large teacher's copy takes minutes on the host. */
   onProgress?: (done: number, total: number) => void,
-  /** Given: each tensor goes here as it is made (to the GPU) and is not kept, so the host holds one layer's at a time; the map comes back empty. */
-  put?: (name: string, values: Float32Array) => void,
+  /** Given: each tensor goes here as it is made (to the GPU, or a host store: awaited) and is not kept, so the host holds one layer's at a time; the map comes back empty. */
+  put?: (name: string, values: Float32Array) => void | Promise<void>,
 ): Promise<Map<string, Float32Array>> {
   const c = spec.config;
   // Teacher tensors the student borrows (held false: frozen MLPs) are neither read nor kept.
   const kept = new Map<string, Float32Array>();
-  const v = put ? { set: (n: string, x: Float32Array) => put(n, x) } : kept;
+  // Each put is awaited before the next tensor is made (a file store's write), so none pile up.
+  const v = {
+    set: async (n: string, x: Float32Array) => {
+      if (put) await put(n, x);
+      else kept.set(n, x);
+    },
+  };
   // Each teacher tensor is read when it is copied (from the files, for a loaded teacher), never all at once.
   const take = async (n: string): Promise<Float32Array> => {
     if (teacher instanceof Map) {
@@ -272,14 +278,14 @@ export async function initialStudent(
     return teacher.read(n);
   };
   onProgress?.(0, c.layers);
-  for (const n of sharedShapes(c).keys()) if (held(n)) v.set(n, await take(n));
+  for (const n of sharedShapes(c).keys()) if (held(n)) await v.set(n, await take(n));
   const m = spec.mixer;
   const dims = mixerDims(m);
   const d = c.dModel;
   const fromAttention = m.dInner === c.heads * c.headDim && m.nV === c.heads && m.nQK === c.heads && m.N === c.headDim;
   for (let i = 0; i < c.layers; i++) {
     if (spec.attentionLayers.includes(i)) {
-      for (const n of attentionShapes(c, i).keys()) if (held(n)) v.set(n, await take(n));
+      for (const n of attentionShapes(c, i).keys()) if (held(n)) await v.set(n, await take(n));
       onProgress?.(i + 1, c.layers);
       continue;
     }
@@ -305,15 +311,15 @@ export async function initialStudent(
     }
     // z rows stay 0; A_log rows small random.
     inProj.set(rand(dims.aOff * d, dims.proj * d).map((x) => x * 0.1), dims.aOff * d);
-    v.set(p + 'in_proj.weight', inProj);
+    await v.set(p + 'in_proj.weight', inProj);
     const conv = new Float32Array(dims.convCh * MIXER_CONV_K);
     for (let ch = 0; ch < dims.convCh; ch++) conv[ch * MIXER_CONV_K + MIXER_CONV_K - 1] = 1;
-    v.set(p + 'conv1d.weight', conv);
-    v.set(p + 'conv1d.bias', new Float32Array(dims.convCh));
-    v.set(p + 'z_bias', new Float32Array(m.dInner).fill(1.2785));
-    v.set(p + 'D', new Float32Array(m.nV).fill(1));
-    v.set(p + 'out_proj.weight', fromAttention ? await take(`layers.${i}.attn.o.weight`) : normal(d * m.dInner, 1 / Math.sqrt(m.dInner), seed + 7 + i));
-    if (m.outBias) v.set(p + 'out_proj.bias', c.biases.attentionOut ? await take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
+    await v.set(p + 'conv1d.weight', conv);
+    await v.set(p + 'conv1d.bias', new Float32Array(dims.convCh));
+    await v.set(p + 'z_bias', new Float32Array(m.dInner).fill(1.2785));
+    await v.set(p + 'D', new Float32Array(m.nV).fill(1));
+    await v.set(p + 'out_proj.weight', fromAttention ? await take(`layers.${i}.attn.o.weight`) : normal(d * m.dInner, 1 / Math.sqrt(m.dInner), seed + 7 + i));
+    if (m.outBias) await v.set(p + 'out_proj.bias', c.biases.attentionOut ? await take(`layers.${i}.attn.o.bias`) : new Float32Array(d));
     onProgress?.(i + 1, c.layers);
   }
   return kept;

@@ -100,7 +100,7 @@ export async function gatherEvidence(gpu: Gpu, d: Distiller, o: EvidenceOptions)
   await d.park();
   const probe = await Distiller.create(gpu, d.teacher, plan, d.corpus.fresh());
   try {
-    probe.restore(await d.snapshot());
+    await probe.restore(d.snapshot());
     const label = (s: Stage) => `hybrid advisor: probing stage ${s} for the layers' residuals`;
     await probe.run(
       {

@@ -12,6 +12,7 @@
 import { blobSource, bytesSource, nodeFileSource, type ByteSource } from '../io/files';
 import { bytesLength, collectBytes, joinBytes, piecesOf, type Bytes } from '../io/bytes';
 import { SafetensorsFile, safetensorsLazy } from '../io/safetensors';
+import { FLAT_PIECE } from '../io/flat-file';
 
 
 export interface CheckpointStore {
@@ -73,17 +74,23 @@ export interface FlatReader {
   read(from: number, count: number): Promise<Float32Array>;
 }
 
-/** Floats a save reads at once from a FlatReader: 64 MiB. */
-const SAVE_PIECE = 2 ** 24;
+
+/** All of `f`'s floats in one array, read FLAT_PIECE at a time (tests, small students). */
+export async function readFloats(f: Float32Array | FlatReader): Promise<Float32Array> {
+  if (f instanceof Float32Array) return f.slice();
+  const out = new Float32Array(f.length);
+  for (let at = 0; at < f.length; at += FLAT_PIECE) out.set(await f.read(at, Math.min(FLAT_PIECE, f.length - at)), at);
+  return out;
+}
 
 /** A checkpoint to save: its floats in arrays, or read piece by piece while the files are written. */
 export type CheckpointToSave = Omit<Checkpoint, 'params' | 'm' | 'v'> & { params: Float32Array | FlatReader; m: Float32Array | FlatReader; v: Float32Array | FlatReader };
 
-/** Floats [from, from + count) of `f` in pieces of at most SAVE_PIECE. */
+/** Floats [from, from + count) of `f` in pieces of at most FLAT_PIECE. */
 function floatRange(f: Float32Array | FlatReader, from: number, count: number): () => AsyncIterable<Float32Array> {
   return async function* () {
-    for (let at = 0; at < count; at += SAVE_PIECE) {
-      const n = Math.min(SAVE_PIECE, count - at);
+    for (let at = 0; at < count; at += FLAT_PIECE) {
+      const n = Math.min(FLAT_PIECE, count - at);
       yield f instanceof Float32Array ? f.subarray(from + at, from + at + n) : await f.read(from + at, n);
     }
   };

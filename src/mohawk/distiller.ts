@@ -9,7 +9,8 @@ import { exportStudentParts, studentConfigJson, type NamedBytes, type NamedParts
 import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type GpuStudent, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
-import type { CheckpointToSave, FlatReader, OpenedCheckpoint } from './checkpoint';
+import type { CheckpointToSave, FlatReader, OpenedCheckpoint, ParamSlot } from './checkpoint';
+import { FLAT_PIECE, FLAT_REGIONS, memoryFlatStore, type FlatRegion, type FlatStore, type FlatStoreFactory } from '../io/flat-file';
 import type { TokenStream } from './token-stream';
 import { recomputes, streamedStudentOnGpu, sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
 
@@ -50,22 +51,34 @@ export interface ResumePoint {
 
 /**
  * Where the student's parameters and AdamW moments are: on the GPU (moments chunked like the
- * parameters, ParamSet.buffers), or on the host, flat, while layers are streamed.
+ * parameters, ParamSet.buffers), or off it, flat, in a store read by range (a scratch file, or memory),
+ * while layers are streamed.
  */
 type StudentState = { where: 'gpu'; student: ParamSet; m: GPUBuffer[]; v: GPUBuffer[] } | ({ where: 'host' } & HostStudent);
+
+/** The student's parameters and moments as a checkpoint saves them, each read a range at a time. */
+export type StudentSource = Omit<CheckpointToSave, 'state' | 'params' | 'm' | 'v'> & { params: FlatReader; m: FlatReader; v: FlatReader; paramShapes: Map<string, ParamSlot> };
 
 export interface DistillerOptions {
   /** Bytes per GPU chunk of the student's parameters, gradients and moments; the adapter's one-binding limit by default. */
   chunkBytes?: number;
-  /** Making the student: the teacher's tensors it copies are read and widened layer by layer, then packed (done of total). */
+  /** Making the student: the teacher's tensors it copies are read and widened layer by layer (done of total). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Where the student goes while it is off the GPU (streamed stages 1–2 of a plan without stage 3, a
+   * parked student): a scratch file the host that runs the plan makes (the CLI's run folder, the
+   * worker's OPFS); in memory by default.
+   */
+  hostStore?: FlatStoreFactory;
 }
 
 /** A stage's per-layer losses are averaged over its last steps, this fraction of them (at least one): where the schedule has settled. */
 export const LAYER_LOSS_TAIL = 0.1;
 
-/** Floats an export reads from the GPU, or a restore from a checkpoint, at once: 64 MiB. */
-const EXPORT_PIECE = 2 ** 24;
+/** Calls `f` for each piece [at, at + n) of `count` floats, FLAT_PIECE at most, in order. */
+async function inPieces(count: number, f: (at: number, n: number) => Promise<void>): Promise<void> {
+  for (let at = 0; at < count; at += FLAT_PIECE) await f(at, Math.min(FLAT_PIECE, count - at));
+}
 
 /** Each layer's mean over the rows of `t` (steps, newest last); null when there are none. */
 function tailMean(t: number[][] | undefined): number[] | null {
@@ -95,28 +108,51 @@ export class Distiller {
     public spec: StudentSpec,
     /** The student's flat layout (of heldShapes(spec)). */
     public layout: FlatParams,
-    /** The initial student: packed in `layout` on the host, or made on the GPU (Distiller.create). */
-    initial: Float32Array | ParamSet,
+    /** The initial student: in a flat store (its moments zero), or made on the GPU (Distiller.create). */
+    initial: FlatStore | ParamSet,
     private readonly chunkBytes: number | undefined,
+    private readonly hostStore: FlatStoreFactory,
   ) {
-    const size = this.layout.size;
     if (initial instanceof ParamSet) {
       if (this.plan.freezeMlp) initial.borrow(this.teacher.weights, isMlp);
       this.state = { where: 'gpu', student: initial, m: initial.buffers('adam m'), v: initial.buffers('adam v') };
-    } else this.state = { where: 'host', layout: this.layout, params: initial, m: new Float32Array(size), v: new Float32Array(size) };
+    } else this.state = { where: 'host', layout: this.layout, store: initial };
   }
 
-  /** The student from its flat host values onto the GPU, chunk by chunk, with its moments (zero unless given). */
-  private upload(params: Float32Array, m?: Float32Array, v?: Float32Array): Extract<StudentState, { where: 'gpu' }> {
-    const student = this.paramSet(params, 'student', true);
-    return { where: 'gpu', student, m: student.buffers('adam m', m), v: student.buffers('adam v', v) };
+  /** The student from its store onto the GPU, a piece at a time, with its moments (`moments` false: zero). */
+  private async upload(store: FlatStore, moments = true): Promise<Extract<StudentState, { where: 'gpu' }>> {
+    const student = await this.paramSet(store, 'student', true);
+    const m = student.buffers('adam m');
+    const v = student.buffers('adam v');
+    try {
+      if (moments) {
+        for (const [region, bufs] of [['m', m], ['v', v]] as const) await inPieces(this.layout.size, async (at, n) => student.writeRange(bufs, at, await store.read(region, at, n)));
+      }
+    } catch (e) {
+      Distiller.releaseGpu({ where: 'gpu', student, m, v });
+      throw e;
+    }
+    return { where: 'gpu', student, m, v };
   }
 
-  /** The student's parameters on the GPU; frozen MLPs are the teacher's buffers (see heldShapes). */
-  private paramSet(params: Float32Array, label: string, withGrads: boolean): ParamSet {
-    const ps = new ParamSet(this.gpu, new Map([...this.layout.slices].map(([n, s]) => [n, s.shape])), params, label, this.chunkBytes, withGrads);
+  /** The student's parameters on the GPU, read from `store` a piece at a time; frozen MLPs are the teacher's buffers (see heldShapes). */
+  private async paramSet(store: FlatStore, label: string, withGrads: boolean): Promise<ParamSet> {
+    const ps = new ParamSet(this.gpu, new Map([...this.layout.slices].map(([n, s]) => [n, s.shape])), undefined, label, this.chunkBytes, withGrads);
+    try {
+      await inPieces(this.layout.size, async (at, n) => ps.writeRange(ps.values, at, await store.read('params', at, n)));
+    } catch (e) {
+      ps.release();
+      throw e;
+    }
     if (this.plan.freezeMlp) ps.borrow(this.teacher.weights, isMlp);
     return ps;
+  }
+
+  /** Leaves the host state for the GPU state `next`, letting its store (a scratch file) go. */
+  private async onto(next: Extract<StudentState, { where: 'gpu' }>): Promise<void> {
+    const st = this.state;
+    this.state = next;
+    if (st.where === 'host') await st.store.close();
   }
 
   private static releaseGpu(st: Extract<StudentState, { where: 'gpu' }>): void {
@@ -143,7 +179,7 @@ export class Distiller {
     await this.teacher.upload();
     const st = this.state;
     if (st.where === 'gpu') return;
-    this.state = this.upload(st.params, st.m, st.v);
+    await this.onto(await this.upload(st.store));
   }
 
   /** Moves the student and its moments to the host and frees the teacher's GPU copy (a streamed stage; `keepTeacher`: the advisor's probe). */
@@ -153,10 +189,18 @@ export class Distiller {
       if (!keepTeacher) this.teacher.evict();
       return st;
     }
-    const [params, m, v] = [await st.student.readFlat(), await st.student.readFlat(st.m), await st.student.readFlat(st.v)];
+    const store = await this.hostStore(this.layout.size);
+    try {
+      for (const [region, bufs] of [['params', st.student.values], ['m', st.m], ['v', st.v]] as const) {
+        await inPieces(this.layout.size, async (at, n) => store.write(region, at, await st.student.readRange(bufs, at, n)));
+      }
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
     Distiller.releaseGpu(st);
     if (!keepTeacher) this.teacher.evict();
-    const host = { where: 'host' as const, layout: this.layout, params, m, v };
+    const host = { where: 'host' as const, layout: this.layout, store };
     this.state = host;
     return host;
   }
@@ -168,10 +212,7 @@ export class Distiller {
   private async onGpuStreaming(fresh: boolean): Promise<GpuStudent> {
     // The teacher goes first, so that the student's upload never has both whole models on the GPU.
     this.teacher.evict();
-    if (this.state.where === 'host') {
-      const st = this.state;
-      this.state = this.upload(st.params, fresh ? undefined : st.m, fresh ? undefined : st.v);
-    }
+    if (this.state.where === 'host') await this.onto(await this.upload(this.state.store, !fresh));
     const st = this.state as Extract<StudentState, { where: 'gpu' }>;
     if (fresh) {
       const s = this.gpu.begin('reset optimizer');
@@ -217,15 +258,36 @@ export class Distiller {
     const shapes = heldShapes(spec, plan);
     const layout = FlatParams.of(shapes);
     const st = this.state;
-    const old = this.layout.unpack(st.where === 'gpu' ? await st.student.readFlat() : st.params);
+    if (st.where === 'host') {
+      // Off the GPU (a parked student): tensor by tensor into a new store, a piece at a time.
+      const store = await this.hostStore(layout.size);
+      try {
+        for (const [n, s] of layout.slices) {
+          const was = this.layout.slices.get(n);
+          if (was) await inPieces(s.count, async (at, k) => store.write('params', s.offset + at, await st.store.read('params', was.offset + at, k)));
+          else await store.write('params', s.offset, await this.teacher.source.read(n));
+        }
+      } catch (e) {
+        await store.close();
+        throw e;
+      }
+      this.plan = plan;
+      this.spec = spec;
+      this.layout = layout;
+      this.state = { where: 'host', layout, store };
+      await st.store.close();
+      return;
+    }
+    const old = this.layout.unpack(await st.student.readFlat());
     const values = new Map<string, Float32Array>();
     for (const n of shapes.keys()) values.set(n, old.get(n) ?? (await this.teacher.source.read(n)));
-    if (st.where === 'gpu') Distiller.releaseGpu(st);
+    Distiller.releaseGpu(st);
     this.plan = plan;
     this.spec = spec;
     this.layout = layout;
-    const params = layout.pack(values);
-    this.state = st.where === 'gpu' ? this.upload(params) : { where: 'host', layout, params, m: new Float32Array(layout.size), v: new Float32Array(layout.size) };
+    const student = new ParamSet(this.gpu, shapes, values, 'student', this.chunkBytes, true);
+    if (plan.freezeMlp) student.borrow(this.teacher.weights, isMlp);
+    this.state = { where: 'gpu', student, m: student.buffers('adam m'), v: student.buffers('adam v') };
     await this.gpu.check();
   }
 
@@ -237,9 +299,11 @@ export class Distiller {
     const layout = FlatParams.of(shapes);
     const report = options.onProgress;
     const streamLayers = plan.streamLayers ?? false;
-    // A student that goes to the GPU before its first step (resident stages, or streamed ones that keep
-    // it there) is made there tensor by tensor: the host holds one layer's values at a time. One kept
-    // on the host is packed, the last step of the progress (for a 7B teacher it copies gigabytes).
+    // The student is made tensor by tensor where it will train: the host holds one layer's values at
+    // a time. It goes to the GPU when it is there before its first step (resident stages, or streamed
+    // ones that keep it there), else into the host store (a scratch file, for a teacher whose stage 3
+    // does not fit the GPU: its 12 bytes per parameter would not fit the host either).
+    const hostStore = options.hostStore ?? memoryFlatStore;
     if (!streamLayers || streamedStudentOnGpu(plan)) {
       const student = new ParamSet(gpu, shapes, undefined, 'student', options.chunkBytes, true);
       try {
@@ -248,13 +312,16 @@ export class Distiller {
         student.release();
         throw e;
       }
-      return new Distiller(gpu, teacher, { ...plan, streamLayers }, corpus, spec, layout, student, options.chunkBytes);
+      return new Distiller(gpu, teacher, { ...plan, streamLayers }, corpus, spec, layout, student, options.chunkBytes, hostStore);
     }
-    const initial = await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report && ((done, total) => report(done, total + 1)));
-    const params = layout.pack(initial);
-    initial.clear();
-    report?.(1, 1);
-    return new Distiller(gpu, teacher, { ...plan, streamLayers }, corpus, spec, layout, params, options.chunkBytes);
+    const store = await hostStore(layout.size);
+    try {
+      await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report, (n, x) => store.write('params', layout.get(n).offset, x));
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return new Distiller(gpu, teacher, { ...plan, streamLayers }, corpus, spec, layout, store, options.chunkBytes, hostStore);
   }
 
   /** Runs the plan's stages in order; a resumed run starts after `from`'s step. */
@@ -286,8 +353,8 @@ export class Distiller {
       const student = (this.streamedStudent === 'plan' ? streamedStudentOnGpu(p) : this.streamedStudent === 'gpu') ? await this.onGpuStreaming(start === 0) : await this.toHost();
       if (start === 0 && !('set' in student)) {
         // Adam's moments start afresh each stage: each trains a different objective.
-        student.m.fill(0);
-        student.v.fill(0);
+        await student.store.zero('m');
+        await student.store.zero('v');
       }
       // Buffers pooled by earlier stages would otherwise stay held through this one.
       this.gpu.trim();
@@ -390,7 +457,7 @@ export class Distiller {
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
   async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>, hybridAdvisor: Record<string, unknown> | null = null): Promise<NamedParts[]> {
     const st = this.state;
-    // Each tensor is read when model.safetensors is written, from the GPU (or the host copy), one at a
+    // Each tensor is read when model.safetensors is written, from the GPU (or the student's store off it), one at a
     // time. Borrowed (frozen) MLPs are the teacher's, read from its files: the exported student holds
     // them like any tensor. Nothing may step until the files are written.
     const shapes = studentShapes(this.spec);
@@ -399,36 +466,34 @@ export class Distiller {
     for (const n of shapes.keys()) {
       const s = this.layout.slices.get(n);
       if (!s) values.set(n, async function* () { yield await teacher.read(n); });
-      else if (st.where === 'host') values.set(n, st.params.subarray(s.offset, s.offset + s.count));
-      // In pieces of EXPORT_PIECE floats: a 128k-row embedding is a gigabyte.
-      else values.set(n, async function* () { for (let at = 0; at < s.count; at += EXPORT_PIECE) yield await st.student.readRange(st.student.values, s.offset + at, Math.min(EXPORT_PIECE, s.count - at)); });
+      // In pieces of FLAT_PIECE floats: a 128k-row embedding is a gigabyte.
+      else if (st.where === 'host') values.set(n, async function* () { for (let at = 0; at < s.count; at += FLAT_PIECE) yield await st.store.read('params', s.offset + at, Math.min(FLAT_PIECE, s.count - at)); });
+      else values.set(n, async function* () { for (let at = 0; at < s.count; at += FLAT_PIECE) yield await st.student.readRange(st.student.values, s.offset + at, Math.min(FLAT_PIECE, s.count - at)); });
     }
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance, hybridAdvisor });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });
   }
 
   /**
-   * Student parameters and optimizer moments, as a checkpoint holds them. While the student is on the
-   * host these are its own arrays: write them out before the next step.
+   * What a checkpoint saves, read piece by piece as it is written (saveCheckpoint): from the GPU while
+   * the student is there, from its store while it is off it, so the host never holds the whole
+   * student or its moments; nothing may step until the save is done.
    */
-  async snapshot(): Promise<{ params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }> {
+  checkpointSource(): StudentSource {
     const st = this.state;
-    const [params, m, v] = st.where === 'gpu' ? [await st.student.readFlat(), await st.student.readFlat(st.m), await st.student.readFlat(st.v)] : [st.params, st.m, st.v];
     const paramShapes = new Map([...this.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
-    return { params, m, v, paramShapes };
+    const length = this.layout.size;
+    if (st.where === 'host') {
+      const reader = (region: FlatRegion): FlatReader => ({ length, read: (from, count) => st.store.read(region, from, count) });
+      return { params: reader('params'), m: reader('m'), v: reader('v'), paramShapes };
+    }
+    const reader = (bufs: GPUBuffer[]): FlatReader => ({ length, read: (from, count) => st.student.readRange(bufs, from, count) });
+    return { params: reader(st.student.values), m: reader(st.m), v: reader(st.v), paramShapes };
   }
 
-  /**
-   * What a checkpoint saves, read piece by piece as it is written (saveCheckpoint): from the GPU while
-   * the student is there, so the host never holds the whole student or its moments; nothing may step
-   * until the save is done.
-   */
-  checkpointSource(): Omit<CheckpointToSave, 'state'> {
-    const st = this.state;
-    const paramShapes = new Map([...this.layout.slices].map(([n, s]) => [n, { offset: s.offset, count: s.count, shape: s.shape }]));
-    if (st.where === 'host') return { params: st.params, m: st.m, v: st.v, paramShapes };
-    const reader = (bufs: GPUBuffer[]): FlatReader => ({ length: this.layout.size, read: (from, count) => st.student.readRange(bufs, from, count) });
-    return { params: reader(st.student.values), m: reader(st.m), v: reader(st.v), paramShapes };
+  /** The student's parameters and moments as checkpointSource gives them (readFloats reads one whole: tests, small students). */
+  snapshot(): StudentSource {
+    return this.checkpointSource();
   }
 
   /** Refuses a checkpoint whose layout is not this student's. */
@@ -441,40 +506,31 @@ export class Distiller {
     }
   }
 
+  /** Writes `x` at float `at` of `region` wherever the student is. */
+  private async put(region: FlatRegion, at: number, x: Float32Array): Promise<void> {
+    const st = this.state;
+    if (st.where === 'host') return st.store.write(region, at, x);
+    st.student.writeRange(region === 'params' ? st.student.values : st[region], at, x);
+  }
+
   /**
-   * Puts an opened checkpoint's parameters and moments back, read a tensor (moments: EXPORT_PIECE
+   * Puts an opened checkpoint's parameters and moments back, read a tensor (moments: FLAT_PIECE
    * floats) at a time, so that the host holds one piece; its layout must be this student's.
    */
   async restoreFrom(ck: OpenedCheckpoint): Promise<void> {
     this.checkLayout(ck.size, ck.paramShapes);
-    const st = this.state;
-    for (const [n, s] of this.layout.slices) {
-      const x = await ck.readParam(n);
-      if (st.where === 'host') st.params.set(x, s.offset);
-      else st.student.writeTensor(n, x);
-    }
-    for (const which of ['m', 'v'] as const) {
-      for (let at = 0; at < ck.size; at += EXPORT_PIECE) {
-        const x = await ck.readMoment(which, at, Math.min(EXPORT_PIECE, ck.size - at));
-        if (st.where === 'host') st[which].set(x, at);
-        else st.student.writeRange(st[which], at, x);
-      }
-    }
+    for (const [n, s] of this.layout.slices) await this.put('params', s.offset, await ck.readParam(n));
+    for (const which of ['m', 'v'] as const) await inPieces(ck.size, async (at, n) => this.put(which, at, await ck.readMoment(which, at, n)));
   }
 
-  /** Puts a checkpoint's parameters and moments back; its layout must be this student's. */
-  restore(ck: { params: Float32Array; m: Float32Array; v: Float32Array; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }): void {
+  /** Puts a checkpoint's parameters and moments back (arrays, or read a piece at a time); its layout must be this student's. */
+  async restore(ck: { params: Float32Array | FlatReader; m: Float32Array | FlatReader; v: Float32Array | FlatReader; paramShapes: Map<string, { offset: number; count: number; shape: number[] }> }): Promise<void> {
     this.checkLayout(ck.params.length, ck.paramShapes);
-    const st = this.state;
-    if (st.where === 'host') {
-      st.params.set(ck.params);
-      st.m.set(ck.m);
-      st.v.set(ck.v);
-      return;
+    for (const region of FLAT_REGIONS) {
+      const f = ck[region];
+      if (f.length !== this.layout.size) throw new Error(`the checkpoint's ${region} holds ${f.length} floats, this student has ${this.layout.size}`);
+      await inPieces(f.length, async (at, n) => this.put(region, at, f instanceof Float32Array ? f.subarray(at, at + n) : await f.read(at, n)));
     }
-    st.student.write(st.student.values, ck.params);
-    st.student.write(st.m, ck.m);
-    st.student.write(st.v, ck.v);
   }
 
   /** Held-out mean NLL of teacher and student over the corpus's held-out documents. */
@@ -494,7 +550,7 @@ export class Distiller {
         if (!this.plan.freezeMlp) this.teacher.evict();
       }
       if (this.plan.freezeMlp) await this.teacher.upload();
-      const student = this.paramSet(st.params, 'evaluated student', false);
+      const student = await this.paramSet(st.store, 'evaluated student', false);
       try {
         const s = await meanNll(this.gpu, this.modelOf(student), docs);
         return { teacherNll: t.meanNll, studentNll: s.meanNll, tokens: s.tokens };
@@ -519,8 +575,13 @@ export class Distiller {
     return { config: this.spec.config, weights, mixer: studentMixers(this.gpu, this.spec, weights) };
   }
 
-  release(): void {
+  /** Frees the GPU buffers at once; the promise settles when the store (a scratch file) is gone too. */
+  release(): Promise<void> {
     const st = this.state;
-    if (st.where === 'gpu') Distiller.releaseGpu(st);
+    if (st.where === 'gpu') {
+      Distiller.releaseGpu(st);
+      return Promise.resolve();
+    }
+    return st.store.close();
   }
 }

@@ -221,8 +221,9 @@ export const STREAM_WINDOW_BYTES = 256 * 2 ** 20;
  * buffers, the slot filled from them by the GPU) rather than on the host: whenever the plan has a
  * stage 3, which holds all of that and more on the GPU anyway, so the streamed stages then hold less
  * than the plan's peak and the host (a browser tab's worker) holds none of the student. A plan of
- * stages 1–2 alone (a teacher whose stage 3 does not fit) keeps it on the host, 12 bytes per trained
- * parameter.
+ * stages 1–2 alone (a teacher whose stage 3 does not fit) keeps it off the GPU in a flat store, 12 bytes
+ * per trained parameter: a scratch file where the host gives one (the CLI's --out, the page's OPFS;
+ * disk-room.ts counts it), so that the host holds one piece of it at a time.
  */
 export function streamedStudentOnGpu(plan: Pick<DistillPlan, 'stages'>): boolean {
   return plan.stages.includes(3);

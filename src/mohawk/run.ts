@@ -5,6 +5,7 @@
 // files, OPFS or folders, the console or the page, signals.
 import type { Gpu } from '../gpu/runtime';
 import type { FileSet } from '../io/files';
+import type { FlatStoreFactory } from '../io/flat-file';
 import { readJson } from '../io/files';
 import { TOKENIZER_FILES, type NamedBytes, type NamedParts } from '../models/student-files';
 import type { LoadedTeacher } from '../models/teacher';
@@ -129,6 +130,11 @@ export interface RunSetup {
    * student) fit before anything trains: where it is and what else frees room, in the caller's words.
    */
   disk?: { where: string; withExport: boolean; remedy: string };
+  /**
+   * Where the student goes while it is off the GPU (a streamed plan of stages 1–2 alone: 12 bytes per
+   * held parameter): the CLI's scratch file in its run folder, the worker's OPFS file; memory if absent.
+   */
+  hostStore?: FlatStoreFactory;
   onEvent(e: RunEvent): void;
 }
 
@@ -142,7 +148,7 @@ async function checkRoom(s: RunSetup, plan: DistillPlan): Promise<void> {
   let held = 0;
   if (s.resume && store.size) for (const f of [STUDENT_FILE, OPTIMIZER_FILE]) held += (await store.size(f)) ?? 0;
   const freezeName = plan.freezeMlp ? null : (s.fieldNames ?? PLAN_FIELD_NAMES).freezeMlp;
-  checkDiskRoom(runDiskBytes(s.teacher.config, plan), { free, held, where: s.disk.where, withExport: s.disk.withExport }, { freezeMlp: freezeName, remedy: s.disk.remedy });
+  checkDiskRoom(runDiskBytes(s.teacher.config, plan, s.hostStore !== undefined), { free, held, where: s.disk.where, withExport: s.disk.withExport }, { freezeMlp: freezeName, remedy: s.disk.remedy });
 }
 
 /** config.json and each safetensors header: a different teacher of the same shapes is told apart by its names and metadata at least. */
@@ -304,6 +310,7 @@ export class Run {
     if (state && plan.attentionAuto && !advice && state.stage === 3 && state.step > 0) throw new Error('the checkpoint is in stage 3 of an auto:K plan but names no layers the advisor chose');
     const d = await Distiller.create(s.gpu, s.teacher, advice ? withAttentionLayers(plan, advice.layers) : plan, s.corpus, {
       onProgress: (done, total) => s.onEvent({ type: 'progress', label: "making the student from the teacher's layers", done, total }),
+      hostStore: s.hostStore,
     });
     const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
     let from: ResumePoint | undefined;
@@ -326,7 +333,7 @@ export class Run {
       }
       await s.gpu.check();
     } catch (e) {
-      d.release();
+      await d.release().catch(() => {});
       throw e;
     }
     const run = new Run(s, d, plan, steps, memoryBytes, fingerprint, tokensDone, from);
@@ -634,7 +641,8 @@ export class Run {
     return this.distiller.studentFiles((await readJson(files, 'config.json')) as object, tokenizerFiles, provenance, advisor);
   }
 
-  release(): void {
-    this.distiller.release();
+  /** Frees the run's GPU memory at once; the promise settles when its scratch file (if any) is deleted too. */
+  release(): Promise<void> {
+    return this.distiller.release();
   }
 }

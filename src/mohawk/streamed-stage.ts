@@ -11,8 +11,8 @@
 // is the one a step-by-step walk would give, with W times fewer transfers. What lives on the GPU is one
 // layer's weights, the slot, the window's residuals and one layer's activations, whatever the depth.
 //
-// The student lives on the host (HostStudent: three flat f32 arrays, 12 bytes per parameter) or in its
-// own GPU buffers (GpuStudent: GPU-to-GPU copies in and out of the slot, nothing on the host). The
+// The student lives on the host (HostStudent: a flat store of parameters and moments, 12 bytes per
+// parameter, in a scratch file or in memory, read and written a piece at a time) or in its own GPU buffers (GpuStudent: GPU-to-GPU copies in and out of the slot, nothing on the host). The
 // Distiller takes the GPU when the plan has a stage 3, which holds the whole student there anyway
 // (plan.ts, streamedStudentOnGpu): then a browser tab's worker holds none of it.
 //
@@ -39,15 +39,14 @@ import type { CanonicalTensor } from '../models/arch';
 import { rawToF32, type RawTensor } from '../io/half';
 import { embedding } from '../kernels/embedding';
 import { chunkPieces, type FlatParams } from '../models/params';
+import { FLAT_PIECE, type FlatRegion, type FlatStore } from '../io/flat-file';
 import { STREAM_WINDOW_BYTES, streamWindowSteps } from './plan';
 import { LayerObjective, stepResult, trainedBy, type StageOptions, type StepResult } from './stages';
 
-/** The student's state on the host, packed in the full student layout. */
+/** The student's state off the GPU: parameters and moments in `store`, packed in the full student layout. */
 export interface HostStudent {
   layout: FlatParams;
-  params: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
+  store: FlatStore;
 }
 
 /**
@@ -97,7 +96,7 @@ export class StreamedStageStep {
   /** The slot's AdamW moments, chunked like its parameters. */
   private readonly slotM: GPUBuffer[];
   private readonly slotV: GPUBuffer[];
-  /** Where each mixer layer's slot lies in the host arrays (in floats). */
+  /** Where each mixer layer's slot lies in the student's flat layout (in floats). */
   private readonly base = new Map<number, number>();
   /** Steps per pass over the layers. */
   readonly window: number;
@@ -175,7 +174,7 @@ export class StreamedStageStep {
     this.ids = own(gpu.buffer(0, 'streamed ids'));
 
     // The student's slot, laid out like one layer's mixer inside the full layout (FlatParams aligns
-    // every tensor the same way, so a layer's mixer is one contiguous range of the host arrays).
+    // every tensor the same way, so a layer's mixer is one contiguous range of the flat layout).
     const shapes = mixerParamShapes(spec.mixer);
     const names = [...shapes.keys()];
     this.slot = new ParamSet(gpu, shapes, undefined, 'streamed mixer');
@@ -280,7 +279,7 @@ export class StreamedStageStep {
   /**
    * One optimizer step over `ids` (accumulate × batch × L tokens). Steps are gathered into windows:
    * the promise resolves when the window it falls in has run (`flush` runs a partial one), with every
-   * layer's parameters and moments back in the host arrays.
+   * layer's parameters and moments back where the student lives.
    */
   step(ids: Uint32Array, lr: number): Promise<StepResult> {
     const per = this.rows * this.o.accumulate;
@@ -344,22 +343,16 @@ export class StreamedStageStep {
         else gpu.write(b, rawToF32(raw));
       }
       const b0 = this.base.get(l);
-      if (b0 !== undefined && onGpu) {
-        // Recorded before the layer's steps, in the same command stream: no wait, nothing on the host.
-        chunks.forEach((ch, q) => {
-          const slotBufs = [this.slot.values[q]!, this.slotM[q]!, this.slotV[q]!];
-          [onGpu.set.values, onGpu.m, onGpu.v].forEach((bufs, i) => {
-            for (const p of chunkPieces(onGpu.set.chunks, b0 + ch.start, ch.size)) s.copy(bufs[p.chunk]!, p.offset, slotBufs[i]!, p.at, p.bytes);
-          });
-        });
-      } else if (b0 !== undefined && host) {
+      // Recorded before the layer's steps, in the same command stream: no wait, nothing on the host.
+      if (b0 !== undefined && onGpu) this.copySlot(s, onGpu, b0, true);
+      else if (b0 !== undefined && host) {
         await this.landed.get(l);
-        chunks.forEach((ch, q) => {
-          const [from, to] = [b0 + ch.start, b0 + ch.start + ch.size];
-          gpu.write(this.slot.values[q]!, host.params.subarray(from, to));
-          gpu.write(this.slotM[q]!, host.m.subarray(from, to));
-          gpu.write(this.slotV[q]!, host.v.subarray(from, to));
-        });
+        // Piece by piece from the store: the host holds at most FLAT_PIECE floats of the layer.
+        for (const [q, ch] of chunks.entries()) {
+          for (const [region, buf] of [['params', this.slot.values[q]!], ['m', this.slotM[q]!], ['v', this.slotV[q]!]] as const) {
+            for (let at = 0; at < ch.size; at += FLAT_PIECE) gpu.write(buf, await host.store.read(region, b0 + ch.start + at, Math.min(FLAT_PIECE, ch.size - at)), at * 4);
+          }
+        }
       }
       for (let k = 0; k < K; k++) {
         if (b0 !== undefined) {
@@ -385,14 +378,7 @@ export class StreamedStageStep {
         s.submit();
         s = gpu.begin(`stage ${this.stage} streamed`);
       }
-      if (b0 !== undefined && onGpu) {
-        chunks.forEach((ch, q) => {
-          const slotBufs = [this.slot.values[q]!, this.slotM[q]!, this.slotV[q]!];
-          [onGpu.set.values, onGpu.m, onGpu.v].forEach((bufs, i) => {
-            for (const p of chunkPieces(onGpu.set.chunks, b0 + ch.start, ch.size)) s.copy(slotBufs[i]!, p.at, bufs[p.chunk]!, p.offset, p.bytes);
-          });
-        });
-      }
+      if (b0 !== undefined && onGpu) this.copySlot(s, onGpu, b0, false);
       if (b0 === undefined || !host) {
         // The next layer's weights are queued next: this layer's work must be submitted first.
         s.submit();
@@ -403,7 +389,7 @@ export class StreamedStageStep {
       // alternating: a buffer is reused once its last copy has landed on the host (the GPU meanwhile
       // goes on).
       const parts = chunks.flatMap((ch, q) =>
-        ([[this.slot.values[q]!, host.params], [this.slotM[q]!, host.m], [this.slotV[q]!, host.v]] as const).map(([src, dst]) => ({ src, dst, at: b0 + ch.start, size: ch.size })),
+        ([[this.slot.values[q]!, 'params'], [this.slotM[q]!, 'm'], [this.slotV[q]!, 'v']] as const).map(([src, dst]: readonly [GPUBuffer, FlatRegion]) => ({ src, dst, at: b0 + ch.start, size: ch.size })),
       );
       const layerBacks: Promise<void>[] = [];
       for (const { src, dst, at, size } of parts) {
@@ -413,9 +399,13 @@ export class StreamedStageStep {
         s.copy(src, 0, st, 0, size * 4);
         s.submit();
         s = gpu.begin(`stage ${this.stage} streamed`);
-        const back = st.mapAsync(GPUMapMode.READ).then(() => {
-          dst.set(new Float32Array(st.getMappedRange(), 0, size), at);
-          st.unmap();
+        // Written to the store from the mapped range: the staging buffer is reused once the write is done.
+        const back = st.mapAsync(GPUMapMode.READ).then(async () => {
+          try {
+            await host.store.write(dst, at, new Float32Array(st.getMappedRange(), 0, size));
+          } finally {
+            st.unmap();
+          }
         });
         // Awaited later, or never when the window fails first: it must not count as unhandled.
         back.catch(() => {});
@@ -448,6 +438,22 @@ export class StreamedStageStep {
       const perLayer = loss.subarray(k * c.layers * 64, (k + 1) * c.layers * 64);
       const attentionNorm = attn ? attn.subarray(k * c.layers * 64, (k + 1) * c.layers * 64) : null;
       return stepResult({ c, spec: this.spec, batch: this.o.batch, distStride: this.objective.distStride, loss: sum * per, gradNorm: Math.sqrt(g2), dist: d, perLayer, attentionNorm });
+    });
+  }
+
+  /**
+   * Records the copies between the slot and the GPU-held student's parameters and moments at float
+   * `b0` (layer l's mixer), into the slot (`toSlot`) or back out of it.
+   */
+  private copySlot(s: Step, student: GpuStudent, b0: number, toSlot: boolean): void {
+    this.slot.chunks.forEach((ch, q) => {
+      const slotBufs = [this.slot.values[q]!, this.slotM[q]!, this.slotV[q]!];
+      [student.set.values, student.m, student.v].forEach((bufs, i) => {
+        for (const p of chunkPieces(student.set.chunks, b0 + ch.start, ch.size)) {
+          if (toSlot) s.copy(bufs[p.chunk]!, p.offset, slotBufs[i]!, p.at, p.bytes);
+          else s.copy(slotBufs[i]!, p.at, bufs[p.chunk]!, p.offset, p.bytes);
+        }
+      });
     });
   }
 

@@ -11,6 +11,7 @@ import { browserCorpusFile } from '../io/corpus-sources';
 import { corpusBytes, openCorpusStore, type CorpusStore } from '../io/corpus-store';
 import type { TokenFill } from '../io/token-fill';
 import { opfsTokenCache } from '../io/token-cache';
+import { clearOpfsScratch, memoryFlatStore, opfsFlatFile, type FlatStoreFactory } from '../io/flat-file';
 import { inlinePool, workerPool, type TokenizePool } from '../io/tokenize-pool';
 import type { TeacherTokenizer } from '../io/tokenizer';
 import { browserFileSet, bytesSource, fetchFileSet, readJson, type FileSet } from '../io/files';
@@ -465,8 +466,10 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
   private async dropRun(): Promise<void> {
     const cur = this.current;
     this.current = null;
-    this.run?.release();
+    // Its scratch file (a plan of stages 1–2 alone) is deleted behind it; a failure to is said, not thrown.
+    const released = this.run?.release().catch((e: unknown) => this.status(`warning: the run's scratch file could not be deleted (${e instanceof Error ? e.message : String(e)}); the next run deletes it`));
     this.run = null;
+    await released;
     if (cur) await cur.history.flush();
   }
 
@@ -492,6 +495,19 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     return name;
   }
 
+  /**
+   * Where a run's student goes while it is off the GPU (a plan of stages 1–2 alone): an OPFS scratch
+   * file; memory, said in a warning, where this browser has no OPFS or no sync access handle.
+   */
+  private hostStore(): FlatStoreFactory {
+    const fallback = (why: string) => this.status(`warning: ${why}`);
+    if (hasOpfs()) return opfsFlatFile(() => navigator.storage.getDirectory(), fallback);
+    return async (floats) => {
+      fallback(`this browser has no Origin Private File System, so the student's parameters and moments (${((12 * floats) / 1e9).toFixed(2)} GB) are kept in memory`);
+      return memoryFlatStore(floats);
+    };
+  }
+
   /** Opens a kept run (or starts a new one) as the engine's run; `train` false leaves it at its checkpoint. */
   private async prepare(what: { plan: DistillPlan } | { id: string }, train: boolean): Promise<Run> {
     const teacher = this.needTeacher();
@@ -500,6 +516,8 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     const resume = 'id' in what;
     const prior = resume ? await this.runFor(what.id, train ? 'resuming' : 'opening') : null;
     await this.dropRun();
+    // Scratch files a crashed tab left behind (a student off the GPU) go before this run makes its own.
+    if (hasOpfs()) await clearOpfsScratch(() => navigator.storage.getDirectory()).catch(() => 0);
     const id = resume ? what.id : this.library ? newRunId() : null;
     const files = id && this.library ? this.library.files(id) : null;
     const startedAt = new Date().toISOString();
@@ -521,6 +539,8 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
       evaluation: { ...STUDIO_EVALUATION, atStageEnds: true },
       tool: 'mohawk studio',
       disk: { where: "this site's browser storage", withExport: false, remedy: 'delete kept runs you no longer need' },
+      // A plan of stages 1–2 alone keeps the student off the GPU: in an OPFS file, not this worker's memory.
+      hostStore: this.hostStore(),
       calibration: this.calibration,
       name: resume ? prior!.name : await this.freshName(startedAt),
       // An auto:K run waits for the page to accept or edit its advisor's layers before stage 3.

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adviceLines, FIELD_FLAG, optionsFromFlags, parseCount, progressLine, STREAM_BYTES_ENV } from '../../src/cli/commands/distill';
+import { adviceLines, FIELD_FLAG, optionsFromFlags, parseCount, progressLine, SCRATCH_FILE, STREAM_BYTES_ENV } from '../../src/cli/commands/distill';
 import { adviseLayers } from '../../src/mohawk/hybrid-advisor';
 import { planDifference } from '../../src/mohawk/run';
 import { DOC_SEPARATOR, splitDocuments } from '../../src/io/corpus';
@@ -155,6 +155,25 @@ describe('mohawk distill', () => {
     expect(second.done).not.toBeNull();
     expect(Math.abs(second.done!.held_out.student_nll - fullNll.student_nll)).toBeLessThan(1e-4);
     expect(second.done!.held_out.teacher_nll).toBe(fullNll.teacher_nll);
+  }, 240_000);
+
+  it('keeps the student of a streamed plan of stages 1–2 alone in a scratch file in --out, deleted at the end', async () => {
+    const out = join(dir, 'scratch');
+    const args = [BIN, 'distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', out, '--seq', '32', '--batch', '2', '--stages', '1,2', '--tokens', '1:64,2:64', '--stream-layers', '--eval-docs', '2', '--eval-tokens', '32', '--json'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env() });
+    let stderr = '';
+    child.stderr.on('data', (b) => (stderr += b));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const scratch = join(out, SCRATCH_FILE);
+    let seen = false;
+    while (child.exitCode === null) {
+      seen ||= existsSync(scratch);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await exited, stderr).toBe(0);
+    expect(seen).toBe(true);
+    expect(existsSync(scratch)).toBe(false);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
   }, 240_000);
 
   it('exits 2 naming the flag for bad flags, and 1 saying why for bad files', () => {

@@ -57,7 +57,16 @@ class FakeFile {
       return {
         getSize: () => file.bytes.length,
         truncate: (n: number) => {
-          file.bytes = file.bytes.slice(0, n);
+          // Like the real handle: a longer size adds zeros.
+          const next = new Uint8Array(n);
+          next.set(file.bytes.subarray(0, n));
+          file.bytes = next;
+        },
+        read: (into: Uint8Array, o: { at?: number } = {}) => {
+          const at = o.at ?? 0;
+          const got = file.bytes.subarray(at, at + into.length);
+          into.set(got);
+          return got.length;
         },
         write: (data: Uint8Array, o: { at?: number } = {}) => {
           const at = o.at ?? 0;
@@ -114,6 +123,7 @@ class FakeDir {
   async removeEntry(name: string, opts: { recursive?: boolean } = {}): Promise<void> {
     const c = this.children.get(name);
     if (!c) throw notFound(name);
+    if (c.kind === 'file' && c.locked) throw locked(name);
     if (c.kind === 'directory' && c.children.size > 0 && !opts.recursive) throw new DOMException(`${name} is not empty`, 'InvalidModificationError');
     this.children.delete(name);
   }

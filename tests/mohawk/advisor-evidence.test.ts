@@ -17,6 +17,7 @@ import { TokenStream } from '../../src/mohawk/token-stream';
 import { CORPUS_FILE } from '../helpers/data';
 import { FIXTURES_DIR } from '../helpers/fixtures';
 import { relErr, testGpu } from '../helpers/gpu';
+import { readFloats } from '../../src/mohawk/checkpoint';
 
 const text = readFileSync(CORPUS_FILE, 'utf8').slice(0, 20_000);
 const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [3], tokens: { 1: 0, 2: 0, 3: 2000 }, seqLen: 16, batch: 2, attentionAuto: 1 };
@@ -120,7 +121,7 @@ describe('hybrid advisor evidence', () => {
 
     // A plan of stages 1 and 3: its stage 1 ran, so the probe trains stage 2 alone.
     const { gpu, d, docs } = await setup({ ...plan, stages: [1, 3], tokens: { 1: 32, 2: 0, 3: 2000 } });
-    const before = (await d.snapshot()).params.slice();
+    const before = await readFloats(d.snapshot().params);
     const labels = new Set<string>();
     const e = await gatherEvidence(gpu, d, { docs, stage2: null, onProgress: (label) => labels.add(label) });
     expect(e).not.toBeNull();
@@ -133,7 +134,7 @@ describe('hybrid advisor evidence', () => {
     for (const n of e!.attentionNorm) expect(n).toBeGreaterThan(0);
     expect([...labels].some((l) => l.includes('probing stage 2'))).toBe(true);
     expect([...labels].some((l) => l.includes('leave-one-out'))).toBe(true);
-    expect(relErr((await d.snapshot()).params, before)).toBe(0);
+    expect(relErr(await readFloats(d.snapshot().params), before)).toBe(0);
 
     // With the plan's own residuals and norms, no probe: they are taken as given.
     const given = await gatherEvidence(gpu, d, { docs, stage2: { residual: [1, 2], attentionNorm: [3, 4] } });

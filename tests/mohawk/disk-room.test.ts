@@ -36,6 +36,25 @@ describe('room on disk for a run', () => {
     expect(frozen.export).toBe(thawed.export);
   });
 
+  it('counts the scratch file of a streamed plan of stages 1–2 alone (12 bytes per trained float) where the host keeps one, and says so', async () => {
+    const gpu = await testGpu();
+    const teacher = await loadTeacher(gpu, await nodeDirFileSet(TEACHER_DIR), 'stories260K', undefined, { upload: false });
+    const p: DistillPlan = { ...plan, stages: [1, 2], streamLayers: true };
+    const trained = floats(heldShapes(studentSpec(teacher.config, p), p));
+    const b = runDiskBytes(teacher.config, p, true);
+    expect(b.scratch).toBe(12 * trained);
+    // Not in memory, not with stage 3 (the student stays on the GPU), not resident.
+    expect(runDiskBytes(teacher.config, p).scratch).toBeUndefined();
+    expect(runDiskBytes(teacher.config, { ...p, stages: [1, 2, 3] }, true).scratch).toBeUndefined();
+    expect(runDiskBytes(teacher.config, { ...p, streamLayers: false }, true).scratch).toBeUndefined();
+    const bytes = { checkpoint: 35.4e9, saving: 70.8e9, export: 34.4e9, scratch: 35.4e9 };
+    const hint = { freezeMlp: null, remedy: 'x' };
+    checkDiskRoom(bytes, { free: 106.2e9, held: 0, where: 'd', withExport: false }, hint);
+    expect(() => checkDiskRoom(bytes, { free: 100e9, held: 0, where: 'd', withExport: false }, hint)).toThrow(
+      /\(106\.2 GB needed, 100\.0 GB there\): .*; while stages 1–2 stream, the student's parameters and moments take 35\.4 GB in a scratch file beside them; d has/,
+    );
+  });
+
   it('refuses a run its disk cannot hold, naming the sizes and what to change; a resumed checkpoint counts as room', () => {
     // A 7.2 B-parameter student's figures: 2.95 B trained floats.
     const bytes = { checkpoint: 35.4e9, saving: 70.8e9, export: 34.4e9 };

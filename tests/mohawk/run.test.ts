@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { memoryFileSet, nodeDirFileSet, type FileSet } from '../../src/io/files';
 import { loadTeacher } from '../../src/models/teacher';
-import { memoryStore, type CheckpointStore } from '../../src/mohawk/checkpoint';
+import { memoryStore, readFloats, type CheckpointStore } from '../../src/mohawk/checkpoint';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { Run, peekRunState, type RunEvent } from '../../src/mohawk/run';
 import { planShape, type Calibration } from '../../src/mohawk/calibrate';
@@ -40,7 +40,7 @@ async function stoppedIn(stage: 1 | 2): Promise<CheckpointStore> {
   return store;
 }
 
-const paramsOf = async (run: Run) => (await run.distiller.snapshot()).params.slice();
+const paramsOf = async (run: Run) => readFloats(run.distiller.snapshot().params);
 
 describe('one run driver', () => {
   it('stops with a checkpoint, and resumes with the checkpoint\'s plan (page) or the same plan (CLI) to the uninterrupted student', async () => {

@@ -15,6 +15,10 @@ import { parseConfig } from '../../src/io/config';
 import { TokenStream } from '../../src/mohawk/token-stream';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
 import { testGpu } from '../helpers/gpu';
+import { readFloats } from '../../src/mohawk/checkpoint';
+import { nodeFlatFile, type FlatStoreFactory } from '../../src/io/flat-file';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 
 const text = readFileSync(CORPUS_FILE, 'utf8').slice(0, 200_000);
 
@@ -25,11 +29,11 @@ interface Run {
   peak: Partial<Record<Stage, number>>;
 }
 
-async function run(dir: string, plan: DistillPlan, windowBytes?: number, student: Distiller['streamedStudent'] = 'plan', chunkBytes?: number): Promise<Run> {
+async function run(dir: string, plan: DistillPlan, windowBytes?: number, student: Distiller['streamedStudent'] = 'plan', chunkBytes?: number, hostStore?: FlatStoreFactory): Promise<Run> {
   const gpu = await testGpu();
   const teacher = await loadTeacher(gpu, await nodeDirFileSet(dir), dir, undefined, { upload: !plan.streamLayers });
   const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 200 });
-  const d = await Distiller.create(gpu, teacher, plan, corpus, { chunkBytes });
+  const d = await Distiller.create(gpu, teacher, plan, corpus, { chunkBytes, hostStore });
   if (windowBytes !== undefined) d.streamWindowBytes = windowBytes;
   d.streamedStudent = student;
   const out: Run = { losses: [], gradNorms: [], params: new Float32Array(), peak: {} };
@@ -42,8 +46,8 @@ async function run(dir: string, plan: DistillPlan, windowBytes?: number, student
       if (state === 'finished') out.peak[s] = peak;
     },
   });
-  out.params = (await d.snapshot()).params.slice();
-  d.release();
+  out.params = await readFloats(d.snapshot().params);
+  await d.release();
   teacher.release();
   return out;
 }
@@ -62,8 +66,9 @@ const FIXTURES = join(import.meta.dirname, '../fixtures');
 // The window (steps per pass over the layers) is sized from the bytes given to the residuals: one
 // step of these plans takes 2 × 32 rows × d floats (8 KiB per 32 of d).
 // The last fields: where the streamed run keeps the student (the plan of stages 1–2 alone says the
-// host), and for a second streamed run with the student on the GPU, its chunk size (stories260K in
-// chunks of 256 KiB, where layer 4's mixer spans two chunks). Less GPU memory is asserted with the
+// host: stories260K's in a scratch file, the others' in memory), and for a second streamed run with
+// the student on the GPU, its chunk size (stories260K in chunks of 256 KiB, where layer 4's mixer
+// spans two chunks). Less GPU memory is asserted with the
 // student on the host: on the GPU it holds the whole student, which in these tiny models outweighs
 // what streaming saves.
 const cases: [string, string, Partial<DistillPlan>, number | undefined, 'host' | 'gpu', number?][] = [
@@ -89,7 +94,13 @@ describe('layer streaming in stages 1 and 2', () => {
         ...extra,
       };
       const resident = await run(dir, { ...plan, streamLayers: false });
-      const streamed = await run(dir, { ...plan, streamLayers: true }, windowBytes, student);
+      // The host's student in a scratch file (deleted when the distiller is released) where the case has a GPU run too.
+      const scratch = gpuChunks ? await mkdtemp(join(tmpdir(), 'mohawk-streamed-')) : null;
+      const streamed = await run(dir, { ...plan, streamLayers: true }, windowBytes, student, undefined, scratch ? nodeFlatFile({ dir: scratch }) : undefined);
+      if (scratch) {
+        expect(await readdir(scratch)).toEqual([]);
+        await rm(scratch, { recursive: true });
+      }
       const same = (r: Run) => {
         expect(r.losses).toHaveLength(6);
         expect(relErr(r.losses, resident.losses)).toBeLessThan(1e-4);

@@ -13,6 +13,7 @@ import type { ArchConfig } from '../../io/config';
 import { corpusBytes, openCorpusStore, type CorpusStore } from '../../io/corpus-store';
 import { nodeDirFileSet } from '../../io/files';
 import { piecesOf } from '../../io/bytes';
+import { nodeFlatFile } from '../../io/flat-file';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
 import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, type Packing, type Recompute, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
@@ -519,6 +520,8 @@ export const command: Command = {
           tool: 'mohawk distill',
           fieldNames: FIELD_FLAG,
           disk: { where: `the disk of ${out}`, withExport: true, remedy: '--out on a disk with room' },
+          // A plan of stages 1–2 alone keeps the student off the GPU: in this file, not the host's memory.
+          hostStore: nodeFlatFile({ dir: out, name: SCRATCH_FILE }),
           onEvent: (e) => {
             switch (e.type) {
               case 'notice':
@@ -573,6 +576,10 @@ export const command: Command = {
         throw e;
       });
       if (quitting) return 130;
+    } catch (e) {
+      // A failed run's scratch file goes with it (a quit's goes at the process's exit).
+      if (!quitting) await run?.release().catch(() => {});
+      throw e;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -594,6 +601,7 @@ export const command: Command = {
       const at = run.lastCheckpoint;
       const where = at ? `stage ${at.stage}, step ${at.step}` : 'nothing trained yet';
       console.error(`mohawk distill: stopped; checkpoint in ${join(out, 'checkpoint')} (${where}). Run the same command with --resume to continue.`);
+      await run.release();
       return 130;
     }
     say(`training done in ${duration((performance.now() - t0) / 1000)}`);
@@ -611,6 +619,7 @@ export const command: Command = {
     say(`student written to ${out}: ${files.map((x) => x.name).join(', ')}`);
     if (stopAt !== 0) {
       console.error('mohawk distill: stopped before the held-out evaluation; the student is complete.');
+      await run.release();
       return 130;
     }
 
@@ -623,10 +632,14 @@ export const command: Command = {
           `(perplexity ${Math.exp(ev.teacherNll).toFixed(2)} / ${Math.exp(ev.studentNll).toFixed(2)})`,
       );
     }
+    await run.release();
     await cutShort();
     return 0;
   },
 };
+
+/** In --out while a plan of stages 1–2 alone trains: the student's parameters and moments, deleted when the run ends (or the process exits). */
+export const SCRATCH_FILE = 'student-scratch.f32';
 
 /** What the hybrid advisor found, as lines for the console: the choice, then each layer's evidence. */
 export function adviceLines(a: HybridAdvice): string[] {
