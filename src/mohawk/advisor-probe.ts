@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/runtime';
 import { studentKl } from './advisor-evidence';
 import { Distiller } from './distiller';
-import { candidateSets, type AdvisorEvidence, type ProbedCandidate } from './hybrid-advisor';
+import { candidateSets, type AdvisorEvidence, type LayerCandidate, type ProbedCandidate } from './hybrid-advisor';
 import { stepsPerStage, tokensPerStep, type DistillPlan } from './plan';
 
 /**
@@ -41,16 +41,26 @@ export interface CandidateProbeOptions {
  * student after stages 1–2) goes to the host and comes out of the probes as it went in.
  */
 export async function probeCandidates(gpu: Gpu, d: Distiller, evidence: AdvisorEvidence, k: number, o: CandidateProbeOptions): Promise<AdvisorEvidence | null> {
+  const sets = candidateSets(evidence, k);
+  const probed = await probeSets(gpu, d, sets, o);
+  if (!probed) return null;
+  const plan = probe3Plan(d.plan);
+  const probe3Tokens = sets.length * stepsPerStage(plan)[3] * tokensPerStep(plan);
+  return { ...evidence, candidates: probed, probe3Tokens, probeTokens: evidence.probeTokens + probe3Tokens };
+}
+
+/** Each set's probe KL (null where not finite) in the order given, or null when `stop` ended the probes; `d` as probeCandidates leaves it. */
+export async function probeSets(gpu: Gpu, d: Distiller, sets: readonly LayerCandidate[], o: CandidateProbeOptions): Promise<ProbedCandidate[] | null> {
   const progress = o.onProgress ?? (() => {});
-  const candidates = candidateSets(evidence, k);
   const plan = probe3Plan(d.plan);
   await d.park();
   // The host's own arrays while parked: each probe copies them onto its GPU student.
   const start = await d.snapshot();
   const probed: ProbedCandidate[] = [];
-  for (const [i, c] of candidates.entries()) {
+  for (const [i, c] of sets.entries()) {
     if (o.stop?.()) return null;
-    const label = `the hybrid advisor probes candidate ${i + 1} of ${candidates.length} with stage 3 (layers ${c.layers.join(', ')})`;
+    const label = `the hybrid advisor probes candidate ${i + 1} of ${sets.length} with stage 3 (layers ${c.layers.join(', ')})`;
+    // A fresh sampler on the plan's seed: every candidate trains on the same batches.
     const probe = await Distiller.create(gpu, d.teacher, plan, d.corpus.fresh());
     try {
       probe.restore(start);
@@ -63,12 +73,11 @@ export async function probeCandidates(gpu: Gpu, d: Distiller, evidence: AdvisorE
         { stop: o.stop },
       );
       if (o.stop?.()) return null;
-      const kl = await studentKl(gpu, probe, o.docs, (done, total) => progress(`the hybrid advisor measures candidate ${i + 1} of ${candidates.length}'s held-out KL`, done, total));
-      probed.push({ ...c, probeKl: Number.isFinite(kl.kl) ? kl.kl : null });
+      const kl = await studentKl(gpu, probe, o.docs, (done, total) => progress(`the hybrid advisor measures candidate ${i + 1} of ${sets.length}'s held-out KL`, done, total));
+      probed.push({ layers: [...c.layers], source: c.source, probeKl: Number.isFinite(kl.kl) ? kl.kl : null });
     } finally {
       probe.release();
     }
   }
-  const probe3Tokens = candidates.length * stepsPerStage(plan)[3] * tokensPerStep(plan);
-  return { ...evidence, candidates: probed, probe3Tokens, probeTokens: evidence.probeTokens + probe3Tokens };
+  return probed;
 }
