@@ -59,7 +59,7 @@ export async function probeSets(gpu: Gpu, d: Distiller, sets: readonly LayerCand
   const probed: ProbedCandidate[] = [];
   for (const [i, c] of sets.entries()) {
     if (o.stop?.()) return null;
-    const label = `the hybrid advisor probes candidate ${i + 1} of ${sets.length} with stage 3 (layers ${c.layers.join(', ')})`;
+    const label = `hybrid advisor: probing candidate ${i + 1} of ${sets.length} with stage 3 (layers ${c.layers.join(', ')})`;
     // A fresh sampler on the plan's seed: every candidate trains on the same batches.
     const probe = await Distiller.create(gpu, d.teacher, plan, d.corpus.fresh());
     try {
@@ -73,7 +73,7 @@ export async function probeSets(gpu: Gpu, d: Distiller, sets: readonly LayerCand
         { stop: o.stop },
       );
       if (o.stop?.()) return null;
-      const kl = await studentKl(gpu, probe, o.docs, (done, total) => progress(`the hybrid advisor measures candidate ${i + 1} of ${sets.length}'s held-out KL`, done, total));
+      const kl = await studentKl(gpu, probe, o.docs, (done, total) => progress(`hybrid advisor: held-out KL of candidate ${i + 1} of ${sets.length}`, done, total));
       probed.push({ layers: [...c.layers], source: c.source, probeKl: Number.isFinite(kl.kl) ? kl.kl : null });
     } finally {
       probe.release();

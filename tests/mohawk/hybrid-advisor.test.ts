@@ -1,5 +1,7 @@
 // The hybrid advisor's ranking (src/mohawk/hybrid-advisor.ts), held to scores worked by hand.
 import { describe, expect, it } from 'vitest';
+import { probe3Plan, PROBE3_MIN_STEPS, PROBE3_SHARE } from '../../src/mohawk/advisor-probe';
+import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, candidateSets, CHOICE_RULE, evenlySpaced, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, probedChoice, rankLayers, relativeResiduals, SCORE_FORMULA, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
 
 // Attention outputs of norm 1 unless given: the relative residual is then the raw one.
@@ -187,6 +189,18 @@ describe('hybrid advisor ranking', () => {
     expect(adviceFromRecord({ ...r, candidates: [{ attention_layers: [1], source: 'middle', probe_kl: 0.1 }] })).toBeNull();
     expect(adviceFromRecord({ ...r, candidates: [{ attention_layers: [1], source: 'score', probe_kl: '0.1' }] })).toBeNull();
     expect(adviceFromRecord({ ...r, candidates: 'none' })).toBeNull();
+  });
+
+  it("sizes each candidate's stage-3 probe at 3% of stage 3's steps, a few at least, the plan's at most", () => {
+    expect([PROBE3_SHARE, PROBE3_MIN_STEPS]).toEqual([0.03, 4]);
+    // 32 tokens a step.
+    const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2, 3], tokens: { 1: 32, 2: 32, 3: 2000 }, seqLen: 16, batch: 2, attentionAuto: 2 };
+    // 63 steps: 3% is 2, so 4.
+    expect(probe3Plan(plan)).toMatchObject({ stages: [3], tokens: { 1: 0, 2: 0, 3: 4 * 32 }, attentionAuto: null, attentionLayers: [] });
+    // 10 000 steps: 300.
+    expect(probe3Plan({ ...plan, tokens: { 1: 32, 2: 32, 3: 320_000 } }).tokens[3]).toBe(300 * 32);
+    // 2 steps: both.
+    expect(probe3Plan({ ...plan, tokens: { 1: 32, 2: 32, 3: 64 } }).tokens[3]).toBe(64);
   });
 
   it('checks an edited choice of layers', () => {
