@@ -59,6 +59,14 @@ export async function leaveOneOut(
   return { baseKl, looKl, tokens: r.tokens };
 }
 
+/** Held-out KL(teacher ‖ student) per position of `d`'s student as it is laid out (puts the models on the GPU). */
+export async function studentKl(gpu: Gpu, d: Distiller, docs: readonly number[][], onProgress?: (done: number, total: number) => void): Promise<{ kl: number; tokens: number }> {
+  await d.resident();
+  const teacher = { config: d.teacher.config, weights: d.teacher.weights };
+  const r = await meanKl(gpu, teacher, 1, () => restoredModel(gpu, teacher, d.spec, d.student, []), docs, onProgress);
+  return { kl: r.meanKl[0]!, tokens: r.tokens };
+}
+
 /** What stage 2 measured of each layer, over its last steps (Distiller.layerLossTail, attentionNormTail). */
 export interface Stage2Evidence {
   residual: number[];

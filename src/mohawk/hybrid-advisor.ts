@@ -16,21 +16,48 @@
 //
 //   score_l = KL_WEIGHT · g_l / Σ g + (1 − KL_WEIGHT) · ρ_l / Σ ρ
 //
-// so scores are in [0, 1] and add up to 1. The residual weighs most. On the H200 (BENCHMARKS.md, "Hybrid
-// advisor") the layer whose restoration lowered the stage-2 student's KL most was the worst single layer
-// to keep once stage 3 had run, on two teachers: the KL gain counts errors of the student's mixers that
-// stage 3's end-to-end training goes on to repair, mostly early layers' whose errors every later layer
-// compounds, while the residual is what a layer's mixer could not learn of its attention, which stage 3
-// does not change. The KL gain, a quarter, separates layers whose residuals are close. A kind whose sum is
-// 0 (no layer lowers the KL; a perfect fit everywhere) says nothing and drops out, the other then
-// weighing 1. The K highest scores are kept; ties go to the larger relative residual, then the lower
-// layer. Nothing here touches the GPU: it is the part the unit tests hold to numbers worked by hand.
+// so scores are in [0, 1] and add up to 1. A kind whose sum is 0 (no layer lowers the KL; a perfect fit
+// everywhere) says nothing and drops out, the other then weighing 1. Ties go to the larger relative
+// residual, then the lower layer.
+//
+// The scores do not choose alone. Both kinds are measured on the student as stage 2 left it, and stage 3,
+// trained end to end, repairs much of what they measure: on the H200 (BENCHMARKS.md, "Hybrid advisor" and
+// after) ρ was nearly flat across layers, the KL gain was always largest at layer 0, whose error every
+// later layer compounds and which stage 3 then repaired (layer 0 was among the worst singles to keep after
+// stage 3), and the score's top K ended behind evenly spaced placement in most runs. So the scores only
+// propose: candidateSets makes a few distinct sets of K layers (the score's top K, evenly spaced
+// placement, the top K by ρ alone, the last K layers, which were the best singles measured), and
+// advisor-probe.ts trains a copy of the stage-2 student with each set as attention through a short stage 3
+// on the same batches and measures its held-out KL: direct evidence of what stage 3 makes of each set. The
+// set of the lowest probe KL is kept (ties: the earlier in that order). Without probe KLs (a record from
+// before the probe) the score's top K is the choice. Nothing here touches the GPU: it is the part the
+// unit tests hold to numbers worked by hand.
 
 /** The weight of the leave-one-out KL gain in a layer's score (the residual's is 1 − KL_WEIGHT). */
 export const KL_WEIGHT = 0.25;
 
 /** The score in words, for records and the page. */
 export const SCORE_FORMULA = `score_l = ${KL_WEIGHT} · g_l / Σg + ${1 - KL_WEIGHT} · ρ_l / Σρ, g_l = max(0, KL₀ − KL_l) (KL with layer l alone restored to attention), ρ_l = r_l / n_l (layer l's stage-2 residual over the mean norm of the teacher's attention output it fits; 0 where n_l = 0)`;
+
+/** How the kept layers are chosen once the candidate sets have been probed, for records and the page. */
+export const CHOICE_RULE =
+  "the layers kept are, of the candidate sets (the score's top K, evenly spaced ⌊(i + ½)·L/K⌋, the top K by ρ_l, the last K layers), the one whose copy of the stage-2 student reached the lowest held-out KL(teacher ‖ student) per token after a short stage 3 on the same batches (probe_kl)";
+
+/** Where a candidate set of layers came from, in candidateSets' order. */
+export type CandidateSource = 'score' | 'evenly spaced' | 'relative residual' | 'last layers';
+
+export const CANDIDATE_SOURCES: readonly CandidateSource[] = ['score', 'evenly spaced', 'relative residual', 'last layers'];
+
+/** A set of K layers the advisor considers keeping as attention (ascending). */
+export interface LayerCandidate {
+  layers: number[];
+  source: CandidateSource;
+}
+
+/** A candidate with its probe's result: held-out KL per token after a short stage 3 with its layers as attention; null when it was not finite. */
+export interface ProbedCandidate extends LayerCandidate {
+  probeKl: number | null;
+}
 
 /** What the ranking is computed from, per layer of the teacher. */
 export interface AdvisorEvidence {
@@ -47,8 +74,12 @@ export interface AdvisorEvidence {
   /** Held-out documents and predicted tokens the KLs were measured over. */
   docs: number;
   tokens: number;
-  /** Training tokens the probe took (0 when the plan's stage 2 gave the residuals). */
+  /** Training tokens the advisor's probes took: its stages 1–2 (0 when the plan's stage 2 gave the residuals) and its stage-3 probes (`probe3Tokens`). */
   probeTokens: number;
+  /** The candidate sets, each with its probe's KL (advisor-probe.ts); absent in records made before the probe. */
+  candidates?: ProbedCandidate[];
+  /** Training tokens of the stage-3 probes, every candidate's together (counted in `probeTokens` too). */
+  probe3Tokens?: number;
 }
 
 /** The advisor's answer: the K layers kept, each layer's score, and the evidence behind them. */
@@ -111,12 +142,60 @@ export function rankLayers(e: Ranked): number[] {
   return s.map((_, l) => l).sort((a, b) => s[b]! - s[a]! || rho[b]! - rho[a]! || a - b);
 }
 
-/** The K layers the evidence ranks highest; K must leave at least one mixer (1 ≤ K < layers). */
+function checkK(n: number, k: number): void {
+  if (!Number.isInteger(k) || k < 1 || k >= n) throw new AdvisorError(`the hybrid advisor keeps 1 to ${n - 1} of ${n} layers, not ${k}`);
+}
+
+/** Evenly spaced placement of K of L layers: ⌊(i + ½)·L/K⌋ for i < K (scripts/bench/hybrid_summary.py's `even`); K = 1 is the middle layer. */
+export function evenlySpaced(layers: number, k: number): number[] {
+  return Array.from({ length: k }, (_, i) => Math.floor(((2 * i + 1) * layers) / (2 * k)));
+}
+
+/**
+ * The sets of K layers the advisor probes, distinct, in this order: the score's top K, evenly spaced
+ * placement, the top K by relative residual alone (ties to the lower layer), the last K layers. A set
+ * already listed is not listed again under a later source.
+ */
+export function candidateSets(e: Ranked, k: number): LayerCandidate[] {
+  const n = e.residual.length;
+  checkK(n, k);
+  const rho = relativeResiduals(e);
+  const byRho = [...Array(n).keys()].sort((a, b) => rho[b]! - rho[a]! || a - b);
+  const sets: [CandidateSource, number[]][] = [
+    ['score', rankLayers(e).slice(0, k)],
+    ['evenly spaced', evenlySpaced(n, k)],
+    ['relative residual', byRho.slice(0, k)],
+    ['last layers', Array.from({ length: k }, (_, i) => n - k + i)],
+  ];
+  const out: LayerCandidate[] = [];
+  for (const [source, layers] of sets) {
+    const sorted = [...layers].sort((a, b) => a - b);
+    if (!out.some((c) => c.layers.join() === sorted.join())) out.push({ layers: sorted, source });
+  }
+  return out;
+}
+
+/** The probed candidate of the lowest finite probe KL (ties: the earlier listed), or null when none has one. */
+export function probedChoice(candidates: readonly ProbedCandidate[]): ProbedCandidate | null {
+  let best: ProbedCandidate | null = null;
+  for (const c of candidates) if (c.probeKl !== null && Number.isFinite(c.probeKl) && (best === null || c.probeKl < best.probeKl!)) best = c;
+  return best;
+}
+
+/**
+ * The advisor's choice of K layers (1 ≤ K < layers, leaving a mixer at least): the probed candidate of
+ * the lowest KL, or without probe KLs the K layers the scores rank highest.
+ */
 export function adviseLayers(evidence: AdvisorEvidence, k: number): HybridAdvice {
   const n = evidence.residual.length;
-  if (!Number.isInteger(k) || k < 1 || k >= n) throw new AdvisorError(`the hybrid advisor keeps 1 to ${n - 1} of ${n} layers, not ${k}`);
+  checkK(n, k);
   const scores = layerScores(evidence);
-  const chosen = rankLayers(evidence).slice(0, k).sort((a, b) => a - b);
+  for (const c of evidence.candidates ?? []) {
+    const problem = layerChoiceProblem(c.layers, n);
+    if (problem || c.layers.length !== k) throw new AdvisorError(`the hybrid advisor's ${c.source} candidate ${c.layers.join(', ')} is not ${k} of the ${n} layers${problem ? ` (${problem})` : ''}`);
+  }
+  const probed = probedChoice(evidence.candidates ?? []);
+  const chosen = probed ? [...probed.layers].sort((a, b) => a - b) : rankLayers(evidence).slice(0, k).sort((a, b) => a - b);
   return { k, chosen, layers: [...chosen], scores, evidence };
 }
 
@@ -127,13 +206,15 @@ export function adviseLayers(evidence: AdvisorEvidence, k: number): HybridAdvice
  */
 export function adviceRecord(a: HybridAdvice): Record<string, unknown> {
   const e = a.evidence;
+  const probed = e.candidates && e.candidates.length > 0;
   return {
     k: a.k,
     chosen: [...a.chosen],
     attention_layers: [...a.layers],
     edited: a.layers.join() !== a.chosen.join(),
     scores: [...a.scores],
-    score: SCORE_FORMULA,
+    score: probed ? `${SCORE_FORMULA}; ${CHOICE_RULE}` : SCORE_FORMULA,
+    ...(e.candidates ? { candidates: e.candidates.map((c) => ({ attention_layers: [...c.layers], source: c.source, probe_kl: c.probeKl })) } : {}),
     evidence: {
       source: e.source,
       stage2_residual: [...e.residual],
@@ -145,8 +226,25 @@ export function adviceRecord(a: HybridAdvice): Record<string, unknown> {
       docs: e.docs,
       tokens: e.tokens,
       probe_tokens: e.probeTokens,
+      ...(e.probe3Tokens !== undefined ? { probe3_tokens: e.probe3Tokens } : {}),
     },
   };
+}
+
+/** A record's candidates (adviceRecord's `candidates`) read back; undefined when it has none, null when they are not such a list. */
+function candidatesFromRecord(v: unknown): ProbedCandidate[] | undefined | null {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) return null;
+  const out: ProbedCandidate[] = [];
+  for (const c of v as unknown[]) {
+    const o = (typeof c === 'object' && c !== null ? c : {}) as Record<string, unknown>;
+    const layers = o.attention_layers;
+    if (!Array.isArray(layers) || !layers.every((x) => typeof x === 'number')) return null;
+    if (!CANDIDATE_SOURCES.includes(o.source as CandidateSource)) return null;
+    if (o.probe_kl !== null && typeof o.probe_kl !== 'number') return null;
+    out.push({ layers: [...(layers as number[])], source: o.source as CandidateSource, probeKl: o.probe_kl as number | null });
+  }
+  return out;
 }
 
 /** A record made by adviceRecord read back (a checkpoint's), or null when it is not one. */
@@ -157,6 +255,8 @@ export function adviceFromRecord(r: unknown): HybridAdvice | null {
   const nums = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
   if (!e || typeof o.k !== 'number' || !nums(o.chosen) || !nums(o.attention_layers) || !nums(o.scores) || !nums(e.stage2_residual) || !nums(e.attention_norm) || !nums(e.leave_one_out_kl)) return null;
   if (typeof e.held_out_kl !== 'number' || (e.source !== 'stage 2' && e.source !== 'probe')) return null;
+  const candidates = candidatesFromRecord(o.candidates);
+  if (candidates === null) return null;
   return {
     k: o.k,
     chosen: o.chosen,
@@ -171,6 +271,8 @@ export function adviceFromRecord(r: unknown): HybridAdvice | null {
       docs: Number(e.docs),
       tokens: Number(e.tokens),
       probeTokens: Number(e.probe_tokens),
+      ...(candidates ? { candidates } : {}),
+      ...(e.probe3_tokens !== undefined ? { probe3Tokens: Number(e.probe3_tokens) } : {}),
     },
   };
 }

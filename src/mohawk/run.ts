@@ -13,6 +13,7 @@ import { remainingSeconds, type Calibration } from './calibrate';
 import { openCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, type OpenedCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
 import { checkDiskRoom, runDiskBytes } from './disk-room';
 import { gatherEvidence, stage2Evidence, type Stage2Evidence } from './advisor-evidence';
+import { probeCandidates } from './advisor-probe';
 import { Distiller, type ResumePoint } from './distiller';
 import { adviceFromRecord, adviceRecord, adviseLayers, layerChoiceProblem, type HybridAdvice } from './hybrid-advisor';
 import { PLAN_FIELD_NAMES, sequencesPerStep, STAGES, tokensPerStep, validatePlan, withAttentionLayers, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
@@ -428,7 +429,8 @@ export class Run {
 
   /**
    * The hybrid advisor, before stage 3 of an auto:K plan: gathers the evidence (advisor-evidence.ts),
-   * keeps the K best layers (hybrid-advisor.ts), waits for the user's word where the shell asks for it,
+   * probes the candidate sets of K layers with a short stage 3 each (advisor-probe.ts), keeps the set
+   * that probed best (hybrid-advisor.ts), waits for the user's word where the shell asks for it,
    * re-lays the student out with those layers and checkpoints it. A stop on the way leaves the run as
    * it was before (the advisor runs again on resume).
    */
@@ -442,12 +444,11 @@ export class Run {
     const held = s.corpus.heldOutDocs(2 * nDocs);
     const docs = held.slice(Math.max(0, held.length - nDocs)).map((d) => d.slice(0, Math.min(tokens, s.teacher.config.maxPositions)));
     const stage2 = plan.stages.includes(2) ? (stage2Evidence(distiller) ?? this.savedStage2) : null;
-    const evidence = await gatherEvidence(s.gpu, distiller, {
-      docs,
-      stage2,
-      stop: () => this.stopRequested,
-      onProgress: (label, done, total) => s.onEvent({ type: 'progress', label, done, total }),
-    });
+    const stop = () => this.stopRequested;
+    const onProgress = (label: string, done: number, total: number) => s.onEvent({ type: 'progress', label, done, total });
+    const gathered = await gatherEvidence(s.gpu, distiller, { docs, stage2, stop, onProgress });
+    if (!gathered || this.stopRequested) return;
+    const evidence = await probeCandidates(s.gpu, distiller, gathered, plan.attentionAuto!, { docs, stop, onProgress });
     if (!evidence || this.stopRequested) return;
     let advice = adviseLayers(evidence, plan.attentionAuto!);
     // The choice is awaited before it is announced, so that an answer given at once is heard.

@@ -307,6 +307,26 @@ describe('distill advice table', () => {
   });
 });
 
+describe('distill advice candidates', () => {
+  it("lists the candidate sets the probe put to stage 3, each with its KL, the chosen one marked", () => {
+    const e = { source: 'probe' as const, residual: [1, 8, 2], attentionNorm: [1, 32, 1], baseKl: 1, looKl: [1, 1, 1], docs: 2, tokens: 40, probeTokens: 96 + 3 * 256, probe3Tokens: 3 * 256 };
+    const candidates = [
+      { layers: [2], source: 'score' as const, probeKl: 0.5 },
+      { layers: [1], source: 'evenly spaced' as const, probeKl: 0.25 },
+      { layers: [0], source: 'relative residual' as const, probeKl: null },
+    ];
+    const lines = adviceLines(adviseLayers({ ...e, candidates }, 1));
+    expect(lines[0]).toMatch(/^hybrid advisor: attention in layer 1 for stage 3 \(auto:1\).*residuals from a probe of stages 1-2 \(96 tokens\)$/);
+    expect(lines.slice(5)).toEqual([
+      '  candidates, each after a short stage 3 of 256 tokens on the same batches: the lowest held-out KL is chosen',
+      '  layers  source             probe KL',
+      '  2       score                0.5000',
+      '  1       evenly spaced        0.2500  chosen',
+      '  0       relative residual       n/a',
+    ]);
+  });
+});
+
 describe('distill flags', () => {
   const plan = (...argv: string[]) => optionsFromFlags(Object.fromEntries(argv.map((a) => a.split('=') as [string, string]))).plan;
 

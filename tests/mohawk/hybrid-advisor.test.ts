@@ -1,6 +1,8 @@
 // The hybrid advisor's ranking (src/mohawk/hybrid-advisor.ts), held to scores worked by hand.
 import { describe, expect, it } from 'vitest';
-import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, rankLayers, relativeResiduals, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
+import { probe3Plan, PROBE3_MIN_STEPS, PROBE3_SHARE } from '../../src/mohawk/advisor-probe';
+import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
+import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, candidateSets, CHOICE_RULE, evenlySpaced, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, probedChoice, rankLayers, relativeResiduals, SCORE_FORMULA, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
 
 // Attention outputs of norm 1 unless given: the relative residual is then the raw one.
 const evidence = (residual: number[], baseKl: number, looKl: number[], attentionNorm = residual.map(() => 1)): AdvisorEvidence => ({
@@ -105,6 +107,100 @@ describe('hybrid advisor ranking', () => {
     const e = r.evidence as Record<string, unknown>;
     expect(adviceFromRecord({ ...r, evidence: { ...e, attention_norm: undefined } })).toBeNull();
     expect(adviceFromRecord(null)).toBeNull();
+  });
+
+  it('places K of L layers evenly at ⌊(i + ½)·L/K⌋', () => {
+    expect(evenlySpaced(5, 1)).toEqual([2]); // ⌊2.5⌋
+    expect(evenlySpaced(5, 2)).toEqual([1, 3]); // ⌊1.25⌋, ⌊3.75⌋
+    expect(evenlySpaced(8, 1)).toEqual([4]);
+    expect(evenlySpaced(8, 2)).toEqual([2, 6]);
+    expect(evenlySpaced(6, 2)).toEqual([1, 4]); // ⌊1.5⌋, ⌊4.5⌋: hybrid_gpu.sh's evenly spaced pair
+    expect(evenlySpaced(6, 3)).toEqual([1, 3, 5]);
+  });
+
+  it("lists the candidate sets in order (score, evenly spaced, relative residual, last layers), each once", () => {
+    // Five layers, ρ = .2, .3, .1, .25, .15 (sum 1); restoring layer 0 alone gains KL (share 1):
+    // scores .25 + .15 = .4, .225, .075, .1875, .1125.
+    const five = evidence([0.2, 0.3, 0.1, 0.25, 0.15], 1, [0.2, 1, 1, 1, 1]);
+    expect(candidateSets(five, 1)).toEqual([
+      { layers: [0], source: 'score' },
+      { layers: [2], source: 'evenly spaced' },
+      { layers: [1], source: 'relative residual' },
+      { layers: [4], source: 'last layers' },
+    ]);
+    // K = 2: the score's top two 0, 1; evenly spaced 1, 3; by ρ 1, 3 (already listed); the last two 3, 4.
+    expect(candidateSets(five, 2)).toEqual([
+      { layers: [0, 1], source: 'score' },
+      { layers: [1, 3], source: 'evenly spaced' },
+      { layers: [3, 4], source: 'last layers' },
+    ]);
+    // Eight layers, ρ = 1 but layer 4's 2, no KL gain: the score is ρ's share. K = 1: 4 three times over, then 7.
+    const eight = evidence([1, 1, 1, 1, 2, 1, 1, 1], 0.5, Array(8).fill(0.5));
+    expect(candidateSets(eight, 1)).toEqual([
+      { layers: [4], source: 'score' },
+      { layers: [7], source: 'last layers' },
+    ]);
+    // K = 2: the score's 4 and, of the tied rest, the lower 0 (so does ρ's); evenly spaced 2, 6; the last 6, 7.
+    expect(candidateSets(eight, 2)).toEqual([
+      { layers: [0, 4], source: 'score' },
+      { layers: [2, 6], source: 'evenly spaced' },
+      { layers: [6, 7], source: 'last layers' },
+    ]);
+    expect(() => candidateSets(five, 5)).toThrow(/keeps 1 to 4 of 5 layers/);
+  });
+
+  it('chooses the probed candidate of the lowest KL, the earlier on a tie, the score without probe KLs', () => {
+    const e = evidence([0.2, 0.3, 0.1, 0.25, 0.15], 1, [0.2, 1, 1, 1, 1]);
+    const probed = (kls: (number | null)[]) => candidateSets(e, 1).map((c, i) => ({ ...c, probeKl: kls[i]! }));
+    expect(adviseLayers({ ...e, candidates: probed([0.5, 0.4, 0.45, 0.3]) }, 1).chosen).toEqual([4]);
+    expect(adviseLayers({ ...e, candidates: probed([0.5, 0.3, 0.3, 0.6]) }, 1).chosen).toEqual([2]);
+    expect(adviseLayers({ ...e, candidates: probed([null, 0.7, null, 0.6]) }, 1).chosen).toEqual([4]);
+    expect(probedChoice(probed([null, null, null, null]))).toBeNull();
+    // No probe KL (or no candidates): the score's top K, as before the probe.
+    expect(adviseLayers({ ...e, candidates: probed([null, null, null, null]) }, 1).chosen).toEqual([0]);
+    expect(adviseLayers(e, 1).chosen).toEqual([0]);
+    // The scores stay the ranking's.
+    expect(adviseLayers({ ...e, candidates: probed([0.5, 0.4, 0.45, 0.3]) }, 1).scores).toEqual(layerScores(e));
+    expect(() => adviseLayers({ ...e, candidates: [{ layers: [0, 1], source: 'score', probeKl: 0.1 }] }, 1)).toThrow(/score candidate 0, 1 is not 1 of the 5 layers/);
+    expect(() => adviseLayers({ ...e, candidates: [{ layers: [5], source: 'last layers', probeKl: 0.1 }] }, 1)).toThrow(AdvisorError);
+  });
+
+  it('records the probed candidates and how the choice was made, and reads them back', () => {
+    const e = evidence([0.2, 0.3, 0.1, 0.25, 0.15], 1, [0.2, 1, 1, 1, 1]);
+    const candidates = candidateSets(e, 2).map((c, i) => ({ ...c, probeKl: [0.5, 0.25, null][i]! }));
+    const a = adviseLayers({ ...e, source: 'probe', candidates, probe3Tokens: 3 * 128, probeTokens: 96 + 3 * 128 }, 2);
+    expect(a.chosen).toEqual([1, 3]);
+    const r = adviceRecord(a);
+    expect(r.candidates).toEqual([
+      { attention_layers: [0, 1], source: 'score', probe_kl: 0.5 },
+      { attention_layers: [1, 3], source: 'evenly spaced', probe_kl: 0.25 },
+      { attention_layers: [3, 4], source: 'last layers', probe_kl: null },
+    ]);
+    expect(r.score).toBe(`${SCORE_FORMULA}; ${CHOICE_RULE}`);
+    expect(r.evidence).toMatchObject({ probe_tokens: 480, probe3_tokens: 384 });
+    expect(adviceFromRecord(JSON.parse(JSON.stringify(r)))).toEqual(a);
+    // A record from before the probe reads without candidates; one whose candidates are not such a list does not read.
+    const old = adviceRecord(adviseLayers(e, 2));
+    expect(old.candidates).toBeUndefined();
+    expect(old.score).toBe(SCORE_FORMULA);
+    const back = adviceFromRecord(JSON.parse(JSON.stringify(old)))!;
+    expect(back.evidence.candidates).toBeUndefined();
+    expect(back.chosen).toEqual([0, 1]);
+    expect(adviceFromRecord({ ...r, candidates: [{ attention_layers: [1], source: 'middle', probe_kl: 0.1 }] })).toBeNull();
+    expect(adviceFromRecord({ ...r, candidates: [{ attention_layers: [1], source: 'score', probe_kl: '0.1' }] })).toBeNull();
+    expect(adviceFromRecord({ ...r, candidates: 'none' })).toBeNull();
+  });
+
+  it("sizes each candidate's stage-3 probe at 3% of stage 3's steps, a few at least, the plan's at most", () => {
+    expect([PROBE3_SHARE, PROBE3_MIN_STEPS]).toEqual([0.03, 4]);
+    // 32 tokens a step.
+    const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2, 3], tokens: { 1: 32, 2: 32, 3: 2000 }, seqLen: 16, batch: 2, attentionAuto: 2 };
+    // 63 steps: 3% is 2, so 4.
+    expect(probe3Plan(plan)).toMatchObject({ stages: [3], tokens: { 1: 0, 2: 0, 3: 4 * 32 }, attentionAuto: null, attentionLayers: [] });
+    // 10 000 steps: 300.
+    expect(probe3Plan({ ...plan, tokens: { 1: 32, 2: 32, 3: 320_000 } }).tokens[3]).toBe(300 * 32);
+    // 2 steps: both.
+    expect(probe3Plan({ ...plan, tokens: { 1: 32, 2: 32, 3: 64 } }).tokens[3]).toBe(64);
   });
 
   it('checks an edited choice of layers', () => {

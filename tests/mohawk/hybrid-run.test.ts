@@ -2,7 +2,9 @@
 // command line's way (the advisor's choice stands, checkpointed with the student laid out for it, and
 // a run resumed in stage 3 goes on with it), and the page's way (the run waits for the user, who may
 // edit the choice; a plan without stage 2 probes for its residuals). The exported config.json
-// records the choice and the evidence.
+// records the choice and the evidence. And the advisor's stage-3 probe of candidate layer sets
+// (src/mohawk/advisor-probe.ts) on its own: the same batches for each, the lowest KL kept, the run's
+// student left as it was. (One file: the stage-3 pipelines of this fixture and shape compile once.)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +12,10 @@ import { nodeDirFileSet } from '../../src/io/files';
 import { collectBytes } from '../../src/io/bytes';
 import { loadTeacher } from '../../src/models/teacher';
 import { memoryStore, type CheckpointStore } from '../../src/mohawk/checkpoint';
+import { gatherEvidence } from '../../src/mohawk/advisor-evidence';
+import { PROBE3_MIN_STEPS, probeCandidates, probeSets } from '../../src/mohawk/advisor-probe';
+import { Distiller } from '../../src/mohawk/distiller';
+import { adviceFromRecord, adviceRecord, adviseLayers } from '../../src/mohawk/hybrid-advisor';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { peekRunState, Run, type RunEvent, type RunSetup } from '../../src/mohawk/run';
 import { TokenStream } from '../../src/mohawk/token-stream';
@@ -55,7 +61,15 @@ describe('auto:K in a run', () => {
     const a = advice!.advice;
     expect(a.k).toBe(1);
     expect(a.layers).toEqual(a.chosen);
-    expect(a.evidence).toMatchObject({ source: 'stage 2', docs: 2, probeTokens: 0 });
+    expect(a.evidence).toMatchObject({ source: 'stage 2', docs: 2 });
+    // Stage 3 of 2 steps: each candidate's probe takes both (64 tokens), the only training the advisor did.
+    const candidates = a.evidence.candidates!;
+    expect(candidates.length).toBeGreaterThan(0);
+    expect(a.evidence.probe3Tokens).toBe(64 * candidates.length);
+    expect(a.evidence.probeTokens).toBe(a.evidence.probe3Tokens);
+    const best = candidates.reduce((x, y) => (y.probeKl! < x.probeKl! ? y : x));
+    expect(a.chosen).toEqual(best.layers);
+    expect(events.some((e) => e.type === 'progress' && e.label.startsWith(`hybrid advisor: probing candidate ${candidates.length} of ${candidates.length} with stage 3`))).toBe(true);
     expect(a.evidence.residual).toHaveLength(2);
     expect(a.evidence.attentionNorm).toHaveLength(2);
     for (const n of a.evidence.attentionNorm) expect(n).toBeGreaterThan(0);
@@ -82,7 +96,7 @@ describe('auto:K in a run', () => {
     expect(again.some((e) => e.type === 'progress' && e.label.startsWith('hybrid advisor'))).toBe(false);
     const cfg = await configJson(resumed);
     expect(cfg.attention_layers).toEqual(a.layers);
-    expect(cfg.hybrid_advisor).toMatchObject({ k: 1, chosen: a.chosen, attention_layers: a.layers, edited: false, scores: a.scores, evidence: { source: 'stage 2', leave_one_out_kl: a.evidence.looKl, stage2_residual: a.evidence.residual, attention_norm: a.evidence.attentionNorm } });
+    expect(cfg.hybrid_advisor).toMatchObject({ k: 1, chosen: a.chosen, attention_layers: a.layers, edited: false, scores: a.scores, candidates: candidates.map((c) => ({ attention_layers: c.layers, source: c.source, probe_kl: c.probeKl })), evidence: { source: 'stage 2', leave_one_out_kl: a.evidence.looKl, stage2_residual: a.evidence.residual, attention_norm: a.evidence.attentionNorm } });
     const rho = (cfg.hybrid_advisor as { evidence: { relative_residual: number[] } }).evidence.relative_residual;
     rho.forEach((v, l) => expect(v).toBeCloseTo(a.evidence.residual[l]! / a.evidence.attentionNorm[l]!, 12));
     expect((cfg.mohawk as { plan: DistillPlan }).plan.attentionAuto).toBe(1);
@@ -117,12 +131,60 @@ describe('auto:K in a run', () => {
     const edited = [1 - asked!.advice.chosen[0]!];
     expect(taken!.advice.layers).toEqual(edited);
     expect(asked!.advice.evidence.source).toBe('probe');
-    expect(asked!.advice.evidence.probeTokens).toBe(64);
+    const probe3 = asked!.advice.evidence.probe3Tokens!;
+    expect(probe3).toBe(64 * asked!.advice.evidence.candidates!.length);
+    expect(asked!.advice.evidence.probeTokens).toBe(64 + probe3);
     expect(events.some((e) => e.type === 'progress' && /probing stage 1/.test(e.label))).toBe(true);
     expect(run.distiller.spec.attentionLayers).toEqual(edited);
     const cfg = await configJson(run);
     expect(cfg.attention_layers).toEqual(edited);
-    expect(cfg.hybrid_advisor).toMatchObject({ chosen: asked!.advice.chosen, attention_layers: edited, edited: true, evidence: { source: 'probe', probe_tokens: 64 } });
+    expect(cfg.hybrid_advisor).toMatchObject({ chosen: asked!.advice.chosen, attention_layers: edited, edited: true, evidence: { source: 'probe', probe_tokens: 64 + probe3, probe3_tokens: probe3 } });
     run.release();
+  }, 300_000);
+});
+
+describe("the hybrid advisor's stage-3 probe", () => {
+  it("probes each candidate on the same batches, keeps the lowest KL, and leaves the run's student as it was", async () => {
+    const gpu = await testGpu();
+    const teacher = await loadTeacher(gpu, await nodeDirFileSet(DIR), 'llama-gqa', undefined, { upload: false });
+    await teacher.upload();
+    const corpus = TokenStream.fromText(text, teacher.tokenizer, { maxDocs: 30 });
+    const docs = corpus.heldOutDocs(2).map((x) => x.slice(0, 16));
+    // 2 steps of stage 3 (the plan's): a probe takes both (PROBE3_MIN_STEPS would be more than the plan has).
+    const d = await Distiller.create(gpu, teacher, plan, corpus.fresh());
+    try {
+      // Layer 0's relative residual is the larger: the score and ρ keep it, evenly spaced and the last layer keep 1.
+      const gathered = (await gatherEvidence(gpu, d, { docs, stage2: { residual: [2, 1], attentionNorm: [1, 1] } }))!;
+      const before = (await d.snapshot()).params.slice();
+      const labels = new Set<string>();
+      const e = (await probeCandidates(gpu, d, gathered, 1, { docs, onProgress: (label) => labels.add(label) }))!;
+      expect(e.candidates!.map((c) => [c.layers, c.source])).toEqual([
+        [[0], 'score'],
+        [[1], 'evenly spaced'],
+      ]);
+      expect(PROBE3_MIN_STEPS).toBeGreaterThan(2);
+      expect(e.probe3Tokens).toBe(2 * 2 * 32);
+      expect(e.probeTokens).toBe(e.probe3Tokens);
+      expect([...labels]).toContain('hybrid advisor: probing candidate 2 of 2 with stage 3 (layers 1)');
+      // The short stage 3 repaired some of what restoring the layer alone left: below its leave-one-out KL.
+      for (const c of e.candidates!) expect(c.probeKl!).toBeLessThan(gathered.looKl[c.layers[0]!]!);
+      const [k0, k1] = e.candidates!.map((c) => c.probeKl!);
+      expect(k0).not.toBe(k1);
+      const advice = adviseLayers(e, 1);
+      expect(advice.chosen).toEqual(k0! < k1! ? [0] : [1]);
+      expect(adviceFromRecord(JSON.parse(JSON.stringify(adviceRecord(advice))))).toEqual(advice);
+      // The run's student is the one it was (on the host now, until stage 3 takes it up).
+      expect((await d.snapshot()).params).toEqual(before);
+      // A set probed again trains on the same batches from the same start: the same KL.
+      const again = (await probeSets(gpu, d, [{ layers: [1], source: 'last layers' }], { docs }))!;
+      expect(again[0]!.probeKl).toBe(k1);
+      // A stop ends the probes before anything trains.
+      let reported = 0;
+      expect(await probeCandidates(gpu, d, gathered, 1, { docs, stop: () => true, onProgress: () => reported++ })).toBeNull();
+      expect(reported).toBe(0);
+      expect((await d.snapshot()).params).toEqual(before);
+    } finally {
+      d.release();
+    }
   }, 300_000);
 });

@@ -47,7 +47,8 @@ export const distillFlags = {
     type: 'string',
     help:
       'layers that keep the teacher attention, e.g. 0,3 (a hybrid student; default none), or auto:K: after stage 2 (without one, a short probe of stages 1-2) ' +
-      'the hybrid advisor ranks the layers by their stage-2 residual (relative to the attention output it fits) and a leave-one-out held-out KL, and stage 3 trains with the K best as attention ' +
+      'the hybrid advisor ranks the layers by their stage-2 residual (relative to the attention output it fits) and a leave-one-out held-out KL, puts up to 4 candidate sets of K layers ' +
+      "(the ranking's top K, evenly spaced, the top K by relative residual, the last K) to a short stage 3 each, and stage 3 trains with the set of the lowest held-out KL as attention " +
       '(the choice and its evidence go to OUT/config.json as "hybrid_advisor", and with --json to a stdout line)',
   },
   warmup: { type: 'string', help: `fraction of each stage's steps warming up (default ${DEFAULT_PLAN.warmup})` },
@@ -100,7 +101,7 @@ export const distillFlags = {
     type: 'boolean',
     help:
       'stdout: {"stage","step","tokens" (the stage\'s so far),"loss","tokens_per_s"} per optimizer step; with --attention-layers auto:K, before stage 3, ' +
-      '{"attention_layers":[…],"hybrid_advisor":{"k","chosen","scores","evidence":{…}}}; then {"done":true,"held_out":{"teacher_nll","student_nll"}} (nats/token); all else on stderr',
+      '{"attention_layers":[…],"hybrid_advisor":{"k","chosen","scores","candidates":[{"attention_layers","source","probe_kl"}],"evidence":{…}}}; then {"done":true,"held_out":{"teacher_nll","student_nll"}} (nats/token); all else on stderr',
   },
 } as const;
 
@@ -646,7 +647,11 @@ export function adviceLines(a: HybridAdvice): string[] {
   const e = a.evidence;
   const gains = klGains(e);
   const rho = relativeResiduals(e);
-  const from = e.source === 'probe' ? `a probe of stages 1-2 (${fmtTokens(e.probeTokens)} tokens)` : 'stage 2';
+  const probe3 = e.probe3Tokens ?? 0;
+  const from = e.source === 'probe' ? `a probe of stages 1-2 (${fmtTokens(e.probeTokens - probe3)} tokens)` : 'stage 2';
+  const candidates = e.candidates ?? [];
+  const each = candidates.length > 0 ? probe3 / candidates.length : 0;
+  const width = Math.max(6, ...candidates.map((c) => c.layers.join(', ').length));
   return [
     `hybrid advisor: attention in layer${a.layers.length === 1 ? '' : 's'} ${a.layers.join(', ') || 'none'} for stage 3 (auto:${a.k}); ` +
       `held-out KL to the teacher ${e.baseKl.toFixed(4)} nats/token over ${e.tokens.toLocaleString('en-US')} positions, residuals from ${from}`,
@@ -655,6 +660,15 @@ export function adviceLines(a: HybridAdvice): string[] {
       (sc, l) =>
         `  ${String(l).padStart(5)}  ${sc.toFixed(3)}  ${e.looKl[l]!.toFixed(4).padStart(19)}  ${gains[l]!.toFixed(4).padStart(7)}  ${e.residual[l]!.toPrecision(4).padStart(16)}  ${e.attentionNorm[l]!.toPrecision(4).padStart(14)}  ${rho[l]!.toPrecision(4).padStart(17)}${a.layers.includes(l) ? '  kept' : ''}`,
     ),
+    ...(candidates.length === 0
+      ? []
+      : [
+          `  candidates, each after a short stage 3 of ${fmtTokens(each)} tokens on the same batches: the lowest held-out KL is chosen`,
+          `  ${'layers'.padEnd(width)}  ${'source'.padEnd(17)}  probe KL`,
+          ...candidates.map(
+            (c) => `  ${c.layers.join(', ').padEnd(width)}  ${c.source.padEnd(17)}  ${(c.probeKl === null ? 'n/a' : c.probeKl.toFixed(4)).padStart(8)}${c.layers.join() === a.chosen.join() ? '  chosen' : ''}`,
+          ),
+        ]),
   ];
 }
 

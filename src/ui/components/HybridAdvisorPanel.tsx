@@ -2,7 +2,7 @@ import { Component, useEffect, useRef, useState, type ReactNode } from 'react';
 import uPlot from 'uplot';
 import { useUi } from '../store';
 import { adviceBars, adviceData, adviceOptions } from '../advice-chart';
-import { klGains, layerChoiceProblem, relativeResiduals, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
+import { CHOICE_RULE, klGains, layerChoiceProblem, relativeResiduals, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { chooseAttentionLayers } from '../engine-actions';
 import { tokens as fmtTokens } from '../../util/format';
 
@@ -38,6 +38,37 @@ function AdviceChart({ advice, keep }: { advice: HybridAdvice; keep: number[] })
   return <div className="chart advice-chart" ref={box} data-testid="advice-chart" />;
 }
 
+/** The candidate sets of layers the advisor probed with a short stage 3, each with its held-out KL after it; the lowest is the advisor's choice. */
+function CandidateTable({ advice, keep }: { advice: HybridAdvice; keep: number[] }) {
+  const candidates = advice.evidence.candidates ?? [];
+  if (candidates.length === 0) return null;
+  const each = (advice.evidence.probe3Tokens ?? 0) / candidates.length;
+  return (
+    <table className="advice-table advice-candidates" data-testid="advice-candidates" title={CHOICE_RULE}>
+      <caption className="muted small">after a short stage 3 ({fmtTokens(each)} tokens each, the same batches)</caption>
+      <thead>
+        <tr>
+          <th>layers</th>
+          <th>candidate</th>
+          <th title="held-out KL(teacher ‖ student) per position of a copy of the stage-2 student with these layers as attention, after the probe's stage 3">probe KL</th>
+        </tr>
+      </thead>
+      <tbody>
+        {candidates.map((c) => (
+          <tr key={c.layers.join()} className={c.layers.join() === keep.join() ? 'kept' : ''} data-testid="advice-candidate" data-layers={c.layers.join(',')}>
+            <td>
+              {c.layers.join(', ')}
+              {c.layers.join() === advice.chosen.join() ? <span title="the advisor's choice"> ★</span> : null}
+            </td>
+            <td>{c.source}</td>
+            <td>{c.probeKl === null ? 'n/a' : c.probeKl.toFixed(4)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function EvidenceTable({ advice, keep, editable, toggle }: { advice: HybridAdvice; keep: number[]; editable: boolean; toggle(l: number): void }) {
   const e = advice.evidence;
   const gains = klGains(e);
@@ -48,7 +79,7 @@ function EvidenceTable({ advice, keep, editable, toggle }: { advice: HybridAdvic
         <tr>
           <th>keep</th>
           <th>layer</th>
-          <th title={SCORE_FORMULA}>score</th>
+          <th title={advice.evidence.candidates?.length ? `${SCORE_FORMULA}; ${CHOICE_RULE}` : SCORE_FORMULA}>score</th>
           <th title="held-out KL(teacher ‖ student) per position with this layer alone restored to the teacher's attention">KL restored</th>
           <th title="how much restoring the layer lowers the held-out KL (0 when it does not)">KL gain</th>
           <th title="the layer's stage-2 loss: mean L2 distance per token between its mixer's output and the teacher's attention output">stage-2 residual</th>
@@ -96,16 +127,22 @@ function Advice({ advice, awaiting }: { advice: HybridAdvice; awaiting: boolean 
     }
   };
   const edited = keep.join() !== advice.chosen.join();
+  const probe3 = e.probe3Tokens ?? 0;
+  const probed = (e.candidates?.length ?? 0) > 0;
   return (
     <>
       <p className="muted small" data-testid="advice-summary">
         auto:{advice.k} — the advisor keeps attention in layer{advice.chosen.length === 1 ? '' : 's'} <b>{advice.chosen.join(', ')}</b>. Held-out KL to the
         teacher {e.baseKl.toFixed(4)} nats per position over {e.tokens.toLocaleString('en-US')} positions; residuals from{' '}
-        {e.source === 'probe' ? `a probe of stages 1–2 (${fmtTokens(e.probeTokens)} tokens)` : 'stage 2'}.
+        {e.source === 'probe' ? `a probe of stages 1–2 (${fmtTokens(e.probeTokens - probe3)} tokens)` : 'stage 2'}.
+        {probed ? ` Of the ${e.candidates!.length} candidate sets the scores and placement propose, the one that ended closest to the teacher after a short stage 3 is chosen.` : ''}
         {awaiting ? ' The run waits for your choice before stage 3.' : ` Stage 3 trains with attention in ${advice.layers.join(', ') || 'no layer'}.`}
       </p>
-      <div className="chart-wrap">
-        <AdviceChart advice={advice} keep={awaiting ? keep : advice.layers} />
+      <div className="advice-view">
+        <div className="chart-wrap">
+          <AdviceChart advice={advice} keep={awaiting ? keep : advice.layers} />
+        </div>
+        <CandidateTable advice={advice} keep={awaiting ? keep : advice.layers} />
       </div>
       <EvidenceTable advice={advice} keep={awaiting ? keep : advice.layers} editable={awaiting && !sending} toggle={toggle} />
       {awaiting ? (
@@ -162,7 +199,8 @@ export function HybridAdvisorPanel() {
         ) : (
           <p className="muted small">
             auto:{auto}: after stage 2 the advisor ranks the layers by their stage-2 residual relative to the attention output it fits and by the held-out KL with each
-            layer alone restored to attention; you then accept or edit the {auto} it keeps before stage 3.
+            layer alone restored to attention, then puts a few candidate sets of {auto} layers to a short stage 3 each and proposes the one that ends closest to the
+            teacher; you then accept or edit it before stage 3.
           </p>
         )}
       </PanelBoundary>
