@@ -127,6 +127,6 @@ export async function gatherEvidence(gpu: Gpu, d: Distiller, o: EvidenceOptions)
     const probeTokens = plan.stages.reduce((a, s) => a + steps[s] * tokensPerStep(plan), 0);
     return { source: 'probe', ...measured, baseKl: k.baseKl, looKl: k.looKl, docs: o.docs.length, tokens: k.tokens, probeTokens };
   } finally {
-    probe.release();
+    await probe.release();
   }
 }

@@ -54,8 +54,8 @@ export async function probeSets(gpu: Gpu, d: Distiller, sets: readonly LayerCand
   const progress = o.onProgress ?? (() => {});
   const plan = probe3Plan(d.plan);
   await d.park();
-  // The host's own arrays while parked: each probe copies them onto its GPU student.
-  const start = await d.snapshot();
+  // Readers of the parked student (host memory or scratch file): each probe copies it onto its GPU student.
+  const start = d.snapshot();
   const probed: ProbedCandidate[] = [];
   for (const [i, c] of sets.entries()) {
     if (o.stop?.()) return null;
@@ -63,7 +63,7 @@ export async function probeSets(gpu: Gpu, d: Distiller, sets: readonly LayerCand
     // A fresh sampler on the plan's seed: every candidate trains on the same batches.
     const probe = await Distiller.create(gpu, d.teacher, plan, d.corpus.fresh());
     try {
-      probe.restore(start);
+      await probe.restore(start);
       await probe.adoptAttentionLayers(c.layers);
       await probe.run(
         {
@@ -76,7 +76,7 @@ export async function probeSets(gpu: Gpu, d: Distiller, sets: readonly LayerCand
       const kl = await studentKl(gpu, probe, o.docs, (done, total) => progress(`hybrid advisor: held-out KL of candidate ${i + 1} of ${sets.length}`, done, total));
       probed.push({ layers: [...c.layers], source: c.source, probeKl: Number.isFinite(kl.kl) ? kl.kl : null });
     } finally {
-      probe.release();
+      await probe.release();
     }
   }
   return probed;

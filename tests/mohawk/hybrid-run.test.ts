@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
 import { collectBytes } from '../../src/io/bytes';
 import { loadTeacher } from '../../src/models/teacher';
-import { memoryStore, type CheckpointStore } from '../../src/mohawk/checkpoint';
+import { memoryStore, readFloats, type CheckpointStore } from '../../src/mohawk/checkpoint';
 import { gatherEvidence } from '../../src/mohawk/advisor-evidence';
 import { PROBE3_MIN_STEPS, probeCandidates, probeSets } from '../../src/mohawk/advisor-probe';
 import { Distiller } from '../../src/mohawk/distiller';
@@ -155,7 +155,7 @@ describe("the hybrid advisor's stage-3 probe", () => {
     try {
       // Layer 0's relative residual is the larger: the score and ρ keep it, evenly spaced and the last layer keep 1.
       const gathered = (await gatherEvidence(gpu, d, { docs, stage2: { residual: [2, 1], attentionNorm: [1, 1] } }))!;
-      const before = (await d.snapshot()).params.slice();
+      const before = await readFloats(d.snapshot().params);
       const labels = new Set<string>();
       const e = (await probeCandidates(gpu, d, gathered, 1, { docs, onProgress: (label) => labels.add(label) }))!;
       expect(e.candidates!.map((c) => [c.layers, c.source])).toEqual([
@@ -174,7 +174,7 @@ describe("the hybrid advisor's stage-3 probe", () => {
       expect(advice.chosen).toEqual(k0! < k1! ? [0] : [1]);
       expect(adviceFromRecord(JSON.parse(JSON.stringify(adviceRecord(advice))))).toEqual(advice);
       // The run's student is the one it was (on the host now, until stage 3 takes it up).
-      expect((await d.snapshot()).params).toEqual(before);
+      expect(await readFloats(d.snapshot().params)).toEqual(before);
       // A set probed again trains on the same batches from the same start: the same KL.
       const again = (await probeSets(gpu, d, [{ layers: [1], source: 'last layers' }], { docs }))!;
       expect(again[0]!.probeKl).toBe(k1);
@@ -182,7 +182,7 @@ describe("the hybrid advisor's stage-3 probe", () => {
       let reported = 0;
       expect(await probeCandidates(gpu, d, gathered, 1, { docs, stop: () => true, onProgress: () => reported++ })).toBeNull();
       expect(reported).toBe(0);
-      expect((await d.snapshot()).params).toEqual(before);
+      expect(await readFloats(d.snapshot().params)).toEqual(before);
     } finally {
       d.release();
     }
