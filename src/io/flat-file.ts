@@ -135,14 +135,27 @@ const scratchName = () => `mohawk-scratch-${globalThis.process?.pid ?? 0}-${Date
  * regions of `floats`: made sparse (zeros), deleted at close and, should the process exit first, at its exit.
  */
 export function nodeFlatFile(o: { dir?: string; name?: string } = {}): FlatStoreFactory {
+  // A store is made while another is still open (the hybrid advisor re-lays a parked student out
+  // into a new store, then closes the old): a second file of the same name would truncate the first.
+  const inUse = new Set<string>();
+  const freeName = (name: string) => {
+    const dot = name.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+    let pick = name;
+    for (let k = 2; inUse.has(pick); k++) pick = `${stem}-${k}${ext}`;
+    return pick;
+  };
   return async (floats) => {
+    // Taken before anything is awaited, so that two stores made at once never share a file.
+    const name = o.name ? freeName(o.name) : scratchName();
+    inUse.add(name);
     const fs = (await import(/* @vite-ignore */ NODE_FS)) as typeof import('node:fs/promises');
     const fsSync = (await import(/* @vite-ignore */ NODE_FS_SYNC)) as typeof import('node:fs');
     const os = (await import(/* @vite-ignore */ NODE_OS)) as typeof import('node:os');
     const path = (await import(/* @vite-ignore */ NODE_PATH)) as typeof import('node:path');
     const dir = o.dir ?? os.tmpdir();
     await fs.mkdir(dir, { recursive: true });
-    const file = path.join(dir, o.name ?? scratchName());
+    const file = path.join(dir, name);
     // 'w+' truncates a file of that name a crashed run left behind.
     const handle = await fs.open(file, 'w+');
     const atExit = () => {
@@ -157,6 +170,7 @@ export function nodeFlatFile(o: { dir?: string; name?: string } = {}): FlatStore
     } catch (e) {
       await handle.close().catch(() => {});
       await fs.rm(file, { force: true }).catch(() => {});
+      inUse.delete(name);
       throw new Error(`the scratch file ${file} for the student's ${3 * floats * 4} bytes could not be made: ${e instanceof Error ? e.message : String(e)}`);
     }
     process.on('exit', atExit);
@@ -177,6 +191,7 @@ export function nodeFlatFile(o: { dir?: string; name?: string } = {}): FlatStore
           await handle.close();
         } finally {
           await fs.rm(file, { force: true });
+          inUse.delete(name);
         }
       }
     })(floats, `scratch file ${file}`);

@@ -91,13 +91,33 @@ describe('flat store', () => {
   it('a Node scratch file takes the place of one a crashed run left', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mohawk-flat-'));
     dirs.push(dir);
-    const make: FlatStoreFactory = nodeFlatFile({ dir, name: 'scratch.f32' });
-    const stale = await make(N);
+    // The stale store is never closed (a crash); the next run's (a factory of its own) is made over it, zeros.
+    const stale = await nodeFlatFile({ dir, name: 'scratch.f32' })(N);
     await stale.write('params', 0, ramp(N, 3));
-    // The stale store is never closed (a crash); the next is made over it, zeros.
-    const store = await make(N);
+    const store = await nodeFlatFile({ dir, name: 'scratch.f32' })(N);
     expect([...(await store.read('params', 0, N))].every((x) => x === 0)).toBe(true);
     await store.close();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a second store of one named factory, made while the first is open, gets a file of its own', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mohawk-flat-'));
+    dirs.push(dir);
+    const make: FlatStoreFactory = nodeFlatFile({ dir, name: 'scratch.f32' });
+    const first = await make(N);
+    await first.write('params', 0, ramp(N, 3));
+    const second = await make(N);
+    expect(second.where).toBe(`scratch file ${join(dir, 'scratch-2.f32')}`);
+    // The first's values are intact, and closing it leaves the second's file.
+    expect([...(await first.read('params', 0, N))]).toEqual([...ramp(N, 3)]);
+    await first.close();
+    expect(await readdir(dir)).toEqual(['scratch-2.f32']);
+    await second.write('m', 0, ramp(N, 5));
+    expect([...(await second.read('m', 0, N))]).toEqual([...ramp(N, 5)]);
+    // Its name is free again once closed.
+    const third = await make(N);
+    expect(third.where).toBe(`scratch file ${join(dir, 'scratch.f32')}`);
+    await Promise.all([second.close(), third.close()]);
     expect(await readdir(dir)).toEqual([]);
   });
 

@@ -5,8 +5,10 @@
 // records the choice and the evidence. And the advisor's stage-3 probe of candidate layer sets
 // (src/mohawk/advisor-probe.ts) on its own: the same batches for each, the lowest KL kept, the run's
 // student left as it was. (One file: the stage-3 pipelines of this fixture and shape compile once.)
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nodeFlatFile } from '../../src/io/flat-file';
 import { describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
 import { collectBytes } from '../../src/io/bytes';
@@ -50,11 +52,19 @@ describe('auto:K in a run', () => {
     const store = memoryStore();
     const events: RunEvent[] = [];
     let run: Run | null = null;
+    // The student is parked for the probes, and re-laid out while parked, in scratch files as the CLI keeps them.
+    const scratch = mkdtempSync(join(tmpdir(), 'mohawk-hybrid-scratch-'));
     run = await setup(plan, store, (e) => {
       events.push(e);
       if (e.type === 'step' && e.stage === 3 && e.step === 1) run!.stop();
-    });
+    }, { hostStore: nodeFlatFile({ dir: scratch, name: 'student-scratch.f32' }) });
     expect(await run.train()).toBe('stopped');
+    // Stage 3 took one step from the re-laid-out student: its embedding is still the teacher's, to a step's change.
+    const embed = run.distiller.layout.slices.get('embed')!;
+    const got = (await readFloats(run.distiller.snapshot().params)).subarray(embed.offset, embed.offset + embed.count);
+    const want = await run.distiller.teacher.source.read('embed');
+    expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(0.05);
+    expect(Math.max(...got.map((x, i) => Math.abs(x - want[i]!)))).toBeLessThan(0.01);
     const [advice, ...more] = advices(events);
     expect(more).toEqual([]);
     expect(advice!.awaiting).toBe(false);
@@ -78,7 +88,9 @@ describe('auto:K in a run', () => {
     expect(at((e) => e.type === 'advice')).toBeGreaterThan(at((e) => e.type === 'stage' && e.stage === 2 && e.state === 'finished'));
     expect(at((e) => e.type === 'advice')).toBeLessThan(at((e) => e.type === 'stage' && e.stage === 3));
     expect(run.distiller.spec.attentionLayers).toEqual(a.layers);
-    run.release();
+    await run.release();
+    expect(readdirSync(scratch)).toEqual([]);
+    rmSync(scratch, { recursive: true });
 
     const saved = (await peekRunState(store))!;
     expect(saved.stage).toBe(3);
