@@ -28,6 +28,19 @@ export function probe3Plan(plan: DistillPlan): DistillPlan {
   return { ...plan, stages: [3], tokens: { 1: 0, 2: 0, 3: steps * per }, attentionAuto: null };
 }
 
+/**
+ * The probes may take at most this share of the plan's stage 3 in all: past it (a short stage 3, where
+ * PROBE3_MIN_STEPS per candidate is most of it) the advisor chooses by its score alone and says so.
+ */
+export const PROBE3_MAX_SHARE = 0.25;
+
+/** Whether probing `candidates` sets is worth it for `plan`: their steps together within PROBE3_MAX_SHARE of its stage 3. */
+export function probesAffordable(plan: DistillPlan, candidates: number): { ok: boolean; steps: number; of: number } {
+  const of = plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0;
+  const steps = candidates * stepsPerStage(probe3Plan(plan))[3];
+  return { ok: candidates > 1 && steps <= PROBE3_MAX_SHARE * of, steps, of };
+}
+
 export interface CandidateProbeOptions {
   /** Held-out documents (token ids) the probes' KLs are measured on: the advisor's own. */
   docs: number[][];

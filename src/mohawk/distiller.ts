@@ -166,6 +166,12 @@ export class Distiller {
     return this.state.student;
   }
 
+  /** Where the student's parameters and moments are kept while off the GPU ('memory', 'scratch file …'), and their bytes; null while on the GPU. */
+  get hostHeld(): { where: string; bytes: number } | null {
+    const st = this.state;
+    return st.where === 'host' ? { where: st.store.where, bytes: 3 * 4 * st.store.length } : null;
+  }
+
   /** GPU bytes of the student's parameters, gradients and moments while they are on the GPU (0 while streamed). */
   get studentGpuBytes(): number {
     const st = this.state;

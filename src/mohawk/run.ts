@@ -13,9 +13,9 @@ import { remainingSeconds, type Calibration } from './calibrate';
 import { openCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, type OpenedCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
 import { checkDiskRoom, runDiskBytes } from './disk-room';
 import { gatherEvidence, stage2Evidence, type Stage2Evidence } from './advisor-evidence';
-import { probeCandidates } from './advisor-probe';
+import { PROBE3_MAX_SHARE, probeCandidates, probesAffordable } from './advisor-probe';
 import { Distiller, type ResumePoint } from './distiller';
-import { adviceFromRecord, adviceRecord, adviseLayers, layerChoiceProblem, type HybridAdvice } from './hybrid-advisor';
+import { adviceFromRecord, adviceRecord, adviseLayers, candidateSets, layerChoiceProblem, type HybridAdvice } from './hybrid-advisor';
 import { PLAN_FIELD_NAMES, sequencesPerStep, STAGES, tokensPerStep, validatePlan, withAttentionLayers, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
 import type { CorpusMode, TokenStream } from './token-stream';
 
@@ -313,6 +313,9 @@ export class Run {
       onProgress: (done, total) => s.onEvent({ type: 'progress', label: "making the student from the teacher's layers", done, total }),
       hostStore: s.hostStore,
     });
+    // A plan of stages 1–2 alone writes gigabytes to disk for a large teacher: say where.
+    const held = d.hostHeld;
+    if (held && held.where !== 'memory') s.onEvent({ type: 'notice', text: `the student's parameters and AdamW moments (${(held.bytes / 2 ** 30).toFixed(2)} GiB) are kept in the ${held.where} while the layers are streamed; it is deleted when the run ends` });
     const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
     let from: ResumePoint | undefined;
     try {
@@ -448,7 +451,9 @@ export class Run {
     const onProgress = (label: string, done: number, total: number) => s.onEvent({ type: 'progress', label, done, total });
     const gathered = await gatherEvidence(s.gpu, distiller, { docs, stage2, stop, onProgress });
     if (!gathered || this.stopRequested) return;
-    const evidence = await probeCandidates(s.gpu, distiller, gathered, plan.attentionAuto!, { docs, stop, onProgress });
+    const afford = probesAffordable(distiller.plan, candidateSets(gathered, plan.attentionAuto!).length);
+    if (!afford.ok) s.onEvent({ type: 'notice', text: `hybrid advisor: chosen by its score; probing the candidate layer sets would take ${afford.steps} of stage 3's ${afford.of} steps (more than ${PROBE3_MAX_SHARE * 100}%)` });
+    const evidence = afford.ok ? await probeCandidates(s.gpu, distiller, gathered, plan.attentionAuto!, { docs, stop, onProgress }) : gathered;
     if (!evidence || this.stopRequested) return;
     let advice = adviseLayers(evidence, plan.attentionAuto!);
     // The choice is awaited before it is announced, so that an answer given at once is heard.

@@ -1,6 +1,6 @@
 // The hybrid advisor's ranking (src/mohawk/hybrid-advisor.ts), held to scores worked by hand.
 import { describe, expect, it } from 'vitest';
-import { probe3Plan, PROBE3_MIN_STEPS, PROBE3_SHARE } from '../../src/mohawk/advisor-probe';
+import { probe3Plan, PROBE3_MAX_SHARE, PROBE3_MIN_STEPS, PROBE3_SHARE, probesAffordable } from '../../src/mohawk/advisor-probe';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, candidateSets, CHOICE_RULE, evenlySpaced, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, probedChoice, rankLayers, relativeResiduals, SCORE_FORMULA, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
 
@@ -201,6 +201,19 @@ describe('hybrid advisor ranking', () => {
     expect(probe3Plan({ ...plan, tokens: { 1: 32, 2: 32, 3: 320_000 } }).tokens[3]).toBe(300 * 32);
     // 2 steps: both.
     expect(probe3Plan({ ...plan, tokens: { 1: 32, 2: 32, 3: 64 } }).tokens[3]).toBe(64);
+  });
+
+  it('probes only when the probes together take at most a quarter of stage 3, and only between two or more sets', () => {
+    expect(PROBE3_MAX_SHARE).toBe(0.25);
+    const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2, 3], tokens: { 1: 32, 2: 32, 3: 64 * 32 }, seqLen: 16, batch: 2, attentionAuto: 1 };
+    // 64 steps: 4 candidates × 4 steps = 16, a quarter exactly; 63 steps: 16 > 15.75.
+    expect(probesAffordable(plan, 4)).toEqual({ ok: true, steps: 16, of: 64 });
+    expect(probesAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 63 * 32 } }, 4)).toEqual({ ok: false, steps: 16, of: 63 });
+    // 10 000 steps: 4 × 300 = 12%.
+    expect(probesAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 320_000 } }, 4)).toEqual({ ok: true, steps: 1200, of: 10_000 });
+    // One set leaves nothing to choose; a plan of 2 steps would be probed whole by each set.
+    expect(probesAffordable(plan, 1).ok).toBe(false);
+    expect(probesAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 64 } }, 2)).toEqual({ ok: false, steps: 4, of: 2 });
   });
 
   it('checks an edited choice of layers', () => {
