@@ -7,6 +7,11 @@
 /** Floats read or written at once by the student's pieces (an export, a save, a restore): 64 MiB. */
 export const FLAT_PIECE = 2 ** 24;
 
+/** Calls `f` for each piece [at, at + n) of `count` floats, FLAT_PIECE at most, in order. */
+export async function inPieces(count: number, f: (at: number, n: number) => Promise<void>): Promise<void> {
+  for (let at = 0; at < count; at += FLAT_PIECE) await f(at, Math.min(FLAT_PIECE, count - at));
+}
+
 export type FlatRegion = 'params' | 'm' | 'v';
 export const FLAT_REGIONS: readonly FlatRegion[] = ['params', 'm', 'v'];
 
@@ -82,7 +87,7 @@ abstract class ByteFlatStore implements FlatStore {
 
   async zero(region: FlatRegion): Promise<void> {
     const zeros = new Float32Array(Math.min(FLAT_PIECE, this.length));
-    for (let at = 0; at < this.length; at += FLAT_PIECE) await this.write(region, at, zeros.subarray(0, Math.min(FLAT_PIECE, this.length - at)));
+    await inPieces(this.length, (at, n) => this.write(region, at, zeros.subarray(0, n)));
   }
 
   async close(): Promise<void> {

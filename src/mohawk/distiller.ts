@@ -10,7 +10,7 @@ import { StageStep, wsd, type StepResult } from './stages';
 import { StreamedStageStep, type GpuStudent, type HostStudent } from './streamed-stage';
 import { FlatParams } from '../models/params';
 import type { CheckpointToSave, FlatReader, OpenedCheckpoint, ParamSlot } from './checkpoint';
-import { FLAT_PIECE, FLAT_REGIONS, memoryFlatStore, type FlatRegion, type FlatStore, type FlatStoreFactory } from '../io/flat-file';
+import { FLAT_PIECE, FLAT_REGIONS, inPieces, memoryFlatStore, type FlatRegion, type FlatStore, type FlatStoreFactory } from '../io/flat-file';
 import type { TokenStream } from './token-stream';
 import { recomputes, streamedStudentOnGpu, sampleStep, stageOptions, stepsPerStage, STREAM_WINDOW_BYTES, studentSpec, tokensPerStep, type DistillPlan, type Stage, heldShapes, isMlp } from './plan';
 
@@ -75,11 +75,6 @@ export interface DistillerOptions {
 /** A stage's per-layer losses are averaged over its last steps, this fraction of them (at least one): where the schedule has settled. */
 export const LAYER_LOSS_TAIL = 0.1;
 
-/** Calls `f` for each piece [at, at + n) of `count` floats, FLAT_PIECE at most, in order. */
-async function inPieces(count: number, f: (at: number, n: number) => Promise<void>): Promise<void> {
-  for (let at = 0; at < count; at += FLAT_PIECE) await f(at, Math.min(FLAT_PIECE, count - at));
-}
-
 /** Each layer's mean over the rows of `t` (steps, newest last); null when there are none. */
 function tailMean(t: number[][] | undefined): number[] | null {
   if (!t || t.length === 0) return null;
@@ -113,10 +108,13 @@ export class Distiller {
     private readonly chunkBytes: number | undefined,
     private readonly hostStore: FlatStoreFactory,
   ) {
-    if (initial instanceof ParamSet) {
-      if (this.plan.freezeMlp) initial.borrow(this.teacher.weights, isMlp);
-      this.state = { where: 'gpu', student: initial, m: initial.buffers('adam m'), v: initial.buffers('adam v') };
-    } else this.state = { where: 'host', layout: this.layout, store: initial };
+    this.state = initial instanceof ParamSet ? this.gpuState(initial) : { where: 'host', layout: this.layout, store: initial };
+  }
+
+  /** A student made on the GPU as its state there: frozen MLPs borrowed from the teacher (see heldShapes), moments zero. */
+  private gpuState(student: ParamSet): Extract<StudentState, { where: 'gpu' }> {
+    if (this.plan.freezeMlp) student.borrow(this.teacher.weights, isMlp);
+    return { where: 'gpu', student, m: student.buffers('adam m'), v: student.buffers('adam v') };
   }
 
   /** The student from its store onto the GPU, a piece at a time, with its moments (`moments` false: zero). */
@@ -291,9 +289,7 @@ export class Distiller {
     this.plan = plan;
     this.spec = spec;
     this.layout = layout;
-    const student = new ParamSet(this.gpu, shapes, values, 'student', this.chunkBytes, true);
-    if (plan.freezeMlp) student.borrow(this.teacher.weights, isMlp);
-    this.state = { where: 'gpu', student, m: student.buffers('adam m'), v: student.buffers('adam v') };
+    this.state = this.gpuState(new ParamSet(this.gpu, shapes, values, 'student', this.chunkBytes, true));
     await this.gpu.check();
   }
 
@@ -462,10 +458,10 @@ export class Distiller {
 
   /** The student's files: model.safetensors (in parts: it may be larger than one typed array), config.json and the teacher's tokenizer files. */
   async studentFiles(teacherConfigJson: object, tokenizerFiles: NamedBytes[], provenance: Record<string, unknown>, hybridAdvisor: Record<string, unknown> | null = null): Promise<NamedParts[]> {
-    const st = this.state;
     // Each tensor is read when model.safetensors is written, from the GPU (or the student's store off it), one at a
     // time. Borrowed (frozen) MLPs are the teacher's, read from its files: the exported student holds
     // them like any tensor. Nothing may step until the files are written.
+    const params = this.checkpointSource().params;
     const shapes = studentShapes(this.spec);
     const teacher = this.teacher.source;
     const values = new Map<string, Float32Array | (() => AsyncIterable<Float32Array>)>();
@@ -473,8 +469,7 @@ export class Distiller {
       const s = this.layout.slices.get(n);
       if (!s) values.set(n, async function* () { yield await teacher.read(n); });
       // In pieces of FLAT_PIECE floats: a 128k-row embedding is a gigabyte.
-      else if (st.where === 'host') values.set(n, async function* () { for (let at = 0; at < s.count; at += FLAT_PIECE) yield await st.store.read('params', s.offset + at, Math.min(FLAT_PIECE, s.count - at)); });
-      else values.set(n, async function* () { for (let at = 0; at < s.count; at += FLAT_PIECE) yield await st.student.readRange(st.student.values, s.offset + at, Math.min(FLAT_PIECE, s.count - at)); });
+      else values.set(n, async function* () { for (let at = 0; at < s.count; at += FLAT_PIECE) yield await params.read(s.offset + at, Math.min(FLAT_PIECE, s.count - at)); });
     }
     const configJson = studentConfigJson(teacherConfigJson, { mixer: this.spec.mixer, attentionLayers: this.spec.attentionLayers, provenance, hybridAdvisor });
     return exportStudentParts({ configJson, tensors: values, shapes, tokenizerFiles });

@@ -39,7 +39,7 @@ import type { CanonicalTensor } from '../models/arch';
 import { rawToF32, type RawTensor } from '../io/half';
 import { embedding } from '../kernels/embedding';
 import { chunkPieces, type FlatParams } from '../models/params';
-import { FLAT_PIECE, type FlatRegion, type FlatStore } from '../io/flat-file';
+import { inPieces, type FlatRegion, type FlatStore } from '../io/flat-file';
 import { STREAM_WINDOW_BYTES, streamWindowSteps } from './plan';
 import { LayerObjective, stepResult, trainedBy, type StageOptions, type StepResult } from './stages';
 
@@ -350,7 +350,7 @@ export class StreamedStageStep {
         // Piece by piece from the store: the host holds at most FLAT_PIECE floats of the layer.
         for (const [q, ch] of chunks.entries()) {
           for (const [region, buf] of [['params', this.slot.values[q]!], ['m', this.slotM[q]!], ['v', this.slotV[q]!]] as const) {
-            for (let at = 0; at < ch.size; at += FLAT_PIECE) gpu.write(buf, await host.store.read(region, b0 + ch.start + at, Math.min(FLAT_PIECE, ch.size - at)), at * 4);
+            await inPieces(ch.size, async (at, n) => gpu.write(buf, await host.store.read(region, b0 + ch.start + at, n), at * 4));
           }
         }
       }
