@@ -48,7 +48,7 @@ export const distillFlags = {
     help:
       'layers that keep the teacher attention, e.g. 0,3 (a hybrid student; default none), or auto:K: after stage 2 (without one, a short probe of stages 1-2) ' +
       'the hybrid advisor ranks the layers by their stage-2 residual (relative to the attention output it fits) and a leave-one-out held-out KL, puts up to 4 candidate sets of K layers ' +
-      "(the ranking's top K, evenly spaced, the top K by relative residual, the last K) to a short stage 3 each, and stage 3 trains with the set of the lowest held-out KL as attention " +
+      "(the ranking's top K, evenly spaced, the top K by relative residual, the last K) to a short stage 3 each when together they take at most a quarter of stage 3 (else the ranking chooses), and stage 3 trains with the chosen set as attention " +
       '(the choice and its evidence go to OUT/config.json as "hybrid_advisor", and with --json to a stdout line)',
   },
   warmup: { type: 'string', help: `fraction of each stage's steps warming up (default ${DEFAULT_PLAN.warmup})` },
