@@ -16,8 +16,25 @@ function systemHasVulkanLoader() {
   }
 }
 
+/** Mesa's lavapipe ICD, the one Vulkan driver here whose Dawn adapter offers shader-f16 (Mesa 23+). */
+export function lavapipeIcd() {
+  for (const dir of ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d']) {
+    for (const name of ['lvp_icd.json', 'lvp_icd.x86_64.json', 'lvp_icd.aarch64.json']) {
+      if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
+    }
+  }
+  return null;
+}
+
 export function dawnEnv(base = process.env) {
   const env = { ...base };
+  // F16=1 (npm run test:f16): the shader-f16 kernels need an adapter that offers the feature, and
+  // neither SwiftShader nor Dawn on NVIDIA's driver does; lavapipe (apt: mesa-vulkan-drivers) does.
+  if (env.F16 === '1' && !env.VK_ICD_FILENAMES) {
+    const icd = lavapipeIcd();
+    if (icd) env.VK_ICD_FILENAMES = icd;
+    else console.warn('F16=1: no lavapipe ICD found (apt-get install mesa-vulkan-drivers, Mesa 23 or later); the shader-f16 tests will skip');
+  }
   if (!systemHasVulkanLoader() && existsSync(`${CHROMIUM_LIB}/libvulkan.so.1`)) {
     env.LD_LIBRARY_PATH = [CHROMIUM_LIB, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
   }

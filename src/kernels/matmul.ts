@@ -34,6 +34,8 @@ export interface MatmulArgs {
   accumulate?: boolean;
   /** Scales op(A)·op(B) (default 1); the bias is not scaled. */
   alpha?: number;
+  /** false keeps an f16 B unpacked from u32 words where shader-f16 would read it natively. */
+  nativeHalf?: boolean;
 }
 
 /**
@@ -213,6 +215,11 @@ export interface MatmulVariant {
   splitK?: boolean;
   /** B holds 16-bit weights packed two per u32 (a frozen weight kept in its checkpoint's precision). */
   packedB?: PackedDtype;
+  /**
+   * With packedB 'f16' on a device with shader-f16: B is bound as array<f16> and read natively
+   * instead of unpacked from u32 words. The same values (f16 widens to f32 exactly).
+   */
+  halfB?: boolean;
 }
 
 const sources = new Map<string, string>();
@@ -228,8 +235,9 @@ export function matmulWgsl(v: MatmulVariant): string {
   return code;
 }
 
-function generate({ tile, transA, transB, bias, accumulate, splitK = false, packedB }: MatmulVariant): string {
+function generate({ tile, transA, transB, bias, accumulate, splitK = false, packedB, halfB = false }: MatmulVariant): string {
   if (splitK && (bias || accumulate)) throw new Error('matmul: a split-K slice writes raw partial sums (no bias, no accumulate)');
+  if (halfB && packedB !== 'f16') throw new Error('matmul: halfB reads an f16 B');
   const { WX, WY, GM, GN, BK } = tile;
   const NT = WX * WY;
   const BM = WY * GM * 4;
@@ -252,16 +260,18 @@ function generate({ tile, transA, transB, bias, accumulate, splitK = false, pack
   const L: string[] = [];
   const e = (s: string) => L.push(s);
 
+  if (halfB) e(`enable f16;`);
   e(`struct P { M: u32, N: u32, K: u32, sA: u32, sB: u32, sC: u32, alpha: f32${splitK ? ', S: u32, Kc: u32' : ''} }`);
   let binding = 0;
   e(`@group(0) @binding(${binding++}) var<storage, read> A: array<f32>;`);
-  e(`@group(0) @binding(${binding++}) var<storage, read> B: array<${packedB ? 'u32' : 'f32'}>;`);
+  e(`@group(0) @binding(${binding++}) var<storage, read> B: array<${halfB ? 'f16' : packedB ? 'u32' : 'f32'}>;`);
   if (bias) e(`@group(0) @binding(${binding++}) var<storage, read> bias: array<f32>;`);
   e(`@group(0) @binding(${binding++}) var<storage, read_write> C: array<f32>;`);
   e(`@group(0) @binding(${binding++}) var<uniform> p: P;`);
   // A packed B element: bf16 is the high half of an f32, f16 converts exactly to f32.
   if (packedB === 'bf16') e(`fn rdB(i: u32) -> f32 { let w = B[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }`);
-  if (packedB === 'f16') e(`fn rdB(i: u32) -> f32 { return unpack2x16float(B[i >> 1u])[i & 1u]; }`);
+  if (halfB) e(`fn rdB(i: u32) -> f32 { return f32(B[i]); }`);
+  else if (packedB === 'f16') e(`fn rdB(i: u32) -> f32 { return unpack2x16float(B[i >> 1u])[i & 1u]; }`);
   const db = !!tile.doubleBuffer;
   // With doubleBuffer the outer index picks one of the two tiles (constant over a slice).
   const shared = (rows: number, len: number) => (db ? `array<array<array<vec4<f32>, ${len}>, ${rows}>, 2>` : `array<array<vec4<f32>, ${len}>, ${rows}>`);
@@ -462,6 +472,9 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
   const alpha = args.alpha ?? 1;
   const accumulate = !!args.accumulate;
   const packedB = packedDtype(args.b) ?? undefined;
+  // An f16 weight is read natively where the device can (shader-f16); `nativeHalf: false` keeps the
+  // u32 unpacking (tests compare the two).
+  const halfB = packedB === 'f16' && gpu.info.shaderF16 && args.nativeHalf !== false;
   if (packedDtype(args.a) || packedDtype(args.c) || (args.bias && packedDtype(args.bias))) {
     throw new Error('matmul: only B may be a packed 16-bit weight');
   }
@@ -501,7 +514,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
   const label = `matmul ${M}x${N}x${K}${batch > 1 ? ` x${batch}` : ''}${transA ? ' tA' : ''}${transB ? ' tB' : ''}`;
   const { Kc, S } = splitKSlices(K, splitK ?? (tile ? 1 : plan.splitK), t.BK);
   if (S === 1) {
-    const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate, packedB });
+    const code = matmulWgsl({ tile: t, transA, transB, bias: !!args.bias, accumulate, packedB, halfB });
     const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(strideC).f32(alpha).build();
     return [
       gpu.op({
@@ -520,7 +533,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs, tile?: MatmulTile, splitK?: n
     throw new Error(`matmul: ${batch} batches × ${S} K slices exceed ${limits.maxComputeWorkgroupsPerDimension} workgroups (${shape})`);
   }
   const part = splitKScratch(gpu, batch * S * M * N);
-  const code = matmulWgsl({ tile: t, transA, transB, bias: false, accumulate: false, splitK: true, packedB });
+  const code = matmulWgsl({ tile: t, transA, transB, bias: false, accumulate: false, splitK: true, packedB, halfB });
   const params = new Params().u32(M).u32(N).u32(K).u32(strideA).u32(strideB).u32(M * N).f32(1).u32(S).u32(Kc).build();
   return [
     gpu.op({ shader: 'matmul', code, reads: [args.a, args.b], writes: [part], params, workgroups: grid(batch * S), label: `${label} split-K ${S}×${Kc}` }),
