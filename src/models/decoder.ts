@@ -38,6 +38,11 @@ export interface DecoderOptions {
   logits?: boolean;
   /** The mixer of layer l; default the attention the weights describe. */
   mixer?: (layer: number, acts: Activations, io: Io) => Mixer;
+  /**
+   * The default attention reads f16 copies of q, k, v (AttentionMixer's `half`; needs shader-f16):
+   * for a frozen teacher's forward (DistillPlan.teacherAttention 'f16'). No backward.
+   */
+  halfAttention?: boolean;
 }
 
 /** Block `layer` of the model `c` with `weights`, on `rows` rows, its activations in `acts`. */
@@ -138,7 +143,7 @@ export class Decoder {
     if (c.embedScale !== 1) this.ops.push(...scale(gpu, { y: this.residuals[0]!, n: rows * d, alpha: c.embedScale }));
 
     for (let l = 0; l < c.layers; l++) {
-      const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, { c, w: weights, layer: l, io, acts });
+      const mixer = opts.mixer ? opts.mixer(l, acts, { batch: io.batch, L: io.L }) : new AttentionMixer(gpu, { c, w: weights, layer: l, io, acts, half: opts.halfAttention === true });
       const mlp = new Mlp(gpu, { c, w: weights, layer: l, io, acts });
       this.mixers.push(mixer);
       this.mlps.push(mlp);

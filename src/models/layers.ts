@@ -8,6 +8,7 @@ import { rmsNorm, layerNorm, rmsNormBackward, layerNormBackward, type ResidualAd
 import { rotary } from '../kernels/rotary';
 import { flashAttention, flashAttentionBackward, type AttentionShape } from '../kernels/flash-attention';
 import { attnMatrix } from '../kernels/attn-matrix';
+import { hasHalf, toHalf } from '../kernels/half';
 import { unary, unaryBackward, swiglu, swigluBackward, type Unary } from '../kernels/activations';
 
 /** Canonical weights of one model on the GPU. */
@@ -128,6 +129,17 @@ export class Activations {
     return this.take('scratch', name, floats);
   }
 
+  /** A scratch buffer of `values` f16 values (shader-f16 copies), one per name for the whole model. */
+  half(name: string, values: number): GPUBuffer {
+    const key = `half ${name}`;
+    let b = this.bufs.get(key);
+    if (!b) {
+      b = this.gpu.packedBuffer(values, 'f16', name);
+      this.bufs.set(key, b);
+    } else if (b.size < Math.ceil(values / 2) * 4) throw new Error(`activation ${name} requested with two sizes`);
+    return b;
+  }
+
   private static index(name: string, layer: number): number {
     if (!Number.isInteger(layer) || layer < 0) throw new Error(`activation ${name}: ${layer} is not a layer index`);
     return layer;
@@ -197,6 +209,12 @@ abstract class LayerModule {
  * q, k → per-head RMSNorm (qkNorm) → RoPE (theta's or the scaled frequencies) → softmax of the scaled
  * scores over the keys the window leaves (all j ≤ i without one). The window, the RoPE and the scale
  * are the layer's own (layerAttention: gemma3's sliding and full layers differ).
+ *
+ * With `half` (a frozen teacher on a device with shader-f16; DecoderOptions.halfAttention) the
+ * softmax reads f16 copies of the rotated q, k and v, made right before it in scratch buffers every
+ * layer shares: the key and value blocks the flash kernel reads again for every query block move
+ * half the bytes, and the arithmetic stays f32. q, k, v themselves stay f32 for whatever else reads
+ * them (stage 1's attention matrices). Forward only.
  */
 export class AttentionMixer extends LayerModule {
   readonly q: GPUBuffer;
@@ -214,8 +232,9 @@ export class AttentionMixer extends LayerModule {
   readonly lse: GPUBuffer;
   private readonly qr: GPUBuffer;
   private readonly kr: GPUBuffer;
+  private readonly half: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer } | null = null;
 
-  constructor(gpu: Gpu, a: LayerArgs) {
+  constructor(gpu: Gpu, a: LayerArgs & { half?: boolean }) {
     super(gpu, a);
     const { c, layer, io, acts } = a;
     const rows = io.batch * io.L;
@@ -235,6 +254,10 @@ export class AttentionMixer extends LayerModule {
     this.scale = c.attnScale !== null ? la.scale : undefined;
     this.o = acts.layer('attn.o', layer, rows * qDim);
     this.lse = acts.layer('attn.lse', layer, io.batch * c.heads * io.L);
+    if (a.half) {
+      if (!hasHalf(gpu)) throw new Error(`f16 attention needs shader-f16, which this GPU adapter (${gpu.info.description || gpu.info.vendor}) does not offer`);
+      this.half = { q: acts.half('attn.q_f16', rows * qDim), k: acts.half('attn.k_f16', rows * kvDim), v: acts.half('attn.v_f16', rows * kvDim) };
+    }
   }
 
   /** The rotated queries and keys the softmax reads. */
@@ -261,7 +284,11 @@ export class AttentionMixer extends LayerModule {
       const rope = { batch: io.batch, L: io.L, headDim: c.headDim, rotaryDim: c.rotaryDim, theta: this.theta, ...(this.invFreq ? { invFreq: this.invFreq } : {}) };
       ops.push(...rotary(gpu, { x: this.qn, out: this.qr, heads: c.heads, ...rope }), ...rotary(gpu, { x: this.kn, out: this.kr, heads: c.kvHeads, ...rope }));
     }
-    ops.push(...flashAttention(gpu, this.shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse }));
+    if (this.half) {
+      const h = this.half;
+      ops.push(...toHalf(gpu, { x: this.qr, y: h.q, n: rows * qDim }), ...toHalf(gpu, { x: this.kr, y: h.k, n: rows * kvDim }), ...toHalf(gpu, { x: this.v, y: h.v, n: rows * kvDim }));
+      ops.push(...flashAttention(gpu, this.shape, { q: h.q, k: h.k, v: h.v, o: this.o, lse: this.lse }, { half: true }));
+    } else ops.push(...flashAttention(gpu, this.shape, { q: this.qr, k: this.kr, v: this.v, o: this.o, lse: this.lse }));
     ops.push(...linear(gpu, { w, name: p + 'o', x: this.o, y: out, rows, outDim: c.dModel, inDim: qDim }));
     return ops;
   }
@@ -299,6 +326,7 @@ export class AttentionMixer extends LayerModule {
     const { gpu, c, w, io } = this;
     const u = this.u;
     if (!u) throw new Error('attention backward before its forward');
+    if (this.half) throw new Error('f16 attention is forward only (a frozen teacher)');
     const rows = io.batch * io.L;
     const p = `layers.${this.layer}.attn.`;
     const qDim = c.heads * c.headDim;

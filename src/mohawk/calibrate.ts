@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/runtime';
 import type { LoadedTeacher } from '../models/teacher';
 import { Distiller } from './distiller';
-import { estimateMemory, STAGES, stepsPerStage, streamWindowSteps, type DistillPlan, type PerStage, type Recompute, type Stage } from './plan';
+import { estimateMemory, STAGES, stepsPerStage, streamWindowSteps, type DistillPlan, type PerStage, type Recompute, type Stage, type TeacherAttention } from './plan';
 import type { TokenStream } from './token-stream';
 
 /** What a stage costs per step, as measured. */
@@ -39,6 +39,8 @@ export interface PlanShape {
   freezeMlp: boolean;
   /** DistillPlan.recompute ('auto' where a plan or a calibration made before it has none). */
   recompute: Recompute;
+  /** DistillPlan.teacherAttention ('f32' where a plan or a calibration made before it has none). */
+  teacherAttention?: TeacherAttention;
 }
 
 export interface Calibration {
@@ -79,7 +81,7 @@ export interface CostEstimate {
 }
 
 export function planShape(p: DistillPlan): PlanShape {
-  return { stages: [...p.stages], seqLen: p.seqLen, batch: p.batch, accumulate: p.accumulate, attentionLayers: [...p.attentionLayers], streamLayers: p.streamLayers, freezeMlp: p.freezeMlp, recompute: p.recompute ?? 'auto' };
+  return { stages: [...p.stages], seqLen: p.seqLen, batch: p.batch, accumulate: p.accumulate, attentionLayers: [...p.attentionLayers], streamLayers: p.streamLayers, freezeMlp: p.freezeMlp, recompute: p.recompute ?? 'auto', teacherAttention: p.teacherAttention ?? 'f32' };
 }
 
 /** Whether `cal` measured what `plan` runs: the same shapes, and every stage it runs. */
@@ -93,6 +95,7 @@ export function covers(cal: Calibration, plan: DistillPlan): boolean {
     a.streamLayers === b.streamLayers &&
     a.freezeMlp === b.freezeMlp &&
     (a.recompute ?? 'auto') === b.recompute &&
+    (a.teacherAttention ?? 'f32') === b.teacherAttention &&
     a.attentionLayers.join() === b.attentionLayers.join() &&
     b.stages.every((s) => cal.stages[s] !== undefined)
   );

@@ -68,7 +68,18 @@ export interface DistillPlan {
    * how much memory the device has.
    */
   gpuMemoryGiB?: number;
+  /**
+   * 'f16': the frozen teacher's attention reads f16 copies of its rotated q, k and v (feature
+   * shader-f16, which most consumer GPUs offer in Chrome), halving the bytes its flash kernel moves
+   * for keys and values; every product and sum stays f32, so the teacher's outputs differ from 'f32'
+   * only by those inputs' rounding (2^-11 relative). Stage 1's attention matrices, the evaluation and
+   * a hybrid student's own attention layers stay f32. Absent (plans made before it existed): 'f32'.
+   */
+  teacherAttention?: TeacherAttention;
 }
+
+export type TeacherAttention = 'f32' | 'f16';
+export const TEACHER_ATTENTIONS: readonly TeacherAttention[] = ['f32', 'f16'];
 
 export type Packing = 'across' | 'within';
 export const PACKINGS: readonly Packing[] = ['across', 'within'];
@@ -129,6 +140,7 @@ export const DEFAULT_PLAN: DistillPlan = {
   streamLayers: false,
   packing: 'across',
   recompute: 'auto',
+  teacherAttention: 'f32',
 };
 
 export function clonePlan(p: DistillPlan): DistillPlan {
@@ -156,7 +168,7 @@ export function sampleStep(corpus: { sample(sequences: number, L: number): Uint3
 
 /** What a stage's step is built with (StageOptions in stages.ts). */
 export function stageOptions(p: DistillPlan) {
-  return { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp };
+  return { batch: p.batch, L: p.seqLen, accumulate: p.accumulate, weightDecay: p.weightDecay, maxGradNorm: p.maxGradNorm, temperature: p.temperature, freezeMlp: p.freezeMlp, teacherHalf: p.teacherAttention === 'f16' };
 }
 
 /** Optimizer steps per stage as the run counts them (a partial last step is still a step); 0 when off. */
@@ -268,6 +280,7 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   packing: 'packing',
   recompute: 'activation recomputation',
   gpuMemoryGiB: 'GPU memory limit',
+  teacherAttention: "the teacher's attention precision",
   streamLayers: 'layer streaming',
   corpus: 'the corpus',
   memory: 'GPU memory',
@@ -293,6 +306,8 @@ export interface PlanContext {
   /** Tokens of the longest training document: a plan that packs within documents needs one of a whole sequence. */
   longestTrainDoc?: number;
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  /** Whether the adapter offers shader-f16 (teacherAttention 'f16' needs it); absent: not checked. */
+  shaderF16?: boolean;
 }
 
 export interface CheckedPlan {
@@ -349,6 +364,10 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
   if (plan.seqLen + 1 > ctx.trainTokens) bad('corpus', ` has ${ctx.trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
   if (plan.packing !== undefined && !PACKINGS.includes(plan.packing)) bad('packing', ` "${String(plan.packing)}" is not one of ${PACKINGS.join(', ')}`);
   if (plan.recompute !== undefined && !RECOMPUTES.includes(plan.recompute)) bad('recompute', ` "${String(plan.recompute)}" is not one of ${RECOMPUTES.join(', ')}`);
+  if (plan.teacherAttention !== undefined && !TEACHER_ATTENTIONS.includes(plan.teacherAttention)) bad('teacherAttention', ` "${String(plan.teacherAttention)}" is not one of ${TEACHER_ATTENTIONS.join(', ')}`);
+  if (plan.teacherAttention === 'f16' && ctx.shaderF16 === false) {
+    bad('teacherAttention', ` f16 needs the shader-f16 feature, which this GPU adapter does not offer (SwiftShader and Dawn on NVIDIA's Vulkan driver do not; Chrome on most consumer GPUs does): use f32`);
+  }
   if (plan.packing === 'within' && ctx.longestTrainDoc !== undefined && ctx.longestTrainDoc < plan.seqLen) {
     bad('corpus', `: no training document has ${plan.seqLen} tokens (the longest has ${ctx.longestTrainDoc}), so no sequence fits within one; pack across documents or shorten the sequence`);
   }
@@ -469,14 +488,16 @@ export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], 
   let held = 0;
   for (const v of heldShapes(spec, plan).values()) held += v.reduce((a, b) => a * b, 1);
   const studentBytes = held * 4 * 4;
+  // teacherAttention 'f16': one set of f16 copies of q, k, v that every teacher layer shares.
+  const halfCopies = plan.teacherAttention === 'f16' ? rows * (c.heads + 2 * c.kvHeads) * c.headDim * 2 : 0;
   // Stages 1 and 2 (the fit): post norms (gemma3) keep two more d-wide activations per layer.
   const perLayer = rows * (c.dModel * (c.postNorms ? 16 : 14) + c.intermediate * 4 + c.heads * c.headDim * 8) * 4;
-  if (s === 3) return teacherBytes + studentBytes + rows * stage3Floats(c, spec, plan.seqLen, recompute) * 4;
+  if (s === 3) return teacherBytes + studentBytes + rows * stage3Floats(c, spec, plan.seqLen, recompute) * 4 + halfCopies;
   const matrices = s === 1 ? 3 * plan.batch * c.heads * plan.seqLen * plan.seqLen * 4 : 0;
   // Stage 2 backpropagates the block's L2 loss through its MLP to the mixer, so a resident stage 2
   // keeps every layer's MLP activations too (SmolLM2-135M at 512 × 8 on the H200: 2.2 GiB over stage 1).
   const mlp = s === 2 ? c.layers * rows * c.intermediate * (c.gatedMlp ? 3 : 2) * 4 : 0;
-  if (!plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + matrices + mlp;
+  if (!plan.streamLayers) return teacherBytes + studentBytes + 1.25 * c.layers * perLayer + matrices + mlp + halfCopies;
   const tables = c.vocab * c.dModel * (c.tiedEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0);
   const perParam = teacherBytes / teacher.parameters;
   // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.
@@ -485,7 +506,7 @@ export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], 
   const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
   const stepBytes = plan.accumulate * rows * c.dModel * 4;
   const student = streamedStudentOnGpu(plan) ? studentBytes : 0;
-  return layerBytes + 6 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + matrices + student;
+  return layerBytes + 6 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + matrices + student + halfCopies;
 }
 
 /** Floats per token that stage 3's step holds besides the models and the optimizer (see stageMemory). */

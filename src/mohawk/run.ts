@@ -169,7 +169,7 @@ export async function teacherFilesFingerprint(files: FileSet): Promise<string> {
 
 /**
  * The first field where `now` differs from the checkpoint's plan, named as the user knows it; null
- * when equal. streamLayers and recompute are not compared: they change where and how the work runs, not what it computes.
+ * when equal. streamLayers, recompute and teacherAttention are not compared: they change where and how the work runs, not what it computes (teacherAttention only by the rounding of the teacher's attention inputs).
  */
 export function planDifference(saved: unknown, now: DistillPlan, names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
   const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
@@ -178,7 +178,8 @@ export function planDifference(saved: unknown, now: DistillPlan, names: Record<P
   const keys = new Set([...(Object.keys(now) as (keyof DistillPlan)[]), 'attentionAuto' as const]);
   for (const k of keys) {
     // How a run holds its memory (and the limit it is checked against) may change between sessions: the steps do not.
-    if (k === 'streamLayers' || k === 'recompute' || k === 'gpuMemoryGiB') continue;
+    // teacherAttention too: a run started where the adapter offered shader-f16 may go on where it does not.
+    if (k === 'streamLayers' || k === 'recompute' || k === 'gpuMemoryGiB' || k === 'teacherAttention') continue;
     const a = JSON.stringify(s[k] ?? absent[k]);
     const b = JSON.stringify(now[k] ?? absent[k]);
     if (a !== b) return `${names[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, this run asks for ${b}`;
@@ -299,6 +300,7 @@ export class Run {
         trainTokens: corpusKnown ? s.corpus.trainTokens : Infinity,
         longestTrainDoc: corpusKnown ? s.corpus.longestTrainDoc : undefined,
         limits: s.gpu.info.limits,
+        shaderF16: s.gpu.info.shaderF16,
       },
       s.fieldNames,
     );

@@ -34,6 +34,8 @@ export interface StageOptions {
   freezeMlp: boolean;
   /** Stage 3: recompute each block's activations in the backward instead of keeping every layer's (DecoderOptions.recompute). */
   recompute?: boolean;
+  /** The teacher's attention reads f16 copies of q, k, v (DistillPlan.teacherAttention 'f16'; DecoderOptions.halfAttention). */
+  teacherHalf?: boolean;
 }
 
 export interface StepResult {
@@ -127,7 +129,7 @@ export class StageStep {
       if (mixerLayers.length === 0 && stage !== 3) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
 
       if (stage === 1 || stage === 2) {
-        const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { keepLayers: true, logits: false });
+        const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { keepLayers: true, logits: false, halfAttention: o.teacherHalf === true });
         this.released.push(() => teach.release());
         micro.push(...teach.ops);
         const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss, attnNorm: this.attnNorm ?? undefined };
@@ -140,7 +142,7 @@ export class StageStep {
           micro.push(...objective.ops(l, { attention: teach.attention(l), normed: teach.normed[l]!, mixed: teach.mixed[l]! }, mixer, student.get(`layers.${l}.mixer.D`)));
         }
       } else {
-        const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { logits: true });
+        const teach = new Decoder(gpu, c, teacher.weights, { ...io, ids: this.ids }, { logits: true, halfAttention: o.teacherHalf === true });
         const mixer = studentMixers(gpu, spec, student);
         const stud = new Decoder(gpu, c, student, { ...io, ids: this.ids }, o.recompute ? { recompute: true, mixer } : { keepLayers: true, mixer });
         this.released.push(() => teach.release(), () => stud.release());

@@ -228,7 +228,7 @@ export class StreamedStageStep {
     }
     for (const k of firstOfKind.values()) {
       const w = this.teacherWeights(k);
-      const attention = new AttentionMixer(gpu, { c, w, layer: k, io, acts });
+      const attention = new AttentionMixer(gpu, { c, w, layer: k, io, acts, half: o.teacherHalf === true });
       const mlp = new Mlp(gpu, { c, w, layer: k, io, acts });
       const block = blockForward(gpu, { c, weights: w, layer: k, rows, acts, mixer: attention, mlp, x: this.x, next: this.next });
       this.blockOps.set(k, block.ops);

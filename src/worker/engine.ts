@@ -754,6 +754,7 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
       trainTokens: known ? corpus.trainTokens : Infinity,
       longestTrainDoc: known ? corpus.longestTrainDoc : undefined,
       limits: gpu.info.limits,
+      shaderF16: gpu.info.shaderF16,
     });
     if (signal.aborted) throw new CalibrationCancelled();
     return calibrate(gpu, teacher, corpus, plan, {

@@ -360,6 +360,14 @@ describe('distill flags', () => {
     expect(planDifference(plan('seq=32', 'recompute=off'), plan('seq=32', 'recompute=on'), FIELD_FLAG)).toBeNull();
   });
 
+  it('reads the teacher attention f32 unless --teacher-attention f16; a resumed run may change it', () => {
+    expect(plan().teacherAttention).toBe('f32');
+    expect(plan('teacher-attention=f16').teacherAttention).toBe('f16');
+    expect(() => plan('teacher-attention=bf16')).toThrow(/--teacher-attention must be one of f32, f16, got "bf16"/);
+    const { teacherAttention: _, ...old } = plan('seq=32');
+    expect(planDifference(old, plan('seq=32', 'teacher-attention=f16'), FIELD_FLAG)).toBeNull();
+  });
+
   it('reads --attention-layers as layers or auto:K', () => {
     expect(plan('attention-layers=3,1')).toMatchObject({ attentionLayers: [1, 3], attentionAuto: null });
     expect(plan('attention-layers=auto:2')).toMatchObject({ attentionLayers: [], attentionAuto: 2 });

@@ -66,6 +66,12 @@ describe('mohawk plan', () => {
     expect((planFile(auto.plan, auto.data, auto.teacher, { by: 'test', at: new Date(0) }).plan as Record<string, unknown>).attention_layers).toBe('auto:1');
     expect(readPlanFile(planFile(auto.plan, auto.data, auto.teacher, { by: 'test', at: new Date(0) })).plan).toEqual(auto.plan);
     expect(readPlanFile(good).plan.attentionAuto).toBeNull();
+    // teacher_attention: absent in files written before it, f32; f16 both ways; anything else refused.
+    expect(readPlanFile(good).plan.teacherAttention).toBe('f32');
+    const half = readPlanFile({ ...good, plan: { ...good.plan, teacher_attention: 'f16' } });
+    expect(half.plan.teacherAttention).toBe('f16');
+    expect(readPlanFile(planFile(half.plan, half.data, half.teacher, { by: 'test', at: new Date(0) })).plan).toEqual(half.plan);
+    expect(() => readPlanFile({ ...good, plan: { ...good.plan, teacher_attention: 'f8' } })).toThrow(/plan\.teacher_attention is "f8", not one of f32, f16/);
     for (const bad of ['auto:0', 'auto', 'all', 3]) expect(() => readPlanFile({ ...good, plan: { ...good.plan, attention_layers: bad } }), String(bad)).toThrow(/plan\.attention_layers is .*not a list of layers or "auto:K"/);
   });
 });

@@ -98,6 +98,27 @@ const LLAMA_32_1B = parseConfig({
 });
 const REAL = { 'Phi-1.5': { config: PHI_15, parameters: 1_418_270_720 }, 'Llama-3.2-1B': { config: LLAMA_32_1B, parameters: 1_235_814_400 } };
 
+describe("the teacher's attention in f16", () => {
+  it('is refused by its flag where the adapter has no shader-f16, taken where it has, and checked when unknown only by value', () => {
+    const half = plan({ teacherAttention: 'f16' });
+    expect(refusal(half, FIELD_FLAG, { ...ctx, shaderF16: false }).message).toMatch(/--teacher-attention f16 needs the shader-f16 feature, which this GPU adapter does not offer/);
+    expect(refusal(half, undefined, { ...ctx, shaderF16: false }).field).toBe('teacherAttention');
+    expect(() => validatePlan(half, { ...ctx, shaderF16: true })).not.toThrow();
+    expect(refusal(plan({ teacherAttention: 'f8' as never }), FIELD_FLAG).message).toMatch(/--teacher-attention "f8" is not one of f32, f16/);
+  });
+
+  it("adds one set of f16 q, k, v copies to every stage's estimate", () => {
+    const rows = DEFAULT_PLAN.batch * DEFAULT_PLAN.seqLen;
+    const copies = rows * (config.heads + 2 * config.kvHeads) * config.headDim * 2;
+    for (const streamLayers of [false, true]) {
+      for (const s of [1, 2, 3] as const) {
+        const p = plan({ streamLayers });
+        expect(stageMemory({ ...p, teacherAttention: 'f16' }, ctx.teacher, s, false) - stageMemory(p, ctx.teacher, s, false)).toBe(copies);
+      }
+    }
+  });
+});
+
 describe('activation recomputation in stage 3', () => {
   const real = plan({ stages: [3], seqLen: 512, batch: 4, freezeMlp: true });
   const gib = (b: number) => b / 2 ** 30;

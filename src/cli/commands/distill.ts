@@ -16,7 +16,7 @@ import { piecesOf } from '../../io/bytes';
 import { nodeFlatFile } from '../../io/flat-file';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, type Packing, type Recompute, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, TEACHER_ATTENTIONS, type Packing, type Recompute, type TeacherAttention, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint, type RunEvent, type RunState } from '../../mohawk/run';
 import { adviceRecord, klGains, relativeResiduals, type HybridAdvice } from '../../mohawk/hybrid-advisor';
@@ -67,6 +67,12 @@ export const distillFlags = {
     help:
       'stage 3 activation memory: on keeps one layer\'s activations and recomputes each block\'s in the backward (less GPU memory, slower steps, the same training), ' +
       `off keeps every layer's, auto (default) recomputes when the plan's estimate without it is over ${RECOMPUTE_ABOVE_BYTES / 2 ** 30} GiB`,
+  },
+  'teacher-attention': {
+    type: 'string',
+    help:
+      "precision of the frozen teacher's attention inputs: f32 (default) or f16, which reads f16 copies of its q, k and v (half the bytes for keys and values; " +
+      'products and sums stay f32) and needs an adapter with shader-f16 (Chrome on most consumer GPUs; not SwiftShader, nor Dawn on NVIDIA\'s Vulkan driver)',
   },
   'stream-layers': {
     type: 'boolean',
@@ -239,6 +245,12 @@ function parsePacking(s: string | undefined): Packing {
   return s as Packing;
 }
 
+function parseTeacherAttention(s: string | undefined): TeacherAttention {
+  if (s === undefined) return DEFAULT_PLAN.teacherAttention!;
+  if (!(TEACHER_ATTENTIONS as readonly string[]).includes(s)) usage(`--teacher-attention must be one of ${TEACHER_ATTENTIONS.join(', ')}, got "${s}"`);
+  return s as TeacherAttention;
+}
+
 function parseRecompute(s: string | undefined): Recompute {
   if (s === undefined) return DEFAULT_PLAN.recompute!;
   if (!(RECOMPUTES as readonly string[]).includes(s)) usage(`--recompute must be one of ${RECOMPUTES.join(', ')}, got "${s}"`);
@@ -281,6 +293,7 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     streamLayers: f['stream-layers'] === true,
     packing: parsePacking(f.packing as string | undefined),
     recompute: parseRecompute(f.recompute as string | undefined),
+    teacherAttention: parseTeacherAttention(f['teacher-attention'] as string | undefined),
     ...(f['gpu-memory'] === undefined ? {} : { gpuMemoryGiB: num(f, 'gpu-memory', 0, (x) => x > 0, 'a number of GiB > 0') }),
   };
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
@@ -318,6 +331,7 @@ export const FIELD_FLAG: Record<PlanField, string> = {
   recompute: '--recompute',
   streamLayers: '--stream-layers',
   gpuMemoryGiB: '--gpu-memory',
+  teacherAttention: '--teacher-attention',
 };
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
@@ -457,7 +471,7 @@ export const command: Command = {
         // A streaming corpus still tokenizing: the measurement samples whatever is in (calibrate).
         const known = corpus.complete;
         const ctx = { trainTokens: known ? corpus.trainTokens : Infinity, longestTrainDoc: known ? corpus.longestTrainDoc : undefined };
-        validatePlan(plan, { teacher: { config: c, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }, ...ctx, limits: gpu.info.limits }, FIELD_FLAG);
+        validatePlan(plan, { teacher: { config: c, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }, ...ctx, limits: gpu.info.limits, shaderF16: gpu.info.shaderF16 }, FIELD_FLAG);
       } catch (e) {
         if (e instanceof PlanError && e.field !== 'corpus' && e.field !== 'memory') usage(e.message);
         throw e;

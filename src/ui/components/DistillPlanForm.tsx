@@ -84,6 +84,33 @@ function Recompute() {
 }
 
 /**
+ * The teacher's attention in f16 storage as a checkbox: off is f32, the default. It needs shader-f16;
+ * where the adapter has none the box is disabled and says so (a plan loaded with f16 is refused at
+ * Start by validatePlan, naming the feature).
+ */
+function TeacherAttention() {
+  const on = useUi((s) => s.plan.teacherAttention === 'f16');
+  const f16 = useUi((s) => s.gpu?.shaderF16 ?? false);
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  const why = f16
+    ? "The frozen teacher's attention reads f16 copies of its q, k and v: half the bytes for keys and values, every product and sum still f32. Its outputs differ from f32 by those inputs' rounding only."
+    : 'Needs the shader-f16 feature, which this GPU adapter does not offer.';
+  return (
+    <label className="field toggle-field wide" title={why}>
+      <input
+        type="checkbox"
+        data-testid="plan-teacher-f16"
+        checked={on}
+        disabled={locked || (!f16 && !on)}
+        onChange={(e) => setPlan({ teacherAttention: e.target.checked ? 'f16' : 'f32' })}
+      />
+      <span>teacher attention reads f16 q, k, v (half the key and value bytes){f16 ? '' : ': this GPU has no shader-f16'}</span>
+    </label>
+  );
+}
+
+/**
  * The GPU memory the run may take: blank leaves it unchecked (WebGPU does not say how much the device
  * has); a number makes Start refuse a plan whose estimate is over it, naming what would fit.
  */
@@ -291,6 +318,7 @@ export function DistillPlanForm() {
           title="Stages 1 and 2 keep one layer of teacher and student on the GPU at a time, copying the rest to and from memory: slower, for a teacher that does not fit. The held-out evaluation then holds one model at a time; stage 3 still needs both whole models on the GPU."
         />
         <Recompute />
+        <TeacherAttention />
         <GpuMemory />
         <Packing />
         <AttentionLayers />
