@@ -7,7 +7,7 @@
 # ESTIMATE=1 runs `--estimate --json` instead, which writes nothing (so fits the 1-GPU machine's 64 GiB):
 # its setupSeconds is the same start (teacher upload, student made) and it times a few steps per stage.
 # STAGES and TOKENS override the plan (default 3 and 3:4096, two steps).
-source .gpu/env.sh
+source ${GPU_ENV:-.gpu/env.sh}  # GPU_ENV=.gpu-lite/env.sh: the same with the webgpu package compressed
 df -h /tmp | tail -1 > $OUT/df.txt
 stamp() { while IFS= read -r l; do echo "$(date +%s.%N) $l"; done; }
 t0=$(date +%s.%N); echo "$t0 teacher-start" > $OUT/times.txt
