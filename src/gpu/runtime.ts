@@ -330,14 +330,14 @@ export class Gpu {
     return buf;
   }
 
-  /** Writes 16-bit values at the start of a packed buffer (an odd count is padded to a whole word). */
-  writePacked(buf: GPUBuffer, data: Uint16Array): void {
+  /** Writes 16-bit values at offsetBytes (a multiple of 4) of a packed buffer (an odd count is padded to a whole word). */
+  writePacked(buf: GPUBuffer, data: Uint16Array, offsetBytes = 0): void {
     let src = data;
     if (data.length % 2 || data.byteOffset % 4) {
       src = new Uint16Array(data.length + (data.length % 2));
       src.set(data);
     }
-    this.device.queue.writeBuffer(buf, 0, src.buffer, src.byteOffset, src.length * 2);
+    this.device.queue.writeBuffer(buf, offsetBytes, src.buffer, src.byteOffset, src.length * 2);
   }
 
   /** A zero-filled storage buffer. */

@@ -31,6 +31,8 @@ export interface TensorStore {
   readF32(name: string): Promise<Float32Array>;
   /** The tensor in the precision the file stores it (stores without it are read as f32). */
   readRaw?(name: string): Promise<RawTensor>;
+  /** Values [from, from + count) in the file's precision, reading only their bytes (a piece of a large tensor). */
+  readRawRange?(name: string, from: number, count: number): Promise<RawTensor>;
 }
 
 export class SafetensorsError extends Error {
@@ -186,6 +188,16 @@ export class SafetensorsFile implements TensorStore {
     const t = this.info(name);
     const bytes = await readExact(this.source, t.begin, t.end - t.begin, `tensor "${name}"`);
     return toRaw(t.dtype, bytes);
+  }
+
+  /** Values [from, from + count) of a tensor in the file's precision, reading only those bytes. */
+  async readRawRange(name: string, from: number, count: number): Promise<RawTensor> {
+    const t = this.info(name);
+    const size = t.dtype === 'F32' ? 4 : 2;
+    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(count) && from >= 0 && count >= 0 && t.begin + size * (from + count) <= t.end)) {
+      throw new SafetensorsError(`${this.source.name}: values ${from}..${from + count} are outside tensor "${name}"`);
+    }
+    return toRaw(t.dtype, await readExact(this.source, t.begin + size * from, size * count, `tensor "${name}"`));
   }
 }
 
@@ -366,6 +378,10 @@ export class ShardedCheckpoint implements TensorStore {
 
   async readRaw(name: string): Promise<RawTensor> {
     return this.shard(name).readRaw(name);
+  }
+
+  async readRawRange(name: string, from: number, count: number): Promise<RawTensor> {
+    return this.shard(name).readRawRange(name, from, count);
   }
 
   private shard(name: string): SafetensorsFile {

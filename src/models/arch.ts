@@ -14,6 +14,12 @@ export interface CanonicalTensor {
   read(): Promise<Float32Array>;
   /** The values in the checkpoint's precision (16-bit patterns stay 16-bit). */
   readRaw(): Promise<RawTensor>;
+  /**
+   * Values [from, from + count) in the checkpoint's precision, reading only their bytes: where the
+   * canonical tensor is the stored one unchanged (no transpose, split or shift) and the store reads
+   * ranges. A large tensor (a 128k-row embedding) is then read a piece at a time (tensorPieces).
+   */
+  readRawRange?(from: number, count: number): Promise<RawTensor>;
 }
 
 export interface CanonicalLayout {
@@ -82,6 +88,8 @@ class Builder {
   direct(canon: string, hf: string, shape: number[]): void {
     this.need(hf, shape);
     this.add(canon, shape, hf, () => this.raw(hf));
+    const store = this.store;
+    if (store.readRawRange) this.tensors[this.tensors.length - 1]!.readRawRange = (from, count) => store.readRawRange!(hf, from, count);
   }
 
   /**

@@ -141,11 +141,14 @@ export class ParamSet implements Weights {
   }
 
   /** Writes one tensor's values into the parameters (a student made tensor by tensor on the GPU). */
-  writeTensor(name: string, values: Float32Array): void {
+  /** Values of tensor `name` from its value `at` on (the whole tensor by default). */
+  writeTensor(name: string, values: Float32Array, at = 0): void {
     const s = this.layout.get(name);
-    if (values.length !== s.count) throw new Error(`${this.label}: ${name} takes ${s.count} values, given ${values.length}`);
+    if (at === 0 ? values.length !== s.count : at < 0 || at + values.length > s.count) {
+      throw new Error(`${this.label}: ${name} takes ${s.count} values, given ${values.length}${at ? ` from ${at}` : ''}`);
+    }
     const k = this.home.get(name)!;
-    this.gpu.write(this.values[k]!, values, (s.offset - this.chunks[k]!.start) * 4);
+    this.gpu.write(this.values[k]!, values, (s.offset + at - this.chunks[k]!.start) * 4);
   }
 
   /** Writes flat floats at `from` into chunk buffers made by `buffers` (a checkpoint's piece). */
@@ -244,8 +247,13 @@ export class ParamSet implements Weights {
  * for GQA), out_proj ← W_o; the gate is open (z weights 0, z_bias 1.2785 so silu ≈ 1), the conv is the
  * identity, D = 1, and A_log rows are small random values (decay ≈ 1/2 per token to begin with).
  */
-/** The teacher's canonical tensors: in memory (tests), or read on demand (a loaded teacher's source). */
-export type TeacherTensors = Map<string, Float32Array> | { has(name: string): boolean; read(name: string): Promise<Float32Array> };
+/**
+ * The teacher's canonical tensors: in memory (tests), or read on demand (a loaded teacher's source,
+ * which also reads a large tensor in pieces).
+ */
+export type TeacherTensors =
+  | Map<string, Float32Array>
+  | { has(name: string): boolean; read(name: string): Promise<Float32Array>; pieces?(name: string): AsyncIterable<{ at: number; values: Float32Array }> };
 
 export async function initialStudent(
   spec: StudentSpec,
@@ -254,8 +262,13 @@ export async function initialStudent(
   held: (name: string) => boolean = () => true,
   /** Layers done of all: a large teacher's copy takes minutes on the host. */
   onProgress?: (done: number, total: number) => void,
-  /** Given: each tensor goes here as it is made (to the GPU, or a host store: awaited) and is not kept, so the host holds one layer's at a time; the map comes back empty. */
-  put?: (name: string, values: Float32Array) => void | Promise<void>,
+  /**
+   * Given: each tensor goes here as it is made (to the GPU, or a host store: awaited) and is not kept,
+   * so the host holds one layer's at a time; the map comes back empty. The tensors copied whole from
+   * the teacher (embedding, head, final norm) come in pieces from value `at` on where the teacher reads
+   * them so: a 128k-row embedding is a gigabyte in f32.
+   */
+  put?: (name: string, values: Float32Array, at: number) => void | Promise<void>,
 ): Promise<Map<string, Float32Array>> {
   const c = spec.config;
   // Teacher tensors the student borrows (held false: frozen MLPs) are neither read nor kept.
@@ -263,9 +276,15 @@ export async function initialStudent(
   // Each put is awaited before the next tensor is made (a file store's write), so none pile up.
   const v = {
     set: async (n: string, x: Float32Array) => {
-      if (put) await put(n, x);
+      if (put) await put(n, x, 0);
       else kept.set(n, x);
     },
+  };
+  /** A teacher tensor copied unchanged: a piece at a time straight to `put` where it can be. */
+  const copy = async (n: string) => {
+    if (!put || teacher instanceof Map || !teacher.pieces) return v.set(n, await take(n));
+    if (!teacher.has(n)) throw new Error(`the teacher has no tensor ${n} to copy into the student`);
+    for await (const { at, values } of teacher.pieces(n)) await put(n, values, at);
   };
   // Each teacher tensor is read when it is copied (from the files, for a loaded teacher), never all at once.
   const take = async (n: string): Promise<Float32Array> => {
@@ -278,7 +297,7 @@ export async function initialStudent(
     return teacher.read(n);
   };
   onProgress?.(0, c.layers);
-  for (const n of sharedShapes(c).keys()) if (held(n)) await v.set(n, await take(n));
+  for (const n of sharedShapes(c).keys()) if (held(n)) await copy(n);
   const m = spec.mixer;
   const dims = mixerDims(m);
   const d = c.dModel;

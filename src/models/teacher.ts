@@ -4,7 +4,8 @@ import type { Gpu } from '../gpu/runtime';
 import { GpuError } from '../gpu/runtime';
 import { configObject, parseConfig, type ArchConfig } from '../io/config';
 import { readJson, type FileSet } from '../io/files';
-import type { RawTensor } from '../io/half';
+import { rawToF32, type RawTensor } from '../io/half';
+import { FLAT_PIECE } from '../io/flat-file';
 import { openCheckpoint, type Dtype } from '../io/safetensors';
 import { TeacherTokenizer, checkVocab, type DocumentTokenizer } from '../io/tokenizer';
 import { canonicalLayout, unusedWarning, type CanonicalTensor } from './arch';
@@ -54,6 +55,8 @@ export interface TeacherSource {
   shape(name: string): number[];
   read(name: string): Promise<Float32Array>;
   readRaw(name: string): Promise<RawTensor>;
+  /** The f32 values in pieces of at most `piece` (tensorPieces): a large tensor is never whole on the host. */
+  pieces(name: string, piece?: number): AsyncIterable<{ at: number; values: Float32Array }>;
 }
 
 /**
@@ -119,6 +122,7 @@ export async function loadTeacher(
     shape: (n) => tensor(n).shape,
     read: (n) => tensor(n).read(),
     readRaw: (n) => tensor(n).readRaw(),
+    pieces: (n, piece) => tensorPieces(tensor(n), piece),
   };
   const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
   const totalValues = layout.tensors.reduce((a, t) => a + count(t.shape), 0);
@@ -201,8 +205,48 @@ export function gpuBytes(t: { shape: readonly number[]; dtype: Dtype }, precisio
   return keepsCheckpointPrecision(t, precision) ? Math.ceil(n / 2) * 4 : n * 4;
 }
 
-/** One tensor on the GPU in `precision`. */
-export async function uploadTensor(gpu: Gpu, t: CanonicalTensor, precision: WeightPrecision, into?: GPUBuffer): Promise<GPUBuffer> {
+/**
+ * A tensor's raw values (the checkpoint's precision) in pieces of at most `piece` values, each read
+ * alone where the tensor reads ranges (CanonicalTensor.readRawRange), else the whole tensor at once.
+ * Pieces start at even values, so 16-bit ones fill whole u32 words.
+ */
+export async function* rawPieces(t: CanonicalTensor, piece = FLAT_PIECE): AsyncGenerator<{ at: number; raw: RawTensor }> {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  const step = Math.max(2, piece - (piece % 2));
+  if (!t.readRawRange || n <= step) {
+    yield { at: 0, raw: await t.readRaw() };
+    return;
+  }
+  for (let at = 0; at < n; at += step) yield { at, raw: await t.readRawRange(at, Math.min(step, n - at)) };
+}
+
+/** tensorPieces: rawPieces widened to f32 a piece at a time. */
+export async function* tensorPieces(t: CanonicalTensor, piece = FLAT_PIECE): AsyncGenerator<{ at: number; values: Float32Array }> {
+  if (!t.readRawRange) {
+    yield { at: 0, values: await t.read() };
+    return;
+  }
+  for await (const { at, raw } of rawPieces(t, piece)) yield { at, values: rawToF32(raw) };
+}
+
+/** One tensor on the GPU in `precision`, written a piece at a time (rawPieces) when it is large. */
+export async function uploadTensor(gpu: Gpu, t: CanonicalTensor, precision: WeightPrecision, into?: GPUBuffer, piece = FLAT_PIECE): Promise<GPUBuffer> {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (t.readRawRange && n > piece) {
+    const keep = keepsCheckpointPrecision(t, precision);
+    const buf = into ?? (keep ? gpu.packedBuffer(n, t.dtype === 'BF16' ? 'bf16' : 'f16', t.name) : gpu.buffer(n * 4, t.name));
+    try {
+      for await (const { at, raw } of rawPieces(t, piece)) {
+        if (!keep) gpu.write(buf, rawToF32(raw), at * 4);
+        else if (raw.dtype === 'F32') throw new Error(`tensor ${t.name}: the checkpoint said ${t.dtype} but gave f32 values`);
+        else gpu.writePacked(buf, raw.data, at * 2);
+      }
+    } catch (e) {
+      if (!into) buf.destroy();
+      throw e;
+    }
+    return buf;
+  }
   if (keepsCheckpointPrecision(t, precision)) {
     const raw = await t.readRaw();
     if (raw.dtype === 'F32') throw new Error(`tensor ${t.name}: the checkpoint said ${t.dtype} but gave f32 values`);

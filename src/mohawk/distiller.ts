@@ -309,7 +309,7 @@ export class Distiller {
     if (!streamLayers || streamedStudentOnGpu(plan)) {
       const student = new ParamSet(gpu, shapes, undefined, 'student', options.chunkBytes, true);
       try {
-        await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report, (n, x) => student.writeTensor(n, x));
+        await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report, (n, x, at) => student.writeTensor(n, x, at));
       } catch (e) {
         student.release();
         throw e;
@@ -318,7 +318,7 @@ export class Distiller {
     }
     const store = await hostStore(layout.size);
     try {
-      await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report, (n, x) => store.write('params', layout.get(n).offset, x));
+      await initialStudent(spec, teacher.source, plan.seed, (n) => shapes.has(n), report, (n, x, at) => store.write('params', layout.get(n).offset + at, x));
     } catch (e) {
       await store.close();
       throw e;
@@ -467,7 +467,7 @@ export class Distiller {
     const values = new Map<string, Float32Array | (() => AsyncIterable<Float32Array>)>();
     for (const n of shapes.keys()) {
       const s = this.layout.slices.get(n);
-      if (!s) values.set(n, async function* () { yield await teacher.read(n); });
+      if (!s) values.set(n, async function* () { for await (const p of teacher.pieces(n)) yield p.values; });
       // In pieces of FLAT_PIECE floats: a 128k-row embedding is a gigabyte.
       else values.set(n, async function* () { for (let at = 0; at < s.count; at += FLAT_PIECE) yield await params.read(s.offset + at, Math.min(FLAT_PIECE, s.count - at)); });
     }
