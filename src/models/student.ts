@@ -144,8 +144,8 @@ export class ParamSet implements Weights {
   /** Values of tensor `name` from its value `at` on (the whole tensor by default). */
   writeTensor(name: string, values: Float32Array, at = 0): void {
     const s = this.layout.get(name);
-    if (at === 0 ? values.length !== s.count : at < 0 || at + values.length > s.count) {
-      throw new Error(`${this.label}: ${name} takes ${s.count} values, given ${values.length}${at ? ` from ${at}` : ''}`);
+    if (!Number.isInteger(at) || at < 0 || at + values.length > s.count) {
+      throw new Error(`${this.label}: ${name} takes ${s.count} values, given ${values.length} from value ${at}`);
     }
     const k = this.home.get(name)!;
     this.gpu.write(this.values[k]!, values, (s.offset + at - this.chunks[k]!.start) * 4);

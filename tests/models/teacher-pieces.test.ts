@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeDirFileSet, type FileSet } from '../../src/io/files';
 import { loadTeacher, tensorPieces, uploadTensor } from '../../src/models/teacher';
-import { initialStudent, studentShapes } from '../../src/models/student';
+import { initialStudent, ParamSet, studentShapes } from '../../src/models/student';
 import { studentSpec } from '../../src/mohawk/plan';
 import { DEFAULT_PLAN } from '../../src/mohawk/plan';
 import { testGpu } from '../helpers/gpu';
@@ -60,12 +60,16 @@ describe('a large teacher tensor a piece at a time', () => {
     // The student's copy of the embedding through `put`, a piece at a time, is the whole-read student's.
     const spec = studentSpec(t.config, DEFAULT_PLAN);
     const want = await initialStudent(spec, t.source, 5);
-    const got = new Map([...studentShapes(spec)].map(([name, s]) => [name, new Float32Array(s.reduce((a, b) => a * b, 1))]));
+    // Straight to the GPU, as Distiller.create makes it.
+    const student = new ParamSet(gpu, studentShapes(spec), undefined, 'student', undefined, true);
     const src = { has: t.source.has, read: t.source.read, pieces: (name: string) => t.source.pieces(name, PIECE) };
     reads.length = 0;
-    await initialStudent(spec, src, 5, () => true, undefined, (name, values, at) => void got.get(name)!.set(values, at));
+    await initialStudent(spec, src, 5, () => true, undefined, (name, values, at) => student.writeTensor(name, values, at));
+    expect(reads).not.toContain(2 * n); // the embedding was never read whole
+    const got = await student.read();
     expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
     for (const [name, v] of want) expect(got.get(name), name).toEqual(v);
-    expect(reads).not.toContain(2 * n); // the embedding was never read whole
+    expect(() => student.writeTensor('embed', new Float32Array(8), n - 4)).toThrow(/embed takes \d+ values, given 8 from value/);
+    student.release();
   });
 });
