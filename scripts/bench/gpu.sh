@@ -14,7 +14,7 @@ kernels=${KERNELS:-}
 if [ "$kernels" = memory ]; then kernels=norm,activation,conv1d,elementwise,embedding; fi
 only=()
 if [ -n "$kernels" ]; then only=(--only "$kernels"); fi
-source .gpu/env.sh
+source ${GPU_ENV:-.gpu/env.sh}  # GPU_ENV=.gpu-lite/env.sh: the same with the webgpu package compressed
 {
   date -u '+%Y-%m-%d %H:%M UTC'
   nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv,noheader 2>&1

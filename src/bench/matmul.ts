@@ -14,21 +14,35 @@ import { SWEEP_WORKGROUP_BYTES, type BenchCase, type BenchSize } from './case';
 
 type Trans = 'NN' | 'NT' | 'TN' | 'TT';
 
-/** The GEMM, on pickMatmulPlan's plan or, given a tile, on that tile unsplit. */
-function gemm(M: number, N: number, K: number, t: Trans, tile?: { name: string; tile: MatmulTile }): BenchCase {
+/** The GEMM, on pickMatmulPlan's plan or, given a tile, on that tile unsplit (or in `split` K slices). */
+function gemm(M: number, N: number, K: number, t: Trans, tile?: { name: string; tile: MatmulTile }, split?: number): BenchCase {
   const transA = t[0] === 'T';
   const transB = t[1] === 'T';
   return {
-    group: tile ? 'matmul tiles' : 'matmul',
-    name: tile ? `matmul ${t} tile ${tile.name}` : `matmul ${t}`,
+    group: split ? 'matmul splits' : tile ? 'matmul tiles' : 'matmul',
+    name: tile ? `matmul ${t} tile ${tile.name}${split ? ` split ${split}` : ''}` : `matmul ${t}`,
     shape: `${M}x${N}x${K}`,
     setup(gpu, data) {
       const a = data.uniform(M * K);
       const b = data.uniform(K * N);
       const c = data.out(M * N);
-      return { ops: matmul(gpu, { a, b, c, M, N, K, transA, transB }, tile?.tile, tile && 1), flops: 2 * M * N * K };
+      return { ops: matmul(gpu, { a, b, c, M, N, K, transA, transB }, tile?.tile, tile && (split ?? 1)), flops: 2 * M * N * K };
     },
   };
+}
+
+/**
+ * Group 'matmul splits' (with --tiles): the A-transposed (weight-gradient) GEMMs, where denseT and
+ * largeTN had been timed unsplit only, on the tiles planned for them in 1 to 4 K slices: whether
+ * splitting fills the GPU better than one wave and a part.
+ */
+function splitCases(size: BenchSize): BenchCase[] {
+  const [T, D] = size === 'full' ? [8192, 2048] : [200, 96];
+  const [R, d] = size === 'full' ? [4096, 768] : [256, 64];
+  const big = size === 'full' ? 4096 : 128;
+  const names = size === 'full' ? (['denseT', 'largeTN', 'large'] as const) : (['large'] as const);
+  const shapes: [number, number, number][] = size === 'full' ? [[D, D, T], [big, big, big], [d, 4 * d, R]] : [[D, D, T]];
+  return shapes.flatMap(([M, N, K]) => names.flatMap((name) => [1, 2, 3, 4].map((s) => gemm(M, N, K, 'TN', { name, tile: MATMUL_TILES[name] }, s))));
 }
 
 // At size small, a few candidates only: the sweep's cases exist and run, on any adapter.
@@ -76,6 +90,6 @@ export function matmulCases(size: BenchSize, opts: { tiles?: boolean } = {}): Be
     gemm(d, 4 * d, R, 'TN'),
     gemm(R, d, 4 * d, 'NN'),
     gemm(1, 4 * d, R, 'NN'),
-    ...(opts.tiles ? tileCases(size) : []),
+    ...(opts.tiles ? [...tileCases(size), ...splitCases(size)] : []),
   ];
 }
