@@ -1,6 +1,8 @@
 // `mohawk distill --estimate`: what the plan costs on this adapter, measured (src/mohawk/calibrate.ts)
 // and printed per stage; nothing is trained or written. With --json the last stdout line is
-// {"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes","diskBytes":{"checkpoint","saving","export"}}.
+// {"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes","diskBytes":{"checkpoint","saving","export"}},
+// and with --profile also "profile":{"1":[{"label","ms","count","share"},…],…} (every op label; ms
+// summed over PROFILE_STEPS steps).
 import type { Gpu } from '../gpu/runtime';
 import type { LoadedTeacher } from '../models/teacher';
 import { calibrate, CalibrationCancelled, costStages, estimateCost } from '../mohawk/calibrate';
@@ -18,7 +20,14 @@ export interface EstimateArgs {
   /** The final held-out evaluation the run makes. */
   evaluation: { docs: number; tokens: number };
   json: boolean;
+  /** Time every GPU op of PROFILE_STEPS more steps per stage and print where the time goes. */
+  profile?: boolean;
 }
+
+/** Steps per stage timed op by op with --profile. */
+export const PROFILE_STEPS = 3;
+/** Op labels printed per stage with --profile (the JSON has them all). */
+const PROFILE_ROWS = 12;
 
 /** Measures and prints; the exit status (130 when a signal cancelled it). */
 export async function printEstimate(a: EstimateArgs): Promise<number> {
@@ -37,6 +46,7 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
     cal = await calibrate(gpu, a.teacher, a.corpus, plan, {
       evaluation: a.evaluation,
       signal: abort.signal,
+      ...(a.profile ? { profile: PROFILE_STEPS } : {}),
       onProgress: (label) => {
         if (tty) process.stderr.write(`\r${label}…\x1b[K`);
       },
@@ -67,9 +77,19 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
   say(`  in all: about ${roughDuration(e.totalSeconds)}; GPU memory at most ${bytes(e.peakBytes)} (the plan's own upper estimate: ${bytes(e.planBytes)})`);
   const disk = runDiskBytes(a.teacher.config, plan);
   say(`  on the disk of --out: each checkpoint ${bytes(disk.checkpoint)} (${bytes(disk.saving)} while a save replaces the last), the exported student ${bytes(disk.export)}`);
+  if (a.profile && !cal.profile) say(`  no profile: ${adapter || 'this adapter'} offers no timestamp-query`);
+  for (const s of costStages(e)) {
+    const ops = cal.profile?.[s];
+    if (!ops) continue;
+    const total = ops.reduce((x, o) => x + o.ms, 0);
+    say(`  stage ${s}, GPU time by kernel over ${PROFILE_STEPS} steps (each op in a pass of its own: ${total.toFixed(1)} ms in all):`);
+    for (const o of ops.slice(0, PROFILE_ROWS)) say(`    ${(o.share * 100).toFixed(1).padStart(5)}%  ${o.ms.toFixed(2).padStart(9)} ms  ${String(o.count).padStart(6)}×  ${o.label}`);
+    if (ops.length > PROFILE_ROWS) say(`    ${(ops.slice(PROFILE_ROWS).reduce((x, o) => x + o.share, 0) * 100).toFixed(1).padStart(5)}%  in ${ops.length - PROFILE_ROWS} other kernels`);
+  }
   if (json) {
     const stages = Object.fromEntries(costStages(e).map((s) => [s, { steps: e.stages[s]!.steps, seconds: e.stages[s]!.seconds, peakBytes: e.stages[s]!.peakBytes }]));
-    console.log(JSON.stringify({ stages, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes, diskBytes: disk }));
+    const profile = cal.profile ? { profile: cal.profile } : {};
+    console.log(JSON.stringify({ stages, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes, diskBytes: disk, ...profile }));
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // The WebGPU runtime every kernel goes through: one device, a pipeline cache, a buffer pool,
 // ops recorded into few command buffers, and readback that never stalls the step that asked.
 import { acquireAdapter, type AcquireOptions } from './acquire';
+import type { OpProfiler, StepTimer } from './profile';
 
 export interface GpuInfo {
   vendor: string;
@@ -154,6 +155,8 @@ export class Gpu {
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly errors: string[] = [];
   private isLost = false;
+  /** While set, steps time each op (OpProfiler; needs timestamp-query). */
+  profiler: OpProfiler | null = null;
   private liveBytes = 0;
   private peakBytes = 0;
 
@@ -548,16 +551,28 @@ function encodeOp(pass: GPUComputePassEncoder, op: Op): void {
 export class Step {
   private readonly enc: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | null = null;
+  /** Under a profiler (gpu.profiler, with timestamp-query): each op in a stamped pass of its own. */
+  private readonly timer: StepTimer | null;
   private readonly pending: { staging: GPUBuffer; count: number; resolve: (v: Float32Array) => void; reject: (e: unknown) => void }[] = [];
   private submitted = false;
 
   constructor(private readonly gpu: Gpu, label: string) {
     this.enc = gpu.device.createCommandEncoder({ label });
+    this.timer = gpu.profiler && gpu.info.timestamps ? gpu.profiler.stepTimer(gpu.device) : null;
   }
 
   run(ops: Op[] | Op): this {
-    this.pass ??= this.enc.beginComputePass();
-    for (const op of Array.isArray(ops) ? ops : [ops]) encodeOp(this.pass, op);
+    for (const op of Array.isArray(ops) ? ops : [ops]) {
+      const stamps = this.timer?.next(op.label) ?? null;
+      if (stamps) {
+        const pass = this.encoder().beginComputePass({ timestampWrites: stamps, label: op.label });
+        encodeOp(pass, op);
+        pass.end();
+        continue;
+      }
+      this.pass ??= this.enc.beginComputePass();
+      encodeOp(this.pass, op);
+    }
     return this;
   }
 
@@ -597,7 +612,9 @@ export class Step {
     if (this.submitted) throw new GpuError('step submitted twice');
     this.submitted = true;
     if (this.pass) this.pass.end();
+    this.timer?.resolve(this.enc);
     this.gpu.device.queue.submit([this.enc.finish()]);
+    this.timer?.collect();
     for (const p of this.pending) {
       p.staging
         .mapAsync(GPUMapMode.READ)

@@ -5,6 +5,7 @@
 // was, every buffer of its own released. (Its compiled pipelines stay in the Gpu's cache, which only
 // makes the run's first steps quicker.) The run refines the estimate live (remainingSeconds).
 import type { Gpu } from '../gpu/runtime';
+import { OpProfiler, type OpTime } from '../gpu/profile';
 import type { LoadedTeacher } from '../models/teacher';
 import { Distiller } from './distiller';
 import { estimateMemory, STAGES, stepsPerStage, streamWindowSteps, type DistillPlan, type PerStage, type Recompute, type Stage, type TeacherAttention } from './plan';
@@ -59,6 +60,8 @@ export interface Calibration {
   software: boolean;
   /** Wall seconds the measurement took. */
   tookS: number;
+  /** With CalibrateOptions.profile: each stage's GPU time by op label, the most first. */
+  profile?: Partial<PerStage<OpTime[]>>;
 }
 
 export interface StageCost {
@@ -182,6 +185,11 @@ export interface CalibrateOptions {
   onProgress?(label: string, done: number, total: number): void;
   /** At least this many seconds of steady steps per stage (more steps for fast ones, up to MAX_TIMED). */
   minTimedS?: number;
+  /**
+   * After each stage's measurement, this many more steps with every op timed on the GPU (OpProfiler):
+   * where the stage's time goes, by kernel. Needs timestamp-query; 0 or absent: none.
+   */
+  profile?: number;
 }
 
 /** Steps timed after the first: at most 8 (8 fast steps average out a timer's jitter). */
@@ -218,6 +226,7 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
   const stages: Partial<PerStage<StageCalibration>> = {};
   let evalS: number | null = null;
   let evalPeakBytes = 0;
+  let profile: Partial<PerStage<OpTime[]>> | undefined;
   // What the timed passes left to the garbage collector: a run's stages leave it once, not twice.
   let extra = 0;
   try {
@@ -230,6 +239,13 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
       const { leftBytes, ...m } = await measureStage(gpu, d, stage, steps[stage], plan, opts, cancelled, (k, n) => opts.onProgress?.(`measuring stage ${stage}: step ${k} of ${n}`, part, parts));
       stages[stage] = { ...m, peakBytes: Math.max(0, m.peakBytes - others - extra) };
       extra += leftBytes;
+      if (opts.profile && opts.profile > 0 && gpu.info.timestamps) {
+        progress(`profiling stage ${stage}`);
+        const live = gpu.memory.liveBytes;
+        (profile ??= {})[stage] = await profileStage(gpu, d, stage, steps[stage], opts.profile, cancelled);
+        // What the profiled steps left behind must not count in later stages' peaks either.
+        extra += Math.max(0, gpu.memory.liveBytes - live);
+      }
       part++;
       check();
     }
@@ -266,6 +282,7 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
       planBytes: estimateMemory(plan, { config: teacher.config, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }),
       software: gpu.info.software,
       tookS: (performance.now() - t0) / 1000,
+      ...(profile ? { profile } : {}),
     };
   } finally {
     d.release();
@@ -368,6 +385,20 @@ async function measureStage(
   // A streamed window of n steps costs windowS + n·stepS; the lone step was a window of one.
   const stepS = Math.max(0, (groupS - loneS) / (n - 1));
   return { setupS, coldSetupS, stepS, windowS: Math.max(0, loneS - stepS), window, peakBytes, leftBytes, timedSteps: n + 1 };
+}
+
+/** `steps` steps of `stage` from its start with every op timed (OpProfiler), after the measurement. */
+async function profileStage(gpu: Gpu, d: Distiller, stage: Stage, total: number, steps: number, cancelled: () => boolean): Promise<OpTime[]> {
+  const profiler = new OpProfiler();
+  let k = 0;
+  gpu.profiler = profiler;
+  try {
+    await d.runStage(stage, total, {}, { stop: cancelled, skip: () => k++ >= steps });
+  } finally {
+    gpu.profiler = null;
+  }
+  if (cancelled()) throw new CalibrationCancelled();
+  return profiler.report();
 }
 
 /** The stages in the order STAGES lists them, for reports. */

@@ -63,6 +63,9 @@ describe('mohawk distill --estimate', () => {
     const both = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--estimate', '--resume');
     expect(both.code).toBe(2);
     expect(both.err).toMatch(/--estimate measures a new run of the plan: it does not go with --resume/);
+    const profile = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus, '--out', '/tmp/never', '--profile');
+    expect(profile.code).toBe(2);
+    expect(profile.err).toMatch(/--profile goes with --estimate/);
     const noOut = mohawk('distill', '--teacher', TEACHER_DIR, '--data', corpus);
     expect(noOut.code).toBe(2);
     expect(noOut.err).toMatch(/--out is required \(except with --estimate\)/);

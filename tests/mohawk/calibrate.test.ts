@@ -115,7 +115,7 @@ describe('measuring on the built-in teacher', () => {
     const made = liveLabels(gpu);
     const labels: string[] = [];
     // Stage 1 alone: the other stages are measured by the same code (and by tests/cli/estimate.test.ts).
-    const cal = await calibrate(gpu, teacher, corpus, { ...measured, stages: [1] }, { evaluation: { docs: 2, tokens: 16 }, onProgress: (l) => labels.push(l) });
+    const cal = await calibrate(gpu, teacher, corpus, { ...measured, stages: [1] }, { evaluation: { docs: 2, tokens: 16 }, profile: 1, onProgress: (l) => labels.push(l) });
     expect(made().filter((l) => OWNED.test(l))).toEqual([]);
     expect(teacher.resident).toBe(false);
     expect(corpus.sample(2, 16)).toEqual(twin.sample(2, 16));
@@ -134,6 +134,15 @@ describe('measuring on the built-in teacher', () => {
     expect(cal.evalPeakBytes).toBeGreaterThan(teacher.summary.parameters * 4);
     expect(cal.software).toBe(gpu.info.software);
     expect(labels).toContain('measuring stage 1: step 2 of 4');
+    // One more step with every op timed: where stage 1's GPU time goes (SwiftShader has timestamp-query).
+    expect(gpu.info.timestamps).toBe(true);
+    const ops = cal.profile?.[1] ?? [];
+    expect(ops.length).toBeGreaterThan(5);
+    // SwiftShader's stamps may all read 0 (passes shorter than its resolution): shares then are 0 too.
+    expect(ops.reduce((a, o) => a + o.share, 0)).toBeCloseTo(ops.some((o) => o.ms > 0) ? 1 : 0, 6);
+    expect(ops.every((o, i) => o.count >= 1 && o.ms >= 0 && (i === 0 || ops[i - 1]!.ms >= o.ms))).toBe(true);
+    expect(ops.map((o) => o.label).join(' ')).toMatch(/matmul/);
+    expect(labels).toContain('profiling stage 1');
     expect(labels.at(-1)).toBe('measured');
     const e = estimateCost(cal, { ...measured, stages: [1] }, 2);
     expect(e.totalSeconds).toBeGreaterThan(e.stages[1]!.seconds);

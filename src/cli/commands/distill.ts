@@ -103,6 +103,12 @@ export const distillFlags = {
       'print the time and GPU memory per stage and in all, and exit: nothing is trained or written. With --json the last stdout line is ' +
       '{"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes"}',
   },
+  profile: {
+    type: 'boolean',
+    help:
+      'with --estimate: 3 more steps of each stage with every GPU op timed on its own, and a table per stage of where the GPU time goes, by kernel ' +
+      '(with --json, "profile":{"1":[{"label","ms","count","share"},…],…} in the last line); needs an adapter with timestamp-query',
+  },
   json: {
     type: 'boolean',
     help:
@@ -365,6 +371,7 @@ export const command: Command = {
     const estimate = f.estimate === true;
     if (f.out === undefined && !estimate) usage('--out is required (except with --estimate)');
     if (estimate && f.resume) usage('--estimate measures a new run of the plan: it does not go with --resume');
+    if (f.profile && !estimate) usage('--profile goes with --estimate: it times the estimate\'s extra steps op by op');
     const out = resolve((f.out as string | undefined) ?? '.');
     const json = f.json === true;
     const { show, clear: clearLine, say } = statusLine(json);
@@ -476,7 +483,7 @@ export const command: Command = {
         if (e instanceof PlanError && e.field !== 'corpus' && e.field !== 'memory') usage(e.message);
         throw e;
       }
-      return printEstimate({ gpu, teacher, corpus, plan, evaluation: { docs: opts.evalDocs, tokens: opts.evalTokens }, json });
+      return printEstimate({ gpu, teacher, corpus, plan, evaluation: { docs: opts.evalDocs, tokens: opts.evalTokens }, json, profile: f.profile === true });
     }
 
     // SIGINT/SIGTERM end the run after the step in flight, with a checkpoint. A step can take longer
