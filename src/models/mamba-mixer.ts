@@ -61,6 +61,23 @@ export interface MixerStore {
   scratch(name: string, floats: number): GPUBuffer;
 }
 
+/** Views of stage 1's rows and channels (MambaMixer.narrowViews). */
+interface NarrowViews {
+  wBC: Bindable;
+  wA: Bindable;
+  convW: Bindable;
+  convB: Bindable;
+  dConvW: Bindable;
+  dConvB: Bindable;
+  zBC: Bindable;
+  zA: Bindable;
+  xBC: Bindable;
+  /** in_proj's gradient rows; undefined when in_proj is frozen. */
+  gBC?: Bindable;
+  gA?: Bindable;
+  convFrozen: boolean;
+}
+
 interface BackwardScratch {
   dg: GPUBuffer;
   dy: GPUBuffer;
@@ -90,6 +107,14 @@ export class MambaMixer {
   private readonly gated: GPUBuffer;
   private scratch?: BackwardScratch;
   private matrixScratch?: { dxBC: GPUBuffer; dZin: GPUBuffer };
+  private narrowScratch?: { dBC: GPUBuffer; dZbc: GPUBuffer; dZa: GPUBuffer };
+  /** Whether the last matrixForward took the B, C, A_log rows only (its backward must match). */
+  private narrowed = false;
+
+  /** Whether the last matrixForward computed stage 1's rows only (`only`, with aligned views). */
+  get matrixNarrowed(): boolean {
+    return this.narrowed;
+  }
   private convScratch?: { dw: GPUBuffer; dbias: GPUBuffer };
 
   constructor(
@@ -164,12 +189,66 @@ export class MambaMixer {
   }
 
   /**
-   * The part of the forward that stage 1 needs: in_proj, the conv, B, C and the log-decay a
-   * (matrixInputs()). forward() runs it too.
+   * A view of `floats` floats of b from float `at` on, or null when it would not start on a storage
+   * binding boundary (minStorageBufferOffsetAlignment).
    */
-  matrixForward(u: Bindable): Op[] {
+  private view(b: Bindable, at: number, floats: number): Bindable | null {
+    const s = slice(b);
+    const offset = s.offset + at * 4;
+    return offset % this.gpu.info.limits.minStorageBufferOffsetAlignment === 0 ? { buffer: s.buffer, offset, size: floats * 4 } : null;
+  }
+
+  /**
+   * Stage 1's rows of in_proj and channels of the conv, as views of the parameters and of their
+   * gradients (where trained): the B and C rows (contiguous, like the conv's B and C channels) and
+   * the A_log rows. Null when any view would not be aligned: the full path runs then.
+   */
+  private narrowViews(): NarrowViews | null {
+    const { shape: s, dims: m, params: P, rows } = this;
+    const bc = 2 * m.gN;
+    const inProj = (b: Bindable | undefined) => (b ? { bc: this.view(b, s.dInner * s.d, bc * s.d), a: this.view(b, m.aOff * s.d, s.nV * s.d) } : undefined);
+    const conv = this.convGrads();
+    const w = inProj(P.w('in_proj.weight'))!;
+    const g = inProj(P.g('in_proj.weight'));
+    const v = {
+      wBC: w.bc,
+      wA: w.a,
+      convW: this.view(P.w('conv1d.weight'), s.dInner * MIXER_CONV_K, bc * MIXER_CONV_K),
+      convB: this.view(P.w('conv1d.bias'), s.dInner, bc),
+      dConvW: this.view(conv.dw, s.dInner * MIXER_CONV_K, bc * MIXER_CONV_K),
+      dConvB: this.view(conv.dbias, s.dInner, bc),
+      // In the full path's buffers, which are larger: nothing else reads them in stage 1.
+      zBC: this.view(this.zin, 0, rows * bc),
+      zA: this.view(this.zin, rows * bc, rows * s.nV),
+      xBC: this.view(this.xBC, 0, rows * bc),
+    };
+    if (Object.values(v).some((x) => x === null) || (g && (!g.bc || !g.a))) return null;
+    return { ...(v as { [K in keyof typeof v]: Bindable }), gBC: g?.bc ?? undefined, gA: g?.a ?? undefined, convFrozen: conv.frozen };
+  }
+
+  /**
+   * The part of the forward that stage 1 needs: in_proj, the conv, B, C and the log-decay a
+   * (matrixInputs()). forward() runs it too. With `only` (stage 1, which reads nothing else) just the
+   * B, C and A_log rows of in_proj and the B and C channels of the conv are computed (about half of
+   * in_proj's work), where their views align; matrixBackward then differentiates the same rows.
+   */
+  matrixForward(u: Bindable, opts: { only?: boolean } = {}): Op[] {
     this.checkRows('matrixForward', 'u', u, this.shape.d);
     const { gpu, shape: s, dims: m, io, params: P } = this;
+    const narrow = opts.only ? this.narrowViews() : null;
+    this.narrowed = narrow !== null;
+    if (narrow) {
+      const bc = 2 * m.gN;
+      return [
+        ...copyColumns(gpu, { src: u, dst: this.u, rows: this.rows, cols: s.d }),
+        ...matmul(gpu, { a: this.u, b: narrow.wBC, c: narrow.zBC, M: this.rows, N: bc, K: s.d, transB: true }),
+        ...matmul(gpu, { a: this.u, b: narrow.wA, c: narrow.zA, M: this.rows, N: s.nV, K: s.d, transB: true }),
+        ...conv1d(gpu, { x: narrow.zBC, inStride: bc, w: narrow.convW, bias: narrow.convB, y: narrow.xBC, batch: io.batch, L: io.L, channels: bc, K: MIXER_CONV_K }),
+        ...this.gather(narrow.xBC, bc, 0, this.B, m.gN),
+        ...this.gather(narrow.xBC, bc, m.gN, this.C, m.gN),
+        ...unary(gpu, { kind: 'negSoftplus', x: narrow.zA, xStride: s.nV, xOffset: 0, y: this.a, n: this.rows * s.nV, cols: s.nV }),
+      ];
+    }
     return [
       ...copyColumns(gpu, { src: u, dst: this.u, rows: this.rows, cols: s.d }),
       ...matmul(gpu, { a: this.u, b: P.w('in_proj.weight'), c: this.zin, M: this.rows, N: m.proj, K: s.d, transB: true }),
@@ -317,6 +396,7 @@ export class MambaMixer {
     const gInW = P.g('in_proj.weight');
     const conv = this.convGrads();
     if (!gInW && conv.frozen) return ops;
+    if (this.narrowed) return [...ops, ...this.narrowBackward(g)];
     ops.push(
       ...this.scatter(g.dB, sc.dxBC, m.convCh, m.bOff, m.gN),
       ...this.scatter(g.dC, sc.dxBC, m.convCh, m.cOff, m.gN),
@@ -330,6 +410,35 @@ export class MambaMixer {
     ops.push(
       ...unaryBackward(gpu, { kind: 'negSoftplus', x: this.zin, xStride: m.proj, xOffset: m.aOff, dy: g.da, dx: sc.dZin, dxStride: m.proj, dxOffset: m.aOff, n: rows * s.nV, cols: s.nV }),
       ...matmul(gpu, { a: sc.dZin, b: this.u, c: gInW, M: m.proj, N: s.d, K: rows, transA: true, accumulate: true }),
+    );
+    return ops;
+  }
+
+  /** matrixBackward after a narrow matrixForward: the B, C and A_log rows' gradients only (the rest are zero). */
+  private narrowBackward(g: MixerMatrixGrads): Op[] {
+    const { gpu, shape: s, dims: m, io, rows } = this;
+    const bc = 2 * m.gN;
+    const narrow = this.narrowViews();
+    if (!narrow) throw new Error('MambaMixer.matrixBackward: the narrow forward\'s views no longer align');
+    const sc = (this.narrowScratch ??= {
+      dBC: this.own(gpu.buffer(rows * bc * 4, 'mixer stage-1 d conv output (B, C)')),
+      dZbc: this.own(gpu.buffer(rows * bc * 4, 'mixer stage-1 d in_proj output (B, C)')),
+      dZa: this.own(gpu.buffer(Math.max(rows * s.nV, 4) * 4, 'mixer stage-1 d in_proj output (A_log)')),
+    });
+    const ops: Op[] = [
+      ...this.scatter(g.dB, sc.dBC, bc, 0, m.gN),
+      ...this.scatter(g.dC, sc.dBC, bc, m.gN, m.gN),
+      ...conv1dBackward(gpu, {
+        x: narrow.zBC, inStride: bc, w: narrow.convW, dy: sc.dBC, dx: sc.dZbc, dxStride: bc, dxOffset: 0,
+        dw: narrow.dConvW, dbias: narrow.dConvB, accumulateParams: !narrow.convFrozen,
+        batch: io.batch, L: io.L, channels: bc, K: MIXER_CONV_K,
+      }),
+    ];
+    if (!narrow.gBC || !narrow.gA) return ops;
+    ops.push(
+      ...matmul(gpu, { a: sc.dZbc, b: this.u, c: narrow.gBC, M: bc, N: s.d, K: rows, transA: true, accumulate: true }),
+      ...unaryBackward(gpu, { kind: 'negSoftplus', x: narrow.zA, xStride: s.nV, xOffset: 0, dy: g.da, dx: sc.dZa, dxStride: s.nV, dxOffset: 0, n: rows * s.nV, cols: s.nV }),
+      ...matmul(gpu, { a: sc.dZa, b: this.u, c: narrow.gA, M: s.nV, N: s.d, K: rows, transA: true, accumulate: true }),
     );
     return ops;
   }

@@ -363,7 +363,7 @@ export class LayerObjective {
       const dist = { buffer: this.dist!, offset: l * this.distStride * 4, size: batch * h * 4 };
       return [
         ...t.attention.probabilities(A),
-        ...mixer.matrixForward(t.normed),
+        ...mixer.matrixForward(t.normed, { only: true }),
         ...ssdMatrixForward(gpu, s, { ...mi, D, out: T }),
         ...frobenius(gpu, { p: T, t: A, mats: batch * h, size: L * L, dist, loss: sinks.lossOne, grad: dT }),
         ...record,

@@ -250,3 +250,43 @@ describe('MambaMixer checks', () => {
     expect(() => mixer.forward(gpu.zeros(10), gpu.zeros(c.io.batch * c.io.L * c.s.d))).toThrow(/batch=2, L=37.*u holds/);
   });
 });
+
+describe('MambaMixer: stage 1 computes only the rows its loss reads', () => {
+  // Widths whose row and channel views start on 256-byte boundaries (d, dInner multiples of 64), so
+  // matrixForward({ only }) takes the B, C and A_log rows of in_proj alone.
+  const c: Case = { name: 'aligned', s: { d: 64, dInner: 64, nV: 2, nQK: 2, N: 16, chunk: 16, outBias: false }, io: { batch: 2, L: 24 } };
+  const rows = c.io.batch * c.io.L;
+  const m = mixerDims(c.s);
+  const u = randn(rows * c.s.d, 3);
+  const grads = (seed: number) => ({ dB: randn(rows * m.gN, seed), dC: randn(rows * m.gN, seed + 1), da: randn(rows * c.s.nV, seed + 2), dD: randn(c.s.nV, seed + 3) });
+
+  for (const frozen of [[], ['in_proj.weight']]) {
+    it(`gives the full path's matrix inputs and gradients${frozen.length ? ' (in_proj frozen)' : ''}, with exact zeros in the rows it skips`, async () => {
+      const gpu = await testGpu();
+      const g = grads(60);
+      const run = async (only: boolean) => {
+        const st = new Setup(gpu, c, 70);
+        const mixer = new MambaMixer(gpu, c.s, c.io, st.binding(new Set(frozen)));
+        const up = (x: Float32Array) => gpu.upload(x);
+        const fwd = mixer.matrixForward(gpu.upload(u), { only });
+        const narrowed = mixer.matrixNarrowed;
+        const mi = mixer.matrixInputs();
+        gpu.run([...fwd, ...mixer.matrixBackward({ dB: up(g.dB), dC: up(g.dC), da: up(g.da), dD: up(g.dD) })]);
+        const inputs = { B: await gpu.read(mi.B, rows * m.gN), C: await gpu.read(mi.C, rows * m.gN), a: await gpu.read(mi.a, rows * c.s.nV) };
+        const added = new Map([...(await st.grads())].map(([n, v]) => [n, minus(v, st.grads0.get(n)!)]));
+        await gpu.check();
+        mixer.release();
+        return { narrowed, inputs, added };
+      };
+      const [full, narrow] = [await run(false), await run(true)];
+      expect([full.narrowed, narrow.narrowed]).toEqual([false, true]);
+      for (const k of ['B', 'C', 'a'] as const) expect(relErr(narrow.inputs[k], full.inputs[k]), k).toBeLessThan(1e-6);
+      for (const [name, want] of full.added) expect(relErr(narrow.added.get(name)!, want, 1e-6), name).toBeLessThan(1e-5);
+      const inProj = narrow.added.get('in_proj.weight')!;
+      const rowsOf = (x: ArrayLike<number>, r0: number, r1: number) => Array.from(x).slice(r0 * c.s.d, r1 * c.s.d);
+      expect(rowsOf(inProj, 0, m.bOff).every((e) => e === 0)).toBe(true);
+      expect(rowsOf(inProj, m.zOff, m.aOff).every((e) => e === 0)).toBe(true);
+      if (!frozen.length) expect(rowsOf(inProj, m.bOff, m.zOff).some((e) => e !== 0)).toBe(true);
+    });
+  }
+});
