@@ -10,7 +10,7 @@
 set -u
 out=${OUT:-bench-out}
 mkdir -p "$out"
-source .gpu/env.sh
+source ${GPU_ENV:-.gpu/env.sh}  # GPU_ENV=.gpu-lite/env.sh: the same with the webgpu package compressed
 SEQ=${SEQ:-512}
 BATCH=${BATCH:-4}
 STEPS=${STEPS:-6}
