@@ -9,6 +9,14 @@ import { gzipSync } from 'node:zlib';
 
 const $ = (id) => `[data-testid="${id}"]`;
 
+/**
+ * The held-out evaluation every case's page asks for (run.mjs adds ?evaluation=2x130 to its address):
+ * the studio's 10 documents of 256 tokens, before training, at each stage's end and in the hybrid
+ * advisor, took most of the cases' minutes on SwiftShader. 130 tokens still run the student's SSD
+ * over two chunks of 128.
+ */
+export const E2E_EVALUATION = { docs: 2, tokens: 130 };
+
 async function waitForAdapter(page) {
   await page.waitForSelector(`${$('adapter')}:not([data-state="pending"])`, { timeout: 90_000 });
   return page.locator($('adapter')).getAttribute('data-state');
@@ -276,6 +284,10 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
   if (JSON.stringify(exported.plan?.stages) !== '[1,2,3]' || exported.plan?.tokens?.['3'] !== 512 || exported.plan?.seq_len !== 32) {
     throw new Error(`the exported plan is not the form's: ${JSON.stringify(exported).slice(0, 400)}`);
   }
+  // The evaluation the page's address asked for is the one the plan hands on.
+  if (exported.evaluation?.docs !== E2E_EVALUATION.docs || exported.evaluation?.tokens !== E2E_EVALUATION.tokens) {
+    throw new Error(`the exported plan's evaluation is ${JSON.stringify(exported.evaluation)}, not the page's ${JSON.stringify(E2E_EVALUATION)}`);
+  }
   const run = page.locator($('run'));
   if (!(await run.isEnabled())) throw new Error(`the run button is disabled with a valid plan; status: ${await statusText(page)}`);
   await run.click();
@@ -375,10 +387,15 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
   if (JSON.stringify(record?.stages) !== '[1,2,3]' || !(record?.evaluations?.length >= 4)) {
     throw new Error(`the exported record does not say what ran: ${JSON.stringify(record)?.slice(0, 300)}`);
   }
+  // Each evaluation predicted at most tokens − 1 of each of its documents.
+  const evalTokens = [...new Set(record.evaluations.map((e) => e.tokens))];
+  if (evalTokens.length !== 1 || !(evalTokens[0] > 0 && evalTokens[0] <= E2E_EVALUATION.docs * (E2E_EVALUATION.tokens - 1))) {
+    throw new Error(`the evaluations predicted ${evalTokens.join(', ')} tokens, not at most ${E2E_EVALUATION.docs} × ${E2E_EVALUATION.tokens - 1} of the same documents`);
+  }
 
   await mkdir(join(screenshotPath, '..'), { recursive: true });
   await page.screenshot({ path: screenshotPath, fullPage: true });
-  return `${seen.join('; ')}; ${cells.length} grid cells; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; ${zipName}: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
+  return `${seen.join('; ')}; ${cells.length} grid cells; ${record.evaluations.length} evaluations of ${evalTokens[0]} held-out tokens; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; ${zipName}: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
 }
 
 /**

@@ -4,13 +4,15 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStaticServer } from './static-server.mjs';
 import { launchChromium, profilePath, isFreshProfile, NO_WEBGPU_ARGS } from './browser.mjs';
-import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread, mixerLabDrawsItsChart, hybridAdvisorWaitsForTheChoice } from './cases.mjs';
+import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread, mixerLabDrawsItsChart, hybridAdvisorWaitsForTheChoice, E2E_EVALUATION } from './cases.mjs';
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
 const SCREENSHOT = resolve('test-results/e2e-distill.png');
 const RUNS_SCREENSHOT = resolve('test-results/e2e-runs.png');
 const MIXER_SCREENSHOT = resolve('test-results/e2e-mixer-lab.png');
 const ADVISOR_SCREENSHOT = resolve('test-results/e2e-advisor.png');
+// Every case's page evaluates on E2E_EVALUATION's held-out documents (cases.mjs).
+const QUERY = `?evaluation=${E2E_EVALUATION.docs}x${E2E_EVALUATION.tokens}`;
 
 const ALL_CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
@@ -94,7 +96,7 @@ async function main() {
     }
     console.log(`serving ${DIST} at ${server.url}; Chromium ${browser.version()}, profile ${profile}`);
     for (const c of SELECTED) {
-      if (await runCase(browser, server.url, c)) passed++;
+      if (await runCase(browser, server.url + QUERY, c)) passed++;
       else failed++;
     }
   } catch (e) {
