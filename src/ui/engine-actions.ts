@@ -1,7 +1,7 @@
 // What the page asks of the engine. Every call goes to the worker; results and failures land in the
 // store, so components only read the store and call these.
 import { createEngineClient, type EngineClient } from '../worker/client';
-import { BUILTIN_TEACHER_NAME, type DistillEvent, type DistillPlan, type EngineEvent, type RunSummary, type StartedRun, type TeacherSummary } from '../worker/api';
+import { BUILTIN_TEACHER_NAME, STUDIO_EVALUATION, studioEvaluationOf, type StudioEvaluation, type DistillEvent, type DistillPlan, type EngineEvent, type RunSummary, type StartedRun, type TeacherSummary } from '../worker/api';
 import { runPoint, useUi } from './store';
 import { checkTeacherFiles, type PickedFile } from './teacher-files';
 import { STAGES, tokensPerStep } from '../mohawk/plan';
@@ -15,6 +15,13 @@ import { emptyLayerDistances } from './layer-distances';
 import { overlayOf } from './overlays';
 
 let client: EngineClient | null = null;
+
+/** The held-out evaluation of this page's runs: the address's ?evaluation=DOCSxTOKENS (the end-to-end test's), else the studio's. */
+let evaluation: StudioEvaluation = STUDIO_EVALUATION;
+
+export function pageEvaluation(): StudioEvaluation {
+  return evaluation;
+}
 
 function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message || e.name;
@@ -100,6 +107,11 @@ export async function startEngine(): Promise<void> {
   if (client) return;
   const initial = useUi.getState().status;
   try {
+    evaluation = studioEvaluationOf(globalThis.location?.search ?? '');
+  } catch (e) {
+    fail(`${messageOf(e)}: runs evaluate on ${STUDIO_EVALUATION.docs} documents of ${STUDIO_EVALUATION.tokens} tokens`);
+  }
+  try {
     client = createEngineClient((message) => {
       useUi.setState((s) => ({
         gpuPending: false,
@@ -115,7 +127,7 @@ export async function startEngine(): Promise<void> {
       fail(message);
     });
     await client.subscribe(onEvent);
-    const gpu = await client.api.init();
+    const gpu = await client.api.init({ evaluation });
     useUi.setState({ gpu, gpuError: null, gpuPending: false });
     // Keep anything the engine said while acquiring the device (fallback adapter, missing features).
     if (useUi.getState().status === initial) {

@@ -10,6 +10,27 @@ import type { HybridAdvice } from '../mohawk/hybrid-advisor';
 /** How the studio evaluates a run: held-out NLL before training and at each stage's end, on these documents. */
 export const STUDIO_EVALUATION = { docs: 10, tokens: 256 } as const;
 
+export interface StudioEvaluation {
+  readonly docs: number;
+  readonly tokens: number;
+}
+
+/**
+ * The evaluation the page's address asks for (`?evaluation=DOCSxTOKENS`), else STUDIO_EVALUATION.
+ * The end-to-end test asks for a small one: on SwiftShader the evaluations before training, at each
+ * stage's end and in the hybrid advisor took most of a case's minutes. A malformed value is an error
+ * that says what it takes.
+ */
+export function studioEvaluationOf(search: string): StudioEvaluation {
+  const asked = new URLSearchParams(search).get('evaluation');
+  if (asked === null) return STUDIO_EVALUATION;
+  const m = /^(\d{1,4})x(\d{1,6})$/.exec(asked.trim());
+  const docs = Number(m?.[1]);
+  const tokens = Number(m?.[2]);
+  if (!m || docs < 1 || tokens < 2) throw new Error(`?evaluation=${asked} is not DOCSxTOKENS (documents ≥ 1 by tokens ≥ 2 each, e.g. 2x130)`);
+  return { docs, tokens };
+}
+
 /** Held-out evaluations a studio run of `plan` makes: one before training, one after each stage. */
 export function studioEvaluations(plan: Pick<DistillPlan, 'stages'>): number {
   return plan.stages.length + 1;
@@ -47,7 +68,8 @@ export type EngineEvent =
 
 /** What the worker exposes. Errors are thrown as Error with a message fit for the status line. */
 export interface EngineApi {
-  init(): Promise<GpuSummary>;
+  /** Acquires the GPU; `evaluation` (the page's address may ask for one) replaces STUDIO_EVALUATION for every run after. */
+  init(options?: { evaluation?: StudioEvaluation }): Promise<GpuSummary>;
   /** Files dropped by the user (config.json, *.safetensors, tokenizer.json, ...); `folder` names the teacher when they came in one. */
   loadTeacherFiles(files: File[], folder: string | null): Promise<TeacherSummary>;
   /** The embedded stories260K teacher, fetched from `baseUrl` (the page's public/ root). */

@@ -29,6 +29,7 @@ import { corpusModeFor, TokenStream, type CorpusMode } from '../mohawk/token-str
 import {
   BUILTIN_TEACHER_NAME,
   STUDIO_EVALUATION,
+  type StudioEvaluation,
   type CorpusFileIn,
   type CorpusLoad,
   type CorpusOptions,
@@ -86,10 +87,17 @@ const hasOpfs = () => typeof navigator !== 'undefined' && typeof navigator.stora
 export interface EngineOptions {
   /** Corpora over this many bytes are trained on while they are tokenized (default STREAM_BYTES; tests lower it). */
   streamBytes?: number;
+  /** The held-out evaluation of every run and cost measurement (default STUDIO_EVALUATION; tests make it smaller). */
+  evaluation?: StudioEvaluation;
 }
 
 export class Engine implements EngineApi, DistillApi, MixerLabApi {
-  constructor(private readonly options: EngineOptions = {}) {}
+  /** The held-out evaluation of every run and cost measurement: the options', or the page's (init). */
+  private evaluation: StudioEvaluation;
+
+  constructor(private readonly options: EngineOptions = {}) {
+    this.evaluation = options.evaluation ?? STUDIO_EVALUATION;
+  }
 
   private gpu: Gpu | null = null;
   private teacher: LoadedTeacher | null = null;
@@ -156,7 +164,8 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     this.listeners.push(listener);
   }
 
-  async init(): Promise<GpuSummary> {
+  async init(options: { evaluation?: StudioEvaluation } = {}): Promise<GpuSummary> {
+    if (options.evaluation) this.evaluation = { docs: options.evaluation.docs, tokens: options.evaluation.tokens };
     if (!this.gpu) {
       this.gpu = await Gpu.create({ notice: (line) => this.status(line) });
       void this.gpu.lost.then((msg) => {
@@ -536,7 +545,7 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
       store: files,
       resume,
       saveEveryS: 180,
-      evaluation: { ...STUDIO_EVALUATION, atStageEnds: true },
+      evaluation: { ...this.evaluation, atStageEnds: true },
       tool: 'mohawk studio',
       disk: { where: "this site's browser storage", withExport: false, remedy: 'delete kept runs you no longer need' },
       // A plan of stages 1–2 alone keeps the student off the GPU: in an OPFS file, not this worker's memory.
@@ -758,7 +767,7 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     });
     if (signal.aborted) throw new CalibrationCancelled();
     return calibrate(gpu, teacher, corpus, plan, {
-      evaluation: STUDIO_EVALUATION,
+      evaluation: this.evaluation,
       signal,
       // A page that went away must not fail the measurement.
       onProgress: (label, done, total) => void Promise.resolve(onProgress?.(label, done, total)).catch(() => {}),

@@ -9,6 +9,14 @@ import { gzipSync } from 'node:zlib';
 
 const $ = (id) => `[data-testid="${id}"]`;
 
+/**
+ * The held-out evaluation every case's page asks for (run.mjs adds ?evaluation=2x130 to its address):
+ * the studio's 10 documents of 256 tokens, before training, at each stage's end and in the hybrid
+ * advisor, took most of the cases' minutes on SwiftShader. 130 tokens still run the student's SSD
+ * over two chunks of 128.
+ */
+export const E2E_EVALUATION = { docs: 2, tokens: 130 };
+
 async function waitForAdapter(page) {
   await page.waitForSelector(`${$('adapter')}:not([data-state="pending"])`, { timeout: 90_000 });
   return page.locator($('adapter')).getAttribute('data-state');
@@ -61,7 +69,15 @@ export async function pageLoadsWithAdapter(page, url) {
   return strip;
 }
 
-export async function badInputIsExplained(page, url) {
+/**
+ * Bad teacher files and a corpus with a bad line are explained and the page stays usable; the corpus,
+ * read skipping the line, trains a plan of stages 1–2 with layers streamed, whose student the worker
+ * keeps in an OPFS scratch file (sync access handle), not in memory: the run names the file, the
+ * page's listing of the OPFS folder shows it and nothing else while it trains, and once a teacher is
+ * loaded over the exported run the file is gone.
+ */
+export async function badInputIsExplained(page, url, screenshotPath) {
+  await recordStatuses(page);
   await page.goto(url);
   await waitForAdapter(page);
   const input = page.locator($('teacher-input'));
@@ -112,24 +128,49 @@ export async function badInputIsExplained(page, url) {
     if (!summary.includes('text column "text"')) throw new Error(`the summary does not show the text column: "${summary}"`);
     if (await page.locator($('corpus-refusal')).count()) throw new Error('the refusal stayed after the corpus was read');
 
-    // And trained on: two steps of stage 1 on the built-in teacher, the run kept under this corpus's name.
+    // And trained on, the run kept under this corpus's name: two steps of stage 1 and one of stage 2 on
+    // the built-in teacher, layers streamed. A plan of stages 1–2 alone keeps the student off the GPU:
+    // in the worker, in an OPFS scratch file through a sync access handle (src/io/flat-file.ts), not
+    // in memory (the fallback, said in a warning).
     await page.locator($('builtin')).click();
     await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
-    await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 128 });
-    for (const st of [2, 3]) {
+    await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 128, 'tokens-2': 64 });
+    for (const st of [1, 2, 3]) {
       const box = page.locator($(`plan-stage-${st}`));
-      if (await box.isChecked()) await box.uncheck();
+      if ((await box.isChecked()) !== (st < 3)) await box.setChecked(st < 3);
     }
+    await page.locator($('plan-streamLayers')).check();
+    if ((await opfsScratchFiles(page)).length) throw new Error(`scratch files before the run: ${await opfsScratchFiles(page)}`);
     await page.locator($('run')).click();
+    // While stage 1 trains, the student is in one file of the OPFS scratch folder.
     await page
-      .waitForFunction(([bar, st]) => document.querySelector(bar)?.dataset.state === 'finished' || document.querySelector(st)?.dataset.level === 'error', [$('stage-progress-1'), $('status')], { timeout: 240_000, polling: 500 })
+      .waitForFunction(([bar, st]) => Number(document.querySelector(bar)?.dataset.step) >= 1 || document.querySelector(st)?.dataset.level === 'error', [$('stage-progress-1'), $('status')], { timeout: 240_000, polling: 100 })
       .catch(() => {});
-    const bar = page.locator($('stage-progress-1'));
-    const [state, steps] = [await bar.getAttribute('data-state'), await bar.getAttribute('data-step')];
-    if (state !== 'finished' || steps !== '2') throw new Error(`stage 1 on the dropped corpus did not finish its 2 steps: ${state}, step ${steps}; status: ${await statusText(page)}`);
+    const during = await opfsScratchFiles(page);
+    await page
+      .waitForFunction(([bar, st]) => ['finished', 'skipped'].includes(document.querySelector(bar)?.dataset.state) || document.querySelector(st)?.dataset.level === 'error', [$('stage-progress-2'), $('status')], { timeout: 240_000, polling: 500 })
+      .catch(() => {});
+    for (const [st, want] of [[1, '2'], [2, '1']]) {
+      const bar = page.locator($(`stage-progress-${st}`));
+      const [state, steps] = [await bar.getAttribute('data-state'), await bar.getAttribute('data-step')];
+      if (state !== 'finished' || steps !== want) throw new Error(`stage ${st} on the dropped corpus did not finish its ${want} steps: ${state}, step ${steps}; status: ${await statusText(page)}`);
+    }
     const row = (await page.locator($('run-row')).first().innerText()).replace(/\s+/g, ' ');
     if (!/(stories\.parquet|more\.jsonl\.gz) and 1 more file/.test(row)) throw new Error(`the kept run does not name the dropped corpus: "${row}"`);
     await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.state === 'idle', $('run'), { timeout: 60_000, polling: 500 }).catch(() => {});
+    const statuses = await page.evaluate(() => window.__statuses);
+    const said = statuses.map((t) => /kept in the OPFS scratch file mohawk-scratch\/(\S+\.f32) while the layers are streamed/.exec(t)?.[1]).find(Boolean);
+    const inMemory = statuses.find((t) => /kept in memory/.test(t));
+    if (!said || inMemory) throw new Error(`the run did not say it kept the student in an OPFS scratch file${inMemory ? ` (it said "${inMemory}")` : ''}; the status line showed ${JSON.stringify(statuses)}`);
+    if (JSON.stringify(during) !== JSON.stringify([said])) throw new Error(`while stage 1 trained the scratch folder held ${JSON.stringify(during)}, not the file the run named, ${said}`);
+    if (!/^distillation finished/.test(statuses.at(-1) ?? '')) throw new Error(`the run did not finish: the status line says "${statuses.at(-1)}"`);
+    // The finished run's student stays in its file (Evaluate and Export read it there) until the run is let go.
+    const finished = await opfsScratchFiles(page);
+    if (JSON.stringify(finished) !== JSON.stringify([said])) throw new Error(`after the run the scratch folder holds ${JSON.stringify(finished)}, not the student's file ${said}`);
+    if (screenshotPath) {
+      await mkdir(join(screenshotPath, '..'), { recursive: true });
+      await page.screenshot({ path: screenshotPath, fullPage: true });
+    }
 
     // "Export plan" writes the plan as `mohawk plan` does, for mohawk_torch.
     const download = page.waitForEvent('download', { timeout: 30_000 });
@@ -138,13 +179,35 @@ export async function badInputIsExplained(page, url) {
     const planJson = JSON.parse((await readFile(await d.path())).toString('utf8'));
     if (d.suggestedFilename() !== 'stories260K-built-in-plan.json') throw new Error(`the plan file is named ${d.suggestedFilename()}`);
     const p = planJson.plan;
-    if (planJson.format !== 'mohawk-plan' || planJson.teacher?.model_type !== 'llama' || p?.seq_len !== 32 || p?.batch !== 2 || JSON.stringify(p?.stages) !== '[1]' || p?.tokens?.['1'] !== 128 || planJson.steps?.['1'] !== 2) {
+    if (
+      planJson.format !== 'mohawk-plan' || planJson.teacher?.model_type !== 'llama' || p?.seq_len !== 32 || p?.batch !== 2 || JSON.stringify(p?.stages) !== '[1,2]' ||
+      p?.tokens?.['1'] !== 128 || p?.tokens?.['2'] !== 64 || planJson.steps?.['1'] !== 2 || planJson.steps?.['2'] !== 1 || p?.stream_layers !== true
+    ) {
       throw new Error(`the exported plan is not the form's: ${JSON.stringify(planJson).slice(0, 400)}`);
     }
+
+    // The student, read from its scratch file, exports; loading a teacher lets the run go, and its file with it.
+    const zipDownload = page.waitForEvent('download', { timeout: 60_000 });
+    await page.locator($('export')).click();
+    const zip = await zipDownload.catch(async () => {
+      throw new Error(`the student did not export; status: ${await statusText(page)}`);
+    });
+    const model = unzipSync(new Uint8Array(await readFile(await zip.path())))['model.safetensors'];
+    if (!(model?.length > 0)) throw new Error(`${zip.suggestedFilename()} holds no model.safetensors`);
+    await page.waitForFunction((sel) => /^exported /.test(document.querySelector(sel)?.textContent ?? ''), $('status'), { timeout: 60_000, polling: 200 }).catch(async () => {
+      throw new Error(`the export did not end; status: ${await statusText(page)}`);
+    });
+    await page.locator($('builtin')).click();
+    // The engine lets the run go before it reads the teacher: once the teacher is loaded, the file is gone.
+    await page.waitForFunction((sel) => /^loaded stories260K/.test(document.querySelector(sel)?.textContent ?? ''), $('status'), { timeout: 120_000, polling: 200 }).catch(async () => {
+      throw new Error(`the teacher was not loaded again; status: ${await statusText(page)}`);
+    });
+    const left = await opfsScratchFiles(page);
+    if (left.length) throw new Error(`after loading a teacher over the exported run, the scratch folder still holds ${JSON.stringify(left)}`);
+    return `three picked sets and one drop, each with its specific message; a parquet + .jsonl.gz corpus with a bad line refused by line, then read skipping it, and stages 1–2 (2 + 1 steps, layers streamed) trained on it with the student in the OPFS scratch file ${said} (the only file there while it trained and after), gone once a teacher was loaded over the exported run (${zip.suggestedFilename()}, model.safetensors ${model.length} B); the plan exported as JSON; screenshot ${screenshotPath}`;
   } finally {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
-  return 'three picked sets and one drop, each with its specific message; a parquet + .jsonl.gz corpus with a bad line refused by line, then read skipping it, and 2 steps of stage 1 trained on it; the plan exported as JSON';
 }
 
 export async function noWebGpuIsExplained(page, url) {
@@ -182,6 +245,33 @@ async function fillPlan(page, fields) {
 async function statusText(page) {
   const el = page.locator($('status'));
   return `[${await el.getAttribute('data-level')}] "${(await el.innerText()).replace(/\s+/g, ' ')}"`;
+}
+
+/** Keeps every text the status line shows in window.__statuses (a notice may be replaced within a second). */
+async function recordStatuses(page) {
+  await page.addInitScript((sel) => {
+    window.__statuses = [];
+    const watch = () => {
+      let last = null;
+      new MutationObserver(() => {
+        const t = document.querySelector(sel)?.textContent ?? null;
+        if (t !== null && t !== last) window.__statuses.push((last = t));
+      }).observe(document.documentElement, { subtree: true, childList: true, characterData: true });
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', watch);
+    else watch();
+  }, $('status'));
+}
+
+/** The files in the page's OPFS folder of scratch files (src/io/flat-file.ts's OPFS_SCRATCH), listed from the page. */
+async function opfsScratchFiles(page) {
+  return page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle('mohawk-scratch').catch(() => null);
+    const names = [];
+    if (dir) for await (const [name] of dir.entries()) names.push(name);
+    return names.sort();
+  });
 }
 
 /**
@@ -275,6 +365,10 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
   const exported = JSON.parse(await readFile(planPath, 'utf8'));
   if (JSON.stringify(exported.plan?.stages) !== '[1,2,3]' || exported.plan?.tokens?.['3'] !== 512 || exported.plan?.seq_len !== 32) {
     throw new Error(`the exported plan is not the form's: ${JSON.stringify(exported).slice(0, 400)}`);
+  }
+  // The evaluation the page's address asked for is the one the plan hands on.
+  if (exported.evaluation?.docs !== E2E_EVALUATION.docs || exported.evaluation?.tokens !== E2E_EVALUATION.tokens) {
+    throw new Error(`the exported plan's evaluation is ${JSON.stringify(exported.evaluation)}, not the page's ${JSON.stringify(E2E_EVALUATION)}`);
   }
   const run = page.locator($('run'));
   if (!(await run.isEnabled())) throw new Error(`the run button is disabled with a valid plan; status: ${await statusText(page)}`);
@@ -375,10 +469,15 @@ export async function distillRunsAllStages(page, url, screenshotPath) {
   if (JSON.stringify(record?.stages) !== '[1,2,3]' || !(record?.evaluations?.length >= 4)) {
     throw new Error(`the exported record does not say what ran: ${JSON.stringify(record)?.slice(0, 300)}`);
   }
+  // Each evaluation predicted at most tokens − 1 of each of its documents.
+  const evalTokens = [...new Set(record.evaluations.map((e) => e.tokens))];
+  if (evalTokens.length !== 1 || !(evalTokens[0] > 0 && evalTokens[0] <= E2E_EVALUATION.docs * (E2E_EVALUATION.tokens - 1))) {
+    throw new Error(`the evaluations predicted ${evalTokens.join(', ')} tokens, not at most ${E2E_EVALUATION.docs} × ${E2E_EVALUATION.tokens - 1} of the same documents`);
+  }
 
   await mkdir(join(screenshotPath, '..'), { recursive: true });
   await page.screenshot({ path: screenshotPath, fullPage: true });
-  return `${seen.join('; ')}; ${cells.length} grid cells; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; ${zipName}: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
+  return `${seen.join('; ')}; ${cells.length} grid cells; ${record.evaluations.length} evaluations of ${evalTokens[0]} held-out tokens; NLL teacher ${teacherNll.toFixed(4)}, student ${studentNll.toFixed(4)}; ${zipName}: ${sizes.join(', ')}; screenshot ${screenshotPath}`;
 }
 
 /**

@@ -4,6 +4,7 @@ import { checkTeacherFiles, modelFolderFiles, type PickedFile } from '../../src/
 import { emaSmooth } from '../../src/ui/smoothing';
 import { fieldError } from '../../src/ui/field-bounds';
 import { teacherName } from '../../src/models/teacher';
+import { STUDIO_EVALUATION, studioEvaluationOf } from '../../src/worker/api';
 
 const pick = (path: string, content = 'x'): PickedFile => ({ path, file: new File([content], path.split('/').pop()!) });
 const names = async (picked: PickedFile[]) => {
@@ -111,5 +112,16 @@ describe('field bounds', () => {
     expect(fieldError(11, b)).toBe('must be between 1 and 10');
     expect(fieldError(NaN, b)).toBe('not a number');
     expect(fieldError(0.5, { ...b, min: 0, integer: false })).toBeNull();
+  });
+});
+
+describe("the page address's evaluation", () => {
+  it('is the studio default unless ?evaluation=DOCSxTOKENS asks for another; a bad one is named', () => {
+    expect(studioEvaluationOf('')).toEqual(STUDIO_EVALUATION);
+    expect(studioEvaluationOf('?other=1')).toEqual(STUDIO_EVALUATION);
+    expect(studioEvaluationOf('?evaluation=2x130')).toEqual({ docs: 2, tokens: 130 });
+    expect(studioEvaluationOf('?a=b&evaluation=20x512')).toEqual({ docs: 20, tokens: 512 });
+    for (const bad of ['2', '2x', 'x130', '0x130', '2x1', '2x130x4', '-2x130', '2.5x130', ''])
+      expect(() => studioEvaluationOf(`?evaluation=${bad}`), bad).toThrow(`?evaluation=${bad} is not DOCSxTOKENS`);
   });
 });

@@ -4,17 +4,24 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStaticServer } from './static-server.mjs';
 import { launchChromium, profilePath, isFreshProfile, NO_WEBGPU_ARGS } from './browser.mjs';
-import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread, mixerLabDrawsItsChart, hybridAdvisorWaitsForTheChoice } from './cases.mjs';
+import { badInputIsExplained, distillRunsAllStages, noWebGpuIsExplained, pageLoadsWithAdapter, stopKeepsWorkAndResumeShowsItsPlan, costSkipAndMainThread, mixerLabDrawsItsChart, hybridAdvisorWaitsForTheChoice, E2E_EVALUATION } from './cases.mjs';
 
 const DIST = resolve(process.env.E2E_DIST || 'dist');
 const SCREENSHOT = resolve('test-results/e2e-distill.png');
 const RUNS_SCREENSHOT = resolve('test-results/e2e-runs.png');
 const MIXER_SCREENSHOT = resolve('test-results/e2e-mixer-lab.png');
 const ADVISOR_SCREENSHOT = resolve('test-results/e2e-advisor.png');
+const SCRATCH_SCREENSHOT = resolve('test-results/e2e-scratch-file.png');
+// Every case's page evaluates on E2E_EVALUATION's held-out documents (cases.mjs).
+const QUERY = `?evaluation=${E2E_EVALUATION.docs}x${E2E_EVALUATION.tokens}`;
 
 const ALL_CASES = [
   { name: '(a) page loads, adapter strip shows SwiftShader', timeoutMs: 120_000, run: (page, url) => pageLoadsWithAdapter(page, url) },
-  { name: '(b) bad input is explained, page stays usable', timeoutMs: 120_000, run: (page, url) => badInputIsExplained(page, url) },
+  {
+    name: '(b) bad input is explained, page stays usable; a dropped corpus trains stages 1–2 with the student in an OPFS scratch file, gone when the run is let go',
+    timeoutMs: 300_000,
+    run: (page, url) => badInputIsExplained(page, url, SCRATCH_SCREENSHOT),
+  },
   { name: '(c) built-in teacher: three stages, grid, heatmaps, evaluation, export', timeoutMs: 1_200_000, run: (page, url) => distillRunsAllStages(page, url, SCREENSHOT) },
   { name: '(d) without WebGPU the page says so and stays usable', timeoutMs: 90_000, args: NO_WEBGPU_ARGS, run: (page, url) => noWebGpuIsExplained(page, url) },
   {
@@ -94,7 +101,7 @@ async function main() {
     }
     console.log(`serving ${DIST} at ${server.url}; Chromium ${browser.version()}, profile ${profile}`);
     for (const c of SELECTED) {
-      if (await runCase(browser, server.url, c)) passed++;
+      if (await runCase(browser, server.url + QUERY, c)) passed++;
       else failed++;
     }
   } catch (e) {

@@ -1,6 +1,6 @@
 import { planFile, planTeacher, type PlanData } from '../../mohawk/plan-file';
-import { STUDIO_EVALUATION } from '../../worker/api';
 import { downloadFiles } from '../download';
+import { pageEvaluation } from '../engine-actions';
 import { useUi } from '../store';
 
 /** The held-out fraction the studio splits every corpus by (the engine's). */
@@ -18,7 +18,8 @@ export function ExportPlanButton() {
   const exportPlan = () => {
     const s = useUi.getState();
     if (!s.teacher) return;
-    const data: PlanData = { textColumn: column, skipBadLines: false, docs: null, heldOut: STUDIO_HELD_OUT, evalDocs: STUDIO_EVALUATION.docs, evalTokens: STUDIO_EVALUATION.tokens };
+    const { docs: evalDocs, tokens: evalTokens } = pageEvaluation();
+    const data: PlanData = { textColumn: column, skipBadLines: false, docs: null, heldOut: STUDIO_HELD_OUT, evalDocs, evalTokens };
     const t = s.teacher;
     const json = planFile(s.plan, data, planTeacher(t.name, { modelType: t.modelType, layers: t.layers, dModel: t.dModel, heads: t.heads, vocab: t.vocab, maxPositions: t.maxPositions }), { by: 'Mohawk Studio', at: new Date() });
     const name = `${t.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '')}-plan.json`;
