@@ -317,7 +317,7 @@ export class Run {
     });
     // A plan of stages 1–2 alone writes gigabytes to disk for a large teacher: say where.
     const held = d.hostHeld;
-    if (held && held.where !== 'memory') s.onEvent({ type: 'notice', text: `the student's parameters and AdamW moments (${(held.bytes / 2 ** 30).toFixed(2)} GiB) are kept in the ${held.where} while the layers are streamed; it is deleted when the run ends` });
+    if (held && held.where !== 'memory') s.onEvent({ type: 'notice', text: `the student's parameters and AdamW moments (${(held.bytes / 2 ** 30).toFixed(2)} GiB) are kept in the ${held.where} while the layers are streamed; it is deleted when the run is let go (a command's at its end; the page's once another run or teacher replaces it, or the run is deleted: it holds the student until then)` });
     const tokensDone: PerStage<number> = { 1: 0, 2: 0, 3: 0 };
     let from: ResumePoint | undefined;
     try {
