@@ -221,6 +221,7 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     this.fingerprint = await teacherFilesFingerprint(files);
     this.status(`loaded ${t.summary.name}: ${t.summary.modelType}, ${t.summary.layers} layers, ${(t.summary.parameters / 1e6).toFixed(2)}M parameters`);
     for (const w of t.summary.warnings) this.status(`warning: ${w}`);
+    if (this.corpus) this.countCorpus(this.corpus);
     return t.summary;
   }
 
@@ -258,76 +259,113 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
     stop(): void;
   } | null = null;
 
+  /** A corpus's tokenizing being opened (stream's first part): another caller waits for it, not opens it twice. */
+  private corpusOpening: Promise<void> | null = null;
+
   private async stream(corpus: CorpusChoice, mode?: CorpusMode): Promise<TokenStream> {
+    while (this.corpusOpening) await this.corpusOpening;
     const teacher = this.needTeacher();
     if (this.tokenized?.corpus !== corpus || this.tokenized.teacher !== teacher) {
-      const label = `tokenizing ${corpus.name}`;
-      const streams = corpusModeFor(corpusBytes(corpus.files), this.options.streamBytes) === 'streaming';
-      let entry: NonNullable<Engine['tokenized']> | null = null;
-      const read = { done: 0, total: corpusBytes(corpus.files) };
-      const opened = await openCorpusStore({
-        files: corpus.files,
-        read: corpus.read,
-        tokenizer: teacher.tokenizer,
-        pool: () => tokenizePool(teacher.tokenizer),
-        cache: hasOpfs() ? opfsTokenCache() : null,
-        onNotice: (t) => this.status(`warning: ${t}`),
-        onProgress: (p) => {
-          read.done = p.bytesDone;
-          // A streaming corpus keeps tokenizing under a run: its progress goes to the corpus card, not the run's bar.
-          if (entry?.streaming && this.tokenized === entry) return this.emit({ type: 'corpus', corpus: this.corpusSummary(corpus, entry) });
-          this.emit({
-            type: 'progress',
-            label: `${label}: ${p.documents.toLocaleString('en')} documents, ${Math.round(p.tokensPerS).toLocaleString('en')} tokens/s`,
-            done: p.bytesDone,
-            total: Math.max(1, p.bytesTotal),
-            unit: 'bytes',
-          });
-        },
-      });
-      const e: NonNullable<Engine['tokenized']> = { corpus, teacher, mode: streams ? 'streaming' : 'whole', fill: opened.fill, done: opened.done, notes: [], read, stop: opened.stop };
-      if (!streams || opened.reused) {
-        const cs = await opened.done;
-        e.notes = cs.notes;
-        if (cs.reused) this.status(`corpus ${corpus.name}: ${cs.store.tokens.toLocaleString('en')} tokens reused from an earlier tokenization (kept in the browser's private file system)`);
-      } else {
-        e.streaming = TokenStream.streaming(opened.fill, { heldOutFraction: HELD_OUT });
-        // The first documents are in before anything starts on it, so that a corpus refused at once is refused as any other.
-        await opened.fill.until(() => opened.fill.documents > 0).catch(() => opened.done);
-        // The run's bar is the run's from now on.
-        this.emit({ type: 'progress', label, done: 1, total: 1 });
-        opened.done.then(
-          (cs) => {
-            e.notes = cs.notes;
-            if (this.tokenized !== e) return;
-            this.status(`corpus ${corpus.name}: all ${cs.store.tokens.toLocaleString('en')} tokens in (kept in the browser's private file system for the next run)`);
-            this.emit({ type: 'corpus', corpus: this.corpusSummary(corpus, e) });
-          },
-          (err: unknown) => {
-            if (this.tokenized !== e) return;
-            // Nothing of a refused corpus stays (a run on it stops itself, with a checkpoint): the built-in one is the corpus again.
-            this.tokenized = null;
-            if (this.corpus === corpus) this.corpus = null;
-            const message = err instanceof Error ? err.message : String(err);
-            this.status(`corpus ${corpus.name} refused while tokenizing: ${message}`, 'error');
-            const kind = err instanceof CorpusError ? err.kind : 'refused';
-            this.emit({ type: 'corpus', corpus: null, refusal: { ok: false, kind, message, ...(err instanceof CorpusError && err.columns ? { columns: err.columns } : {}) } });
-          },
-        );
+      let opened!: () => void;
+      this.corpusOpening = new Promise<void>((r) => (opened = r));
+      try {
+        await this.openTokenized(corpus, teacher);
+      } finally {
+        this.corpusOpening = null;
+        opened();
       }
-      entry = e;
-      // A corpus (or teacher) replaced while its tokenizing goes on: nothing will read the rest.
-      const old = this.tokenized;
-      this.tokenized = e;
-      if (old && !old.fill.complete) old.stop();
     }
-    const t = this.tokenized;
+    const t = this.tokenized!;
     if ((mode ?? t.mode) === 'streaming') return (t.streaming ??= TokenStream.streaming(t.fill, { heldOutFraction: HELD_OUT })).fresh();
     if (!t.whole) {
       if (!t.fill.complete) this.status(`corpus ${corpus.name}: this run read it whole, so it waits for all of it to be tokenized`);
       t.whole = TokenStream.fromStore((await t.done).store, { heldOutFraction: HELD_OUT });
     }
     return t.whole.fresh();
+  }
+
+  /**
+   * A corpus dropped before any teacher was only read through (no tokenizer yet): once a teacher is
+   * in, it is tokenized behind the page and the corpus card gets its token counts.
+   */
+  private countCorpus(c: CorpusChoice): void {
+    this.stream(c).then(
+      () => {
+        const t = this.tokenized;
+        if (this.corpus === c && t?.corpus === c) this.emit({ type: 'corpus', corpus: this.corpusSummary(c, t) });
+      },
+      (err: unknown) => {
+        if (this.corpus !== c) return;
+        this.corpus = null;
+        const message = err instanceof Error ? err.message : String(err);
+        this.status(`corpus ${c.name} refused while tokenizing: ${message}`, 'error');
+        const kind = err instanceof CorpusError ? err.kind : 'refused';
+        this.emit({ type: 'corpus', corpus: null, refusal: { ok: false, kind, message, ...(err instanceof CorpusError && err.columns ? { columns: err.columns } : {}) } });
+      },
+    );
+  }
+
+  /** Opens `corpus`'s token store under `teacher` (tokenizing it, or reusing an earlier tokenization) as this.tokenized. */
+  private async openTokenized(corpus: CorpusChoice, teacher: LoadedTeacher): Promise<void> {
+    const label = `tokenizing ${corpus.name}`;
+    const streams = corpusModeFor(corpusBytes(corpus.files), this.options.streamBytes) === 'streaming';
+    let entry: NonNullable<Engine['tokenized']> | null = null;
+    const read = { done: 0, total: corpusBytes(corpus.files) };
+    const opened = await openCorpusStore({
+      files: corpus.files,
+      read: corpus.read,
+      tokenizer: teacher.tokenizer,
+      pool: () => tokenizePool(teacher.tokenizer),
+      cache: hasOpfs() ? opfsTokenCache() : null,
+      onNotice: (t) => this.status(`warning: ${t}`),
+      onProgress: (p) => {
+        read.done = p.bytesDone;
+        // A streaming corpus keeps tokenizing under a run: its progress goes to the corpus card, not the run's bar.
+        if (entry?.streaming && this.tokenized === entry) return this.emit({ type: 'corpus', corpus: this.corpusSummary(corpus, entry) });
+        this.emit({
+          type: 'progress',
+          label: `${label}: ${p.documents.toLocaleString('en')} documents, ${Math.round(p.tokensPerS).toLocaleString('en')} tokens/s`,
+          done: p.bytesDone,
+          total: Math.max(1, p.bytesTotal),
+          unit: 'bytes',
+        });
+      },
+    });
+    const e: NonNullable<Engine['tokenized']> = { corpus, teacher, mode: streams ? 'streaming' : 'whole', fill: opened.fill, done: opened.done, notes: [], read, stop: opened.stop };
+    if (!streams || opened.reused) {
+      const cs = await opened.done;
+      e.notes = cs.notes;
+      if (cs.reused) this.status(`corpus ${corpus.name}: ${cs.store.tokens.toLocaleString('en')} tokens reused from an earlier tokenization (kept in the browser's private file system)`);
+    } else {
+      e.streaming = TokenStream.streaming(opened.fill, { heldOutFraction: HELD_OUT });
+      // The first documents are in before anything starts on it, so that a corpus refused at once is refused as any other.
+      await opened.fill.until(() => opened.fill.documents > 0).catch(() => opened.done);
+      // The run's bar is the run's from now on.
+      this.emit({ type: 'progress', label, done: 1, total: 1 });
+      opened.done.then(
+        (cs) => {
+          e.notes = cs.notes;
+          if (this.tokenized !== e) return;
+          this.status(`corpus ${corpus.name}: all ${cs.store.tokens.toLocaleString('en')} tokens in (kept in the browser's private file system for the next run)`);
+          this.emit({ type: 'corpus', corpus: this.corpusSummary(corpus, e) });
+        },
+        (err: unknown) => {
+          if (this.tokenized !== e) return;
+          // Nothing of a refused corpus stays (a run on it stops itself, with a checkpoint): the built-in one is the corpus again.
+          this.tokenized = null;
+          if (this.corpus === corpus) this.corpus = null;
+          const message = err instanceof Error ? err.message : String(err);
+          this.status(`corpus ${corpus.name} refused while tokenizing: ${message}`, 'error');
+          const kind = err instanceof CorpusError ? err.kind : 'refused';
+          this.emit({ type: 'corpus', corpus: null, refusal: { ok: false, kind, message, ...(err instanceof CorpusError && err.columns ? { columns: err.columns } : {}) } });
+        },
+      );
+    }
+    entry = e;
+    // A corpus (or teacher) replaced while its tokenizing goes on: nothing will read the rest.
+    const old = this.tokenized;
+    this.tokenized = e;
+    if (old && !old.fill.complete) old.stop();
   }
 
   /** The corpus card's figures (those so far, while a streaming corpus is tokenized). */

@@ -132,14 +132,23 @@ export async function badInputIsExplained(page, url, screenshotPath) {
     // the built-in teacher, layers streamed. A plan of stages 1–2 alone keeps the student off the GPU:
     // in the worker, in an OPFS scratch file through a sync access handle (src/io/flat-file.ts), not
     // in memory (the fallback, said in a warning).
+    // The corpus came before any teacher, so only its documents were counted; with the teacher in, it
+    // is tokenized behind the page and the card shows its tokens (it said 0 before).
+    if (!/ 0 training tokens/.test(summary)) throw new Error(`a corpus read without a tokenizer claims tokens: "${summary}"`);
     await page.locator($('builtin')).click();
     await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
+    await page.waitForFunction((sel) => /22 documents, [1-9][\d,]* training tokens, [1-9][\d,]* held out/.test(document.querySelector(sel)?.textContent ?? ''), $('corpus-summary'), { timeout: 60_000 }).catch(async () => {
+      throw new Error(`the corpus card did not get its token counts once the teacher loaded: "${await page.locator($('corpus-summary')).innerText()}"`);
+    });
     await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 128, 'tokens-2': 64 });
     for (const st of [1, 2, 3]) {
       const box = page.locator($(`plan-stage-${st}`));
       if ((await box.isChecked()) !== (st < 3)) await box.setChecked(st < 3);
     }
     await page.locator($('plan-streamLayers')).check();
+    // SwiftShader offers no shader-f16: the f16 teacher attention cannot be chosen, and the box says why.
+    if (!(await page.locator($('plan-teacher-f16')).isDisabled())) throw new Error('the f16 teacher attention box is enabled on an adapter without shader-f16');
+    if (!/no shader-f16/.test(await page.locator($('plan-teacher-f16')).locator('xpath=..').innerText())) throw new Error('the f16 teacher attention box does not say why it is off');
     if ((await opfsScratchFiles(page)).length) throw new Error(`scratch files before the run: ${await opfsScratchFiles(page)}`);
     await page.locator($('run')).click();
     // While stage 1 trains, the student is in one file of the OPFS scratch folder.
