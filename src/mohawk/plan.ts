@@ -6,6 +6,7 @@ import { mixerChunk, mixerDims, mixerParamShapes } from '../models/mamba-mixer-s
 import { oversized } from '../models/params';
 import { defaultMixer, studentShapes, type StudentSpec } from '../models/student';
 import { sequenceProblem } from '../models/teacher-checks';
+import { streamedStageBytes } from './streamed-memory';
 
 export type Stage = 1 | 2 | 3;
 export type PerStage<T> = Record<Stage, T>;
@@ -473,10 +474,11 @@ export function estimateMemory(plan: DistillPlan, teacher: PlanContext['teacher'
  * activations per layer, measured while a stage still carried what the one before it left, so now an
  * upper estimate); stage 1 adds its attention and SSD matrices, a resident stage 2 every layer's MLP activations.
  *
- * Streamed stages hold one layer's teacher weights, the mixer's slot (parameters, gradients, two
- * moments and two copy-back staging buffers: six floats per parameter), one layer's activations and a
- * window's residual streams, and the whole student as stage 3 holds it when it stays on the GPU
- * (streamedStudentOnGpu).
+ * Streamed stages count their step's buffers too (streamed-memory.ts; tests/mohawk/streamed-memory.test.ts
+ * holds them to a step's own count and to the H200's at real shapes): one layer's teacher weights and
+ * the embedding table, the mixer's slot, a window's residual streams, one layer's activations, the
+ * stage's objective and kernel scratch; and the whole student as stage 3 holds it when it stays on
+ * the GPU (streamedStudentOnGpu).
  */
 export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], s: Stage, recompute: boolean): number {
   const c = teacher.config;
@@ -502,11 +504,10 @@ export function stageMemory(plan: DistillPlan, teacher: PlanContext['teacher'], 
   const perParam = teacherBytes / teacher.parameters;
   // One layer of the teacher, and its embedding table (and learned positions), which stay on the GPU.
   const layerBytes = ((teacher.parameters - tables) / c.layers) * perParam + (c.vocab * c.dModel + (c.positions === 'learned' ? c.maxPositions * c.dModel : 0)) * perParam;
-  const m = mixerDims(spec.mixer);
-  const mixerBytes = (m.proj * c.dModel + c.dModel * c.heads * c.headDim) * 4;
-  const stepBytes = plan.accumulate * rows * c.dModel * 4;
-  const student = streamedStudentOnGpu(plan) ? studentBytes : 0;
-  return layerBytes + 6 * mixerBytes + 2 * perLayer + streamWindowSteps(stepBytes) * stepBytes + matrices + student + halfCopies;
+  const studentOnGpu = streamedStudentOnGpu(plan);
+  const windowSteps = streamWindowSteps(plan.accumulate * rows * c.dModel * 4);
+  const step = streamedStageBytes({ c, mixer: spec.mixer, stage: s, batch: plan.batch, L: plan.seqLen, windowSteps, accumulate: plan.accumulate, teacherBytes: layerBytes, studentOnGpu });
+  return step + (studentOnGpu ? studentBytes : 0) + halfCopies;
 }
 
 /** Floats per token that stage 3's step holds besides the models and the optimizer (see stageMemory). */

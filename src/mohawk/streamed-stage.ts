@@ -132,6 +132,10 @@ export class StreamedStageStep {
   private queue: { ids: Uint32Array; lr: number; resolve: (r: StepResult) => void; reject: (e: unknown) => void }[] = [];
   private running: Promise<void> = Promise.resolve();
   private readonly owned: GPUBuffer[] = [];
+  /** Every buffer made while the step was built (Gpu.collect). */
+  private readonly held: ReturnType<Gpu['collect']>;
+  /** The running window's own ops' buffers. */
+  private windowOps: ReturnType<Gpu['collect']> | null = null;
   private ids: GPUBuffer;
   private embedTables: { table: GPUBuffer; pos: GPUBuffer | null } | null = null;
   private own(b: GPUBuffer): GPUBuffer {
@@ -146,101 +150,112 @@ export class StreamedStageStep {
     private readonly gpu: Gpu,
     a: StreamedStageStepArgs,
   ) {
-    const { stage, teacher, spec, student, options: o } = a;
-    this.stage = stage;
-    this.teacher = teacher;
-    this.spec = spec;
-    this.student = student;
-    this.o = o;
-    this.t = a.startAt ?? 0;
-    const c = (this.c = teacher.config);
-    const { batch, L, accumulate } = o;
-    const rows = (this.rows = batch * L);
-    const io = { batch, L };
-    const d = c.dModel;
-    this.mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
-    if (this.mixerLayers.length === 0) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
-    const own = (b: GPUBuffer) => this.own(b);
+    // Every buffer the step makes while it is built, its kernels' own scratch included (the SSD
+    // kernels', the conv's partials, the ops' parameters), is freed by release(): the next stage must
+    // not hold this one's (stage 2 on the H200 held 0.03-0.09 GiB of stage 1's SSD-matrix scratch).
+    this.held = gpu.collect();
+    try {
+      const { stage, teacher, spec, student, options: o } = a;
+      this.stage = stage;
+      this.teacher = teacher;
+      this.spec = spec;
+      this.student = student;
+      this.o = o;
+      this.t = a.startAt ?? 0;
+      const c = (this.c = teacher.config);
+      const { batch, L, accumulate } = o;
+      const rows = (this.rows = batch * L);
+      const io = { batch, L };
+      const d = c.dModel;
+      this.mixerLayers = [...Array(c.layers).keys()].filter((l) => !spec.attentionLayers.includes(l));
+      if (this.mixerLayers.length === 0) throw new Error(`stage ${stage} has nothing to train: every layer keeps its attention`);
+      const own = (b: GPUBuffer) => this.own(b);
 
-    // The teacher's slot: layer 0's tensors give the shapes and precisions every layer shares.
-    for (const t of teacher.source.tensors) {
-      const m = /^layers\.0\.(.+)$/.exec(t.name);
-      if (!m) continue;
-      const label = `streamed teacher ${m[1]}`;
-      const count = t.shape.reduce((a, b) => a * b, 1);
-      const packed = keepsCheckpointPrecision(t, teacher.precision);
-      this.teacherSlot.set(m[1]!, own(packed ? gpu.packedBuffer(count, t.dtype === 'BF16' ? 'bf16' : 'f16', label) : gpu.buffer(gpuBytes(t, teacher.precision), label)));
-    }
-    this.ids = own(gpu.buffer(0, 'streamed ids'));
-
-    // The student's slot, laid out like one layer's mixer inside the full layout (FlatParams aligns
-    // every tensor the same way, so a layer's mixer is one contiguous range of the flat layout).
-    const shapes = mixerParamShapes(spec.mixer);
-    const names = [...shapes.keys()];
-    this.slot = new ParamSet(gpu, shapes, undefined, 'streamed mixer');
-    const layout = 'set' in student ? student.set.layout : student.layout;
-    for (const l of this.mixerLayers) {
-      const b = layout.get(`layers.${l}.mixer.${names[0]}`).offset;
-      for (const n of names) {
-        if (layout.get(`layers.${l}.mixer.${n}`).offset - b !== this.slot.layout.get(n).offset) throw new Error(`layer ${l}'s mixer is not laid out like the streaming slot`);
+      // The teacher's slot: layer 0's tensors give the shapes and precisions every layer shares.
+      for (const t of teacher.source.tensors) {
+        const m = /^layers\.0\.(.+)$/.exec(t.name);
+        if (!m) continue;
+        const label = `streamed teacher ${m[1]}`;
+        const count = t.shape.reduce((a, b) => a * b, 1);
+        const packed = keepsCheckpointPrecision(t, teacher.precision);
+        this.teacherSlot.set(m[1]!, own(packed ? gpu.packedBuffer(count, t.dtype === 'BF16' ? 'bf16' : 'f16', label) : gpu.buffer(gpuBytes(t, teacher.precision), label)));
       }
-      this.base.set(l, b);
-    }
-    this.slotM = this.slot.buffers('streamed adam m').map(own);
-    this.slotV = this.slot.buffers('streamed adam v').map(own);
-    const trained = trainedBy(stage, o.freezeMlp);
-    this.slot.trainOnly((n) => trained(`layers.${this.mixerLayers[0]}.mixer.${n}`));
-    const largest = Math.max(...this.slot.chunks.map((ch) => ch.size));
-    for (let j = 0; j < ('set' in student ? 0 : 2); j++) {
-      this.staging.push(own(gpu.createBuffer({ size: Math.max(16, largest * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
-    }
+      this.ids = own(gpu.buffer(0, 'streamed ids'));
 
-    const perStep = accumulate * rows * d * 4;
-    this.window = streamWindowSteps(perStep, a.windowBytes ?? STREAM_WINDOW_BYTES);
-    this.residuals = own(gpu.buffer(this.window * perStep, 'streamed residuals'));
-    this.x = own(gpu.buffer(rows * d * 4, 'streamed block input'));
-    this.next = own(gpu.buffer(rows * d * 4, 'streamed block output'));
-    this.lossSum = own(gpu.zeros(1, 'stage loss sum'));
-    this.lossOne = own(gpu.buffer(4, 'stage loss'));
-    // The objective reports into layer 0's slot whichever layer runs (see below).
-    this.layerLoss = own(gpu.zeros(64, 'stage loss of the layer in the slot'));
-    this.stepLoss = own(gpu.zeros(this.window * c.layers * 64, 'streamed loss per step and layer'));
-    this.stepNorms = own(gpu.zeros(this.window * c.layers * 64, 'streamed grad norm per step and layer'));
-    if (stage === 2) {
-      this.attnNorm = own(gpu.zeros(64, 'attention norm of the layer in the slot'));
-      this.stepAttnNorm = own(gpu.zeros(this.window * c.layers * 64, 'streamed attention norm per step and layer'));
-    }
+      // The student's slot, laid out like one layer's mixer inside the full layout (FlatParams aligns
+      // every tensor the same way, so a layer's mixer is one contiguous range of the flat layout).
+      const shapes = mixerParamShapes(spec.mixer);
+      const names = [...shapes.keys()];
+      this.slot = new ParamSet(gpu, shapes, undefined, 'streamed mixer');
+      const layout = 'set' in student ? student.set.layout : student.layout;
+      for (const l of this.mixerLayers) {
+        const b = layout.get(`layers.${l}.mixer.${names[0]}`).offset;
+        for (const n of names) {
+          if (layout.get(`layers.${l}.mixer.${n}`).offset - b !== this.slot.layout.get(n).offset) throw new Error(`layer ${l}'s mixer is not laid out like the streaming slot`);
+        }
+        this.base.set(l, b);
+      }
+      this.slotM = this.slot.buffers('streamed adam m').map(own);
+      this.slotV = this.slot.buffers('streamed adam v').map(own);
+      const trained = trainedBy(stage, o.freezeMlp);
+      this.slot.trainOnly((n) => trained(`layers.${this.mixerLayers[0]}.mixer.${n}`));
+      const largest = Math.max(...this.slot.chunks.map((ch) => ch.size));
+      for (let j = 0; j < ('set' in student ? 0 : 2); j++) {
+        this.staging.push(own(gpu.createBuffer({ size: Math.max(16, largest * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'streamed copy-back' })));
+      }
 
-    const acts = (this.acts = new Activations(gpu, false));
-    const slot = this.slot;
-    this.mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => slot.get(n), g: (n) => slot.grad(n) });
-    const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss, attnNorm: this.attnNorm ?? undefined };
-    this.objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: this.mixerLayers.length });
-    // Built once per kind of layer and run for every layer of the kind: the slot's buffers are the same
-    // whichever layer is in it, layers share their activations (by name), and kernels that make
-    // scratch buffers make them per op list. The objective reports into layer 0's loss slot and
-    // distance region, which are copied out per layer and step.
-    const firstOfKind = new Map<string, number>();
-    for (let l = 0; l < c.layers; l++) {
-      const key = JSON.stringify(layerAttention(c, l));
-      if (!firstOfKind.has(key)) firstOfKind.set(key, l);
-      this.kindOf.push(firstOfKind.get(key)!);
+      const perStep = accumulate * rows * d * 4;
+      this.window = streamWindowSteps(perStep, a.windowBytes ?? STREAM_WINDOW_BYTES);
+      this.residuals = own(gpu.buffer(this.window * perStep, 'streamed residuals'));
+      this.x = own(gpu.buffer(rows * d * 4, 'streamed block input'));
+      this.next = own(gpu.buffer(rows * d * 4, 'streamed block output'));
+      this.lossSum = own(gpu.zeros(1, 'stage loss sum'));
+      this.lossOne = own(gpu.buffer(4, 'stage loss'));
+      // The objective reports into layer 0's slot whichever layer runs (see below).
+      this.layerLoss = own(gpu.zeros(64, 'stage loss of the layer in the slot'));
+      this.stepLoss = own(gpu.zeros(this.window * c.layers * 64, 'streamed loss per step and layer'));
+      this.stepNorms = own(gpu.zeros(this.window * c.layers * 64, 'streamed grad norm per step and layer'));
+      if (stage === 2) {
+        this.attnNorm = own(gpu.zeros(64, 'attention norm of the layer in the slot'));
+        this.stepAttnNorm = own(gpu.zeros(this.window * c.layers * 64, 'streamed attention norm per step and layer'));
+      }
+
+      const acts = (this.acts = new Activations(gpu, false));
+      const slot = this.slot;
+      this.mixer = new MambaMixer(gpu, spec.mixer, io, { w: (n) => slot.get(n), g: (n) => slot.grad(n) });
+      const sinks = { lossSum: this.lossSum, lossOne: this.lossOne, layerLoss: this.layerLoss, attnNorm: this.attnNorm ?? undefined };
+      this.objective = new LayerObjective(gpu, { stage, c, spec, options: o, sinks, mixerLayers: this.mixerLayers.length });
+      // Built once per kind of layer and run for every layer of the kind: the slot's buffers are the same
+      // whichever layer is in it, layers share their activations (by name), and kernels that make
+      // scratch buffers make them per op list. The objective reports into layer 0's loss slot and
+      // distance region, which are copied out per layer and step.
+      const firstOfKind = new Map<string, number>();
+      for (let l = 0; l < c.layers; l++) {
+        const key = JSON.stringify(layerAttention(c, l));
+        if (!firstOfKind.has(key)) firstOfKind.set(key, l);
+        this.kindOf.push(firstOfKind.get(key)!);
+      }
+      for (const k of firstOfKind.values()) {
+        const w = this.teacherWeights(k);
+        const attention = new AttentionMixer(gpu, { c, w, layer: k, io, acts, half: o.teacherHalf === true });
+        const mlp = new Mlp(gpu, { c, w, layer: k, io, acts });
+        const block = blockForward(gpu, { c, weights: w, layer: k, rows, acts, mixer: attention, mlp, x: this.x, next: this.next });
+        this.blockOps.set(k, block.ops);
+        this.objectiveOps.set(k, this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D')));
+      }
+      this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
+      this.opt = adamwChunks(gpu, {
+        chunks: slot.optimizerChunks(this.slotM, this.slotV),
+        config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm / Math.sqrt(this.mixerLayers.length) },
+      });
+      const average = accumulate > 1 ? slot.chunks.flatMap((ch, k) => scale(gpu, { y: slot.grads[k]!, n: ch.size, alpha: 1 / accumulate })) : [];
+      this.update = [...average, ...this.opt.ops];
+    } catch (e) {
+      for (const b of new Set(this.owned)) b.destroy();
+      this.held.free();
+      throw e;
     }
-    for (const k of firstOfKind.values()) {
-      const w = this.teacherWeights(k);
-      const attention = new AttentionMixer(gpu, { c, w, layer: k, io, acts, half: o.teacherHalf === true });
-      const mlp = new Mlp(gpu, { c, w, layer: k, io, acts });
-      const block = blockForward(gpu, { c, weights: w, layer: k, rows, acts, mixer: attention, mlp, x: this.x, next: this.next });
-      this.blockOps.set(k, block.ops);
-      this.objectiveOps.set(k, this.objective.ops(0, { attention, normed: block.u, mixed: block.a }, this.mixer, slot.get('D')));
-    }
-    this.stepDist = this.objective.dist ? own(gpu.buffer(this.window * c.layers * this.objective.distStride * 4, 'streamed distances per step')) : null;
-    this.opt = adamwChunks(gpu, {
-      chunks: slot.optimizerChunks(this.slotM, this.slotV),
-      config: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm / Math.sqrt(this.mixerLayers.length) },
-    });
-    const average = accumulate > 1 ? slot.chunks.flatMap((ch, k) => scale(gpu, { y: slot.grads[k]!, n: ch.size, alpha: 1 / accumulate })) : [];
-    this.update = [...average, ...this.opt.ops];
+    this.held.stop();
   }
 
   /** Layer l's canonical names, bound to the teacher's slot. */
@@ -323,9 +338,14 @@ export class StreamedStageStep {
     }
     gpu.write(this.ids, ids);
     const { table, pos } = await this.tables();
+    // The window's own ops (its ids' embedding) keep their parameters in GPU buffers: freed when the
+    // window is done, or by release() after a window that failed.
+    this.windowOps?.free();
+    const made = (this.windowOps = gpu.collect());
     const embed = embedding(gpu, { ids: this.ids, table, out: this.residuals, tokens: ids.length, d: c.dModel, vocab: c.vocab, pos: pos ? { table: pos, L: this.o.L } : undefined });
     // As the decoder does: gemma3's √d scales the embedding (its own kernel, so the rounding is the same).
     if (c.embedScale !== 1) embed.push(...scale(gpu, { y: this.residuals, n: ids.length * c.dModel, alpha: c.embedScale }));
+    made.stop();
     const distBytes = this.objective.distStride * 4;
     const backs: Promise<void>[] = [];
     let j = 0;
@@ -426,6 +446,8 @@ export class StreamedStageStep {
     s.submit();
     const [loss, norms, dist, attn] = await Promise.all(reads);
     await Promise.all(backs);
+    made.free();
+    this.windowOps = null;
     const per = 1 / this.mixerLayers.length;
     return steps.map((_, k) => {
       let sum = 0;
@@ -463,5 +485,7 @@ export class StreamedStageStep {
     this.mixer.release();
     this.slot.release();
     for (const b of new Set(this.owned)) b.destroy();
+    this.held.free();
+    this.windowOps?.free();
   }
 }

@@ -7,6 +7,7 @@ import { FIELD_FLAG } from '../../src/cli/commands/distill';
 import { parseConfig } from '../../src/io/config';
 import { DEFAULT_PLAN, PlanError, RECOMPUTE_ABOVE_BYTES, estimateMemory, overMemory, recomputes, stageMemory, validatePlan, type DistillPlan, type PlanContext } from '../../src/mohawk/plan';
 import { TEACHER_DIR } from '../helpers/data';
+import { LLAMA_32_1B, PHI_15 } from '../helpers/real-shapes';
 
 const config = parseConfig(JSON.parse(readFileSync(join(TEACHER_DIR, 'config.json'), 'utf8')));
 const ctx = { teacher: { config, parameters: 260_000 }, trainTokens: 100_000, limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 } };
@@ -85,18 +86,7 @@ describe('validatePlan', () => {
   });
 });
 
-// The shapes BENCHMARKS.md measures (scripts/bench/shaped_teacher.py: the published config.json of
-// each model), teachers in bf16.
-const PHI_15 = parseConfig({
-  model_type: 'phi', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 24, num_attention_heads: 32, num_key_value_heads: 32,
-  partial_rotary_factor: 0.5, rope_theta: 10000, max_position_embeddings: 2048, vocab_size: 51200, hidden_act: 'gelu_new', layer_norm_eps: 1e-5, tie_word_embeddings: false,
-});
-const LLAMA_32_1B = parseConfig({
-  model_type: 'llama', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64,
-  max_position_embeddings: 131072, rope_theta: 500000, rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
-  vocab_size: 128256, hidden_act: 'silu', rms_norm_eps: 1e-5, tie_word_embeddings: true, attention_bias: false, mlp_bias: false,
-});
-const REAL = { 'Phi-1.5': { config: PHI_15, parameters: 1_418_270_720 }, 'Llama-3.2-1B': { config: LLAMA_32_1B, parameters: 1_235_814_400 } };
+const REAL = { 'Phi-1.5': PHI_15, 'Llama-3.2-1B': LLAMA_32_1B };
 
 describe("the teacher's attention in f16", () => {
   it('is refused by its flag where the adapter has no shader-f16, taken where it has, and checked when unknown only by value', () => {
