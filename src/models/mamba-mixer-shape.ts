@@ -55,6 +55,18 @@ export function mixerDims(s: MixerShape): MixerDims {
   return { p: s.dInner / s.nV, gN, convCh, proj: convCh + s.dInner + s.nV, bOff: s.dInner, cOff: s.dInner + gN, zOff: convCh, aOff: convCh + s.dInner };
 }
 
+/**
+ * Whether stage 1's rows of in_proj and channels of the conv (B, C, A_log) start on storage-binding
+ * boundaries (`align` bytes) relative to their tensors and buffers, so that MambaMixer.matrixForward
+ * `only` computes those alone; `rows` tokens (batch·L) of B, C then A_log share one buffer. The
+ * mixer checks the real offsets again (its tensors' own placement); plans estimate with this.
+ */
+export function stage1Narrow(s: MixerShape, rows: number, align = 256): boolean {
+  const m = mixerDims(s);
+  const floatOffsets = [s.dInner * s.d, m.aOff * s.d, s.dInner * MIXER_CONV_K, s.dInner, rows * 2 * m.gN];
+  return floatOffsets.every((f) => (f * 4) % align === 0);
+}
+
 /** The SSD chunk for sequences of L tokens: the configured one, no longer than L. */
 export function mixerChunk(s: MixerShape, L: number): number {
   return Math.min(s.chunk ?? MIXER_DEFAULT_CHUNK, L);

@@ -388,8 +388,6 @@ export class MambaMixer {
     this.checkRows('matrixBackward', 'dC', g.dC, m.gN);
     this.checkRows('matrixBackward', 'da', g.da, s.nV);
     if (slice(g.dD).size < s.nV * 4) throw new Error(`MambaMixer.matrixBackward (nV=${s.nV}): dD holds ${slice(g.dD).size} bytes, needs ${s.nV * 4}`);
-    // Zero-filled once; nothing ever writes their x (and z) columns, so those stay zero.
-    const sc = (this.matrixScratch ??= { dxBC: this.own(gpu.zeros(rows * m.convCh, 'mixer stage-1 d conv output')), dZin: this.own(gpu.zeros(rows * m.proj, 'mixer stage-1 d in_proj output')) });
     const ops: Op[] = [];
     const gD = P.g('D');
     if (gD) ops.push(...axpy(gpu, { x: g.dD, y: gD, n: s.nV }));
@@ -397,6 +395,8 @@ export class MambaMixer {
     const conv = this.convGrads();
     if (!gInW && conv.frozen) return ops;
     if (this.narrowed) return [...ops, ...this.narrowBackward(g)];
+    // Zero-filled once; nothing ever writes their x (and z) columns, so those stay zero.
+    const sc = (this.matrixScratch ??= { dxBC: this.own(gpu.zeros(rows * m.convCh, 'mixer stage-1 d conv output')), dZin: this.own(gpu.zeros(rows * m.proj, 'mixer stage-1 d in_proj output')) });
     ops.push(
       ...this.scatter(g.dB, sc.dxBC, m.convCh, m.bOff, m.gN),
       ...this.scatter(g.dC, sc.dxBC, m.convCh, m.cOff, m.gN),

@@ -4,7 +4,7 @@
 // what a step holds on small models, and to what the H200 measured at real shapes.
 import type { ArchConfig } from '../io/config';
 import { pickMatmulPlan } from '../kernels/matmul';
-import { MIXER_CONV_K, mixerChunk, mixerDims, mixerParamShapes, type MixerShape } from '../models/mamba-mixer-shape';
+import { MIXER_CONV_K, mixerChunk, mixerDims, mixerParamShapes, stage1Narrow, type MixerShape } from '../models/mamba-mixer-shape';
 import { FlatParams } from '../models/params';
 
 export interface StreamedStageShape {
@@ -59,8 +59,10 @@ export function streamedStageBytes(s: StreamedStageShape): number {
   let perRow = 2 * d + block + attention + state + convParts;
   if (stage === 1) {
     // The teacher's attention matrices, the SSD matrices and their gradient (batch × heads × L² each),
-    // the gradients of B, C and a, and matrixBackward's zero-filled conv-output and in_proj-output gradients.
-    perRow += 3 * c.heads * L + 2 * m.gN + h + m.convCh + m.proj;
+    // the gradients of B, C and a, and matrixBackward's conv-output and in_proj-output gradients: of
+    // the B, C and A_log rows alone where stage 1 computes only those (stage1Narrow), else
+    // zero-filled full-width ones.
+    perRow += 3 * c.heads * L + 2 * m.gN + h + (stage1Narrow(mx, rows) ? 4 * m.gN + h : m.convCh + m.proj);
     // ssdMatrixBackward's scratch per (sequence, head): the a-gradient partials over 64-token tiles
     // and the segment sums (forward and backward), and dB and dC per head before the group sum.
     const Lp = Math.ceil(L / 64) * 64;
@@ -100,9 +102,11 @@ export function splitKBytes(s: StreamedStageShape): number {
     [rows, d, q, false, true, false],
     [rows, c.intermediate, d, false, true, false],
     [rows, d, c.intermediate, false, true, false],
-    [rows, proj, d, false, true, false],
-    [proj, d, rows, true, false, true],
   ];
+  // Stage 1 applies and differentiates in_proj's B, C and A_log rows alone where their views align.
+  const bc = 2 * mixerDims(mx).gN;
+  if (stage === 1 && stage1Narrow(mx, rows)) gemms.push([rows, bc, d, false, true, false], [rows, mx.nV, d, false, true, false], [bc, d, rows, true, false, true], [mx.nV, d, rows, true, false, true]);
+  else gemms.push([rows, proj, d, false, true, false], [proj, d, rows, true, false, true]);
   if (stage === 2) gemms.push([rows, d, mx.dInner, false, true, false], [d, mx.dInner, rows, true, false, true], [rows, mx.dInner, d, false, false, false]);
   let most = 0;
   for (const [M, N, K, transA, transB, accumulate] of gemms) {
