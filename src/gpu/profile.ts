@@ -49,11 +49,6 @@ export class OpProfiler {
     const sum = all.reduce((a, t) => a + t.ms, 0);
     return all.map((t) => ({ ...t, share: sum > 0 ? t.ms / sum : 0 })).sort((a, b) => b.ms - a.ms);
   }
-
-  reset(): void {
-    this.totals.clear();
-    this.untimed = 0;
-  }
 }
 
 /** One step's timestamps: a query pair per op, resolved and read back after the step is submitted. */

@@ -173,14 +173,7 @@ export class SafetensorsFile implements TensorStore {
   async readF32Range(name: string, from: number, count: number): Promise<Float32Array> {
     const t = this.info(name);
     if (t.dtype !== 'F32') throw new SafetensorsError(`${this.source.name}: tensor "${name}" is ${t.dtype}, not F32`);
-    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(count) && from >= 0 && count >= 0 && t.begin + 4 * (from + count) <= t.end)) {
-      throw new SafetensorsError(`${this.source.name}: values ${from}..${from + count} are outside tensor "${name}"`);
-    }
-    const bytes = await readExact(this.source, t.begin + 4 * from, 4 * count, `tensor "${name}"`);
-    // A copy: the bytes need not be 4-aligned in the buffer they came in.
-    const out = new Float32Array(count);
-    new Uint8Array(out.buffer).set(bytes);
-    return out;
+    return (await this.readRawRange(name, from, count)).data as Float32Array;
   }
 
   /** Reads one tensor in the precision the file stores it. */

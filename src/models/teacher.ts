@@ -222,47 +222,25 @@ export async function* rawPieces(t: CanonicalTensor, piece = FLAT_PIECE): AsyncG
 
 /** tensorPieces: rawPieces widened to f32 a piece at a time. */
 export async function* tensorPieces(t: CanonicalTensor, piece = FLAT_PIECE): AsyncGenerator<{ at: number; values: Float32Array }> {
-  if (!t.readRawRange) {
-    yield { at: 0, values: await t.read() };
-    return;
-  }
   for await (const { at, raw } of rawPieces(t, piece)) yield { at, values: rawToF32(raw) };
 }
 
-/** One tensor on the GPU in `precision`, written a piece at a time (rawPieces) when it is large. */
+/** One tensor on the GPU in `precision`, written as rawPieces reads it (a piece at a time when it is large). */
 export async function uploadTensor(gpu: Gpu, t: CanonicalTensor, precision: WeightPrecision, into?: GPUBuffer, piece = FLAT_PIECE): Promise<GPUBuffer> {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  if (t.readRawRange && n > piece) {
-    const keep = keepsCheckpointPrecision(t, precision);
-    const buf = into ?? (keep ? gpu.packedBuffer(n, t.dtype === 'BF16' ? 'bf16' : 'f16', t.name) : gpu.buffer(n * 4, t.name));
-    try {
-      for await (const { at, raw } of rawPieces(t, piece)) {
-        if (!keep) gpu.write(buf, rawToF32(raw), at * 4);
-        else if (raw.dtype === 'F32') throw new Error(`tensor ${t.name}: the checkpoint said ${t.dtype} but gave f32 values`);
-        else gpu.writePacked(buf, raw.data, at * 2);
-      }
-    } catch (e) {
-      if (!into) buf.destroy();
-      throw e;
+  const keep = keepsCheckpointPrecision(t, precision);
+  const buf = into ?? (keep ? gpu.packedBuffer(n, t.dtype === 'BF16' ? 'bf16' : 'f16', t.name) : gpu.buffer(n * 4, t.name));
+  try {
+    for await (const { at, raw } of rawPieces(t, piece)) {
+      if (!keep) gpu.write(buf, rawToF32(raw), at * 4);
+      else if (raw.dtype === 'F32') throw new Error(`tensor ${t.name}: the checkpoint said ${t.dtype} but gave f32 values`);
+      else gpu.writePacked(buf, raw.data, at * 2);
     }
-    return buf;
+  } catch (e) {
+    if (!into) buf.destroy();
+    throw e;
   }
-  if (keepsCheckpointPrecision(t, precision)) {
-    const raw = await t.readRaw();
-    if (raw.dtype === 'F32') throw new Error(`tensor ${t.name}: the checkpoint said ${t.dtype} but gave f32 values`);
-    const dtype = raw.dtype === 'BF16' ? 'bf16' : 'f16';
-    if (into) {
-      gpu.writePacked(into, raw.data);
-      return into;
-    }
-    return gpu.uploadPacked(raw.data, dtype, t.name);
-  }
-  const data = await t.read();
-  if (into) {
-    gpu.write(into, data);
-    return into;
-  }
-  return gpu.upload(data, t.name);
+  return buf;
 }
 
 /**

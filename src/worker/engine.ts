@@ -297,12 +297,17 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
       (err: unknown) => {
         if (this.corpus !== c) return;
         this.corpus = null;
-        const message = err instanceof Error ? err.message : String(err);
-        this.status(`corpus ${c.name} refused while tokenizing: ${message}`, 'error');
-        const kind = err instanceof CorpusError ? err.kind : 'refused';
-        this.emit({ type: 'corpus', corpus: null, refusal: { ok: false, kind, message, ...(err instanceof CorpusError && err.columns ? { columns: err.columns } : {}) } });
+        this.refuseCorpus(c, err);
       },
     );
+  }
+
+  /** Says a corpus was refused while tokenizing, and hands the card its refusal. */
+  private refuseCorpus(c: CorpusChoice, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.status(`corpus ${c.name} refused while tokenizing: ${message}`, 'error');
+    const kind = err instanceof CorpusError ? err.kind : 'refused';
+    this.emit({ type: 'corpus', corpus: null, refusal: { ok: false, kind, message, ...(err instanceof CorpusError && err.columns ? { columns: err.columns } : {}) } });
   }
 
   /** Opens `corpus`'s token store under `teacher` (tokenizing it, or reusing an earlier tokenization) as this.tokenized. */
@@ -354,10 +359,7 @@ export class Engine implements EngineApi, DistillApi, MixerLabApi {
           // Nothing of a refused corpus stays (a run on it stops itself, with a checkpoint): the built-in one is the corpus again.
           this.tokenized = null;
           if (this.corpus === corpus) this.corpus = null;
-          const message = err instanceof Error ? err.message : String(err);
-          this.status(`corpus ${corpus.name} refused while tokenizing: ${message}`, 'error');
-          const kind = err instanceof CorpusError ? err.kind : 'refused';
-          this.emit({ type: 'corpus', corpus: null, refusal: { ok: false, kind, message, ...(err instanceof CorpusError && err.columns ? { columns: err.columns } : {}) } });
+          this.refuseCorpus(corpus, err);
         },
       );
     }
