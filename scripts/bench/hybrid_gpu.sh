@@ -28,6 +28,8 @@
 # (student initialisation and batch order), TSEED (default 0) the teacher's training seed; results then go
 # under $OUT/hybrid-l$LAYERS-t$TSEED-s$SEED. scripts/bench/hybrid_seeds.sh runs several and summarises them.
 # QUICK=1 runs only auto:1, auto:2 and the evenly spaced single and pair (4 students, about 30 s).
+# METHODS (default "sets") lists the advisor methods (--advisor-method) the auto runs use: "sets greedy"
+# runs auto-1 and auto-2 with sets and auto-1-greedy and auto-2-greedy with greedy, the fixed choices once.
 set -u
 LAYERS=${LAYERS:-6}
 SEED=${SEED:-1}
@@ -65,8 +67,11 @@ distill() {  # distill NAME --attention-layers ...: one student of the same plan
 if [ ! -f "$teacher/model.safetensors" ]; then
   run teacher python3 scripts/bench/small_teacher.py --out "$teacher" --corpus "$corpus" --layers "$LAYERS" --steps "$TSTEPS" --seed "$TSEED"
 fi
-distill auto-1 --attention-layers auto:1
-distill auto-2 --attention-layers auto:2
+for m in ${METHODS:-sets}; do
+  if [ "$m" = sets ]; then sfx=; else sfx=-$m; fi
+  distill "auto-1$sfx" --attention-layers auto:1 --advisor-method "$m"
+  distill "auto-2$sfx" --attention-layers auto:2 --advisor-method "$m"
+done
 if [ "${QUICK:-0}" = 1 ]; then
   mid=$(python3 scripts/bench/hybrid_summary.py --even "$LAYERS" 1)
   pair=$(python3 scripts/bench/hybrid_summary.py --even "$LAYERS" 2)

@@ -7,11 +7,16 @@
 #
 #   CONFIGS="8:0:2 8:0:3 8:1:1" bash scripts/bench/hybrid_seeds.sh
 #   QUICK=1 CONFIGS=…   only the auto runs and evenly spaced placement (about 30 s a configuration)
+#   METHODS="sets greedy" both advisor methods' auto runs (hybrid_gpu.sh), one table row each
+#
+# The teachers it trains go to teachers.tgz beside seeds.md (a few MB); TEACHERS=FILE unpacks such an
+# archive into /tmp first, so that a later call compares on the same teachers without training them.
 set -u
 base=${OUT:-bench-out}
 configs=${CONFIGS:-8:0:2 8:0:3 8:1:1}
 specs=()
 dirs=()
+[ -n "${TEACHERS:-}" ] && tar xzf "$TEACHERS" -C /tmp
 for c in $configs; do
   IFS=: read -r layers tseed seed <<< "$c"
   LAYERS=$layers TSEED=$tseed SEED=$seed bash "$(dirname "$0")/hybrid_gpu.sh" > /dev/null
@@ -22,5 +27,6 @@ for c in $configs; do
   # (the run tool returns 8 files: this archive is one).
   python3 "$(dirname "$0")/hybrid_summary.py" --across "${specs[@]}" > "$base/seeds.md"
   tar czf "$base/hybrid-seeds.tgz" -C "$base" seeds.md "${dirs[@]}"
+  (cd /tmp && tar czf "$base/teachers.tgz" hybrid-teacher-*)
 done
 cat "$base/seeds.md"

@@ -6,7 +6,8 @@
     python3 scripts/bench/hybrid_summary.py --across DIR:L ...  # one row per run of hybrid_gpu.sh (seeds.md)
     python3 scripts/bench/hybrid_summary.py --even L K          # evenly spaced placement of K of L layers
 
-DIR holds NAME.jsonl per run (auto-1, auto-2, single-l, pair-i-j): the step lines, the advisor's line
+DIR holds NAME.jsonl per run (auto-1, auto-2, single-l, pair-i-j; auto-1-greedy and auto-2-greedy with
+METHODS="sets greedy"): the step lines, the advisor's line
 ({"attention_layers", "hybrid_advisor"}) of the auto runs and the final {"done", "held_out"} line.
 """
 import argparse
@@ -161,24 +162,29 @@ def verdict_numbers(d, L, auto, k):
 
 def across(specs):
     """One row per hybrid_gpu.sh run: auto's margin over the worst choice and over evenly spaced, K = 1 and 2."""
-    out = ['| run | K | auto NLL | worst | evenly spaced | auto − worst | auto − evenly spaced |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |']
-    margins = {1: [], 2: []}
+    out = ['| run | method | K | kept | auto NLL | worst | evenly spaced | auto − worst | auto − evenly spaced |', '| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |']
+    margins = {}
     for spec in specs:
         d, L = spec.rsplit(':', 1)
-        for k in (1, 2):
-            a, w, ev = verdict_numbers(d, int(L), f'auto-{k}', k)
-            f = lambda v: '—' if v is None else f'{v:.4f}'
-            dw = None if a is None or w is None else a - w
-            de = None if a is None or ev is None else a - ev
-            if de is not None:
-                margins[k].append(de)
-            out.append(f'| {os.path.basename(d.rstrip("/"))} | {k} | {f(a)} | {f(w)} | {f(ev)} | {"—" if dw is None else f"{dw:+.4f}"} | {"—" if de is None else f"{de:+.4f}"} |')
+        for method, sfx in (('sets', ''), ('greedy', '-greedy')):
+            for k in (1, 2):
+                auto = f'auto-{k}{sfx}'
+                if sfx and not lines(os.path.join(d, f'{auto}.jsonl')):
+                    continue
+                a, w, ev = verdict_numbers(d, int(L), auto, k)
+                adv = result(os.path.join(d, f'{auto}.jsonl'))[2]
+                kept = ', '.join(map(str, adv['attention_layers'])) if adv else '—'
+                f = lambda v: '—' if v is None else f'{v:.4f}'
+                dw = None if a is None or w is None else a - w
+                de = None if a is None or ev is None else a - ev
+                if de is not None:
+                    margins.setdefault((method, k), []).append(de)
+                out.append(f'| {os.path.basename(d.rstrip("/"))} | {method} | {k} | {kept} | {f(a)} | {f(w)} | {f(ev)} | {"—" if dw is None else f"{dw:+.4f}"} | {"—" if de is None else f"{de:+.4f}"} |')
     out.append('')
-    for k, m in margins.items():
-        if m:
-            mean = sum(m) / len(m)
-            out.append(f'- auto:{k} against evenly spaced over {len(m)} runs: mean {mean:+.4f} nats (negative = auto lower), '
-                       f'auto at or below it in {sum(1 for x in m if x <= 0)}, behind in {sum(1 for x in m if x > 0)}')
+    for (method, k), m in margins.items():
+        mean = sum(m) / len(m)
+        out.append(f'- auto:{k} ({method}) against evenly spaced over {len(m)} runs: mean {mean:+.4f} nats (negative = auto lower), '
+                   f'auto at or below it in {sum(1 for x in m if x <= 0)}, behind in {sum(1 for x in m if x > 0)}')
     return '\n'.join(out)
 
 

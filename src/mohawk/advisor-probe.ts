@@ -5,17 +5,13 @@
 // re-laid out with its layers as the teacher's attention, on the same batches (a fresh sampler on the
 // plan's seed), one copy on the GPU at a time while the run's own student waits on the host.
 import type { Gpu } from '../gpu/runtime';
-import { studentKl } from './advisor-evidence';
+import { meanKl } from '../models/evaluate';
+import { restoredModel, studentKl } from './advisor-evidence';
 import { Distiller } from './distiller';
-import { candidateSets, type AdvisorEvidence, type LayerCandidate, type ProbedCandidate } from './hybrid-advisor';
-import { stepsPerStage, tokensPerStep, type DistillPlan } from './plan';
+import { candidateSets, PROBE3_SHARE, WARM_SHARE, type AdvisorEvidence, type LayerCandidate, type ProbedCandidate } from './hybrid-advisor';
 
-/**
- * Each candidate's probe trains this share of the plan's stage-3 steps: enough for stage 3 to start
- * repairing what the mixers got wrong around the kept layers, so that the candidates part ways, at a
- * cost of 4 × 3% of stage 3 with four candidates. The probe's tokens come on top of the plan's.
- */
-export const PROBE3_SHARE = 0.03;
+export { PROBE3_SHARE, WARM_SHARE };
+import { stepsPerStage, tokensPerStep, type DistillPlan } from './plan';
 
 /** Each probe trains at least this many steps (never more than the plan's stage 3): a step or two says little past the warmup. */
 export const PROBE3_MIN_STEPS = 4;
@@ -93,4 +89,115 @@ export async function probeSets(gpu: Gpu, d: Distiller, sets: readonly LayerCand
     }
   }
   return probed;
+}
+
+// The warm probe, after Li et al., "Distilling to Hybrid Attention Models via KL-Guided Layer
+// Selection" (ICLR 2026): a layer's worth is measured on a student that end-to-end training has
+// already worked on, not on the stage-2 student, whose early layers' errors compound through every
+// later one (so restoring layer 0 always looked best there) and which stage 3 then repairs. A copy of
+// the stage-2 student, every layer still a mixer, trains WARM_SHARE of the plan's stage 3; then layers
+// are restored to the teacher's attention greedily, each round the one whose restoration lowers that
+// student's held-out KL the most. Restoring costs evaluations only, so the candidate sets the scores
+// propose are measured on the same student too, and the lowest KL of them all is kept.
+
+/** The warm probe trains at least this many steps (never more than the plan's stage 3). */
+export const WARM_MIN_STEPS = 8;
+
+/** The plan of the warm probe of `plan`: stage 3 alone, every layer a mixer, WARM_SHARE of its steps (WARM_MIN_STEPS at least, the plan's at most). */
+export function warmPlan(plan: DistillPlan): DistillPlan {
+  const per = tokensPerStep(plan);
+  const steps3 = plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0;
+  const steps = Math.max(1, Math.min(steps3, Math.max(WARM_MIN_STEPS, Math.round(WARM_SHARE * steps3))));
+  return { ...plan, stages: [3], tokens: { 1: 0, 2: 0, 3: steps * per }, attentionLayers: [], attentionAuto: null };
+}
+
+/** Whether the warm probe is worth it for `plan`: its steps within PROBE3_MAX_SHARE of its stage 3. */
+export function warmAffordable(plan: DistillPlan): { ok: boolean; steps: number; of: number } {
+  const of = plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0;
+  const steps = stepsPerStage(warmPlan(plan))[3];
+  return { ok: steps <= PROBE3_MAX_SHARE * of, steps, of };
+}
+
+/** What the warm probe measured on its student: held-out KL with nothing restored, and with each layer alone restored. */
+export interface WarmMeasure {
+  baseKl: number;
+  looKl: number[];
+  /** Training tokens of the warm probe. */
+  tokens: number;
+}
+
+/**
+ * The greedy choice of `k` layers from rounds of KLs: each round the layer of the lowest KL when it is
+ * restored beside those chosen before (ties to the lower layer). `round(chosen)` gives, per layer not in
+ * `chosen`, the KL with `chosen` and that layer restored. Pure: the unit tests hold it to hand-worked rounds.
+ */
+export async function greedyLayers(layers: number, k: number, round: (chosen: readonly number[], rest: readonly number[]) => Promise<number[]>): Promise<{ layers: number[]; kl: number } | null> {
+  const chosen: number[] = [];
+  let kl = Infinity;
+  for (let i = 0; i < k; i++) {
+    const rest = [...Array(layers).keys()].filter((l) => !chosen.includes(l));
+    const kls = await round(chosen, rest);
+    let best = -1;
+    rest.forEach((l, j) => {
+      if (Number.isFinite(kls[j]!) && (best < 0 || kls[j]! < kls[best]!)) best = j;
+    });
+    if (best < 0) return null;
+    chosen.push(rest[best]!);
+    kl = kls[best]!;
+  }
+  return { layers: chosen.sort((a, b) => a - b), kl };
+}
+
+/**
+ * `evidence` with its candidates measured by the warm probe: the greedy set first, then the score's
+ * sets (candidateSets) not already listed, each with the held-out KL of the warm student with that set
+ * restored (its `probeKl`); `warm` holds the probe's leave-one-out KLs. Null when `stop` ended it. `d`'s
+ * student goes to the host and comes out as it went in.
+ */
+export async function warmProbeCandidates(gpu: Gpu, d: Distiller, evidence: AdvisorEvidence, k: number, o: CandidateProbeOptions): Promise<AdvisorEvidence | null> {
+  const progress = o.onProgress ?? (() => {});
+  const plan = warmPlan(d.plan);
+  await d.park();
+  const probe = await Distiller.create(gpu, d.teacher, plan, d.corpus.fresh());
+  try {
+    await probe.restore(d.snapshot());
+    const label = 'hybrid advisor: a short stage 3 with every layer a mixer';
+    await probe.run(
+      {
+        step: (r) => progress(label, r.step, r.steps),
+        waiting: (_s, have, need) => progress(`${label}: waiting for its tokens`, have, need),
+      },
+      { stop: o.stop },
+    );
+    if (o.stop?.()) return null;
+    await probe.resident();
+    const teacher = { config: d.teacher.config, weights: d.teacher.weights };
+    const n = d.teacher.config.layers;
+    // KL of the warm student with each set restored (the first set: none).
+    const kls = async (sets: readonly (readonly number[])[], what: string) =>
+      (await meanKl(gpu, teacher, sets.length, (i) => restoredModel(gpu, teacher, probe.spec, probe.student, sets[i]!), o.docs, (done, total) => progress(`hybrid advisor: held-out KL ${what}`, done, total))).meanKl;
+    let warm: WarmMeasure | null = null;
+    const greedy = await greedyLayers(n, k, async (chosen, rest) => {
+      if (o.stop?.()) return rest.map(() => NaN);
+      const sets = [chosen, ...rest.map((l) => [...chosen, l])];
+      const r = await kls(sets, chosen.length === 0 ? 'with each layer restored' : `with each layer restored beside ${chosen.join(', ')}`);
+      if (chosen.length === 0) {
+        const looKl = Array.from({ length: n }, () => r[0]!);
+        rest.forEach((l, j) => (looKl[l] = r[j + 1]!));
+        warm = { baseKl: r[0]!, looKl, tokens: stepsPerStage(plan)[3] * tokensPerStep(plan) };
+      }
+      return r.slice(1);
+    });
+    if (o.stop?.() || !greedy || !warm) return null;
+    const w: WarmMeasure = warm;
+    const others = candidateSets(evidence, k).filter((c) => c.layers.join() !== greedy.layers.join());
+    const otherKl = others.length > 0 ? await kls(others.map((c) => c.layers), 'of the proposed layer sets') : [];
+    const candidates: ProbedCandidate[] = [
+      { layers: greedy.layers, source: 'greedy', probeKl: greedy.kl },
+      ...others.map((c, i) => ({ ...c, probeKl: Number.isFinite(otherKl[i]!) ? otherKl[i]! : null })),
+    ];
+    return { ...evidence, candidates, warm: w, probe3Tokens: w.tokens, probeTokens: evidence.probeTokens + w.tokens };
+  } finally {
+    await probe.release();
+  }
 }

@@ -20,7 +20,7 @@
 // everywhere) says nothing and drops out, the other then weighing 1. Ties go to the larger relative
 // residual, then the lower layer.
 //
-// The scores do not choose alone. Both kinds are measured on the student as stage 2 left it, and stage 3,
+// The scores do not choose alone (below; advisorMethod 'greedy' is GREEDY_RULE). Both kinds are measured on the student as stage 2 left it, and stage 3,
 // trained end to end, repairs much of what they measure: on the H200 (BENCHMARKS.md, "Hybrid advisor" and
 // after) ρ was nearly flat across layers, the KL gain was always largest at layer 0, whose error every
 // later layer compounds and which stage 3 then repaired (layer 0 was among the worst singles to keep after
@@ -43,10 +43,38 @@ export const SCORE_FORMULA = `score_l = ${KL_WEIGHT} · g_l / Σg + ${1 - KL_WEI
 export const CHOICE_RULE =
   "the layers kept are, of the candidate sets (the score's top K, evenly spaced ⌊(i + ½)·L/K⌋, the top K by ρ_l, the last K layers), the one whose copy of the stage-2 student reached the lowest held-out KL(teacher ‖ student) per token after a short stage 3 on the same batches (probe_kl)";
 
-/** Where a candidate set of layers came from, in candidateSets' order. */
-export type CandidateSource = 'score' | 'evenly spaced' | 'relative residual' | 'last layers';
+/**
+ * The same with advisorMethod 'greedy' (advisor-probe.ts, warmProbeCandidates): one copy of the
+ * stage-2 student, every layer a mixer, trains through a short stage 3; the greedy set restores to
+ * attention, one layer at a time, the layer that lowers that copy's held-out KL the most; the
+ * candidate sets are measured on the same copy with their layers restored, and the lowest KL is kept.
+ */
+export const GREEDY_RULE =
+  "the layers kept are, of the greedy set (from none, add the layer whose restoration to attention most lowers the held-out KL(teacher ‖ student) of a copy of the stage-2 student trained, every layer a mixer, through a short stage 3; K times) and the candidate sets (the score's top K, evenly spaced ⌊(i + ½)·L/K⌋, the top K by ρ_l, the last K layers), the one whose restoration leaves that copy the lowest held-out KL (probe_kl)";
 
-export const CANDIDATE_SOURCES: readonly CandidateSource[] = ['score', 'evenly spaced', 'relative residual', 'last layers'];
+/** The rule that chose among `e`'s candidates, by the probe that measured them. */
+export function choiceRule(e: Pick<AdvisorEvidence, 'warm'>): string {
+  return e.warm ? GREEDY_RULE : CHOICE_RULE;
+}
+
+/**
+ * Each candidate's probe ('sets') trains this share of the plan's stage-3 steps: enough for stage 3 to
+ * start repairing what the mixers got wrong around the kept layers, so that the candidates part ways,
+ * at a cost of 4 × 3% of stage 3 with four candidates. The probe's tokens come on top of the plan's.
+ */
+export const PROBE3_SHARE = 0.03;
+
+/**
+ * The greedy method's one probe trains this share of the plan's stage-3 steps with every layer a mixer:
+ * the same cost as four candidates' probes, each step of it spent on the student the layers are then
+ * restored in. Its tokens come on top of the plan's.
+ */
+export const WARM_SHARE = 0.12;
+
+/** Where a candidate set of layers came from, in candidateSets' order. */
+export type CandidateSource = 'greedy' | 'score' | 'evenly spaced' | 'relative residual' | 'last layers';
+
+export const CANDIDATE_SOURCES: readonly CandidateSource[] = ['greedy', 'score', 'evenly spaced', 'relative residual', 'last layers'];
 
 /** A set of K layers the advisor considers keeping as attention (ascending). */
 export interface LayerCandidate {
@@ -80,6 +108,12 @@ export interface AdvisorEvidence {
   candidates?: ProbedCandidate[];
   /** Training tokens of the stage-3 probes, every candidate's together (counted in `probeTokens` too). */
   probe3Tokens?: number;
+  /**
+   * The warm probe's (advisor-probe.ts): held-out KL of the stage-2 student after a short stage 3 with
+   * every layer a mixer, and with each layer alone restored to attention. Where present, the
+   * candidates' probe KLs were measured on that student with their layers restored, not by training each.
+   */
+  warm?: { baseKl: number; looKl: number[]; tokens: number };
 }
 
 /** The advisor's answer: the K layers kept, each layer's score, and the evidence behind them. */
@@ -213,7 +247,8 @@ export function adviceRecord(a: HybridAdvice): Record<string, unknown> {
     attention_layers: [...a.layers],
     edited: a.layers.join() !== a.chosen.join(),
     scores: [...a.scores],
-    score: probed ? `${SCORE_FORMULA}; ${CHOICE_RULE}` : SCORE_FORMULA,
+    score: probed ? `${SCORE_FORMULA}; ${choiceRule(e)}` : SCORE_FORMULA,
+    method: e.warm ? 'greedy' : probed ? 'sets' : 'score',
     ...(e.candidates ? { candidates: e.candidates.map((c) => ({ attention_layers: [...c.layers], source: c.source, probe_kl: c.probeKl })) } : {}),
     evidence: {
       source: e.source,
@@ -227,6 +262,7 @@ export function adviceRecord(a: HybridAdvice): Record<string, unknown> {
       tokens: e.tokens,
       probe_tokens: e.probeTokens,
       ...(e.probe3Tokens !== undefined ? { probe3_tokens: e.probe3Tokens } : {}),
+      ...(e.warm ? { warm_probe: { held_out_kl: e.warm.baseKl, leave_one_out_kl: [...e.warm.looKl], tokens: e.warm.tokens } } : {}),
     },
   };
 }
@@ -257,6 +293,8 @@ export function adviceFromRecord(r: unknown): HybridAdvice | null {
   if (typeof e.held_out_kl !== 'number' || (e.source !== 'stage 2' && e.source !== 'probe')) return null;
   const candidates = candidatesFromRecord(o.candidates);
   if (candidates === null) return null;
+  const w = e.warm_probe as Record<string, unknown> | undefined;
+  if (w !== undefined && (typeof w !== 'object' || w === null || typeof w.held_out_kl !== 'number' || !nums(w.leave_one_out_kl) || typeof w.tokens !== 'number')) return null;
   return {
     k: o.k,
     chosen: o.chosen,
@@ -273,6 +311,7 @@ export function adviceFromRecord(r: unknown): HybridAdvice | null {
       probeTokens: Number(e.probe_tokens),
       ...(candidates ? { candidates } : {}),
       ...(e.probe3_tokens !== undefined ? { probe3Tokens: Number(e.probe3_tokens) } : {}),
+      ...(w ? { warm: { baseKl: w.held_out_kl as number, looKl: [...(w.leave_one_out_kl as number[])], tokens: w.tokens as number } } : {}),
     },
   };
 }

@@ -4,7 +4,7 @@
 // plus the teacher it was made for (what the steps and limits were checked against) and the steps it
 // comes to. Keys are snake_case, as a Python reader expects; the plan's fields keep their meaning.
 import type { ArchConfig } from '../io/config';
-import { DEFAULT_PLAN, PACKINGS, RECOMPUTES, STAGES, TEACHER_ATTENTIONS, stepsPerStage, tokensPerStep, type DistillPlan, type PerStage, type Stage } from './plan';
+import { ADVISOR_METHODS, DEFAULT_PLAN, PACKINGS, RECOMPUTES, STAGES, TEACHER_ATTENTIONS, stepsPerStage, tokensPerStep, type DistillPlan, type PerStage, type Stage } from './plan';
 
 export const PLAN_FORMAT = 'mohawk-plan';
 export const PLAN_VERSION = 1;
@@ -69,6 +69,7 @@ export function planFile(plan: DistillPlan, data: PlanData, teacher: PlanTeacher
       packing: plan.packing ?? 'across',
       recompute: plan.recompute ?? 'auto',
       teacher_attention: plan.teacherAttention ?? 'f32',
+      advisor_method: plan.advisorMethod ?? 'sets',
       gpu_memory_gib: plan.gpuMemoryGiB ?? null,
     },
     data: { text_column: data.textColumn, skip_bad_lines: data.skipBadLines, docs: data.docs, held_out: data.heldOut },
@@ -137,6 +138,8 @@ export function readPlanFile(json: unknown): { plan: DistillPlan; data: PlanData
     recompute: oneOf('recompute', RECOMPUTES),
     // Absent in files written before it existed: the f32 teacher every earlier run had.
     teacherAttention: p.teacher_attention === undefined ? 'f32' : oneOf('teacher_attention', TEACHER_ATTENTIONS),
+    // Absent in files written before it existed: the candidate sets' probes every earlier advisor ran.
+    advisorMethod: p.advisor_method === undefined ? 'sets' : oneOf('advisor_method', ADVISOR_METHODS),
     // Absent in files written before it existed, null when not set: not checked.
     ...(p.gpu_memory_gib === undefined || p.gpu_memory_gib === null ? {} : { gpuMemoryGiB: num(p, 'gpu_memory_gib', 'plan', (x) => x > 0) }),
   };

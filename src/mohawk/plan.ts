@@ -41,6 +41,15 @@ export interface DistillPlan {
    * then empty: stages 1–2 fit every layer's mixer). Absent or null: attentionLayers as given.
    */
   attentionAuto?: number | null;
+  /**
+   * How an auto:K plan's advisor decides among layer sets after ranking them (advisor-probe.ts):
+   * 'sets' trains a copy of the stage-2 student through a short stage 3 once per candidate set and
+   * keeps the set whose copy ends closest to the teacher; 'greedy' trains one copy, every layer a
+   * mixer, through a longer short stage 3 and restores layers to attention greedily by the held-out
+   * KL they save on it (after Li et al., KL-guided layer selection, ICLR 2026). Absent (plans made
+   * before it existed): 'sets'.
+   */
+  advisorMethod?: AdvisorMethod;
   /** Seed of the student's initialisation and of the corpus sampler (TokenStream.seedSampler). */
   seed: number;
   /**
@@ -78,6 +87,9 @@ export interface DistillPlan {
    */
   teacherAttention?: TeacherAttention;
 }
+
+export type AdvisorMethod = 'sets' | 'greedy';
+export const ADVISOR_METHODS: readonly AdvisorMethod[] = ['sets', 'greedy'];
 
 export type TeacherAttention = 'f32' | 'f16';
 export const TEACHER_ATTENTIONS: readonly TeacherAttention[] = ['f32', 'f16'];
@@ -142,6 +154,7 @@ export const DEFAULT_PLAN: DistillPlan = {
   packing: 'across',
   recompute: 'auto',
   teacherAttention: 'f32',
+  advisorMethod: 'sets',
 };
 
 export function clonePlan(p: DistillPlan): DistillPlan {
@@ -282,6 +295,7 @@ export const PLAN_FIELD_NAMES: Record<PlanField, string> = {
   recompute: 'activation recomputation',
   gpuMemoryGiB: 'GPU memory limit',
   teacherAttention: "the teacher's attention precision",
+  advisorMethod: "the hybrid advisor's method",
   streamLayers: 'layer streaming',
   corpus: 'the corpus',
   memory: 'GPU memory',
@@ -365,6 +379,7 @@ export function validatePlan(plan: DistillPlan, ctx: PlanContext, names: Record<
   if (plan.seqLen + 1 > ctx.trainTokens) bad('corpus', ` has ${ctx.trainTokens} training tokens, fewer than one sequence of ${plan.seqLen}`);
   if (plan.packing !== undefined && !PACKINGS.includes(plan.packing)) bad('packing', ` "${String(plan.packing)}" is not one of ${PACKINGS.join(', ')}`);
   if (plan.recompute !== undefined && !RECOMPUTES.includes(plan.recompute)) bad('recompute', ` "${String(plan.recompute)}" is not one of ${RECOMPUTES.join(', ')}`);
+  if (plan.advisorMethod !== undefined && !ADVISOR_METHODS.includes(plan.advisorMethod)) bad('advisorMethod', ` "${String(plan.advisorMethod)}" is not one of ${ADVISOR_METHODS.join(', ')}`);
   if (plan.teacherAttention !== undefined && !TEACHER_ATTENTIONS.includes(plan.teacherAttention)) bad('teacherAttention', ` "${String(plan.teacherAttention)}" is not one of ${TEACHER_ATTENTIONS.join(', ')}`);
   if (plan.teacherAttention === 'f16' && ctx.shaderF16 === false) {
     bad('teacherAttention', ` f16 needs the shader-f16 feature, which this GPU adapter does not offer (SwiftShader and Dawn on NVIDIA's Vulkan driver do not; Chrome on most consumer GPUs does): use f32`);

@@ -13,7 +13,7 @@ import { remainingSeconds, type Calibration } from './calibrate';
 import { openCheckpoint, OPTIMIZER_FILE, peekCheckpoint, saveCheckpoint, type OpenedCheckpoint, STUDENT_FILE, teacherFingerprint, type CheckpointStore, type RunFiles } from './checkpoint';
 import { checkDiskRoom, runDiskBytes } from './disk-room';
 import { gatherEvidence, stage2Evidence, type Stage2Evidence } from './advisor-evidence';
-import { PROBE3_MAX_SHARE, probeCandidates, probesAffordable } from './advisor-probe';
+import { PROBE3_MAX_SHARE, probeCandidates, probesAffordable, warmAffordable, warmProbeCandidates } from './advisor-probe';
 import { Distiller, type ResumePoint } from './distiller';
 import { adviceFromRecord, adviceRecord, adviseLayers, candidateSets, layerChoiceProblem, type HybridAdvice } from './hybrid-advisor';
 import { PLAN_FIELD_NAMES, sequencesPerStep, STAGES, tokensPerStep, validatePlan, withAttentionLayers, type DistillPlan, type PerStage, type PlanField, type Stage } from './plan';
@@ -174,7 +174,7 @@ export async function teacherFilesFingerprint(files: FileSet): Promise<string> {
 export function planDifference(saved: unknown, now: DistillPlan, names: Record<PlanField, string> = PLAN_FIELD_NAMES): string | null {
   const s = (typeof saved === 'object' && saved !== null ? saved : {}) as Record<string, unknown>;
   // Plans saved before packing or auto:K were choices packed across documents with the layers named.
-  const absent: Partial<Record<keyof DistillPlan, unknown>> = { packing: 'across', attentionAuto: null };
+  const absent: Partial<Record<keyof DistillPlan, unknown>> = { packing: 'across', attentionAuto: null, advisorMethod: 'sets' };
   const keys = new Set([...(Object.keys(now) as (keyof DistillPlan)[]), 'attentionAuto' as const]);
   for (const k of keys) {
     // How a run holds its memory (and the limit it is checked against) may change between sessions: the steps do not.
@@ -434,7 +434,8 @@ export class Run {
 
   /**
    * The hybrid advisor, before stage 3 of an auto:K plan: gathers the evidence (advisor-evidence.ts),
-   * probes the candidate sets of K layers with a short stage 3 each (advisor-probe.ts), keeps the set
+   * probes the candidate sets of K layers (advisor-probe.ts: a short stage 3 each, or with
+   * advisorMethod 'greedy' one short stage 3 of the all-mixer student and greedy restoration), keeps the set
    * that probed best (hybrid-advisor.ts), waits for the user's word where the shell asks for it,
    * re-lays the student out with those layers and checkpoints it. A stop on the way leaves the run as
    * it was before (the advisor runs again on resume).
@@ -453,9 +454,14 @@ export class Run {
     const onProgress = (label: string, done: number, total: number) => s.onEvent({ type: 'progress', label, done, total });
     const gathered = await gatherEvidence(s.gpu, distiller, { docs, stage2, stop, onProgress });
     if (!gathered || this.stopRequested) return;
-    const afford = probesAffordable(distiller.plan, candidateSets(gathered, plan.attentionAuto!).length);
-    if (!afford.ok) s.onEvent({ type: 'notice', text: `hybrid advisor: chosen by its score; probing the candidate layer sets would take ${afford.steps} of stage 3's ${afford.of} steps (more than ${PROBE3_MAX_SHARE * 100}%)` });
-    const evidence = afford.ok ? await probeCandidates(s.gpu, distiller, gathered, plan.attentionAuto!, { docs, stop, onProgress }) : gathered;
+    const greedy = plan.advisorMethod === 'greedy';
+    const afford = greedy ? warmAffordable(distiller.plan) : probesAffordable(distiller.plan, candidateSets(gathered, plan.attentionAuto!).length);
+    if (!afford.ok) {
+      const what = greedy ? 'its short stage 3 with every layer a mixer' : 'probing the candidate layer sets';
+      s.onEvent({ type: 'notice', text: `hybrid advisor: chosen by its score; ${what} would take ${afford.steps} of stage 3's ${afford.of} steps (more than ${PROBE3_MAX_SHARE * 100}%)` });
+    }
+    const probe = greedy ? warmProbeCandidates : probeCandidates;
+    const evidence = afford.ok ? await probe(s.gpu, distiller, gathered, plan.attentionAuto!, { docs, stop, onProgress }) : gathered;
     if (!evidence || this.stopRequested) return;
     let advice = adviseLayers(evidence, plan.attentionAuto!);
     // The choice is awaited before it is announced, so that an answer given at once is heard.

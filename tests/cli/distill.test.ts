@@ -312,6 +312,27 @@ describe('distill advice candidates', () => {
   });
 });
 
+describe('distill advice, greedy', () => {
+  it("adds the stage-3 probe's KL with each layer restored, and says how the candidates were measured", () => {
+    const e = { source: 'stage 2' as const, residual: [1, 8], attentionNorm: [1, 32], baseKl: 1, looKl: [1, 1], docs: 2, tokens: 40, probeTokens: 512, probe3Tokens: 512 };
+    const warm = { baseKl: 0.75, looKl: [0.5, 0.625], tokens: 512 };
+    const candidates = [
+      { layers: [0], source: 'greedy' as const, probeKl: 0.5 },
+      { layers: [1], source: 'evenly spaced' as const, probeKl: 0.625 },
+    ];
+    const lines = adviceLines(adviseLayers({ ...e, candidates, warm }, 1));
+    expect(lines[1]).toBe('  after a short stage 3 of 512 tokens with every layer a mixer, the held-out KL is 0.7500');
+    expect(lines[2]).toBe('  layer  score   KL with it restored  KL gain  stage-2 residual  attention norm  relative residual  after stage-3 probe');
+    expect(lines[3]).toBe(`      0  0.800  ${'1.0000'.padStart(19)}  ${'0.0000'.padStart(7)}  ${'1.000'.padStart(16)}  ${'1.000'.padStart(14)}  ${'1.000'.padStart(17)}  ${'0.5000'.padStart(19)}  kept`);
+    expect(lines.slice(5)).toEqual([
+      '  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): the lowest held-out KL is chosen',
+      '  layers  source             probe KL',
+      '  0       greedy               0.5000  chosen',
+      '  1       evenly spaced        0.6250',
+    ]);
+  });
+});
+
 describe('distill flags', () => {
   const plan = (...argv: string[]) => optionsFromFlags(Object.fromEntries(argv.map((a) => a.split('=') as [string, string]))).plan;
 
@@ -366,6 +387,17 @@ describe('distill flags', () => {
     expect(() => plan('teacher-attention=bf16')).toThrow(/--teacher-attention must be one of f32, f16, got "bf16"/);
     const { teacherAttention: _, ...old } = plan('seq=32');
     expect(planDifference(old, plan('seq=32', 'teacher-attention=f16'), FIELD_FLAG)).toBeNull();
+  });
+
+  it('reads the advisor method sets unless --advisor-method greedy, only beside auto:K', () => {
+    expect(plan().advisorMethod).toBe('sets');
+    expect(plan('attention-layers=auto:1', 'advisor-method=greedy').advisorMethod).toBe('greedy');
+    expect(() => plan('attention-layers=auto:1', 'advisor-method=best')).toThrow(/--advisor-method must be one of sets, greedy, got "best"/);
+    expect(() => plan('attention-layers=1', 'advisor-method=greedy')).toThrow(/--advisor-method says how --attention-layers auto:K chooses/);
+    // A checkpoint from before it compares as sets; a change is a different plan.
+    const { advisorMethod: _, ...old } = plan('seq=32', 'attention-layers=auto:1');
+    expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1'), FIELD_FLAG)).toBeNull();
+    expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1', 'advisor-method=greedy'), FIELD_FLAG)).toMatch(/--advisor-method \(advisorMethod\): the checkpoint has "sets", this run asks for "greedy"/);
   });
 
   it('reads --attention-layers as layers or auto:K', () => {

@@ -72,6 +72,12 @@ describe('mohawk plan', () => {
     expect(half.plan.teacherAttention).toBe('f16');
     expect(readPlanFile(planFile(half.plan, half.data, half.teacher, { by: 'test', at: new Date(0) })).plan).toEqual(half.plan);
     expect(() => readPlanFile({ ...good, plan: { ...good.plan, teacher_attention: 'f8' } })).toThrow(/plan\.teacher_attention is "f8", not one of f32, f16/);
+    // advisor_method: absent in files written before it, sets; greedy both ways; anything else refused.
+    expect(readPlanFile(good).plan.advisorMethod).toBe('sets');
+    const greedy = readPlanFile({ ...good, plan: { ...good.plan, attention_layers: 'auto:1', advisor_method: 'greedy' } });
+    expect(greedy.plan.advisorMethod).toBe('greedy');
+    expect(readPlanFile(planFile(greedy.plan, greedy.data, greedy.teacher, { by: 'test', at: new Date(0) })).plan).toEqual(greedy.plan);
+    expect(() => readPlanFile({ ...good, plan: { ...good.plan, advisor_method: 'best' } })).toThrow(/plan\.advisor_method is "best", not one of sets, greedy/);
     for (const bad of ['auto:0', 'auto', 'all', 3]) expect(() => readPlanFile({ ...good, plan: { ...good.plan, attention_layers: bad } }), String(bad)).toThrow(/plan\.attention_layers is .*not a list of layers or "auto:K"/);
   });
 });

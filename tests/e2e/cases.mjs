@@ -927,6 +927,10 @@ export async function hybridAdvisorWaitsForTheChoice(page, url, screenshotPath) 
   }
   await page.locator($('plan-attentionAuto-on')).check();
   await fillPlan(page, { attentionAuto: 2 });
+  // The greedy method: its one stage-3 probe would take this plan's 2 steps whole, so the scores choose.
+  await page.locator($('plan-advisorMethod')).selectOption('greedy');
+  if ((await page.locator($('plan-advisorMethod')).inputValue()) !== 'greedy') throw new Error('the advisor method did not take "greedy"');
+  if (!(await page.locator($('plan-advisorMethod')).locator('xpath=..').innerText()).includes('KL-guided layer selection')) throw new Error("the advisor method's hint does not describe greedy");
   if (!(await page.locator($('plan-attentionLayers')).isDisabled())) throw new Error('the attention-layer list stays editable with auto:K on');
   await page.locator($('run')).click();
 

@@ -1,8 +1,8 @@
 // The hybrid advisor's ranking (src/mohawk/hybrid-advisor.ts), held to scores worked by hand.
 import { describe, expect, it } from 'vitest';
-import { probe3Plan, PROBE3_MAX_SHARE, PROBE3_MIN_STEPS, PROBE3_SHARE, probesAffordable } from '../../src/mohawk/advisor-probe';
+import { greedyLayers, probe3Plan, PROBE3_MAX_SHARE, PROBE3_MIN_STEPS, PROBE3_SHARE, probesAffordable, WARM_MIN_STEPS, WARM_SHARE, warmAffordable, warmPlan } from '../../src/mohawk/advisor-probe';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
-import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, candidateSets, CHOICE_RULE, evenlySpaced, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, probedChoice, rankLayers, relativeResiduals, SCORE_FORMULA, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
+import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, candidateSets, CHOICE_RULE, choiceRule, evenlySpaced, GREEDY_RULE, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, probedChoice, rankLayers, relativeResiduals, SCORE_FORMULA, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
 
 // Attention outputs of norm 1 unless given: the relative residual is then the raw one.
 const evidence = (residual: number[], baseKl: number, looKl: number[], attentionNorm = residual.map(() => 1)): AdvisorEvidence => ({
@@ -214,6 +214,60 @@ describe('hybrid advisor ranking', () => {
     // One set leaves nothing to choose; a plan of 2 steps would be probed whole by each set.
     expect(probesAffordable(plan, 1).ok).toBe(false);
     expect(probesAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 64 } }, 2)).toEqual({ ok: false, steps: 4, of: 2 });
+  });
+
+  it('restores layers greedily: each round the lowest KL beside those chosen, ties to the lower layer', async () => {
+    // KL of a student of 4 layers with a set restored, worked by hand: layer 2 alone is best (0.5), but
+    // beside it layer 0 (0.30) beats layer 3, the second best alone (0.32).
+    const kl: Record<string, number> = { '0': 0.8, '1': 0.9, '2': 0.5, '3': 0.6, '0,2': 0.3, '1,2': 0.45, '2,3': 0.32 };
+    const rounds: number[][] = [];
+    const round = async (chosen: readonly number[], rest: readonly number[]) => {
+      rounds.push([...rest]);
+      return rest.map((l) => kl[[...chosen, l].sort((a, b) => a - b).join()]!);
+    };
+    expect(await greedyLayers(4, 1, round)).toEqual({ layers: [2], kl: 0.5 });
+    rounds.length = 0;
+    expect(await greedyLayers(4, 2, round)).toEqual({ layers: [0, 2], kl: 0.3 });
+    expect(rounds).toEqual([[0, 1, 2, 3], [0, 1, 3]]);
+    // A tie goes to the lower layer; a KL that is not finite is never chosen; a round of none ends it with null.
+    expect(await greedyLayers(3, 1, async () => [0.4, 0.2, 0.2])).toEqual({ layers: [1], kl: 0.2 });
+    expect(await greedyLayers(3, 1, async () => [NaN, Infinity, 0.9])).toEqual({ layers: [2], kl: 0.9 });
+    expect(await greedyLayers(3, 1, async () => [NaN, NaN, NaN])).toBeNull();
+  });
+
+  it("sizes the greedy method's one probe at 12% of stage 3, 8 steps at least, and runs it within a quarter of stage 3", () => {
+    expect([WARM_SHARE, WARM_MIN_STEPS]).toEqual([0.12, 8]);
+    const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2, 3], tokens: { 1: 32, 2: 32, 3: 100 * 32 }, seqLen: 16, batch: 2, attentionAuto: 2, attentionLayers: [] };
+    // 100 steps: 12; every layer a mixer, stage 3 alone.
+    expect(warmPlan(plan)).toMatchObject({ stages: [3], tokens: { 1: 0, 2: 0, 3: 12 * 32 }, attentionAuto: null, attentionLayers: [] });
+    expect(warmAffordable(plan)).toEqual({ ok: true, steps: 12, of: 100 });
+    // 40 steps: 5 → 8, a fifth; 31 steps: 8 > 7.75.
+    expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 40 * 32 } })).toEqual({ ok: true, steps: 8, of: 40 });
+    expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 31 * 32 } })).toEqual({ ok: false, steps: 8, of: 31 });
+    // 2 steps: both, too many.
+    expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 64 } })).toEqual({ ok: false, steps: 2, of: 2 });
+  });
+
+  it('records the greedy probe beside the candidates and reads it back', () => {
+    const e = evidence([0.2, 0.3, 0.1, 0.25, 0.15], 1, [0.2, 1, 1, 1, 1]);
+    const warm = { baseKl: 0.6, looKl: [0.55, 0.4, 0.5, 0.45, 0.58], tokens: 384 };
+    const candidates = [
+      { layers: [1, 3], source: 'greedy' as const, probeKl: 0.3 },
+      { layers: [0, 1], source: 'score' as const, probeKl: 0.35 },
+    ];
+    const a = adviseLayers({ ...e, candidates, warm, probe3Tokens: 384, probeTokens: 384 }, 2);
+    expect(a.chosen).toEqual([1, 3]);
+    const r = adviceRecord(a);
+    expect(r.method).toBe('greedy');
+    expect(r.score).toBe(`${SCORE_FORMULA}; ${GREEDY_RULE}`);
+    expect(choiceRule(a.evidence)).toBe(GREEDY_RULE);
+    expect(r.evidence).toMatchObject({ warm_probe: { held_out_kl: 0.6, leave_one_out_kl: warm.looKl, tokens: 384 } });
+    expect(adviceFromRecord(JSON.parse(JSON.stringify(r)))).toEqual(a);
+    // A record without it reads as the candidate sets' probes; one whose warm probe is malformed does not read.
+    expect(adviceRecord(adviseLayers({ ...e, candidates }, 2)).method).toBe('sets');
+    expect(adviceRecord(adviseLayers(e, 2)).method).toBe('score');
+    const bad = { ...r, evidence: { ...(r.evidence as object), warm_probe: { held_out_kl: 0.6, leave_one_out_kl: 'x', tokens: 384 } } };
+    expect(adviceFromRecord(bad)).toBeNull();
   });
 
   it('checks an edited choice of layers', () => {

@@ -15,7 +15,7 @@ import { collectBytes } from '../../src/io/bytes';
 import { loadTeacher } from '../../src/models/teacher';
 import { memoryStore, readFloats, type CheckpointStore } from '../../src/mohawk/checkpoint';
 import { gatherEvidence } from '../../src/mohawk/advisor-evidence';
-import { PROBE3_MIN_STEPS, probeCandidates, probeSets } from '../../src/mohawk/advisor-probe';
+import { PROBE3_MIN_STEPS, probeCandidates, probeSets, WARM_MIN_STEPS, warmProbeCandidates } from '../../src/mohawk/advisor-probe';
 import { Distiller } from '../../src/mohawk/distiller';
 import { adviceFromRecord, adviceRecord, adviseLayers } from '../../src/mohawk/hybrid-advisor';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
@@ -118,7 +118,8 @@ describe('auto:K in a run', () => {
     let run: Run | null = null;
     const problems: string[] = [];
     const scratch = mkdtempSync(join(tmpdir(), 'mohawk-hybrid-scratch-'));
-    run = await setup({ ...plan, stages: [3], tokens: { 1: 0, 2: 0, 3: 64 } }, null, (e) => {
+    // The greedy method, whose one probe would take stage 3's 2 steps whole: the score chooses, saying so.
+    run = await setup({ ...plan, stages: [3], tokens: { 1: 0, 2: 0, 3: 64 }, advisorMethod: 'greedy' }, null, (e) => {
       events.push(e);
       if (e.type !== 'advice' || !e.awaiting) return;
       expect(run!.awaitingChoice).toBe(true);
@@ -143,6 +144,10 @@ describe('auto:K in a run', () => {
     expect(taken!.advice.layers).toEqual(edited);
     expect(asked!.advice.evidence.source).toBe('probe');
     expect(asked!.advice.evidence.probeTokens).toBe(64);
+    expect(asked!.advice.evidence.candidates).toBeUndefined();
+    expect(events.filter((e) => e.type === 'notice').map((e) => (e as { text: string }).text)).toContain(
+      "hybrid advisor: chosen by its score; its short stage 3 with every layer a mixer would take 2 of stage 3's 2 steps (more than 25%)",
+    );
     expect(events.some((e) => e.type === 'progress' && /probing stage 1/.test(e.label))).toBe(true);
     expect(run.distiller.spec.attentionLayers).toEqual(edited);
     const cfg = await configJson(run);
@@ -198,6 +203,37 @@ describe("the hybrid advisor's stage-3 probe", () => {
       // A stop ends the probes before anything trains.
       let reported = 0;
       expect(await probeCandidates(gpu, d, gathered, 1, { docs, stop: () => true, onProgress: () => reported++ })).toBeNull();
+      expect(reported).toBe(0);
+      expect(await readFloats(d.snapshot().params)).toEqual(before);
+
+      // The greedy method: one short stage 3 with both layers mixers, then each layer restored on it.
+      const w = (await warmProbeCandidates(gpu, d, gathered, 1, { docs, onProgress: (label) => labels.add(label) }))!;
+      expect(WARM_MIN_STEPS).toBeGreaterThan(2);
+      expect(w.warm!.tokens).toBe(2 * 32);
+      expect(w.probe3Tokens).toBe(2 * 32);
+      expect([...labels]).toContain('hybrid advisor: a short stage 3 with every layer a mixer');
+      // Trained end to end, the all-mixer copy is closer to the teacher than the stage-2 student it started from.
+      expect(w.warm!.baseKl).toBeLessThan(gathered.baseKl);
+      const loo = w.warm!.looKl;
+      const best = loo[0]! <= loo[1]! ? 0 : 1;
+      // The greedy set first (K = 1: the layer whose restoration lowers the KL most), then the other proposed set, measured the same way.
+      expect(w.candidates!.map((c) => [c.layers, c.source])).toEqual([
+        [[best], 'greedy'],
+        [[1 - best], best === 0 ? 'evenly spaced' : 'score'],
+      ]);
+      expect(w.candidates![0]!.probeKl).toBe(loo[best]);
+      expect(w.candidates![1]!.probeKl!).toBeCloseTo(loo[1 - best]!, 6);
+      const greedyAdvice = adviseLayers(w, 1);
+      expect(greedyAdvice.chosen).toEqual([best]);
+      const rec = adviceRecord(greedyAdvice);
+      expect(rec.method).toBe('greedy');
+      expect(adviceFromRecord(JSON.parse(JSON.stringify(rec)))).toEqual(greedyAdvice);
+      expect(await readFloats(d.snapshot().params)).toEqual(before);
+      // The same again: the same batches from the same start, the same KLs.
+      const w2 = (await warmProbeCandidates(gpu, d, gathered, 1, { docs }))!;
+      expect(w2.warm!.looKl).toEqual(loo);
+      reported = 0;
+      expect(await warmProbeCandidates(gpu, d, gathered, 1, { docs, stop: () => true, onProgress: () => reported++ })).toBeNull();
       expect(reported).toBe(0);
       expect(await readFloats(d.snapshot().params)).toEqual(before);
     } finally {

@@ -16,10 +16,10 @@ import { piecesOf } from '../../io/bytes';
 import { nodeFlatFile } from '../../io/flat-file';
 import { loadTeacher } from '../../models/teacher';
 import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type CheckpointStore } from '../../mohawk/checkpoint';
-import { checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, TEACHER_ATTENTIONS, type Packing, type Recompute, type TeacherAttention, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
+import { ADVISOR_METHODS, type AdvisorMethod, checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, TEACHER_ATTENTIONS, type Packing, type Recompute, type TeacherAttention, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint, type RunEvent, type RunState } from '../../mohawk/run';
-import { adviceRecord, klGains, relativeResiduals, type HybridAdvice } from '../../mohawk/hybrid-advisor';
+import { adviceRecord, klGains, PROBE3_SHARE, relativeResiduals, WARM_SHARE, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { corpusModeFor, stagePrefixes, STREAM_BYTES, TokenStream, type CorpusMode } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
@@ -48,8 +48,15 @@ export const distillFlags = {
     help:
       'layers that keep the teacher attention, e.g. 0,3 (a hybrid student; default none), or auto:K: after stage 2 (without one, a short probe of stages 1-2) ' +
       'the hybrid advisor ranks the layers by their stage-2 residual (relative to the attention output it fits) and a leave-one-out held-out KL, puts up to 4 candidate sets of K layers ' +
-      "(the ranking's top K, evenly spaced, the top K by relative residual, the last K) to a short stage 3 each when together they take at most a quarter of stage 3 (else the ranking chooses), and stage 3 trains with the chosen set as attention " +
+      "(the ranking's top K, evenly spaced, the top K by relative residual, the last K) and decides among them by --advisor-method, and stage 3 trains with the chosen set as attention " +
       '(the choice and its evidence go to OUT/config.json as "hybrid_advisor", and with --json to a stdout line)',
+  },
+  'advisor-method': {
+    type: 'string',
+    help:
+      `how auto:K decides among its candidate layer sets: sets (default) trains a copy of the stage-2 student through a short stage 3 (${100 * PROBE3_SHARE}% of its steps) once per set and keeps the set that ends closest to the teacher; ` +
+      `greedy trains one copy with every layer a mixer through ${100 * WARM_SHARE}% of stage 3, then restores layers to attention one at a time, each the one that lowers its held-out KL the most (KL-guided layer selection), ` +
+      `the candidate sets measured on it too, and keeps the lowest. Either probe runs when it takes at most a quarter of stage 3 (else the ranking chooses); its tokens come on top of the plan's`,
   },
   warmup: { type: 'string', help: `fraction of each stage's steps warming up (default ${DEFAULT_PLAN.warmup})` },
   decay: { type: 'string', help: `fraction of each stage's steps decaying to 10% (default ${DEFAULT_PLAN.decay})` },
@@ -257,6 +264,12 @@ function parseTeacherAttention(s: string | undefined): TeacherAttention {
   return s as TeacherAttention;
 }
 
+function parseAdvisorMethod(s: string | undefined): AdvisorMethod {
+  if (s === undefined) return DEFAULT_PLAN.advisorMethod!;
+  if (!(ADVISOR_METHODS as readonly string[]).includes(s)) usage(`--advisor-method must be one of ${ADVISOR_METHODS.join(', ')}, got "${s}"`);
+  return s as AdvisorMethod;
+}
+
 function parseRecompute(s: string | undefined): Recompute {
   if (s === undefined) return DEFAULT_PLAN.recompute!;
   if (!(RECOMPUTES as readonly string[]).includes(s)) usage(`--recompute must be one of ${RECOMPUTES.join(', ')}, got "${s}"`);
@@ -300,8 +313,10 @@ export function optionsFromFlags(f: Flags): DistillOptions {
     packing: parsePacking(f.packing as string | undefined),
     recompute: parseRecompute(f.recompute as string | undefined),
     teacherAttention: parseTeacherAttention(f['teacher-attention'] as string | undefined),
+    advisorMethod: parseAdvisorMethod(f['advisor-method'] as string | undefined),
     ...(f['gpu-memory'] === undefined ? {} : { gpuMemoryGiB: num(f, 'gpu-memory', 0, (x) => x > 0, 'a number of GiB > 0') }),
   };
+  if (f['advisor-method'] !== undefined && !layers.auto) usage('--advisor-method says how --attention-layers auto:K chooses its layers: give auto:K, or leave --advisor-method out');
   if (plan.warmup + plan.decay > 1) usage(`--warmup ${plan.warmup} and --decay ${plan.decay} add up to more than the whole stage`);
   return {
     plan,
@@ -338,6 +353,7 @@ export const FIELD_FLAG: Record<PlanField, string> = {
   streamLayers: '--stream-layers',
   gpuMemoryGiB: '--gpu-memory',
   teacherAttention: '--teacher-attention',
+  advisorMethod: '--advisor-method',
 };
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
@@ -673,18 +689,23 @@ export function adviceLines(a: HybridAdvice): string[] {
   const candidates = e.candidates ?? [];
   const each = candidates.length > 0 ? probe3 / candidates.length : 0;
   const width = Math.max(6, ...candidates.map((c) => c.layers.join(', ').length));
+  const warm = e.warm;
   return [
     `hybrid advisor: attention in layer${a.layers.length === 1 ? '' : 's'} ${a.layers.join(', ') || 'none'} for stage 3 (auto:${a.k}); ` +
       `held-out KL to the teacher ${e.baseKl.toFixed(4)} nats/token over ${e.tokens.toLocaleString('en-US')} positions, residuals from ${from}`,
-    '  layer  score   KL with it restored  KL gain  stage-2 residual  attention norm  relative residual',
+    ...(warm ? [`  after a short stage 3 of ${fmtTokens(warm.tokens)} tokens with every layer a mixer, the held-out KL is ${warm.baseKl.toFixed(4)}`] : []),
+    `  layer  score   KL with it restored  KL gain  stage-2 residual  attention norm  relative residual${warm ? '  after stage-3 probe' : ''}`,
     ...a.scores.map(
       (sc, l) =>
-        `  ${String(l).padStart(5)}  ${sc.toFixed(3)}  ${e.looKl[l]!.toFixed(4).padStart(19)}  ${gains[l]!.toFixed(4).padStart(7)}  ${e.residual[l]!.toPrecision(4).padStart(16)}  ${e.attentionNorm[l]!.toPrecision(4).padStart(14)}  ${rho[l]!.toPrecision(4).padStart(17)}${a.layers.includes(l) ? '  kept' : ''}`,
+        `  ${String(l).padStart(5)}  ${sc.toFixed(3)}  ${e.looKl[l]!.toFixed(4).padStart(19)}  ${gains[l]!.toFixed(4).padStart(7)}  ${e.residual[l]!.toPrecision(4).padStart(16)}  ${e.attentionNorm[l]!.toPrecision(4).padStart(14)}  ${rho[l]!.toPrecision(4).padStart(17)}` +
+        `${warm ? `  ${warm.looKl[l]!.toFixed(4).padStart(19)}` : ''}${a.layers.includes(l) ? '  kept' : ''}`,
     ),
     ...(candidates.length === 0
       ? []
       : [
-          `  candidates, each after a short stage 3 of ${fmtTokens(each)} tokens on the same batches: the lowest held-out KL is chosen`,
+          warm
+            ? '  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): the lowest held-out KL is chosen'
+            : `  candidates, each after a short stage 3 of ${fmtTokens(each)} tokens on the same batches: the lowest held-out KL is chosen`,
           `  ${'layers'.padEnd(width)}  ${'source'.padEnd(17)}  probe KL`,
           ...candidates.map(
             (c) => `  ${c.layers.join(', ').padEnd(width)}  ${c.source.padEnd(17)}  ${(c.probeKl === null ? 'n/a' : c.probeKl.toFixed(4)).padStart(8)}${c.layers.join() === a.chosen.join() ? '  chosen' : ''}`,

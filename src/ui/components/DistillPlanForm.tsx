@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react';
-import type { Stage } from '../../mohawk/plan';
+import type { AdvisorMethod, Stage } from '../../mohawk/plan';
 import { useUi } from '../store';
-import { RECOMPUTE_ABOVE_BYTES, STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage, tokensPerStep, totalTokens } from '../../mohawk/plan';
+import { PROBE3_SHARE, WARM_SHARE } from '../../mohawk/hybrid-advisor';
+import { ADVISOR_METHODS, RECOMPUTE_ABOVE_BYTES, STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage, tokensPerStep, totalTokens } from '../../mohawk/plan';
 import { LR_BOUNDS, SCALAR_BOUNDS, TOKENS_BOUNDS, distillPlanErrors, formatLayerList, parseLayerList, teacherPositions, type ScalarField } from '../plan-form';
 import { count, tokens as fmtTokens } from '../../util/format';
 import { NumberField } from './NumberField';
@@ -223,7 +224,33 @@ function AttentionAuto() {
           onValue={(n) => setPlan({ attentionAuto: n })}
         />
       ) : null}
+      {k !== null ? <AdvisorMethodField /> : null}
     </div>
+  );
+}
+
+const ADVISOR_METHOD_HELP: Record<AdvisorMethod, string> = {
+  sets: `a short stage 3 (${100 * PROBE3_SHARE}% of it) for each of up to 4 candidate sets; the set that ends closest to the teacher is kept`,
+  greedy: `one short stage 3 (${100 * WARM_SHARE}% of it) with every layer a mixer, then layers restored to attention one at a time by the held-out KL they save (KL-guided layer selection)`,
+};
+
+/** How auto:K decides among the candidate layer sets (DistillPlan.advisorMethod). */
+function AdvisorMethodField() {
+  const method = useUi((s) => s.plan.advisorMethod ?? 'sets');
+  const setPlan = useUi((s) => s.setPlan);
+  const locked = useLocked();
+  return (
+    <label className="field" title={`sets: ${ADVISOR_METHOD_HELP.sets}. greedy: ${ADVISOR_METHOD_HELP.greedy}. Either probe's tokens come on top of the plan's.`}>
+      <span className="field-label">decided by</span>
+      <select data-testid="plan-advisorMethod" value={method} disabled={locked} onChange={(e) => setPlan({ advisorMethod: e.target.value as AdvisorMethod })}>
+        {ADVISOR_METHODS.map((m) => (
+          <option key={m} value={m}>
+            {m === 'sets' ? 'a stage-3 probe per candidate set' : 'greedy KL after one stage-3 probe'}
+          </option>
+        ))}
+      </select>
+      <span className="field-hint">{ADVISOR_METHOD_HELP[method]}</span>
+    </label>
   );
 }
 

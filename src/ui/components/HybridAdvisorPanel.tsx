@@ -2,7 +2,7 @@ import { Component, useEffect, useRef, useState, type ReactNode } from 'react';
 import uPlot from 'uplot';
 import { useUi } from '../store';
 import { adviceBars, adviceData, adviceOptions } from '../advice-chart';
-import { CHOICE_RULE, klGains, layerChoiceProblem, relativeResiduals, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
+import { choiceRule, klGains, layerChoiceProblem, relativeResiduals, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { chooseAttentionLayers } from '../engine-actions';
 import { tokens as fmtTokens } from '../../util/format';
 
@@ -38,19 +38,30 @@ function AdviceChart({ advice, keep }: { advice: HybridAdvice; keep: number[] })
   return <div className="chart advice-chart" ref={box} data-testid="advice-chart" />;
 }
 
-/** The candidate sets of layers the advisor probed with a short stage 3, each with its held-out KL after it; the lowest is the advisor's choice. */
+/**
+ * The candidate sets of layers the advisor probed, each with its held-out KL: after a short stage 3
+ * of its own ('sets'), or restored on the one all-mixer student a short stage 3 trained ('greedy');
+ * the lowest is the advisor's choice.
+ */
 function CandidateTable({ advice, keep }: { advice: HybridAdvice; keep: number[] }) {
-  const candidates = advice.evidence.candidates ?? [];
+  const e = advice.evidence;
+  const candidates = e.candidates ?? [];
   if (candidates.length === 0) return null;
-  const each = (advice.evidence.probe3Tokens ?? 0) / candidates.length;
+  const each = (e.probe3Tokens ?? 0) / candidates.length;
+  const caption = e.warm
+    ? `restored on a copy of the student trained ${fmtTokens(e.warm.tokens)} tokens of stage 3, every layer a mixer`
+    : `after a short stage 3 (${fmtTokens(each)} tokens each, the same batches)`;
+  const how = e.warm
+    ? "held-out KL(teacher ‖ student) per position of the stage-3 probe's all-mixer student with these layers restored to the teacher's attention"
+    : "held-out KL(teacher ‖ student) per position of a copy of the stage-2 student with these layers as attention, after the probe's stage 3";
   return (
-    <table className="advice-table advice-candidates" data-testid="advice-candidates" title={CHOICE_RULE}>
-      <caption className="muted small">after a short stage 3 ({fmtTokens(each)} tokens each, the same batches)</caption>
+    <table className="advice-table advice-candidates" data-testid="advice-candidates" title={choiceRule(e)}>
+      <caption className="muted small">{caption}</caption>
       <thead>
         <tr>
           <th>layers</th>
           <th>candidate</th>
-          <th title="held-out KL(teacher ‖ student) per position of a copy of the stage-2 student with these layers as attention, after the probe's stage 3">probe KL</th>
+          <th title={how}>probe KL</th>
         </tr>
       </thead>
       <tbody>
@@ -79,12 +90,13 @@ function EvidenceTable({ advice, keep, editable, toggle }: { advice: HybridAdvic
         <tr>
           <th>keep</th>
           <th>layer</th>
-          <th title={advice.evidence.candidates?.length ? `${SCORE_FORMULA}; ${CHOICE_RULE}` : SCORE_FORMULA}>score</th>
+          <th title={advice.evidence.candidates?.length ? `${SCORE_FORMULA}; ${choiceRule(advice.evidence)}` : SCORE_FORMULA}>score</th>
           <th title="held-out KL(teacher ‖ student) per position with this layer alone restored to the teacher's attention">KL restored</th>
           <th title="how much restoring the layer lowers the held-out KL (0 when it does not)">KL gain</th>
           <th title="the layer's stage-2 loss: mean L2 distance per token between its mixer's output and the teacher's attention output">stage-2 residual</th>
           <th title="mean L2 norm per token of the teacher's attention output at this layer, over the same stage-2 steps">attention norm</th>
           <th title="the stage-2 residual over the attention norm: the share of the layer's attention output its mixer could not fit; the score weighs this">relative residual</th>
+          {e.warm ? <th title="held-out KL per position of the stage-3 probe's all-mixer student with this layer alone restored to the teacher's attention: the greedy method's first round">KL restored after stage-3 probe</th> : null}
         </tr>
       </thead>
       <tbody>
@@ -103,6 +115,7 @@ function EvidenceTable({ advice, keep, editable, toggle }: { advice: HybridAdvic
             <td>{e.residual[l]!.toPrecision(4)}</td>
             <td>{e.attentionNorm[l]!.toPrecision(4)}</td>
             <td>{rho[l]!.toPrecision(4)}</td>
+            {e.warm ? <td>{e.warm.looKl[l]!.toFixed(4)}</td> : null}
           </tr>
         ))}
       </tbody>
@@ -135,7 +148,11 @@ function Advice({ advice, awaiting }: { advice: HybridAdvice; awaiting: boolean 
         auto:{advice.k} — the advisor keeps attention in layer{advice.chosen.length === 1 ? '' : 's'} <b>{advice.chosen.join(', ')}</b>. Held-out KL to the
         teacher {e.baseKl.toFixed(4)} nats per position over {e.tokens.toLocaleString('en-US')} positions; residuals from{' '}
         {e.source === 'probe' ? `a probe of stages 1–2 (${fmtTokens(e.probeTokens - probe3)} tokens)` : 'stage 2'}.
-        {probed ? ` Of the ${e.candidates!.length} candidate sets the scores and placement propose, the one that ended closest to the teacher after a short stage 3 is chosen.` : ''}
+        {probed && e.warm
+          ? ` A copy of the student trained ${fmtTokens(e.warm.tokens)} tokens of stage 3 with every layer a mixer (held-out KL ${e.warm.baseKl.toFixed(4)}); layers were restored to attention greedily, each the one that lowered its KL the most, and of that set and the ${e.candidates!.length - 1} the scores and placement propose, the one restoring it closest to the teacher is chosen.`
+          : probed
+            ? ` Of the ${e.candidates!.length} candidate sets the scores and placement propose, the one that ended closest to the teacher after a short stage 3 is chosen.`
+            : ''}
         {awaiting ? ' The run waits for your choice before stage 3.' : ` Stage 3 trains with attention in ${advice.layers.join(', ') || 'no layer'}.`}
       </p>
       <div className="advice-view">
