@@ -1,6 +1,7 @@
 // `mohawk distill --estimate`: what the plan costs on this adapter, measured (src/mohawk/calibrate.ts)
 // and printed per stage; nothing is trained or written. With --json the last stdout line is
 // {"stages":{"1":{"steps","seconds","peakBytes"},…},"totalSeconds","peakBytes","diskBytes":{"checkpoint","saving","export"}},
+// and for an auto:K plan "advisor":{"probes","stepsEach","stages12","forwards","seconds"} (its work before stage 3, in totalSeconds),
 // and with --profile also "profile":{"1":[{"label","ms","count","share"},…],…} (every op label; ms
 // summed over PROFILE_STEPS steps).
 import type { Gpu } from '../gpu/runtime';
@@ -72,6 +73,17 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
     const pace = c.windowS > 0 ? `${roughDuration(c.stepS)} a step and ${roughDuration(c.windowS)} a window of ${c.window}` : `${roughDuration(c.stepS)} a step`;
     say(`  stage ${s} (${STAGE_NAMES[s]}): ${count(st.steps)} steps, about ${roughDuration(st.seconds)} (first step ${roughDuration(c.coldSetupS)} with its setup, then ${pace}); GPU memory at most ${bytes(st.peakBytes)}`);
   }
+  const adv = e.advisor;
+  if (adv) {
+    const probes = adv.probes === 0
+      ? 'no stage-3 probe (it would take more than a quarter of stage 3: the score chooses)'
+      : plan.advisorMethod === 'greedy'
+        ? `one stage-3 probe of ${count(adv.stepsEach)} steps with every layer a mixer`
+        : `up to ${adv.probes} stage-3 probes of ${count(adv.stepsEach)} steps, one per candidate set`;
+    const p12 = adv.stages12[1] + adv.stages12[2] > 0 ? `, a probe of stages 1-2 (${count(adv.stages12[1])} + ${count(adv.stages12[2])} steps)` : '';
+    const left = adv.unmeasured ? ' (the stages 1-2 probe not counted: the plan runs neither stage, so neither was timed)' : '';
+    say(`  hybrid advisor before stage 3 (auto:${plan.attentionAuto}, ${plan.advisorMethod ?? 'sets'}): ${probes}${p12}, ${count(adv.forwards)} model passes over the held-out documents: about ${roughDuration(adv.seconds)}${left}`);
+  }
   say(`  setup (teacher upload, student): ${roughDuration(e.setupSeconds)}`);
   if (cal.evaluation) say(`  held-out evaluation (${cal.evaluation.docs} documents of at most ${cal.evaluation.tokens} tokens): about ${roughDuration(e.evalSeconds)}; GPU memory at most ${bytes(cal.evalPeakBytes)}`);
   say(`  in all: about ${roughDuration(e.totalSeconds)}; GPU memory at most ${bytes(e.peakBytes)} (the plan's own upper estimate: ${bytes(e.planBytes)})`);
@@ -89,7 +101,8 @@ export async function printEstimate(a: EstimateArgs): Promise<number> {
   if (json) {
     const stages = Object.fromEntries(costStages(e).map((s) => [s, { steps: e.stages[s]!.steps, seconds: e.stages[s]!.seconds, peakBytes: e.stages[s]!.peakBytes }]));
     const profile = cal.profile ? { profile: cal.profile } : {};
-    console.log(JSON.stringify({ stages, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes, diskBytes: disk, ...profile }));
+    const advisor = adv ? { advisor: { probes: adv.probes, stepsEach: adv.stepsEach, stages12: adv.stages12, forwards: adv.forwards, seconds: adv.seconds } } : {};
+    console.log(JSON.stringify({ stages, ...advisor, totalSeconds: e.totalSeconds, peakBytes: e.peakBytes, diskBytes: disk, ...profile }));
   }
   return 0;
 }

@@ -7,6 +7,8 @@
 import type { Gpu } from '../gpu/runtime';
 import { OpProfiler, type OpTime } from '../gpu/profile';
 import type { LoadedTeacher } from '../models/teacher';
+import { probe3Plan, probesAffordable, warmAffordable } from './advisor-probe';
+import { probePlan } from './advisor-evidence';
 import { Distiller } from './distiller';
 import { estimateMemory, STAGES, stepsPerStage, streamWindowSteps, type DistillPlan, type PerStage, type Recompute, type Stage, type TeacherAttention } from './plan';
 import type { TokenStream } from './token-stream';
@@ -62,6 +64,8 @@ export interface Calibration {
   tookS: number;
   /** With CalibrateOptions.profile: each stage's GPU time by op label, the most first. */
   profile?: Partial<PerStage<OpTime[]>>;
+  /** The teacher's layers (what an auto:K plan's advisor measures per layer); absent in older calibrations. */
+  layers?: number;
 }
 
 export interface StageCost {
@@ -70,8 +74,76 @@ export interface StageCost {
   peakBytes: number;
 }
 
+/**
+ * What an auto:K plan's hybrid advisor runs before stage 3, beside the plan's steps (run.ts, advise):
+ * its stage-3 probes (each a throwaway student through `stepsEach` steps at stage 3's shapes), the
+ * probe of stages 1–2 a plan without stage 2 needs, and its held-out KLs, counted in model forwards
+ * over the run's evaluation documents (the teacher's once per call, a student's per model).
+ */
+export interface AdvisorWork {
+  probes: number;
+  stepsEach: number;
+  /** Steps of the stages 1–2 probe (0 where the plan's own stage 2 gives the residuals). */
+  stages12: { 1: number; 2: number };
+  forwards: number;
+}
+
+const choose = (n: number, k: number) => {
+  let c = 1;
+  for (let i = 0; i < k; i++) c = (c * (n - i)) / (i + 1);
+  return Math.round(c);
+};
+
+/**
+ * The advisor's work for `plan` on a teacher of `layers` layers, at most: the 'sets' method probes up
+ * to four distinct candidate sets (fewer where the teacher has fewer sets of K), which are only known
+ * once the evidence is in; null for a plan without auto:K or stage 3.
+ */
+export function advisorWork(plan: DistillPlan, layers: number): AdvisorWork | null {
+  const k = plan.attentionAuto;
+  if (!k || !plan.stages.includes(3)) return null;
+  const p12 = plan.stages.includes(2) ? null : stepsPerStage(probePlan(plan));
+  const stages12 = { 1: p12 ? p12[1] : 0, 2: p12 ? p12[2] : 0 };
+  // Leave-one-out after stage 2: the teacher, the student as it is, and each layer restored.
+  let forwards = 2 + layers;
+  if (plan.advisorMethod === 'greedy') {
+    const w = warmAffordable(plan);
+    if (!w.ok) return { probes: 0, stepsEach: 0, stages12, forwards };
+    // K rounds (the first with the student as it is too), then the candidate sets (at most four) in one call.
+    for (let i = 0; i < k; i++) forwards += 1 + (i === 0 ? 1 : 0) + (layers - i);
+    forwards += 1 + 4;
+    return { probes: 1, stepsEach: w.steps, stages12, forwards };
+  }
+  const n = Math.min(4, choose(layers, k));
+  const a = probesAffordable(plan, n);
+  if (!a.ok) return { probes: 0, stepsEach: 0, stages12, forwards };
+  // Each probed candidate's KL: the teacher and its student.
+  return { probes: n, stepsEach: stepsPerStage(probe3Plan(plan))[3], stages12, forwards: forwards + 2 * n };
+}
+
+/** Seconds of `w` by `cal`: stage-3 probes at stage 3's pace (each sets up anew), the stages 1–2 probe where `cal` measured those stages, forwards at half an evaluation (a teacher's and a student's) each. */
+function advisorSeconds(cal: Calibration, w: AdvisorWork): { seconds: number; unmeasured: boolean } {
+  const c3 = cal.stages[3];
+  let seconds = c3 ? w.probes * stageSeconds(c3, w.stepsEach) : 0;
+  let unmeasured = !c3 && w.probes > 0;
+  for (const s of [1, 2] as const) {
+    if (w.stages12[s] === 0) continue;
+    const c = cal.stages[s];
+    if (c) seconds += stageSeconds(c, w.stages12[s]);
+    else unmeasured = true;
+  }
+  seconds += (w.forwards * (cal.evalS ?? 0)) / 2;
+  return { seconds, unmeasured };
+}
+
 export interface CostEstimate {
   stages: Partial<PerStage<StageCost>>;
+  /**
+   * An auto:K plan: the hybrid advisor's probes and held-out KLs before stage 3, at most (counted in
+   * totalSeconds). `unmeasured`: a probe of stages the plan does not run, which the calibration did
+   * not time, is left out.
+   */
+  advisor?: AdvisorWork & { seconds: number; unmeasured: boolean };
   /** Before the first stage (teacher upload, student). */
   setupSeconds: number;
   evaluations: number;
@@ -130,7 +202,10 @@ export function estimateCost(cal: Calibration, plan: DistillPlan, evaluations: n
   }
   const evalSeconds = evaluations * (cal.evalS ?? 0);
   if (evaluations > 0) peak = Math.max(peak, cal.evalPeakBytes);
-  return { stages, setupSeconds: cal.prepareS, evaluations, evalSeconds, totalSeconds: total + evalSeconds, peakBytes: peak, planBytes: cal.planBytes, software: cal.software };
+  const work = cal.layers === undefined ? null : advisorWork(plan, cal.layers);
+  const advisor = work ? { ...work, ...advisorSeconds(cal, work) } : undefined;
+  if (advisor) total += advisor.seconds;
+  return { stages, ...(advisor ? { advisor } : {}), setupSeconds: cal.prepareS, evaluations, evalSeconds, totalSeconds: total + evalSeconds, peakBytes: peak, planBytes: cal.planBytes, software: cal.software };
 }
 
 /** Where a run is, for the whole run's remaining time. */
@@ -147,7 +222,7 @@ export interface RunPoint {
  * faster or slower than measured for all stages alike), and the evaluations still to come. Null when
  * a stage still to run was never measured (no calibration covers it, and it has not begun).
  */
-export function remainingSeconds(plan: DistillPlan, at: RunPoint, cal: Calibration | null, evaluationsLeft: number, evalS: number | null): number | null {
+export function remainingSeconds(plan: DistillPlan, at: RunPoint, cal: Calibration | null, evaluationsLeft: number, evalS: number | null, advisorPending = false): number | null {
   const steps = stepsPerStage(plan);
   const mine = cal?.stages[at.stage];
   const pace = at.stepS ?? (mine ? mine.stepS : null);
@@ -166,6 +241,9 @@ export function remainingSeconds(plan: DistillPlan, at: RunPoint, cal: Calibrati
     if (e === null) return null;
     left += evaluationsLeft * e;
   }
+  // The hybrid advisor still to run before stage 3: its probes at the calibrated pace, scaled like the stages.
+  const work = advisorPending && cal?.layers !== undefined ? advisorWork(plan, cal.layers) : null;
+  if (work && cal) left += advisorSeconds(cal, { ...work, stages12: { 1: 0, 2: 0 } }).seconds * scale;
   return left;
 }
 
@@ -282,6 +360,7 @@ export async function calibrate(gpu: Gpu, teacher: LoadedTeacher, corpus: TokenS
       planBytes: estimateMemory(plan, { config: teacher.config, parameters: teacher.summary.parameters, weightBytes: teacher.summary.weightBytes }),
       software: gpu.info.software,
       tookS: (performance.now() - t0) / 1000,
+      layers: c.layers,
       ...(profile ? { profile } : {}),
     };
   } finally {

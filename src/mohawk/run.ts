@@ -391,7 +391,8 @@ export class Run {
           const stepS = r.step > start ? r.elapsedS / (r.step - start) : null;
           const etaS = stepS === null ? null : (r.steps - r.step) * stepS;
           const evaluationsLeft = s.evaluation.atStageEnds ? this.plan.stages.filter((st) => st >= r.stage).length : 0;
-          const runEtaS = remainingSeconds(this.plan, { stage: r.stage, step: r.step, stepS }, s.calibration ?? null, evaluationsLeft, this.evalS);
+          const advisorPending = !!this.plan.attentionAuto && !this.advice && r.stage < 3;
+          const runEtaS = remainingSeconds(this.plan, { stage: r.stage, step: r.step, stepS }, s.calibration ?? null, evaluationsLeft, this.evalS, advisorPending);
           // The distiller's clock is this session's; the stage's own counts its earlier sessions too.
           const stageS = r.elapsedS + (start > 0 ? this.priorStageS : 0);
           this.stageClock = { stage: r.stage, s: stageS };

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nodeDirFileSet } from '../../src/io/files';
 import { loadTeacher } from '../../src/models/teacher';
-import { calibrate, CalibrationCancelled, covers, estimateCost, planShape, remainingSeconds, stageSeconds, type Calibration } from '../../src/mohawk/calibrate';
+import { advisorWork, calibrate, CalibrationCancelled, covers, estimateCost, planShape, remainingSeconds, stageSeconds, type Calibration } from '../../src/mohawk/calibrate';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
 import { TokenStream } from '../../src/mohawk/token-stream';
 import { CORPUS_FILE, TEACHER_DIR } from '../helpers/data';
@@ -72,6 +72,34 @@ describe('the cost estimate', () => {
     // A measurement of other shapes says nothing about the stages to come.
     expect(remainingSeconds(plan, { stage: 1, step: 1, stepS: 1 }, synthetic({ ...plan, seqLen: 8 }), 0, null)).toBeNull();
   });
+
+  it("counts an auto:K plan's hybrid advisor before stage 3: its probes at stage 3's pace and its KL passes", () => {
+    // 100 steps of stage 3 (32 tokens each), a teacher of 5 layers.
+    const auto: DistillPlan = { ...plan, tokens: { 1: 128, 2: 64, 3: 100 * 32 }, attentionAuto: 2 };
+    const cal = { ...synthetic(auto), layers: 5 };
+    // sets: C(5, 2) = 10 sets, four probed, 3 steps each (4 at least); leave-one-out 2 + 5 passes, and 2 per candidate.
+    expect(advisorWork(auto, 5)).toEqual({ probes: 4, stepsEach: 4, stages12: { 1: 0, 2: 0 }, forwards: 7 + 8 });
+    // greedy: one probe of 12 steps; leave-one-out 7, round 1 (teacher, student, 5 layers) 7, round 2 (teacher, 4 layers) 5, candidates 5.
+    expect(advisorWork({ ...auto, advisorMethod: 'greedy' }, 5)).toEqual({ probes: 1, stepsEach: 12, stages12: { 1: 0, 2: 0 }, forwards: 7 + 7 + 5 + 5 });
+    // A teacher of 2 layers has 2 sets of 1; a stage 3 too short for probes: the score alone, the leave-one-out still.
+    expect(advisorWork({ ...auto, attentionAuto: 1 }, 2)!.probes).toBe(2);
+    expect(advisorWork({ ...auto, tokens: { 1: 128, 2: 64, 3: 63 * 32 } }, 5)).toEqual({ probes: 0, stepsEach: 0, stages12: { 1: 0, 2: 0 }, forwards: 7 });
+    // Without stage 2 the residuals come from a probe of stages 1–2; without auto:K or stage 3, no advisor.
+    expect(advisorWork({ ...auto, attentionAuto: null }, 5)).toBeNull();
+    expect(advisorWork({ ...auto, stages: [1, 2] }, 5)).toBeNull();
+    const e = estimateCost(cal, auto, 0);
+    // Four probes of 4 steps, each from its setup (1 + 3 × 2), and 15 passes at half an evaluation (1.5 s) each.
+    expect(e.advisor).toMatchObject({ probes: 4, seconds: 4 * 7 + 15 * 0.75, unmeasured: false });
+    expect(e.totalSeconds - estimateCost({ ...cal, layers: undefined }, auto, 0).totalSeconds).toBeCloseTo(4 * 7 + 15 * 0.75, 12);
+    // A plan of stage 3 alone probes stages 1–2, which the calibration (of stage 3) did not time.
+    const only3: DistillPlan = { ...auto, stages: [3] };
+    const c3 = { ...cal, shape: planShape(only3), stages: { 3: cal.stages[3] } };
+    expect(estimateCost(c3, only3, 0).advisor).toMatchObject({ unmeasured: true, seconds: 4 * 7 + 15 * 0.75 });
+    expect(estimateCost(c3, only3, 0).advisor!.stages12[2]).toBeGreaterThan(0);
+    // The whole run's remaining time counts the advisor while it is to come, at the pace stage 1 runs (twice the measured).
+    const at = { stage: 1 as const, step: 1, stepS: 1 };
+    expect(remainingSeconds(auto, at, cal, 0, null, true)! - remainingSeconds(auto, at, cal, 0, null)!).toBeCloseTo(2 * (4 * 7 + 15 * 0.75), 12);
+  });
 });
 
 /**
@@ -133,6 +161,8 @@ describe('measuring on the built-in teacher', () => {
     expect(cal.evalS).toBeGreaterThan(0);
     expect(cal.evalPeakBytes).toBeGreaterThan(teacher.summary.parameters * 4);
     expect(cal.software).toBe(gpu.info.software);
+    // The teacher's layers, which an auto:K plan's advisor cost counts by.
+    expect(cal.layers).toBe(5);
     expect(labels).toContain('measuring stage 1: step 2 of 4');
     // One more step with every op timed: where stage 1's GPU time goes (SwiftShader has timestamp-query).
     expect(gpu.info.timestamps).toBe(true);

@@ -49,6 +49,26 @@ export function CostPanel() {
                   <td>{bytes(est.stages[s]!.peakBytes)}</td>
                 </tr>
               ))}
+              {est.advisor ? (
+                <tr
+                  className="muted"
+                  data-testid="cost-advisor"
+                  data-seconds={est.advisor.seconds}
+                  title={`Before stage 3 the hybrid advisor (auto:${plan.attentionAuto}) runs ${
+                    est.advisor.probes === 0
+                      ? 'no stage-3 probe (it would take more than a quarter of stage 3: the score chooses)'
+                      : `${est.advisor.probes === 1 ? 'one stage-3 probe' : `up to ${est.advisor.probes} stage-3 probes`} of ${est.advisor.stepsEach} steps`
+                  }${est.advisor.stages12[1] + est.advisor.stages12[2] > 0 ? `, a probe of stages 1–2 (${est.advisor.stages12[1]} + ${est.advisor.stages12[2]} steps${est.advisor.unmeasured ? ', not timed: the plan runs neither stage' : ''})` : ''} and ${est.advisor.forwards} model passes over the held-out documents; its tokens come on top of the plan's.`}
+                >
+                  <td>hybrid advisor</td>
+                  <td>{count(est.advisor.probes * est.advisor.stepsEach + est.advisor.stages12[1] + est.advisor.stages12[2])}</td>
+                  <td>
+                    {roughDuration(est.advisor.seconds)}
+                    {est.advisor.unmeasured ? '+' : ''}
+                  </td>
+                  <td />
+                </tr>
+              ) : null}
               <tr className="muted">
                 <td colSpan={2}>setup</td>
                 <td>{roughDuration(est.setupSeconds)}</td>
