@@ -176,7 +176,8 @@ export async function warmProbeCandidates(gpu: Gpu, d: Distiller, evidence: Advi
     // KL of the warm student with each set restored (the first set: none).
     const kls = async (sets: readonly (readonly number[])[], what: string) =>
       (await meanKl(gpu, teacher, sets.length, (i) => restoredModel(gpu, teacher, probe.spec, probe.student, sets[i]!), o.docs, (done, total) => progress(`hybrid advisor: held-out KL ${what}`, done, total))).meanKl;
-    let warm: WarmMeasure | null = null;
+    // The first round is the leave-one-out of the warm student, kept for the record.
+    const first: { warm?: WarmMeasure } = {};
     const greedy = await greedyLayers(n, k, async (chosen, rest) => {
       if (o.stop?.()) return rest.map(() => NaN);
       const sets = [chosen, ...rest.map((l) => [...chosen, l])];
@@ -184,12 +185,12 @@ export async function warmProbeCandidates(gpu: Gpu, d: Distiller, evidence: Advi
       if (chosen.length === 0) {
         const looKl = Array.from({ length: n }, () => r[0]!);
         rest.forEach((l, j) => (looKl[l] = r[j + 1]!));
-        warm = { baseKl: r[0]!, looKl, tokens: stepsPerStage(plan)[3] * tokensPerStep(plan) };
+        first.warm = { baseKl: r[0]!, looKl, tokens: stepsPerStage(plan)[3] * tokensPerStep(plan) };
       }
       return r.slice(1);
     });
-    if (o.stop?.() || !greedy || !warm) return null;
-    const w: WarmMeasure = warm;
+    const w = first.warm;
+    if (o.stop?.() || !greedy || !w) return null;
     const others = candidateSets(evidence, k).filter((c) => c.layers.join() !== greedy.layers.join());
     const otherKl = others.length > 0 ? await kls(others.map((c) => c.layers), 'of the proposed layer sets') : [];
     const candidates: ProbedCandidate[] = [
