@@ -919,15 +919,16 @@ export async function hybridAdvisorWaitsForTheChoice(page, url, screenshotPath) 
   if ((await waitForAdapter(page)) !== 'ready') throw new Error(`no adapter: ${await statusText(page)}`);
   await page.locator($('builtin')).click();
   await page.locator($('teacher-summary')).waitFor({ timeout: 120_000 });
-  // 32 × 2 = 64 tokens per step: one step each for stages 1 and 2, two for stage 3.
-  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 64, 'tokens-2': 64, 'tokens-3': 128 });
+  // 32 × 2 = 64 tokens per step: one step each for stages 1 and 2, and the 32 of stage 3 the greedy
+  // method needs for its probe (8 steps at least, within a quarter of stage 3).
+  await fillPlan(page, { seqLen: 32, batch: 2, accumulate: 1, 'tokens-1': 64, 'tokens-2': 64, 'tokens-3': 2048 });
   for (const s of [1, 2, 3]) {
     const box = page.locator($(`plan-stage-${s}`));
     if (!(await box.isChecked())) await box.check();
   }
   await page.locator($('plan-attentionAuto-on')).check();
   await fillPlan(page, { attentionAuto: 2 });
-  // The greedy method: its one stage-3 probe would take this plan's 2 steps whole, so the scores choose.
+  // The greedy method: one stage-3 probe of 8 steps, then layers restored on it.
   await page.locator($('plan-advisorMethod')).selectOption('greedy');
   if ((await page.locator($('plan-advisorMethod')).inputValue()) !== 'greedy') throw new Error('the advisor method did not take "greedy"');
   if (!(await page.locator($('plan-advisorMethod')).locator('xpath=..').innerText()).includes('KL-guided layer selection')) throw new Error("the advisor method's hint does not describe greedy");
@@ -945,6 +946,10 @@ export async function hybridAdvisorWaitsForTheChoice(page, url, screenshotPath) 
   if (chosen.length !== 2 || (await chart.getAttribute('data-kept')) !== chosen.join(',')) throw new Error(`the chart marks ${await chart.getAttribute('data-kept')} for the advisor's ${chosen}`);
   if ((await page.locator($('advice-row')).count()) !== layers) throw new Error(`the evidence table has ${await page.locator($('advice-row')).count()} rows for ${layers} layers`);
   if ((await page.locator($('stage-progress-3')).getAttribute('data-state')) !== 'pending') throw new Error('stage 3 began before the choice');
+  // The greedy set first among the candidates measured on the probe, the advisor's choice; the probe's own column in the evidence.
+  const candidates = await page.locator($('advice-candidate')).evaluateAll((rows) => rows.map((r) => [r.dataset.layers, r.children[1]?.textContent]));
+  if (candidates.length < 2 || candidates[0][1] !== 'greedy' || candidates[0][0] !== chosen.join(',')) throw new Error(`the candidates are ${JSON.stringify(candidates)}, not the greedy set ${chosen} first`);
+  if (!(await page.locator($('advice-table')).innerText()).includes('KL restored after stage-3 probe')) throw new Error("the evidence table has no column for the probe's leave-one-out");
   if (screenshotPath) await page.locator($('advisor-panel')).screenshot({ path: screenshotPath });
 
   // Swap the advisor's second layer for one it left out.
@@ -955,12 +960,18 @@ export async function hybridAdvisorWaitsForTheChoice(page, url, screenshotPath) 
   if ((await chart.getAttribute('data-kept')) !== edited.join(',')) throw new Error(`the chart marks ${await chart.getAttribute('data-kept')} after the edit to ${edited}`);
   await page.locator($('advice-accept')).click();
 
+  // Stage 3 trains a step with the edited layers, then is skipped: its 32 steps were for the probe's sake.
   await page
-    .waitForFunction(([bar, status]) => document.querySelector(bar)?.dataset.state === 'finished' || document.querySelector(status)?.dataset.level === 'error', [$('stage-progress-3'), $('status')], { timeout: 300_000, polling: 500 })
+    .waitForFunction(([bar, status]) => Number(document.querySelector(bar)?.dataset.step) >= 1 || document.querySelector(status)?.dataset.level === 'error', [$('stage-progress-3'), $('status')], { timeout: 300_000, polling: 200 })
     .catch(() => {});
-  if ((await page.locator($('stage-progress-3')).getAttribute('data-state')) !== 'finished') throw new Error(`stage 3 did not finish after the choice; status: ${await statusText(page)}`);
+  if (!(Number(await page.locator($('stage-progress-3')).getAttribute('data-step')) >= 1)) throw new Error(`stage 3 did not step after the choice; status: ${await statusText(page)}`);
+  await page.locator($('skip-stage')).click();
+  await page
+    .waitForFunction(([bar, status]) => ['skipped', 'finished'].includes(document.querySelector(bar)?.dataset.state) || document.querySelector(status)?.dataset.level === 'error', [$('stage-progress-3'), $('status')], { timeout: 300_000, polling: 500 })
+    .catch(() => {});
+  if (!['skipped', 'finished'].includes(await page.locator($('stage-progress-3')).getAttribute('data-state'))) throw new Error(`stage 3 did not end after Skip; status: ${await statusText(page)}`);
   if ((await page.locator($('advisor-panel')).getAttribute('data-awaiting')) !== '0') throw new Error('the advisor still waits after stage 3');
   const summary = await page.locator($('advice-summary')).innerText();
   if (!summary.includes(`Stage 3 trains with attention in ${edited.join(', ')}`)) throw new Error(`the advisor's summary does not name the edited layers: "${summary}"`);
-  return `advisor chose ${chosen.join(', ')} of ${layers} layers; stage 3 trained with ${edited.join(', ')}`;
+  return `advisor (greedy) chose ${chosen.join(', ')} of ${layers} layers among ${candidates.length} candidates; stage 3 trained with ${edited.join(', ')}`;
 }

@@ -26,6 +26,15 @@ describe('advice chart', () => {
     expect(adviceData(edited)).toHaveLength(5);
   });
 
+  it("adds the greedy method's KL gain on its stage-3 probe as a sixth column, only where it ran", () => {
+    expect(adviceBars(advice, advice.layers).warmShare).toBeNull();
+    // Gains on the probe: 0.6 − (0.5, 0.7, 0.3, 0.4) → 0.1, 0, 0.3, 0.2 of 0.6.
+    const greedy = adviseLayers({ ...advice.evidence, warm: { baseKl: 0.6, looKl: [0.5, 0.7, 0.3, 0.4], tokens: 64 } }, 2);
+    const b = adviceBars(greedy, greedy.layers);
+    [1 / 6, 0, 0.5, 1 / 3].forEach((v, l) => expect(b.warmShare![l]).toBeCloseTo(v, 12));
+    expect(adviceData(b)).toHaveLength(6);
+  });
+
   it('draws no share for a kind of evidence that is 0 everywhere', () => {
     const flat = adviseLayers({ ...advice.evidence, baseKl: 0.1, looKl: [0.2, 0.3, 0.4, 0.5] }, 1);
     expect(adviceBars(flat, flat.layers).klShare).toEqual([0, 0, 0, 0]);

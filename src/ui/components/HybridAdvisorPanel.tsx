@@ -13,10 +13,11 @@ function AdviceChart({ advice, keep }: { advice: HybridAdvice; keep: number[] })
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const layers = advice.scores.length;
+  const warm = advice.evidence.warm !== undefined;
   useEffect(() => {
     const el = box.current!;
     const width = () => Math.max(220, el.clientWidth);
-    const p = new uPlot(adviceOptions(width(), HEIGHT, layers), [[], [], [], [], []], el);
+    const p = new uPlot(adviceOptions(width(), HEIGHT, layers, warm), warm ? [[], [], [], [], [], []] : [[], [], [], [], []], el);
     plot.current = p;
     const resize = new ResizeObserver(() => p.setSize({ width: width(), height: HEIGHT }));
     resize.observe(el);
@@ -25,7 +26,7 @@ function AdviceChart({ advice, keep }: { advice: HybridAdvice; keep: number[] })
       p.destroy();
       plot.current = null;
     };
-  }, [layers]);
+  }, [layers, warm]);
   useEffect(() => {
     const el = box.current!;
     plot.current?.setData(adviceData(adviceBars(advice, keep)));
