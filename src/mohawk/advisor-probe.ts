@@ -9,9 +9,9 @@ import { meanKl } from '../models/evaluate';
 import { restoredModel, studentKl } from './advisor-evidence';
 import { Distiller } from './distiller';
 import { candidateSets, PROBE3_SHARE, WARM_SHARE, type AdvisorEvidence, type LayerCandidate, type ProbedCandidate } from './hybrid-advisor';
+import { stepsPerStage, tokensPerStep, type DistillPlan } from './plan';
 
 export { PROBE3_SHARE, WARM_SHARE };
-import { stepsPerStage, tokensPerStep, type DistillPlan } from './plan';
 
 /** Each probe trains at least this many steps (never more than the plan's stage 3): a step or two says little past the warmup. */
 export const PROBE3_MIN_STEPS = 4;
@@ -180,13 +180,13 @@ export async function warmProbeCandidates(gpu: Gpu, d: Distiller, evidence: Advi
     const first: { warm?: WarmMeasure } = {};
     const greedy = await greedyLayers(n, k, async (chosen, rest) => {
       if (o.stop?.()) return rest.map(() => NaN);
-      const sets = [chosen, ...rest.map((l) => [...chosen, l])];
-      const r = await kls(sets, chosen.length === 0 ? 'with each layer restored' : `with each layer restored beside ${chosen.join(', ')}`);
-      if (chosen.length === 0) {
-        const looKl = Array.from({ length: n }, () => r[0]!);
-        rest.forEach((l, j) => (looKl[l] = r[j + 1]!));
-        first.warm = { baseKl: r[0]!, looKl, tokens: stepsPerStage(plan)[3] * tokensPerStep(plan) };
-      }
+      const sets = rest.map((l) => [...chosen, l]);
+      if (chosen.length > 0) return kls(sets, `with each layer restored beside ${chosen.join(', ')}`);
+      // The first round measures the warm student as it is too.
+      const r = await kls([[], ...sets], 'with each layer restored');
+      const looKl = Array.from({ length: n }, () => r[0]!);
+      rest.forEach((l, j) => (looKl[l] = r[j + 1]!));
+      first.warm = { baseKl: r[0]!, looKl, tokens: stepsPerStage(plan)[3] * tokensPerStep(plan) };
       return r.slice(1);
     });
     const w = first.warm;
