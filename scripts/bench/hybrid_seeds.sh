@@ -27,6 +27,6 @@ for c in $configs; do
   # (the run tool returns 8 files: this archive is one).
   python3 "$(dirname "$0")/hybrid_summary.py" --across "${specs[@]}" > "$base/seeds.md"
   tar czf "$base/hybrid-seeds.tgz" -C "$base" seeds.md "${dirs[@]}"
-  (cd /tmp && tar czf "$base/teachers.tgz" hybrid-teacher-*)
+  tar czf "$base/teachers.tgz" -C /tmp $(cd /tmp && ls -d hybrid-teacher-* 2>/dev/null)
 done
 cat "$base/seeds.md"
