@@ -8,7 +8,7 @@ import type { Gpu } from '../gpu/runtime';
 import { meanKl } from '../models/evaluate';
 import { restoredModel, studentKl } from './advisor-evidence';
 import { Distiller } from './distiller';
-import { candidateSets, PROBE3_SHARE, WARM_SHARE, type AdvisorEvidence, type LayerCandidate, type ProbedCandidate } from './hybrid-advisor';
+import { candidateSets, PROBE3_SHARE, WARM_SHARE, type AdvisorEvidence, type LayerCandidate, type ProbedCandidate, type WarmMeasure } from './hybrid-advisor';
 import { stepsPerStage, tokensPerStep, type DistillPlan } from './plan';
 
 export { PROBE3_SHARE, WARM_SHARE };
@@ -16,12 +16,25 @@ export { PROBE3_SHARE, WARM_SHARE };
 /** Each probe trains at least this many steps (never more than the plan's stage 3): a step or two says little past the warmup. */
 export const PROBE3_MIN_STEPS = 4;
 
+/** The plan's stage-3 steps (0 without stage 3). */
+const stage3Steps = (plan: DistillPlan) => (plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0);
+
+/** A short stage 3 of `plan` alone: `share` of its steps, `min` at least, the plan's at most (one at least). */
+function shortStage3(plan: DistillPlan, share: number, min: number): DistillPlan {
+  const steps3 = stage3Steps(plan);
+  const steps = Math.max(1, Math.min(steps3, Math.max(min, Math.round(share * steps3))));
+  return { ...plan, stages: [3], tokens: { 1: 0, 2: 0, 3: steps * tokensPerStep(plan) }, attentionAuto: null };
+}
+
+/** Whether `steps` of probing are within PROBE3_MAX_SHARE of `plan`'s stage 3. */
+function withinShare(plan: DistillPlan, steps: number): { ok: boolean; steps: number; of: number } {
+  const of = stage3Steps(plan);
+  return { ok: steps <= PROBE3_MAX_SHARE * of, steps, of };
+}
+
 /** The plan of one candidate's probe of `plan`: stage 3 alone, PROBE3_SHARE of its steps (PROBE3_MIN_STEPS at least, the plan's at most). */
 export function probe3Plan(plan: DistillPlan): DistillPlan {
-  const per = tokensPerStep(plan);
-  const steps3 = plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0;
-  const steps = Math.max(1, Math.min(steps3, Math.max(PROBE3_MIN_STEPS, Math.round(PROBE3_SHARE * steps3))));
-  return { ...plan, stages: [3], tokens: { 1: 0, 2: 0, 3: steps * per }, attentionAuto: null };
+  return shortStage3(plan, PROBE3_SHARE, PROBE3_MIN_STEPS);
 }
 
 /**
@@ -32,9 +45,8 @@ export const PROBE3_MAX_SHARE = 0.25;
 
 /** Whether probing `candidates` sets is worth it for `plan`: their steps together within PROBE3_MAX_SHARE of its stage 3. */
 export function probesAffordable(plan: DistillPlan, candidates: number): { ok: boolean; steps: number; of: number } {
-  const of = plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0;
-  const steps = candidates * stepsPerStage(probe3Plan(plan))[3];
-  return { ok: candidates > 1 && steps <= PROBE3_MAX_SHARE * of, steps, of };
+  const w = withinShare(plan, candidates * stepsPerStage(probe3Plan(plan))[3]);
+  return { ...w, ok: candidates > 1 && w.ok };
 }
 
 export interface CandidateProbeOptions {
@@ -105,25 +117,12 @@ export const WARM_MIN_STEPS = 8;
 
 /** The plan of the warm probe of `plan`: stage 3 alone, every layer a mixer, WARM_SHARE of its steps (WARM_MIN_STEPS at least, the plan's at most). */
 export function warmPlan(plan: DistillPlan): DistillPlan {
-  const per = tokensPerStep(plan);
-  const steps3 = plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0;
-  const steps = Math.max(1, Math.min(steps3, Math.max(WARM_MIN_STEPS, Math.round(WARM_SHARE * steps3))));
-  return { ...plan, stages: [3], tokens: { 1: 0, 2: 0, 3: steps * per }, attentionLayers: [], attentionAuto: null };
+  return { ...shortStage3(plan, WARM_SHARE, WARM_MIN_STEPS), attentionLayers: [] };
 }
 
 /** Whether the warm probe is worth it for `plan`: its steps within PROBE3_MAX_SHARE of its stage 3. */
 export function warmAffordable(plan: DistillPlan): { ok: boolean; steps: number; of: number } {
-  const of = plan.stages.includes(3) ? stepsPerStage(plan)[3] : 0;
-  const steps = stepsPerStage(warmPlan(plan))[3];
-  return { ok: steps <= PROBE3_MAX_SHARE * of, steps, of };
-}
-
-/** What the warm probe measured on its student: held-out KL with nothing restored, and with each layer alone restored. */
-export interface WarmMeasure {
-  baseKl: number;
-  looKl: number[];
-  /** Training tokens of the warm probe. */
-  tokens: number;
+  return withinShare(plan, stepsPerStage(warmPlan(plan))[3]);
 }
 
 /**

@@ -109,11 +109,20 @@ export interface AdvisorEvidence {
   /** Training tokens of the stage-3 probes, every candidate's together (counted in `probeTokens` too). */
   probe3Tokens?: number;
   /**
-   * The warm probe's (advisor-probe.ts): held-out KL of the stage-2 student after a short stage 3 with
-   * every layer a mixer, and with each layer alone restored to attention. Where present, the
-   * candidates' probe KLs were measured on that student with their layers restored, not by training each.
+   * The warm probe's (advisor-probe.ts), the greedy method's: where present, the candidates' probe KLs
+   * were measured on its student with their layers restored, not by training each.
    */
-  warm?: { baseKl: number; looKl: number[]; tokens: number };
+  warm?: WarmMeasure;
+}
+
+/** What the greedy method's warm probe measured on its student (a short stage 3, every layer a mixer). */
+export interface WarmMeasure {
+  /** Held-out KL(teacher ‖ student) per position of that student as it is. */
+  baseKl: number;
+  /** The same with each layer alone restored to the teacher's attention. */
+  looKl: number[];
+  /** Training tokens of the warm probe. */
+  tokens: number;
 }
 
 /** The advisor's answer: the K layers kept, each layer's score, and the evidence behind them. */
