@@ -46,8 +46,8 @@ export interface DistillPlan {
    * 'sets' trains a copy of the stage-2 student through a short stage 3 once per candidate set and
    * keeps the set whose copy ends closest to the teacher; 'greedy' trains one copy, every layer a
    * mixer, through a longer short stage 3 and restores layers to attention greedily by the held-out
-   * KL they save on it (after Li et al., KL-guided layer selection, ICLR 2026). Absent (plans made
-   * before it existed): 'sets'.
+   * KL they save on it (after Li et al., KL-guided layer selection, ICLR 2026), the default since it
+   * was measured ahead of 'sets' (BENCHMARKS.md). Absent (plans made before it existed): 'sets'.
    */
   advisorMethod?: AdvisorMethod;
   /** Seed of the student's initialisation and of the corpus sampler (TokenStream.seedSampler). */
@@ -154,7 +154,7 @@ export const DEFAULT_PLAN: DistillPlan = {
   packing: 'across',
   recompute: 'auto',
   teacherAttention: 'f32',
-  advisorMethod: 'sets',
+  advisorMethod: 'greedy',
 };
 
 export function clonePlan(p: DistillPlan): DistillPlan {

@@ -303,7 +303,7 @@ describe('distill advice candidates', () => {
     const lines = adviceLines(adviseLayers({ ...e, candidates }, 1));
     expect(lines[0]).toMatch(/^hybrid advisor: attention in layer 1 for stage 3 \(auto:1\).*residuals from a probe of stages 1-2 \(96 tokens\)$/);
     expect(lines.slice(5)).toEqual([
-      '  candidates, each after a short stage 3 of 256 tokens on the same batches: the lowest held-out KL is chosen',
+      '  candidates, each after a short stage 3 of 256 tokens on the same batches: the lowest held-out KL is chosen, unless evenly spaced is within 3% of it',
       '  layers  source             probe KL',
       '  2       score                0.5000',
       '  1       evenly spaced        0.2500  chosen',
@@ -325,7 +325,7 @@ describe('distill advice, greedy', () => {
     expect(lines[2]).toBe('  layer  score   KL with it restored  KL gain  stage-2 residual  attention norm  relative residual  after stage-3 probe');
     expect(lines[3]).toBe(`      0  0.800  ${'1.0000'.padStart(19)}  ${'0.0000'.padStart(7)}  ${'1.000'.padStart(16)}  ${'1.000'.padStart(14)}  ${'1.000'.padStart(17)}  ${'0.5000'.padStart(19)}  kept`);
     expect(lines.slice(5)).toEqual([
-      '  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): the lowest held-out KL is chosen',
+      '  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): the lowest held-out KL is chosen, unless evenly spaced is within 3% of it',
       '  layers  source             probe KL',
       '  0       greedy               0.5000  chosen',
       '  1       evenly spaced        0.6250',
@@ -389,15 +389,16 @@ describe('distill flags', () => {
     expect(planDifference(old, plan('seq=32', 'teacher-attention=f16'), FIELD_FLAG)).toBeNull();
   });
 
-  it('reads the advisor method sets unless --advisor-method greedy, only beside auto:K', () => {
-    expect(plan().advisorMethod).toBe('sets');
+  it('reads the advisor method greedy unless --advisor-method sets, only beside auto:K', () => {
+    expect(plan().advisorMethod).toBe('greedy');
+    expect(plan('attention-layers=auto:1', 'advisor-method=sets').advisorMethod).toBe('sets');
     expect(plan('attention-layers=auto:1', 'advisor-method=greedy').advisorMethod).toBe('greedy');
     expect(() => plan('attention-layers=auto:1', 'advisor-method=best')).toThrow(/--advisor-method must be one of sets, greedy, got "best"/);
     expect(() => plan('attention-layers=1', 'advisor-method=greedy')).toThrow(/--advisor-method says how --attention-layers auto:K chooses/);
-    // A checkpoint from before it compares as sets; a change is a different plan.
+    // A checkpoint from before it compares as sets, the default then; a change is a different plan.
     const { advisorMethod: _, ...old } = plan('seq=32', 'attention-layers=auto:1');
-    expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1'), FIELD_FLAG)).toBeNull();
-    expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1', 'advisor-method=greedy'), FIELD_FLAG)).toMatch(/--advisor-method \(advisorMethod\): the checkpoint has "sets", this run asks for "greedy"/);
+    expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1', 'advisor-method=sets'), FIELD_FLAG)).toBeNull();
+    expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1'), FIELD_FLAG)).toMatch(/--advisor-method \(advisorMethod\): the checkpoint has "sets", this run asks for "greedy"/);
   });
 
   it('reads --attention-layers as layers or auto:K', () => {

@@ -75,12 +75,12 @@ describe('the cost estimate', () => {
 
   it("counts an auto:K plan's hybrid advisor before stage 3: its probes at stage 3's pace and its KL passes", () => {
     // 100 steps of stage 3 (32 tokens each), a teacher of 5 layers.
-    const auto: DistillPlan = { ...plan, tokens: { 1: 128, 2: 64, 3: 100 * 32 }, attentionAuto: 2 };
+    const auto: DistillPlan = { ...plan, tokens: { 1: 128, 2: 64, 3: 100 * 32 }, attentionAuto: 2, advisorMethod: 'sets' };
     const cal = { ...synthetic(auto), layers: 5 };
     // sets: C(5, 2) = 10 sets, four probed, 3 steps each (4 at least); leave-one-out 2 + 5 passes, and 2 per candidate.
     expect(advisorWork(auto, 5)).toEqual({ probes: 4, stepsEach: 4, stages12: { 1: 0, 2: 0 }, forwards: 7 + 8 });
-    // greedy: one probe of 12 steps; leave-one-out 7, round 1 (teacher, student, 5 layers) 7, round 2 (teacher, 4 layers) 5, candidates 5.
-    expect(advisorWork({ ...auto, advisorMethod: 'greedy' }, 5)).toEqual({ probes: 1, stepsEach: 12, stages12: { 1: 0, 2: 0 }, forwards: 7 + 7 + 5 + 5 });
+    // greedy: one probe of 24 steps; leave-one-out 7, round 1 (teacher, student, 5 layers) 7, round 2 (teacher, 4 layers) 5, candidates 5.
+    expect(advisorWork({ ...auto, advisorMethod: 'greedy' }, 5)).toEqual({ probes: 1, stepsEach: 24, stages12: { 1: 0, 2: 0 }, forwards: 7 + 7 + 5 + 5 });
     // A teacher of 2 layers has 2 sets of 1; a stage 3 too short for probes: the score alone, the leave-one-out still.
     expect(advisorWork({ ...auto, attentionAuto: 1 }, 2)!.probes).toBe(2);
     expect(advisorWork({ ...auto, tokens: { 1: 128, 2: 64, 3: 63 * 32 } }, 5)).toEqual({ probes: 0, stepsEach: 0, stages12: { 1: 0, 2: 0 }, forwards: 7 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { greedyLayers, probe3Plan, PROBE3_MAX_SHARE, PROBE3_MIN_STEPS, PROBE3_SHARE, probesAffordable, WARM_MIN_STEPS, WARM_SHARE, warmAffordable, warmPlan } from '../../src/mohawk/advisor-probe';
 import { DEFAULT_PLAN, type DistillPlan } from '../../src/mohawk/plan';
-import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, candidateSets, CHOICE_RULE, choiceRule, evenlySpaced, GREEDY_RULE, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, probedChoice, rankLayers, relativeResiduals, SCORE_FORMULA, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
+import { adviceFromRecord, adviceRecord, adviseLayers, AdvisorError, candidateSets, CHOICE_RULE, choiceRule, EVEN_MARGIN, evenlySpaced, GREEDY_RULE, KL_WEIGHT, klGains, layerChoiceProblem, layerScores, probedChoice, rankLayers, relativeResiduals, SCORE_FORMULA, type AdvisorEvidence } from '../../src/mohawk/hybrid-advisor';
 
 // Attention outputs of norm 1 unless given: the relative residual is then the raw one.
 const evidence = (residual: number[], baseKl: number, looKl: number[], attentionNorm = residual.map(() => 1)): AdvisorEvidence => ({
@@ -156,6 +156,13 @@ describe('hybrid advisor ranking', () => {
     expect(adviseLayers({ ...e, candidates: probed([0.5, 0.3, 0.3, 0.6]) }, 1).chosen).toEqual([2]);
     expect(adviseLayers({ ...e, candidates: probed([null, 0.7, null, 0.6]) }, 1).chosen).toEqual([4]);
     expect(probedChoice(probed([null, null, null, null]))).toBeNull();
+    // Evenly spaced (2, probe KL 0.4) stands unless another set is 3% lower: 0.389 is not (> 0.388), 0.387 is.
+    expect(EVEN_MARGIN).toBe(0.03);
+    expect(adviseLayers({ ...e, candidates: probed([0.5, 0.4, 0.45, 0.389]) }, 1).chosen).toEqual([2]);
+    expect(adviseLayers({ ...e, candidates: probed([0.5, 0.4, 0.45, 0.387]) }, 1).chosen).toEqual([4]);
+    expect(adviseLayers({ ...e, candidates: probed([0.395, 0.4, 0.45, 0.5]) }, 1).chosen).toEqual([2]);
+    // Without a probe KL of its own evenly spaced has no say: the lowest, however close.
+    expect(adviseLayers({ ...e, candidates: probed([0.5, null, 0.45, 0.449]) }, 1).chosen).toEqual([4]);
     // No probe KL (or no candidates): the score's top K, as before the probe.
     expect(adviseLayers({ ...e, candidates: probed([null, null, null, null]) }, 1).chosen).toEqual([0]);
     expect(adviseLayers(e, 1).chosen).toEqual([0]);
@@ -235,14 +242,17 @@ describe('hybrid advisor ranking', () => {
     expect(await greedyLayers(3, 1, async () => [NaN, NaN, NaN])).toBeNull();
   });
 
-  it("sizes the greedy method's one probe at 12% of stage 3, 8 steps at least, and runs it within a quarter of stage 3", () => {
-    expect([WARM_SHARE, WARM_MIN_STEPS]).toEqual([0.12, 8]);
+  it("sizes the greedy method's one probe at 24% of stage 3, 8 steps at least, and runs it within a quarter of stage 3", () => {
+    expect([WARM_SHARE, WARM_MIN_STEPS]).toEqual([0.24, 8]);
     const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2, 3], tokens: { 1: 32, 2: 32, 3: 100 * 32 }, seqLen: 16, batch: 2, attentionAuto: 2, attentionLayers: [] };
-    // 100 steps: 12; every layer a mixer, stage 3 alone.
-    expect(warmPlan(plan)).toMatchObject({ stages: [3], tokens: { 1: 0, 2: 0, 3: 12 * 32 }, attentionAuto: null, attentionLayers: [] });
-    expect(warmAffordable(plan)).toEqual({ ok: true, steps: 12, of: 100 });
-    // 40 steps: 5 → 8, a fifth; 31 steps: 8 > 7.75.
-    expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 40 * 32 } })).toEqual({ ok: true, steps: 8, of: 40 });
+    // 100 steps: 24; every layer a mixer, stage 3 alone.
+    expect(warmPlan(plan)).toMatchObject({ stages: [3], tokens: { 1: 0, 2: 0, 3: 24 * 32 }, attentionAuto: null, attentionLayers: [] });
+    expect(warmAffordable(plan)).toEqual({ ok: true, steps: 24, of: 100 });
+    // 40 steps: 9.6 → 10, a quarter; 32 steps: 7.68 → 8, a quarter; 31 steps: 8 > 7.75.
+    expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 40 * 32 } })).toEqual({ ok: true, steps: 10, of: 40 });
+    expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 32 * 32 } })).toEqual({ ok: true, steps: 8, of: 32 });
+    // Rounding never takes it past a quarter, at any length of stage 3.
+    for (let n = 32; n <= 400; n++) expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: n * 32 } }).ok, `${n} steps`).toBe(true);
     expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 31 * 32 } })).toEqual({ ok: false, steps: 8, of: 31 });
     // 2 steps: both, too many.
     expect(warmAffordable({ ...plan, tokens: { 1: 32, 2: 32, 3: 64 } })).toEqual({ ok: false, steps: 2, of: 2 });

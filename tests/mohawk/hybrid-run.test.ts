@@ -27,7 +27,7 @@ import { testGpu } from '../helpers/gpu';
 
 const DIR = join(FIXTURES_DIR, 'llama-gqa');
 const text = readFileSync(CORPUS_FILE, 'utf8').slice(0, 20_000);
-const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2, 3], tokens: { 1: 32, 2: 32, 3: 64 }, seqLen: 16, batch: 2, lr: { 1: 1e-3, 2: 3e-3, 3: 1e-3 }, attentionAuto: 1 };
+const plan: DistillPlan = { ...DEFAULT_PLAN, stages: [1, 2, 3], tokens: { 1: 32, 2: 32, 3: 64 }, seqLen: 16, batch: 2, lr: { 1: 1e-3, 2: 3e-3, 3: 1e-3 }, attentionAuto: 1, advisorMethod: 'sets' };
 
 async function setup(p: DistillPlan | null, store: CheckpointStore | null, onEvent: (e: RunEvent) => void, extra: Partial<RunSetup> = {}) {
   const gpu = await testGpu();

@@ -19,7 +19,7 @@ import { folderStore, loadCheckpoint, peekCheckpoint, STATE_FILE, type Checkpoin
 import { ADVISOR_METHODS, type AdvisorMethod, checkPlanAgainstConfig, DEFAULT_PLAN, PACKINGS, PLAN_FIELD_NAMES, PlanError, RECOMPUTE_ABOVE_BYTES, RECOMPUTES, recomputes, TEACHER_ATTENTIONS, type Packing, type Recompute, type TeacherAttention, splitTokens, STAGE_NAMES, tokensPerStep, validatePlan, type DistillPlan, type PerStage, type PlanField, type Stage } from '../../mohawk/plan';
 import { printEstimate } from '../estimate';
 import { checkResume, Run, teacherFilesFingerprint, type RunEvent, type RunState } from '../../mohawk/run';
-import { adviceRecord, klGains, PROBE3_SHARE, relativeResiduals, WARM_SHARE, type HybridAdvice } from '../../mohawk/hybrid-advisor';
+import { adviceRecord, EVEN_MARGIN, klGains, PROBE3_SHARE, relativeResiduals, WARM_SHARE, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { corpusModeFor, stagePrefixes, STREAM_BYTES, TokenStream, type CorpusMode } from '../../mohawk/token-stream';
 import { duration, loss as fmtLoss, tokens as fmtTokens } from '../../util/format';
 import { CORPUS_FLAGS, corpusFilesFromFlag, corpusLine, corpusReadOptions, DATA_HELP } from '../data-files';
@@ -54,9 +54,9 @@ export const distillFlags = {
   'advisor-method': {
     type: 'string',
     help:
-      `how auto:K decides among its candidate layer sets: sets (default) trains a copy of the stage-2 student through a short stage 3 (${100 * PROBE3_SHARE}% of its steps) once per set and keeps the set that ends closest to the teacher; ` +
-      `greedy trains one copy with every layer a mixer through ${100 * WARM_SHARE}% of stage 3, then restores layers to attention one at a time, each the one that lowers its held-out KL the most (KL-guided layer selection), ` +
-      `the candidate sets measured on it too, and keeps the lowest. Either probe runs when it takes at most a quarter of stage 3 (else the ranking chooses); its tokens come on top of the plan's`,
+      `how auto:K decides among its candidate layer sets: sets trains a copy of the stage-2 student through a short stage 3 (${100 * PROBE3_SHARE}% of its steps) once per set and keeps the set that ends closest to the teacher; ` +
+      `greedy (default) trains one copy with every layer a mixer through ${100 * WARM_SHARE}% of stage 3, then restores layers to attention one at a time, each the one that lowers its held-out KL the most (KL-guided layer selection), ` +
+      `the candidate sets measured on it too, and keeps the lowest. Either keeps evenly spaced placement unless another set's KL is ${100 * EVEN_MARGIN}% lower. Either probe runs when it takes at most a quarter of stage 3 (else the ranking chooses); its tokens come on top of the plan's`,
   },
   warmup: { type: 'string', help: `fraction of each stage's steps warming up (default ${DEFAULT_PLAN.warmup})` },
   decay: { type: 'string', help: `fraction of each stage's steps decaying to 10% (default ${DEFAULT_PLAN.decay})` },
@@ -704,8 +704,8 @@ export function adviceLines(a: HybridAdvice): string[] {
       ? []
       : [
           warm
-            ? '  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): the lowest held-out KL is chosen'
-            : `  candidates, each after a short stage 3 of ${fmtTokens(each)} tokens on the same batches: the lowest held-out KL is chosen`,
+            ? `  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): the lowest held-out KL is chosen, unless evenly spaced is within ${100 * EVEN_MARGIN}% of it`
+            : `  candidates, each after a short stage 3 of ${fmtTokens(each)} tokens on the same batches: the lowest held-out KL is chosen, unless evenly spaced is within ${100 * EVEN_MARGIN}% of it`,
           `  ${'layers'.padEnd(width)}  ${'source'.padEnd(17)}  probe KL`,
           ...candidates.map(
             (c) => `  ${c.layers.join(', ').padEnd(width)}  ${c.source.padEnd(17)}  ${(c.probeKl === null ? 'n/a' : c.probeKl.toFixed(4)).padStart(8)}${c.layers.join() === a.chosen.join() ? '  chosen' : ''}`,

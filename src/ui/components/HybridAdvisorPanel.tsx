@@ -2,7 +2,7 @@ import { Component, useEffect, useRef, useState, type ReactNode } from 'react';
 import uPlot from 'uplot';
 import { useUi } from '../store';
 import { adviceBars, adviceData, adviceOptions } from '../advice-chart';
-import { choiceRule, klGains, layerChoiceProblem, relativeResiduals, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
+import { choiceRule, EVEN_MARGIN, klGains, layerChoiceProblem, relativeResiduals, SCORE_FORMULA, type HybridAdvice } from '../../mohawk/hybrid-advisor';
 import { chooseAttentionLayers } from '../engine-actions';
 import { tokens as fmtTokens } from '../../util/format';
 
@@ -42,7 +42,7 @@ function AdviceChart({ advice, keep }: { advice: HybridAdvice; keep: number[] })
 /**
  * The candidate sets of layers the advisor probed, each with its held-out KL: after a short stage 3
  * of its own ('sets'), or restored on the one all-mixer student a short stage 3 trained ('greedy');
- * the lowest is the advisor's choice.
+ * the lowest is the advisor's choice, unless evenly spaced placement is within EVEN_MARGIN of it.
  */
 function CandidateTable({ advice, keep }: { advice: HybridAdvice; keep: number[] }) {
   const e = advice.evidence;
@@ -52,12 +52,16 @@ function CandidateTable({ advice, keep }: { advice: HybridAdvice; keep: number[]
   const caption = e.warm
     ? `restored on a copy of the student trained ${fmtTokens(e.warm.tokens)} tokens of stage 3, every layer a mixer`
     : `after a short stage 3 (${fmtTokens(each)} tokens each, the same batches)`;
+  const rule = `; the lowest KL is kept unless evenly spaced placement is within ${100 * EVEN_MARGIN}% of it`;
   const how = e.warm
     ? "held-out KL(teacher ‖ student) per position of the stage-3 probe's all-mixer student with these layers restored to the teacher's attention"
     : "held-out KL(teacher ‖ student) per position of a copy of the stage-2 student with these layers as attention, after the probe's stage 3";
   return (
     <table className="advice-table advice-candidates" data-testid="advice-candidates" title={choiceRule(e)}>
-      <caption className="muted small">{caption}</caption>
+      <caption className="muted small">
+        {caption}
+        {rule}
+      </caption>
       <thead>
         <tr>
           <th>layers</th>
