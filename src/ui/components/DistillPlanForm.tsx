@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { AdvisorMethod, Stage } from '../../mohawk/plan';
 import { useUi } from '../store';
-import { PROBE3_SHARE, WARM_SHARE } from '../../mohawk/hybrid-advisor';
+import { EVEN_MARGIN, PROBE3_SHARE, WARM_SHARE } from '../../mohawk/hybrid-advisor';
 import { ADVISOR_METHODS, RECOMPUTE_ABOVE_BYTES, STAGES, STAGE_NAMES, STAGE_SHORT, stepsPerStage, tokensPerStep, totalTokens } from '../../mohawk/plan';
 import { LR_BOUNDS, SCALAR_BOUNDS, TOKENS_BOUNDS, distillPlanErrors, formatLayerList, parseLayerList, teacherPositions, type ScalarField } from '../plan-form';
 import { count, tokens as fmtTokens } from '../../util/format';
@@ -230,8 +230,8 @@ function AttentionAuto() {
 }
 
 const ADVISOR_METHOD_HELP: Record<AdvisorMethod, string> = {
-  sets: `a short stage 3 (${100 * PROBE3_SHARE}% of it) for each of up to 4 candidate sets; the set that ends closest to the teacher is kept`,
-  greedy: `one short stage 3 (${100 * WARM_SHARE}% of it) with every layer a mixer, then layers restored to attention one at a time by the held-out KL they save (KL-guided layer selection)`,
+  sets: `a short stage 3 (${100 * PROBE3_SHARE}% of it) for each of up to 4 candidate sets; the set that ends closest to the teacher is kept (evenly spaced placement unless another is ${100 * EVEN_MARGIN}% closer)`,
+  greedy: `one short stage 3 (${100 * WARM_SHARE}% of it) with every layer a mixer, then layers restored to attention one at a time by the held-out KL they save (KL-guided layer selection); evenly spaced placement kept unless a set restores ${100 * EVEN_MARGIN}% closer`,
 };
 
 /** How auto:K decides among the candidate layer sets (DistillPlan.advisorMethod). */
