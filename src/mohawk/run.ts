@@ -180,6 +180,8 @@ export function planDifference(saved: unknown, now: DistillPlan, names: Record<P
     // How a run holds its memory (and the limit it is checked against) may change between sessions: the steps do not.
     // teacherAttention too: a run started where the adapter offered shader-f16 may go on where it does not.
     if (k === 'streamLayers' || k === 'recompute' || k === 'gpuMemoryGiB' || k === 'teacherAttention') continue;
+    // The advisor's method decides nothing without auto:K (and its default changed): compared only beside auto:K.
+    if (k === 'advisorMethod' && (s.attentionAuto ?? null) === null && (now.attentionAuto ?? null) === null) continue;
     const a = JSON.stringify(s[k] ?? absent[k]);
     const b = JSON.stringify(now[k] ?? absent[k]);
     if (a !== b) return `${names[k]} (${k}): the checkpoint has ${a ?? 'nothing'}, this run asks for ${b}`;

@@ -398,6 +398,9 @@ describe('distill flags', () => {
     // A checkpoint from before it compares as sets, the default then; a change is a different plan.
     const { advisorMethod: _, ...old } = plan('seq=32', 'attention-layers=auto:1');
     expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1', 'advisor-method=sets'), FIELD_FLAG)).toBeNull();
+    // Without auto:K the method decides nothing: a checkpoint without it resumes under the new default.
+    const { advisorMethod: __, ...fixed } = plan('seq=32');
+    expect(planDifference(fixed, plan('seq=32'), FIELD_FLAG)).toBeNull();
     expect(planDifference(old, plan('seq=32', 'attention-layers=auto:1'), FIELD_FLAG)).toMatch(/--advisor-method \(advisorMethod\): the checkpoint has "sets", this run asks for "greedy"/);
   });
 
