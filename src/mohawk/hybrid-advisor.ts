@@ -46,12 +46,15 @@ export const KL_WEIGHT = 0.25;
  */
 export const EVEN_MARGIN = 0.03;
 
+/** EVEN_MARGIN's part of both choice rules, in words. */
+const EVEN_CLAUSE = `evenly spaced unless that KL is ${EVEN_MARGIN * 100}% or more below its own`;
+
 /** The score in words, for records and the page. */
 export const SCORE_FORMULA = `score_l = ${KL_WEIGHT} · g_l / Σg + ${1 - KL_WEIGHT} · ρ_l / Σρ, g_l = max(0, KL₀ − KL_l) (KL with layer l alone restored to attention), ρ_l = r_l / n_l (layer l's stage-2 residual over the mean norm of the teacher's attention output it fits; 0 where n_l = 0)`;
 
 /** How the kept layers are chosen once the candidate sets have been probed, for records and the page. */
 export const CHOICE_RULE =
-  `the layers kept are, of the candidate sets (the score's top K, evenly spaced ⌊(i + ½)·L/K⌋, the top K by ρ_l, the last K layers), the one whose copy of the stage-2 student reached the lowest held-out KL(teacher ‖ student) per token after a short stage 3 on the same batches (probe_kl), evenly spaced unless that KL is ${EVEN_MARGIN * 100}% or more below its own`;
+  `the layers kept are, of the candidate sets (the score's top K, evenly spaced ⌊(i + ½)·L/K⌋, the top K by ρ_l, the last K layers), the one whose copy of the stage-2 student reached the lowest held-out KL(teacher ‖ student) per token after a short stage 3 on the same batches (probe_kl), ${EVEN_CLAUSE}`;
 
 /**
  * The same with advisorMethod 'greedy' (advisor-probe.ts, warmProbeCandidates): one copy of the
@@ -60,7 +63,7 @@ export const CHOICE_RULE =
  * candidate sets are measured on the same copy with their layers restored, and the lowest KL is kept.
  */
 export const GREEDY_RULE =
-  `the layers kept are, of the greedy set (from none, add the layer whose restoration to attention most lowers the held-out KL(teacher ‖ student) of a copy of the stage-2 student trained, every layer a mixer, through a short stage 3; K times) and the candidate sets (the score's top K, evenly spaced ⌊(i + ½)·L/K⌋, the top K by ρ_l, the last K layers), the one whose restoration leaves that copy the lowest held-out KL (probe_kl), evenly spaced unless that KL is ${EVEN_MARGIN * 100}% or more below its own`;
+  `the layers kept are, of the greedy set (from none, add the layer whose restoration to attention most lowers the held-out KL(teacher ‖ student) of a copy of the stage-2 student trained, every layer a mixer, through a short stage 3; K times) and the candidate sets (the score's top K, evenly spaced ⌊(i + ½)·L/K⌋, the top K by ρ_l, the last K layers), the one whose restoration leaves that copy the lowest held-out KL (probe_kl), ${EVEN_CLAUSE}`;
 
 /** The rule that chose among `e`'s candidates, by the probe that measured them. */
 export function choiceRule(e: Pick<AdvisorEvidence, 'warm'>): string {

@@ -690,6 +690,7 @@ export function adviceLines(a: HybridAdvice): string[] {
   const each = candidates.length > 0 ? probe3 / candidates.length : 0;
   const width = Math.max(6, ...candidates.map((c) => c.layers.join(', ').length));
   const warm = e.warm;
+  const chosen = `the lowest held-out KL is chosen, unless evenly spaced is within ${100 * EVEN_MARGIN}% of it`;
   return [
     `hybrid advisor: attention in layer${a.layers.length === 1 ? '' : 's'} ${a.layers.join(', ') || 'none'} for stage 3 (auto:${a.k}); ` +
       `held-out KL to the teacher ${e.baseKl.toFixed(4)} nats/token over ${e.tokens.toLocaleString('en-US')} positions, residuals from ${from}`,
@@ -704,8 +705,8 @@ export function adviceLines(a: HybridAdvice): string[] {
       ? []
       : [
           warm
-            ? `  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): the lowest held-out KL is chosen, unless evenly spaced is within ${100 * EVEN_MARGIN}% of it`
-            : `  candidates, each after a short stage 3 of ${fmtTokens(each)} tokens on the same batches: the lowest held-out KL is chosen, unless evenly spaced is within ${100 * EVEN_MARGIN}% of it`,
+            ? `  candidates, each measured on the stage-3 probe with its layers restored (greedy: one layer at a time, the lowest KL each time): ${chosen}`
+            : `  candidates, each after a short stage 3 of ${fmtTokens(each)} tokens on the same batches: ${chosen}`,
           `  ${'layers'.padEnd(width)}  ${'source'.padEnd(17)}  probe KL`,
           ...candidates.map(
             (c) => `  ${c.layers.join(', ').padEnd(width)}  ${c.source.padEnd(17)}  ${(c.probeKl === null ? 'n/a' : c.probeKl.toFixed(4)).padStart(8)}${c.layers.join() === a.chosen.join() ? '  chosen' : ''}`,

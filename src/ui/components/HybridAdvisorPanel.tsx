@@ -147,6 +147,7 @@ function Advice({ advice, awaiting }: { advice: HybridAdvice; awaiting: boolean 
   const edited = keep.join() !== advice.chosen.join();
   const probe3 = e.probe3Tokens ?? 0;
   const probed = (e.candidates?.length ?? 0) > 0;
+  const unlessEven = ` (evenly spaced placement unless that is ${100 * EVEN_MARGIN}% closer)`;
   return (
     <>
       <p className="muted small" data-testid="advice-summary">
@@ -154,9 +155,9 @@ function Advice({ advice, awaiting }: { advice: HybridAdvice; awaiting: boolean 
         teacher {e.baseKl.toFixed(4)} nats per position over {e.tokens.toLocaleString('en-US')} positions; residuals from{' '}
         {e.source === 'probe' ? `a probe of stages 1–2 (${fmtTokens(e.probeTokens - probe3)} tokens)` : 'stage 2'}.
         {probed && e.warm
-          ? ` A copy of the student trained ${fmtTokens(e.warm.tokens)} tokens of stage 3 with every layer a mixer (held-out KL ${e.warm.baseKl.toFixed(4)}); layers were restored to attention greedily, each the one that lowered its KL the most, and of that set and the ${e.candidates!.length - 1} the scores and placement propose, the one restoring it closest to the teacher is chosen (evenly spaced placement unless that is ${100 * EVEN_MARGIN}% closer).`
+          ? ` A copy of the student trained ${fmtTokens(e.warm.tokens)} tokens of stage 3 with every layer a mixer (held-out KL ${e.warm.baseKl.toFixed(4)}); layers were restored to attention greedily, each the one that lowered its KL the most, and of that set and the ${e.candidates!.length - 1} the scores and placement propose, the one restoring it closest to the teacher is chosen${unlessEven}.`
           : probed
-            ? ` Of the ${e.candidates!.length} candidate sets the scores and placement propose, the one that ended closest to the teacher after a short stage 3 is chosen (evenly spaced placement unless that is ${100 * EVEN_MARGIN}% closer).`
+            ? ` Of the ${e.candidates!.length} candidate sets the scores and placement propose, the one that ended closest to the teacher after a short stage 3 is chosen${unlessEven}.`
             : ''}
         {awaiting ? ' The run waits for your choice before stage 3.' : ` Stage 3 trains with attention in ${advice.layers.join(', ') || 'no layer'}.`}
       </p>
