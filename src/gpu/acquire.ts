@@ -78,7 +78,9 @@ async function acquireNodeAdapter(powerPreference: GPUPowerPreference, opts: Acq
   // Dawn frees its device once the instance is garbage-collected, which crashes the process:
   // every instance made here stays referenced for the life of the process.
   const keep = (inst: GPU) => ((g.__mohawkDawn ??= []).push(inst), inst);
-  const flags = opts.dawnFlags ?? [];
+  // MOHAWK_DAWN_FLAGS: Dawn's own flags for one process, whitespace-separated (benchmarks' A/B of
+  // device toggles, e.g. enable-dawn-features=disable_robustness).
+  const flags = opts.dawnFlags ?? (process.env.MOHAWK_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
   let adapter = await keep(dawn.create(flags)).requestAdapter({ powerPreference });
   if (!adapter) {
     const fs = await import('node:fs');
