@@ -147,7 +147,7 @@ function Advice({ advice, awaiting }: { advice: HybridAdvice; awaiting: boolean 
   const edited = keep.join() !== advice.chosen.join();
   const probe3 = e.probe3Tokens ?? 0;
   const probed = (e.candidates?.length ?? 0) > 0;
-  const unlessEven = ` (evenly spaced placement unless that is ${100 * EVEN_MARGIN}% closer)`;
+  const unlessEven = `, though evenly spaced placement stands unless the other set's KL is at least ${100 * EVEN_MARGIN}% lower`;
   return (
     <>
       <p className="muted small" data-testid="advice-summary">
