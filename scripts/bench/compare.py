@@ -41,7 +41,9 @@ def main(argv):
     with open(argv[2]) as f:
         torch = json.load(f)
     theirs = {(c['name'], c['shape']): c for c in torch['cases']}
-    print(f"WGSL:    {wgsl['device']}")
+    flags = wgsl.get('dawnFlags')
+    dawn = '' if flags is None else f" · Dawn flags: {' '.join(flags) or 'none (robustness on)'}"
+    print(f"WGSL:    {wgsl['device']}{dawn}")
     print(f"PyTorch: {torch['device']}")
     print()
     print('| case | shape | WGSL ms | PyTorch ms | WGSL rate | PyTorch rate | ratio |')

@@ -1,7 +1,7 @@
 // Finding a WebGPU device: navigator.gpu in a page or worker, Dawn (`webgpu` package) in Node.
 export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
-  /** Extra Dawn toggles for Node, e.g. 'enable-dawn-features=allow_unsafe_apis'. */
+  /** Dawn's flags for Node, replacing nodeDawnFlags()'s, e.g. ['enable-dawn-features=allow_unsafe_apis']. */
   dawnFlags?: string[];
   /** Called once with a one-line notice, e.g. when falling back to SwiftShader. */
   notice?: (line: string) => void;
@@ -14,7 +14,7 @@ export class NoWebGpuError extends Error {
 }
 
 // A page or worker has navigator.gpu (or no WebGPU at all); Node has process.versions.node.
-const isNode =
+export const isNode =
   typeof process !== 'undefined' && typeof process.versions?.node === 'string' &&
   !(typeof navigator !== 'undefined' && 'gpu' in navigator);
 
@@ -36,6 +36,26 @@ export async function acquireAdapter(opts: AcquireOptions = {}): Promise<GPUAdap
     return adapter;
   }
   return acquireNodeAdapter(powerPreference, opts);
+}
+
+/**
+ * What the Node host gives Dawn unless told otherwise. Robustness off: Tint's robustness transform
+ * clamps every array index it cannot prove in bounds, some 20–30 clamps per flash-attention shader,
+ * most on workgroup-memory reads in the inner loops. A page must have them (WebGPU runs untrusted
+ * code there, and Chrome keeps them unless started with --enable-dawn-features=disable_robustness);
+ * the Node host runs only this project's kernels, each held to its float64 test with robustness off.
+ * Measured on an H100: the SSD scan 6–9% faster, attention at d 128 2%, GPT-2-small stage 3 4%, with
+ * bit-identical losses (BENCHMARKS.md, "Robustness off on the Node host").
+ */
+export const NODE_DAWN_FLAGS: readonly string[] = ['enable-dawn-features=disable_robustness'];
+
+/**
+ * The Dawn flags of this Node process: MOHAWK_DAWN_FLAGS when set (whitespace-separated; set but
+ * empty gives Dawn's defaults, robustness on), else NODE_DAWN_FLAGS.
+ */
+export function nodeDawnFlags(env: Record<string, string | undefined> = process.env): string[] {
+  const v = env.MOHAWK_DAWN_FLAGS;
+  return v === undefined ? [...NODE_DAWN_FLAGS] : v.split(/\s+/).filter(Boolean);
 }
 
 interface DawnModule {
@@ -78,9 +98,7 @@ async function acquireNodeAdapter(powerPreference: GPUPowerPreference, opts: Acq
   // Dawn frees its device once the instance is garbage-collected, which crashes the process:
   // every instance made here stays referenced for the life of the process.
   const keep = (inst: GPU) => ((g.__mohawkDawn ??= []).push(inst), inst);
-  // MOHAWK_DAWN_FLAGS: Dawn's own flags for one process, whitespace-separated (benchmarks' A/B of
-  // device toggles, e.g. enable-dawn-features=disable_robustness).
-  const flags = opts.dawnFlags ?? (process.env.MOHAWK_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const flags = opts.dawnFlags ?? nodeDawnFlags();
   let adapter = await keep(dawn.create(flags)).requestAdapter({ powerPreference });
   if (!adapter) {
     const fs = await import('node:fs');

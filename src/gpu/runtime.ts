@@ -1,6 +1,6 @@
 // The WebGPU runtime every kernel goes through: one device, a pipeline cache, a buffer pool,
 // ops recorded into few command buffers, and readback that never stalls the step that asked.
-import { acquireAdapter, type AcquireOptions } from './acquire';
+import { acquireAdapter, isNode, nodeDawnFlags, type AcquireOptions } from './acquire';
 import type { OpProfiler, StepTimer } from './profile';
 
 export interface GpuInfo {
@@ -13,6 +13,8 @@ export interface GpuInfo {
   timestamps: boolean;
   /** A CPU implementation (SwiftShader, llvmpipe, WARP, or one the browser calls a fallback): correct, and hundreds of times slower. */
   software: boolean;
+  /** The flags Dawn was created with in Node (robustness off by default: NODE_DAWN_FLAGS); null in a page, whose browser decides. */
+  dawnFlags: string[] | null;
   limits: {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
@@ -203,6 +205,7 @@ export class Gpu {
       software:
         (ai as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true ||
         /swiftshader|llvmpipe|lavapipe|softpipe|warp|basic render/i.test(`${ai?.vendor} ${ai?.architecture} ${ai?.description}`),
+      dawnFlags: isNode ? (opts.dawnFlags ?? nodeDawnFlags()) : null,
       limits: {
         maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
         maxBufferSize: device.limits.maxBufferSize,

@@ -5,6 +5,7 @@ import { UsageError } from '../../src/cli/args';
 import { command } from '../../src/cli/commands/bench';
 import { matmulTileCandidates } from '../../src/bench/matmul';
 import { benchCases, selectCases } from '../../src/bench/run';
+import { nodeDawnFlags } from '../../src/gpu/acquire';
 
 const key = (c: { name: string; shape: string }) => `${c.name} | ${c.shape}`;
 
@@ -82,14 +83,17 @@ describe('mohawk bench', () => {
     await expect(command.run(['--size', 'huge'])).rejects.toThrow(UsageError);
   });
 
-  it('runs every small case and prints exactly one JSON object {device, cases}', async () => {
+  it('runs every small case and prints exactly one JSON object {device, dawnFlags, cases}', async () => {
     const { code, out, err } = await bench(['--json', '--size', 'small', '--reps', '1']);
     expect(err.filter((l) => l.includes('FAILED'))).toEqual([]);
     expect(code).toBe(0);
     expect(out.length).toBe(1);
-    const report = JSON.parse(out[0]!) as { device: unknown; cases: Record<string, unknown>[] };
-    expect(Object.keys(report).sort()).toEqual(['cases', 'device']);
+    const report = JSON.parse(out[0]!) as { device: unknown; dawnFlags: unknown; cases: Record<string, unknown>[] };
+    expect(Object.keys(report).sort()).toEqual(['cases', 'dawnFlags', 'device']);
     expect(typeof report.device).toBe('string');
+    // The toggles the timings ran under, robustness off unless MOHAWK_DAWN_FLAGS says otherwise.
+    expect(report.dawnFlags).toEqual(nodeDawnFlags());
+    expect(err).toContain(`dawn    ${nodeDawnFlags().join(' ') || '(no flags: robustness on)'}`);
     const cases = benchCases('small');
     expect(report.cases.map((c) => key(c as { name: string; shape: string }))).toEqual(cases.map(key));
     for (const c of report.cases) {

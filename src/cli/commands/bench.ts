@@ -6,7 +6,7 @@ import { Gpu } from '../../gpu/runtime';
 import { benchCases, deviceName, isSoftwareAdapter, runBench, selectCases, type BenchResult, type BenchSize } from '../../bench/run';
 
 const flags = {
-  json: { type: 'boolean', help: 'print one JSON object {device, cases:[{name, shape, ms, gflops?, gbps?}]}' },
+  json: { type: 'boolean', help: 'print one JSON object {device, dawnFlags, cases:[{name, shape, ms, gflops?, gbps?}]}' },
   only: { type: 'string', help: 'comma-separated groups or case-name prefixes (e.g. matmul,"ssd scan")' },
   size: { type: 'string', help: 'small | full (default: full on a GPU, small on SwiftShader)' },
   tiles: { type: 'boolean', help: 'also time every candidate tile of matmul and attention, one case each (tuning)' },
@@ -48,6 +48,8 @@ export const command: Command = {
     const say = f.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
     for (const n of notices) console.error(n);
     say(`device  ${device}`);
+    // Timings differ with Dawn's toggles (robustness off by default in Node): say which were in force.
+    if (gpu.info.dawnFlags) say(`dawn    ${gpu.info.dawnFlags.join(' ') || '(no flags: robustness on)'}`);
     if (software) say(`SwiftShader runs WGSL on the CPU: ${size === 'small' ? 'small sizes by default; ' : ''}these timings say nothing about a GPU.`);
     say(`size    ${size}, ${cases.length} cases, median of ${reps} timed runs ${gpu.info.timestamps ? '(GPU timestamps)' : '(wall clock: no timestamp-query)'}`);
     say('');
@@ -58,7 +60,7 @@ export const command: Command = {
       onResult: (r) => say(line(r)),
       onError: (c, e) => console.error(`${c.name} ${c.shape}: FAILED: ${e instanceof Error ? e.message : String(e)}`),
     });
-    if (f.json) console.log(JSON.stringify({ device, cases: results }));
+    if (f.json) console.log(JSON.stringify({ device, dawnFlags: gpu.info.dawnFlags, cases: results }));
     if (failures.length) console.error(`${failures.length} of ${cases.length} cases failed: ${failures.map((x) => `${x.name} ${x.shape}`).join('; ')}`);
     return failures.length ? 1 : 0;
   },
