@@ -23,6 +23,7 @@ export const command: Command = {
       features: i.features,
       maxBufferSize: i.limits.maxBufferSize,
       maxStorageBufferBindingSize: i.limits.maxStorageBufferBindingSize,
+      dawnFlags: i.dawnFlags,
       notices,
     };
     if (f.json) console.log(JSON.stringify(out));
@@ -30,6 +31,8 @@ export const command: Command = {
       for (const n of notices) console.error(n);
       console.log(`adapter   ${[i.vendor, i.architecture, i.description].filter(Boolean).join(' · ')}`);
       console.log(`features  ${i.features.join(', ') || 'none'}`);
+      // Node runs without Dawn's robustness by default, a page with it: say which this run has.
+      if (i.dawnFlags) console.log(`dawn      ${i.dawnFlags.join(' ') || 'no flags (robustness on)'}`);
       console.log(`buffers   ${(i.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB max, ${(i.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB per binding`);
     }
     return 0;
