@@ -14,12 +14,19 @@ export class NoWebGpuError extends Error {
 }
 
 // A page or worker has navigator.gpu (or no WebGPU at all); Node has process.versions.node.
-export const isNode =
+const isNode =
   typeof process !== 'undefined' && typeof process.versions?.node === 'string' &&
   !(typeof navigator !== 'undefined' && 'gpu' in navigator);
 
+/** An adapter of this host and what it was acquired with. */
+export interface AcquiredAdapter {
+  adapter: GPUAdapter;
+  /** The flags Dawn was created with in Node; null in a page, whose browser decides. */
+  dawnFlags: string[] | null;
+}
+
 /** The GPU entry point of this host and an adapter, or a NoWebGpuError saying why there is none. */
-export async function acquireAdapter(opts: AcquireOptions = {}): Promise<GPUAdapter> {
+export async function acquireAdapter(opts: AcquireOptions = {}): Promise<AcquiredAdapter> {
   const powerPreference = opts.powerPreference ?? 'high-performance';
   if (!isNode) {
     if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
@@ -33,7 +40,7 @@ export async function acquireAdapter(opts: AcquireOptions = {}): Promise<GPUAdap
         'WebGPU is present but no GPU adapter was offered (the GPU may be blocklisted; check chrome://gpu).',
       );
     }
-    return adapter;
+    return { adapter, dawnFlags: null };
   }
   return acquireNodeAdapter(powerPreference, opts);
 }
@@ -56,6 +63,11 @@ export const NODE_DAWN_FLAGS: readonly string[] = ['enable-dawn-features=disable
 export function nodeDawnFlags(env: Record<string, string | undefined> = process.env): string[] {
   const v = env.MOHAWK_DAWN_FLAGS;
   return v === undefined ? [...NODE_DAWN_FLAGS] : v.split(/\s+/).filter(Boolean);
+}
+
+/** Dawn flags as one line for a report: the flags, or that there were none. */
+export function describeDawnFlags(flags: readonly string[]): string {
+  return flags.join(' ') || '(no flags: robustness on)';
 }
 
 interface DawnModule {
@@ -89,7 +101,7 @@ export async function privateRuntimeDir(env: Record<string, string | undefined> 
   return env.XDG_RUNTIME_DIR;
 }
 
-async function acquireNodeAdapter(powerPreference: GPUPowerPreference, opts: AcquireOptions): Promise<GPUAdapter> {
+async function acquireNodeAdapter(powerPreference: GPUPowerPreference, opts: AcquireOptions): Promise<AcquiredAdapter> {
   await privateRuntimeDir();
   const name = 'webgpu';
   const dawn = (await import(/* @vite-ignore */ name)) as DawnModule;
@@ -114,5 +126,5 @@ async function acquireNodeAdapter(powerPreference: GPUPowerPreference, opts: Acq
         'through `npx mohawk`/`npm test`, which put /usr/lib/chromium on the library path.',
     );
   }
-  return adapter;
+  return { adapter, dawnFlags: flags };
 }

@@ -1,6 +1,6 @@
 // The WebGPU runtime every kernel goes through: one device, a pipeline cache, a buffer pool,
 // ops recorded into few command buffers, and readback that never stalls the step that asked.
-import { acquireAdapter, isNode, nodeDawnFlags, type AcquireOptions } from './acquire';
+import { acquireAdapter, type AcquireOptions } from './acquire';
 import type { OpProfiler, StepTimer } from './profile';
 
 export interface GpuInfo {
@@ -179,7 +179,7 @@ export class Gpu {
 
   /** Gets an adapter and a device with the limits a trainer needs and every useful feature it offers. */
   static async create(opts: AcquireOptions = {}): Promise<Gpu> {
-    const adapter = await acquireAdapter(opts);
+    const { adapter, dawnFlags } = await acquireAdapter(opts);
     const want: GPUFeatureName[] = ['subgroups', 'shader-f16', 'timestamp-query'];
     const requiredFeatures = want.filter((f) => adapter.features.has(f));
     const L = adapter.limits;
@@ -205,7 +205,7 @@ export class Gpu {
       software:
         (ai as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true ||
         /swiftshader|llvmpipe|lavapipe|softpipe|warp|basic render/i.test(`${ai?.vendor} ${ai?.architecture} ${ai?.description}`),
-      dawnFlags: isNode ? (opts.dawnFlags ?? nodeDawnFlags()) : null,
+      dawnFlags,
       limits: {
         maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
         maxBufferSize: device.limits.maxBufferSize,

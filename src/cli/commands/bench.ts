@@ -2,6 +2,7 @@
 // scripts/bench/compare.py joins with the PyTorch side (scripts/bench/torch_side.py).
 import { intFlag, parseFlags, UsageError } from '../args';
 import type { Command } from '../command';
+import { describeDawnFlags } from '../../gpu/acquire';
 import { Gpu } from '../../gpu/runtime';
 import { benchCases, deviceName, isSoftwareAdapter, runBench, selectCases, type BenchResult, type BenchSize } from '../../bench/run';
 
@@ -49,7 +50,7 @@ export const command: Command = {
     for (const n of notices) console.error(n);
     say(`device  ${device}`);
     // Timings differ with Dawn's toggles (robustness off by default in Node): say which were in force.
-    if (gpu.info.dawnFlags) say(`dawn    ${gpu.info.dawnFlags.join(' ') || '(no flags: robustness on)'}`);
+    if (gpu.info.dawnFlags) say(`dawn    ${describeDawnFlags(gpu.info.dawnFlags)}`);
     if (software) say(`SwiftShader runs WGSL on the CPU: ${size === 'small' ? 'small sizes by default; ' : ''}these timings say nothing about a GPU.`);
     say(`size    ${size}, ${cases.length} cases, median of ${reps} timed runs ${gpu.info.timestamps ? '(GPU timestamps)' : '(wall clock: no timestamp-query)'}`);
     say('');

@@ -2,6 +2,7 @@
 // tell a real GPU from the SwiftShader fallback before starting anything long.
 import { parseFlags } from '../args';
 import type { Command } from '../command';
+import { describeDawnFlags } from '../../gpu/acquire';
 import { Gpu } from '../../gpu/runtime';
 
 const flags = { json: { type: 'boolean', help: 'print one JSON object' } } as const;
@@ -32,7 +33,7 @@ export const command: Command = {
       console.log(`adapter   ${[i.vendor, i.architecture, i.description].filter(Boolean).join(' · ')}`);
       console.log(`features  ${i.features.join(', ') || 'none'}`);
       // Node runs without Dawn's robustness by default, a page with it: say which this run has.
-      if (i.dawnFlags) console.log(`dawn      ${i.dawnFlags.join(' ') || 'no flags (robustness on)'}`);
+      if (i.dawnFlags) console.log(`dawn      ${describeDawnFlags(i.dawnFlags)}`);
       console.log(`buffers   ${(i.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB max, ${(i.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB per binding`);
     }
     return 0;
